@@ -1,0 +1,1 @@
+//! oxka: a Kafka-compatible broker. See `docs/architecture.md` for the map of modules.
