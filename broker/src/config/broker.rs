@@ -1,0 +1,605 @@
+//! `BrokerConfig`: a broker's validated settings, built once from `server.properties`, `--override`s and
+//! `KAFKA_HEAP_OPTS`. Names and defaults follow Apache Kafka's broker configs.
+
+use std::path::PathBuf;
+
+use super::properties::Origin;
+use super::raw::{heap_from_opts, ConfigError, RawConfig};
+
+/// A broker's id (`broker.id` / `node.id`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct BrokerId(pub i32);
+
+impl std::fmt::Display for BrokerId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// One `listeners` / `advertised.listeners` entry: `NAME://host:port`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Listener {
+    pub name: String,
+    /// Empty means "all interfaces" for `listeners`.
+    pub host: String,
+    pub port: u16,
+}
+
+impl Listener {
+    /// Address to bind: an empty host binds every interface.
+    pub fn bind_address(&self) -> String {
+        let host = if self.host.is_empty() {
+            "0.0.0.0"
+        } else {
+            self.host.as_str()
+        };
+        if host.contains(':') {
+            format!("[{host}]:{}", self.port)
+        } else {
+            format!("{host}:{}", self.port)
+        }
+    }
+}
+
+/// How a timestamp in a record batch is chosen (`message.timestamp.type`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TimestampKind {
+    CreateTime,
+    LogAppendTime,
+}
+
+/// Broker-wide defaults for every partition's log (`log.*`), overridable per topic.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LogDefaults {
+    pub segment_bytes: u64,
+    pub roll_ms: i64,
+    /// -1 keeps data forever.
+    pub retention_ms: i64,
+    /// -1 means no size limit.
+    pub retention_bytes: i64,
+    pub message_max_bytes: usize,
+    pub index_interval_bytes: usize,
+    pub segment_index_bytes: usize,
+    pub flush_interval_messages: i64,
+    pub flush_interval_ms: i64,
+    pub timestamp_type: TimestampKind,
+    pub cleanup_policy: String,
+    pub file_delete_delay_ms: i64,
+}
+
+/// `host:port` of a coordinator ensemble member (`zookeeper.connect` / `coordinator.connect`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostPort {
+    pub host: String,
+    pub port: u16,
+}
+
+/// The broker's validated configuration.
+#[derive(Debug, Clone)]
+pub struct BrokerConfig {
+    pub broker_id: BrokerId,
+    pub rack: Option<String>,
+    pub listeners: Vec<Listener>,
+    pub advertised_listeners: Vec<Listener>,
+    pub num_network_threads: usize,
+    pub num_io_threads: usize,
+    /// SO_SNDBUF / SO_RCVBUF for client sockets; -1 leaves the OS default.
+    pub socket_send_buffer_bytes: i32,
+    pub socket_receive_buffer_bytes: i32,
+    pub socket_request_max_bytes: usize,
+    pub max_connections: usize,
+    pub log_dirs: Vec<PathBuf>,
+    pub num_partitions: i32,
+    pub default_replication_factor: i16,
+    pub num_recovery_threads_per_data_dir: usize,
+    pub offsets_topic_replication_factor: i16,
+    pub offsets_topic_num_partitions: i32,
+    pub transaction_state_log_replication_factor: i16,
+    pub transaction_state_log_min_isr: i32,
+    pub log: LogDefaults,
+    pub log_retention_check_interval_ms: u64,
+    pub log_flush_scheduler_interval_ms: u64,
+    pub auto_create_topics_enable: bool,
+    pub delete_topic_enable: bool,
+    /// The coordinator ensemble to join; `None` runs the embedded single-node coordinator.
+    pub coordinator_connect: Option<Vec<HostPort>>,
+    pub coordinator_connection_timeout_ms: u64,
+    /// Prometheus and health HTTP port; `None` disables it, `Some(0)` picks a free port.
+    pub metrics_port: Option<u16>,
+    /// Memory budget from `KAFKA_HEAP_OPTS` `-Xmx` (default 1 GiB): bounds in-flight request/response bytes.
+    pub heap_bytes: u64,
+    /// Keys that were set but that oxka does not know; logged once at start-up.
+    pub unknown_keys: Vec<String>,
+}
+
+const HOUR_MS: i64 = 60 * 60 * 1000;
+pub const DEFAULT_BROKER_HEAP: u64 = 1 << 30;
+
+impl BrokerConfig {
+    /// Parses and validates `server.properties` text; `origin` labels errors (usually the file path).
+    pub fn from_properties_text(text: &str, origin: &str) -> Result<Self, ConfigError> {
+        let raw = RawConfig::from_text(text, origin)?;
+        Self::from_raw(&raw, None)
+    }
+
+    /// Validates a raw config. `heap_opts` is the value of `KAFKA_HEAP_OPTS`, if set.
+    pub fn from_raw(raw: &RawConfig, heap_opts: Option<&str>) -> Result<Self, ConfigError> {
+        let broker_id = match (
+            raw.ranged::<i32>("broker.id", -1, i32::MAX)?,
+            raw.ranged::<i32>("node.id", 0, i32::MAX)?,
+        ) {
+            (Some(b), Some(n)) if b != n && b >= 0 => {
+                return Err(raw.invalid(
+                    "node.id",
+                    format!("differs from broker.id={b}; set one of them"),
+                ));
+            }
+            (Some(b), _) if b >= 0 => b,
+            (_, Some(n)) => n,
+            // Kafka generates an id when broker.id is -1 or unset; a single broker simply takes 0.
+            _ => 0,
+        };
+        let listeners = parse_listeners(raw, "listeners")?.unwrap_or_else(|| {
+            vec![Listener {
+                name: "PLAINTEXT".into(),
+                host: String::new(),
+                port: 9092,
+            }]
+        });
+        check_security_protocols(raw, &listeners)?;
+        let advertised_listeners = match parse_listeners(raw, "advertised.listeners")? {
+            Some(advertised) => {
+                for a in &advertised {
+                    if !listeners.iter().any(|l| l.name == a.name) {
+                        return Err(raw.invalid(
+                            "advertised.listeners",
+                            format!("listener name {} is not among listeners", a.name),
+                        ));
+                    }
+                }
+                advertised
+            }
+            None => listeners
+                .iter()
+                .map(|l| Listener {
+                    host: if l.host.is_empty() || l.host == "0.0.0.0" {
+                        local_hostname()
+                    } else {
+                        l.host.clone()
+                    },
+                    ..l.clone()
+                })
+                .collect(),
+        };
+        let log_dirs: Vec<PathBuf> = raw
+            .string("log.dirs")
+            .or_else(|| raw.string("log.dir"))
+            .unwrap_or_else(|| "/tmp/kafka-logs".to_string())
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(PathBuf::from)
+            .collect();
+        raw.accept("log.dir");
+        if log_dirs.is_empty() {
+            return Err(raw.invalid("log.dirs", "lists no directory".into()));
+        }
+
+        let log = LogDefaults {
+            segment_bytes: raw
+                .ranged::<u64>("log.segment.bytes", 14, i32::MAX as u64)?
+                .unwrap_or(1 << 30),
+            roll_ms: first_ms(raw, &[("log.roll.ms", 1), ("log.roll.hours", HOUR_MS)], 1)?
+                .unwrap_or(168 * HOUR_MS),
+            retention_ms: retention_ms(raw)?,
+            retention_bytes: raw
+                .ranged::<i64>("log.retention.bytes", -1, i64::MAX)?
+                .unwrap_or(-1),
+            message_max_bytes: raw
+                .ranged::<usize>("message.max.bytes", 0, i32::MAX as usize)?
+                .unwrap_or(1_048_588),
+            index_interval_bytes: raw
+                .ranged::<usize>("log.index.interval.bytes", 0, i32::MAX as usize)?
+                .unwrap_or(4096),
+            segment_index_bytes: raw
+                .ranged::<usize>("log.index.size.max.bytes", 8, i32::MAX as usize)?
+                .unwrap_or(10 << 20),
+            flush_interval_messages: raw
+                .ranged::<i64>("log.flush.interval.messages", 1, i64::MAX)?
+                .unwrap_or(i64::MAX),
+            flush_interval_ms: raw
+                .ranged::<i64>("log.flush.interval.ms", 0, i64::MAX)?
+                .unwrap_or(i64::MAX),
+            timestamp_type: match raw.string("log.message.timestamp.type").as_deref() {
+                None | Some("CreateTime") => TimestampKind::CreateTime,
+                Some("LogAppendTime") => TimestampKind::LogAppendTime,
+                Some(_) => {
+                    return Err(raw.invalid(
+                        "log.message.timestamp.type",
+                        "expected CreateTime or LogAppendTime".into(),
+                    ))
+                }
+            },
+            cleanup_policy: cleanup_policy(raw)?,
+            file_delete_delay_ms: raw
+                .ranged::<i64>("log.segment.delete.delay.ms", 0, i64::MAX)?
+                .unwrap_or(60_000),
+        };
+
+        let heap_bytes = match heap_opts {
+            None => DEFAULT_BROKER_HEAP,
+            Some(opts) => match heap_from_opts(opts) {
+                Ok(v) => v.unwrap_or(DEFAULT_BROKER_HEAP),
+                Err(reason) => {
+                    return Err(ConfigError::Invalid {
+                        key: "-Xmx".into(),
+                        value: opts.into(),
+                        origin: Origin::Environment("KAFKA_HEAP_OPTS"),
+                        reason,
+                        hint: None,
+                    })
+                }
+            },
+        };
+
+        let coordinator_connect = match (
+            raw.string("coordinator.connect"),
+            raw.string("zookeeper.connect"),
+        ) {
+            (Some(c), _) => Some(parse_connect(raw, "coordinator.connect", &c)?),
+            (None, Some(z)) => Some(parse_connect(raw, "zookeeper.connect", &z)?),
+            (None, None) => None,
+        };
+
+        let metrics_port = match raw.ranged::<i32>("metrics.port", -1, 65535)? {
+            Some(-1) => None,
+            Some(p) => Some(p as u16),
+            None => Some(9404),
+        };
+
+        // Accepted for compatibility: they describe JVM or ZooKeeper-era machinery that has no
+        // counterpart here, and ignoring them changes no observable behaviour.
+        for key in [
+            "num.replica.fetchers",
+            "group.initial.rebalance.delay.ms",
+            "zookeeper.session.timeout.ms",
+        ] {
+            raw.accept(key);
+        }
+
+        let config = BrokerConfig {
+            broker_id: BrokerId(broker_id),
+            rack: raw.string("broker.rack").filter(|r| !r.is_empty()),
+            listeners,
+            advertised_listeners,
+            num_network_threads: raw
+                .ranged::<usize>("num.network.threads", 1, 1024)?
+                .unwrap_or(3),
+            num_io_threads: raw.ranged::<usize>("num.io.threads", 1, 1024)?.unwrap_or(8),
+            socket_send_buffer_bytes: raw
+                .ranged::<i32>("socket.send.buffer.bytes", -1, i32::MAX)?
+                .unwrap_or(102_400),
+            socket_receive_buffer_bytes: raw
+                .ranged::<i32>("socket.receive.buffer.bytes", -1, i32::MAX)?
+                .unwrap_or(102_400),
+            socket_request_max_bytes: raw
+                .ranged::<usize>("socket.request.max.bytes", 1, i32::MAX as usize)?
+                .unwrap_or(104_857_600),
+            max_connections: raw
+                .ranged::<usize>("max.connections", 1, i32::MAX as usize)?
+                .unwrap_or(i32::MAX as usize),
+            log_dirs,
+            num_partitions: raw
+                .ranged::<i32>("num.partitions", 1, 1_000_000)?
+                .unwrap_or(1),
+            default_replication_factor: raw
+                .ranged::<i16>("default.replication.factor", 1, i16::MAX)?
+                .unwrap_or(1),
+            num_recovery_threads_per_data_dir: raw
+                .ranged::<usize>("num.recovery.threads.per.data.dir", 1, 1024)?
+                .unwrap_or(1),
+            offsets_topic_replication_factor: raw
+                .ranged::<i16>("offsets.topic.replication.factor", 1, i16::MAX)?
+                .unwrap_or(3),
+            offsets_topic_num_partitions: raw
+                .ranged::<i32>("offsets.topic.num.partitions", 1, 1_000_000)?
+                .unwrap_or(50),
+            transaction_state_log_replication_factor: raw
+                .ranged::<i16>("transaction.state.log.replication.factor", 1, i16::MAX)?
+                .unwrap_or(3),
+            transaction_state_log_min_isr: raw
+                .ranged::<i32>("transaction.state.log.min.isr", 1, i32::MAX)?
+                .unwrap_or(2),
+            log,
+            log_retention_check_interval_ms: raw
+                .ranged::<u64>("log.retention.check.interval.ms", 1, i64::MAX as u64)?
+                .unwrap_or(300_000),
+            log_flush_scheduler_interval_ms: raw
+                .ranged::<u64>("log.flush.scheduler.interval.ms", 1, i64::MAX as u64)?
+                .unwrap_or(1000),
+            auto_create_topics_enable: raw.boolean("auto.create.topics.enable")?.unwrap_or(true),
+            delete_topic_enable: raw.boolean("delete.topic.enable")?.unwrap_or(true),
+            coordinator_connect,
+            coordinator_connection_timeout_ms: raw
+                .ranged::<u64>("zookeeper.connection.timeout.ms", 1, i32::MAX as u64)?
+                .or(raw.ranged::<u64>("coordinator.connection.timeout.ms", 1, i32::MAX as u64)?)
+                .unwrap_or(18_000),
+            metrics_port,
+            heap_bytes,
+            unknown_keys: Vec::new(),
+        };
+        Ok(BrokerConfig {
+            unknown_keys: raw.unknown_keys(),
+            ..config
+        })
+    }
+
+    /// The advertised listener clients of `listener_name` are told about.
+    pub fn advertised_for(&self, listener_name: &str) -> Option<&Listener> {
+        self.advertised_listeners
+            .iter()
+            .find(|l| l.name == listener_name)
+    }
+}
+
+/// `log.retention.ms` > `log.retention.minutes` > `log.retention.hours` (default 168 hours); -1 keeps forever.
+fn retention_ms(raw: &RawConfig) -> Result<i64, ConfigError> {
+    let v = first_ms(
+        raw,
+        &[
+            ("log.retention.ms", 1),
+            ("log.retention.minutes", 60_000),
+            ("log.retention.hours", HOUR_MS),
+        ],
+        -1,
+    )?;
+    Ok(match v {
+        None => 168 * HOUR_MS,
+        Some(ms) if ms < 0 => -1,
+        Some(ms) => ms,
+    })
+}
+
+/// The first of `keys` that is set, multiplied by its unit. Values below `min` are invalid, except that
+/// -1 is allowed when `min` is -1 (which means "forever" for retention).
+fn first_ms(raw: &RawConfig, keys: &[(&str, i64)], min: i64) -> Result<Option<i64>, ConfigError> {
+    let mut found = None;
+    for (key, unit) in keys {
+        let parsed = raw.parse::<i64>(key, "an integer")?;
+        if let (None, Some(v)) = (found, parsed) {
+            if v < min || (min == -1 && v < 0 && v != -1) {
+                return Err(raw.invalid(key, format!("must be at least {min}")));
+            }
+            if v == 0 && min == -1 {
+                return Err(raw.invalid(
+                    key,
+                    "0 would delete data at once; use -1 to keep data forever".into(),
+                ));
+            }
+            found = Some(if v < 0 { v } else { v.saturating_mul(*unit) });
+        }
+    }
+    Ok(found)
+}
+
+fn cleanup_policy(raw: &RawConfig) -> Result<String, ConfigError> {
+    let Some(value) = raw.string("log.cleanup.policy") else {
+        return Ok("delete".into());
+    };
+    let ok = value
+        .split(',')
+        .map(str::trim)
+        .all(|p| p == "delete" || p == "compact");
+    if !ok || value.is_empty() {
+        return Err(raw.invalid(
+            "log.cleanup.policy",
+            "expected delete, compact, or both separated by a comma".into(),
+        ));
+    }
+    Ok(value)
+}
+
+fn parse_listeners(raw: &RawConfig, key: &str) -> Result<Option<Vec<Listener>>, ConfigError> {
+    let Some(value) = raw.string(key) else {
+        return Ok(None);
+    };
+    let mut out: Vec<Listener> = Vec::new();
+    for item in value.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        let Some((name, rest)) = item.split_once("://") else {
+            return Err(raw.invalid(key, format!("{item:?} is not of the form NAME://host:port")));
+        };
+        let (host, port) = match rest.rsplit_once(':') {
+            Some((h, p)) => (h.trim_start_matches('[').trim_end_matches(']'), p),
+            None => return Err(raw.invalid(key, format!("{item:?} has no port"))),
+        };
+        let port: u16 = port
+            .parse()
+            .map_err(|_| raw.invalid(key, format!("{item:?}: {port:?} is not a port number")))?;
+        if out.iter().any(|l| l.name == name) {
+            return Err(raw.invalid(key, format!("listener name {name} appears twice")));
+        }
+        out.push(Listener {
+            name: name.to_string(),
+            host: host.to_string(),
+            port,
+        });
+    }
+    if out.is_empty() {
+        return Err(raw.invalid(key, "lists no listener".into()));
+    }
+    Ok(Some(out))
+}
+
+/// Only plaintext listeners are served so far; refuse the others clearly instead of speaking
+/// plaintext where a client expects TLS or SASL.
+fn check_security_protocols(raw: &RawConfig, listeners: &[Listener]) -> Result<(), ConfigError> {
+    let map: Vec<(String, String)> = match raw.string("listener.security.protocol.map") {
+        Some(v) => {
+            let mut pairs = Vec::new();
+            for item in v.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+                let Some((name, proto)) = item.split_once(':') else {
+                    return Err(raw.invalid(
+                        "listener.security.protocol.map",
+                        format!("{item:?} is not NAME:PROTOCOL"),
+                    ));
+                };
+                pairs.push((name.trim().to_string(), proto.trim().to_string()));
+            }
+            pairs
+        }
+        None => ["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
+            .iter()
+            .map(|p| (p.to_string(), p.to_string()))
+            .collect(),
+    };
+    for listener in listeners {
+        let protocol = map
+            .iter()
+            .find(|(n, _)| *n == listener.name)
+            .map(|(_, p)| p.as_str());
+        match protocol {
+            Some("PLAINTEXT") => {}
+            Some(other) => {
+                return Err(raw.invalid(
+                    "listeners",
+                    format!(
+                        "listener {} uses {other}, which oxka does not serve yet; use PLAINTEXT",
+                        listener.name
+                    ),
+                ))
+            }
+            None => {
+                return Err(raw.invalid(
+                    "listeners",
+                    format!(
+                        "listener name {} has no entry in listener.security.protocol.map",
+                        listener.name
+                    ),
+                ))
+            }
+        }
+    }
+    Ok(())
+}
+
+fn parse_connect(raw: &RawConfig, key: &str, value: &str) -> Result<Vec<HostPort>, ConfigError> {
+    // ZooKeeper connect strings may end in a chroot path ("host:2181/kafka"); it has no meaning here.
+    let hosts = value.split('/').next().unwrap_or_default();
+    let mut out = Vec::new();
+    for item in hosts.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        let (host, port) = item
+            .rsplit_once(':')
+            .ok_or_else(|| raw.invalid(key, format!("{item:?} is not host:port")))?;
+        let port = port
+            .parse()
+            .map_err(|_| raw.invalid(key, format!("{item:?}: {port:?} is not a port number")))?;
+        out.push(HostPort {
+            host: host.to_string(),
+            port,
+        });
+    }
+    if out.is_empty() {
+        return Err(raw.invalid(key, "lists no host:port".into()));
+    }
+    Ok(out)
+}
+
+fn local_hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|s| s.trim().to_string())
+        .ok()
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "localhost".to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SEED: &str = include_str!("../../../config/server.properties");
+
+    fn parse(text: &str) -> Result<BrokerConfig, ConfigError> {
+        BrokerConfig::from_properties_text(text, "server.properties")
+    }
+
+    #[test]
+    fn shipped_config_parses_with_no_unknown_keys() {
+        let c = parse(SEED).unwrap();
+        assert_eq!(c.broker_id, BrokerId(0));
+        assert!(c.unknown_keys.is_empty(), "{:?}", c.unknown_keys);
+        assert_eq!(c.advertised_listeners[0].port, 9092);
+    }
+
+    #[test]
+    fn seed_values_are_understood() {
+        let c = parse(
+            "broker.id=0\nnum.network.threads=3\nnum.io.threads=8\nsocket.send.buffer.bytes=102400\n\
+             socket.receive.buffer.bytes=102400\nsocket.request.max.bytes=104857600\nlog.dirs=/tmp/kafka-logs\n\
+             num.partitions=1\nnum.recovery.threads.per.data.dir=1\noffsets.topic.replication.factor=1\n\
+             transaction.state.log.replication.factor=1\ntransaction.state.log.min.isr=1\nlog.retention.hours=168\n\
+             log.segment.bytes=1073741824\nlog.retention.check.interval.ms=300000\nzookeeper.connect=localhost:2181\n\
+             zookeeper.connection.timeout.ms=18000\n",
+        )
+        .unwrap();
+        assert!(c.unknown_keys.is_empty(), "{:?}", c.unknown_keys);
+        assert_eq!(c.log.retention_ms, 168 * HOUR_MS);
+        assert_eq!(c.coordinator_connect.as_ref().unwrap()[0].port, 2181);
+        assert_eq!(c.log_dirs, vec![PathBuf::from("/tmp/kafka-logs")]);
+    }
+
+    #[test]
+    fn retention_precedence_and_forever() {
+        let c = parse("log.retention.hours=1\nlog.retention.minutes=2\n").unwrap();
+        assert_eq!(c.log.retention_ms, 120_000);
+        let c =
+            parse("log.retention.hours=1\nlog.retention.minutes=2\nlog.retention.ms=5\n").unwrap();
+        assert_eq!(c.log.retention_ms, 5);
+        let c = parse("log.retention.ms=-1\n").unwrap();
+        assert_eq!(c.log.retention_ms, -1);
+        let c = parse("log.roll.hours=2\n").unwrap();
+        assert_eq!(c.log.roll_ms, 2 * HOUR_MS);
+        assert!(parse("log.retention.ms=-5\n").is_err());
+    }
+
+    #[test]
+    fn inline_comment_gets_a_hint() {
+        let err = parse("broker.id=0 # (1)\n").unwrap_err().to_string();
+        assert!(
+            err.contains("server.properties:1") && err.contains("inline comments"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn listeners_and_advertised() {
+        let c = parse(
+            "listeners=PLAINTEXT://:9093\nadvertised.listeners=PLAINTEXT://kafka-0.example:9093\n",
+        )
+        .unwrap();
+        assert_eq!(c.listeners[0].bind_address(), "0.0.0.0:9093");
+        assert_eq!(
+            c.advertised_for("PLAINTEXT").unwrap().host,
+            "kafka-0.example"
+        );
+        assert!(parse("listeners=PLAINTEXT://:x\n").is_err());
+        assert!(parse("listeners=SSL://:9093\n")
+            .unwrap_err()
+            .to_string()
+            .contains("does not serve yet"));
+        assert!(parse("advertised.listeners=OTHER://h:1\n").is_err());
+    }
+
+    #[test]
+    fn unknown_keys_are_reported() {
+        let c = parse("broker.id=1\nfoo.bar=1\n").unwrap();
+        assert_eq!(c.unknown_keys, vec!["foo.bar".to_string()]);
+    }
+
+    #[test]
+    fn heap_from_env() {
+        let raw = RawConfig::from_text("", "f").unwrap();
+        let c = BrokerConfig::from_raw(&raw, Some("-Xmx256M -Xms256M")).unwrap();
+        assert_eq!(c.heap_bytes, 256 << 20);
+        assert!(BrokerConfig::from_raw(&raw, Some("-Xmxbig")).is_err());
+    }
+}

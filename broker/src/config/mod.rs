@@ -1,0 +1,9 @@
+//! Configuration: Java properties parsing (`properties`), raw settings with origins (`raw`), and the
+//! validated configs each role runs with (`broker`). Everything behind this module uses typed values.
+
+pub mod broker;
+pub mod properties;
+pub mod raw;
+
+pub use broker::{BrokerConfig, BrokerId, HostPort, Listener, LogDefaults, TimestampKind};
+pub use raw::{ConfigError, RawConfig};
