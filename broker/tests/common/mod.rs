@@ -1,0 +1,641 @@
+//! Shared harness for oxka's integration tests: real broker processes driven by real Kafka clients.
+//!
+//! A [`Broker`] is the `oxka` binary run as a child process (`oxka broker <file>`) with a
+//! server.properties written into a fresh temp dir, listening on its own loopback port, so tests run in
+//! parallel. The clients are tools nobody here wrote: Apache Kafka's Java CLI (through `scripts/kafka`),
+//! `kcat` (librdkafka) and the Python clients `kafka-python` and `confluent-kafka`, all installed by
+//! `scripts/install-tools.sh`. A missing tool fails the test with that instruction; nothing is skipped.
+//!
+//! `OXKA_TEST_TARGET=kafka` runs the same scenarios against Apache Kafka 4.x instead (started by
+//! `scripts/apache-kafka-broker.sh`), which proves a test itself is right. `OXKA_BIN` points the
+//! harness at another oxka binary (e.g. a release build) than the one cargo built for the tests.
+#![allow(dead_code)]
+
+use std::fmt::Write as _;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+/// Root of the checkout (the workspace), where `scripts/` lives.
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("broker/ has a parent")
+        .to_path_buf()
+}
+
+/// Where `scripts/install-tools.sh` puts the tools.
+pub fn tool_cache() -> PathBuf {
+    match std::env::var_os("OXKA_CACHE") {
+        Some(dir) => PathBuf::from(dir),
+        None => PathBuf::from(std::env::var_os("HOME").expect("HOME is set")).join(".cache/oxka"),
+    }
+}
+
+const INSTALL_HINT: &str =
+    "run scripts/install-tools.sh (it installs the Kafka tools, kcat and the Python clients)";
+
+/// Heavy tests (a million records, JVM tools in a loop) take this lock so that they run one at a time
+/// on a small machine; light tests run in parallel as cargo test schedules them.
+pub fn serial() -> MutexGuard<'static, ()> {
+    static LOCK: Mutex<()> = Mutex::new(());
+    LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Which broker implementation the tests start.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Target {
+    Oxka,
+    /// Apache Kafka 4.x, single-node KRaft: the reference the tests are proven against.
+    ApacheKafka,
+}
+
+pub fn target() -> Target {
+    match std::env::var("OXKA_TEST_TARGET").as_deref() {
+        Ok("kafka") | Ok("apache-kafka") => Target::ApacheKafka,
+        Ok("oxka") | Ok("") | Err(_) => Target::Oxka,
+        Ok(other) => panic!("OXKA_TEST_TARGET={other}: expected oxka or kafka"),
+    }
+}
+
+/// A free loopback port. Another process may take it before we bind it again; the window is tiny and
+/// the broker then fails to start, which the harness reports.
+pub fn free_port() -> u16 {
+    loop {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+        let port = listener.local_addr().expect("local addr").port();
+        // Apache Kafka's controller listens on port + 1: keep both free.
+        if port < 65000 && TcpListener::bind(("127.0.0.1", port + 1)).is_ok() {
+            return port;
+        }
+    }
+}
+
+/// One broker process with its own data dir and port. Killed on drop; when the test is failing, the
+/// tail of its log is printed.
+pub struct Broker {
+    dir: tempfile::TempDir,
+    port: u16,
+    metrics_port: u16,
+    overrides: Vec<(String, String)>,
+    target: Target,
+    child: Option<Child>,
+    starts: u32,
+}
+
+impl Broker {
+    /// Starts a broker with the harness defaults plus `overrides` (Kafka's own config keys).
+    pub fn start(overrides: &[(&str, &str)]) -> Broker {
+        let dir = tempfile::Builder::new()
+            .prefix("oxka-test-")
+            .tempdir()
+            .expect("create temp dir");
+        let mut broker = Broker {
+            dir,
+            port: free_port(),
+            metrics_port: free_port(),
+            overrides: overrides
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            target: target(),
+            child: None,
+            starts: 0,
+        };
+        broker.spawn();
+        broker
+    }
+
+    pub fn bootstrap(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn metrics_port(&self) -> u16 {
+        self.metrics_port
+    }
+
+    pub fn target(&self) -> Target {
+        self.target
+    }
+
+    /// The broker's `log.dirs` (one directory).
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    pub fn temp_dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("broker is running").id()
+    }
+
+    fn log_path(&self) -> PathBuf {
+        self.dir.path().join("broker.log")
+    }
+
+    /// The properties this harness writes; later lines win, so overrides follow the defaults.
+    fn properties(&self) -> Vec<(String, String)> {
+        let mut props: Vec<(String, String)> = Vec::new();
+        let mut set = |k: &str, v: String| props.push((k.to_string(), v));
+        set("broker.id", "0".into());
+        set("listeners", format!("PLAINTEXT://127.0.0.1:{}", self.port));
+        set(
+            "advertised.listeners",
+            format!("PLAINTEXT://127.0.0.1:{}", self.port),
+        );
+        set("log.dirs", self.data_dir().display().to_string());
+        set("num.partitions", "1".into());
+        set("offsets.topic.replication.factor", "1".into());
+        set("transaction.state.log.replication.factor", "1".into());
+        set("transaction.state.log.min.isr", "1".into());
+        set("group.initial.rebalance.delay.ms", "0".into());
+        if self.target == Target::Oxka {
+            set("metrics.port", self.metrics_port.to_string());
+        }
+        props.extend(self.overrides.iter().cloned());
+        props
+    }
+
+    fn spawn(&mut self) {
+        assert!(self.child.is_none(), "broker already running");
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.log_path())
+            .expect("open broker log");
+        self.starts += 1;
+        let mut cmd = match self.target {
+            Target::Oxka => {
+                let mut text = String::new();
+                for (k, v) in self.properties() {
+                    writeln!(text, "{k}={v}").unwrap();
+                }
+                let file = self.dir.path().join("server.properties");
+                std::fs::write(&file, text).expect("write server.properties");
+                let mut cmd = Command::new(oxka_bin());
+                cmd.arg("broker").arg(&file);
+                if std::env::var_os("RUST_LOG").is_none() {
+                    cmd.env("RUST_LOG", "info");
+                }
+                cmd
+            }
+            Target::ApacheKafka => {
+                let mut cmd = Command::new(repo_root().join("scripts/apache-kafka-broker.sh"));
+                require_java_tools("4");
+                cmd.arg(self.dir.path().join("kafka"))
+                    .arg(self.port.to_string());
+                for (k, v) in self.properties() {
+                    if k == "listeners" || k == "advertised.listeners" || k == "broker.id" {
+                        continue; // the script sets these for KRaft (two listeners)
+                    }
+                    cmd.arg(format!("{k}={v}"));
+                }
+                cmd
+            }
+        };
+        cmd.stdin(Stdio::null())
+            .stdout(log.try_clone().expect("dup log fd"))
+            .stderr(log)
+            .current_dir(self.dir.path());
+        let child = cmd
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start broker {cmd:?}: {e}"));
+        self.child = Some(child);
+        self.wait_until_accepting();
+    }
+
+    fn wait_until_accepting(&mut self) {
+        let timeout = match self.target {
+            Target::Oxka => Duration::from_secs(30),
+            Target::ApacheKafka => Duration::from_secs(90),
+        };
+        let deadline = Instant::now() + timeout;
+        let addr: SocketAddr = self.bootstrap().parse().unwrap();
+        loop {
+            if let Some(status) = self.child.as_mut().unwrap().try_wait().expect("try_wait") {
+                self.child = None;
+                panic!(
+                    "broker exited during startup with {status}\n{}",
+                    self.log_tail(60)
+                );
+            }
+            if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
+                break;
+            }
+            if Instant::now() > deadline {
+                panic!(
+                    "broker did not accept connections on {addr} within {timeout:?}\n{}",
+                    self.log_tail(60)
+                );
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        if self.target == Target::ApacheKafka {
+            // Kafka's socket opens before the broker is unfenced; wait until metadata lists it.
+            wait_for(
+                "Apache Kafka to register its broker",
+                Duration::from_secs(60),
+                || {
+                    let out = kafka_tool_timeout(
+                        "4",
+                        "broker-api-versions",
+                        &["--bootstrap-server", &self.bootstrap()],
+                        30,
+                    );
+                    out.status.success()
+                },
+            );
+        }
+    }
+
+    /// Graceful stop: SIGTERM, then wait (up to 60 s, then SIGKILL and fail).
+    pub fn stop(&mut self) -> ExitStatus {
+        let mut child = self.child.take().expect("broker is running");
+        signal(child.id(), "TERM");
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Some(status) = child.try_wait().expect("try_wait") {
+                return status;
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!(
+                    "broker did not exit within 60 s of SIGTERM\n{}",
+                    self.log_tail(60)
+                );
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// SIGKILL: no chance to flush or close anything.
+    pub fn kill9(&mut self) {
+        let mut child = self.child.take().expect("broker is running");
+        child.kill().expect("SIGKILL broker");
+        child.wait().expect("reap broker");
+    }
+
+    /// SIGSTOP / SIGCONT: the process freezes with its sockets open.
+    pub fn pause(&self) {
+        signal(self.pid(), "STOP");
+    }
+
+    pub fn resume(&self) {
+        signal(self.pid(), "CONT");
+    }
+
+    /// Starts again on the same port with the same data dir (stops it first if it is running).
+    pub fn restart(&mut self) {
+        if self.child.is_some() {
+            self.stop();
+        }
+        self.spawn();
+    }
+
+    pub fn is_running(&mut self) -> bool {
+        match self.child.as_mut() {
+            Some(child) => child.try_wait().expect("try_wait").is_none(),
+            None => false,
+        }
+    }
+
+    /// Peak resident set size of the running broker (VmHWM), in bytes.
+    pub fn peak_rss(&self) -> u64 {
+        proc_status_kb(self.pid(), "VmHWM") * 1024
+    }
+
+    /// Current resident set size (VmRSS), in bytes.
+    pub fn rss(&self) -> u64 {
+        proc_status_kb(self.pid(), "VmRSS") * 1024
+    }
+
+    /// The last `lines` lines of the broker's stdout+stderr.
+    pub fn log_tail(&self, lines: usize) -> String {
+        let text = std::fs::read_to_string(self.log_path()).unwrap_or_default();
+        let all: Vec<&str> = text.lines().collect();
+        let start = all.len().saturating_sub(lines);
+        format!(
+            "---- last {} lines of {} ({} start(s)) ----\n{}\n----",
+            all.len() - start,
+            self.log_path().display(),
+            self.starts,
+            all[start..].join("\n")
+        )
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(self.log_path()).unwrap_or_default()
+    }
+
+    /// `*.log` segment files of one partition (`<topic>-<partition>/` under log.dirs), sorted by name
+    /// (= base offset). Files being deleted (`.log.deleted`) are not counted.
+    pub fn segment_files(&self, topic: &str, partition: i32) -> Vec<PathBuf> {
+        let dir = self.partition_dir(topic, partition);
+        let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+            .unwrap_or_else(|e| panic!("cannot list {}: {e}", dir.display()))
+            .map(|e| e.expect("dir entry").path())
+            .filter(|p| p.extension().is_some_and(|x| x == "log"))
+            .collect();
+        files.sort();
+        files
+    }
+
+    pub fn partition_dir(&self, topic: &str, partition: i32) -> PathBuf {
+        self.data_dir().join(format!("{topic}-{partition}"))
+    }
+}
+
+impl Drop for Broker {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        if std::thread::panicking() {
+            eprintln!("{}", self.log_tail(80));
+            if std::env::var_os("OXKA_KEEP_TEMP").is_some() {
+                let dir = std::mem::replace(&mut self.dir, tempfile::tempdir().unwrap());
+                eprintln!("keeping {}", dir.keep().display());
+            }
+        }
+    }
+}
+
+/// The oxka binary under test.
+pub fn oxka_bin() -> PathBuf {
+    match std::env::var_os("OXKA_BIN") {
+        Some(path) => PathBuf::from(path),
+        None => PathBuf::from(env!("CARGO_BIN_EXE_oxka")),
+    }
+}
+
+fn signal(pid: u32, sig: &str) {
+    let status = Command::new("kill")
+        .arg(format!("-{sig}"))
+        .arg(pid.to_string())
+        .status()
+        .expect("run kill");
+    assert!(status.success(), "kill -{sig} {pid} failed");
+}
+
+fn proc_status_kb(pid: u32, field: &str) -> u64 {
+    let status =
+        std::fs::read_to_string(format!("/proc/{pid}/status")).expect("read /proc/<pid>/status");
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(&format!("{field}:")))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or_else(|| panic!("no {field} in /proc/{pid}/status"))
+}
+
+/// Polls `check` every 200 ms until it holds, or panics after `timeout` naming `what`.
+pub fn wait_for(what: &str, timeout: Duration, mut check: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while !check() {
+        if Instant::now() > deadline {
+            panic!("timed out after {timeout:?} waiting for {what}");
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+// ------------------------------------------------------------------------------------------------
+// Running the client tools
+// ------------------------------------------------------------------------------------------------
+
+/// Runs a command with `stdin` fed to it, killing it after `timeout`. Never panics on a failing exit
+/// status: callers assert on the `Output`.
+pub fn run(mut cmd: Command, stdin: &[u8], timeout: Duration) -> Output {
+    cmd.stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    let mut input = child.stdin.take().unwrap();
+    let data = stdin.to_vec();
+    let writer = std::thread::spawn(move || {
+        let _ = input.write_all(&data); // a tool may exit before reading everything
+    });
+    let mut out = child.stdout.take().unwrap();
+    let mut err = child.stderr.take().unwrap();
+    let out_reader = std::thread::spawn(move || {
+        let mut buf = Vec::new();
+        let _ = out.read_to_end(&mut buf);
+        buf
+    });
+    let err_reader = std::thread::spawn(move || {
+        let mut buf = Vec::new();
+        let _ = err.read_to_end(&mut buf);
+        buf
+    });
+    let deadline = Instant::now() + timeout;
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("try_wait") {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            let stdout = out_reader.join().unwrap();
+            let stderr = err_reader.join().unwrap();
+            panic!(
+                "{cmd:?} did not finish within {timeout:?}\n--- stdout (tail) ---\n{}\n--- stderr (tail) ---\n{}",
+                tail(&stdout, 40),
+                tail(&stderr, 40)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let _ = writer.join();
+    Output {
+        status,
+        stdout: out_reader.join().unwrap(),
+        stderr: err_reader.join().unwrap(),
+    }
+}
+
+/// The last `lines` lines of some output, as text.
+pub fn tail(bytes: &[u8], lines: usize) -> String {
+    let text = String::from_utf8_lossy(bytes);
+    let all: Vec<&str> = text.lines().collect();
+    all[all.len().saturating_sub(lines)..].join("\n")
+}
+
+/// Panics with the command's output unless it exited 0; returns stdout as text.
+pub fn expect_success(what: &str, out: &Output) -> String {
+    assert!(
+        out.status.success(),
+        "{what} failed with {}\n--- stdout (tail) ---\n{}\n--- stderr (tail) ---\n{}",
+        out.status,
+        tail(&out.stdout, 60),
+        tail(&out.stderr, 60)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn require_java_tools(version: &str) {
+    let line = if version.starts_with("2.8") {
+        "2.8"
+    } else {
+        "4"
+    };
+    let classpath = tool_cache().join(format!("kafka-{line}/classpath.txt"));
+    assert!(
+        classpath.exists(),
+        "Apache Kafka {line} tools are missing ({} does not exist): {INSTALL_HINT}",
+        classpath.display()
+    );
+    assert!(
+        which("java").is_some(),
+        "java is not installed (Java 17 is needed for Kafka's tools)"
+    );
+}
+
+fn which(program: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|dir| dir.join(program))
+        .find(|p| p.is_file())
+}
+
+/// Runs Apache Kafka's `kafka-<tool>.sh` of `version` ("2.8" or "4") with a 120 s timeout.
+pub fn kafka_tool(version: &str, tool: &str, args: &[&str]) -> Output {
+    kafka_tool_timeout(version, tool, args, 120)
+}
+
+pub fn kafka_tool_timeout(version: &str, tool: &str, args: &[&str], timeout_secs: u64) -> Output {
+    kafka_tool_stdin(version, tool, args, b"", timeout_secs)
+}
+
+pub fn kafka_tool_stdin(
+    version: &str,
+    tool: &str,
+    args: &[&str],
+    stdin: &[u8],
+    timeout_secs: u64,
+) -> Output {
+    require_java_tools(version);
+    let mut cmd = Command::new(repo_root().join("scripts/kafka"));
+    cmd.arg(version).arg(tool).args(args);
+    run(cmd, stdin, Duration::from_secs(timeout_secs))
+}
+
+/// Runs `kcat` with `stdin`, 120 s timeout.
+pub fn kcat(args: &[&str], stdin: &[u8]) -> Output {
+    let program = which("kcat").unwrap_or_else(|| panic!("kcat is not installed: {INSTALL_HINT}"));
+    let mut cmd = Command::new(program);
+    cmd.args(args);
+    run(cmd, stdin, Duration::from_secs(120))
+}
+
+/// The Python interpreter of the tools venv (kafka-python, confluent-kafka and the codecs).
+pub fn python_bin() -> PathBuf {
+    let bin = tool_cache().join("venv/bin/python");
+    assert!(
+        bin.exists(),
+        "the Python venv is missing ({} does not exist): {INSTALL_HINT}",
+        bin.display()
+    );
+    bin
+}
+
+/// Runs a Python script in the tools venv with `BOOTSTRAP` set in its environment; 300 s timeout.
+pub fn python(script: &str, bootstrap: &str) -> Output {
+    let mut cmd = Command::new(python_bin());
+    cmd.arg("-c")
+        .arg(script)
+        .env("BOOTSTRAP", bootstrap)
+        .env("PYTHONUNBUFFERED", "1");
+    run(cmd, b"", Duration::from_secs(300))
+}
+
+/// Runs a Python script that must succeed; returns its stdout.
+pub fn python_ok(script: &str, bootstrap: &str) -> String {
+    expect_success("python script", &python(script, bootstrap))
+}
+
+/// Starts a Python script in the background (stdout and stderr to files in `dir`); the caller waits
+/// for or kills it.
+pub fn python_spawn(script: &str, bootstrap: &str, dir: &Path, name: &str) -> Child {
+    let out = std::fs::File::create(dir.join(format!("{name}.out"))).expect("create script stdout");
+    let err = std::fs::File::create(dir.join(format!("{name}.err"))).expect("create script stderr");
+    Command::new(python_bin())
+        .arg("-c")
+        .arg(script)
+        .env("BOOTSTRAP", bootstrap)
+        .env("PYTHONUNBUFFERED", "1")
+        .stdin(Stdio::null())
+        .stdout(out)
+        .stderr(err)
+        .spawn()
+        .expect("start python")
+}
+
+/// Python helpers the test scripts share: prepend to a script.
+pub const PY_PRELUDE: &str = r#"
+import os, sys, time, json
+BOOTSTRAP = os.environ["BOOTSTRAP"]
+
+def fail(msg):
+    print("FAIL: " + msg, file=sys.stderr)
+    sys.exit(1)
+
+def consume_all(topic, partition, expected, timeout=60.0, extra=None):
+    """Reads `expected` records of one partition from its log start offset with confluent-kafka
+    (librdkafka, CRC checks on); returns [(offset, key, value, headers)]."""
+    from confluent_kafka import Consumer, TopicPartition, OFFSET_BEGINNING
+    conf = {"bootstrap.servers": BOOTSTRAP, "group.id": "oxka-check", "enable.auto.commit": False,
+            "check.crcs": True, "enable.partition.eof": False, "fetch.max.bytes": 52428800}
+    conf.update(extra or {})
+    c = Consumer(conf)
+    c.assign([TopicPartition(topic, partition, OFFSET_BEGINNING)])
+    out = []
+    deadline = time.time() + timeout
+    while len(out) < expected and time.time() < deadline:
+        for m in c.consume(num_messages=10000, timeout=0.5):
+            if m.error():
+                fail(f"consumer error on {topic}-{partition}: {m.error()}")
+            out.append((m.offset(), m.key(), m.value(), m.headers()))
+    c.close()
+    return out
+"#;
+
+/// Creates a topic (CreateTopics through confluent-kafka's admin client, which starts faster than a
+/// JVM) and waits until it is created.
+pub fn create_topic(broker: &Broker, topic: &str, partitions: u32) {
+    create_topic_with(broker, topic, partitions, &[]);
+}
+
+/// Creates a topic with topic-level configs (e.g. `("segment.bytes", "1048576")`).
+pub fn create_topic_with(broker: &Broker, topic: &str, partitions: u32, configs: &[(&str, &str)]) {
+    let configs: Vec<String> = configs
+        .iter()
+        .map(|(k, v)| format!("{k:?}: {v:?}"))
+        .collect();
+    let script = format!(
+        r#"
+import os
+from confluent_kafka.admin import AdminClient, NewTopic
+admin = AdminClient({{"bootstrap.servers": os.environ["BOOTSTRAP"]}})
+futures = admin.create_topics([NewTopic({topic:?}, {partitions}, 1, config={{{configs}}})], request_timeout=30)
+for f in futures.values():
+    f.result(timeout=60)
+"#,
+        configs = configs.join(", ")
+    );
+    expect_success(
+        &format!("create topic {topic}"),
+        &python(&script, &broker.bootstrap()),
+    );
+}
