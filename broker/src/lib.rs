@@ -1,2 +1,11 @@
 //! oxka: a Kafka-compatible broker. See `docs/architecture.md` for the map of modules.
+
+pub mod api;
+pub mod broker;
 pub mod config;
+pub mod disk;
+pub mod log;
+pub mod metadata;
+pub mod metrics;
+pub mod network;
+pub mod runtime;

@@ -110,6 +110,9 @@ pub struct BrokerConfig {
     pub heap_bytes: u64,
     /// Keys that were set but that oxka does not know; logged once at start-up.
     pub unknown_keys: Vec<String>,
+    /// The known keys set in the file or by `--override`, as written (DescribeConfigs reports them
+    /// as STATIC_BROKER_CONFIG).
+    pub static_settings: std::collections::BTreeMap<String, String>,
 }
 
 const HOUR_MS: i64 = 60 * 60 * 1000;
@@ -129,10 +132,7 @@ impl BrokerConfig {
             raw.ranged::<i32>("node.id", 0, i32::MAX)?,
         ) {
             (Some(b), Some(n)) if b != n && b >= 0 => {
-                return Err(raw.invalid(
-                    "node.id",
-                    format!("differs from broker.id={b}; set one of them"),
-                ));
+                return Err(raw.invalid("node.id", format!("differs from broker.id={b}; set one of them")));
             }
             (Some(b), _) if b >= 0 => b,
             (_, Some(n)) => n,
@@ -189,12 +189,9 @@ impl BrokerConfig {
             segment_bytes: raw
                 .ranged::<u64>("log.segment.bytes", 14, i32::MAX as u64)?
                 .unwrap_or(1 << 30),
-            roll_ms: first_ms(raw, &[("log.roll.ms", 1), ("log.roll.hours", HOUR_MS)], 1)?
-                .unwrap_or(168 * HOUR_MS),
+            roll_ms: first_ms(raw, &[("log.roll.ms", 1), ("log.roll.hours", HOUR_MS)], 1)?.unwrap_or(168 * HOUR_MS),
             retention_ms: retention_ms(raw)?,
-            retention_bytes: raw
-                .ranged::<i64>("log.retention.bytes", -1, i64::MAX)?
-                .unwrap_or(-1),
+            retention_bytes: raw.ranged::<i64>("log.retention.bytes", -1, i64::MAX)?.unwrap_or(-1),
             message_max_bytes: raw
                 .ranged::<usize>("message.max.bytes", 0, i32::MAX as usize)?
                 .unwrap_or(1_048_588),
@@ -242,10 +239,7 @@ impl BrokerConfig {
             },
         };
 
-        let coordinator_connect = match (
-            raw.string("coordinator.connect"),
-            raw.string("zookeeper.connect"),
-        ) {
+        let coordinator_connect = match (raw.string("coordinator.connect"), raw.string("zookeeper.connect")) {
             (Some(c), _) => Some(parse_connect(raw, "coordinator.connect", &c)?),
             (None, Some(z)) => Some(parse_connect(raw, "zookeeper.connect", &z)?),
             (None, None) => None,
@@ -272,9 +266,7 @@ impl BrokerConfig {
             rack: raw.string("broker.rack").filter(|r| !r.is_empty()),
             listeners,
             advertised_listeners,
-            num_network_threads: raw
-                .ranged::<usize>("num.network.threads", 1, 1024)?
-                .unwrap_or(3),
+            num_network_threads: raw.ranged::<usize>("num.network.threads", 1, 1024)?.unwrap_or(3),
             num_io_threads: raw.ranged::<usize>("num.io.threads", 1, 1024)?.unwrap_or(8),
             socket_send_buffer_bytes: raw
                 .ranged::<i32>("socket.send.buffer.bytes", -1, i32::MAX)?
@@ -289,9 +281,7 @@ impl BrokerConfig {
                 .ranged::<usize>("max.connections", 1, i32::MAX as usize)?
                 .unwrap_or(i32::MAX as usize),
             log_dirs,
-            num_partitions: raw
-                .ranged::<i32>("num.partitions", 1, 1_000_000)?
-                .unwrap_or(1),
+            num_partitions: raw.ranged::<i32>("num.partitions", 1, 1_000_000)?.unwrap_or(1),
             default_replication_factor: raw
                 .ranged::<i16>("default.replication.factor", 1, i16::MAX)?
                 .unwrap_or(1),
@@ -327,18 +317,24 @@ impl BrokerConfig {
             metrics_port,
             heap_bytes,
             unknown_keys: Vec::new(),
+            static_settings: Default::default(),
         };
+        let unknown_keys = raw.unknown_keys();
+        let static_settings = raw
+            .iter()
+            .filter(|(k, _)| !unknown_keys.contains(k))
+            .map(|(k, s)| (k.clone(), s.value.trim().to_string()))
+            .collect();
         Ok(BrokerConfig {
-            unknown_keys: raw.unknown_keys(),
+            unknown_keys,
+            static_settings,
             ..config
         })
     }
 
     /// The advertised listener clients of `listener_name` are told about.
     pub fn advertised_for(&self, listener_name: &str) -> Option<&Listener> {
-        self.advertised_listeners
-            .iter()
-            .find(|l| l.name == listener_name)
+        self.advertised_listeners.iter().find(|l| l.name == listener_name)
     }
 }
 
@@ -371,10 +367,7 @@ fn first_ms(raw: &RawConfig, keys: &[(&str, i64)], min: i64) -> Result<Option<i6
                 return Err(raw.invalid(key, format!("must be at least {min}")));
             }
             if v == 0 && min == -1 {
-                return Err(raw.invalid(
-                    key,
-                    "0 would delete data at once; use -1 to keep data forever".into(),
-                ));
+                return Err(raw.invalid(key, "0 would delete data at once; use -1 to keep data forever".into()));
             }
             found = Some(if v < 0 { v } else { v.saturating_mul(*unit) });
         }
@@ -386,10 +379,7 @@ fn cleanup_policy(raw: &RawConfig) -> Result<String, ConfigError> {
     let Some(value) = raw.string("log.cleanup.policy") else {
         return Ok("delete".into());
     };
-    let ok = value
-        .split(',')
-        .map(str::trim)
-        .all(|p| p == "delete" || p == "compact");
+    let ok = value.split(',').map(str::trim).all(|p| p == "delete" || p == "compact");
     if !ok || value.is_empty() {
         return Err(raw.invalid(
             "log.cleanup.policy",
@@ -453,10 +443,7 @@ fn check_security_protocols(raw: &RawConfig, listeners: &[Listener]) -> Result<(
             .collect(),
     };
     for listener in listeners {
-        let protocol = map
-            .iter()
-            .find(|(n, _)| *n == listener.name)
-            .map(|(_, p)| p.as_str());
+        let protocol = map.iter().find(|(n, _)| *n == listener.name).map(|(_, p)| p.as_str());
         match protocol {
             Some("PLAINTEXT") => {}
             Some(other) => {
@@ -551,8 +538,7 @@ mod tests {
     fn retention_precedence_and_forever() {
         let c = parse("log.retention.hours=1\nlog.retention.minutes=2\n").unwrap();
         assert_eq!(c.log.retention_ms, 120_000);
-        let c =
-            parse("log.retention.hours=1\nlog.retention.minutes=2\nlog.retention.ms=5\n").unwrap();
+        let c = parse("log.retention.hours=1\nlog.retention.minutes=2\nlog.retention.ms=5\n").unwrap();
         assert_eq!(c.log.retention_ms, 5);
         let c = parse("log.retention.ms=-1\n").unwrap();
         assert_eq!(c.log.retention_ms, -1);
@@ -572,15 +558,9 @@ mod tests {
 
     #[test]
     fn listeners_and_advertised() {
-        let c = parse(
-            "listeners=PLAINTEXT://:9093\nadvertised.listeners=PLAINTEXT://kafka-0.example:9093\n",
-        )
-        .unwrap();
+        let c = parse("listeners=PLAINTEXT://:9093\nadvertised.listeners=PLAINTEXT://kafka-0.example:9093\n").unwrap();
         assert_eq!(c.listeners[0].bind_address(), "0.0.0.0:9093");
-        assert_eq!(
-            c.advertised_for("PLAINTEXT").unwrap().host,
-            "kafka-0.example"
-        );
+        assert_eq!(c.advertised_for("PLAINTEXT").unwrap().host, "kafka-0.example");
         assert!(parse("listeners=PLAINTEXT://:x\n").is_err());
         assert!(parse("listeners=SSL://:9093\n")
             .unwrap_err()

@@ -39,9 +39,7 @@ impl fmt::Display for Origin {
 
 /// A malformed `\uXXXX` escape is the only syntax error `java.util.Properties` reports.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
-#[error(
-    "line {line}: malformed \\uXXXX escape in {text:?}; write four hexadecimal digits after \\u"
-)]
+#[error("line {line}: malformed \\uXXXX escape in {text:?}; write four hexadecimal digits after \\u")]
 pub struct SyntaxError {
     pub line: usize,
     pub text: String,
@@ -175,11 +173,7 @@ mod tests {
         let got = kv("listeners=PLAINTEXT://a:1,\\\n    PLAINTEXT://b:2\nk\\=x=v\\tw\\u0041\npath=C:\\\\dir\n");
         assert_eq!(
             got[0],
-            (
-                "listeners".into(),
-                "PLAINTEXT://a:1,PLAINTEXT://b:2".into(),
-                1
-            )
+            ("listeners".into(), "PLAINTEXT://a:1,PLAINTEXT://b:2".into(), 1)
         );
         assert_eq!(got[1], ("k=x".into(), "v\twA".into(), 3));
         assert_eq!(got[2], ("path".into(), "C:\\dir".into(), 4));
@@ -188,10 +182,7 @@ mod tests {
     #[test]
     fn even_backslashes_do_not_continue() {
         let got = kv("a=x\\\\\nb=y\n");
-        assert_eq!(
-            got,
-            vec![("a".into(), "x\\".into(), 1), ("b".into(), "y".into(), 2)]
-        );
+        assert_eq!(got, vec![("a".into(), "x\\".into(), 1), ("b".into(), "y".into(), 2)]);
     }
 
     #[test]

@@ -41,9 +41,7 @@ pub enum ConfigError {
 }
 
 fn hint_suffix(hint: &Option<String>) -> String {
-    hint.as_ref()
-        .map(|h| format!(" (hint: {h})"))
-        .unwrap_or_default()
+    hint.as_ref().map(|h| format!(" (hint: {h})")).unwrap_or_default()
 }
 
 /// A value in a config together with where it was set.
@@ -197,11 +195,7 @@ impl RawConfig {
     /// Keys that were set but never read by any builder, sorted.
     pub fn unknown_keys(&self) -> Vec<String> {
         let used = self.used.borrow();
-        self.settings
-            .keys()
-            .filter(|k| !used.contains(*k))
-            .cloned()
-            .collect()
+        self.settings.keys().filter(|k| !used.contains(*k)).cloned().collect()
     }
 
     /// All settings in key order (for logging the effective config).
@@ -252,10 +246,7 @@ mod tests {
     fn typed_getters_report_key_value_and_line() {
         let raw = RawConfig::from_text("a=1\nbroker.id=0 # (1)\n", "server.properties").unwrap();
         assert_eq!(raw.parse::<i32>("a", "an integer").unwrap(), Some(1));
-        let err = raw
-            .parse::<i32>("broker.id", "an integer")
-            .unwrap_err()
-            .to_string();
+        let err = raw.parse::<i32>("broker.id", "an integer").unwrap_err().to_string();
         assert!(err.contains("broker.id"), "{err}");
         assert!(err.contains("server.properties:2"), "{err}");
         assert!(err.contains("\"0 # (1)\""), "{err}");

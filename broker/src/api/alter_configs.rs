@@ -1,0 +1,53 @@
+//! AlterConfigs (the legacy, replace-everything form): sets a topic's complete override set.
+
+use std::collections::BTreeMap;
+
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::alter_configs_response::AlterConfigsResourceResponse;
+use kafka_protocol::messages::{AlterConfigsRequest, AlterConfigsResponse};
+use kafka_protocol::protocol::VersionRange;
+
+use super::describe_configs::{RESOURCE_BROKER, RESOURCE_TOPIC};
+use super::{str_bytes, RequestContext};
+use crate::broker::Broker;
+
+pub const VERSIONS: VersionRange = VersionRange { min: 0, max: 2 };
+
+pub async fn handle(broker: &Broker, _ctx: &RequestContext<'_>, request: AlterConfigsRequest) -> AlterConfigsResponse {
+    let responses = request
+        .resources
+        .into_iter()
+        .map(|resource| {
+            let response = AlterConfigsResourceResponse::default()
+                .with_resource_type(resource.resource_type)
+                .with_resource_name(resource.resource_name.clone());
+            let outcome = match resource.resource_type {
+                RESOURCE_TOPIC => {
+                    let configs: BTreeMap<String, String> = resource
+                        .configs
+                        .iter()
+                        .filter_map(|c| c.value.as_ref().map(|v| (c.name.to_string(), v.to_string())))
+                        .collect();
+                    broker
+                        .set_topic_configs(resource.resource_name.as_str(), configs, request.validate_only)
+                        .map_err(|e| (e.error, e.message))
+                }
+                RESOURCE_BROKER => Err((
+                    ResponseError::InvalidRequest,
+                    "dynamic broker configs are not supported yet; change server.properties and restart".to_string(),
+                )),
+                other => Err((
+                    ResponseError::InvalidRequest,
+                    format!("resource type {other} is not supported"),
+                )),
+            };
+            match outcome {
+                Ok(()) => response,
+                Err((error, message)) => response
+                    .with_error_code(error.code())
+                    .with_error_message(Some(str_bytes(&message))),
+            }
+        })
+        .collect();
+    AlterConfigsResponse::default().with_responses(responses)
+}

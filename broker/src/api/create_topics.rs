@@ -1,0 +1,94 @@
+//! CreateTopics: creates topics with partition counts, replication factors, explicit assignments (which
+//! must name this broker) and per-topic configs; `validate_only` checks without creating.
+
+use std::collections::BTreeMap;
+
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::create_topics_request::CreatableTopic;
+use kafka_protocol::messages::create_topics_response::CreatableTopicResult;
+use kafka_protocol::messages::{CreateTopicsRequest, CreateTopicsResponse};
+use kafka_protocol::protocol::VersionRange;
+
+use super::{str_bytes, RequestContext};
+use crate::broker::{Broker, TopicError};
+
+pub const VERSIONS: VersionRange = VersionRange { min: 2, max: 7 };
+
+pub async fn handle(broker: &Broker, _ctx: &RequestContext<'_>, request: CreateTopicsRequest) -> CreateTopicsResponse {
+    let mut seen = std::collections::HashSet::new();
+    let topics = request
+        .topics
+        .into_iter()
+        .map(|topic| {
+            let name = topic.name.to_string();
+            let result = CreatableTopicResult::default().with_name(topic.name.clone());
+            if !seen.insert(name.clone()) {
+                return result
+                    .with_error_code(ResponseError::InvalidRequest.code())
+                    .with_error_message(Some(str_bytes(&format!("Duplicate topic name {name} in the request."))));
+            }
+            match create(broker, &name, topic, request.validate_only) {
+                Ok(meta) => result
+                    .with_topic_id(meta.topic_id)
+                    .with_num_partitions(meta.partitions)
+                    .with_replication_factor(meta.replication_factor),
+                Err(e) => result
+                    .with_error_code(e.error.code())
+                    .with_error_message(Some(str_bytes(&e.message)))
+                    .with_num_partitions(-1)
+                    .with_replication_factor(-1),
+            }
+        })
+        .collect();
+    CreateTopicsResponse::default().with_topics(topics)
+}
+
+fn create(
+    broker: &Broker,
+    name: &str,
+    topic: CreatableTopic,
+    validate_only: bool,
+) -> Result<crate::metadata::TopicMeta, TopicError> {
+    let mut configs = BTreeMap::new();
+    for c in topic.configs {
+        let Some(value) = c.value else {
+            return Err(TopicError::new(
+                ResponseError::InvalidConfig,
+                format!("Null value not supported for topic configs: {}", c.name.as_str()),
+            ));
+        };
+        configs.insert(c.name.to_string(), value.to_string());
+    }
+    let (mut partitions, mut replication_factor) = (topic.num_partitions, topic.replication_factor);
+    if !topic.assignments.is_empty() {
+        if partitions != -1 || replication_factor != -1 {
+            return Err(TopicError::new(
+                ResponseError::InvalidRequest,
+                "Both numPartitions or replicationFactor and replicasAssignments were set. Both cannot be used at the same time.",
+            ));
+        }
+        let mut indexes: Vec<i32> = topic.assignments.iter().map(|a| a.partition_index).collect();
+        indexes.sort_unstable();
+        if indexes.iter().enumerate().any(|(i, p)| *p != i as i32) {
+            return Err(TopicError::new(
+                ResponseError::InvalidReplicaAssignment,
+                "Partitions should be a consecutive 0-based integer sequence",
+            ));
+        }
+        for a in &topic.assignments {
+            if a.broker_ids.iter().any(|b| b.0 != broker.broker_id()) || a.broker_ids.is_empty() {
+                return Err(TopicError::new(
+                    ResponseError::InvalidReplicaAssignment,
+                    format!(
+                        "Replica assignment {:?} names a broker that is not registered; only broker {} is.",
+                        a.broker_ids.iter().map(|b| b.0).collect::<Vec<_>>(),
+                        broker.broker_id()
+                    ),
+                ));
+            }
+        }
+        partitions = topic.assignments.len() as i32;
+        replication_factor = topic.assignments[0].broker_ids.len() as i16;
+    }
+    broker.create_topic(name, partitions, replication_factor, configs, validate_only)
+}

@@ -1,0 +1,127 @@
+//! IncrementalAlterConfigs (KIP-339) for topics: SET, DELETE, APPEND and SUBTRACT on list values.
+
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::incremental_alter_configs_request::AlterableConfig;
+use kafka_protocol::messages::incremental_alter_configs_response::AlterConfigsResourceResponse;
+use kafka_protocol::messages::{IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse};
+use kafka_protocol::protocol::VersionRange;
+
+use super::describe_configs::{topic_config_synonyms, RESOURCE_BROKER, RESOURCE_TOPIC};
+use super::{str_bytes, RequestContext};
+use crate::broker::Broker;
+
+pub const VERSIONS: VersionRange = VersionRange { min: 0, max: 1 };
+
+const SET: i8 = 0;
+const DELETE: i8 = 1;
+const APPEND: i8 = 2;
+const SUBTRACT: i8 = 3;
+
+type Failure = (ResponseError, String);
+
+pub async fn handle(
+    broker: &Broker,
+    _ctx: &RequestContext<'_>,
+    request: IncrementalAlterConfigsRequest,
+) -> IncrementalAlterConfigsResponse {
+    let responses = request
+        .resources
+        .into_iter()
+        .map(|resource| {
+            let response = AlterConfigsResourceResponse::default()
+                .with_resource_type(resource.resource_type)
+                .with_resource_name(resource.resource_name.clone());
+            let outcome = match resource.resource_type {
+                RESOURCE_TOPIC => alter_topic(
+                    broker,
+                    resource.resource_name.as_str(),
+                    &resource.configs,
+                    request.validate_only,
+                ),
+                RESOURCE_BROKER => Err((
+                    ResponseError::InvalidRequest,
+                    "dynamic broker configs are not supported yet; change server.properties and restart".to_string(),
+                )),
+                other => Err((
+                    ResponseError::InvalidRequest,
+                    format!("resource type {other} is not supported"),
+                )),
+            };
+            match outcome {
+                Ok(()) => response,
+                Err((error, message)) => response
+                    .with_error_code(error.code())
+                    .with_error_message(Some(str_bytes(&message))),
+            }
+        })
+        .collect();
+    IncrementalAlterConfigsResponse::default().with_responses(responses)
+}
+
+fn alter_topic(broker: &Broker, topic: &str, changes: &[AlterableConfig], validate_only: bool) -> Result<(), Failure> {
+    let meta = broker.metadata.topic(topic).ok_or((
+        ResponseError::UnknownTopicOrPartition,
+        format!("Topic {topic} does not exist."),
+    ))?;
+    let effective = broker.log_config_for(&meta.configs).map_err(|e| (e.error, e.message))?;
+    let mut configs = meta.configs.clone();
+    for change in changes {
+        let name = change.name.to_string();
+        let value = change.value.as_ref().map(|v| v.to_string());
+        match change.config_operation {
+            SET => {
+                let value = value.ok_or((ResponseError::InvalidRequest, format!("SET of {name} needs a value")))?;
+                configs.insert(name, value);
+            }
+            DELETE => {
+                configs.remove(&name);
+            }
+            APPEND | SUBTRACT => {
+                if topic_config_synonyms(&name).1 != 7 {
+                    return Err((
+                        ResponseError::InvalidConfig,
+                        format!("{name} is not a list; APPEND and SUBTRACT apply to lists"),
+                    ));
+                }
+                let current = configs.get(&name).cloned().or_else(|| {
+                    effective
+                        .describe()
+                        .into_iter()
+                        .find(|(n, _)| *n == name)
+                        .map(|(_, v)| v)
+                });
+                let mut items: Vec<String> = current
+                    .unwrap_or_default()
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .map(String::from)
+                    .collect();
+                for item in value
+                    .unwrap_or_default()
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                {
+                    if change.config_operation == APPEND {
+                        if !items.iter().any(|i| i == item) {
+                            items.push(item.to_string());
+                        }
+                    } else {
+                        items.retain(|i| i != item);
+                    }
+                }
+                configs.insert(name, items.join(","));
+            }
+            other => {
+                return Err((
+                    ResponseError::InvalidRequest,
+                    format!("unknown config operation {other}"),
+                ))
+            }
+        }
+    }
+    broker
+        .set_topic_configs(topic, configs, validate_only)
+        .map_err(|e| (e.error, e.message))
+}

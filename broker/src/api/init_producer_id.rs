@@ -1,0 +1,32 @@
+//! InitProducerId: hands idempotent producers a fresh producer id (epoch 0). Transactions are not
+//! served yet, so a transactional id is refused.
+
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::{InitProducerIdRequest, InitProducerIdResponse, ProducerId};
+use kafka_protocol::protocol::VersionRange;
+
+use super::RequestContext;
+use crate::broker::Broker;
+
+pub const VERSIONS: VersionRange = VersionRange { min: 0, max: 5 };
+
+pub async fn handle(
+    broker: &Broker,
+    _ctx: &RequestContext<'_>,
+    request: InitProducerIdRequest,
+) -> InitProducerIdResponse {
+    let response = InitProducerIdResponse::default()
+        .with_producer_id(ProducerId(-1))
+        .with_producer_epoch(-1);
+    if let Some(txn) = request.transactional_id {
+        tracing::warn!(transactional_id = %txn.as_str(), "refusing a transactional producer: transactions are not supported yet");
+        return response.with_error_code(ResponseError::TransactionalIdAuthorizationFailed.code());
+    }
+    match broker.metadata.allocate_producer_id() {
+        Ok(id) => response.with_producer_id(ProducerId(id)).with_producer_epoch(0),
+        Err(e) => {
+            tracing::error!("cannot allocate a producer id: {e}");
+            response.with_error_code(ResponseError::CoordinatorNotAvailable.code())
+        }
+    }
+}

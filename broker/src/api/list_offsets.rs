@@ -1,0 +1,63 @@
+//! ListOffsets: earliest (-2, also -4 earliest-local), latest (-1), max timestamp (-3), or the first
+//! offset whose batch timestamp is at or after a given time.
+
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::list_offsets_response::{ListOffsetsPartitionResponse, ListOffsetsTopicResponse};
+use kafka_protocol::messages::{ListOffsetsRequest, ListOffsetsResponse};
+use kafka_protocol::protocol::VersionRange;
+
+use super::RequestContext;
+use crate::broker::Broker;
+
+pub const VERSIONS: VersionRange = VersionRange { min: 1, max: 9 };
+
+const LATEST: i64 = -1;
+const EARLIEST: i64 = -2;
+const MAX_TIMESTAMP: i64 = -3;
+const EARLIEST_LOCAL: i64 = -4;
+const LATEST_TIERED: i64 = -5;
+
+pub fn handle(broker: &Broker, _ctx: &RequestContext<'_>, request: ListOffsetsRequest) -> ListOffsetsResponse {
+    let topics = request
+        .topics
+        .into_iter()
+        .map(|topic| {
+            let partitions = topic
+                .partitions
+                .iter()
+                .map(|p| {
+                    let response = ListOffsetsPartitionResponse::default()
+                        .with_partition_index(p.partition_index)
+                        .with_timestamp(-1)
+                        .with_offset(-1)
+                        .with_leader_epoch(-1);
+                    let Some(partition) = broker.partition(topic.name.as_str(), p.partition_index) else {
+                        return response.with_error_code(ResponseError::UnknownTopicOrPartition.code());
+                    };
+                    let log = partition.log.lock();
+                    let found = match p.timestamp {
+                        LATEST => Some((log.high_watermark(), -1)),
+                        EARLIEST | EARLIEST_LOCAL => Some((log.log_start_offset(), -1)),
+                        LATEST_TIERED => Some((-1, -1)),
+                        MAX_TIMESTAMP => log.max_timestamp_and_offset().map(|(ts, off)| (off, ts)),
+                        ts if ts >= 0 => log.offset_for_timestamp(ts),
+                        _ => {
+                            return response.with_error_code(ResponseError::InvalidRequest.code());
+                        }
+                    };
+                    match found {
+                        Some((offset, timestamp)) => response
+                            .with_offset(offset)
+                            .with_timestamp(timestamp)
+                            .with_leader_epoch(0),
+                        None => response,
+                    }
+                })
+                .collect();
+            ListOffsetsTopicResponse::default()
+                .with_name(topic.name)
+                .with_partitions(partitions)
+        })
+        .collect();
+    ListOffsetsResponse::default().with_topics(topics)
+}

@@ -1,0 +1,285 @@
+//! The Kafka APIs: one file per API, each declaring the version range it serves (`VERSIONS`) and a
+//! `handle` function that takes the typed request and the broker state and returns the typed response.
+//! Handlers never touch sockets. `SUPPORTED` is the registry; ApiVersions is derived from it.
+//!
+//! Path of a request: frame bytes → `RequestHeader` → version check against `SUPPORTED` → typed request
+//! (`RequestKind::decode`) → handler → `ResponseKind` → response frame.
+
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::{Buf, Bytes, BytesMut};
+use kafka_protocol::messages::{ApiKey, RequestHeader, RequestKind, ResponseHeader, ResponseKind};
+use kafka_protocol::protocol::{Decodable, Encodable, VersionRange};
+
+use crate::broker::Broker;
+use crate::network::frame::{finish_frame, start_frame};
+use crate::network::{ConnectionInfo, MemoryPermit};
+
+pub mod alter_configs;
+pub mod api_versions;
+pub mod create_partitions;
+pub mod create_topics;
+pub mod delete_records;
+pub mod delete_topics;
+pub mod describe_cluster;
+pub mod describe_configs;
+pub mod describe_log_dirs;
+pub mod fetch;
+pub mod incremental_alter_configs;
+pub mod init_producer_id;
+pub mod list_offsets;
+pub mod metadata;
+pub mod produce;
+
+/// An API this broker serves and the versions it accepts.
+#[derive(Debug, Clone, Copy)]
+pub struct ApiSpec {
+    pub key: ApiKey,
+    pub versions: VersionRange,
+}
+
+const fn spec(key: ApiKey, versions: VersionRange) -> ApiSpec {
+    ApiSpec { key, versions }
+}
+
+/// Every API served, with its version range; ApiVersions answers from this table.
+pub const SUPPORTED: &[ApiSpec] = &[
+    spec(ApiKey::Produce, produce::VERSIONS),
+    spec(ApiKey::Fetch, fetch::VERSIONS),
+    spec(ApiKey::ListOffsets, list_offsets::VERSIONS),
+    spec(ApiKey::Metadata, metadata::VERSIONS),
+    spec(ApiKey::ApiVersions, api_versions::VERSIONS),
+    spec(ApiKey::CreateTopics, create_topics::VERSIONS),
+    spec(ApiKey::DeleteTopics, delete_topics::VERSIONS),
+    spec(ApiKey::DeleteRecords, delete_records::VERSIONS),
+    spec(ApiKey::InitProducerId, init_producer_id::VERSIONS),
+    spec(ApiKey::DescribeConfigs, describe_configs::VERSIONS),
+    spec(ApiKey::AlterConfigs, alter_configs::VERSIONS),
+    spec(ApiKey::DescribeLogDirs, describe_log_dirs::VERSIONS),
+    spec(ApiKey::CreatePartitions, create_partitions::VERSIONS),
+    spec(ApiKey::IncrementalAlterConfigs, incremental_alter_configs::VERSIONS),
+    spec(ApiKey::DescribeCluster, describe_cluster::VERSIONS),
+];
+
+pub fn supported_versions(key: ApiKey) -> Option<VersionRange> {
+    SUPPORTED.iter().find(|s| s.key == key).map(|s| s.versions)
+}
+
+/// A request the broker cannot answer; the connection is closed, as Kafka does.
+#[derive(Debug, thiserror::Error)]
+pub enum RequestError {
+    #[error("request of {0} bytes is too short to hold a request header")]
+    TooShort(usize),
+    #[error("unknown API key {0}")]
+    UnknownApi(i16),
+    #[error("{api:?} version {version} is not supported (supported: {supported})")]
+    UnsupportedVersion {
+        api: ApiKey,
+        version: i16,
+        supported: String,
+    },
+    #[error("malformed {api:?} v{version} request: {reason}")]
+    Malformed { api: ApiKey, version: i16, reason: String },
+    #[error("cannot encode the {api:?} v{version} response: {reason}")]
+    Encode { api: ApiKey, version: i16, reason: String },
+}
+
+/// An encoded response frame and the memory it holds in the budget until written.
+pub struct Response {
+    pub frame: BytesMut,
+    pub _permit: MemoryPermit,
+}
+
+/// What a handler may know about its request.
+pub struct RequestContext<'a> {
+    pub header: &'a RequestHeader,
+    pub version: i16,
+    pub connection: &'a ConnectionInfo,
+}
+
+/// Decodes, dispatches and encodes one request. `Ok(None)` means no response is sent (acks=0 Produce).
+pub async fn handle_request(
+    broker: &Arc<Broker>,
+    connection: &ConnectionInfo,
+    mut frame: Bytes,
+    request_permit: MemoryPermit,
+) -> Result<Option<Response>, RequestError> {
+    if frame.len() < 8 {
+        return Err(RequestError::TooShort(frame.len()));
+    }
+    let raw_key = i16::from_be_bytes([frame[0], frame[1]]);
+    let version = i16::from_be_bytes([frame[2], frame[3]]);
+    let api = ApiKey::try_from(raw_key).map_err(|_| RequestError::UnknownApi(raw_key))?;
+    let supported = supported_versions(api);
+    let in_range = supported.is_some_and(|r| version >= r.min && version <= r.max);
+    if !in_range {
+        if api == ApiKey::ApiVersions {
+            // KIP-511: answer an unknown ApiVersions version with a v0 response carrying
+            // UNSUPPORTED_VERSION and our table, so the client can pick a version it shares with us.
+            let correlation_id = i32::from_be_bytes([frame[4], frame[5], frame[6], frame[7]]);
+            let body = api_versions::unsupported_version_response();
+            let header = ResponseHeader::default().with_correlation_id(correlation_id);
+            return encode(api, 0, &header, &ResponseKind::ApiVersions(body), request_permit).map(Some);
+        }
+        return Err(RequestError::UnsupportedVersion {
+            api,
+            version,
+            supported: supported.map(|r| r.to_string()).unwrap_or_else(|| "none".into()),
+        });
+    }
+
+    let malformed = |reason: String| RequestError::Malformed { api, version, reason };
+    let (header, request) = std::panic::catch_unwind(AssertUnwindSafe(|| {
+        let header = RequestHeader::decode(&mut frame, api.request_header_version(version))
+            .map_err(|e| malformed(format!("header: {e}")))?;
+        let request = RequestKind::decode(api, &mut frame, version).map_err(|e| malformed(e.to_string()))?;
+        Ok::<_, RequestError>((header, request))
+    }))
+    .map_err(|_| malformed("the decoder rejected it".into()))??;
+    if frame.has_remaining() && api != ApiKey::ApiVersions {
+        tracing::debug!(
+            ?api,
+            version,
+            trailing = frame.remaining(),
+            "request has trailing bytes"
+        );
+    }
+
+    let started = Instant::now();
+    let ctx = RequestContext {
+        header: &header,
+        version,
+        connection,
+    };
+    let outcome = dispatch(broker, &ctx, request).await;
+    broker.metrics.request_done(api, started.elapsed());
+    let Some((body, response_permit)) = outcome else {
+        return Ok(None);
+    };
+    let response_header = ResponseHeader::default().with_correlation_id(header.correlation_id);
+    drop(request_permit);
+    encode(api, version, &response_header, &body, response_permit).map(Some)
+}
+
+fn encode(
+    api: ApiKey,
+    version: i16,
+    header: &ResponseHeader,
+    body: &ResponseKind,
+    permit: MemoryPermit,
+) -> Result<Response, RequestError> {
+    let failed = |e: anyhow::Error| RequestError::Encode {
+        api,
+        version,
+        reason: e.to_string(),
+    };
+    let header_version = api.response_header_version(version);
+    let size = header.compute_size(header_version).map_err(failed)? + body_size(body, version).unwrap_or(0);
+    let mut buf = start_frame(size);
+    header.encode(&mut buf, header_version).map_err(failed)?;
+    body.encode(&mut buf, version).map_err(failed)?;
+    finish_frame(&mut buf);
+    Ok(Response {
+        frame: buf,
+        _permit: permit,
+    })
+}
+
+fn body_size(body: &ResponseKind, version: i16) -> Option<usize> {
+    match body {
+        ResponseKind::Fetch(r) => r.compute_size(version).ok(),
+        _ => None,
+    }
+}
+
+/// Routes a typed request to its handler. Returns the response and any memory it holds
+/// (Fetch reserves the bytes it read), or `None` when no response is due.
+async fn dispatch(
+    broker: &Arc<Broker>,
+    ctx: &RequestContext<'_>,
+    request: RequestKind,
+) -> Option<(ResponseKind, MemoryPermit)> {
+    let none = MemoryPermit::none;
+    let response = match request {
+        RequestKind::ApiVersions(r) => ResponseKind::ApiVersions(api_versions::handle(ctx, r)),
+        RequestKind::Metadata(r) => ResponseKind::Metadata(metadata::handle(broker, ctx, r).await),
+        RequestKind::Produce(r) => {
+            return produce::handle(broker, ctx, r)
+                .await
+                .map(|r| (ResponseKind::Produce(r), none()))
+        }
+        RequestKind::Fetch(r) => {
+            let (response, permit) = fetch::handle(broker, ctx, r).await;
+            return Some((ResponseKind::Fetch(response), permit));
+        }
+        RequestKind::ListOffsets(r) => ResponseKind::ListOffsets(list_offsets::handle(broker, ctx, r)),
+        RequestKind::CreateTopics(r) => ResponseKind::CreateTopics(create_topics::handle(broker, ctx, r).await),
+        RequestKind::DeleteTopics(r) => ResponseKind::DeleteTopics(delete_topics::handle(broker, ctx, r).await),
+        RequestKind::CreatePartitions(r) => {
+            ResponseKind::CreatePartitions(create_partitions::handle(broker, ctx, r).await)
+        }
+        RequestKind::DeleteRecords(r) => ResponseKind::DeleteRecords(delete_records::handle(broker, ctx, r)),
+        RequestKind::InitProducerId(r) => ResponseKind::InitProducerId(init_producer_id::handle(broker, ctx, r).await),
+        RequestKind::DescribeConfigs(r) => ResponseKind::DescribeConfigs(describe_configs::handle(broker, ctx, r)),
+        RequestKind::AlterConfigs(r) => ResponseKind::AlterConfigs(alter_configs::handle(broker, ctx, r).await),
+        RequestKind::IncrementalAlterConfigs(r) => {
+            ResponseKind::IncrementalAlterConfigs(incremental_alter_configs::handle(broker, ctx, r).await)
+        }
+        RequestKind::DescribeCluster(r) => ResponseKind::DescribeCluster(describe_cluster::handle(broker, ctx, r)),
+        RequestKind::DescribeLogDirs(r) => ResponseKind::DescribeLogDirs(describe_log_dirs::handle(broker, ctx, r)),
+        other => {
+            // Unreachable while SUPPORTED and this match agree; answer nothing rather than guess.
+            tracing::error!("no handler for a request listed in SUPPORTED: {other:?}");
+            return None;
+        }
+    };
+    Some((response, none()))
+}
+
+/// Kafka's error code for a response field; 0 is success.
+pub fn code(error: Option<kafka_protocol::error::ResponseError>) -> i16 {
+    error.map(|e| e.code()).unwrap_or(0)
+}
+
+/// `StrBytes` from a `&str`, for response fields.
+pub fn str_bytes(s: &str) -> kafka_protocol::protocol::StrBytes {
+    kafka_protocol::protocol::StrBytes::from_string(s.to_string())
+}
+
+/// Resolves a topic named by id (newer request versions, KIP-516) or by name to its name.
+pub fn topic_name_for(broker: &Broker, name: &str, topic_id: uuid::Uuid) -> Option<String> {
+    if !topic_id.is_nil() {
+        return broker
+            .metadata
+            .read()
+            .topics
+            .iter()
+            .find(|(_, m)| m.topic_id == topic_id)
+            .map(|(n, _)| n.clone());
+    }
+    Some(name.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn registry_versions_are_within_the_protocol_crate() {
+        for spec in SUPPORTED {
+            let known = spec.key.valid_versions();
+            assert!(
+                spec.versions.min >= known.min && spec.versions.max <= known.max,
+                "{:?}",
+                spec.key
+            );
+            assert!(!spec.versions.is_empty());
+        }
+        let mut keys: Vec<i16> = SUPPORTED.iter().map(|s| s.key as i16).collect();
+        keys.sort();
+        keys.dedup();
+        assert_eq!(keys.len(), SUPPORTED.len(), "an API is listed twice");
+    }
+}

@@ -1,0 +1,232 @@
+//! Metrics with Kafka-like names (as Kafka's JMX exporter renders them), served as Prometheus text by
+//! `http`. Counters are updated on the request path (atomic adds); log sizes and partition counts are
+//! read when scraped.
+
+use std::time::Duration;
+
+use kafka_protocol::messages::ApiKey;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::registry::Registry;
+
+pub mod http;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct TopicLabels {
+    pub topic: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RequestLabels {
+    pub request: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct PartitionLabels {
+    pub topic: String,
+    pub partition: String,
+}
+
+pub struct Metrics {
+    registry: Registry,
+    bytes_in: Family<TopicLabels, Counter>,
+    messages_in: Family<TopicLabels, Counter>,
+    failed_produce: Family<TopicLabels, Counter>,
+    bytes_out: Counter,
+    requests: Family<RequestLabels, Counter>,
+    request_seconds: Family<RequestLabels, Histogram>,
+    rejected: Counter,
+    connections: Gauge,
+    partition_count: Gauge,
+    log_size: Family<PartitionLabels, Gauge>,
+    budget_used: Gauge,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let mut registry = Registry::default();
+        let bytes_in = Family::<TopicLabels, Counter>::default();
+        let messages_in = Family::<TopicLabels, Counter>::default();
+        let failed_produce = Family::<TopicLabels, Counter>::default();
+        let bytes_out = Counter::default();
+        let requests = Family::<RequestLabels, Counter>::default();
+        let request_seconds = Family::<RequestLabels, Histogram>::new_with_constructor(|| {
+            Histogram::new(exponential_buckets(0.0001, 2.0, 18))
+        });
+        let rejected = Counter::default();
+        let connections = Gauge::default();
+        let partition_count = Gauge::default();
+        let log_size = Family::<PartitionLabels, Gauge>::default();
+        let budget_used = Gauge::default();
+        registry.register(
+            "kafka_server_brokertopicmetrics_bytesin",
+            "Bytes appended by produce requests",
+            bytes_in.clone(),
+        );
+        registry.register(
+            "kafka_server_brokertopicmetrics_messagesin",
+            "Records appended by produce requests",
+            messages_in.clone(),
+        );
+        registry.register(
+            "kafka_server_brokertopicmetrics_failedproducerequests",
+            "Produce partition requests that failed",
+            failed_produce.clone(),
+        );
+        registry.register(
+            "kafka_server_brokertopicmetrics_bytesout",
+            "Record bytes sent to fetchers",
+            bytes_out.clone(),
+        );
+        registry.register(
+            "kafka_network_requestmetrics_requests",
+            "Requests handled, per API",
+            requests.clone(),
+        );
+        registry.register(
+            "kafka_network_requestmetrics_totaltime_seconds",
+            "Time spent handling a request, per API",
+            request_seconds.clone(),
+        );
+        registry.register(
+            "kafka_network_socketserver_rejected_requests",
+            "Connections closed because of an oversize or malformed request",
+            rejected.clone(),
+        );
+        registry.register(
+            "kafka_server_socketservermetrics_connection_count",
+            "Open client connections",
+            connections.clone(),
+        );
+        registry.register(
+            "kafka_server_replicamanager_partitioncount",
+            "Partitions hosted by this broker",
+            partition_count.clone(),
+        );
+        registry.register("kafka_log_log_size", "Bytes on disk per partition", log_size.clone());
+        registry.register(
+            "oxka_memory_budget_used_bytes",
+            "In-flight request and response bytes reserved",
+            budget_used.clone(),
+        );
+        Metrics {
+            registry,
+            bytes_in,
+            messages_in,
+            failed_produce,
+            bytes_out,
+            requests,
+            request_seconds,
+            rejected,
+            connections,
+            partition_count,
+            log_size,
+            budget_used,
+        }
+    }
+
+    pub fn record_produce(&self, topic: &str, records: u64, bytes: u64) {
+        let labels = TopicLabels {
+            topic: topic.to_string(),
+        };
+        self.messages_in.get_or_create(&labels).inc_by(records);
+        self.bytes_in.get_or_create(&labels).inc_by(bytes);
+    }
+
+    pub fn record_failed_produce(&self, topic: &str) {
+        self.failed_produce
+            .get_or_create(&TopicLabels {
+                topic: topic.to_string(),
+            })
+            .inc();
+    }
+
+    pub fn record_fetch(&self, bytes: u64) {
+        self.bytes_out.inc_by(bytes);
+    }
+
+    pub fn request_done(&self, api: ApiKey, elapsed: Duration) {
+        let labels = RequestLabels {
+            request: format!("{api:?}"),
+        };
+        self.requests.get_or_create(&labels).inc();
+        self.request_seconds
+            .get_or_create(&labels)
+            .observe(elapsed.as_secs_f64());
+    }
+
+    pub fn request_rejected(&self) {
+        self.rejected.inc();
+    }
+
+    pub fn connection_opened(&self) {
+        self.connections.inc();
+    }
+
+    pub fn connection_closed(&self) {
+        self.connections.dec();
+    }
+
+    pub fn set_partition_count(&self, count: usize) {
+        self.partition_count.set(count as i64);
+    }
+
+    /// Replaces the per-partition log sizes (called when scraped).
+    pub fn set_log_sizes(&self, sizes: impl IntoIterator<Item = (String, i32, u64)>) {
+        self.log_size.clear();
+        for (topic, partition, size) in sizes {
+            self.log_size
+                .get_or_create(&PartitionLabels {
+                    topic,
+                    partition: partition.to_string(),
+                })
+                .set(size as i64);
+        }
+    }
+
+    pub fn set_budget_used(&self, bytes: u64) {
+        self.budget_used.set(bytes as i64);
+    }
+
+    /// Prometheus text exposition of everything registered.
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        prometheus_client::encoding::text::encode(&mut out, &self.registry).expect("writing to a String cannot fail");
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kafka_like_names_are_exposed() {
+        let m = Metrics::new();
+        m.record_produce("orders", 3, 300);
+        m.request_done(ApiKey::Produce, Duration::from_millis(2));
+        m.set_log_sizes([("orders".to_string(), 0, 1234)]);
+        let text = m.encode();
+        assert!(
+            text.contains("kafka_server_brokertopicmetrics_messagesin_total{topic=\"orders\"} 3"),
+            "{text}"
+        );
+        assert!(
+            text.contains("kafka_network_requestmetrics_requests_total{request=\"Produce\"} 1"),
+            "{text}"
+        );
+        assert!(
+            text.contains("kafka_log_log_size{topic=\"orders\",partition=\"0\"} 1234"),
+            "{text}"
+        );
+    }
+}

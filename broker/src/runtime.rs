@@ -1,0 +1,271 @@
+//! Start-up and shutdown of the broker role: read and validate the config, prepare the log dirs, open
+//! metadata and logs (recovering what a crash left), bind listeners, run the background duties
+//! (retention, flush), and on SIGTERM/SIGINT stop accepting, finish in-flight requests, flush and close.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::{info, warn};
+
+use crate::api::produce::now_ms;
+use crate::broker::Broker;
+use crate::config::{BrokerConfig, LogDefaults, RawConfig, TimestampKind};
+use crate::log::{CleanupPolicy, LogConfig, LogManager, TimestampType};
+use crate::metadata::{MetadataStore, METADATA_DIR};
+use crate::metrics::Metrics;
+use crate::network::server::{accept_loop, bind_listeners};
+
+/// How long shutdown waits for in-flight requests before closing the logs anyway.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Reads `server.properties` plus overrides and `KAFKA_HEAP_OPTS` into a validated config.
+pub fn load_broker_config(path: &Path, overrides: &[String]) -> anyhow::Result<BrokerConfig> {
+    let mut raw = RawConfig::from_file(path)?;
+    for pair in overrides {
+        raw.apply_override(pair)?;
+    }
+    let heap_opts = std::env::var("KAFKA_HEAP_OPTS").ok();
+    Ok(BrokerConfig::from_raw(&raw, heap_opts.as_deref())?)
+}
+
+/// Broker-wide log defaults in the storage layer's terms.
+pub fn log_config_from(d: &LogDefaults) -> anyhow::Result<LogConfig> {
+    let cleanup_policy = match (
+        d.cleanup_policy.contains("delete"),
+        d.cleanup_policy.contains("compact"),
+    ) {
+        (true, true) => CleanupPolicy::CompactAndDelete,
+        (false, true) => CleanupPolicy::Compact,
+        _ => CleanupPolicy::Delete,
+    };
+    Ok(LogConfig {
+        segment_bytes: d.segment_bytes,
+        segment_ms: d.roll_ms,
+        retention_ms: d.retention_ms,
+        retention_bytes: d.retention_bytes,
+        max_message_bytes: d.message_max_bytes,
+        index_interval_bytes: d.index_interval_bytes,
+        segment_index_bytes: d.segment_index_bytes,
+        flush_messages: d.flush_interval_messages,
+        flush_ms: d.flush_interval_ms,
+        timestamp_type: match d.timestamp_type {
+            TimestampKind::CreateTime => TimestampType::CreateTime,
+            TimestampKind::LogAppendTime => TimestampType::LogAppendTime,
+        },
+        cleanup_policy,
+        file_delete_delay_ms: d.file_delete_delay_ms,
+        ..LogConfig::default()
+    })
+}
+
+/// Runs a broker until SIGTERM or SIGINT.
+pub fn run_broker(config: BrokerConfig) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(config.num_network_threads.max(2))
+        .max_blocking_threads(config.num_io_threads.max(1))
+        .thread_name("oxka-broker")
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(async move {
+        let broker = start(config).await?;
+        let shutdown = CancellationToken::new();
+        let tasks = TaskTracker::new();
+        let ready = serve(&broker, &tasks, &shutdown).await?;
+        info!(broker_id = broker.broker_id(), "{ready}");
+        wait_for_signal().await;
+        info!("shutting down: no new connections, finishing in-flight requests");
+        shutdown.cancel();
+        tasks.close();
+        if tokio::time::timeout(DRAIN_TIMEOUT, tasks.wait()).await.is_err() {
+            warn!("some requests did not finish within {DRAIN_TIMEOUT:?}; closing logs anyway");
+        }
+        let broker = broker.clone();
+        tokio::task::spawn_blocking(move || broker.logs.shutdown())
+            .await
+            .context("log shutdown task failed")?
+            .context("closing logs failed")?;
+        info!("shut down cleanly");
+        Ok(())
+    })
+}
+
+/// Opens everything the broker needs, before any listener is bound.
+pub async fn start(config: BrokerConfig) -> anyhow::Result<Arc<Broker>> {
+    if !config.unknown_keys.is_empty() {
+        warn!("ignoring unknown config keys: {}", config.unknown_keys.join(", "));
+    }
+    if let Some(ensemble) = &config.coordinator_connect {
+        let list: Vec<String> = ensemble.iter().map(|h| format!("{}:{}", h.host, h.port)).collect();
+        warn!(
+            "zookeeper.connect/coordinator.connect = {} is set, but joining an external coordinator ensemble \
+             is not implemented yet; this broker runs its embedded single-node coordinator instead",
+            list.join(",")
+        );
+    }
+    for dir in &config.log_dirs {
+        prepare_log_dir(dir, config.broker_id.0)?;
+    }
+    let metadata_dir = config.log_dirs[0].join(METADATA_DIR);
+    let metadata = MetadataStore::open(&metadata_dir)?;
+    for dir in &config.log_dirs {
+        write_meta_properties(dir, config.broker_id.0, &metadata.cluster_id())?;
+    }
+    let default_log_config = log_config_from(&config.log)?;
+    let dirs = config.log_dirs.clone();
+    let defaults = default_log_config.clone();
+    let logs = tokio::task::spawn_blocking(move || LogManager::open(dirs, defaults, now_ms()))
+        .await
+        .context("log loading task failed")?
+        .context("cannot load the logs")?;
+    let broker = Arc::new(Broker::new(config, default_log_config, logs, metadata, Metrics::new()));
+    broker
+        .reconcile_logs()
+        .map_err(|e| anyhow::anyhow!("cannot reconcile logs with metadata: {}", e.message))?;
+    Ok(broker)
+}
+
+/// Binds listeners and the metrics endpoint and spawns every background task; returns a start-up line.
+pub async fn serve(broker: &Arc<Broker>, tasks: &TaskTracker, shutdown: &CancellationToken) -> anyhow::Result<String> {
+    let listeners = bind_listeners(broker).await?;
+    let mut bound = Vec::new();
+    let connections = Arc::new(Semaphore::new(
+        broker.config.max_connections.min(Semaphore::MAX_PERMITS),
+    ));
+    for (name, socket) in listeners {
+        bound.push(format!("{name}://{}", socket.local_addr()?));
+        tasks.spawn(accept_loop(
+            broker.clone(),
+            name,
+            socket,
+            connections.clone(),
+            tasks.clone(),
+            shutdown.clone(),
+        ));
+    }
+    if let Some(port) = broker.config.metrics_port {
+        let socket = tokio::net::TcpListener::bind(("0.0.0.0", port))
+            .await
+            .with_context(|| format!("cannot bind metrics.port {port}; choose another port or set metrics.port=-1"))?;
+        bound.push(format!("metrics http://{}", socket.local_addr()?));
+        tokio::spawn(crate::metrics::http::serve(broker.clone(), socket, shutdown.clone()));
+    }
+    spawn_periodic(
+        broker,
+        shutdown,
+        broker.config.log_retention_check_interval_ms,
+        "retention",
+        |b| {
+            b.logs.run_retention(now_ms());
+        },
+    );
+    spawn_periodic(
+        broker,
+        shutdown,
+        broker.config.log_flush_scheduler_interval_ms,
+        "flush",
+        |b| {
+            b.logs.maybe_flush_all(now_ms());
+        },
+    );
+    Ok(format!(
+        "oxka broker {} started, listening on {}",
+        broker.broker_id(),
+        bound.join(", ")
+    ))
+}
+
+fn spawn_periodic(
+    broker: &Arc<Broker>,
+    shutdown: &CancellationToken,
+    interval_ms: u64,
+    what: &'static str,
+    duty: fn(&Broker),
+) {
+    let broker = broker.clone();
+    let shutdown = shutdown.clone();
+    tokio::spawn(async move {
+        let mut ticker = tokio::time::interval(Duration::from_millis(interval_ms.max(1)));
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        ticker.tick().await;
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = ticker.tick() => {}
+            }
+            let b = broker.clone();
+            if let Err(e) = tokio::task::spawn_blocking(move || duty(&b)).await {
+                warn!("{what} task panicked: {e}");
+            }
+        }
+    });
+}
+
+async fn wait_for_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).expect("installing a SIGTERM handler");
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
+}
+
+/// Creates a missing log dir and refuses one that belongs to another broker.
+fn prepare_log_dir(dir: &Path, broker_id: i32) -> anyhow::Result<()> {
+    std::fs::create_dir_all(dir).with_context(|| {
+        format!(
+            "log.dirs entry {} does not exist and cannot be created; create it or fix log.dirs",
+            dir.display()
+        )
+    })?;
+    let probe = dir.join(".oxka-write-probe");
+    std::fs::write(&probe, b"").with_context(|| {
+        format!(
+            "log dir {} is not writable by this user; fix its permissions",
+            dir.display()
+        )
+    })?;
+    let _ = std::fs::remove_file(probe);
+    if let Some(existing) = read_meta_properties(dir)?.and_then(|m| m.broker_id) {
+        if existing != broker_id {
+            bail!(
+                "log dir {} belongs to broker.id={existing} (meta.properties) but this broker is broker.id={broker_id}; \
+                 use that id or another log dir",
+                dir.display()
+            );
+        }
+    }
+    Ok(())
+}
+
+struct MetaProperties {
+    broker_id: Option<i32>,
+}
+
+fn read_meta_properties(dir: &Path) -> anyhow::Result<Option<MetaProperties>> {
+    let path = dir.join("meta.properties");
+    let text = match std::fs::read_to_string(&path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
+    };
+    let raw = RawConfig::from_text(&text, &path.display().to_string())?;
+    let broker_id = match raw.parse::<i32>("node.id", "an integer")? {
+        Some(id) => Some(id),
+        None => raw.parse::<i32>("broker.id", "an integer")?,
+    };
+    Ok(Some(MetaProperties { broker_id }))
+}
+
+fn write_meta_properties(dir: &Path, broker_id: i32, cluster_id: &str) -> anyhow::Result<()> {
+    let path: PathBuf = dir.join("meta.properties");
+    let text = format!(
+        "#\n#oxka broker identity (Kafka meta.properties format)\nversion=0\nbroker.id={broker_id}\ncluster.id={cluster_id}\n"
+    );
+    std::fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))
+}
