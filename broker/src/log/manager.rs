@@ -1,0 +1,302 @@
+//! `LogManager`: owns every partition's `Log` on this broker, across all `log.dirs`.
+//!
+//! At startup it opens every `<topic>-<partition>` directory it finds (recovering as needed),
+//! removes `*-delete` directories left by interrupted deletions, and ignores everything else
+//! (`meta.properties`, checkpoint files, `-future`/`-stray` dirs). New partitions go to the log dir
+//! holding the fewest. Each partition is an `Arc<Partition>` whose `Log` sits behind its own mutex,
+//! so produce/fetch on different partitions never contend; the map itself is behind an `RwLock`
+//! taken only briefly. Periodic work (`run_retention`, `maybe_flush_all`) is driven by the broker
+//! runtime; nothing here spawns tasks. Holding order: map lock before a partition lock, never the
+//! reverse.
+
+use std::collections::HashMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use parking_lot::{Mutex, RwLock};
+
+use super::checkpoint::sync_dir;
+use super::config::LogConfig;
+use super::error::LogError;
+use super::unified_log::{wall_clock_ms, Log};
+use super::TopicPartition;
+
+/// One partition hosted by this broker.
+#[derive(Debug)]
+pub struct Partition {
+    tp: TopicPartition,
+    log_dir: PathBuf,
+    /// The partition's log. Hold the lock only for `Log` calls; do `FetchSlice::read` after.
+    pub log: Mutex<Log>,
+}
+
+impl Partition {
+    pub fn topic_partition(&self) -> &TopicPartition {
+        &self.tp
+    }
+    /// The log dir (one of `log.dirs`) holding this partition's directory.
+    pub fn log_dir(&self) -> &Path {
+        &self.log_dir
+    }
+}
+
+#[derive(Debug)]
+pub struct LogManager {
+    log_dirs: Vec<PathBuf>,
+    default_config: RwLock<LogConfig>,
+    partitions: RwLock<HashMap<TopicPartition, Arc<Partition>>>,
+}
+
+/// What a directory entry of a log dir is.
+enum DirEntryKind {
+    Partition(TopicPartition),
+    PendingDelete,
+    Other,
+}
+
+fn classify(name: &str) -> DirEntryKind {
+    if name.ends_with("-delete") {
+        DirEntryKind::PendingDelete
+    } else if name.ends_with("-future") || name.ends_with("-stray") {
+        DirEntryKind::Other
+    } else {
+        TopicPartition::from_dir_name(name).map_or(DirEntryKind::Other, DirEntryKind::Partition)
+    }
+}
+
+/// Opens every partition directory in one log dir.
+fn load_log_dir(dir: &Path, config: &LogConfig, now_ms: i64) -> Result<Vec<(TopicPartition, Log)>, LogError> {
+    fs::create_dir_all(dir).map_err(LogError::io("creating the log dir", dir))?;
+    let mut logs = Vec::new();
+    for entry in fs::read_dir(dir).map_err(LogError::io("listing the log dir", dir))? {
+        let entry = entry.map_err(LogError::io("listing the log dir", dir))?;
+        let path = entry.path();
+        if !path.is_dir() {
+            continue;
+        }
+        let Some(name) = entry.file_name().to_str().map(str::to_string) else {
+            continue;
+        };
+        match classify(&name) {
+            DirEntryKind::PendingDelete => {
+                tracing::info!(dir = %path.display(), "removing partition directory marked for deletion");
+                fs::remove_dir_all(&path).map_err(LogError::io("removing a deleted partition dir", path.clone()))?;
+            }
+            DirEntryKind::Partition(tp) => {
+                let log = Log::open(path, config.clone(), now_ms)?;
+                logs.push((tp, log));
+            }
+            DirEntryKind::Other => {}
+        }
+    }
+    Ok(logs)
+}
+
+impl LogManager {
+    /// Loads every partition found in `log_dirs` (one thread per log dir), with `default_config`;
+    /// apply topic overrides afterwards with `Log::update_config`.
+    pub fn open(log_dirs: Vec<PathBuf>, default_config: LogConfig, now_ms: i64) -> Result<LogManager, LogError> {
+        if log_dirs.is_empty() {
+            return Err(LogError::NoLogDirs);
+        }
+        let loaded: Vec<Result<Vec<(TopicPartition, Log)>, LogError>> = std::thread::scope(|s| {
+            let handles: Vec<_> = log_dirs
+                .iter()
+                .map(|dir| {
+                    let config = &default_config;
+                    s.spawn(move || load_log_dir(dir, config, now_ms))
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().expect("log dir loading thread panicked"))
+                .collect()
+        });
+        let mut partitions: HashMap<TopicPartition, Arc<Partition>> = HashMap::new();
+        for (dir, logs) in log_dirs.iter().zip(loaded) {
+            for (tp, log) in logs? {
+                if let Some(existing) = partitions.get(&tp) {
+                    return Err(LogError::DuplicateLog {
+                        tp: tp.to_string(),
+                        first: existing.log_dir.clone(),
+                        second: dir.clone(),
+                    });
+                }
+                let partition = Partition {
+                    tp: tp.clone(),
+                    log_dir: dir.clone(),
+                    log: Mutex::new(log),
+                };
+                partitions.insert(tp, Arc::new(partition));
+            }
+        }
+        tracing::info!(partitions = partitions.len(), log_dirs = log_dirs.len(), "loaded logs");
+        Ok(LogManager {
+            log_dirs,
+            default_config: RwLock::new(default_config),
+            partitions: RwLock::new(partitions),
+        })
+    }
+
+    pub fn log_dirs(&self) -> &[PathBuf] {
+        &self.log_dirs
+    }
+    pub fn default_config(&self) -> LogConfig {
+        self.default_config.read().clone()
+    }
+    pub fn get(&self, tp: &TopicPartition) -> Option<Arc<Partition>> {
+        self.partitions.read().get(tp).cloned()
+    }
+    /// A snapshot of all partitions.
+    pub fn partitions(&self) -> impl Iterator<Item = Arc<Partition>> {
+        let all: Vec<_> = self.partitions.read().values().cloned().collect();
+        all.into_iter()
+    }
+    pub fn partition_count(&self) -> usize {
+        self.partitions.read().len()
+    }
+
+    /// Returns the partition, creating its log in the log dir with the fewest partitions if it
+    /// does not exist yet (an existing partition keeps its config: use `update_config`).
+    pub fn create(&self, tp: TopicPartition, config: LogConfig) -> Result<Arc<Partition>, LogError> {
+        let mut partitions = self.partitions.write();
+        if let Some(existing) = partitions.get(&tp) {
+            return Ok(Arc::clone(existing));
+        }
+        let log_dir = self
+            .log_dirs
+            .iter()
+            .min_by_key(|d| partitions.values().filter(|p| &p.log_dir == *d).count())
+            .ok_or(LogError::NoLogDirs)?
+            .clone();
+        let log = Log::open(log_dir.join(tp.to_string()), config, wall_clock_ms())?;
+        sync_dir(&log_dir)?;
+        let partition = Arc::new(Partition {
+            tp: tp.clone(),
+            log_dir,
+            log: Mutex::new(log),
+        });
+        partitions.insert(tp, Arc::clone(&partition));
+        Ok(partition)
+    }
+
+    /// Deletes a partition: renames its directory to `<topic>-<partition>.<uuid>-delete` (so a
+    /// crash mid-way is cleaned up at the next start), then removes it. False if unknown.
+    pub fn remove(&self, tp: &TopicPartition) -> Result<bool, LogError> {
+        let Some(partition) = self.partitions.write().remove(tp) else {
+            return Ok(false);
+        };
+        let target = partition
+            .log_dir
+            .join(format!("{tp}.{}-delete", uuid::Uuid::new_v4().simple()));
+        partition.log.lock().delete_dir(Some(target))?;
+        sync_dir(&partition.log_dir)?;
+        Ok(true)
+    }
+
+    /// Runs retention on every partition; a failing partition is logged and skipped. Returns the
+    /// number of segments deleted.
+    pub fn run_retention(&self, now_ms: i64) -> usize {
+        let mut deleted = 0;
+        for p in self.partitions() {
+            match p.log.lock().apply_retention(now_ms) {
+                Ok(out) => deleted += out.deleted_segments,
+                Err(e) => tracing::error!(partition = %p.tp, error = %e, "retention failed"),
+            }
+        }
+        deleted
+    }
+
+    /// Calls `Log::maybe_flush` on every partition (flush.ms), logging failures.
+    pub fn maybe_flush_all(&self, now_ms: i64) {
+        for p in self.partitions() {
+            if let Err(e) = p.log.lock().maybe_flush(now_ms) {
+                tracing::error!(partition = %p.tp, error = %e, "flush failed");
+            }
+        }
+    }
+
+    /// fsyncs every partition; returns the first failure after trying all.
+    pub fn flush_all(&self) -> Result<(), LogError> {
+        let mut first_err = None;
+        for p in self.partitions() {
+            if let Err(e) = p.log.lock().flush() {
+                tracing::error!(partition = %p.tp, error = %e, "flush failed");
+                first_err.get_or_insert(e);
+            }
+        }
+        first_err.map_or(Ok(()), Err)
+    }
+
+    /// Closes every log cleanly (flush, complete indexes, clean-shutdown marker). Afterwards
+    /// the partitions' logs reject further use; returns the first failure after trying all.
+    pub fn shutdown(&self) -> Result<(), LogError> {
+        let mut first_err = None;
+        for p in self.partitions() {
+            if let Err(e) = p.log.lock().shutdown() {
+                tracing::error!(partition = %p.tp, error = %e, "closing log failed");
+                first_err.get_or_insert(e);
+            }
+        }
+        first_err.map_or(Ok(()), Err)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::log::batch::BatchBuilder;
+
+    fn batch() -> Vec<u8> {
+        BatchBuilder::new(1_000).record(None, Some(b"hello"), 0).build()
+    }
+
+    #[test]
+    fn create_spread_reload_and_remove() {
+        let a = tempfile::tempdir().unwrap();
+        let b = tempfile::tempdir().unwrap();
+        let dirs = vec![a.path().to_path_buf(), b.path().to_path_buf()];
+        fs::create_dir_all(a.path().join("old-0.abc-delete")).unwrap();
+        fs::write(a.path().join("meta.properties"), "x").unwrap();
+        let m = LogManager::open(dirs.clone(), LogConfig::default(), 0).unwrap();
+        assert!(!a.path().join("old-0.abc-delete").exists());
+        let t0 = TopicPartition::new("my-topic", 0);
+        let t1 = TopicPartition::new("my-topic", 1);
+        let p0 = m.create(t0.clone(), LogConfig::default()).unwrap();
+        let p1 = m.create(t1.clone(), LogConfig::default()).unwrap();
+        assert_ne!(p0.log_dir(), p1.log_dir());
+        p0.log.lock().append_as_leader(&batch(), 0, 1_000).unwrap();
+        m.shutdown().unwrap();
+        drop((p0, p1, m));
+
+        let m = LogManager::open(dirs, LogConfig::default(), 0).unwrap();
+        assert_eq!(m.partition_count(), 2);
+        let p0 = m.get(&t0).unwrap();
+        assert_eq!(p0.log.lock().log_end_offset(), 1);
+        let dir = p0.log_dir().join("my-topic-0");
+        assert!(m.remove(&t0).unwrap());
+        assert!(!dir.exists());
+        assert!(m.get(&t0).is_none());
+        assert!(!m.remove(&t0).unwrap());
+        assert_eq!(m.run_retention(2_000), 0);
+        m.flush_all().unwrap();
+    }
+
+    #[test]
+    fn dir_names_parse() {
+        assert_eq!(
+            TopicPartition::from_dir_name("a-b-c-12"),
+            Some(TopicPartition::new("a-b-c", 12))
+        );
+        assert_eq!(TopicPartition::from_dir_name("nodash"), None);
+        assert_eq!(TopicPartition::from_dir_name("-3"), None);
+        assert_eq!(TopicPartition::from_dir_name("t-x"), None);
+        assert_eq!(
+            TopicPartition::new("__consumer_offsets", 7).to_string(),
+            "__consumer_offsets-7"
+        );
+        assert!(matches!(classify("t-0.0123-delete"), DirEntryKind::PendingDelete));
+        assert!(matches!(classify("t-0.abc-future"), DirEntryKind::Other));
+    }
+}

@@ -1,0 +1,331 @@
+//! Opening a partition's log: load segments, recover what may be torn, rebuild producer state
+//! (Kafka's `LogLoader`).
+//!
+//! Steps: remove leftovers of interrupted operations (`*.deleted`, `*.cleaned`, `*.swap`, `*.tmp`,
+//! index files without a `.log`); open segments in base-offset order; without a clean-shutdown
+//! marker, fully validate (header + CRC) every segment from the one holding the recovery point
+//! on, truncating the first torn/corrupt batch and deleting later segments (as Kafka does); rebuild
+//! any index that fails its sanity check; find the log end offset from the active segment's tail;
+//! apply the log start offset checkpoint; rebuild producer state from batch headers.
+//! `.swap` files (compaction output) are deleted: compaction does not exist yet.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::io;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+
+use super::batch;
+use super::checkpoint;
+use super::config::LogConfig;
+use super::error::LogError;
+use super::producer_state::ProducerStateManager;
+use super::segment::{HeaderScanner, LogSegment, DELETED_SUFFIX, INDEX_SUFFIX, LOG_SUFFIX, TIME_INDEX_SUFFIX};
+use super::unified_log::Log;
+
+/// Read granularity of full-segment recovery scans.
+const RECOVERY_READ_BYTES: usize = 1024 * 1024;
+
+/// Result of `recover_segment`.
+#[derive(Debug)]
+pub(crate) struct RecoveredSegment {
+    pub truncated_bytes: u64,
+    /// Offset after the last valid batch; None if the segment is empty.
+    pub next_offset: Option<i64>,
+}
+
+/// A sliding read buffer over a file, so sequential batch reads cost few syscalls.
+struct FileWindow {
+    buf: Vec<u8>,
+    start: u64,
+}
+
+impl FileWindow {
+    fn get<'a>(&'a mut self, file: &fs::File, pos: u64, len: usize, end: u64) -> io::Result<&'a [u8]> {
+        let have = pos >= self.start && pos + len as u64 <= self.start + self.buf.len() as u64;
+        if !have {
+            let n = (len.max(RECOVERY_READ_BYTES) as u64).min(end - pos) as usize;
+            self.buf.resize(n, 0);
+            file.read_exact_at(&mut self.buf, pos)?;
+            self.start = pos;
+        }
+        let at = (pos - self.start) as usize;
+        Ok(&self.buf[at..at + len])
+    }
+}
+
+/// Rebuilds a segment's indexes from its `.log`, validating every batch (header and CRC) and
+/// cutting the file at the first invalid or incomplete one (Kafka's `LogSegment.recover`).
+pub(crate) fn recover_segment(seg: &mut LogSegment) -> io::Result<RecoveredSegment> {
+    seg.reset_for_recovery()?;
+    let file = std::sync::Arc::clone(seg.file());
+    let end = seg.size();
+    let mut window = FileWindow {
+        buf: Vec::new(),
+        start: 0,
+    };
+    let mut pos = 0u64;
+    let mut min_base = seg.base_offset();
+    let mut next_offset = None;
+    let problem = loop {
+        if pos == end {
+            break None;
+        }
+        if end - pos < batch::LOG_OVERHEAD as u64 {
+            break Some(format!("{} trailing bytes are too few for a batch", end - pos));
+        }
+        let size = match batch::batch_size_from_prefix(window.get(&file, pos, batch::LOG_OVERHEAD, end)?) {
+            Ok(size) => size,
+            Err(e) => break Some(e.to_string()),
+        };
+        if pos + size as u64 > end {
+            break Some(format!(
+                "incomplete batch: {size} bytes declared, {} present",
+                end - pos
+            ));
+        }
+        let header = match batch::validate_batch(window.get(&file, pos, size, end)?) {
+            Ok(h) => h,
+            Err(e) => break Some(e.to_string()),
+        };
+        if header.base_offset < min_base || !seg.can_convert_to_relative_offset(header.last_offset()) {
+            break Some(format!(
+                "batch offsets {}..={} do not follow the previous batch (or overflow the segment based at {})",
+                header.base_offset,
+                header.last_offset(),
+                seg.base_offset()
+            ));
+        }
+        seg.track_batch(pos, size, header.last_offset(), header.max_timestamp)?;
+        min_base = header.next_offset();
+        next_offset = Some(min_base);
+        pos += size as u64;
+    };
+    if let Some(reason) = problem {
+        tracing::warn!(
+            file = %seg.log_path().display(),
+            position = pos,
+            %reason,
+            truncated_bytes = end - pos,
+            "found invalid data in log segment during recovery; truncating it"
+        );
+        seg.truncate_file(pos)?;
+    }
+    seg.on_become_inactive()?;
+    Ok(RecoveredSegment {
+        truncated_bytes: end - pos,
+        next_offset,
+    })
+}
+
+/// Offset after the last batch of a segment whose indexes are trusted: scans headers from the
+/// last offset index entry. Errors if the tail is not made of whole, well-formed headers.
+fn next_offset_from_tail(seg: &LogSegment) -> io::Result<Option<i64>> {
+    let start = seg.offset_index.last_entry().map_or(0, |(_, pos)| u64::from(pos));
+    let mut scanner = HeaderScanner::new(seg.file(), start, seg.size(), 64 * 1024);
+    let mut next = None;
+    while let Some((_, h)) = scanner.next_header()? {
+        next = Some(h.next_offset());
+    }
+    Ok(next)
+}
+
+fn parse_base_offset(stem: &str) -> Option<i64> {
+    (stem.len() == 20 && stem.bytes().all(|b| b.is_ascii_digit()))
+        .then(|| stem.parse().ok())
+        .flatten()
+}
+
+/// Removes leftovers and returns the base offsets of the `.log` files found.
+fn scan_dir(dir: &Path) -> Result<Vec<i64>, LogError> {
+    let mut bases = Vec::new();
+    let mut indexes: Vec<(i64, PathBuf)> = Vec::new();
+    let entries = fs::read_dir(dir).map_err(LogError::io("listing the log dir", dir))?;
+    for entry in entries {
+        let entry = entry.map_err(LogError::io("listing the log dir", dir))?;
+        let path = entry.path();
+        let Some(name) = entry.file_name().to_str().map(str::to_string) else {
+            continue;
+        };
+        let leftover = [DELETED_SUFFIX, ".cleaned", ".swap", ".tmp"]
+            .iter()
+            .any(|s| name.ends_with(s));
+        if leftover {
+            tracing::info!(file = %path.display(), "removing leftover file of an interrupted operation");
+            fs::remove_file(&path).map_err(LogError::io("removing a leftover file", path.clone()))?;
+        } else if let Some(base) = name.strip_suffix(LOG_SUFFIX).and_then(parse_base_offset) {
+            bases.push(base);
+        } else if let Some(stem) = name
+            .strip_suffix(INDEX_SUFFIX)
+            .or_else(|| name.strip_suffix(TIME_INDEX_SUFFIX))
+        {
+            if let Some(base) = parse_base_offset(stem) {
+                indexes.push((base, path));
+            }
+        }
+    }
+    bases.sort_unstable();
+    for (base, path) in indexes {
+        if bases.binary_search(&base).is_err() {
+            tracing::info!(file = %path.display(), "removing index file without a log file");
+            fs::remove_file(&path).map_err(LogError::io("removing an orphan index", path.clone()))?;
+        }
+    }
+    Ok(bases)
+}
+
+impl Log {
+    /// Opens (creating if missing) the log in `dir`, recovering it if it was not closed cleanly.
+    pub fn open(dir: PathBuf, config: LogConfig, now_ms: i64) -> Result<Log, LogError> {
+        fs::create_dir_all(&dir).map_err(LogError::io("creating the log dir", dir.clone()))?;
+        let clean = checkpoint::has_clean_shutdown_marker(&dir);
+        let saved = checkpoint::read(&dir)?;
+        let bases = scan_dir(&dir)?;
+        let settings = Log::segment_settings(&config);
+        let recovery_point = match (clean, saved) {
+            (true, _) => i64::MAX,
+            (false, Some(c)) => c.recovery_point,
+            (false, None) => i64::MIN,
+        };
+        let recover_from = bases
+            .iter()
+            .rev()
+            .find(|b| **b <= recovery_point)
+            .copied()
+            .unwrap_or(i64::MIN);
+
+        let mut segments = BTreeMap::new();
+        let mut log_end_offset = None;
+        let mut i = 0;
+        while i < bases.len() {
+            let base = bases[i];
+            let (mut seg, check) = LogSegment::open(&dir, base, settings, now_ms, false)
+                .map_err(LogError::io("opening a segment", dir.clone()))?;
+            let is_last = i + 1 == bases.len();
+            if let Err(reason) = &check {
+                tracing::warn!(file = %seg.log_path().display(), %reason, "rebuilding invalid index");
+            }
+            let mut needs_recovery = base >= recover_from || check.is_err();
+            if !needs_recovery && is_last {
+                match next_offset_from_tail(&seg) {
+                    Ok(next) => log_end_offset = Some(next.unwrap_or(base)),
+                    Err(e) => {
+                        tracing::warn!(file = %seg.log_path().display(), error = %e, "active segment tail is invalid; recovering it");
+                        needs_recovery = true;
+                    }
+                }
+            }
+            if needs_recovery {
+                let path = seg.log_path().to_path_buf();
+                let outcome = recover_segment(&mut seg).map_err(LogError::io("recovering a segment", path))?;
+                log_end_offset = Some(outcome.next_offset.unwrap_or(base));
+                if outcome.truncated_bytes > 0 && !is_last {
+                    delete_later_segments(&dir, &bases[i + 1..], settings, now_ms)?;
+                    segments.insert(base, seg);
+                    break;
+                }
+            }
+            segments.insert(base, seg);
+            i += 1;
+        }
+
+        let mut log_start_offset = saved.map_or(0, |c| c.log_start_offset);
+        if let Some(first) = segments.keys().next() {
+            log_start_offset = log_start_offset.max(*first);
+        }
+        let mut log_end_offset = log_end_offset.unwrap_or(log_start_offset);
+        if log_start_offset > log_end_offset {
+            tracing::warn!(dir = %dir.display(), log_start_offset, log_end_offset,
+                "log start offset checkpoint is past the log end; starting an empty log at the log start offset");
+            for (_, seg) in std::mem::take(&mut segments) {
+                let path = seg.log_path().to_path_buf();
+                seg.delete_files().map_err(LogError::io("deleting a segment", path))?;
+            }
+            log_end_offset = log_start_offset;
+        }
+        if segments.is_empty() {
+            let (seg, _) = LogSegment::open(&dir, log_end_offset, settings, now_ms, true)
+                .map_err(LogError::io("creating the first segment", dir.clone()))?;
+            segments.insert(log_end_offset, seg);
+        }
+        if let Some(active) = segments.values_mut().next_back() {
+            let path = active.log_path().to_path_buf();
+            active
+                .load_first_batch_timestamp()
+                .map_err(LogError::io("reading the active segment's first batch", path))?;
+        }
+        let producer_state = rebuild_producer_state(&segments, log_start_offset)?;
+        let recovery_point = if clean {
+            log_end_offset
+        } else {
+            saved.map_or(0, |c| c.recovery_point).clamp(0, log_end_offset)
+        };
+        checkpoint::remove_clean_shutdown_marker(&dir)?;
+        let log = Log {
+            dir,
+            config,
+            segments,
+            log_start_offset,
+            log_end_offset,
+            high_watermark: log_end_offset,
+            recovery_point,
+            producer_state,
+            unflushed_messages: 0,
+            last_flush_ms: now_ms,
+            last_checkpoint_ms: i64::MIN,
+            closed: false,
+        };
+        tracing::debug!(dir = %log.dir.display(), log_start_offset, log_end_offset, clean, segments = log.segments.len(), "opened log");
+        Ok(log)
+    }
+}
+
+fn delete_later_segments(
+    dir: &Path,
+    bases: &[i64],
+    settings: super::segment::SegmentSettings,
+    now_ms: i64,
+) -> Result<(), LogError> {
+    for base in bases {
+        tracing::warn!(dir = %dir.display(), base_offset = base, "deleting segment after a corrupt one");
+        let (seg, _) = LogSegment::open(dir, *base, settings, now_ms, false)
+            .map_err(LogError::io("opening a segment to delete", dir))?;
+        let path = seg.log_path().to_path_buf();
+        seg.delete_files().map_err(LogError::io("deleting a segment", path))?;
+    }
+    Ok(())
+}
+
+/// Replays the headers of every batch at or after the log start offset into a fresh
+/// `ProducerStateManager` (no snapshots yet: this reads every header once).
+fn rebuild_producer_state(
+    segments: &BTreeMap<i64, LogSegment>,
+    log_start_offset: i64,
+) -> Result<ProducerStateManager, LogError> {
+    let mut state = ProducerStateManager::new();
+    let first = segments
+        .range(..=log_start_offset)
+        .next_back()
+        .map_or(i64::MIN, |(k, _)| *k);
+    for seg in segments.range(first..).map(|(_, s)| s) {
+        let mut scanner = HeaderScanner::new(seg.file(), 0, seg.size(), 64 * 1024);
+        let io_err = LogError::io("reading batch headers for producer state", seg.log_path().to_path_buf());
+        let mut result = Ok(());
+        loop {
+            match scanner.next_header() {
+                Ok(Some((_, h))) => {
+                    if h.last_offset() >= log_start_offset {
+                        state.apply_loaded(&h);
+                    }
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    result = Err(e);
+                    break;
+                }
+            }
+        }
+        result.map_err(io_err)?;
+    }
+    Ok(state)
+}
