@@ -3,6 +3,9 @@
 //!   in per-log-dir files (`log-start-offset-checkpoint`, `recovery-point-offset-checkpoint`);
 //!   one file per partition keeps `Log` self-contained. Format (text, Kafka-checkpoint style):
 //!   `0` (version), then `log_start_offset <n>`, then `recovery_point <n>`.
+//! - `producer-state.snapshot`: the `ProducerStateManager` at clean shutdown (see
+//!   `ProducerStateManager::to_snapshot`); used at open only after a clean shutdown and only if
+//!   its offset equals the log end offset, otherwise state is rebuilt from batch headers.
 //! - `.kafka_cleanshutdown`: written by `Log::close` after everything is flushed; its presence at
 //!   open means recovery can be skipped. Removed (durably) at open.
 //!
@@ -16,6 +19,7 @@ use std::path::Path;
 use super::error::LogError;
 
 pub(crate) const CHECKPOINT_FILE: &str = "partition-offsets.checkpoint";
+pub(crate) const PRODUCER_SNAPSHOT_FILE: &str = "producer-state.snapshot";
 pub(crate) const CLEAN_SHUTDOWN_FILE: &str = ".kafka_cleanshutdown";
 const VERSION: &str = "0";
 
@@ -63,7 +67,7 @@ pub(crate) fn write(dir: &Path, log_start_offset: i64, recovery_point: i64) -> R
     write_atomically(dir, CHECKPOINT_FILE, content.as_bytes())
 }
 
-fn write_atomically(dir: &Path, name: &str, content: &[u8]) -> Result<(), LogError> {
+pub(crate) fn write_atomically(dir: &Path, name: &str, content: &[u8]) -> Result<(), LogError> {
     let tmp = dir.join(format!("{name}.tmp"));
     let path = dir.join(name);
     let mut f = File::create(&tmp).map_err(LogError::io("creating a checkpoint", tmp.clone()))?;

@@ -6,7 +6,8 @@
 //! marker, fully validate (header + CRC) every segment from the one holding the recovery point
 //! on, truncating the first torn/corrupt batch and deleting later segments (as Kafka does); rebuild
 //! any index that fails its sanity check; find the log end offset from the active segment's tail;
-//! apply the log start offset checkpoint; rebuild producer state from batch headers.
+//! apply the log start offset checkpoint; load producer state from the clean-shutdown snapshot
+//! or rebuild it from batch headers.
 //! `.swap` files (compaction output) are deleted: compaction does not exist yet.
 
 use std::collections::BTreeMap;
@@ -254,7 +255,10 @@ impl Log {
                 .load_first_batch_timestamp()
                 .map_err(LogError::io("reading the active segment's first batch", path))?;
         }
-        let producer_state = rebuild_producer_state(&segments, log_start_offset)?;
+        let producer_state = match clean.then(|| load_producer_snapshot(&dir, log_end_offset)).flatten() {
+            Some(state) => state,
+            None => rebuild_producer_state(&segments, log_start_offset)?,
+        };
         let recovery_point = if clean {
             log_end_offset
         } else {
@@ -294,6 +298,18 @@ fn delete_later_segments(
         seg.delete_files().map_err(LogError::io("deleting a segment", path))?;
     }
     Ok(())
+}
+
+/// The producer state saved at clean shutdown, if it matches the log end offset.
+fn load_producer_snapshot(dir: &Path, log_end_offset: i64) -> Option<ProducerStateManager> {
+    let text = fs::read_to_string(dir.join(checkpoint::PRODUCER_SNAPSHOT_FILE)).ok()?;
+    match ProducerStateManager::from_snapshot(&text) {
+        Some((offset, state)) if offset == log_end_offset => Some(state),
+        _ => {
+            tracing::info!(dir = %dir.display(), "producer state snapshot is stale or unreadable; rebuilding from the log");
+            None
+        }
+    }
 }
 
 /// Replays the headers of every batch at or after the log start offset into a fresh

@@ -449,6 +449,14 @@ fn idempotent_producer_dedup_sequence_and_fencing() {
             .base_offset,
         7
     );
+    log.close().unwrap();
+    // After a clean shutdown the snapshot is used instead of a scan.
+    let snapshot = dir.path().join("t-0").join("producer-state.snapshot");
+    assert!(std::fs::read_to_string(&snapshot).unwrap().contains("\n10 1 "));
+    let mut log = Log::open(dir.path().join("t-0"), config(), 0).unwrap();
+    assert!(log.append_as_leader(&idempotent(10, 1, 1, 1), 0, 0).unwrap().duplicate);
+    let next = log.append_as_leader(&idempotent(10, 1, 2, 1), 0, 0).unwrap();
+    assert_eq!(next.base_offset, 8);
 }
 
 #[test]

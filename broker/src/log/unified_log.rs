@@ -501,6 +501,8 @@ impl Log {
             .map_err(LogError::io("finishing the active segment's indexes", path))?;
         self.flush()?;
         self.write_checkpoint()?;
+        let snapshot = self.producer_state.to_snapshot(self.log_end_offset);
+        checkpoint::write_atomically(&self.dir, checkpoint::PRODUCER_SNAPSHOT_FILE, snapshot.as_bytes())?;
         checkpoint::write_clean_shutdown_marker(&self.dir)?;
         self.closed = true;
         Ok(())
