@@ -43,7 +43,8 @@ EOF
 # Later keys win in java.util.Properties, so overrides simply follow the defaults.
 mv "$props.tmp" "$props"
 
-# --ignore-formatted: a restart keeps the log dirs (and cluster id) it already has.
-"$here/kafka" 4 storage format --ignore-formatted -t "$("$here/kafka" 4 storage random-uuid)" -c "$props" \
+# The cluster id is made once per data dir; a restart formats nothing (--ignore-formatted).
+[[ -s "$dir/cluster.id" ]] || "$here/kafka" 4 storage random-uuid >"$dir/cluster.id"
+"$here/kafka" 4 storage format --ignore-formatted -t "$(cat "$dir/cluster.id")" -c "$props" \
   >"$dir/format.log" 2>&1 || { cat "$dir/format.log" >&2; exit 1; }
 exec "$here/kafka" 4 server-start "$props"

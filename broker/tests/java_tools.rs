@@ -104,12 +104,8 @@ fn broker_api_versions(version: &str) {
     for (name, key) in required {
         match rows.get(name) {
             None => problems.push(format!("{name}({key}) is not listed")),
-            Some(row) if row.key != key => {
-                problems.push(format!("{name} has key {} (expected {key})", row.key))
-            }
-            Some(ApiRow { usable: None, .. }) => {
-                problems.push(format!("{name}({key}) is UNSUPPORTED"))
-            }
+            Some(row) if row.key != key => problems.push(format!("{name} has key {} (expected {key})", row.key)),
+            Some(ApiRow { usable: None, .. }) => problems.push(format!("{name}({key}) is UNSUPPORTED")),
             Some(_) => {}
         }
     }
@@ -173,11 +169,7 @@ fn topics_lifecycle(version: &str) {
         .iter()
         .find(|f| f.contains_key("PartitionCount"))
         .unwrap_or_else(|| panic!("no summary line:\n{describe}"));
-    assert_eq!(
-        summary.get("Topic").map(String::as_str),
-        Some(topic),
-        "{describe}"
-    );
+    assert_eq!(summary.get("Topic").map(String::as_str), Some(topic), "{describe}");
     assert_eq!(summary["PartitionCount"], "3", "{describe}");
     assert_eq!(summary["ReplicationFactor"], "1", "{describe}");
     let mut partitions: Vec<(String, String)> = lines
@@ -196,11 +188,7 @@ fn topics_lifecycle(version: &str) {
         "every partition led by broker 0:\n{describe}"
     );
     for f in lines.iter().filter(|f| f.contains_key("Partition")) {
-        assert_eq!(
-            f.get("Replicas").map(String::as_str),
-            Some("0"),
-            "{describe}"
-        );
+        assert_eq!(f.get("Replicas").map(String::as_str), Some("0"), "{describe}");
         assert_eq!(f.get("Isr").map(String::as_str), Some("0"), "{describe}");
     }
 
@@ -220,10 +208,7 @@ fn topics_lifecycle(version: &str) {
             "1",
         ],
     );
-    assert!(
-        !again.status.success(),
-        "second --create of {topic} succeeded"
-    );
+    assert!(!again.status.success(), "second --create of {topic} succeeded");
     let text = format!(
         "{}{}",
         String::from_utf8_lossy(&again.stdout),
@@ -247,9 +232,7 @@ fn console_round_trip(version: &str) {
     let b = broker.bootstrap();
     let topic = "console";
     create_topic(&broker, topic, 1);
-    let mut lines: Vec<String> = (0..300)
-        .map(|i| format!("line {i:05} ünïcödé ✓ \t tab"))
-        .collect();
+    let mut lines: Vec<String> = (0..300).map(|i| format!("line {i:05} ünïcödé ✓ \t tab")).collect();
     lines.push("x".repeat(20_000)); // larger than one default batch would hold in a single line
     lines.push("last line".into());
     let input = lines.iter().map(|l| format!("{l}\n")).collect::<String>();
@@ -348,7 +331,7 @@ fn producer_perf_test_million_records(version: &str) {
 
     // Every record is there, complete and in order: offsets 0..n-1 contiguous, 100-byte A-Z values.
     let script = format!(
-        r#"{PY_PRELUDE}
+        r#"
 from confluent_kafka import Consumer, TopicPartition, OFFSET_BEGINNING
 n = {n}
 c = Consumer({{"bootstrap.servers": BOOTSTRAP, "group.id": "perf-check", "enable.auto.commit": False,
@@ -384,7 +367,7 @@ fn get_offsets(version: &str) {
     // 5 records to partition 0 and 7 to partition 1, with kafka-python.
     python_ok(
         &format!(
-            r#"{PY_PRELUDE}
+            r#"
 from kafka import KafkaProducer
 p = KafkaProducer(bootstrap_servers=BOOTSTRAP, acks="all")
 for partition, count in ((0, 5), (1, 7)):
@@ -437,13 +420,7 @@ fn configs_describe_and_alter(version: &str) {
             &kafka_tool(version, "configs", &all),
         )
     };
-    let topic_describe = [
-        "--describe",
-        "--entity-type",
-        "topics",
-        "--entity-name",
-        topic,
-    ];
+    let topic_describe = ["--describe", "--entity-type", "topics", "--entity-name", topic];
     let before = configs(&topic_describe);
     assert!(
         before.contains(&format!("Dynamic configs for topic {topic} are:")),
@@ -454,25 +431,12 @@ fn configs_describe_and_alter(version: &str) {
         "retention.ms already set?\n{before}"
     );
 
-    let broker_describe = configs(&[
-        "--describe",
-        "--entity-type",
-        "brokers",
-        "--entity-name",
-        "0",
-    ]);
+    let broker_describe = configs(&["--describe", "--entity-type", "brokers", "--entity-name", "0"]);
     assert!(
         broker_describe.contains("Dynamic configs for broker 0 are:"),
         "broker describe printed:\n{broker_describe}"
     );
-    let broker_all = configs(&[
-        "--describe",
-        "--entity-type",
-        "brokers",
-        "--entity-name",
-        "0",
-        "--all",
-    ]);
+    let broker_all = configs(&["--describe", "--entity-type", "brokers", "--entity-name", "0", "--all"]);
     assert!(
         broker_all.contains("All configs for broker 0 are:"),
         "broker describe --all printed:\n{broker_all}"
@@ -530,7 +494,7 @@ fn consumer_groups_describe(version: &str) {
     // Produce 10 records and commit offset 6 for the group, with confluent-kafka.
     python_ok(
         &format!(
-            r#"{PY_PRELUDE}
+            r#"
 from confluent_kafka import Producer, Consumer, TopicPartition
 p = Producer({{"bootstrap.servers": BOOTSTRAP, "acks": "all"}})
 for i in range(10):

@@ -35,8 +35,7 @@ pub fn tool_cache() -> PathBuf {
     }
 }
 
-const INSTALL_HINT: &str =
-    "run scripts/install-tools.sh (it installs the Kafka tools, kcat and the Python clients)";
+const INSTALL_HINT: &str = "run scripts/install-tools.sh (it installs the Kafka tools, kcat and the Python clients)";
 
 /// Heavy tests (a million records, JVM tools in a loop) take this lock so that they run one at a time
 /// on a small machine; light tests run in parallel as cargo test schedules them.
@@ -97,10 +96,7 @@ impl Broker {
             dir,
             port: free_port(),
             metrics_port: free_port(),
-            overrides: overrides
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
+            overrides: overrides.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
             target: target(),
             child: None,
             starts: 0,
@@ -148,10 +144,7 @@ impl Broker {
         let mut set = |k: &str, v: String| props.push((k.to_string(), v));
         set("broker.id", "0".into());
         set("listeners", format!("PLAINTEXT://127.0.0.1:{}", self.port));
-        set(
-            "advertised.listeners",
-            format!("PLAINTEXT://127.0.0.1:{}", self.port),
-        );
+        set("advertised.listeners", format!("PLAINTEXT://127.0.0.1:{}", self.port));
         set("log.dirs", self.data_dir().display().to_string());
         set("num.partitions", "1".into());
         set("offsets.topic.replication.factor", "1".into());
@@ -191,8 +184,7 @@ impl Broker {
             Target::ApacheKafka => {
                 let mut cmd = Command::new(repo_root().join("scripts/apache-kafka-broker.sh"));
                 require_java_tools("4");
-                cmd.arg(self.dir.path().join("kafka"))
-                    .arg(self.port.to_string());
+                cmd.arg(self.dir.path().join("kafka")).arg(self.port.to_string());
                 for (k, v) in self.properties() {
                     if k == "listeners" || k == "advertised.listeners" || k == "broker.id" {
                         continue; // the script sets these for KRaft (two listeners)
@@ -223,10 +215,7 @@ impl Broker {
         loop {
             if let Some(status) = self.child.as_mut().unwrap().try_wait().expect("try_wait") {
                 self.child = None;
-                panic!(
-                    "broker exited during startup with {status}\n{}",
-                    self.log_tail(60)
-                );
+                panic!("broker exited during startup with {status}\n{}", self.log_tail(60));
             }
             if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
                 break;
@@ -241,19 +230,15 @@ impl Broker {
         }
         if self.target == Target::ApacheKafka {
             // Kafka's socket opens before the broker is unfenced; wait until metadata lists it.
-            wait_for(
-                "Apache Kafka to register its broker",
-                Duration::from_secs(60),
-                || {
-                    let out = kafka_tool_timeout(
-                        "4",
-                        "broker-api-versions",
-                        &["--bootstrap-server", &self.bootstrap()],
-                        30,
-                    );
-                    out.status.success()
-                },
-            );
+            wait_for("Apache Kafka to register its broker", Duration::from_secs(60), || {
+                let out = kafka_tool_timeout(
+                    "4",
+                    "broker-api-versions",
+                    &["--bootstrap-server", &self.bootstrap()],
+                    30,
+                );
+                out.status.success()
+            });
         }
     }
 
@@ -269,10 +254,7 @@ impl Broker {
             if Instant::now() > deadline {
                 let _ = child.kill();
                 let _ = child.wait();
-                panic!(
-                    "broker did not exit within 60 s of SIGTERM\n{}",
-                    self.log_tail(60)
-                );
+                panic!("broker did not exit within 60 s of SIGTERM\n{}", self.log_tail(60));
             }
             std::thread::sleep(Duration::from_millis(20));
         }
@@ -389,8 +371,7 @@ fn signal(pid: u32, sig: &str) {
 }
 
 fn proc_status_kb(pid: u32, field: &str) -> u64 {
-    let status =
-        std::fs::read_to_string(format!("/proc/{pid}/status")).expect("read /proc/<pid>/status");
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("read /proc/<pid>/status");
     status
         .lines()
         .find_map(|l| l.strip_prefix(&format!("{field}:")))
@@ -416,12 +397,8 @@ pub fn wait_for(what: &str, timeout: Duration, mut check: impl FnMut() -> bool) 
 /// Runs a command with `stdin` fed to it, killing it after `timeout`. Never panics on a failing exit
 /// status: callers assert on the `Output`.
 pub fn run(mut cmd: Command, stdin: &[u8], timeout: Duration) -> Output {
-    cmd.stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = cmd
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    let mut child = cmd.spawn().unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
     let mut input = child.stdin.take().unwrap();
     let data = stdin.to_vec();
     let writer = std::thread::spawn(move || {
@@ -485,11 +462,7 @@ pub fn expect_success(what: &str, out: &Output) -> String {
 }
 
 fn require_java_tools(version: &str) {
-    let line = if version.starts_with("2.8") {
-        "2.8"
-    } else {
-        "4"
-    };
+    let line = if version.starts_with("2.8") { "2.8" } else { "4" };
     let classpath = tool_cache().join(format!("kafka-{line}/classpath.txt"));
     assert!(
         classpath.exists(),
@@ -518,13 +491,7 @@ pub fn kafka_tool_timeout(version: &str, tool: &str, args: &[&str], timeout_secs
     kafka_tool_stdin(version, tool, args, b"", timeout_secs)
 }
 
-pub fn kafka_tool_stdin(
-    version: &str,
-    tool: &str,
-    args: &[&str],
-    stdin: &[u8],
-    timeout_secs: u64,
-) -> Output {
+pub fn kafka_tool_stdin(version: &str, tool: &str, args: &[&str], stdin: &[u8], timeout_secs: u64) -> Output {
     require_java_tools(version);
     let mut cmd = Command::new(repo_root().join("scripts/kafka"));
     cmd.arg(version).arg(tool).args(args);
@@ -550,14 +517,26 @@ pub fn python_bin() -> PathBuf {
     bin
 }
 
-/// Runs a Python script in the tools venv with `BOOTSTRAP` set in its environment; 300 s timeout.
+/// Runs a Python script in the tools venv after [`PY_PRELUDE`], with `BOOTSTRAP` in its environment;
+/// 300 s timeout.
 pub fn python(script: &str, bootstrap: &str) -> Output {
+    python_env(script, bootstrap, &[])
+}
+
+/// [`python`] with more environment variables: the way tests pass parameters to a script.
+pub fn python_env(script: &str, bootstrap: &str, env: &[(&str, &str)]) -> Output {
+    let mut cmd = python_command(script, bootstrap);
+    cmd.envs(env.iter().copied());
+    run(cmd, b"", Duration::from_secs(300))
+}
+
+fn python_command(script: &str, bootstrap: &str) -> Command {
     let mut cmd = Command::new(python_bin());
     cmd.arg("-c")
-        .arg(script)
+        .arg(format!("{PY_PRELUDE}\n{script}"))
         .env("BOOTSTRAP", bootstrap)
         .env("PYTHONUNBUFFERED", "1");
-    run(cmd, b"", Duration::from_secs(300))
+    cmd
 }
 
 /// Runs a Python script that must succeed; returns its stdout.
@@ -565,24 +544,25 @@ pub fn python_ok(script: &str, bootstrap: &str) -> String {
     expect_success("python script", &python(script, bootstrap))
 }
 
-/// Starts a Python script in the background (stdout and stderr to files in `dir`); the caller waits
-/// for or kills it.
-pub fn python_spawn(script: &str, bootstrap: &str, dir: &Path, name: &str) -> Child {
-    let out = std::fs::File::create(dir.join(format!("{name}.out"))).expect("create script stdout");
-    let err = std::fs::File::create(dir.join(format!("{name}.err"))).expect("create script stderr");
-    Command::new(python_bin())
-        .arg("-c")
-        .arg(script)
-        .env("BOOTSTRAP", bootstrap)
-        .env("PYTHONUNBUFFERED", "1")
-        .stdin(Stdio::null())
-        .stdout(out)
-        .stderr(err)
-        .spawn()
-        .expect("start python")
+/// [`python_env`] that must succeed; returns its stdout.
+pub fn python_env_ok(script: &str, bootstrap: &str, env: &[(&str, &str)]) -> String {
+    expect_success("python script", &python_env(script, bootstrap, env))
 }
 
-/// Python helpers the test scripts share: prepend to a script.
+/// Starts a Python script (after the prelude) in the background, stdout and stderr to
+/// `<dir>/<name>.out` and `.err`; the caller waits for it or kills it.
+pub fn python_spawn(script: &str, bootstrap: &str, env: &[(&str, &str)], dir: &Path, name: &str) -> Child {
+    let out = std::fs::File::create(dir.join(format!("{name}.out"))).expect("create script stdout");
+    let err = std::fs::File::create(dir.join(format!("{name}.err"))).expect("create script stderr");
+    let mut cmd = python_command(script, bootstrap);
+    cmd.envs(env.iter().copied())
+        .stdin(Stdio::null())
+        .stdout(out)
+        .stderr(err);
+    cmd.spawn().expect("start python")
+}
+
+/// Python helpers every test script gets (see [`python`]).
 pub const PY_PRELUDE: &str = r#"
 import os, sys, time, json
 BOOTSTRAP = os.environ["BOOTSTRAP"]
@@ -619,10 +599,7 @@ pub fn create_topic(broker: &Broker, topic: &str, partitions: u32) {
 
 /// Creates a topic with topic-level configs (e.g. `("segment.bytes", "1048576")`).
 pub fn create_topic_with(broker: &Broker, topic: &str, partitions: u32, configs: &[(&str, &str)]) {
-    let configs: Vec<String> = configs
-        .iter()
-        .map(|(k, v)| format!("{k:?}: {v:?}"))
-        .collect();
+    let configs: Vec<String> = configs.iter().map(|(k, v)| format!("{k:?}: {v:?}")).collect();
     let script = format!(
         r#"
 import os
@@ -634,8 +611,5 @@ for f in futures.values():
 "#,
         configs = configs.join(", ")
     );
-    expect_success(
-        &format!("create topic {topic}"),
-        &python(&script, &broker.bootstrap()),
-    );
+    expect_success(&format!("create topic {topic}"), &python(&script, &broker.bootstrap()));
 }
