@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# The one command that runs every check of the project, as CI does (.ci/run calls it):
+#   tools -> fmt -> clippy -> release build of oxka -> cargo test (unit + integration) -> e2e.
+#
+# The integration tests run the *release* oxka binary (OXKA_BIN): a million-record produce through a
+# debug build measures the debug build, not the broker. Unit tests still build with debug assertions.
+# Set OXKA_TEST_DEBUG_BIN=1 to test the debug binary instead (no release build).
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+step() { printf '\n=== %s\n' "$*"; }
+t0=$SECONDS
+
+step "install test tools"
+bash scripts/install-tools.sh
+
+step "cargo fmt --check"
+cargo fmt --all -- --check
+
+step "cargo clippy"
+cargo clippy --workspace --all-targets -- -D warnings
+
+if [[ -z "${OXKA_TEST_DEBUG_BIN:-}" ]]; then
+  step "cargo build --release (oxka)"
+  cargo build --release -p oxka-broker --bin oxka
+  export OXKA_BIN="$PWD/target/release/oxka"
+fi
+
+step "cargo test"
+cargo test --workspace
+
+if [[ -f e2e/run.sh ]]; then
+  step "e2e/run.sh"
+  bash e2e/run.sh
+fi
+
+step "all checks passed in $((SECONDS - t0)) s"
