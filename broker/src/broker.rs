@@ -14,6 +14,7 @@ use parking_lot::Mutex;
 use tokio::sync::watch;
 
 use crate::config::BrokerConfig;
+use crate::group::{GroupConfig, GroupCoordinator};
 use crate::log::{LogConfig, LogManager, Partition, TopicPartition};
 use crate::metadata::{validate_topic_name, MetadataStore, TopicMeta};
 use crate::metrics::Metrics;
@@ -27,6 +28,8 @@ pub struct Broker {
     pub metadata: MetadataStore,
     pub metrics: Metrics,
     pub budget: MemoryBudget,
+    /// The group coordinator of every consumer group (this broker coordinates them all).
+    pub groups: GroupCoordinator,
     /// Incremented after every append; fetches waiting for data watch it.
     appended: watch::Sender<u64>,
     /// Serializes topic administration.
@@ -59,6 +62,7 @@ impl Broker {
     ) -> Self {
         let budget = MemoryBudget::new(config.heap_bytes);
         let (appended, _) = watch::channel(0);
+        let groups = GroupCoordinator::new(GroupConfig::from_settings(&config.static_settings));
         Broker {
             config,
             default_log_config,
@@ -66,6 +70,7 @@ impl Broker {
             metadata,
             metrics,
             budget,
+            groups,
             appended,
             admin: Mutex::new(()),
         }

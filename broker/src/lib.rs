@@ -4,6 +4,7 @@ pub mod api;
 pub mod broker;
 pub mod config;
 pub mod disk;
+pub mod group;
 pub mod log;
 pub mod metadata;
 pub mod metrics;

@@ -23,6 +23,9 @@ use crate::network::server::{accept_loop, bind_listeners};
 /// How long shutdown waits for in-flight requests before closing the logs anyway.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// How often group timeouts are checked: their granularity.
+const GROUP_TICK_MS: u64 = 100;
+
 /// Reads `server.properties` plus overrides and `KAFKA_HEAP_OPTS` into a validated config.
 pub fn load_broker_config(path: &Path, overrides: &[String]) -> anyhow::Result<BrokerConfig> {
     let mut raw = RawConfig::from_file(path)?;
@@ -127,6 +130,19 @@ pub async fn start(config: BrokerConfig) -> anyhow::Result<Arc<Broker>> {
     broker
         .reconcile_logs()
         .map_err(|e| anyhow::anyhow!("cannot reconcile logs with metadata: {}", e.message))?;
+    let loading = broker.clone();
+    let loaded = tokio::task::spawn_blocking(move || loading.groups.load(&loading))
+        .await
+        .context("group loading task failed")?
+        .context("cannot load consumer groups from __consumer_offsets")?;
+    if loaded.partitions > 0 {
+        info!(
+            groups = loaded.groups,
+            records = loaded.records,
+            skipped = loaded.skipped,
+            "loaded consumer groups"
+        );
+    }
     Ok(broker)
 }
 
@@ -173,6 +189,8 @@ pub async fn serve(broker: &Arc<Broker>, tasks: &TaskTracker, shutdown: &Cancell
             b.logs.maybe_flush_all(now_ms());
         },
     );
+    // Session, rebalance and initial-delay timeouts of consumer groups.
+    spawn_periodic(broker, shutdown, GROUP_TICK_MS, "group timeouts", |b| b.groups.tick(b));
     Ok(format!(
         "oxka broker {} started, listening on {}",
         broker.broker_id(),

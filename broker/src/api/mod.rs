@@ -21,17 +21,28 @@ pub mod alter_configs;
 pub mod api_versions;
 pub mod create_partitions;
 pub mod create_topics;
+pub mod delete_groups;
 pub mod delete_records;
 pub mod delete_topics;
 pub mod describe_cluster;
 pub mod describe_configs;
+pub mod describe_groups;
 pub mod describe_log_dirs;
 pub mod fetch;
+pub mod find_coordinator;
+pub mod heartbeat;
 pub mod incremental_alter_configs;
 pub mod init_producer_id;
+pub mod join_group;
+pub mod leave_group;
+pub mod list_groups;
 pub mod list_offsets;
 pub mod metadata;
+pub mod offset_commit;
+pub mod offset_delete;
+pub mod offset_fetch;
 pub mod produce;
+pub mod sync_group;
 
 /// An API this broker serves and the versions it accepts.
 #[derive(Debug, Clone, Copy)]
@@ -61,6 +72,17 @@ pub const SUPPORTED: &[ApiSpec] = &[
     spec(ApiKey::CreatePartitions, create_partitions::VERSIONS),
     spec(ApiKey::IncrementalAlterConfigs, incremental_alter_configs::VERSIONS),
     spec(ApiKey::DescribeCluster, describe_cluster::VERSIONS),
+    spec(ApiKey::FindCoordinator, find_coordinator::VERSIONS),
+    spec(ApiKey::JoinGroup, join_group::VERSIONS),
+    spec(ApiKey::SyncGroup, sync_group::VERSIONS),
+    spec(ApiKey::Heartbeat, heartbeat::VERSIONS),
+    spec(ApiKey::LeaveGroup, leave_group::VERSIONS),
+    spec(ApiKey::OffsetCommit, offset_commit::VERSIONS),
+    spec(ApiKey::OffsetFetch, offset_fetch::VERSIONS),
+    spec(ApiKey::ListGroups, list_groups::VERSIONS),
+    spec(ApiKey::DescribeGroups, describe_groups::VERSIONS),
+    spec(ApiKey::DeleteGroups, delete_groups::VERSIONS),
+    spec(ApiKey::OffsetDelete, offset_delete::VERSIONS),
 ];
 
 pub fn supported_versions(key: ApiKey) -> Option<VersionRange> {
@@ -229,6 +251,17 @@ async fn dispatch(
         }
         RequestKind::DescribeCluster(r) => ResponseKind::DescribeCluster(describe_cluster::handle(broker, ctx, r)),
         RequestKind::DescribeLogDirs(r) => ResponseKind::DescribeLogDirs(describe_log_dirs::handle(broker, ctx, r)),
+        RequestKind::FindCoordinator(r) => ResponseKind::FindCoordinator(find_coordinator::handle(broker, ctx, r)),
+        RequestKind::JoinGroup(r) => ResponseKind::JoinGroup(join_group::handle(broker, ctx, r).await),
+        RequestKind::SyncGroup(r) => ResponseKind::SyncGroup(sync_group::handle(broker, ctx, r).await),
+        RequestKind::Heartbeat(r) => ResponseKind::Heartbeat(heartbeat::handle(broker, ctx, r)),
+        RequestKind::LeaveGroup(r) => ResponseKind::LeaveGroup(leave_group::handle(broker, ctx, r)),
+        RequestKind::OffsetCommit(r) => ResponseKind::OffsetCommit(offset_commit::handle(broker, ctx, r)),
+        RequestKind::OffsetFetch(r) => ResponseKind::OffsetFetch(offset_fetch::handle(broker, ctx, r)),
+        RequestKind::ListGroups(r) => ResponseKind::ListGroups(list_groups::handle(broker, ctx, r)),
+        RequestKind::DescribeGroups(r) => ResponseKind::DescribeGroups(describe_groups::handle(broker, ctx, r)),
+        RequestKind::DeleteGroups(r) => ResponseKind::DeleteGroups(delete_groups::handle(broker, ctx, r)),
+        RequestKind::OffsetDelete(r) => ResponseKind::OffsetDelete(offset_delete::handle(broker, ctx, r)),
         other => {
             // Unreachable while SUPPORTED and this match agree; answer nothing rather than guess.
             tracing::error!("no handler for a request listed in SUPPORTED: {other:?}");

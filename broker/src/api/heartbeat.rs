@@ -1,0 +1,24 @@
+//! Heartbeat: keeps a member's session alive; REBALANCE_IN_PROGRESS tells it to rejoin.
+
+use kafka_protocol::messages::{HeartbeatRequest, HeartbeatResponse};
+use kafka_protocol::protocol::VersionRange;
+
+use super::RequestContext;
+use crate::broker::Broker;
+
+pub const VERSIONS: VersionRange = VersionRange { min: 0, max: 4 };
+
+pub fn handle(broker: &Broker, _ctx: &RequestContext<'_>, request: HeartbeatRequest) -> HeartbeatResponse {
+    let group_id = request.group_id.0.to_string();
+    let error = match broker.groups.check_group(broker, &group_id) {
+        Err(e) => Some(e),
+        Ok(()) => broker.groups.heartbeat(
+            broker,
+            &group_id,
+            &request.member_id,
+            request.group_instance_id.as_deref(),
+            request.generation_id,
+        ),
+    };
+    HeartbeatResponse::default().with_error_code(super::code(error))
+}

@@ -1,0 +1,38 @@
+//! ListGroups: every group this broker coordinates, optionally filtered by state (v4+) and type (v5+;
+//! all groups here are "classic").
+
+use kafka_protocol::messages::list_groups_response::ListedGroup;
+use kafka_protocol::messages::{GroupId, ListGroupsRequest, ListGroupsResponse};
+use kafka_protocol::protocol::VersionRange;
+
+use super::{str_bytes, RequestContext};
+use crate::broker::Broker;
+
+pub const VERSIONS: VersionRange = VersionRange { min: 0, max: 5 };
+
+const GROUP_TYPE: &str = "classic";
+
+pub fn handle(broker: &Broker, _ctx: &RequestContext<'_>, request: ListGroupsRequest) -> ListGroupsResponse {
+    if let Err(e) = broker.groups.ensure_ready(broker) {
+        return ListGroupsResponse::default().with_error_code(e.code());
+    }
+    let wanted_state = |state: &str| {
+        request.states_filter.is_empty() || request.states_filter.iter().any(|s| s.eq_ignore_ascii_case(state))
+    };
+    let wanted_type =
+        request.types_filter.is_empty() || request.types_filter.iter().any(|t| t.eq_ignore_ascii_case(GROUP_TYPE));
+    let groups = broker
+        .groups
+        .list_groups()
+        .into_iter()
+        .filter(|g| wanted_type && wanted_state(g.state.name()))
+        .map(|g| {
+            ListedGroup::default()
+                .with_group_id(GroupId(str_bytes(&g.group_id)))
+                .with_protocol_type(str_bytes(&g.protocol_type))
+                .with_group_state(str_bytes(g.state.name()))
+                .with_group_type(str_bytes(GROUP_TYPE))
+        })
+        .collect();
+    ListGroupsResponse::default().with_groups(groups)
+}

@@ -1,0 +1,82 @@
+//! OffsetCommit: a group member (or a standalone consumer, generation -1, while the group has no
+//! members) stores consumed positions. The response is sent after the records are in
+//! `__consumer_offsets`.
+
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::offset_commit_response::{OffsetCommitResponsePartition, OffsetCommitResponseTopic};
+use kafka_protocol::messages::{OffsetCommitRequest, OffsetCommitResponse};
+use kafka_protocol::protocol::VersionRange;
+
+use super::produce::now_ms;
+use super::RequestContext;
+use crate::broker::Broker;
+use crate::group::offsets::CommittedOffset;
+use crate::log::TopicPartition;
+
+pub const VERSIONS: VersionRange = VersionRange { min: 2, max: 9 };
+
+pub fn handle(broker: &Broker, _ctx: &RequestContext<'_>, request: OffsetCommitRequest) -> OffsetCommitResponse {
+    let group_id = request.group_id.0.to_string();
+    let group_error = broker.groups.check_group(broker, &group_id).err();
+    let now = now_ms();
+    // Outcome per partition in request order: Some(error) decided here, None to be committed.
+    let mut decided: Vec<Option<ResponseError>> = Vec::new();
+    let mut to_commit = Vec::new();
+    for topic in &request.topics {
+        let partitions = broker.metadata.topic(&topic.name).map(|t| t.partitions);
+        for p in &topic.partitions {
+            let error = group_error.or_else(|| {
+                (!partitions.is_some_and(|n| p.partition_index >= 0 && p.partition_index < n))
+                    .then_some(ResponseError::UnknownTopicOrPartition)
+            });
+            if error.is_none() {
+                let tp = TopicPartition::new(topic.name.0.to_string(), p.partition_index);
+                let offset = CommittedOffset {
+                    offset: p.committed_offset,
+                    leader_epoch: p.committed_leader_epoch,
+                    metadata: p.committed_metadata.as_ref().map(|m| m.to_string()).unwrap_or_default(),
+                    commit_timestamp_ms: now,
+                };
+                to_commit.push((tp, offset));
+            }
+            decided.push(error);
+        }
+    }
+    let mut committed = if to_commit.is_empty() {
+        Vec::new()
+    } else {
+        broker.groups.commit_offsets(
+            broker,
+            &group_id,
+            request.generation_id_or_member_epoch,
+            &request.member_id,
+            request.group_instance_id.as_deref(),
+            to_commit,
+        )
+    }
+    .into_iter();
+    let mut decided = decided.into_iter();
+    let topics = request
+        .topics
+        .into_iter()
+        .map(|topic| {
+            let partitions = topic
+                .partitions
+                .iter()
+                .map(|p| {
+                    let error = match decided.next().flatten() {
+                        Some(e) => Some(e),
+                        None => committed.next().flatten(),
+                    };
+                    OffsetCommitResponsePartition::default()
+                        .with_partition_index(p.partition_index)
+                        .with_error_code(super::code(error))
+                })
+                .collect();
+            OffsetCommitResponseTopic::default()
+                .with_name(topic.name)
+                .with_partitions(partitions)
+        })
+        .collect();
+    OffsetCommitResponse::default().with_topics(topics)
+}

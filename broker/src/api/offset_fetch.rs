@@ -1,0 +1,125 @@
+//! OffsetFetch: a group's committed offsets, for listed partitions or (topics null) all of them; v8+
+//! asks for several groups at once. No transactional offsets exist yet, so `require_stable` never
+//! has anything to wait for.
+
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::offset_fetch_response::{
+    OffsetFetchResponseGroup, OffsetFetchResponsePartition, OffsetFetchResponsePartitions, OffsetFetchResponseTopic,
+    OffsetFetchResponseTopics,
+};
+use kafka_protocol::messages::{GroupId, OffsetFetchRequest, OffsetFetchResponse, TopicName};
+use kafka_protocol::protocol::VersionRange;
+
+use super::{str_bytes, RequestContext};
+use crate::broker::Broker;
+use crate::group::offsets::CommittedOffset;
+use crate::log::TopicPartition;
+
+pub const VERSIONS: VersionRange = VersionRange { min: 1, max: 9 };
+
+/// One group's answer: per topic, per partition (index, committed offset if any).
+type Fetched = Result<Vec<(String, Vec<(i32, Option<CommittedOffset>)>)>, ResponseError>;
+
+pub fn handle(broker: &Broker, ctx: &RequestContext<'_>, request: OffsetFetchRequest) -> OffsetFetchResponse {
+    if ctx.version >= 8 {
+        let groups = request
+            .groups
+            .into_iter()
+            .map(|g| {
+                let topics = g.topics.map(|ts| {
+                    ts.into_iter()
+                        .map(|t| (t.name.0.to_string(), t.partition_indexes))
+                        .collect()
+                });
+                let fetched = fetch(broker, &g.group_id.0, topics);
+                group_response(g.group_id, fetched)
+            })
+            .collect();
+        return OffsetFetchResponse::default().with_groups(groups);
+    }
+    let topics = request.topics.map(|ts| {
+        ts.into_iter()
+            .map(|t| (t.name.0.to_string(), t.partition_indexes))
+            .collect()
+    });
+    match fetch(broker, &request.group_id.0, topics) {
+        Ok(topics) => OffsetFetchResponse::default().with_topics(
+            topics
+                .into_iter()
+                .map(|(name, partitions)| {
+                    OffsetFetchResponseTopic::default()
+                        .with_name(TopicName(str_bytes(&name)))
+                        .with_partitions(
+                            partitions
+                                .into_iter()
+                                .map(|(index, o)| {
+                                    let (offset, epoch, metadata) = fields(o);
+                                    OffsetFetchResponsePartition::default()
+                                        .with_partition_index(index)
+                                        .with_committed_offset(offset)
+                                        .with_committed_leader_epoch(epoch)
+                                        .with_metadata(Some(str_bytes(&metadata)))
+                                })
+                                .collect(),
+                        )
+                })
+                .collect(),
+        ),
+        // v1 has no top-level error: the client sees an empty answer and retries on its own.
+        Err(e) => OffsetFetchResponse::default().with_error_code(e.code()),
+    }
+}
+
+fn group_response(group_id: GroupId, fetched: Fetched) -> OffsetFetchResponseGroup {
+    let response = OffsetFetchResponseGroup::default().with_group_id(group_id);
+    match fetched {
+        Err(e) => response.with_error_code(e.code()),
+        Ok(topics) => response.with_topics(
+            topics
+                .into_iter()
+                .map(|(name, partitions)| {
+                    OffsetFetchResponseTopics::default()
+                        .with_name(TopicName(str_bytes(&name)))
+                        .with_partitions(
+                            partitions
+                                .into_iter()
+                                .map(|(index, o)| {
+                                    let (offset, epoch, metadata) = fields(o);
+                                    OffsetFetchResponsePartitions::default()
+                                        .with_partition_index(index)
+                                        .with_committed_offset(offset)
+                                        .with_committed_leader_epoch(epoch)
+                                        .with_metadata(Some(str_bytes(&metadata)))
+                                })
+                                .collect(),
+                        )
+                })
+                .collect(),
+        ),
+    }
+}
+
+/// Offset, leader epoch and metadata of a partition; -1, -1, "" when nothing is committed.
+fn fields(o: Option<CommittedOffset>) -> (i64, i32, String) {
+    match o {
+        Some(o) => (o.offset, o.leader_epoch, o.metadata),
+        None => (-1, -1, String::new()),
+    }
+}
+
+fn fetch(broker: &Broker, group_id: &str, topics: Option<Vec<(String, Vec<i32>)>>) -> Fetched {
+    broker.groups.check_group(broker, group_id)?;
+    let partitions = topics.map(|ts| {
+        ts.into_iter()
+            .flat_map(|(name, indexes)| indexes.into_iter().map(move |i| TopicPartition::new(name.clone(), i)))
+            .collect()
+    });
+    let mut out: Vec<(String, Vec<(i32, Option<CommittedOffset>)>)> = Vec::new();
+    for (tp, offset) in broker.groups.fetch_offsets(group_id, partitions) {
+        match out.iter_mut().find(|(name, _)| *name == tp.topic) {
+            Some((_, list)) => list.push((tp.partition, offset)),
+            None => out.push((tp.topic, vec![(tp.partition, offset)])),
+        }
+    }
+    Ok(out)
+}

@@ -1,0 +1,503 @@
+//! `GroupCoordinator`: the runtime around the pure group state machine. It owns every group and every
+//! parked JoinGroup/SyncGroup behind one lock, performs the state machine's effects (answer waiting
+//! requests through oneshot channels, append group metadata to `__consumer_offsets`), appends offset
+//! commits before it answers them, and runs the clock (`tick`, called periodically by the runtime).
+//!
+//! Owned by `Broker` (`broker.groups`); request handlers and the periodic tick call it. Appends happen
+//! under the lock, so the order of records in the log is the order of changes to the groups.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use kafka_protocol::error::ResponseError;
+use parking_lot::Mutex;
+use tokio::sync::oneshot;
+
+use super::group::{Group, GroupState};
+use super::offsets::CommittedOffset;
+use super::records::{
+    encode_group_value, encode_key, encode_offset_value, GroupMetadataValue, MemberMetadataValue, RecordKey,
+};
+use super::state::{Effect, JoinRequest, JoinResult, LeaveOutcome, SyncRequest, SyncResult, WaiterId};
+use super::{partition_for, GroupConfig};
+use crate::api::produce::now_ms;
+use crate::broker::Broker;
+use crate::log::batch::BatchBuilder;
+use crate::log::{AppendError, TopicPartition};
+
+/// Kafka's internal topic for committed offsets and group metadata.
+pub const OFFSETS_TOPIC: &str = "__consumer_offsets";
+
+pub struct GroupCoordinator {
+    pub config: GroupConfig,
+    inner: Mutex<Inner>,
+    /// `__consumer_offsets` exists (created at first use or found at start-up).
+    ready: AtomicBool,
+    /// The "replication factor too high" error was logged.
+    warned: AtomicBool,
+}
+
+#[derive(Default)]
+pub(crate) struct Inner {
+    pub(crate) groups: HashMap<String, Group>,
+    joins: HashMap<WaiterId, oneshot::Sender<JoinResult>>,
+    syncs: HashMap<WaiterId, oneshot::Sender<SyncResult>>,
+    next_waiter: WaiterId,
+}
+
+/// One row of ListGroups.
+pub struct ListedGroup {
+    pub group_id: String,
+    pub protocol_type: String,
+    pub state: GroupState,
+}
+
+/// A record for `__consumer_offsets`: key and value (None: tombstone).
+type OffsetsRecord = (Vec<u8>, Option<Vec<u8>>);
+
+impl GroupCoordinator {
+    pub fn new(config: GroupConfig) -> GroupCoordinator {
+        GroupCoordinator {
+            config,
+            inner: Mutex::new(Inner::default()),
+            ready: AtomicBool::new(false),
+            warned: AtomicBool::new(false),
+        }
+    }
+
+    pub(crate) fn with_inner<T>(&self, f: impl FnOnce(&mut Inner) -> T) -> T {
+        f(&mut self.inner.lock())
+    }
+
+    /// Makes sure `__consumer_offsets` exists, creating it on first use as Kafka does. Fails with
+    /// COORDINATOR_NOT_AVAILABLE when it cannot exist on this single broker.
+    pub fn ensure_ready(&self, broker: &Broker) -> Result<(), ResponseError> {
+        if self.ready.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        if broker.metadata.topic(OFFSETS_TOPIC).is_some() {
+            self.ready.store(true, Ordering::Release);
+            return Ok(());
+        }
+        let rf = broker.config.offsets_topic_replication_factor;
+        if rf > 1 {
+            if !self.warned.swap(true, Ordering::Relaxed) {
+                tracing::error!(
+                    "cannot create {OFFSETS_TOPIC}: offsets.topic.replication.factor={rf} but this cluster has 1 broker; \
+                     consumer groups are unavailable until it is set to 1 in server.properties"
+                );
+            }
+            return Err(ResponseError::CoordinatorNotAvailable);
+        }
+        let configs = [
+            ("cleanup.policy", "compact"),
+            ("compression.type", "producer"),
+            ("segment.bytes", "104857600"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        match broker.create_topic(
+            OFFSETS_TOPIC,
+            broker.config.offsets_topic_num_partitions,
+            rf.max(1),
+            configs,
+            false,
+        ) {
+            Ok(_) => {}
+            Err(e) if e.error == ResponseError::TopicAlreadyExists => {}
+            Err(e) => {
+                tracing::error!("cannot create {OFFSETS_TOPIC}: {}", e.message);
+                return Err(ResponseError::CoordinatorNotAvailable);
+            }
+        }
+        self.ready.store(true, Ordering::Release);
+        Ok(())
+    }
+
+    /// What every group API checks first: the coordinator is available and the group id is valid.
+    pub fn check_group(&self, broker: &Broker, group_id: &str) -> Result<(), ResponseError> {
+        self.ensure_ready(broker)?;
+        if group_id.is_empty() {
+            return Err(ResponseError::InvalidGroupId);
+        }
+        Ok(())
+    }
+
+    /// The `__consumer_offsets` partition that holds `group_id`.
+    pub fn partition_of(&self, broker: &Broker, group_id: &str) -> i32 {
+        let partitions = broker
+            .metadata
+            .topic(OFFSETS_TOPIC)
+            .map(|t| t.partitions)
+            .unwrap_or(broker.config.offsets_topic_num_partitions);
+        partition_for(group_id, partitions)
+    }
+
+    pub async fn join(&self, broker: &Broker, group_id: &str, mut request: JoinRequest) -> JoinResult {
+        let member_id = request.member_id.clone();
+        let (tx, rx) = oneshot::channel();
+        {
+            let mut inner = self.inner.lock();
+            if !request.member_id.is_empty() && !inner.groups.contains_key(group_id) {
+                return JoinResult::error(&member_id, ResponseError::UnknownMemberId);
+            }
+            request.waiter = inner.waiter();
+            inner.joins.insert(request.waiter, tx);
+            let now = now_ms();
+            let group = inner
+                .groups
+                .entry(group_id.to_string())
+                .or_insert_with(|| Group::new(group_id, now));
+            let effects = group.join(&self.config, request, now);
+            self.perform(broker, &mut inner, group_id, effects);
+        }
+        rx.await
+            .unwrap_or_else(|_| JoinResult::error(&member_id, ResponseError::CoordinatorNotAvailable))
+    }
+
+    pub async fn sync(&self, broker: &Broker, group_id: &str, mut request: SyncRequest) -> SyncResult {
+        let (tx, rx) = oneshot::channel();
+        {
+            let mut inner = self.inner.lock();
+            request.waiter = inner.waiter();
+            inner.syncs.insert(request.waiter, tx);
+            let now = now_ms();
+            let effects = match inner.groups.get_mut(group_id) {
+                Some(group) => group.sync(&self.config, request, now),
+                None => vec![Effect::CompleteSync(
+                    request.waiter,
+                    SyncResult::error(ResponseError::UnknownMemberId),
+                )],
+            };
+            self.perform(broker, &mut inner, group_id, effects);
+        }
+        rx.await
+            .unwrap_or_else(|_| SyncResult::error(ResponseError::CoordinatorNotAvailable))
+    }
+
+    pub fn heartbeat(
+        &self,
+        broker: &Broker,
+        group_id: &str,
+        member_id: &str,
+        instance_id: Option<&str>,
+        generation_id: i32,
+    ) -> Option<ResponseError> {
+        let mut inner = self.inner.lock();
+        let Some(group) = inner.groups.get_mut(group_id) else {
+            return Some(ResponseError::UnknownMemberId);
+        };
+        let (error, effects) = group.heartbeat(&self.config, member_id, instance_id, generation_id, now_ms());
+        self.perform(broker, &mut inner, group_id, effects);
+        error
+    }
+
+    /// LeaveGroup: a group-level error, or one outcome per leaving member.
+    pub fn leave(
+        &self,
+        broker: &Broker,
+        group_id: &str,
+        members: &[(String, Option<String>)],
+    ) -> Result<Vec<LeaveOutcome>, ResponseError> {
+        let mut inner = self.inner.lock();
+        let Some(group) = inner.groups.get_mut(group_id) else {
+            return Ok(members.iter().map(|_| Some(ResponseError::UnknownMemberId)).collect());
+        };
+        if group.is(GroupState::Dead) {
+            return Err(ResponseError::CoordinatorNotAvailable);
+        }
+        let (outcomes, effects) = group.leave(&self.config, members, now_ms());
+        self.perform(broker, &mut inner, group_id, effects);
+        Ok(outcomes)
+    }
+
+    /// Runs every group's clock (session timeouts, rebalance timeouts, the initial delay).
+    pub fn tick(&self, broker: &Broker) {
+        let now = now_ms();
+        let mut inner = self.inner.lock();
+        let ids: Vec<String> = inner
+            .groups
+            .iter()
+            .filter(|(_, g)| g.join_timer.is_some() || !g.members.is_empty() || !g.pending_members.is_empty())
+            .map(|(id, _)| id.clone())
+            .collect();
+        for id in ids {
+            let effects = match inner.groups.get_mut(&id) {
+                Some(group) => group.tick(&self.config, now),
+                None => continue,
+            };
+            self.perform(broker, &mut inner, &id, effects);
+        }
+    }
+
+    /// OffsetCommit for partitions the handler found to exist. Returns one outcome per partition, in order.
+    pub fn commit_offsets(
+        &self,
+        broker: &Broker,
+        group_id: &str,
+        generation_id: i32,
+        member_id: &str,
+        instance_id: Option<&str>,
+        offsets: Vec<(TopicPartition, CommittedOffset)>,
+    ) -> Vec<Option<ResponseError>> {
+        let now = now_ms();
+        let mut inner = self.inner.lock();
+        let all = |e: ResponseError| offsets.iter().map(|_| Some(e)).collect::<Vec<_>>();
+        if !inner.groups.contains_key(group_id) {
+            if generation_id >= 0 {
+                // A member of a generation that this coordinator does not know.
+                return all(ResponseError::IllegalGeneration);
+            }
+            inner.groups.insert(group_id.to_string(), Group::new(group_id, now));
+        }
+        let group = inner.groups.get_mut(group_id).expect("present");
+        if let Err(e) = group.validate_offset_commit(generation_id, member_id, instance_id, now) {
+            return all(e);
+        }
+        let max_metadata = self.config.offset_metadata_max_bytes;
+        let mut outcomes: Vec<Option<ResponseError>> = offsets
+            .iter()
+            .map(|(_, o)| (o.metadata.len() > max_metadata).then_some(ResponseError::OffsetMetadataTooLarge))
+            .collect();
+        let records: Vec<OffsetsRecord> = offsets
+            .iter()
+            .zip(&outcomes)
+            .filter(|(_, outcome)| outcome.is_none())
+            .map(|((tp, o), _)| (offset_key(group_id, tp), Some(encode_offset_value(o))))
+            .collect();
+        if records.is_empty() {
+            return outcomes;
+        }
+        if let Err(e) = self.append(broker, group_id, records) {
+            for outcome in outcomes.iter_mut().filter(|o| o.is_none()) {
+                *outcome = Some(e);
+            }
+            return outcomes;
+        }
+        for ((tp, offset), outcome) in offsets.into_iter().zip(&outcomes) {
+            if outcome.is_none() {
+                group.offsets.insert(tp, offset);
+            }
+        }
+        outcomes
+    }
+
+    /// OffsetFetch: the committed offsets of `partitions` (None: every partition with one).
+    pub fn fetch_offsets(
+        &self,
+        group_id: &str,
+        partitions: Option<Vec<TopicPartition>>,
+    ) -> Vec<(TopicPartition, Option<CommittedOffset>)> {
+        let inner = self.inner.lock();
+        let group = inner.groups.get(group_id).filter(|g| !g.is(GroupState::Dead));
+        match partitions {
+            None => group
+                .map(|g| g.offsets.iter().map(|(tp, o)| (tp.clone(), Some(o.clone()))).collect())
+                .unwrap_or_default(),
+            Some(list) => list
+                .into_iter()
+                .map(|tp| {
+                    let offset = group.and_then(|g| g.offsets.get(&tp).cloned());
+                    (tp, offset)
+                })
+                .collect(),
+        }
+    }
+
+    pub fn list_groups(&self) -> Vec<ListedGroup> {
+        let inner = self.inner.lock();
+        let mut out: Vec<ListedGroup> = inner
+            .groups
+            .values()
+            .filter(|g| !g.is(GroupState::Dead))
+            .map(|g| ListedGroup {
+                group_id: g.group_id.clone(),
+                protocol_type: g.protocol_type.clone().unwrap_or_default(),
+                state: g.state,
+            })
+            .collect();
+        out.sort_by(|a, b| a.group_id.cmp(&b.group_id));
+        out
+    }
+
+    /// A copy of the group for DescribeGroups (None if it does not exist).
+    pub fn describe(&self, group_id: &str) -> Option<Group> {
+        self.inner
+            .lock()
+            .groups
+            .get(group_id)
+            .filter(|g| !g.is(GroupState::Dead))
+            .cloned()
+    }
+
+    /// DeleteGroups for one group: writes tombstones for its offsets and metadata, then forgets it.
+    pub fn delete_group(&self, broker: &Broker, group_id: &str) -> Option<ResponseError> {
+        let mut inner = self.inner.lock();
+        let Some(group) = inner.groups.get(group_id) else {
+            return Some(ResponseError::GroupIdNotFound);
+        };
+        if let Some(e) = group.delete_rejection() {
+            return Some(e);
+        }
+        let mut records: Vec<OffsetsRecord> = group
+            .offsets
+            .keys()
+            .map(|tp| (offset_key(group_id, tp), None))
+            .collect();
+        records.push((
+            encode_key(&RecordKey::Group {
+                group: group_id.to_string(),
+            }),
+            None,
+        ));
+        if let Err(e) = self.append(broker, group_id, records) {
+            return Some(e);
+        }
+        inner.groups.remove(group_id);
+        tracing::info!(group = group_id, "deleted group");
+        None
+    }
+
+    /// OffsetDelete: a group-level error, or one outcome per (topic, partition).
+    pub fn delete_offsets(
+        &self,
+        broker: &Broker,
+        group_id: &str,
+        partitions: Vec<TopicPartition>,
+    ) -> Result<Vec<(TopicPartition, Option<ResponseError>)>, ResponseError> {
+        let mut inner = self.inner.lock();
+        let group = inner.groups.get_mut(group_id).ok_or(ResponseError::GroupIdNotFound)?;
+        if let Some(e) = group.offset_delete_rejection() {
+            return Err(e);
+        }
+        let outcomes: Vec<(TopicPartition, Option<ResponseError>)> = partitions
+            .into_iter()
+            .map(|tp| {
+                let e = group.offset_delete_error(&tp.topic);
+                (tp, e)
+            })
+            .collect();
+        let doomed: Vec<&TopicPartition> = outcomes
+            .iter()
+            .filter(|(tp, e)| e.is_none() && group.offsets.contains_key(tp))
+            .map(|(tp, _)| tp)
+            .collect();
+        if !doomed.is_empty() {
+            let records = doomed.iter().map(|tp| (offset_key(group_id, tp), None)).collect();
+            self.append(broker, group_id, records)?;
+            for tp in doomed {
+                group.offsets.remove(tp);
+            }
+        }
+        Ok(outcomes)
+    }
+
+    /// Performs a state-machine step's effects in order.
+    fn perform(&self, broker: &Broker, inner: &mut Inner, group_id: &str, effects: Vec<Effect>) {
+        for effect in effects {
+            match effect {
+                Effect::CompleteJoin(waiter, result) => {
+                    if let Some(tx) = inner.joins.remove(&waiter) {
+                        let _ = tx.send(result);
+                    }
+                }
+                Effect::CompleteSync(waiter, result) => {
+                    if let Some(tx) = inner.syncs.remove(&waiter) {
+                        let _ = tx.send(result);
+                    }
+                }
+                Effect::StoreGroup => {
+                    let Some(group) = inner.groups.get(group_id) else {
+                        continue;
+                    };
+                    let key = encode_key(&RecordKey::Group {
+                        group: group_id.to_string(),
+                    });
+                    let value = (!group.is(GroupState::Dead)).then(|| encode_group_value(&metadata_value(group)));
+                    if let Err(e) = self.append(broker, group_id, vec![(key, value)]) {
+                        // The group lives on in memory; only a restart would lose this generation.
+                        tracing::error!(group = group_id, "could not persist group metadata: {e}");
+                    }
+                }
+            }
+        }
+    }
+
+    /// Appends records for `group_id` to its `__consumer_offsets` partition as one batch.
+    fn append(&self, broker: &Broker, group_id: &str, records: Vec<OffsetsRecord>) -> Result<(), ResponseError> {
+        let partition = self.partition_of(broker, group_id);
+        let Some(log) = broker.partition(OFFSETS_TOPIC, partition) else {
+            tracing::error!(group = group_id, partition, "{OFFSETS_TOPIC} partition is missing");
+            return Err(ResponseError::CoordinatorNotAvailable);
+        };
+        let now = now_ms();
+        let mut batch = BatchBuilder::new(now);
+        for (key, value) in &records {
+            batch = batch.record(Some(key), value.as_deref(), 0);
+        }
+        let result = log.log.lock().append_as_leader(&batch.build(), 0, now);
+        match result {
+            Ok(_) => {
+                broker.notify_appended();
+                Ok(())
+            }
+            Err(e) => {
+                tracing::error!(group = group_id, partition, "append to {OFFSETS_TOPIC} failed: {e}");
+                Err(commit_error(&e))
+            }
+        }
+    }
+}
+
+impl Inner {
+    fn waiter(&mut self) -> WaiterId {
+        self.next_waiter += 1;
+        self.next_waiter
+    }
+}
+
+/// Kafka's mapping of append failures to OffsetCommit errors: too large stays a client error,
+/// anything else sends the client to find its group coordinator again.
+fn commit_error(e: &AppendError) -> ResponseError {
+    let code = e.kafka_error_code();
+    if code == ResponseError::MessageTooLarge.code() || code == ResponseError::RecordListTooLarge.code() {
+        ResponseError::InvalidCommitOffsetSize
+    } else {
+        ResponseError::NotCoordinator
+    }
+}
+
+fn offset_key(group_id: &str, tp: &TopicPartition) -> Vec<u8> {
+    encode_key(&RecordKey::Offset {
+        group: group_id.to_string(),
+        topic: tp.topic.clone(),
+        partition: tp.partition,
+    })
+}
+
+/// The `GroupMetadataValue` of a group: members with their metadata for the selected protocol.
+pub(crate) fn metadata_value(group: &Group) -> GroupMetadataValue {
+    let protocol = group.protocol_name.clone().unwrap_or_default();
+    GroupMetadataValue {
+        protocol_type: group.protocol_type.clone().unwrap_or_default(),
+        generation: group.generation_id,
+        protocol: group.protocol_name.clone(),
+        leader: group.leader_id.clone(),
+        current_state_timestamp_ms: group.state_timestamp_ms,
+        members: group
+            .members
+            .values()
+            .map(|m| MemberMetadataValue {
+                member_id: m.member_id.clone(),
+                group_instance_id: m.group_instance_id.clone(),
+                client_id: m.client_id.clone(),
+                client_host: m.client_host.clone(),
+                rebalance_timeout_ms: m.rebalance_timeout_ms,
+                session_timeout_ms: m.session_timeout_ms,
+                subscription: m.metadata(&protocol),
+                assignment: m.assignment.clone(),
+            })
+            .collect(),
+    }
+}

@@ -1,0 +1,336 @@
+//! Start-up replay of `__consumer_offsets`: reads every partition from its log start offset to its log
+//! end offset, decodes the records (uncompressed v2 batches, as this broker writes them) and rebuilds
+//! committed offsets and group metadata, later records winning. Groups with members come back Stable
+//! with fresh sessions: members that do not heartbeat within their session timeout expire as usual.
+
+use std::collections::HashMap;
+
+use super::coordinator::{GroupCoordinator, OFFSETS_TOPIC};
+use super::group::{Group, GroupState};
+use super::member::{Member, Protocol};
+use super::records::{decode_group_value, decode_key, decode_offset_value, GroupMetadataValue, RecordError, RecordKey};
+use crate::api::produce::now_ms;
+use crate::broker::Broker;
+use crate::log::batch::{batch_size_from_prefix, validate_batch, HEADER_SIZE, LOG_OVERHEAD};
+
+/// What a replay found, for the start-up log line.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct LoadSummary {
+    pub partitions: usize,
+    pub records: usize,
+    pub skipped: usize,
+    pub groups: usize,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error("cannot read {OFFSETS_TOPIC}-{partition} at offset {offset}: {reason}")]
+    Read {
+        partition: i32,
+        offset: i64,
+        reason: String,
+    },
+}
+
+/// A group being rebuilt: its latest metadata (None after a tombstone) and offsets.
+#[derive(Default)]
+struct Replayed {
+    metadata: Option<GroupMetadataValue>,
+    offsets: HashMap<(String, i32), Option<super::offsets::CommittedOffset>>,
+}
+
+impl GroupCoordinator {
+    /// Rebuilds all groups from `__consumer_offsets`, if it exists. Called once before serving.
+    pub fn load(&self, broker: &Broker) -> Result<LoadSummary, LoadError> {
+        let mut summary = LoadSummary::default();
+        let Some(topic) = broker.metadata.topic(OFFSETS_TOPIC) else {
+            return Ok(summary);
+        };
+        let mut replayed: HashMap<String, Replayed> = HashMap::new();
+        for partition in 0..topic.partitions {
+            let Some(p) = broker.partition(OFFSETS_TOPIC, partition) else {
+                continue;
+            };
+            summary.partitions += 1;
+            let mut offset = p.log.lock().log_start_offset();
+            loop {
+                let read = {
+                    let log = p.log.lock();
+                    log.read(offset, 1 << 20, log.log_end_offset(), true)
+                };
+                let fail = |reason: String| LoadError::Read {
+                    partition,
+                    offset,
+                    reason,
+                };
+                let slice = read.map_err(|e| fail(e.to_string()))?;
+                if slice.is_empty() {
+                    break;
+                }
+                let bytes = slice.read().map_err(|e| fail(e.to_string()))?;
+                let next = replay_batches(&bytes, &mut replayed, &mut summary);
+                if next <= offset {
+                    break;
+                }
+                offset = next;
+            }
+        }
+        let now = now_ms();
+        self.with_inner(|inner| {
+            for (group_id, r) in replayed {
+                let mut group = match &r.metadata {
+                    Some(m) => group_from_metadata(&group_id, m, now),
+                    None => Group::new(&group_id, now),
+                };
+                for ((topic, partition), offset) in r.offsets {
+                    if let Some(o) = offset {
+                        group.offsets.insert(crate::log::TopicPartition { topic, partition }, o);
+                    }
+                }
+                if r.metadata.is_none() && group.offsets.is_empty() {
+                    continue;
+                }
+                inner.groups.insert(group_id, group);
+            }
+            summary.groups = inner.groups.len();
+        });
+        Ok(summary)
+    }
+}
+
+/// Applies every whole batch in `bytes`; returns the offset after the last one read.
+fn replay_batches(bytes: &[u8], replayed: &mut HashMap<String, Replayed>, summary: &mut LoadSummary) -> i64 {
+    let mut pos = 0;
+    let mut next = -1;
+    while bytes.len() - pos >= HEADER_SIZE {
+        let Ok(size) = batch_size_from_prefix(&bytes[pos..pos + LOG_OVERHEAD]) else {
+            break;
+        };
+        if bytes.len() - pos < size {
+            break;
+        }
+        let batch = &bytes[pos..pos + size];
+        pos += size;
+        let header = match validate_batch(batch) {
+            Ok(h) => h,
+            Err(e) => {
+                tracing::warn!("skipping a corrupt batch in {OFFSETS_TOPIC}: {e}");
+                summary.skipped += 1;
+                continue;
+            }
+        };
+        next = header.next_offset();
+        if header.is_control() {
+            continue;
+        }
+        if header.compression() != 0 {
+            tracing::warn!(
+                offset = header.base_offset,
+                "skipping a compressed batch in {OFFSETS_TOPIC}"
+            );
+            summary.skipped += 1;
+            continue;
+        }
+        match records(&batch[HEADER_SIZE..], header.records_count) {
+            Some(list) => {
+                for (key, value) in list {
+                    match apply(replayed, key, value) {
+                        Ok(()) => summary.records += 1,
+                        Err(e) => {
+                            tracing::warn!(offset = header.base_offset, "skipping a record in {OFFSETS_TOPIC}: {e}");
+                            summary.skipped += 1;
+                        }
+                    }
+                }
+            }
+            None => {
+                tracing::warn!(
+                    offset = header.base_offset,
+                    "skipping an undecodable batch in {OFFSETS_TOPIC}"
+                );
+                summary.skipped += 1;
+            }
+        }
+    }
+    next
+}
+
+fn apply(
+    replayed: &mut HashMap<String, Replayed>,
+    key: Option<&[u8]>,
+    value: Option<&[u8]>,
+) -> Result<(), RecordError> {
+    let Some(key) = key else { return Ok(()) };
+    match decode_key(key)? {
+        RecordKey::Offset {
+            group,
+            topic,
+            partition,
+        } => {
+            let offset = value.map(decode_offset_value).transpose()?;
+            replayed
+                .entry(group)
+                .or_default()
+                .offsets
+                .insert((topic, partition), offset);
+        }
+        RecordKey::Group { group } => {
+            let metadata = value.map(decode_group_value).transpose()?;
+            replayed.entry(group).or_default().metadata = metadata;
+        }
+    }
+    Ok(())
+}
+
+/// Decodes `count` records (key, value) of an uncompressed v2 batch body. None if malformed.
+fn records(mut body: &[u8], count: i32) -> Option<Vec<(Option<&[u8]>, Option<&[u8]>)>> {
+    let mut out = Vec::new();
+    for _ in 0..count {
+        let len = varint(&mut body)?;
+        if len < 0 || len as usize > body.len() {
+            return None;
+        }
+        let (mut record, rest) = body.split_at(len as usize);
+        body = rest;
+        let r = &mut record;
+        r.split_off_first()?; // attributes
+        varint(r)?; // timestamp delta
+        varint(r)?; // offset delta
+        let key = bytes_field(r)?;
+        let value = bytes_field(r)?;
+        out.push((key, value));
+    }
+    Some(out)
+}
+
+fn bytes_field<'a>(buf: &mut &'a [u8]) -> Option<Option<&'a [u8]>> {
+    let len = varint(buf)?;
+    if len < 0 {
+        return Some(None);
+    }
+    if len as usize > buf.len() {
+        return None;
+    }
+    let (field, rest) = buf.split_at(len as usize);
+    *buf = rest;
+    Some(Some(field))
+}
+
+/// A zigzag varlong.
+fn varint(buf: &mut &[u8]) -> Option<i64> {
+    let mut raw: u64 = 0;
+    for shift in (0..64).step_by(7) {
+        let byte = *buf.split_off_first()?;
+        raw |= u64::from(byte & 0x7f) << shift;
+        if byte & 0x80 == 0 {
+            return Some((raw >> 1) as i64 ^ -((raw & 1) as i64));
+        }
+    }
+    None
+}
+
+fn group_from_metadata(group_id: &str, m: &GroupMetadataValue, now_ms: i64) -> Group {
+    let mut group = Group::new(group_id, now_ms);
+    group.protocol_type = (!m.protocol_type.is_empty()).then(|| m.protocol_type.clone());
+    group.generation_id = m.generation;
+    group.protocol_name = m.protocol.clone();
+    group.leader_id = m.leader.clone();
+    for v in &m.members {
+        let member = Member {
+            member_id: v.member_id.clone(),
+            group_instance_id: v.group_instance_id.clone(),
+            client_id: v.client_id.clone(),
+            client_host: v.client_host.clone(),
+            rebalance_timeout_ms: v.rebalance_timeout_ms,
+            session_timeout_ms: v.session_timeout_ms,
+            protocol_type: m.protocol_type.clone(),
+            protocols: vec![Protocol {
+                name: m.protocol.clone().unwrap_or_default(),
+                metadata: v.subscription.clone(),
+            }],
+            assignment: v.assignment.clone(),
+            awaiting_join: None,
+            awaiting_sync: None,
+            is_new: false,
+            last_heartbeat_ms: now_ms,
+        };
+        if let Some(instance) = &member.group_instance_id {
+            group.static_members.insert(instance.clone(), member.member_id.clone());
+        }
+        group.members.insert(member.member_id.clone(), member);
+    }
+    if group.leader_id.as_ref().is_some_and(|l| !group.members.contains_key(l)) {
+        group.leader_id = group.members.keys().next().cloned();
+    }
+    let state = if group.members.is_empty() {
+        GroupState::Empty
+    } else {
+        GroupState::Stable
+    };
+    group.transition(state, now_ms);
+    group.subscribed_topics = group.compute_subscribed_topics();
+    group
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::group::offsets::CommittedOffset;
+    use crate::group::records::{encode_key, encode_offset_value};
+    use crate::log::batch::BatchBuilder;
+
+    #[test]
+    fn replays_records_from_batches_with_tombstones() {
+        let k1 = encode_key(&RecordKey::Offset {
+            group: "g".into(),
+            topic: "t".into(),
+            partition: 0,
+        });
+        let k2 = encode_key(&RecordKey::Offset {
+            group: "g".into(),
+            topic: "t".into(),
+            partition: 1,
+        });
+        let v = |o| {
+            encode_offset_value(&CommittedOffset {
+                offset: o,
+                leader_epoch: -1,
+                metadata: String::new(),
+                commit_timestamp_ms: 1,
+            })
+        };
+        let mut first = BatchBuilder::new(1)
+            .record(Some(&k1), Some(&v(5)), 0)
+            .record(Some(&k2), Some(&v(7)), 0)
+            .build();
+        let mut second = BatchBuilder::new(1)
+            .record(Some(&k1), Some(&v(9)), 0)
+            .record(Some(&k2), None, 0)
+            .build();
+        crate::log::batch::assign_offset_and_epoch(&mut first, 0, 0);
+        crate::log::batch::assign_offset_and_epoch(&mut second, 2, 0);
+        let mut bytes = first;
+        bytes.extend_from_slice(&second);
+        let mut replayed = HashMap::new();
+        let mut summary = LoadSummary::default();
+        assert_eq!(replay_batches(&bytes, &mut replayed, &mut summary), 4);
+        assert_eq!(summary.records, 4);
+        let g = &replayed["g"];
+        assert_eq!(g.offsets[&("t".to_string(), 0)].as_ref().map(|o| o.offset), Some(9));
+        assert_eq!(g.offsets[&("t".to_string(), 1)], None);
+    }
+
+    #[test]
+    fn decodes_varints() {
+        for v in [0i64, 1, -1, 63, -64, 300, i32::MAX as i64, i64::MIN] {
+            let mut z = ((v << 1) ^ (v >> 63)) as u64;
+            let mut buf = Vec::new();
+            while z >= 0x80 {
+                buf.push((z as u8) | 0x80);
+                z >>= 7;
+            }
+            buf.push(z as u8);
+            assert_eq!(varint(&mut buf.as_slice()), Some(v));
+        }
+    }
+}

@@ -1,0 +1,140 @@
+//! Committed offsets of a group: who may commit (Kafka's `validateOffsetCommit`), which offsets
+//! OffsetDelete may remove, and whether DeleteGroups may delete the group. Pure: the runtime appends
+//! the records first and applies the change to the `Group` only when the append succeeded.
+
+use kafka_protocol::error::ResponseError;
+
+use super::group::{Group, GroupState};
+
+/// One committed offset, as stored in an `OffsetCommitValue` record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommittedOffset {
+    pub offset: i64,
+    /// -1 when the client did not send one.
+    pub leader_epoch: i32,
+    pub metadata: String,
+    pub commit_timestamp_ms: i64,
+}
+
+/// Why a commit's member or generation is refused; applies to every partition of the request.
+pub type CommitRejection = ResponseError;
+
+impl Group {
+    /// Kafka's offset commit validation. Members must commit with their current generation; a
+    /// standalone consumer (generation -1, no member id) may commit only while the group has no
+    /// members. A valid commit from a member refreshes its session.
+    pub fn validate_offset_commit(
+        &mut self,
+        generation_id: i32,
+        member_id: &str,
+        instance_id: Option<&str>,
+        now_ms: i64,
+    ) -> Result<(), CommitRejection> {
+        if self.is(GroupState::Dead) {
+            return Err(ResponseError::CoordinatorNotAvailable);
+        }
+        if generation_id >= 0 || !member_id.is_empty() || instance_id.is_some() {
+            if let Some(e) = self.validate_current_member(member_id, instance_id) {
+                return Err(e);
+            }
+            if generation_id != self.generation_id {
+                return Err(ResponseError::IllegalGeneration);
+            }
+        } else if !self.is(GroupState::Empty) {
+            // When the group has members, only they may commit.
+            return Err(ResponseError::UnknownMemberId);
+        }
+        match self.state {
+            // Members have the new generation but no assignment yet.
+            GroupState::CompletingRebalance => Err(ResponseError::RebalanceInProgress),
+            GroupState::Stable | GroupState::PreparingRebalance => {
+                if let Some(m) = self.members.get_mut(member_id) {
+                    m.last_heartbeat_ms = now_ms;
+                }
+                Ok(())
+            }
+            GroupState::Empty | GroupState::Dead => Ok(()),
+        }
+    }
+
+    /// OffsetDelete's group-level check: None when offsets may be considered partition by partition.
+    pub fn offset_delete_rejection(&self) -> Option<ResponseError> {
+        match self.state {
+            GroupState::Dead => Some(ResponseError::GroupIdNotFound),
+            GroupState::Empty => None,
+            _ if self.is_consumer_group() => None,
+            _ => Some(ResponseError::NonEmptyGroup),
+        }
+    }
+
+    /// OffsetDelete per topic: a consumer group with members keeps the offsets of topics it reads.
+    pub fn offset_delete_error(&self, topic: &str) -> Option<ResponseError> {
+        (!self.is(GroupState::Empty) && self.is_subscribed_to(topic)).then_some(ResponseError::GroupSubscribedToTopic)
+    }
+
+    /// DeleteGroups: only groups without members can be deleted.
+    pub fn delete_rejection(&self) -> Option<ResponseError> {
+        match self.state {
+            GroupState::Dead => Some(ResponseError::GroupIdNotFound),
+            GroupState::Empty => None,
+            _ => Some(ResponseError::NonEmptyGroup),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::group::state_tests::{consumer_join, stable_group_of};
+    use crate::group::GroupConfig;
+
+    #[test]
+    fn standalone_commit_only_when_empty() {
+        let mut g = Group::new("g", 0);
+        assert_eq!(g.validate_offset_commit(-1, "", None, 0), Ok(()));
+        let (mut g2, ids) = stable_group_of(2);
+        assert_eq!(
+            g2.validate_offset_commit(-1, "", None, 0),
+            Err(ResponseError::UnknownMemberId)
+        );
+        assert_eq!(g2.validate_offset_commit(1, &ids[0], None, 0), Ok(()));
+        assert_eq!(
+            g2.validate_offset_commit(7, &ids[0], None, 0),
+            Err(ResponseError::IllegalGeneration)
+        );
+        assert_eq!(
+            g2.validate_offset_commit(1, "stranger", None, 0),
+            Err(ResponseError::UnknownMemberId)
+        );
+        g.generation_id = 3;
+        assert_eq!(
+            g.validate_offset_commit(3, "x", None, 0),
+            Err(ResponseError::UnknownMemberId)
+        );
+    }
+
+    #[test]
+    fn commit_during_completing_rebalance_is_refused() {
+        let config = GroupConfig {
+            initial_rebalance_delay_ms: 0,
+            ..GroupConfig::default()
+        };
+        let mut g = Group::new("g", 0);
+        let fx = g.join(&config, consumer_join(1, "", false), 0);
+        assert_eq!(g.state, GroupState::CompletingRebalance, "{fx:?}");
+        assert_eq!(
+            g.validate_offset_commit(1, "fresh-1", None, 0),
+            Err(ResponseError::RebalanceInProgress)
+        );
+    }
+
+    #[test]
+    fn offset_delete_spares_subscribed_topics_and_delete_needs_empty() {
+        let (g, _) = stable_group_of(1);
+        assert_eq!(g.offset_delete_rejection(), None);
+        assert_eq!(g.offset_delete_error("t"), Some(ResponseError::GroupSubscribedToTopic));
+        assert_eq!(g.offset_delete_error("other"), None);
+        assert_eq!(g.delete_rejection(), Some(ResponseError::NonEmptyGroup));
+        assert_eq!(Group::new("e", 0).delete_rejection(), None);
+    }
+}
