@@ -3,9 +3,10 @@
 //!   in per-log-dir files (`log-start-offset-checkpoint`, `recovery-point-offset-checkpoint`);
 //!   one file per partition keeps `Log` self-contained. Format (text, Kafka-checkpoint style):
 //!   `0` (version), then `log_start_offset <n>`, then `recovery_point <n>`.
-//! - `producer-state.snapshot`: the `ProducerStateManager` at clean shutdown (see
-//!   `ProducerStateManager::to_snapshot`); used at open only after a clean shutdown and only if
-//!   its offset equals the log end offset, otherwise state is rebuilt from batch headers.
+//! - `producer-state.snapshot`: the `ProducerStateManager` as of an offset (see
+//!   `ProducerStateManager::to_snapshot`), written at every roll and at clean shutdown, removed
+//!   before a truncation. At open it is used if its offset is not past the log end, and the
+//!   batches after it are replayed; otherwise state is rebuilt from all batch headers.
 //! - `.kafka_cleanshutdown`: written by `Log::close` after everything is flushed; its presence at
 //!   open means recovery can be skipped. Removed (durably) at open.
 //!
@@ -76,6 +77,15 @@ pub(crate) fn write_atomically(dir: &Path, name: &str, content: &[u8]) -> Result
         .map_err(LogError::io("writing a checkpoint", tmp.clone()))?;
     fs::rename(&tmp, &path).map_err(LogError::io("installing a checkpoint", path))?;
     Ok(())
+}
+
+pub(crate) fn remove_producer_snapshot(dir: &Path) -> Result<(), LogError> {
+    let path = dir.join(PRODUCER_SNAPSHOT_FILE);
+    match fs::remove_file(&path) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(LogError::io("removing the producer state snapshot", path)(e)),
+    }
 }
 
 /// fsyncs a directory so renames, creations and removals in it are durable.

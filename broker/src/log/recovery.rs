@@ -255,10 +255,7 @@ impl Log {
                 .load_first_batch_timestamp()
                 .map_err(LogError::io("reading the active segment's first batch", path))?;
         }
-        let producer_state = match clean.then(|| load_producer_snapshot(&dir, log_end_offset)).flatten() {
-            Some(state) => state,
-            None => rebuild_producer_state(&segments, log_start_offset)?,
-        };
+        let producer_state = load_producer_state(&dir, &segments, log_start_offset, log_end_offset)?;
         let recovery_point = if clean {
             log_end_offset
         } else {
@@ -300,48 +297,39 @@ fn delete_later_segments(
     Ok(())
 }
 
-/// The producer state saved at clean shutdown, if it matches the log end offset.
-fn load_producer_snapshot(dir: &Path, log_end_offset: i64) -> Option<ProducerStateManager> {
-    let text = fs::read_to_string(dir.join(checkpoint::PRODUCER_SNAPSHOT_FILE)).ok()?;
-    match ProducerStateManager::from_snapshot(&text) {
-        Some((offset, state)) if offset == log_end_offset => Some(state),
-        _ => {
-            tracing::info!(dir = %dir.display(), "producer state snapshot is stale or unreadable; rebuilding from the log");
-            None
-        }
-    }
-}
-
-/// Replays the headers of every batch at or after the log start offset into a fresh
-/// `ProducerStateManager` (no snapshots yet: this reads every header once).
-fn rebuild_producer_state(
+/// Producer state at open: the latest snapshot (written at every roll and at clean shutdown)
+/// when it is not past the log end, plus the headers of every batch after it; otherwise a scan
+/// of every header from the log start offset.
+fn load_producer_state(
+    dir: &Path,
     segments: &BTreeMap<i64, LogSegment>,
     log_start_offset: i64,
+    log_end_offset: i64,
 ) -> Result<ProducerStateManager, LogError> {
-    let mut state = ProducerStateManager::new();
-    let first = segments
-        .range(..=log_start_offset)
-        .next_back()
-        .map_or(i64::MIN, |(k, _)| *k);
+    let snapshot = fs::read_to_string(dir.join(checkpoint::PRODUCER_SNAPSHOT_FILE))
+        .ok()
+        .map(|text| ProducerStateManager::from_snapshot(&text));
+    let (mut state, from) = match snapshot {
+        Some(Some((offset, state))) if offset <= log_end_offset => (state, offset.max(log_start_offset)),
+        Some(_) => {
+            tracing::info!(dir = %dir.display(), "producer state snapshot is unreadable or past the log end; rebuilding from the log");
+            (ProducerStateManager::new(), log_start_offset)
+        }
+        None => (ProducerStateManager::new(), log_start_offset),
+    };
+    if from >= log_end_offset {
+        return Ok(state);
+    }
+    let first = segments.range(..=from).next_back().map_or(i64::MIN, |(k, _)| *k);
     for seg in segments.range(first..).map(|(_, s)| s) {
-        let mut scanner = HeaderScanner::new(seg.file(), 0, seg.size(), 64 * 1024);
-        let io_err = LogError::io("reading batch headers for producer state", seg.log_path().to_path_buf());
-        let mut result = Ok(());
-        loop {
-            match scanner.next_header() {
-                Ok(Some((_, h))) => {
-                    if h.last_offset() >= log_start_offset {
-                        state.apply_loaded(&h);
-                    }
-                }
-                Ok(None) => break,
-                Err(e) => {
-                    result = Err(e);
-                    break;
-                }
+        let start = u64::from(seg.offset_index.lookup(from).1);
+        let mut scanner = HeaderScanner::new(seg.file(), start, seg.size(), 64 * 1024);
+        let io_err = |e| LogError::io("reading batch headers for producer state", seg.log_path())(e);
+        while let Some((_, h)) = scanner.next_header().map_err(io_err)? {
+            if h.last_offset() >= from {
+                state.apply_loaded(&h);
             }
         }
-        result.map_err(io_err)?;
     }
     Ok(state)
 }

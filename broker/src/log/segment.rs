@@ -19,6 +19,10 @@ use bytes::{Bytes, BytesMut};
 use super::batch::{BatchHeader, HEADER_SIZE, NO_TIMESTAMP};
 use super::index::{OffsetIndex, TimeIndex};
 
+/// Bytes read per `pread` when walking batch headers on the fetch path: enough for a few small
+/// batches' headers, small enough not to copy much when batches are large.
+const READ_SCAN_WINDOW: usize = 1024;
+
 pub(crate) const LOG_SUFFIX: &str = ".log";
 pub(crate) const INDEX_SUFFIX: &str = ".index";
 pub(crate) const TIME_INDEX_SUFFIX: &str = ".timeindex";
@@ -271,7 +275,7 @@ impl LogSegment {
     /// `translateOffset`), or None when the segment holds nothing that high.
     pub fn translate_offset(&self, target: i64) -> io::Result<Option<(u64, BatchHeader)>> {
         let (_, position) = self.offset_index.lookup(target);
-        let mut scanner = HeaderScanner::new(&self.file, u64::from(position), self.size, 4096);
+        let mut scanner = HeaderScanner::new(&self.file, u64::from(position), self.size, READ_SCAN_WINDOW);
         while let Some((pos, h)) = scanner.next_header()? {
             if h.last_offset() >= target {
                 return Ok(Some((pos, h)));
@@ -307,7 +311,7 @@ impl LogSegment {
         if let Some((_, pos)) = self.offset_index.floor_for_read_end(limit_pos, max_offset) {
             end = end.max(u64::from(pos));
         }
-        let mut scanner = HeaderScanner::new(&self.file, end, self.size, 4096);
+        let mut scanner = HeaderScanner::new(&self.file, end, self.size, READ_SCAN_WINDOW);
         while let Some((pos, h)) = scanner.next_header()? {
             if pos + h.size() as u64 > limit_pos || h.last_offset() >= max_offset {
                 break;
@@ -327,7 +331,7 @@ impl LogSegment {
     pub fn find_offset_by_timestamp(&self, timestamp: i64, starting_offset: i64) -> io::Result<Option<(i64, i64)>> {
         let (_, ts_offset) = self.time_index.lookup(timestamp);
         let (_, position) = self.offset_index.lookup(ts_offset.max(starting_offset));
-        let mut scanner = HeaderScanner::new(&self.file, u64::from(position), self.size, 4096);
+        let mut scanner = HeaderScanner::new(&self.file, u64::from(position), self.size, READ_SCAN_WINDOW);
         while let Some((_, h)) = scanner.next_header()? {
             if h.max_timestamp >= timestamp && h.last_offset() >= starting_offset {
                 return Ok(Some((h.base_offset.max(starting_offset), h.max_timestamp)));

@@ -555,3 +555,33 @@ fn truncate_to_removes_tail_across_segments() {
     let log = Log::open(dir.path().join("t-0"), cfg, 0).unwrap();
     assert_eq!(log.log_end_offset(), 4);
 }
+
+#[test]
+fn producer_snapshot_at_roll_plus_replay_after_crash() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t-0");
+    let one = idempotent(1, 0, 0, 1);
+    let cfg = LogConfig {
+        segment_bytes: (one.len() * 2) as u64,
+        ..config()
+    };
+    let mut log = Log::open(path.clone(), cfg.clone(), 0).unwrap();
+    for seq in 0..3 {
+        log.append_as_leader(&idempotent(1, 0, seq, 1), 0, 0).unwrap();
+    }
+    assert_eq!(log.segment_base_offsets(), vec![0, 2]);
+    let snapshot = path.join("producer-state.snapshot");
+    assert!(std::fs::read_to_string(&snapshot).unwrap().starts_with("0\noffset 2\n"));
+    drop(log); // crash: state = snapshot at 2 + replay of offset 2
+    let mut log = Log::open(path.clone(), cfg.clone(), 0).unwrap();
+    assert!(log.append_as_leader(&idempotent(1, 0, 2, 1), 0, 0).unwrap().duplicate);
+    assert!(log.append_as_leader(&idempotent(1, 0, 1, 1), 0, 0).unwrap().duplicate);
+    assert!(matches!(
+        log.append_as_leader(&idempotent(1, 0, 5, 1), 0, 0),
+        Err(AppendError::OutOfOrderSequence { .. })
+    ));
+    log.truncate_to(1, 0).unwrap();
+    assert!(!snapshot.exists());
+    let info = log.append_as_leader(&idempotent(1, 0, 1, 1), 0, 0).unwrap();
+    assert_eq!((info.base_offset, info.duplicate), (1, false));
+}

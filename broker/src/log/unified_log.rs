@@ -340,7 +340,13 @@ impl Log {
             .map_err(LogError::io("creating a new segment", self.dir.clone()))?;
         tracing::debug!(dir = %self.dir.display(), base_offset = new_base, "rolled new log segment");
         self.segments.insert(new_base, segment);
-        Ok(())
+        // As Kafka, snapshot producer state at every roll so recovery replays one segment at most.
+        self.write_producer_snapshot()
+    }
+
+    pub(crate) fn write_producer_snapshot(&self) -> Result<(), LogError> {
+        let snapshot = self.producer_state.to_snapshot(self.log_end_offset);
+        checkpoint::write_atomically(&self.dir, checkpoint::PRODUCER_SNAPSHOT_FILE, snapshot.as_bytes())
     }
 
     /// Removes everything at and after `target_offset` (a follower truncating to its leader, as
@@ -352,6 +358,8 @@ impl Log {
             return Ok(());
         }
         let target = target_offset.max(self.log_start_offset);
+        // The snapshot may describe batches about to be removed: drop it first (crash-safe order).
+        checkpoint::remove_producer_snapshot(&self.dir)?;
         let first_base = *self.segments.keys().next().expect("a log always has a segment");
         let later: Vec<i64> = self
             .segments
@@ -501,8 +509,7 @@ impl Log {
             .map_err(LogError::io("finishing the active segment's indexes", path))?;
         self.flush()?;
         self.write_checkpoint()?;
-        let snapshot = self.producer_state.to_snapshot(self.log_end_offset);
-        checkpoint::write_atomically(&self.dir, checkpoint::PRODUCER_SNAPSHOT_FILE, snapshot.as_bytes())?;
+        self.write_producer_snapshot()?;
         checkpoint::write_clean_shutdown_marker(&self.dir)?;
         self.closed = true;
         Ok(())
