@@ -151,6 +151,7 @@ impl GroupCoordinator {
                 .or_insert_with(|| Group::new(group_id, now));
             let effects = group.join(&self.config, request, now);
             self.perform(broker, &mut inner, group_id, effects);
+            inner.forget_if_unused(group_id);
         }
         rx.await
             .unwrap_or_else(|_| JoinResult::error(&member_id, ResponseError::CoordinatorNotAvailable))
@@ -228,6 +229,7 @@ impl GroupCoordinator {
                 None => continue,
             };
             self.perform(broker, &mut inner, &id, effects);
+            inner.forget_if_unused(&id);
         }
     }
 
@@ -454,6 +456,21 @@ impl Inner {
     fn waiter(&mut self) -> WaiterId {
         self.next_waiter += 1;
         self.next_waiter
+    }
+
+    /// Drops a group that never got anywhere (a refused first JoinGroup, an expired MEMBER_ID_REQUIRED):
+    /// no generation, no members, no offsets, nothing persisted.
+    fn forget_if_unused(&mut self, group_id: &str) {
+        let unused = self.groups.get(group_id).is_some_and(|g| {
+            g.is(GroupState::Empty)
+                && g.generation_id == 0
+                && g.members.is_empty()
+                && g.pending_members.is_empty()
+                && g.offsets.is_empty()
+        });
+        if unused {
+            self.groups.remove(group_id);
+        }
     }
 }
 

@@ -361,6 +361,8 @@ impl Group {
             }
         });
         self.transition(GroupState::PreparingRebalance, now_ms);
+        // Like Kafka's delayed join, try to complete at once (everyone may already be waiting).
+        self.try_complete_join(now_ms, fx);
     }
 
     fn reset_and_propagate_assignment_error(&mut self, error: ResponseError, fx: &mut Vec<Effect>) {
