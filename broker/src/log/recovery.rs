@@ -183,17 +183,18 @@ impl Log {
         let saved = checkpoint::read(&dir)?;
         let bases = scan_dir(&dir)?;
         let settings = Log::segment_settings(&config);
-        let recovery_point = match (clean, saved) {
+        // Segments from the one holding the recovery point on may hold unflushed data: recover
+        // them, unless the last shutdown was clean (then nothing needs recovery).
+        let recover_from = match (clean, saved) {
             (true, _) => i64::MAX,
-            (false, Some(c)) => c.recovery_point,
+            (false, Some(c)) => bases
+                .iter()
+                .rev()
+                .find(|b| **b <= c.recovery_point)
+                .copied()
+                .unwrap_or(i64::MIN),
             (false, None) => i64::MIN,
         };
-        let recover_from = bases
-            .iter()
-            .rev()
-            .find(|b| **b <= recovery_point)
-            .copied()
-            .unwrap_or(i64::MIN);
 
         let mut segments = BTreeMap::new();
         let mut log_end_offset = None;
@@ -220,7 +221,10 @@ impl Log {
                 let path = seg.log_path().to_path_buf();
                 let outcome = recover_segment(&mut seg).map_err(LogError::io("recovering a segment", path))?;
                 log_end_offset = Some(outcome.next_offset.unwrap_or(base));
-                if outcome.truncated_bytes > 0 && !is_last {
+                // Past the recovery point, later segments hold unflushed data written after the
+                // corrupt part: drop them, as Kafka's recoverLog. A flushed segment that only
+                // needed its index rebuilt keeps its successors.
+                if outcome.truncated_bytes > 0 && !is_last && base >= recover_from {
                     delete_later_segments(&dir, &bases[i + 1..], settings, now_ms)?;
                     segments.insert(base, seg);
                     break;
