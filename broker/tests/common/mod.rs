@@ -176,6 +176,7 @@ impl Broker {
                 std::fs::write(&file, text).expect("write server.properties");
                 let mut cmd = Command::new(oxka_bin());
                 cmd.arg("broker").arg(&file);
+                cmd.env("NO_COLOR", "1"); // plain text in broker.log
                 if std::env::var_os("RUST_LOG").is_none() {
                     cmd.env("RUST_LOG", "info");
                 }
