@@ -1,0 +1,70 @@
+//! `oxka-operator`: `crd` prints the CRDs, `render` prints what the operator would apply for a
+//! KafkaCluster file, `run` runs the controller.
+
+use std::io::Read;
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use oxka_operator::crd::KafkaCluster;
+use oxka_operator::render::{render, RenderOptions};
+
+#[derive(Parser)]
+#[command(name = "oxka-operator", version, about = "Runs oxka KafkaClusters on Kubernetes")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Print the CustomResourceDefinitions as YAML.
+    Crd,
+    /// Print, offline, every object the operator would apply for a KafkaCluster.
+    Render {
+        /// KafkaCluster YAML file; `-` reads standard input.
+        #[arg(short = 'f', long = "filename")]
+        file: PathBuf,
+        /// DNS suffix of the Kubernetes cluster.
+        #[arg(long, default_value = "cluster.local")]
+        cluster_domain: String,
+    },
+    /// Run the controller.
+    Run(oxka_operator::reconcile::RunArgs),
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Crd => {
+            print!("{}", oxka_operator::crd_yaml());
+            Ok(())
+        }
+        Command::Render { file, cluster_domain } => {
+            let text = if file.as_os_str() == "-" {
+                let mut text = String::new();
+                std::io::stdin().read_to_string(&mut text)?;
+                text
+            } else {
+                std::fs::read_to_string(&file).with_context(|| format!("reading {}", file.display()))?
+            };
+            let cluster: KafkaCluster =
+                serde_yaml::from_str(&text).with_context(|| format!("{} is not a KafkaCluster", file.display()))?;
+            let options = RenderOptions {
+                cluster_domain,
+                ..RenderOptions::default()
+            };
+            let objects = render(&cluster, &options)?;
+            print!("{}", objects.to_yaml());
+            Ok(())
+        }
+        Command::Run(args) => {
+            tracing_subscriber::fmt()
+                .with_env_filter(
+                    tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info,kube=warn".into()),
+                )
+                .init();
+            tokio::runtime::Runtime::new()?.block_on(oxka_operator::reconcile::run(args))
+        }
+    }
+}

@@ -1,0 +1,170 @@
+//! The per-pod configuration files: each broker's `server.properties` and each coordinator's
+//! `zookeeper.properties` (plus its `myid`), exactly as the pod reads them from its ConfigMap.
+//!
+//! `id` is a string so that the same function renders the template the config hash is computed from
+//! (with a placeholder instead of an ordinal): the hash then changes when any pod's config changes in a
+//! way other than its own id, and not when brokers are added (which must not restart the others).
+
+use std::fmt::Write;
+
+use super::{RenderContext, Role};
+use crate::crd::ExternalType;
+
+/// Ports the operator fixes; the pod spec, Services and configs all use these.
+pub const COORDINATOR_CLIENT_PORT: i32 = 2181;
+pub const COORDINATOR_PEER_PORT: i32 = 2888;
+pub const COORDINATOR_ELECTION_PORT: i32 = 3888;
+pub const METRICS_PORT: i32 = 9404;
+pub const BROKER_DATA_DIR: &str = "/var/lib/oxka/data";
+pub const COORDINATOR_DATA_DIR: &str = "/var/lib/oxka/coordinator";
+pub const CONFIG_DIR: &str = "/etc/oxka";
+
+/// Name of broker `id`'s file in the broker ConfigMap.
+pub fn broker_file(id: &str) -> String {
+    format!("server-{id}.properties")
+}
+
+/// Name of coordinator `ordinal`'s file in the coordinator ConfigMap.
+pub fn coordinator_file(ordinal: &str) -> String {
+    format!("zookeeper-{ordinal}.properties")
+}
+
+/// Name of coordinator `ordinal`'s myid entry in the coordinator ConfigMap.
+pub fn myid_file(ordinal: &str) -> String {
+    format!("myid-{ordinal}")
+}
+
+/// The coordinator id for an ordinal: ZooKeeper numbers ensemble members from 1.
+pub fn coordinator_id(ordinal: i32) -> i32 {
+    ordinal + 1
+}
+
+/// `zookeeper.connect`: every ensemble member's client endpoint.
+pub fn coordinator_connect(ctx: &RenderContext) -> String {
+    (0..ctx.coordinator_replicas)
+        .map(|i| {
+            format!(
+                "{}:{COORDINATOR_CLIENT_PORT}",
+                ctx.pod_host(Role::Coordinator, &i.to_string())
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// Broker `id`'s server.properties.
+pub fn broker_properties(ctx: &RenderContext, id: &str) -> String {
+    let spec = &ctx.cluster.spec;
+    let internal_port = spec.listeners.internal.port;
+    // INTERNAL comes first: the broker replicates over its first listener (it does not read
+    // inter.broker.listener.name yet).
+    let mut listeners = format!("INTERNAL://:{internal_port}");
+    let mut advertised = format!("INTERNAL://{}:{internal_port}", ctx.pod_host(Role::Broker, id));
+    let mut protocols = "INTERNAL:PLAINTEXT".to_string();
+    if let Some(external) = &spec.listeners.external {
+        let host = external.advertised_host_template.replace("{id}", id);
+        let port = match (external.type_, external.node_port_base) {
+            (ExternalType::NodePort, Some(base)) => match id.parse::<i32>() {
+                Ok(n) => (base + n).to_string(),
+                Err(_) => format!("{base}+{id}"),
+            },
+            _ => external.port.to_string(),
+        };
+        let _ = write!(listeners, ",EXTERNAL://:{}", external.port);
+        let _ = write!(advertised, ",EXTERNAL://{host}:{port}");
+        protocols.push_str(",EXTERNAL:PLAINTEXT");
+    }
+    let mut out = header("server.properties", "broker", id, ctx);
+    let owned = [
+        ("broker.id", id.to_string()),
+        ("listeners", listeners),
+        ("advertised.listeners", advertised),
+        ("listener.security.protocol.map", protocols),
+        ("zookeeper.connect", coordinator_connect(ctx)),
+        ("log.dirs", BROKER_DATA_DIR.to_string()),
+        ("metrics.port", METRICS_PORT.to_string()),
+    ];
+    for (key, value) in owned {
+        push_entry(&mut out, key, &value);
+    }
+    if let Some(rack) = ctx.racks.get(id) {
+        push_entry(&mut out, "broker.rack", rack);
+    }
+    if !spec.brokers.config.is_empty() {
+        out.push_str("\n# From spec.brokers.config:\n");
+        for (key, value) in &spec.brokers.config {
+            push_entry(&mut out, key, value);
+        }
+    }
+    out
+}
+
+/// Coordinator `ordinal`'s zookeeper.properties: the ensemble's `server.N` lines and its own id, both
+/// as the `myid` key and (through the ConfigMap's `myid-N` entry mounted into dataDir) as the file.
+pub fn coordinator_properties(ctx: &RenderContext, ordinal: &str) -> String {
+    let mut out = header("zookeeper.properties", "coordinator", ordinal, ctx);
+    push_entry(&mut out, "dataDir", COORDINATOR_DATA_DIR);
+    push_entry(&mut out, "clientPort", &COORDINATOR_CLIENT_PORT.to_string());
+    let myid = match ordinal.parse::<i32>() {
+        Ok(n) => coordinator_id(n).to_string(),
+        Err(_) => format!("{ordinal}+1"),
+    };
+    push_entry(&mut out, "myid", &myid);
+    for i in 0..ctx.coordinator_replicas {
+        let host = ctx.pod_host(Role::Coordinator, &i.to_string());
+        push_entry(
+            &mut out,
+            &format!("server.{}", coordinator_id(i)),
+            &format!("{host}:{COORDINATOR_PEER_PORT}:{COORDINATOR_ELECTION_PORT}"),
+        );
+    }
+    out
+}
+
+fn header(file: &str, role: &str, id: &str, ctx: &RenderContext) -> String {
+    format!(
+        "# {file} of {role} {id} in KafkaCluster {}/{}.\n# Rendered by oxka-operator: change the KafkaCluster, not this file.\n",
+        ctx.namespace, ctx.name
+    )
+}
+
+fn push_entry(out: &mut String, key: &str, value: &str) {
+    out.push_str(&escape(key, true));
+    out.push('=');
+    out.push_str(&escape(value, false));
+    out.push('\n');
+}
+
+/// Escapes text for `java.util.Properties.load`: backslashes, line breaks, leading blanks, and in keys
+/// the separators `=`, `:` and blanks.
+fn escape(text: &str, is_key: bool) -> String {
+    let mut out = String::with_capacity(text.len());
+    for (i, c) in text.chars().enumerate() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            '=' | ':' | '#' | '!' if is_key => {
+                out.push('\\');
+                out.push(c);
+            }
+            ' ' if is_key || i == 0 => out.push_str("\\ "),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::escape;
+
+    #[test]
+    fn escaping_keeps_values_literal() {
+        assert_eq!(escape("a b", true), "a\\ b");
+        assert_eq!(escape("x=y:z", false), "x=y:z");
+        assert_eq!(escape(" lead", false), "\\ lead");
+        assert_eq!(escape("c:\\dir\nnext", false), "c:\\\\dir\\nnext");
+    }
+}

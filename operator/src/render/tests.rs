@@ -1,0 +1,170 @@
+use std::path::{Path, PathBuf};
+
+use super::*;
+
+fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn load(path: &str) -> KafkaCluster {
+    let text = std::fs::read_to_string(repo_root().join(path)).unwrap();
+    serde_yaml::from_str(&text).unwrap()
+}
+
+/// Renders each input and compares with the committed expected YAML. `UPDATE_EXPECT=1 cargo test`
+/// rewrites the expected files; review the diff before committing.
+#[test]
+fn rendering_matches_committed_expected_output() {
+    let cases = [
+        ("examples/minimal.yaml", "minimal"),
+        ("examples/production.yaml", "production"),
+        ("operator/tests/fixtures/loadbalancer.yaml", "loadbalancer"),
+    ];
+    let mut stale = Vec::new();
+    for (input, name) in cases {
+        let rendered = render(&load(input), &RenderOptions::default()).unwrap().to_yaml();
+        let expected_path = repo_root().join(format!("operator/tests/fixtures/expected/{name}.yaml"));
+        if std::env::var_os("UPDATE_EXPECT").is_some() {
+            std::fs::create_dir_all(expected_path.parent().unwrap()).unwrap();
+            std::fs::write(&expected_path, &rendered).unwrap();
+            continue;
+        }
+        let expected = std::fs::read_to_string(&expected_path).unwrap_or_default();
+        if expected != rendered {
+            stale.push(expected_path.display().to_string());
+        }
+    }
+    assert!(
+        stale.is_empty(),
+        "rendered output differs from {stale:?}; if the change is intended run `UPDATE_EXPECT=1 cargo test -p oxka-operator` and review the diff"
+    );
+}
+
+fn config_of(objects: &ClusterObjects, role: Role, key: &str) -> String {
+    let tier = match role {
+        Role::Broker => &objects.brokers,
+        Role::Coordinator => &objects.coordinators,
+    };
+    tier.config_map.data.as_ref().unwrap()[key].clone()
+}
+
+#[test]
+fn each_broker_advertises_its_own_pod_and_external_address() {
+    let objects = render(&load("examples/production.yaml"), &RenderOptions::default()).unwrap();
+    let b3 = config_of(&objects, Role::Broker, "server-3.properties");
+    assert!(b3.contains("\nbroker.id=3\n"), "{b3}");
+    assert!(b3.contains(
+        "advertised.listeners=INTERNAL://prod-broker-3.prod-broker-headless.kafka.svc.cluster.local:9092,EXTERNAL://kafka.example.com:31093\n"
+    ), "{b3}");
+    assert!(b3.contains("zookeeper.connect=prod-coordinator-0.prod-coordinator-headless.kafka.svc.cluster.local:2181,prod-coordinator-1."), "{b3}");
+    let external: Vec<_> = objects
+        .brokers
+        .services
+        .iter()
+        .filter(|s| s.metadata.name.as_ref().unwrap().ends_with("-external"))
+        .collect();
+    assert_eq!(external.len(), 5);
+    let ports = external[3].spec.as_ref().unwrap().ports.as_ref().unwrap();
+    assert_eq!(ports[0].node_port, Some(31093));
+}
+
+#[test]
+fn coordinators_get_the_ensemble_and_their_id() {
+    let objects = render(&load("examples/minimal.yaml"), &RenderOptions::default()).unwrap();
+    let c1 = config_of(&objects, Role::Coordinator, "zookeeper-1.properties");
+    assert!(c1.contains("\nmyid=2\n"), "{c1}");
+    assert!(
+        c1.contains("\nserver.1=demo-coordinator-0.demo-coordinator-headless.default.svc.cluster.local:2888:3888\n"),
+        "{c1}"
+    );
+    assert!(c1.contains("\nserver.3="), "{c1}");
+    assert_eq!(config_of(&objects, Role::Coordinator, "myid-1"), "2\n");
+}
+
+#[test]
+fn scaling_brokers_up_keeps_the_hash_but_config_changes_move_it() {
+    let mut cluster = load("examples/minimal.yaml");
+    let before = render(&cluster, &RenderOptions::default()).unwrap();
+    cluster.spec.brokers.replicas = 5;
+    let scaled = render(&cluster, &RenderOptions::default()).unwrap();
+    assert_eq!(before.brokers.config_hash, scaled.brokers.config_hash);
+    assert_eq!(scaled.brokers.config_map.data.as_ref().unwrap().len(), 5);
+    cluster.spec.brokers.config.insert("num.partitions".into(), "12".into());
+    let changed = render(&cluster, &RenderOptions::default()).unwrap();
+    assert_ne!(before.brokers.config_hash, changed.brokers.config_hash);
+    assert_eq!(before.coordinators.config_hash, changed.coordinators.config_hash);
+    let template = changed.brokers.stateful_set.spec.unwrap().template.metadata.unwrap();
+    assert_eq!(
+        template.annotations.unwrap()[CONFIG_HASH_ANNOTATION],
+        changed.brokers.config_hash
+    );
+}
+
+#[test]
+fn heap_is_rendered_as_kafka_heap_opts() {
+    let objects = render(&load("examples/production.yaml"), &RenderOptions::default()).unwrap();
+    let pod = objects.brokers.stateful_set.spec.unwrap().template.spec.unwrap();
+    let env = pod.containers[0].env.as_ref().unwrap();
+    let heap = env.iter().find(|e| e.name == "KAFKA_HEAP_OPTS").unwrap();
+    assert_eq!(heap.value.as_deref(), Some("-Xmx4G -Xms4G"));
+}
+
+#[test]
+fn owner_references_need_a_uid() {
+    let offline = render(&load("examples/minimal.yaml"), &RenderOptions::default()).unwrap();
+    assert!(offline.brokers.stateful_set.metadata.owner_references.is_none());
+    let live = render(
+        &load("operator/tests/fixtures/loadbalancer.yaml"),
+        &RenderOptions::default(),
+    )
+    .unwrap();
+    let owners = live.brokers.stateful_set.metadata.owner_references.unwrap();
+    assert_eq!(owners[0].kind, "KafkaCluster");
+    assert_eq!(owners[0].controller, Some(true));
+}
+
+#[test]
+fn a_held_scale_down_keeps_the_current_brokers() {
+    let cluster = load("examples/production.yaml");
+    let options = RenderOptions {
+        broker_replicas: Some(7),
+        ..RenderOptions::default()
+    };
+    let objects = render(&cluster, &options).unwrap();
+    assert_eq!(objects.brokers.stateful_set.spec.unwrap().replicas, Some(7));
+    assert!(objects
+        .brokers
+        .config_map
+        .data
+        .unwrap()
+        .contains_key("server-6.properties"));
+}
+
+#[test]
+fn operator_owned_keys_fail_rendering_with_the_reason() {
+    let mut cluster = load("examples/minimal.yaml");
+    cluster.spec.brokers.config.insert("log.dirs".into(), "/tmp/x".into());
+    let err = render(&cluster, &RenderOptions::default()).unwrap_err().to_string();
+    assert!(
+        err.contains("spec.brokers.config must not set log.dirs: the operator points it at the volume"),
+        "{err}"
+    );
+}
+
+#[test]
+fn committed_crds_are_current() {
+    let generated = crate::crd_yaml();
+    for path in ["crds/kafkacluster.yaml", "charts/oxka-operator/crds/kafkacluster.yaml"] {
+        let full = repo_root().join(path);
+        if std::env::var_os("UPDATE_EXPECT").is_some() {
+            std::fs::create_dir_all(full.parent().unwrap()).unwrap();
+            std::fs::write(&full, &generated).unwrap();
+            continue;
+        }
+        let committed = std::fs::read_to_string(&full).unwrap_or_default();
+        assert!(
+            committed == generated,
+            "{path} is stale: run `cargo run -p oxka-operator -- crd > {path}` (or UPDATE_EXPECT=1 cargo test -p oxka-operator) and commit it"
+        );
+    }
+}

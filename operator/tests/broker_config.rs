@@ -1,0 +1,48 @@
+//! Every server.properties the operator renders is accepted by the broker's own config parser, with
+//! the id the operator meant, and no operator-rendered key the broker does not know.
+
+use std::path::Path;
+
+use oxka_broker::config::BrokerConfig;
+use oxka_operator::crd::KafkaCluster;
+use oxka_operator::render::{render, RenderOptions};
+
+fn load(path: &str) -> KafkaCluster {
+    let full = Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(path);
+    serde_yaml::from_str(&std::fs::read_to_string(full).unwrap()).unwrap()
+}
+
+#[test]
+fn every_rendered_broker_config_is_accepted_by_the_broker() {
+    for input in [
+        "examples/minimal.yaml",
+        "examples/production.yaml",
+        "operator/tests/fixtures/loadbalancer.yaml",
+    ] {
+        let cluster = load(input);
+        let objects = render(&cluster, &RenderOptions::default()).unwrap();
+        let data = objects.brokers.config_map.data.unwrap();
+        assert!(!data.is_empty());
+        for (file, text) in &data {
+            let config = BrokerConfig::from_properties_text(text, file)
+                .unwrap_or_else(|e| panic!("{input}: {file} was refused by the broker: {e}\n{text}"));
+            let id: i32 = file
+                .trim_start_matches("server-")
+                .trim_end_matches(".properties")
+                .parse()
+                .unwrap();
+            assert_eq!(config.broker_id.0, id, "{input}: {file}");
+            // Keys from spec.brokers.config are the user's; the broker warns about those it does not
+            // know. Every key the operator itself renders must be one the broker reads.
+            let unknown: Vec<_> = config
+                .unknown_keys
+                .iter()
+                .filter(|k| !cluster.spec.brokers.config.contains_key(k.as_str()))
+                .collect();
+            assert!(
+                unknown.is_empty(),
+                "{input}: {file}: the broker does not know the operator's keys {unknown:?}"
+            );
+        }
+    }
+}
