@@ -31,6 +31,9 @@ with_both_versions!(
     get_offsets,
     configs_describe_and_alter,
     consumer_groups_describe,
+    delete_records,
+    log_dirs_describe,
+    dump_log_reads_segments,
 );
 
 /// One row of `kafka-broker-api-versions`: `Produce(0): 0 to 11 [usable: 9],`.
@@ -532,5 +535,183 @@ c.close()
         &row[2..6],
         &["0", "6", "10", "4"],
         "partition, committed offset, log end offset, lag:\n{describe}"
+    );
+}
+
+fn delete_records(version: &str) {
+    let broker = Broker::start(&[]);
+    let b = broker.bootstrap();
+    let topic = "trimmed";
+    create_topic(&broker, topic, 1);
+    let input: String = (0..100).map(|i| format!("r{i}\n")).collect();
+    let out = kafka_tool_stdin(
+        version,
+        "console-producer",
+        &["--bootstrap-server", &b, "--topic", topic],
+        input.as_bytes(),
+        120,
+    );
+    expect_success("kafka-console-producer", &out);
+    let json = broker.temp_dir().join("delete.json");
+    std::fs::write(
+        &json,
+        format!(r#"{{"partitions":[{{"topic":"{topic}","partition":0,"offset":40}}],"version":1}}"#),
+    )
+    .unwrap();
+    let out = kafka_tool(
+        version,
+        "delete-records",
+        &["--bootstrap-server", &b, "--offset-json-file", json.to_str().unwrap()],
+    );
+    let stdout = expect_success("kafka-delete-records", &out);
+    assert!(
+        stdout.contains("low_watermark: 40"),
+        "kafka-delete-records printed:\n{stdout}"
+    );
+    // The log start offset moved: a consumer from the beginning starts at 40.
+    let out = kafka_tool(
+        version,
+        "console-consumer",
+        &[
+            "--bootstrap-server",
+            &b,
+            "--topic",
+            topic,
+            "--partition",
+            "0",
+            "--offset",
+            "earliest",
+            "--max-messages",
+            "60",
+            "--timeout-ms",
+            "30000",
+        ],
+    );
+    let stdout = expect_success("kafka-console-consumer", &out);
+    let got: Vec<&str> = stdout.lines().collect();
+    let want: Vec<String> = (40..100).map(|i| format!("r{i}")).collect();
+    assert_eq!(got, want, "records after delete-records");
+}
+
+fn log_dirs_describe(version: &str) {
+    let broker = Broker::start(&[]);
+    let b = broker.bootstrap();
+    let topic = "sized";
+    create_topic(&broker, topic, 2);
+    let input: String = (0..50).map(|i| format!("value {i}\n")).collect();
+    let out = kafka_tool_stdin(
+        version,
+        "console-producer",
+        &["--bootstrap-server", &b, "--topic", topic],
+        input.as_bytes(),
+        120,
+    );
+    expect_success("kafka-console-producer", &out);
+    let out = kafka_tool(
+        version,
+        "log-dirs",
+        &["--bootstrap-server", &b, "--describe", "--topic-list", topic],
+    );
+    let stdout = expect_success("kafka-log-dirs", &out);
+    // {"version":1,"brokers":[{"broker":0,"logDirs":[{"logDir":"...","error":null,"partitions":[{"partition":"sized-0","size":..
+    let json = stdout
+        .lines()
+        .find(|l| l.starts_with('{'))
+        .unwrap_or_else(|| panic!("no JSON in:\n{stdout}"));
+    assert!(json.contains(r#""broker":0"#), "{json}");
+    assert!(
+        json.contains(&format!(r#""logDir":"{}""#, broker.data_dir().display())),
+        "log dir not reported:\n{json}"
+    );
+    for p in 0..2 {
+        assert!(
+            json.contains(&format!(r#""partition":"{topic}-{p}""#)),
+            "{topic}-{p} missing:\n{json}"
+        );
+    }
+    let total: u64 = json
+        .split(r#""size":"#)
+        .skip(1)
+        .map(|rest| {
+            rest.split(|c: char| !c.is_ascii_digit())
+                .next()
+                .unwrap()
+                .parse::<u64>()
+                .unwrap_or(0)
+        })
+        .sum();
+    assert!(
+        total > 50 * 7,
+        "partition sizes add up to {total} bytes after 50 records:\n{json}"
+    );
+}
+
+/// Kafka's offline `kafka-dump-log` reads oxka's segment and index files: the on-disk format is Kafka's.
+fn dump_log_reads_segments(version: &str) {
+    let mut broker = Broker::start(&[]);
+    let topic = "dumped";
+    create_topic(&broker, topic, 1);
+    python_ok(
+        r#"
+from confluent_kafka import Producer
+for codec in ("none", "gzip", "zstd"):
+    p = Producer({"bootstrap.servers": BOOTSTRAP, "acks": "all", "compression.type": codec, "linger.ms": 5})
+    for i in range(100):
+        p.produce("dumped", key=f"k{i}".encode(), value=f"{codec}-{i}".encode(), partition=0)
+    if p.flush(30) != 0:
+        fail("not delivered")
+# Enough batches (linger 0) past index.interval.bytes (4096) for the offset index to get entries.
+p = Producer({"bootstrap.servers": BOOTSTRAP, "acks": "all", "linger.ms": 0})
+for i in range(300):
+    p.produce("dumped", value=b"b" * 1000, partition=0)
+    p.flush(10)
+"#,
+        &broker.bootstrap(),
+    );
+    broker.stop();
+    let segment = broker
+        .segment_files(topic, 0)
+        .into_iter()
+        .next()
+        .expect("a segment file");
+    let seg = segment.to_str().unwrap();
+    let out = kafka_tool(version, "dump-log", &["--files", seg, "--print-data-log"]);
+    let stdout = expect_success("kafka-dump-log", &out);
+    for codec in ["none", "gzip", "zstd"] {
+        for i in [0, 99] {
+            let payload = format!("payload: {codec}-{i}");
+            assert!(
+                stdout.lines().any(|l| l.ends_with(&payload)),
+                "kafka-dump-log did not show {payload:?}:\n{}",
+                tail(&out.stdout, 30)
+            );
+        }
+    }
+    assert!(
+        stdout.contains("baseOffset: 0 lastOffset:"),
+        "no batch at offset 0:\n{}",
+        tail(&out.stdout, 30)
+    );
+    assert!(
+        !stdout.contains("Found ") || !stdout.contains("invalid"),
+        "kafka-dump-log found invalid bytes:\n{stdout}"
+    );
+    let index = seg.replace(".log", ".index");
+    let time_index = seg.replace(".log", ".timeindex");
+    let out = kafka_tool(
+        version,
+        "dump-log",
+        &["--files", &format!("{index},{time_index}"), "--index-sanity-check"],
+    );
+    let stdout = expect_success("kafka-dump-log --index-sanity-check", &out);
+    assert!(
+        stdout.contains(&format!("{index} passed sanity check")),
+        "index check:\n{stdout}\n{}",
+        tail(&out.stderr, 20)
+    );
+    assert!(
+        stdout.contains(&format!("{time_index} passed sanity check")),
+        "time index check:\n{stdout}\n{}",
+        tail(&out.stderr, 20)
     );
 }
