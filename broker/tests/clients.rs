@@ -326,3 +326,134 @@ print("ok")
     );
     assert!(out.contains("ok"), "{out}");
 }
+
+#[test]
+fn record_larger_than_fetch_max_bytes_is_still_returned() {
+    let broker = Broker::start(&[("message.max.bytes", "5242880")]);
+    create_topic(&broker, "big", 1);
+    let out = python_ok(
+        r#"
+from kafka import KafkaProducer, KafkaConsumer, TopicPartition
+big = bytes(range(256)) * (3 * 1024 * 1024 // 256)
+p = KafkaProducer(bootstrap_servers=BOOTSTRAP, acks="all", max_request_size=10485760)
+p.send("big", value=b"small-1", partition=0).get(timeout=30)
+p.send("big", value=big, partition=0).get(timeout=30)
+p.send("big", value=b"small-2", partition=0).get(timeout=30)
+p.close()
+# Fetch limits far below the record size: the broker still returns the first batch whole (KIP-74).
+c = KafkaConsumer(bootstrap_servers=BOOTSTRAP, enable_auto_commit=False, consumer_timeout_ms=20000,
+                  fetch_max_bytes=1024, max_partition_fetch_bytes=1024)
+tp = TopicPartition("big", 0)
+c.assign([tp])
+c.seek_to_beginning(tp)
+values = []
+for m in c:
+    values.append(m.value)
+    if len(values) == 3:
+        break
+if values != [b"small-1", big, b"small-2"]:
+    fail(f"got {[len(v) for v in values]} bytes")
+print("ok")
+"#,
+        &broker.bootstrap(),
+    );
+    assert!(out.contains("ok"), "{out}");
+}
+
+#[test]
+fn long_poll_fetch_wakes_up_on_produce() {
+    let broker = Broker::start(&[]);
+    create_topic(&broker, "wake", 1);
+    let out = python_ok(
+        r#"
+import threading
+from confluent_kafka import Producer, Consumer, TopicPartition, OFFSET_END
+p = Producer({"bootstrap.servers": BOOTSTRAP, "acks": "all", "linger.ms": 0})
+p.produce("wake", value=b"warm-up", partition=0)
+p.flush(10)
+# The consumer's fetches wait up to 5 s for data: a new record must end the wait, not the timeout.
+c = Consumer({"bootstrap.servers": BOOTSTRAP, "group.id": "wake", "fetch.wait.max.ms": 5000,
+              "fetch.min.bytes": 1, "enable.auto.commit": False})
+c.assign([TopicPartition("wake", 0, OFFSET_END)])
+c.poll(1.0)
+worst = 0.0
+for i in range(5):
+    time.sleep(1.0)  # let the consumer's fetch park on the broker
+    sent = time.time()
+    p.produce("wake", value=f"{i}".encode(), partition=0)
+    p.flush(10)
+    m = None
+    while m is None and time.time() - sent < 10:
+        m = c.poll(0.05)
+    if m is None or m.error() or m.value() != f"{i}".encode():
+        fail(f"record {i} not received: {m and (m.error() or m.value())}")
+    worst = max(worst, time.time() - sent)
+c.close()
+print(f"worst {worst:.3f}")
+if worst > 2.0:
+    fail(f"a parked fetch returned {worst:.1f} s after the produce: not woken by new data")
+"#,
+        &broker.bootstrap(),
+    );
+    assert!(out.contains("worst"), "{out}");
+}
+
+#[test]
+fn offsets_for_times() {
+    let broker = Broker::start(&[]);
+    create_topic(&broker, "timed", 1);
+    let out = python_ok(
+        r#"
+from confluent_kafka import Producer, Consumer, TopicPartition
+base = int(time.time() * 1000) - 100000
+p = Producer({"bootstrap.servers": BOOTSTRAP, "acks": "all", "linger.ms": 0})
+for i in range(100):
+    p.produce("timed", value=f"{i}".encode(), partition=0, timestamp=base + i * 1000)
+    p.flush(10)
+c = Consumer({"bootstrap.servers": BOOTSTRAP, "group.id": "timed"})
+for query, want in ((base - 1, 0), (base, 0), (base + 42500, 43), (base + 99000, 99), (base + 200000, -1)):
+    got = c.offsets_for_times([TopicPartition("timed", 0, query)], timeout=10)[0]
+    if got.error or got.offset != want:
+        fail(f"offsets_for_times({query - base} ms after base) = {got.offset} {got.error}, want {want}")
+c.close()
+print("ok")
+"#,
+        &broker.bootstrap(),
+    );
+    assert!(out.contains("ok"), "{out}");
+}
+
+#[test]
+fn produce_errors_reach_the_client() {
+    let broker = Broker::start(&[("message.max.bytes", "100000"), ("auto.create.topics.enable", "false")]);
+    create_topic(&broker, "strict", 1);
+    let out = python_ok(
+        r#"
+from confluent_kafka import Producer, KafkaException
+errors = {}
+def report(name):
+    def cb(err, msg):
+        errors[name] = err.name() if err else None
+    return cb
+p = Producer({"bootstrap.servers": BOOTSTRAP, "acks": "all", "message.timeout.ms": 10000, "linger.ms": 0})
+# One at a time, so that no two records share a batch.
+for name, topic, value, partition in (("too-large", "strict", b"x" * 200000, 0), ("fine", "strict", b"fine", 0),
+                                      ("no-such-partition", "strict", b"x", 7), ("no-such-topic", "no-such-topic", b"x", 0)):
+    try:
+        p.produce(topic, value=value, partition=partition, on_delivery=report(name))
+    except KafkaException as e:  # refused locally once metadata says the partition does not exist
+        errors[name] = e.args[0].name()
+    p.flush(30)
+print(errors)
+want = {"too-large": {"MSG_SIZE_TOO_LARGE"}, "fine": {None}, "no-such-partition": {"_UNKNOWN_PARTITION"},
+        # librdkafka waits for the topic to appear, then gives up
+        "no-such-topic": {"_UNKNOWN_TOPIC", "UNKNOWN_TOPIC_OR_PART", "_MSG_TIMED_OUT"}}
+for k, v in want.items():
+    if errors.get(k, "no delivery report") not in v:
+        fail(f"{k}: got {errors.get(k, 'no delivery report')}, want one of {v}")
+print("ok")
+"#,
+        &broker.bootstrap(),
+    );
+    assert!(out.contains("ok"), "{out}");
+}
