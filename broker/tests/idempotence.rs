@@ -1,0 +1,142 @@
+//! Idempotent producers against restarts: Apache Kafka's Java producer with its default settings
+//! (idempotence on, acks=all) sends 1,000,000 numbered records while the broker is restarted twice,
+//! once cleanly (SIGTERM) and once with SIGKILL. Every number must be in the log exactly once, and in
+//! order within each partition: retries after a restart must be recognised as duplicates.
+
+mod common;
+
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use common::*;
+
+/// Compiles `tests/java/NumberedProducer.java` against Kafka 4.x's client jars; returns the classpath
+/// to run it with.
+fn numbered_producer_classpath(work: &std::path::Path) -> String {
+    let kafka_cp_file = tool_cache().join("kafka-4/classpath.txt");
+    let kafka_cp = std::fs::read_to_string(&kafka_cp_file).unwrap_or_else(|e| {
+        panic!(
+            "{} is missing ({e}): run scripts/install-tools.sh",
+            kafka_cp_file.display()
+        )
+    });
+    let kafka_cp = kafka_cp.trim();
+    let source = repo_root().join("broker/tests/java/NumberedProducer.java");
+    let classes = work.join("classes");
+    std::fs::create_dir_all(&classes).unwrap();
+    let mut javac = Command::new("javac");
+    javac.arg("-d").arg(&classes).arg("-cp").arg(kafka_cp).arg(&source);
+    expect_success("javac NumberedProducer", &run(javac, b"", Duration::from_secs(120)));
+    format!("{}:{kafka_cp}", classes.display())
+}
+
+#[test]
+fn java_idempotent_producer_survives_two_restarts_without_duplicates() {
+    let _serial = serial();
+    const COUNT: u64 = 1_000_000;
+    const PARTITIONS: u32 = 3;
+    let mut broker = Broker::start(&[]);
+    create_topic(&broker, "numbers", PARTITIONS);
+    let classpath = numbered_producer_classpath(broker.temp_dir());
+    let log4j = tool_cache().join("kafka-4/log4j2.properties");
+
+    let out_path = broker.temp_dir().join("producer.out");
+    let err_path = broker.temp_dir().join("producer.err");
+    let mut producer = Command::new("java")
+        .arg(format!("-Dlog4j2.configurationFile={}", log4j.display()))
+        .arg("-cp")
+        .arg(&classpath)
+        .arg("NumberedProducer")
+        .arg(broker.bootstrap())
+        .arg("numbers")
+        .arg(COUNT.to_string())
+        .stdin(Stdio::null())
+        .stdout(std::fs::File::create(&out_path).unwrap())
+        .stderr(std::fs::File::create(&err_path).unwrap())
+        .spawn()
+        .expect("start java");
+
+    let progress = |broker: &Broker| -> i64 {
+        let script = r#"
+from confluent_kafka import Consumer, TopicPartition
+c = Consumer({"bootstrap.servers": BOOTSTRAP, "group.id": "progress"})
+total = 0
+for p in range(3):
+    lo, hi = c.get_watermark_offsets(TopicPartition("numbers", p), timeout=10)
+    total += hi
+print(total)
+"#;
+        python_ok(script, &broker.bootstrap()).trim().parse().unwrap_or(0)
+    };
+    // First restart (clean) once a third is in, second (SIGKILL) at two thirds.
+    wait_for("a third of the records", Duration::from_secs(120), || {
+        progress(&broker) >= (COUNT / 3) as i64
+    });
+    broker.restart();
+    wait_for("two thirds of the records", Duration::from_secs(180), || {
+        progress(&broker) >= (2 * COUNT / 3) as i64
+    });
+    broker.kill9();
+    std::thread::sleep(Duration::from_millis(500));
+    broker.restart();
+
+    let status = wait_child(&mut producer, Duration::from_secs(300));
+    let stdout = std::fs::read_to_string(&out_path).unwrap_or_default();
+    let stderr = std::fs::read_to_string(&err_path).unwrap_or_default();
+    assert!(
+        status.success(),
+        "the producer did not get every record acknowledged: {stdout}\n{}",
+        tail(stderr.as_bytes(), 30)
+    );
+    assert_eq!(stdout.trim(), format!("acked={COUNT} failed=0"));
+
+    // Read every partition back and check each number appears exactly once, in order per partition.
+    let script = r#"
+import os
+from confluent_kafka import Consumer, TopicPartition
+count = int(os.environ["COUNT"])
+seen = bytearray(count)
+for p in range(int(os.environ["PARTITIONS"])):
+    c = Consumer({"bootstrap.servers": BOOTSTRAP, "group.id": "check", "check.crcs": True})
+    lo, hi = c.get_watermark_offsets(TopicPartition("numbers", p), timeout=10)
+    rows = consume_all("numbers", p, hi - lo, timeout=120)
+    last = -1
+    for off, key, value, _ in rows:
+        n = int(value)
+        if key != value:
+            fail(f"partition {p} offset {off}: key {key!r} != value {value!r}")
+        if seen[n]:
+            fail(f"number {n} appears twice (again at partition {p} offset {off})")
+        seen[n] = 1
+        if n <= last:
+            fail(f"partition {p}: {n} after {last} at offset {off}: out of order")
+        last = n
+missing = [i for i in range(count) if not seen[i]]
+if missing:
+    fail(f"{len(missing)} numbers missing, first {missing[:5]}")
+print("ok", count)
+"#;
+    let count = COUNT.to_string();
+    let partitions = PARTITIONS.to_string();
+    let out = python_env_ok(
+        script,
+        &broker.bootstrap(),
+        &[("COUNT", &count), ("PARTITIONS", &partitions)],
+    );
+    assert_eq!(out.trim(), format!("ok {COUNT}"));
+}
+
+/// Waits for a child process, killing it (and failing) after `timeout`.
+fn wait_child(child: &mut std::process::Child, timeout: Duration) -> std::process::ExitStatus {
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
+        if let Some(status) = child.try_wait().expect("try_wait") {
+            return status;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("process did not finish within {timeout:?}");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
