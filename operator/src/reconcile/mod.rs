@@ -1,9 +1,147 @@
-//! The controller: watches KafkaClusters and their children, applies rendered objects with
-//! server-side apply, rolls pods via the config hash and reports status.
+//! The controller (`oxka-operator run`): watches KafkaClusters and the objects they own, reconciles
+//! each one (`cluster`), serves metrics and health (`http`), and runs only while it holds the leader
+//! Lease (`leader`) when several replicas run.
+//!
+//! Startup order: HTTP endpoints (so liveness passes while waiting), optional CRD upgrade, leader
+//! election, then the controller. Losing the lease ends the process.
+
+pub mod cluster;
+pub mod http;
+pub mod leader;
+pub mod placement;
+pub mod status;
+
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use futures::StreamExt;
+use k8s_openapi::api::apps::v1::StatefulSet;
+use k8s_openapi::api::core::v1::{ConfigMap, Service};
+use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::api::{Patch, PatchParams};
+use kube::runtime::events::{Recorder, Reporter};
+use kube::runtime::{watcher, Controller};
+use kube::{Api, Client, CustomResourceExt};
+
+use crate::crd::KafkaCluster;
+use crate::render::MANAGER;
 
 #[derive(clap::Args, Debug, Clone)]
-pub struct RunArgs {}
+pub struct RunArgs {
+    /// Address of the /metrics, /healthz and /readyz endpoints.
+    #[arg(long, default_value = "0.0.0.0:8080")]
+    pub metrics_address: SocketAddr,
+    /// Watch KafkaClusters in this namespace only (default: all namespaces).
+    #[arg(long, env = "OXKA_WATCH_NAMESPACE")]
+    pub namespace: Option<String>,
+    /// DNS suffix of the Kubernetes cluster, used in advertised listeners.
+    #[arg(long, default_value = "cluster.local")]
+    pub cluster_domain: String,
+    /// Take a Lease before reconciling, so that several replicas are safe.
+    #[arg(long)]
+    pub leader_election: bool,
+    /// Namespace of the leader Lease (the operator's own namespace).
+    #[arg(long, env = "POD_NAMESPACE", default_value = "default")]
+    pub leader_election_namespace: String,
+    /// Name of the leader Lease.
+    #[arg(long, default_value = "oxka-operator-leader")]
+    pub leader_election_lease: String,
+    /// This replica's identity in the Lease (default: the pod name, else host name and process id).
+    #[arg(long, env = "POD_NAME")]
+    pub identity: Option<String>,
+    /// Apply the operator's own CRD at startup (server-side apply), so that `helm upgrade` of the
+    /// operator upgrades the CRD too.
+    #[arg(long)]
+    pub install_crds: bool,
+}
 
-pub async fn run(_args: RunArgs) -> anyhow::Result<()> {
+pub async fn run(args: RunArgs) -> anyhow::Result<()> {
+    let client = Client::try_default()
+        .await
+        .context("connecting to the Kubernetes API server (kubeconfig or in-cluster service account)")?;
+    let metrics = Arc::new(http::Metrics::default());
+    let listener = tokio::net::TcpListener::bind(args.metrics_address)
+        .await
+        .with_context(|| format!("binding the metrics endpoint {}", args.metrics_address))?;
+    tracing::info!("metrics and health on http://{}", listener.local_addr()?);
+    tokio::spawn(http::serve(listener, metrics.clone()));
+
+    if args.install_crds {
+        let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
+        let crd = KafkaCluster::crd();
+        let name = crd.metadata.name.clone().unwrap_or_default();
+        crds.patch(&name, &PatchParams::apply(MANAGER).force(), &Patch::Apply(&crd))
+            .await
+            .with_context(|| {
+                format!("applying the CRD {name} (disable with --install-crds=false if it is managed elsewhere)")
+            })?;
+        tracing::info!("applied CRD {name}");
+    }
+
+    let identity = args.identity.clone().unwrap_or_else(|| {
+        let host = std::fs::read_to_string("/etc/hostname").unwrap_or_default();
+        format!("{}-{}", host.trim(), std::process::id())
+    });
+    if args.leader_election {
+        let elector = leader::LeaderElector::new(
+            client.clone(),
+            &args.leader_election_namespace,
+            &args.leader_election_lease,
+            &identity,
+        );
+        elector.acquire().await;
+        metrics.leader.set(1);
+        tokio::spawn(async move {
+            elector.hold().await;
+            tracing::error!("lost leadership: exiting so that only one replica reconciles");
+            std::process::exit(1);
+        });
+    }
+
+    let recorder = Recorder::new(
+        client.clone(),
+        Reporter {
+            controller: MANAGER.to_string(),
+            instance: Some(identity),
+        },
+    );
+    let ctx = Arc::new(cluster::Context {
+        client: client.clone(),
+        recorder,
+        metrics: metrics.clone(),
+        cluster_domain: args.cluster_domain.clone(),
+    });
+    let clusters: Api<KafkaCluster> = scoped(&client, args.namespace.as_deref());
+    let owned = watcher::Config::default().labels(&format!("app.kubernetes.io/managed-by={MANAGER}"));
+    metrics.ready.store(true, Ordering::Relaxed);
+    tracing::info!(namespace = ?args.namespace, "controller running");
+    Controller::new(clusters, watcher::Config::default())
+        .owns(scoped::<StatefulSet>(&client, args.namespace.as_deref()), owned.clone())
+        .owns(scoped::<ConfigMap>(&client, args.namespace.as_deref()), owned.clone())
+        .owns(scoped::<Service>(&client, args.namespace.as_deref()), owned.clone())
+        .owns(scoped::<PodDisruptionBudget>(&client, args.namespace.as_deref()), owned)
+        .shutdown_on_signal()
+        .run(cluster::reconcile, cluster::error_policy, ctx)
+        .for_each(|result| async move {
+            match result {
+                Ok((object, _)) => tracing::debug!(cluster = %object.name, "reconciled"),
+                Err(e) => tracing::debug!("controller: {e}"),
+            }
+        })
+        .await;
+    tracing::info!("controller stopped");
     Ok(())
+}
+
+fn scoped<K>(client: &Client, namespace: Option<&str>) -> Api<K>
+where
+    K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>,
+{
+    match namespace {
+        Some(ns) => Api::namespaced(client.clone(), ns),
+        None => Api::all(client.clone()),
+    }
 }

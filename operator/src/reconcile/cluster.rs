@@ -1,0 +1,447 @@
+//! One reconciliation of one KafkaCluster: read the StatefulSets, decide what may change (pause,
+//! scale-down safety, coordinators before brokers), apply the rendered objects with server-side apply,
+//! record Events for what changed and why, and write status.
+//!
+//! Rolling restarts: every pod template carries the hash of its role's rendered config, so a config
+//! change changes the template and the StatefulSet controller replaces pods one at a time (highest
+//! ordinal first), each only after the previous one is Ready (the readiness probe is the broker's
+//! `/health`). The operator adds the ordering between roles: broker changes are held until the
+//! coordinator StatefulSet runs its latest revision on every pod and all are Ready.
+
+use std::collections::BTreeSet;
+use std::fmt::Debug;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use k8s_openapi::api::apps::v1::StatefulSet;
+use k8s_openapi::api::core::v1::Service;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use k8s_openapi::jiff::Timestamp;
+use k8s_openapi::NamespaceResourceScope;
+use kube::api::{DeleteParams, ListParams, Patch, PatchParams};
+use kube::runtime::controller::Action;
+use kube::runtime::events::{Event, EventType, Recorder};
+use kube::{Api, Client, Resource, ResourceExt};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use super::http::Metrics;
+use super::placement::{ask_metadata, partitions_on};
+use super::status::{status, Hold, Observed, Rollout};
+use crate::crd::{KafkaCluster, KafkaClusterStatus, PAUSE_ANNOTATION};
+use crate::render::{render, RenderError, RenderOptions, Tier, CONFIG_HASH_ANNOTATION, MANAGER};
+
+/// Shared by every reconciliation; built once by `run`.
+pub struct Context {
+    pub client: Client,
+    pub recorder: Recorder,
+    pub metrics: Arc<Metrics>,
+    pub cluster_domain: String,
+}
+
+/// Why a reconciliation failed; the controller retries after `error_policy`'s delay.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("reading {kind} {name} failed: {source}")]
+    Read {
+        kind: &'static str,
+        name: String,
+        source: kube::Error,
+    },
+    #[error("applying {kind} {name} failed: {source}")]
+    Apply {
+        kind: String,
+        name: String,
+        source: kube::Error,
+    },
+    #[error("deleting Service {name}, which the spec no longer needs, failed: {source}")]
+    Prune { name: String, source: kube::Error },
+    #[error("writing the status of KafkaCluster {name} failed: {source}")]
+    Status { name: String, source: kube::Error },
+    #[error("rendering failed: {0}")]
+    Render(#[from] RenderError),
+}
+
+/// Requeue interval while something is still moving (pods rolling, scale-down waiting).
+const BUSY_REQUEUE: Duration = Duration::from_secs(10);
+const IDLE_REQUEUE: Duration = Duration::from_secs(300);
+
+pub async fn reconcile(cluster: Arc<KafkaCluster>, ctx: Arc<Context>) -> Result<Action, Error> {
+    let started = Instant::now();
+    ctx.metrics.reconciles.inc();
+    let result = reconcile_cluster(&cluster, &ctx).await;
+    ctx.metrics.duration.observe(started.elapsed().as_secs_f64());
+    if result.is_err() {
+        ctx.metrics.errors.inc();
+    }
+    result
+}
+
+pub fn error_policy(cluster: Arc<KafkaCluster>, error: &Error, ctx: Arc<Context>) -> Action {
+    let _ = ctx;
+    tracing::warn!(cluster = %cluster.name_any(), namespace = ?cluster.namespace(), "reconcile failed: {error}");
+    Action::requeue(Duration::from_secs(15))
+}
+
+async fn reconcile_cluster(cluster: &KafkaCluster, ctx: &Context) -> Result<Action, Error> {
+    if cluster.metadata.deletion_timestamp.is_some() {
+        // Children carry owner references: the garbage collector removes them.
+        return Ok(Action::await_change());
+    }
+    let name = cluster.name_any();
+    let namespace = cluster.namespace().unwrap_or_else(|| "default".to_string());
+    let stateful_sets: Api<StatefulSet> = Api::namespaced(ctx.client.clone(), &namespace);
+    let existing_coordinators = get(&stateful_sets, &format!("{name}-coordinator")).await?;
+    let existing_brokers = get(&stateful_sets, &format!("{name}-broker")).await?;
+    let previous = cluster.status.clone();
+    let mut holds = Vec::new();
+
+    if cluster.annotations().get(PAUSE_ANNOTATION).map(String::as_str) == Some("true") {
+        if !has_reason(previous.as_ref(), "Progressing", "ReconciliationPaused") {
+            publish(
+                ctx,
+                cluster,
+                EventType::Normal,
+                "Paused",
+                "Pause",
+                format!("{PAUSE_ANNOTATION}=true: the operator changes nothing until the annotation is removed"),
+            )
+            .await;
+        }
+        holds.push(Hold::Paused);
+        let observed = observe(
+            cluster,
+            existing_coordinators.as_ref(),
+            existing_brokers.as_ref(),
+            None,
+            holds,
+        );
+        write_status(ctx, cluster, &observed).await?;
+        return Ok(Action::requeue(IDLE_REQUEUE));
+    }
+
+    // Scale-down only when the brokers to remove hold no data; otherwise keep the current count.
+    let mut options = RenderOptions {
+        cluster_domain: ctx.cluster_domain.clone(),
+        ..RenderOptions::default()
+    };
+    let current_brokers = existing_brokers.as_ref().and_then(|s| s.spec.as_ref()?.replicas);
+    if let Some(current) = current_brokers.filter(|c| *c > cluster.spec.brokers.replicas) {
+        let removed: Vec<i32> = (cluster.spec.brokers.replicas..current).collect();
+        let address = format!(
+            "{name}-bootstrap.{namespace}.svc.{}:{}",
+            ctx.cluster_domain, cluster.spec.listeners.internal.port
+        );
+        match scale_down_blocker(&address, &removed).await {
+            None => {
+                publish(
+                    ctx,
+                    cluster,
+                    EventType::Normal,
+                    "ScalingDown",
+                    "ScaleDown",
+                    format!(
+                        "brokers {} host no partitions: removing them (their PVCs are kept)",
+                        list(&removed)
+                    ),
+                )
+                .await;
+            }
+            Some(why) => {
+                if !has_message(previous.as_ref(), "Degraded", &why) {
+                    publish(
+                        ctx,
+                        cluster,
+                        EventType::Warning,
+                        "ScaleDownBlocked",
+                        "ScaleDown",
+                        why.clone(),
+                    )
+                    .await;
+                }
+                holds.push(Hold::ScaleDownBlocked(why));
+                options.broker_replicas = Some(current);
+            }
+        }
+    }
+
+    let objects = match render(cluster, &options) {
+        Ok(objects) => objects,
+        Err(RenderError::InvalidSpec(invalid)) => {
+            let why = format!("{invalid}; the running pods are left as they are");
+            if !has_message(previous.as_ref(), "Degraded", &why) {
+                publish(ctx, cluster, EventType::Warning, "InvalidSpec", "Validate", why.clone()).await;
+            }
+            holds.push(Hold::InvalidSpec(why));
+            let observed = observe(
+                cluster,
+                existing_coordinators.as_ref(),
+                existing_brokers.as_ref(),
+                None,
+                holds,
+            );
+            write_status(ctx, cluster, &observed).await?;
+            return Ok(Action::requeue(IDLE_REQUEUE));
+        }
+        Err(other) => return Err(other.into()),
+    };
+
+    let coordinators = apply_tier(
+        ctx,
+        cluster,
+        &namespace,
+        &objects.coordinators,
+        existing_coordinators.as_ref(),
+        true,
+    )
+    .await?;
+    let coordinator_rollout = Rollout::from_stateful_set(&coordinators);
+    let brokers = match existing_brokers {
+        Some(existing) if !coordinator_rollout.settled() => {
+            apply_tier(ctx, cluster, &namespace, &objects.brokers, Some(&existing), false).await?;
+            holds.push(Hold::WaitingForCoordinators);
+            existing
+        }
+        existing => {
+            let brokers = apply_tier(ctx, cluster, &namespace, &objects.brokers, existing.as_ref(), true).await?;
+            prune_services(ctx, &namespace, &name, &objects.brokers).await?;
+            brokers
+        }
+    };
+
+    let observed = Observed {
+        generation: cluster.metadata.generation,
+        coordinators: coordinator_rollout,
+        brokers: Rollout::from_stateful_set(&brokers),
+        coordinator_hash: Some(objects.coordinators.config_hash.clone()),
+        broker_hash: Some(objects.brokers.config_hash.clone()),
+        bootstrap_address: Some(objects.bootstrap_address.clone()),
+        holds,
+    };
+    let busy = !(observed.coordinators.settled() && observed.brokers.settled() && observed.holds.is_empty());
+    write_status(ctx, cluster, &observed).await?;
+    Ok(Action::requeue(if busy { BUSY_REQUEUE } else { IDLE_REQUEUE }))
+}
+
+/// Applies one tier; with `workload` false only the objects that never restart pods (Services, PDB).
+async fn apply_tier(
+    ctx: &Context,
+    cluster: &KafkaCluster,
+    namespace: &str,
+    tier: &Tier,
+    existing: Option<&StatefulSet>,
+    workload: bool,
+) -> Result<StatefulSet, Error> {
+    for service in &tier.services {
+        apply(&ctx.client, namespace, service).await?;
+    }
+    apply(&ctx.client, namespace, &tier.pdb).await?;
+    if !workload {
+        return Ok(existing.cloned().unwrap_or_default());
+    }
+    // The ConfigMap first: a pod started by the StatefulSet must find its file.
+    apply(&ctx.client, namespace, &tier.config_map).await?;
+    let applied = apply(&ctx.client, namespace, &tier.stateful_set).await?;
+    let role = tier.role.as_str();
+    match existing {
+        None => {
+            publish(
+                ctx,
+                cluster,
+                EventType::Normal,
+                "Created",
+                "Create",
+                format!("created the {role} StatefulSet, its ConfigMap, Services and PodDisruptionBudget"),
+            )
+            .await;
+        }
+        Some(old) => {
+            let old_hash = template_hash(old);
+            if old_hash.as_deref() != Some(tier.config_hash.as_str()) {
+                publish(ctx, cluster, EventType::Normal, "RollingRestart", "Roll", format!(
+                    "{role} configuration changed (hash {} -> {}): restarting {role}s one at a time, each after the previous is Ready",
+                    old_hash.unwrap_or_default(), tier.config_hash
+                )).await;
+            }
+            let old_replicas = old.spec.as_ref().and_then(|s| s.replicas);
+            let new_replicas = applied.spec.as_ref().and_then(|s| s.replicas);
+            if old_replicas != new_replicas {
+                publish(
+                    ctx,
+                    cluster,
+                    EventType::Normal,
+                    "Scaled",
+                    "Scale",
+                    format!(
+                        "{role}s scaled from {} to {}",
+                        old_replicas.unwrap_or(0),
+                        new_replicas.unwrap_or(0)
+                    ),
+                )
+                .await;
+            }
+        }
+    }
+    Ok(applied)
+}
+
+fn template_hash(sts: &StatefulSet) -> Option<String> {
+    sts.spec
+        .as_ref()?
+        .template
+        .metadata
+        .as_ref()?
+        .annotations
+        .as_ref()?
+        .get(CONFIG_HASH_ANNOTATION)
+        .cloned()
+}
+
+/// Server-side apply, taking ownership of every field the operator renders.
+async fn apply<K>(client: &Client, namespace: &str, object: &K) -> Result<K, Error>
+where
+    K: Resource<Scope = NamespaceResourceScope, DynamicType = ()> + Serialize + DeserializeOwned + Clone + Debug,
+{
+    let api: Api<K> = Api::namespaced(client.clone(), namespace);
+    let name = object.meta().name.clone().unwrap_or_default();
+    api.patch(&name, &PatchParams::apply(MANAGER).force(), &Patch::Apply(object))
+        .await
+        .map_err(|source| Error::Apply {
+            kind: K::kind(&()).to_string(),
+            name,
+            source,
+        })
+}
+
+async fn get(api: &Api<StatefulSet>, name: &str) -> Result<Option<StatefulSet>, Error> {
+    api.get_opt(name).await.map_err(|source| Error::Read {
+        kind: "StatefulSet",
+        name: name.to_string(),
+        source,
+    })
+}
+
+/// Deletes this cluster's broker Services that the spec no longer renders (external Services of
+/// removed brokers, or all of them when the external listener is removed).
+async fn prune_services(ctx: &Context, namespace: &str, name: &str, brokers: &Tier) -> Result<(), Error> {
+    let api: Api<Service> = Api::namespaced(ctx.client.clone(), namespace);
+    let selector = format!(
+        "app.kubernetes.io/instance={name},app.kubernetes.io/component=broker,app.kubernetes.io/managed-by={MANAGER}"
+    );
+    let existing = api
+        .list(&ListParams::default().labels(&selector))
+        .await
+        .map_err(|source| Error::Read {
+            kind: "Service",
+            name: selector.clone(),
+            source,
+        })?;
+    let wanted: BTreeSet<_> = brokers
+        .services
+        .iter()
+        .filter_map(|s| s.metadata.name.clone())
+        .collect();
+    for service in existing {
+        let service_name = service.name_any();
+        if !wanted.contains(&service_name) {
+            api.delete(&service_name, &DeleteParams::default())
+                .await
+                .map_err(|source| Error::Prune {
+                    name: service_name,
+                    source,
+                })?;
+        }
+    }
+    Ok(())
+}
+
+/// `None` when the brokers can go; otherwise why not, as a sentence for status and Events.
+async fn scale_down_blocker(address: &str, removed: &[i32]) -> Option<String> {
+    match ask_metadata(address).await {
+        Err(e) => Some(format!(
+            "not removing brokers {}: could not read where partitions live ({e}); brokers are kept until the operator can check",
+            list(removed)
+        )),
+        Ok(response) => {
+            let partitions = partitions_on(&response, removed);
+            if partitions.is_empty() {
+                return None;
+            }
+            let shown: Vec<_> = partitions.iter().take(10).cloned().collect();
+            Some(format!(
+                "not removing brokers {}: they still lead or host replicas of {} partitions ({}{}); move them with kafka-reassign-partitions, then the operator scales down",
+                list(removed),
+                partitions.len(),
+                shown.join(", "),
+                if partitions.len() > shown.len() { ", ..." } else { "" }
+            ))
+        }
+    }
+}
+
+fn list(ids: &[i32]) -> String {
+    ids.iter().map(i32::to_string).collect::<Vec<_>>().join(", ")
+}
+
+fn observe(
+    cluster: &KafkaCluster,
+    coordinators: Option<&StatefulSet>,
+    brokers: Option<&StatefulSet>,
+    bootstrap: Option<String>,
+    holds: Vec<Hold>,
+) -> Observed {
+    let previous = cluster.status.as_ref();
+    Observed {
+        generation: cluster.metadata.generation,
+        coordinators: coordinators.map(Rollout::from_stateful_set).unwrap_or_default(),
+        brokers: brokers.map(Rollout::from_stateful_set).unwrap_or_default(),
+        coordinator_hash: previous.and_then(|s| s.coordinators.as_ref()?.config_hash.clone()),
+        broker_hash: previous.and_then(|s| s.brokers.as_ref()?.config_hash.clone()),
+        bootstrap_address: bootstrap.or_else(|| previous.and_then(|s| s.bootstrap_address.clone())),
+        holds,
+    }
+}
+
+async fn write_status(ctx: &Context, cluster: &KafkaCluster, observed: &Observed) -> Result<(), Error> {
+    let new = status(cluster.status.as_ref(), observed, Time(Timestamp::now()));
+    if cluster.status.as_ref() == Some(&new) {
+        return Ok(());
+    }
+    let name = cluster.name_any();
+    let api: Api<KafkaCluster> = Api::namespaced(ctx.client.clone(), &cluster.namespace().unwrap_or_default());
+    let patch = serde_json::json!({ "status": new });
+    api.patch_status(&name, &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+        .map_err(|source| Error::Status { name, source })?;
+    Ok(())
+}
+
+fn condition<'a>(
+    status: Option<&'a KafkaClusterStatus>,
+    type_: &str,
+) -> Option<&'a k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition> {
+    status?.conditions.iter().find(|c| c.type_ == type_)
+}
+
+fn has_reason(status: Option<&KafkaClusterStatus>, type_: &str, reason: &str) -> bool {
+    condition(status, type_).is_some_and(|c| c.reason == reason)
+}
+
+fn has_message(status: Option<&KafkaClusterStatus>, type_: &str, message: &str) -> bool {
+    condition(status, type_).is_some_and(|c| c.message == message)
+}
+
+/// Records an Event on the KafkaCluster; a failure to record is logged, never fatal.
+async fn publish(ctx: &Context, cluster: &KafkaCluster, type_: EventType, reason: &str, action: &str, note: String) {
+    tracing::info!(cluster = %cluster.name_any(), reason, "{note}");
+    let event = Event {
+        type_,
+        reason: reason.to_string(),
+        note: Some(note),
+        action: action.to_string(),
+        secondary: None,
+    };
+    if let Err(e) = ctx.recorder.publish(&event, &cluster.object_ref(&())).await {
+        tracing::warn!("recording event {reason} failed: {e}");
+    }
+}
