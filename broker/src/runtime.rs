@@ -122,7 +122,8 @@ pub async fn start(config: BrokerConfig) -> anyhow::Result<Arc<Broker>> {
     let default_log_config = log_config_from(&config.log)?;
     let dirs = config.log_dirs.clone();
     let defaults = default_log_config.clone();
-    let logs = tokio::task::spawn_blocking(move || LogManager::open(dirs, defaults, now_ms()))
+    let threads = config.num_recovery_threads_per_data_dir;
+    let logs = tokio::task::spawn_blocking(move || LogManager::open_with_threads(dirs, defaults, now_ms(), threads))
         .await
         .context("log loading task failed")?
         .context("cannot load the logs")?;

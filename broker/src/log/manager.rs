@@ -66,9 +66,16 @@ fn classify(name: &str) -> DirEntryKind {
 }
 
 /// Opens every partition directory in one log dir.
-fn load_log_dir(dir: &Path, config: &LogConfig, now_ms: i64) -> Result<Vec<(TopicPartition, Log)>, LogError> {
+/// Loads the partitions of one log dir with `threads` threads (`num.recovery.threads.per.data.dir`):
+/// after a crash each log is recovered batch by batch, which is where the threads pay off.
+fn load_log_dir(
+    dir: &Path,
+    config: &LogConfig,
+    now_ms: i64,
+    threads: usize,
+) -> Result<Vec<(TopicPartition, Log)>, LogError> {
     fs::create_dir_all(dir).map_err(LogError::io("creating the log dir", dir))?;
-    let mut logs = Vec::new();
+    let mut found = Vec::new();
     for entry in fs::read_dir(dir).map_err(LogError::io("listing the log dir", dir))? {
         let entry = entry.map_err(LogError::io("listing the log dir", dir))?;
         let path = entry.path();
@@ -83,12 +90,31 @@ fn load_log_dir(dir: &Path, config: &LogConfig, now_ms: i64) -> Result<Vec<(Topi
                 tracing::info!(dir = %path.display(), "removing partition directory marked for deletion");
                 fs::remove_dir_all(&path).map_err(LogError::io("removing a deleted partition dir", path.clone()))?;
             }
-            DirEntryKind::Partition(tp) => {
-                let log = Log::open(path, config.clone(), now_ms)?;
-                logs.push((tp, log));
-            }
+            DirEntryKind::Partition(tp) => found.push((tp, path)),
             DirEntryKind::Other => {}
         }
+    }
+    let threads = threads.clamp(1, found.len().max(1));
+    let chunk = found.len().div_ceil(threads).max(1);
+    let loaded: Vec<Result<Vec<(TopicPartition, Log)>, LogError>> = std::thread::scope(|s| {
+        let handles: Vec<_> = found
+            .chunks(chunk)
+            .map(|part| {
+                s.spawn(move || {
+                    part.iter()
+                        .map(|(tp, path)| Ok((tp.clone(), Log::open(path.clone(), config.clone(), now_ms)?)))
+                        .collect::<Result<Vec<_>, LogError>>()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("log loading thread panicked"))
+            .collect()
+    });
+    let mut logs = Vec::with_capacity(found.len());
+    for part in loaded {
+        logs.extend(part?);
     }
     Ok(logs)
 }
@@ -97,6 +123,16 @@ impl LogManager {
     /// Loads every partition found in `log_dirs` (one thread per log dir), with `default_config`;
     /// apply topic overrides afterwards with `Log::update_config`.
     pub fn open(log_dirs: Vec<PathBuf>, default_config: LogConfig, now_ms: i64) -> Result<LogManager, LogError> {
+        Self::open_with_threads(log_dirs, default_config, now_ms, 1)
+    }
+
+    /// `open` with `threads_per_dir` loading threads in each log dir (`num.recovery.threads.per.data.dir`).
+    pub fn open_with_threads(
+        log_dirs: Vec<PathBuf>,
+        default_config: LogConfig,
+        now_ms: i64,
+        threads_per_dir: usize,
+    ) -> Result<LogManager, LogError> {
         if log_dirs.is_empty() {
             return Err(LogError::NoLogDirs);
         }
@@ -105,7 +141,7 @@ impl LogManager {
                 .iter()
                 .map(|dir| {
                     let config = &default_config;
-                    s.spawn(move || load_log_dir(dir, config, now_ms))
+                    s.spawn(move || load_log_dir(dir, config, now_ms, threads_per_dir))
                 })
                 .collect();
             handles
