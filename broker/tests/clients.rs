@@ -282,7 +282,7 @@ c.subscribe(["grp"])
 first = read(c, 120)
 if len(first) != 120:
     fail(f"first member read {len(first)} of 120")
-c.commit(asynchronous=False)
+retry_coordinator(lambda: c.commit(asynchronous=False), "commit")
 c.close()
 
 c = member()

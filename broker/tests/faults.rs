@@ -478,3 +478,83 @@ fn frame(parts: &[&[u8]]) -> Vec<u8> {
     out.extend_from_slice(&body);
     out
 }
+
+/// Checks topics, a topic config and a group's committed offsets, as set up by
+/// `restart_keeps_topics_configs_and_group_offsets`.
+const PY_CHECK_METADATA: &str = r#"
+from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka.admin import AdminClient, ConfigResource
+admin = AdminClient({"bootstrap.servers": BOOTSTRAP})
+md = admin.list_topics(timeout=10)
+if sorted(len(md.topics[t].partitions) for t in ("kept", "alsokept") if t in md.topics) != [1, 3]:
+    fail(f"topics after restart: { {t: len(m.partitions) for t, m in md.topics.items()} }")
+res = ConfigResource(ConfigResource.Type.TOPIC, "kept")
+configs = admin.describe_configs([res])[res].result(timeout=10)
+if configs["retention.ms"].value != "123456789":
+    fail(f"retention.ms of kept is {configs['retention.ms'].value} after restart")
+c = Consumer({"bootstrap.servers": BOOTSTRAP, "group.id": "keeper", "enable.auto.commit": False})
+committed = retry_coordinator(lambda: c.committed([TopicPartition("kept", p) for p in range(3)], timeout=10), "committed")
+if [tp.offset for tp in committed] != [3, 5, 10]:
+    fail(f"committed offsets after restart: {[tp.offset for tp in committed]}")
+for p in range(3):
+    lo, hi = c.get_watermark_offsets(TopicPartition("kept", p), timeout=10)
+    if (lo, hi) != (0, 10):
+        fail(f"kept-{p} watermarks {lo}..{hi} after restart")
+c.close()
+print("ok")
+"#;
+
+#[test]
+fn restart_keeps_topics_configs_and_group_offsets() {
+    let mut broker = Broker::start(&[]);
+    create_topic_with(&broker, "kept", 3, &[("retention.ms", "123456789")]);
+    create_topic(&broker, "alsokept", 1);
+    python_ok(
+        r#"
+from confluent_kafka import Producer, Consumer, TopicPartition
+p = Producer({"bootstrap.servers": BOOTSTRAP, "acks": "all"})
+for part in range(3):
+    for i in range(10):
+        p.produce("kept", value=f"{part}-{i}".encode(), partition=part)
+if p.flush(30) != 0:
+    fail("not delivered")
+c = Consumer({"bootstrap.servers": BOOTSTRAP, "group.id": "keeper", "enable.auto.commit": False})
+commit_offsets(c, [TopicPartition("kept", 0, 3), TopicPartition("kept", 1, 5), TopicPartition("kept", 2, 10)])
+c.close()
+"#,
+        &broker.bootstrap(),
+    );
+    python_ok(PY_CHECK_METADATA, &broker.bootstrap());
+    broker.restart();
+    let out = python(PY_CHECK_METADATA, &broker.bootstrap());
+    expect_success("state after a graceful restart", &out);
+    broker.kill9();
+    broker.restart();
+    let out = python(PY_CHECK_METADATA, &broker.bootstrap());
+    expect_success("state after kill -9 and restart", &out);
+}
+
+#[test]
+fn sigstop_and_continue_under_load_loses_nothing() {
+    let broker = Broker::start(&[]);
+    create_topic(&broker, "frozen", 1);
+    let env = [("TOPIC", "frozen"), ("COUNT", "60000"), ("TIMEOUT_MS", "60000")];
+    let mut producer = python_spawn(PY_ACKED_PRODUCER, &broker.bootstrap(), &env, broker.temp_dir(), "load");
+    let acked = broker.temp_dir().join("load.out");
+    wait_for("the first 10,000 acknowledgements", Duration::from_secs(60), || {
+        acked_count(&acked) >= 10_000
+    });
+    broker.pause();
+    std::thread::sleep(Duration::from_secs(3));
+    broker.resume();
+    let status = producer.wait().unwrap();
+    let err = std::fs::read_to_string(broker.temp_dir().join("load.err")).unwrap_or_default();
+    assert!(status.success(), "producer failed: {err}");
+    assert_eq!(
+        acked_count(&acked),
+        60_000,
+        "every record acknowledged after SIGCONT:\n{err}"
+    );
+    let out = check_acked(&broker, "frozen", &[&acked]);
+    assert!(out.contains("records=60000"), "{out}");
+}

@@ -505,7 +505,7 @@ for i in range(10):
 if p.flush(30) != 0:
     fail("produce did not complete")
 c = Consumer({{"bootstrap.servers": BOOTSTRAP, "group.id": "{group}", "enable.auto.commit": False}})
-c.commit(offsets=[TopicPartition("{topic}", 0, 6)], asynchronous=False)
+commit_offsets(c, [TopicPartition("{topic}", 0, 6)])
 c.close()
 "#
         ),

@@ -572,6 +572,25 @@ def fail(msg):
     print("FAIL: " + msg, file=sys.stderr)
     sys.exit(1)
 
+def retry_coordinator(fn, what, timeout=30.0):
+    """Runs fn(), retrying while the group coordinator is still loading or moving (NOT_COORDINATOR,
+    COORDINATOR_LOAD_IN_PROGRESS, ...), as a real application does; Kafka answers so right after it
+    creates __consumer_offsets or restarts."""
+    from confluent_kafka import KafkaException
+    deadline = time.time() + timeout
+    while True:
+        try:
+            return fn()
+        except KafkaException as e:
+            err = e.args[0]
+            if time.time() > deadline or not (err.retriable() or err.name() in (
+                    "NOT_COORDINATOR", "COORDINATOR_LOAD_IN_PROGRESS", "COORDINATOR_NOT_AVAILABLE")):
+                fail(f"{what}: {err}")
+            time.sleep(0.5)
+
+def commit_offsets(consumer, offsets):
+    retry_coordinator(lambda: consumer.commit(offsets=offsets, asynchronous=False), "commit")
+
 def consume_all(topic, partition, expected, timeout=60.0, extra=None):
     """Reads `expected` records of one partition from its log start offset with confluent-kafka
     (librdkafka, CRC checks on); returns [(offset, key, value, headers)]."""
