@@ -1,0 +1,238 @@
+//! Consumer groups with real clients: Kafka's console consumer commits and resumes where it left off,
+//! `kafka-consumer-groups` shows committed offsets and lag, committed offsets survive a graceful
+//! restart and a kill -9, and several librdkafka consumers share a topic (eager and cooperative
+//! assignors, a static member restarting without a rebalance).
+
+mod common;
+
+use std::collections::BTreeSet;
+
+use common::*;
+
+const TOPIC: &str = "events";
+
+/// Produces `count` keyed records `v<first>..` with the console producer (keys spread them over partitions).
+fn produce(broker: &Broker, first: usize, count: usize) {
+    let input: String = (first..first + count).map(|i| format!("k{i}:v{i}\n")).collect();
+    let out = kafka_tool_stdin(
+        "4",
+        "console-producer",
+        &[
+            "--bootstrap-server",
+            &broker.bootstrap(),
+            "--topic",
+            TOPIC,
+            "--property",
+            "parse.key=true",
+            "--property",
+            "key.separator=:",
+        ],
+        input.as_bytes(),
+        120,
+    );
+    expect_success("console-producer", &out);
+}
+
+/// Consumes exactly `count` records as a member of `group`; returns their values.
+fn consume(broker: &Broker, group: &str, count: usize) -> Vec<String> {
+    let max = count.to_string();
+    let out = kafka_tool(
+        "4",
+        "console-consumer",
+        &[
+            "--bootstrap-server",
+            &broker.bootstrap(),
+            "--topic",
+            TOPIC,
+            "--group",
+            group,
+            "--from-beginning",
+            "--max-messages",
+            &max,
+            "--timeout-ms",
+            "60000",
+        ],
+    );
+    let stdout = expect_success("console-consumer", &out);
+    let values: Vec<String> = stdout
+        .lines()
+        .filter(|l| l.starts_with('v'))
+        .map(str::to_string)
+        .collect();
+    assert_eq!(values.len(), count, "console-consumer output:\n{stdout}");
+    values
+}
+
+/// Committed offset, log end offset and lag summed over the partitions `kafka-consumer-groups --describe` lists.
+fn describe_totals(broker: &Broker, group: &str) -> (i64, i64, i64) {
+    let out = kafka_tool(
+        "4",
+        "consumer-groups",
+        &[
+            "--bootstrap-server",
+            &broker.bootstrap(),
+            "--describe",
+            "--group",
+            group,
+        ],
+    );
+    let stdout = expect_success("kafka-consumer-groups --describe", &out);
+    let mut totals = (0, 0, 0);
+    let mut rows = 0;
+    for cols in stdout.lines().map(|l| l.split_whitespace().collect::<Vec<_>>()) {
+        if cols.len() >= 6 && cols[0] == group && cols[1] == TOPIC {
+            let num = |i: usize| {
+                cols[i]
+                    .parse::<i64>()
+                    .unwrap_or_else(|_| panic!("column {i} of {cols:?}"))
+            };
+            totals = (totals.0 + num(3), totals.1 + num(4), totals.2 + num(5));
+            rows += 1;
+        }
+    }
+    assert_eq!(rows, 2, "one row per partition expected:\n{stdout}");
+    totals
+}
+
+fn all_values(range: std::ops::Range<usize>) -> BTreeSet<String> {
+    range.map(|i| format!("v{i}")).collect()
+}
+
+#[test]
+fn console_consumer_group_commits_resumes_and_survives_restart() {
+    let mut broker = Broker::start(&[]);
+    create_topic(&broker, TOPIC, 2);
+    produce(&broker, 0, 100);
+
+    let first = consume(&broker, "resumer", 60);
+    assert_eq!(
+        describe_totals(&broker, "resumer"),
+        (60, 100, 40),
+        "committed, log end, lag after 60 of 100"
+    );
+
+    let second = consume(&broker, "resumer", 40);
+    let seen: BTreeSet<String> = first.iter().chain(&second).cloned().collect();
+    assert_eq!(
+        seen.len(),
+        100,
+        "the second run resumed exactly where the first stopped"
+    );
+    assert_eq!(seen, all_values(0..100));
+    assert_eq!(describe_totals(&broker, "resumer"), (100, 100, 0));
+
+    broker.restart();
+    assert_eq!(
+        describe_totals(&broker, "resumer"),
+        (100, 100, 0),
+        "committed offsets after a restart"
+    );
+    produce(&broker, 100, 10);
+    let after = consume(&broker, "resumer", 10);
+    assert_eq!(after.into_iter().collect::<BTreeSet<_>>(), all_values(100..110));
+}
+
+#[test]
+fn committed_offsets_survive_kill_9() {
+    let mut broker = Broker::start(&[]);
+    create_topic(&broker, TOPIC, 2);
+    produce(&broker, 0, 20);
+    python_ok(
+        &format!(
+            r#"
+from confluent_kafka import Consumer, TopicPartition
+c = Consumer({{"bootstrap.servers": BOOTSTRAP, "group.id": "killed", "enable.auto.commit": False}})
+for offset in (3, 5, 7):
+    commit_offsets(c, [TopicPartition("{TOPIC}", 0, offset), TopicPartition("{TOPIC}", 1, offset + 1)])
+c.close()
+"#
+        ),
+        &broker.bootstrap(),
+    );
+    broker.kill9();
+    broker.restart();
+    python_ok(
+        &format!(
+            r#"
+from confluent_kafka import Consumer, TopicPartition
+c = Consumer({{"bootstrap.servers": BOOTSTRAP, "group.id": "killed"}})
+got = retry_coordinator(lambda: c.committed([TopicPartition("{TOPIC}", 0), TopicPartition("{TOPIC}", 1)], timeout=10), "committed")
+offsets = sorted((tp.partition, tp.offset) for tp in got)
+if offsets != [(0, 7), (1, 8)]:
+    fail(f"committed offsets after kill -9: {{offsets}}")
+c.close()
+"#
+        ),
+        &broker.bootstrap(),
+    );
+}
+
+/// Several librdkafka consumers in one group: all partitions assigned once, rebalanced when one
+/// leaves; then a static member restarts without the other member seeing a rebalance.
+fn shared_group(strategy: &str) {
+    let broker = Broker::start(&[]);
+    create_topic(&broker, TOPIC, 3);
+    produce(&broker, 0, 30);
+    python_ok(
+        &format!(
+            r#"
+from confluent_kafka import Consumer
+events = []
+def mk(name, instance=None):
+    conf = {{"bootstrap.servers": BOOTSTRAP, "group.id": "shared", "auto.offset.reset": "earliest",
+            "partition.assignment.strategy": "{strategy}", "session.timeout.ms": 10000, "client.id": name}}
+    if instance:
+        conf["group.instance.id"] = instance
+    c = Consumer(conf)
+    c.subscribe(["{TOPIC}"], on_assign=lambda c, p: events.append((name, "assign")),
+                on_revoke=lambda c, p: events.append((name, "revoke")))
+    return c
+consumers = {{}}
+def spin(seconds, until=None):
+    end = time.time() + seconds
+    while time.time() < end and not (until and until()):
+        for c in list(consumers.values()):
+            c.poll(0.05)
+def assignment():
+    return {{n: sorted(tp.partition for tp in c.assignment()) for n, c in consumers.items()}}
+def balanced(sizes):
+    a = assignment()
+    return sorted(sum(a.values(), [])) == [0, 1, 2] and sorted(len(p) for p in a.values()) == sizes
+def expect(sizes, what):
+    spin(30, lambda: balanced(sizes))
+    if not balanced(sizes):
+        fail(f"{{what}}: assignment {{assignment()}}")
+
+consumers["a"] = mk("a", "static-a")
+expect([3], "one member")
+consumers["b"] = mk("b")
+consumers["c"] = mk("c")
+expect([1, 1, 1], "three members")
+consumers.pop("c").close()
+expect([1, 2], "after c left")
+
+spin(2)
+before = len(events)
+consumers.pop("a").close()  # a static member does not leave on close
+consumers["a"] = mk("a2", "static-a")
+expect([1, 2], "after the static member restarted")
+spin(3)
+if any(name == "b" for name, _ in events[before:]):
+    fail(f"b saw a rebalance when the static member restarted: {{events[before:]}}")
+for c in consumers.values():
+    c.close()
+"#
+        ),
+        &broker.bootstrap(),
+    );
+}
+
+#[test]
+fn librdkafka_consumers_share_a_group_range() {
+    shared_group("range");
+}
+
+#[test]
+fn librdkafka_consumers_share_a_group_cooperative_sticky() {
+    shared_group("cooperative-sticky");
+}
