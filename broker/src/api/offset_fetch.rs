@@ -17,8 +17,10 @@ use crate::log::TopicPartition;
 
 pub const VERSIONS: VersionRange = VersionRange { min: 1, max: 9 };
 
-/// One group's answer: per topic, per partition (index, committed offset if any).
-type Fetched = Result<Vec<(String, Vec<(i32, Option<CommittedOffset>)>)>, ResponseError>;
+/// Per topic, per partition: (index, committed offset if any).
+type TopicOffsets = Vec<(String, Vec<(i32, Option<CommittedOffset>)>)>;
+/// One group's answer.
+type Fetched = Result<TopicOffsets, ResponseError>;
 
 pub fn handle(broker: &Broker, ctx: &RequestContext<'_>, request: OffsetFetchRequest) -> OffsetFetchResponse {
     if ctx.version >= 8 {
@@ -114,7 +116,7 @@ fn fetch(broker: &Broker, group_id: &str, topics: Option<Vec<(String, Vec<i32>)>
             .flat_map(|(name, indexes)| indexes.into_iter().map(move |i| TopicPartition::new(name.clone(), i)))
             .collect()
     });
-    let mut out: Vec<(String, Vec<(i32, Option<CommittedOffset>)>)> = Vec::new();
+    let mut out: TopicOffsets = Vec::new();
     for (tp, offset) in broker.groups.fetch_offsets(group_id, partitions) {
         match out.iter_mut().find(|(name, _)| *name == tp.topic) {
             Some((_, list)) => list.push((tp.partition, offset)),

@@ -13,7 +13,7 @@ use kafka_protocol::error::ResponseError;
 use parking_lot::Mutex;
 use tokio::sync::oneshot;
 
-use super::group::{Group, GroupState};
+use super::classic_group::{Group, GroupState};
 use super::offsets::CommittedOffset;
 use super::records::{
     encode_group_value, encode_key, encode_offset_value, GroupMetadataValue, MemberMetadataValue, RecordKey,

@@ -5,8 +5,8 @@
 
 use std::collections::HashMap;
 
+use super::classic_group::{Group, GroupState};
 use super::coordinator::{GroupCoordinator, OFFSETS_TOPIC};
-use super::group::{Group, GroupState};
 use super::member::{Member, Protocol};
 use super::records::{decode_group_value, decode_key, decode_offset_value, GroupMetadataValue, RecordError, RecordKey};
 use crate::api::produce::now_ms;
@@ -183,7 +183,10 @@ fn apply(
 }
 
 /// Decodes `count` records (key, value) of an uncompressed v2 batch body. None if malformed.
-fn records(mut body: &[u8], count: i32) -> Option<Vec<(Option<&[u8]>, Option<&[u8]>)>> {
+/// A record's key and value (None: null).
+type KeyValue<'a> = (Option<&'a [u8]>, Option<&'a [u8]>);
+
+fn records(mut body: &[u8], count: i32) -> Option<Vec<KeyValue<'_>>> {
     let mut out = Vec::new();
     for _ in 0..count {
         let len = varint(&mut body)?;

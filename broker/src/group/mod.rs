@@ -1,7 +1,7 @@
 //! The group coordinator: Kafka's classic consumer-group protocol (JoinGroup, SyncGroup, Heartbeat,
 //! LeaveGroup) and committed offsets, made durable in the internal topic `__consumer_offsets`.
 //!
-//! Map: `member` and `group` hold the data of one group; `state` is the pure membership state machine
+//! Map: `member` and `classic_group` hold the data of one group; `state` is the pure membership state machine
 //! (events in, `Effect`s out, no I/O, no clock: the caller passes `now`); `offsets` validates commits
 //! and applies them; `records` encodes and decodes Kafka's `__consumer_offsets` keys and values;
 //! `coordinator` is the runtime (`GroupCoordinator`): it owns every group behind one lock, turns API
@@ -13,8 +13,8 @@
 //! `abs(javaHashCode(group)) % offsets.topic.num.partitions` of `__consumer_offsets`, as in Kafka, so the
 //! data stays where a Kafka broker would look for it.
 
+pub mod classic_group;
 pub mod coordinator;
-pub mod group;
 mod load;
 pub mod member;
 pub mod offsets;
@@ -24,8 +24,8 @@ pub mod state;
 #[cfg(test)]
 mod state_tests;
 
+pub use classic_group::{Group, GroupState};
 pub use coordinator::{GroupCoordinator, OFFSETS_TOPIC};
-pub use group::{Group, GroupState};
 pub use member::{Member, Protocol};
 pub use state::{Effect, JoinRequest, JoinResult, SyncRequest, SyncResult, WaiterId};
 

@@ -4,7 +4,7 @@
 
 use kafka_protocol::error::ResponseError;
 
-use super::group::{Group, GroupState};
+use super::classic_group::{Group, GroupState};
 
 /// One committed offset, as stored in an `OffsetCommitValue` record.
 #[derive(Debug, Clone, PartialEq, Eq)]

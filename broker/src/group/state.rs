@@ -9,7 +9,7 @@
 use bytes::Bytes;
 use kafka_protocol::error::ResponseError;
 
-use super::group::{Group, GroupState, JoinTimer};
+use super::classic_group::{Group, GroupState, JoinTimer};
 use super::member::{Member, Protocol};
 use super::GroupConfig;
 

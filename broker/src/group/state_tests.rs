@@ -4,7 +4,7 @@
 use bytes::Bytes;
 use kafka_protocol::error::ResponseError;
 
-use super::group::{Group, GroupState};
+use super::classic_group::{Group, GroupState};
 use super::member::{subscription, Protocol};
 use super::state::{Effect, JoinRequest, JoinResult, SyncRequest, SyncResult, WaiterId};
 use super::GroupConfig;
