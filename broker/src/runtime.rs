@@ -84,6 +84,7 @@ pub fn run_broker(config: BrokerConfig) -> anyhow::Result<()> {
         wait_for_signal().await;
         info!("shutting down: no new connections, finishing in-flight requests");
         shutdown.cancel();
+        broker.groups.shutdown();
         tasks.close();
         if tokio::time::timeout(DRAIN_TIMEOUT, tasks.wait()).await.is_err() {
             warn!("some requests did not finish within {DRAIN_TIMEOUT:?}; closing logs anyway");

@@ -35,6 +35,8 @@ pub struct GroupCoordinator {
     ready: AtomicBool,
     /// The "replication factor too high" error was logged.
     warned: AtomicBool,
+    /// Shutting down: nothing waits any more (see `shutdown`).
+    closed: AtomicBool,
 }
 
 #[derive(Default)]
@@ -62,6 +64,7 @@ impl GroupCoordinator {
             inner: Mutex::new(Inner::default()),
             ready: AtomicBool::new(false),
             warned: AtomicBool::new(false),
+            closed: AtomicBool::new(false),
         }
     }
 
@@ -139,6 +142,9 @@ impl GroupCoordinator {
         let (tx, rx) = oneshot::channel();
         {
             let mut inner = self.inner.lock();
+            if self.closed.load(Ordering::Acquire) {
+                return JoinResult::error(&member_id, ResponseError::NotCoordinator);
+            }
             if !request.member_id.is_empty() && !inner.groups.contains_key(group_id) {
                 return JoinResult::error(&member_id, ResponseError::UnknownMemberId);
             }
@@ -161,6 +167,9 @@ impl GroupCoordinator {
         let (tx, rx) = oneshot::channel();
         {
             let mut inner = self.inner.lock();
+            if self.closed.load(Ordering::Acquire) {
+                return SyncResult::error(ResponseError::NotCoordinator);
+            }
             request.waiter = inner.waiter();
             inner.syncs.insert(request.waiter, tx);
             let now = now_ms();
@@ -211,6 +220,20 @@ impl GroupCoordinator {
         let (outcomes, effects) = group.leave(&self.config, members, now_ms());
         self.perform(broker, &mut inner, group_id, effects);
         Ok(outcomes)
+    }
+
+    /// At shutdown: answers every waiting JoinGroup and SyncGroup with NOT_COORDINATOR (as Kafka does when
+    /// it stops coordinating a group), so clients look for the coordinator again instead of holding
+    /// requests open while the broker drains; later ones get the same answer at once.
+    pub fn shutdown(&self) {
+        let mut inner = self.inner.lock();
+        self.closed.store(true, Ordering::Release);
+        for (_, tx) in inner.joins.drain() {
+            let _ = tx.send(JoinResult::error("", ResponseError::NotCoordinator));
+        }
+        for (_, tx) in inner.syncs.drain() {
+            let _ = tx.send(SyncResult::error(ResponseError::NotCoordinator));
+        }
     }
 
     /// Runs every group's clock (session timeouts, rebalance timeouts, the initial delay).
