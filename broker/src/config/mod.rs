@@ -2,8 +2,10 @@
 //! validated configs each role runs with (`broker`). Everything behind this module uses typed values.
 
 pub mod broker;
+pub mod coordinator;
 pub mod properties;
 pub mod raw;
 
 pub use broker::{BrokerConfig, BrokerId, HostPort, Listener, LogDefaults, TimestampKind};
+pub use coordinator::{CoordinatorConfig, CoordinatorId, Voter};
 pub use raw::{ConfigError, RawConfig};
