@@ -39,11 +39,12 @@ pub fn handle(broker: &Broker, ctx: &RequestContext<'_>, request: OffsetFetchReq
             .collect();
         return OffsetFetchResponse::default().with_groups(groups);
     }
-    let topics = request.topics.map(|ts| {
+    let requested: Option<Vec<(String, Vec<i32>)>> = request.topics.map(|ts| {
         ts.into_iter()
             .map(|t| (t.name.0.to_string(), t.partition_indexes))
             .collect()
     });
+    let topics = requested.clone();
     match fetch(broker, &request.group_id.0, topics) {
         Ok(topics) => OffsetFetchResponse::default().with_topics(
             topics
@@ -67,8 +68,30 @@ pub fn handle(broker: &Broker, ctx: &RequestContext<'_>, request: OffsetFetchReq
                 })
                 .collect(),
         ),
-        // v1 has no top-level error: the client sees an empty answer and retries on its own.
-        Err(e) => OffsetFetchResponse::default().with_error_code(e.code()),
+        Err(e) if ctx.version >= 2 => OffsetFetchResponse::default().with_error_code(e.code()),
+        // v1 has no top-level error code: the error goes to every requested partition.
+        Err(e) => OffsetFetchResponse::default().with_topics(
+            requested
+                .unwrap_or_default()
+                .into_iter()
+                .map(|(name, indexes)| {
+                    OffsetFetchResponseTopic::default()
+                        .with_name(TopicName(str_bytes(&name)))
+                        .with_partitions(
+                            indexes
+                                .into_iter()
+                                .map(|i| {
+                                    OffsetFetchResponsePartition::default()
+                                        .with_partition_index(i)
+                                        .with_committed_offset(-1)
+                                        .with_metadata(Some(str_bytes("")))
+                                        .with_error_code(e.code())
+                                })
+                                .collect(),
+                        )
+                })
+                .collect(),
+        ),
     }
 }
 
