@@ -33,7 +33,15 @@ struct Attempt {
     has_error: bool,
 }
 
-pub async fn handle(broker: &Broker, ctx: &RequestContext<'_>, request: FetchRequest) -> (FetchResponse, MemoryPermit) {
+/// `request_permit` is the budget held for the request itself; it is released before the data's
+/// reservation is taken, so a fetch never holds memory while it waits for more.
+pub async fn handle(
+    broker: &Broker,
+    ctx: &RequestContext<'_>,
+    request: FetchRequest,
+    request_permit: MemoryPermit,
+) -> (FetchResponse, MemoryPermit) {
+    drop(request_permit);
     let wait = Duration::from_millis(request.max_wait_ms.max(0) as u64);
     let deadline = tokio::time::Instant::now() + wait;
     let mut appends = broker.subscribe_appends();

@@ -175,13 +175,12 @@ pub async fn handle_request(
         version,
         connection,
     };
-    let outcome = dispatch(broker, &ctx, request).await;
+    let outcome = dispatch(broker, &ctx, request, request_permit).await;
     broker.metrics.request_done(api, started.elapsed());
     let Some((body, response_permit)) = outcome else {
         return Ok(None);
     };
     let response_header = ResponseHeader::default().with_correlation_id(header.correlation_id);
-    drop(request_permit);
     encode(api, version, &response_header, &body, response_permit).map(Some)
 }
 
@@ -218,10 +217,15 @@ fn body_size(body: &ResponseKind, version: i16) -> Option<usize> {
 
 /// Routes a typed request to its handler. Returns the response and any memory it holds
 /// (Fetch reserves the bytes it read), or `None` when no response is due.
+///
+/// `request_permit` holds the request's bytes in the memory budget; it is released when the handler is
+/// done with the request (Fetch releases it before reserving room for the data it reads, so that a
+/// connection never waits for memory while holding some: no reservation cycle can form).
 async fn dispatch(
     broker: &Arc<Broker>,
     ctx: &RequestContext<'_>,
     request: RequestKind,
+    request_permit: MemoryPermit,
 ) -> Option<(ResponseKind, MemoryPermit)> {
     let none = MemoryPermit::none;
     let response = match request {
@@ -233,7 +237,7 @@ async fn dispatch(
                 .map(|r| (ResponseKind::Produce(r), none()))
         }
         RequestKind::Fetch(r) => {
-            let (response, permit) = fetch::handle(broker, ctx, r).await;
+            let (response, permit) = fetch::handle(broker, ctx, r, request_permit).await;
             return Some((ResponseKind::Fetch(response), permit));
         }
         RequestKind::ListOffsets(r) => ResponseKind::ListOffsets(list_offsets::handle(broker, ctx, r)),
