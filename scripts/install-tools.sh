@@ -147,7 +147,8 @@ install_kcat() {
 # ---------------------------------------------------------------------------------------------
 # Python clients (PyPI)
 # ---------------------------------------------------------------------------------------------
-PY_PACKAGES=(kafka-python confluent-kafka lz4 cramjam python-snappy zstandard)
+# Pinned: a client upgrade is a change to review, not something CI picks up by itself.
+PY_PACKAGES=(kafka-python==3.0.12 confluent-kafka==2.16.1 lz4==4.4.5 cramjam==2.14.0 python-snappy==0.7.3 zstandard==0.25.0)
 
 install_venv() {
   local venv="$CACHE/venv" t0 stamp
@@ -186,7 +187,7 @@ kafka_jar_version() {
 }
 echo "kafka-$KAFKA_OLD  (java tools, kafka-clients $(kafka_jar_version "$KAFKA_OLD"))  $CACHE/kafka-$KAFKA_OLD/classpath.txt"
 echo "kafka-$KAFKA_NEW  (java tools + KRaft broker, kafka-clients $(kafka_jar_version "$KAFKA_NEW"))  $CACHE/kafka-$KAFKA_NEW/classpath.txt"
-echo "kcat             $(kcat -V 2>&1 | head -1)"
+echo "kcat             $(kcat -V 2>&1 | sed -nE 's/^Version ([^ ]+) .*(librdkafka [^ ]+).*/\1 (\2)/p')"
 "$CACHE/venv/bin/python" - <<'EOF'
 import importlib.metadata as md
 import confluent_kafka
