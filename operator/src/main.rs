@@ -28,6 +28,9 @@ enum Command {
         /// DNS suffix of the Kubernetes cluster.
         #[arg(long, default_value = "cluster.local")]
         cluster_domain: String,
+        /// `yaml` (a `---` separated stream) or `json` (a v1 List).
+        #[arg(short = 'o', long, default_value = "yaml", value_parser = ["yaml", "json"])]
+        output: String,
     },
     /// Run the controller.
     Run(oxka_operator::reconcile::RunArgs),
@@ -40,7 +43,11 @@ fn main() -> anyhow::Result<()> {
             print!("{}", oxka_operator::crd_yaml());
             Ok(())
         }
-        Command::Render { file, cluster_domain } => {
+        Command::Render {
+            file,
+            cluster_domain,
+            output,
+        } => {
             let text = if file.as_os_str() == "-" {
                 let mut text = String::new();
                 std::io::stdin().read_to_string(&mut text)?;
@@ -55,7 +62,12 @@ fn main() -> anyhow::Result<()> {
                 ..RenderOptions::default()
             };
             let objects = render(&cluster, &options)?;
-            print!("{}", objects.to_yaml());
+            if output == "json" {
+                let list = serde_json::json!({"apiVersion": "v1", "kind": "List", "items": objects.to_values()});
+                println!("{}", serde_json::to_string_pretty(&list)?);
+            } else {
+                print!("{}", objects.to_yaml());
+            }
             Ok(())
         }
         Command::Run(args) => {

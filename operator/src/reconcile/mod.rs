@@ -85,6 +85,8 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         let host = std::fs::read_to_string("/etc/hostname").unwrap_or_default();
         format!("{}-{}", host.trim(), std::process::id())
     });
+    // Ready means connected and either leading or standing by: a standby must not block a rollout.
+    metrics.ready.store(true, Ordering::Relaxed);
     if args.leader_election {
         let elector = leader::LeaderElector::new(
             client.clone(),
@@ -116,7 +118,6 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     });
     let clusters: Api<KafkaCluster> = scoped(&client, args.namespace.as_deref());
     let owned = watcher::Config::default().labels(&format!("app.kubernetes.io/managed-by={MANAGER}"));
-    metrics.ready.store(true, Ordering::Relaxed);
     tracing::info!(namespace = ?args.namespace, "controller running");
     Controller::new(clusters, watcher::Config::default())
         .owns(scoped::<StatefulSet>(&client, args.namespace.as_deref()), owned.clone())

@@ -1,0 +1,553 @@
+#!/usr/bin/env python3
+"""The operator's end-to-end scenarios against a real kube-apiserver (started by e2e/run.sh).
+
+Drives the system as a user would: helm installs the chart, the operator runs as a local process
+with the chart's ServiceAccount identity (so the chart's RBAC is what it gets), kubectl applies the
+examples. There is no scheduler or kubelet: pods stay Pending, and `mark_pods_ready` plays the
+kubelet's part by patching pod status. Only the standard library is used.
+
+Prints one line per scenario and a closing 'N passed, M failed' line; exits non-zero on failure.
+"""
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+import urllib.request
+
+ARGS = None
+OPERATOR = None  # (Popen, metrics URL) of the operator the scenarios talk to
+OPERATORS = []  # (Popen, log path) of operator processes this script started
+RESULTS = []
+NS = "e2e"
+OP_NS = "oxka-system"
+RELEASE = "oxka-operator"
+
+
+class Failed(Exception):
+    pass
+
+
+def sh(*cmd, input=None, check=True, kubeconfig=True):
+    cmd = list(cmd)
+    if kubeconfig and cmd[0] in ("kubectl", "helm"):
+        cmd[1:1] = ["--kubeconfig", ARGS.kubeconfig]
+    r = subprocess.run(cmd, input=input, capture_output=True, text=True)
+    if check and r.returncode != 0:
+        raise Failed(f"{' '.join(cmd)} failed ({r.returncode}): {r.stderr.strip()[-2000:]}")
+    return r
+
+
+def kubectl_json(*args):
+    out = sh("kubectl", *args, "-o", "json").stdout
+    return json.loads(out)
+
+
+def get(kind, name, ns=NS):
+    r = sh("kubectl", "get", kind, name, "-n", ns, "-o", "json", check=False)
+    if r.returncode != 0:
+        return None
+    return json.loads(r.stdout)
+
+
+def wait_for(what, fn, timeout=60, interval=0.3):
+    deadline = time.time() + timeout
+    last = None
+    while time.time() < deadline:
+        try:
+            last = fn()
+            if last:
+                return last
+        except Failed as e:
+            last = e
+        time.sleep(interval)
+    raise Failed(f"timed out after {timeout}s waiting for {what} (last: {last})")
+
+
+def condition(kc, type_):
+    for c in (kc or {}).get("status", {}).get("conditions", []):
+        if c["type"] == type_:
+            return c
+    return {}
+
+
+def kc(name="demo", ns=NS):
+    return get("kafkacluster", name, ns)
+
+
+def patch_kc(patch, name="demo", ns=NS, check=True):
+    return sh("kubectl", "patch", "kafkacluster", name, "-n", ns, "--type", "merge", "-p", json.dumps(patch), check=check)
+
+
+def mark_pods_ready(ns=NS, instance="demo"):
+    """The kubelet's part: every pod of the cluster that is not Running and Ready becomes so."""
+    pods = kubectl_json("get", "pods", "-n", ns, "-l", f"app.kubernetes.io/instance={instance}")["items"]
+    for pod in pods:
+        if pod["metadata"].get("deletionTimestamp"):
+            continue
+        st = pod.get("status", {})
+        ready = any(c["type"] == "Ready" and c["status"] == "True" for c in st.get("conditions", []))
+        if st.get("phase") == "Running" and ready:
+            continue
+        now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        status = {"status": {"phase": "Running", "conditions": [
+            {"type": "Ready", "status": "True", "lastTransitionTime": now},
+            {"type": "ContainersReady", "status": "True", "lastTransitionTime": now},
+            {"type": "PodScheduled", "status": "True", "lastTransitionTime": now}]}}
+        sh("kubectl", "patch", "pod", pod["metadata"]["name"], "-n", ns, "--subresource=status",
+           "--type", "merge", "-p", json.dumps(status), check=False)
+
+
+def settle(name="demo", ns=NS, timeout=90):
+    """Plays kubelet until the KafkaCluster reports Ready and Progressing=False for its generation."""
+    def done():
+        mark_pods_ready(ns, name)
+        k = kc(name, ns)
+        gen = k["metadata"]["generation"]
+        ok = (condition(k, "Ready").get("status") == "True"
+              and condition(k, "Progressing").get("status") == "False"
+              and k.get("status", {}).get("observedGeneration") == gen)
+        return k if ok else None
+    return wait_for(f"KafkaCluster {ns}/{name} to become Ready", done, timeout, interval=0.5)
+
+
+def sts(name, ns=NS):
+    return get("statefulset", name, ns)
+
+
+def template_hash(s):
+    return s["spec"]["template"]["metadata"]["annotations"]["oxka.io/config-hash"]
+
+
+def pods(ns, selector):
+    return kubectl_json("get", "pods", "-n", ns, "-l", selector)["items"]
+
+
+def check(cond, message):
+    if not cond:
+        raise Failed(message)
+
+
+# --- operator process -------------------------------------------------------------------------
+
+def operator_kubeconfig():
+    """A kubeconfig that authenticates as the chart's ServiceAccount."""
+    token = sh("kubectl", "create", "token", RELEASE, "-n", OP_NS, "--duration=2h").stdout.strip()
+    path = os.path.join(ARGS.work, "operator.kubeconfig")
+    with open(path, "w") as f:
+        f.write(f"""apiVersion: v1
+kind: Config
+clusters:
+- name: e2e
+  cluster: {{server: "{ARGS.apiserver}", certificate-authority: "{ARGS.ca}"}}
+contexts:
+- name: e2e
+  context: {{cluster: e2e, user: sa, namespace: {OP_NS}}}
+current-context: e2e
+users:
+- name: sa
+  user: {{token: "{token}"}}
+""")
+    return path
+
+
+def free_port():
+    import socket
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def start_operator(identity):
+    port = free_port()
+    log = os.path.join(ARGS.work, "logs", f"operator-{identity}-{len(OPERATORS)}.log")
+    env = dict(os.environ, KUBECONFIG=ARGS.operator_kubeconfig, RUST_LOG="info,kube=warn",
+               POD_NAMESPACE=OP_NS, POD_NAME=identity)
+    p = subprocess.Popen([ARGS.operator, "run", "--leader-election", f"--leader-election-lease={RELEASE}-leader",
+                          "--install-crds", f"--metrics-address=127.0.0.1:{port}"],
+                         env=env, stdout=open(log, "w"), stderr=subprocess.STDOUT)
+    OPERATORS.append((p, log))
+    url = f"http://127.0.0.1:{port}"
+    wait_for(f"operator {identity} /readyz", lambda: http_get(url + "/readyz")[0] == 200, 30)
+    return p, url
+
+
+def http_get(url):
+    try:
+        with urllib.request.urlopen(url, timeout=2) as r:
+            return r.status, r.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, ""
+    except OSError:
+        return 0, ""
+
+
+def stop_operator(p, hard=False):
+    if p.poll() is None:
+        p.kill() if hard else p.terminate()
+        try:
+            p.wait(10)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+
+
+# --- scenarios --------------------------------------------------------------------------------
+
+def chart_lint():
+    sh("helm", "lint", f"{ARGS.root}/charts/oxka-operator", kubeconfig=False)
+
+
+def chart_template_dry_run():
+    sh("kubectl", "create", "namespace", OP_NS)
+    rendered = sh("helm", "template", RELEASE, f"{ARGS.root}/charts/oxka-operator", "-n", OP_NS, "--include-crds",
+                  kubeconfig=False).stdout
+    sh("kubectl", "apply", "--dry-run=server", "-f", "-", input=rendered)
+    # A namespaced install (Role instead of ClusterRole) must be accepted too.
+    rendered = sh("helm", "template", RELEASE, f"{ARGS.root}/charts/oxka-operator", "-n", OP_NS,
+                  "--set", f"watchNamespace={OP_NS}", kubeconfig=False).stdout
+    sh("kubectl", "apply", "--dry-run=server", "-f", "-", input=rendered)
+
+
+def helm_install():
+    sh("helm", "install", RELEASE, f"{ARGS.root}/charts/oxka-operator", "-n", OP_NS)
+    sh("kubectl", "wait", "--for=condition=Established", "crd/kafkaclusters.oxka.io", "--timeout=30s")
+    check(get("serviceaccount", RELEASE, OP_NS), "the chart created no ServiceAccount")
+    ARGS.operator_kubeconfig = operator_kubeconfig()
+
+
+def operator_starts_with_chart_rbac():
+    global OPERATOR
+    OPERATOR = start_operator("op-a")
+    lease = wait_for("the leader Lease", lambda: get("lease", f"{RELEASE}-leader", OP_NS), 30)
+    check(lease["spec"]["holderIdentity"] == "op-a", f"lease holder is {lease['spec'].get('holderIdentity')}")
+    # RBAC is real: the ServiceAccount cannot read Secrets.
+    r = sh("kubectl", "--kubeconfig", ARGS.operator_kubeconfig, "get", "secrets", "-A", check=False, kubeconfig=False)
+    check(r.returncode != 0 and "forbidden" in r.stderr, f"the operator's identity can list secrets: {r.stderr}")
+
+
+def minimal_cluster_objects():
+    sh("kubectl", "create", "namespace", NS)
+    sh("kubectl", "apply", "-n", NS, "-f", f"{ARGS.root}/examples/minimal.yaml")
+    uid = wait_for("the KafkaCluster", lambda: kc())["metadata"]["uid"]
+    wait_for("the broker StatefulSet", lambda: sts("demo-broker"))
+    expected = [("statefulset", "demo-coordinator"), ("statefulset", "demo-broker"),
+                ("service", "demo-coordinator-headless"), ("service", "demo-broker-headless"),
+                ("service", "demo-bootstrap"), ("configmap", "demo-coordinator-config"),
+                ("configmap", "demo-broker-config"), ("poddisruptionbudget", "demo-coordinator"),
+                ("poddisruptionbudget", "demo-broker")]
+    for kind, name in expected:
+        obj = wait_for(f"{kind} {name}", lambda: get(kind, name))
+        owners = obj["metadata"].get("ownerReferences", [])
+        check(any(o["uid"] == uid and o.get("controller") for o in owners), f"{kind} {name} is not owned by demo")
+    check(sts("demo-coordinator")["spec"]["replicas"] == 3, "coordinators != 3")
+    check(sts("demo-broker")["spec"]["replicas"] == 3, "brokers != 3")
+    for name in ("demo-broker", "demo-coordinator"):
+        check(get("pdb", name)["spec"]["maxUnavailable"] == 1, f"PDB {name} maxUnavailable != 1")
+    data = get("configmap", "demo-broker-config")["data"]
+    check(sorted(data) == [f"server-{i}.properties" for i in range(3)], f"broker ConfigMap keys {sorted(data)}")
+    check("advertised.listeners=INTERNAL://demo-broker-1.demo-broker-headless.e2e.svc.cluster.local:9092" in data["server-1.properties"],
+          "broker 1 does not advertise its pod DNS name")
+    zk = get("configmap", "demo-coordinator-config")["data"]
+    check(zk["myid-2"].strip() == "3" and "server.3=demo-coordinator-2." in zk["zookeeper-0.properties"], "coordinator ids")
+    # The controller-manager made pods, with the ordinal label the pods use to pick their file.
+    p = wait_for("6 pods", lambda: (lambda ps: ps if len(ps) == 6 else None)(pods(NS, "app.kubernetes.io/instance=demo")))
+    check(all("apps.kubernetes.io/pod-index" in x["metadata"]["labels"] for x in p), "pods lack the pod-index label")
+    status = wait_for("status", lambda: (kc().get("status") or {}).get("bootstrapAddress"))
+    check(status == "demo-bootstrap.e2e.svc:9092", f"bootstrap address {status}")
+
+
+def subset(want, have, path=""):
+    """Every field in `want` is in `have` with the same value (lists element by element)."""
+    if isinstance(want, dict):
+        if not isinstance(have, dict):
+            return f"{path}: {have!r} is not an object"
+        for k, v in want.items():
+            if k not in have:
+                return f"{path}.{k} missing"
+            err = subset(v, have[k], f"{path}.{k}")
+            if err:
+                return err
+        return None
+    if isinstance(want, list):
+        if not isinstance(have, list) or len(want) != len(have):
+            return f"{path}: list length {len(want)} != {len(have) if isinstance(have, list) else have!r}"
+        for i, (w, h) in enumerate(zip(want, have)):
+            err = subset(w, h, f"{path}[{i}]")
+            if err:
+                return err
+        return None
+    if want != have and str(want) != str(have):
+        return f"{path}: want {want!r}, have {have!r}"
+    return None
+
+
+def render_matches_live_objects():
+    live_kc = sh("kubectl", "get", "kafkacluster", "demo", "-n", NS, "-o", "json").stdout
+    rendered = json.loads(sh(ARGS.operator, "render", "-f", "-", "-o", "json", input=live_kc, kubeconfig=False).stdout)
+    check(len(rendered["items"]) == 9, f"render printed {len(rendered['items'])} objects")
+    for obj in rendered["items"]:
+        name = obj["metadata"]["name"]
+        live = get(obj["kind"], name)
+        check(live is not None, f"rendered {obj['kind']} {name} does not exist")
+        err = subset(obj, live)
+        check(err is None, f"{obj['kind']} {name} differs from `oxka-operator render`: {err}")
+
+
+def broker_configs_parse():
+    data = get("configmap", "demo-broker-config")["data"]
+    files = []
+    d = tempfile.mkdtemp(dir=ARGS.work)
+    for key, text in data.items():
+        path = os.path.join(d, key)
+        with open(path, "w") as f:
+            f.write(text)
+        files.append(path)
+    r = sh(ARGS.check_config, *files, check=False, kubeconfig=False)
+    check(r.returncode == 0, f"the broker refused a rendered config: {r.stderr}")
+
+
+def production_example():
+    sh("kubectl", "create", "namespace", "kafka")
+    sh("kubectl", "apply", "-f", f"{ARGS.root}/examples/production.yaml")
+    wait_for("prod brokers", lambda: sts("prod-broker", "kafka"))
+    ports = []
+    for i in range(5):
+        svc = wait_for(f"external service {i}", lambda: get("service", f"prod-broker-{i}-external", "kafka"))
+        check(svc["spec"]["type"] == "NodePort", "external service type")
+        ports.append(svc["spec"]["ports"][0]["nodePort"])
+    check(ports == list(range(31090, 31095)), f"node ports {ports}")
+    data = get("configmap", "prod-broker-config", "kafka")["data"]
+    check("EXTERNAL://kafka.example.com:31094" in data["server-4.properties"], "broker 4 external address")
+    pod = sts("prod-broker", "kafka")["spec"]["template"]["spec"]
+    env = {e["name"]: e.get("value") for e in pod["containers"][0]["env"]}
+    check(env["KAFKA_HEAP_OPTS"] == "-Xmx4G -Xms4G", f"heap {env['KAFKA_HEAP_OPTS']}")
+    check(pod["topologySpreadConstraints"][0]["topologyKey"] == "topology.kubernetes.io/zone", "rack spread")
+
+
+def invalid_specs_rejected_by_cel():
+    head = "apiVersion: oxka.io/v1alpha1\nkind: KafkaCluster\nmetadata: {name: bad, namespace: e2e}\n"
+    cases = [
+        ("spec: {coordinators: {replicas: 4}}", "coordinators.replicas must be odd"),
+        ("spec: {listeners: {external: {type: NodePort, advertisedHostTemplate: n.example.com}}}", "needs nodePortBase"),
+        ("spec: {listeners: {external: {type: LoadBalancer, advertisedHostTemplate: kafka.example.com}}}", "needs {id} in advertisedHostTemplate"),
+    ]
+    for spec, message in cases:
+        r = sh("kubectl", "apply", "-f", "-", input=head + spec + "\n", check=False)
+        check(r.returncode != 0 and message in r.stderr, f"{spec!r} was not rejected with {message!r}: {r.stderr or r.stdout}")
+    r = sh("kubectl", "apply", "-f", "-", check=False,
+           input=head.replace("name: bad", "name: " + "x" * 41) + "spec: {}\n")
+    check(r.returncode != 0 and "at most 40 characters" in r.stderr, f"long name: {r.stderr}")
+    r = patch_kc({"spec": {"coordinators": {"replicas": 5}}}, check=False)
+    check(r.returncode != 0 and "cannot change after creation" in r.stderr, f"ensemble resize: {r.stderr}")
+
+
+def first_ready():
+    k = settle()
+    check(k["status"]["brokers"]["readyReplicas"] == 3, f"status {k['status']}")
+
+
+def operator_owned_keys_refused_in_status():
+    gen = sts("demo-broker")["metadata"]["generation"]
+    patch_kc({"spec": {"brokers": {"config": {"broker.id": "7"}}}})
+    c = wait_for("Degraded/InvalidSpec", lambda: (lambda c: c if c.get("reason") == "InvalidSpec" else None)(condition(kc(), "Degraded")), 30)
+    check("must not set broker.id: the operator sets it from the StatefulSet ordinal" in c["message"], c["message"])
+    check(sts("demo-broker")["metadata"]["generation"] == gen, "the broker StatefulSet changed for an invalid spec")
+    patch_kc({"spec": {"brokers": {"config": {"broker.id": None}}}})
+    wait_for("Degraded=False", lambda: condition(kc(), "Degraded").get("status") == "False", 30)
+    settle()
+
+
+def config_change_rolls_one_at_a_time():
+    before = kc()["status"]["brokers"]["configHash"]
+    coordinator_uids = {p["metadata"]["uid"] for p in pods(NS, "app.kubernetes.io/component=coordinator,app.kubernetes.io/instance=demo")}
+    patch_kc({"spec": {"brokers": {"config": {"num.partitions": "6"}}}})
+    k = wait_for("a new broker hash and Progressing", lambda: (lambda k: k if k["status"]["brokers"].get("configHash") != before
+                 and condition(k, "Progressing").get("status") == "True" else None)(kc()), 30)
+    after = k["status"]["brokers"]["configHash"]
+    check(condition(k, "Progressing")["reason"] == "RollingBrokers", f"reason {condition(k, 'Progressing')}")
+    check(template_hash(sts("demo-broker")) == after, "StatefulSet template hash differs from status")
+
+    # Nothing marks pods ready now: the StatefulSet replaces one broker and waits for it.
+    def stalled():
+        ps = pods(NS, "app.kubernetes.io/component=broker,app.kubernetes.io/instance=demo")
+        new = [p for p in ps if p["metadata"]["annotations"].get("oxka.io/config-hash") == after]
+        return (ps, new) if len(new) == 1 and len(ps) == 3 else None
+    _, new = wait_for("one broker restarted", stalled, 30)
+    check(new[0]["metadata"]["name"] == "demo-broker-2", f"restarted {new[0]['metadata']['name']} first")
+    time.sleep(2)
+    _, new = stalled() or (None, [])
+    check(len(new) == 1, "a second broker restarted before the first was Ready")
+    settle()
+    ps = pods(NS, "app.kubernetes.io/component=broker,app.kubernetes.io/instance=demo")
+    check(all(p["metadata"]["annotations"]["oxka.io/config-hash"] == after for p in ps), "not every broker runs the new config")
+    still = {p["metadata"]["uid"] for p in pods(NS, "app.kubernetes.io/component=coordinator,app.kubernetes.io/instance=demo")}
+    check(still == coordinator_uids, "coordinators restarted for a broker-only change")
+
+
+def coordinators_roll_before_brokers():
+    old_image = sts("demo-broker")["spec"]["template"]["spec"]["containers"][0]["image"]
+    patch_kc({"spec": {"image": "oxka:e2e-next"}})
+    wait_for("coordinators on the new image", lambda: sts("demo-coordinator")["spec"]["template"]["spec"]["containers"][0]["image"] == "oxka:e2e-next", 30)
+    k = wait_for("RollingCoordinators", lambda: (lambda k: k if condition(k, "Progressing").get("reason") == "RollingCoordinators" else None)(kc()), 30)
+    time.sleep(2)
+    check(sts("demo-broker")["spec"]["template"]["spec"]["containers"][0]["image"] == old_image,
+          "brokers changed while the ensemble was rolling")
+    settle(timeout=120)
+    check(sts("demo-broker")["spec"]["template"]["spec"]["containers"][0]["image"] == "oxka:e2e-next", "brokers never rolled")
+
+
+def scale_up():
+    hash_before = template_hash(sts("demo-broker"))
+    uids = {p["metadata"]["name"]: p["metadata"]["uid"] for p in pods(NS, "app.kubernetes.io/component=broker,app.kubernetes.io/instance=demo")}
+    patch_kc({"spec": {"brokers": {"replicas": 4}}})
+    wait_for("4 brokers", lambda: sts("demo-broker")["spec"]["replicas"] == 4, 30)
+    check("server-3.properties" in get("configmap", "demo-broker-config")["data"], "no config for broker 3")
+    check(template_hash(sts("demo-broker")) == hash_before, "scaling up changed the config hash")
+    settle()
+    now = {p["metadata"]["name"]: p["metadata"]["uid"] for p in pods(NS, "app.kubernetes.io/component=broker,app.kubernetes.io/instance=demo")}
+    check(all(now[n] == u for n, u in uids.items()), "existing brokers restarted on scale-up")
+
+
+def scale_down_refused_while_unverified():
+    patch_kc({"spec": {"brokers": {"replicas": 3}}})
+    c = wait_for("ScaleDownBlocked", lambda: (lambda c: c if c.get("reason") == "ScaleDownBlocked" else None)(condition(kc(), "Degraded")), 40)
+    check("not removing brokers 3" in c["message"], c["message"])
+    check(sts("demo-broker")["spec"]["replicas"] == 4, "brokers were removed without checking where data lives")
+    check("server-3.properties" in get("configmap", "demo-broker-config")["data"], "broker 3's config was removed")
+    patch_kc({"spec": {"brokers": {"replicas": 4}}})
+    wait_for("Degraded=False", lambda: condition(kc(), "Degraded").get("status") == "False", 30)
+    settle()
+
+
+def pause_annotation_stops_reconciliation():
+    sh("kubectl", "annotate", "kafkacluster", "demo", "-n", NS, "oxka.io/paused=true")
+    wait_for("ReconciliationPaused", lambda: condition(kc(), "Progressing").get("reason") == "ReconciliationPaused", 30)
+    before = template_hash(sts("demo-broker"))
+    patch_kc({"spec": {"brokers": {"config": {"num.partitions": "7"}}}})
+    time.sleep(4)
+    check(template_hash(sts("demo-broker")) == before, "a paused cluster was changed")
+    sh("kubectl", "annotate", "kafkacluster", "demo", "-n", NS, "oxka.io/paused-")
+    wait_for("the change after unpausing", lambda: template_hash(sts("demo-broker")) != before, 30)
+    settle()
+
+
+def operator_restart_converges_without_flapping():
+    global OPERATOR
+    patch_kc({"spec": {"brokers": {"config": {"num.partitions": "8"}}}})
+    time.sleep(0.3)
+    stop_operator(OPERATOR[0], hard=True)  # mid-reconcile, without a graceful exit
+    OPERATOR = start_operator("op-b")  # takes over once op-a's lease expires
+    settle(timeout=120)
+
+    def snapshot():
+        out = {}
+        for kind in ("statefulset", "configmap", "service", "poddisruptionbudget"):
+            for o in kubectl_json("get", kind, "-n", NS, "-l", "app.kubernetes.io/instance=demo")["items"]:
+                out[(kind, o["metadata"]["name"])] = (o["metadata"].get("generation"), o["metadata"]["resourceVersion"])
+        return out
+    first = snapshot()
+    kc_status = kc()["status"]
+    for i in range(3):  # each annotation change triggers a reconcile
+        sh("kubectl", "annotate", "--overwrite", "kafkacluster", "demo", "-n", NS, f"e2e/poke={i}")
+        time.sleep(1.5)
+    second = snapshot()
+    changed = {k: (first[k], second.get(k)) for k in first if first[k] != second.get(k)}
+    check(not changed, f"no-op reconciles changed objects: {changed}")
+    check(kc()["status"] == kc_status, "no-op reconciles changed status")
+
+
+def standby_replica_waits():
+    p, _ = start_operator("op-standby")
+    time.sleep(3)
+    holder = get("lease", f"{RELEASE}-leader", OP_NS)["spec"]["holderIdentity"]
+    check(holder == "op-b", f"the standby took the lease from {holder}")
+    stop_operator(p)
+
+
+def metrics_endpoint():
+    code, body = http_get(OPERATOR[1] + "/metrics")
+    check(code == 200, f"/metrics answered {code}")
+    for metric in ("oxka_operator_reconciliations_total", "oxka_operator_reconcile_errors_total",
+                   "oxka_operator_reconcile_duration_seconds_bucket", "oxka_operator_leader 1"):
+        check(metric in body, f"/metrics lacks {metric}")
+
+
+def events_explain_actions():
+    events = kubectl_json("get", "events", "-n", NS)["items"]
+    reasons = {e["reason"] for e in events if e.get("involvedObject", {}).get("name") == "demo"}
+    for wanted in ("Created", "RollingRestart", "Scaled", "ScaleDownBlocked", "InvalidSpec", "Paused"):
+        check(wanted in reasons, f"no {wanted} event (have {sorted(reasons)})")
+
+
+def delete_removes_children():
+    sh("kubectl", "delete", "kafkacluster", "demo", "-n", NS, "--wait=false")
+
+    def gone():
+        left = []
+        for kind in ("statefulset", "configmap", "service", "poddisruptionbudget"):
+            left += [f"{kind}/{o['metadata']['name']}" for o in
+                     kubectl_json("get", kind, "-n", NS, "-l", "app.kubernetes.io/instance=demo")["items"]]
+        return True if not left else None
+    wait_for("the garbage collector to remove demo's objects", gone, 90, interval=1)
+
+
+SCENARIOS = [
+    chart_lint, chart_template_dry_run, helm_install, operator_starts_with_chart_rbac,
+    minimal_cluster_objects, render_matches_live_objects, broker_configs_parse, production_example,
+    invalid_specs_rejected_by_cel, first_ready, operator_owned_keys_refused_in_status,
+    config_change_rolls_one_at_a_time, coordinators_roll_before_brokers, scale_up,
+    scale_down_refused_while_unverified, pause_annotation_stops_reconciliation,
+    operator_restart_converges_without_flapping, standby_replica_waits, metrics_endpoint,
+    events_explain_actions, delete_removes_children,
+]
+# Later scenarios need these; when one fails the rest cannot run meaningfully.
+REQUIRED = {chart_template_dry_run, helm_install, operator_starts_with_chart_rbac, minimal_cluster_objects}
+
+
+def main():
+    global ARGS
+    ap = argparse.ArgumentParser()
+    for a in ("root", "work", "kubeconfig", "apiserver", "ca", "operator", "check-config"):
+        ap.add_argument("--" + a, required=True)
+    ap.add_argument("--only", default="")
+    ARGS = ap.parse_args()
+    os.environ["KUBECONFIG"] = ARGS.kubeconfig
+    passed = failed = 0
+    only = set(filter(None, ARGS.only.split(",")))
+    try:
+        for scenario in SCENARIOS:
+            if only and scenario.__name__ not in only and scenario not in REQUIRED:
+                continue
+            start = time.time()
+            try:
+                scenario()
+                passed += 1
+                print(f"PASS {scenario.__name__} ({time.time() - start:.1f}s)", flush=True)
+            except Exception as e:  # noqa: BLE001 - report every failure the same way
+                failed += 1
+                detail = str(e) if isinstance(e, Failed) else traceback.format_exc()
+                print(f"FAIL {scenario.__name__} ({time.time() - start:.1f}s): {detail}", flush=True)
+                if scenario in REQUIRED:
+                    print("stopping: later scenarios depend on this one", flush=True)
+                    break
+    finally:
+        for p, log in OPERATORS:
+            stop_operator(p)
+        if failed:
+            for _, log in OPERATORS[-2:]:
+                print(f"--- last lines of {log}")
+                with open(log) as f:
+                    print("".join(f.readlines()[-30:]))
+    print(f"e2e: {passed} passed, {failed} failed")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
