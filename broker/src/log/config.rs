@@ -1,8 +1,8 @@
 //! `LogConfig`: the effective per-partition log configuration (broker defaults from
 //! `server.properties`, overridden by topic configs), validated once here so the log code never
 //! parses strings. Names and defaults are Kafka's; `describe` lists every topic config Kafka knows,
-//! for DescribeConfigs. Configs the log does not act on yet (e.g. `min.cleanable.dirty.ratio`) are
-//! still validated loosely and kept, so tools that set them keep working.
+//! for DescribeConfigs. Configs the log does not act on yet (e.g. `segment.jitter.ms`) are still
+//! validated loosely and kept, so tools that set them keep working.
 
 use std::collections::BTreeMap;
 
@@ -13,8 +13,8 @@ pub enum TimestampType {
     LogAppendTime,
 }
 
-/// `cleanup.policy`. Compaction itself is not implemented yet; `Compact` only disables
-/// time/size retention, as in Kafka.
+/// `cleanup.policy`. `Compact` disables time/size retention, as in Kafka; compacting policies make
+/// the log cleaner (`log::cleaner`) compact the log.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CleanupPolicy {
     Delete,
@@ -52,17 +52,13 @@ pub enum LogConfigError {
 
 /// Topic configs Kafka defines that the log keeps but does not act on yet, with Kafka's defaults.
 const PASSTHROUGH_DEFAULTS: &[(&str, &str)] = &[
-    ("delete.retention.ms", "86400000"),
     ("follower.replication.throttled.replicas", ""),
     ("leader.replication.throttled.replicas", ""),
     ("local.retention.bytes", "-2"),
     ("local.retention.ms", "-2"),
-    ("max.compaction.lag.ms", "9223372036854775807"),
     ("message.downconversion.enable", "true"),
     ("message.format.version", "3.0-IV1"),
     ("message.timestamp.difference.max.ms", "9223372036854775807"),
-    ("min.cleanable.dirty.ratio", "0.5"),
-    ("min.compaction.lag.ms", "0"),
     ("preallocate", "false"),
     ("remote.storage.enable", "false"),
     ("segment.jitter.ms", "0"),
@@ -97,6 +93,15 @@ pub struct LogConfig {
     pub message_timestamp_before_max_ms: i64,
     /// CreateTime batches newer than now plus this are rejected.
     pub message_timestamp_after_max_ms: i64,
+    /// `min.cleanable.dirty.ratio`: the cleaner compacts a log once dirty bytes / cleanable bytes
+    /// exceed this (in `[0, 1]`).
+    pub min_cleanable_dirty_ratio: f64,
+    /// `min.compaction.lag.ms`: segments whose newest record is younger than this stay dirty.
+    pub min_compaction_lag_ms: i64,
+    /// `max.compaction.lag.ms`: dirty data older than this is compacted even below the ratio.
+    pub max_compaction_lag_ms: i64,
+    /// `delete.retention.ms`: how long a tombstone survives after its first compaction.
+    pub delete_retention_ms: i64,
     /// Known-but-unused topic configs that were explicitly set.
     pub passthrough: BTreeMap<String, String>,
 }
@@ -120,6 +125,10 @@ impl Default for LogConfig {
             compression_type: "producer".to_string(),
             message_timestamp_before_max_ms: i64::MAX,
             message_timestamp_after_max_ms: i64::MAX,
+            min_cleanable_dirty_ratio: 0.5,
+            min_compaction_lag_ms: 0,
+            max_compaction_lag_ms: i64::MAX,
+            delete_retention_ms: 24 * 60 * 60 * 1000,
             passthrough: BTreeMap::new(),
         }
     }
@@ -137,6 +146,13 @@ fn parse_long(name: &str, value: &str, min: i64, max: i64) -> Result<i64, LogCon
     match value.trim().parse::<i64>() {
         Ok(v) if (min..=max).contains(&v) => Ok(v),
         _ => Err(invalid(name, value, &format!("expected an integer in [{min}, {max}]"))),
+    }
+}
+
+fn parse_ratio(name: &str, value: &str) -> Result<f64, LogConfigError> {
+    match value.trim().parse::<f64>() {
+        Ok(v) if (0.0..=1.0).contains(&v) => Ok(v),
+        _ => Err(invalid(name, value, "expected a number in [0, 1]")),
     }
 }
 
@@ -197,6 +213,10 @@ impl LogConfig {
             "message.timestamp.after.max.ms" => {
                 self.message_timestamp_after_max_ms = parse_long(name, value, 0, i64::MAX)?
             }
+            "min.cleanable.dirty.ratio" => self.min_cleanable_dirty_ratio = parse_ratio(name, value)?,
+            "min.compaction.lag.ms" => self.min_compaction_lag_ms = parse_long(name, value, 0, i64::MAX)?,
+            "max.compaction.lag.ms" => self.max_compaction_lag_ms = parse_long(name, value, 1, i64::MAX)?,
+            "delete.retention.ms" => self.delete_retention_ms = parse_long(name, value, 0, i64::MAX)?,
             _ if PASSTHROUGH_DEFAULTS.iter().any(|(n, _)| *n == name) => {
                 self.passthrough.insert(name.to_string(), value.trim().to_string());
             }
@@ -211,14 +231,28 @@ impl LogConfig {
         for (name, value) in overrides {
             config.set(name, value)?;
         }
+        config.check_compaction_lags()?;
         Ok(config)
+    }
+
+    /// Kafka refuses `min.compaction.lag.ms` above `max.compaction.lag.ms`.
+    fn check_compaction_lags(&self) -> Result<(), LogConfigError> {
+        if self.min_compaction_lag_ms > self.max_compaction_lag_ms {
+            return Err(invalid(
+                "min.compaction.lag.ms",
+                &self.min_compaction_lag_ms.to_string(),
+                &format!("must not exceed max.compaction.lag.ms ({})", self.max_compaction_lag_ms),
+            ));
+        }
+        Ok(())
     }
 
     /// Broker-level defaults from `server.properties` keys (`log.segment.bytes`, `log.roll.ms` /
     /// `log.roll.hours`, `log.retention.{ms,minutes,hours}`, `log.retention.bytes`,
     /// `message.max.bytes`, `log.index.interval.bytes`, `log.index.size.max.bytes`,
     /// `log.flush.interval.{messages,ms}`, `log.message.timestamp.type`, `log.cleanup.policy`,
-    /// `log.segment.delete.delay.ms`, `min.insync.replicas`, `compression.type`). Other keys are
+    /// `log.segment.delete.delay.ms`, `min.insync.replicas`, `compression.type`,
+    /// `log.cleaner.{min.cleanable.ratio,delete.retention.ms,min.compaction.lag.ms,max.compaction.lag.ms}`). Other keys are
     /// ignored: they belong to other parts of the broker.
     pub fn from_broker_properties(props: &BTreeMap<String, String>) -> Result<LogConfig, LogConfigError> {
         let mut c = LogConfig::default();
@@ -238,6 +272,10 @@ impl LogConfig {
             ("compression.type", "compression.type"),
             ("log.message.timestamp.before.max.ms", "message.timestamp.before.max.ms"),
             ("log.message.timestamp.after.max.ms", "message.timestamp.after.max.ms"),
+            ("log.cleaner.min.cleanable.ratio", "min.cleanable.dirty.ratio"),
+            ("log.cleaner.delete.retention.ms", "delete.retention.ms"),
+            ("log.cleaner.min.compaction.lag.ms", "min.compaction.lag.ms"),
+            ("log.cleaner.max.compaction.lag.ms", "max.compaction.lag.ms"),
         ];
         for (broker_key, topic_key) in direct {
             if let Some(v) = get(broker_key) {
@@ -265,6 +303,7 @@ impl LogConfig {
             c.set("flush.ms", v)
                 .map_err(|e| rename_error(e, "log.flush.interval.ms"))?;
         }
+        c.check_compaction_lags()?;
         Ok(c)
     }
 
@@ -273,10 +312,12 @@ impl LogConfig {
         let mut out: Vec<(&'static str, String)> = vec![
             ("cleanup.policy", self.cleanup_policy.as_str().to_string()),
             ("compression.type", self.compression_type.clone()),
+            ("delete.retention.ms", self.delete_retention_ms.to_string()),
             ("file.delete.delay.ms", self.file_delete_delay_ms.to_string()),
             ("flush.messages", self.flush_messages.to_string()),
             ("flush.ms", self.flush_ms.to_string()),
             ("index.interval.bytes", self.index_interval_bytes.to_string()),
+            ("max.compaction.lag.ms", self.max_compaction_lag_ms.to_string()),
             ("max.message.bytes", self.max_message_bytes.to_string()),
             (
                 "message.timestamp.after.max.ms",
@@ -294,6 +335,8 @@ impl LogConfig {
                 }
                 .to_string(),
             ),
+            ("min.cleanable.dirty.ratio", self.min_cleanable_dirty_ratio.to_string()),
+            ("min.compaction.lag.ms", self.min_compaction_lag_ms.to_string()),
             ("min.insync.replicas", self.min_insync_replicas.to_string()),
             ("retention.bytes", self.retention_bytes.to_string()),
             ("retention.ms", self.retention_ms.to_string()),
@@ -356,6 +399,41 @@ mod tests {
         assert!(base.with_overrides(&map(&[("segment.bytes", "10")])).is_err());
         assert!(base.with_overrides(&map(&[("flush.messages", "x")])).is_err());
         assert!(base.with_overrides(&map(&[("cleanup.policy", "nope")])).is_err());
+        assert!(base
+            .with_overrides(&map(&[("min.cleanable.dirty.ratio", "1.5")]))
+            .is_err());
+        assert!(base.with_overrides(&map(&[("max.compaction.lag.ms", "0")])).is_err());
+        assert!(base
+            .with_overrides(&map(&[("min.compaction.lag.ms", "10"), ("max.compaction.lag.ms", "5")]))
+            .is_err());
+    }
+
+    #[test]
+    fn compaction_configs_are_typed_and_described() {
+        let c = LogConfig::default()
+            .with_overrides(&map(&[
+                ("min.cleanable.dirty.ratio", "0.01"),
+                ("min.compaction.lag.ms", "100"),
+                ("max.compaction.lag.ms", "1000"),
+                ("delete.retention.ms", "0"),
+            ]))
+            .unwrap();
+        assert_eq!(c.min_cleanable_dirty_ratio, 0.01);
+        assert_eq!(
+            (c.min_compaction_lag_ms, c.max_compaction_lag_ms, c.delete_retention_ms),
+            (100, 1000, 0)
+        );
+        let d: BTreeMap<_, _> = LogConfig::default().describe().into_iter().collect();
+        assert_eq!(d["min.cleanable.dirty.ratio"], "0.5");
+        assert_eq!(d["delete.retention.ms"], "86400000");
+        assert_eq!(d["max.compaction.lag.ms"], i64::MAX.to_string());
+        assert_eq!(d["min.compaction.lag.ms"], "0");
+        let b = LogConfig::from_broker_properties(&map(&[
+            ("log.cleaner.min.cleanable.ratio", "0.2"),
+            ("log.cleaner.delete.retention.ms", "5"),
+        ]))
+        .unwrap();
+        assert_eq!((b.min_cleanable_dirty_ratio, b.delete_retention_ms), (0.2, 5));
     }
 
     #[test]

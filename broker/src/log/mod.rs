@@ -5,15 +5,18 @@
 //! Map: `batch` (v2 header parsing, CRC, in-place rewrites), `index` (`OffsetIndex`,
 //! `TimeIndex`), `segment` (`LogSegment`, `FetchSlice`), `unified_log` (`Log`: append, read,
 //! flush, close), `recovery` (`Log::open`), `retention` (retention, DeleteRecords),
-//! `producer_state` (idempotent producers), `checkpoint` (per-partition state files), `config`
+//! `producer_state` (idempotent producers), `cleaner` (compaction: `LogCleaner` and its
+//! threads), `checkpoint` (per-partition state files), `config`
 //! (`LogConfig`), `manager` (`LogManager`: every partition of the broker), `error`.
 //!
 //! Everything here is synchronous and spawns nothing: the broker runtime calls `append_as_leader`
 //! and `read` under each partition's mutex, does `FetchSlice::read` after releasing it, and drives
-//! `run_retention` / `flush_all` / `maybe_flush` from its own periodic tasks.
+//! `run_retention` / `flush_all` / `maybe_flush` from its own periodic tasks. The one exception is
+//! `cleaner::LogCleaner`, whose threads the runtime starts and stops.
 
 pub mod batch;
 mod checkpoint;
+pub mod cleaner;
 pub mod config;
 pub mod error;
 mod index;
@@ -29,6 +32,7 @@ mod tests;
 
 use std::fmt;
 
+pub use cleaner::{CleanerConfig, LogCleaner};
 pub use config::{CleanupPolicy, LogConfig, LogConfigError, TimestampType};
 pub use error::{AppendError, LogError, ReadError};
 pub use manager::{LogManager, Partition};

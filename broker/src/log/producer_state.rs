@@ -94,6 +94,16 @@ impl ProducerStateManager {
         ProducerStateManager::default()
     }
 
+    /// Producer id -> last offset of its newest batch: the batches the log cleaner must keep
+    /// (possibly empty) so the producer's sequence survives compaction (Kafka's
+    /// `lastRecordsOfActiveProducers`).
+    pub fn last_data_offsets(&self) -> HashMap<i64, i64> {
+        self.producers
+            .iter()
+            .filter_map(|(pid, e)| e.batches.back().map(|b| (*pid, b.last_offset)))
+            .collect()
+    }
+
     pub fn entry(&self, producer_id: i64) -> Option<&ProducerStateEntry> {
         self.producers.get(&producer_id)
     }

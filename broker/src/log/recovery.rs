@@ -8,7 +8,10 @@
 //! any index that fails its sanity check; find the log end offset from the active segment's tail;
 //! apply the log start offset checkpoint; load producer state from the clean-shutdown snapshot
 //! or rebuild it from batch headers.
-//! `.swap` files (compaction output) are deleted: compaction does not exist yet.
+//! A `<base>.log.swap` is compaction output that was being swapped in when the process stopped:
+//! as Kafka's `LogLoader`, the segments it replaces (bases in `[base, its next offset)`) are
+//! deleted and it is renamed to `<base>.log`; its indexes are rebuilt. `.cleaned` files (output
+//! not yet swapped) and swapped index files are deleted.
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -18,10 +21,13 @@ use std::path::{Path, PathBuf};
 
 use super::batch;
 use super::checkpoint;
+use super::cleaner::{CLEANED_SUFFIX, SWAP_SUFFIX};
 use super::config::LogConfig;
 use super::error::LogError;
 use super::producer_state::ProducerStateManager;
-use super::segment::{HeaderScanner, LogSegment, DELETED_SUFFIX, INDEX_SUFFIX, LOG_SUFFIX, TIME_INDEX_SUFFIX};
+use super::segment::{
+    segment_file, HeaderScanner, LogSegment, DELETED_SUFFIX, INDEX_SUFFIX, LOG_SUFFIX, TIME_INDEX_SUFFIX,
+};
 use super::unified_log::Log;
 
 /// Read granularity of full-segment recovery scans.
@@ -141,6 +147,7 @@ fn parse_base_offset(stem: &str) -> Option<i64> {
 fn scan_dir(dir: &Path) -> Result<Vec<i64>, LogError> {
     let mut bases = Vec::new();
     let mut indexes: Vec<(i64, PathBuf)> = Vec::new();
+    let mut swaps: Vec<(i64, PathBuf)> = Vec::new();
     let entries = fs::read_dir(dir).map_err(LogError::io("listing the log dir", dir))?;
     for entry in entries {
         let entry = entry.map_err(LogError::io("listing the log dir", dir))?;
@@ -148,10 +155,16 @@ fn scan_dir(dir: &Path) -> Result<Vec<i64>, LogError> {
         let Some(name) = entry.file_name().to_str().map(str::to_string) else {
             continue;
         };
-        let leftover = [DELETED_SUFFIX, ".cleaned", ".swap", ".tmp"]
+        let swap_log = name
+            .strip_suffix(SWAP_SUFFIX)
+            .and_then(|n| n.strip_suffix(LOG_SUFFIX))
+            .and_then(parse_base_offset);
+        let leftover = [DELETED_SUFFIX, CLEANED_SUFFIX, SWAP_SUFFIX, ".tmp"]
             .iter()
             .any(|s| name.ends_with(s));
-        if leftover {
+        if let Some(base) = swap_log {
+            swaps.push((base, path));
+        } else if leftover {
             tracing::info!(file = %path.display(), "removing leftover file of an interrupted operation");
             fs::remove_file(&path).map_err(LogError::io("removing a leftover file", path.clone()))?;
         } else if let Some(base) = name.strip_suffix(LOG_SUFFIX).and_then(parse_base_offset) {
@@ -165,6 +178,9 @@ fn scan_dir(dir: &Path) -> Result<Vec<i64>, LogError> {
             }
         }
     }
+    for (base, swap) in swaps {
+        complete_swap(dir, base, &swap, &mut bases, &mut indexes)?;
+    }
     bases.sort_unstable();
     for (base, path) in indexes {
         if bases.binary_search(&base).is_err() {
@@ -173,6 +189,60 @@ fn scan_dir(dir: &Path) -> Result<Vec<i64>, LogError> {
         }
     }
     Ok(bases)
+}
+
+/// Finishes an interrupted compaction swap: deletes the segments `swap` replaces (their bases lie
+/// in `[base, next offset of swap)`, and the segment at `base` itself) with their indexes, then
+/// renames `swap` to `<base>.log`. Its indexes are rebuilt when the segment is opened.
+fn complete_swap(
+    dir: &Path,
+    base: i64,
+    swap: &Path,
+    bases: &mut Vec<i64>,
+    indexes: &mut Vec<(i64, PathBuf)>,
+) -> Result<(), LogError> {
+    let file = fs::File::open(swap).map_err(LogError::io("opening a .swap segment", swap))?;
+    let len = file
+        .metadata()
+        .map_err(LogError::io("opening a .swap segment", swap))?
+        .len();
+    let mut scanner = HeaderScanner::new(&file, 0, len, 64 * 1024);
+    let mut next = base + 1;
+    loop {
+        match scanner.next_header() {
+            Ok(Some((_, h))) => next = next.max(h.next_offset()),
+            Ok(None) => break,
+            Err(e) => {
+                tracing::warn!(file = %swap.display(), error = %e, "a .swap segment has a torn tail; recovery will truncate it");
+                break;
+            }
+        }
+    }
+    let replaced: Vec<i64> = bases.iter().copied().filter(|b| (base..next).contains(b)).collect();
+    for old in &replaced {
+        for suffix in [LOG_SUFFIX, INDEX_SUFFIX, TIME_INDEX_SUFFIX] {
+            let path = segment_file(dir, *old, suffix);
+            match fs::remove_file(&path) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => return Err(LogError::io("removing a segment replaced by compaction", path)(e)),
+            }
+        }
+    }
+    for suffix in [INDEX_SUFFIX, TIME_INDEX_SUFFIX] {
+        let path = segment_file(dir, base, suffix);
+        if path.exists() {
+            fs::remove_file(&path).map_err(LogError::io("removing an index of a swapped segment", path))?;
+        }
+    }
+    bases.retain(|b| !replaced.contains(b));
+    indexes.retain(|(b, _)| !replaced.contains(b) && *b != base);
+    let target = segment_file(dir, base, LOG_SUFFIX);
+    tracing::info!(file = %swap.display(), replaced = ?replaced, "completing an interrupted compaction swap");
+    fs::rename(swap, &target).map_err(LogError::io("installing a .swap segment", target))?;
+    checkpoint::sync_dir(dir)?;
+    bases.push(base);
+    Ok(())
 }
 
 impl Log {

@@ -81,7 +81,21 @@ impl LogSegment {
         now_ms: i64,
         fresh: bool,
     ) -> io::Result<(LogSegment, IndexCheck)> {
-        let log_path = segment_file(dir, base_offset, LOG_SUFFIX);
+        Self::open_with_suffix(dir, base_offset, settings, now_ms, fresh, "")
+    }
+
+    /// `open` for files named `<base>.log<suffix>` (and the indexes likewise): the log cleaner
+    /// writes its output as `*.cleaned` before swapping it in.
+    pub fn open_with_suffix(
+        dir: &Path,
+        base_offset: i64,
+        settings: SegmentSettings,
+        now_ms: i64,
+        fresh: bool,
+        suffix: &str,
+    ) -> io::Result<(LogSegment, IndexCheck)> {
+        let with_suffix = |p: PathBuf| append_suffix(&p, suffix);
+        let log_path = with_suffix(segment_file(dir, base_offset, LOG_SUFFIX));
         let file = OpenOptions::new()
             .read(true)
             .write(true)
@@ -89,8 +103,8 @@ impl LogSegment {
             .truncate(fresh)
             .open(&log_path)?;
         let size = file.metadata()?.len();
-        let index_path = segment_file(dir, base_offset, INDEX_SUFFIX);
-        let time_path = segment_file(dir, base_offset, TIME_INDEX_SUFFIX);
+        let index_path = with_suffix(segment_file(dir, base_offset, INDEX_SUFFIX));
+        let time_path = with_suffix(segment_file(dir, base_offset, TIME_INDEX_SUFFIX));
         let missing_index = !fresh && size > 0 && !(index_path.exists() && time_path.exists());
         if fresh {
             for p in [&index_path, &time_path] {
@@ -372,6 +386,26 @@ impl LogSegment {
         self.file.sync_data()?;
         self.offset_index.flush()?;
         self.time_index.flush()
+    }
+
+    /// Renames the three files from names ending in `old_suffix` to names ending in `new_suffix`
+    /// (Kafka's `changeFileSuffixes`): the log cleaner's `.cleaned` -> `.swap` -> `` steps. The
+    /// open file handles stay valid.
+    pub fn change_file_suffixes(&mut self, old_suffix: &str, new_suffix: &str) -> io::Result<()> {
+        let renamed = |p: &Path| -> PathBuf {
+            use std::os::unix::ffi::{OsStrExt, OsStringExt};
+            let b = p.as_os_str().as_bytes();
+            let mut v = b.strip_suffix(old_suffix.as_bytes()).unwrap_or(b).to_vec();
+            v.extend_from_slice(new_suffix.as_bytes());
+            PathBuf::from(std::ffi::OsString::from_vec(v))
+        };
+        let log_to = renamed(&self.log_path);
+        std::fs::rename(&self.log_path, &log_to)?;
+        self.log_path = log_to;
+        let index_to = renamed(self.offset_index.path());
+        self.offset_index.rename(index_to)?;
+        let time_to = renamed(self.time_index.path());
+        self.time_index.rename(time_to)
     }
 
     /// Renames all files to `*.deleted` (so a crash mid-delete leaves files that open() removes),

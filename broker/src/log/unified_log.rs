@@ -185,6 +185,30 @@ impl Log {
         Ok(batches)
     }
 
+    /// Kafka's `LogValidator` rule for compacted topics: every record needs a key. Costs a decode
+    /// (and decompression) of the records, so it runs only for compacted topics.
+    fn check_keys(records: &[u8], batches: &[ParsedBatch]) -> Result<(), AppendError> {
+        for b in batches {
+            let bytes = &records[b.position..b.position + b.header.size()];
+            match super::cleaner::records::has_record_without_key(bytes) {
+                Ok(false) => {}
+                Ok(true) => {
+                    return Err(AppendError::InvalidRecord {
+                        position: b.position,
+                        reason: "Compacted topic cannot accept message without key".to_string(),
+                    })
+                }
+                Err(e) => {
+                    return Err(AppendError::CorruptRecord {
+                        position: b.position,
+                        reason: e.to_string(),
+                    })
+                }
+            }
+        }
+        Ok(())
+    }
+
     fn check_timestamps(&self, h: &BatchHeader, now_ms: i64) -> Result<(), AppendError> {
         let earliest = now_ms.saturating_sub(self.config.message_timestamp_before_max_ms);
         let latest = now_ms.saturating_add(self.config.message_timestamp_after_max_ms);
@@ -216,6 +240,9 @@ impl Log {
             });
         }
         let mut batches = self.analyze(records, now_ms)?;
+        if self.config.cleanup_policy.compacts() {
+            Self::check_keys(records, &batches)?;
+        }
         let log_append_time = self.config.timestamp_type == TimestampType::LogAppendTime;
         for b in &batches {
             if let Some(dup) = self.producer_state.find_duplicate(&b.header) {

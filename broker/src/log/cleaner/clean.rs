@@ -1,0 +1,608 @@
+//! Cleaning one log (Kafka's `Cleaner.doClean`): which part is dirty, the offset map of the dirty
+//! part, rewriting the segments below its end, and swapping the result in.
+//!
+//! Locking: `Log::cleaner_snapshot` and `Log::replace_segments` run under the partition mutex and
+//! only copy handles or rename files; everything else (reading old segments, decompressing,
+//! writing `.cleaned` files, fsync) runs without it, so produce and fetch are not blocked. This
+//! is safe because segments below the active one are immutable: they can only be deleted
+//! (retention, DeleteRecords) or truncated (a follower), and `replace_segments` refuses to swap
+//! when any old segment is no longer the same file of the same size, discarding the work.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::io;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use super::offset_map::OffsetMap;
+use super::records::{self, RecordsError};
+use crate::log::batch::{self, BatchHeader, HEADER_SIZE, LOG_OVERHEAD};
+use crate::log::checkpoint::sync_dir;
+use crate::log::config::LogConfig;
+use crate::log::error::LogError;
+use crate::log::segment::{AppendedBatch, LogSegment};
+use crate::log::unified_log::Log;
+
+pub(crate) const CLEANED_SUFFIX: &str = ".cleaned";
+pub(crate) const SWAP_SUFFIX: &str = ".swap";
+
+/// Read window when walking old segments, and how much cleaned output is buffered per write.
+const IO_BUFFER_BYTES: usize = 1024 * 1024;
+
+/// Why cleaning a log failed. The log is left as it was (any `.cleaned` output is removed at
+/// the latest when the log is next opened).
+#[derive(Debug, thiserror::Error)]
+pub enum CleanerError {
+    #[error("I/O error while {action} ({path}): {source}")]
+    Io {
+        action: &'static str,
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error(transparent)]
+    Records(#[from] RecordsError),
+    #[error(transparent)]
+    Log(#[from] LogError),
+    #[error("cleaning was aborted because the broker is shutting down")]
+    Aborted,
+    #[error("the log changed while it was being cleaned (segments deleted, truncated or closed); it will be cleaned again later")]
+    LogChanged,
+}
+
+fn io_err(action: &'static str, path: &Path) -> impl FnOnce(io::Error) -> CleanerError {
+    let path = path.to_path_buf();
+    move |source| CleanerError::Io { action, path, source }
+}
+
+/// An immutable (non-active) segment as seen when the snapshot was taken.
+#[derive(Debug, Clone)]
+pub(crate) struct SegmentRef {
+    pub base: i64,
+    /// Base offset of the following segment: every offset in this one is below it.
+    pub next_base: i64,
+    pub file: Arc<File>,
+    pub path: PathBuf,
+    pub size: u64,
+    pub largest_timestamp: i64,
+}
+
+/// What the cleaner needs of a log, copied under the partition lock.
+#[derive(Debug, Clone)]
+pub(crate) struct LogSnapshot {
+    pub dir: PathBuf,
+    pub config: LogConfig,
+    pub log_start_offset: i64,
+    pub log_end_offset: i64,
+    pub active_base: i64,
+    pub active_size: u64,
+    pub last_stable_offset: i64,
+    /// Non-active segments, oldest first.
+    pub segments: Vec<SegmentRef>,
+    /// Producer id -> last offset of its newest batch (those batches are kept, maybe empty).
+    pub producer_last_offsets: HashMap<i64, i64>,
+}
+
+impl Log {
+    /// Copies what the cleaner needs; None for a closed log.
+    pub(crate) fn cleaner_snapshot(&self) -> Option<LogSnapshot> {
+        if self.closed {
+            return None;
+        }
+        let active = self.active_segment();
+        let bases: Vec<i64> = self.segments.keys().copied().collect();
+        let segments = self
+            .segments
+            .values()
+            .zip(bases.iter().skip(1))
+            .map(|(s, next)| SegmentRef {
+                base: s.base_offset(),
+                next_base: *next,
+                file: Arc::clone(s.file()),
+                path: s.log_path().to_path_buf(),
+                size: s.size(),
+                largest_timestamp: s.largest_timestamp(),
+            })
+            .collect();
+        Some(LogSnapshot {
+            dir: self.dir.clone(),
+            config: self.config.clone(),
+            log_start_offset: self.log_start_offset,
+            log_end_offset: self.log_end_offset,
+            active_base: active.base_offset(),
+            active_size: active.size(),
+            last_stable_offset: self.last_stable_offset(),
+            segments,
+            producer_last_offsets: self.producer_state.last_data_offsets(),
+        })
+    }
+
+    /// Swaps `cleaned` (files `*.cleaned`, flushed) in for `old` (Kafka's `replaceSegments`):
+    /// rename to `*.swap`, delete the old segments, drop the `.swap` suffix. A crash at any point
+    /// is completed by `Log::open`. Returns false (and deletes `cleaned`) when the log changed
+    /// under the cleaner: closed, or an old segment deleted, truncated or made active.
+    pub(crate) fn replace_segments(&mut self, old: &[SegmentRef], mut cleaned: LogSegment) -> Result<bool, LogError> {
+        let active_base = self.active_segment().base_offset();
+        let unchanged = !self.closed
+            && old.iter().all(|s| {
+                s.base < active_base
+                    && self
+                        .segments
+                        .get(&s.base)
+                        .is_some_and(|seg| Arc::ptr_eq(seg.file(), &s.file) && seg.size() == s.size)
+            });
+        if !unchanged {
+            let path = cleaned.log_path().to_path_buf();
+            cleaned
+                .delete_files()
+                .map_err(LogError::io("deleting an abandoned cleaned segment", path))?;
+            return Ok(false);
+        }
+        let path = cleaned.log_path().to_path_buf();
+        cleaned
+            .change_file_suffixes(CLEANED_SUFFIX, SWAP_SUFFIX)
+            .map_err(LogError::io("renaming a cleaned segment to .swap", path))?;
+        sync_dir(&self.dir)?;
+        for s in old {
+            let seg = self.segments.remove(&s.base).expect("checked above");
+            let path = seg.log_path().to_path_buf();
+            seg.delete_files()
+                .map_err(LogError::io("deleting a segment replaced by compaction", path))?;
+        }
+        let path = cleaned.log_path().to_path_buf();
+        cleaned
+            .change_file_suffixes(SWAP_SUFFIX, "")
+            .map_err(LogError::io("installing a cleaned segment", path))?;
+        self.segments.insert(cleaned.base_offset(), cleaned);
+        sync_dir(&self.dir)?;
+        Ok(true)
+    }
+}
+
+/// The part of a log one cleaning covers (Kafka's `LogToClean` / `OffsetsToClean`).
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct LogToClean {
+    pub first_dirty_offset: i64,
+    pub first_uncleanable_offset: i64,
+    /// Bytes of segments below the first dirty offset.
+    pub clean_bytes: u64,
+    /// Bytes of segments from the first dirty offset to the first uncleanable segment.
+    pub cleanable_bytes: u64,
+    /// `max.compaction.lag.ms` was exceeded by some dirty segment.
+    pub need_compaction_now: bool,
+    /// The checkpoint was out of range and was reset: persist `first_dirty_offset`.
+    pub force_update_checkpoint: bool,
+}
+
+impl LogToClean {
+    pub fn total_bytes(&self) -> u64 {
+        self.clean_bytes + self.cleanable_bytes
+    }
+    pub fn cleanable_ratio(&self) -> f64 {
+        if self.total_bytes() == 0 {
+            0.0
+        } else {
+            self.cleanable_bytes as f64 / self.total_bytes() as f64
+        }
+    }
+    /// Kafka's eligibility rule: over the ratio, or overdue by `max.compaction.lag.ms`.
+    pub fn is_cleanable(&self, min_ratio: f64) -> bool {
+        (self.need_compaction_now && self.cleanable_bytes > 0) || self.cleanable_ratio() > min_ratio
+    }
+}
+
+/// maxTimestamp of a segment's first batch (Kafka's `getFirstBatchTimestamp`), -1 if none.
+fn first_batch_timestamp(seg: &SegmentRef) -> i64 {
+    let mut buf = [0u8; HEADER_SIZE];
+    if seg.size < HEADER_SIZE as u64 || seg.file.read_exact_at(&mut buf, 0).is_err() {
+        return -1;
+    }
+    BatchHeader::parse(&buf).map_or(-1, |h| h.max_timestamp)
+}
+
+/// Kafka's `cleanableOffsets` + `calculateCleanableBytes` + `maxCompactionDelay`.
+pub(crate) fn log_to_clean(snap: &LogSnapshot, checkpoint: Option<i64>, now_ms: i64) -> LogToClean {
+    let checkpointed = checkpoint.unwrap_or(snap.log_start_offset);
+    let (first_dirty, force_update_checkpoint) =
+        if checkpointed < snap.log_start_offset || checkpointed > snap.log_end_offset {
+            (snap.log_start_offset, checkpoint.is_some())
+        } else {
+            (checkpointed, false)
+        };
+    // Non-active segments holding offsets at or after the first dirty offset.
+    let dirty: Vec<&SegmentRef> = snap.segments.iter().filter(|s| s.next_base > first_dirty).collect();
+    let min_lag = snap.config.min_compaction_lag_ms.max(0);
+    let mut first_uncleanable = snap.last_stable_offset.min(snap.active_base);
+    if min_lag > 0 {
+        if let Some(s) = dirty
+            .iter()
+            .find(|s| s.largest_timestamp > now_ms.saturating_sub(min_lag))
+        {
+            first_uncleanable = first_uncleanable.min(s.base);
+        }
+    }
+    let first_uncleanable = first_uncleanable.max(first_dirty);
+    // The first segment that cannot be cleaned starts the uncleanable bytes.
+    let uncleanable_segment_base = snap
+        .segments
+        .iter()
+        .find(|s| s.next_base > first_uncleanable)
+        .map_or(snap.active_base, |s| s.base);
+    let cleanable_from = first_dirty.min(uncleanable_segment_base);
+    let cleanable_bytes = snap
+        .segments
+        .iter()
+        .filter(|s| s.next_base > cleanable_from && s.base < uncleanable_segment_base)
+        .map(|s| s.size)
+        .sum();
+    let clean_bytes = snap
+        .segments
+        .iter()
+        .filter(|s| s.base < first_dirty)
+        .map(|s| s.size)
+        .sum::<u64>()
+        + if snap.active_base < first_dirty {
+            snap.active_size
+        } else {
+            0
+        };
+    let max_lag = snap.config.max_compaction_lag_ms.max(0);
+    let earliest_dirty = dirty
+        .iter()
+        .map(|s| first_batch_timestamp(s))
+        .filter(|ts| *ts > 0)
+        .min()
+        .unwrap_or(i64::MAX);
+    let need_compaction_now = earliest_dirty < now_ms.saturating_sub(max_lag);
+    LogToClean {
+        first_dirty_offset: first_dirty,
+        first_uncleanable_offset: first_uncleanable,
+        clean_bytes,
+        cleanable_bytes,
+        need_compaction_now,
+        force_update_checkpoint,
+    }
+}
+
+/// What one cleaning did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CleanerStats {
+    pub end_offset: i64,
+    pub map_entries: usize,
+    pub segments_cleaned: usize,
+    pub groups_swapped: usize,
+    pub bytes_read: u64,
+    pub bytes_written: u64,
+    pub records_read: u64,
+    pub records_removed: u64,
+    pub keyless_records_removed: u64,
+}
+
+/// Walks whole, CRC-checked batches of a segment file through a read window.
+struct BatchReader<'a> {
+    file: &'a File,
+    path: &'a Path,
+    pos: u64,
+    end: u64,
+    buf: Vec<u8>,
+    buf_start: u64,
+}
+
+impl<'a> BatchReader<'a> {
+    fn new(seg: &'a SegmentRef) -> BatchReader<'a> {
+        BatchReader {
+            file: &seg.file,
+            path: &seg.path,
+            pos: 0,
+            end: seg.size,
+            buf: Vec::new(),
+            buf_start: 0,
+        }
+    }
+
+    fn window(&mut self, len: usize) -> Result<&[u8], CleanerError> {
+        let have = self.pos >= self.buf_start && self.pos + len as u64 <= self.buf_start + self.buf.len() as u64;
+        if !have {
+            let n = (len.max(IO_BUFFER_BYTES) as u64).min(self.end - self.pos) as usize;
+            self.buf.resize(n, 0);
+            self.file
+                .read_exact_at(&mut self.buf, self.pos)
+                .map_err(io_err("reading a segment to clean", self.path))?;
+            self.buf_start = self.pos;
+        }
+        let at = (self.pos - self.buf_start) as usize;
+        Ok(&self.buf[at..at + len])
+    }
+
+    /// The next batch as (header, bytes), or None at the end.
+    fn next_batch(&mut self) -> Result<Option<(BatchHeader, &[u8])>, CleanerError> {
+        if self.pos >= self.end {
+            return Ok(None);
+        }
+        let path = self.path.to_path_buf();
+        let invalid = |msg: String| CleanerError::Io {
+            action: "reading a segment to clean",
+            path: path.clone(),
+            source: io::Error::new(io::ErrorKind::InvalidData, msg),
+        };
+        if self.end - self.pos < LOG_OVERHEAD as u64 {
+            return Err(invalid(format!("torn batch at position {}", self.pos)));
+        }
+        let size = batch::batch_size_from_prefix(self.window(LOG_OVERHEAD)?).map_err(|e| invalid(e.to_string()))?;
+        if self.pos + size as u64 > self.end {
+            return Err(invalid(format!("batch at position {} runs past the end", self.pos)));
+        }
+        let pos = self.pos;
+        self.window(size)?;
+        let at = (pos - self.buf_start) as usize;
+        let header =
+            batch::validate_batch(&self.buf[at..at + size]).map_err(|e| invalid(format!("at position {pos}: {e}")))?;
+        self.pos = pos + size as u64;
+        Ok(Some((header, &self.buf[at..at + size])))
+    }
+}
+
+fn check_stop(stop: &AtomicBool) -> Result<(), CleanerError> {
+    if stop.load(Ordering::Relaxed) {
+        Err(CleanerError::Aborted)
+    } else {
+        Ok(())
+    }
+}
+
+/// Kafka's `buildOffsetMap`: puts every keyed record of `[first_dirty, first_uncleanable)` in
+/// the map, oldest first, stopping where the map is full. Afterwards `map.latest_offset()` is the
+/// last offset covered.
+fn build_offset_map(
+    snap: &LogSnapshot,
+    to_clean: &LogToClean,
+    map: &mut OffsetMap,
+    stats: &mut CleanerStats,
+    stop: &AtomicBool,
+) -> Result<(), CleanerError> {
+    let start = to_clean.first_dirty_offset;
+    let end = to_clean.first_uncleanable_offset;
+    for seg in snap.segments.iter().filter(|s| s.next_base > start && s.base < end) {
+        check_stop(stop)?;
+        let mut reader = BatchReader::new(seg);
+        while let Some((header, bytes)) = reader.next_batch()? {
+            if header.last_offset() < start {
+                continue;
+            }
+            if header.base_offset >= end || header.last_offset() >= end {
+                return Ok(());
+            }
+            stats.bytes_read += bytes.len() as u64;
+            if !header.is_control() {
+                let decoded = records::decode(bytes)?;
+                for r in &decoded.records {
+                    if r.offset < start {
+                        continue;
+                    }
+                    if let Some(key) = decoded.key(r) {
+                        if !map.put(key, r.offset) {
+                            // Full: the map covers everything before this record.
+                            map.update_latest_offset(r.offset - 1);
+                            return Ok(());
+                        }
+                    }
+                }
+            }
+            map.update_latest_offset(header.last_offset());
+        }
+    }
+    Ok(())
+}
+
+/// Kafka's `groupSegmentsBySize`: consecutive segments whose total size fits one segment and
+/// whose offsets fit one segment's relative offsets.
+fn group_segments(segments: &[SegmentRef], max_bytes: u64) -> Vec<Vec<SegmentRef>> {
+    let mut groups: Vec<Vec<SegmentRef>> = Vec::new();
+    let mut i = 0;
+    while i < segments.len() {
+        let mut group = vec![segments[i].clone()];
+        let mut size = segments[i].size;
+        i += 1;
+        while i < segments.len()
+            && size + segments[i].size <= max_bytes
+            && segments[i].next_base - 1 - group[0].base <= i64::from(i32::MAX)
+        {
+            size += segments[i].size;
+            group.push(segments[i].clone());
+            i += 1;
+        }
+        groups.push(group);
+    }
+    groups
+}
+
+/// Buffers cleaned batches and appends them to the `.cleaned` segment.
+struct CleanedWriter {
+    segment: LogSegment,
+    buf: Vec<u8>,
+    batches: Vec<AppendedBatch>,
+    written: u64,
+}
+
+impl CleanedWriter {
+    fn push(&mut self, header: &BatchHeader, bytes: &[u8]) -> Result<(), CleanerError> {
+        self.batches.push(AppendedBatch {
+            offset_in_buffer: self.buf.len(),
+            size: bytes.len(),
+            last_offset: header.last_offset(),
+            max_timestamp: header.max_timestamp,
+        });
+        self.buf.extend_from_slice(bytes);
+        self.written += bytes.len() as u64;
+        if self.buf.len() >= IO_BUFFER_BYTES {
+            self.write_out()?;
+        }
+        Ok(())
+    }
+    fn write_out(&mut self) -> Result<(), CleanerError> {
+        let path = self.segment.log_path().to_path_buf();
+        self.segment
+            .append(&self.buf, &self.batches)
+            .map_err(io_err("writing a cleaned segment", &path))?;
+        self.buf.clear();
+        self.batches.clear();
+        Ok(())
+    }
+    /// Writes what is buffered, completes the indexes and fsyncs everything.
+    fn finish(mut self) -> Result<LogSegment, CleanerError> {
+        self.write_out()?;
+        let path = self.segment.log_path().to_path_buf();
+        self.segment
+            .on_become_inactive()
+            .and_then(|()| self.segment.flush())
+            .map_err(io_err("flushing a cleaned segment", &path))?;
+        Ok(self.segment)
+    }
+}
+
+/// Per-cleaning inputs of the record filter (Kafka's `RecordFilter` of `cleanInto`).
+struct Filter<'a> {
+    map: &'a OffsetMap,
+    now_ms: i64,
+    delete_retention_ms: i64,
+    producer_last_offsets: &'a HashMap<i64, i64>,
+}
+
+impl Filter<'_> {
+    /// The bytes to write for one old batch, if any.
+    fn apply(
+        &self,
+        header: &BatchHeader,
+        bytes: &[u8],
+        stats: &mut CleanerStats,
+    ) -> Result<Option<Vec<u8>>, CleanerError> {
+        if header.is_control() {
+            return Ok(Some(bytes.to_vec()));
+        }
+        let decoded = records::decode(bytes)?;
+        stats.records_read += decoded.records.len() as u64;
+        let horizon = decoded.delete_horizon();
+        let mut keep = Vec::with_capacity(decoded.records.len());
+        let mut tombstones = false;
+        for (i, r) in decoded.records.iter().enumerate() {
+            let retain = if r.offset > self.map.latest_offset() {
+                true
+            } else if let Some(key) = decoded.key(r) {
+                let latest_for_key = r.offset >= self.map.get(key);
+                let keep_delete = horizon.is_none_or(|h| self.now_ms < h);
+                latest_for_key && (r.has_value() || keep_delete)
+            } else {
+                stats.keyless_records_removed += 1;
+                false
+            };
+            if retain {
+                tombstones |= !r.has_value();
+                keep.push(i);
+            }
+        }
+        stats.records_removed += (decoded.records.len() - keep.len()) as u64;
+        if keep.is_empty() {
+            // Kafka's RETAIN_EMPTY: a producer's last batch keeps its sequence for deduplication.
+            let last_of_producer = header.has_producer_id()
+                && self.producer_last_offsets.get(&header.producer_id) == Some(&header.last_offset());
+            return Ok(last_of_producer.then(|| records::encode_empty(header)));
+        }
+        let set_horizon = tombstones && horizon.is_none();
+        if keep.len() == decoded.records.len() && !set_horizon {
+            return Ok(Some(bytes.to_vec()));
+        }
+        let new_horizon = set_horizon.then(|| self.now_ms.saturating_add(self.delete_retention_ms));
+        Ok(Some(records::encode_retained(&decoded, &keep, new_horizon)?))
+    }
+}
+
+/// Cleans one log: builds the offset map of its dirty section, rewrites every segment below the
+/// map's end group by group, swapping each group in under the partition lock. Returns the
+/// stats, whose `end_offset` is the new cleaner checkpoint.
+pub(crate) fn clean_log(
+    log: &parking_lot::Mutex<Log>,
+    snap: &LogSnapshot,
+    to_clean: &LogToClean,
+    map_memory_bytes: usize,
+    now_ms: i64,
+    stop: &AtomicBool,
+) -> Result<CleanerStats, CleanerError> {
+    let mut map = OffsetMap::with_memory(map_memory_bytes);
+    clean_log_with_map(log, snap, to_clean, &mut map, now_ms, stop)
+}
+
+pub(crate) fn clean_log_with_map(
+    log: &parking_lot::Mutex<Log>,
+    snap: &LogSnapshot,
+    to_clean: &LogToClean,
+    map: &mut OffsetMap,
+    now_ms: i64,
+    stop: &AtomicBool,
+) -> Result<CleanerStats, CleanerError> {
+    let mut stats = CleanerStats::default();
+    build_offset_map(snap, to_clean, map, &mut stats, stop)?;
+    let end_offset = map.latest_offset() + 1;
+    stats.end_offset = end_offset.max(to_clean.first_dirty_offset);
+    stats.map_entries = map.len();
+    if end_offset <= to_clean.first_dirty_offset {
+        return Ok(stats);
+    }
+    let to_rewrite: Vec<SegmentRef> = snap
+        .segments
+        .iter()
+        .filter(|s| s.base < end_offset && s.base < to_clean.first_uncleanable_offset)
+        .cloned()
+        .collect();
+    let filter = Filter {
+        map,
+        now_ms,
+        delete_retention_ms: snap.config.delete_retention_ms,
+        producer_last_offsets: &snap.producer_last_offsets,
+    };
+    let settings = Log::segment_settings(&snap.config);
+    for group in group_segments(&to_rewrite, snap.config.segment_bytes) {
+        check_stop(stop)?;
+        let (segment, _) =
+            LogSegment::open_with_suffix(&snap.dir, group[0].base, settings, now_ms, true, CLEANED_SUFFIX)
+                .map_err(io_err("creating a cleaned segment", &snap.dir))?;
+        let mut writer = CleanedWriter {
+            segment,
+            buf: Vec::new(),
+            batches: Vec::new(),
+            written: 0,
+        };
+        for seg in &group {
+            check_stop(stop)?;
+            let mut reader = BatchReader::new(seg);
+            while let Some((header, bytes)) = reader.next_batch()? {
+                stats.bytes_read += bytes.len() as u64;
+                if let Some(out) = filter.apply(&header, bytes, &mut stats)? {
+                    let out_header = BatchHeader::parse(&out).map_err(|_| RecordsError::Malformed {
+                        base_offset: header.base_offset,
+                        reason: "re-encoded batch has an invalid header",
+                    })?;
+                    writer.push(&out_header, &out)?;
+                }
+            }
+        }
+        stats.bytes_written += writer.written;
+        let cleaned = writer.finish()?;
+        stats.segments_cleaned += group.len();
+        if log.lock().replace_segments(&group, cleaned)? {
+            stats.groups_swapped += 1;
+        } else {
+            return Err(CleanerError::LogChanged);
+        }
+    }
+    Ok(stats)
+}
+
+#[cfg(test)]
+pub(crate) fn group_for_tests(segments: &[SegmentRef], max_bytes: u64) -> Vec<Vec<i64>> {
+    group_segments(segments, max_bytes)
+        .into_iter()
+        .map(|g| g.into_iter().map(|s| s.base).collect())
+        .collect()
+}
