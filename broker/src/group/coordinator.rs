@@ -43,6 +43,8 @@ pub struct GroupCoordinator {
 pub(crate) struct Inner {
     pub(crate) groups: HashMap<String, Group>,
     joins: HashMap<WaiterId, oneshot::Sender<JoinResult>>,
+    /// When expired offsets were last removed.
+    last_cleanup_ms: i64,
     syncs: HashMap<WaiterId, oneshot::Sender<SyncResult>>,
     next_waiter: WaiterId,
 }
@@ -253,6 +255,41 @@ impl GroupCoordinator {
             };
             self.perform(broker, &mut inner, &id, effects);
             inner.forget_if_unused(&id);
+        }
+        if now - inner.last_cleanup_ms >= self.config.offsets_retention_check_interval_ms {
+            inner.last_cleanup_ms = now;
+            self.cleanup(broker, &mut inner, now);
+        }
+    }
+
+    /// Kafka's `cleanupGroupMetadata`: removes expired offsets (tombstones first), then groups left
+    /// empty with no offsets.
+    fn cleanup(&self, broker: &Broker, inner: &mut Inner, now: i64) {
+        let ids: Vec<String> = inner.groups.keys().cloned().collect();
+        for id in ids {
+            let Some(group) = inner.groups.get_mut(&id) else {
+                continue;
+            };
+            let expired = group.expired_offsets(now, self.config.offsets_retention_ms);
+            let gone =
+                group.is(GroupState::Empty) && group.pending_members.is_empty() && group.offsets.len() == expired.len();
+            let mut records: Vec<OffsetsRecord> = expired.iter().map(|tp| (offset_key(&id, tp), None)).collect();
+            if gone {
+                records.push((encode_key(&RecordKey::Group { group: id.clone() }), None));
+            }
+            if records.is_empty() {
+                continue;
+            }
+            if self.append(broker, &id, records).is_err() {
+                continue;
+            }
+            for tp in &expired {
+                group.offsets.remove(tp);
+            }
+            if gone {
+                inner.groups.remove(&id);
+            }
+            tracing::info!(group = %id, expired = expired.len(), removed = gone, "removed expired offsets");
         }
     }
 

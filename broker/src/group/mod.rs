@@ -45,6 +45,10 @@ pub struct GroupConfig {
     pub new_member_join_timeout_ms: i64,
     /// `offset.metadata.max.bytes`.
     pub offset_metadata_max_bytes: usize,
+    /// `offsets.retention.minutes`, in ms: how long offsets outlive an empty group (KIP-211).
+    pub offsets_retention_ms: i64,
+    /// `offsets.retention.check.interval.ms`: how often expired offsets are removed.
+    pub offsets_retention_check_interval_ms: i64,
 }
 
 impl Default for GroupConfig {
@@ -56,6 +60,8 @@ impl Default for GroupConfig {
             max_size: i32::MAX as usize,
             new_member_join_timeout_ms: 300_000,
             offset_metadata_max_bytes: 4096,
+            offsets_retention_ms: 7 * 24 * 60 * 60 * 1000,
+            offsets_retention_check_interval_ms: 600_000,
         }
     }
 }
@@ -79,6 +85,12 @@ impl GroupConfig {
         }
         if let Some(v) = get("offset.metadata.max.bytes") {
             config.offset_metadata_max_bytes = v.max(0) as usize;
+        }
+        if let Some(v) = get("offsets.retention.minutes") {
+            config.offsets_retention_ms = v.max(1).saturating_mul(60_000);
+        }
+        if let Some(v) = get("offsets.retention.check.interval.ms") {
+            config.offsets_retention_check_interval_ms = v.max(1);
         }
         config
     }

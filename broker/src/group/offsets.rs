@@ -2,9 +2,12 @@
 //! OffsetDelete may remove, and whether DeleteGroups may delete the group. Pure: the runtime appends
 //! the records first and applies the change to the `Group` only when the append succeeded.
 
+use std::collections::BTreeSet;
+
 use kafka_protocol::error::ResponseError;
 
 use super::classic_group::{Group, GroupState};
+use crate::log::TopicPartition;
 
 /// One committed offset, as stored in an `OffsetCommitValue` record.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -82,6 +85,33 @@ impl Group {
     }
 }
 
+impl Group {
+    /// Offsets past retention (Kafka's `removeExpiredOffsets`, KIP-211): in an empty group, all of
+    /// them once the group has been empty for the retention time; in a Stable consumer group, those
+    /// of topics no member subscribes to, by commit time; for standalone consumers (no protocol
+    /// type), each by its commit time.
+    pub fn expired_offsets(&self, now_ms: i64, retention_ms: i64) -> Vec<TopicPartition> {
+        // (a fixed base time instead of each commit's time, topics whose offsets are kept)
+        let (empty_since, spared) = match (&self.protocol_type, self.state) {
+            (Some(_), GroupState::Empty) => (Some(self.state_timestamp_ms), None),
+            (Some(_), GroupState::Stable) if self.is_consumer_group() => match &self.subscribed_topics {
+                Some(topics) => (None, Some(topics)),
+                None => return Vec::new(),
+            },
+            (None, _) => (None, None),
+            _ => return Vec::new(),
+        };
+        self.offsets
+            .iter()
+            .filter(|(tp, o)| {
+                let base = empty_since.unwrap_or(o.commit_timestamp_ms);
+                !spared.is_some_and(|t: &BTreeSet<String>| t.contains(&tp.topic)) && now_ms - base >= retention_ms
+            })
+            .map(|(tp, _)| tp.clone())
+            .collect()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -136,5 +166,35 @@ mod tests {
         assert_eq!(g.offset_delete_error("other"), None);
         assert_eq!(g.delete_rejection(), Some(ResponseError::NonEmptyGroup));
         assert_eq!(Group::new("e", 0).delete_rejection(), None);
+    }
+
+    #[test]
+    fn offsets_expire_after_retention() {
+        let offset = |t| CommittedOffset {
+            offset: 1,
+            leader_epoch: -1,
+            metadata: String::new(),
+            commit_timestamp_ms: t,
+        };
+        let tp = |t: &str| TopicPartition::new(t, 0);
+        // Standalone consumer: by commit time.
+        let mut g = Group::new("s", 0);
+        g.offsets.insert(tp("old"), offset(0));
+        g.offsets.insert(tp("new"), offset(500));
+        assert_eq!(g.expired_offsets(1000, 1000), vec![tp("old")]);
+        // Empty group: all at once, counted from when it became empty.
+        let (mut g, ids) = stable_group_of(1);
+        g.offsets.insert(tp("t"), offset(0));
+        g.offsets.insert(tp("other"), offset(0));
+        assert_eq!(
+            g.expired_offsets(1_000_000, 1000),
+            vec![tp("other")],
+            "Stable: unsubscribed topics only"
+        );
+        let config = GroupConfig::default();
+        g.leave(&config, &[(ids[0].clone(), None)], 50_000);
+        assert_eq!(g.state, GroupState::Empty);
+        assert!(g.expired_offsets(50_999, 1000).is_empty());
+        assert_eq!(g.expired_offsets(51_000, 1000).len(), 2);
     }
 }
