@@ -15,7 +15,7 @@ use tracing::{info, warn};
 use crate::api::produce::now_ms;
 use crate::broker::Broker;
 use crate::config::{BrokerConfig, LogDefaults, RawConfig, TimestampKind};
-use crate::log::{CleanupPolicy, LogConfig, LogManager, TimestampType};
+use crate::log::{CleanerConfig, CleanupPolicy, LogCleaner, LogConfig, LogManager, TimestampType};
 use crate::metadata::{MetadataStore, METADATA_DIR};
 use crate::metrics::Metrics;
 use crate::network::server::{accept_loop, bind_listeners};
@@ -62,6 +62,10 @@ pub fn log_config_from(d: &LogDefaults) -> anyhow::Result<LogConfig> {
         },
         cleanup_policy,
         file_delete_delay_ms: d.file_delete_delay_ms,
+        min_cleanable_dirty_ratio: d.cleaner_min_cleanable_ratio,
+        delete_retention_ms: d.cleaner_delete_retention_ms,
+        min_compaction_lag_ms: d.cleaner_min_compaction_lag_ms,
+        max_compaction_lag_ms: d.cleaner_max_compaction_lag_ms,
         ..LogConfig::default()
     })
 }
@@ -193,11 +197,36 @@ pub async fn serve(broker: &Arc<Broker>, tasks: &TaskTracker, shutdown: &Cancell
     );
     // Session, rebalance and initial-delay timeouts of consumer groups.
     spawn_periodic(broker, shutdown, GROUP_TICK_MS, "group timeouts", |b| b.groups.tick(b));
+    start_log_cleaner(broker, tasks, shutdown);
     Ok(format!(
         "oxka broker {} started, listening on {}",
         broker.broker_id(),
         bound.join(", ")
     ))
+}
+
+/// Starts the log cleaner's threads (compaction, `log.cleaner.*`). They stop when `shutdown`
+/// fires; the task waiting for that is tracked, so the drain finishes it before the logs close.
+fn start_log_cleaner(broker: &Arc<Broker>, tasks: &TaskTracker, shutdown: &CancellationToken) {
+    let c = &broker.config;
+    let config = CleanerConfig {
+        enable: c.log_cleaner_enable,
+        threads: c.log_cleaner_threads,
+        backoff_ms: c.log_cleaner_backoff_ms,
+        dedupe_buffer_size: c.log_cleaner_dedupe_buffer_size,
+    };
+    if !config.enable {
+        return;
+    }
+    let source = broker.clone();
+    let cleaner = LogCleaner::start(config, move || source.logs.partitions().collect());
+    let shutdown = shutdown.clone();
+    tasks.spawn(async move {
+        shutdown.cancelled().await;
+        if let Err(e) = tokio::task::spawn_blocking(move || cleaner.shutdown()).await {
+            warn!("stopping the log cleaner failed: {e}");
+        }
+    });
 }
 
 fn spawn_periodic(

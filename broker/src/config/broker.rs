@@ -65,6 +65,14 @@ pub struct LogDefaults {
     pub timestamp_type: TimestampKind,
     pub cleanup_policy: String,
     pub file_delete_delay_ms: i64,
+    /// `log.cleaner.min.cleanable.ratio` (topic `min.cleanable.dirty.ratio`).
+    pub cleaner_min_cleanable_ratio: f64,
+    /// `log.cleaner.delete.retention.ms` (topic `delete.retention.ms`).
+    pub cleaner_delete_retention_ms: i64,
+    /// `log.cleaner.min.compaction.lag.ms` (topic `min.compaction.lag.ms`).
+    pub cleaner_min_compaction_lag_ms: i64,
+    /// `log.cleaner.max.compaction.lag.ms` (topic `max.compaction.lag.ms`).
+    pub cleaner_max_compaction_lag_ms: i64,
 }
 
 /// `host:port` of a coordinator ensemble member (`zookeeper.connect` / `coordinator.connect`).
@@ -99,6 +107,14 @@ pub struct BrokerConfig {
     pub log: LogDefaults,
     pub log_retention_check_interval_ms: u64,
     pub log_flush_scheduler_interval_ms: u64,
+    /// `log.cleaner.enable`: run the log cleaner (compaction) threads.
+    pub log_cleaner_enable: bool,
+    /// `log.cleaner.threads`
+    pub log_cleaner_threads: usize,
+    /// `log.cleaner.backoff.ms`: how long a cleaner thread sleeps when no log needs cleaning.
+    pub log_cleaner_backoff_ms: u64,
+    /// `log.cleaner.dedupe.buffer.size`: offset-map memory of all cleaner threads together.
+    pub log_cleaner_dedupe_buffer_size: u64,
     pub auto_create_topics_enable: bool,
     pub delete_topic_enable: bool,
     /// The coordinator ensemble to join; `None` runs the embedded single-node coordinator.
@@ -221,6 +237,18 @@ impl BrokerConfig {
             file_delete_delay_ms: raw
                 .ranged::<i64>("log.segment.delete.delay.ms", 0, i64::MAX)?
                 .unwrap_or(60_000),
+            cleaner_min_cleanable_ratio: raw
+                .ranged::<f64>("log.cleaner.min.cleanable.ratio", 0.0, 1.0)?
+                .unwrap_or(0.5),
+            cleaner_delete_retention_ms: raw
+                .ranged::<i64>("log.cleaner.delete.retention.ms", 0, i64::MAX)?
+                .unwrap_or(86_400_000),
+            cleaner_min_compaction_lag_ms: raw
+                .ranged::<i64>("log.cleaner.min.compaction.lag.ms", 0, i64::MAX)?
+                .unwrap_or(0),
+            cleaner_max_compaction_lag_ms: raw
+                .ranged::<i64>("log.cleaner.max.compaction.lag.ms", 1, i64::MAX)?
+                .unwrap_or(i64::MAX),
         };
 
         let heap_bytes = match heap_opts {
@@ -307,6 +335,14 @@ impl BrokerConfig {
             log_flush_scheduler_interval_ms: raw
                 .ranged::<u64>("log.flush.scheduler.interval.ms", 1, i64::MAX as u64)?
                 .unwrap_or(1000),
+            log_cleaner_enable: raw.boolean("log.cleaner.enable")?.unwrap_or(true),
+            log_cleaner_threads: raw.ranged::<usize>("log.cleaner.threads", 0, 1024)?.unwrap_or(1),
+            log_cleaner_backoff_ms: raw
+                .ranged::<u64>("log.cleaner.backoff.ms", 0, i64::MAX as u64)?
+                .unwrap_or(15_000),
+            log_cleaner_dedupe_buffer_size: raw
+                .ranged::<u64>("log.cleaner.dedupe.buffer.size", 1, i64::MAX as u64)?
+                .unwrap_or(128 * 1024 * 1024),
             auto_create_topics_enable: raw.boolean("auto.create.topics.enable")?.unwrap_or(true),
             delete_topic_enable: raw.boolean("delete.topic.enable")?.unwrap_or(true),
             coordinator_connect,
@@ -573,6 +609,29 @@ mod tests {
     fn unknown_keys_are_reported() {
         let c = parse("broker.id=1\nfoo.bar=1\n").unwrap();
         assert_eq!(c.unknown_keys, vec!["foo.bar".to_string()]);
+    }
+
+    #[test]
+    fn log_cleaner_keys_are_understood() {
+        let c = parse(
+            "log.cleaner.enable=false\nlog.cleaner.threads=2\nlog.cleaner.backoff.ms=100\n\
+             log.cleaner.dedupe.buffer.size=1048576\nlog.cleaner.min.cleanable.ratio=0.1\n\
+             log.cleaner.delete.retention.ms=5\nlog.cleaner.min.compaction.lag.ms=7\n",
+        )
+        .unwrap();
+        assert!(c.unknown_keys.is_empty(), "{:?}", c.unknown_keys);
+        assert!(!c.log_cleaner_enable);
+        assert_eq!((c.log_cleaner_threads, c.log_cleaner_backoff_ms), (2, 100));
+        assert_eq!(c.log_cleaner_dedupe_buffer_size, 1 << 20);
+        assert_eq!(c.log.cleaner_min_cleanable_ratio, 0.1);
+        assert_eq!(
+            (c.log.cleaner_delete_retention_ms, c.log.cleaner_min_compaction_lag_ms),
+            (5, 7)
+        );
+        assert!(parse("log.cleaner.min.cleanable.ratio=2\n").is_err());
+        let d = parse("").unwrap();
+        assert!(d.log_cleaner_enable);
+        assert_eq!(d.log_cleaner_backoff_ms, 15_000);
     }
 
     #[test]

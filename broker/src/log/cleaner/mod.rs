@@ -282,6 +282,10 @@ fn clean_filthiest(shared: &Shared, now_ms: i64) -> Option<CleanerStats> {
             tracing::info!(partition = %partition.topic_partition(), "log changed during cleaning; will retry");
             None
         }
+        Err(e) if partition.log.lock().closed => {
+            tracing::info!(partition = %partition.topic_partition(), error = %e, "log closed or deleted during cleaning");
+            None
+        }
         Err(e) => {
             tracing::error!(partition = %partition.topic_partition(), error = %e,
                 "cleaning failed; this partition will not be compacted again until the broker restarts");
