@@ -135,23 +135,36 @@ fn kill9_during_produce_keeps_every_acknowledged_record() {
     let _serial = serial();
     let mut broker = Broker::start(&[("log.segment.bytes", "1048576")]);
     create_topic(&broker, "crash", 1);
-    let env = [("TOPIC", "crash"), ("COUNT", "100000000"), ("TIMEOUT_MS", "3000")];
-    let mut producer = python_spawn(PY_ACKED_PRODUCER, &broker.bootstrap(), &env, broker.temp_dir(), "load");
-    let acked = broker.temp_dir().join("load.out");
-    wait_for(
-        "the producer to get 50,000 acknowledgements",
-        Duration::from_secs(120),
-        || acked_count(&acked) >= 50_000,
-    );
-    broker.kill9();
-    // The producer's in-flight requests fail; stop it before the broker is back so that nothing it
-    // retries lands after the restart.
-    std::thread::sleep(Duration::from_millis(500));
-    let _ = producer.kill();
-    let _ = producer.wait();
-    broker.restart();
-    let out = check_acked(&broker, "crash", &[&acked]);
-    eprintln!("after kill -9: {out}");
+    // Three rounds of: produce flat out, kill -9 the broker mid-stream, restart. Each round's sequence
+    // numbers start above the last round's, so the whole log must stay in increasing order.
+    let mut acked_files = Vec::new();
+    for round in 0..3u64 {
+        let start = (round * 100_000_000).to_string();
+        let name = format!("load-{round}");
+        let env = [
+            ("TOPIC", "crash"),
+            ("COUNT", "100000000"),
+            ("START", start.as_str()),
+            ("TIMEOUT_MS", "3000"),
+        ];
+        let mut producer = python_spawn(PY_ACKED_PRODUCER, &broker.bootstrap(), &env, broker.temp_dir(), &name);
+        let acked = broker.temp_dir().join(format!("{name}.out"));
+        let at_least = 20_000 + 7_919 * round as usize; // a different point in each round
+        wait_for("producer acknowledgements", Duration::from_secs(120), || {
+            acked_count(&acked) >= at_least
+        });
+        broker.kill9();
+        // The producer's in-flight requests fail; stop it before the broker is back so that nothing
+        // it retries lands after the restart.
+        std::thread::sleep(Duration::from_millis(500));
+        let _ = producer.kill();
+        let _ = producer.wait();
+        broker.restart();
+        acked_files.push(acked);
+        let files: Vec<&std::path::Path> = acked_files.iter().map(|p| p.as_path()).collect();
+        let out = check_acked(&broker, "crash", &files);
+        eprintln!("round {round}, after kill -9: {out}");
+    }
 }
 
 #[test]
