@@ -23,11 +23,14 @@ pub mod records;
 pub mod state;
 
 #[cfg(test)]
+mod coordinator_tests;
+#[cfg(test)]
 mod state_tests;
 
 pub use classic_group::{Group, GroupState};
 pub use coordinator::{GroupCoordinator, OFFSETS_TOPIC};
 pub use member::{Member, Protocol};
+pub use offsets::CommittedOffset;
 pub use state::{Effect, JoinRequest, JoinResult, SyncRequest, SyncResult, WaiterId};
 
 /// Broker settings the group coordinator follows (Kafka's `group.*` and `offsets.*` keys).
