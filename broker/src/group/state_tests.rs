@@ -430,3 +430,44 @@ fn leader_rejoin_in_stable_triggers_a_rebalance_and_follower_rejoin_does_not() {
     g.join(&c, consumer_join(41, &leader, false), 20);
     assert_eq!(g.state, GroupState::PreparingRebalance);
 }
+
+#[test]
+fn batch_leave_by_instance_id() {
+    let c = config(0);
+    let mut g = Group::new("g", 0);
+    let fx = g.join(&c, static_join(1, "", "i1"), 0);
+    let id = join_of(&fx, 1).member_id;
+    g.sync(&c, sync(2, &id, 1, &[(&id, "a")]), 1);
+    // KIP-345: an admin removes static members by instance id (empty member id).
+    let leaving = vec![
+        (String::new(), Some("i1".to_string())),
+        (String::new(), Some("unknown".to_string())),
+    ];
+    let (outcomes, fx) = g.leave(&c, &leaving, 10);
+    assert_eq!(outcomes, vec![None, Some(ResponseError::UnknownMemberId)]);
+    assert!(g.members.is_empty() && g.static_members.is_empty());
+    assert_eq!(g.state, GroupState::Empty);
+    assert!(fx.contains(&Effect::StoreGroup));
+    // A member id that does not match the instance id is fenced.
+    let fx = g.join(&c, static_join(3, "", "i2"), 20);
+    let id2 = join_of(&fx, 3).member_id;
+    let (outcomes, _) = g.leave(&c, &[("other".to_string(), Some("i2".to_string()))], 30);
+    assert_eq!(outcomes, vec![Some(ResponseError::FencedInstanceId)]);
+    assert!(g.members.contains_key(&id2));
+}
+
+#[test]
+fn resent_join_during_completing_rebalance_gets_the_same_generation() {
+    let c = config(0);
+    let mut g = Group::new("g", 0);
+    g.join(&c, consumer_join(1, "", false), 0);
+    assert_eq!(g.state, GroupState::CompletingRebalance);
+    let fx = g.join(&c, consumer_join(2, "fresh-1", false), 5);
+    let r = join_of(&fx, 2);
+    assert_eq!((r.error, r.generation_id, r.members.len()), (None, 1, 1));
+    assert_eq!(g.state, GroupState::CompletingRebalance);
+    // The leader's assignment for a member that is not in the group is ignored.
+    let fx = g.sync(&c, sync(3, "fresh-1", 1, &[("fresh-1", "a"), ("ghost", "b")]), 6);
+    assert_eq!(syncs(&fx)[0].1.assignment, Bytes::from("a"));
+    assert!(!g.members.contains_key("ghost"));
+}
