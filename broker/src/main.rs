@@ -1,5 +1,5 @@
 //! `oxka`: one binary, two roles. `oxka broker server.properties` serves Kafka clients;
-//! `oxka coordinator zookeeper.properties` will run a member of the coordinator ensemble.
+//! `oxka coordinator zookeeper.properties` runs a member of the coordinator ensemble.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -52,11 +52,9 @@ fn main() -> ExitCode {
                 oxka_broker::runtime::run_broker(c)
             }
         }),
-        Role::Coordinator { config } => Err(anyhow::anyhow!(
-            "the coordinator role ({}) is not implemented yet; run a broker without zookeeper.connect to use \
-             its embedded single-node coordinator",
-            config.display()
-        )),
+        Role::Coordinator { config } => oxka_broker::config::CoordinatorConfig::load(&config)
+            .map_err(anyhow::Error::from)
+            .and_then(oxka_broker::coordinator::runtime::run_coordinator),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

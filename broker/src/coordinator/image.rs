@@ -1,0 +1,561 @@
+//! The replicated cluster metadata (`ClusterImage`), the commands that change it (`MetadataCommand`,
+//! the Raft log's payload) and the pure function that applies one (`apply`).
+//!
+//! Every coordinator applies the same committed commands in the same order, so `apply` must be
+//! deterministic: no clocks, no randomness, no I/O. Whatever needs a choice (a topic id, a replica
+//! assignment, the cluster id) is chosen by the controller *before* proposing and carried in the
+//! command; `apply` only validates against the image and records. A command that is no longer valid
+//! when it is applied (two racing CreateTopic for one name) is rejected identically everywhere, and the
+//! rejection is the answer the proposer gets.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::metadata::{MetadataImage, TopicMeta};
+
+/// Kafka error codes a command can be rejected with (what a client would be told).
+pub mod error_code {
+    pub const TOPIC_ALREADY_EXISTS: i16 = 36;
+    pub const UNKNOWN_TOPIC_OR_PARTITION: i16 = 3;
+    pub const INVALID_PARTITIONS: i16 = 37;
+    pub const INVALID_REPLICA_ASSIGNMENT: i16 = 39;
+    pub const INVALID_REQUEST: i16 = 42;
+    pub const STALE_BROKER_EPOCH: i16 = 77;
+    pub const BROKER_ID_NOT_REGISTERED: i16 = 102;
+    pub const DUPLICATE_BROKER_REGISTRATION: i16 = 101;
+    pub const FENCED_LEADER_EPOCH: i16 = 74;
+}
+
+/// A listener a broker registered (`BrokerRegistration` endpoints).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BrokerEndpoint {
+    pub name: String,
+    pub host: String,
+    pub port: u16,
+    pub security_protocol: i16,
+}
+
+/// A broker as the ensemble knows it. `epoch` is the Raft log index of its latest registration, as
+/// Kafka's broker epoch is the offset of the registration record.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RegisteredBroker {
+    pub broker_id: i32,
+    pub epoch: i64,
+    pub incarnation_id: Uuid,
+    pub endpoints: Vec<BrokerEndpoint>,
+    pub rack: Option<String>,
+    /// A fenced broker leads nothing and is out of every ISR (set at registration and by the controller
+    /// when heartbeats stop; cleared when it catches up).
+    pub fenced: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PartitionState {
+    pub replicas: Vec<i32>,
+    pub isr: Vec<i32>,
+    /// -1 when no replica can lead.
+    pub leader: i32,
+    pub leader_epoch: i32,
+    /// Bumped on every change of this partition (Kafka's partition epoch), for AlterPartition fencing.
+    pub partition_epoch: i32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TopicState {
+    pub topic_id: Uuid,
+    pub partitions: Vec<PartitionState>,
+    pub configs: BTreeMap<String, String>,
+}
+
+/// Cluster metadata: what the Raft log's committed prefix says. Owned by the state machine; readers get
+/// clones (it is small: brokers, topics and partitions, no records).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClusterImage {
+    /// Empty until the first controller proposes `InitCluster`.
+    pub cluster_id: String,
+    pub brokers: BTreeMap<i32, RegisteredBroker>,
+    pub topics: BTreeMap<String, TopicState>,
+    /// The first producer id of the next block handed to a broker.
+    pub next_producer_id: i64,
+}
+
+/// One change to the cluster metadata: the payload of a Raft log entry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum MetadataCommand {
+    /// Sets the cluster id once; later ones are ignored (the first controller wins).
+    InitCluster {
+        cluster_id: String,
+    },
+    RegisterBroker {
+        broker_id: i32,
+        incarnation_id: Uuid,
+        endpoints: Vec<BrokerEndpoint>,
+        rack: Option<String>,
+    },
+    /// `fenced = false` unfences (the broker caught up); `true` fences (heartbeats stopped).
+    SetBrokerFenced {
+        broker_id: i32,
+        broker_epoch: i64,
+        fenced: bool,
+    },
+    CreateTopic {
+        name: String,
+        topic_id: Uuid,
+        /// Replica list per partition, decided by the controller (`assign_replicas`).
+        assignment: Vec<Vec<i32>>,
+        configs: BTreeMap<String, String>,
+    },
+    DeleteTopic {
+        name: String,
+    },
+    CreatePartitions {
+        name: String,
+        new_assignment: Vec<Vec<i32>>,
+    },
+    /// Sets and deletes topic-level config overrides.
+    AlterTopicConfigs {
+        name: String,
+        set: BTreeMap<String, String>,
+        delete: Vec<String>,
+    },
+    /// A leader's ISR change or a controller's leader election, fenced by the partition epoch.
+    AlterPartition {
+        topic: String,
+        partition: i32,
+        partition_epoch: i32,
+        leader: i32,
+        isr: Vec<i32>,
+    },
+    AllocateProducerIds {
+        broker_id: i32,
+        block_size: i64,
+    },
+}
+
+/// What applying a command produced: the answer for the proposer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum MetadataResponse {
+    Done,
+    BrokerRegistered { broker_epoch: i64 },
+    ProducerIds { first: i64, size: i64 },
+    PartitionChanged { leader_epoch: i32, partition_epoch: i32 },
+    Rejected { error_code: i16, message: String },
+}
+
+impl MetadataResponse {
+    fn rejected(error_code: i16, message: impl Into<String>) -> Self {
+        MetadataResponse::Rejected {
+            error_code,
+            message: message.into(),
+        }
+    }
+}
+
+/// Applies one committed command at Raft log index `index`. Deterministic; never panics on any input.
+pub fn apply(image: &mut ClusterImage, index: u64, command: &MetadataCommand) -> MetadataResponse {
+    use error_code::*;
+    use MetadataCommand as C;
+    use MetadataResponse as R;
+    match command {
+        C::InitCluster { cluster_id } => {
+            if image.cluster_id.is_empty() {
+                image.cluster_id = cluster_id.clone();
+            }
+            R::Done
+        }
+        C::RegisterBroker {
+            broker_id,
+            incarnation_id,
+            endpoints,
+            rack,
+        } => {
+            if *broker_id < 0 {
+                return R::rejected(INVALID_REQUEST, format!("broker id {broker_id} is negative"));
+            }
+            let epoch = index as i64;
+            image.brokers.insert(
+                *broker_id,
+                RegisteredBroker {
+                    broker_id: *broker_id,
+                    epoch,
+                    incarnation_id: *incarnation_id,
+                    endpoints: endpoints.clone(),
+                    rack: rack.clone(),
+                    fenced: true,
+                },
+            );
+            R::BrokerRegistered { broker_epoch: epoch }
+        }
+        C::SetBrokerFenced {
+            broker_id,
+            broker_epoch,
+            fenced,
+        } => match image.brokers.get_mut(broker_id) {
+            None => R::rejected(
+                BROKER_ID_NOT_REGISTERED,
+                format!("broker {broker_id} is not registered"),
+            ),
+            Some(b) if b.epoch != *broker_epoch => R::rejected(
+                STALE_BROKER_EPOCH,
+                format!("broker {broker_id} epoch {broker_epoch} is stale (current {})", b.epoch),
+            ),
+            Some(b) => {
+                b.fenced = *fenced;
+                R::Done
+            }
+        },
+        C::CreateTopic {
+            name,
+            topic_id,
+            assignment,
+            configs,
+        } => {
+            if image.topics.contains_key(name) {
+                return R::rejected(TOPIC_ALREADY_EXISTS, format!("topic '{name}' already exists"));
+            }
+            if let Err(message) = check_assignment(assignment, None) {
+                return R::rejected(INVALID_REPLICA_ASSIGNMENT, message);
+            }
+            image.topics.insert(
+                name.clone(),
+                TopicState {
+                    topic_id: *topic_id,
+                    partitions: assignment.iter().map(|r| new_partition(r)).collect(),
+                    configs: configs.clone(),
+                },
+            );
+            R::Done
+        }
+        C::DeleteTopic { name } => match image.topics.remove(name) {
+            Some(_) => R::Done,
+            None => R::rejected(UNKNOWN_TOPIC_OR_PARTITION, format!("topic '{name}' does not exist")),
+        },
+        C::CreatePartitions { name, new_assignment } => {
+            let Some(topic) = image.topics.get_mut(name) else {
+                return R::rejected(UNKNOWN_TOPIC_OR_PARTITION, format!("topic '{name}' does not exist"));
+            };
+            if new_assignment.is_empty() {
+                return R::rejected(INVALID_PARTITIONS, format!("no partitions to add to '{name}'"));
+            }
+            let rf = topic.partitions.first().map(|p| p.replicas.len());
+            if let Err(message) = check_assignment(new_assignment, rf) {
+                return R::rejected(INVALID_REPLICA_ASSIGNMENT, message);
+            }
+            topic.partitions.extend(new_assignment.iter().map(|r| new_partition(r)));
+            R::Done
+        }
+        C::AlterTopicConfigs { name, set, delete } => {
+            let Some(topic) = image.topics.get_mut(name) else {
+                return R::rejected(UNKNOWN_TOPIC_OR_PARTITION, format!("topic '{name}' does not exist"));
+            };
+            for key in delete {
+                topic.configs.remove(key);
+            }
+            topic.configs.extend(set.iter().map(|(k, v)| (k.clone(), v.clone())));
+            R::Done
+        }
+        C::AlterPartition {
+            topic,
+            partition,
+            partition_epoch,
+            leader,
+            isr,
+        } => {
+            let Some(p) = image
+                .topics
+                .get_mut(topic)
+                .and_then(|t| t.partitions.get_mut(usize::try_from(*partition).ok()?))
+            else {
+                return R::rejected(
+                    UNKNOWN_TOPIC_OR_PARTITION,
+                    format!("partition {topic}-{partition} does not exist"),
+                );
+            };
+            if p.partition_epoch != *partition_epoch {
+                return R::rejected(
+                    FENCED_LEADER_EPOCH,
+                    format!(
+                        "partition {topic}-{partition} epoch {partition_epoch} is stale (current {})",
+                        p.partition_epoch
+                    ),
+                );
+            }
+            if isr.iter().any(|r| !p.replicas.contains(r)) || (*leader >= 0 && !isr.contains(leader)) {
+                return R::rejected(
+                    INVALID_REQUEST,
+                    format!(
+                        "leader {leader} and ISR {isr:?} must be among the replicas {:?}",
+                        p.replicas
+                    ),
+                );
+            }
+            if p.leader != *leader {
+                p.leader_epoch += 1;
+            }
+            p.leader = *leader;
+            p.isr = isr.clone();
+            p.partition_epoch += 1;
+            R::PartitionChanged {
+                leader_epoch: p.leader_epoch,
+                partition_epoch: p.partition_epoch,
+            }
+        }
+        C::AllocateProducerIds { broker_id, block_size } => {
+            if *block_size <= 0 || *block_size > 1_000_000 {
+                return R::rejected(
+                    INVALID_REQUEST,
+                    format!("producer id block size {block_size} is out of range"),
+                );
+            }
+            if !image.brokers.contains_key(broker_id) {
+                return R::rejected(
+                    BROKER_ID_NOT_REGISTERED,
+                    format!("broker {broker_id} is not registered"),
+                );
+            }
+            let first = image.next_producer_id;
+            image.next_producer_id = first.saturating_add(*block_size);
+            R::ProducerIds {
+                first,
+                size: *block_size,
+            }
+        }
+    }
+}
+
+fn new_partition(replicas: &[i32]) -> PartitionState {
+    PartitionState {
+        replicas: replicas.to_vec(),
+        isr: replicas.to_vec(),
+        leader: replicas.first().copied().unwrap_or(-1),
+        leader_epoch: 0,
+        partition_epoch: 0,
+    }
+}
+
+fn check_assignment(assignment: &[Vec<i32>], replication_factor: Option<usize>) -> Result<(), String> {
+    if assignment.is_empty() {
+        return Err("a topic needs at least one partition".into());
+    }
+    let rf = replication_factor.unwrap_or(assignment[0].len());
+    for (i, replicas) in assignment.iter().enumerate() {
+        if replicas.is_empty() || replicas.len() != rf {
+            return Err(format!("partition {i} has {} replicas, expected {rf}", replicas.len()));
+        }
+        let mut sorted = replicas.clone();
+        sorted.sort_unstable();
+        sorted.dedup();
+        if sorted.len() != replicas.len() || sorted[0] < 0 {
+            return Err(format!(
+                "partition {i} lists replicas {replicas:?}: they must be distinct broker ids"
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The controller's replica placement: round-robin over the unfenced registered brokers (all registered
+/// brokers when every one is fenced), starting at a position derived from the partition count so
+/// consecutive topics spread. Errors when there are fewer brokers than `replication_factor`.
+pub fn assign_replicas(
+    image: &ClusterImage,
+    first_partition: i32,
+    partitions: i32,
+    replication_factor: i16,
+) -> Result<Vec<Vec<i32>>, String> {
+    let mut brokers: Vec<i32> = image
+        .brokers
+        .values()
+        .filter(|b| !b.fenced)
+        .map(|b| b.broker_id)
+        .collect();
+    if brokers.is_empty() {
+        brokers = image.brokers.keys().copied().collect();
+    }
+    let rf = usize::try_from(replication_factor).unwrap_or(0);
+    if rf == 0 || partitions <= 0 {
+        return Err(format!(
+            "partitions ({partitions}) and replication factor ({replication_factor}) must be positive"
+        ));
+    }
+    if brokers.len() < rf {
+        return Err(format!(
+            "replication factor {rf} is larger than the {} available brokers",
+            brokers.len()
+        ));
+    }
+    let n = brokers.len();
+    let start = image.topics.len() % n;
+    Ok((first_partition..first_partition + partitions)
+        .map(|p| (0..rf).map(|r| brokers[(start + p as usize + r) % n]).collect())
+        .collect())
+}
+
+impl ClusterImage {
+    /// The broker's current embedded metadata shape, for wiring brokers to the ensemble.
+    pub fn to_metadata_image(&self) -> MetadataImage {
+        MetadataImage {
+            cluster_id: self.cluster_id.clone(),
+            topics: self
+                .topics
+                .iter()
+                .map(|(name, t)| {
+                    (
+                        name.clone(),
+                        TopicMeta {
+                            topic_id: t.topic_id,
+                            partitions: t.partitions.len() as i32,
+                            replication_factor: t.partitions.first().map(|p| p.replicas.len() as i16).unwrap_or(0),
+                            configs: t.configs.clone(),
+                        },
+                    )
+                })
+                .collect(),
+            next_producer_id_block: self.next_producer_id,
+            epoch: 0,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn register(image: &mut ClusterImage, id: i32, index: u64) -> i64 {
+        let cmd = MetadataCommand::RegisterBroker {
+            broker_id: id,
+            incarnation_id: Uuid::nil(),
+            endpoints: vec![],
+            rack: None,
+        };
+        match apply(image, index, &cmd) {
+            MetadataResponse::BrokerRegistered { broker_epoch } => broker_epoch,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    fn create(name: &str, assignment: Vec<Vec<i32>>) -> MetadataCommand {
+        MetadataCommand::CreateTopic {
+            name: name.into(),
+            topic_id: Uuid::nil(),
+            assignment,
+            configs: BTreeMap::new(),
+        }
+    }
+
+    #[test]
+    fn topics_are_created_once_and_deleted() {
+        let mut image = ClusterImage::default();
+        assert_eq!(
+            apply(&mut image, 1, &create("t", vec![vec![0], vec![0]])),
+            MetadataResponse::Done
+        );
+        assert!(matches!(
+            apply(&mut image, 2, &create("t", vec![vec![0]])),
+            MetadataResponse::Rejected { error_code: 36, .. }
+        ));
+        assert_eq!(image.topics["t"].partitions[1].leader, 0);
+        let add = MetadataCommand::CreatePartitions {
+            name: "t".into(),
+            new_assignment: vec![vec![0, 1]],
+        };
+        assert!(matches!(
+            apply(&mut image, 3, &add),
+            MetadataResponse::Rejected { error_code: 39, .. }
+        ));
+        let delete = MetadataCommand::DeleteTopic { name: "t".into() };
+        assert_eq!(apply(&mut image, 4, &delete), MetadataResponse::Done);
+        assert!(matches!(
+            apply(&mut image, 5, &delete),
+            MetadataResponse::Rejected { error_code: 3, .. }
+        ));
+    }
+
+    #[test]
+    fn broker_epochs_fence_and_producer_ids_never_repeat() {
+        let mut image = ClusterImage::default();
+        let epoch = register(&mut image, 1, 7);
+        assert_eq!(epoch, 7);
+        assert!(image.brokers[&1].fenced);
+        let unfence = MetadataCommand::SetBrokerFenced {
+            broker_id: 1,
+            broker_epoch: 6,
+            fenced: false,
+        };
+        assert!(matches!(
+            apply(&mut image, 8, &unfence),
+            MetadataResponse::Rejected { error_code: 77, .. }
+        ));
+        let unfence = MetadataCommand::SetBrokerFenced {
+            broker_id: 1,
+            broker_epoch: 7,
+            fenced: false,
+        };
+        assert_eq!(apply(&mut image, 9, &unfence), MetadataResponse::Done);
+        let ids = MetadataCommand::AllocateProducerIds {
+            broker_id: 1,
+            block_size: 1000,
+        };
+        assert_eq!(
+            apply(&mut image, 10, &ids),
+            MetadataResponse::ProducerIds { first: 0, size: 1000 }
+        );
+        assert_eq!(
+            apply(&mut image, 11, &ids),
+            MetadataResponse::ProducerIds {
+                first: 1000,
+                size: 1000
+            }
+        );
+    }
+
+    #[test]
+    fn alter_partition_is_fenced_by_partition_epoch() {
+        let mut image = ClusterImage::default();
+        apply(&mut image, 1, &create("t", vec![vec![1, 2, 3]]));
+        let shrink = |epoch| MetadataCommand::AlterPartition {
+            topic: "t".into(),
+            partition: 0,
+            partition_epoch: epoch,
+            leader: 2,
+            isr: vec![2, 3],
+        };
+        assert_eq!(
+            apply(&mut image, 2, &shrink(0)),
+            MetadataResponse::PartitionChanged {
+                leader_epoch: 1,
+                partition_epoch: 1
+            }
+        );
+        assert!(matches!(
+            apply(&mut image, 3, &shrink(0)),
+            MetadataResponse::Rejected { error_code: 74, .. }
+        ));
+    }
+
+    #[test]
+    fn assignment_spreads_over_unfenced_brokers() {
+        let mut image = ClusterImage::default();
+        assert!(assign_replicas(&image, 0, 1, 1).is_err());
+        for id in [1, 2, 3] {
+            register(&mut image, id, id as u64);
+        }
+        let a = assign_replicas(&image, 0, 3, 2).unwrap();
+        assert_eq!(a, vec![vec![1, 2], vec![2, 3], vec![3, 1]]);
+        assert!(assign_replicas(&image, 0, 1, 4).unwrap_err().contains("larger"));
+        let init = MetadataCommand::InitCluster {
+            cluster_id: "abc".into(),
+        };
+        apply(&mut image, 5, &init);
+        apply(
+            &mut image,
+            6,
+            &MetadataCommand::InitCluster {
+                cluster_id: "other".into(),
+            },
+        );
+        assert_eq!(image.to_metadata_image().cluster_id, "abc");
+    }
+}

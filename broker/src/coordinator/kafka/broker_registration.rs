@@ -1,0 +1,44 @@
+//! BrokerRegistration (KIP-631): a broker announces itself (id, incarnation, listeners, rack) and gets its
+//! broker epoch: the Raft log index of its registration. It starts fenced; heartbeats unfence it.
+//! Only the controller registers; a follower answers NOT_CONTROLLER.
+
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::{BrokerRegistrationRequest, BrokerRegistrationResponse};
+use kafka_protocol::protocol::VersionRange;
+
+use super::ClientContext;
+use crate::coordinator::image::{BrokerEndpoint, MetadataCommand, MetadataResponse};
+
+pub const VERSIONS: VersionRange = VersionRange { min: 0, max: 4 };
+
+pub async fn handle(ctx: &ClientContext, request: BrokerRegistrationRequest) -> BrokerRegistrationResponse {
+    let response = BrokerRegistrationResponse::default().with_broker_epoch(-1);
+    let cluster_id = ctx.node.state.image().cluster_id;
+    if !request.cluster_id.is_empty() && !cluster_id.is_empty() && request.cluster_id.as_str() != cluster_id {
+        return response.with_error_code(ResponseError::InconsistentClusterId.code());
+    }
+    let command = MetadataCommand::RegisterBroker {
+        broker_id: request.broker_id.0,
+        incarnation_id: request.incarnation_id,
+        endpoints: request
+            .listeners
+            .iter()
+            .map(|l| BrokerEndpoint {
+                name: l.name.to_string(),
+                host: l.host.to_string(),
+                port: l.port,
+                security_protocol: l.security_protocol,
+            })
+            .collect(),
+        rack: request.rack.as_ref().map(|r| r.to_string()),
+    };
+    match ctx.node.write(command).await {
+        Ok(MetadataResponse::BrokerRegistered { broker_epoch }) => {
+            ctx.heartbeats.lock().insert(request.broker_id.0, super::now_ms());
+            response.with_broker_epoch(broker_epoch)
+        }
+        Ok(MetadataResponse::Rejected { error_code, .. }) => response.with_error_code(error_code),
+        Ok(_) => response.with_error_code(ResponseError::UnknownServerError.code()),
+        Err(e) => response.with_error_code(e.kafka_code()),
+    }
+}

@@ -1,0 +1,276 @@
+//! The coordinator's Kafka-protocol listener on `clientPort`: where brokers register and heartbeat and
+//! where Kafka's tools (`kafka-metadata-quorum --bootstrap-controller`) inspect the ensemble.
+//!
+//! Same path as the broker's: frame → `RequestHeader` → version check against `SUPPORTED` → typed request
+//! → handler (one file per API, taking the request and `ClientContext`, returning the response) → frame.
+//! Writes go to Raft through `CoordinatorNode::write`; on a follower they answer NOT_CONTROLLER (as a
+//! KRaft controller does), and without a quorum they fail after `request.timeout.ms` with a message.
+//!
+//! Connections are bounded by `maxClientCnxns` and in-flight bytes by the heap budget; every connection
+//! task stops at shutdown after finishing the request it is processing.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use bytes::{Bytes, BytesMut};
+use kafka_protocol::messages::{ApiKey, RequestHeader, RequestKind, ResponseHeader, ResponseKind};
+use kafka_protocol::protocol::{Decodable, Encodable, StrBytes, VersionRange};
+use parking_lot::Mutex;
+use tokio::io::{AsyncWriteExt, BufReader};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::{debug, warn};
+
+use super::{CoordinatorNode, NodeId};
+use crate::api::RequestError;
+use crate::config::{CoordinatorId, Voter};
+use crate::network::frame::{finish_frame, read_frame_body, read_frame_size, start_frame, FrameError};
+use crate::network::MemoryBudget;
+
+pub mod api_versions;
+pub mod broker_heartbeat;
+pub mod broker_registration;
+pub mod create_topics;
+pub mod describe_cluster;
+pub mod describe_quorum;
+
+/// Largest request a coordinator accepts (its requests are small metadata requests).
+const MAX_REQUEST_BYTES: usize = 16 << 20;
+
+/// An API the coordinator serves and the versions it accepts.
+#[derive(Debug, Clone, Copy)]
+pub struct ApiSpec {
+    pub key: ApiKey,
+    pub versions: VersionRange,
+}
+
+/// Every API served on `clientPort`; ApiVersions answers from this table.
+pub const SUPPORTED: &[ApiSpec] = &[
+    ApiSpec {
+        key: ApiKey::ApiVersions,
+        versions: api_versions::VERSIONS,
+    },
+    ApiSpec {
+        key: ApiKey::DescribeQuorum,
+        versions: describe_quorum::VERSIONS,
+    },
+    ApiSpec {
+        key: ApiKey::DescribeCluster,
+        versions: describe_cluster::VERSIONS,
+    },
+    ApiSpec {
+        key: ApiKey::BrokerRegistration,
+        versions: broker_registration::VERSIONS,
+    },
+    ApiSpec {
+        key: ApiKey::BrokerHeartbeat,
+        versions: broker_heartbeat::VERSIONS,
+    },
+    ApiSpec {
+        key: ApiKey::CreateTopics,
+        versions: create_topics::VERSIONS,
+    },
+];
+
+/// What the handlers share: the local member, the ensemble's addresses, and in-memory controller state
+/// that is not replicated (broker liveness, when followers were last seen caught up).
+pub struct ClientContext {
+    pub node: CoordinatorNode,
+    pub voters: BTreeMap<CoordinatorId, Voter>,
+    /// Last heartbeat per broker id, in ms since the epoch (only meaningful on the controller).
+    pub heartbeats: Mutex<BTreeMap<i32, i64>>,
+    /// Last time each voter's log matched the leader's, in ms since the epoch.
+    pub caught_up: Mutex<BTreeMap<NodeId, i64>>,
+}
+
+impl ClientContext {
+    pub fn new(node: CoordinatorNode, voters: BTreeMap<CoordinatorId, Voter>) -> Self {
+        ClientContext {
+            node,
+            voters,
+            heartbeats: Mutex::default(),
+            caught_up: Mutex::default(),
+        }
+    }
+
+    /// Records which voters are caught up with the leader's log, each time Raft's metrics change.
+    pub async fn track_replication(self: Arc<Self>, shutdown: CancellationToken) {
+        let mut rx = self.node.raft.metrics();
+        loop {
+            {
+                let m = rx.borrow_and_update();
+                if let (Some(replication), Some(last)) = (&m.replication, m.last_log_index) {
+                    let now = now_ms();
+                    let mut caught_up = self.caught_up.lock();
+                    for (id, matched) in replication {
+                        if matched.map(|l| l.index) == Some(last) {
+                            caught_up.insert(*id, now);
+                        }
+                    }
+                }
+            }
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                changed = rx.changed() => if changed.is_err() { return },
+            }
+        }
+    }
+}
+
+pub fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+pub fn str_bytes(s: &str) -> StrBytes {
+    StrBytes::from_string(s.to_string())
+}
+
+/// Accepts connections until shutdown; each is served by its own tracked task.
+pub async fn serve_clients(
+    ctx: Arc<ClientContext>,
+    listener: TcpListener,
+    max_connections: usize,
+    budget: Arc<MemoryBudget>,
+    tasks: TaskTracker,
+    shutdown: CancellationToken,
+) {
+    let connections = Arc::new(Semaphore::new(max_connections.clamp(1, Semaphore::MAX_PERMITS)));
+    loop {
+        let permit = tokio::select! {
+            _ = shutdown.cancelled() => return,
+            permit = connections.clone().acquire_owned() => match permit { Ok(p) => p, Err(_) => return },
+        };
+        let accepted = tokio::select! {
+            _ = shutdown.cancelled() => return,
+            accepted = listener.accept() => accepted,
+        };
+        match accepted {
+            Ok((stream, peer)) => {
+                let _ = stream.set_nodelay(true);
+                let (ctx, budget, shutdown) = (ctx.clone(), budget.clone(), shutdown.clone());
+                tasks.spawn(async move {
+                    serve_connection(&ctx, stream, peer, &budget, shutdown).await;
+                    drop(permit);
+                });
+            }
+            Err(e) => {
+                warn!("accept failed on clientPort: {e}");
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+        }
+    }
+}
+
+async fn serve_connection(
+    ctx: &ClientContext,
+    stream: TcpStream,
+    peer: SocketAddr,
+    budget: &MemoryBudget,
+    shutdown: CancellationToken,
+) {
+    let (read_half, mut write_half) = stream.into_split();
+    let mut reader = BufReader::new(read_half);
+    loop {
+        let size = tokio::select! {
+            _ = shutdown.cancelled() => break,
+            size = read_frame_size(&mut reader, MAX_REQUEST_BYTES) => size,
+        };
+        let size = match size {
+            Ok(Some(size)) => size,
+            Ok(None) => break,
+            Err(FrameError::Io(e)) => {
+                debug!(%peer, "connection error: {e}");
+                break;
+            }
+            Err(e) => {
+                warn!(%peer, "closing connection: {e}");
+                break;
+            }
+        };
+        let permit = budget.reserve(size).await;
+        let Ok(body) = read_frame_body(&mut reader, size).await else {
+            break;
+        };
+        let response = handle_request(ctx, body.freeze()).await;
+        drop(permit);
+        match response {
+            Ok(frame) => {
+                if write_half.write_all(&frame).await.is_err() {
+                    break;
+                }
+            }
+            Err(e) => {
+                warn!(%peer, "closing connection: {e}");
+                break;
+            }
+        }
+    }
+    let _ = write_half.shutdown().await;
+}
+
+/// Decodes, dispatches and encodes one request frame.
+pub async fn handle_request(ctx: &ClientContext, mut frame: Bytes) -> Result<BytesMut, RequestError> {
+    if frame.len() < 8 {
+        return Err(RequestError::TooShort(frame.len()));
+    }
+    let raw_key = i16::from_be_bytes([frame[0], frame[1]]);
+    let version = i16::from_be_bytes([frame[2], frame[3]]);
+    let api = ApiKey::try_from(raw_key).map_err(|_| RequestError::UnknownApi(raw_key))?;
+    let supported = SUPPORTED.iter().find(|s| s.key == api).map(|s| s.versions);
+    if !supported.is_some_and(|r| version >= r.min && version <= r.max) {
+        if api == ApiKey::ApiVersions {
+            let correlation_id = i32::from_be_bytes([frame[4], frame[5], frame[6], frame[7]]);
+            let header = ResponseHeader::default().with_correlation_id(correlation_id);
+            let body = ResponseKind::ApiVersions(api_versions::unsupported_version_response());
+            return encode(api, 0, &header, &body);
+        }
+        return Err(RequestError::UnsupportedVersion {
+            api,
+            version,
+            supported: supported.map(|r| r.to_string()).unwrap_or_else(|| "none".into()),
+        });
+    }
+    let malformed = |reason: String| RequestError::Malformed { api, version, reason };
+    let (header, request) = std::panic::catch_unwind(AssertUnwindSafe(|| {
+        let header = RequestHeader::decode(&mut frame, api.request_header_version(version))
+            .map_err(|e| malformed(format!("header: {e}")))?;
+        let request = RequestKind::decode(api, &mut frame, version).map_err(|e| malformed(e.to_string()))?;
+        Ok::<_, RequestError>((header, request))
+    }))
+    .map_err(|_| malformed("the decoder rejected it".into()))??;
+    let body = match request {
+        RequestKind::ApiVersions(_) => ResponseKind::ApiVersions(api_versions::handle()),
+        RequestKind::DescribeQuorum(r) => ResponseKind::DescribeQuorum(describe_quorum::handle(ctx, version, r)),
+        RequestKind::DescribeCluster(r) => ResponseKind::DescribeCluster(describe_cluster::handle(ctx, r)),
+        RequestKind::BrokerRegistration(r) => {
+            ResponseKind::BrokerRegistration(broker_registration::handle(ctx, r).await)
+        }
+        RequestKind::BrokerHeartbeat(r) => ResponseKind::BrokerHeartbeat(broker_heartbeat::handle(ctx, r).await),
+        RequestKind::CreateTopics(r) => ResponseKind::CreateTopics(create_topics::handle(ctx, r).await),
+        _ => return Err(malformed("not served by a coordinator".into())),
+    };
+    let response_header = ResponseHeader::default().with_correlation_id(header.correlation_id);
+    encode(api, version, &response_header, &body)
+}
+
+fn encode(api: ApiKey, version: i16, header: &ResponseHeader, body: &ResponseKind) -> Result<BytesMut, RequestError> {
+    let failed = |e: anyhow::Error| RequestError::Encode {
+        api,
+        version,
+        reason: e.to_string(),
+    };
+    let header_version = api.response_header_version(version);
+    let mut buf = start_frame(256);
+    header.encode(&mut buf, header_version).map_err(failed)?;
+    body.encode(&mut buf, version).map_err(failed)?;
+    finish_frame(&mut buf);
+    Ok(buf)
+}

@@ -1,0 +1,215 @@
+//! Coordinator metrics, named after KRaft's `kafka.server:type=raft-metrics` (as Kafka's JMX exporter
+//! renders them), plus the HTTP endpoint that serves them: `GET /metrics` (Prometheus text) and
+//! `GET /health` (200 when this member knows a leader, 503 when the ensemble has no quorum it can see).
+//!
+//! Apply latency and counts are recorded by the state machine as it applies; term, indexes and leader
+//! changes are copied from openraft's metrics by `watch_raft` whenever they change.
+
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::registry::Registry;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use super::Raft;
+
+pub struct CoordinatorMetrics {
+    registry: Registry,
+    current_term: Gauge,
+    current_leader: Gauge,
+    high_watermark: Gauge,
+    log_end_offset: Gauge,
+    applied_offset: Gauge,
+    leader_changes: Counter,
+    apply_seconds: Histogram,
+    applied_records: Counter,
+    snapshots: Counter,
+    writes_refused: Counter,
+    last_leader: AtomicI64,
+}
+
+impl Default for CoordinatorMetrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl CoordinatorMetrics {
+    pub fn new() -> Self {
+        let mut registry = Registry::default();
+        let m = CoordinatorMetrics {
+            current_term: Gauge::default(),
+            current_leader: Gauge::default(),
+            high_watermark: Gauge::default(),
+            log_end_offset: Gauge::default(),
+            applied_offset: Gauge::default(),
+            leader_changes: Counter::default(),
+            apply_seconds: Histogram::new(exponential_buckets(0.00001, 2.0, 20)),
+            applied_records: Counter::default(),
+            snapshots: Counter::default(),
+            writes_refused: Counter::default(),
+            last_leader: AtomicI64::new(-1),
+            registry: Registry::default(),
+        };
+        registry.register(
+            "kafka_server_raft_metrics_current_epoch",
+            "Raft term",
+            m.current_term.clone(),
+        );
+        registry.register(
+            "kafka_server_raft_metrics_current_leader",
+            "Id of the current leader, -1 when unknown",
+            m.current_leader.clone(),
+        );
+        registry.register(
+            "kafka_server_raft_metrics_high_watermark",
+            "Committed Raft log index",
+            m.high_watermark.clone(),
+        );
+        registry.register(
+            "kafka_server_raft_metrics_log_end_offset",
+            "Last Raft log index on this member",
+            m.log_end_offset.clone(),
+        );
+        registry.register(
+            "kafka_server_raft_metrics_applied_offset",
+            "Last Raft log index applied to the metadata image",
+            m.applied_offset.clone(),
+        );
+        registry.register(
+            "kafka_server_raft_metrics_leader_changes",
+            "Times this member saw the leader change",
+            m.leader_changes.clone(),
+        );
+        registry.register(
+            "kafka_server_raft_metrics_apply_seconds",
+            "Time to apply a batch of committed entries to the metadata image",
+            m.apply_seconds.clone(),
+        );
+        registry.register(
+            "kafka_server_raft_metrics_applied_records",
+            "Committed entries applied",
+            m.applied_records.clone(),
+        );
+        registry.register(
+            "oxka_coordinator_snapshots",
+            "Snapshots taken (each allows compacting the log)",
+            m.snapshots.clone(),
+        );
+        registry.register(
+            "oxka_coordinator_writes_refused",
+            "Metadata writes refused (not the controller, or no quorum)",
+            m.writes_refused.clone(),
+        );
+        CoordinatorMetrics { registry, ..m }
+    }
+
+    pub fn applied(&self, entries: usize, last_index: u64, took: Duration) {
+        self.apply_seconds.observe(took.as_secs_f64());
+        self.applied_records.inc_by(entries as u64);
+        self.applied_offset.set(last_index as i64);
+    }
+
+    pub fn snapshot_taken(&self) {
+        self.snapshots.inc();
+    }
+
+    pub fn write_refused(&self) {
+        self.writes_refused.inc();
+    }
+
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        prometheus_client::encoding::text::encode(&mut out, &self.registry).expect("metrics encode");
+        out
+    }
+
+    fn observe(&self, m: &openraft::RaftMetrics<u64, openraft::BasicNode>) {
+        self.current_term.set(m.current_term as i64);
+        let leader = m.current_leader.map(|l| l as i64).unwrap_or(-1);
+        self.current_leader.set(leader);
+        if leader >= 0 && self.last_leader.swap(leader, Ordering::Relaxed) != leader {
+            self.leader_changes.inc();
+        }
+        self.log_end_offset
+            .set(m.last_log_index.map(|i| i as i64).unwrap_or(-1));
+        self.high_watermark
+            .set(m.last_applied.map(|l| l.index as i64).unwrap_or(-1));
+    }
+}
+
+/// Copies openraft's metrics into ours whenever they change, until shutdown.
+pub async fn watch_raft(raft: Raft, metrics: Arc<CoordinatorMetrics>, shutdown: CancellationToken) {
+    let mut rx = raft.metrics();
+    loop {
+        metrics.observe(&rx.borrow_and_update());
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            changed = rx.changed() => if changed.is_err() { return },
+        }
+    }
+}
+
+/// Serves `/metrics` and `/health` until shutdown. One request per connection.
+pub async fn serve_http(
+    listener: TcpListener,
+    metrics: Arc<CoordinatorMetrics>,
+    raft: Raft,
+    shutdown: CancellationToken,
+) {
+    loop {
+        let accepted = tokio::select! {
+            _ = shutdown.cancelled() => return,
+            accepted = listener.accept() => accepted,
+        };
+        let Ok((mut stream, _)) = accepted else { continue };
+        let metrics = metrics.clone();
+        let raft = raft.clone();
+        tokio::spawn(async move {
+            let mut buf = vec![0u8; 4096];
+            let mut len = 0;
+            let read = tokio::time::timeout(Duration::from_secs(5), async {
+                while len < buf.len() {
+                    let n = stream.read(&mut buf[len..]).await.ok()?;
+                    if n == 0 {
+                        break;
+                    }
+                    len += n;
+                    if buf[..len].windows(4).any(|w| w == b"\r\n\r\n") {
+                        break;
+                    }
+                }
+                Some(())
+            })
+            .await;
+            if read.is_err() {
+                return;
+            }
+            let head = String::from_utf8_lossy(&buf[..len]);
+            let path = head.split_whitespace().nth(1).unwrap_or("");
+            let (status, body) = match path {
+                "/metrics" => ("200 OK", metrics.encode()),
+                "/health" | "/healthz" | "/ready" => match raft.metrics().borrow().current_leader {
+                    Some(leader) => ("200 OK", format!("ok: leader is coordinator {leader}\n")),
+                    None => (
+                        "503 Service Unavailable",
+                        "no leader: this coordinator cannot reach a quorum of the ensemble\n".to_string(),
+                    ),
+                },
+                _ => ("404 Not Found", "not found; try /metrics or /health\n".to_string()),
+            };
+            let response = format!(
+                "HTTP/1.1 {status}\r\nContent-Type: text/plain; version=0.0.4; charset=utf-8\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            let _ = stream.write_all(response.as_bytes()).await;
+            let _ = stream.shutdown().await;
+        });
+    }
+}

@@ -1,0 +1,51 @@
+//! The coordinator: one member of the metadata quorum (the role ZooKeeper plays in the seed).
+//!
+//! Cluster metadata (`image::ClusterImage`: brokers, topics, partition assignment, leaders, ISR, topic
+//! configs, producer-id blocks) is the state machine of a Raft log replicated with openraft 0.9:
+//!
+//! - `image`: the metadata, the commands that change it, and the pure `apply` (plus controller decisions
+//!   such as `assign_replicas`), unit-tested without Raft;
+//! - `log_store` / `state_machine`: openraft's `RaftLogStorage` / `RaftStateMachine` on files in `dataDir`
+//!   (fsynced log and vote, snapshots, log compaction);
+//! - `network`: the TCP transport between coordinators (`server.N` peer ports);
+//! - `node`: one running member (`CoordinatorNode`): Raft plus writes with NOT_CONTROLLER / no-quorum
+//!   answers, first-start initialization, and the controller's own duties;
+//! - `kafka`: the Kafka-protocol listener on `clientPort` (ApiVersions, DescribeQuorum, DescribeCluster,
+//!   BrokerRegistration, BrokerHeartbeat, CreateTopics);
+//! - `metrics`: Prometheus metrics and the health endpoint;
+//! - `runtime`: `oxka coordinator zookeeper.properties`.
+//!
+//! Data enters as Kafka requests on `clientPort`, becomes `MetadataCommand`s proposed by the leader (the
+//! controller), is replicated and applied in log order on every member, and leaves as Kafka responses.
+
+use std::io::Cursor;
+
+pub mod image;
+pub mod kafka;
+pub mod log_store;
+pub mod metrics;
+pub mod network;
+pub mod node;
+pub mod runtime;
+pub mod state_machine;
+
+#[cfg(test)]
+mod raft_tests;
+
+pub use image::{ClusterImage, MetadataCommand, MetadataResponse};
+pub use node::{CoordinatorNode, RaftSettings, WriteError};
+
+openraft::declare_raft_types!(
+    /// openraft's type configuration for the metadata log.
+    pub TypeConfig:
+        D = MetadataCommand,
+        R = MetadataResponse,
+);
+
+pub type NodeId = u64;
+pub type Node = openraft::BasicNode;
+pub type Entry = openraft::Entry<TypeConfig>;
+pub type Raft = openraft::Raft<TypeConfig>;
+
+/// Kafka's name for the metadata log, shown by DescribeQuorum.
+pub const METADATA_TOPIC: &str = "__cluster_metadata";

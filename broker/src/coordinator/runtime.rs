@@ -1,0 +1,148 @@
+//! `oxka coordinator zookeeper.properties`: start-up and shutdown of the coordinator role.
+//!
+//! Start: validate the config, open the Raft log and snapshot under `dataDir`, start Raft, bind the peer
+//! port (ensembles only), `clientPort` and the metrics port, then initialize the membership on first
+//! start (only the lowest id does; the others are contacted by it). Stop (SIGTERM/SIGINT): stop accepting,
+//! let connections finish the request in flight, shut Raft down (its log and vote are already durable).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::{info, warn};
+
+use super::kafka::{serve_clients, ClientContext};
+use super::metrics::{serve_http, watch_raft};
+use super::network::{serve_peers, TcpNetworkFactory};
+use super::node::{CoordinatorNode, RaftSettings};
+use super::{Node, NodeId};
+use crate::config::CoordinatorConfig;
+use crate::network::MemoryBudget;
+
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Runs a coordinator until SIGTERM or SIGINT.
+pub fn run_coordinator(config: CoordinatorConfig) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("oxka-coordinator")
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(async move {
+        let shutdown = CancellationToken::new();
+        let tasks = TaskTracker::new();
+        let (node, ready) = start(&config, &tasks, &shutdown).await?;
+        info!(coordinator_id = config.id.0, "{ready}");
+        wait_for_signal().await;
+        info!("shutting down: no new connections, finishing in-flight requests");
+        shutdown.cancel();
+        tasks.close();
+        if tokio::time::timeout(DRAIN_TIMEOUT, tasks.wait()).await.is_err() {
+            warn!("some requests did not finish within {DRAIN_TIMEOUT:?}");
+        }
+        node.raft.shutdown().await.ok();
+        info!("shut down cleanly");
+        Ok(())
+    })
+}
+
+/// The voters as openraft's membership: id → peer address.
+pub fn membership(config: &CoordinatorConfig) -> BTreeMap<NodeId, Node> {
+    config
+        .voters
+        .values()
+        .map(|v| (v.id.0, Node::new(v.peer_address().unwrap_or_default())))
+        .collect()
+}
+
+/// Opens storage, starts Raft and binds every listener; returns the node and a start-up line.
+pub async fn start(
+    config: &CoordinatorConfig,
+    tasks: &TaskTracker,
+    shutdown: &CancellationToken,
+) -> anyhow::Result<(CoordinatorNode, String)> {
+    if !config.unknown_keys.is_empty() {
+        warn!("ignoring unknown config keys: {}", config.unknown_keys.join(", "));
+    }
+    std::fs::create_dir_all(&config.data_dir).with_context(|| {
+        format!(
+            "dataDir {} does not exist and cannot be created; create it or fix dataDir",
+            config.data_dir.display()
+        )
+    })?;
+    let settings = RaftSettings {
+        heartbeat_interval_ms: config.heartbeat_interval_ms,
+        election_timeout_ms: config.election_timeout_ms,
+        snapshot_every_entries: config.snapshot_every_entries,
+        write_timeout: Duration::from_millis(config.write_timeout_ms),
+        sync: true,
+    };
+    let node = CoordinatorNode::open(config.id.0, &config.data_dir, &settings, TcpNetworkFactory).await?;
+    let mut bound = Vec::new();
+    if let Some(peer_port) = config.me().peer_port {
+        let socket = TcpListener::bind(("0.0.0.0", peer_port)).await.with_context(|| {
+            format!(
+                "cannot listen on the peer port {peer_port} of server.{}; is another coordinator running there?",
+                config.id
+            )
+        })?;
+        bound.push(format!("peers {}", socket.local_addr()?));
+        tokio::spawn(serve_peers(socket, node.raft.clone(), shutdown.clone()));
+    }
+    let client = TcpListener::bind(config.client_bind_address()).await.with_context(|| {
+        format!(
+            "cannot listen on clientPort {} ({}); is ZooKeeper or another coordinator running there?",
+            config.client_port,
+            config.client_bind_address()
+        )
+    })?;
+    bound.push(format!("clients {}", client.local_addr()?));
+    let ctx = Arc::new(ClientContext::new(node.clone(), config.voters.clone()));
+    let budget = Arc::new(MemoryBudget::new(config.heap_bytes));
+    tasks.spawn(serve_clients(
+        ctx.clone(),
+        client,
+        config.max_client_connections,
+        budget,
+        tasks.clone(),
+        shutdown.clone(),
+    ));
+    tokio::spawn(ctx.track_replication(shutdown.clone()));
+    tokio::spawn(watch_raft(node.raft.clone(), node.metrics.clone(), shutdown.clone()));
+    if let Some(port) = config.metrics_port {
+        let socket = TcpListener::bind(("0.0.0.0", port))
+            .await
+            .with_context(|| format!("cannot bind metrics.port {port}; choose another port or set metrics.port=-1"))?;
+        bound.push(format!("metrics http://{}", socket.local_addr()?));
+        tokio::spawn(serve_http(
+            socket,
+            node.metrics.clone(),
+            node.raft.clone(),
+            shutdown.clone(),
+        ));
+    }
+    node.initialize_if_first(&membership(config)).await?;
+    tokio::spawn(node.clone().run_controller_duties(shutdown.clone()));
+    let line = format!(
+        "oxka coordinator {} started ({} voter{}), listening on {}",
+        config.id,
+        config.voters.len(),
+        if config.voters.len() == 1 { "" } else { "s" },
+        bound.join(", ")
+    );
+    Ok((node, line))
+}
+
+async fn wait_for_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).expect("installing a SIGTERM handler");
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
+}

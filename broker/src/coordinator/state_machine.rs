@@ -1,0 +1,232 @@
+//! `MetadataStateMachine`: openraft's `RaftStateMachine` over a `ClusterImage`, with snapshots in `dataDir`.
+//!
+//! Committed entries enter through `apply` (openraft's core task calls it in log order); readers (the
+//! Kafka-protocol handlers) see the image through `SharedState`, which the state machine updates under a
+//! write lock after each batch. A snapshot is the JSON of `StateMachineData`; the current one is kept in
+//! memory and in `snapshot.json` (written atomically, fsynced), so a restarted coordinator starts from it
+//! and replays only the log after it. Installing a snapshot from the leader replaces the image.
+
+use std::io::Cursor;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+use openraft::storage::RaftStateMachine;
+use openraft::{
+    AnyError, EntryPayload, LogId, RaftSnapshotBuilder, Snapshot, SnapshotMeta, StorageError, StorageIOError,
+    StoredMembership,
+};
+use parking_lot::{Mutex, RwLock};
+use serde::{Deserialize, Serialize};
+
+use super::image::{apply, ClusterImage, MetadataResponse};
+use super::log_store::write_atomically;
+use super::metrics::CoordinatorMetrics;
+use super::{Entry, Node, NodeId, TypeConfig};
+
+const SNAPSHOT_FILE: &str = "snapshot.json";
+
+/// What a snapshot holds: the image and how far into the log it reflects.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct StateMachineData {
+    pub last_applied: Option<LogId<NodeId>>,
+    pub last_membership: StoredMembership<NodeId, Node>,
+    pub image: ClusterImage,
+}
+
+#[derive(Serialize, Deserialize)]
+struct StoredSnapshot {
+    meta: SnapshotMeta<NodeId, Node>,
+    data: Vec<u8>,
+}
+
+/// State shared between the state machine (the only writer) and readers.
+pub struct SharedState {
+    pub data: RwLock<StateMachineData>,
+    snapshot: Mutex<Option<StoredSnapshot>>,
+    snapshots_taken: Mutex<u64>,
+}
+
+impl SharedState {
+    /// A copy of the current image (small: no records).
+    pub fn image(&self) -> ClusterImage {
+        self.data.read().image.clone()
+    }
+
+    pub fn last_applied_index(&self) -> Option<u64> {
+        self.data.read().last_applied.map(|l| l.index)
+    }
+}
+
+pub struct MetadataStateMachine {
+    dir: PathBuf,
+    shared: Arc<SharedState>,
+    metrics: Arc<CoordinatorMetrics>,
+    sync: bool,
+}
+
+fn storage_err(e: impl std::error::Error + 'static) -> AnyError {
+    AnyError::new(&e)
+}
+
+impl MetadataStateMachine {
+    /// Opens the state machine in `dir`, starting from `snapshot.json` when there is one.
+    pub fn open(dir: PathBuf, metrics: Arc<CoordinatorMetrics>, sync: bool) -> std::io::Result<Self> {
+        std::fs::create_dir_all(&dir)?;
+        let (data, snapshot) = match std::fs::read(dir.join(SNAPSHOT_FILE)) {
+            Ok(bytes) => {
+                let stored: StoredSnapshot = serde_json::from_slice(&bytes).map_err(invalid)?;
+                let data: StateMachineData = serde_json::from_slice(&stored.data).map_err(invalid)?;
+                (data, Some(stored))
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => (StateMachineData::default(), None),
+            Err(e) => return Err(e),
+        };
+        Ok(MetadataStateMachine {
+            dir,
+            shared: Arc::new(SharedState {
+                data: RwLock::new(data),
+                snapshot: Mutex::new(snapshot),
+                snapshots_taken: Mutex::new(0),
+            }),
+            metrics,
+            sync,
+        })
+    }
+
+    pub fn shared(&self) -> Arc<SharedState> {
+        self.shared.clone()
+    }
+
+    fn save_snapshot(&self, stored: StoredSnapshot) -> std::io::Result<()> {
+        let bytes = serde_json::to_vec(&stored).expect("snapshots serialize");
+        write_atomically(&self.dir.join(SNAPSHOT_FILE), &bytes, self.sync)?;
+        *self.shared.snapshot.lock() = Some(stored);
+        Ok(())
+    }
+}
+
+fn invalid(e: serde_json::Error) -> std::io::Error {
+    std::io::Error::new(
+        std::io::ErrorKind::InvalidData,
+        format!("the coordinator snapshot is corrupt ({e}); move it away and let the leader send a new one"),
+    )
+}
+
+/// Builds a snapshot from the image as it was when the builder was made.
+pub struct SnapshotBuilder {
+    data: StateMachineData,
+    machine: MetadataStateMachine,
+}
+
+impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
+    async fn build_snapshot(&mut self) -> Result<Snapshot<TypeConfig>, StorageError<NodeId>> {
+        let bytes = serde_json::to_vec(&self.data).expect("state serializes");
+        let n = {
+            let mut taken = self.machine.shared.snapshots_taken.lock();
+            *taken += 1;
+            *taken
+        };
+        let snapshot_id = match self.data.last_applied {
+            Some(l) => format!("{}-{}-{n}", l.leader_id.term, l.index),
+            None => format!("0-0-{n}"),
+        };
+        let meta = SnapshotMeta {
+            last_log_id: self.data.last_applied,
+            last_membership: self.data.last_membership.clone(),
+            snapshot_id,
+        };
+        self.machine
+            .save_snapshot(StoredSnapshot {
+                meta: meta.clone(),
+                data: bytes.clone(),
+            })
+            .map_err(|e| StorageIOError::write_snapshot(Some(meta.signature()), storage_err(e)))?;
+        self.machine.metrics.snapshot_taken();
+        Ok(Snapshot {
+            meta,
+            snapshot: Box::new(Cursor::new(bytes)),
+        })
+    }
+}
+
+impl RaftStateMachine<TypeConfig> for MetadataStateMachine {
+    type SnapshotBuilder = SnapshotBuilder;
+
+    async fn applied_state(
+        &mut self,
+    ) -> Result<(Option<LogId<NodeId>>, StoredMembership<NodeId, Node>), StorageError<NodeId>> {
+        let data = self.shared.data.read();
+        Ok((data.last_applied, data.last_membership.clone()))
+    }
+
+    async fn apply<I>(&mut self, entries: I) -> Result<Vec<MetadataResponse>, StorageError<NodeId>>
+    where
+        I: IntoIterator<Item = Entry> + Send,
+        I::IntoIter: Send,
+    {
+        let started = Instant::now();
+        let mut data = self.shared.data.write();
+        let mut out = Vec::new();
+        for entry in entries {
+            data.last_applied = Some(entry.log_id);
+            let response = match entry.payload {
+                EntryPayload::Blank => MetadataResponse::Done,
+                EntryPayload::Normal(command) => apply(&mut data.image, entry.log_id.index, &command),
+                EntryPayload::Membership(m) => {
+                    data.last_membership = StoredMembership::new(Some(entry.log_id), m);
+                    MetadataResponse::Done
+                }
+            };
+            out.push(response);
+        }
+        let applied = data.last_applied.map(|l| l.index).unwrap_or(0);
+        drop(data);
+        self.metrics.applied(out.len(), applied, started.elapsed());
+        Ok(out)
+    }
+
+    async fn get_snapshot_builder(&mut self) -> Self::SnapshotBuilder {
+        SnapshotBuilder {
+            data: self.shared.data.read().clone(),
+            machine: MetadataStateMachine {
+                dir: self.dir.clone(),
+                shared: self.shared.clone(),
+                metrics: self.metrics.clone(),
+                sync: self.sync,
+            },
+        }
+    }
+
+    async fn begin_receiving_snapshot(&mut self) -> Result<Box<Cursor<Vec<u8>>>, StorageError<NodeId>> {
+        Ok(Box::new(Cursor::new(Vec::new())))
+    }
+
+    async fn install_snapshot(
+        &mut self,
+        meta: &SnapshotMeta<NodeId, Node>,
+        snapshot: Box<Cursor<Vec<u8>>>,
+    ) -> Result<(), StorageError<NodeId>> {
+        let bytes = snapshot.into_inner();
+        let data: StateMachineData = serde_json::from_slice(&bytes)
+            .map_err(|e| StorageIOError::read_snapshot(Some(meta.signature()), storage_err(e)))?;
+        self.save_snapshot(StoredSnapshot {
+            meta: meta.clone(),
+            data: bytes,
+        })
+        .map_err(|e| StorageIOError::write_snapshot(Some(meta.signature()), storage_err(e)))?;
+        *self.shared.data.write() = StateMachineData {
+            last_applied: meta.last_log_id,
+            last_membership: meta.last_membership.clone(),
+            image: data.image,
+        };
+        Ok(())
+    }
+
+    async fn get_current_snapshot(&mut self) -> Result<Option<Snapshot<TypeConfig>>, StorageError<NodeId>> {
+        Ok(self.shared.snapshot.lock().as_ref().map(|s| Snapshot {
+            meta: s.meta.clone(),
+            snapshot: Box::new(Cursor::new(s.data.clone())),
+        }))
+    }
+}
