@@ -1,0 +1,168 @@
+//! Log compaction end to end: a real client (confluent-kafka, i.e. librdkafka) writes 100,000
+//! updates over 1,000 keys plus deletes to compacted topics, and a consumer reading from the
+//! start must converge to exactly the latest value of every key, with tombstones kept for
+//! `delete.retention.ms` (KIP-534: counted from the cleaning that first keeps them) and then gone.
+//! Runs against Apache Kafka too (`OXKA_TEST_TARGET=kafka`).
+
+mod common;
+
+use std::collections::BTreeMap;
+
+use common::*;
+
+/// Keys k0000..k0999 get 100 rounds of values; d000..d099 get one value, then a tombstone.
+/// Afterwards ~1.2 MB of records under the key `sentinel` push everything out of the active
+/// segment (which is never cleaned). `phase2` adds another 1.2 MB of sentinels: a second
+/// cleaning, which drops tombstones whose delete horizon has passed.
+const PRODUCE: &str = r#"
+from confluent_kafka import Producer
+topics = os.environ["TOPICS"].split(",")
+phase = os.environ["PHASE"]
+p = Producer({"bootstrap.servers": BOOTSTRAP, "acks": "all", "linger.ms": 20,
+              "compression.type": "lz4", "batch.num.messages": 500})
+def send(key, value):
+    for t in topics:
+        while True:
+            try:
+                p.produce(t, key=key.encode(), value=value, partition=0)
+                break
+            except BufferError:
+                p.poll(0.1)
+if phase == "data":
+    for r in range(100):
+        for k in range(1000):
+            key = f"k{k:04}"
+            send(key, f"{key}:{r}:".ljust(100, "x").encode())
+        if r == 0:
+            for d in range(100):
+                send(f"d{d:03}", b"doomed")
+        p.poll(0)
+    for d in range(100):
+        send(f"d{d:03}", None)
+for i in range(1200):
+    send("sentinel", os.urandom(1000))  # incompressible, so it really fills a segment
+if p.flush(120) != 0:
+    fail("records were not delivered")
+print("produced")
+"#;
+
+/// Reads each topic's partition 0 from the log start to the high watermark; prints one JSON line
+/// per topic: live keys, tombstones, and whatever breaks compaction's contract.
+const SCAN: &str = r#"
+from confluent_kafka import Consumer, TopicPartition, OFFSET_BEGINNING
+def scan(topic):
+    c = Consumer({"bootstrap.servers": BOOTSTRAP, "group.id": "compaction-check", "enable.auto.commit": False,
+                  "check.crcs": True, "enable.partition.eof": False})
+    low, high = c.get_watermark_offsets(TopicPartition(topic, 0), timeout=30)
+    c.assign([TopicPartition(topic, 0, OFFSET_BEGINNING)])
+    seen, last, dup, order = {}, -1, [], True
+    deadline = time.time() + 60
+    while last + 1 < high and time.time() < deadline:
+        for m in c.consume(num_messages=10000, timeout=0.5):
+            if m.error():
+                fail(f"consumer error on {topic}: {m.error()}")
+            if m.offset() <= last:
+                order = False
+            last = m.offset()
+            k = m.key().decode()
+            if k == "sentinel":
+                continue
+            if k in seen:
+                dup.append(k)
+            seen[k] = m.value()
+    c.close()
+    if last + 1 < high:
+        fail(f"{topic}: read up to {last} of high watermark {high}")
+    live = {k: v for k, v in seen.items() if v is not None}
+    wrong = [k for k, v in live.items()
+             if not (k.startswith("k") and v.decode().startswith(f"{k}:99:"))]
+    return {"topic": topic, "live": len(live), "tombstones": len(seen) - len(live),
+            "tombstone_keys_ok": all(k.startswith("d") for k, v in seen.items() if v is None),
+            "duplicates": len(dup), "wrong_values": wrong[:5], "ordered": order}
+for t in os.environ["TOPICS"].split(","):
+    print(json.dumps(scan(t)))
+"#;
+
+const KEEP: &str = "compacted-keep";
+const PURGE: &str = "compacted-purge";
+
+fn scan(broker: &Broker) -> BTreeMap<String, serde_json::Value> {
+    let out = python_env_ok(SCAN, &broker.bootstrap(), &[("TOPICS", &format!("{KEEP},{PURGE}"))]);
+    out.lines()
+        .filter(|l| l.starts_with('{'))
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).expect("scan prints JSON");
+            (v["topic"].as_str().unwrap().to_string(), v)
+        })
+        .collect()
+}
+
+/// Scans until `done` holds for both topics or two minutes pass; returns the last scan.
+fn converge(
+    broker: &Broker,
+    done: impl Fn(&serde_json::Value, &serde_json::Value) -> bool,
+) -> BTreeMap<String, serde_json::Value> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    loop {
+        let s = scan(broker);
+        if done(&s[KEEP], &s[PURGE]) || std::time::Instant::now() > deadline {
+            return s;
+        }
+        std::thread::sleep(std::time::Duration::from_secs(1));
+    }
+}
+
+fn clean(v: &serde_json::Value) -> bool {
+    v["duplicates"] == 0 && v["live"] == 1000 && v["wrong_values"].as_array().is_some_and(Vec::is_empty)
+}
+
+#[test]
+fn compacted_topics_converge_to_the_latest_value_of_every_key() {
+    let _serial = serial();
+    let broker = Broker::start(&[("log.cleaner.backoff.ms", "200")]);
+    let topic_configs = |delete_retention: &'static str| {
+        [
+            ("cleanup.policy", "compact"),
+            ("segment.bytes", "1048576"),
+            ("min.cleanable.dirty.ratio", "0.01"),
+            ("delete.retention.ms", delete_retention),
+        ]
+    };
+    create_topic_with(&broker, KEEP, 1, &topic_configs("86400000"));
+    create_topic_with(&broker, PURGE, 1, &topic_configs("0"));
+    let topics = format!("{KEEP},{PURGE}");
+    let out = python_env_ok(PRODUCE, &broker.bootstrap(), &[("TOPICS", &topics), ("PHASE", "data")]);
+    assert!(out.contains("produced"), "{out}");
+
+    // Phase 1: all updates compacted away; the tombstones of the kept topic are still there.
+    let s = converge(&broker, |keep, _| clean(keep) && keep["tombstones"] == 100);
+    let keep = &s[KEEP];
+    assert_eq!(keep["live"], 1000, "{keep}");
+    assert_eq!(keep["tombstones"], 100, "{keep}");
+    assert_eq!(keep["duplicates"], 0, "{keep}");
+    assert_eq!(keep["wrong_values"], serde_json::json!([]), "{keep}");
+    assert_eq!(keep["ordered"], true, "{keep}");
+    assert_eq!(keep["tombstone_keys_ok"], true, "{keep}");
+
+    // Phase 2: one more cleaning; with delete.retention.ms=0 the tombstones are now gone, with
+    // the default they stay.
+    let out = python_env_ok(PRODUCE, &broker.bootstrap(), &[("TOPICS", &topics), ("PHASE", "more")]);
+    assert!(out.contains("produced"), "{out}");
+    let s = converge(&broker, |keep, purge| {
+        clean(keep) && keep["tombstones"] == 100 && clean(purge) && purge["tombstones"] == 0
+    });
+    for (topic, tombstones) in [(KEEP, 100), (PURGE, 0)] {
+        let v = &s[topic];
+        assert_eq!(v["live"], 1000, "{v}");
+        assert_eq!(v["tombstones"], tombstones, "{v}");
+        assert_eq!(v["duplicates"], 0, "{v}");
+        assert_eq!(v["wrong_values"], serde_json::json!([]), "{v}");
+        assert_eq!(v["ordered"], true, "{v}");
+    }
+    if broker.target() == Target::Oxka {
+        assert!(
+            broker.log_text().contains("cleaned log"),
+            "the broker never logged a cleaning"
+        );
+    }
+}
