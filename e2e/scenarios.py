@@ -300,17 +300,21 @@ def render_matches_live_objects():
         check(err is None, f"{obj['kind']} {name} differs from `oxka-operator render`: {err}")
 
 
-def broker_configs_parse():
-    data = get("configmap", "demo-broker-config")["data"]
+def live_configs_parse():
+    """Every pod's file, as it sits in the live ConfigMaps, is accepted by oxka's own parsers."""
     files = []
     d = tempfile.mkdtemp(dir=ARGS.work)
-    for key, text in data.items():
-        path = os.path.join(d, key)
-        with open(path, "w") as f:
-            f.write(text)
-        files.append(path)
+    for cm in ("demo-broker-config", "demo-coordinator-config"):
+        for key, text in get("configmap", cm)["data"].items():
+            if not key.endswith(".properties"):
+                continue
+            path = os.path.join(d, key)
+            with open(path, "w") as f:
+                f.write(text)
+            files.append(path)
+    check(len(files) == 6, f"expected 3 broker and 3 coordinator files, found {len(files)}")
     r = sh(ARGS.check_config, *files, check=False, kubeconfig=False)
-    check(r.returncode == 0, f"the broker refused a rendered config: {r.stderr}")
+    check(r.returncode == 0, f"oxka refused a rendered config: {r.stderr}")
 
 
 def production_example():
@@ -500,7 +504,7 @@ def delete_removes_children():
 
 SCENARIOS = [
     chart_lint, chart_template_dry_run, helm_install, operator_starts_with_chart_rbac,
-    minimal_cluster_objects, render_matches_live_objects, broker_configs_parse, production_example,
+    minimal_cluster_objects, render_matches_live_objects, live_configs_parse, production_example,
     invalid_specs_rejected_by_cel, first_ready, operator_owned_keys_refused_in_status,
     config_change_rolls_one_at_a_time, coordinators_roll_before_brokers, scale_up,
     scale_down_refused_while_unverified, pause_annotation_stops_reconciliation,

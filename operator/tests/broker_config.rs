@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use oxka_broker::config::BrokerConfig;
+use oxka_broker::config::{BrokerConfig, CoordinatorConfig};
 use oxka_operator::crd::KafkaCluster;
 use oxka_operator::render::{render, RenderOptions};
 
@@ -42,6 +42,39 @@ fn every_rendered_broker_config_is_accepted_by_the_broker() {
             assert!(
                 unknown.is_empty(),
                 "{input}: {file}: the broker does not know the operator's keys {unknown:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn every_rendered_coordinator_config_is_accepted_by_the_coordinator() {
+    for input in [
+        "examples/minimal.yaml",
+        "examples/production.yaml",
+        "operator/tests/fixtures/loadbalancer.yaml",
+    ] {
+        let cluster = load(input);
+        let objects = render(&cluster, &RenderOptions::default()).unwrap();
+        let data = objects.coordinators.config_map.data.unwrap();
+        for ordinal in 0..cluster.spec.coordinators.replicas {
+            let file = format!("zookeeper-{ordinal}.properties");
+            let text = &data[&file];
+            let config = CoordinatorConfig::from_properties_text(text, &file)
+                .unwrap_or_else(|e| panic!("{input}: {file} was refused by the coordinator: {e}\n{text}"));
+            let id = u64::try_from(ordinal + 1).unwrap();
+            assert_eq!(config.id.0, id, "{input}: {file}");
+            assert_eq!(
+                data[&format!("myid-{ordinal}")].trim(),
+                id.to_string(),
+                "{input}: myid file and key agree"
+            );
+            assert_eq!(config.voters.len(), cluster.spec.coordinators.replicas as usize);
+            assert_eq!(config.client_port, 2181);
+            assert!(
+                config.unknown_keys.is_empty(),
+                "{input}: {file}: unknown keys {:?}",
+                config.unknown_keys
             );
         }
     }

@@ -126,6 +126,44 @@ mod tests {
         assert!(partitions_on(&response, &[5]).is_empty());
     }
 
+    /// A one-shot Kafka server on loopback: decodes the Metadata request the operator sends and
+    /// answers with `response`, so the operator's framing and versions are exercised byte for byte.
+    async fn fake_broker(response: MetadataResponse) -> String {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap().to_string();
+        tokio::spawn(async move {
+            let (mut socket, _) = listener.accept().await.unwrap();
+            let size = socket.read_i32().await.unwrap() as usize;
+            let mut buf = vec![0u8; size];
+            socket.read_exact(&mut buf).await.unwrap();
+            let mut buf = bytes::Bytes::from(buf);
+            let header = RequestHeader::decode(&mut buf, MetadataRequest::header_version(METADATA_VERSION)).unwrap();
+            assert_eq!(header.request_api_key, ApiKey::Metadata as i16);
+            let version = header.request_api_version;
+            let request = MetadataRequest::decode(&mut buf, version).unwrap();
+            assert!(request.topics.is_none(), "the operator asks for every topic");
+            let mut body = BytesMut::new();
+            ResponseHeader::default()
+                .with_correlation_id(header.correlation_id)
+                .encode(&mut body, MetadataResponse::header_version(version))
+                .unwrap();
+            response.encode(&mut body, version).unwrap();
+            socket.write_i32(body.len() as i32).await.unwrap();
+            socket.write_all(&body).await.unwrap();
+        });
+        address
+    }
+
+    #[tokio::test]
+    async fn reads_placement_over_the_kafka_protocol() {
+        let response = MetadataResponse::default().with_topics(vec![MetadataResponseTopic::default()
+            .with_name(Some(TopicName(StrBytes::from_static_str("orders"))))
+            .with_partitions(vec![partition(0, 0, &[0, 3]), partition(1, 1, &[1, 2])])]);
+        let address = fake_broker(response).await;
+        let answer = ask_metadata(&address).await.unwrap();
+        assert_eq!(partitions_on(&answer, &[3]), vec!["orders-0"]);
+    }
+
     #[tokio::test]
     async fn an_unreachable_cluster_is_an_error_not_a_yes() {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();

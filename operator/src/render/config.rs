@@ -15,6 +15,8 @@ pub const COORDINATOR_CLIENT_PORT: i32 = 2181;
 pub const COORDINATOR_PEER_PORT: i32 = 2888;
 pub const COORDINATOR_ELECTION_PORT: i32 = 3888;
 pub const METRICS_PORT: i32 = 9404;
+/// The coordinator's `metrics.port` (`/metrics`, and `/health`: 200 once the member knows a leader).
+pub const COORDINATOR_METRICS_PORT: i32 = 9405;
 pub const BROKER_DATA_DIR: &str = "/var/lib/oxka/data";
 pub const COORDINATOR_DATA_DIR: &str = "/var/lib/oxka/coordinator";
 pub const CONFIG_DIR: &str = "/etc/oxka";
@@ -110,6 +112,7 @@ pub fn coordinator_properties(ctx: &RenderContext, ordinal: &str) -> String {
         Err(_) => format!("{ordinal}+1"),
     };
     push_entry(&mut out, "myid", &myid);
+    push_entry(&mut out, "metrics.port", &COORDINATOR_METRICS_PORT.to_string());
     for i in 0..ctx.coordinator_replicas {
         let host = ctx.pod_host(Role::Coordinator, &i.to_string());
         push_entry(

@@ -36,6 +36,7 @@ pub fn coordinator_tier(ctx: &RenderContext) -> Result<Tier, RenderError> {
             {"name": "client", "port": COORDINATOR_CLIENT_PORT, "targetPort": "client"},
             {"name": "peer", "port": COORDINATOR_PEER_PORT, "targetPort": "peer"},
             {"name": "election", "port": COORDINATOR_ELECTION_PORT, "targetPort": "election"},
+            {"name": "metrics", "port": COORDINATOR_METRICS_PORT, "targetPort": "metrics"},
         ]),
     );
     let container = json!({
@@ -48,10 +49,13 @@ pub fn coordinator_tier(ctx: &RenderContext) -> Result<Tier, RenderError> {
             {"name": "client", "containerPort": COORDINATOR_CLIENT_PORT},
             {"name": "peer", "containerPort": COORDINATOR_PEER_PORT},
             {"name": "election", "containerPort": COORDINATOR_ELECTION_PORT},
+            {"name": "metrics", "containerPort": COORDINATOR_METRICS_PORT},
         ],
-        // The coordinator has no HTTP health endpoint yet (issue 4): a coordinator that accepts
-        // client connections is ready.
-        "readinessProbe": {"tcpSocket": {"port": "client"}, "periodSeconds": 5, "failureThreshold": 3},
+        // /health answers 200 once this member knows the ensemble's leader: the StatefulSet restarts
+        // the next member only when the ensemble has a quorum again.
+        "readinessProbe": {"httpGet": {"path": "/health", "port": "metrics"}, "periodSeconds": 5, "failureThreshold": 3},
+        // Liveness only asks whether the process accepts connections: a member without a quorum is not
+        // ready but restarting it would not help.
         "livenessProbe": {"tcpSocket": {"port": "client"}, "initialDelaySeconds": 30, "periodSeconds": 10, "failureThreshold": 6},
         "resources": spec.resources,
         "securityContext": container_security_context(),
