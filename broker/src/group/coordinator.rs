@@ -39,14 +39,16 @@ pub struct GroupCoordinator {
     closed: AtomicBool,
 }
 
+/// Everything behind the coordinator's one lock.
 #[derive(Default)]
 pub(crate) struct Inner {
     pub(crate) groups: HashMap<String, Group>,
+    /// Parked JoinGroup and SyncGroup requests, answered by `Effect::CompleteJoin`/`CompleteSync`.
     joins: HashMap<WaiterId, oneshot::Sender<JoinResult>>,
-    /// When expired offsets were last removed.
-    last_cleanup_ms: i64,
     syncs: HashMap<WaiterId, oneshot::Sender<SyncResult>>,
     next_waiter: WaiterId,
+    /// When expired offsets were last removed.
+    last_cleanup_ms: i64,
 }
 
 /// One row of ListGroups.

@@ -198,7 +198,7 @@ impl Group {
         let members = if self.is_leader(member_id) {
             self.members
                 .values()
-                .map(|m| super::state::JoinedMember {
+                .map(|m| JoinedMember {
                     member_id: m.member_id.clone(),
                     group_instance_id: m.group_instance_id.clone(),
                     metadata: m.metadata(&protocol),
