@@ -368,6 +368,7 @@ fn build_offset_map(
         check_stop(stop)?;
         let mut reader = BatchReader::new(seg);
         while let Some((header, bytes)) = reader.next_batch()? {
+            check_stop(stop)?;
             if header.last_offset() < start {
                 continue;
             }
@@ -518,6 +519,33 @@ impl Filter<'_> {
     }
 }
 
+impl Filter<'_> {
+    /// Filters every batch of `group` into `writer`.
+    fn rewrite(
+        &self,
+        group: &[SegmentRef],
+        writer: &mut CleanedWriter,
+        stats: &mut CleanerStats,
+        stop: &AtomicBool,
+    ) -> Result<(), CleanerError> {
+        for seg in group {
+            let mut reader = BatchReader::new(seg);
+            while let Some((header, bytes)) = reader.next_batch()? {
+                check_stop(stop)?;
+                stats.bytes_read += bytes.len() as u64;
+                if let Some(out) = self.apply(&header, bytes, stats)? {
+                    let out_header = BatchHeader::parse(&out).map_err(|_| RecordsError::Malformed {
+                        base_offset: header.base_offset,
+                        reason: "re-encoded batch has an invalid header",
+                    })?;
+                    writer.push(&out_header, &out)?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
 /// Cleans one log: builds the offset map of its dirty section, rewrites every segment below the
 /// map's end group by group, swapping each group in under the partition lock. Returns the
 /// stats, whose `end_offset` is the new cleaner checkpoint.
@@ -573,19 +601,12 @@ pub(crate) fn clean_log_with_map(
             batches: Vec::new(),
             written: 0,
         };
-        for seg in &group {
-            check_stop(stop)?;
-            let mut reader = BatchReader::new(seg);
-            while let Some((header, bytes)) = reader.next_batch()? {
-                stats.bytes_read += bytes.len() as u64;
-                if let Some(out) = filter.apply(&header, bytes, &mut stats)? {
-                    let out_header = BatchHeader::parse(&out).map_err(|_| RecordsError::Malformed {
-                        base_offset: header.base_offset,
-                        reason: "re-encoded batch has an invalid header",
-                    })?;
-                    writer.push(&out_header, &out)?;
-                }
+        if let Err(e) = filter.rewrite(&group, &mut writer, &mut stats, stop) {
+            let path = writer.segment.log_path().to_path_buf();
+            if let Err(de) = writer.segment.delete_files() {
+                tracing::warn!(file = %path.display(), error = %de, "cannot remove unfinished cleaner output");
             }
+            return Err(e);
         }
         stats.bytes_written += writer.written;
         let cleaned = writer.finish()?;
