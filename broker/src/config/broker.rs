@@ -73,6 +73,10 @@ pub struct LogDefaults {
     pub cleaner_min_compaction_lag_ms: i64,
     /// `log.cleaner.max.compaction.lag.ms` (topic `max.compaction.lag.ms`).
     pub cleaner_max_compaction_lag_ms: i64,
+    /// `producer.id.expiration.ms`: an idle idempotent producer's state is kept this long.
+    pub producer_id_expiration_ms: i64,
+    /// `transactional.id.expiration.ms`: accepted and validated; transactions are not served yet.
+    pub transactional_id_expiration_ms: i64,
 }
 
 /// `host:port` of a coordinator ensemble member (`zookeeper.connect` / `coordinator.connect`).
@@ -234,6 +238,12 @@ impl BrokerConfig {
                 }
             },
             cleanup_policy: cleanup_policy(raw)?,
+            producer_id_expiration_ms: raw
+                .ranged::<i64>("producer.id.expiration.ms", 1, i32::MAX as i64)?
+                .unwrap_or(86_400_000),
+            transactional_id_expiration_ms: raw
+                .ranged::<i64>("transactional.id.expiration.ms", 1, i32::MAX as i64)?
+                .unwrap_or(604_800_000),
             file_delete_delay_ms: raw
                 .ranged::<i64>("log.segment.delete.delay.ms", 0, i64::MAX)?
                 .unwrap_or(60_000),
@@ -603,6 +613,14 @@ mod tests {
             .to_string()
             .contains("does not serve yet"));
         assert!(parse("advertised.listeners=OTHER://h:1\n").is_err());
+    }
+
+    #[test]
+    fn producer_expiration() {
+        let c = parse("producer.id.expiration.ms=60000\n").unwrap();
+        assert_eq!(c.log.producer_id_expiration_ms, 60_000);
+        assert_eq!(parse("").unwrap().log.producer_id_expiration_ms, 86_400_000);
+        assert!(parse("producer.id.expiration.ms=0\n").is_err());
     }
 
     #[test]

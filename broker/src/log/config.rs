@@ -86,6 +86,8 @@ pub struct LogConfig {
     pub cleanup_policy: CleanupPolicy,
     /// Kept for DescribeConfigs; deletion is immediate (readers hold open file handles).
     pub file_delete_delay_ms: i64,
+    /// Broker-wide `producer.id.expiration.ms`: idle producers' state is forgotten after this long.
+    pub producer_id_expiration_ms: i64,
     pub min_insync_replicas: i32,
     /// `compression.type`; only `producer` (keep what the client sent) is honoured by the log.
     pub compression_type: String,
@@ -121,6 +123,7 @@ impl Default for LogConfig {
             timestamp_type: TimestampType::CreateTime,
             cleanup_policy: CleanupPolicy::Delete,
             file_delete_delay_ms: 60_000,
+            producer_id_expiration_ms: 86_400_000,
             min_insync_replicas: 1,
             compression_type: "producer".to_string(),
             message_timestamp_before_max_ms: i64::MAX,

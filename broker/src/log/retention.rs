@@ -14,9 +14,6 @@ use super::error::LogError;
 use super::segment::LogSegment;
 use super::unified_log::{wall_clock_ms, Log};
 
-/// Kafka's `producer.id.expiration.ms` default: producers idle this long are forgotten.
-pub const PRODUCER_ID_EXPIRATION_MS: i64 = 24 * 60 * 60 * 1000;
-
 /// What one retention pass did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct RetentionOutcome {
@@ -54,7 +51,8 @@ impl Log {
                 })?;
             }
         }
-        self.producer_state.remove_expired(now_ms, PRODUCER_ID_EXPIRATION_MS);
+        self.producer_state
+            .remove_expired(now_ms, self.config.producer_id_expiration_ms);
         out.log_start_offset = self.log_start_offset;
         Ok(out)
     }
