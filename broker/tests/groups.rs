@@ -94,6 +94,42 @@ fn describe_totals(broker: &Broker, group: &str) -> (i64, i64, i64) {
     totals
 }
 
+/// The `__consumer_offsets` partition of a group, as Kafka computes it (`abs(hashCode) % 50`).
+fn offsets_partition(group: &str) -> i32 {
+    let hash = group
+        .encode_utf16()
+        .fold(0i32, |h, u| h.wrapping_mul(31).wrapping_add(u as i32));
+    (if hash == i32::MIN { 0 } else { hash.abs() }) % 50
+}
+
+/// Kafka's own `kafka-dump-log --offsets-decoder` reads the group's records in `__consumer_offsets`:
+/// they are in Kafka's formats.
+fn assert_kafka_decodes_group_records(broker: &Broker, group: &str) {
+    let dir = broker.partition_dir("__consumer_offsets", offsets_partition(group));
+    let files: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("cannot list {}: {e}", dir.display()))
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "log"))
+        .map(|p| p.display().to_string())
+        .collect();
+    assert!(!files.is_empty(), "no segment in {}", dir.display());
+    let out = kafka_tool(
+        "4",
+        "dump-log",
+        &["--offsets-decoder", "--print-data-log", "--files", &files.join(",")],
+    );
+    let text = expect_success("kafka-dump-log --offsets-decoder", &out);
+    let offset_key = format!("\"group\":\"{group}\",\"topic\":\"{TOPIC}\"");
+    assert!(
+        text.contains(&offset_key),
+        "no offset commit record for {group} in:\n{text}"
+    );
+    assert!(
+        text.contains("\"protocolType\":\"consumer\""),
+        "no group metadata record in:\n{text}"
+    );
+}
+
 fn all_values(range: std::ops::Range<usize>) -> BTreeSet<String> {
     range.map(|i| format!("v{i}")).collect()
 }
@@ -110,6 +146,7 @@ fn console_consumer_group_commits_resumes_and_survives_restart() {
         (60, 100, 40),
         "committed, log end, lag after 60 of 100"
     );
+    assert_kafka_decodes_group_records(&broker, "resumer");
 
     let second = consume(&broker, "resumer", 40);
     let seen: BTreeSet<String> = first.iter().chain(&second).cloned().collect();
