@@ -45,6 +45,10 @@ pub struct SharedState {
     pub data: RwLock<StateMachineData>,
     snapshot: Mutex<Option<StoredSnapshot>>,
     snapshots_taken: Mutex<u64>,
+    /// Every entry this incarnation applied (log id, payload as JSON), for the Raft test harness's
+    /// "never lost or contradicted" check.
+    #[cfg(test)]
+    pub(crate) applied: Mutex<Vec<(LogId<NodeId>, String)>>,
 }
 
 impl SharedState {
@@ -88,6 +92,8 @@ impl MetadataStateMachine {
                 data: RwLock::new(data),
                 snapshot: Mutex::new(snapshot),
                 snapshots_taken: Mutex::new(0),
+                #[cfg(test)]
+                applied: Mutex::default(),
             }),
             metrics,
             sync,
@@ -170,6 +176,11 @@ impl RaftStateMachine<TypeConfig> for MetadataStateMachine {
         let mut out = Vec::new();
         for entry in entries {
             data.last_applied = Some(entry.log_id);
+            #[cfg(test)]
+            self.shared.applied.lock().push((
+                entry.log_id,
+                serde_json::to_string(&entry.payload).expect("entries serialize"),
+            ));
             let response = match entry.payload {
                 EntryPayload::Blank => MetadataResponse::Done,
                 EntryPayload::Normal(command) => apply(&mut data.image, entry.log_id.index, &command),

@@ -14,6 +14,7 @@ use uuid::Uuid;
 
 use super::{str_bytes, ClientContext};
 use crate::coordinator::image::{assign_replicas, MetadataCommand, MetadataResponse};
+use crate::coordinator::WriteError;
 use crate::metadata::validate_topic_name;
 
 pub const VERSIONS: VersionRange = VersionRange { min: 2, max: 7 };
@@ -46,17 +47,11 @@ async fn create(
     let name = topic.name.to_string();
     validate_topic_name(&name).map_err(|m| (ResponseError::InvalidTopicException.code(), m))?;
     if !ctx.node.is_leader() {
-        let leader = ctx.node.leader();
-        return Err((
-            ResponseError::NotController.code(),
-            format!(
-                "coordinator {} is not the controller; {}",
-                ctx.node.id,
-                leader
-                    .map(|l| format!("the controller is coordinator {l}"))
-                    .unwrap_or_else(|| "none is elected".into())
-            ),
-        ));
+        let refused = WriteError::NotController {
+            me: ctx.node.id,
+            leader: ctx.node.leader(),
+        };
+        return Err((refused.kafka_code(), refused.to_string()));
     }
     let image = ctx.node.state.image();
     let assignment = if topic.assignments.is_empty() {
