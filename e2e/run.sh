@@ -15,7 +15,8 @@ export PATH="$CACHE/k8s/bin:/usr/local/go/bin:$PATH"
 
 "$ROOT/e2e/install-k8s.sh" all
 command -v kubectl >/dev/null || { echo "e2e: kubectl is not installed (apt-get install kubectl, or build it like install-k8s.sh)" >&2; exit 1; }
-(cd "$ROOT" && nice cargo build -q -p oxka-operator --bin oxka-operator --example check-config)
+# The operator, the config checker, and the oxka broker (a real broker answers placement questions).
+(cd "$ROOT" && nice cargo build -q -p oxka-operator --bin oxka-operator --example check-config && nice cargo build -q -p oxka-broker --bin oxka)
 
 WORK="$(mktemp -d /tmp/oxka-e2e.XXXXXX)"
 # shellcheck source=lib/controlplane.sh
@@ -37,7 +38,8 @@ set +e
 python3 "$ROOT/e2e/scenarios.py" --root "$ROOT" --work "$WORK" --kubeconfig "$ADMIN_KUBECONFIG" \
   --apiserver "$APISERVER_URL" --ca "$WORK/pki/ca.crt" \
   --operator "$CARGO_TARGET_DIR/debug/oxka-operator" \
-  --check-config "$CARGO_TARGET_DIR/debug/examples/check-config" "$@"
+  --check-config "$CARGO_TARGET_DIR/debug/examples/check-config" \
+  --oxka "$CARGO_TARGET_DIR/debug/oxka" "$@"
 status=$?
 set -e
 echo "e2e: finished in $((SECONDS - start))s" >&2

@@ -21,6 +21,7 @@ import urllib.request
 
 ARGS = None
 OPERATOR = None  # (Popen, metrics URL) of the operator the scenarios talk to
+BROKERS = []  # oxka broker processes this script started
 OPERATORS = []  # (Popen, log path) of operator processes this script started
 RESULTS = []
 NS = "e2e"
@@ -169,8 +170,11 @@ def start_operator(identity):
     log = os.path.join(ARGS.work, "logs", f"operator-{identity}-{len(OPERATORS)}.log")
     env = dict(os.environ, KUBECONFIG=ARGS.operator_kubeconfig, RUST_LOG="info,kube=warn",
                POD_NAMESPACE=OP_NS, POD_NAME=identity)
+    # Placement checks go to a local oxka broker (started by scale_down_follows_placement) instead of
+    # the in-cluster bootstrap Service, which has no pods behind it here.
     p = subprocess.Popen([ARGS.operator, "run", "--leader-election", f"--leader-election-lease={RELEASE}-leader",
-                          "--install-crds", f"--metrics-address=127.0.0.1:{port}"],
+                          "--install-crds", f"--metrics-address=127.0.0.1:{port}",
+                          f"--kafka-bootstrap-template=127.0.0.1:{ARGS.kafka_port}"],
                          env=env, stdout=open(log, "w"), stderr=subprocess.STDOUT)
     OPERATORS.append((p, log))
     url = f"http://127.0.0.1:{port}"
@@ -430,6 +434,50 @@ def scale_down_refused_while_unverified():
     settle()
 
 
+def start_oxka_broker(broker_id):
+    """A real oxka broker on loopback (embedded single-node coordinator) that owns topic `orders`."""
+    import socket
+    import struct
+    d = tempfile.mkdtemp(dir=ARGS.work)
+    with open(os.path.join(d, "server.properties"), "w") as f:
+        f.write(f"broker.id={broker_id}\nlisteners=PLAINTEXT://127.0.0.1:{ARGS.kafka_port}\n"
+                f"log.dirs={d}/data\nmetrics.port={free_port()}\n")
+    log = open(os.path.join(ARGS.work, "logs", f"oxka-broker-{broker_id}.log"), "w")
+    p = subprocess.Popen([ARGS.oxka, "broker", os.path.join(d, "server.properties")], stdout=log, stderr=subprocess.STDOUT)
+    BROKERS.append(p)
+
+    def metadata_orders():
+        # Metadata v4 for topic "orders" with allow_auto_topic_creation: the broker creates it.
+        client, topic = b"e2e", b"orders"
+        body = struct.pack(">hhih", 3, 4, 1, len(client)) + client
+        body += struct.pack(">ih", 1, len(topic)) + topic + struct.pack(">b", 1)
+        try:
+            with socket.create_connection(("127.0.0.1", ARGS.kafka_port), 2) as s:
+                s.sendall(struct.pack(">i", len(body)) + body)
+                return len(s.recv(4)) == 4
+        except OSError:
+            return False
+    wait_for(f"oxka broker {broker_id} to serve Metadata", metadata_orders, 30)
+    return p
+
+
+def scale_down_follows_placement():
+    """Against a real oxka broker: removing broker 3 is refused while it leads orders-0, allowed when not."""
+    broker = start_oxka_broker(3)
+    patch_kc({"spec": {"brokers": {"replicas": 3}}})
+    c = wait_for("ScaleDownBlocked naming orders-0", lambda: (lambda c: c if "orders-0" in c.get("message", "") else None)(condition(kc(), "Degraded")), 40)
+    check("not removing brokers 3: they still lead or host replicas of 1 partitions (orders-0)" in c["message"], c["message"])
+    check(sts("demo-broker")["spec"]["replicas"] == 4, "broker 3 was removed while it led orders-0")
+    stop_operator(broker)
+    # The partition moved away (here: a broker 0 now owns orders): the operator scales down.
+    start_oxka_broker(0)
+    sh("kubectl", "annotate", "--overwrite", "kafkacluster", "demo", "-n", NS, "e2e/poke=placement")
+    wait_for("3 brokers", lambda: sts("demo-broker")["spec"]["replicas"] == 3, 40)
+    check("server-3.properties" not in get("configmap", "demo-broker-config")["data"], "broker 3's config is still rendered")
+    wait_for("Degraded=False", lambda: condition(kc(), "Degraded").get("status") == "False", 30)
+    settle()
+
+
 def pause_annotation_stops_reconciliation():
     sh("kubectl", "annotate", "kafkacluster", "demo", "-n", NS, "oxka.io/paused=true")
     wait_for("ReconciliationPaused", lambda: condition(kc(), "Progressing").get("reason") == "ReconciliationPaused", 30)
@@ -486,7 +534,7 @@ def metrics_endpoint():
 def events_explain_actions():
     events = kubectl_json("get", "events", "-n", NS)["items"]
     reasons = {e["reason"] for e in events if e.get("involvedObject", {}).get("name") == "demo"}
-    for wanted in ("Created", "RollingRestart", "Scaled", "ScaleDownBlocked", "InvalidSpec", "Paused"):
+    for wanted in ("Created", "RollingRestart", "Scaled", "ScaleDownBlocked", "ScalingDown", "InvalidSpec", "Paused"):
         check(wanted in reasons, f"no {wanted} event (have {sorted(reasons)})")
 
 
@@ -507,7 +555,7 @@ SCENARIOS = [
     minimal_cluster_objects, render_matches_live_objects, live_configs_parse, production_example,
     invalid_specs_rejected_by_cel, first_ready, operator_owned_keys_refused_in_status,
     config_change_rolls_one_at_a_time, coordinators_roll_before_brokers, scale_up,
-    scale_down_refused_while_unverified, pause_annotation_stops_reconciliation,
+    scale_down_refused_while_unverified, scale_down_follows_placement, pause_annotation_stops_reconciliation,
     operator_restart_converges_without_flapping, standby_replica_waits, metrics_endpoint,
     events_explain_actions, delete_removes_children,
 ]
@@ -518,10 +566,11 @@ REQUIRED = {chart_template_dry_run, helm_install, operator_starts_with_chart_rba
 def main():
     global ARGS
     ap = argparse.ArgumentParser()
-    for a in ("root", "work", "kubeconfig", "apiserver", "ca", "operator", "check-config"):
+    for a in ("root", "work", "kubeconfig", "apiserver", "ca", "operator", "check-config", "oxka"):
         ap.add_argument("--" + a, required=True)
     ap.add_argument("--only", default="")
     ARGS = ap.parse_args()
+    ARGS.kafka_port = free_port()
     os.environ["KUBECONFIG"] = ARGS.kubeconfig
     passed = failed = 0
     only = set(filter(None, ARGS.only.split(",")))
@@ -543,6 +592,8 @@ def main():
                     break
     finally:
         for p, log in OPERATORS:
+            stop_operator(p)
+        for p in BROKERS:
             stop_operator(p)
         if failed:
             for _, log in OPERATORS[-2:]:

@@ -37,6 +37,8 @@ pub struct Context {
     pub recorder: Recorder,
     pub metrics: Arc<Metrics>,
     pub cluster_domain: String,
+    /// Address of a cluster's brokers for placement checks (see `RunArgs::kafka_bootstrap_template`).
+    pub kafka_bootstrap_template: String,
 }
 
 /// Why a reconciliation failed; the controller retries after `error_policy`'s delay.
@@ -128,10 +130,12 @@ async fn reconcile_cluster(cluster: &KafkaCluster, ctx: &Context) -> Result<Acti
     let current_brokers = existing_brokers.as_ref().and_then(|s| s.spec.as_ref()?.replicas);
     if let Some(current) = current_brokers.filter(|c| *c > cluster.spec.brokers.replicas) {
         let removed: Vec<i32> = (cluster.spec.brokers.replicas..current).collect();
-        let address = format!(
-            "{name}-bootstrap.{namespace}.svc.{}:{}",
-            ctx.cluster_domain, cluster.spec.listeners.internal.port
-        );
+        let address = ctx
+            .kafka_bootstrap_template
+            .replace("{name}", &name)
+            .replace("{namespace}", &namespace)
+            .replace("{domain}", &ctx.cluster_domain)
+            .replace("{port}", &cluster.spec.listeners.internal.port.to_string());
         match scale_down_blocker(&address, &removed).await {
             None => {
                 publish(

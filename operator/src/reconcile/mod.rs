@@ -52,6 +52,11 @@ pub struct RunArgs {
     /// This replica's identity in the Lease (default: the pod name, else host name and process id).
     #[arg(long, env = "POD_NAME")]
     pub identity: Option<String>,
+    /// Where the operator reaches a cluster's brokers to read partition placement before a scale-down.
+    /// Placeholders: {name}, {namespace}, {domain}, {port}. Change it only when the operator runs
+    /// outside the cluster (e.g. through a tunnel).
+    #[arg(long, default_value = "{name}-bootstrap.{namespace}.svc.{domain}:{port}")]
+    pub kafka_bootstrap_template: String,
     /// Apply the operator's own CRD at startup (server-side apply), so that `helm upgrade` of the
     /// operator upgrades the CRD too.
     #[arg(long)]
@@ -115,6 +120,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         recorder,
         metrics: metrics.clone(),
         cluster_domain: args.cluster_domain.clone(),
+        kafka_bootstrap_template: args.kafka_bootstrap_template.clone(),
     });
     let clusters: Api<KafkaCluster> = scoped(&client, args.namespace.as_deref());
     let owned = watcher::Config::default().labels(&format!("app.kubernetes.io/managed-by={MANAGER}"));
