@@ -273,3 +273,55 @@ fn librdkafka_consumers_share_a_group_range() {
 fn librdkafka_consumers_share_a_group_cooperative_sticky() {
     shared_group("cooperative-sticky");
 }
+
+/// A member that dies without leaving (kill -9) is expired after its session timeout, and the
+/// survivor gets its partitions.
+#[test]
+fn session_timeout_hands_a_dead_members_partitions_over() {
+    let broker = Broker::start(&[]);
+    create_topic(&broker, TOPIC, 2);
+    python_ok(
+        &format!(
+            r#"
+import subprocess, signal
+from confluent_kafka import Consumer
+conf = {{"bootstrap.servers": BOOTSTRAP, "group.id": "expiring", "session.timeout.ms": 6000,
+        "heartbeat.interval.ms": 500, "auto.offset.reset": "earliest"}}
+victim_code = f'''
+import time
+from confluent_kafka import Consumer
+c = Consumer({{conf!r}})
+c.subscribe(["{TOPIC}"])
+told = False
+while True:
+    c.poll(0.1)
+    if c.assignment() and not told:
+        print("assigned", flush=True)
+        told = True
+'''
+victim = subprocess.Popen([sys.executable, "-c", victim_code], stdout=subprocess.PIPE, text=True)
+if victim.stdout.readline().strip() != "assigned":
+    fail("the victim consumer got no assignment")
+survivor = Consumer(conf)
+survivor.subscribe(["{TOPIC}"])
+def spin_until(check, seconds):
+    end = time.time() + seconds
+    while time.time() < end and not check():
+        survivor.poll(0.1)
+    return check()
+if not spin_until(lambda: len(survivor.assignment()) == 1, 30):
+    fail(f"the survivor did not get one partition: {{survivor.assignment()}}")
+victim.send_signal(signal.SIGKILL)
+victim.wait()
+killed_at = time.time()
+if not spin_until(lambda: len(survivor.assignment()) == 2, 30):
+    fail(f"the dead member's partition was not handed over: {{survivor.assignment()}}")
+waited = time.time() - killed_at
+if waited < 3:
+    fail(f"handed over after {{waited:.1f}} s, before the 6 s session timeout could expire")
+survivor.close()
+"#
+        ),
+        &broker.bootstrap(),
+    );
+}
