@@ -10,7 +10,8 @@ set -euo pipefail
 
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 CACHE="${OXKA_CACHE:-$HOME/.cache/oxka}"
-export CARGO_TARGET_DIR="${OXKA_OPERATOR_TARGET_DIR:-$CACHE/target-operator}"
+# Reuse whatever build the caller uses (scripts/test-all.sh: the workspace's target/).
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
 export PATH="$CACHE/k8s/bin:/usr/local/go/bin:$PATH"
 
 "$ROOT/e2e/install-k8s.sh" all
