@@ -305,8 +305,33 @@ impl GroupCoordinator {
         instance_id: Option<&str>,
         offsets: Vec<(TopicPartition, CommittedOffset)>,
     ) -> Vec<Option<ResponseError>> {
-        let now = now_ms();
         let mut inner = self.inner.lock();
+        let outcomes = self.commit_locked(
+            broker,
+            &mut inner,
+            group_id,
+            generation_id,
+            member_id,
+            instance_id,
+            offsets,
+        );
+        // A standalone commit that failed must not leave an empty group behind.
+        inner.forget_if_unused(group_id);
+        outcomes
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn commit_locked(
+        &self,
+        broker: &Broker,
+        inner: &mut Inner,
+        group_id: &str,
+        generation_id: i32,
+        member_id: &str,
+        instance_id: Option<&str>,
+        offsets: Vec<(TopicPartition, CommittedOffset)>,
+    ) -> Vec<Option<ResponseError>> {
+        let now = now_ms();
         let all = |e: ResponseError| offsets.iter().map(|_| Some(e)).collect::<Vec<_>>();
         if !inner.groups.contains_key(group_id) {
             if generation_id >= 0 {
