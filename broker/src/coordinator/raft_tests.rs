@@ -64,6 +64,8 @@ struct Router {
     /// Percent of requests (and, separately, of responses) dropped.
     drop_percent: Mutex<u64>,
     max_delay_ms: Mutex<u64>,
+    /// A node cut off from the others (both directions), as a network partition does.
+    isolated: Mutex<Option<NodeId>>,
 }
 
 impl Router {
@@ -73,17 +75,19 @@ impl Router {
             rng: Mutex::new(Rng(seed)),
             drop_percent: Mutex::new(10),
             max_delay_ms: Mutex::new(30),
+            isolated: Mutex::new(None),
         })
     }
 
     fn heal(&self) {
         *self.drop_percent.lock() = 0;
         *self.max_delay_ms.lock() = 2;
+        *self.isolated.lock() = None;
     }
 
     /// Delivers `request` to `target` with the faults the schedule says; the JSON round trip checks that
     /// every message survives the real transport's encoding.
-    async fn deliver(&self, target: NodeId, request: PeerRequest) -> Result<PeerResponse, Dropped> {
+    async fn deliver(&self, from: NodeId, target: NodeId, request: PeerRequest) -> Result<PeerResponse, Dropped> {
         let (drop_request, delay, drop_response) = {
             let mut rng = self.rng.lock();
             let p = *self.drop_percent.lock();
@@ -92,24 +96,27 @@ impl Router {
         };
         tokio::time::sleep(Duration::from_millis(delay)).await;
         let raft = self.nodes.lock().get(&target).cloned();
-        let (Some(raft), false) = (raft, drop_request) else {
+        let cut = |n| *self.isolated.lock() == Some(n);
+        let (Some(raft), false) = (raft, drop_request || cut(from) || cut(target)) else {
             return Err(Dropped);
         };
         let request: PeerRequest = serde_json::from_str(&serde_json::to_string(&request).unwrap()).unwrap();
         let response = handle_peer_request(&raft, request).await;
         let response: PeerResponse = serde_json::from_str(&serde_json::to_string(&response).unwrap()).unwrap();
-        if drop_response {
+        if drop_response || cut(from) || cut(target) {
             return Err(Dropped);
         }
         Ok(response)
     }
 }
 
+/// The network as node `.1` sees it.
 #[derive(Clone)]
-struct Factory(Arc<Router>);
+struct Factory(Arc<Router>, NodeId);
 
 struct Client {
     router: Arc<Router>,
+    from: NodeId,
     target: NodeId,
 }
 
@@ -119,6 +126,7 @@ impl RaftNetworkFactory<TypeConfig> for Factory {
     async fn new_client(&mut self, target: NodeId, _node: &Node) -> Client {
         Client {
             router: self.0.clone(),
+            from: self.1,
             target,
         }
     }
@@ -134,7 +142,11 @@ impl RaftNetwork<TypeConfig> for Client {
         rpc: AppendEntriesRequest<TypeConfig>,
         _option: RPCOption,
     ) -> Result<AppendEntriesResponse<NodeId>, RPCError<NodeId, Node, RaftError<NodeId>>> {
-        match self.router.deliver(self.target, PeerRequest::AppendEntries(rpc)).await {
+        match self
+            .router
+            .deliver(self.from, self.target, PeerRequest::AppendEntries(rpc))
+            .await
+        {
             Ok(PeerResponse::AppendEntries(r)) => {
                 r.map_err(|e| RPCError::RemoteError(RemoteError::new(self.target, e)))
             }
@@ -150,7 +162,7 @@ impl RaftNetwork<TypeConfig> for Client {
     ) -> Result<InstallSnapshotResponse<NodeId>, RPCError<NodeId, Node, RaftError<NodeId, InstallSnapshotError>>> {
         match self
             .router
-            .deliver(self.target, PeerRequest::InstallSnapshot(rpc))
+            .deliver(self.from, self.target, PeerRequest::InstallSnapshot(rpc))
             .await
         {
             Ok(PeerResponse::InstallSnapshot(r)) => {
@@ -166,7 +178,11 @@ impl RaftNetwork<TypeConfig> for Client {
         rpc: VoteRequest<NodeId>,
         _option: RPCOption,
     ) -> Result<VoteResponse<NodeId>, RPCError<NodeId, Node, RaftError<NodeId>>> {
-        match self.router.deliver(self.target, PeerRequest::Vote(rpc)).await {
+        match self
+            .router
+            .deliver(self.from, self.target, PeerRequest::Vote(rpc))
+            .await
+        {
             Ok(PeerResponse::Vote(r)) => r.map_err(|e| RPCError::RemoteError(RemoteError::new(self.target, e))),
             Ok(_) => Err(RPCError::Network(NetworkError::new(&Dropped))),
             Err(_) => Err(unreachable()),
@@ -246,9 +262,14 @@ impl Cluster {
     }
 
     async fn boot(&mut self, id: NodeId) {
-        let node = CoordinatorNode::open(id, self.dirs[&id].path(), &self.settings, Factory(self.router.clone()))
-            .await
-            .unwrap();
+        let node = CoordinatorNode::open(
+            id,
+            self.dirs[&id].path(),
+            &self.settings,
+            Factory(self.router.clone(), id),
+        )
+        .await
+        .unwrap();
         self.router.nodes.lock().insert(id, node.raft.clone());
         self.nodes.insert(id, node);
     }
@@ -268,38 +289,71 @@ impl Cluster {
     }
 }
 
+/// What clients were told: acknowledged writes (with their log ids) and writes with no answer.
+#[derive(Default)]
+struct Outcomes {
+    acked: Vec<(LogId<NodeId>, String)>,
+    unknown: usize,
+}
+
 async fn run_seed(seed: u64) {
     let mut cluster = Cluster::start(seed).await;
     let mut rng = Rng(seed ^ 0x5eed);
-    let mut acked: Vec<(LogId<NodeId>, String)> = Vec::new();
+    let outcomes = Arc::new(Mutex::new(Outcomes::default()));
+    let mut writers = Vec::new();
     let mut down: BTreeSet<NodeId> = BTreeSet::new();
-    for i in 0..40u64 {
-        // Now and then kill the leader (or, when one is down, bring it back).
-        if rng.below(10) == 0 {
-            if let Some(&id) = down.iter().next() {
-                cluster.boot(id).await;
-                down.remove(&id);
-            } else if let Some(leader) = cluster.leader().map(|n| n.id) {
-                cluster.kill(leader).await;
-                down.insert(leader);
+    let (mut kills, mut partitions) = (0, 0);
+    for i in 0..80u64 {
+        match rng.below(100) {
+            // Cut the leader off: it keeps taking writes it can never commit, and a new leader is elected.
+            0..=5 => {
+                let leader = cluster.leader().map(|n| n.id);
+                if cluster.router.isolated.lock().is_none() && leader.is_some() {
+                    *cluster.router.isolated.lock() = leader;
+                    partitions += 1;
+                }
+            }
+            6..=11 => *cluster.router.isolated.lock() = None,
+            // Kill the leader (at most one node down at a time), or bring the dead one back.
+            12..=16 => {
+                if let Some(&id) = down.iter().next() {
+                    cluster.boot(id).await;
+                    down.remove(&id);
+                } else if let Some(leader) = cluster.leader().map(|n| n.id) {
+                    cluster.kill(leader).await;
+                    down.insert(leader);
+                    kills += 1;
+                }
+            }
+            // Otherwise a client writes to whoever is leader, without waiting for the answer.
+            _ => {
+                let leaders: Vec<CoordinatorNode> = cluster.nodes.values().filter(|n| n.is_leader()).cloned().collect();
+                if let Some(leader) = leaders.get(rng.below(leaders.len() as u64) as usize).cloned() {
+                    let name = format!("t{i}");
+                    let command = MetadataCommand::CreateTopic {
+                        name: name.clone(),
+                        topic_id: Uuid::nil(),
+                        assignment: vec![vec![1]],
+                        configs: BTreeMap::new(),
+                    };
+                    let outcomes = outcomes.clone();
+                    writers.push(tokio::spawn(async move {
+                        let write =
+                            tokio::time::timeout(Duration::from_millis(1500), leader.raft.client_write(command));
+                        match write.await {
+                            Ok(Ok(response)) => outcomes.lock().acked.push((response.log_id, name)),
+                            _ => outcomes.lock().unknown += 1,
+                        }
+                    }));
+                }
             }
         }
-        let Some(leader) = cluster.leader().cloned() else {
-            tokio::time::sleep(Duration::from_millis(50)).await;
-            continue;
-        };
-        let name = format!("t{i}");
-        let command = MetadataCommand::CreateTopic {
-            name: name.clone(),
-            topic_id: Uuid::nil(),
-            assignment: vec![vec![1]],
-            configs: BTreeMap::new(),
-        };
-        let write = tokio::time::timeout(Duration::from_millis(1500), leader.raft.client_write(command)).await;
-        if let Ok(Ok(response)) = write {
-            acked.push((response.log_id, name));
-        }
+        tokio::time::sleep(Duration::from_millis(rng.below(40))).await;
     }
+    for w in writers {
+        w.await.unwrap();
+    }
+    let Outcomes { acked, unknown } = std::mem::take(&mut *outcomes.lock());
     // Heal: no faults, everyone up; wait until all agree on the last applied entry.
     cluster.router.heal();
     for id in down {
@@ -343,6 +397,12 @@ async fn run_seed(seed: u64) {
         assert!(images[0].topics.contains_key(name), "seed {seed}: {name} is missing");
     }
     assert!(!acked.is_empty(), "seed {seed}: no write was ever acknowledged");
+    eprintln!(
+        "seed {seed}: {} writes acknowledged, {unknown} unknown, {kills} leader kills, {partitions} partitions, \
+         {} entries in the history",
+        acked.len(),
+        cluster.history.by_index.len()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -376,7 +436,7 @@ async fn a_restarted_single_voter_keeps_its_metadata() {
     };
     let voters = BTreeMap::from([(1, Node::new(""))]);
     for round in 0..2 {
-        let node = CoordinatorNode::open(1, dir.path(), &settings, Factory(router.clone()))
+        let node = CoordinatorNode::open(1, dir.path(), &settings, Factory(router.clone(), 1))
             .await
             .unwrap();
         node.initialize_if_first(&voters).await.unwrap();
@@ -407,4 +467,21 @@ async fn a_restarted_single_voter_keeps_its_metadata() {
     }
     // Snapshots were taken and the log was compacted behind them.
     assert!(dir.path().join("raft/snapshot.json").exists());
+}
+
+#[test]
+#[should_panic(expected = "applied a different entry at index 2")]
+fn the_history_check_catches_a_contradiction() {
+    use openraft::CommittedLeaderId;
+    let id = |term, index| LogId::new(CommittedLeaderId::new(term, 1), index);
+    let mut history = History::default();
+    history.record(0, 1, &[(id(1, 1), "a".into()), (id(1, 2), "b".into())]);
+    // A prefix and a longer agreeing history are fine; a different entry at an index is not.
+    history.record(0, 2, &[(id(1, 1), "a".into())]);
+    history.record(
+        0,
+        3,
+        &[(id(1, 1), "a".into()), (id(1, 2), "b".into()), (id(2, 3), "c".into())],
+    );
+    history.record(0, 2, &[(id(2, 2), "x".into())]);
 }
