@@ -166,3 +166,29 @@ fn compacted_topics_converge_to_the_latest_value_of_every_key() {
         );
     }
 }
+
+#[test]
+fn compacted_topic_refuses_records_without_a_key() {
+    let broker = Broker::start(&[]);
+    create_topic_with(&broker, "compacted-keys", 1, &[("cleanup.policy", "compact")]);
+    let out = python_ok(
+        r#"
+from confluent_kafka import Producer, KafkaError
+p = Producer({"bootstrap.servers": BOOTSTRAP, "acks": "all", "retries": 0})
+errors = []
+def report(err, msg):
+    errors.append(err)
+# One at a time: a batch holding a keyless record is refused as a whole.
+p.produce("compacted-keys", value=b"no key", on_delivery=report)
+p.flush(60)
+p.produce("compacted-keys", key=b"k", value=b"keyed", on_delivery=report)
+if p.flush(60) != 0 or len(errors) != 2:
+    fail("not all delivery reports arrived")
+print("keyless", errors[0].code() == KafkaError.INVALID_RECORD if errors[0] else "accepted")
+print("keyed", "ok" if errors[1] is None else errors[1])
+"#,
+        &broker.bootstrap(),
+    );
+    assert!(out.contains("keyless True"), "{out}");
+    assert!(out.contains("keyed ok"), "{out}");
+}
