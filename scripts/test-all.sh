@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The one command that runs every check of the project, as CI does (.ci/run calls it):
-#   tools -> fmt -> clippy -> release build of oxka -> cargo test (unit + integration) -> e2e.
+#   tools -> fmt -> clippy -> cargo test (unit + integration) -> e2e/run.sh when it exists.
 #
 # The integration tests run the debug oxka binary that cargo test builds anyway: it keeps overflow checks
 # and debug assertions on, and it is fast enough (a million-record produce takes ~10 s), so CI spends no
