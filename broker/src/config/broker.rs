@@ -291,12 +291,21 @@ impl BrokerConfig {
 
         // Accepted for compatibility: they describe JVM or ZooKeeper-era machinery that has no
         // counterpart here, and ignoring them changes no observable behaviour.
-        for key in [
-            "num.replica.fetchers",
-            "group.initial.rebalance.delay.ms",
-            "zookeeper.session.timeout.ms",
-        ] {
+        for key in ["num.replica.fetchers", "zookeeper.session.timeout.ms"] {
             raw.accept(key);
+        }
+        // The group coordinator's settings: validated here (so a bad value stops the broker with
+        // file:line), read by `group::GroupConfig::from_settings` from `static_settings`.
+        for (key, min) in [
+            ("group.initial.rebalance.delay.ms", 0),
+            ("group.min.session.timeout.ms", 0),
+            ("group.max.session.timeout.ms", 0),
+            ("group.max.size", 1),
+            ("offset.metadata.max.bytes", 0),
+            ("offsets.retention.minutes", 1),
+            ("offsets.retention.check.interval.ms", 1),
+        ] {
+            raw.ranged::<i64>(key, min, i32::MAX as i64)?;
         }
 
         let config = BrokerConfig {
@@ -613,6 +622,17 @@ mod tests {
             .to_string()
             .contains("does not serve yet"));
         assert!(parse("advertised.listeners=OTHER://h:1\n").is_err());
+    }
+
+    #[test]
+    fn group_settings_are_known_and_validated() {
+        let c = parse("group.min.session.timeout.ms=1000\noffsets.retention.minutes=10\n").unwrap();
+        assert!(c.unknown_keys.is_empty(), "{:?}", c.unknown_keys);
+        assert_eq!(
+            c.static_settings.get("offsets.retention.minutes").map(String::as_str),
+            Some("10")
+        );
+        assert!(parse("group.max.size=0\n").is_err());
     }
 
     #[test]
