@@ -23,8 +23,9 @@ use common::{expect_success, free_port, kafka_tool, oxka_bin, tail, wait_for};
 use kafka_protocol::messages::broker_registration_request::Listener;
 use kafka_protocol::messages::create_topics_request::CreatableTopic;
 use kafka_protocol::messages::{
-    ApiKey, BrokerId, BrokerRegistrationRequest, BrokerRegistrationResponse, CreateTopicsRequest, CreateTopicsResponse,
-    DescribeQuorumRequest, DescribeQuorumResponse, RequestHeader, ResponseHeader, TopicName,
+    ApiKey, BrokerHeartbeatRequest, BrokerHeartbeatResponse, BrokerId, BrokerRegistrationRequest,
+    BrokerRegistrationResponse, CreateTopicsRequest, CreateTopicsResponse, DescribeQuorumRequest,
+    DescribeQuorumResponse, RequestHeader, ResponseHeader, TopicName,
 };
 use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
 
@@ -192,6 +193,14 @@ fn register_broker(address: &str, broker_id: i32) -> BrokerRegistrationResponse 
     call(address, ApiKey::BrokerRegistration, 2, &request).unwrap()
 }
 
+fn broker_heartbeat(address: &str, broker_id: i32, epoch: i64) -> BrokerHeartbeatResponse {
+    let request = BrokerHeartbeatRequest::default()
+        .with_broker_id(BrokerId(broker_id))
+        .with_broker_epoch(epoch)
+        .with_current_metadata_offset(epoch);
+    call(address, ApiKey::BrokerHeartbeat, 1, &request).unwrap()
+}
+
 /// (error code, error message) of creating `topic` through the coordinator at `address`.
 fn create_topic(address: &str, topic: &str) -> (i16, String) {
     let request = CreateTopicsRequest::default()
@@ -258,8 +267,35 @@ fn the_seed_zookeeper_properties_start_a_single_coordinator() {
     }
     assert!(http_get(metrics_port, "/health").starts_with("HTTP/1.1 200"));
 
+    // A broker registers (fenced), heartbeats (unfenced), a second process with its id is refused while
+    // it heartbeats, and once its heartbeats stop for broker.session.timeout.ms the controller fences it.
+    let registered = register_broker(&c.address(), 0);
+    assert_eq!(registered.error_code, 0);
+    let heartbeat = broker_heartbeat(&c.address(), 0, registered.broker_epoch);
+    assert_eq!(heartbeat.error_code, 0);
+    assert!(!heartbeat.is_fenced && heartbeat.is_caught_up);
+    assert_eq!(
+        broker_heartbeat(&c.address(), 0, registered.broker_epoch - 1).error_code,
+        77,
+        "stale epoch"
+    );
+    assert_eq!(
+        register_broker(&c.address(), 0).error_code,
+        101,
+        "duplicate registration"
+    );
+    wait_for("the silent broker to be fenced", Duration::from_secs(10), || {
+        std::fs::read_to_string(&c.log)
+            .unwrap()
+            .contains("fenced a broker whose heartbeats stopped")
+    });
+    assert_eq!(
+        register_broker(&c.address(), 0).error_code,
+        0,
+        "a fenced broker's id can be taken over"
+    );
+
     // A write, then a clean stop and a restart from dataDir: the metadata is back.
-    assert_eq!(register_broker(&c.address(), 0).error_code, 0);
     assert_eq!(create_topic(&c.address(), "kept").0, 0);
     c.stop();
     c.spawn();

@@ -80,6 +80,9 @@ pub struct CoordinatorConfig {
     pub snapshot_every_entries: u64,
     /// How long a metadata write waits for the quorum before failing (`request.timeout.ms`, default 5000).
     pub write_timeout_ms: u64,
+    /// A broker whose heartbeats stop for this long is fenced by the controller
+    /// (`broker.session.timeout.ms`, Kafka's default 9000).
+    pub broker_session_timeout_ms: u64,
     /// Prometheus and health HTTP port (`metrics.port`, default 9405); `None` disables it, 0 picks one.
     pub metrics_port: Option<u16>,
     /// Memory budget from `KAFKA_HEAP_OPTS` `-Xmx` (default 512 MiB).
@@ -193,6 +196,9 @@ impl CoordinatorConfig {
         }
         let snapshot_every_entries = raw.ranged::<u64>("snapCount", 10, i32::MAX as u64)?.unwrap_or(10_000);
         let write_timeout_ms = raw.ranged::<u64>("request.timeout.ms", 100, 600_000)?.unwrap_or(5000);
+        let broker_session_timeout_ms = raw
+            .ranged::<u64>("broker.session.timeout.ms", 100, 3_600_000)?
+            .unwrap_or(9000);
         let metrics_port = match raw.ranged::<i32>("metrics.port", -1, 65535)? {
             Some(-1) => None,
             Some(p) => Some(p as u16),
@@ -221,6 +227,7 @@ impl CoordinatorConfig {
             election_timeout_ms,
             snapshot_every_entries,
             write_timeout_ms,
+            broker_session_timeout_ms,
             metrics_port,
             heap_bytes,
             unknown_keys: raw.unknown_keys(),

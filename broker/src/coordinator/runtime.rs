@@ -15,7 +15,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{info, warn};
 
-use super::kafka::{serve_clients, ClientContext};
+use super::kafka::{fence_expired_brokers, serve_clients, ClientContext};
 use super::metrics::{serve_http, watch_raft};
 use super::network::{serve_peers, TcpNetworkFactory};
 use super::node::{CoordinatorNode, RaftSettings};
@@ -102,7 +102,11 @@ pub async fn start(
         )
     })?;
     bound.push(format!("clients {}", client.local_addr()?));
-    let ctx = Arc::new(ClientContext::new(node.clone(), config.voters.clone()));
+    let ctx = Arc::new(ClientContext::new(
+        node.clone(),
+        config.voters.clone(),
+        config.broker_session_timeout_ms,
+    ));
     let budget = Arc::new(MemoryBudget::new(config.heap_bytes));
     tasks.spawn(serve_clients(
         ctx.clone(),
@@ -112,7 +116,8 @@ pub async fn start(
         tasks.clone(),
         shutdown.clone(),
     ));
-    tokio::spawn(ctx.track_replication(shutdown.clone()));
+    tokio::spawn(ctx.clone().track_replication(shutdown.clone()));
+    tokio::spawn(fence_expired_brokers(ctx.clone(), shutdown.clone()));
     tokio::spawn(watch_raft(node.raft.clone(), node.metrics.clone(), shutdown.clone()));
     if let Some(port) = config.metrics_port {
         let socket = TcpListener::bind(("0.0.0.0", port))

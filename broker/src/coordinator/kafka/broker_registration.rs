@@ -1,6 +1,7 @@
 //! BrokerRegistration (KIP-631): a broker announces itself (id, incarnation, listeners, rack) and gets its
 //! broker epoch: the Raft log index of its registration. It starts fenced; heartbeats unfence it.
-//! Only the controller registers; a follower answers NOT_CONTROLLER.
+//! Only the controller registers; a follower answers NOT_CONTROLLER. A different incarnation of a broker
+//! id that is unfenced and still heartbeating is refused with DUPLICATE_BROKER_REGISTRATION.
 
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::{BrokerRegistrationRequest, BrokerRegistrationResponse};
@@ -13,9 +14,18 @@ pub const VERSIONS: VersionRange = VersionRange { min: 0, max: 4 };
 
 pub async fn handle(ctx: &ClientContext, request: BrokerRegistrationRequest) -> BrokerRegistrationResponse {
     let response = BrokerRegistrationResponse::default().with_broker_epoch(-1);
-    let cluster_id = ctx.node.state.image().cluster_id;
-    if !request.cluster_id.is_empty() && !cluster_id.is_empty() && request.cluster_id.as_str() != cluster_id {
+    let image = ctx.node.state.image();
+    if !request.cluster_id.is_empty() && !image.cluster_id.is_empty() && request.cluster_id.as_str() != image.cluster_id
+    {
         return response.with_error_code(ResponseError::InconsistentClusterId.code());
+    }
+    // Another process with this id that is still heartbeating keeps it (two brokers with one id).
+    if let Some(existing) = image.brokers.get(&request.broker_id.0) {
+        let last = ctx.heartbeats.lock().get(&existing.broker_id).copied();
+        let live = last.is_some_and(|t| super::now_ms() - t <= ctx.session_timeout_ms);
+        if existing.incarnation_id != request.incarnation_id && !existing.fenced && live {
+            return response.with_error_code(ResponseError::DuplicateBrokerRegistration.code());
+        }
     }
     let command = MetadataCommand::RegisterBroker {
         broker_id: request.broker_id.0,

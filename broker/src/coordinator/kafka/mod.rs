@@ -82,6 +82,8 @@ pub const SUPPORTED: &[ApiSpec] = &[
 pub struct ClientContext {
     pub node: CoordinatorNode,
     pub voters: BTreeMap<CoordinatorId, Voter>,
+    /// `broker.session.timeout.ms`: heartbeats older than this get a broker fenced.
+    pub session_timeout_ms: i64,
     /// Last heartbeat per broker id, in ms since the epoch (only meaningful on the controller).
     pub heartbeats: Mutex<BTreeMap<i32, i64>>,
     /// Last time each voter's log matched the leader's, in ms since the epoch.
@@ -89,10 +91,11 @@ pub struct ClientContext {
 }
 
 impl ClientContext {
-    pub fn new(node: CoordinatorNode, voters: BTreeMap<CoordinatorId, Voter>) -> Self {
+    pub fn new(node: CoordinatorNode, voters: BTreeMap<CoordinatorId, Voter>, session_timeout_ms: u64) -> Self {
         ClientContext {
             node,
             voters,
+            session_timeout_ms: session_timeout_ms as i64,
             heartbeats: Mutex::default(),
             caught_up: Mutex::default(),
         }
@@ -120,6 +123,56 @@ impl ClientContext {
             }
         }
     }
+}
+
+/// The controller's liveness duty: every second, on the leader, fence the unfenced brokers whose
+/// heartbeats stopped for longer than the session timeout. Heartbeat times live only on the controller,
+/// so a new controller starts every broker's clock when it first looks (a grace period of one timeout).
+pub async fn fence_expired_brokers(ctx: Arc<ClientContext>, shutdown: CancellationToken) {
+    let mut ticker = tokio::time::interval(std::time::Duration::from_secs(1));
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = ticker.tick() => {}
+        }
+        if !ctx.node.is_leader() {
+            ctx.heartbeats.lock().clear();
+            continue;
+        }
+        let image = ctx.node.state.image();
+        let expired = {
+            let mut heartbeats = ctx.heartbeats.lock();
+            expired_brokers(&image, &mut heartbeats, now_ms(), ctx.session_timeout_ms)
+        };
+        for (broker_id, broker_epoch) in expired {
+            let command = super::MetadataCommand::SetBrokerFenced {
+                broker_id,
+                broker_epoch,
+                fenced: true,
+            };
+            match ctx.node.write(command).await {
+                Ok(_) => tracing::info!(broker_id, "fenced a broker whose heartbeats stopped"),
+                Err(e) => warn!(broker_id, "cannot fence a broker whose heartbeats stopped: {e}"),
+            }
+        }
+    }
+}
+
+/// The unfenced brokers (id, epoch) whose last heartbeat is older than `timeout_ms`. Brokers never seen
+/// by this controller start their clock now.
+pub fn expired_brokers(
+    image: &super::ClusterImage,
+    heartbeats: &mut BTreeMap<i32, i64>,
+    now: i64,
+    timeout_ms: i64,
+) -> Vec<(i32, i64)> {
+    image
+        .brokers
+        .values()
+        .filter(|b| !b.fenced)
+        .filter(|b| now - *heartbeats.entry(b.broker_id).or_insert(now) > timeout_ms)
+        .map(|b| (b.broker_id, b.epoch))
+        .collect()
 }
 
 pub fn now_ms() -> i64 {
@@ -273,4 +326,38 @@ fn encode(api: ApiKey, version: i16, header: &ResponseHeader, body: &ResponseKin
     body.encode(&mut buf, version).map_err(failed)?;
     finish_frame(&mut buf);
     Ok(buf)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::coordinator::image::{apply, MetadataCommand};
+
+    #[test]
+    fn brokers_whose_heartbeats_stop_expire_after_the_session_timeout() {
+        let mut image = crate::coordinator::ClusterImage::default();
+        for (id, index) in [(1, 10), (2, 11)] {
+            let register = MetadataCommand::RegisterBroker {
+                broker_id: id,
+                incarnation_id: uuid::Uuid::nil(),
+                endpoints: vec![],
+                rack: None,
+            };
+            apply(&mut image, index, &register);
+            let unfence = MetadataCommand::SetBrokerFenced {
+                broker_id: id,
+                broker_epoch: index as i64,
+                fenced: false,
+            };
+            apply(&mut image, index + 10, &unfence);
+        }
+        let mut heartbeats = BTreeMap::from([(1, 1000)]);
+        // Broker 2 was never seen by this controller: its clock starts now.
+        assert_eq!(expired_brokers(&image, &mut heartbeats, 5000, 9000), vec![]);
+        assert_eq!(expired_brokers(&image, &mut heartbeats, 10_001, 9000), vec![(1, 10)]);
+        assert_eq!(
+            expired_brokers(&image, &mut heartbeats, 14_001, 9000),
+            vec![(1, 10), (2, 11)]
+        );
+    }
 }
