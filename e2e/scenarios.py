@@ -515,12 +515,20 @@ def operator_restart_converges_without_flapping():
     check(kc()["status"] == kc_status, "no-op reconciles changed status")
 
 
-def standby_replica_waits():
-    p, _ = start_operator("op-standby")
+def standby_replica_takes_over():
+    global OPERATOR
+    standby = start_operator("op-standby")
     time.sleep(3)
-    holder = get("lease", f"{RELEASE}-leader", OP_NS)["spec"]["holderIdentity"]
+    holder = get("lease", f"{RELEASE}-leader", OP_NS)["spec"].get("holderIdentity")
     check(holder == "op-b", f"the standby took the lease from {holder}")
-    stop_operator(p)
+    stopped = time.time()
+    stop_operator(OPERATOR[0])  # graceful: the leader releases its lease
+    wait_for("the standby to lead", lambda: get("lease", f"{RELEASE}-leader", OP_NS)["spec"].get("holderIdentity") == "op-standby", 15)
+    took = time.time() - stopped
+    check(took < 8, f"fail-over took {took:.1f}s: the lease was not released")
+    OPERATOR = standby
+    sh("kubectl", "annotate", "--overwrite", "kafkacluster", "demo", "-n", NS, "e2e/poke=standby")
+    settle()
 
 
 def metrics_endpoint():
@@ -556,7 +564,7 @@ SCENARIOS = [
     invalid_specs_rejected_by_cel, first_ready, operator_owned_keys_refused_in_status,
     config_change_rolls_one_at_a_time, coordinators_roll_before_brokers, scale_up,
     scale_down_refused_while_unverified, scale_down_follows_placement, pause_annotation_stops_reconciliation,
-    operator_restart_converges_without_flapping, standby_replica_waits, metrics_endpoint,
+    operator_restart_converges_without_flapping, standby_replica_takes_over, metrics_endpoint,
     events_explain_actions, delete_removes_children,
 ]
 # Later scenarios need these; when one fails the rest cannot run meaningfully.

@@ -28,6 +28,7 @@ use serde::Serialize;
 use super::http::Metrics;
 use super::placement::{ask_metadata, partitions_on};
 use super::status::{status, Hold, Observed, Rollout};
+use crate::crd::validate::validate;
 use crate::crd::{KafkaCluster, KafkaClusterStatus, PAUSE_ANNOTATION};
 use crate::render::{render, RenderError, RenderOptions, Tier, CONFIG_HASH_ANNOTATION, MANAGER};
 
@@ -122,6 +123,24 @@ async fn reconcile_cluster(cluster: &KafkaCluster, ctx: &Context) -> Result<Acti
         return Ok(Action::requeue(IDLE_REQUEUE));
     }
 
+    // An invalid spec changes nothing; the reason goes to status and an Event.
+    if let Err(invalid) = validate(&cluster.spec) {
+        let why = format!("{invalid}; the running pods are left as they are");
+        if !has_message(previous.as_ref(), "Degraded", &why) {
+            publish(ctx, cluster, EventType::Warning, "InvalidSpec", "Validate", why.clone()).await;
+        }
+        holds.push(Hold::InvalidSpec(why));
+        let observed = observe(
+            cluster,
+            existing_coordinators.as_ref(),
+            existing_brokers.as_ref(),
+            None,
+            holds,
+        );
+        write_status(ctx, cluster, &observed).await?;
+        return Ok(Action::requeue(IDLE_REQUEUE));
+    }
+
     // Scale-down only when the brokers to remove hold no data; otherwise keep the current count.
     let mut options = RenderOptions {
         cluster_domain: ctx.cluster_domain.clone(),
@@ -169,26 +188,7 @@ async fn reconcile_cluster(cluster: &KafkaCluster, ctx: &Context) -> Result<Acti
         }
     }
 
-    let objects = match render(cluster, &options) {
-        Ok(objects) => objects,
-        Err(RenderError::InvalidSpec(invalid)) => {
-            let why = format!("{invalid}; the running pods are left as they are");
-            if !has_message(previous.as_ref(), "Degraded", &why) {
-                publish(ctx, cluster, EventType::Warning, "InvalidSpec", "Validate", why.clone()).await;
-            }
-            holds.push(Hold::InvalidSpec(why));
-            let observed = observe(
-                cluster,
-                existing_coordinators.as_ref(),
-                existing_brokers.as_ref(),
-                None,
-                holds,
-            );
-            write_status(ctx, cluster, &observed).await?;
-            return Ok(Action::requeue(IDLE_REQUEUE));
-        }
-        Err(other) => return Err(other.into()),
-    };
+    let objects = render(cluster, &options)?;
 
     let coordinators = apply_tier(
         ctx,

@@ -97,6 +97,24 @@ impl LeaderElector {
         }
     }
 
+    /// Gives the lease up (after a graceful shutdown) so a standby takes over at once instead of
+    /// waiting for it to expire.
+    pub async fn release(&self) {
+        let Ok(Some(mut lease)) = self.api.get_opt(&self.name).await else {
+            return;
+        };
+        let Some(spec) = lease.spec.as_mut() else { return };
+        if spec.holder_identity.as_deref() != Some(self.identity.as_str()) {
+            return;
+        }
+        spec.holder_identity = None;
+        spec.lease_duration_seconds = Some(1);
+        match self.api.replace(&self.name, &PostParams::default(), &lease).await {
+            Ok(_) => tracing::info!(lease = %self.name, "released the lease"),
+            Err(e) => tracing::warn!(lease = %self.name, "releasing the lease failed: {e}"),
+        }
+    }
+
     async fn try_take(&self) -> Result<bool, kube::Error> {
         let now = Timestamp::now();
         let current = self.api.get_opt(&self.name).await?;

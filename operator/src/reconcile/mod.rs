@@ -92,20 +92,23 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     });
     // Ready means connected and either leading or standing by: a standby must not block a rollout.
     metrics.ready.store(true, Ordering::Relaxed);
+    let mut elector = None;
     if args.leader_election {
-        let elector = leader::LeaderElector::new(
+        let leader = Arc::new(leader::LeaderElector::new(
             client.clone(),
             &args.leader_election_namespace,
             &args.leader_election_lease,
             &identity,
-        );
-        elector.acquire().await;
+        ));
+        leader.acquire().await;
         metrics.leader.set(1);
-        tokio::spawn(async move {
-            elector.hold().await;
+        let renewing = leader.clone();
+        let hold = tokio::spawn(async move {
+            renewing.hold().await;
             tracing::error!("lost leadership: exiting so that only one replica reconciles");
             std::process::exit(1);
         });
+        elector = Some((leader, hold));
     }
 
     let recorder = Recorder::new(
@@ -140,6 +143,10 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         })
         .await;
     tracing::info!("controller stopped");
+    if let Some((leader, hold)) = elector {
+        hold.abort();
+        leader.release().await;
+    }
     Ok(())
 }
 
