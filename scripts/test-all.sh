@@ -8,6 +8,10 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
+# Build outside the checkout, in the same cache as the tools, so a fresh clone (CI) reuses compiled
+# dependencies instead of rebuilding kube, kafka-protocol and openraft from scratch.
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-${OXKA_CACHE:-$HOME/.cache/oxka}/target}"
+
 step() { printf '\n=== %s\n' "$*"; }
 t0=$SECONDS
 
