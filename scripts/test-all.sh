@@ -27,7 +27,7 @@ cargo clippy --workspace --all-targets -- -D warnings
 if [[ -n "${OXKA_TEST_RELEASE:-}" ]]; then
   step "cargo build --release (oxka)"
   cargo build --release -p oxka-broker --bin oxka
-  export OXKA_BIN="$PWD/target/release/oxka"
+  export OXKA_BIN="$CARGO_TARGET_DIR/release/oxka"
 fi
 
 step "cargo test"
