@@ -369,6 +369,13 @@ mod tests {
     }
 
     #[test]
+    fn shipped_config_parses_with_no_unknown_keys() {
+        let c = parse(include_str!("../../../config/zookeeper.properties")).unwrap();
+        assert!(c.unknown_keys.is_empty(), "{:?}", c.unknown_keys);
+        assert_eq!(c.voters.len(), 1);
+    }
+
+    #[test]
     fn ensemble_lines_and_myid_file() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("myid"), "2\n").unwrap();
