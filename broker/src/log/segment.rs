@@ -410,17 +410,25 @@ impl LogSegment {
 
     /// Renames all files to `*.deleted` (so a crash mid-delete leaves files that open() removes),
     /// then unlinks them. Readers holding the `Arc<File>` keep reading the unlinked data.
-    pub fn delete_files(mut self) -> io::Result<()> {
-        let log_deleted = append_suffix(&self.log_path, DELETED_SUFFIX);
-        std::fs::rename(&self.log_path, &log_deleted)?;
-        let index_deleted = append_suffix(self.offset_index.path(), DELETED_SUFFIX);
-        self.offset_index.rename(index_deleted.clone())?;
-        let time_deleted = append_suffix(self.time_index.path(), DELETED_SUFFIX);
-        self.time_index.rename(time_deleted.clone())?;
-        for p in [log_deleted, index_deleted, time_deleted] {
+    pub fn delete_files(self) -> io::Result<()> {
+        for p in self.rename_to_deleted(DELETED_SUFFIX)? {
             std::fs::remove_file(p)?;
         }
         Ok(())
+    }
+
+    /// The first half of `delete_files`: appends `suffix` (which must end in `.deleted`, so that
+    /// `Log::open` removes leftovers) to the files' names and returns the new paths, so a caller
+    /// can unlink them after releasing the partition lock (the log cleaner).
+    pub fn rename_to_deleted(mut self, suffix: &str) -> io::Result<[PathBuf; 3]> {
+        debug_assert!(suffix.ends_with(DELETED_SUFFIX));
+        let log_deleted = append_suffix(&self.log_path, suffix);
+        std::fs::rename(&self.log_path, &log_deleted)?;
+        let index_deleted = append_suffix(self.offset_index.path(), suffix);
+        self.offset_index.rename(index_deleted.clone())?;
+        let time_deleted = append_suffix(self.time_index.path(), suffix);
+        self.time_index.rename(time_deleted.clone())?;
+        Ok([log_deleted, index_deleted, time_deleted])
     }
 }
 

@@ -27,6 +27,10 @@ use crate::log::unified_log::Log;
 
 pub(crate) const CLEANED_SUFFIX: &str = ".cleaned";
 pub(crate) const SWAP_SUFFIX: &str = ".swap";
+/// Segments replaced by a cleaned one, until unlinked outside the partition lock. Distinct from
+/// retention's `.deleted` so the two never rename onto each other's files; `Log::open` removes
+/// both.
+const REPLACED_SUFFIX: &str = ".cleaner.deleted";
 
 /// Read window when walking old segments, and how much cleaned output is buffered per write.
 const IO_BUFFER_BYTES: usize = 1024 * 1024;
@@ -120,10 +124,16 @@ impl Log {
     }
 
     /// Swaps `cleaned` (files `*.cleaned`, flushed) in for `old` (Kafka's `replaceSegments`):
-    /// rename to `*.swap`, delete the old segments, drop the `.swap` suffix. A crash at any point
-    /// is completed by `Log::open`. Returns false (and deletes `cleaned`) when the log changed
-    /// under the cleaner: closed, or an old segment deleted, truncated or made active.
-    pub(crate) fn replace_segments(&mut self, old: &[SegmentRef], mut cleaned: LogSegment) -> Result<bool, LogError> {
+    /// rename to `*.swap`, rename the old segments to `*.deleted`, drop the `.swap` suffix. A
+    /// crash at any point is completed by `Log::open`. Returns the `*.deleted` files for the
+    /// caller to unlink once the partition lock is released, or None (after deleting `cleaned`)
+    /// when the log changed under the cleaner: closed, or an old segment deleted, truncated or
+    /// made active.
+    pub(crate) fn replace_segments(
+        &mut self,
+        old: &[SegmentRef],
+        mut cleaned: LogSegment,
+    ) -> Result<Option<Vec<PathBuf>>, LogError> {
         let active_base = self.active_segment().base_offset();
         let unchanged = !self.closed
             && old.iter().all(|s| {
@@ -138,18 +148,21 @@ impl Log {
             cleaned
                 .delete_files()
                 .map_err(LogError::io("deleting an abandoned cleaned segment", path))?;
-            return Ok(false);
+            return Ok(None);
         }
         let path = cleaned.log_path().to_path_buf();
         cleaned
             .change_file_suffixes(CLEANED_SUFFIX, SWAP_SUFFIX)
             .map_err(LogError::io("renaming a cleaned segment to .swap", path))?;
         sync_dir(&self.dir)?;
+        let mut deleted = Vec::with_capacity(old.len() * 3);
         for s in old {
             let seg = self.segments.remove(&s.base).expect("checked above");
             let path = seg.log_path().to_path_buf();
-            seg.delete_files()
-                .map_err(LogError::io("deleting a segment replaced by compaction", path))?;
+            deleted.extend(
+                seg.rename_to_deleted(REPLACED_SUFFIX)
+                    .map_err(LogError::io("deleting a segment replaced by compaction", path))?,
+            );
         }
         let path = cleaned.log_path().to_path_buf();
         cleaned
@@ -157,7 +170,7 @@ impl Log {
             .map_err(LogError::io("installing a cleaned segment", path))?;
         self.segments.insert(cleaned.base_offset(), cleaned);
         sync_dir(&self.dir)?;
-        Ok(true)
+        Ok(Some(deleted))
     }
 }
 
@@ -611,8 +624,23 @@ pub(crate) fn clean_log_with_map(
         stats.bytes_written += writer.written;
         let cleaned = writer.finish()?;
         stats.segments_cleaned += group.len();
-        if log.lock().replace_segments(&group, cleaned)? {
+        // Kafka gives the cleaned segment the newest mtime of those it replaces, so time-based
+        // decisions (retention of an emptied segment) do not restart from now.
+        if let Some(mtime) = group
+            .iter()
+            .filter_map(|s| s.file.metadata().and_then(|m| m.modified()).ok())
+            .max()
+        {
+            if let Err(e) = cleaned.file().set_modified(mtime) {
+                tracing::debug!(file = %cleaned.log_path().display(), error = %e, "cannot set the cleaned segment's mtime");
+            }
+        }
+        let swapped = log.lock().replace_segments(&group, cleaned)?;
+        if let Some(deleted) = swapped {
             stats.groups_swapped += 1;
+            for path in deleted {
+                std::fs::remove_file(&path).map_err(io_err("removing a replaced segment", &path))?;
+            }
         } else {
             return Err(CleanerError::LogChanged);
         }

@@ -112,6 +112,12 @@ fn overwritten_keys_keep_only_the_latest_with_original_offsets() {
     assert_eq!(log.active_segment().size(), active_before);
     assert_eq!(log.log_end_offset(), 9);
     assert_eq!(read_cleaner_checkpoint(log.dir()), Some(7));
+    let leftovers: Vec<String> = std::fs::read_dir(log.dir())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|n| n.ends_with(".deleted") || n.ends_with(".cleaned") || n.ends_with(".swap"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
     drop(log);
     assert!(cleaner.clean_once(T0 + 20).is_none(), "nothing is dirty any more");
 }
