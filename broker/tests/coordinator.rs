@@ -343,7 +343,7 @@ fn three_coordinators_fail_over_refuse_writes_without_quorum_and_recover() {
             std::fs::write(data.join("myid"), format!("{}\n", i + 1)).unwrap();
             let properties = format!(
                 "dataDir={}\nclientPort={}\nmetrics.port=-1\ntickTime=2000\ninitLimit=5\nsyncLimit=2\n\
-                 raft.election.timeout.ms=500\nraft.heartbeat.interval.ms=100\nrequest.timeout.ms=2000\n{servers}",
+                 raft.election.timeout.ms=500\nraft.heartbeat.interval.ms=100\nrequest.timeout.ms=2000\nsnapCount=10\n{servers}",
                 data.display(),
                 client_ports[i]
             );
@@ -378,6 +378,11 @@ fn three_coordinators_fail_over_refuse_writes_without_quorum_and_recover() {
     };
     assert_ne!(new_id, leader_id);
     assert_eq!(create_topic(&cs[new_leader].address(), "after-failover").0, 0);
+    // More than snapCount entries while it is down: the leader snapshots and compacts its log, so the
+    // restarted member catches up by InstallSnapshot over the peer transport.
+    for i in 0..15 {
+        assert_eq!(create_topic(&cs[new_leader].address(), &format!("while-down-{i}")).0, 0);
+    }
 
     // The old leader restarts from its dataDir and catches up.
     cs[leader].spawn();
@@ -388,6 +393,8 @@ fn three_coordinators_fail_over_refuse_writes_without_quorum_and_recover() {
         let p = &q.topics[0].partitions[0];
         p.current_voters.len() == 3 && p.current_voters.iter().all(|v| v.log_end_offset == p.high_watermark)
     });
+    let log = std::fs::read_to_string(&cs[leader].log).unwrap();
+    assert!(log.contains("installed a snapshot from the leader"), "{log}");
 
     // Two of three down: writes are refused with a clear error, not accepted by a minority.
     let survivor = (0..3).find(|i| *i != new_leader && *i != leader).unwrap();
@@ -431,7 +438,7 @@ fn three_coordinators_fail_over_refuse_writes_without_quorum_and_recover() {
         c.spawn();
     }
     let (leader, _) = wait_for_leader(&cs.iter().collect::<Vec<_>>(), None);
-    for topic in ["before", "after-failover", "recovered"] {
+    for topic in ["before", "after-failover", "while-down-14", "recovered"] {
         wait_for(&format!("{topic} to be known"), Duration::from_secs(10), || {
             create_topic(&cs[leader].address(), topic).0 == 36
         });

@@ -231,6 +231,7 @@ impl RaftStateMachine<TypeConfig> for MetadataStateMachine {
             last_membership: meta.last_membership.clone(),
             image: data.image,
         };
+        tracing::info!(snapshot = %meta.snapshot_id, "installed a snapshot from the leader");
         Ok(())
     }
 
