@@ -17,7 +17,9 @@ const MAX_TIMESTAMP: i64 = -3;
 const EARLIEST_LOCAL: i64 = -4;
 const LATEST_TIERED: i64 = -5;
 
-pub fn handle(broker: &Broker, _ctx: &RequestContext<'_>, request: ListOffsetsRequest) -> ListOffsetsResponse {
+pub fn handle(broker: &Broker, ctx: &RequestContext<'_>, request: ListOffsetsRequest) -> ListOffsetsResponse {
+    // leader_epoch exists from v4 on; older versions must keep the field at its default.
+    let leader_epoch = if ctx.version >= 4 { 0 } else { -1 };
     let topics = request
         .topics
         .into_iter()
@@ -49,7 +51,7 @@ pub fn handle(broker: &Broker, _ctx: &RequestContext<'_>, request: ListOffsetsRe
                         Some((offset, timestamp)) => response
                             .with_offset(offset)
                             .with_timestamp(timestamp)
-                            .with_leader_epoch(0),
+                            .with_leader_epoch(leader_epoch),
                         None => response,
                     }
                 })
