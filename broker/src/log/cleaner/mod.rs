@@ -4,7 +4,7 @@
 //!
 //! How data flows: a cleaner thread wakes every `log.cleaner.backoff.ms` (or at once after a
 //! cleaning), takes a `LogSnapshot` of every compacted partition under its lock, and picks the
-//! dirtiest eligible log (`clean::log_to_clean`: the dirty section runs from the partition's
+//! dirtiest eligible log (`dirty::log_to_clean`: the dirty section runs from the partition's
 //! cleaner checkpoint to the active segment, the last stable offset and `min.compaction.lag.ms`;
 //! eligible when dirty/total bytes > `min.cleanable.dirty.ratio` or `max.compaction.lag.ms` is
 //! exceeded). It then builds the key -> latest offset map of the dirty section (bounded by
@@ -30,6 +30,7 @@
 //! Threads stop at the next batch boundary on `shutdown`; partial output is discarded.
 
 mod clean;
+mod dirty;
 mod offset_map;
 pub(crate) mod records;
 
@@ -226,7 +227,7 @@ fn clean_filthiest(shared: &Shared, now_ms: i64) -> Option<CleanerStats> {
             }
         }
         let checkpoint = read_cleaner_checkpoint(&snap.dir);
-        let to_clean = clean::log_to_clean(&snap, checkpoint, now_ms);
+        let to_clean = dirty::log_to_clean(&snap, checkpoint, now_ms);
         if to_clean.force_update_checkpoint {
             if let Err(e) = write_cleaner_checkpoint(&snap.dir, to_clean.first_dirty_offset) {
                 tracing::warn!(dir = %snap.dir.display(), error = %e, "cannot reset the cleaner checkpoint");

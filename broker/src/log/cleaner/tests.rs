@@ -6,7 +6,8 @@ use std::path::Path;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
-use super::clean::{self, LogToClean};
+use super::clean;
+use super::dirty::{self, LogToClean};
 use super::offset_map::OffsetMap;
 use super::records;
 use super::*;
@@ -241,7 +242,7 @@ fn offset_map_too_small_cleans_up_to_where_it_fits() {
     );
     roll(&p, T0);
     let snap = p.log.lock().cleaner_snapshot().unwrap();
-    let to_clean: LogToClean = clean::log_to_clean(&snap, None, T0);
+    let to_clean: LogToClean = dirty::log_to_clean(&snap, None, T0);
     let mut map = OffsetMap::with_max_entries(2);
     let stats = clean::clean_log_with_map(&p.log, &snap, &to_clean, &mut map, T0, &AtomicBool::new(false)).unwrap();
     // a and b fit; c does not, so the map ends before offset 4 (c1) and everything from it stays.
@@ -432,4 +433,31 @@ fn segments_are_grouped_up_to_segment_bytes() {
         clean::group_for_tests(&segs, 100),
         vec![vec![0, 10], vec![20], vec![30]]
     );
+}
+
+#[test]
+fn dirty_section_ratio_and_checkpoint_reset() {
+    let (_dir, _m, p, _cleaner) = setup(compact_config());
+    append(&p, T0, &[("a", Some("a0"))]);
+    roll(&p, T0);
+    append(&p, T0, &[("a", Some("a1"))]);
+    roll(&p, T0);
+    append(&p, T0, &[("a", Some("a2"))]); // active
+    let snap = p.log.lock().cleaner_snapshot().unwrap();
+    let seg = snap.segments[0].size;
+
+    let all = dirty::log_to_clean(&snap, None, T0);
+    assert_eq!((all.first_dirty_offset, all.first_uncleanable_offset), (0, 2));
+    assert_eq!((all.clean_bytes, all.cleanable_bytes), (0, 2 * seg));
+    assert!(!all.force_update_checkpoint && all.is_cleanable(0.5));
+
+    let half = dirty::log_to_clean(&snap, Some(1), T0);
+    assert_eq!((half.clean_bytes, half.cleanable_bytes), (seg, seg));
+    assert_eq!(half.cleanable_ratio(), 0.5);
+    assert!(!half.is_cleanable(0.5), "Kafka compares with >, not >=");
+
+    // A checkpoint past the log end (a truncated or recreated log) restarts from the log start.
+    let reset = dirty::log_to_clean(&snap, Some(99), T0);
+    assert_eq!(reset.first_dirty_offset, 0);
+    assert!(reset.force_update_checkpoint);
 }
