@@ -95,14 +95,15 @@ pub(crate) fn log_to_clean(snap: &LogSnapshot, checkpoint: Option<i64>, now_ms: 
         } else {
             0
         };
-    let max_lag = snap.config.max_compaction_lag_ms.max(0);
-    let earliest_dirty = dirty
-        .iter()
-        .map(|s| first_batch_timestamp(s))
-        .filter(|ts| *ts > 0)
-        .min()
-        .unwrap_or(i64::MAX);
-    let need_compaction_now = earliest_dirty < now_ms.saturating_sub(max_lag);
+    // Only positive timestamps count (as in Kafka), so with the default lag (forever) no header
+    // needs reading.
+    let clean_until = now_ms.saturating_sub(snap.config.max_compaction_lag_ms.max(0));
+    let need_compaction_now = clean_until > 0
+        && dirty
+            .iter()
+            .map(|s| first_batch_timestamp(s))
+            .filter(|ts| *ts > 0)
+            .any(|ts| ts < clean_until);
     LogToClean {
         first_dirty_offset: first_dirty,
         first_uncleanable_offset: first_uncleanable,

@@ -135,7 +135,8 @@ impl LogCleaner {
         }
     }
 
-    /// Starts `config.threads` cleaner threads (none when `config.enable` is false).
+    /// Starts `config.threads` cleaner threads (none when `config.enable` is false or
+    /// `threads` is 0, as in Kafka).
     pub fn start(
         config: CleanerConfig,
         partitions: impl Fn() -> Vec<Arc<Partition>> + Send + Sync + 'static,
@@ -144,7 +145,7 @@ impl LogCleaner {
         if !cleaner.shared.config.enable {
             return cleaner;
         }
-        for i in 0..cleaner.shared.config.threads.max(1) {
+        for i in 0..cleaner.shared.config.threads {
             let shared = Arc::clone(&cleaner.shared);
             let handle = std::thread::Builder::new()
                 .name(format!("oxka-log-cleaner-{i}"))
@@ -152,7 +153,9 @@ impl LogCleaner {
                 .expect("spawning a log cleaner thread");
             cleaner.threads.push(handle);
         }
-        tracing::info!(threads = cleaner.threads.len(), "started the log cleaner");
+        if !cleaner.threads.is_empty() {
+            tracing::info!(threads = cleaner.threads.len(), "started the log cleaner");
+        }
         cleaner
     }
 
