@@ -345,6 +345,7 @@ def invalid_specs_rejected_by_cel():
         ("spec: {coordinators: {replicas: 4}}", "coordinators.replicas must be odd"),
         ("spec: {listeners: {external: {type: NodePort, advertisedHostTemplate: n.example.com}}}", "needs nodePortBase"),
         ("spec: {listeners: {external: {type: LoadBalancer, advertisedHostTemplate: kafka.example.com}}}", "needs {id} in advertisedHostTemplate"),
+        ("spec: {coordinators: {heap: lots}}", "heap must be a quantity"),
     ]
     for spec, message in cases:
         r = sh("kubectl", "apply", "-f", "-", input=head + spec + "\n", check=False)

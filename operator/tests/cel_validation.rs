@@ -83,3 +83,13 @@ fn long_names_are_refused() {
     );
     assert!(m.iter().any(|m| m.contains("at most 40 characters")), "{m:?}");
 }
+
+#[test]
+fn heap_must_be_a_quantity() {
+    let m = messages(&format!("{HEAD}spec:\n  coordinators:\n    heap: lots\n"), None);
+    assert!(m.iter().any(|m| m.contains("heap must be a quantity")), "{m:?}");
+    assert_eq!(
+        messages(&format!("{HEAD}spec:\n  brokers:\n    heap: 1536Mi\n"), None),
+        Vec::<String>::new()
+    );
+}

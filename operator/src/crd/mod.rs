@@ -77,6 +77,9 @@ pub fn default_image() -> String {
 /// The broker tier.
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[serde(rename_all = "camelCase")]
+// Heap against the memory limit is checked by the operator (status `InvalidSpec`): as a CEL rule over
+// the unbounded quantity strings of `resources`, the API server's cost estimate refuses it.
+#[x_kube(validation = Rule::new("!has(self.heap) || isQuantity(string(self.heap))").message("heap must be a quantity such as 1Gi or 512Mi"))]
 pub struct BrokerSpec {
     /// Number of brokers; broker.id is the pod's ordinal (0..replicas-1).
     #[serde(default = "default_broker_replicas")]
@@ -121,6 +124,9 @@ fn default_broker_replicas() -> i32 {
 /// The coordinator ensemble.
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[serde(rename_all = "camelCase")]
+// Heap against the memory limit is checked by the operator (status `InvalidSpec`): as a CEL rule over
+// the unbounded quantity strings of `resources`, the API server's cost estimate refuses it.
+#[x_kube(validation = Rule::new("!has(self.heap) || isQuantity(string(self.heap))").message("heap must be a quantity such as 1Gi or 512Mi"))]
 pub struct CoordinatorSpec {
     /// Ensemble size: odd, so that a majority survives losing members. Fixed after creation.
     #[serde(default = "default_coordinator_replicas")]
