@@ -150,7 +150,13 @@ fn decompress(header: &BatchHeader, mut data: Bytes) -> Result<Bytes, RecordsErr
         2 => <Snappy as Decompressor<Bytes>>::decompress(&mut data, take),
         3 => <Lz4 as Decompressor<Bytes>>::decompress(&mut data, take),
         4 => <Zstd as Decompressor<Bytes>>::decompress(&mut data, take),
-        _ => Err(anyhow::anyhow!("unknown codec")),
+        _ => {
+            return Err(RecordsError::Decompress {
+                base_offset: header.base_offset,
+                codec,
+                reason: "unknown codec".to_string(),
+            })
+        }
     };
     out.map_err(|e| RecordsError::Decompress {
         base_offset: header.base_offset,
@@ -174,7 +180,13 @@ fn compress(header: &BatchHeader, body: &[u8], out: &mut Vec<u8>) -> Result<(), 
         2 => <Snappy as Compressor<Vec<u8>>>::compress(out, fill),
         3 => <Lz4 as Compressor<Vec<u8>>>::compress(out, fill),
         4 => <Zstd as Compressor<Vec<u8>>>::compress(out, fill),
-        _ => Err(anyhow::anyhow!("unknown codec")),
+        _ => {
+            return Err(RecordsError::Compress {
+                base_offset: header.base_offset,
+                codec,
+                reason: "unknown codec".to_string(),
+            })
+        }
     };
     done.map_err(|e| RecordsError::Compress {
         base_offset: header.base_offset,
