@@ -461,3 +461,38 @@ fn dirty_section_ratio_and_checkpoint_reset() {
     assert_eq!(reset.first_dirty_offset, 0);
     assert!(reset.force_update_checkpoint);
 }
+
+#[test]
+fn crash_after_the_swapped_log_was_installed_rebuilds_its_indexes() {
+    let dir = tempfile::tempdir().unwrap();
+    let manager = Arc::new(LogManager::open(vec![dir.path().to_path_buf()], compact_config(), T0).unwrap());
+    let p = manager.create(TopicPartition::new("t", 0), compact_config()).unwrap();
+    for i in 0..20 {
+        let v = format!("v{i}");
+        append(&p, T0, &[("k", Some(&v)), (&format!("u{i}"), Some("x"))]);
+    }
+    roll(&p, T0);
+    append(&p, T0, &[("z", Some("z"))]);
+    let m = Arc::clone(&manager);
+    LogCleaner::new(CleanerConfig::default(), move || m.partitions().collect())
+        .clean_once(T0)
+        .unwrap();
+    let path = p.log_dir().join("t-0");
+    let expected = read_log(&p.log.lock()).0;
+    drop((p, manager)); // a crash: no clean shutdown
+                        // The crash hit after `0.log.swap` became `0.log` but before its indexes were renamed, and
+                        // before the replaced segments' files were unlinked.
+    let seg = |suffix: &str| path.join(format!("{:020}{suffix}", 0));
+    std::fs::rename(seg(".index"), seg(".index.swap")).unwrap();
+    std::fs::rename(seg(".timeindex"), seg(".timeindex.swap")).unwrap();
+    std::fs::write(seg(".log.cleaner.deleted"), b"old").unwrap();
+    let log = Log::open(path.clone(), compact_config(), T0).unwrap();
+    assert_eq!(read_log(&log).0, expected);
+    assert_eq!(
+        expected.len(),
+        22,
+        "k's latest, 20 unique keys and the active segment's record"
+    );
+    assert!(seg(".index").exists() && !seg(".index.swap").exists());
+    assert!(!seg(".log.cleaner.deleted").exists());
+}
