@@ -241,6 +241,26 @@ mod tests {
     }
 
     #[test]
+    fn a_stateful_set_is_settled_only_on_its_latest_revision_with_every_pod_ready() {
+        let mut sts: StatefulSet = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "x", "generation": 3},
+            "spec": {"replicas": 3, "selector": {}, "serviceName": "x", "template": {}},
+            "status": {"replicas": 3, "readyReplicas": 3, "updatedReplicas": 3, "observedGeneration": 3,
+                       "currentRevision": "x-1", "updateRevision": "x-1"}
+        }))
+        .unwrap();
+        assert!(Rollout::from_stateful_set(&sts).settled());
+        sts.metadata.generation = Some(4); // the controller has not seen the new template yet
+        assert!(!Rollout::from_stateful_set(&sts).settled());
+        sts.metadata.generation = Some(3);
+        sts.status.as_mut().unwrap().update_revision = Some("x-2".into());
+        assert!(!Rollout::from_stateful_set(&sts).settled());
+        sts.status = None;
+        assert_eq!(Rollout::from_stateful_set(&sts).replicas, 3);
+        assert!(!Rollout::from_stateful_set(&sts).settled());
+    }
+
+    #[test]
     fn coordinators_roll_first() {
         let rolling = Rollout {
             on_latest_revision: false,
