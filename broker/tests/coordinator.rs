@@ -21,11 +21,15 @@ use std::time::{Duration, Instant};
 use bytes::{Buf, BytesMut};
 use common::{expect_success, free_port, kafka_tool, oxka_bin, tail, wait_for};
 use kafka_protocol::messages::broker_registration_request::Listener;
+use kafka_protocol::messages::create_partitions_request::CreatePartitionsTopic;
 use kafka_protocol::messages::create_topics_request::CreatableTopic;
+use kafka_protocol::messages::incremental_alter_configs_request::{AlterConfigsResource, AlterableConfig};
 use kafka_protocol::messages::{
-    ApiKey, BrokerHeartbeatRequest, BrokerHeartbeatResponse, BrokerId, BrokerRegistrationRequest,
-    BrokerRegistrationResponse, CreateTopicsRequest, CreateTopicsResponse, DescribeQuorumRequest,
-    DescribeQuorumResponse, RequestHeader, ResponseHeader, TopicName,
+    AllocateProducerIdsRequest, AllocateProducerIdsResponse, ApiKey, BrokerHeartbeatRequest, BrokerHeartbeatResponse,
+    BrokerId, BrokerRegistrationRequest, BrokerRegistrationResponse, CreatePartitionsRequest, CreatePartitionsResponse,
+    CreateTopicsRequest, CreateTopicsResponse, DeleteTopicsRequest, DeleteTopicsResponse, DescribeQuorumRequest,
+    DescribeQuorumResponse, IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse, RequestHeader,
+    ResponseHeader, TopicName,
 };
 use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
 
@@ -193,6 +197,46 @@ fn register_broker(address: &str, broker_id: i32) -> BrokerRegistrationResponse 
     call(address, ApiKey::BrokerRegistration, 2, &request).unwrap()
 }
 
+fn create_partitions(address: &str, topic: &str, count: i32) -> (i16, String) {
+    let request = CreatePartitionsRequest::default().with_topics(vec![CreatePartitionsTopic::default()
+        .with_name(TopicName(StrBytes::from_string(topic.to_string())))
+        .with_count(count)]);
+    let response: CreatePartitionsResponse = call(address, ApiKey::CreatePartitions, 3, &request).unwrap();
+    let r = &response.results[0];
+    (
+        r.error_code,
+        r.error_message.as_ref().map(|m| m.to_string()).unwrap_or_default(),
+    )
+}
+
+fn set_topic_config(address: &str, topic: &str, key: &str, value: &str) -> i16 {
+    let request = IncrementalAlterConfigsRequest::default().with_resources(vec![AlterConfigsResource::default()
+        .with_resource_type(2)
+        .with_resource_name(StrBytes::from_string(topic.to_string()))
+        .with_configs(vec![AlterableConfig::default()
+            .with_name(StrBytes::from_string(key.to_string()))
+            .with_config_operation(0)
+            .with_value(Some(StrBytes::from_string(value.to_string())))])]);
+    let response: IncrementalAlterConfigsResponse =
+        call(address, ApiKey::IncrementalAlterConfigs, 1, &request).unwrap();
+    response.responses[0].error_code
+}
+
+fn delete_topic(address: &str, topic: &str) -> i16 {
+    let request = DeleteTopicsRequest::default()
+        .with_topic_names(vec![TopicName(StrBytes::from_string(topic.to_string()))])
+        .with_timeout_ms(10_000);
+    let response: DeleteTopicsResponse = call(address, ApiKey::DeleteTopics, 5, &request).unwrap();
+    response.responses[0].error_code
+}
+
+fn allocate_producer_ids(address: &str, broker_id: i32, epoch: i64) -> AllocateProducerIdsResponse {
+    let request = AllocateProducerIdsRequest::default()
+        .with_broker_id(BrokerId(broker_id))
+        .with_broker_epoch(epoch);
+    call(address, ApiKey::AllocateProducerIds, 0, &request).unwrap()
+}
+
 fn broker_heartbeat(address: &str, broker_id: i32, epoch: i64) -> BrokerHeartbeatResponse {
     let request = BrokerHeartbeatRequest::default()
         .with_broker_id(BrokerId(broker_id))
@@ -295,8 +339,24 @@ fn the_seed_zookeeper_properties_start_a_single_coordinator() {
         "a fenced broker's id can be taken over"
     );
 
-    // A write, then a clean stop and a restart from dataDir: the metadata is back.
+    // Topic administration and producer-id blocks through the controller.
     assert_eq!(create_topic(&c.address(), "kept").0, 0);
+    assert_eq!(create_topic(&c.address(), "gone").0, 0);
+    assert_eq!(create_partitions(&c.address(), "kept", 5), (0, String::new()));
+    let (code, message) = create_partitions(&c.address(), "kept", 2);
+    assert_eq!(code, 37, "{message}");
+    assert_eq!(set_topic_config(&c.address(), "kept", "retention.ms", "1000"), 0);
+    assert_eq!(set_topic_config(&c.address(), "missing", "retention.ms", "1000"), 3);
+    assert_eq!(delete_topic(&c.address(), "gone"), 0);
+    assert_eq!(delete_topic(&c.address(), "gone"), 3);
+    let epoch = register_broker(&c.address(), 0).broker_epoch;
+    let first = allocate_producer_ids(&c.address(), 0, epoch);
+    assert_eq!((first.error_code, first.producer_id_len), (0, 1000));
+    let second = allocate_producer_ids(&c.address(), 0, epoch);
+    assert_eq!(second.producer_id_start.0, first.producer_id_start.0 + 1000);
+    assert_eq!(allocate_producer_ids(&c.address(), 0, epoch - 1).error_code, 77);
+
+    // A clean stop and a restart from dataDir: the metadata is back.
     c.stop();
     c.spawn();
     wait_for_leader(&[&c], None);
@@ -304,6 +364,18 @@ fn the_seed_zookeeper_properties_start_a_single_coordinator() {
         create_topic(&c.address(), "kept").0,
         36,
         "the topic survived the restart"
+    );
+    assert_eq!(
+        delete_topic(&c.address(), "gone"),
+        3,
+        "the deletion survived the restart"
+    );
+    let epoch = register_broker(&c.address(), 0).broker_epoch;
+    let third = allocate_producer_ids(&c.address(), 0, epoch);
+    assert_eq!(
+        third.producer_id_start.0,
+        second.producer_id_start.0 + 1000,
+        "no producer id block is reused"
     );
     let status = metadata_quorum(&c.address(), "--status");
     assert!(

@@ -32,12 +32,16 @@ use crate::config::{CoordinatorId, Voter};
 use crate::network::frame::{finish_frame, read_frame_body, read_frame_size, start_frame, FrameError};
 use crate::network::MemoryBudget;
 
+pub mod allocate_producer_ids;
 pub mod api_versions;
 pub mod broker_heartbeat;
 pub mod broker_registration;
+pub mod create_partitions;
 pub mod create_topics;
+pub mod delete_topics;
 pub mod describe_cluster;
 pub mod describe_quorum;
+pub mod incremental_alter_configs;
 
 /// Largest request a coordinator accepts (its requests are small metadata requests).
 const MAX_REQUEST_BYTES: usize = 16 << 20;
@@ -74,6 +78,22 @@ pub const SUPPORTED: &[ApiSpec] = &[
     ApiSpec {
         key: ApiKey::CreateTopics,
         versions: create_topics::VERSIONS,
+    },
+    ApiSpec {
+        key: ApiKey::DeleteTopics,
+        versions: delete_topics::VERSIONS,
+    },
+    ApiSpec {
+        key: ApiKey::CreatePartitions,
+        versions: create_partitions::VERSIONS,
+    },
+    ApiSpec {
+        key: ApiKey::IncrementalAlterConfigs,
+        versions: incremental_alter_configs::VERSIONS,
+    },
+    ApiSpec {
+        key: ApiKey::AllocateProducerIds,
+        versions: allocate_producer_ids::VERSIONS,
     },
 ];
 
@@ -173,6 +193,18 @@ pub fn expired_brokers(
         .filter(|b| now - *heartbeats.entry(b.broker_id).or_insert(now) > timeout_ms)
         .map(|b| (b.broker_id, b.epoch))
         .collect()
+}
+
+/// Proposes `command` through the controller; every refusal becomes (Kafka error code, message).
+pub async fn propose(
+    ctx: &ClientContext,
+    command: super::MetadataCommand,
+) -> Result<super::MetadataResponse, (i16, String)> {
+    match ctx.node.write(command).await {
+        Ok(super::MetadataResponse::Rejected { error_code, message }) => Err((error_code, message)),
+        Ok(response) => Ok(response),
+        Err(e) => Err((e.kafka_code(), e.to_string())),
+    }
 }
 
 pub fn now_ms() -> i64 {
@@ -308,6 +340,14 @@ pub async fn handle_request(ctx: &ClientContext, mut frame: Bytes) -> Result<Byt
         }
         RequestKind::BrokerHeartbeat(r) => ResponseKind::BrokerHeartbeat(broker_heartbeat::handle(ctx, r).await),
         RequestKind::CreateTopics(r) => ResponseKind::CreateTopics(create_topics::handle(ctx, r).await),
+        RequestKind::DeleteTopics(r) => ResponseKind::DeleteTopics(delete_topics::handle(ctx, r).await),
+        RequestKind::CreatePartitions(r) => ResponseKind::CreatePartitions(create_partitions::handle(ctx, r).await),
+        RequestKind::IncrementalAlterConfigs(r) => {
+            ResponseKind::IncrementalAlterConfigs(incremental_alter_configs::handle(ctx, r).await)
+        }
+        RequestKind::AllocateProducerIds(r) => {
+            ResponseKind::AllocateProducerIds(allocate_producer_ids::handle(ctx, r).await)
+        }
         _ => return Err(malformed("not served by a coordinator".into())),
     };
     let response_header = ResponseHeader::default().with_correlation_id(header.correlation_id);
