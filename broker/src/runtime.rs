@@ -215,6 +215,7 @@ fn start_log_cleaner(broker: &Arc<Broker>, tasks: &TaskTracker, shutdown: &Cance
         threads: c.log_cleaner_threads,
         backoff_ms: c.log_cleaner_backoff_ms,
         dedupe_buffer_size: c.log_cleaner_dedupe_buffer_size,
+        io_max_bytes_per_second: c.log_cleaner_io_max_bytes_per_second,
     };
     if !config.enable {
         return;

@@ -119,6 +119,8 @@ pub struct BrokerConfig {
     pub log_cleaner_backoff_ms: u64,
     /// `log.cleaner.dedupe.buffer.size`: offset-map memory of all cleaner threads together.
     pub log_cleaner_dedupe_buffer_size: u64,
+    /// `log.cleaner.io.max.bytes.per.second`: I/O throttle of each cleaning (default unlimited).
+    pub log_cleaner_io_max_bytes_per_second: f64,
     pub auto_create_topics_enable: bool,
     pub delete_topic_enable: bool,
     /// The coordinator ensemble to join; `None` runs the embedded single-node coordinator.
@@ -362,6 +364,9 @@ impl BrokerConfig {
             log_cleaner_dedupe_buffer_size: raw
                 .ranged::<u64>("log.cleaner.dedupe.buffer.size", 1, i64::MAX as u64)?
                 .unwrap_or(128 * 1024 * 1024),
+            log_cleaner_io_max_bytes_per_second: raw
+                .ranged::<f64>("log.cleaner.io.max.bytes.per.second", f64::MIN_POSITIVE, f64::MAX)?
+                .unwrap_or(f64::MAX),
             auto_create_topics_enable: raw.boolean("auto.create.topics.enable")?.unwrap_or(true),
             delete_topic_enable: raw.boolean("delete.topic.enable")?.unwrap_or(true),
             coordinator_connect,
@@ -661,6 +666,7 @@ mod tests {
         assert!(!c.log_cleaner_enable);
         assert_eq!((c.log_cleaner_threads, c.log_cleaner_backoff_ms), (2, 100));
         assert_eq!(c.log_cleaner_dedupe_buffer_size, 1 << 20);
+        assert_eq!(c.log_cleaner_io_max_bytes_per_second, f64::MAX);
         assert_eq!(c.log.cleaner_min_cleanable_ratio, 0.1);
         assert_eq!(
             (c.log.cleaner_delete_retention_ms, c.log.cleaner_min_compaction_lag_ms),

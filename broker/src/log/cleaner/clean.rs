@@ -15,6 +15,7 @@ use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use super::dirty::LogToClean;
 use super::offset_map::OffsetMap;
@@ -253,10 +254,46 @@ impl<'a> BatchReader<'a> {
     }
 }
 
-fn check_stop(stop: &AtomicBool) -> Result<(), CleanerError> {
-    if stop.load(Ordering::Relaxed) {
-        Err(CleanerError::Aborted)
-    } else {
+/// Paces a cleaning: stops it at the next batch on shutdown, and keeps its I/O (bytes read plus
+/// written) under `log.cleaner.io.max.bytes.per.second` (Kafka's `Throttler`).
+pub(crate) struct Pacer<'a> {
+    stop: &'a AtomicBool,
+    max_bytes_per_second: f64,
+    start: Instant,
+    bytes: u64,
+}
+
+impl<'a> Pacer<'a> {
+    pub fn new(stop: &'a AtomicBool, max_bytes_per_second: f64) -> Pacer<'a> {
+        Pacer {
+            stop,
+            max_bytes_per_second,
+            start: Instant::now(),
+            bytes: 0,
+        }
+    }
+
+    #[cfg(test)]
+    pub fn tick_for_tests(&mut self, bytes: usize) -> Result<(), CleanerError> {
+        self.tick(bytes)
+    }
+
+    /// Accounts `bytes` of I/O; sleeps while ahead of the allowed rate; fails once stopping.
+    fn tick(&mut self, bytes: usize) -> Result<(), CleanerError> {
+        if self.stop.load(Ordering::Relaxed) {
+            return Err(CleanerError::Aborted);
+        }
+        if !(self.max_bytes_per_second > 0.0 && self.max_bytes_per_second < f64::MAX) {
+            return Ok(());
+        }
+        self.bytes += bytes as u64;
+        let due = Duration::try_from_secs_f64(self.bytes as f64 / self.max_bytes_per_second).unwrap_or(Duration::MAX);
+        while self.start.elapsed() < due {
+            if self.stop.load(Ordering::Relaxed) {
+                return Err(CleanerError::Aborted);
+            }
+            std::thread::sleep((due - self.start.elapsed()).min(Duration::from_millis(100)));
+        }
         Ok(())
     }
 }
@@ -269,15 +306,14 @@ fn build_offset_map(
     to_clean: &LogToClean,
     map: &mut OffsetMap,
     stats: &mut CleanerStats,
-    stop: &AtomicBool,
+    pacer: &mut Pacer,
 ) -> Result<(), CleanerError> {
     let start = to_clean.first_dirty_offset;
     let end = to_clean.first_uncleanable_offset;
     for seg in snap.segments.iter().filter(|s| s.next_base > start && s.base < end) {
-        check_stop(stop)?;
         let mut reader = BatchReader::new(seg);
         while let Some((header, bytes)) = reader.next_batch()? {
-            check_stop(stop)?;
+            pacer.tick(bytes.len())?;
             if header.last_offset() < start {
                 continue;
             }
@@ -435,18 +471,19 @@ impl Filter<'_> {
         group: &[SegmentRef],
         writer: &mut CleanedWriter,
         stats: &mut CleanerStats,
-        stop: &AtomicBool,
+        pacer: &mut Pacer,
     ) -> Result<(), CleanerError> {
         for seg in group {
             let mut reader = BatchReader::new(seg);
             while let Some((header, bytes)) = reader.next_batch()? {
-                check_stop(stop)?;
+                pacer.tick(bytes.len())?;
                 stats.bytes_read += bytes.len() as u64;
                 if let Some(out) = self.apply(&header, bytes, stats)? {
                     let out_header = BatchHeader::parse(&out).map_err(|_| RecordsError::Malformed {
                         base_offset: header.base_offset,
                         reason: "re-encoded batch has an invalid header",
                     })?;
+                    pacer.tick(out.len())?;
                     writer.push(&out_header, &out)?;
                 }
             }
@@ -464,10 +501,10 @@ pub(crate) fn clean_log(
     to_clean: &LogToClean,
     map_memory_bytes: usize,
     now_ms: i64,
-    stop: &AtomicBool,
+    pacer: &mut Pacer,
 ) -> Result<CleanerStats, CleanerError> {
     let mut map = OffsetMap::with_memory(map_memory_bytes);
-    clean_log_with_map(log, snap, to_clean, &mut map, now_ms, stop)
+    clean_log_with_map(log, snap, to_clean, &mut map, now_ms, pacer)
 }
 
 pub(crate) fn clean_log_with_map(
@@ -476,10 +513,10 @@ pub(crate) fn clean_log_with_map(
     to_clean: &LogToClean,
     map: &mut OffsetMap,
     now_ms: i64,
-    stop: &AtomicBool,
+    pacer: &mut Pacer,
 ) -> Result<CleanerStats, CleanerError> {
     let mut stats = CleanerStats::default();
-    build_offset_map(snap, to_clean, map, &mut stats, stop)?;
+    build_offset_map(snap, to_clean, map, &mut stats, pacer)?;
     let end_offset = map.latest_offset() + 1;
     stats.end_offset = end_offset.max(to_clean.first_dirty_offset);
     stats.map_entries = map.len();
@@ -500,7 +537,7 @@ pub(crate) fn clean_log_with_map(
     };
     let settings = Log::segment_settings(&snap.config);
     for group in group_segments(&to_rewrite, snap.config.segment_bytes) {
-        check_stop(stop)?;
+        pacer.tick(0)?;
         let (segment, _) =
             LogSegment::open_with_suffix(&snap.dir, group[0].base, settings, now_ms, true, CLEANED_SUFFIX)
                 .map_err(io_err("creating a cleaned segment", &snap.dir))?;
@@ -510,7 +547,7 @@ pub(crate) fn clean_log_with_map(
             batches: Vec::new(),
             written: 0,
         };
-        if let Err(e) = filter.rewrite(&group, &mut writer, &mut stats, stop) {
+        if let Err(e) = filter.rewrite(&group, &mut writer, &mut stats, pacer) {
             let path = writer.segment.log_path().to_path_buf();
             if let Err(de) = writer.segment.delete_files() {
                 tracing::warn!(file = %path.display(), error = %de, "cannot remove unfinished cleaner output");

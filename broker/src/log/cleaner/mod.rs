@@ -56,7 +56,7 @@ use super::unified_log::wall_clock_ms;
 pub(crate) const CLEANER_CHECKPOINT_FILE: &str = "cleaner-offset.checkpoint";
 
 /// Broker-level cleaner settings (`log.cleaner.*`), Kafka's names and defaults.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct CleanerConfig {
     /// `log.cleaner.enable`
     pub enable: bool,
@@ -66,6 +66,9 @@ pub struct CleanerConfig {
     pub backoff_ms: u64,
     /// `log.cleaner.dedupe.buffer.size`: memory for the offset maps of all threads together.
     pub dedupe_buffer_size: u64,
+    /// `log.cleaner.io.max.bytes.per.second`: I/O (read plus written) allowed to each cleaning;
+    /// `f64::MAX` (the default) is unlimited.
+    pub io_max_bytes_per_second: f64,
 }
 
 impl Default for CleanerConfig {
@@ -75,6 +78,7 @@ impl Default for CleanerConfig {
             threads: 1,
             backoff_ms: 15_000,
             dedupe_buffer_size: 128 * 1024 * 1024,
+            io_max_bytes_per_second: f64::MAX,
         }
     }
 }
@@ -255,7 +259,7 @@ fn clean_filthiest(shared: &Shared, now_ms: i64) -> Option<CleanerStats> {
         &to_clean,
         map_memory(&shared.config),
         now_ms,
-        &shared.stop,
+        &mut clean::Pacer::new(&shared.stop, shared.config.io_max_bytes_per_second),
     );
     let mut state = shared.state.lock();
     state.in_progress.remove(&snap.dir);

@@ -244,7 +244,9 @@ fn offset_map_too_small_cleans_up_to_where_it_fits() {
     let snap = p.log.lock().cleaner_snapshot().unwrap();
     let to_clean: LogToClean = dirty::log_to_clean(&snap, None, T0);
     let mut map = OffsetMap::with_max_entries(2);
-    let stats = clean::clean_log_with_map(&p.log, &snap, &to_clean, &mut map, T0, &AtomicBool::new(false)).unwrap();
+    let stop = AtomicBool::new(false);
+    let mut pacer = clean::Pacer::new(&stop, f64::MAX);
+    let stats = clean::clean_log_with_map(&p.log, &snap, &to_clean, &mut map, T0, &mut pacer).unwrap();
     // a and b fit; c does not, so the map ends before offset 4 (c1) and everything from it stays.
     assert_eq!(stats.end_offset, 4);
     assert_eq!(
@@ -495,4 +497,24 @@ fn crash_after_the_swapped_log_was_installed_rebuilds_its_indexes() {
     );
     assert!(seg(".index").exists() && !seg(".index.swap").exists());
     assert!(!seg(".log.cleaner.deleted").exists());
+}
+
+#[test]
+fn pacer_throttles_io_and_stops() {
+    let stop = AtomicBool::new(false);
+    let mut pacer = clean::Pacer::new(&stop, 1_000_000.0);
+    let started = std::time::Instant::now();
+    for _ in 0..4 {
+        pacer.tick_for_tests(50_000).unwrap();
+    }
+    assert!(
+        started.elapsed() >= std::time::Duration::from_millis(190),
+        "{:?}",
+        started.elapsed()
+    );
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    assert!(matches!(pacer.tick_for_tests(1), Err(CleanerError::Aborted)));
+    let unlimited = AtomicBool::new(false);
+    let mut fast = clean::Pacer::new(&unlimited, f64::MAX);
+    fast.tick_for_tests(usize::MAX / 2).unwrap();
 }
