@@ -18,7 +18,8 @@
 //! (and `append_as_leader` refuses them on compacted topics). Tombstones (null value) follow
 //! KIP-534: the first cleaning that keeps a tombstone rewrites its batch with the delete horizon
 //! `now + delete.retention.ms` (attribute bit 6, baseTimestamp = horizon); a later cleaning after
-//! the horizon drops it. A batch keeps its base offset, last offset delta, producer id/epoch,
+//! the horizon drops it (as in Kafka, that later cleaning needs new dirty data: on an idle log,
+//! tombstones stay until the next writes). A batch keeps its base offset, last offset delta, producer id/epoch,
 //! base sequence and codec; an emptied batch is dropped unless it is its producer's newest batch,
 //! which stays as an empty batch so the idempotent producer's sequence survives (Kafka's
 //! RETAIN_EMPTY). Control batches are kept as they are (there are none yet: no transactions).
@@ -27,7 +28,10 @@
 //! `cleaner-offset.checkpoint`, not in Kafka's per-log-dir `cleaner-offset-checkpoint`: like the
 //! other per-partition checkpoints here it then goes away with the partition and needs no lock
 //! shared between partitions. The in-progress and uncleanable sets live in `LogCleaner`.
-//! Threads stop at the next batch boundary on `shutdown`; partial output is discarded.
+//! Threads stop at the next batch boundary on `shutdown`; partial output is discarded. Reading,
+//! decompressing and writing happen without the partition lock (see `clean`), throttled by
+//! `log.cleaner.io.max.bytes.per.second`; produce and fetch are blocked only for the renames of
+//! a swap.
 
 mod clean;
 mod dirty;
