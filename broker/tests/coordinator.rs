@@ -285,6 +285,14 @@ fn the_seed_zookeeper_properties_start_a_single_coordinator() {
     let mut c = Coordinator::start(dir.path(), "zookeeper", &properties, port);
     wait_for_leader(&[&c], None);
 
+    // A second coordinator on the same dataDir is refused before it touches the log.
+    let mut second = Command::new(oxka_bin());
+    second.arg("coordinator").arg(&c.config);
+    let out = common::run(second, b"", Duration::from_secs(10));
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("is in use by another coordinator"), "{stderr}");
+
     let status = metadata_quorum(&c.address(), "--status");
     assert!(status.contains("LeaderId:               1"), "{status}");
     assert!(status.contains("\"id\": 1"), "{status}");

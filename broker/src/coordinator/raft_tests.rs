@@ -401,6 +401,26 @@ async fn run_seed(seed: u64) {
         images.windows(2).all(|w| w[0] == w[1]),
         "seed {seed}: nodes disagree on the image"
     );
+    // Stop everything and start again: every node comes back with the same metadata.
+    for id in [1, 2, 3] {
+        cluster.kill(id).await;
+    }
+    for id in [1, 2, 3] {
+        cluster.boot(id).await;
+    }
+    let restored = tokio::time::timeout(Duration::from_secs(20), async {
+        loop {
+            if cluster.leader().is_some() && cluster.nodes.values().all(|n| n.state.image() == images[0]) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+    assert!(
+        restored.is_ok(),
+        "seed {seed}: metadata did not come back after a full restart"
+    );
     for id in [1, 2, 3] {
         cluster.kill(id).await;
     }

@@ -33,6 +33,7 @@ pub fn run_coordinator(config: CoordinatorConfig) -> anyhow::Result<()> {
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
+    let _lock = lock_data_dir(&config.data_dir)?;
     runtime.block_on(async move {
         let shutdown = CancellationToken::new();
         let tasks = TaskTracker::new();
@@ -48,6 +49,24 @@ pub fn run_coordinator(config: CoordinatorConfig) -> anyhow::Result<()> {
         node.raft.shutdown().await.ok();
         info!("shut down cleanly");
         Ok(())
+    })
+}
+
+/// Takes `dataDir/.lock` for the life of the process, so two coordinators never share one Raft log.
+pub fn lock_data_dir(dir: &std::path::Path) -> anyhow::Result<nix::fcntl::Flock<std::fs::File>> {
+    std::fs::create_dir_all(dir).with_context(|| {
+        format!(
+            "dataDir {} does not exist and cannot be created; create it or fix dataDir",
+            dir.display()
+        )
+    })?;
+    let path = dir.join(".lock");
+    let file = std::fs::File::create(&path).with_context(|| format!("cannot create {}", path.display()))?;
+    nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusiveNonblock).map_err(|(_, errno)| {
+        anyhow::anyhow!(
+            "dataDir {} is in use by another coordinator ({errno}); give each coordinator its own dataDir",
+            dir.display()
+        )
     })
 }
 

@@ -12,8 +12,8 @@ use kafka_protocol::messages::{CreateTopicsRequest, CreateTopicsResponse};
 use kafka_protocol::protocol::VersionRange;
 use uuid::Uuid;
 
-use super::{str_bytes, ClientContext};
-use crate::coordinator::image::{assign_replicas, MetadataCommand, MetadataResponse};
+use super::{propose, str_bytes, ClientContext};
+use crate::coordinator::image::{assign_replicas, MetadataCommand};
 use crate::coordinator::WriteError;
 use crate::metadata::validate_topic_name;
 
@@ -95,13 +95,5 @@ async fn create(
         assignment,
         configs,
     };
-    match ctx.node.write(command).await {
-        Ok(MetadataResponse::Done) => Ok((topic_id, partitions, rf)),
-        Ok(MetadataResponse::Rejected { error_code, message }) => Err((error_code, message)),
-        Ok(other) => Err((
-            ResponseError::UnknownServerError.code(),
-            format!("unexpected answer {other:?}"),
-        )),
-        Err(e) => Err((e.kafka_code(), e.to_string())),
-    }
+    propose(ctx, command).await.map(|_| (topic_id, partitions, rf))
 }
