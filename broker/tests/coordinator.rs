@@ -405,6 +405,7 @@ fn three_coordinators_fail_over_refuse_writes_without_quorum_and_recover() {
     let dir = tempfile::tempdir().unwrap();
     let client_ports: Vec<u16> = (0..3).map(|_| free_port()).collect();
     let peer_ports: Vec<u16> = (0..3).map(|_| free_port()).collect();
+    let metrics_ports: Vec<u16> = (0..3).map(|_| free_port()).collect();
     let servers: String = (0..3)
         .map(|i| {
             format!(
@@ -422,10 +423,11 @@ fn three_coordinators_fail_over_refuse_writes_without_quorum_and_recover() {
             std::fs::create_dir_all(&data).unwrap();
             std::fs::write(data.join("myid"), format!("{}\n", i + 1)).unwrap();
             let properties = format!(
-                "dataDir={}\nclientPort={}\nmetrics.port=-1\ntickTime=2000\ninitLimit=5\nsyncLimit=2\n\
+                "dataDir={}\nclientPort={}\nmetrics.port={}\ntickTime=2000\ninitLimit=5\nsyncLimit=2\n\
                  raft.election.timeout.ms=500\nraft.heartbeat.interval.ms=100\nrequest.timeout.ms=2000\nsnapCount=10\n{servers}",
                 data.display(),
-                client_ports[i]
+                client_ports[i],
+                metrics_ports[i]
             );
             Coordinator::start(dir.path(), &format!("zk{}", i + 1), &properties, client_ports[i])
         })
@@ -528,4 +530,18 @@ fn three_coordinators_fail_over_refuse_writes_without_quorum_and_recover() {
         0,
         "the refused write never happened"
     );
+
+    // A leader that loses both followers cannot commit: its write fails after request.timeout.ms, and
+    // its health check says why.
+    for i in (0..3).filter(|i| *i != leader) {
+        cs[i].kill9();
+    }
+    let started = Instant::now();
+    let (code, message) = create_topic(&cs[leader].address(), "isolated");
+    assert_eq!(code, 7, "{message}");
+    assert!(message.contains("no quorum"), "{message}");
+    assert!(started.elapsed() < Duration::from_secs(10));
+    let health = http_get(metrics_ports[leader], "/health");
+    assert!(health.starts_with("HTTP/1.1 503"), "{health}");
+    assert!(health.contains("no quorum acknowledges it"), "{health}");
 }

@@ -156,6 +156,30 @@ pub async fn watch_raft(raft: Raft, metrics: Arc<CoordinatorMetrics>, shutdown: 
     }
 }
 
+/// 200 when this member knows a leader; a leader must also confirm it still has a quorum (a leader cut
+/// off from the others keeps its role until a quorum elects another, but it can commit nothing).
+async fn health(raft: &Raft) -> (&'static str, String) {
+    let (leader, is_leader) = {
+        let m = raft.metrics();
+        let m = m.borrow();
+        (m.current_leader, m.state == openraft::ServerState::Leader)
+    };
+    match leader {
+        None => (
+            "503 Service Unavailable",
+            "no leader: this coordinator cannot reach a quorum of the ensemble\n".to_string(),
+        ),
+        Some(leader) if is_leader => match tokio::time::timeout(Duration::from_secs(2), raft.is_leader()).await {
+            Ok(Ok(())) => ("200 OK", format!("ok: coordinator {leader} is the leader\n")),
+            _ => (
+                "503 Service Unavailable",
+                format!("coordinator {leader} leads but no quorum acknowledges it; metadata writes fail\n"),
+            ),
+        },
+        Some(leader) => ("200 OK", format!("ok: leader is coordinator {leader}\n")),
+    }
+}
+
 /// Serves `/metrics` and `/health` until shutdown. One request per connection.
 pub async fn serve_http(
     listener: TcpListener,
@@ -195,13 +219,7 @@ pub async fn serve_http(
             let path = head.split_whitespace().nth(1).unwrap_or("");
             let (status, body) = match path {
                 "/metrics" => ("200 OK", metrics.encode()),
-                "/health" | "/healthz" | "/ready" => match raft.metrics().borrow().current_leader {
-                    Some(leader) => ("200 OK", format!("ok: leader is coordinator {leader}\n")),
-                    None => (
-                        "503 Service Unavailable",
-                        "no leader: this coordinator cannot reach a quorum of the ensemble\n".to_string(),
-                    ),
-                },
+                "/health" | "/healthz" | "/ready" => health(&raft).await,
                 _ => ("404 Not Found", "not found; try /metrics or /health\n".to_string()),
             };
             let response = format!(
