@@ -169,13 +169,15 @@ async fn health(raft: &Raft) -> (&'static str, String) {
             "503 Service Unavailable",
             "no leader: this coordinator cannot reach a quorum of the ensemble\n".to_string(),
         ),
-        Some(leader) if is_leader => match tokio::time::timeout(Duration::from_secs(2), raft.is_leader()).await {
-            Ok(Ok(())) => ("200 OK", format!("ok: coordinator {leader} is the leader\n")),
-            _ => (
-                "503 Service Unavailable",
-                format!("coordinator {leader} leads but no quorum acknowledges it; metadata writes fail\n"),
-            ),
-        },
+        Some(leader) if is_leader => {
+            match tokio::time::timeout(Duration::from_secs(2), raft.ensure_linearizable()).await {
+                Ok(Ok(_)) => ("200 OK", format!("ok: coordinator {leader} is the leader\n")),
+                _ => (
+                    "503 Service Unavailable",
+                    format!("coordinator {leader} leads but no quorum acknowledges it; metadata writes fail\n"),
+                ),
+            }
+        }
         Some(leader) => ("200 OK", format!("ok: leader is coordinator {leader}\n")),
     }
 }
