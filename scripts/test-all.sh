@@ -31,7 +31,7 @@ if [[ -n "${OXKA_TEST_RELEASE:-}" ]]; then
 fi
 
 step "cargo test"
-cargo test --workspace
+cargo test --workspace --no-fail-fast
 
 if [[ -f e2e/run.sh ]]; then
   step "e2e/run.sh"
