@@ -532,6 +532,34 @@ def standby_replica_takes_over():
     settle()
 
 
+def crd_upgraded_by_the_operator_on_helm_upgrade():
+    """Helm never upgrades crds/: the operator applies its own CRD at startup. Simulate an old CRD in
+    the cluster, `helm upgrade`, restart the operator (as the new Deployment would), and the CRD is current."""
+    global OPERATOR
+    crd = kubectl_json("get", "crd", "kafkaclusters.oxka.io")
+    version = crd["spec"]["versions"][0]
+    version["additionalPrinterColumns"] = [c for c in version["additionalPrinterColumns"] if c["name"] != "Bootstrap"]
+    version["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"].pop("rack")
+    for key in ("managedFields", "resourceVersion", "uid", "creationTimestamp", "generation"):
+        crd["metadata"].pop(key, None)
+    crd.pop("status", None)
+    sh("kubectl", "replace", "-f", "-", input=json.dumps(crd))
+    old = kubectl_json("get", "crd", "kafkaclusters.oxka.io")
+    check("rack" not in old["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"], "the old CRD was not installed")
+    sh("helm", "upgrade", RELEASE, f"{ARGS.root}/charts/oxka-operator", "-n", OP_NS, "--set", "replicaCount=2")
+    stop_operator(OPERATOR[0])
+    OPERATOR = start_operator("op-upgraded")
+
+    def current():
+        c = kubectl_json("get", "crd", "kafkaclusters.oxka.io")["spec"]["versions"][0]
+        return "rack" in c["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"] and \
+            any(col["name"] == "Bootstrap" for col in c["additionalPrinterColumns"])
+    wait_for("the operator to upgrade the CRD", current, 30)
+    check(get("deployment", RELEASE, OP_NS)["spec"]["replicas"] == 2, "helm upgrade did not apply")
+    wait_for("the upgraded operator to lead", lambda: get("lease", f"{RELEASE}-leader", OP_NS)["spec"].get("holderIdentity") == "op-upgraded", 30)
+    settle()
+
+
 def metrics_endpoint():
     code, body = http_get(OPERATOR[1] + "/metrics")
     check(code == 200, f"/metrics answered {code}")
@@ -565,7 +593,8 @@ SCENARIOS = [
     invalid_specs_rejected_by_cel, first_ready, operator_owned_keys_refused_in_status,
     config_change_rolls_one_at_a_time, coordinators_roll_before_brokers, scale_up,
     scale_down_refused_while_unverified, scale_down_follows_placement, pause_annotation_stops_reconciliation,
-    operator_restart_converges_without_flapping, standby_replica_takes_over, metrics_endpoint,
+    operator_restart_converges_without_flapping, standby_replica_takes_over,
+    crd_upgraded_by_the_operator_on_helm_upgrade, metrics_endpoint,
     events_explain_actions, delete_removes_children,
 ]
 # Later scenarios need these; when one fails the rest cannot run meaningfully.
