@@ -393,6 +393,41 @@ pub fn assign_replicas(
         .collect())
 }
 
+/// The controller's partition-leadership reconciliation, as a pure function of the image: for every
+/// partition, fenced brokers leave the ISR (unless that would empty it: the last member stays, so that
+/// no unclean election ever happens), and a partition whose leader is fenced or missing gets the first
+/// replica (in replica order) of its unfenced ISR as leader, or -1 (offline) when there is none. Returns
+/// the `AlterPartition` commands to propose; applying them and running this again returns nothing.
+pub fn partition_leadership_changes(image: &ClusterImage) -> Vec<MetadataCommand> {
+    let live = |b: &i32| image.brokers.get(b).is_some_and(|r| !r.fenced);
+    let mut out = Vec::new();
+    for (name, topic) in &image.topics {
+        for (index, p) in topic.partitions.iter().enumerate() {
+            let live_isr: Vec<i32> = p.isr.iter().copied().filter(|b| live(b)).collect();
+            let isr = if live_isr.is_empty() {
+                p.isr.clone()
+            } else {
+                live_isr.clone()
+            };
+            let leader = if p.leader >= 0 && live(&p.leader) && isr.contains(&p.leader) {
+                p.leader
+            } else {
+                p.replicas.iter().copied().find(|r| live_isr.contains(r)).unwrap_or(-1)
+            };
+            if leader != p.leader || isr != p.isr {
+                out.push(MetadataCommand::AlterPartition {
+                    topic: name.clone(),
+                    partition: index as i32,
+                    partition_epoch: p.partition_epoch,
+                    leader,
+                    isr,
+                });
+            }
+        }
+    }
+    out
+}
+
 impl ClusterImage {
     /// The broker's current embedded metadata shape, for wiring brokers to the ensemble.
     pub fn to_metadata_image(&self) -> MetadataImage {
@@ -533,6 +568,70 @@ mod tests {
             apply(&mut image, 3, &shrink(0)),
             MetadataResponse::Rejected { error_code: 74, .. }
         ));
+    }
+
+    #[test]
+    fn fenced_leaders_are_replaced_from_the_live_isr_and_never_uncleanly() {
+        let mut image = ClusterImage::default();
+        for id in [1, 2, 3] {
+            register(&mut image, id, id as u64);
+            let unfence = MetadataCommand::SetBrokerFenced {
+                broker_id: id,
+                broker_epoch: id as i64,
+                fenced: false,
+            };
+            apply(&mut image, 10 + id as u64, &unfence);
+        }
+        assert_eq!(
+            apply(&mut image, 20, &create("t", vec![vec![1, 2, 3], vec![2, 3, 1]])),
+            MetadataResponse::Done
+        );
+        assert_eq!(
+            apply(&mut image, 21, &create("u", vec![vec![3]])),
+            MetadataResponse::Done
+        );
+        assert!(
+            partition_leadership_changes(&image).is_empty(),
+            "a healthy cluster needs no change"
+        );
+        let fence = |image: &mut ClusterImage, id: i32, index| {
+            let cmd = MetadataCommand::SetBrokerFenced {
+                broker_id: id,
+                broker_epoch: id as i64,
+                fenced: true,
+            };
+            apply(image, index, &cmd);
+        };
+        fence(&mut image, 1, 30);
+        let changes = partition_leadership_changes(&image);
+        assert_eq!(changes.len(), 2, "{changes:?}");
+        for (i, c) in changes.iter().enumerate() {
+            apply(&mut image, 40 + i as u64, c);
+        }
+        let t = &image.topics["t"];
+        assert_eq!((t.partitions[0].leader, t.partitions[0].isr.clone()), (2, vec![2, 3]));
+        assert_eq!(t.partitions[0].leader_epoch, 1);
+        assert_eq!((t.partitions[1].leader, t.partitions[1].isr.clone()), (2, vec![2, 3]));
+        assert!(partition_leadership_changes(&image).is_empty(), "reconciled");
+        // The only ISR member of u-0 is fenced: it goes offline but keeps its ISR.
+        fence(&mut image, 3, 50);
+        for (i, c) in partition_leadership_changes(&image).iter().enumerate() {
+            apply(&mut image, 60 + i as u64, c);
+        }
+        let p2 = &image.topics["u"].partitions[0];
+        assert_eq!((p2.leader, p2.isr.clone()), (-1, vec![3]));
+        // When it returns, it leads again.
+        let back = MetadataCommand::SetBrokerFenced {
+            broker_id: 3,
+            broker_epoch: 3,
+            fenced: false,
+        };
+        apply(&mut image, 70, &back);
+        for (i, c) in partition_leadership_changes(&image).iter().enumerate() {
+            apply(&mut image, 80 + i as u64, c);
+        }
+        assert_eq!(image.topics["u"].partitions[0].leader, 3);
+        assert!(partition_leadership_changes(&image).is_empty());
     }
 
     #[test]

@@ -146,7 +146,8 @@ impl ClientContext {
 }
 
 /// The controller's liveness duty: every second, on the leader, fence the unfenced brokers whose
-/// heartbeats stopped for longer than the session timeout. Heartbeat times live only on the controller,
+/// heartbeats stopped for longer than the session timeout, then move partition leadership off fenced
+/// brokers (`partition_leadership_changes`). Heartbeat times live only on the controller,
 /// so a new controller starts every broker's clock when it first looks (a grace period of one timeout).
 pub async fn fence_expired_brokers(ctx: Arc<ClientContext>, shutdown: CancellationToken) {
     let mut ticker = tokio::time::interval(std::time::Duration::from_secs(1));
@@ -173,6 +174,12 @@ pub async fn fence_expired_brokers(ctx: Arc<ClientContext>, shutdown: Cancellati
             match ctx.node.write(command).await {
                 Ok(_) => tracing::info!(broker_id, "fenced a broker whose heartbeats stopped"),
                 Err(e) => warn!(broker_id, "cannot fence a broker whose heartbeats stopped: {e}"),
+            }
+        }
+        // Partitions led by fenced brokers get new leaders; fenced brokers leave ISRs.
+        for command in super::image::partition_leadership_changes(&ctx.node.state.image()) {
+            if let Err((_, message)) = propose(&ctx, command).await {
+                debug!("partition leadership change not applied (retried next tick): {message}");
             }
         }
     }
