@@ -28,8 +28,8 @@ use kafka_protocol::messages::{
     AllocateProducerIdsRequest, AllocateProducerIdsResponse, ApiKey, BrokerHeartbeatRequest, BrokerHeartbeatResponse,
     BrokerId, BrokerRegistrationRequest, BrokerRegistrationResponse, CreatePartitionsRequest, CreatePartitionsResponse,
     CreateTopicsRequest, CreateTopicsResponse, DeleteTopicsRequest, DeleteTopicsResponse, DescribeQuorumRequest,
-    DescribeQuorumResponse, IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse, RequestHeader,
-    ResponseHeader, TopicName,
+    DescribeQuorumResponse, IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse, MetadataRequest,
+    MetadataResponse, RequestHeader, ResponseHeader, TopicName,
 };
 use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
 
@@ -237,6 +237,16 @@ fn allocate_producer_ids(address: &str, broker_id: i32, epoch: i64) -> AllocateP
     call(address, ApiKey::AllocateProducerIds, 0, &request).unwrap()
 }
 
+fn metadata(address: &str) -> MetadataResponse {
+    call(
+        address,
+        ApiKey::Metadata,
+        12,
+        &MetadataRequest::default().with_topics(None),
+    )
+    .unwrap()
+}
+
 fn broker_heartbeat(address: &str, broker_id: i32, epoch: i64) -> BrokerHeartbeatResponse {
     let request = BrokerHeartbeatRequest::default()
         .with_broker_id(BrokerId(broker_id))
@@ -364,6 +374,23 @@ fn the_seed_zookeeper_properties_start_a_single_coordinator() {
     assert_eq!(second.producer_id_start.0, first.producer_id_start.0 + 1000);
     assert_eq!(allocate_producer_ids(&c.address(), 0, epoch - 1).error_code, 77);
 
+    // Metadata from the coordinator: a heartbeating broker is listed and leads its partitions (the
+    // controller moved leadership off it while it was fenced and back once it returned).
+    wait_for(
+        "broker 0 to lead every partition of kept",
+        Duration::from_secs(10),
+        || {
+            assert!(!broker_heartbeat(&c.address(), 0, epoch).is_fenced);
+            let m = metadata(&c.address());
+            let kept = m
+                .topics
+                .iter()
+                .find(|t| t.name.as_ref().map(|n| n.as_str()) == Some("kept"));
+            m.brokers.iter().any(|b| b.node_id.0 == 0)
+                && kept.is_some_and(|t| t.partitions.len() == 5 && t.partitions.iter().all(|p| p.leader_id.0 == 0))
+        },
+    );
+
     // A clean stop and a restart from dataDir: the metadata is back.
     c.stop();
     c.spawn();
@@ -378,7 +405,15 @@ fn the_seed_zookeeper_properties_start_a_single_coordinator() {
         3,
         "the deletion survived the restart"
     );
-    let epoch = register_broker(&c.address(), 0).broker_epoch;
+    // The broker was unfenced when the coordinator stopped: the new controller gives it one session
+    // before another incarnation may take its id (DUPLICATE_BROKER_REGISTRATION until then, as in Kafka).
+    let mut epoch = -1;
+    wait_for("the broker id to be free again", Duration::from_secs(10), || {
+        let r = register_broker(&c.address(), 0);
+        assert!(matches!(r.error_code, 0 | 101), "{r:?}");
+        epoch = r.broker_epoch;
+        r.error_code == 0
+    });
     let third = allocate_producer_ids(&c.address(), 0, epoch);
     assert_eq!(
         third.producer_id_start.0,

@@ -42,6 +42,7 @@ pub mod delete_topics;
 pub mod describe_cluster;
 pub mod describe_quorum;
 pub mod incremental_alter_configs;
+pub mod metadata;
 
 /// Largest request a coordinator accepts (its requests are small metadata requests).
 const MAX_REQUEST_BYTES: usize = 16 << 20;
@@ -94,6 +95,10 @@ pub const SUPPORTED: &[ApiSpec] = &[
     ApiSpec {
         key: ApiKey::AllocateProducerIds,
         versions: allocate_producer_ids::VERSIONS,
+    },
+    ApiSpec {
+        key: ApiKey::Metadata,
+        versions: metadata::VERSIONS,
     },
 ];
 
@@ -347,6 +352,7 @@ pub async fn handle_request(ctx: &ClientContext, mut frame: Bytes) -> Result<Byt
         }
         RequestKind::BrokerHeartbeat(r) => ResponseKind::BrokerHeartbeat(broker_heartbeat::handle(ctx, r).await),
         RequestKind::CreateTopics(r) => ResponseKind::CreateTopics(create_topics::handle(ctx, r).await),
+        RequestKind::Metadata(r) => ResponseKind::Metadata(metadata::handle(ctx, r)),
         RequestKind::DeleteTopics(r) => ResponseKind::DeleteTopics(delete_topics::handle(ctx, r).await),
         RequestKind::CreatePartitions(r) => ResponseKind::CreatePartitions(create_partitions::handle(ctx, r).await),
         RequestKind::IncrementalAlterConfigs(r) => {
