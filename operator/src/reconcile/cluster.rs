@@ -436,13 +436,16 @@ fn has_message(status: Option<&KafkaClusterStatus>, type_: &str, message: &str) 
 }
 
 /// Records an Event on the KafkaCluster; a failure to record is logged, never fatal.
+///
+/// kube's Recorder folds events into a series by type, reason, action and objects, not by note, so the
+/// action carries a digest of the note: a different message is a new event, a repeated one counts up.
 async fn publish(ctx: &Context, cluster: &KafkaCluster, type_: EventType, reason: &str, action: &str, note: String) {
     tracing::info!(cluster = %cluster.name_any(), reason, "{note}");
     let event = Event {
         type_,
         reason: reason.to_string(),
+        action: format!("{action}-{}", crate::render::config_hash(&[&note])),
         note: Some(note),
-        action: action.to_string(),
         secondary: None,
     };
     if let Err(e) = ctx.recorder.publish(&event, &cluster.object_ref(&())).await {

@@ -116,17 +116,32 @@ pub fn status(previous: Option<&KafkaClusterStatus>, observed: &Observed, now: T
         )
     } else if let Some(Hold::InvalidSpec(why)) = hold(|h| matches!(h, Hold::InvalidSpec(_))) {
         (false, "InvalidSpec", why.clone())
-    } else if !c.settled() {
+    } else if !c.on_latest_revision {
         (
             true,
             "RollingCoordinators",
-            "the coordinator ensemble is rolling one pod at a time; brokers wait for it".to_string(),
+            "the coordinator ensemble is restarting one pod at a time, each after the previous is Ready; broker changes wait for it".to_string(),
+        )
+    } else if !c.settled() {
+        (
+            true,
+            "CoordinatorsNotReady",
+            format!(
+                "{}/{} coordinators are Ready; broker changes wait until all are",
+                c.ready, c.replicas
+            ),
+        )
+    } else if !b.on_latest_revision {
+        (
+            true,
+            "RollingBrokers",
+            "brokers are restarting one at a time, each after the previous is Ready".to_string(),
         )
     } else if !b.settled() {
         (
             true,
-            "RollingBrokers",
-            "brokers are being created or restarted one at a time, each after the previous is Ready".to_string(),
+            "BrokersNotReady",
+            format!("{}/{} brokers are Ready", b.ready, b.replicas),
         )
     } else if let Some(Hold::ScaleDownBlocked(why)) = hold(|h| matches!(h, Hold::ScaleDownBlocked(_))) {
         (false, "ScaleDownBlocked", why.clone())
