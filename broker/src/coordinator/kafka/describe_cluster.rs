@@ -1,6 +1,7 @@
-//! DescribeCluster on `clientPort`: the cluster id, the controller (the Raft leader) and the coordinators'
-//! client endpoints. Kafka's admin client in `--bootstrap-controller` mode (KIP-919) discovers the
-//! controllers with it (endpoint type 2) before it sends DescribeQuorum to the active one.
+//! DescribeCluster on `clientPort`: the cluster id, the controller (the Raft leader) and, by endpoint type
+//! (KIP-919), either the coordinators' client endpoints (type 2, what Kafka's admin client asks in
+//! `--bootstrap-controller` mode before it sends DescribeQuorum to the active controller) or the
+//! unfenced registered brokers (type 1, the default and the only one before v1).
 
 use kafka_protocol::messages::describe_cluster_response::DescribeClusterBroker;
 use kafka_protocol::messages::{BrokerId, DescribeClusterRequest, DescribeClusterResponse};
@@ -10,21 +11,41 @@ use super::{str_bytes, ClientContext};
 
 pub const VERSIONS: VersionRange = VersionRange { min: 0, max: 1 };
 
+const CONTROLLER_ENDPOINTS: i8 = 2;
+
 pub fn handle(ctx: &ClientContext, request: DescribeClusterRequest) -> DescribeClusterResponse {
     let leader = ctx.node.leader().map(|l| l as i32).unwrap_or(-1);
-    let brokers = ctx
-        .voters
-        .values()
-        .map(|v| {
-            DescribeClusterBroker::default()
-                .with_broker_id(BrokerId(v.id.0 as i32))
-                .with_host(str_bytes(&v.client_host))
-                .with_port(v.client_port as i32)
-        })
-        .collect();
+    let image = ctx.node.state.image();
+    let brokers = if request.endpoint_type == CONTROLLER_ENDPOINTS {
+        ctx.voters
+            .values()
+            .map(|v| {
+                DescribeClusterBroker::default()
+                    .with_broker_id(BrokerId(v.id.0 as i32))
+                    .with_host(str_bytes(&v.client_host))
+                    .with_port(v.client_port as i32)
+            })
+            .collect()
+    } else {
+        image
+            .brokers
+            .values()
+            .filter(|b| !b.fenced)
+            .filter_map(|b| {
+                let e = b.endpoints.first()?;
+                Some(
+                    DescribeClusterBroker::default()
+                        .with_broker_id(BrokerId(b.broker_id))
+                        .with_host(str_bytes(&e.host))
+                        .with_port(e.port as i32)
+                        .with_rack(b.rack.as_deref().map(str_bytes)),
+                )
+            })
+            .collect()
+    };
     DescribeClusterResponse::default()
         .with_endpoint_type(request.endpoint_type)
-        .with_cluster_id(str_bytes(&ctx.node.state.image().cluster_id))
+        .with_cluster_id(str_bytes(&image.cluster_id))
         .with_controller_id(BrokerId(leader))
         .with_brokers(brokers)
         .with_cluster_authorized_operations(i32::MIN)
