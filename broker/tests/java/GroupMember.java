@@ -1,0 +1,95 @@
+// A Kafka Java consumer in a group, for broker/tests/groups_acceptance.rs. Arguments: bootstrap, topic,
+// group, partition.assignment.strategy (range | roundrobin | cooperative-sticky | sticky),
+// session.timeout.ms, group.instance.id ("-" for a dynamic member). Polls forever, auto-committing, and
+// prints one line per event on stdout (flushed):
+//   ASSIGN <p,p>   partitions added (ConsumerRebalanceListener.onPartitionsAssigned)
+//   REVOKE <p,p>   partitions revoked (onPartitionsRevoked, only when non-empty)
+//   LOST <p,p>     partitions lost (onPartitionsLost)
+//   OWNED <p,p>    the partitions owned after that event
+//   GEN <n>        the group generation, whenever it changes (groupMetadata().generationId())
+//   REC <partition> <offset> <value>
+import java.time.Duration;
+import java.util.Collection;
+import java.util.List;
+import java.util.Properties;
+import java.util.TreeSet;
+import java.util.stream.Collectors;
+import org.apache.kafka.clients.consumer.ConsumerRebalanceListener;
+import org.apache.kafka.clients.consumer.ConsumerRecord;
+import org.apache.kafka.clients.consumer.KafkaConsumer;
+import org.apache.kafka.common.TopicPartition;
+import org.apache.kafka.common.serialization.StringDeserializer;
+
+public class GroupMember {
+    static final TreeSet<Integer> owned = new TreeSet<>();
+
+    static String list(Collection<TopicPartition> parts) {
+        return parts.stream().map(tp -> tp.partition()).sorted().map(String::valueOf)
+                .collect(Collectors.joining(","));
+    }
+
+    static synchronized void say(String line) {
+        System.out.println(line);
+        System.out.flush();
+    }
+
+    public static void main(String[] args) {
+        String strategy = switch (args[3]) {
+            case "range" -> "org.apache.kafka.clients.consumer.RangeAssignor";
+            case "roundrobin" -> "org.apache.kafka.clients.consumer.RoundRobinAssignor";
+            case "sticky" -> "org.apache.kafka.clients.consumer.StickyAssignor";
+            case "cooperative-sticky" -> "org.apache.kafka.clients.consumer.CooperativeStickyAssignor";
+            default -> throw new IllegalArgumentException(args[3]);
+        };
+        Properties props = new Properties();
+        props.put("bootstrap.servers", args[0]);
+        props.put("group.id", args[2]);
+        props.put("partition.assignment.strategy", strategy);
+        props.put("session.timeout.ms", args[4]);
+        props.put("heartbeat.interval.ms", "500");
+        props.put("auto.offset.reset", "earliest");
+        props.put("auto.commit.interval.ms", "500");
+        props.put("client.id", "java-" + args[5]);
+        if (!args[5].equals("-")) {
+            props.put("group.instance.id", args[5]);
+        }
+        props.put("key.deserializer", StringDeserializer.class.getName());
+        props.put("value.deserializer", StringDeserializer.class.getName());
+        KafkaConsumer<String, String> consumer = new KafkaConsumer<>(props);
+        consumer.subscribe(List.of(args[1]), new ConsumerRebalanceListener() {
+            @Override
+            public void onPartitionsRevoked(Collection<TopicPartition> parts) {
+                if (!parts.isEmpty()) {
+                    parts.forEach(tp -> owned.remove(tp.partition()));
+                    say("REVOKE " + list(parts));
+                    say("OWNED " + owned.stream().map(String::valueOf).collect(Collectors.joining(",")));
+                }
+            }
+
+            @Override
+            public void onPartitionsAssigned(Collection<TopicPartition> parts) {
+                parts.forEach(tp -> owned.add(tp.partition()));
+                say("ASSIGN " + list(parts));
+                say("OWNED " + owned.stream().map(String::valueOf).collect(Collectors.joining(",")));
+            }
+
+            @Override
+            public void onPartitionsLost(Collection<TopicPartition> parts) {
+                parts.forEach(tp -> owned.remove(tp.partition()));
+                say("LOST " + list(parts));
+                say("OWNED " + owned.stream().map(String::valueOf).collect(Collectors.joining(",")));
+            }
+        });
+        int generation = -1;
+        while (true) {
+            for (ConsumerRecord<String, String> r : consumer.poll(Duration.ofMillis(100))) {
+                say("REC " + r.partition() + " " + r.offset() + " " + r.value());
+            }
+            int g = consumer.groupMetadata().generationId();
+            if (g != generation) {
+                generation = g;
+                say("GEN " + g);
+            }
+        }
+    }
+}
