@@ -63,6 +63,7 @@ pub fn log_config_from(d: &LogDefaults) -> anyhow::Result<LogConfig> {
         cleanup_policy,
         file_delete_delay_ms: d.file_delete_delay_ms,
         producer_id_expiration_ms: d.producer_id_expiration_ms,
+        min_insync_replicas: d.min_insync_replicas,
         min_cleanable_dirty_ratio: d.cleaner_min_cleanable_ratio,
         delete_retention_ms: d.cleaner_delete_retention_ms,
         min_compaction_lag_ms: d.cleaner_min_compaction_lag_ms,

@@ -87,3 +87,27 @@ fn unsupported_version_of_another_api_closes_only_that_connection() {
         broker.log_tail(20)
     );
 }
+
+#[test]
+fn acks_all_needs_min_insync_replicas() {
+    let broker = Broker::start(&[]);
+    create_topic_with(&broker, "strict", 1, &[("min.insync.replicas", "2")]);
+    let script = r#"
+from confluent_kafka import Producer, KafkaError
+def send(acks):
+    p = Producer({"bootstrap.servers": BOOTSTRAP, "acks": acks, "enable.idempotence": False,
+                  "retries": 0, "message.timeout.ms": 10000})
+    result = []
+    p.produce("strict", b"v", on_delivery=lambda err, msg: result.append(err))
+    p.flush(15)
+    return result[0] if result else "no report"
+err = send("all")
+if err is None or err.code() != KafkaError.NOT_ENOUGH_REPLICAS:
+    fail(f"acks=all with min.insync.replicas=2 on one broker: {err}")
+err = send("1")
+if err is not None:
+    fail(f"acks=1 must still work: {err}")
+print("ok")
+"#;
+    assert_eq!(python_ok(script, &broker.bootstrap()).trim(), "ok");
+}

@@ -52,6 +52,7 @@ pub async fn handle(broker: &Broker, _ctx: &RequestContext<'_>, request: Produce
                     name.as_deref(),
                     data.index,
                     data.records.as_deref().unwrap_or_default(),
+                    acks,
                 )
             };
             partitions.push(match outcome {
@@ -90,12 +91,27 @@ fn append(
     topic: Option<&str>,
     partition: i32,
     records: &[u8],
+    acks: i16,
 ) -> Result<crate::log::AppendInfo, Failure> {
     let topic = topic.ok_or((ResponseError::UnknownTopicId, None))?;
     let partition_log = broker
         .partition(topic, partition)
         .ok_or((ResponseError::UnknownTopicOrPartition, None))?;
-    let result = partition_log.log.lock().append_as_leader(records, 0, now_ms());
+    let result = {
+        let mut log = partition_log.log.lock();
+        // acks=all needs min.insync.replicas in-sync replicas; a single broker is an ISR of one.
+        let isr_size = 1;
+        let min_isr = log.config().min_insync_replicas;
+        if acks == -1 && isr_size < min_isr {
+            return Err((
+                ResponseError::NotEnoughReplicas,
+                Some(format!(
+                    "the in-sync replicas ({isr_size}) are fewer than min.insync.replicas={min_isr} required for acks=all"
+                )),
+            ));
+        }
+        log.append_as_leader(records, 0, now_ms())
+    };
     match result {
         Ok(info) => {
             broker

@@ -77,6 +77,8 @@ pub struct LogDefaults {
     pub producer_id_expiration_ms: i64,
     /// `transactional.id.expiration.ms`: accepted and validated; transactions are not served yet.
     pub transactional_id_expiration_ms: i64,
+    /// `min.insync.replicas`: the default for topics (acks=all needs this many in-sync replicas).
+    pub min_insync_replicas: i32,
 }
 
 /// `host:port` of a coordinator ensemble member (`zookeeper.connect` / `coordinator.connect`).
@@ -240,6 +242,7 @@ impl BrokerConfig {
                 }
             },
             cleanup_policy: cleanup_policy(raw)?,
+            min_insync_replicas: raw.ranged::<i32>("min.insync.replicas", 1, i32::MAX)?.unwrap_or(1),
             producer_id_expiration_ms: raw
                 .ranged::<i64>("producer.id.expiration.ms", 1, i32::MAX as i64)?
                 .unwrap_or(86_400_000),
@@ -295,6 +298,11 @@ impl BrokerConfig {
         // counterpart here, and ignoring them changes no observable behaviour.
         for key in ["num.replica.fetchers", "zookeeper.session.timeout.ms"] {
             raw.accept(key);
+        }
+        if let Some(name) = raw.string("inter.broker.listener.name") {
+            if !listeners.iter().any(|l| l.name == name) {
+                return Err(raw.invalid("inter.broker.listener.name", format!("{name} is not among listeners")));
+            }
         }
         // The group coordinator's settings: validated here (so a bad value stops the broker with
         // file:line), read by `group::GroupConfig::from_settings` from `static_settings`.
@@ -638,6 +646,18 @@ mod tests {
             Some("10")
         );
         assert!(parse("group.max.size=0\n").is_err());
+    }
+
+    #[test]
+    fn replication_keys_are_understood() {
+        let c = parse(
+            "listeners=INTERNAL://:9092\nlistener.security.protocol.map=INTERNAL:PLAINTEXT\n\
+                       inter.broker.listener.name=INTERNAL\nmin.insync.replicas=2\n",
+        )
+        .unwrap();
+        assert!(c.unknown_keys.is_empty(), "{:?}", c.unknown_keys);
+        assert_eq!(c.log.min_insync_replicas, 2);
+        assert!(parse("inter.broker.listener.name=NOPE\n").is_err());
     }
 
     #[test]
