@@ -9,11 +9,11 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::metrics::http::{read_request_path, respond, METRICS_CONTENT_TYPE, NOT_FOUND};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
@@ -198,38 +198,15 @@ pub async fn serve_http(
         let metrics = metrics.clone();
         let raft = raft.clone();
         tokio::spawn(async move {
-            let mut buf = vec![0u8; 4096];
-            let mut len = 0;
-            let read = tokio::time::timeout(Duration::from_secs(5), async {
-                while len < buf.len() {
-                    let n = stream.read(&mut buf[len..]).await.ok()?;
-                    if n == 0 {
-                        break;
-                    }
-                    len += n;
-                    if buf[..len].windows(4).any(|w| w == b"\r\n\r\n") {
-                        break;
-                    }
-                }
-                Some(())
-            })
-            .await;
-            if read.is_err() {
+            let Some(path) = read_request_path(&mut stream).await else {
                 return;
-            }
-            let head = String::from_utf8_lossy(&buf[..len]);
-            let path = head.split_whitespace().nth(1).unwrap_or("");
-            let (status, body) = match path {
+            };
+            let (status, body) = match path.as_str() {
                 "/metrics" => ("200 OK", metrics.encode()),
                 "/health" | "/healthz" | "/ready" => health(&raft).await,
-                _ => ("404 Not Found", "not found; try /metrics or /health\n".to_string()),
+                _ => ("404 Not Found", NOT_FOUND.to_string()),
             };
-            let response = format!(
-                "HTTP/1.1 {status}\r\nContent-Type: text/plain; version=0.0.4; charset=utf-8\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                body.len()
-            );
-            let _ = stream.write_all(response.as_bytes()).await;
-            let _ = stream.shutdown().await;
+            respond(&mut stream, status, METRICS_CONTENT_TYPE, &body).await;
         });
     }
 }
