@@ -303,7 +303,23 @@ fn java_classpath(work: &Path, classes_to_compile: &[&str]) -> String {
 }
 
 fn java_spawn(classpath: &str, dir: &Path, name: &str, args: &[&str]) -> Proc {
-    let log4j = tool_cache().join("kafka-4/log4j2.properties");
+    // Kafka's logging at WARN, except the group coordination of the consumer at INFO: its stderr
+    // then says why a member (re)joined.
+    let log4j = dir.join("log4j2.properties");
+    std::fs::write(
+        &log4j,
+        "status = error\n\
+         appender.stderr.type = Console\n\
+         appender.stderr.name = STDERR\n\
+         appender.stderr.target = SYSTEM_ERR\n\
+         appender.stderr.layout.type = PatternLayout\n\
+         appender.stderr.layout.pattern = [%d] %p %m (%c)%n\n\
+         rootLogger.level = warn\n\
+         rootLogger.appenderRef.stderr.ref = STDERR\n\
+         logger.coordinator.name = org.apache.kafka.clients.consumer.internals\n\
+         logger.coordinator.level = info\n",
+    )
+    .unwrap();
     let child = Command::new("java")
         .arg(format!("-Dlog4j2.configurationFile={}", log4j.display()))
         .arg("-cp")
@@ -745,6 +761,14 @@ print(sum(c.get_watermark_offsets(TopicPartition("numbers", p), timeout=10)[1] f
         after.iter().all(|g| *g >= gen_before),
         "generation went back from {gen_before} to {after:?} after the restart"
     );
+    // The membership was recovered too: the members' heartbeats were accepted, nobody rejoined.
+    for (m, mark) in ["java", "rdk-a", "rdk-b"].iter().zip(&marks) {
+        let events = rebalance_events_after(&dir, m, *mark);
+        assert!(
+            events.is_empty(),
+            "{m} went through a rebalance after the restart: {events:?}"
+        );
+    }
     // A new member forces a rebalance: the next generation follows the recovered one.
     let rdk_c = py_member(&broker, &dir, "rdk-c", TOPIC, GROUP, "range", "10000");
     wait_for("a rebalance after the restart", Duration::from_secs(30), || {

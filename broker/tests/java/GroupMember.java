@@ -50,6 +50,10 @@ public class GroupMember {
         props.put("auto.offset.reset", "earliest");
         props.put("auto.commit.interval.ms", "500");
         props.put("client.id", "java-" + args[5]);
+        // Kafka 4 clients "rebootstrap" when no broker is reachable (a one-broker cluster restarting),
+        // which empties the cached metadata and makes the group leader rejoin: keep the cache instead,
+        // so that a restart of the broker alone causes no rebalance.
+        props.put("metadata.recovery.strategy", "none");
         if (!args[5].equals("-")) {
             props.put("group.instance.id", args[5]);
         }
