@@ -5,12 +5,13 @@ use kafka_protocol::messages::api_versions_response::ApiVersion;
 use kafka_protocol::messages::{ApiVersionsRequest, ApiVersionsResponse};
 use kafka_protocol::protocol::VersionRange;
 
-use super::{RequestContext, SUPPORTED};
+use super::{ApiSpec, RequestContext, SUPPORTED};
 
 pub const VERSIONS: VersionRange = VersionRange { min: 0, max: 4 };
 
-fn table() -> Vec<ApiVersion> {
-    SUPPORTED
+/// The ApiVersions entries for a registry of served APIs (the broker's, or the coordinator's).
+pub fn table(specs: &[ApiSpec]) -> Vec<ApiVersion> {
+    specs
         .iter()
         .map(|s| {
             ApiVersion::default()
@@ -22,12 +23,12 @@ fn table() -> Vec<ApiVersion> {
 }
 
 pub fn handle(_ctx: &RequestContext<'_>, _request: ApiVersionsRequest) -> ApiVersionsResponse {
-    ApiVersionsResponse::default().with_api_keys(table())
+    ApiVersionsResponse::default().with_api_keys(table(SUPPORTED))
 }
 
 /// The v0 answer to an ApiVersions request of a version we don't know (KIP-511).
 pub fn unsupported_version_response() -> ApiVersionsResponse {
     ApiVersionsResponse::default()
         .with_error_code(ResponseError::UnsupportedVersion.code())
-        .with_api_keys(table())
+        .with_api_keys(table(SUPPORTED))
 }

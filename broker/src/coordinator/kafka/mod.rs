@@ -17,7 +17,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::{Bytes, BytesMut};
 use kafka_protocol::messages::{ApiKey, RequestHeader, RequestKind, ResponseHeader, ResponseKind};
-use kafka_protocol::protocol::{Decodable, Encodable, StrBytes, VersionRange};
+use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
 use parking_lot::Mutex;
 use tokio::io::{AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
@@ -47,12 +47,7 @@ pub mod metadata;
 /// Largest request a coordinator accepts (its requests are small metadata requests).
 const MAX_REQUEST_BYTES: usize = 16 << 20;
 
-/// An API the coordinator serves and the versions it accepts.
-#[derive(Debug, Clone, Copy)]
-pub struct ApiSpec {
-    pub key: ApiKey,
-    pub versions: VersionRange,
-}
+pub use crate::api::ApiSpec;
 
 /// Every API served on `clientPort`; ApiVersions answers from this table.
 pub const SUPPORTED: &[ApiSpec] = &[
