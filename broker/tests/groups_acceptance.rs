@@ -518,15 +518,16 @@ for part, end in sorted(ends.items()):
 "#;
 
 // ------------------------------------------------------------------------------------------------
-// 2. Mixed group: Java + librdkafka, cooperative-sticky, kill -9, static restart, no record skipped
+// 2. Mixed group: Java + librdkafka, range and cooperative-sticky, kill -9, static restart, no record skipped
 // ------------------------------------------------------------------------------------------------
 
-#[test]
-fn mixed_java_and_librdkafka_group_cooperative_sticky() {
+/// One Java member (static) and two librdkafka members with `strategy` (range: eager; cooperative-sticky:
+/// incremental, where the survivors of a kill must keep all they had).
+fn mixed_group(strategy: &str) {
     let _serial = serial();
     const PARTS: i32 = 6;
-    const STRATEGY: &str = "cooperative-sticky";
     const GROUP: &str = "mixed";
+    let cooperative = strategy == "cooperative-sticky";
     let broker = Broker::start(&[]);
     create_topic(&broker, TOPIC, PARTS as u32);
     let dir = broker.temp_dir().to_path_buf();
@@ -546,7 +547,7 @@ fn mixed_java_and_librdkafka_group_cooperative_sticky() {
             broker.bootstrap(),
             TOPIC.into(),
             GROUP.into(),
-            STRATEGY.into(),
+            strategy.into(),
             "10000".into(),
             instance.into(),
         ]
@@ -554,8 +555,8 @@ fn mixed_java_and_librdkafka_group_cooperative_sticky() {
     let args: Vec<String> = java_args("java-static");
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let mut java = java_spawn(&classpath, &dir, "java", &args);
-    let mut rdk_a = py_member(&broker, &dir, "rdk-a", TOPIC, GROUP, STRATEGY, "6000");
-    let rdk_b = py_member(&broker, &dir, "rdk-b", TOPIC, GROUP, STRATEGY, "6000");
+    let mut rdk_a = py_member(&broker, &dir, "rdk-a", TOPIC, GROUP, strategy, "6000");
+    let rdk_b = py_member(&broker, &dir, "rdk-b", TOPIC, GROUP, strategy, "6000");
     wait_one_owner_each(&dir, &["java", "rdk-a", "rdk-b"], PARTS, Duration::from_secs(60));
     std::thread::sleep(Duration::from_secs(2));
     one_owner_each(&dir, &["java", "rdk-a", "rdk-b"], PARTS).expect("a stable group");
@@ -610,25 +611,27 @@ fn mixed_java_and_librdkafka_group_cooperative_sticky() {
     wait_one_owner_each(&dir, &["java2", "rdk-b"], PARTS, Duration::from_secs(6 + 12));
     let moved_after = killed_at.elapsed();
     let after = (owned(&dir, "java2"), owned(&dir, "rdk-b"));
-    assert!(
-        after.0.is_superset(&before.0) && after.1.is_superset(&before.1),
-        "a survivor lost partitions: before {before:?}, after {after:?}"
-    );
-    let added: BTreeSet<i32> = after
-        .0
-        .union(&after.1)
-        .copied()
-        .collect::<BTreeSet<_>>()
-        .difference(&before.0.union(&before.1).copied().collect())
-        .copied()
-        .collect();
-    assert_eq!(added, before.2, "exactly the dead member's partitions moved");
-    for (name, mark) in [("java2", marks.0), ("rdk-b", marks.1)] {
-        let events = rebalance_events_after(&dir, name, mark);
+    if cooperative {
         assert!(
-            events.iter().all(|e| e.starts_with("ASSIGN")),
-            "{name} had partitions revoked under cooperative-sticky after the kill: {events:?}"
+            after.0.is_superset(&before.0) && after.1.is_superset(&before.1),
+            "a survivor lost partitions: before {before:?}, after {after:?}"
         );
+        let added: BTreeSet<i32> = after
+            .0
+            .union(&after.1)
+            .copied()
+            .collect::<BTreeSet<_>>()
+            .difference(&before.0.union(&before.1).copied().collect())
+            .copied()
+            .collect();
+        assert_eq!(added, before.2, "exactly the dead member's partitions moved");
+        for (name, mark) in [("java2", marks.0), ("rdk-b", marks.1)] {
+            let events = rebalance_events_after(&dir, name, mark);
+            assert!(
+                events.iter().all(|e| e.starts_with("ASSIGN")),
+                "{name} had partitions revoked under cooperative-sticky after the kill: {events:?}"
+            );
+        }
     }
     eprintln!("partitions moved {moved_after:?} after the kill");
 
@@ -683,6 +686,16 @@ fn mixed_java_and_librdkafka_group_cooperative_sticky() {
         );
     }
     drop((java2, rdk_b));
+}
+
+#[test]
+fn mixed_java_and_librdkafka_group_range() {
+    mixed_group("range");
+}
+
+#[test]
+fn mixed_java_and_librdkafka_group_cooperative_sticky() {
+    mixed_group("cooperative-sticky");
 }
 
 // ------------------------------------------------------------------------------------------------
