@@ -26,7 +26,14 @@ pub fn handle(_ctx: &RequestContext<'_>, _request: ApiVersionsRequest) -> ApiVer
     ApiVersionsResponse::default().with_api_keys(table(SUPPORTED))
 }
 
-/// The v0 answer to an ApiVersions request of a version we don't know (KIP-511).
+/// The v0 answer to an ApiVersions request of a version we don't know (KIP-511), for a registry.
+pub fn unsupported_version_response_for(specs: &[ApiSpec]) -> ApiVersionsResponse {
+    ApiVersionsResponse::default()
+        .with_error_code(ResponseError::UnsupportedVersion.code())
+        .with_api_keys(table(specs))
+}
+
+/// The broker's v0 answer to an ApiVersions request of a version we don't know (KIP-511).
 pub fn unsupported_version_response() -> ApiVersionsResponse {
     ApiVersionsResponse::default()
         .with_error_code(ResponseError::UnsupportedVersion.code())

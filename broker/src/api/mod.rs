@@ -5,20 +5,19 @@
 //! Path of a request: frame bytes → `RequestHeader` → version check against `SUPPORTED` → typed request
 //! (`RequestKind::decode`) → handler → `ResponseKind` → response frame.
 
-use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::Instant;
 
-use bytes::{Buf, Bytes, BytesMut};
+use bytes::{Bytes, BytesMut};
 use kafka_protocol::messages::{ApiKey, RequestHeader, RequestKind, ResponseHeader, ResponseKind};
-use kafka_protocol::protocol::{Decodable, Encodable, VersionRange};
+use kafka_protocol::protocol::VersionRange;
 
 use crate::broker::Broker;
-use crate::network::frame::{finish_frame, start_frame};
 use crate::network::{ConnectionInfo, MemoryPermit};
 
 pub mod alter_configs;
 pub mod api_versions;
+pub mod codec;
 pub mod create_partitions;
 pub mod create_topics;
 pub mod delete_groups;
@@ -125,50 +124,23 @@ pub struct RequestContext<'a> {
 pub async fn handle_request(
     broker: &Arc<Broker>,
     connection: &ConnectionInfo,
-    mut frame: Bytes,
+    frame: Bytes,
     request_permit: MemoryPermit,
 ) -> Result<Option<Response>, RequestError> {
-    if frame.len() < 8 {
-        return Err(RequestError::TooShort(frame.len()));
-    }
-    let raw_key = i16::from_be_bytes([frame[0], frame[1]]);
-    let version = i16::from_be_bytes([frame[2], frame[3]]);
-    let api = ApiKey::try_from(raw_key).map_err(|_| RequestError::UnknownApi(raw_key))?;
-    let supported = supported_versions(api);
-    let in_range = supported.is_some_and(|r| version >= r.min && version <= r.max);
-    if !in_range {
-        if api == ApiKey::ApiVersions {
-            // KIP-511: answer an unknown ApiVersions version with a v0 response carrying
-            // UNSUPPORTED_VERSION and our table, so the client can pick a version it shares with us.
-            let correlation_id = i32::from_be_bytes([frame[4], frame[5], frame[6], frame[7]]);
-            let body = api_versions::unsupported_version_response();
-            let header = ResponseHeader::default().with_correlation_id(correlation_id);
-            return encode(api, 0, &header, &ResponseKind::ApiVersions(body), request_permit).map(Some);
-        }
-        return Err(RequestError::UnsupportedVersion {
+    let (api, version, header, request) = match codec::decode_request(frame, SUPPORTED)? {
+        codec::Decoded::Request {
             api,
             version,
-            supported: supported.map(|r| r.to_string()).unwrap_or_else(|| "none".into()),
-        });
-    }
-
-    let malformed = |reason: String| RequestError::Malformed { api, version, reason };
-    let (header, request) = std::panic::catch_unwind(AssertUnwindSafe(|| {
-        let header = RequestHeader::decode(&mut frame, api.request_header_version(version))
-            .map_err(|e| malformed(format!("header: {e}")))?;
-        let request = RequestKind::decode(api, &mut frame, version).map_err(|e| malformed(e.to_string()))?;
-        Ok::<_, RequestError>((header, request))
-    }))
-    .map_err(|_| malformed("the decoder rejected it".into()))??;
-    if frame.has_remaining() && api != ApiKey::ApiVersions {
-        tracing::debug!(
-            ?api,
-            version,
-            trailing = frame.remaining(),
-            "request has trailing bytes"
-        );
-    }
-
+            header,
+            request,
+        } => (api, version, header, request),
+        codec::Decoded::UnknownApiVersions(frame) => {
+            return Ok(Some(Response {
+                frame,
+                _permit: request_permit,
+            }));
+        }
+    };
     let started = Instant::now();
     let ctx = RequestContext {
         header: &header,
@@ -181,38 +153,11 @@ pub async fn handle_request(
         return Ok(None);
     };
     let response_header = ResponseHeader::default().with_correlation_id(header.correlation_id);
-    encode(api, version, &response_header, &body, response_permit).map(Some)
-}
-
-fn encode(
-    api: ApiKey,
-    version: i16,
-    header: &ResponseHeader,
-    body: &ResponseKind,
-    permit: MemoryPermit,
-) -> Result<Response, RequestError> {
-    let failed = |e: anyhow::Error| RequestError::Encode {
-        api,
-        version,
-        reason: e.to_string(),
-    };
-    let header_version = api.response_header_version(version);
-    let size = header.compute_size(header_version).map_err(failed)? + body_size(body, version).unwrap_or(0);
-    let mut buf = start_frame(size);
-    header.encode(&mut buf, header_version).map_err(failed)?;
-    body.encode(&mut buf, version).map_err(failed)?;
-    finish_frame(&mut buf);
-    Ok(Response {
-        frame: buf,
-        _permit: permit,
-    })
-}
-
-fn body_size(body: &ResponseKind, version: i16) -> Option<usize> {
-    match body {
-        ResponseKind::Fetch(r) => r.compute_size(version).ok(),
-        _ => None,
-    }
+    let frame = codec::encode_response(api, version, &response_header, &body)?;
+    Ok(Some(Response {
+        frame,
+        _permit: response_permit,
+    }))
 }
 
 /// Routes a typed request to its handler. Returns the response and any memory it holds

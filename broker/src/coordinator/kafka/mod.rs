@@ -11,13 +11,12 @@
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::{Bytes, BytesMut};
-use kafka_protocol::messages::{ApiKey, RequestHeader, RequestKind, ResponseHeader, ResponseKind};
-use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
+use kafka_protocol::messages::{ApiKey, RequestKind, ResponseHeader, ResponseKind};
+use kafka_protocol::protocol::StrBytes;
 use parking_lot::Mutex;
 use tokio::io::{AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
@@ -27,9 +26,10 @@ use tokio_util::task::TaskTracker;
 use tracing::{debug, warn};
 
 use super::{CoordinatorNode, NodeId};
+use crate::api::codec::{decode_request, encode_response, Decoded};
 use crate::api::RequestError;
 use crate::config::{CoordinatorId, Voter};
-use crate::network::frame::{finish_frame, read_frame_body, read_frame_size, start_frame, FrameError};
+use crate::network::frame::{read_frame_body, read_frame_size, FrameError};
 use crate::network::MemoryBudget;
 
 pub mod allocate_producer_ids;
@@ -309,35 +309,17 @@ async fn serve_connection(
 }
 
 /// Decodes, dispatches and encodes one request frame.
-pub async fn handle_request(ctx: &ClientContext, mut frame: Bytes) -> Result<BytesMut, RequestError> {
-    if frame.len() < 8 {
-        return Err(RequestError::TooShort(frame.len()));
-    }
-    let raw_key = i16::from_be_bytes([frame[0], frame[1]]);
-    let version = i16::from_be_bytes([frame[2], frame[3]]);
-    let api = ApiKey::try_from(raw_key).map_err(|_| RequestError::UnknownApi(raw_key))?;
-    let supported = SUPPORTED.iter().find(|s| s.key == api).map(|s| s.versions);
-    if !supported.is_some_and(|r| version >= r.min && version <= r.max) {
-        if api == ApiKey::ApiVersions {
-            let correlation_id = i32::from_be_bytes([frame[4], frame[5], frame[6], frame[7]]);
-            let header = ResponseHeader::default().with_correlation_id(correlation_id);
-            let body = ResponseKind::ApiVersions(api_versions::unsupported_version_response());
-            return encode(api, 0, &header, &body);
-        }
-        return Err(RequestError::UnsupportedVersion {
+pub async fn handle_request(ctx: &ClientContext, frame: Bytes) -> Result<BytesMut, RequestError> {
+    let (api, version, header, request) = match decode_request(frame, SUPPORTED)? {
+        Decoded::Request {
             api,
             version,
-            supported: supported.map(|r| r.to_string()).unwrap_or_else(|| "none".into()),
-        });
-    }
+            header,
+            request,
+        } => (api, version, header, request),
+        Decoded::UnknownApiVersions(frame) => return Ok(frame),
+    };
     let malformed = |reason: String| RequestError::Malformed { api, version, reason };
-    let (header, request) = std::panic::catch_unwind(AssertUnwindSafe(|| {
-        let header = RequestHeader::decode(&mut frame, api.request_header_version(version))
-            .map_err(|e| malformed(format!("header: {e}")))?;
-        let request = RequestKind::decode(api, &mut frame, version).map_err(|e| malformed(e.to_string()))?;
-        Ok::<_, RequestError>((header, request))
-    }))
-    .map_err(|_| malformed("the decoder rejected it".into()))??;
     let body = match request {
         RequestKind::ApiVersions(_) => ResponseKind::ApiVersions(api_versions::handle()),
         RequestKind::DescribeQuorum(r) => ResponseKind::DescribeQuorum(describe_quorum::handle(ctx, version, r)),
@@ -359,21 +341,7 @@ pub async fn handle_request(ctx: &ClientContext, mut frame: Bytes) -> Result<Byt
         _ => return Err(malformed("not served by a coordinator".into())),
     };
     let response_header = ResponseHeader::default().with_correlation_id(header.correlation_id);
-    encode(api, version, &response_header, &body)
-}
-
-fn encode(api: ApiKey, version: i16, header: &ResponseHeader, body: &ResponseKind) -> Result<BytesMut, RequestError> {
-    let failed = |e: anyhow::Error| RequestError::Encode {
-        api,
-        version,
-        reason: e.to_string(),
-    };
-    let header_version = api.response_header_version(version);
-    let mut buf = start_frame(256);
-    header.encode(&mut buf, header_version).map_err(failed)?;
-    body.encode(&mut buf, version).map_err(failed)?;
-    finish_frame(&mut buf);
-    Ok(buf)
+    encode_response(api, version, &response_header, &body)
 }
 
 #[cfg(test)]
