@@ -759,6 +759,30 @@ print(sum(c.get_watermark_offsets(TopicPartition("numbers", p), timeout=10)[1] f
     wait_for("a third of the numbers", Duration::from_secs(120), || {
         progress(&broker) >= (COUNT / 3) as i64
     });
+    // DescribeGroups (confluent-kafka's AdminClient): state and member ids, before and after.
+    let members = |broker: &Broker| -> String {
+        let script = r#"
+from confluent_kafka.admin import AdminClient
+a = AdminClient({"bootstrap.servers": BOOTSTRAP})
+def describe():
+    return a.describe_consumer_groups(["restarted"])["restarted"].result(timeout=10)
+for _ in range(40):
+    try:
+        g = describe()
+        break
+    except Exception as e:
+        time.sleep(0.5)
+else:
+    g = describe()
+print(g.state.name, " ".join(sorted(m.member_id for m in g.members)))
+"#;
+        python_ok(script, &broker.bootstrap()).trim().to_string()
+    };
+    let members_before = members(&broker);
+    assert!(
+        members_before.starts_with("STABLE ") && members_before.split(' ').count() == 4,
+        "a stable group of three before the restart: {members_before}"
+    );
     let marks: Vec<usize> = ["java", "rdk-a", "rdk-b"]
         .iter()
         .map(|m| lines(&dir, m).len())
@@ -769,6 +793,11 @@ print(sum(c.get_watermark_offsets(TopicPartition("numbers", p), timeout=10)[1] f
     // committed offsets are intact.
     std::thread::sleep(Duration::from_secs(4));
     assert_eq!(committed(&broker), all_committed, "committed offsets after the restart");
+    assert_eq!(
+        members(&broker),
+        members_before,
+        "group state and member ids after the restart"
+    );
     let after: Vec<i32> = generations_after(&dir, "java", marks[0]);
     assert!(
         after.iter().all(|g| *g >= gen_before),
