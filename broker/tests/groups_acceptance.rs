@@ -3,13 +3,16 @@
 //!   no gap and no skip, `--list`, `--describe` lag, `--reset-offsets` (earliest, to-offset, shift-by)
 //!   steering the next run, `--delete` refused while the group is active and done once it is empty.
 //! - A mixed group (a Java consumer, `tests/java/GroupMember.java`, and two librdkafka consumers) on a
-//!   6-partition topic under a continuous producer: one owner per partition, a kill -9'd member's
-//!   partitions move within its session timeout, cooperative-sticky revokes nothing the survivors keep,
+//!   6-partition topic under a continuous producer, with range and with cooperative-sticky: one owner
+//!   per partition, a kill -9'd member's partitions move within its session timeout, cooperative-sticky
+//!   revokes nothing the survivors keep,
 //!   a static Java member restarting gets its partitions back without the others seeing a rebalance,
 //!   and every produced record is consumed at least once with no offset skipped.
 //! - A graceful broker restart under a stable group and an idempotent Java producer: the generation
-//!   continues from where it was, committed offsets are intact, and the producer sees no sequence error
-//!   or duplicate.
+//!   continues from where it was (same member ids, no rebalance), committed offsets are intact, and the
+//!   producer sees no sequence error or duplicate.
+//!
+//! All of them also pass against Apache Kafka 4.x (`OXKA_TEST_TARGET=kafka`).
 
 mod common;
 
