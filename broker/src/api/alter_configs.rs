@@ -2,12 +2,11 @@
 
 use std::collections::BTreeMap;
 
-use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::alter_configs_response::AlterConfigsResourceResponse;
 use kafka_protocol::messages::{AlterConfigsRequest, AlterConfigsResponse};
 use kafka_protocol::protocol::VersionRange;
 
-use super::describe_configs::{RESOURCE_BROKER, RESOURCE_TOPIC};
+use super::describe_configs::{unsupported_alter_target, RESOURCE_TOPIC};
 use super::{str_bytes, RequestContext};
 use crate::broker::Broker;
 
@@ -32,14 +31,7 @@ pub async fn handle(broker: &Broker, _ctx: &RequestContext<'_>, request: AlterCo
                         .set_topic_configs(resource.resource_name.as_str(), configs, request.validate_only)
                         .map_err(|e| (e.error, e.message))
                 }
-                RESOURCE_BROKER => Err((
-                    ResponseError::InvalidRequest,
-                    "dynamic broker configs are not supported yet; change server.properties and restart".to_string(),
-                )),
-                other => Err((
-                    ResponseError::InvalidRequest,
-                    format!("resource type {other} is not supported"),
-                )),
+                other => Err(unsupported_alter_target(other)),
             };
             match outcome {
                 Ok(()) => response,

@@ -16,6 +16,16 @@ pub const VERSIONS: VersionRange = VersionRange { min: 1, max: 4 };
 pub const RESOURCE_TOPIC: i8 = 2;
 pub const RESOURCE_BROKER: i8 = 4;
 
+/// Why AlterConfigs / IncrementalAlterConfigs refuse a resource that is not a topic.
+pub fn unsupported_alter_target(resource_type: i8) -> (ResponseError, String) {
+    let message = if resource_type == RESOURCE_BROKER {
+        "dynamic broker configs are not supported yet; change server.properties and restart".to_string()
+    } else {
+        format!("resource type {resource_type} is not supported")
+    };
+    (ResponseError::InvalidRequest, message)
+}
+
 // Kafka's ConfigSource values.
 const SOURCE_DYNAMIC_TOPIC: i8 = 1;
 const SOURCE_STATIC_BROKER: i8 = 4;

@@ -6,7 +6,7 @@ use kafka_protocol::messages::incremental_alter_configs_response::AlterConfigsRe
 use kafka_protocol::messages::{IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse};
 use kafka_protocol::protocol::VersionRange;
 
-use super::describe_configs::{topic_config_synonyms, RESOURCE_BROKER, RESOURCE_TOPIC};
+use super::describe_configs::{topic_config_synonyms, unsupported_alter_target, RESOURCE_TOPIC};
 use super::{str_bytes, RequestContext};
 use crate::broker::Broker;
 
@@ -38,14 +38,7 @@ pub async fn handle(
                     &resource.configs,
                     request.validate_only,
                 ),
-                RESOURCE_BROKER => Err((
-                    ResponseError::InvalidRequest,
-                    "dynamic broker configs are not supported yet; change server.properties and restart".to_string(),
-                )),
-                other => Err((
-                    ResponseError::InvalidRequest,
-                    format!("resource type {other} is not supported"),
-                )),
+                other => Err(unsupported_alter_target(other)),
             };
             match outcome {
                 Ok(()) => response,

@@ -429,6 +429,14 @@ pub fn partition_leadership_changes(image: &ClusterImage) -> Vec<MetadataCommand
 }
 
 impl ClusterImage {
+    /// Unfenced brokers with the first endpoint they registered: the brokers clients may be sent to.
+    pub fn live_brokers(&self) -> impl Iterator<Item = (&RegisteredBroker, &BrokerEndpoint)> {
+        self.brokers
+            .values()
+            .filter(|b| !b.fenced)
+            .filter_map(|b| b.endpoints.first().map(|e| (b, e)))
+    }
+
     /// The broker's current embedded metadata shape, for wiring brokers to the ensemble.
     pub fn to_metadata_image(&self) -> MetadataImage {
         MetadataImage {

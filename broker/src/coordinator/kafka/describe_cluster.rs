@@ -28,18 +28,13 @@ pub fn handle(ctx: &ClientContext, request: DescribeClusterRequest) -> DescribeC
             .collect()
     } else {
         image
-            .brokers
-            .values()
-            .filter(|b| !b.fenced)
-            .filter_map(|b| {
-                let e = b.endpoints.first()?;
-                Some(
-                    DescribeClusterBroker::default()
-                        .with_broker_id(BrokerId(b.broker_id))
-                        .with_host(str_bytes(&e.host))
-                        .with_port(e.port as i32)
-                        .with_rack(b.rack.as_deref().map(str_bytes)),
-                )
+            .live_brokers()
+            .map(|(b, e)| {
+                DescribeClusterBroker::default()
+                    .with_broker_id(BrokerId(b.broker_id))
+                    .with_host(str_bytes(&e.host))
+                    .with_port(e.port as i32)
+                    .with_rack(b.rack.as_deref().map(str_bytes))
             })
             .collect()
     };

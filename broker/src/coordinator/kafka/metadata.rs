@@ -23,18 +23,13 @@ const OPERATIONS_OMITTED: i32 = i32::MIN;
 pub fn handle(ctx: &ClientContext, request: MetadataRequest) -> MetadataResponse {
     let image = ctx.node.state.image();
     let brokers = image
-        .brokers
-        .values()
-        .filter(|b| !b.fenced)
-        .filter_map(|b| {
-            let e = b.endpoints.first()?;
-            Some(
-                MetadataResponseBroker::default()
-                    .with_node_id(BrokerId(b.broker_id))
-                    .with_host(str_bytes(&e.host))
-                    .with_port(e.port as i32)
-                    .with_rack(b.rack.as_deref().map(str_bytes)),
-            )
+        .live_brokers()
+        .map(|(b, e)| {
+            MetadataResponseBroker::default()
+                .with_node_id(BrokerId(b.broker_id))
+                .with_host(str_bytes(&e.host))
+                .with_port(e.port as i32)
+                .with_rack(b.rack.as_deref().map(str_bytes))
         })
         .collect();
     let topics = match request.topics {
