@@ -84,10 +84,6 @@ pub const SUPPORTED: &[ApiSpec] = &[
     spec(ApiKey::OffsetDelete, offset_delete::VERSIONS),
 ];
 
-pub fn supported_versions(key: ApiKey) -> Option<VersionRange> {
-    SUPPORTED.iter().find(|s| s.key == key).map(|s| s.versions)
-}
-
 /// A request the broker cannot answer; the connection is closed, as Kafka does.
 #[derive(Debug, thiserror::Error)]
 pub enum RequestError {
