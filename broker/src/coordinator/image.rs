@@ -132,6 +132,11 @@ pub enum MetadataCommand {
         broker_id: i32,
         block_size: i64,
     },
+    /// Raises the producer-id counter to at least `at_least` (never lowers it): a broker moving its old
+    /// single-node metadata into the log carries over the ids it already handed out, so none repeats.
+    SetProducerIdFloor {
+        at_least: i64,
+    },
 }
 
 /// What applying a command produced: the answer for the proposer.
@@ -321,6 +326,10 @@ pub fn apply(image: &mut ClusterImage, index: u64, command: &MetadataCommand) ->
                 first,
                 size: *block_size,
             }
+        }
+        C::SetProducerIdFloor { at_least } => {
+            image.next_producer_id = image.next_producer_id.max(*at_least);
+            R::Done
         }
     }
 }
@@ -552,6 +561,30 @@ mod tests {
                 size: 1000
             }
         );
+    }
+
+    #[test]
+    fn the_producer_id_floor_only_raises_the_counter() {
+        let mut image = ClusterImage::default();
+        register(&mut image, 1, 1);
+        let floor = |at_least| MetadataCommand::SetProducerIdFloor { at_least };
+        assert_eq!(apply(&mut image, 2, &floor(5000)), MetadataResponse::Done);
+        assert_eq!(image.next_producer_id, 5000);
+        assert_eq!(apply(&mut image, 3, &floor(10)), MetadataResponse::Done);
+        assert_eq!(image.next_producer_id, 5000, "a lower floor never lowers the counter");
+        let ids = MetadataCommand::AllocateProducerIds {
+            broker_id: 1,
+            block_size: 1000,
+        };
+        assert_eq!(
+            apply(&mut image, 4, &ids),
+            MetadataResponse::ProducerIds {
+                first: 5000,
+                size: 1000
+            }
+        );
+        apply(&mut image, 5, &floor(5500));
+        assert_eq!(image.next_producer_id, 6000, "ids already handed out stay handed out");
     }
 
     #[test]
