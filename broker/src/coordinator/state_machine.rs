@@ -5,6 +5,9 @@
 //! write lock after each batch. A snapshot is the JSON of `StateMachineData`; the current one is kept in
 //! memory and in `snapshot.json` (written atomically, fsynced), so a restarted coordinator starts from it
 //! and replays only the log after it. Installing a snapshot from the leader replaces the image.
+//!
+//! Followers of the log (a broker's metadata long-poll, `kafka::metadata_fetch`) wait on the applied-index
+//! watch (`SharedState::subscribe_applied`) instead of polling the image.
 
 use std::io::Cursor;
 use std::path::PathBuf;
@@ -18,6 +21,7 @@ use openraft::{
 };
 use parking_lot::{Mutex, RwLock};
 use serde::{Deserialize, Serialize};
+use tokio::sync::watch;
 
 use super::image::{apply, ClusterImage, MetadataResponse};
 use super::log_store::write_atomically;
@@ -45,6 +49,9 @@ pub struct SharedState {
     pub data: RwLock<StateMachineData>,
     snapshot: Mutex<Option<StoredSnapshot>>,
     snapshots_taken: Mutex<u64>,
+    /// The index of the last applied log entry (0 = nothing applied yet). Published after the image is
+    /// updated, so a reader woken by it always finds an image at least that new.
+    applied_index: watch::Sender<u64>,
     /// Every entry this incarnation applied (log id, payload as JSON), for the Raft test harness's
     /// "never lost or contradicted" check.
     #[cfg(test)]
@@ -59,6 +66,13 @@ impl SharedState {
 
     pub fn last_applied_index(&self) -> Option<u64> {
         self.data.read().last_applied.map(|l| l.index)
+    }
+
+    /// Watches the index of the last applied log entry (0 = nothing applied). It changes after every
+    /// applied batch, after a snapshot from the leader is installed, and is set on open from the snapshot
+    /// on disk, so a waiter wakes as soon as the image it reads would be newer.
+    pub fn subscribe_applied(&self) -> watch::Receiver<u64> {
+        self.applied_index.subscribe()
     }
 }
 
@@ -86,12 +100,14 @@ impl MetadataStateMachine {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => (StateMachineData::default(), None),
             Err(e) => return Err(e),
         };
+        let (applied_index, _) = watch::channel(data.last_applied.map(|l| l.index).unwrap_or(0));
         Ok(MetadataStateMachine {
             dir,
             shared: Arc::new(SharedState {
                 data: RwLock::new(data),
                 snapshot: Mutex::new(snapshot),
                 snapshots_taken: Mutex::new(0),
+                applied_index,
                 #[cfg(test)]
                 applied: Mutex::default(),
             }),
@@ -193,6 +209,7 @@ impl RaftStateMachine<TypeConfig> for MetadataStateMachine {
         }
         let applied = data.last_applied.map(|l| l.index).unwrap_or(0);
         drop(data);
+        self.shared.applied_index.send_replace(applied);
         self.metrics.applied(out.len(), applied, started.elapsed());
         Ok(out)
     }
@@ -226,11 +243,15 @@ impl RaftStateMachine<TypeConfig> for MetadataStateMachine {
             data: bytes,
         })
         .map_err(|e| StorageIOError::write_snapshot(Some(meta.signature()), storage_err(e)))?;
-        *self.shared.data.write() = StateMachineData {
+        let installed = StateMachineData {
             last_applied: meta.last_log_id,
             last_membership: meta.last_membership.clone(),
             image: data.image,
         };
+        *self.shared.data.write() = installed;
+        self.shared
+            .applied_index
+            .send_replace(meta.last_log_id.map(|l| l.index).unwrap_or(0));
         tracing::info!(snapshot = %meta.snapshot_id, "installed a snapshot from the leader");
         Ok(())
     }
@@ -240,5 +261,57 @@ impl RaftStateMachine<TypeConfig> for MetadataStateMachine {
             meta: s.meta.clone(),
             snapshot: Box::new(Cursor::new(s.data.clone())),
         }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use openraft::{CommittedLeaderId, EntryPayload};
+
+    use super::*;
+    use crate::coordinator::MetadataCommand;
+
+    fn entry(index: u64) -> Entry {
+        Entry {
+            log_id: LogId::new(CommittedLeaderId::new(1, 0), index),
+            payload: EntryPayload::Normal(MetadataCommand::SetProducerIdFloor { at_least: index as i64 }),
+        }
+    }
+
+    fn open(dir: &std::path::Path) -> MetadataStateMachine {
+        MetadataStateMachine::open(dir.to_path_buf(), Arc::new(CoordinatorMetrics::new()), false).unwrap()
+    }
+
+    #[tokio::test]
+    async fn the_applied_index_is_published_after_batches_snapshots_and_on_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut sm = open(dir.path());
+        let mut applied = sm.shared().subscribe_applied();
+        assert_eq!(*applied.borrow_and_update(), 0, "nothing applied");
+        sm.apply([entry(1), entry(2), entry(3)]).await.unwrap();
+        assert!(applied.has_changed().unwrap());
+        assert_eq!(*applied.borrow_and_update(), 3);
+        assert_eq!(
+            sm.shared().image().next_producer_id,
+            3,
+            "the image is updated before the index"
+        );
+
+        // A snapshot on disk: a reopened state machine starts from its index.
+        sm.get_snapshot_builder().await.build_snapshot().await.unwrap();
+        let snapshot = sm.get_current_snapshot().await.unwrap().unwrap();
+        let reopened = open(dir.path());
+        assert_eq!(*reopened.shared().subscribe_applied().borrow(), 3);
+
+        // Installing a snapshot from the leader moves the index to the snapshot's.
+        let elsewhere = tempfile::tempdir().unwrap();
+        let mut follower = open(elsewhere.path());
+        let mut applied = follower.shared().subscribe_applied();
+        follower
+            .install_snapshot(&snapshot.meta, snapshot.snapshot)
+            .await
+            .unwrap();
+        assert_eq!(*applied.borrow_and_update(), 3);
+        assert_eq!(follower.shared().image().next_producer_id, 3);
     }
 }
