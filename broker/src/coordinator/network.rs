@@ -9,6 +9,9 @@
 //!
 //! `handle_peer_request` is the receiving side's one path into Raft; the TCP server and the in-process
 //! test harness both use it.
+//!
+//! `NoPeers` is the network of a single voter (a broker's embedded coordinator): it has nobody to talk
+//! to, so it opens no port and every RPC fails as `Unreachable`.
 
 use std::time::Duration;
 
@@ -87,6 +90,72 @@ impl RaftNetworkFactory<TypeConfig> for TcpNetworkFactory {
             addr: node.addr.clone(),
             connection: None,
         }
+    }
+}
+
+/// The network factory of a single voter. A lone voter elects itself and commits on its own, so openraft
+/// never needs a peer; should it ever try (a misconfigured membership with more voters), the RPC fails
+/// as `Unreachable`, openraft backs off, and writes fail with NoQuorum rather than hang.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoPeers;
+
+/// The "connection" `NoPeers` hands out: every RPC fails at once.
+#[derive(Debug, Clone, Copy)]
+pub struct NoPeerConnection {
+    target: NodeId,
+}
+
+/// Why `NoPeers` refuses an RPC.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "coordinator {target} is unreachable: this coordinator runs as a single voter without a peer transport \
+     (its membership should list only itself)"
+)]
+pub struct NoPeerTransport {
+    target: NodeId,
+}
+
+impl RaftNetworkFactory<TypeConfig> for NoPeers {
+    type Network = NoPeerConnection;
+
+    async fn new_client(&mut self, target: NodeId, _node: &Node) -> NoPeerConnection {
+        NoPeerConnection { target }
+    }
+}
+
+impl NoPeerConnection {
+    fn refuse<E: std::error::Error>(&self) -> RPCError<NodeId, Node, E> {
+        RPCError::Unreachable(Unreachable::new(&NoPeerTransport { target: self.target }))
+    }
+}
+
+impl RaftNetwork<TypeConfig> for NoPeerConnection {
+    async fn append_entries(
+        &mut self,
+        _rpc: AppendEntriesRequest<TypeConfig>,
+        _option: RPCOption,
+    ) -> Result<AppendEntriesResponse<NodeId>, RPCError<NodeId, Node, RaftError<NodeId>>> {
+        Err(self.refuse())
+    }
+
+    async fn install_snapshot(
+        &mut self,
+        _rpc: InstallSnapshotRequest<TypeConfig>,
+        _option: RPCOption,
+    ) -> Result<InstallSnapshotResponse<NodeId>, RPCError<NodeId, Node, RaftError<NodeId, InstallSnapshotError>>> {
+        Err(self.refuse())
+    }
+
+    async fn vote(
+        &mut self,
+        _rpc: VoteRequest<NodeId>,
+        _option: RPCOption,
+    ) -> Result<VoteResponse<NodeId>, RPCError<NodeId, Node, RaftError<NodeId>>> {
+        Err(self.refuse())
+    }
+
+    fn backoff(&self) -> openraft::network::Backoff {
+        openraft::network::Backoff::new(std::iter::repeat(Duration::from_secs(1)))
     }
 }
 

@@ -509,6 +509,58 @@ async fn a_restarted_single_voter_keeps_its_metadata() {
     assert!(dir.path().join("raft/snapshot.json").exists());
 }
 
+/// The broker's embedded coordinator: node id 0 (broker ids start at 0) as the only voter on `NoPeers`,
+/// restarted from its directory.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_single_voter_with_id_zero_on_no_peers_survives_a_restart() {
+    use super::network::NoPeers;
+    let dir = tempfile::tempdir().unwrap();
+    let settings = RaftSettings {
+        heartbeat_interval_ms: 30,
+        election_timeout_ms: 150,
+        snapshot_every_entries: 1000,
+        write_timeout: Duration::from_secs(2),
+        sync: true,
+    };
+    let voters = BTreeMap::from([(0, Node::new(""))]);
+    for round in 0..2 {
+        let node = CoordinatorNode::open(0, dir.path(), &settings, NoPeers).await.unwrap();
+        node.initialize_if_first(&voters).await.unwrap();
+        tokio::time::timeout(Duration::from_secs(5), async {
+            while !node.is_leader() {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        })
+        .await
+        .unwrap_or_else(|_| panic!("round {round}: node 0 does not elect itself"));
+        assert_eq!(node.leader(), Some(0));
+        if round == 0 {
+            let command = MetadataCommand::CreateTopic {
+                name: "kept".into(),
+                topic_id: Uuid::nil(),
+                assignment: vec![vec![0]],
+                configs: BTreeMap::new(),
+            };
+            node.write(command).await.unwrap();
+        } else {
+            // Committed before the restart: replayed from the log once the new term's first entry commits.
+            tokio::time::timeout(Duration::from_secs(5), async {
+                while !node.state.image().topics.contains_key("kept") {
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+            })
+            .await
+            .expect("the write survived the restart");
+            // And it still takes writes.
+            node.write(MetadataCommand::DeleteTopic { name: "kept".into() })
+                .await
+                .unwrap();
+            assert!(node.state.image().topics.is_empty());
+        }
+        node.raft.shutdown().await.unwrap();
+    }
+}
+
 #[test]
 #[should_panic(expected = "applied a different entry at index 2")]
 fn the_history_check_catches_a_contradiction() {
