@@ -6,6 +6,9 @@
 //! Writes go to Raft through `CoordinatorNode::write`; on a follower they answer NOT_CONTROLLER (as a
 //! KRaft controller does), and without a quorum they fail after `request.timeout.ms` with a message.
 //!
+//! `dispatch` is the typed core of that path (request in, response out), so a broker's embedded
+//! coordinator calls the same handlers in-process, without frames.
+//!
 //! Connections are bounded by `maxClientCnxns` and in-flight bytes by the heap budget; every connection
 //! task stops at shutdown after finishing the request it is processing.
 
@@ -319,8 +322,18 @@ pub async fn handle_request(ctx: &ClientContext, frame: Bytes) -> Result<BytesMu
         } => (api, version, header, request),
         Decoded::UnknownApiVersions(frame) => return Ok(frame),
     };
-    let malformed = |reason: String| RequestError::Malformed { api, version, reason };
-    let body = match request {
+    let body = dispatch(ctx, version, request)
+        .await
+        .map_err(|reason| RequestError::Malformed { api, version, reason })?;
+    let response_header = ResponseHeader::default().with_correlation_id(header.correlation_id);
+    encode_response(api, version, &response_header, &body)
+}
+
+/// Serves one typed request at `version` (which the caller has checked against `SUPPORTED`; handlers
+/// shape their answer by it). This is the whole coordinator behind `clientPort`, and what a broker's
+/// embedded coordinator calls in-process. `Err` names an API a coordinator does not serve.
+pub async fn dispatch(ctx: &ClientContext, version: i16, request: RequestKind) -> Result<ResponseKind, String> {
+    Ok(match request {
         RequestKind::ApiVersions(_) => ResponseKind::ApiVersions(api_versions::handle()),
         RequestKind::DescribeQuorum(r) => ResponseKind::DescribeQuorum(describe_quorum::handle(ctx, version, r)),
         RequestKind::DescribeCluster(r) => ResponseKind::DescribeCluster(describe_cluster::handle(ctx, r)),
@@ -338,10 +351,11 @@ pub async fn handle_request(ctx: &ClientContext, frame: Bytes) -> Result<BytesMu
         RequestKind::AllocateProducerIds(r) => {
             ResponseKind::AllocateProducerIds(allocate_producer_ids::handle(ctx, r).await)
         }
-        _ => return Err(malformed("not served by a coordinator".into())),
-    };
-    let response_header = ResponseHeader::default().with_correlation_id(header.correlation_id);
-    encode_response(api, version, &response_header, &body)
+        _ => {
+            let served: Vec<String> = SUPPORTED.iter().map(|s| format!("{:?}", s.key)).collect();
+            return Err(format!("not served by a coordinator (it serves {})", served.join(", ")));
+        }
+    })
 }
 
 #[cfg(test)]
