@@ -7,11 +7,13 @@
 //!   such as `assign_replicas`), unit-tested without Raft;
 //! - `log_store` / `state_machine`: openraft's `RaftLogStorage` / `RaftStateMachine` on files in `dataDir`
 //!   (fsynced log and vote, snapshots, log compaction);
-//! - `network`: the TCP transport between coordinators (`server.N` peer ports);
+//! - `network`: the TCP transport between coordinators (`server.N` peer ports), and `NoPeers` for a
+//!   single voter;
 //! - `node`: one running member (`CoordinatorNode`): Raft plus writes with NOT_CONTROLLER / no-quorum
 //!   answers, first-start initialization, and the controller's own duties;
 //! - `kafka`: the Kafka-protocol listener on `clientPort` (ApiVersions, DescribeQuorum, DescribeCluster,
-//!   BrokerRegistration, BrokerHeartbeat, CreateTopics);
+//!   BrokerRegistration, BrokerHeartbeat, topic admin, producer ids, Metadata, and oxka's MetadataFetch
+//!   long-poll), and `dispatch`, its typed core that a broker's embedded coordinator calls in-process;
 //! - `metrics`: Prometheus metrics and the health endpoint;
 //! - `runtime`: `oxka coordinator zookeeper.properties`.
 //!
@@ -31,6 +33,8 @@ pub mod state_machine;
 
 #[cfg(test)]
 mod raft_tests;
+#[cfg(test)]
+pub(crate) mod testing;
 
 pub use image::{ClusterImage, MetadataCommand, MetadataResponse};
 pub use node::{CoordinatorNode, RaftSettings, WriteError};

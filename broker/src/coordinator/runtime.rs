@@ -121,11 +121,10 @@ pub async fn start(
         )
     })?;
     bound.push(format!("clients {}", client.local_addr()?));
-    let ctx = Arc::new(ClientContext::new(
-        node.clone(),
-        config.voters.clone(),
-        config.broker_session_timeout_ms,
-    ));
+    let ctx = Arc::new(
+        ClientContext::new(node.clone(), config.voters.clone(), config.broker_session_timeout_ms)
+            .with_shutdown(shutdown.clone()),
+    );
     let budget = Arc::new(MemoryBudget::new(config.heap_bytes));
     tasks.spawn(serve_clients(
         ctx.clone(),

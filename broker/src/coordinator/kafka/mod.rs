@@ -9,8 +9,12 @@
 //! `dispatch` is the typed core of that path (request in, response out), so a broker's embedded
 //! coordinator calls the same handlers in-process, without frames.
 //!
+//! One oxka-internal API shares the port: `metadata_fetch` (API key 30000, JSON body), the long-poll
+//! brokers follow the metadata log with. `handle_request` recognizes it by its key before Kafka decoding.
+//!
 //! Connections are bounded by `maxClientCnxns` and in-flight bytes by the heap budget; every connection
-//! task stops at shutdown after finishing the request it is processing.
+//! task stops at shutdown after finishing the request it is processing (a waiting MetadataFetch answers
+//! at once).
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -46,6 +50,7 @@ pub mod describe_cluster;
 pub mod describe_quorum;
 pub mod incremental_alter_configs;
 pub mod metadata;
+pub mod metadata_fetch;
 
 /// Largest request a coordinator accepts (its requests are small metadata requests).
 const MAX_REQUEST_BYTES: usize = 16 << 20;
@@ -111,6 +116,8 @@ pub struct ClientContext {
     pub heartbeats: Mutex<BTreeMap<i32, i64>>,
     /// Last time each voter's log matched the leader's, in ms since the epoch.
     pub caught_up: Mutex<BTreeMap<NodeId, i64>>,
+    /// Cancelled when the member shuts down: long-polls (MetadataFetch) stop waiting and answer.
+    pub shutdown: CancellationToken,
 }
 
 impl ClientContext {
@@ -121,7 +128,14 @@ impl ClientContext {
             session_timeout_ms: session_timeout_ms as i64,
             heartbeats: Mutex::default(),
             caught_up: Mutex::default(),
+            shutdown: CancellationToken::new(),
         }
+    }
+
+    /// Makes long-polls end when `shutdown` is cancelled (without it they end after their own wait).
+    pub fn with_shutdown(mut self, shutdown: CancellationToken) -> Self {
+        self.shutdown = shutdown;
+        self
     }
 
     /// Records which voters are caught up with the leader's log, each time Raft's metrics change.
@@ -311,8 +325,25 @@ async fn serve_connection(
     let _ = write_half.shutdown().await;
 }
 
-/// Decodes, dispatches and encodes one request frame.
-pub async fn handle_request(ctx: &ClientContext, frame: Bytes) -> Result<BytesMut, RequestError> {
+/// Why a request frame on `clientPort` got no answer (the connection is closed).
+#[derive(Debug, thiserror::Error)]
+pub enum ClientRequestError {
+    #[error(transparent)]
+    Kafka(#[from] RequestError),
+    /// A malformed MetadataFetch frame; the message says what is wrong with it.
+    #[error("{0}")]
+    MetadataFetch(String),
+}
+
+/// Decodes, dispatches and encodes one request frame (without its length prefix); the answer is a
+/// complete frame. MetadataFetch frames are recognized by their API key and served from the applied image.
+pub async fn handle_request(ctx: &ClientContext, frame: Bytes) -> Result<BytesMut, ClientRequestError> {
+    if frame.len() >= 2 && i16::from_be_bytes([frame[0], frame[1]]) == metadata_fetch::API_KEY {
+        let (correlation_id, request) =
+            metadata_fetch::decode_request(&frame).map_err(ClientRequestError::MetadataFetch)?;
+        let update = metadata_fetch::fetch_until(&ctx.node.state, &request, ctx.shutdown.cancelled()).await;
+        return Ok(metadata_fetch::encode_response(correlation_id, &update));
+    }
     let (api, version, header, request) = match decode_request(frame, SUPPORTED)? {
         Decoded::Request {
             api,
@@ -326,7 +357,7 @@ pub async fn handle_request(ctx: &ClientContext, frame: Bytes) -> Result<BytesMu
         .await
         .map_err(|reason| RequestError::Malformed { api, version, reason })?;
     let response_header = ResponseHeader::default().with_correlation_id(header.correlation_id);
-    encode_response(api, version, &response_header, &body)
+    Ok(encode_response(api, version, &response_header, &body)?)
 }
 
 /// Serves one typed request at `version` (which the caller has checked against `SUPPORTED`; handlers
@@ -360,8 +391,72 @@ pub async fn dispatch(ctx: &ClientContext, version: i16, request: RequestKind) -
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
+    use tokio::io::AsyncReadExt;
+
     use super::*;
     use crate::coordinator::image::{apply, MetadataCommand};
+    use crate::coordinator::testing::single_voter;
+
+    /// Reads one response frame and returns its body (without the length prefix).
+    async fn read_response(stream: &mut TcpStream) -> Vec<u8> {
+        let size = stream.read_i32().await.unwrap();
+        let mut body = vec![0; size as usize];
+        stream.read_exact(&mut body).await.unwrap();
+        body
+    }
+
+    /// MetadataFetch over a real `clientPort`: an out-of-date broker is answered at once, a caught-up
+    /// one waits for the next write, and shutdown ends a waiting fetch promptly.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn metadata_fetch_long_polls_on_the_client_port() {
+        use metadata_fetch::{decode_response, encode_request, MetadataFetchRequest};
+        let dir = tempfile::tempdir().unwrap();
+        let node = single_voter(0, dir.path()).await;
+        let shutdown = CancellationToken::new();
+        let ctx = Arc::new(ClientContext::new(node.clone(), BTreeMap::new(), 9000).with_shutdown(shutdown.clone()));
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let tasks = TaskTracker::new();
+        let budget = Arc::new(MemoryBudget::new(1 << 20));
+        tasks.spawn(serve_clients(ctx, listener, 4, budget, tasks.clone(), shutdown.clone()));
+        let mut stream = TcpStream::connect(addr).await.unwrap();
+
+        let ask =
+            |after, max_wait_ms| encode_request(after as i32, "broker-0", &MetadataFetchRequest { after, max_wait_ms });
+        stream.write_all(&ask(0, 10_000)).await.unwrap();
+        let (correlation_id, update) = decode_response(&read_response(&mut stream).await).unwrap();
+        assert_eq!(correlation_id, 0);
+        assert!(update.offset > 0 && update.image.is_some(), "{update:?}");
+
+        let after = update.offset;
+        stream.write_all(&ask(after, 10_000)).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        node.write(MetadataCommand::SetProducerIdFloor { at_least: 77 })
+            .await
+            .unwrap();
+        let (_, update) = tokio::time::timeout(Duration::from_secs(5), read_response(&mut stream))
+            .await
+            .map(|body| decode_response(&body).unwrap())
+            .expect("the write wakes the fetch");
+        assert!(update.offset > after);
+        assert_eq!(update.image.unwrap().next_producer_id, 77);
+
+        stream.write_all(&ask(update.offset, 30_000)).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        shutdown.cancel();
+        let (_, last) = tokio::time::timeout(Duration::from_secs(2), read_response(&mut stream))
+            .await
+            .map(|body| decode_response(&body).unwrap())
+            .expect("shutdown ends the wait");
+        assert_eq!((last.offset, last.image), (update.offset, None));
+        tasks.close();
+        tokio::time::timeout(Duration::from_secs(2), tasks.wait())
+            .await
+            .expect("connections drain");
+        node.raft.shutdown().await.unwrap();
+    }
 
     #[test]
     fn brokers_whose_heartbeats_stop_expire_after_the_session_timeout() {
