@@ -15,6 +15,9 @@ use uuid::Uuid;
 
 use crate::metadata::{MetadataImage, TopicMeta};
 
+/// Replica placement is a controller decision made before proposing; it lives in `placement`.
+pub use super::placement::assign_replicas;
+
 /// Kafka error codes a command can be rejected with (what a client would be told).
 pub mod error_code {
     pub const TOPIC_ALREADY_EXISTS: i16 = 36;
@@ -363,43 +366,6 @@ fn check_assignment(assignment: &[Vec<i32>], replication_factor: Option<usize>) 
         }
     }
     Ok(())
-}
-
-/// The controller's replica placement: round-robin over the unfenced registered brokers (all registered
-/// brokers when every one is fenced), starting at a position derived from the partition count so
-/// consecutive topics spread. Errors when there are fewer brokers than `replication_factor`.
-pub fn assign_replicas(
-    image: &ClusterImage,
-    first_partition: i32,
-    partitions: i32,
-    replication_factor: i16,
-) -> Result<Vec<Vec<i32>>, String> {
-    let mut brokers: Vec<i32> = image
-        .brokers
-        .values()
-        .filter(|b| !b.fenced)
-        .map(|b| b.broker_id)
-        .collect();
-    if brokers.is_empty() {
-        brokers = image.brokers.keys().copied().collect();
-    }
-    let rf = usize::try_from(replication_factor).unwrap_or(0);
-    if rf == 0 || partitions <= 0 {
-        return Err(format!(
-            "partitions ({partitions}) and replication factor ({replication_factor}) must be positive"
-        ));
-    }
-    if brokers.len() < rf {
-        return Err(format!(
-            "replication factor {rf} is larger than the {} available brokers",
-            brokers.len()
-        ));
-    }
-    let n = brokers.len();
-    let start = image.topics.len() % n;
-    Ok((first_partition..first_partition + partitions)
-        .map(|p| (0..rf).map(|r| brokers[(start + p as usize + r) % n]).collect())
-        .collect())
 }
 
 /// The controller's partition-leadership reconciliation, as a pure function of the image: for every

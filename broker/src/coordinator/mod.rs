@@ -4,7 +4,8 @@
 //! configs, producer-id blocks) is the state machine of a Raft log replicated with openraft 0.9:
 //!
 //! - `image`: the metadata, the commands that change it, and the pure `apply` (plus controller decisions
-//!   such as `assign_replicas`), unit-tested without Raft;
+//!   such as `partition_leadership_changes`), unit-tested without Raft;
+//! - `placement`: the controller's rack-aware replica placement (`assign_replicas`);
 //! - `log_store` / `state_machine`: openraft's `RaftLogStorage` / `RaftStateMachine` on files in `dataDir`
 //!   (fsynced log and vote, snapshots, log compaction);
 //! - `network`: the TCP transport between coordinators (`server.N` peer ports), and `NoPeers` for a
@@ -28,6 +29,7 @@ pub mod log_store;
 pub mod metrics;
 pub mod network;
 pub mod node;
+pub mod placement;
 pub mod runtime;
 pub mod state_machine;
 
