@@ -2,15 +2,27 @@
 //! the metadata log. The controller unfences a fenced broker once it has caught up to its own
 //! registration (and it does not ask to stay fenced), and fences one that asks to be. Liveness times are
 //! kept in memory on the controller (not replicated): a new controller starts counting afresh.
+//!
+//! Controlled shutdown: a broker that heartbeats with `want_shut_down` is fenced and the controller at
+//! once proposes `partition_leadership_changes`, so its partitions get new leaders (from their live ISR;
+//! with RF 1 they go offline, leader -1) before the answer. Only when it leads nothing is it told
+//! `should_shut_down`; until then (say, no quorum) it gets an error and asks again with its next
+//! heartbeat, as Kafka brokers do.
 
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::{BrokerHeartbeatRequest, BrokerHeartbeatResponse};
 use kafka_protocol::protocol::VersionRange;
+use tracing::{info, warn};
 
-use super::ClientContext;
-use crate::coordinator::image::{MetadataCommand, MetadataResponse};
+use super::{propose, ClientContext};
+use crate::coordinator::image::{error_code, partition_leadership_changes, MetadataCommand, MetadataResponse};
+use crate::coordinator::ClusterImage;
 
 pub const VERSIONS: VersionRange = VersionRange { min: 0, max: 1 };
+
+/// Rounds of leadership changes a controlled shutdown tries before answering; a round only repeats when
+/// a concurrent change (the liveness duty, an ISR change) made one of its proposals stale.
+const SHUTDOWN_ROUNDS: usize = 3;
 
 pub async fn handle(ctx: &ClientContext, request: BrokerHeartbeatRequest) -> BrokerHeartbeatResponse {
     let response = BrokerHeartbeatResponse::default().with_is_fenced(true);
@@ -41,8 +53,214 @@ pub async fn handle(ctx: &ClientContext, request: BrokerHeartbeatRequest) -> Bro
             Err(e) => return response.with_error_code(e.kafka_code()),
         }
     }
-    response
-        .with_is_caught_up(caught_up)
-        .with_is_fenced(fenced)
-        .with_should_shut_down(request.want_shut_down)
+    let response = response.with_is_caught_up(caught_up).with_is_fenced(fenced);
+    if !(request.want_shut_down && fenced) {
+        return response;
+    }
+    match move_leadership_off(ctx, id).await {
+        Ok(()) => response.with_should_shut_down(true),
+        Err(code) => response.with_error_code(code),
+    }
+}
+
+/// Proposes the leadership changes a fenced `broker_id` needs, until it leads no partition. Returns the
+/// Kafka error code to answer with when that cannot be done now.
+async fn move_leadership_off(ctx: &ClientContext, broker_id: i32) -> Result<(), i16> {
+    for _ in 0..SHUTDOWN_ROUNDS {
+        let image = ctx.node.state.image();
+        if leads_no_partition(&image, broker_id) {
+            info!(
+                broker_id,
+                "controlled shutdown: the broker leads no partition, it may stop"
+            );
+            return Ok(());
+        }
+        for command in partition_leadership_changes(&image) {
+            match propose(ctx, command).await {
+                Ok(_) => {}
+                // Changed under us by another proposal: the next round recomputes from the new image.
+                Err((code, _)) if is_stale(code) => {}
+                Err((code, message)) => {
+                    warn!(
+                        broker_id,
+                        "controlled shutdown: cannot move partition leadership yet: {message}"
+                    );
+                    return Err(code);
+                }
+            }
+        }
+    }
+    if leads_no_partition(&ctx.node.state.image(), broker_id) {
+        return Ok(());
+    }
+    warn!(
+        broker_id,
+        "controlled shutdown: partition leadership kept changing under the controller; the broker will ask again"
+    );
+    Err(ResponseError::RequestTimedOut.code())
+}
+
+fn is_stale(code: i16) -> bool {
+    code == error_code::FENCED_LEADER_EPOCH || code == error_code::UNKNOWN_TOPIC_OR_PARTITION
+}
+
+/// Whether `broker_id` leads no partition in `image`: the condition for telling it to shut down.
+pub fn leads_no_partition(image: &ClusterImage, broker_id: i32) -> bool {
+    !image
+        .topics
+        .values()
+        .flat_map(|t| &t.partitions)
+        .any(|p| p.leader == broker_id)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use kafka_protocol::messages::create_topics_request::CreatableTopic;
+    use kafka_protocol::messages::{
+        BrokerId, BrokerRegistrationRequest, CreateTopicsRequest, RequestKind, ResponseKind,
+    };
+    use uuid::Uuid;
+
+    use super::*;
+    use crate::coordinator::image::apply;
+    use crate::coordinator::kafka::dispatch;
+    use crate::coordinator::testing::single_voter;
+
+    fn image_with(brokers: &[i32], topics: &[(&str, Vec<Vec<i32>>)]) -> ClusterImage {
+        let mut image = ClusterImage::default();
+        let mut index = 1;
+        let mut next = || {
+            index += 1;
+            index
+        };
+        for &id in brokers {
+            let register = MetadataCommand::RegisterBroker {
+                broker_id: id,
+                incarnation_id: Uuid::nil(),
+                endpoints: vec![],
+                rack: None,
+            };
+            let MetadataResponse::BrokerRegistered { broker_epoch } = apply(&mut image, next(), &register) else {
+                panic!("registers");
+            };
+            let unfence = MetadataCommand::SetBrokerFenced {
+                broker_id: id,
+                broker_epoch,
+                fenced: false,
+            };
+            apply(&mut image, next(), &unfence);
+        }
+        for (name, assignment) in topics {
+            let create = MetadataCommand::CreateTopic {
+                name: name.to_string(),
+                topic_id: Uuid::nil(),
+                assignment: assignment.clone(),
+                configs: BTreeMap::new(),
+            };
+            apply(&mut image, next(), &create);
+        }
+        image
+    }
+
+    #[test]
+    fn fencing_then_reconciling_moves_all_leadership_off_a_broker() {
+        let mut image = image_with(
+            &[1, 2, 3],
+            &[
+                ("solo", vec![vec![1], vec![2]]),
+                ("replicated", vec![vec![1, 2, 3], vec![3, 1, 2]]),
+            ],
+        );
+        assert!(!leads_no_partition(&image, 1));
+        let epoch = image.brokers[&1].epoch;
+        let fence = MetadataCommand::SetBrokerFenced {
+            broker_id: 1,
+            broker_epoch: epoch,
+            fenced: true,
+        };
+        apply(&mut image, 100, &fence);
+        for (i, change) in partition_leadership_changes(&image).iter().enumerate() {
+            apply(&mut image, 101 + i as u64, change);
+        }
+        assert!(leads_no_partition(&image, 1));
+        let solo = &image.topics["solo"].partitions;
+        assert_eq!(
+            (solo[0].leader, solo[0].isr.clone()),
+            (-1, vec![1]),
+            "RF 1 goes offline"
+        );
+        assert_eq!(solo[1].leader, 2, "other brokers' partitions are untouched");
+        let replicated = &image.topics["replicated"].partitions;
+        assert_eq!((replicated[0].leader, replicated[0].isr.clone()), (2, vec![2, 3]));
+        assert_eq!((replicated[1].leader, replicated[1].isr.clone()), (3, vec![3, 2]));
+    }
+
+    /// Through `dispatch` on a single voter, as a broker's embedded coordinator is driven.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_broker_asking_to_shut_down_is_told_to_once_it_leads_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let node = single_voter(0, dir.path()).await;
+        let ctx = ClientContext::new(node, BTreeMap::new(), 9000);
+        let registration = BrokerRegistrationRequest::default()
+            .with_broker_id(BrokerId(0))
+            .with_incarnation_id(Uuid::new_v4());
+        let ResponseKind::BrokerRegistration(registered) =
+            dispatch(&ctx, 4, RequestKind::BrokerRegistration(registration))
+                .await
+                .unwrap()
+        else {
+            panic!("a registration answer");
+        };
+        assert_eq!(registered.error_code, 0);
+        let heartbeat = |want_shut_down| {
+            RequestKind::BrokerHeartbeat(
+                BrokerHeartbeatRequest::default()
+                    .with_broker_id(BrokerId(0))
+                    .with_broker_epoch(registered.broker_epoch)
+                    .with_current_metadata_offset(registered.broker_epoch)
+                    .with_want_shut_down(want_shut_down),
+            )
+        };
+        let ResponseKind::BrokerHeartbeat(alive) = dispatch(&ctx, 1, heartbeat(false)).await.unwrap() else {
+            panic!("a heartbeat answer");
+        };
+        assert_eq!(
+            (alive.error_code, alive.is_fenced, alive.should_shut_down),
+            (0, false, false)
+        );
+        let topic = CreatableTopic::default()
+            .with_name(super::super::str_bytes("t").into())
+            .with_num_partitions(2)
+            .with_replication_factor(1);
+        let create = CreateTopicsRequest::default().with_topics(vec![topic]);
+        let ResponseKind::CreateTopics(created) = dispatch(&ctx, 7, RequestKind::CreateTopics(create)).await.unwrap()
+        else {
+            panic!("a CreateTopics answer");
+        };
+        assert_eq!(created.topics[0].error_code, 0, "{:?}", created.topics[0].error_message);
+        assert!(ctx.node.state.image().topics["t"]
+            .partitions
+            .iter()
+            .all(|p| p.leader == 0));
+
+        let ResponseKind::BrokerHeartbeat(leaving) = dispatch(&ctx, 1, heartbeat(true)).await.unwrap() else {
+            panic!("a heartbeat answer");
+        };
+        assert_eq!(
+            (leaving.error_code, leaving.is_fenced, leaving.should_shut_down),
+            (0, true, true)
+        );
+        let image = ctx.node.state.image();
+        assert!(
+            image.topics["t"].partitions.iter().all(|p| p.leader == -1),
+            "RF 1: offline"
+        );
+        assert!(dispatch(&ctx, 0, RequestKind::Fetch(Default::default()))
+            .await
+            .unwrap_err()
+            .contains("not served"));
+        ctx.node.raft.shutdown().await.unwrap();
+    }
 }
