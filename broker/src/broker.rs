@@ -1,39 +1,70 @@
-//! `Broker`: the state every handler shares: config, partition logs, cluster metadata, metrics, the
-//! memory budget, and the append notifier that wakes long-polling fetches.
+//! `Broker`: the state every handler shares: config, partition logs, the cluster metadata this broker
+//! follows, its channel to the controller and its session there, metrics, the memory budget, and the
+//! append notifier that wakes long-polling fetches.
 //!
-//! Topic administration (create, delete, add partitions, alter configs) lives here because it changes
-//! metadata and logs together: `admin` serializes those changes so the two never disagree, and
-//! metadata is persisted before the logs are touched, so a crash leaves at worst an empty partition
-//! directory that the next start adopts or removes.
+//! Topic administration (create, delete, add partitions, alter configs) is validated here, with the
+//! broker's own rules (names, configs), and then sent to the controller, which decides and replicates it;
+//! the broker answers once its own metadata shows the change, so the next request sees it. Logs follow
+//! metadata: `install_metadata` creates the logs of partitions assigned to this broker, applies config
+//! changes and removes deleted topics' data before the new metadata becomes visible.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::create_partitions_request::CreatePartitionsTopic;
+use kafka_protocol::messages::create_topics_request::{
+    CreatableReplicaAssignment, CreatableTopic, CreatableTopicConfig,
+};
+use kafka_protocol::messages::delete_topics_request::DeleteTopicState;
+use kafka_protocol::messages::incremental_alter_configs_request::{AlterConfigsResource, AlterableConfig};
+use kafka_protocol::messages::{
+    AllocateProducerIdsRequest, ApiKey, BrokerId, CreatePartitionsRequest, CreateTopicsRequest, DeleteTopicsRequest,
+    IncrementalAlterConfigsRequest, RequestKind, ResponseKind, TopicName,
+};
+use kafka_protocol::protocol::StrBytes;
 use parking_lot::Mutex;
 use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
 
+use crate::cluster::{ControllerChannel, Lane, MetadataView, Session};
 use crate::config::BrokerConfig;
+use crate::coordinator::ClusterImage;
 use crate::group::{GroupConfig, GroupCoordinator};
 use crate::log::{LogConfig, LogManager, Partition, TopicPartition};
-use crate::metadata::{validate_topic_name, MetadataStore, TopicMeta};
+use crate::metadata::{validate_topic_name, TopicMeta};
 use crate::metrics::Metrics;
 use crate::network::MemoryBudget;
+
+/// How long a topic operation may wait for the controller.
+const CONTROLLER_TIMEOUT: Duration = Duration::from_secs(20);
+/// How long a broker waits for its own metadata to show a change the controller made.
+const PROPAGATION_TIMEOUT: Duration = Duration::from_secs(10);
 
 pub struct Broker {
     pub config: BrokerConfig,
     /// Broker-wide log defaults; each topic's `LogConfig` is this plus the topic's overrides.
     pub default_log_config: LogConfig,
     pub logs: LogManager,
-    pub metadata: MetadataStore,
+    /// Cluster metadata as last received from the controller.
+    pub metadata: MetadataView,
+    pub controller: ControllerChannel,
+    pub session: Session,
     pub metrics: Metrics,
     pub budget: MemoryBudget,
-    /// The group coordinator of every consumer group (this broker coordinates them all).
+    /// The group coordinator of the consumer groups whose `__consumer_offsets` partition this broker leads.
     pub groups: GroupCoordinator,
     /// Incremented after every append; fetches waiting for data watch it.
     appended: watch::Sender<u64>,
-    /// Serializes topic administration.
-    admin: Mutex<()>,
+    /// Serializes installing metadata (log changes follow metadata in order).
+    installing: tokio::sync::Mutex<()>,
+    /// Producer ids handed out from the current block: (next, end exclusive).
+    producer_ids: tokio::sync::Mutex<(i64, i64)>,
+    /// Stops the background work of this broker's membership (heartbeats, metadata, embedded coordinator).
+    pub background: CancellationToken,
+    /// Partitions that are assigned elsewhere but have a log here (warned about once).
+    strays: Mutex<std::collections::HashSet<TopicPartition>>,
 }
 
 /// Why a topic operation failed, as a Kafka error code plus a message for the client.
@@ -50,6 +81,19 @@ impl TopicError {
             message: message.into(),
         }
     }
+
+    fn from_code(code: i16, message: Option<&StrBytes>) -> Self {
+        let error = ResponseError::try_from_code(code).unwrap_or(ResponseError::UnknownServerError);
+        let message = message.map(|m| m.to_string()).unwrap_or_else(|| error.to_string());
+        TopicError { error, message }
+    }
+
+    fn unreachable(problem: String) -> Self {
+        TopicError::new(
+            ResponseError::RequestTimedOut,
+            format!("the controller did not answer: {problem}"),
+        )
+    }
 }
 
 impl Broker {
@@ -57,7 +101,8 @@ impl Broker {
         config: BrokerConfig,
         default_log_config: LogConfig,
         logs: LogManager,
-        metadata: MetadataStore,
+        controller: ControllerChannel,
+        session: Session,
         metrics: Metrics,
     ) -> Self {
         let budget = MemoryBudget::new(config.heap_bytes);
@@ -67,12 +112,17 @@ impl Broker {
             config,
             default_log_config,
             logs,
-            metadata,
+            metadata: MetadataView::new(),
+            controller,
+            session,
             metrics,
             budget,
             groups,
             appended,
-            admin: Mutex::new(()),
+            installing: tokio::sync::Mutex::new(()),
+            producer_ids: tokio::sync::Mutex::new((0, 0)),
+            background: CancellationToken::new(),
+            strays: Mutex::default(),
         }
     }
 
@@ -80,12 +130,27 @@ impl Broker {
         self.config.broker_id.0
     }
 
-    /// The partition, if this broker hosts it.
+    /// The partition, if this broker has its log.
     pub fn partition(&self, topic: &str, partition: i32) -> Option<Arc<Partition>> {
         self.logs.get(&TopicPartition {
             topic: topic.to_string(),
             partition,
         })
+    }
+
+    /// The partition, if this broker is its leader: what Produce, Fetch, ListOffsets and DeleteRecords
+    /// act on. UNKNOWN_TOPIC_OR_PARTITION when metadata has no such partition, NOT_LEADER_OR_FOLLOWER
+    /// when another broker leads it or no one does (the client refreshes metadata and retries).
+    pub fn leader_partition(&self, topic: &str, partition: i32) -> Result<Arc<Partition>, ResponseError> {
+        let leader = self
+            .metadata
+            .leader_of(topic, partition)
+            .ok_or(ResponseError::UnknownTopicOrPartition)?;
+        if leader != self.broker_id() {
+            return Err(ResponseError::NotLeaderOrFollower);
+        }
+        self.partition(topic, partition)
+            .ok_or(ResponseError::NotLeaderOrFollower)
     }
 
     pub fn notify_appended(&self) {
@@ -104,25 +169,33 @@ impl Broker {
     }
 
     /// Creates a topic (CreateTopics, auto-creation). `partitions` / `replication_factor` of -1 take the
-    /// broker defaults. With `validate_only`, checks everything and changes nothing.
-    pub fn create_topic(
+    /// broker defaults; `assignments` (partition → replicas) replaces both. With `validate_only`, checks
+    /// everything and changes nothing.
+    pub async fn create_topic(
         &self,
         name: &str,
         partitions: i32,
         replication_factor: i16,
         configs: BTreeMap<String, String>,
+        assignments: Vec<Vec<i32>>,
         validate_only: bool,
     ) -> Result<TopicMeta, TopicError> {
         validate_topic_name(name).map_err(|m| TopicError::new(ResponseError::InvalidTopicException, m))?;
-        let partitions = if partitions == -1 {
-            self.config.num_partitions
+        let (partitions, replication_factor) = if assignments.is_empty() {
+            (
+                if partitions == -1 {
+                    self.config.num_partitions
+                } else {
+                    partitions
+                },
+                if replication_factor == -1 {
+                    self.config.default_replication_factor
+                } else {
+                    replication_factor
+                },
+            )
         } else {
-            partitions
-        };
-        let replication_factor = if replication_factor == -1 {
-            self.config.default_replication_factor
-        } else {
-            replication_factor
+            (assignments.len() as i32, assignments[0].len() as i16)
         };
         if partitions < 1 {
             return Err(TopicError::new(
@@ -136,8 +209,8 @@ impl Broker {
                 "Replication factor must be larger than 0.",
             ));
         }
-        let live_brokers = 1;
-        if replication_factor as i32 > live_brokers {
+        let live_brokers = self.metadata.image().brokers.values().filter(|b| !b.fenced).count();
+        if replication_factor as usize > live_brokers {
             return Err(TopicError::new(
                 ResponseError::InvalidReplicationFactor,
                 format!(
@@ -146,8 +219,16 @@ impl Broker {
                 ),
             ));
         }
-        let log_config = self.log_config_for(&configs)?;
-        let _admin = self.admin.lock();
+        if replication_factor > 1 {
+            return Err(TopicError::new(
+                ResponseError::InvalidReplicationFactor,
+                format!(
+                    "Replication factor {replication_factor} is not supported yet: oxka does not replicate partitions \
+                     between brokers, so a replica other than the leader would hold no data. Use replication factor 1."
+                ),
+            ));
+        }
+        self.log_config_for(&configs)?;
         if let Some(existing) = self.metadata.read().topics.keys().find(|t| collides(t, name)) {
             let (error, message) = if existing == name {
                 (
@@ -162,63 +243,97 @@ impl Broker {
             };
             return Err(TopicError::new(error, message));
         }
-        let meta = TopicMeta {
-            topic_id: uuid::Uuid::new_v4(),
+        if validate_only {
+            return Ok(TopicMeta {
+                topic_id: uuid::Uuid::nil(),
+                partitions,
+                replication_factor,
+                configs,
+            });
+        }
+        let topic = CreatableTopic::default()
+            .with_name(TopicName(StrBytes::from_string(name.to_string())))
+            .with_num_partitions(if assignments.is_empty() { partitions } else { -1 })
+            .with_replication_factor(if assignments.is_empty() { replication_factor } else { -1 })
+            .with_assignments(
+                assignments
+                    .iter()
+                    .enumerate()
+                    .map(|(i, replicas)| {
+                        CreatableReplicaAssignment::default()
+                            .with_partition_index(i as i32)
+                            .with_broker_ids(replicas.iter().map(|b| BrokerId(*b)).collect())
+                    })
+                    .collect(),
+            )
+            .with_configs(
+                configs
+                    .iter()
+                    .map(|(k, v)| {
+                        CreatableTopicConfig::default()
+                            .with_name(StrBytes::from_string(k.clone()))
+                            .with_value(Some(StrBytes::from_string(v.clone())))
+                    })
+                    .collect(),
+            );
+        let request = CreateTopicsRequest::default()
+            .with_topics(vec![topic])
+            .with_timeout_ms(CONTROLLER_TIMEOUT.as_millis() as i32);
+        let response = self
+            .to_controller(ApiKey::CreateTopics, 7, RequestKind::CreateTopics(request))
+            .await?;
+        let ResponseKind::CreateTopics(response) = response else {
+            return Err(unexpected(&response));
+        };
+        let result = response.topics.into_iter().next().unwrap_or_default();
+        if result.error_code != 0 {
+            return Err(TopicError::from_code(result.error_code, result.error_message.as_ref()));
+        }
+        let topic_id = result.topic_id;
+        self.await_metadata(|image| image.topics.get(name).is_some_and(|t| t.topic_id == topic_id))
+            .await;
+        tracing::info!(topic = name, partitions, "created topic");
+        Ok(TopicMeta {
+            topic_id,
             partitions,
             replication_factor,
             configs,
-        };
-        if validate_only {
-            return Ok(meta);
-        }
-        self.metadata
-            .update(|image| image.topics.insert(name.to_string(), meta.clone()))
-            .map_err(storage_error)?;
-        for partition in 0..partitions {
-            self.logs
-                .create(
-                    TopicPartition {
-                        topic: name.to_string(),
-                        partition,
-                    },
-                    log_config.clone(),
-                )
-                .map_err(storage_error)?;
-        }
-        self.metrics.set_partition_count(self.logs.partition_count());
-        tracing::info!(topic = name, partitions, "created topic");
-        Ok(meta)
+        })
     }
 
-    /// Deletes a topic and its partitions' data.
-    pub fn delete_topic(&self, name: &str) -> Result<TopicMeta, TopicError> {
+    /// Deletes a topic; each broker removes its partitions' data when its metadata shows the deletion.
+    pub async fn delete_topic(&self, name: &str) -> Result<TopicMeta, TopicError> {
         if !self.config.delete_topic_enable {
             return Err(TopicError::new(
                 ResponseError::TopicDeletionDisabled,
                 "Topic deletion is disabled (delete.topic.enable=false).",
             ));
         }
-        let _admin = self.admin.lock();
         let meta = self.metadata.topic(name).ok_or_else(|| unknown_topic(name))?;
-        self.metadata
-            .update(|image| image.topics.remove(name))
-            .map_err(storage_error)?;
-        for partition in 0..meta.partitions {
-            if let Err(e) = self.logs.remove(&TopicPartition {
-                topic: name.to_string(),
-                partition,
-            }) {
-                tracing::warn!(topic = name, partition, "could not remove partition data: {e}");
-            }
+        let request = DeleteTopicsRequest::default()
+            .with_topics(vec![
+                DeleteTopicState::default().with_name(Some(TopicName(StrBytes::from_string(name.to_string()))))
+            ])
+            .with_timeout_ms(CONTROLLER_TIMEOUT.as_millis() as i32);
+        let response = self
+            .to_controller(ApiKey::DeleteTopics, 6, RequestKind::DeleteTopics(request))
+            .await?;
+        let ResponseKind::DeleteTopics(response) = response else {
+            return Err(unexpected(&response));
+        };
+        let result = response.responses.into_iter().next().unwrap_or_default();
+        if result.error_code != 0 {
+            return Err(TopicError::from_code(result.error_code, result.error_message.as_ref()));
         }
-        self.metrics.set_partition_count(self.logs.partition_count());
+        let topic_id = meta.topic_id;
+        self.await_metadata(|image| image.topics.get(name).is_none_or(|t| t.topic_id != topic_id))
+            .await;
         tracing::info!(topic = name, "deleted topic");
         Ok(meta)
     }
 
     /// Raises a topic's partition count to `count` (CreatePartitions).
-    pub fn create_partitions(&self, name: &str, count: i32, validate_only: bool) -> Result<(), TopicError> {
-        let _admin = self.admin.lock();
+    pub async fn create_partitions(&self, name: &str, count: i32, validate_only: bool) -> Result<(), TopicError> {
         let meta = self.metadata.topic(name).ok_or_else(|| unknown_topic(name))?;
         if count < meta.partitions {
             return Err(TopicError::new(
@@ -238,69 +353,172 @@ impl Broker {
         if validate_only {
             return Ok(());
         }
-        let log_config = self.log_config_for(&meta.configs)?;
-        self.metadata
-            .update(|image| {
-                if let Some(t) = image.topics.get_mut(name) {
-                    t.partitions = count;
-                }
-            })
-            .map_err(storage_error)?;
-        for partition in meta.partitions..count {
-            self.logs
-                .create(
-                    TopicPartition {
-                        topic: name.to_string(),
-                        partition,
-                    },
-                    log_config.clone(),
-                )
-                .map_err(storage_error)?;
+        let request = CreatePartitionsRequest::default()
+            .with_topics(vec![CreatePartitionsTopic::default()
+                .with_name(TopicName(StrBytes::from_string(name.to_string())))
+                .with_count(count)])
+            .with_timeout_ms(CONTROLLER_TIMEOUT.as_millis() as i32);
+        let response = self
+            .to_controller(ApiKey::CreatePartitions, 3, RequestKind::CreatePartitions(request))
+            .await?;
+        let ResponseKind::CreatePartitions(response) = response else {
+            return Err(unexpected(&response));
+        };
+        let result = response.results.into_iter().next().unwrap_or_default();
+        if result.error_code != 0 {
+            return Err(TopicError::from_code(result.error_code, result.error_message.as_ref()));
         }
-        self.metrics.set_partition_count(self.logs.partition_count());
+        self.await_metadata(|image| {
+            image
+                .topics
+                .get(name)
+                .is_some_and(|t| t.partitions.len() >= count as usize)
+        })
+        .await;
         Ok(())
     }
 
-    /// Replaces a topic's config overrides (after validating them) and applies them to its logs.
-    pub fn set_topic_configs(
+    /// Replaces a topic's config overrides (after validating them); every broker applies them to its logs.
+    pub async fn set_topic_configs(
         &self,
         name: &str,
         configs: BTreeMap<String, String>,
         validate_only: bool,
     ) -> Result<(), TopicError> {
-        let log_config = self.log_config_for(&configs)?;
-        let _admin = self.admin.lock();
+        self.log_config_for(&configs)?;
         let meta = self.metadata.topic(name).ok_or_else(|| unknown_topic(name))?;
         if validate_only {
             return Ok(());
         }
-        self.metadata
-            .update(|image| {
-                if let Some(t) = image.topics.get_mut(name) {
-                    t.configs = configs;
-                }
+        const SET: i8 = 0;
+        const DELETE: i8 = 1;
+        let changes = configs
+            .iter()
+            .map(|(k, v)| (k, Some(v), SET))
+            .chain(
+                meta.configs
+                    .keys()
+                    .filter(|k| !configs.contains_key(*k))
+                    .map(|k| (k, None, DELETE)),
+            )
+            .map(|(k, v, op)| {
+                AlterableConfig::default()
+                    .with_name(StrBytes::from_string(k.clone()))
+                    .with_config_operation(op)
+                    .with_value(v.map(|v| StrBytes::from_string(v.clone())))
             })
-            .map_err(storage_error)?;
-        for partition in 0..meta.partitions {
-            if let Some(p) = self.partition(name, partition) {
-                p.log.lock().update_config(log_config.clone());
-            }
+            .collect();
+        const TOPIC: i8 = 2;
+        let request = IncrementalAlterConfigsRequest::default().with_resources(vec![AlterConfigsResource::default()
+            .with_resource_type(TOPIC)
+            .with_resource_name(StrBytes::from_string(name.to_string()))
+            .with_configs(changes)]);
+        let response = self
+            .to_controller(
+                ApiKey::IncrementalAlterConfigs,
+                1,
+                RequestKind::IncrementalAlterConfigs(request),
+            )
+            .await?;
+        let ResponseKind::IncrementalAlterConfigs(response) = response else {
+            return Err(unexpected(&response));
+        };
+        let result = response.responses.into_iter().next().unwrap_or_default();
+        if result.error_code != 0 {
+            return Err(TopicError::from_code(result.error_code, result.error_message.as_ref()));
         }
+        self.await_metadata(|image| image.topics.get(name).is_some_and(|t| t.configs == configs))
+            .await;
         Ok(())
     }
 
-    /// Makes sure every partition of every topic in metadata has a log (start-up, after a crash between
-    /// persisting metadata and creating directories), and removes logs of topics that no longer exist.
-    pub fn reconcile_logs(&self) -> Result<(), TopicError> {
-        let topics = self.metadata.read().topics.clone();
-        for (name, meta) in &topics {
-            let log_config = self.log_config_for(&meta.configs)?;
-            for partition in 0..meta.partitions {
+    /// Hands out a fresh producer id, fetching a new block from the controller when the current one runs
+    /// out; the controller's counter is in the metadata log, so no id is ever handed out twice.
+    pub async fn allocate_producer_id(&self) -> Result<i64, TopicError> {
+        let mut ids = self.producer_ids.lock().await;
+        if ids.0 >= ids.1 {
+            let request = AllocateProducerIdsRequest::default()
+                .with_broker_id(BrokerId(self.broker_id()))
+                .with_broker_epoch(self.session.epoch());
+            let response = self
+                .to_controller(
+                    ApiKey::AllocateProducerIds,
+                    0,
+                    RequestKind::AllocateProducerIds(request),
+                )
+                .await?;
+            let ResponseKind::AllocateProducerIds(r) = response else {
+                return Err(unexpected(&response));
+            };
+            if r.error_code != 0 {
+                return Err(TopicError::from_code(r.error_code, None));
+            }
+            *ids = (
+                r.producer_id_start.0,
+                r.producer_id_start.0 + i64::from(r.producer_id_len.max(0)),
+            );
+        }
+        let id = ids.0;
+        ids.0 += 1;
+        Ok(id)
+    }
+
+    async fn to_controller(&self, api: ApiKey, version: i16, request: RequestKind) -> Result<ResponseKind, TopicError> {
+        self.controller
+            .send(Lane::Admin, api, version, request, CONTROLLER_TIMEOUT)
+            .await
+            .map_err(TopicError::unreachable)
+    }
+
+    /// Waits until this broker's metadata shows what the controller did (bounded: the change is made,
+    /// and a slow follower only delays what this broker says about it).
+    async fn await_metadata(&self, done: impl Fn(&ClusterImage) -> bool) {
+        if !self.metadata.wait_until(PROPAGATION_TIMEOUT, done).await {
+            tracing::warn!("metadata from the controller did not arrive within {PROPAGATION_TIMEOUT:?}");
+        }
+    }
+
+    /// Installs newer metadata from the controller: first the logs follow it (partitions assigned to this
+    /// broker get logs, config changes are applied, deleted topics' data is removed), then it becomes
+    /// what handlers see.
+    pub async fn install_metadata(self: &Arc<Self>, offset: u64, image: ClusterImage) {
+        let _one_at_a_time = self.installing.lock().await;
+        if offset <= self.metadata.offset() {
+            return;
+        }
+        let broker = self.clone();
+        let image = Arc::new(image);
+        let reconciling = image.clone();
+        match tokio::task::spawn_blocking(move || broker.reconcile_logs(&reconciling)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::error!(
+                "cannot bring the logs in line with metadata offset {offset}: {}",
+                e.message
+            ),
+            Err(e) => tracing::error!("log reconciliation panicked: {e}"),
+        }
+        self.metadata.install(offset, Arc::unwrap_or_clone(image));
+    }
+
+    /// Makes sure every partition assigned to this broker has a log with its topic's config, and removes
+    /// logs of topics (or partitions) that no longer exist.
+    pub fn reconcile_logs(&self, image: &ClusterImage) -> Result<(), TopicError> {
+        let me = self.broker_id();
+        for (name, topic) in &image.topics {
+            let log_config = self.log_config_for(&topic.configs)?;
+            for (index, p) in topic.partitions.iter().enumerate() {
                 let tp = TopicPartition {
                     topic: name.clone(),
-                    partition,
+                    partition: index as i32,
                 };
-                match self.logs.get(&tp) {
+                let existing = self.logs.get(&tp);
+                if !p.replicas.contains(&me) {
+                    if existing.is_some() && self.strays.lock().insert(tp.clone()) {
+                        tracing::warn!(partition = %tp, "this broker has data for a partition assigned to other brokers; keeping it untouched");
+                    }
+                    continue;
+                }
+                match existing {
                     Some(p) => p.log.lock().update_config(log_config.clone()),
                     None => {
                         self.logs.create(tp, log_config.clone()).map_err(storage_error)?;
@@ -314,9 +532,12 @@ impl Broker {
             .map(|p| p.topic_partition().clone())
             .collect::<Vec<_>>()
         {
-            let known = topics.get(&tp.topic).is_some_and(|m| tp.partition < m.partitions);
+            let known = image
+                .topics
+                .get(&tp.topic)
+                .is_some_and(|t| (tp.partition as usize) < t.partitions.len());
             if !known {
-                tracing::warn!(partition = %tp, "removing a partition directory that no topic owns");
+                tracing::info!(partition = %tp, "removing the data of a partition whose topic was deleted");
                 if let Err(e) = self.logs.remove(&tp) {
                     tracing::warn!(partition = %tp, "could not remove it: {e}");
                 }
@@ -325,6 +546,13 @@ impl Broker {
         self.metrics.set_partition_count(self.logs.partition_count());
         Ok(())
     }
+}
+
+fn unexpected(response: &ResponseKind) -> TopicError {
+    TopicError::new(
+        ResponseError::UnknownServerError,
+        format!("unexpected answer from the controller: {response:?}"),
+    )
 }
 
 /// Kafka refuses topics whose names differ only in '.' versus '_' (they share metric names).

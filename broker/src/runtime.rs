@@ -14,9 +14,10 @@ use tracing::{info, warn};
 
 use crate::api::produce::now_ms;
 use crate::broker::Broker;
+use crate::cluster::remote::RemoteEnsemble;
+use crate::cluster::{embedded, lifecycle, ControllerChannel, Session};
 use crate::config::{BrokerConfig, LogDefaults, RawConfig, TimestampKind};
 use crate::log::{CleanerConfig, CleanupPolicy, LogCleaner, LogConfig, LogManager, TimestampType};
-use crate::metadata::{MetadataStore, METADATA_DIR};
 use crate::metrics::Metrics;
 use crate::network::server::{accept_loop, bind_listeners};
 
@@ -91,6 +92,7 @@ pub fn run_broker(config: BrokerConfig) -> anyhow::Result<()> {
         info!("shutting down: no new connections, finishing in-flight requests");
         shutdown.cancel();
         broker.groups.shutdown();
+        leave_cluster(&broker).await;
         tasks.close();
         if tokio::time::timeout(DRAIN_TIMEOUT, tasks.wait()).await.is_err() {
             warn!("some requests did not finish within {DRAIN_TIMEOUT:?}; closing logs anyway");
@@ -105,27 +107,28 @@ pub fn run_broker(config: BrokerConfig) -> anyhow::Result<()> {
     })
 }
 
-/// Opens everything the broker needs, before any listener is bound.
+/// Opens everything the broker needs and joins the cluster, before any listener is bound: logs are
+/// recovered, the controller is reached (the embedded coordinator is started when no ensemble is
+/// configured), the broker is registered, has caught up with the metadata log and is unfenced.
 pub async fn start(config: BrokerConfig) -> anyhow::Result<Arc<Broker>> {
     if !config.unknown_keys.is_empty() {
         warn!("ignoring unknown config keys: {}", config.unknown_keys.join(", "));
     }
-    if let Some(ensemble) = &config.coordinator_connect {
-        let list: Vec<String> = ensemble.iter().map(|h| format!("{}:{}", h.host, h.port)).collect();
-        warn!(
-            "zookeeper.connect/coordinator.connect = {} is set, but joining an external coordinator ensemble \
-             is not implemented yet; this broker runs its embedded single-node coordinator instead",
-            list.join(",")
-        );
-    }
+    let mut known_cluster_id = None;
     for dir in &config.log_dirs {
-        prepare_log_dir(dir, config.broker_id.0)?;
+        if let Some(id) = prepare_log_dir(dir, config.broker_id.0)? {
+            known_cluster_id.get_or_insert(id);
+        }
     }
-    let metadata_dir = config.log_dirs[0].join(METADATA_DIR);
-    let metadata = MetadataStore::open(&metadata_dir)?;
-    for dir in &config.log_dirs {
-        write_meta_properties(dir, config.broker_id.0, &metadata.cluster_id())?;
-    }
+    let background = CancellationToken::new();
+    let controller = match &config.coordinator_connect {
+        Some(ensemble) => {
+            let addresses: Vec<String> = ensemble.iter().map(|h| format!("{}:{}", h.host, h.port)).collect();
+            info!("joining the coordinator ensemble at {}", addresses.join(","));
+            ControllerChannel::Remote(Arc::new(RemoteEnsemble::new(addresses, config.broker_id.0)))
+        }
+        None => ControllerChannel::Embedded(embedded::start(&config, &background).await?),
+    };
     let default_log_config = log_config_from(&config.log)?;
     let dirs = config.log_dirs.clone();
     let defaults = default_log_config.clone();
@@ -134,10 +137,26 @@ pub async fn start(config: BrokerConfig) -> anyhow::Result<Arc<Broker>> {
         .await
         .context("log loading task failed")?
         .context("cannot load the logs")?;
-    let broker = Arc::new(Broker::new(config, default_log_config, logs, metadata, Metrics::new()));
-    broker
-        .reconcile_logs()
-        .map_err(|e| anyhow::anyhow!("cannot reconcile logs with metadata: {}", e.message))?;
+    let mut broker = Broker::new(
+        config,
+        default_log_config,
+        logs,
+        controller,
+        Session::new(known_cluster_id),
+        Metrics::new(),
+    );
+    broker.background = background.clone();
+    let broker = Arc::new(broker);
+    tokio::spawn(lifecycle::follow_metadata(broker.clone(), background.clone()));
+    if let Err(e) = lifecycle::join(&broker).await {
+        background.cancel();
+        return Err(e);
+    }
+    tokio::spawn(lifecycle::run_heartbeats(broker.clone(), background.clone()));
+    let cluster_id = broker.metadata.cluster_id();
+    for dir in &broker.config.log_dirs {
+        write_meta_properties(dir, broker.broker_id(), &cluster_id)?;
+    }
     let loading = broker.clone();
     let loaded = tokio::task::spawn_blocking(move || loading.groups.load(&loading))
         .await
@@ -152,6 +171,18 @@ pub async fn start(config: BrokerConfig) -> anyhow::Result<Arc<Broker>> {
         );
     }
     Ok(broker)
+}
+
+/// Stops the broker's membership work: a controlled shutdown with the controller, then heartbeats,
+/// metadata following and the embedded coordinator stop.
+pub async fn leave_cluster(broker: &Broker) {
+    lifecycle::controlled_shutdown(broker).await;
+    broker.background.cancel();
+    if let ControllerChannel::Embedded(ctx) = &broker.controller {
+        if let Err(e) = ctx.node.raft.shutdown().await {
+            warn!("stopping the embedded coordinator failed: {e}");
+        }
+    }
 }
 
 /// Binds listeners and the metrics endpoint and spawns every background task; returns a start-up line.
@@ -267,8 +298,9 @@ async fn wait_for_signal() {
     }
 }
 
-/// Creates a missing log dir and refuses one that belongs to another broker.
-fn prepare_log_dir(dir: &Path, broker_id: i32) -> anyhow::Result<()> {
+/// Creates a missing log dir and refuses one that belongs to another broker; returns the cluster id its
+/// `meta.properties` records, if any.
+fn prepare_log_dir(dir: &Path, broker_id: i32) -> anyhow::Result<Option<String>> {
     std::fs::create_dir_all(dir).with_context(|| {
         format!(
             "log.dirs entry {} does not exist and cannot be created; create it or fix log.dirs",
@@ -283,7 +315,8 @@ fn prepare_log_dir(dir: &Path, broker_id: i32) -> anyhow::Result<()> {
         )
     })?;
     let _ = std::fs::remove_file(probe);
-    if let Some(existing) = read_meta_properties(dir)?.and_then(|m| m.broker_id) {
+    let meta = read_meta_properties(dir)?;
+    if let Some(existing) = meta.as_ref().and_then(|m| m.broker_id) {
         if existing != broker_id {
             bail!(
                 "log dir {} belongs to broker.id={existing} (meta.properties) but this broker is broker.id={broker_id}; \
@@ -292,11 +325,12 @@ fn prepare_log_dir(dir: &Path, broker_id: i32) -> anyhow::Result<()> {
             );
         }
     }
-    Ok(())
+    Ok(meta.and_then(|m| m.cluster_id))
 }
 
 struct MetaProperties {
     broker_id: Option<i32>,
+    cluster_id: Option<String>,
 }
 
 fn read_meta_properties(dir: &Path) -> anyhow::Result<Option<MetaProperties>> {
@@ -311,7 +345,8 @@ fn read_meta_properties(dir: &Path) -> anyhow::Result<Option<MetaProperties>> {
         Some(id) => Some(id),
         None => raw.parse::<i32>("broker.id", "an integer")?,
     };
-    Ok(Some(MetaProperties { broker_id }))
+    let cluster_id = raw.string("cluster.id").filter(|c| !c.is_empty());
+    Ok(Some(MetaProperties { broker_id, cluster_id }))
 }
 
 fn write_meta_properties(dir: &Path, broker_id: i32, cluster_id: &str) -> anyhow::Result<()> {

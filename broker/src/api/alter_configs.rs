@@ -13,10 +13,9 @@ use crate::broker::Broker;
 pub const VERSIONS: VersionRange = VersionRange { min: 0, max: 2 };
 
 pub async fn handle(broker: &Broker, _ctx: &RequestContext<'_>, request: AlterConfigsRequest) -> AlterConfigsResponse {
-    let responses = request
-        .resources
-        .into_iter()
-        .map(|resource| {
+    let mut responses = Vec::with_capacity(request.resources.len());
+    for resource in request.resources {
+        {
             let response = AlterConfigsResourceResponse::default()
                 .with_resource_type(resource.resource_type)
                 .with_resource_name(resource.resource_name.clone());
@@ -29,17 +28,18 @@ pub async fn handle(broker: &Broker, _ctx: &RequestContext<'_>, request: AlterCo
                         .collect();
                     broker
                         .set_topic_configs(resource.resource_name.as_str(), configs, request.validate_only)
+                        .await
                         .map_err(|e| (e.error, e.message))
                 }
                 other => Err(unsupported_alter_target(other)),
             };
-            match outcome {
+            responses.push(match outcome {
                 Ok(()) => response,
                 Err((error, message)) => response
                     .with_error_code(error.code())
                     .with_error_message(Some(str_bytes(&message))),
-            }
-        })
-        .collect();
+            });
+        }
+    }
     AlterConfigsResponse::default().with_responses(responses)
 }

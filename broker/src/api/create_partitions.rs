@@ -15,33 +15,25 @@ pub async fn handle(
     _ctx: &RequestContext<'_>,
     request: CreatePartitionsRequest,
 ) -> CreatePartitionsResponse {
-    let results = request
-        .topics
-        .into_iter()
-        .map(|topic| {
-            let result = CreatePartitionsTopicResult::default().with_name(topic.name.clone());
-            let bad_assignment = topic.assignments.as_ref().is_some_and(|list| {
-                list.iter()
-                    .any(|a| a.broker_ids.is_empty() || a.broker_ids.iter().any(|b| b.0 != broker.broker_id()))
-            });
-            let outcome = if bad_assignment {
-                Err(crate::broker::TopicError::new(
-                    ResponseError::InvalidReplicaAssignment,
-                    format!(
-                        "The assignment names a broker that is not registered; only broker {} is.",
-                        broker.broker_id()
-                    ),
-                ))
-            } else {
-                broker.create_partitions(topic.name.as_str(), topic.count, request.validate_only)
-            };
-            match outcome {
-                Ok(()) => result,
-                Err(e) => result
-                    .with_error_code(e.error.code())
-                    .with_error_message(Some(str_bytes(&e.message))),
-            }
-        })
-        .collect();
+    let mut results = Vec::with_capacity(request.topics.len());
+    for topic in request.topics {
+        let result = CreatePartitionsTopicResult::default().with_name(topic.name.clone());
+        let outcome = if topic.assignments.is_some() {
+            Err(crate::broker::TopicError::new(
+                ResponseError::InvalidReplicaAssignment,
+                "Explicit assignments for new partitions are not supported yet; leave them to the controller.",
+            ))
+        } else {
+            broker
+                .create_partitions(topic.name.as_str(), topic.count, request.validate_only)
+                .await
+        };
+        results.push(match outcome {
+            Ok(()) => result,
+            Err(e) => result
+                .with_error_code(e.error.code())
+                .with_error_message(Some(str_bytes(&e.message))),
+        });
+    }
     CreatePartitionsResponse::default().with_results(results)
 }

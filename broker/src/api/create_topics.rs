@@ -1,5 +1,5 @@
-//! CreateTopics: creates topics with partition counts, replication factors, explicit assignments (which
-//! must name this broker) and per-topic configs; `validate_only` checks without creating.
+//! CreateTopics: checks topics here (names, configs, defaults, explicit assignments naming registered
+//! brokers) and has the controller create them; `validate_only` checks without creating.
 
 use std::collections::BTreeMap;
 
@@ -16,18 +16,20 @@ pub const VERSIONS: VersionRange = VersionRange { min: 2, max: 7 };
 
 pub async fn handle(broker: &Broker, _ctx: &RequestContext<'_>, request: CreateTopicsRequest) -> CreateTopicsResponse {
     let mut seen = std::collections::HashSet::new();
-    let topics = request
-        .topics
-        .into_iter()
-        .map(|topic| {
+    let mut topics = Vec::with_capacity(request.topics.len());
+    for topic in request.topics {
+        let entry = {
             let name = topic.name.to_string();
             let result = CreatableTopicResult::default().with_name(topic.name.clone());
             if !seen.insert(name.clone()) {
-                return result
-                    .with_error_code(ResponseError::InvalidRequest.code())
-                    .with_error_message(Some(str_bytes(&format!("Duplicate topic name {name} in the request."))));
+                topics.push(
+                    result
+                        .with_error_code(ResponseError::InvalidRequest.code())
+                        .with_error_message(Some(str_bytes(&format!("Duplicate topic name {name} in the request.")))),
+                );
+                continue;
             }
-            match create(broker, &name, topic, request.validate_only) {
+            match create(broker, &name, topic, request.validate_only).await {
                 Ok(meta) => result
                     .with_topic_id(meta.topic_id)
                     .with_num_partitions(meta.partitions)
@@ -38,12 +40,13 @@ pub async fn handle(broker: &Broker, _ctx: &RequestContext<'_>, request: CreateT
                     .with_num_partitions(-1)
                     .with_replication_factor(-1),
             }
-        })
-        .collect();
+        };
+        topics.push(entry);
+    }
     CreateTopicsResponse::default().with_topics(topics)
 }
 
-fn create(
+async fn create(
     broker: &Broker,
     name: &str,
     topic: CreatableTopic,
@@ -59,7 +62,8 @@ fn create(
         };
         configs.insert(c.name.to_string(), value.to_string());
     }
-    let (mut partitions, mut replication_factor) = (topic.num_partitions, topic.replication_factor);
+    let (partitions, replication_factor) = (topic.num_partitions, topic.replication_factor);
+    let mut assignments: Vec<Vec<i32>> = Vec::new();
     if !topic.assignments.is_empty() {
         if partitions != -1 || replication_factor != -1 {
             return Err(TopicError::new(
@@ -75,20 +79,35 @@ fn create(
                 "Partitions should be a consecutive 0-based integer sequence",
             ));
         }
+        let image = broker.metadata.image();
         for a in &topic.assignments {
-            if a.broker_ids.iter().any(|b| b.0 != broker.broker_id()) || a.broker_ids.is_empty() {
+            if let Some(b) = a.broker_ids.iter().find(|b| !image.brokers.contains_key(&b.0)) {
                 return Err(TopicError::new(
                     ResponseError::InvalidReplicaAssignment,
                     format!(
-                        "Replica assignment {:?} names a broker that is not registered; only broker {} is.",
+                        "Replica assignment {:?} of partition {} names broker {}, which is not registered.",
                         a.broker_ids.iter().map(|b| b.0).collect::<Vec<_>>(),
-                        broker.broker_id()
+                        a.partition_index,
+                        b.0
                     ),
                 ));
             }
         }
-        partitions = topic.assignments.len() as i32;
-        replication_factor = topic.assignments[0].broker_ids.len() as i16;
+        let mut sorted = topic.assignments;
+        sorted.sort_by_key(|a| a.partition_index);
+        assignments = sorted
+            .into_iter()
+            .map(|a| a.broker_ids.into_iter().map(|b| b.0).collect())
+            .collect();
     }
-    broker.create_topic(name, partitions, replication_factor, configs, validate_only)
+    broker
+        .create_topic(
+            name,
+            partitions,
+            replication_factor,
+            configs,
+            assignments,
+            validate_only,
+        )
+        .await
 }

@@ -22,8 +22,9 @@ pub fn handle(broker: &Broker, _ctx: &RequestContext<'_>, request: DeleteRecords
                     let result = DeleteRecordsPartitionResult::default()
                         .with_partition_index(p.partition_index)
                         .with_low_watermark(-1);
-                    let Some(partition) = broker.partition(topic.name.as_str(), p.partition_index) else {
-                        return result.with_error_code(ResponseError::UnknownTopicOrPartition.code());
+                    let partition = match broker.leader_partition(topic.name.as_str(), p.partition_index) {
+                        Ok(partition) => partition,
+                        Err(e) => return result.with_error_code(e.code()),
                     };
                     let mut log = partition.log.lock();
                     let target = if p.offset == -1 { log.high_watermark() } else { p.offset };

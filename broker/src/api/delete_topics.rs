@@ -22,9 +22,9 @@ pub async fn handle(broker: &Broker, _ctx: &RequestContext<'_>, request: DeleteT
             .iter()
             .map(|t| (t.name.as_ref().map(|n| n.to_string()), t.topic_id)),
     );
-    let responses = targets
-        .into_iter()
-        .map(|(name, id)| {
+    let mut responses = Vec::with_capacity(targets.len());
+    for (name, id) in targets {
+        let entry = {
             let resolved = match &name {
                 Some(n) => Some(n.clone()),
                 None => topic_name_for(broker, "", id),
@@ -33,9 +33,10 @@ pub async fn handle(broker: &Broker, _ctx: &RequestContext<'_>, request: DeleteT
                 .with_name(name.as_deref().map(|n| TopicName(str_bytes(n))))
                 .with_topic_id(id);
             let Some(resolved) = resolved else {
-                return result.with_error_code(ResponseError::UnknownTopicId.code());
+                responses.push(result.with_error_code(ResponseError::UnknownTopicId.code()));
+                continue;
             };
-            match broker.delete_topic(&resolved) {
+            match broker.delete_topic(&resolved).await {
                 Ok(meta) => result
                     .with_name(Some(TopicName(str_bytes(&resolved))))
                     .with_topic_id(meta.topic_id),
@@ -43,7 +44,8 @@ pub async fn handle(broker: &Broker, _ctx: &RequestContext<'_>, request: DeleteT
                     .with_error_code(e.error.code())
                     .with_error_message(Some(str_bytes(&e.message))),
             }
-        })
-        .collect();
+        };
+        responses.push(entry);
+    }
     DeleteTopicsResponse::default().with_responses(responses)
 }

@@ -12,17 +12,17 @@ pub const VERSIONS: VersionRange = VersionRange { min: 0, max: 1 };
 pub fn handle(broker: &Broker, ctx: &RequestContext<'_>, _request: DescribeClusterRequest) -> DescribeClusterResponse {
     let id = broker.broker_id();
     let brokers = broker
-        .config
-        .advertised_for(&ctx.connection.listener)
-        .or_else(|| broker.config.advertised_listeners.first())
-        .map(|l| {
-            vec![DescribeClusterBroker::default()
-                .with_broker_id(BrokerId(id))
-                .with_host(str_bytes(&l.host))
-                .with_port(l.port as i32)
-                .with_rack(broker.config.rack.as_deref().map(str_bytes))]
+        .metadata
+        .live_brokers(&ctx.connection.listener)
+        .into_iter()
+        .map(|(b, e)| {
+            DescribeClusterBroker::default()
+                .with_broker_id(BrokerId(b.broker_id))
+                .with_host(str_bytes(&e.host))
+                .with_port(e.port as i32)
+                .with_rack(b.rack.as_deref().map(str_bytes))
         })
-        .unwrap_or_default();
+        .collect();
     DescribeClusterResponse::default()
         .with_cluster_id(str_bytes(&broker.metadata.cluster_id()))
         .with_controller_id(BrokerId(id))

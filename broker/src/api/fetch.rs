@@ -84,16 +84,17 @@ fn plan(broker: &Broker, _ctx: &RequestContext<'_>, request: &FetchRequest) -> A
                 .with_log_start_offset(-1)
                 .with_preferred_read_replica(kafka_protocol::messages::BrokerId(-1))
                 .with_records(Some(Bytes::new()));
-            let found = name.as_deref().and_then(|n| broker.partition(n, wanted.partition));
-            let Some(found) = found else {
-                let error = if name.is_none() {
-                    ResponseError::UnknownTopicId
-                } else {
-                    ResponseError::UnknownTopicOrPartition
-                };
-                attempt.has_error = true;
-                partitions.push(data.with_error_code(error.code()));
-                continue;
+            let found = match name.as_deref() {
+                Some(n) => broker.leader_partition(n, wanted.partition),
+                None => Err(ResponseError::UnknownTopicId),
+            };
+            let found = match found {
+                Ok(found) => found,
+                Err(error) => {
+                    attempt.has_error = true;
+                    partitions.push(data.with_error_code(error.code()));
+                    continue;
+                }
             };
             let log = found.log.lock();
             let high_watermark = log.high_watermark();

@@ -1,5 +1,5 @@
-//! FindCoordinator: this single broker is the group coordinator of every group (the group's data lives
-//! in its `__consumer_offsets` partition here). `__consumer_offsets` is created on the first lookup.
+//! FindCoordinator: a group's coordinator is the leader of the group's `__consumer_offsets` partition
+//! (created, through the controller, on the first lookup), with its address for the client's listener.
 //! Transaction coordinators do not exist yet: COORDINATOR_NOT_AVAILABLE.
 
 use kafka_protocol::error::ResponseError;
@@ -15,16 +15,20 @@ pub const VERSIONS: VersionRange = VersionRange { min: 0, max: 6 };
 const KEY_TYPE_GROUP: i8 = 0;
 const KEY_TYPE_TRANSACTION: i8 = 1;
 
-pub fn handle(broker: &Broker, ctx: &RequestContext<'_>, request: FindCoordinatorRequest) -> FindCoordinatorResponse {
+pub async fn handle(
+    broker: &Broker,
+    ctx: &RequestContext<'_>,
+    request: FindCoordinatorRequest,
+) -> FindCoordinatorResponse {
     let keys: Vec<StrBytes> = if ctx.version >= 4 {
         request.coordinator_keys
     } else {
         vec![request.key]
     };
-    let coordinators: Vec<Coordinator> = keys
-        .into_iter()
-        .map(|key| find(broker, ctx, request.key_type, key))
-        .collect();
+    let mut coordinators: Vec<Coordinator> = Vec::with_capacity(keys.len());
+    for key in keys {
+        coordinators.push(find(broker, ctx, request.key_type, key).await);
+    }
     if ctx.version >= 4 {
         return FindCoordinatorResponse::default().with_coordinators(coordinators);
     }
@@ -37,7 +41,7 @@ pub fn handle(broker: &Broker, ctx: &RequestContext<'_>, request: FindCoordinato
         .with_port(c.port)
 }
 
-fn find(broker: &Broker, ctx: &RequestContext<'_>, key_type: i8, key: StrBytes) -> Coordinator {
+async fn find(broker: &Broker, ctx: &RequestContext<'_>, key_type: i8, key: StrBytes) -> Coordinator {
     let failed = |key: StrBytes, e: ResponseError| {
         Coordinator::default()
             .with_key(key)
@@ -47,24 +51,29 @@ fn find(broker: &Broker, ctx: &RequestContext<'_>, key_type: i8, key: StrBytes) 
             .with_error_code(e.code())
             .with_error_message(Some(str_bytes(&e.to_string())))
     };
-    let ready = match key_type {
-        KEY_TYPE_GROUP => broker.groups.ensure_ready(broker),
+    let leader = match key_type {
+        KEY_TYPE_GROUP => match broker.groups.ensure_offsets_topic(broker).await {
+            Ok(()) => broker.groups.coordinator_of(broker, key.as_str()),
+            Err(e) => Err(e),
+        },
         KEY_TYPE_TRANSACTION => Err(ResponseError::CoordinatorNotAvailable),
         _ => Err(ResponseError::InvalidRequest),
     };
-    if let Err(e) = ready {
-        return failed(key, e);
-    }
-    let advertised = broker
-        .config
-        .advertised_for(&ctx.connection.listener)
-        .or_else(|| broker.config.advertised_listeners.first());
-    match advertised {
-        Some(l) => Coordinator::default()
+    let leader = match leader {
+        Ok(leader) => leader,
+        Err(e) => return failed(key, e),
+    };
+    let endpoint = broker
+        .metadata
+        .live_brokers(&ctx.connection.listener)
+        .into_iter()
+        .find(|(b, _)| b.broker_id == leader);
+    match endpoint {
+        Some((_, e)) => Coordinator::default()
             .with_key(key)
-            .with_node_id(BrokerId(broker.broker_id()))
-            .with_host(str_bytes(&l.host))
-            .with_port(l.port as i32),
+            .with_node_id(BrokerId(leader))
+            .with_host(str_bytes(&e.host))
+            .with_port(e.port as i32),
         None => failed(key, ResponseError::CoordinatorNotAvailable),
     }
 }

@@ -24,20 +24,22 @@ pub async fn handle(
     _ctx: &RequestContext<'_>,
     request: IncrementalAlterConfigsRequest,
 ) -> IncrementalAlterConfigsResponse {
-    let responses = request
-        .resources
-        .into_iter()
-        .map(|resource| {
+    let mut responses = Vec::with_capacity(request.resources.len());
+    for resource in request.resources {
+        let entry = {
             let response = AlterConfigsResourceResponse::default()
                 .with_resource_type(resource.resource_type)
                 .with_resource_name(resource.resource_name.clone());
             let outcome = match resource.resource_type {
-                RESOURCE_TOPIC => alter_topic(
-                    broker,
-                    resource.resource_name.as_str(),
-                    &resource.configs,
-                    request.validate_only,
-                ),
+                RESOURCE_TOPIC => {
+                    alter_topic(
+                        broker,
+                        resource.resource_name.as_str(),
+                        &resource.configs,
+                        request.validate_only,
+                    )
+                    .await
+                }
                 other => Err(unsupported_alter_target(other)),
             };
             match outcome {
@@ -46,12 +48,18 @@ pub async fn handle(
                     .with_error_code(error.code())
                     .with_error_message(Some(str_bytes(&message))),
             }
-        })
-        .collect();
+        };
+        responses.push(entry);
+    }
     IncrementalAlterConfigsResponse::default().with_responses(responses)
 }
 
-fn alter_topic(broker: &Broker, topic: &str, changes: &[AlterableConfig], validate_only: bool) -> Result<(), Failure> {
+async fn alter_topic(
+    broker: &Broker,
+    topic: &str,
+    changes: &[AlterableConfig],
+    validate_only: bool,
+) -> Result<(), Failure> {
     let meta = broker.metadata.topic(topic).ok_or((
         ResponseError::UnknownTopicOrPartition,
         format!("Topic {topic} does not exist."),
@@ -116,5 +124,6 @@ fn alter_topic(broker: &Broker, topic: &str, changes: &[AlterableConfig], valida
     }
     broker
         .set_topic_configs(topic, configs, validate_only)
+        .await
         .map_err(|e| (e.error, e.message))
 }

@@ -22,10 +22,10 @@ pub async fn handle(
         tracing::warn!(transactional_id = %txn.as_str(), "refusing a transactional producer: transactions are not supported yet");
         return response.with_error_code(ResponseError::TransactionalIdAuthorizationFailed.code());
     }
-    match broker.metadata.allocate_producer_id() {
+    match broker.allocate_producer_id().await {
         Ok(id) => response.with_producer_id(ProducerId(id)).with_producer_epoch(0),
         Err(e) => {
-            tracing::error!("cannot allocate a producer id: {e}");
+            tracing::error!("cannot allocate a producer id: {}", e.message);
             response.with_error_code(ResponseError::CoordinatorNotAvailable.code())
         }
     }

@@ -13,7 +13,7 @@ pub const VERSIONS: VersionRange = VersionRange { min: 0, max: 5 };
 const GROUP_TYPE: &str = "classic";
 
 pub fn handle(broker: &Broker, _ctx: &RequestContext<'_>, request: ListGroupsRequest) -> ListGroupsResponse {
-    if let Err(e) = broker.groups.ensure_ready(broker) {
+    if let Err(e) = broker.groups.ready(broker) {
         return ListGroupsResponse::default().with_error_code(e.code());
     }
     let wanted_state = |state: &str| {

@@ -33,8 +33,9 @@ pub fn handle(broker: &Broker, ctx: &RequestContext<'_>, request: ListOffsetsReq
                         .with_timestamp(-1)
                         .with_offset(-1)
                         .with_leader_epoch(-1);
-                    let Some(partition) = broker.partition(topic.name.as_str(), p.partition_index) else {
-                        return response.with_error_code(ResponseError::UnknownTopicOrPartition.code());
+                    let partition = match broker.leader_partition(topic.name.as_str(), p.partition_index) {
+                        Ok(partition) => partition,
+                        Err(e) => return response.with_error_code(e.code()),
                     };
                     let log = partition.log.lock();
                     let found = match p.timestamp {

@@ -1,5 +1,6 @@
-//! Metadata: brokers (with the advertised address of the listener the client came in on), the cluster
-//! id, the controller, and topics with their partitions. Unknown topics are created on request when
+//! Metadata: the live (unfenced) brokers with their address for the listener the client came in on, the
+//! cluster id, and topics with each partition's leader, leader epoch, replicas and ISR, all from the
+//! metadata this broker follows. Unknown topics are created (through the controller) on request when
 //! `auto.create.topics.enable` and the client allow it.
 
 use kafka_protocol::error::ResponseError;
@@ -11,7 +12,8 @@ use kafka_protocol::protocol::VersionRange;
 
 use super::{str_bytes, RequestContext};
 use crate::broker::Broker;
-use crate::metadata::TopicMeta;
+use crate::coordinator::image::TopicState;
+use crate::coordinator::ClusterImage;
 
 pub const VERSIONS: VersionRange = VersionRange { min: 0, max: 12 };
 
@@ -19,20 +21,18 @@ pub const VERSIONS: VersionRange = VersionRange { min: 0, max: 12 };
 const OPERATIONS_OMITTED: i32 = i32::MIN;
 
 pub async fn handle(broker: &Broker, ctx: &RequestContext<'_>, request: MetadataRequest) -> MetadataResponse {
-    let id = broker.broker_id();
-    let advertised = broker
-        .config
-        .advertised_for(&ctx.connection.listener)
-        .or_else(|| broker.config.advertised_listeners.first());
-    let brokers = advertised
-        .map(|l| {
-            vec![MetadataResponseBroker::default()
-                .with_node_id(BrokerId(id))
-                .with_host(str_bytes(&l.host))
-                .with_port(l.port as i32)
-                .with_rack(broker.config.rack.as_deref().map(str_bytes))]
+    let brokers = broker
+        .metadata
+        .live_brokers(&ctx.connection.listener)
+        .into_iter()
+        .map(|(b, e)| {
+            MetadataResponseBroker::default()
+                .with_node_id(BrokerId(b.broker_id))
+                .with_host(str_bytes(&e.host))
+                .with_port(e.port as i32)
+                .with_rack(b.rack.as_deref().map(str_bytes))
         })
-        .unwrap_or_default();
+        .collect();
 
     // v0: an empty list means all topics; v1+: null means all, empty means none.
     let requested: Option<Vec<(Option<String>, uuid::Uuid)>> = match request.topics {
@@ -48,11 +48,11 @@ pub async fn handle(broker: &Broker, ctx: &RequestContext<'_>, request: Metadata
 
     let topics = match requested {
         None => {
-            let image = broker.metadata.read();
+            let image = broker.metadata.image();
             image
                 .topics
                 .iter()
-                .map(|(name, meta)| describe(id, name, Some(meta)))
+                .map(|(name, t)| describe(&image, name, Some(t)))
                 .collect()
         }
         Some(list) => {
@@ -72,59 +72,84 @@ pub async fn handle(broker: &Broker, ctx: &RequestContext<'_>, request: Metadata
                         }
                     },
                 };
-                out.push(lookup_or_create(broker, id, &name, allow_auto_create));
+                out.push(lookup_or_create(broker, &name, allow_auto_create).await);
             }
             out
         }
     };
 
+    // Clients send admin requests to the controller they are told about; every broker forwards them to
+    // the coordinators' controller, so any live broker will do: this one.
     MetadataResponse::default()
         .with_brokers(brokers)
         .with_cluster_id(Some(str_bytes(&broker.metadata.cluster_id())))
-        .with_controller_id(BrokerId(id))
+        .with_controller_id(BrokerId(broker.broker_id()))
         .with_topics(topics)
         .with_cluster_authorized_operations(OPERATIONS_OMITTED)
 }
 
-fn lookup_or_create(broker: &Broker, id: i32, name: &str, allow_auto_create: bool) -> MetadataResponseTopic {
-    if let Some(meta) = broker.metadata.topic(name) {
-        return describe(id, name, Some(&meta));
+async fn lookup_or_create(broker: &Broker, name: &str, allow_auto_create: bool) -> MetadataResponseTopic {
+    let image = broker.metadata.image();
+    if let Some(topic) = image.topics.get(name) {
+        return describe(&image, name, Some(topic));
     }
     if !(allow_auto_create && broker.config.auto_create_topics_enable) {
-        return describe(id, name, None);
+        return describe(&image, name, None);
     }
-    match broker.create_topic(name, -1, -1, Default::default(), false) {
-        Ok(meta) => describe(id, name, Some(&meta)),
+    match broker
+        .create_topic(name, -1, -1, Default::default(), Vec::new(), false)
+        .await
+    {
+        Ok(_) => {}
         // Lost a race with another creator: describe what exists now.
-        Err(e) if e.error == ResponseError::TopicAlreadyExists => {
-            describe(id, name, broker.metadata.topic(name).as_ref())
-        }
+        Err(e) if e.error == ResponseError::TopicAlreadyExists => {}
         Err(e) => {
             tracing::info!(topic = name, "auto-creation refused: {}", e.message);
-            MetadataResponseTopic::default()
+            return MetadataResponseTopic::default()
                 .with_name(Some(TopicName(str_bytes(name))))
-                .with_error_code(e.error.code())
+                .with_error_code(e.error.code());
         }
     }
+    let image = broker.metadata.image();
+    describe(&image, name, image.topics.get(name))
 }
 
-fn describe(id: i32, name: &str, meta: Option<&TopicMeta>) -> MetadataResponseTopic {
-    let topic = MetadataResponseTopic::default()
+/// A topic as the metadata says: each partition's leader (LEADER_NOT_AVAILABLE when none), leader
+/// epoch, replicas, ISR and the replicas on fenced brokers.
+fn describe(image: &ClusterImage, name: &str, topic: Option<&TopicState>) -> MetadataResponseTopic {
+    let response = MetadataResponseTopic::default()
         .with_name(Some(TopicName(str_bytes(name))))
         .with_is_internal(name.starts_with("__"))
         .with_topic_authorized_operations(OPERATIONS_OMITTED);
-    let Some(meta) = meta else {
-        return topic.with_error_code(ResponseError::UnknownTopicOrPartition.code());
+    let Some(topic) = topic else {
+        return response.with_error_code(ResponseError::UnknownTopicOrPartition.code());
     };
-    let partitions = (0..meta.partitions)
-        .map(|p| {
+    let ids = |list: &[i32]| list.iter().map(|b| BrokerId(*b)).collect::<Vec<_>>();
+    let partitions = topic
+        .partitions
+        .iter()
+        .enumerate()
+        .map(|(index, p)| {
+            let offline: Vec<i32> = p
+                .replicas
+                .iter()
+                .copied()
+                .filter(|r| image.brokers.get(r).is_none_or(|b| b.fenced))
+                .collect();
+            let error = if p.leader < 0 {
+                ResponseError::LeaderNotAvailable.code()
+            } else {
+                0
+            };
             MetadataResponsePartition::default()
-                .with_partition_index(p)
-                .with_leader_id(BrokerId(id))
-                .with_leader_epoch(0)
-                .with_replica_nodes(vec![BrokerId(id)])
-                .with_isr_nodes(vec![BrokerId(id)])
+                .with_error_code(error)
+                .with_partition_index(index as i32)
+                .with_leader_id(BrokerId(p.leader))
+                .with_leader_epoch(p.leader_epoch)
+                .with_replica_nodes(ids(&p.replicas))
+                .with_isr_nodes(ids(&p.isr))
+                .with_offline_replicas(ids(&offline))
         })
         .collect();
-    topic.with_topic_id(meta.topic_id).with_partitions(partitions)
+    response.with_topic_id(topic.topic_id).with_partitions(partitions)
 }

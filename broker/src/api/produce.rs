@@ -94,9 +94,7 @@ fn append(
     acks: i16,
 ) -> Result<crate::log::AppendInfo, Failure> {
     let topic = topic.ok_or((ResponseError::UnknownTopicId, None))?;
-    let partition_log = broker
-        .partition(topic, partition)
-        .ok_or((ResponseError::UnknownTopicOrPartition, None))?;
+    let partition_log = broker.leader_partition(topic, partition).map_err(|e| (e, None))?;
     let result = {
         let mut log = partition_log.log.lock();
         // acks=all needs min.insync.replicas in-sync replicas; a single broker is an ISR of one.

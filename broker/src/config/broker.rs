@@ -128,6 +128,14 @@ pub struct BrokerConfig {
     /// The coordinator ensemble to join; `None` runs the embedded single-node coordinator.
     pub coordinator_connect: Option<Vec<HostPort>>,
     pub coordinator_connection_timeout_ms: u64,
+    /// `broker.heartbeat.interval.ms` (KRaft's key, default 2000): how often the broker heartbeats.
+    pub broker_heartbeat_interval_ms: u64,
+    /// `broker.session.timeout.ms` (default 9000): when the embedded coordinator fences a silent broker.
+    /// An ensemble uses its own members' setting.
+    pub broker_session_timeout_ms: u64,
+    /// `initial.broker.registration.timeout.ms` (default 60000): how long a starting broker keeps trying
+    /// to register before it exits with the reason.
+    pub initial_registration_timeout_ms: u64,
     /// Prometheus and health HTTP port; `None` disables it, `Some(0)` picks a free port.
     pub metrics_port: Option<u16>,
     /// Memory budget from `KAFKA_HEAP_OPTS` `-Xmx` (default 1 GiB): bounds in-flight request/response bytes.
@@ -382,6 +390,15 @@ impl BrokerConfig {
                 .ranged::<u64>("zookeeper.connection.timeout.ms", 1, i32::MAX as u64)?
                 .or(raw.ranged::<u64>("coordinator.connection.timeout.ms", 1, i32::MAX as u64)?)
                 .unwrap_or(18_000),
+            broker_heartbeat_interval_ms: raw
+                .ranged::<u64>("broker.heartbeat.interval.ms", 10, i32::MAX as u64)?
+                .unwrap_or(2000),
+            broker_session_timeout_ms: raw
+                .ranged::<u64>("broker.session.timeout.ms", 100, i32::MAX as u64)?
+                .unwrap_or(9000),
+            initial_registration_timeout_ms: raw
+                .ranged::<u64>("initial.broker.registration.timeout.ms", 100, i32::MAX as u64)?
+                .unwrap_or(60_000),
             metrics_port,
             heap_bytes,
             unknown_keys: Vec::new(),

@@ -76,26 +76,13 @@ impl GroupCoordinator {
         f(&mut self.inner.lock())
     }
 
-    /// Makes sure `__consumer_offsets` exists, creating it on first use as Kafka does. Fails with
-    /// COORDINATOR_NOT_AVAILABLE when it cannot exist on this single broker.
-    pub fn ensure_ready(&self, broker: &Broker) -> Result<(), ResponseError> {
-        if self.ready.load(Ordering::Acquire) {
-            return Ok(());
-        }
-        if broker.metadata.topic(OFFSETS_TOPIC).is_some() {
-            self.ready.store(true, Ordering::Release);
+    /// Makes sure `__consumer_offsets` exists, having the controller create it on first use as Kafka does
+    /// (FindCoordinator). Fails with COORDINATOR_NOT_AVAILABLE when it cannot be created.
+    pub async fn ensure_offsets_topic(&self, broker: &Broker) -> Result<(), ResponseError> {
+        if self.ready(broker).is_ok() {
             return Ok(());
         }
         let rf = broker.config.offsets_topic_replication_factor;
-        if rf > 1 {
-            if !self.warned.swap(true, Ordering::Relaxed) {
-                tracing::error!(
-                    "cannot create {OFFSETS_TOPIC}: offsets.topic.replication.factor={rf} but this cluster has 1 broker; \
-                     consumer groups are unavailable until it is set to 1 in server.properties"
-                );
-            }
-            return Err(ResponseError::CoordinatorNotAvailable);
-        }
         let configs = [
             ("cleanup.policy", "compact"),
             ("compression.type", "producer"),
@@ -104,29 +91,61 @@ impl GroupCoordinator {
         .into_iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
-        match broker.create_topic(
-            OFFSETS_TOPIC,
-            broker.config.offsets_topic_num_partitions,
-            rf.max(1),
-            configs,
-            false,
-        ) {
+        let created = broker
+            .create_topic(
+                OFFSETS_TOPIC,
+                broker.config.offsets_topic_num_partitions,
+                rf.max(1),
+                configs,
+                Vec::new(),
+                false,
+            )
+            .await;
+        match created {
             Ok(_) => {}
             Err(e) if e.error == ResponseError::TopicAlreadyExists => {}
             Err(e) => {
-                tracing::error!("cannot create {OFFSETS_TOPIC}: {}", e.message);
+                if !self.warned.swap(true, Ordering::Relaxed) {
+                    tracing::error!(
+                        "cannot create {OFFSETS_TOPIC} (offsets.topic.replication.factor={rf}, \
+                         offsets.topic.num.partitions={}): {}; consumer groups are unavailable until it can be",
+                        broker.config.offsets_topic_num_partitions,
+                        e.message
+                    );
+                }
                 return Err(ResponseError::CoordinatorNotAvailable);
             }
         }
-        self.ready.store(true, Ordering::Release);
-        Ok(())
+        self.ready(broker)
     }
 
-    /// What every group API checks first: the coordinator is available and the group id is valid.
+    /// Whether `__consumer_offsets` exists (groups can be coordinated at all).
+    pub fn ready(&self, broker: &Broker) -> Result<(), ResponseError> {
+        if self.ready.load(Ordering::Acquire) || broker.metadata.topic(OFFSETS_TOPIC).is_some() {
+            self.ready.store(true, Ordering::Release);
+            return Ok(());
+        }
+        Err(ResponseError::CoordinatorNotAvailable)
+    }
+
+    /// The broker that coordinates `group_id`: the leader of its `__consumer_offsets` partition.
+    pub fn coordinator_of(&self, broker: &Broker, group_id: &str) -> Result<i32, ResponseError> {
+        let partition = self.partition_of(broker, group_id);
+        match broker.metadata.leader_of(OFFSETS_TOPIC, partition) {
+            Some(leader) if leader >= 0 => Ok(leader),
+            _ => Err(ResponseError::CoordinatorNotAvailable),
+        }
+    }
+
+    /// What every group API checks first: groups are available, the group id is valid, and this broker
+    /// is the group's coordinator (else NOT_COORDINATOR: the client looks it up again).
     pub fn check_group(&self, broker: &Broker, group_id: &str) -> Result<(), ResponseError> {
-        self.ensure_ready(broker)?;
+        self.ready(broker)?;
         if group_id.is_empty() {
             return Err(ResponseError::InvalidGroupId);
+        }
+        if self.coordinator_of(broker, group_id)? != broker.broker_id() {
+            return Err(ResponseError::NotCoordinator);
         }
         Ok(())
     }

@@ -39,7 +39,11 @@ fn offset(o: i64) -> CommittedOffset {
 async fn groups_and_offsets_survive_a_restart() {
     let dir = tempfile::tempdir().unwrap();
     let broker = start(dir.path()).await;
-    broker.create_topic("t", 2, 1, Default::default(), false).unwrap();
+    broker
+        .create_topic("t", 2, 1, Default::default(), Vec::new(), false)
+        .await
+        .unwrap();
+    broker.groups.ensure_offsets_topic(&broker).await.unwrap();
     broker.groups.check_group(&broker, "g").unwrap();
 
     let join = JoinRequest {
@@ -101,6 +105,7 @@ async fn groups_and_offsets_survive_a_restart() {
         vec![None]
     );
     assert_eq!(broker.groups.delete_group(&broker, "gone"), None);
+    crate::runtime::leave_cluster(&broker).await;
     broker.logs.shutdown().unwrap();
     drop(broker);
 
@@ -125,5 +130,6 @@ async fn groups_and_offsets_survive_a_restart() {
     );
     // The restored member keeps its place: a heartbeat of its generation is accepted.
     assert_eq!(broker.groups.heartbeat(&broker, "g", "i-1", Some("i"), 1), None);
+    crate::runtime::leave_cluster(&broker).await;
     broker.logs.shutdown().unwrap();
 }

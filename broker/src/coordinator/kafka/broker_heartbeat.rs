@@ -47,7 +47,13 @@ pub async fn handle(ctx: &ClientContext, request: BrokerHeartbeatRequest) -> Bro
             fenced: want_fenced,
         };
         match ctx.node.write(command).await {
-            Ok(MetadataResponse::Done) => fenced = want_fenced,
+            Ok(MetadataResponse::Done) => {
+                fenced = want_fenced;
+                if !fenced {
+                    // A returning broker leads its partitions again now, not at the next liveness tick.
+                    super::reconcile_leadership(ctx).await;
+                }
+            }
             Ok(MetadataResponse::Rejected { error_code, .. }) => return response.with_error_code(error_code),
             Ok(_) => {}
             Err(e) => return response.with_error_code(e.kafka_code()),

@@ -193,11 +193,17 @@ pub async fn fence_expired_brokers(ctx: Arc<ClientContext>, shutdown: Cancellati
                 Err(e) => warn!(broker_id, "cannot fence a broker whose heartbeats stopped: {e}"),
             }
         }
-        // Partitions led by fenced brokers get new leaders; fenced brokers leave ISRs.
-        for command in super::image::partition_leadership_changes(&ctx.node.state.image()) {
-            if let Err((_, message)) = propose(&ctx, command).await {
-                debug!("partition leadership change not applied (retried next tick): {message}");
-            }
+        reconcile_leadership(&ctx).await;
+    }
+}
+
+/// Proposes every `partition_leadership_changes` command for the current image: partitions led by
+/// fenced brokers get new leaders, fenced brokers leave ISRs, offline partitions whose ISR member
+/// returned get it back as leader. Refusals are left for the next round (the liveness duty's tick).
+pub async fn reconcile_leadership(ctx: &ClientContext) {
+    for command in super::image::partition_leadership_changes(&ctx.node.state.image()) {
+        if let Err((_, message)) = propose(ctx, command).await {
+            debug!("partition leadership change not applied (retried later): {message}");
         }
     }
 }

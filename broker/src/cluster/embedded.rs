@@ -1,0 +1,121 @@
+//! The embedded coordinator: with no `zookeeper.connect`, a broker runs the coordinator's own code in
+//! its process as a single voter (node id = broker.id) with its Raft log and snapshots under
+//! `<first log dir>/__oxka_metadata/raft`. Nothing about it is special: the broker registers, heartbeats
+//! and fetches metadata through the same `ControllerChannel` calls as against an ensemble, which here
+//! reach the coordinator's handlers in-process.
+//!
+//! Brokers from before the embedded coordinator kept metadata in `__oxka_metadata/metadata.json`; on
+//! the first start with this code its cluster id, topics (ids, partition counts, configs) and
+//! producer-id counter are proposed into the new log, and the file is renamed `metadata.json.migrated`.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use tokio_util::sync::CancellationToken;
+use tracing::info;
+
+use crate::config::{BrokerConfig, CoordinatorId, Voter};
+use crate::coordinator::image::MetadataCommand;
+use crate::coordinator::kafka::ClientContext;
+use crate::coordinator::network::NoPeers;
+use crate::coordinator::{CoordinatorNode, MetadataResponse, Node, RaftSettings};
+use crate::metadata::{read_legacy_image, METADATA_DIR};
+
+/// Raft timing for a single voter: nothing to wait for but itself, so elections can be quick.
+fn settings() -> RaftSettings {
+    RaftSettings {
+        heartbeat_interval_ms: 50,
+        election_timeout_ms: 150,
+        ..RaftSettings::default()
+    }
+}
+
+/// Starts the embedded single-voter coordinator and its controller duties (which stop with `stop`).
+pub async fn start(config: &BrokerConfig, stop: &CancellationToken) -> anyhow::Result<Arc<ClientContext>> {
+    let id = u64::try_from(config.broker_id.0).context("broker.id must not be negative")?;
+    let dir = config.log_dirs[0].join(METADATA_DIR);
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let node = CoordinatorNode::open(id, &dir, &settings(), NoPeers).await?;
+    node.initialize_if_first(&BTreeMap::from([(id, Node::new(""))])).await?;
+    let mut became_leader = false;
+    for _ in 0..200 {
+        if node.is_leader() {
+            became_leader = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    if !became_leader {
+        bail!(
+            "the embedded coordinator in {} did not become leader; if these log dirs belonged to a broker with \
+             another broker.id, use that id",
+            dir.display()
+        );
+    }
+    let voter = Voter {
+        id: CoordinatorId(id),
+        host: "localhost".into(),
+        peer_port: None,
+        client_host: "localhost".into(),
+        client_port: 0,
+    };
+    let ctx = Arc::new(
+        ClientContext::new(
+            node.clone(),
+            BTreeMap::from([(voter.id, voter)]),
+            config.broker_session_timeout_ms,
+        )
+        .with_shutdown(stop.clone()),
+    );
+    migrate_legacy_metadata(&node, &dir, config.broker_id.0).await?;
+    // The controller's liveness duty (fencing brokers whose heartbeats stop) is not run: the only broker
+    // is this process, which cannot outlive its coordinator, and a process paused (SIGSTOP, a debugger)
+    // would otherwise fence itself when it resumes.
+    tokio::spawn(node.clone().run_controller_duties(stop.clone()));
+    Ok(ctx)
+}
+
+async fn migrate_legacy_metadata(node: &CoordinatorNode, dir: &Path, broker_id: i32) -> anyhow::Result<()> {
+    let path = dir.join("metadata.json");
+    let Some(legacy) = read_legacy_image(&path)? else {
+        return Ok(());
+    };
+    let image = node.state.image();
+    let mut commands = Vec::new();
+    if image.cluster_id.is_empty() {
+        commands.push(MetadataCommand::InitCluster {
+            cluster_id: legacy.cluster_id.clone(),
+        });
+    }
+    for (name, topic) in &legacy.topics {
+        if !image.topics.contains_key(name) {
+            commands.push(MetadataCommand::CreateTopic {
+                name: name.clone(),
+                topic_id: topic.topic_id,
+                assignment: vec![vec![broker_id]; topic.partitions.max(0) as usize],
+                configs: topic.configs.clone(),
+            });
+        }
+    }
+    commands.push(MetadataCommand::SetProducerIdFloor {
+        at_least: legacy.next_producer_id_block,
+    });
+    for command in commands {
+        match node.write(command.clone()).await {
+            Ok(MetadataResponse::Rejected { message, .. }) => bail!("cannot migrate {}: {message}", path.display()),
+            Ok(_) => {}
+            Err(e) => bail!("cannot migrate {}: {e}", path.display()),
+        }
+    }
+    let done = path.with_extension("json.migrated");
+    std::fs::rename(&path, &done).with_context(|| format!("cannot rename {} after migrating it", path.display()))?;
+    info!(
+        topics = legacy.topics.len(),
+        "migrated the single-node metadata of {} into the embedded coordinator's Raft log",
+        path.display()
+    );
+    Ok(())
+}

@@ -1,0 +1,311 @@
+//! The broker's life in the cluster (KIP-631's broker lifecycle): register with the controller, follow
+//! the metadata log, heartbeat, get unfenced once caught up, and at shutdown ask to be shut down in a
+//! controlled way (leadership moves before the process goes).
+//!
+//! The same code runs against the embedded coordinator and a remote ensemble; only the
+//! `ControllerChannel` differs.
+
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::bail;
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::broker_registration_request::Listener;
+use kafka_protocol::messages::{
+    ApiKey, BrokerHeartbeatRequest, BrokerId, BrokerRegistrationRequest, RequestKind, ResponseKind,
+};
+use kafka_protocol::protocol::StrBytes;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
+use uuid::Uuid;
+
+use super::channel::Lane;
+use crate::broker::Broker;
+
+/// How long one metadata long-poll waits for news.
+const FETCH_WAIT: Duration = Duration::from_secs(5);
+/// Pause after a failed metadata fetch.
+const FETCH_BACKOFF: Duration = Duration::from_millis(300);
+/// Kafka's security protocol id for PLAINTEXT, the only one served.
+const PLAINTEXT: i16 = 0;
+
+/// This broker's registration: its incarnation (one per process start) and current broker epoch.
+pub struct Session {
+    pub incarnation_id: Uuid,
+    /// -1 until registered.
+    epoch: AtomicI64,
+    fenced: AtomicBool,
+    /// The cluster id from `meta.properties`, if the log dirs have one (sent at registration).
+    pub known_cluster_id: Option<String>,
+}
+
+impl Session {
+    pub fn new(known_cluster_id: Option<String>) -> Self {
+        Session {
+            incarnation_id: Uuid::new_v4(),
+            epoch: AtomicI64::new(-1),
+            fenced: AtomicBool::new(true),
+            known_cluster_id,
+        }
+    }
+
+    pub fn epoch(&self) -> i64 {
+        self.epoch.load(Ordering::Acquire)
+    }
+
+    pub fn is_fenced(&self) -> bool {
+        self.fenced.load(Ordering::Acquire)
+    }
+}
+
+/// Joins the cluster: registers, catches up with the metadata log and waits until the controller has
+/// unfenced this broker and given back leadership of its partitions. Fails with the reason when that
+/// does not happen within `initial.broker.registration.timeout.ms`. The metadata follower must run.
+pub async fn join(broker: &Broker) -> anyhow::Result<()> {
+    let timeout = Duration::from_millis(broker.config.initial_registration_timeout_ms);
+    let deadline = Instant::now() + timeout;
+    register(broker, deadline).await?;
+    let me = broker.broker_id();
+    loop {
+        let heartbeat = heartbeat(broker, false).await;
+        if !broker.session.is_fenced() {
+            break;
+        }
+        if Instant::now() >= deadline {
+            bail!(
+                "broker {me} registered with {} but was not unfenced within {timeout:?} (last heartbeat: {}); \
+                 is the coordinator ensemble healthy?",
+                broker.controller.describe(),
+                heartbeat
+                    .err()
+                    .unwrap_or_else(|| "still catching up with the metadata log".into())
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let led_again = broker
+        .metadata
+        .wait_until(deadline.saturating_duration_since(Instant::now()), |image| {
+            image.brokers.get(&me).is_some_and(|b| !b.fenced)
+                && image
+                    .topics
+                    .values()
+                    .flat_map(|t| &t.partitions)
+                    .all(|p| p.leader >= 0 || !p.isr.contains(&me))
+        })
+        .await;
+    if !led_again {
+        warn!("some partitions this broker hosts have no leader yet; clients retry until the controller elects one");
+    }
+    Ok(())
+}
+
+/// Registers (or re-registers) this broker, retrying until `deadline`.
+async fn register(broker: &Broker, deadline: Instant) -> anyhow::Result<()> {
+    let me = broker.broker_id();
+    let mut last_problem;
+    let mut warned_duplicate = false;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let request = RequestKind::BrokerRegistration(registration_request(broker));
+        let answer = broker
+            .controller
+            .send(
+                Lane::Lifecycle,
+                ApiKey::BrokerRegistration,
+                0,
+                request,
+                left.min(Duration::from_secs(10)),
+            )
+            .await;
+        match answer {
+            Ok(ResponseKind::BrokerRegistration(r)) if r.error_code == 0 => {
+                broker.session.epoch.store(r.broker_epoch, Ordering::Release);
+                broker.session.fenced.store(true, Ordering::Release);
+                info!(
+                    broker_epoch = r.broker_epoch,
+                    "registered with {}",
+                    broker.controller.describe()
+                );
+                return Ok(());
+            }
+            Ok(ResponseKind::BrokerRegistration(r)) => {
+                let code = r.error_code;
+                if code == ResponseError::InconsistentClusterId.code() {
+                    bail!(
+                        "the log dirs of broker {me} belong to cluster {} (meta.properties), but {} serves another \
+                         cluster; point zookeeper.connect at the right ensemble, or use empty log dirs to join this one",
+                        broker.session.known_cluster_id.as_deref().unwrap_or("?"),
+                        broker.controller.describe()
+                    );
+                }
+                if code == ResponseError::DuplicateBrokerRegistration.code() {
+                    last_problem = format!(
+                        "broker.id={me} is already registered by another running broker (the coordinator refuses a \
+                         second broker with the same id while the first one heartbeats); give every broker its own \
+                         broker.id"
+                    );
+                    if !warned_duplicate {
+                        warn!("{last_problem}; retrying in case that broker is this one's previous, dead process");
+                        warned_duplicate = true;
+                    }
+                } else {
+                    last_problem = format!("registration refused with error code {code}");
+                }
+            }
+            Ok(other) => last_problem = format!("unexpected answer to BrokerRegistration: {other:?}"),
+            Err(problem) => last_problem = problem,
+        }
+        if Instant::now() + Duration::from_millis(500) >= deadline {
+            bail!(
+                "broker {me} could not register with {} within initial.broker.registration.timeout.ms: {last_problem}",
+                broker.controller.describe()
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+fn registration_request(broker: &Broker) -> BrokerRegistrationRequest {
+    let listeners = broker
+        .config
+        .advertised_listeners
+        .iter()
+        .map(|l| {
+            Listener::default()
+                .with_name(StrBytes::from_string(l.name.clone()))
+                .with_host(StrBytes::from_string(l.host.clone()))
+                .with_port(l.port)
+                .with_security_protocol(PLAINTEXT)
+        })
+        .collect();
+    BrokerRegistrationRequest::default()
+        .with_broker_id(BrokerId(broker.broker_id()))
+        .with_cluster_id(StrBytes::from_string(
+            broker.session.known_cluster_id.clone().unwrap_or_default(),
+        ))
+        .with_incarnation_id(broker.session.incarnation_id)
+        .with_listeners(listeners)
+        .with_rack(
+            broker
+                .config
+                .rack
+                .as_deref()
+                .map(|r| StrBytes::from_string(r.to_string())),
+        )
+}
+
+/// One heartbeat. Re-registers when the controller no longer knows this broker's epoch (it was fenced
+/// and re-registered elsewhere, or the ensemble lost it). Returns the problem when there was one.
+async fn heartbeat(broker: &Broker, want_shut_down: bool) -> Result<(), String> {
+    let request = BrokerHeartbeatRequest::default()
+        .with_broker_id(BrokerId(broker.broker_id()))
+        .with_broker_epoch(broker.session.epoch())
+        .with_current_metadata_offset(broker.metadata.offset() as i64)
+        .with_want_fence(false)
+        .with_want_shut_down(want_shut_down);
+    let timeout = Duration::from_millis(broker.config.broker_heartbeat_interval_ms.max(1000) * 2);
+    let answer = broker
+        .controller
+        .send(
+            Lane::Lifecycle,
+            ApiKey::BrokerHeartbeat,
+            0,
+            RequestKind::BrokerHeartbeat(request),
+            timeout,
+        )
+        .await?;
+    let ResponseKind::BrokerHeartbeat(response) = answer else {
+        return Err(format!("unexpected answer to BrokerHeartbeat: {answer:?}"));
+    };
+    let code = response.error_code;
+    if code == ResponseError::StaleBrokerEpoch.code() || code == ResponseError::BrokerIdNotRegistered.code() {
+        warn!("the controller no longer knows this broker's epoch (error {code}); registering again");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        return register(broker, deadline).await.map_err(|e| e.to_string());
+    }
+    if code != 0 {
+        return Err(format!("heartbeat refused with error code {code}"));
+    }
+    let was_fenced = broker.session.fenced.swap(response.is_fenced, Ordering::AcqRel);
+    match (was_fenced, response.is_fenced) {
+        (true, false) => info!("unfenced by the controller: serving"),
+        (false, true) if !want_shut_down => warn!("fenced by the controller"),
+        _ => {}
+    }
+    Ok(())
+}
+
+/// Heartbeats every `broker.heartbeat.interval.ms` until `stop`.
+pub async fn run_heartbeats(broker: Arc<Broker>, stop: CancellationToken) {
+    let interval = Duration::from_millis(broker.config.broker_heartbeat_interval_ms);
+    let mut failing = false;
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = tokio::time::sleep(interval) => {}
+        }
+        match heartbeat(&broker, false).await {
+            Ok(()) if failing => {
+                info!("heartbeats reach the controller again");
+                failing = false;
+            }
+            Ok(()) => {}
+            Err(problem) if !failing => {
+                warn!("heartbeat failed: {problem}; retrying every {interval:?}");
+                failing = true;
+            }
+            Err(_) => {}
+        }
+    }
+}
+
+/// Follows the metadata log until `stop`: long-polls for newer images and installs them.
+pub async fn follow_metadata(broker: Arc<Broker>, stop: CancellationToken) {
+    let mut failing = false;
+    loop {
+        let after = broker.metadata.offset();
+        let update = tokio::select! {
+            _ = stop.cancelled() => return,
+            update = broker.controller.fetch_metadata(after, FETCH_WAIT) => update,
+        };
+        match update {
+            Ok(update) => {
+                if failing {
+                    info!("metadata fetches work again");
+                    failing = false;
+                }
+                if let Some(image) = update.image {
+                    broker.install_metadata(update.offset, image).await;
+                }
+            }
+            Err(problem) => {
+                if !failing {
+                    warn!(
+                        "cannot fetch metadata from {}: {problem}; retrying",
+                        broker.controller.describe()
+                    );
+                    failing = true;
+                }
+                tokio::select! {
+                    _ = stop.cancelled() => return,
+                    _ = tokio::time::sleep(FETCH_BACKOFF) => {}
+                }
+            }
+        }
+    }
+}
+
+/// Controlled shutdown: tells the controller this broker is going, so leadership moves at once instead
+/// of after the session timeout. Best effort: a controller that cannot be reached fences it later.
+pub async fn controlled_shutdown(broker: &Broker) {
+    if broker.session.epoch() < 0 {
+        return;
+    }
+    match heartbeat(broker, true).await {
+        Ok(()) => info!("controlled shutdown: the controller moved leadership away"),
+        Err(problem) => warn!("controlled shutdown not confirmed ({problem}); the controller fences this broker after its session timeout"),
+    }
+}

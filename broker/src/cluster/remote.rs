@@ -1,0 +1,258 @@
+//! `RemoteEnsemble`: the broker's Kafka-protocol client for a coordinator ensemble (`zookeeper.connect`).
+//!
+//! It finds the controller by asking any member for DescribeCluster with KIP-919's controller endpoint
+//! type (the answer names the Raft leader and every member's client address), keeps one connection per
+//! `Lane` to it, and forgets it when a connection fails or a member says NOT_CONTROLLER, so the next call
+//! finds the new one. The metadata long-poll may be answered by any member (a broker only ever accepts
+//! newer metadata), so it stays with whichever member it reached while that one answers.
+
+use std::sync::atomic::{AtomicI32, AtomicUsize, Ordering};
+use std::time::Duration;
+
+use bytes::{Buf, Bytes, BytesMut};
+use kafka_protocol::messages::{
+    ApiKey, DescribeClusterRequest, RequestHeader, RequestKind, ResponseHeader, ResponseKind,
+};
+use kafka_protocol::protocol::{Encodable, StrBytes};
+use parking_lot::Mutex;
+use tokio::io::{AsyncWriteExt, BufReader};
+use tokio::net::TcpStream;
+
+use super::channel::Lane;
+use crate::coordinator::kafka::metadata_fetch::{self, ImageUpdate, MetadataFetchRequest};
+use crate::network::frame::{read_frame_body, read_frame_size};
+
+/// Largest response accepted from a coordinator (metadata images of very large clusters fit).
+const MAX_RESPONSE_BYTES: usize = 256 << 20;
+/// How long connecting to one member may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+/// DescribeCluster with `endpoint_type` 2 (KIP-919): coordinators' endpoints and the controller.
+const CONTROLLER_ENDPOINTS: i8 = 2;
+
+struct Connection {
+    address: String,
+    reader: BufReader<tokio::net::tcp::OwnedReadHalf>,
+    writer: tokio::net::tcp::OwnedWriteHalf,
+    /// False between sending a request and reading its whole response: a call abandoned there (timed
+    /// out) leaves a response in flight, so the connection is not reused.
+    idle: bool,
+}
+
+pub struct RemoteEnsemble {
+    addresses: Vec<String>,
+    client_id: String,
+    /// The controller's client address, once found.
+    controller: Mutex<Option<String>>,
+    lanes: [tokio::sync::Mutex<Option<Connection>>; 3],
+    correlation: AtomicI32,
+    /// Where the next discovery round starts, so one dead member is not asked first every time.
+    next_member: AtomicUsize,
+}
+
+impl RemoteEnsemble {
+    pub fn new(addresses: Vec<String>, broker_id: i32) -> Self {
+        RemoteEnsemble {
+            addresses,
+            client_id: format!("oxka-broker-{broker_id}"),
+            controller: Mutex::new(None),
+            lanes: Default::default(),
+            correlation: AtomicI32::new(1),
+            next_member: AtomicUsize::new(0),
+        }
+    }
+
+    pub fn addresses(&self) -> &[String] {
+        &self.addresses
+    }
+
+    pub fn forget_controller(&self) {
+        self.controller.lock().take();
+    }
+
+    /// One request to the controller on `lane`, within `timeout`.
+    pub async fn call_controller(
+        &self,
+        lane: Lane,
+        api: ApiKey,
+        version: i16,
+        request: &RequestKind,
+        timeout: Duration,
+    ) -> Result<ResponseKind, String> {
+        let work = async {
+            let known = self.controller.lock().clone();
+            let controller = match known {
+                Some(c) => c,
+                None => self.discover_controller().await?,
+            };
+            let frame = self.encode(api, version, request)?;
+            let mut slot = self.lanes[lane as usize].lock().await;
+            let result = exchange(&mut slot, &controller, &frame).await;
+            match result {
+                Ok(body) => decode_response(api, version, body),
+                Err(e) => {
+                    *slot = None;
+                    self.forget_controller();
+                    Err(format!("controller at {controller}: {e}"))
+                }
+            }
+        };
+        tokio::time::timeout(timeout, work)
+            .await
+            .unwrap_or_else(|_| Err(format!("no answer from the controller within {timeout:?}")))
+    }
+
+    /// The metadata long-poll, against any member that answers.
+    pub async fn fetch_metadata(
+        &self,
+        request: &MetadataFetchRequest,
+        max_wait: Duration,
+    ) -> Result<ImageUpdate, String> {
+        let correlation_id = self.correlation.fetch_add(1, Ordering::Relaxed);
+        let frame = metadata_fetch::encode_request(correlation_id, &self.client_id, request);
+        let mut slot = self.lanes[Lane::Metadata as usize].lock().await;
+        let known = self.controller.lock().clone();
+        let address = match (slot.as_ref(), known) {
+            (Some(c), _) => c.address.clone(),
+            (None, Some(controller)) => controller,
+            (None, None) => self.next_address(),
+        };
+        let answer =
+            tokio::time::timeout(max_wait + Duration::from_secs(5), exchange(&mut slot, &address, &frame)).await;
+        let body = match answer {
+            Ok(Ok(body)) => body,
+            Ok(Err(e)) => {
+                *slot = None;
+                return Err(format!("coordinator at {address}: {e}"));
+            }
+            Err(_) => {
+                *slot = None;
+                return Err(format!(
+                    "coordinator at {address} did not answer a metadata fetch in time"
+                ));
+            }
+        };
+        let (correlation, update) = metadata_fetch::decode_response(&body)?;
+        if correlation != correlation_id {
+            *slot = None;
+            return Err(format!("coordinator at {address} answered out of order"));
+        }
+        Ok(update)
+    }
+
+    fn next_address(&self) -> String {
+        let i = self.next_member.fetch_add(1, Ordering::Relaxed);
+        self.addresses[i % self.addresses.len()].clone()
+    }
+
+    /// Asks the members, in turn, who the controller is; remembers and returns its address.
+    async fn discover_controller(&self) -> Result<String, String> {
+        let mut problems = Vec::new();
+        for _ in 0..self.addresses.len() {
+            let address = self.next_address();
+            match self.ask_for_controller(&address).await {
+                Ok(Some(controller)) => {
+                    *self.controller.lock() = Some(controller.clone());
+                    return Ok(controller);
+                }
+                Ok(None) => problems.push(format!("{address}: no controller elected")),
+                Err(e) => problems.push(format!("{address}: {e}")),
+            }
+        }
+        Err(format!("cannot find the controller ({})", problems.join("; ")))
+    }
+
+    async fn ask_for_controller(&self, address: &str) -> Result<Option<String>, String> {
+        let request =
+            RequestKind::DescribeCluster(DescribeClusterRequest::default().with_endpoint_type(CONTROLLER_ENDPOINTS));
+        let frame = self.encode(ApiKey::DescribeCluster, 1, &request)?;
+        let mut slot = None;
+        let body = tokio::time::timeout(CONNECT_TIMEOUT * 2, exchange(&mut slot, address, &frame))
+            .await
+            .map_err(|_| "timed out".to_string())?
+            .map_err(|e| e.to_string())?;
+        let ResponseKind::DescribeCluster(response) = decode_response(ApiKey::DescribeCluster, 1, body)? else {
+            return Err("unexpected response to DescribeCluster".into());
+        };
+        if response.error_code != 0 {
+            return Err(format!("DescribeCluster error {}", response.error_code));
+        }
+        let controller = response.controller_id.0;
+        Ok(response
+            .brokers
+            .iter()
+            .find(|b| b.broker_id.0 == controller && controller >= 0)
+            .map(|b| join_host_port(b.host.as_str(), b.port)))
+    }
+
+    fn encode(&self, api: ApiKey, version: i16, request: &RequestKind) -> Result<BytesMut, String> {
+        let header = RequestHeader::default()
+            .with_request_api_key(api as i16)
+            .with_request_api_version(version)
+            .with_correlation_id(self.correlation.fetch_add(1, Ordering::Relaxed))
+            .with_client_id(Some(StrBytes::from_string(self.client_id.clone())));
+        let mut body = BytesMut::new();
+        body.extend_from_slice(&[0; 4]);
+        header
+            .encode(&mut body, api.request_header_version(version))
+            .and_then(|_| request.encode(&mut body, version))
+            .map_err(|e| format!("cannot encode {api:?} v{version}: {e}"))?;
+        let size = (body.len() - 4) as u32;
+        body[..4].copy_from_slice(&size.to_be_bytes());
+        Ok(body)
+    }
+}
+
+fn join_host_port(host: &str, port: i32) -> String {
+    if host.contains(':') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    }
+}
+
+/// Sends `frame` over the connection in `slot` (connecting to `address` first if needed, or if the
+/// connection is to another member) and reads one response frame body.
+async fn exchange(slot: &mut Option<Connection>, address: &str, frame: &[u8]) -> std::io::Result<Bytes> {
+    if slot.as_ref().is_some_and(|c| c.address != address || !c.idle) {
+        *slot = None;
+    }
+    if slot.is_none() {
+        let stream = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(address))
+            .await
+            .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "connect timed out"))??;
+        let _ = stream.set_nodelay(true);
+        let (read, write) = stream.into_split();
+        *slot = Some(Connection {
+            address: address.to_string(),
+            reader: BufReader::new(read),
+            writer: write,
+            idle: true,
+        });
+    }
+    let connection = slot.as_mut().expect("connected above");
+    connection.idle = false;
+    connection.writer.write_all(frame).await?;
+    let size = read_frame_size(&mut connection.reader, MAX_RESPONSE_BYTES)
+        .await
+        .map_err(|e| std::io::Error::other(e.to_string()))?
+        .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "connection closed"))?;
+    let body = read_frame_body(&mut connection.reader, size)
+        .await
+        .map_err(|e| std::io::Error::other(e.to_string()))?;
+    connection.idle = true;
+    Ok(body.freeze())
+}
+
+fn decode_response(api: ApiKey, version: i16, mut body: Bytes) -> Result<ResponseKind, String> {
+    use kafka_protocol::protocol::Decodable;
+    ResponseHeader::decode(&mut body, api.response_header_version(version))
+        .map_err(|e| format!("bad {api:?} response header: {e}"))?;
+    let response = ResponseKind::decode(api, &mut body, version).map_err(|e| format!("bad {api:?} response: {e}"))?;
+    if body.has_remaining() {
+        return Err(format!(
+            "{} unexpected bytes after a {api:?} response",
+            body.remaining()
+        ));
+    }
+    Ok(response)
+}

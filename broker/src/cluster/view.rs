@@ -1,0 +1,161 @@
+//! `MetadataView`: the cluster metadata as this broker last received it from the coordinator ensemble
+//! (or its embedded coordinator), with the metadata offset (the Raft log index it reflects).
+//!
+//! Updates only ever move forward: an image with an offset at or below the current one is ignored, so a
+//! broker never goes back to older metadata, whichever coordinator answered. Readers get cheap clones
+//! (`Arc`) of the current image; handlers that only need topics use the derived `MetadataImage`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use parking_lot::{MappedRwLockReadGuard, RwLock, RwLockReadGuard};
+use tokio::sync::watch;
+
+use crate::coordinator::image::{BrokerEndpoint, PartitionState, RegisteredBroker};
+use crate::coordinator::ClusterImage;
+use crate::metadata::{MetadataImage, TopicMeta};
+
+struct Current {
+    offset: u64,
+    image: Arc<ClusterImage>,
+    /// Topics in the shape most handlers use (name → id, partition count, configs).
+    topics: MetadataImage,
+}
+
+pub struct MetadataView {
+    current: RwLock<Current>,
+    /// The offset of the current image; waiters watch it.
+    changed: watch::Sender<u64>,
+}
+
+impl Default for MetadataView {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl MetadataView {
+    pub fn new() -> Self {
+        MetadataView {
+            current: RwLock::new(Current {
+                offset: 0,
+                image: Arc::new(ClusterImage::default()),
+                topics: MetadataImage::default(),
+            }),
+            changed: watch::channel(0).0,
+        }
+    }
+
+    /// Installs `image` at `offset` if it is newer than the current one; returns whether it was.
+    pub fn install(&self, offset: u64, image: ClusterImage) -> bool {
+        let mut current = self.current.write();
+        if offset <= current.offset {
+            return false;
+        }
+        let mut topics = image.to_metadata_image();
+        topics.epoch = offset;
+        *current = Current {
+            offset,
+            image: Arc::new(image),
+            topics,
+        };
+        drop(current);
+        self.changed.send_replace(offset);
+        true
+    }
+
+    /// The metadata offset this broker has applied (0 before the first image).
+    pub fn offset(&self) -> u64 {
+        self.current.read().offset
+    }
+
+    pub fn image(&self) -> Arc<ClusterImage> {
+        self.current.read().image.clone()
+    }
+
+    /// Topics as `MetadataImage` (read-locked while the guard lives: keep it short).
+    pub fn read(&self) -> MappedRwLockReadGuard<'_, MetadataImage> {
+        RwLockReadGuard::map(self.current.read(), |c| &c.topics)
+    }
+
+    pub fn topic(&self, name: &str) -> Option<TopicMeta> {
+        self.current.read().topics.topics.get(name).cloned()
+    }
+
+    pub fn partition(&self, topic: &str, partition: i32) -> Option<PartitionState> {
+        let current = self.current.read();
+        let t = current.image.topics.get(topic)?;
+        t.partitions.get(usize::try_from(partition).ok()?).cloned()
+    }
+
+    /// The leader of a partition (-1: none), without copying its state; `None` when it does not exist.
+    pub fn leader_of(&self, topic: &str, partition: i32) -> Option<i32> {
+        let current = self.current.read();
+        let t = current.image.topics.get(topic)?;
+        t.partitions.get(usize::try_from(partition).ok()?).map(|p| p.leader)
+    }
+
+    pub fn cluster_id(&self) -> String {
+        self.current.read().image.cluster_id.clone()
+    }
+
+    /// The unfenced brokers, each with its endpoint for `listener` (or its first one).
+    pub fn live_brokers(&self, listener: &str) -> Vec<(RegisteredBroker, BrokerEndpoint)> {
+        let image = self.image();
+        image
+            .brokers
+            .values()
+            .filter(|b| !b.fenced)
+            .filter_map(|b| {
+                let endpoint = b
+                    .endpoints
+                    .iter()
+                    .find(|e| e.name == listener)
+                    .or(b.endpoints.first())?;
+                Some((b.clone(), endpoint.clone()))
+            })
+            .collect()
+    }
+
+    /// Waits until `ready` holds for the current image, up to `timeout`; returns whether it did.
+    pub async fn wait_until(&self, timeout: Duration, ready: impl Fn(&ClusterImage) -> bool) -> bool {
+        let mut rx = self.changed.subscribe();
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            if ready(&self.image()) {
+                return true;
+            }
+            if tokio::time::timeout_at(deadline, rx.changed()).await.is_err() {
+                return ready(&self.image());
+            }
+        }
+    }
+
+    pub fn subscribe(&self) -> watch::Receiver<u64> {
+        self.changed.subscribe()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_newer_images_are_installed() {
+        let view = MetadataView::new();
+        let image = ClusterImage {
+            cluster_id: "a".into(),
+            ..Default::default()
+        };
+        assert!(view.install(5, image.clone()));
+        let older = ClusterImage {
+            cluster_id: "old".into(),
+            ..Default::default()
+        };
+        assert!(!view.install(4, older.clone()));
+        assert!(!view.install(5, older));
+        assert_eq!(view.cluster_id(), "a");
+        assert_eq!(view.offset(), 5);
+        assert_eq!(view.read().epoch, 5);
+    }
+}
