@@ -7,19 +7,18 @@
 //!   restarts and catches up; with two of three down, writes are refused with a clear error and are
 //!   served again once one returns; after stopping everything, all metadata is back.
 //!
-//! Writes are Kafka's own RPCs (BrokerRegistration, CreateTopics) sent by a small client below, built on
-//! the `kafka-protocol` crate.
+//! Writes are Kafka's own RPCs (BrokerRegistration, CreateTopics) sent by a small client built on the
+//! `kafka-protocol` crate (`common/coordinator.rs`, with the process helpers, and the requests below).
 
 mod common;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-use bytes::{Buf, BytesMut};
-use common::{expect_success, free_port, kafka_tool, oxka_bin, tail, wait_for};
+use common::coordinator::{call, metadata, quorum, wait_for_leader, Coordinator, Ensemble};
+use common::{expect_success, free_port, kafka_tool, oxka_bin, wait_for};
 use kafka_protocol::messages::broker_registration_request::Listener;
 use kafka_protocol::messages::create_partitions_request::CreatePartitionsTopic;
 use kafka_protocol::messages::create_topics_request::CreatableTopic;
@@ -27,11 +26,10 @@ use kafka_protocol::messages::incremental_alter_configs_request::{AlterConfigsRe
 use kafka_protocol::messages::{
     AllocateProducerIdsRequest, AllocateProducerIdsResponse, ApiKey, BrokerHeartbeatRequest, BrokerHeartbeatResponse,
     BrokerId, BrokerRegistrationRequest, BrokerRegistrationResponse, CreatePartitionsRequest, CreatePartitionsResponse,
-    CreateTopicsRequest, CreateTopicsResponse, DeleteTopicsRequest, DeleteTopicsResponse, DescribeQuorumRequest,
-    DescribeQuorumResponse, IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse, MetadataRequest,
-    MetadataResponse, RequestHeader, ResponseHeader, TopicName,
+    CreateTopicsRequest, CreateTopicsResponse, DeleteTopicsRequest, DeleteTopicsResponse,
+    IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse, TopicName,
 };
-use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
+use kafka_protocol::protocol::StrBytes;
 
 /// The seed's zookeeper.properties, verbatim.
 const SEED_ZOOKEEPER_PROPERTIES: &str =
@@ -41,150 +39,6 @@ clientPort=2181
 maxClientCnxns=0
 admin.enableServer=false
 ";
-
-/// One `oxka coordinator` process; killed on drop, its log printed when the test fails.
-struct Coordinator {
-    config: PathBuf,
-    log: PathBuf,
-    client_port: u16,
-    child: Option<Child>,
-}
-
-impl Coordinator {
-    fn start(dir: &Path, name: &str, properties: &str, client_port: u16) -> Coordinator {
-        let config = dir.join(format!("{name}.properties"));
-        std::fs::write(&config, properties).unwrap();
-        let mut c = Coordinator {
-            config,
-            log: dir.join(format!("{name}.log")),
-            client_port,
-            child: None,
-        };
-        c.spawn();
-        c
-    }
-
-    fn spawn(&mut self) {
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&self.log)
-            .unwrap();
-        let child = Command::new(oxka_bin())
-            .arg("coordinator")
-            .arg(&self.config)
-            .env("RUST_LOG", "warn,oxka_broker=info")
-            .env("KAFKA_HEAP_OPTS", "-Xmx64m")
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("start oxka coordinator");
-        self.child = Some(child);
-        let port = self.client_port;
-        wait_for(&format!("coordinator on port {port}"), Duration::from_secs(15), || {
-            TcpStream::connect(("127.0.0.1", port)).is_ok()
-        });
-    }
-
-    fn address(&self) -> String {
-        format!("127.0.0.1:{}", self.client_port)
-    }
-
-    fn kill9(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            child.kill().unwrap();
-            child.wait().unwrap();
-        }
-    }
-
-    fn stop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            Command::new("kill")
-                .arg("-TERM")
-                .arg(child.id().to_string())
-                .status()
-                .unwrap();
-            let status = child.wait().unwrap();
-            assert!(
-                status.success(),
-                "coordinator exited with {status} on SIGTERM:\n{}",
-                self.log_tail()
-            );
-        }
-    }
-
-    fn log_tail(&self) -> String {
-        tail(&std::fs::read(&self.log).unwrap_or_default(), 30)
-    }
-}
-
-impl Drop for Coordinator {
-    fn drop(&mut self) {
-        if std::thread::panicking() {
-            eprintln!("--- {} ---\n{}", self.log.display(), self.log_tail());
-        }
-        self.kill9();
-    }
-}
-
-/// Sends one request and decodes its response.
-fn call<Req: Encodable, Resp: Decodable>(
-    address: &str,
-    api: ApiKey,
-    version: i16,
-    request: &Req,
-) -> std::io::Result<Resp> {
-    let mut stream = TcpStream::connect(address)?;
-    stream.set_read_timeout(Some(Duration::from_secs(15)))?;
-    let header = RequestHeader::default()
-        .with_request_api_key(api as i16)
-        .with_request_api_version(version)
-        .with_correlation_id(7)
-        .with_client_id(Some(StrBytes::from_static_str("coordinator-test")));
-    let mut body = BytesMut::new();
-    header.encode(&mut body, api.request_header_version(version)).unwrap();
-    request.encode(&mut body, version).unwrap();
-    stream.write_all(&(body.len() as u32).to_be_bytes())?;
-    stream.write_all(&body)?;
-    let mut size = [0u8; 4];
-    stream.read_exact(&mut size)?;
-    let mut response = vec![0u8; u32::from_be_bytes(size) as usize];
-    stream.read_exact(&mut response)?;
-    let mut buf = bytes::Bytes::from(response);
-    let header = ResponseHeader::decode(&mut buf, api.response_header_version(version)).unwrap();
-    assert_eq!(header.correlation_id, 7);
-    let decoded = Resp::decode(&mut buf, version).unwrap();
-    assert_eq!(buf.remaining(), 0);
-    Ok(decoded)
-}
-
-/// (leader id, epoch) as the coordinator at `address` sees it, if it is the leader.
-fn quorum(address: &str) -> Option<(i32, i32, DescribeQuorumResponse)> {
-    let request = DescribeQuorumRequest::default().with_topics(vec![
-        kafka_protocol::messages::describe_quorum_request::TopicData::default()
-            .with_topic_name(TopicName(StrBytes::from_static_str("__cluster_metadata")))
-            .with_partitions(vec![Default::default()]),
-    ]);
-    let response: DescribeQuorumResponse = call(address, ApiKey::DescribeQuorum, 1, &request).ok()?;
-    let p = &response.topics[0].partitions[0];
-    (p.error_code == 0).then(|| (p.leader_id.0, p.leader_epoch, response.clone()))
-}
-
-/// Waits until one of `coordinators` is leader and returns its index.
-fn wait_for_leader(coordinators: &[&Coordinator], not: Option<i32>) -> (usize, i32) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        for (i, c) in coordinators.iter().enumerate() {
-            if let Some((leader, _, _)) = quorum(&c.address()) {
-                if Some(leader) != not {
-                    return (i, leader);
-                }
-            }
-        }
-        assert!(Instant::now() < deadline, "no coordinator became leader within 20 s");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
 
 fn register_broker(address: &str, broker_id: i32) -> BrokerRegistrationResponse {
     let request = BrokerRegistrationRequest::default()
@@ -237,16 +91,6 @@ fn allocate_producer_ids(address: &str, broker_id: i32, epoch: i64) -> AllocateP
     call(address, ApiKey::AllocateProducerIds, 0, &request).unwrap()
 }
 
-fn metadata(address: &str) -> MetadataResponse {
-    call(
-        address,
-        ApiKey::Metadata,
-        12,
-        &MetadataRequest::default().with_topics(None),
-    )
-    .unwrap()
-}
-
 fn broker_heartbeat(address: &str, broker_id: i32, epoch: i64) -> BrokerHeartbeatResponse {
     let request = BrokerHeartbeatRequest::default()
         .with_broker_id(BrokerId(broker_id))
@@ -297,7 +141,7 @@ fn the_seed_zookeeper_properties_start_a_single_coordinator() {
 
     // A second coordinator on the same dataDir is refused before it touches the log.
     let mut second = Command::new(oxka_bin());
-    second.arg("coordinator").arg(&c.config);
+    second.arg("coordinator").arg(c.config_path());
     let out = common::run(second, b"", Duration::from_secs(10));
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -347,9 +191,7 @@ fn the_seed_zookeeper_properties_start_a_single_coordinator() {
         "duplicate registration"
     );
     wait_for("the silent broker to be fenced", Duration::from_secs(10), || {
-        std::fs::read_to_string(&c.log)
-            .unwrap()
-            .contains("fenced a broker whose heartbeats stopped")
+        c.log_text().contains("fenced a broker whose heartbeats stopped")
     });
     assert_eq!(
         register_broker(&c.address(), 0).error_code,
@@ -438,35 +280,14 @@ fn http_get(port: u16, path: &str) -> String {
 #[test]
 fn three_coordinators_fail_over_refuse_writes_without_quorum_and_recover() {
     let dir = tempfile::tempdir().unwrap();
-    let client_ports: Vec<u16> = (0..3).map(|_| free_port()).collect();
-    let peer_ports: Vec<u16> = (0..3).map(|_| free_port()).collect();
-    let metrics_ports: Vec<u16> = (0..3).map(|_| free_port()).collect();
-    let servers: String = (0..3)
-        .map(|i| {
-            format!(
-                "server.{}=127.0.0.1:{}:{};127.0.0.1:{}\n",
-                i + 1,
-                peer_ports[i],
-                peer_ports[i] + 1,
-                client_ports[i]
-            )
-        })
-        .collect();
-    let mut cs: Vec<Coordinator> = (0..3)
-        .map(|i| {
-            let data = dir.path().join(format!("zk{}", i + 1));
-            std::fs::create_dir_all(&data).unwrap();
-            std::fs::write(data.join("myid"), format!("{}\n", i + 1)).unwrap();
-            let properties = format!(
-                "dataDir={}\nclientPort={}\nmetrics.port={}\ntickTime=2000\ninitLimit=5\nsyncLimit=2\n\
-                 raft.election.timeout.ms=500\nraft.heartbeat.interval.ms=100\nrequest.timeout.ms=2000\nsnapCount=10\n{servers}",
-                data.display(),
-                client_ports[i],
-                metrics_ports[i]
-            );
-            Coordinator::start(dir.path(), &format!("zk{}", i + 1), &properties, client_ports[i])
-        })
-        .collect();
+    let Ensemble {
+        members: mut cs,
+        metrics_ports,
+    } = Ensemble::start(
+        dir.path(),
+        "tickTime=2000\ninitLimit=5\nsyncLimit=2\nraft.election.timeout.ms=500\nraft.heartbeat.interval.ms=100\n\
+         request.timeout.ms=2000\nsnapCount=10",
+    );
 
     let (leader, leader_id) = wait_for_leader(&cs.iter().collect::<Vec<_>>(), None);
     let replication = metadata_quorum(&cs[(leader + 1) % 3].address(), "--replication");
@@ -510,7 +331,7 @@ fn three_coordinators_fail_over_refuse_writes_without_quorum_and_recover() {
         let p = &q.topics[0].partitions[0];
         p.current_voters.len() == 3 && p.current_voters.iter().all(|v| v.log_end_offset == p.high_watermark)
     });
-    let log = std::fs::read_to_string(&cs[leader].log).unwrap();
+    let log = cs[leader].log_text();
     assert!(log.contains("installed a snapshot from the leader"), "{log}");
 
     // Two of three down: writes are refused with a clear error, not accepted by a minority.

@@ -6,10 +6,15 @@
 //! `kcat` (librdkafka) and the Python clients `kafka-python` and `confluent-kafka`, all installed by
 //! `scripts/install-tools.sh`. A missing tool fails the test with that instruction; nothing is skipped.
 //!
+//! [`coordinator`] runs `oxka coordinator` processes (one, or an [`coordinator::Ensemble`] of three) and
+//! speaks the Kafka protocol to them (DescribeQuorum, Metadata).
+//!
 //! `OXKA_TEST_TARGET=kafka` runs the same scenarios against Apache Kafka 4.x instead (started by
 //! `scripts/apache-kafka-broker.sh`), which proves a test itself is right. `OXKA_BIN` points the
 //! harness at another oxka binary (e.g. a release build) than the one cargo built for the tests.
 #![allow(dead_code)]
+
+pub mod coordinator;
 
 use std::fmt::Write as _;
 use std::io::{Read, Write};
@@ -88,11 +93,41 @@ pub struct Broker {
 impl Broker {
     /// Starts a broker with the harness defaults plus `overrides` (Kafka's own config keys).
     pub fn start(overrides: &[(&str, &str)]) -> Broker {
+        let mut broker = Broker::new(overrides);
+        broker.spawn();
+        broker
+    }
+
+    /// Starts a broker process like [`Broker::start`] but returns at once, without waiting for its
+    /// listener: for a broker that is expected to fail (see [`Broker::wait_exit`]).
+    pub fn launch(overrides: &[(&str, &str)]) -> Broker {
+        let mut broker = Broker::new(overrides);
+        broker.launch_process();
+        broker
+    }
+
+    /// Waits up to `timeout` for the process to exit; its exit status, or `None` if it still runs.
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<ExitStatus> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let child = self.child.as_mut().expect("broker is running");
+            if let Some(status) = child.try_wait().expect("try_wait") {
+                self.child = None;
+                return Some(status);
+            }
+            if Instant::now() > deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn new(overrides: &[(&str, &str)]) -> Broker {
         let dir = tempfile::Builder::new()
             .prefix("oxka-test-")
             .tempdir()
             .expect("create temp dir");
-        let mut broker = Broker {
+        Broker {
             dir,
             port: free_port(),
             metrics_port: free_port(),
@@ -100,9 +135,7 @@ impl Broker {
             target: target(),
             child: None,
             starts: 0,
-        };
-        broker.spawn();
-        broker
+        }
     }
 
     pub fn bootstrap(&self) -> String {
@@ -159,6 +192,11 @@ impl Broker {
     }
 
     fn spawn(&mut self) {
+        self.launch_process();
+        self.wait_until_accepting();
+    }
+
+    fn launch_process(&mut self) {
         assert!(self.child.is_none(), "broker already running");
         let log = std::fs::OpenOptions::new()
             .create(true)
@@ -203,7 +241,6 @@ impl Broker {
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start broker {cmd:?}: {e}"));
         self.child = Some(child);
-        self.wait_until_accepting();
     }
 
     fn wait_until_accepting(&mut self) {
@@ -259,6 +296,11 @@ impl Broker {
             }
             std::thread::sleep(Duration::from_millis(20));
         }
+    }
+
+    /// SIGTERM without waiting: the broker starts its shutdown; [`Broker::stop`] then waits for the exit.
+    pub fn sigterm(&self) {
+        signal(self.pid(), "TERM");
     }
 
     /// SIGKILL: no chance to flush or close anything.
@@ -501,10 +543,15 @@ pub fn kafka_tool_stdin(version: &str, tool: &str, args: &[&str], stdin: &[u8], 
 
 /// Runs `kcat` with `stdin`, 120 s timeout.
 pub fn kcat(args: &[&str], stdin: &[u8]) -> Output {
+    kcat_timeout(args, stdin, Duration::from_secs(120))
+}
+
+/// [`kcat`] with another timeout (the test fails if kcat is still running then).
+pub fn kcat_timeout(args: &[&str], stdin: &[u8], timeout: Duration) -> Output {
     let program = which("kcat").unwrap_or_else(|| panic!("kcat is not installed: {INSTALL_HINT}"));
     let mut cmd = Command::new(program);
     cmd.args(args);
-    run(cmd, stdin, Duration::from_secs(120))
+    run(cmd, stdin, timeout)
 }
 
 /// The Python interpreter of the tools venv (kafka-python, confluent-kafka and the codecs).
