@@ -37,8 +37,9 @@ use crate::metadata::{validate_topic_name, TopicMeta};
 use crate::metrics::Metrics;
 use crate::network::MemoryBudget;
 
-/// How long a topic operation may wait for the controller.
-const CONTROLLER_TIMEOUT: Duration = Duration::from_secs(20);
+/// How long a topic operation may wait for the controller, elections included; below the admin
+/// clients' usual request timeouts, so they get the reason rather than a timeout of their own.
+const CONTROLLER_TIMEOUT: Duration = Duration::from_secs(8);
 /// How long a broker waits for its own metadata to show a change the controller made.
 const PROPAGATION_TIMEOUT: Duration = Duration::from_secs(10);
 
