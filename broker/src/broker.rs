@@ -143,15 +143,32 @@ impl Broker {
     /// act on. UNKNOWN_TOPIC_OR_PARTITION when metadata has no such partition, NOT_LEADER_OR_FOLLOWER
     /// when another broker leads it or no one does (the client refreshes metadata and retries).
     pub fn leader_partition(&self, topic: &str, partition: i32) -> Result<Arc<Partition>, ResponseError> {
-        let leader = self
+        self.leader_partition_at(topic, partition, -1)
+    }
+
+    /// `leader_partition`, also checking the leader epoch the client believes in (KIP-320; -1: none):
+    /// an older one gets FENCED_LEADER_EPOCH, a newer one (this broker's metadata is behind)
+    /// UNKNOWN_LEADER_EPOCH, so neither side acts on stale metadata.
+    pub fn leader_partition_at(
+        &self,
+        topic: &str,
+        partition: i32,
+        client_epoch: i32,
+    ) -> Result<Arc<Partition>, ResponseError> {
+        let (leader, epoch) = self
             .metadata
-            .leader_of(topic, partition)
+            .leader_and_epoch(topic, partition)
             .ok_or(ResponseError::UnknownTopicOrPartition)?;
+        if client_epoch >= 0 && client_epoch < epoch {
+            return Err(ResponseError::FencedLeaderEpoch);
+        }
+        if client_epoch > epoch {
+            return Err(ResponseError::UnknownLeaderEpoch);
+        }
         if leader != self.broker_id() {
             return Err(ResponseError::NotLeaderOrFollower);
         }
-        self.partition(topic, partition)
-            .ok_or(ResponseError::NotLeaderOrFollower)
+        self.partition(topic, partition).ok_or(ResponseError::NotLeaderOrFollower)
     }
 
     pub fn notify_appended(&self) {

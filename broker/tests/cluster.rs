@@ -949,6 +949,13 @@ fn killed_broker_is_fenced_and_rejoins_with_its_data() {
         "broker 2 leads none of the 6 partitions: {leaders:?}\n{}",
         cluster.logs()
     );
+    for id in [1, 2, 3] {
+        let health = common::http_get(cluster.broker(id).metrics_port(), "/health");
+        assert!(
+            health.starts_with("HTTP/1.1 200") && health.contains("registered (broker epoch"),
+            "broker {id} /health should say it is registered and unfenced:\n{health}"
+        );
+    }
     let mut produced: Vec<Record> = Vec::new();
     for p in 0..6 {
         produced.extend(kcat_produce(&cluster, topic, p, "before", 20));

@@ -269,14 +269,6 @@ fn the_seed_zookeeper_properties_start_a_single_coordinator() {
     );
 }
 
-fn http_get(port: u16, path: &str) -> String {
-    let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
-    write!(stream, "GET {path} HTTP/1.1\r\nHost: localhost\r\n\r\n").unwrap();
-    let mut out = String::new();
-    stream.read_to_string(&mut out).unwrap();
-    out
-}
-
 #[test]
 fn three_coordinators_fail_over_refuse_writes_without_quorum_and_recover() {
     let dir = tempfile::tempdir().unwrap();

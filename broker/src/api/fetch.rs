@@ -85,7 +85,7 @@ fn plan(broker: &Broker, _ctx: &RequestContext<'_>, request: &FetchRequest) -> A
                 .with_preferred_read_replica(kafka_protocol::messages::BrokerId(-1))
                 .with_records(Some(Bytes::new()));
             let found = match name.as_deref() {
-                Some(n) => broker.leader_partition(n, wanted.partition),
+                Some(n) => broker.leader_partition_at(n, wanted.partition, wanted.current_leader_epoch),
                 None => Err(ResponseError::UnknownTopicId),
             };
             let found = match found {

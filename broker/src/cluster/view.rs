@@ -90,9 +90,16 @@ impl MetadataView {
 
     /// The leader of a partition (-1: none), without copying its state; `None` when it does not exist.
     pub fn leader_of(&self, topic: &str, partition: i32) -> Option<i32> {
+        self.leader_and_epoch(topic, partition).map(|(leader, _)| leader)
+    }
+
+    /// (leader, leader epoch) of a partition; `None` when it does not exist.
+    pub fn leader_and_epoch(&self, topic: &str, partition: i32) -> Option<(i32, i32)> {
         let current = self.current.read();
         let t = current.image.topics.get(topic)?;
-        t.partitions.get(usize::try_from(partition).ok()?).map(|p| p.leader)
+        t.partitions
+            .get(usize::try_from(partition).ok()?)
+            .map(|p| (p.leader, p.leader_epoch))
     }
 
     pub fn cluster_id(&self) -> String {

@@ -1,5 +1,7 @@
-//! A minimal HTTP/1.1 endpoint for `GET /metrics` (Prometheus text) and `GET /health` (200 once the
-//! broker serves requests). One request per connection; anything else gets 404.
+//! A minimal HTTP/1.1 endpoint for `GET /metrics` (Prometheus text) and `GET /health` (200 while the
+//! broker is registered with the controller, unfenced, and so serving; 503 with the reason otherwise:
+//! what the operator's readiness probe and rolling restarts wait for). One request per connection;
+//! anything else gets 404.
 
 use std::sync::Arc;
 
@@ -26,11 +28,33 @@ pub async fn serve(broker: Arc<Broker>, listener: TcpListener, shutdown: Cancell
                     refresh(&broker);
                     ("200 OK", METRICS_CONTENT_TYPE, broker.metrics.encode())
                 }
-                "/health" | "/healthz" | "/ready" => ("200 OK", "text/plain", "ok\n".to_string()),
+                "/health" | "/healthz" | "/ready" => health(&broker),
                 _ => ("404 Not Found", "text/plain", NOT_FOUND.to_string()),
             };
             respond(&mut stream, status, content_type, &body).await;
         });
+    }
+}
+
+/// The broker's health: registered and unfenced (the controller has seen it catch up with the metadata
+/// log and lets it lead partitions).
+fn health(broker: &Broker) -> (&'static str, &'static str, String) {
+    let epoch = broker.session.epoch();
+    let offset = broker.metadata.offset();
+    if epoch < 0 {
+        ("503 Service Unavailable", "text/plain", "not registered with the controller\n".into())
+    } else if broker.session.is_fenced() {
+        (
+            "503 Service Unavailable",
+            "text/plain",
+            format!("fenced by the controller (broker epoch {epoch}, metadata offset {offset})\n"),
+        )
+    } else {
+        (
+            "200 OK",
+            "text/plain",
+            format!("ok: registered (broker epoch {epoch}), unfenced, metadata offset {offset}\n"),
+        )
     }
 }
 

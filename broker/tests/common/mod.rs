@@ -680,3 +680,13 @@ for f in futures.values():
     );
     expect_success(&format!("create topic {topic}"), &python(&script, &broker.bootstrap()));
 }
+
+/// `GET path` on 127.0.0.1:`port`; the whole HTTP response (status line, headers, body).
+pub fn http_get(port: u16, path: &str) -> String {
+    use std::io::{Read, Write};
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("connect to the HTTP port");
+    write!(stream, "GET {path} HTTP/1.1\r\nHost: localhost\r\n\r\n").unwrap();
+    let mut out = String::new();
+    stream.read_to_string(&mut out).unwrap();
+    out
+}
