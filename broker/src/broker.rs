@@ -32,7 +32,7 @@ use crate::cluster::{ControllerChannel, Lane, MetadataView, Session};
 use crate::config::BrokerConfig;
 use crate::coordinator::ClusterImage;
 use crate::group::{GroupConfig, GroupCoordinator};
-use crate::log::{LogConfig, LogManager, Partition, TopicPartition};
+use crate::log::{partition_metadata, LogConfig, LogManager, Partition, TopicPartition};
 use crate::metadata::{validate_topic_name, TopicMeta};
 use crate::metrics::Metrics;
 use crate::network::MemoryBudget;
@@ -66,6 +66,8 @@ pub struct Broker {
     pub background: CancellationToken,
     /// Partitions that are assigned elsewhere but have a log here (warned about once).
     strays: Mutex<std::collections::HashSet<TopicPartition>>,
+    /// Partitions whose `partition.metadata` is known to name the current topic id (checked once).
+    verified: Mutex<std::collections::HashMap<TopicPartition, uuid::Uuid>>,
 }
 
 /// Why a topic operation failed, as a Kafka error code plus a message for the client.
@@ -124,6 +126,7 @@ impl Broker {
             producer_ids: tokio::sync::Mutex::new((0, 0)),
             background: CancellationToken::new(),
             strays: Mutex::default(),
+            verified: Mutex::default(),
         }
     }
 
@@ -168,7 +171,8 @@ impl Broker {
         if leader != self.broker_id() {
             return Err(ResponseError::NotLeaderOrFollower);
         }
-        self.partition(topic, partition).ok_or(ResponseError::NotLeaderOrFollower)
+        self.partition(topic, partition)
+            .ok_or(ResponseError::NotLeaderOrFollower)
     }
 
     pub fn notify_appended(&self) {
@@ -530,18 +534,54 @@ impl Broker {
                     partition: index as i32,
                 };
                 let existing = self.logs.get(&tp);
+                let verified = self.verified.lock().get(&tp) == Some(&topic.topic_id);
+                if verified {
+                    if let Some(p) = existing.as_ref() {
+                        p.log.lock().update_config(log_config.clone());
+                        continue;
+                    }
+                }
                 if !p.replicas.contains(&me) {
+                    if let Some(old) = existing.as_ref().filter(|e| self.holds_other_topic(e, topic.topic_id)) {
+                        tracing::warn!(
+                            partition = %old.topic_partition(),
+                            "removing data of an earlier topic of the same name (deleted while this broker was away)"
+                        );
+                        self.logs.remove(&tp).map_err(storage_error)?;
+                        continue;
+                    }
                     if existing.is_some() && self.strays.lock().insert(tp.clone()) {
                         tracing::warn!(partition = %tp, "this broker has data for a partition assigned to other brokers; keeping it untouched");
                     }
                     continue;
                 }
-                match existing {
-                    Some(p) => p.log.lock().update_config(log_config.clone()),
-                    None => {
-                        self.logs.create(tp, log_config.clone()).map_err(storage_error)?;
+                let existing = match existing {
+                    Some(p) if self.holds_other_topic(&p, topic.topic_id) => {
+                        tracing::warn!(
+                            partition = %tp,
+                            "this partition's data belongs to an earlier topic of the same name (deleted and \
+                             created again while this broker was away); removing it"
+                        );
+                        self.logs.remove(&tp).map_err(storage_error)?;
+                        None
                     }
+                    other => other,
+                };
+                let partition = match existing {
+                    Some(p) => {
+                        p.log.lock().update_config(log_config.clone());
+                        p
+                    }
+                    None => self
+                        .logs
+                        .create(tp.clone(), log_config.clone())
+                        .map_err(storage_error)?,
+                };
+                let dir = partition.log_dir().join(tp.to_string());
+                if partition_metadata::read(&dir).ok().flatten() != Some(topic.topic_id) {
+                    partition_metadata::write(&dir, topic.topic_id).map_err(storage_error)?;
                 }
+                self.verified.lock().insert(tp, topic.topic_id);
             }
         }
         for tp in self
@@ -555,6 +595,7 @@ impl Broker {
                 .get(&tp.topic)
                 .is_some_and(|t| (tp.partition as usize) < t.partitions.len());
             if !known {
+                self.verified.lock().remove(&tp);
                 tracing::info!(partition = %tp, "removing the data of a partition whose topic was deleted");
                 if let Err(e) = self.logs.remove(&tp) {
                     tracing::warn!(partition = %tp, "could not remove it: {e}");
@@ -563,6 +604,22 @@ impl Broker {
         }
         self.metrics.set_partition_count(self.logs.partition_count());
         Ok(())
+    }
+}
+
+impl Broker {
+    /// Whether a partition directory records another topic id than `topic_id` (an unreadable record
+    /// counts as another topic's only when it names one; a missing record is adopted).
+    fn holds_other_topic(&self, partition: &Partition, topic_id: uuid::Uuid) -> bool {
+        let dir = partition.log_dir().join(partition.topic_partition().to_string());
+        match partition_metadata::read(&dir) {
+            Ok(Some(recorded)) => recorded != topic_id,
+            Ok(None) => false,
+            Err(e) => {
+                tracing::warn!("{e}; rewriting it for the current topic");
+                false
+            }
+        }
     }
 }
 

@@ -1041,6 +1041,49 @@ fn killed_broker_is_fenced_and_rejoins_with_its_data() {
     assert_eq!(read, expected, "records read vs produced");
 }
 
+/// A topic deleted and created again (same name, new topic id) while one of its brokers was down must
+/// not get that broker's old records: the broker sees the id in `partition.metadata` differ and drops
+/// the old data when it returns.
+#[test]
+fn recreated_topic_does_not_resurrect_old_data() {
+    let _serial = serial();
+    let mut cluster = Cluster::start();
+    let topic = "reborn";
+    cluster.topics_ok(&["--create", "--topic", topic, "--replica-assignment", "2,2,2"]);
+    cluster.wait_all_led(topic, 3);
+    for p in 0..3 {
+        kcat_produce(&cluster, topic, p, "old", 10);
+    }
+    let status = cluster.broker_mut(2).stop();
+    assert!(status.success(), "broker 2 exited with {status}\n{}", cluster.logs());
+    cluster.topics_ok(&["--delete", "--topic", topic]);
+    cluster.wait_until("the deletion to reach broker 1", Duration::from_secs(10), || {
+        let m = cluster.try_metadata_via(1)?;
+        match topic_names(&m).contains(topic) {
+            false => Ok(()),
+            true => Err("still listed".into()),
+        }
+    });
+    cluster.topics_ok(&["--create", "--topic", topic, "--replica-assignment", "2,2,2"]);
+    cluster.broker_mut(2).restart();
+    cluster.wait_all_led(topic, 3);
+    let read = kcat_consume(&cluster, topic);
+    assert!(
+        read.is_empty(),
+        "the re-created topic must start empty, but returned the old topic's records: {:?}\n{}",
+        &read[..read.len().min(5)],
+        cluster.logs()
+    );
+    let log = cluster.broker(2).log_text();
+    assert!(
+        log.contains("belongs to an earlier topic of the same name"),
+        "broker 2 should say why it dropped the old data\n{}",
+        cluster.logs()
+    );
+    kcat_produce(&cluster, topic, 0, "new", 5);
+    assert_eq!(kcat_consume(&cluster, topic).len(), 5, "{}", cluster.logs());
+}
+
 // ------------------------------------------------------------------------------------------------
 // 4. A duplicate broker.id is refused
 // ------------------------------------------------------------------------------------------------

@@ -12,13 +12,11 @@
 
 mod common;
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::coordinator::{call, metadata, quorum, wait_for_leader, Coordinator, Ensemble};
-use common::{expect_success, free_port, kafka_tool, oxka_bin, wait_for};
+use common::{expect_success, free_port, http_get, kafka_tool, oxka_bin, wait_for};
 use kafka_protocol::messages::broker_registration_request::Listener;
 use kafka_protocol::messages::create_partitions_request::CreatePartitionsTopic;
 use kafka_protocol::messages::create_topics_request::CreatableTopic;

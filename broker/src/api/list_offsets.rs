@@ -33,7 +33,8 @@ pub fn handle(broker: &Broker, ctx: &RequestContext<'_>, request: ListOffsetsReq
                         .with_timestamp(-1)
                         .with_offset(-1)
                         .with_leader_epoch(-1);
-                    let found = broker.leader_partition_at(topic.name.as_str(), p.partition_index, p.current_leader_epoch);
+                    let found =
+                        broker.leader_partition_at(topic.name.as_str(), p.partition_index, p.current_leader_epoch);
                     let partition = match found {
                         Ok(partition) => partition,
                         Err(e) => return response.with_error_code(e.code()),

@@ -21,6 +21,7 @@ pub mod config;
 pub mod error;
 mod index;
 pub mod manager;
+pub mod partition_metadata;
 pub mod producer_state;
 mod recovery;
 mod retention;

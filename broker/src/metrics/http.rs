@@ -42,7 +42,11 @@ fn health(broker: &Broker) -> (&'static str, &'static str, String) {
     let epoch = broker.session.epoch();
     let offset = broker.metadata.offset();
     if epoch < 0 {
-        ("503 Service Unavailable", "text/plain", "not registered with the controller\n".into())
+        (
+            "503 Service Unavailable",
+            "text/plain",
+            "not registered with the controller\n".into(),
+        )
     } else if broker.session.is_fenced() {
         (
             "503 Service Unavailable",
