@@ -1041,6 +1041,111 @@ fn killed_broker_is_fenced_and_rejoins_with_its_data() {
     assert_eq!(read, expected, "records read vs produced");
 }
 
+/// Clients recover from leadership changes: Apache Kafka's Java producer (idempotent, acks=all, the
+/// defaults) sends numbered records through broker 1 to six partitions while broker 2 is killed with
+/// SIGKILL and restarted. Its partitions are offline meanwhile (NOT_LEADER_OR_FOLLOWER /
+/// LEADER_NOT_AVAILABLE); the producer waits, finds the leader again and every number is in the topic
+/// exactly once, in order per partition.
+#[test]
+fn java_producer_rides_out_a_broker_kill() {
+    let _serial = serial();
+    const COUNT: u64 = 200_000;
+    let mut cluster = Cluster::start();
+    let topic = "numbers";
+    cluster.create_topic(topic, 6, 1);
+    cluster.wait_all_led(topic, 6);
+    let work = tempfile::tempdir().unwrap();
+    let classpath = numbered_producer_classpath(work.path());
+    let log4j = tool_cache().join("kafka-4/log4j2.properties");
+    let (out_path, err_path) = (work.path().join("producer.out"), work.path().join("producer.err"));
+    let mut producer = std::process::Command::new("java")
+        .arg(format!("-Dlog4j2.configurationFile={}", log4j.display()))
+        .arg("-cp")
+        .arg(&classpath)
+        .arg("NumberedProducer")
+        .arg(cluster.bootstrap())
+        .arg(topic)
+        .arg(COUNT.to_string())
+        .stdin(std::process::Stdio::null())
+        .stdout(std::fs::File::create(&out_path).unwrap())
+        .stderr(std::fs::File::create(&err_path).unwrap())
+        .spawn()
+        .expect("start java");
+    let high_watermarks = |cluster: &Cluster| -> i64 {
+        let script = r#"
+from confluent_kafka import Consumer, TopicPartition
+c = Consumer({"bootstrap.servers": BOOTSTRAP, "group.id": "progress"})
+total = 0
+for p in range(6):
+    try:
+        lo, hi = c.get_watermark_offsets(TopicPartition("numbers", p), timeout=5)
+        total += hi
+    except Exception:
+        pass
+print(total)
+"#;
+        python(script, &cluster.bootstrap())
+            .stdout
+            .iter()
+            .map(|b| *b as char)
+            .collect::<String>()
+            .trim()
+            .parse()
+            .unwrap_or(0)
+    };
+    wait_for("a fifth of the records", Duration::from_secs(120), || {
+        high_watermarks(&cluster) >= (COUNT / 5) as i64
+    });
+    assert!(
+        producer.try_wait().expect("try_wait").is_none(),
+        "the producer finished before broker 2 was killed: the test would prove nothing"
+    );
+    cluster.broker_mut(2).kill9();
+    std::thread::sleep(Duration::from_secs(2));
+    cluster.broker_mut(2).restart();
+    let during = high_watermarks(&cluster);
+    assert!(
+        during < COUNT as i64,
+        "all records were in before broker 2 came back ({during}): nothing was retried"
+    );
+
+    let status = wait_child(&mut producer, Duration::from_secs(240));
+    let stdout = std::fs::read_to_string(&out_path).unwrap_or_default();
+    let stderr = std::fs::read_to_string(&err_path).unwrap_or_default();
+    assert!(
+        status.success() && stdout.trim() == format!("acked={COUNT} failed=0"),
+        "the producer did not get every record acknowledged: {stdout}\n{}\n{}",
+        tail(stderr.as_bytes(), 30),
+        cluster.logs()
+    );
+    let script = r#"
+import os
+from confluent_kafka import Consumer, TopicPartition
+count = int(os.environ["COUNT"])
+seen = bytearray(count)
+for p in range(6):
+    c = Consumer({"bootstrap.servers": BOOTSTRAP, "group.id": "check", "check.crcs": True})
+    lo, hi = c.get_watermark_offsets(TopicPartition("numbers", p), timeout=10)
+    rows = consume_all("numbers", p, hi - lo, timeout=120)
+    last = -1
+    for off, key, value, _ in rows:
+        n = int(value)
+        if seen[n]:
+            fail(f"number {n} appears twice (again at partition {p} offset {off})")
+        seen[n] = 1
+        if n <= last:
+            fail(f"partition {p}: {n} after {last} at offset {off}: out of order")
+        last = n
+missing = [i for i in range(count) if not seen[i]]
+if missing:
+    fail(f"{len(missing)} numbers missing, first {missing[:5]}")
+print("ok", count)
+"#;
+    let count = COUNT.to_string();
+    let out = python_env_ok(script, &cluster.bootstrap(), &[("COUNT", &count)]);
+    assert_eq!(out.trim(), format!("ok {COUNT}"));
+}
+
 /// A topic deleted and created again (same name, new topic id) while one of its brokers was down must
 /// not get that broker's old records: the broker sees the id in `partition.metadata` differ and drops
 /// the old data when it returns.

@@ -10,26 +10,6 @@ use std::time::Duration;
 
 use common::*;
 
-/// Compiles `tests/java/NumberedProducer.java` against Kafka 4.x's client jars; returns the classpath
-/// to run it with.
-fn numbered_producer_classpath(work: &std::path::Path) -> String {
-    let kafka_cp_file = tool_cache().join("kafka-4/classpath.txt");
-    let kafka_cp = std::fs::read_to_string(&kafka_cp_file).unwrap_or_else(|e| {
-        panic!(
-            "{} is missing ({e}): run scripts/install-tools.sh",
-            kafka_cp_file.display()
-        )
-    });
-    let kafka_cp = kafka_cp.trim();
-    let source = repo_root().join("broker/tests/java/NumberedProducer.java");
-    let classes = work.join("classes");
-    std::fs::create_dir_all(&classes).unwrap();
-    let mut javac = Command::new("javac");
-    javac.arg("-d").arg(&classes).arg("-cp").arg(kafka_cp).arg(&source);
-    expect_success("javac NumberedProducer", &run(javac, b"", Duration::from_secs(120)));
-    format!("{}:{kafka_cp}", classes.display())
-}
-
 #[test]
 fn java_idempotent_producer_survives_two_restarts_without_duplicates() {
     let _serial = serial();
@@ -124,19 +104,4 @@ print("ok", count)
         &[("COUNT", &count), ("PARTITIONS", &partitions)],
     );
     assert_eq!(out.trim(), format!("ok {COUNT}"));
-}
-
-/// Waits for a child process, killing it (and failing) after `timeout`.
-fn wait_child(child: &mut std::process::Child, timeout: Duration) -> std::process::ExitStatus {
-    let deadline = std::time::Instant::now() + timeout;
-    loop {
-        if let Some(status) = child.try_wait().expect("try_wait") {
-            return status;
-        }
-        if std::time::Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("process did not finish within {timeout:?}");
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
 }
