@@ -442,6 +442,29 @@ fn malformed_frames_close_only_their_connection() {
             ]),
         ),
         ("a header cut short", frame(&[&18i16.to_be_bytes(), &[0x00]])),
+        // An array count far beyond the frame: the decoder must refuse it, not try to allocate for
+        // two billion elements (an allocation failure aborts the whole process).
+        (
+            "a Metadata v1 claiming i32::MAX topics",
+            frame(&[
+                &3i16.to_be_bytes(),
+                &1i16.to_be_bytes(),
+                &5i32.to_be_bytes(),
+                &(-1i16).to_be_bytes(),
+                &i32::MAX.to_be_bytes(),
+            ]),
+        ),
+        (
+            "a Metadata v9 claiming 2^32-2 topics (compact array)",
+            frame(&[
+                &3i16.to_be_bytes(),
+                &9i16.to_be_bytes(),
+                &6i32.to_be_bytes(),
+                &(-1i16).to_be_bytes(),
+                &[0x00],
+                &[0xff, 0xff, 0xff, 0xff, 0x0f],
+            ]),
+        ),
     ];
     for (what, bytes) in &frames {
         let mut stream = TcpStream::connect(broker.bootstrap()).unwrap();
