@@ -642,6 +642,23 @@ fn twelve_partitions_spread_and_all_clients_work() {
         cluster.logs()
     );
 
+    // kafka-metadata-quorum through a broker (KIP-919 --bootstrap-server): the broker forwards
+    // DescribeQuorum to the controller, so the tool sees the ensemble's leader and its three voters.
+    let leader = cluster.wait_leader();
+    let out = kafka_tool(
+        "4",
+        "metadata-quorum",
+        &["--bootstrap-server", &cluster.bootstrap(), "describe", "--status"],
+    );
+    let status = expect_success(
+        "kafka-metadata-quorum --bootstrap-server <broker> describe --status",
+        &out,
+    );
+    assert!(
+        status.contains(&format!("LeaderId:               {leader}")) && status.matches("\"id\": ").count() == 3,
+        "metadata-quorum via broker 1 should show leader {leader} and three voters:\n{status}"
+    );
+
     // librdkafka: 25 records to each partition, by explicit partition.
     let mut produced: Vec<Record> = Vec::new();
     for p in 0..12 {

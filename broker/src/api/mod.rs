@@ -27,6 +27,7 @@ pub mod describe_cluster;
 pub mod describe_configs;
 pub mod describe_groups;
 pub mod describe_log_dirs;
+pub mod describe_quorum;
 pub mod fetch;
 pub mod find_coordinator;
 pub mod heartbeat;
@@ -71,6 +72,7 @@ pub const SUPPORTED: &[ApiSpec] = &[
     spec(ApiKey::CreatePartitions, create_partitions::VERSIONS),
     spec(ApiKey::IncrementalAlterConfigs, incremental_alter_configs::VERSIONS),
     spec(ApiKey::DescribeCluster, describe_cluster::VERSIONS),
+    spec(ApiKey::DescribeQuorum, describe_quorum::VERSIONS),
     spec(ApiKey::FindCoordinator, find_coordinator::VERSIONS),
     spec(ApiKey::JoinGroup, join_group::VERSIONS),
     spec(ApiKey::SyncGroup, sync_group::VERSIONS),
@@ -195,6 +197,7 @@ async fn dispatch(
             ResponseKind::IncrementalAlterConfigs(incremental_alter_configs::handle(broker, ctx, r).await)
         }
         RequestKind::DescribeCluster(r) => ResponseKind::DescribeCluster(describe_cluster::handle(broker, ctx, r)),
+        RequestKind::DescribeQuorum(r) => ResponseKind::DescribeQuorum(describe_quorum::handle(broker, ctx, r).await),
         RequestKind::DescribeLogDirs(r) => ResponseKind::DescribeLogDirs(describe_log_dirs::handle(broker, ctx, r)),
         RequestKind::FindCoordinator(r) => {
             ResponseKind::FindCoordinator(find_coordinator::handle(broker, ctx, r).await)

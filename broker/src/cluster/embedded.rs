@@ -55,12 +55,19 @@ pub async fn start(config: &BrokerConfig, stop: &CancellationToken) -> anyhow::R
             dir.display()
         );
     }
+    // Tools asking where the controller is (DescribeQuorum, DescribeCluster) are pointed at this broker,
+    // which answers for its embedded coordinator.
+    let (client_host, client_port) = config
+        .advertised_listeners
+        .first()
+        .map(|l| (l.host.clone(), l.port))
+        .unwrap_or_else(|| ("localhost".into(), 9092));
     let voter = Voter {
         id: CoordinatorId(id),
-        host: "localhost".into(),
+        host: client_host.clone(),
         peer_port: None,
-        client_host: "localhost".into(),
-        client_port: 0,
+        client_host,
+        client_port,
     };
     let ctx = Arc::new(
         ClientContext::new(
