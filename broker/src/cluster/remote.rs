@@ -3,8 +3,8 @@
 //! It finds the controller by asking any member for DescribeCluster with KIP-919's controller endpoint
 //! type (the answer names the Raft leader and every member's client address), keeps one connection per
 //! `Lane` to it, and forgets it when a connection fails or a member says NOT_CONTROLLER, so the next call
-//! finds the new one. The metadata long-poll may be answered by any member (a broker only ever accepts
-//! newer metadata), so it stays with whichever member it reached while that one answers.
+//! finds the new one. The metadata long-poll goes to the controller when it is known, else to any member
+//! (a broker only ever accepts newer metadata, so a lagging member's answer does no harm).
 
 use std::sync::atomic::{AtomicI32, AtomicUsize, Ordering};
 use std::time::Duration;
@@ -110,10 +110,12 @@ impl RemoteEnsemble {
         let correlation_id = self.correlation.fetch_add(1, Ordering::Relaxed);
         let frame = metadata_fetch::encode_request(correlation_id, &self.client_id, request);
         let mut slot = self.lanes[Lane::Metadata as usize].lock().await;
+        // The controller when known (it has every committed change first; a member cut off from the
+        // quorum would answer "nothing new" forever), else the member this lane already talks to.
         let known = self.controller.lock().clone();
-        let address = match (slot.as_ref(), known) {
-            (Some(c), _) => c.address.clone(),
-            (None, Some(controller)) => controller,
+        let address = match (known, slot.as_ref()) {
+            (Some(controller), _) => controller,
+            (None, Some(c)) => c.address.clone(),
             (None, None) => self.next_address(),
         };
         let answer =
