@@ -413,6 +413,18 @@ def racks_from_nodes():
     check(after["metadata"]["generation"] == before["metadata"]["generation"], "racks changed the StatefulSet's generation")
     check(template_hash(after) == template_hash(before), "racks changed the config hash")
     check(after["spec"]["template"] == before["spec"]["template"], "racks changed the pod template")
+    # Reconciles that learn nothing new write nothing (pods and nodes are read, not changed).
+    cm_version = get("configmap", "prod-broker-config", ns)["metadata"]["resourceVersion"]
+    # (Only Degraded is compared: the node lifecycle controller may mark pods on these kubelet-less nodes
+    # NotReady at any time, which rightly changes Ready.)
+    degraded = condition(prod(), "Degraded")
+    for i in range(2):
+        sh("kubectl", "annotate", "--overwrite", "kafkacluster", "prod", "-n", ns, f"e2e/poke={i}")
+        time.sleep(1.5)
+    check(get("configmap", "prod-broker-config", ns)["metadata"]["resourceVersion"] == cm_version,
+          "a no-op reconcile rewrote the broker ConfigMap")
+    check(condition(prod(), "Degraded") == degraded, "a no-op reconcile changed the Degraded condition")
+    check(sts("prod-broker", ns)["metadata"]["generation"] == before["metadata"]["generation"], "generation moved")
 
     # The init container's contract, run with the live files as the kubelet would mount them.
     d = data()
