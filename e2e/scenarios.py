@@ -217,6 +217,11 @@ def chart_template_dry_run():
     rendered = sh("helm", "template", RELEASE, f"{ARGS.root}/charts/oxka-operator", "-n", OP_NS,
                   "--set", f"watchNamespace={OP_NS}", kubeconfig=False).stdout
     sh("kubectl", "apply", "--dry-run=server", "-f", "-", input=rendered)
+    # Nodes are cluster-scoped: their ClusterRole stays even for a namespaced install, and goes with rbac.nodes=false.
+    check(f"name: {RELEASE}-nodes" in rendered, "a namespaced install has no ClusterRole for nodes")
+    rendered = sh("helm", "template", RELEASE, f"{ARGS.root}/charts/oxka-operator", "-n", OP_NS,
+                  "--set", "rbac.nodes=false", kubeconfig=False).stdout
+    check(f"name: {RELEASE}-nodes" not in rendered and "nodes]" not in rendered, "rbac.nodes=false still grants nodes")
 
 
 def helm_install():
@@ -234,6 +239,12 @@ def operator_starts_with_chart_rbac():
     # RBAC is real: the ServiceAccount cannot read Secrets.
     r = sh("kubectl", "--kubeconfig", ARGS.operator_kubeconfig, "get", "secrets", "-A", check=False, kubeconfig=False)
     check(r.returncode != 0 and "forbidden" in r.stderr, f"the operator's identity can list secrets: {r.stderr}")
+    # It may read pods and nodes (broker.rack), and change neither.
+    for verb, resource, allowed in (("list", "pods", "yes"), ("get", "nodes", "yes"), ("delete", "pods", "no"),
+                                    ("patch", "nodes", "no")):
+        r = sh("kubectl", "--kubeconfig", ARGS.operator_kubeconfig, "auth", "can-i", verb, resource, "-A",
+               check=False, kubeconfig=False)
+        check(r.stdout.strip() == allowed, f"can-i {verb} {resource}: {r.stdout.strip()} (want {allowed})")
 
 
 def minimal_cluster_objects():
@@ -337,6 +348,106 @@ def production_example():
     env = {e["name"]: e.get("value") for e in pod["containers"][0]["env"]}
     check(env["KAFKA_HEAP_OPTS"] == "-Xmx4G -Xms4G", f"heap {env['KAFKA_HEAP_OPTS']}")
     check(pod["topologySpreadConstraints"][0]["topologyKey"] == "topology.kubernetes.io/zone", "rack spread")
+
+
+def bind(pod, node, ns):
+    """The scheduler's part: bind a pod to a node through the pods/binding subresource."""
+    binding = {"apiVersion": "v1", "kind": "Binding", "metadata": {"name": pod, "namespace": ns},
+               "target": {"apiVersion": "v1", "kind": "Node", "name": node}}
+    sh("kubectl", "create", "--raw", f"/api/v1/namespaces/{ns}/pods/{pod}/binding", "-f", "-", input=json.dumps(binding))
+
+
+def racks_from_nodes():
+    """spec.rack: each broker's broker.rack is its node's label, written into its own file only, never into
+    the StatefulSet; missing labels and missing RBAC are reported, and what cannot be read is kept."""
+    ns, key = "kafka", "topology.kubernetes.io/zone"
+    nodes = {"apiVersion": "v1", "kind": "List", "items": [
+        {"apiVersion": "v1", "kind": "Node", "metadata": {"name": "e2e-node-a", "labels": {key: "zone-a"}}},
+        {"apiVersion": "v1", "kind": "Node", "metadata": {"name": "e2e-node-b"}}]}
+    sh("kubectl", "apply", "-f", "-", input=json.dumps(nodes))
+    settle("prod", ns, timeout=120)  # the broker ConfigMap is only written while the ensemble is settled
+    before = sts("prod-broker", ns)
+    data = lambda: get("configmap", "prod-broker-config", ns)["data"]  # noqa: E731
+    prod = lambda: kc("prod", ns)  # noqa: E731
+
+    def rack_of(i):
+        """The broker.rack line of broker i's file in the live ConfigMap, if any."""
+        lines = data()[f"server-{i}.properties"].splitlines()
+        return next((line for line in lines if line.startswith("broker.rack=")), None)
+    init = before["spec"]["template"]["spec"]["initContainers"][0]
+    check(init["command"][:2] == ["oxka", "await-config"] and "broker.rack" in init["command"], f"init {init['command']}")
+
+    bind("prod-broker-0", "e2e-node-a", ns)
+    wait_for("broker.rack=zone-a in broker 0's file", lambda: rack_of(0) == "broker.rack=zone-a", 30)
+    d = data()
+    check(d["rack-node-0"].strip() == "e2e-node-a", f"rack-node-0 is {d.get('rack-node-0')!r}")
+    check(all("broker.rack" not in d[f"server-{i}.properties"] for i in range(1, 5)), "other brokers got a rack")
+
+    # A node without the label: no rack, and the reason in status and an Event.
+    bind("prod-broker-1", "e2e-node-b", ns)
+    c = wait_for("Degraded/RackUnknown", lambda: (lambda c: c if c.get("reason") == "RackUnknown" else None)(condition(prod(), "Degraded")), 30)
+    check(f"node e2e-node-b has no label {key}: broker 1 gets no broker.rack" in c["message"], c["message"])
+    check("broker.rack" not in data()["server-1.properties"], "broker 1 got a rack from an unlabelled node")
+    events = kubectl_json("get", "events", "-n", ns)["items"]
+    check(any(e["reason"] == "RackUnknown" and e["type"] == "Warning" and "e2e-node-b" in e.get("note", e.get("message", ""))
+              for e in events), "no Warning event RackUnknown naming the node")
+    sh("kubectl", "label", "node", "e2e-node-b", f"{key}=zone-b")
+    wait_for("broker.rack=zone-b for broker 1 once its node is labelled", lambda: rack_of(1) == "broker.rack=zone-b", 40)
+    wait_for("Degraded=False", lambda: condition(prod(), "Degraded").get("status") == "False", 30)
+
+    # Without RBAC for nodes: the reason names the chart value, and racks already rendered are kept.
+    crb = kubectl_json("get", "clusterrolebinding", f"{RELEASE}-nodes")
+    sh("kubectl", "delete", "clusterrolebinding", f"{RELEASE}-nodes")
+    bind("prod-broker-2", "e2e-node-a", ns)
+    c = wait_for("RackUnknown for lack of RBAC", lambda: (lambda c: c if "may not get nodes" in c.get("message", "") else None)(condition(prod(), "Degraded")), 40)
+    check("rbac.nodes=true" in c["message"] and "broker 0 keeps broker.rack=zone-a" in c["message"], c["message"])
+    check(rack_of(0) == "broker.rack=zone-a" and rack_of(1) == "broker.rack=zone-b", "racks changed while nodes were unreadable")
+    for k in ("resourceVersion", "uid", "creationTimestamp", "managedFields"):
+        crb["metadata"].pop(k, None)
+    sh("kubectl", "create", "-f", "-", input=json.dumps(crb))
+    wait_for("broker.rack=zone-a for broker 2 once nodes are readable", lambda: rack_of(2) == "broker.rack=zone-a", 40)
+    wait_for("Degraded=False", lambda: condition(prod(), "Degraded").get("status") == "False", 30)
+
+    # Racks are per pod: the StatefulSet (template, hash, generation) never changed.
+    after = sts("prod-broker", ns)
+    check(after["metadata"]["generation"] == before["metadata"]["generation"], "racks changed the StatefulSet's generation")
+    check(template_hash(after) == template_hash(before), "racks changed the config hash")
+    check(after["spec"]["template"] == before["spec"]["template"], "racks changed the pod template")
+    # Reconciles that learn nothing new write nothing (pods and nodes are read, not changed).
+    cm_version = get("configmap", "prod-broker-config", ns)["metadata"]["resourceVersion"]
+    # (Only Degraded is compared: the node lifecycle controller may mark pods on these kubelet-less nodes
+    # NotReady at any time, which rightly changes Ready.)
+    degraded = condition(prod(), "Degraded")
+    for i in range(2):
+        sh("kubectl", "annotate", "--overwrite", "kafkacluster", "prod", "-n", ns, f"e2e/poke={i}")
+        time.sleep(1.5)
+    check(get("configmap", "prod-broker-config", ns)["metadata"]["resourceVersion"] == cm_version,
+          "a no-op reconcile rewrote the broker ConfigMap")
+    check(condition(prod(), "Degraded") == degraded, "a no-op reconcile changed the Degraded condition")
+    check(sts("prod-broker", ns)["metadata"]["generation"] == before["metadata"]["generation"], "generation moved")
+
+    # The init container's contract, run with the live files as the kubelet would mount them.
+    d = data()
+    mount = tempfile.mkdtemp(dir=ARGS.work)
+    for name, text in d.items():
+        with open(os.path.join(mount, name), "w") as f:
+            f.write(text)
+
+    def await_rack(index, node, timeout):
+        cmd = [a.replace("$(POD_INDEX)", str(index)).replace("$(NODE_NAME)", node).replace("/etc/oxka", mount)
+               for a in init["command"]]
+        cmd = [ARGS.oxka] + cmd[1:]
+        cmd[cmd.index("--timeout-secs") + 1] = str(timeout)
+        return sh(*cmd, check=False, kubeconfig=False)
+    r = await_rack(0, "e2e-node-a", 5)
+    check(r.returncode == 0, f"await-config for broker 0 failed: {r.stderr}")
+    r = await_rack(0, "e2e-node-b", 1)  # a pod of ordinal 0 rescheduled elsewhere waits for its new rack
+    check(r.returncode != 0 and "names node e2e-node-a, not this pod's node e2e-node-b" in r.stderr, r.stderr)
+    r = await_rack(3, "e2e-node-a", 1)
+    check(r.returncode != 0 and "has not yet written broker.rack" in r.stderr and "rbac.nodes=true" in r.stderr
+          and f"lacks the label {key}" in r.stderr, r.stderr)
+    r = sh(ARGS.check_config, os.path.join(mount, "server-0.properties"), check=False, kubeconfig=False)
+    check(r.returncode == 0, f"oxka refused a file with broker.rack: {r.stderr}")
 
 
 def invalid_specs_rejected_by_cel():
@@ -589,7 +700,7 @@ def delete_removes_children():
 
 SCENARIOS = [
     chart_lint, chart_template_dry_run, helm_install, operator_starts_with_chart_rbac,
-    minimal_cluster_objects, render_matches_live_objects, live_configs_parse, production_example,
+    minimal_cluster_objects, render_matches_live_objects, live_configs_parse, production_example, racks_from_nodes,
     invalid_specs_rejected_by_cel, first_ready, operator_owned_keys_refused_in_status,
     config_change_rolls_one_at_a_time, coordinators_roll_before_brokers, scale_up,
     scale_down_refused_while_unverified, scale_down_follows_placement, pause_annotation_stops_reconciliation,

@@ -1,5 +1,8 @@
 //! `oxka`: one binary, two roles. `oxka broker server.properties` serves Kafka clients;
 //! `oxka coordinator zookeeper.properties` runs a member of the coordinator ensemble.
+//! `oxka await-config FILE --key KEY` waits for a key in a properties file (a Kubernetes init step).
+
+mod await_config;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -28,6 +31,9 @@ enum Role {
     },
     /// Run a coordinator (metadata quorum member) from a zookeeper.properties file.
     Coordinator { config: PathBuf },
+    /// Wait until a properties file sets a key (e.g. broker.rack written by the Kubernetes operator
+    /// once the pod's node is known); exit 1 with the likely reasons after the timeout.
+    AwaitConfig(await_config::AwaitArgs),
 }
 
 fn main() -> ExitCode {
@@ -57,6 +63,7 @@ fn main() -> ExitCode {
         Role::Coordinator { config } => oxka_broker::config::CoordinatorConfig::load(&config)
             .map_err(anyhow::Error::from)
             .and_then(oxka_broker::coordinator::runtime::run_coordinator),
+        Role::AwaitConfig(args) => await_config::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use oxka_broker::config::{BrokerConfig, CoordinatorConfig};
 use oxka_operator::crd::KafkaCluster;
-use oxka_operator::render::{render, RenderOptions};
+use oxka_operator::render::{render, BrokerRack, RenderOptions};
 
 fn load(path: &str) -> KafkaCluster {
     let full = Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(path);
@@ -45,6 +45,26 @@ fn every_rendered_broker_config_is_accepted_by_the_broker() {
             );
         }
     }
+}
+
+#[test]
+fn a_rendered_rack_is_the_brokers_rack() {
+    let cluster = load("examples/production.yaml");
+    let options = RenderOptions {
+        racks: [(
+            "2".to_string(),
+            BrokerRack {
+                rack: "zone-a".into(),
+                node: "node-1".into(),
+            },
+        )]
+        .into(),
+        ..RenderOptions::default()
+    };
+    let data = render(&cluster, &options).unwrap().brokers.config_map.data.unwrap();
+    let rack = |file: &str| BrokerConfig::from_properties_text(&data[file], file).unwrap().rack;
+    assert_eq!(rack("server-2.properties").as_deref(), Some("zone-a"));
+    assert_eq!(rack("server-1.properties"), None);
 }
 
 #[test]

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use k8s_openapi::api::apps::v1::StatefulSet;
-use k8s_openapi::api::core::v1::Service;
+use k8s_openapi::api::core::v1::{ConfigMap, Service};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
 use k8s_openapi::NamespaceResourceScope;
@@ -27,6 +27,7 @@ use serde::Serialize;
 
 use super::http::Metrics;
 use super::placement::{ask_metadata, partitions_on};
+use super::racks;
 use super::status::{status, Hold, Observed, Rollout};
 use crate::crd::validate::validate;
 use crate::crd::{KafkaCluster, KafkaClusterStatus, PAUSE_ANNOTATION};
@@ -185,6 +186,30 @@ async fn reconcile_cluster(cluster: &KafkaCluster, ctx: &Context) -> Result<Acti
                 holds.push(Hold::ScaleDownBlocked(why));
                 options.broker_replicas = Some(current);
             }
+        }
+    }
+
+    // broker.rack per broker, from the nodes the broker pods were scheduled on (per-pod files only:
+    // the StatefulSet template and its config hash never depend on it).
+    if let Some(rack) = &cluster.spec.rack {
+        let config_maps: Api<ConfigMap> = Api::namespaced(ctx.client.clone(), &namespace);
+        let config_map_name = format!("{name}-broker-config");
+        let live = config_maps
+            .get_opt(&config_map_name)
+            .await
+            .map_err(|source| Error::Read {
+                kind: "ConfigMap",
+                name: config_map_name,
+                source,
+            })?;
+        let racks = racks::observe(&ctx.client, &namespace, &name, &rack.topology_key, live.as_ref()).await;
+        options.racks = racks.racks;
+        if !racks.problems.is_empty() {
+            let why = racks.problems.join("; ");
+            if !has_message(previous.as_ref(), "Degraded", &why) {
+                publish(ctx, cluster, EventType::Warning, "RackUnknown", "ReadRack", why.clone()).await;
+            }
+            holds.push(Hold::RackUnknown(why));
         }
     }
 

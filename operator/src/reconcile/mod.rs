@@ -9,6 +9,7 @@ pub mod cluster;
 pub mod http;
 pub mod leader;
 pub mod placement;
+pub mod racks;
 pub mod status;
 
 use std::net::SocketAddr;
@@ -18,13 +19,14 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use futures::StreamExt;
 use k8s_openapi::api::apps::v1::StatefulSet;
-use k8s_openapi::api::core::v1::{ConfigMap, Service};
+use k8s_openapi::api::core::v1::{ConfigMap, Pod, Service};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{Patch, PatchParams};
 use kube::runtime::events::{Recorder, Reporter};
+use kube::runtime::reflector::ObjectRef;
 use kube::runtime::{watcher, Controller};
-use kube::{Api, Client, CustomResourceExt};
+use kube::{Api, Client, CustomResourceExt, ResourceExt};
 
 use crate::crd::KafkaCluster;
 use crate::render::MANAGER;
@@ -127,12 +129,22 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     });
     let clusters: Api<KafkaCluster> = scoped(&client, args.namespace.as_deref());
     let owned = watcher::Config::default().labels(&format!("app.kubernetes.io/managed-by={MANAGER}"));
+    // Broker pods belong to the StatefulSet, not to the KafkaCluster: map them by their instance label.
+    // A pod being scheduled (spec.nodeName) is when its broker.rack can be read.
+    let broker_pods =
+        watcher::Config::default().labels("app.kubernetes.io/name=oxka,app.kubernetes.io/component=broker");
     tracing::info!(namespace = ?args.namespace, "controller running");
     Controller::new(clusters, watcher::Config::default())
         .owns(scoped::<StatefulSet>(&client, args.namespace.as_deref()), owned.clone())
         .owns(scoped::<ConfigMap>(&client, args.namespace.as_deref()), owned.clone())
         .owns(scoped::<Service>(&client, args.namespace.as_deref()), owned.clone())
         .owns(scoped::<PodDisruptionBudget>(&client, args.namespace.as_deref()), owned)
+        .watches(scoped::<Pod>(&client, args.namespace.as_deref()), broker_pods, |pod| {
+            let cluster = pod.labels().get("app.kubernetes.io/instance").cloned();
+            cluster
+                .zip(pod.namespace())
+                .map(|(name, ns)| ObjectRef::new(&name).within(&ns))
+        })
         .shutdown_on_signal()
         .run(cluster::reconcile, cluster::error_policy, ctx)
         .for_each(|result| async move {

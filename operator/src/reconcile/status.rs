@@ -53,6 +53,8 @@ pub enum Hold {
     WaitingForCoordinators,
     /// The pause annotation is set.
     Paused,
+    /// Some broker's `broker.rack` could not be learned (node without the label, or unreadable).
+    RackUnknown(String),
 }
 
 /// Everything `status` needs.
@@ -157,6 +159,7 @@ pub fn status(previous: Option<&KafkaClusterStatus>, observed: &Observed, now: T
     let degraded = observed.holds.iter().find_map(|h| match h {
         Hold::InvalidSpec(why) => Some(("InvalidSpec", why.clone())),
         Hold::ScaleDownBlocked(why) => Some(("ScaleDownBlocked", why.clone())),
+        Hold::RackUnknown(why) => Some(("RackUnknown", why.clone())),
         _ => None,
     });
     match degraded {
@@ -253,6 +256,19 @@ mod tests {
         assert_eq!(condition(&s, "Degraded").message, why);
         assert_eq!(condition(&s, "Progressing").reason, "ScaleDownBlocked");
         assert_eq!(condition(&s, "Ready").status, "True");
+    }
+
+    #[test]
+    fn an_unknown_rack_is_degraded_with_the_node_and_key() {
+        let why = "node n1 has no label topology.kubernetes.io/zone: broker 0 gets no broker.rack".to_string();
+        let s = status(
+            None,
+            &observed(settled(3), settled(3), vec![Hold::RackUnknown(why.clone())]),
+            at(1),
+        );
+        assert_eq!(condition(&s, "Degraded").status, "True");
+        assert_eq!(condition(&s, "Degraded").reason, "RackUnknown");
+        assert_eq!(condition(&s, "Degraded").message, why);
     }
 
     #[test]

@@ -5,9 +5,10 @@
 //! (with a placeholder instead of an ordinal): the hash then changes when any pod's config changes in a
 //! way other than its own id, and not when brokers are added (which must not restart the others).
 
+use std::collections::BTreeMap;
 use std::fmt::Write;
 
-use super::{RenderContext, Role};
+use super::{BrokerRack, RenderContext, Role};
 use crate::crd::ExternalType;
 
 /// Ports the operator fixes; the pod spec, Services and configs all use these.
@@ -24,6 +25,12 @@ pub const CONFIG_DIR: &str = "/etc/oxka";
 /// Name of broker `id`'s file in the broker ConfigMap.
 pub fn broker_file(id: &str) -> String {
     format!("server-{id}.properties")
+}
+
+/// Name of the broker ConfigMap entry holding the node broker `id`'s `broker.rack` was read from
+/// (present only when the rack is). The init container of a pod compares it with its own node.
+pub fn rack_node_file(id: &str) -> String {
+    format!("rack-node-{id}")
 }
 
 /// Name of coordinator `ordinal`'s file in the coordinator ConfigMap.
@@ -89,8 +96,10 @@ pub fn broker_properties(ctx: &RenderContext, id: &str) -> String {
     for (key, value) in owned {
         push_entry(&mut out, key, &value);
     }
+    // Known only once the pod is scheduled (the operator reads its node's label): per pod, and never
+    // in the template the config hash is computed from (its id is a placeholder).
     if let Some(rack) = ctx.racks.get(id) {
-        push_entry(&mut out, "broker.rack", rack);
+        push_entry(&mut out, "broker.rack", &rack.rack);
     }
     if !spec.brokers.config.is_empty() {
         out.push_str("\n# From spec.brokers.config:\n");
@@ -120,6 +129,47 @@ pub fn coordinator_properties(ctx: &RenderContext, ordinal: &str) -> String {
             &format!("server.{}", coordinator_id(i)),
             &format!("{host}:{COORDINATOR_PEER_PORT}:{COORDINATOR_ELECTION_PORT}"),
         );
+    }
+    out
+}
+
+/// The racks an earlier reconciliation rendered into a live broker ConfigMap: `broker.rack` of each
+/// `server-N.properties` that has one, with the node named by its `rack-node-N` entry. The reconciler
+/// keeps these for brokers whose node cannot be read now, so a rack does not come and go.
+pub fn rendered_racks(data: &BTreeMap<String, String>) -> BTreeMap<String, BrokerRack> {
+    let mut racks = BTreeMap::new();
+    for (key, text) in data {
+        let Some(id) = key.strip_prefix("server-").and_then(|k| k.strip_suffix(".properties")) else {
+            continue;
+        };
+        let rack = text
+            .lines()
+            .find_map(|line| line.strip_prefix("broker.rack="))
+            .map(unescape_value);
+        let node = data.get(&rack_node_file(id)).map(|n| n.trim().to_string());
+        if let (Some(rack), Some(node)) = (rack, node) {
+            racks.insert(id.to_string(), BrokerRack { rack, node });
+        }
+    }
+    racks
+}
+
+/// The inverse of `escape` for a value `push_entry` wrote.
+fn unescape_value(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        if c != '\\' {
+            out.push(c);
+            continue;
+        }
+        match chars.next() {
+            Some('n') => out.push('\n'),
+            Some('r') => out.push('\r'),
+            Some('t') => out.push('\t'),
+            Some(other) => out.push(other),
+            None => {}
+        }
     }
     out
 }
@@ -161,7 +211,9 @@ fn escape(text: &str, is_key: bool) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::escape;
+    use std::collections::BTreeMap;
+
+    use super::{escape, rendered_racks, unescape_value, BrokerRack};
 
     #[test]
     fn escaping_keeps_values_literal() {
@@ -169,5 +221,40 @@ mod tests {
         assert_eq!(escape("x=y:z", false), "x=y:z");
         assert_eq!(escape(" lead", false), "\\ lead");
         assert_eq!(escape("c:\\dir\nnext", false), "c:\\\\dir\\nnext");
+    }
+
+    #[test]
+    fn unescaping_inverts_escaping() {
+        for value in ["zone-a", " lead", "c:\\dir\nnext\ttab", "a=b"] {
+            assert_eq!(unescape_value(&escape(value, false)), value);
+        }
+    }
+
+    #[test]
+    fn rendered_racks_need_the_rack_and_its_node() {
+        let data = BTreeMap::from([
+            (
+                "server-0.properties".to_string(),
+                "broker.id=0\nbroker.rack=zone-a\n".to_string(),
+            ),
+            ("rack-node-0".to_string(), "node-1\n".to_string()),
+            (
+                "server-1.properties".to_string(),
+                "broker.id=1\nbroker.rack=zone-b\n".to_string(),
+            ),
+            ("server-2.properties".to_string(), "broker.id=2\n".to_string()),
+            ("rack-node-2".to_string(), "node-3\n".to_string()),
+        ]);
+        let racks = rendered_racks(&data);
+        assert_eq!(
+            racks,
+            BTreeMap::from([(
+                "0".to_string(),
+                BrokerRack {
+                    rack: "zone-a".into(),
+                    node: "node-1".into()
+                }
+            )])
+        );
     }
 }

@@ -65,8 +65,20 @@ pub struct RenderOptions {
     pub cluster_domain: String,
     /// Brokers to run when it differs from spec (a refused scale-down keeps the current count).
     pub broker_replicas: Option<i32>,
-    /// broker.rack per broker id, learned from the nodes the pods run on.
-    pub racks: BTreeMap<String, String>,
+    /// `broker.rack` per broker id (the pod ordinal), learned from the label `spec.rack.topologyKey` of
+    /// the node each broker pod was scheduled on. Per-pod: never part of the config hash.
+    pub racks: BTreeMap<String, BrokerRack>,
+}
+
+/// A broker's rack and the node it was read from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BrokerRack {
+    /// The value of the node's topology label: rendered as `broker.rack`.
+    pub rack: String,
+    /// The node the broker's pod was scheduled on when the label was read. Rendered next to the file
+    /// (`rack-node-N`) so that a pod rescheduled to another node waits for its new rack instead of
+    /// starting with the previous node's.
+    pub node: String,
 }
 
 impl Default for RenderOptions {
@@ -88,7 +100,7 @@ pub struct RenderContext<'a> {
     pub broker_replicas: i32,
     pub coordinator_replicas: i32,
     pub sizing: Sizing,
-    pub racks: BTreeMap<String, String>,
+    pub racks: BTreeMap<String, BrokerRack>,
 }
 
 impl RenderContext<'_> {

@@ -5,6 +5,10 @@
 //! `apps.kubernetes.io/pod-index` label into `POD_INDEX`, and a `subPathExpr` mounts
 //! `server-$(POD_INDEX).properties` at `/etc/oxka/server.properties`, so the container runs exactly
 //! `oxka broker /etc/oxka/server.properties` with no shell in between.
+//!
+//! With `spec.rack`, a broker pod first runs the init container `await-rack`: it mounts the whole
+//! ConfigMap (a `subPath` mount is never updated by the kubelet) and runs `oxka await-config` until the
+//! pod's file has the `broker.rack` the operator read from the node the pod was scheduled on.
 
 use std::collections::BTreeMap;
 
@@ -17,6 +21,9 @@ use crate::crd::validate::heap_opts;
 use crate::crd::{ExternalType, PodOverrides, StorageSpec};
 
 const POD_INDEX_PLACEHOLDER: &str = "$(POD_INDEX)";
+/// How long a broker pod's init container waits for its `broker.rack` before failing (the kubelet then
+/// restarts it, with back-off, and the failure's message is in the pod's status).
+pub const RACK_WAIT_SECONDS: u64 = 300;
 
 pub fn coordinator_tier(ctx: &RenderContext) -> Result<Tier, RenderError> {
     let role = Role::Coordinator;
@@ -77,6 +84,7 @@ pub fn coordinator_tier(ctx: &RenderContext) -> Result<Tier, RenderError> {
                 ctx,
                 role,
                 ctx.coordinator_replicas,
+                Vec::new(),
                 container,
                 &spec.pod,
                 &spec.storage,
@@ -93,9 +101,14 @@ pub fn broker_tier(ctx: &RenderContext) -> Result<Tier, RenderError> {
     let role = Role::Broker;
     let spec = &ctx.cluster.spec.brokers;
     let listeners = &ctx.cluster.spec.listeners;
-    let data: BTreeMap<String, String> = (0..ctx.broker_replicas)
-        .map(|i| (broker_file(&i.to_string()), broker_properties(ctx, &i.to_string())))
-        .collect();
+    let mut data = BTreeMap::new();
+    for i in 0..ctx.broker_replicas {
+        let id = i.to_string();
+        data.insert(broker_file(&id), broker_properties(ctx, &id));
+        if let Some(rack) = ctx.racks.get(&id) {
+            data.insert(rack_node_file(&id), format!("{}\n", rack.node));
+        }
+    }
     let heap = heap_opts(ctx.sizing.broker_heap_mib);
     let hash = config_hash(&[&broker_properties(ctx, POD_INDEX_PLACEHOLDER), &heap]);
     let internal = listeners.internal.port;
@@ -144,6 +157,14 @@ pub fn broker_tier(ctx: &RenderContext) -> Result<Tier, RenderError> {
             {"name": "config", "mountPath": format!("{CONFIG_DIR}/server.properties"), "subPathExpr": broker_file(POD_INDEX_PLACEHOLDER)},
         ],
     });
+    let init_containers: Vec<Value> = ctx
+        .cluster
+        .spec
+        .rack
+        .as_ref()
+        .map(|rack| await_rack_container(ctx, &rack.topology_key))
+        .into_iter()
+        .collect();
     Ok(Tier {
         role,
         config_map: build(ctx, "ConfigMap", config_map(ctx, role, data))?,
@@ -156,6 +177,7 @@ pub fn broker_tier(ctx: &RenderContext) -> Result<Tier, RenderError> {
                 ctx,
                 role,
                 ctx.broker_replicas,
+                init_containers,
                 container,
                 &spec.pod,
                 &spec.storage,
@@ -165,6 +187,39 @@ pub fn broker_tier(ctx: &RenderContext) -> Result<Tier, RenderError> {
             ),
         )?,
         config_hash: hash,
+    })
+}
+
+/// The init container that holds a broker until the operator has written its `broker.rack`, read from
+/// the label `topology_key` of the node the pod was scheduled on (unknown before scheduling). It
+/// mounts the whole ConfigMap directory, which the kubelet keeps up to date, and also waits until the
+/// rack was read from this pod's node (`rack-node-N`), not from the node an earlier pod of the same
+/// ordinal ran on.
+fn await_rack_container(ctx: &RenderContext, topology_key: &str) -> Value {
+    json!({
+        "name": "await-rack",
+        "image": ctx.cluster.spec.image,
+        "imagePullPolicy": ctx.cluster.spec.image_pull_policy,
+        "command": [
+            "oxka", "await-config", format!("{CONFIG_DIR}/{}", broker_file(POD_INDEX_PLACEHOLDER)),
+            "--key", "broker.rack",
+            "--node", "$(NODE_NAME)",
+            "--node-file", format!("{CONFIG_DIR}/{}", rack_node_file(POD_INDEX_PLACEHOLDER)),
+            "--node-label", topology_key,
+            "--timeout-secs", RACK_WAIT_SECONDS.to_string(),
+        ],
+        "env": [
+            {"name": "POD_INDEX", "valueFrom": {"fieldRef": {"fieldPath": "metadata.labels['apps.kubernetes.io/pod-index']"}}},
+            {"name": "NODE_NAME", "valueFrom": {"fieldRef": {"fieldPath": "spec.nodeName"}}},
+        ],
+        // The pod's requests are the larger of its init containers' and the sum of its containers':
+        // the broker's own resources cost nothing extra and satisfy any quota the broker does.
+        "resources": ctx.cluster.spec.brokers.resources,
+        // On timeout the reason (node without the label, operator without RBAC for nodes) is the
+        // last thing logged: show it in the pod's status.
+        "terminationMessagePolicy": "FallbackToLogsOnError",
+        "securityContext": container_security_context(),
+        "volumeMounts": [{"name": "config", "mountPath": CONFIG_DIR, "readOnly": true}],
     })
 }
 
@@ -286,6 +341,7 @@ fn stateful_set(
     ctx: &RenderContext,
     role: Role,
     replicas: i32,
+    init_containers: Vec<Value>,
     container: Value,
     pod: &PodOverrides,
     storage: &StorageSpec,
@@ -341,6 +397,7 @@ fn stateful_set(
             "template": {
                 "metadata": {"labels": pod_labels, "annotations": pod_annotations},
                 "spec": {
+                    "initContainers": if init_containers.is_empty() { Value::Null } else { json!(init_containers) },
                     "containers": [container],
                     "volumes": volumes,
                     "terminationGracePeriodSeconds": grace_seconds,

@@ -1,3 +1,4 @@
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use super::*;
@@ -98,6 +99,102 @@ fn scaling_brokers_up_keeps_the_hash_but_config_changes_move_it() {
         template.annotations.unwrap()[CONFIG_HASH_ANNOTATION],
         changed.brokers.config_hash
     );
+}
+
+fn racks(entries: &[(&str, &str, &str)]) -> BTreeMap<String, BrokerRack> {
+    entries
+        .iter()
+        .map(|(id, rack, node)| {
+            (
+                id.to_string(),
+                BrokerRack {
+                    rack: rack.to_string(),
+                    node: node.to_string(),
+                },
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn racks_go_into_their_pods_files_only_and_never_into_the_template() {
+    let cluster = load("examples/production.yaml");
+    let without = render(&cluster, &RenderOptions::default()).unwrap();
+    let options = RenderOptions {
+        racks: racks(&[("1", "zone-a", "node-7"), ("3", "zone-b", "node-9")]),
+        ..RenderOptions::default()
+    };
+    let with = render(&cluster, &options).unwrap();
+    let data = with.brokers.config_map.data.as_ref().unwrap();
+    assert!(
+        data["server-1.properties"].contains("\nbroker.rack=zone-a\n"),
+        "{}",
+        data["server-1.properties"]
+    );
+    assert!(data["server-3.properties"].contains("\nbroker.rack=zone-b\n"));
+    for other in [0, 2, 4] {
+        assert!(!data[&format!("server-{other}.properties")].contains("broker.rack"));
+        assert!(!data.contains_key(&format!("rack-node-{other}")));
+    }
+    assert_eq!(data["rack-node-1"], "node-7\n");
+    assert_eq!(data["rack-node-3"], "node-9\n");
+    // Racks are per pod: the StatefulSet, its hash and every other object stay byte for byte the same.
+    assert_eq!(with.brokers.config_hash, without.brokers.config_hash);
+    assert_eq!(with.brokers.stateful_set, without.brokers.stateful_set);
+    assert_eq!(with.coordinators.config_map, without.coordinators.config_map);
+    // What a later reconcile reads back from the live ConfigMap is what was rendered.
+    assert_eq!(config::rendered_racks(data), options.racks);
+}
+
+#[test]
+fn with_spec_rack_brokers_wait_for_their_rack_in_an_init_container() {
+    let objects = render(&load("examples/production.yaml"), &RenderOptions::default()).unwrap();
+    let pod = objects.brokers.stateful_set.spec.unwrap().template.spec.unwrap();
+    let init = &pod.init_containers.as_ref().unwrap()[0];
+    assert_eq!(init.image.as_deref(), Some("registry.example.com/oxka:0.1.0"));
+    assert_eq!(
+        init.command.as_ref().unwrap(),
+        &[
+            "oxka",
+            "await-config",
+            "/etc/oxka/server-$(POD_INDEX).properties",
+            "--key",
+            "broker.rack",
+            "--node",
+            "$(NODE_NAME)",
+            "--node-file",
+            "/etc/oxka/rack-node-$(POD_INDEX)",
+            "--node-label",
+            "topology.kubernetes.io/zone",
+            "--timeout-secs",
+            "300",
+        ]
+    );
+    let env: Vec<_> = init.env.as_ref().unwrap().iter().map(|e| e.name.as_str()).collect();
+    assert_eq!(env, ["POD_INDEX", "NODE_NAME"]);
+    // The kubelet updates a ConfigMap volume only where it is mounted as a directory, not by subPath.
+    let mounts = init.volume_mounts.as_ref().unwrap();
+    assert_eq!(mounts.len(), 1);
+    assert_eq!(mounts[0].mount_path, "/etc/oxka");
+    assert!(mounts[0].sub_path.is_none() && mounts[0].sub_path_expr.is_none());
+    assert_eq!(
+        init.termination_message_policy.as_deref(),
+        Some("FallbackToLogsOnError")
+    );
+
+    let coordinators = objects.coordinators.stateful_set.spec.unwrap().template.spec.unwrap();
+    assert!(coordinators.init_containers.is_none());
+    let minimal = render(&load("examples/minimal.yaml"), &RenderOptions::default()).unwrap();
+    assert!(minimal
+        .brokers
+        .stateful_set
+        .spec
+        .unwrap()
+        .template
+        .spec
+        .unwrap()
+        .init_containers
+        .is_none());
 }
 
 #[test]
