@@ -1,5 +1,6 @@
 //! oxka: a Kafka-compatible broker. See `docs/architecture.md` for the map of modules.
 
+pub mod admin;
 pub mod api;
 pub mod broker;
 pub mod cluster;
