@@ -323,6 +323,13 @@ fn three_coordinators_fail_over_refuse_writes_without_quorum_and_recover() {
     });
     let log = cs[leader].log_text();
     assert!(log.contains("installed a snapshot from the leader"), "{log}");
+    // Its /health (the operator's readiness probe, which gates rolling restarts) says it is caught up:
+    // it asked the leader how far its log reaches.
+    let health = http_get(metrics_ports[leader], "/health");
+    assert!(
+        health.starts_with("HTTP/1.1 200") && health.contains("caught up (log end"),
+        "{health}"
+    );
 
     // Two of three down: writes are refused with a clear error, not accepted by a minority.
     let survivor = (0..3).find(|i| *i != new_leader && *i != leader).unwrap();

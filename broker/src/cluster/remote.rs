@@ -204,6 +204,29 @@ impl RemoteEnsemble {
     }
 }
 
+/// One request on a fresh connection to `address`, for callers outside a broker's session (a coordinator
+/// asking its leader how far it has caught up).
+pub async fn request_once(
+    address: &str,
+    client_id: &str,
+    api: ApiKey,
+    version: i16,
+    request: &RequestKind,
+    timeout: Duration,
+) -> Result<ResponseKind, String> {
+    let ensemble = RemoteEnsemble {
+        client_id: client_id.to_string(),
+        ..RemoteEnsemble::new(vec![address.to_string()], -1)
+    };
+    let frame = ensemble.encode(api, version, request)?;
+    let mut slot = None;
+    let body = tokio::time::timeout(timeout, exchange(&mut slot, address, &frame))
+        .await
+        .map_err(|_| format!("{address} did not answer within {timeout:?}"))?
+        .map_err(|e| format!("{address}: {e}"))?;
+    decode_response(api, version, body)
+}
+
 fn join_host_port(host: &str, port: i32) -> String {
     if host.contains(':') {
         format!("[{host}]:{port}")

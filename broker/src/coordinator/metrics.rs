@@ -5,6 +5,7 @@
 //! Apply latency and counts are recorded by the state machine as it applies; term, indexes and leader
 //! changes are copied from openraft's metrics by `watch_raft` whenever they change.
 
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -17,7 +18,7 @@ use prometheus_client::registry::Registry;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-use super::Raft;
+use super::{NodeId, Raft};
 
 pub struct CoordinatorMetrics {
     registry: Registry,
@@ -156,9 +157,11 @@ pub async fn watch_raft(raft: Raft, metrics: Arc<CoordinatorMetrics>, shutdown: 
     }
 }
 
-/// 200 when this member knows a leader; a leader must also confirm it still has a quorum (a leader cut
-/// off from the others keeps its role until a quorum elects another, but it can commit nothing).
-async fn health(raft: &Raft) -> (&'static str, String) {
+/// 200 when this member knows a leader and is caught up: a leader must confirm it still has a quorum
+/// (a leader cut off from the others keeps its role until a quorum elects another, but it can commit
+/// nothing); a follower asks the leader (DescribeQuorum on its clientPort) whether its log reaches the
+/// high watermark. What the operator's rolling restarts wait for before the next pod.
+async fn health(raft: &Raft, client_addresses: &BTreeMap<NodeId, String>) -> (&'static str, String) {
     let (leader, is_leader) = {
         let m = raft.metrics();
         let m = m.borrow();
@@ -178,8 +181,66 @@ async fn health(raft: &Raft) -> (&'static str, String) {
                 ),
             }
         }
-        Some(leader) => ("200 OK", format!("ok: leader is coordinator {leader}\n")),
+        Some(leader) => match follower_lag(raft, leader, client_addresses).await {
+            Ok((end, high_watermark)) if end >= high_watermark => (
+                "200 OK",
+                format!(
+                    "ok: leader is coordinator {leader}; caught up (log end {end}, high watermark {high_watermark})\n"
+                ),
+            ),
+            Ok((end, high_watermark)) => (
+                "503 Service Unavailable",
+                format!("catching up with coordinator {leader}: log end {end}, high watermark {high_watermark}\n"),
+            ),
+            Err(problem) => (
+                "503 Service Unavailable",
+                format!("leader is coordinator {leader}, but it cannot tell how far this member is: {problem}\n"),
+            ),
+        },
     }
+}
+
+/// (this member's log end offset as the leader sees it, the leader's high watermark).
+async fn follower_lag(
+    raft: &Raft,
+    leader: NodeId,
+    client_addresses: &BTreeMap<NodeId, String>,
+) -> Result<(i64, i64), String> {
+    use kafka_protocol::messages::describe_quorum_request::{PartitionData, TopicData};
+    use kafka_protocol::messages::{ApiKey, DescribeQuorumRequest, RequestKind, ResponseKind, TopicName};
+    let me = raft.metrics().borrow().id;
+    let address = client_addresses
+        .get(&leader)
+        .ok_or_else(|| format!("no client address for coordinator {leader}"))?;
+    let request = DescribeQuorumRequest::default().with_topics(vec![TopicData::default()
+        .with_topic_name(TopicName(super::kafka::str_bytes(super::METADATA_TOPIC)))
+        .with_partitions(vec![PartitionData::default().with_partition_index(0)])]);
+    let answer = crate::cluster::remote::request_once(
+        address,
+        &format!("oxka-coordinator-{me}-health"),
+        ApiKey::DescribeQuorum,
+        1,
+        &RequestKind::DescribeQuorum(request),
+        Duration::from_secs(2),
+    )
+    .await?;
+    let ResponseKind::DescribeQuorum(response) = answer else {
+        return Err("unexpected answer to DescribeQuorum".into());
+    };
+    let partition = response
+        .topics
+        .first()
+        .and_then(|t| t.partitions.first())
+        .ok_or("empty DescribeQuorum answer")?;
+    if partition.error_code != 0 {
+        return Err(format!("DescribeQuorum error {}", partition.error_code));
+    }
+    let mine = partition
+        .current_voters
+        .iter()
+        .find(|v| v.replica_id.0 as u64 == me)
+        .ok_or_else(|| format!("the leader does not list coordinator {me} as a voter"))?;
+    Ok((mine.log_end_offset, partition.high_watermark))
 }
 
 /// Serves `/metrics` and `/health` until shutdown. One request per connection.
@@ -187,6 +248,7 @@ pub async fn serve_http(
     listener: TcpListener,
     metrics: Arc<CoordinatorMetrics>,
     raft: Raft,
+    client_addresses: Arc<BTreeMap<NodeId, String>>,
     shutdown: CancellationToken,
 ) {
     loop {
@@ -197,13 +259,14 @@ pub async fn serve_http(
         let Ok((mut stream, _)) = accepted else { continue };
         let metrics = metrics.clone();
         let raft = raft.clone();
+        let client_addresses = client_addresses.clone();
         tokio::spawn(async move {
             let Some(path) = read_request_path(&mut stream).await else {
                 return;
             };
             let (status, body) = match path.as_str() {
                 "/metrics" => ("200 OK", metrics.encode()),
-                "/health" | "/healthz" | "/ready" => health(&raft).await,
+                "/health" | "/healthz" | "/ready" => health(&raft, &client_addresses).await,
                 _ => ("404 Not Found", NOT_FOUND.to_string()),
             };
             respond(&mut stream, status, METRICS_CONTENT_TYPE, &body).await;

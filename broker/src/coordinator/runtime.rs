@@ -142,10 +142,12 @@ pub async fn start(
             .await
             .with_context(|| format!("cannot bind metrics.port {port}; choose another port or set metrics.port=-1"))?;
         bound.push(format!("metrics http://{}", socket.local_addr()?));
+        let client_addresses = config.voters.values().map(|v| (v.id.0, v.client_address())).collect();
         tokio::spawn(serve_http(
             socket,
             node.metrics.clone(),
             node.raft.clone(),
+            Arc::new(client_addresses),
             shutdown.clone(),
         ));
     }
