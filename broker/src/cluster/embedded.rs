@@ -126,3 +126,66 @@ async fn migrate_legacy_metadata(node: &CoordinatorNode, dir: &Path, broker_id: 
     );
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use crate::config::BrokerConfig;
+    use crate::metadata::{MetadataImage, TopicMeta, METADATA_DIR};
+
+    fn config(dir: &std::path::Path) -> BrokerConfig {
+        let text = format!(
+            "broker.id=0\nlisteners=PLAINTEXT://127.0.0.1:0\nlog.dirs={}\nmetrics.port=-1\n",
+            dir.display()
+        );
+        BrokerConfig::from_properties_text(&text, "test").expect("valid config")
+    }
+
+    #[tokio::test]
+    async fn a_pre_raft_metadata_file_is_migrated_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let legacy_dir = dir.path().join(METADATA_DIR);
+        std::fs::create_dir_all(&legacy_dir).unwrap();
+        let topic_id = uuid::Uuid::new_v4();
+        let legacy = MetadataImage {
+            cluster_id: "LegacyClusterId0000000".into(),
+            topics: BTreeMap::from([(
+                "legacy".to_string(),
+                TopicMeta {
+                    topic_id,
+                    partitions: 2,
+                    replication_factor: 1,
+                    configs: BTreeMap::from([("retention.ms".to_string(), "1234".to_string())]),
+                },
+            )]),
+            next_producer_id_block: 5000,
+            epoch: 7,
+        };
+        std::fs::write(legacy_dir.join("metadata.json"), serde_json::to_vec(&legacy).unwrap()).unwrap();
+
+        for start in 0..2 {
+            let broker = crate::runtime::start(config(dir.path())).await.expect("broker starts");
+            assert_eq!(broker.metadata.cluster_id(), legacy.cluster_id, "start {start}");
+            let topic = broker.metadata.topic("legacy").expect("migrated topic");
+            assert_eq!(
+                (topic.topic_id, topic.partitions, topic.configs.clone()),
+                (topic_id, 2, legacy.topics["legacy"].configs.clone()),
+                "start {start}"
+            );
+            assert!(broker.partition("legacy", 1).is_some(), "its logs exist");
+            assert!(
+                broker.leader_partition("legacy", 0).is_ok(),
+                "and this broker leads them"
+            );
+            assert!(
+                broker.allocate_producer_id().await.unwrap() >= 5000,
+                "producer ids never repeat"
+            );
+            assert!(!legacy_dir.join("metadata.json").exists());
+            assert!(legacy_dir.join("metadata.json.migrated").exists());
+            crate::runtime::leave_cluster(&broker).await;
+            broker.logs.shutdown().unwrap();
+        }
+    }
+}
