@@ -46,6 +46,8 @@ pub struct Broker {
     pub background: CancellationToken,
     /// Partitions that are assigned elsewhere but have a log here (warned about once).
     strays: Mutex<std::collections::HashSet<TopicPartition>>,
+    /// The last metadata could not be applied to the logs; `retry_following_metadata` tries again.
+    logs_behind: std::sync::atomic::AtomicBool,
     /// Partitions whose `partition.metadata` is known to name the current topic id (checked once).
     verified: Mutex<std::collections::HashMap<TopicPartition, uuid::Uuid>>,
 }
@@ -78,6 +80,7 @@ impl Broker {
             background: CancellationToken::new(),
             strays: Mutex::default(),
             verified: Mutex::default(),
+            logs_behind: Default::default(),
         }
     }
 
@@ -149,18 +152,39 @@ impl Broker {
         if offset <= self.metadata.offset() {
             return;
         }
-        let broker = self.clone();
         let image = Arc::new(image);
-        let reconciling = image.clone();
-        match tokio::task::spawn_blocking(move || broker.reconcile_logs(&reconciling)).await {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => tracing::error!(
-                "cannot bring the logs in line with metadata offset {offset}: {}",
-                e.message
-            ),
-            Err(e) => tracing::error!("log reconciliation panicked: {e}"),
-        }
+        self.follow_with_logs(offset, image.clone()).await;
         self.metadata.install(offset, Arc::unwrap_or_clone(image));
+    }
+
+    /// When the logs could not follow the last metadata (a full disk, say), tries again; the metadata
+    /// follower calls it after every fetch, so a transient failure heals within seconds.
+    pub async fn retry_following_metadata(self: &Arc<Self>) {
+        if !self.logs_behind.load(std::sync::atomic::Ordering::Acquire) {
+            return;
+        }
+        let _one_at_a_time = self.installing.lock().await;
+        let offset = self.metadata.offset();
+        self.follow_with_logs(offset, self.metadata.image()).await;
+    }
+
+    async fn follow_with_logs(self: &Arc<Self>, offset: u64, image: Arc<ClusterImage>) {
+        let broker = self.clone();
+        let ok = match tokio::task::spawn_blocking(move || broker.reconcile_logs(&image)).await {
+            Ok(Ok(())) => true,
+            Ok(Err(e)) => {
+                tracing::error!(
+                    "cannot bring the logs in line with metadata offset {offset}: {}; retrying",
+                    e.message
+                );
+                false
+            }
+            Err(e) => {
+                tracing::error!("log reconciliation panicked: {e}");
+                false
+            }
+        };
+        self.logs_behind.store(!ok, std::sync::atomic::Ordering::Release);
     }
 
     /// Makes sure every partition assigned to this broker has a log with its topic's config, and removes
@@ -267,4 +291,40 @@ impl Broker {
 pub(crate) fn storage_error(e: impl std::fmt::Display) -> TopicError {
     tracing::error!("storage failure during topic administration: {e}");
     TopicError::new(ResponseError::KafkaStorageError, e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::config::BrokerConfig;
+
+    #[tokio::test]
+    async fn logs_that_could_not_follow_metadata_catch_up_later() {
+        let dir = tempfile::tempdir().unwrap();
+        let text = format!(
+            "broker.id=0\nlisteners=PLAINTEXT://127.0.0.1:0\nlog.dirs={}\nmetrics.port=-1\n",
+            dir.path().display()
+        );
+        let broker = crate::runtime::start(BrokerConfig::from_properties_text(&text, "test").unwrap())
+            .await
+            .unwrap();
+        // A file where the partition's directory must go: creating its log fails.
+        let blocker = dir.path().join("blocked-0");
+        std::fs::write(&blocker, b"in the way").unwrap();
+        broker
+            .create_topic("blocked", 1, 1, Default::default(), Vec::new(), false)
+            .await
+            .expect("the controller creates the topic");
+        assert_eq!(
+            broker.leader_partition("blocked", 0).err(),
+            Some(kafka_protocol::error::ResponseError::NotLeaderOrFollower),
+            "no log yet: clients are told to retry"
+        );
+        broker.retry_following_metadata().await;
+        assert!(broker.partition("blocked", 0).is_none(), "still in the way");
+        std::fs::remove_file(&blocker).unwrap();
+        broker.retry_following_metadata().await;
+        assert!(broker.leader_partition("blocked", 0).is_ok(), "the log exists now");
+        crate::runtime::leave_cluster(&broker).await;
+        broker.logs.shutdown().unwrap();
+    }
 }

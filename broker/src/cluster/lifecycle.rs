@@ -37,6 +37,9 @@ pub struct Session {
     /// -1 until registered.
     epoch: AtomicI64,
     fenced: AtomicBool,
+    /// Set when the controlled shutdown starts: every later heartbeat asks to be shut down too, so a
+    /// regular one racing with it cannot unfence the broker again.
+    shutting_down: AtomicBool,
     /// The cluster id from `meta.properties`, if the log dirs have one (sent at registration).
     pub known_cluster_id: Option<String>,
 }
@@ -47,6 +50,7 @@ impl Session {
             incarnation_id: Uuid::new_v4(),
             epoch: AtomicI64::new(-1),
             fenced: AtomicBool::new(true),
+            shutting_down: AtomicBool::new(false),
             known_cluster_id,
         }
     }
@@ -200,6 +204,7 @@ fn registration_request(broker: &Broker) -> BrokerRegistrationRequest {
 /// One heartbeat. Re-registers when the controller no longer knows this broker's epoch (it was fenced
 /// and re-registered elsewhere, or the ensemble lost it). Returns the problem when there was one.
 async fn heartbeat(broker: &Broker, want_shut_down: bool) -> Result<(), String> {
+    let want_shut_down = want_shut_down || broker.session.shutting_down.load(Ordering::Acquire);
     let request = BrokerHeartbeatRequest::default()
         .with_broker_id(BrokerId(broker.broker_id()))
         .with_broker_epoch(broker.session.epoch())
@@ -280,6 +285,7 @@ pub async fn follow_metadata(broker: Arc<Broker>, stop: CancellationToken) {
                 if let Some(image) = update.image {
                     broker.install_metadata(update.offset, image).await;
                 }
+                broker.retry_following_metadata().await;
             }
             Err(problem) => {
                 if !failing {
@@ -304,6 +310,7 @@ pub async fn controlled_shutdown(broker: &Broker) {
     if broker.session.epoch() < 0 {
         return;
     }
+    broker.session.shutting_down.store(true, Ordering::Release);
     match heartbeat(broker, true).await {
         Ok(()) => info!("controlled shutdown: the controller moved leadership away"),
         Err(problem) => warn!("controlled shutdown not confirmed ({problem}); the controller fences this broker after its session timeout"),
