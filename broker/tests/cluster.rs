@@ -68,8 +68,30 @@ fn twelve_partitions_spread_and_all_clients_work() {
         &out,
     );
     assert!(
-        status.contains(&format!("LeaderId:               {leader}")) && status.matches("\"id\": ").count() == 3,
+        status.contains(&format!("LeaderId:               {leader}"))
+            && status
+                .lines()
+                .find(|l| l.starts_with("CurrentVoters:"))
+                .is_some_and(|l| l.matches("\"id\": ").count() == 3),
         "metadata-quorum via broker 1 should show leader {leader} and three voters:\n{status}"
+    );
+
+    // --replication: the three voters, and the three brokers as observers following the metadata log.
+    let out = kafka_tool(
+        "4",
+        "metadata-quorum",
+        &["--bootstrap-server", &cluster.bootstrap(), "describe", "--replication"],
+    );
+    let replication = expect_success("kafka-metadata-quorum describe --replication", &out);
+    let observers: BTreeSet<String> = replication
+        .lines()
+        .filter(|l| l.contains("Observer"))
+        .filter_map(|l| l.split_whitespace().next().map(str::to_string))
+        .collect();
+    assert_eq!(
+        observers,
+        BTreeSet::from(["1".to_string(), "2".to_string(), "3".to_string()]),
+        "brokers 1-3 should be the quorum's observers:\n{replication}"
     );
 
     // librdkafka: 25 records to each partition, by explicit partition.

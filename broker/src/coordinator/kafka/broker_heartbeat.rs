@@ -36,7 +36,11 @@ pub async fn handle(ctx: &ClientContext, request: BrokerHeartbeatRequest) -> Bro
     if broker.epoch != request.broker_epoch {
         return response.with_error_code(ResponseError::StaleBrokerEpoch.code());
     }
-    ctx.heartbeats.lock().insert(id, super::now_ms());
+    let now = super::now_ms();
+    ctx.heartbeats.lock().insert(id, now);
+    ctx.broker_offsets
+        .lock()
+        .insert(id, (request.current_metadata_offset, now));
     let caught_up = request.current_metadata_offset >= broker.epoch;
     let want_fenced = request.want_fence || request.want_shut_down;
     let mut fenced = broker.fenced;

@@ -62,11 +62,33 @@ pub fn handle(ctx: &ClientContext, version: i16, _request: DescribeQuorumRequest
                     .with_last_caught_up_timestamp(seen)
             })
             .collect();
+        let high_watermark = m.last_applied.map(|l| l.index as i64 + 1).unwrap_or(0);
+        // Brokers follow the metadata log without voting: KRaft lists them as observers. Their log end
+        // is the metadata offset of their last heartbeat (+1, like the voters' log end offsets).
+        let offsets = ctx.broker_offsets.lock().clone();
+        let observers = ctx
+            .node
+            .state
+            .image()
+            .brokers
+            .values()
+            .filter(|b| !b.fenced)
+            .map(|b| {
+                let (offset, seen) = offsets.get(&b.broker_id).copied().unwrap_or((-1, -1));
+                let end = offset + 1;
+                ReplicaState::default()
+                    .with_replica_id(BrokerId(b.broker_id))
+                    .with_log_end_offset(end.max(0))
+                    .with_last_fetch_timestamp(seen)
+                    .with_last_caught_up_timestamp(if end >= high_watermark { seen } else { -1 })
+            })
+            .collect();
         partition
             .with_leader_id(BrokerId(m.id as i32))
             .with_leader_epoch(m.current_term as i32)
-            .with_high_watermark(m.last_applied.map(|l| l.index as i64 + 1).unwrap_or(0))
+            .with_high_watermark(high_watermark)
             .with_current_voters(voters)
+            .with_observers(observers)
     };
     let topic = TopicData::default()
         .with_topic_name(TopicName(str_bytes(METADATA_TOPIC)))

@@ -116,6 +116,9 @@ pub struct ClientContext {
     pub heartbeats: Mutex<BTreeMap<i32, i64>>,
     /// Last time each voter's log matched the leader's, in ms since the epoch.
     pub caught_up: Mutex<BTreeMap<NodeId, i64>>,
+    /// Per broker: the metadata offset its last heartbeat reported and when (ms since the epoch), for
+    /// DescribeQuorum's observers (only meaningful on the controller).
+    pub broker_offsets: Mutex<BTreeMap<i32, (i64, i64)>>,
     /// Cancelled when the member shuts down: long-polls (MetadataFetch) stop waiting and answer.
     pub shutdown: CancellationToken,
 }
@@ -128,6 +131,7 @@ impl ClientContext {
             session_timeout_ms: session_timeout_ms as i64,
             heartbeats: Mutex::default(),
             caught_up: Mutex::default(),
+            broker_offsets: Mutex::default(),
             shutdown: CancellationToken::new(),
         }
     }
