@@ -125,6 +125,17 @@ pub async fn start(config: BrokerConfig) -> anyhow::Result<Arc<Broker>> {
         Some(ensemble) => {
             let addresses: Vec<String> = ensemble.iter().map(|h| format!("{}:{}", h.host, h.port)).collect();
             info!("joining the coordinator ensemble at {}", addresses.join(","));
+            let chroot = ["coordinator.connect", "zookeeper.connect"]
+                .iter()
+                .find_map(|k| config.static_settings.get(*k))
+                .and_then(|v| v.split_once('/').map(|(_, path)| path.to_string()))
+                .filter(|path| !path.is_empty());
+            if let Some(path) = chroot {
+                warn!(
+                    "the chroot /{path} in zookeeper.connect is ignored: an ensemble holds one cluster's metadata, \
+                     so brokers of every cluster pointed at it would join the same cluster"
+                );
+            }
             ControllerChannel::Remote(Arc::new(RemoteEnsemble::new(addresses, config.broker_id.0)))
         }
         None => ControllerChannel::Embedded(embedded::start(&config, &background).await?),
