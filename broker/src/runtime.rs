@@ -165,8 +165,10 @@ pub async fn start(config: BrokerConfig) -> anyhow::Result<Arc<Broker>> {
     }
     tokio::spawn(lifecycle::run_heartbeats(broker.clone(), background.clone()));
     let cluster_id = broker.metadata.cluster_id();
-    for dir in &broker.config.log_dirs {
-        write_meta_properties(dir, broker.broker_id(), &cluster_id)?;
+    if !cluster_id.is_empty() {
+        for dir in &broker.config.log_dirs {
+            write_meta_properties(dir, broker.broker_id(), &cluster_id)?;
+        }
     }
     let loading = broker.clone();
     let loaded = tokio::task::spawn_blocking(move || loading.groups.load(&loading))

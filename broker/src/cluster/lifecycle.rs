@@ -92,7 +92,8 @@ pub async fn join(broker: &Broker) -> anyhow::Result<()> {
     let led_again = broker
         .metadata
         .wait_until(deadline.saturating_duration_since(Instant::now()), |image| {
-            image.brokers.get(&me).is_some_and(|b| !b.fenced)
+            !image.cluster_id.is_empty()
+                && image.brokers.get(&me).is_some_and(|b| !b.fenced)
                 && image
                     .topics
                     .values()
