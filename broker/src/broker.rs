@@ -46,6 +46,8 @@ pub struct Broker {
     pub background: CancellationToken,
     /// Partitions that are assigned elsewhere but have a log here (warned about once).
     strays: Mutex<std::collections::HashSet<TopicPartition>>,
+    /// A cluster id whose metadata was refused (logged once per id).
+    refused_cluster: Mutex<Option<String>>,
     /// The last metadata could not be applied to the logs; `retry_following_metadata` tries again.
     logs_behind: std::sync::atomic::AtomicBool,
     /// Partitions whose `partition.metadata` is known to name the current topic id (checked once).
@@ -81,6 +83,7 @@ impl Broker {
             strays: Mutex::default(),
             verified: Mutex::default(),
             logs_behind: Default::default(),
+            refused_cluster: Mutex::default(),
         }
     }
 
@@ -149,12 +152,46 @@ impl Broker {
     /// what handlers see.
     pub async fn install_metadata(self: &Arc<Self>, offset: u64, image: ClusterImage) {
         let _one_at_a_time = self.installing.lock().await;
-        if offset <= self.metadata.offset() {
+        if offset <= self.metadata.offset() || !self.is_our_cluster(&image) {
             return;
         }
         let image = Arc::new(image);
         self.follow_with_logs(offset, image.clone()).await;
         self.metadata.install(offset, Arc::unwrap_or_clone(image));
+    }
+
+    /// Whether `image` is this broker's cluster: an image without a cluster id (a controller that has
+    /// not initialized the cluster yet) or with another id than the one this broker's data belongs to
+    /// (meta.properties, or the metadata installed so far) is refused, so a wiped or wrong ensemble can
+    /// never get this broker's data removed.
+    fn is_our_cluster(&self, image: &ClusterImage) -> bool {
+        if image.cluster_id.is_empty() {
+            return false;
+        }
+        let installed = self.metadata.cluster_id();
+        let expected = if installed.is_empty() {
+            self.session.known_cluster_id.clone()
+        } else {
+            Some(installed)
+        };
+        match expected {
+            Some(expected) if expected != image.cluster_id => {
+                let mut refused = self.refused_cluster.lock();
+                if refused.as_deref() != Some(image.cluster_id.as_str()) {
+                    tracing::error!(
+                        "{} reports cluster {}, but this broker's data belongs to cluster {expected}; refusing its \
+                         metadata so nothing here is changed or deleted. Point zookeeper.connect at cluster \
+                         {expected}'s ensemble, or move these log dirs away to join cluster {}",
+                        self.controller.describe(),
+                        image.cluster_id,
+                        image.cluster_id
+                    );
+                    *refused = Some(image.cluster_id.clone());
+                }
+                false
+            }
+            _ => true,
+        }
     }
 
     /// When the logs could not follow the last metadata (a full disk, say), tries again; the metadata
@@ -169,8 +206,11 @@ impl Broker {
     }
 
     async fn follow_with_logs(self: &Arc<Self>, offset: u64, image: Arc<ClusterImage>) {
+        // Metadata that includes this broker's registration includes everything committed before it.
+        let epoch = self.session.epoch();
+        let authoritative = epoch > 0 && offset >= epoch as u64;
         let broker = self.clone();
-        let ok = match tokio::task::spawn_blocking(move || broker.reconcile_logs(&image)).await {
+        let ok = match tokio::task::spawn_blocking(move || broker.reconcile_logs(&image, authoritative)).await {
             Ok(Ok(())) => true,
             Ok(Err(e)) => {
                 tracing::error!(
@@ -187,104 +227,132 @@ impl Broker {
         self.logs_behind.store(!ok, std::sync::atomic::Ordering::Release);
     }
 
-    /// Makes sure every partition assigned to this broker has a log with its topic's config, and removes
-    /// logs of topics (or partitions) that no longer exist.
-    pub fn reconcile_logs(&self, image: &ClusterImage) -> Result<(), TopicError> {
-        let me = self.broker_id();
+    /// Makes the logs follow `image`: every partition assigned to this broker gets a log with its topic's
+    /// config. Only an `authoritative` image (one that includes this broker's own registration, so
+    /// everything committed before it) may remove data: logs of deleted topics, and logs whose
+    /// `partition.metadata` names another topic id (a topic deleted and re-created while this broker was
+    /// away). An earlier image (the first answer after a restart may come from a lagging coordinator)
+    /// only creates and reconfigures. Each partition is handled on its own: one failure does not stop the
+    /// others; the first error is returned after all were tried.
+    pub fn reconcile_logs(&self, image: &ClusterImage, authoritative: bool) -> Result<(), TopicError> {
+        let mut first_error = None;
         for (name, topic) in &image.topics {
-            let log_config = self.log_config_for(&topic.configs)?;
+            let log_config = self.log_config_for(&topic.configs).unwrap_or_else(|e| {
+                tracing::error!(
+                    topic = %name,
+                    "topic configs are invalid here ({}); using the broker defaults for its logs",
+                    e.message
+                );
+                self.default_log_config.clone()
+            });
             for (index, p) in topic.partitions.iter().enumerate() {
                 let tp = TopicPartition {
                     topic: name.clone(),
                     partition: index as i32,
                 };
-                let existing = self.logs.get(&tp);
-                let verified = self.verified.lock().get(&tp) == Some(&topic.topic_id);
-                if verified {
-                    if let Some(p) = existing.as_ref() {
-                        p.log.lock().update_config(log_config.clone());
-                        continue;
-                    }
+                let assigned = p.replicas.contains(&self.broker_id());
+                let outcome = self.follow_partition(&tp, topic.topic_id, assigned, &log_config, authoritative);
+                if let Err(e) = outcome {
+                    tracing::error!(partition = %tp, "cannot bring this partition's log in line with metadata: {}", e.message);
+                    first_error.get_or_insert(e);
                 }
-                if !p.replicas.contains(&me) {
-                    if let Some(old) = existing.as_ref().filter(|e| self.holds_other_topic(e, topic.topic_id)) {
-                        tracing::warn!(
-                            partition = %old.topic_partition(),
-                            "removing data of an earlier topic of the same name (deleted while this broker was away)"
-                        );
-                        self.logs.remove(&tp).map_err(storage_error)?;
-                        continue;
-                    }
-                    if existing.is_some() && self.strays.lock().insert(tp.clone()) {
-                        tracing::warn!(partition = %tp, "this broker has data for a partition assigned to other brokers; keeping it untouched");
-                    }
-                    continue;
-                }
-                let existing = match existing {
-                    Some(p) if self.holds_other_topic(&p, topic.topic_id) => {
-                        tracing::warn!(
-                            partition = %tp,
-                            "this partition's data belongs to an earlier topic of the same name (deleted and \
-                             created again while this broker was away); removing it"
-                        );
-                        self.logs.remove(&tp).map_err(storage_error)?;
-                        None
-                    }
-                    other => other,
-                };
-                let partition = match existing {
-                    Some(p) => {
-                        p.log.lock().update_config(log_config.clone());
-                        p
-                    }
-                    None => self
-                        .logs
-                        .create(tp.clone(), log_config.clone())
-                        .map_err(storage_error)?,
-                };
-                let dir = partition.log_dir().join(tp.to_string());
-                if partition_metadata::read(&dir).ok().flatten() != Some(topic.topic_id) {
-                    partition_metadata::write(&dir, topic.topic_id).map_err(storage_error)?;
-                }
-                self.verified.lock().insert(tp, topic.topic_id);
             }
         }
-        for tp in self
-            .logs
-            .partitions()
-            .map(|p| p.topic_partition().clone())
-            .collect::<Vec<_>>()
-        {
-            let known = image
-                .topics
-                .get(&tp.topic)
-                .is_some_and(|t| (tp.partition as usize) < t.partitions.len());
-            if !known {
-                self.verified.lock().remove(&tp);
-                tracing::info!(partition = %tp, "removing the data of a partition whose topic was deleted");
-                if let Err(e) = self.logs.remove(&tp) {
-                    tracing::warn!(partition = %tp, "could not remove it: {e}");
+        if authoritative {
+            for tp in self
+                .logs
+                .partitions()
+                .map(|p| p.topic_partition().clone())
+                .collect::<Vec<_>>()
+            {
+                let known = image
+                    .topics
+                    .get(&tp.topic)
+                    .is_some_and(|t| (tp.partition as usize) < t.partitions.len());
+                if !known {
+                    self.verified.lock().remove(&tp);
+                    tracing::info!(partition = %tp, "removing the data of a partition whose topic was deleted");
+                    if let Err(e) = self.logs.remove(&tp) {
+                        tracing::warn!(partition = %tp, "could not remove it: {e}");
+                        first_error.get_or_insert_with(|| storage_error(e));
+                    }
                 }
             }
         }
         self.metrics.set_partition_count(self.logs.partition_count());
+        first_error.map_or(Ok(()), Err)
+    }
+
+    /// One partition of `reconcile_logs`.
+    fn follow_partition(
+        &self,
+        tp: &TopicPartition,
+        topic_id: uuid::Uuid,
+        assigned: bool,
+        log_config: &LogConfig,
+        authoritative: bool,
+    ) -> Result<(), TopicError> {
+        let existing = self.logs.get(tp);
+        if self.verified.lock().get(tp) == Some(&topic_id) {
+            if let Some(p) = existing.as_ref() {
+                p.log.lock().update_config(log_config.clone());
+                return Ok(());
+            }
+        }
+        let recorded = existing.as_ref().and_then(|p| self.recorded_topic_id(p));
+        let of_another_topic = recorded.is_some_and(|id| id != topic_id);
+        if of_another_topic && !authoritative {
+            // Decide once metadata includes this broker's registration: the image may be stale.
+            return Ok(());
+        }
+        if of_another_topic {
+            tracing::warn!(
+                partition = %tp,
+                "this partition's data belongs to an earlier topic of the same name (deleted and created again \
+                 while this broker was away); removing it"
+            );
+            self.verified.lock().remove(tp);
+            self.logs.remove(tp).map_err(storage_error)?;
+        }
+        let existing = if of_another_topic { None } else { existing };
+        if !assigned {
+            if existing.is_some() && self.strays.lock().insert(tp.clone()) {
+                tracing::warn!(partition = %tp, "this broker has data for a partition assigned to other brokers; keeping it untouched");
+            }
+            return Ok(());
+        }
+        let partition = match existing {
+            Some(p) => {
+                p.log.lock().update_config(log_config.clone());
+                p
+            }
+            None => self
+                .logs
+                .create(tp.clone(), log_config.clone())
+                .map_err(storage_error)?,
+        };
+        // A freshly created log takes the id at once; an existing one without a record is adopted only on
+        // authoritative metadata (a stale id written now could later get current data removed).
+        if recorded != Some(topic_id) && (authoritative || recorded.is_none() && partition.is_empty()) {
+            let dir = partition.log_dir().join(tp.to_string());
+            partition_metadata::write(&dir, topic_id).map_err(storage_error)?;
+        }
+        if authoritative {
+            self.verified.lock().insert(tp.clone(), topic_id);
+        }
         Ok(())
     }
 }
 
 impl Broker {
-    /// Whether a partition directory records another topic id than `topic_id` (an unreadable record
-    /// counts as another topic's only when it names one; a missing record is adopted).
-    fn holds_other_topic(&self, partition: &Partition, topic_id: uuid::Uuid) -> bool {
+    /// The topic id a partition's directory records (`partition.metadata`); `None` when there is none or
+    /// it cannot be read (it is then rewritten for the current topic).
+    fn recorded_topic_id(&self, partition: &Partition) -> Option<uuid::Uuid> {
         let dir = partition.log_dir().join(partition.topic_partition().to_string());
-        match partition_metadata::read(&dir) {
-            Ok(Some(recorded)) => recorded != topic_id,
-            Ok(None) => false,
-            Err(e) => {
-                tracing::warn!("{e}; rewriting it for the current topic");
-                false
-            }
-        }
+        partition_metadata::read(&dir).unwrap_or_else(|e| {
+            tracing::warn!("{e}; rewriting it for the current topic");
+            None
+        })
     }
 }
 

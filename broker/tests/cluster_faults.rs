@@ -270,3 +270,66 @@ fn recreated_topic_does_not_resurrect_old_data() {
     kcat_produce(&cluster, topic, 0, "new", 5);
     assert_eq!(kcat_consume(&cluster, topic).len(), 5, "{}", cluster.logs());
 }
+
+/// A broker whose coordinator lost its data (a wiped `dataDir`: a new, empty cluster) refuses that
+/// cluster's metadata and stops with the reason; none of its partitions' data is touched. (It used to
+/// install the empty image before registration was refused, and removed every partition as "deleted".)
+#[test]
+fn a_wiped_ensemble_never_gets_a_brokers_data_deleted() {
+    let _serial = serial();
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let data_dir = dir.path().join("zk");
+    let props = format!("dataDir={}\nclientPort={port}\nmetrics.port=-1\n", data_dir.display());
+    let mut zk = common::coordinator::Coordinator::start(dir.path(), "zk", &props, port);
+    let connect = zk.address();
+    let mut broker = Broker::start(&[
+        ("zookeeper.connect", connect.as_str()),
+        ("initial.broker.registration.timeout.ms", "8000"),
+    ]);
+    create_topic(&broker, "precious", 2);
+    for p in ["0", "1"] {
+        let out = kcat(
+            &["-P", "-b", &broker.bootstrap(), "-t", "precious", "-p", p],
+            b"one\ntwo\nthree\n",
+        );
+        expect_success("kcat -P", &out);
+    }
+    let sizes = |broker: &Broker| -> Vec<u64> {
+        (0..2)
+            .map(|p| {
+                broker
+                    .segment_files("precious", p)
+                    .iter()
+                    .map(|f| std::fs::metadata(f).map(|m| m.len()).unwrap_or(0))
+                    .sum()
+            })
+            .collect()
+    };
+    let before = sizes(&broker);
+    assert!(before.iter().all(|s| *s > 0), "records were written: {before:?}");
+    broker.stop();
+    zk.stop();
+
+    std::fs::remove_dir_all(&data_dir).unwrap();
+    zk.spawn();
+    broker.relaunch();
+    let status = broker.wait_exit(Duration::from_secs(40));
+    let log = broker.log_text();
+    assert!(
+        status.is_some_and(|s| !s.success()),
+        "the broker must refuse the wiped ensemble's cluster and stop ({status:?})\n{}",
+        tail(log.as_bytes(), 30)
+    );
+    assert!(
+        log.contains("cluster"),
+        "the reason names the cluster mismatch:\n{}",
+        tail(log.as_bytes(), 30)
+    );
+    assert_eq!(
+        sizes(&broker),
+        before,
+        "the partitions' data must be untouched\n{}",
+        tail(log.as_bytes(), 30)
+    );
+}

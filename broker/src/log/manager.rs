@@ -39,6 +39,11 @@ impl Partition {
     pub fn log_dir(&self) -> &Path {
         &self.log_dir
     }
+
+    /// Whether the log has never held a record.
+    pub fn is_empty(&self) -> bool {
+        self.log.lock().log_end_offset() == 0
+    }
 }
 
 #[derive(Debug)]

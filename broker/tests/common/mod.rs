@@ -66,14 +66,25 @@ pub fn target() -> Target {
     }
 }
 
-/// A free loopback port. Another process may take it before we bind it again; the window is tiny and
-/// the broker then fails to start, which the harness reports.
+/// A free loopback port for a server. Ports come from below the kernel's ephemeral range (32768 and up
+/// on Linux), so the outgoing connections of the many clients and brokers a test runs can never take a
+/// port between our check and the server's bind; each port is handed out once per test process, and
+/// the process id spreads parallel test binaries over the range.
 pub fn free_port() -> u16 {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    const LOW: u32 = 10_000;
+    const SPAN: u32 = 22_000; // up to 31_999
+    static NEXT: AtomicU32 = AtomicU32::new(u32::MAX);
+    let _ = NEXT.compare_exchange(
+        u32::MAX,
+        (std::process::id() * 7919) % SPAN,
+        Ordering::SeqCst,
+        Ordering::SeqCst,
+    );
     loop {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
-        let port = listener.local_addr().expect("local addr").port();
-        // Apache Kafka's controller listens on port + 1: keep both free.
-        if port < 65000 && TcpListener::bind(("127.0.0.1", port + 1)).is_ok() {
+        // Step by 2: Apache Kafka's controller listens on port + 1, keep both free.
+        let port = (LOW + NEXT.fetch_add(2, Ordering::SeqCst) % SPAN) as u16;
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() && TcpListener::bind(("127.0.0.1", port + 1)).is_ok() {
             return port;
         }
     }
@@ -321,6 +332,12 @@ impl Broker {
     }
 
     /// Starts again on the same port with the same data dir (stops it first if it is running).
+    /// Starts the process again without waiting for it to accept connections (for brokers expected to
+    /// refuse to start).
+    pub fn relaunch(&mut self) {
+        self.launch_process();
+    }
+
     pub fn restart(&mut self) {
         if self.child.is_some() {
             self.stop();
