@@ -27,6 +27,7 @@ use kafka_protocol::messages::{
     CreateTopicsRequest, CreateTopicsResponse, DeleteTopicsRequest, DeleteTopicsResponse,
     IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse, TopicName,
 };
+use kafka_protocol::messages::{DescribeClusterRequest, DescribeClusterResponse};
 use kafka_protocol::protocol::StrBytes;
 
 /// The seed's zookeeper.properties, verbatim.
@@ -397,4 +398,14 @@ fn three_coordinators_fail_over_refuse_writes_without_quorum_and_recover() {
     let health = http_get(metrics_ports[leader], "/health");
     assert!(health.starts_with("HTTP/1.1 503"), "{health}");
     assert!(health.contains("no quorum acknowledges it"), "{health}");
+    // Nor does it claim to be the controller: brokers asking would otherwise keep heartbeating a leader
+    // the others may already have replaced (and be fenced by the real one).
+    let request = DescribeClusterRequest::default().with_endpoint_type(2);
+    let described: DescribeClusterResponse = call(&cs[leader].address(), ApiKey::DescribeCluster, 1, &request).unwrap();
+    assert_eq!(described.controller_id.0, -1, "{described:?}");
+    assert_eq!(
+        broker_heartbeat(&cs[leader].address(), 1, 1).error_code,
+        41,
+        "a heartbeat to a leader without quorum gets NOT_CONTROLLER"
+    );
 }

@@ -57,7 +57,16 @@ impl ControllerChannel {
                 }
             };
             match attempt {
-                Ok(response) if !answers_not_controller(&response) => return Ok(response),
+                Ok(response) if !answers_not_controller(&response) => {
+                    // "No quorum" from the controller: it may be a leader cut off from the others; ask
+                    // the ensemble again next time rather than sticking to it.
+                    if answers_no_quorum(&response) {
+                        if let ControllerChannel::Remote(remote) = self {
+                            remote.forget_controller();
+                        }
+                    }
+                    return Ok(response);
+                }
                 Ok(_) => {
                     last_problem =
                         "the coordinator asked is not the controller (an election may be under way)".to_string();
@@ -94,6 +103,16 @@ impl ControllerChannel {
                 format!("the coordinator ensemble at {}", remote.addresses().join(","))
             }
         }
+    }
+}
+
+/// Whether a registration or heartbeat failed for lack of a quorum (REQUEST_TIMED_OUT).
+fn answers_no_quorum(response: &ResponseKind) -> bool {
+    let code = ResponseError::RequestTimedOut.code();
+    match response {
+        ResponseKind::BrokerRegistration(r) => r.error_code == code,
+        ResponseKind::BrokerHeartbeat(r) => r.error_code == code,
+        _ => false,
     }
 }
 

@@ -23,6 +23,9 @@ use super::metrics::CoordinatorMetrics;
 use super::state_machine::{MetadataStateMachine, SharedState};
 use super::{Node, NodeId, Raft, TypeConfig};
 
+/// How long confirming leadership with a quorum may take.
+const LEADERSHIP_CHECK: Duration = Duration::from_millis(1500);
+
 /// Raft timing and durability for one node.
 #[derive(Debug, Clone)]
 pub struct RaftSettings {
@@ -181,6 +184,17 @@ impl CoordinatorNode {
 
     pub fn is_leader(&self) -> bool {
         self.raft.metrics().borrow().state == ServerState::Leader
+    }
+
+    /// Whether this member leads *and* a quorum still acknowledges it. A leader cut off from the others
+    /// keeps its role (openraft leaders do not step down) while the rest elect another; it must not
+    /// tell brokers it is the controller, or they would heartbeat it and be fenced by the real one.
+    pub async fn is_confirmed_leader(&self) -> bool {
+        self.is_leader()
+            && matches!(
+                tokio::time::timeout(LEADERSHIP_CHECK, self.raft.ensure_linearizable()).await,
+                Ok(Ok(_))
+            )
     }
 
     /// Proposes `command` and waits for it to be committed and applied. Refused at once on a member that

@@ -26,7 +26,7 @@ const SHUTDOWN_ROUNDS: usize = 3;
 
 pub async fn handle(ctx: &ClientContext, request: BrokerHeartbeatRequest) -> BrokerHeartbeatResponse {
     let response = BrokerHeartbeatResponse::default().with_is_fenced(true);
-    if !ctx.node.is_leader() {
+    if !ctx.node.is_confirmed_leader().await {
         return response.with_error_code(ResponseError::NotController.code());
     }
     let id = request.broker_id.0;

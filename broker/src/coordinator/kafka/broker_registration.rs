@@ -14,6 +14,9 @@ pub const VERSIONS: VersionRange = VersionRange { min: 0, max: 4 };
 
 pub async fn handle(ctx: &ClientContext, request: BrokerRegistrationRequest) -> BrokerRegistrationResponse {
     let response = BrokerRegistrationResponse::default().with_broker_epoch(-1);
+    if !ctx.node.is_confirmed_leader().await {
+        return response.with_error_code(ResponseError::NotController.code());
+    }
     let image = ctx.node.state.image();
     if !request.cluster_id.is_empty() && !image.cluster_id.is_empty() && request.cluster_id.as_str() != image.cluster_id
     {

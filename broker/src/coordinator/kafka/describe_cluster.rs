@@ -13,8 +13,19 @@ pub const VERSIONS: VersionRange = VersionRange { min: 0, max: 1 };
 
 const CONTROLLER_ENDPOINTS: i8 = 2;
 
-pub fn handle(ctx: &ClientContext, request: DescribeClusterRequest) -> DescribeClusterResponse {
-    let leader = ctx.node.leader().map(|l| l as i32).unwrap_or(-1);
+pub async fn handle(ctx: &ClientContext, request: DescribeClusterRequest) -> DescribeClusterResponse {
+    // The controller as far as this member can vouch: a leader that no quorum acknowledges any more is
+    // not named (brokers would otherwise keep talking to it), and neither is a leader this member
+    // has not heard from.
+    let leader = if ctx.node.is_leader() {
+        if ctx.node.is_confirmed_leader().await {
+            ctx.node.id as i32
+        } else {
+            -1
+        }
+    } else {
+        ctx.node.leader().map(|l| l as i32).unwrap_or(-1)
+    };
     let image = ctx.node.state.image();
     let brokers = if request.endpoint_type == CONTROLLER_ENDPOINTS {
         ctx.voters

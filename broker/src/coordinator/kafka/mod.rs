@@ -377,7 +377,7 @@ pub async fn dispatch(ctx: &ClientContext, version: i16, request: RequestKind) -
     Ok(match request {
         RequestKind::ApiVersions(_) => ResponseKind::ApiVersions(api_versions::handle()),
         RequestKind::DescribeQuorum(r) => ResponseKind::DescribeQuorum(describe_quorum::handle(ctx, version, r)),
-        RequestKind::DescribeCluster(r) => ResponseKind::DescribeCluster(describe_cluster::handle(ctx, r)),
+        RequestKind::DescribeCluster(r) => ResponseKind::DescribeCluster(describe_cluster::handle(ctx, r).await),
         RequestKind::BrokerRegistration(r) => {
             ResponseKind::BrokerRegistration(broker_registration::handle(ctx, r).await)
         }
