@@ -46,6 +46,8 @@ pub struct Broker {
     pub background: CancellationToken,
     /// Partitions that are assigned elsewhere but have a log here (warned about once).
     strays: Mutex<std::collections::HashSet<TopicPartition>>,
+    /// The task following the metadata log (awaited at shutdown).
+    pub follower: Mutex<Option<tokio::task::JoinHandle<()>>>,
     /// A cluster id whose metadata was refused (logged once per id).
     refused_cluster: Mutex<Option<String>>,
     /// The last metadata could not be applied to the logs; `retry_following_metadata` tries again.
@@ -84,6 +86,7 @@ impl Broker {
             verified: Mutex::default(),
             logs_behind: Default::default(),
             refused_cluster: Mutex::default(),
+            follower: Mutex::default(),
         }
     }
 

@@ -92,11 +92,12 @@ pub fn run_broker(config: BrokerConfig) -> anyhow::Result<()> {
         info!("shutting down: no new connections, finishing in-flight requests");
         shutdown.cancel();
         broker.groups.shutdown();
-        leave_cluster(&broker).await;
+        lifecycle::controlled_shutdown(&broker).await;
         tasks.close();
         if tokio::time::timeout(DRAIN_TIMEOUT, tasks.wait()).await.is_err() {
             warn!("some requests did not finish within {DRAIN_TIMEOUT:?}; closing logs anyway");
         }
+        stop_membership(&broker).await;
         let broker = broker.clone();
         tokio::task::spawn_blocking(move || broker.logs.shutdown())
             .await
@@ -158,7 +159,10 @@ pub async fn start(config: BrokerConfig) -> anyhow::Result<Arc<Broker>> {
     );
     broker.background = background.clone();
     let broker = Arc::new(broker);
-    tokio::spawn(lifecycle::follow_metadata(broker.clone(), background.clone()));
+    *broker.follower.lock() = Some(tokio::spawn(lifecycle::follow_metadata(
+        broker.clone(),
+        background.clone(),
+    )));
     if let Err(e) = lifecycle::join(&broker).await {
         background.cancel();
         return Err(e);
@@ -186,11 +190,23 @@ pub async fn start(config: BrokerConfig) -> anyhow::Result<Arc<Broker>> {
     Ok(broker)
 }
 
-/// Stops the broker's membership work: a controlled shutdown with the controller, then heartbeats,
-/// metadata following and the embedded coordinator stop.
+/// Leaves the cluster: a controlled shutdown with the controller, then `stop_membership`.
 pub async fn leave_cluster(broker: &Broker) {
     lifecycle::controlled_shutdown(broker).await;
+    stop_membership(broker).await;
+}
+
+/// Stops heartbeats and metadata following (waiting for an installation in progress, so no log is
+/// created or removed after this returns) and the embedded coordinator. Run after in-flight requests
+/// have drained: they may still need the controller.
+pub async fn stop_membership(broker: &Broker) {
     broker.background.cancel();
+    let follower = broker.follower.lock().take();
+    if let Some(follower) = follower {
+        if let Err(e) = follower.await {
+            warn!("the metadata follower failed: {e}");
+        }
+    }
     if let ControllerChannel::Embedded(ctx) = &broker.controller {
         if let Err(e) = ctx.node.raft.shutdown().await {
             warn!("stopping the embedded coordinator failed: {e}");

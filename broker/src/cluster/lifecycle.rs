@@ -28,6 +28,10 @@ use crate::broker::Broker;
 const FETCH_WAIT: Duration = Duration::from_secs(5);
 /// Pause after a failed metadata fetch.
 const FETCH_BACKOFF: Duration = Duration::from_millis(300);
+/// How long one shutdown heartbeat may take (the controller moves leadership before answering).
+const SHUTDOWN_HEARTBEAT_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a controlled shutdown keeps asking.
+const CONTROLLED_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(20);
 /// Kafka's security protocol id for PLAINTEXT, the only one served.
 const PLAINTEXT: i16 = 0;
 
@@ -204,7 +208,7 @@ fn registration_request(broker: &Broker) -> BrokerRegistrationRequest {
 
 /// One heartbeat. Re-registers when the controller no longer knows this broker's epoch (it was fenced
 /// and re-registered elsewhere, or the ensemble lost it). Returns the problem when there was one.
-async fn heartbeat(broker: &Broker, want_shut_down: bool) -> Result<(), String> {
+async fn heartbeat(broker: &Broker, want_shut_down: bool) -> Result<bool, String> {
     let want_shut_down = want_shut_down || broker.session.shutting_down.load(Ordering::Acquire);
     let request = BrokerHeartbeatRequest::default()
         .with_broker_id(BrokerId(broker.broker_id()))
@@ -212,7 +216,12 @@ async fn heartbeat(broker: &Broker, want_shut_down: bool) -> Result<(), String> 
         .with_current_metadata_offset(broker.metadata.offset() as i64)
         .with_want_fence(false)
         .with_want_shut_down(want_shut_down);
-    let timeout = Duration::from_millis(broker.config.broker_heartbeat_interval_ms.max(1000) * 2);
+    // A shutdown heartbeat waits for the controller to move leadership (several metadata writes).
+    let timeout = if want_shut_down {
+        SHUTDOWN_HEARTBEAT_TIMEOUT
+    } else {
+        Duration::from_millis(broker.config.broker_heartbeat_interval_ms.max(1000) * 2)
+    };
     let answer = broker
         .controller
         .send(
@@ -230,7 +239,10 @@ async fn heartbeat(broker: &Broker, want_shut_down: bool) -> Result<(), String> 
     if code == ResponseError::StaleBrokerEpoch.code() || code == ResponseError::BrokerIdNotRegistered.code() {
         warn!("the controller no longer knows this broker's epoch (error {code}); registering again");
         let deadline = Instant::now() + Duration::from_secs(10);
-        return register(broker, deadline).await.map_err(|e| e.to_string());
+        return register(broker, deadline)
+            .await
+            .map(|_| false)
+            .map_err(|e| e.to_string());
     }
     if code != 0 {
         return Err(format!("heartbeat refused with error code {code}"));
@@ -241,7 +253,7 @@ async fn heartbeat(broker: &Broker, want_shut_down: bool) -> Result<(), String> 
         (false, true) if !want_shut_down => warn!("fenced by the controller"),
         _ => {}
     }
-    Ok(())
+    Ok(response.should_shut_down)
 }
 
 /// Heartbeats every `broker.heartbeat.interval.ms` until `stop`.
@@ -254,11 +266,11 @@ pub async fn run_heartbeats(broker: Arc<Broker>, stop: CancellationToken) {
             _ = tokio::time::sleep(interval) => {}
         }
         match heartbeat(&broker, false).await {
-            Ok(()) if failing => {
+            Ok(_) if failing => {
                 info!("heartbeats reach the controller again");
                 failing = false;
             }
-            Ok(()) => {}
+            Ok(_) => {}
             Err(problem) if !failing => {
                 warn!("heartbeat failed: {problem}; retrying every {interval:?}");
                 failing = true;
@@ -312,8 +324,25 @@ pub async fn controlled_shutdown(broker: &Broker) {
         return;
     }
     broker.session.shutting_down.store(true, Ordering::Release);
-    match heartbeat(broker, true).await {
-        Ok(()) => info!("controlled shutdown: the controller moved leadership away"),
-        Err(problem) => warn!("controlled shutdown not confirmed ({problem}); the controller fences this broker after its session timeout"),
+    // Asked again until the controller confirms (it answers an error while it cannot move leadership
+    // yet, say during an election), for at most CONTROLLED_SHUTDOWN_TIMEOUT.
+    let deadline = Instant::now() + CONTROLLED_SHUTDOWN_TIMEOUT;
+    loop {
+        let problem = match heartbeat(broker, true).await {
+            Ok(true) => {
+                info!("controlled shutdown: the controller moved leadership away");
+                return;
+            }
+            Ok(false) => "the controller has not confirmed yet".to_string(),
+            Err(problem) => problem,
+        };
+        if Instant::now() + Duration::from_millis(500) >= deadline {
+            warn!(
+                "controlled shutdown not confirmed within {CONTROLLED_SHUTDOWN_TIMEOUT:?} ({problem}); the \
+                 controller fences this broker after its session timeout"
+            );
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
     }
 }
