@@ -582,3 +582,34 @@ fn murmur2_matches_kafka() {
         assert_eq!(murmur2(input.as_bytes()), hash, "murmur2({input:?})");
     }
 }
+
+/// The controller advertises its `server.N` host (what DescribeCluster says); when that name does not
+/// resolve where the broker runs (a name only the coordinators' network knows, or `0.0.0.0`), the broker
+/// still reaches it through the address in `zookeeper.connect`.
+#[test]
+fn brokers_use_zookeeper_connect_when_the_controllers_advertised_host_does_not_resolve() {
+    let _serial = serial();
+    let dir = tempfile::tempdir().unwrap();
+    let (port, peer) = (free_port(), free_port());
+    let data_dir = dir.path().join("zk");
+    std::fs::create_dir_all(&data_dir).unwrap();
+    std::fs::write(data_dir.join("myid"), "1\n").unwrap();
+    let props = format!(
+        "dataDir={}\nclientPort={port}\nmetrics.port=-1\nserver.1=no-such-host.invalid:{peer}:{}\n",
+        data_dir.display(),
+        peer + 1
+    );
+    let _zk = common::coordinator::Coordinator::start(dir.path(), "zk", &props, port);
+    let connect = format!("127.0.0.1:{port}");
+    let broker = Broker::start(&[
+        ("broker.id", "1"),
+        ("zookeeper.connect", connect.as_str()),
+        ("initial.broker.registration.timeout.ms", "15000"),
+    ]);
+    create_topic(&broker, "reached", 1);
+    assert!(
+        broker.log_text().contains("registered with the coordinator ensemble"),
+        "{}",
+        broker.log_tail(20)
+    );
+}

@@ -152,7 +152,14 @@ impl RemoteEnsemble {
         for _ in 0..self.addresses.len() {
             let address = self.next_address();
             match self.ask_for_controller(&address).await {
-                Ok(Some(controller)) => {
+                Ok(Some((id, advertised))) => {
+                    // Prefer a configured address that is the controller itself: the one it advertises
+                    // (its server.N host) may not work from here (0.0.0.0, a name only the coordinators
+                    // resolve).
+                    let controller = match self.configured_address_of(id).await {
+                        Some(configured) => configured,
+                        None => advertised,
+                    };
                     *self.controller.lock() = Some(controller.clone());
                     return Ok(controller);
                 }
@@ -163,7 +170,47 @@ impl RemoteEnsemble {
         Err(format!("cannot find the controller ({})", problems.join("; ")))
     }
 
-    async fn ask_for_controller(&self, address: &str) -> Result<Option<String>, String> {
+    /// The `zookeeper.connect` address at which coordinator `leader` answers as the leader (DescribeQuorum
+    /// answers without error only there), if any.
+    async fn configured_address_of(&self, leader: i32) -> Option<String> {
+        use kafka_protocol::messages::describe_quorum_request::{PartitionData, TopicData};
+        use kafka_protocol::messages::{DescribeQuorumRequest, TopicName};
+        let request = RequestKind::DescribeQuorum(DescribeQuorumRequest::default().with_topics(vec![
+            TopicData::default()
+                .with_topic_name(TopicName(StrBytes::from_static_str(crate::coordinator::METADATA_TOPIC)))
+                .with_partitions(vec![PartitionData::default().with_partition_index(0)]),
+        ]));
+        for address in &self.addresses {
+            let answer = request_once(
+                address,
+                &self.client_id,
+                ApiKey::DescribeQuorum,
+                1,
+                &request,
+                CONNECT_TIMEOUT,
+            )
+            .await;
+            let response = match answer {
+                Ok(ResponseKind::DescribeQuorum(response)) => response,
+                other => {
+                    tracing::debug!(address, "DescribeQuorum while looking for the controller: {other:?}");
+                    continue;
+                }
+            };
+            let leads = response
+                .topics
+                .first()
+                .and_then(|t| t.partitions.first())
+                .is_some_and(|p| p.error_code == 0 && p.leader_id.0 == leader);
+            if leads {
+                return Some(address.clone());
+            }
+        }
+        None
+    }
+
+    /// (controller id, its advertised client address) as the member at `address` knows them.
+    async fn ask_for_controller(&self, address: &str) -> Result<Option<(i32, String)>, String> {
         let request =
             RequestKind::DescribeCluster(DescribeClusterRequest::default().with_endpoint_type(CONTROLLER_ENDPOINTS));
         let frame = self.encode(ApiKey::DescribeCluster, 1, &request)?;
@@ -183,7 +230,7 @@ impl RemoteEnsemble {
             .brokers
             .iter()
             .find(|b| b.broker_id.0 == controller && controller >= 0)
-            .map(|b| join_host_port(b.host.as_str(), b.port)))
+            .map(|b| (controller, join_host_port(b.host.as_str(), b.port))))
     }
 
     fn encode(&self, api: ApiKey, version: i16, request: &RequestKind) -> Result<BytesMut, String> {

@@ -58,8 +58,8 @@ pub fn handle(ctx: &ClientContext, version: i16, _request: DescribeQuorumRequest
                 ReplicaState::default()
                     .with_replica_id(BrokerId(id as i32))
                     .with_log_end_offset(matched.map(|i| i as i64 + 1).unwrap_or(0))
-                    .with_last_fetch_timestamp(seen)
-                    .with_last_caught_up_timestamp(seen)
+                    .with_last_fetch_timestamp(if version >= 1 { seen } else { -1 })
+                    .with_last_caught_up_timestamp(if version >= 1 { seen } else { -1 })
             })
             .collect();
         let high_watermark = m.last_applied.map(|l| l.index as i64 + 1).unwrap_or(0);
@@ -79,8 +79,12 @@ pub fn handle(ctx: &ClientContext, version: i16, _request: DescribeQuorumRequest
                 ReplicaState::default()
                     .with_replica_id(BrokerId(b.broker_id))
                     .with_log_end_offset(end.max(0))
-                    .with_last_fetch_timestamp(seen)
-                    .with_last_caught_up_timestamp(if end >= high_watermark { seen } else { -1 })
+                    .with_last_fetch_timestamp(if version >= 1 { seen } else { -1 })
+                    .with_last_caught_up_timestamp(if version >= 1 && end >= high_watermark {
+                        seen
+                    } else {
+                        -1
+                    })
             })
             .collect();
         partition
