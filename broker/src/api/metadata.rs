@@ -17,6 +17,9 @@ use crate::coordinator::ClusterImage;
 
 pub const VERSIONS: VersionRange = VersionRange { min: 0, max: 12 };
 
+/// How long a Metadata request waits for a topic it auto-creates before answering LEADER_NOT_AVAILABLE.
+const AUTO_CREATE_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
+
 /// Kafka's "authorized operations not requested" marker.
 const OPERATIONS_OMITTED: i32 = i32::MIN;
 
@@ -96,10 +99,19 @@ async fn lookup_or_create(broker: &Broker, name: &str, allow_auto_create: bool) 
     if !(allow_auto_create && broker.config.auto_create_topics_enable) {
         return describe(&image, name, None);
     }
-    match broker
-        .create_topic(name, -1, -1, Default::default(), Vec::new(), false)
-        .await
-    {
+    // Bounded, like Kafka, which answers LEADER_NOT_AVAILABLE while an auto-created topic is not ready:
+    // the client asks again, and other topics in the request are not held up by a slow controller.
+    let created = tokio::time::timeout(
+        AUTO_CREATE_WAIT,
+        broker.create_topic(name, -1, -1, Default::default(), Vec::new(), false),
+    )
+    .await;
+    let Ok(created) = created else {
+        return MetadataResponseTopic::default()
+            .with_name(Some(TopicName(str_bytes(name))))
+            .with_error_code(ResponseError::LeaderNotAvailable.code());
+    };
+    match created {
         Ok(_) => {}
         // Lost a race with another creator: describe what exists now.
         Err(e) if e.error == ResponseError::TopicAlreadyExists => {}

@@ -51,6 +51,9 @@ pub struct LogManager {
     log_dirs: Vec<PathBuf>,
     default_config: RwLock<LogConfig>,
     partitions: RwLock<HashMap<TopicPartition, Arc<Partition>>>,
+    /// Serializes creations, so the partition map's lock is not held while a log is opened and its
+    /// directory fsynced (lookups by Produce and Fetch never wait for that).
+    creating: Mutex<()>,
 }
 
 /// What a directory entry of a log dir is.
@@ -177,6 +180,7 @@ impl LogManager {
             log_dirs,
             default_config: RwLock::new(default_config),
             partitions: RwLock::new(partitions),
+            creating: Mutex::new(()),
         })
     }
 
@@ -201,16 +205,18 @@ impl LogManager {
     /// Returns the partition, creating its log in the log dir with the fewest partitions if it
     /// does not exist yet (an existing partition keeps its config: use `update_config`).
     pub fn create(&self, tp: TopicPartition, config: LogConfig) -> Result<Arc<Partition>, LogError> {
-        let mut partitions = self.partitions.write();
-        if let Some(existing) = partitions.get(&tp) {
-            return Ok(Arc::clone(existing));
-        }
-        let log_dir = self
-            .log_dirs
-            .iter()
-            .min_by_key(|d| partitions.values().filter(|p| &p.log_dir == *d).count())
-            .ok_or(LogError::NoLogDirs)?
-            .clone();
+        let _one_creation_at_a_time = self.creating.lock();
+        let log_dir = {
+            let partitions = self.partitions.read();
+            if let Some(existing) = partitions.get(&tp) {
+                return Ok(Arc::clone(existing));
+            }
+            self.log_dirs
+                .iter()
+                .min_by_key(|d| partitions.values().filter(|p| &p.log_dir == *d).count())
+                .ok_or(LogError::NoLogDirs)?
+                .clone()
+        };
         let log = Log::open(log_dir.join(tp.to_string()), config, wall_clock_ms())?;
         sync_dir(&log_dir)?;
         let partition = Arc::new(Partition {
@@ -218,7 +224,7 @@ impl LogManager {
             log_dir,
             log: Mutex::new(log),
         });
-        partitions.insert(tp, Arc::clone(&partition));
+        self.partitions.write().insert(tp, Arc::clone(&partition));
         Ok(partition)
     }
 
