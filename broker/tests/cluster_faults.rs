@@ -202,31 +202,7 @@ print(total)
         tail(stderr.as_bytes(), 30),
         cluster.logs()
     );
-    let script = r#"
-import os
-from confluent_kafka import Consumer, TopicPartition
-count = int(os.environ["COUNT"])
-seen = bytearray(count)
-for p in range(6):
-    c = Consumer({"bootstrap.servers": BOOTSTRAP, "group.id": "check", "check.crcs": True})
-    lo, hi = c.get_watermark_offsets(TopicPartition("numbers", p), timeout=10)
-    rows = consume_all("numbers", p, hi - lo, timeout=120)
-    last = -1
-    for off, key, value, _ in rows:
-        n = int(value)
-        if seen[n]:
-            fail(f"number {n} appears twice (again at partition {p} offset {off})")
-        seen[n] = 1
-        if n <= last:
-            fail(f"partition {p}: {n} after {last} at offset {off}: out of order")
-        last = n
-missing = [i for i in range(count) if not seen[i]]
-if missing:
-    fail(f"{len(missing)} numbers missing, first {missing[:5]}")
-print("ok", count)
-"#;
-    let count = COUNT.to_string();
-    let out = python_env_ok(script, &cluster.bootstrap(), &[("COUNT", &count)]);
+    let out = check_numbered(&cluster.bootstrap(), topic, COUNT, 6);
     assert_eq!(out.trim(), format!("ok {COUNT}"));
 }
 

@@ -71,37 +71,6 @@ print(total)
     assert_eq!(stdout.trim(), format!("acked={COUNT} failed=0"));
 
     // Read every partition back and check each number appears exactly once, in order per partition.
-    let script = r#"
-import os
-from confluent_kafka import Consumer, TopicPartition
-count = int(os.environ["COUNT"])
-seen = bytearray(count)
-for p in range(int(os.environ["PARTITIONS"])):
-    c = Consumer({"bootstrap.servers": BOOTSTRAP, "group.id": "check", "check.crcs": True})
-    lo, hi = c.get_watermark_offsets(TopicPartition("numbers", p), timeout=10)
-    rows = consume_all("numbers", p, hi - lo, timeout=120)
-    last = -1
-    for off, key, value, _ in rows:
-        n = int(value)
-        if key != value:
-            fail(f"partition {p} offset {off}: key {key!r} != value {value!r}")
-        if seen[n]:
-            fail(f"number {n} appears twice (again at partition {p} offset {off})")
-        seen[n] = 1
-        if n <= last:
-            fail(f"partition {p}: {n} after {last} at offset {off}: out of order")
-        last = n
-missing = [i for i in range(count) if not seen[i]]
-if missing:
-    fail(f"{len(missing)} numbers missing, first {missing[:5]}")
-print("ok", count)
-"#;
-    let count = COUNT.to_string();
-    let partitions = PARTITIONS.to_string();
-    let out = python_env_ok(
-        script,
-        &broker.bootstrap(),
-        &[("COUNT", &count), ("PARTITIONS", &partitions)],
-    );
+    let out = check_numbered(&broker.bootstrap(), "numbers", COUNT, PARTITIONS);
     assert_eq!(out.trim(), format!("ok {COUNT}"));
 }

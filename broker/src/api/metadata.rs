@@ -12,7 +12,7 @@ use kafka_protocol::protocol::VersionRange;
 
 use super::{str_bytes, RequestContext};
 use crate::broker::Broker;
-use crate::coordinator::image::TopicState;
+use crate::coordinator::image::{BrokerEndpoint, RegisteredBroker, TopicState};
 use crate::coordinator::ClusterImage;
 
 pub const VERSIONS: VersionRange = VersionRange { min: 0, max: 12 };
@@ -21,20 +21,14 @@ pub const VERSIONS: VersionRange = VersionRange { min: 0, max: 12 };
 const AUTO_CREATE_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
 
 /// Kafka's "authorized operations not requested" marker.
-const OPERATIONS_OMITTED: i32 = i32::MIN;
+pub const OPERATIONS_OMITTED: i32 = i32::MIN;
 
 pub async fn handle(broker: &Broker, ctx: &RequestContext<'_>, request: MetadataRequest) -> MetadataResponse {
     let brokers = broker
         .metadata
         .live_brokers(&ctx.connection.listener)
-        .into_iter()
-        .map(|(b, e)| {
-            MetadataResponseBroker::default()
-                .with_node_id(BrokerId(b.broker_id))
-                .with_host(str_bytes(&e.host))
-                .with_port(e.port as i32)
-                .with_rack(b.rack.as_deref().map(str_bytes))
-        })
+        .iter()
+        .map(|(b, e)| response_broker(b, e))
         .collect();
 
     // v0: an empty list means all topics; v1+: null means all, empty means none.
@@ -126,9 +120,18 @@ async fn lookup_or_create(broker: &Broker, name: &str, allow_auto_create: bool) 
     describe(&image, name, image.topics.get(name))
 }
 
+/// A broker as Metadata lists it, at `endpoint`.
+pub fn response_broker(broker: &RegisteredBroker, endpoint: &BrokerEndpoint) -> MetadataResponseBroker {
+    MetadataResponseBroker::default()
+        .with_node_id(BrokerId(broker.broker_id))
+        .with_host(str_bytes(&endpoint.host))
+        .with_port(endpoint.port as i32)
+        .with_rack(broker.rack.as_deref().map(str_bytes))
+}
+
 /// A topic as the metadata says: each partition's leader (LEADER_NOT_AVAILABLE when none), leader
-/// epoch, replicas, ISR and the replicas on fenced brokers.
-fn describe(image: &ClusterImage, name: &str, topic: Option<&TopicState>) -> MetadataResponseTopic {
+/// epoch, replicas, ISR and the replicas on fenced brokers. Shared with the coordinators' Metadata.
+pub fn describe(image: &ClusterImage, name: &str, topic: Option<&TopicState>) -> MetadataResponseTopic {
     let response = MetadataResponseTopic::default()
         .with_name(Some(TopicName(str_bytes(name))))
         .with_is_internal(name.starts_with("__"))

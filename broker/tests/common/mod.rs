@@ -743,3 +743,40 @@ pub fn wait_child(child: &mut std::process::Child, timeout: Duration) -> std::pr
         std::thread::sleep(Duration::from_millis(100));
     }
 }
+
+/// Reads every partition of `topic` (written by `tests/java/NumberedProducer.java`: key = value = a
+/// number) and checks that each number in `0..count` is there exactly once and in order within its
+/// partition; returns the script's output, `ok <count>`.
+pub fn check_numbered(bootstrap: &str, topic: &str, count: u64, partitions: u32) -> String {
+    let script = r#"
+import os
+from confluent_kafka import Consumer, TopicPartition
+count = int(os.environ["COUNT"])
+seen = bytearray(count)
+for p in range(int(os.environ["PARTITIONS"])):
+    c = Consumer({"bootstrap.servers": BOOTSTRAP, "group.id": "check", "check.crcs": True})
+    lo, hi = c.get_watermark_offsets(TopicPartition(os.environ["TOPIC"], p), timeout=10)
+    rows = consume_all(os.environ["TOPIC"], p, hi - lo, timeout=120)
+    last = -1
+    for off, key, value, _ in rows:
+        n = int(value)
+        if key != value:
+            fail(f"partition {p} offset {off}: key {key!r} != value {value!r}")
+        if seen[n]:
+            fail(f"number {n} appears twice (again at partition {p} offset {off})")
+        seen[n] = 1
+        if n <= last:
+            fail(f"partition {p}: {n} after {last} at offset {off}: out of order")
+        last = n
+missing = [i for i in range(count) if not seen[i]]
+if missing:
+    fail(f"{len(missing)} numbers missing, first {missing[:5]}")
+print("ok", count)
+"#;
+    let (count, partitions) = (count.to_string(), partitions.to_string());
+    python_env_ok(
+        script,
+        bootstrap,
+        &[("COUNT", &count), ("PARTITIONS", &partitions), ("TOPIC", topic)],
+    )
+}

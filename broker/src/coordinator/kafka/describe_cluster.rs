@@ -8,6 +8,7 @@ use kafka_protocol::messages::{BrokerId, DescribeClusterRequest, DescribeCluster
 use kafka_protocol::protocol::VersionRange;
 
 use super::{str_bytes, ClientContext};
+use crate::api::describe_cluster::cluster_broker;
 
 pub const VERSIONS: VersionRange = VersionRange { min: 0, max: 1 };
 
@@ -38,16 +39,7 @@ pub async fn handle(ctx: &ClientContext, request: DescribeClusterRequest) -> Des
             })
             .collect()
     } else {
-        image
-            .live_brokers()
-            .map(|(b, e)| {
-                DescribeClusterBroker::default()
-                    .with_broker_id(BrokerId(b.broker_id))
-                    .with_host(str_bytes(&e.host))
-                    .with_port(e.port as i32)
-                    .with_rack(b.rack.as_deref().map(str_bytes))
-            })
-            .collect()
+        image.live_brokers().map(|(b, e)| cluster_broker(b, e)).collect()
     };
     DescribeClusterResponse::default()
         .with_endpoint_type(request.endpoint_type)
