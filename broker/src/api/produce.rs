@@ -108,7 +108,13 @@ fn append(
                 )),
             ));
         }
-        log.append_as_leader(records, 0, now_ms())
+        let result = log.append_as_leader(records, 0, now_ms());
+        if result.is_ok() {
+            // single replica until replication moves the high watermark
+            let log_end_offset = log.log_end_offset();
+            log.set_high_watermark(log_end_offset);
+        }
+        result
     };
     match result {
         Ok(info) => {

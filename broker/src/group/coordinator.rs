@@ -544,7 +544,16 @@ impl GroupCoordinator {
         for (key, value) in &records {
             batch = batch.record(Some(key), value.as_deref(), 0);
         }
-        let result = log.log.lock().append_as_leader(&batch.build(), 0, now);
+        let result = {
+            let mut log = log.log.lock();
+            let result = log.append_as_leader(&batch.build(), 0, now);
+            if result.is_ok() {
+                // single replica until replication moves the high watermark
+                let log_end_offset = log.log_end_offset();
+                log.set_high_watermark(log_end_offset);
+            }
+            result
+        };
         match result {
             Ok(_) => {
                 broker.notify_appended();

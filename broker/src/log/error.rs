@@ -75,6 +75,18 @@ pub enum AppendError {
     },
     #[error("produce data held no complete record batch")]
     Empty,
+    #[error("replicated batch at byte {position} starts at offset {base_offset} but offsets must increase: {expected_at_least} or later was expected; the leader's data is inconsistent")]
+    OffsetsOutOfOrder {
+        position: usize,
+        base_offset: i64,
+        expected_at_least: i64,
+    },
+    #[error("replicated data starts at offset {first_offset} but the log end offset is {log_end_offset}; the follower must truncate to (or fully restart at) the leader's offsets before appending")]
+    UnexpectedAppendOffset {
+        first_offset: i64,
+        last_offset: i64,
+        log_end_offset: i64,
+    },
     #[error(transparent)]
     Storage(#[from] LogError),
 }
@@ -92,6 +104,8 @@ impl AppendError {
             AppendError::InvalidProducerEpoch { .. } => 47,              // INVALID_PRODUCER_EPOCH
             AppendError::InvalidRecord { .. } => 87,                     // INVALID_RECORD
             AppendError::Storage(_) => 56,                               // KAFKA_STORAGE_ERROR
+            // Follower appends only: no client sees these.
+            AppendError::OffsetsOutOfOrder { .. } | AppendError::UnexpectedAppendOffset { .. } => -1, // UNKNOWN_SERVER_ERROR
         }
     }
 }

@@ -7,7 +7,15 @@
 //! so produce/fetch on different partitions never contend; the map itself is behind an `RwLock`
 //! taken only briefly. Periodic work (`run_retention`, `maybe_flush_all`) is driven by the broker
 //! runtime; nothing here spawns tasks. Holding order: map lock before a partition lock, never the
-//! reverse.
+//! reverse; the checkpoint lock before a partition lock.
+//!
+//! Log-dir checkpoint files (Kafka's, see `offset_checkpoint`): `replication-offset-checkpoint`
+//! (high watermarks), `recovery-point-offset-checkpoint` and `log-start-offset-checkpoint`, one
+//! set per log dir covering its partitions. The runtime calls `checkpoint_high_watermarks` and
+//! `checkpoint_recovery_points_and_log_starts` periodically; `shutdown` and `remove` write them
+//! too. A file whose content did not change since this manager last wrote it is not rewritten.
+//! `open` restores each log's high watermark from them (a partition missing there starts at its
+//! log start offset) and passes the recovery point and log start offset to `Log` recovery.
 
 use std::collections::HashMap;
 use std::fs;
@@ -19,6 +27,8 @@ use parking_lot::{Mutex, RwLock};
 use super::checkpoint::sync_dir;
 use super::config::LogConfig;
 use super::error::LogError;
+use super::offset_checkpoint::{self, HIGH_WATERMARK_FILE, LOG_START_OFFSET_FILE, RECOVERY_POINT_FILE};
+use super::recovery::LogDirOffsets;
 use super::unified_log::{wall_clock_ms, Log};
 use super::TopicPartition;
 
@@ -54,6 +64,34 @@ pub struct LogManager {
     /// Serializes creations, so the partition map's lock is not held while a log is opened and its
     /// directory fsynced (lookups by Produce and Fetch never wait for that).
     creating: Mutex<()>,
+    /// Serializes log-dir checkpoint writes and remembers the content last written per
+    /// (log dir, file name), so unchanged files are not rewritten.
+    checkpoints: Mutex<HashMap<(PathBuf, &'static str), String>>,
+}
+
+/// Which log-dir checkpoint file to write, and the offset of a log it records.
+#[derive(Clone, Copy)]
+enum DirCheckpoint {
+    HighWatermark,
+    RecoveryPoint,
+    LogStartOffset,
+}
+
+impl DirCheckpoint {
+    fn file_name(self) -> &'static str {
+        match self {
+            DirCheckpoint::HighWatermark => HIGH_WATERMARK_FILE,
+            DirCheckpoint::RecoveryPoint => RECOVERY_POINT_FILE,
+            DirCheckpoint::LogStartOffset => LOG_START_OFFSET_FILE,
+        }
+    }
+    fn offset(self, log: &Log) -> i64 {
+        match self {
+            DirCheckpoint::HighWatermark => log.high_watermark(),
+            DirCheckpoint::RecoveryPoint => log.recovery_point(),
+            DirCheckpoint::LogStartOffset => log.log_start_offset(),
+        }
+    }
 }
 
 /// What a directory entry of a log dir is.
@@ -102,15 +140,30 @@ fn load_log_dir(
             DirEntryKind::Other => {}
         }
     }
+    let high_watermarks = offset_checkpoint::read(dir, HIGH_WATERMARK_FILE)?;
+    let recovery_points = offset_checkpoint::read(dir, RECOVERY_POINT_FILE)?;
+    let log_starts = offset_checkpoint::read(dir, LOG_START_OFFSET_FILE)?;
+    let open_one = |tp: &TopicPartition, path: &Path| -> Result<(TopicPartition, Log), LogError> {
+        let offsets = LogDirOffsets {
+            log_start_offset: log_starts.get(tp).copied(),
+            recovery_point: recovery_points.get(tp).copied(),
+        };
+        let mut log = Log::open_with_dir_offsets(path.to_path_buf(), config.clone(), now_ms, offsets)?;
+        if let Some(hw) = high_watermarks.get(tp) {
+            log.set_high_watermark(*hw);
+        }
+        Ok((tp.clone(), log))
+    };
     let threads = threads.clamp(1, found.len().max(1));
     let chunk = found.len().div_ceil(threads).max(1);
     let loaded: Vec<Result<Vec<(TopicPartition, Log)>, LogError>> = std::thread::scope(|s| {
         let handles: Vec<_> = found
             .chunks(chunk)
             .map(|part| {
+                let open_one = &open_one;
                 s.spawn(move || {
                     part.iter()
-                        .map(|(tp, path)| Ok((tp.clone(), Log::open(path.clone(), config.clone(), now_ms)?)))
+                        .map(|(tp, path)| open_one(tp, path))
                         .collect::<Result<Vec<_>, LogError>>()
                 })
             })
@@ -181,6 +234,7 @@ impl LogManager {
             default_config: RwLock::new(default_config),
             partitions: RwLock::new(partitions),
             creating: Mutex::new(()),
+            checkpoints: Mutex::new(HashMap::new()),
         })
     }
 
@@ -239,7 +293,70 @@ impl LogManager {
             .join(format!("{tp}.{}-delete", uuid::Uuid::new_v4().simple()));
         partition.log.lock().delete_dir(Some(target))?;
         sync_dir(&partition.log_dir)?;
+        // As Kafka after a deletion: no stale entry may outlive the partition in the log-dir files
+        // (a partition re-created under the same name must not inherit its offsets).
+        self.write_dir_checkpoints(
+            &[
+                DirCheckpoint::HighWatermark,
+                DirCheckpoint::RecoveryPoint,
+                DirCheckpoint::LogStartOffset,
+            ],
+            Some(&partition.log_dir),
+        )?;
         Ok(true)
+    }
+
+    /// Writes every log dir's `replication-offset-checkpoint` (high watermarks), skipping files
+    /// whose content did not change since the last write.
+    pub fn checkpoint_high_watermarks(&self) -> Result<(), LogError> {
+        self.write_dir_checkpoints(&[DirCheckpoint::HighWatermark], None)
+    }
+
+    /// Writes every log dir's `recovery-point-offset-checkpoint` and `log-start-offset-checkpoint`,
+    /// skipping files whose content did not change since the last write.
+    pub fn checkpoint_recovery_points_and_log_starts(&self) -> Result<(), LogError> {
+        self.write_dir_checkpoints(&[DirCheckpoint::RecoveryPoint, DirCheckpoint::LogStartOffset], None)
+    }
+
+    /// Writes `kinds` for every log dir (or only `only`), trying every dir and returning the first
+    /// failure. Partition locks are held only to read the offsets, never during file I/O.
+    fn write_dir_checkpoints(&self, kinds: &[DirCheckpoint], only: Option<&Path>) -> Result<(), LogError> {
+        let mut last_written = self.checkpoints.lock();
+        let mut per_dir: HashMap<&Path, Vec<Vec<(TopicPartition, i64)>>> = self
+            .log_dirs
+            .iter()
+            .filter(|d| only.is_none_or(|o| o == d.as_path()))
+            .map(|d| (d.as_path(), vec![Vec::new(); kinds.len()]))
+            .collect();
+        for p in self.partitions() {
+            let Some(lists) = per_dir.get_mut(p.log_dir.as_path()) else {
+                continue;
+            };
+            let log = p.log.lock();
+            for (list, kind) in lists.iter_mut().zip(kinds) {
+                list.push((p.tp.clone(), kind.offset(&log)));
+            }
+        }
+        let mut first_err = None;
+        for (dir, lists) in per_dir {
+            for (offsets, kind) in lists.iter().zip(kinds) {
+                let key = (dir.to_path_buf(), kind.file_name());
+                let content = offset_checkpoint::render(offsets);
+                if last_written.get(&key) == Some(&content) {
+                    continue;
+                }
+                match offset_checkpoint::write(dir, kind.file_name(), &content) {
+                    Ok(()) => {
+                        last_written.insert(key, content);
+                    }
+                    Err(e) => {
+                        tracing::error!(dir = %dir.display(), error = %e, "writing a log dir checkpoint failed");
+                        first_err.get_or_insert(e);
+                    }
+                }
+            }
+        }
+        first_err.map_or(Ok(()), Err)
     }
 
     /// Runs retention on every partition; a failing partition is logged and skipped. Returns the
@@ -276,13 +393,22 @@ impl LogManager {
         first_err.map_or(Ok(()), Err)
     }
 
-    /// Closes every log cleanly (flush, complete indexes, clean-shutdown marker). Afterwards
-    /// the partitions' logs reject further use; returns the first failure after trying all.
+    /// Closes every log cleanly (flush, complete indexes, clean-shutdown marker), then writes the
+    /// log-dir checkpoints (high watermarks, recovery points, log start offsets). Afterwards the
+    /// partitions' logs reject further use; returns the first failure after trying all.
     pub fn shutdown(&self) -> Result<(), LogError> {
         let mut first_err = None;
         for p in self.partitions() {
             if let Err(e) = p.log.lock().shutdown() {
                 tracing::error!(partition = %p.tp, error = %e, "closing log failed");
+                first_err.get_or_insert(e);
+            }
+        }
+        for result in [
+            self.checkpoint_high_watermarks(),
+            self.checkpoint_recovery_points_and_log_starts(),
+        ] {
+            if let Err(e) = result {
                 first_err.get_or_insert(e);
             }
         }

@@ -24,6 +24,7 @@ use super::checkpoint;
 use super::cleaner::{CLEANED_SUFFIX, SWAP_SUFFIX};
 use super::config::LogConfig;
 use super::error::LogError;
+use super::leader_epoch::LeaderEpochCache;
 use super::producer_state::ProducerStateManager;
 use super::segment::{
     segment_file, HeaderScanner, LogSegment, DELETED_SUFFIX, INDEX_SUFFIX, LOG_SUFFIX, TIME_INDEX_SUFFIX,
@@ -62,8 +63,10 @@ impl FileWindow {
 }
 
 /// Rebuilds a segment's indexes from its `.log`, validating every batch (header and CRC) and
-/// cutting the file at the first invalid or incomplete one (Kafka's `LogSegment.recover`).
-pub(crate) fn recover_segment(seg: &mut LogSegment) -> io::Result<RecoveredSegment> {
+/// cutting the file at the first invalid or incomplete one (Kafka's `LogSegment.recover`). As
+/// Kafka, a valid batch with a partition leader epoch newer than the cache's latest is assigned
+/// in `epochs` (in memory: the caller persists it).
+pub(crate) fn recover_segment(seg: &mut LogSegment, epochs: &mut LeaderEpochCache) -> io::Result<RecoveredSegment> {
     seg.reset_for_recovery()?;
     let file = std::sync::Arc::clone(seg.file());
     let end = seg.size();
@@ -104,6 +107,12 @@ pub(crate) fn recover_segment(seg: &mut LogSegment) -> io::Result<RecoveredSegme
             ));
         }
         seg.track_batch(pos, size, header.last_offset(), header.max_timestamp)?;
+        if epochs
+            .latest_epoch()
+            .is_none_or(|latest| header.partition_leader_epoch > latest)
+        {
+            epochs.assign(header.partition_leader_epoch, header.base_offset);
+        }
         min_base = header.next_offset();
         next_offset = Some(min_base);
         pos += size as u64;
@@ -245,12 +254,58 @@ fn complete_swap(
     Ok(())
 }
 
+/// A partition's log start offset and recovery point as recorded in its log dir's
+/// `log-start-offset-checkpoint` / `recovery-point-offset-checkpoint` (see `offset_checkpoint`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct LogDirOffsets {
+    pub log_start_offset: Option<i64>,
+    pub recovery_point: Option<i64>,
+}
+
+/// Combines the log-dir checkpoints with the partition's own `partition-offsets.checkpoint`
+/// (written by `Log` itself, e.g. at once when DeleteRecords moves the log start offset, while
+/// the log-dir files are written periodically): the larger log start offset (it only grows) and
+/// the smaller recovery point (recovering more is always safe).
+fn merge_offsets(own: Option<checkpoint::Checkpoint>, from_dir: LogDirOffsets) -> Option<checkpoint::Checkpoint> {
+    let log_start = [own.map(|c| c.log_start_offset), from_dir.log_start_offset]
+        .into_iter()
+        .flatten()
+        .max();
+    let recovery = [own.map(|c| c.recovery_point), from_dir.recovery_point]
+        .into_iter()
+        .flatten()
+        .min();
+    match (log_start, recovery) {
+        (None, None) => None,
+        (log_start, recovery) => Some(checkpoint::Checkpoint {
+            log_start_offset: log_start.unwrap_or(0),
+            // Without a recovery point, recover everything.
+            recovery_point: recovery.unwrap_or(0),
+        }),
+    }
+}
+
 impl Log {
     /// Opens (creating if missing) the log in `dir`, recovering it if it was not closed cleanly.
+    /// The high watermark starts at the log start offset (`LogManager::open` restores it from
+    /// `replication-offset-checkpoint`; the replication layer raises it).
     pub fn open(dir: PathBuf, config: LogConfig, now_ms: i64) -> Result<Log, LogError> {
+        Self::open_with_dir_offsets(dir, config, now_ms, LogDirOffsets::default())
+    }
+
+    /// `open` with the offsets the log dir's checkpoint files hold for this partition.
+    pub(crate) fn open_with_dir_offsets(
+        dir: PathBuf,
+        config: LogConfig,
+        now_ms: i64,
+        dir_offsets: LogDirOffsets,
+    ) -> Result<Log, LogError> {
         fs::create_dir_all(&dir).map_err(LogError::io("creating the log dir", dir.clone()))?;
         let clean = checkpoint::has_clean_shutdown_marker(&dir);
-        let saved = checkpoint::read(&dir)?;
+        let saved = merge_offsets(checkpoint::read(&dir)?, dir_offsets);
+        let loaded_epochs = LeaderEpochCache::load(&dir)?;
+        let epochs_missing = loaded_epochs.is_none();
+        let mut epochs = loaded_epochs.unwrap_or_else(|| LeaderEpochCache::empty(&dir));
         let bases = scan_dir(&dir)?;
         let settings = Log::segment_settings(&config);
         // Segments from the one holding the recovery point on may hold unflushed data: recover
@@ -289,7 +344,8 @@ impl Log {
             }
             if needs_recovery {
                 let path = seg.log_path().to_path_buf();
-                let outcome = recover_segment(&mut seg).map_err(LogError::io("recovering a segment", path))?;
+                let outcome =
+                    recover_segment(&mut seg, &mut epochs).map_err(LogError::io("recovering a segment", path))?;
                 log_end_offset = Some(outcome.next_offset.unwrap_or(base));
                 // Past the recovery point, later segments hold unflushed data written after the
                 // corrupt part: drop them, as Kafka's recoverLog. A flushed segment that only
@@ -330,6 +386,15 @@ impl Log {
                 .map_err(LogError::io("reading the active segment's first batch", path))?;
         }
         let producer_state = load_producer_state(&dir, &segments, log_start_offset, log_end_offset)?;
+        if epochs_missing {
+            epochs = rebuild_leader_epochs(&dir, &segments)?;
+        }
+        // As Kafka's `LogLoader`: no epoch may start past the recovered log end, and the first
+        // one starts no earlier than the log start offset.
+        let epochs_changed = epochs.truncate_from_end(log_end_offset) | epochs.truncate_from_start(log_start_offset);
+        if epochs_missing || epochs_changed {
+            epochs.persist()?;
+        }
         let recovery_point = if clean {
             log_end_offset
         } else {
@@ -342,9 +407,10 @@ impl Log {
             segments,
             log_start_offset,
             log_end_offset,
-            high_watermark: log_end_offset,
+            high_watermark: log_start_offset,
             recovery_point,
             producer_state,
+            leader_epoch_cache: epochs,
             unflushed_messages: 0,
             last_flush_ms: now_ms,
             last_checkpoint_ms: i64::MIN,
@@ -369,6 +435,26 @@ fn delete_later_segments(
         seg.delete_files().map_err(LogError::io("deleting a segment", path))?;
     }
     Ok(())
+}
+
+/// Leader epochs from every batch header, for a log written before `leader-epoch-checkpoint`
+/// existed (read once: the file is written right after).
+fn rebuild_leader_epochs(dir: &Path, segments: &BTreeMap<i64, LogSegment>) -> Result<LeaderEpochCache, LogError> {
+    tracing::info!(dir = %dir.display(), "no leader epoch checkpoint; rebuilding it from the batch headers");
+    let mut epochs = LeaderEpochCache::empty(dir);
+    for seg in segments.values() {
+        let mut scanner = HeaderScanner::new(seg.file(), 0, seg.size(), 64 * 1024);
+        let io_err = |e| LogError::io("reading batch headers for leader epochs", seg.log_path())(e);
+        while let Some((_, h)) = scanner.next_header().map_err(io_err)? {
+            if epochs
+                .latest_epoch()
+                .is_none_or(|latest| h.partition_leader_epoch > latest)
+            {
+                epochs.assign(h.partition_leader_epoch, h.base_offset);
+            }
+        }
+    }
+    Ok(epochs)
 }
 
 /// Producer state at open: the latest snapshot (written at every roll and at clean shutdown)

@@ -8,7 +8,10 @@
 //! batch timestamp (or mtime when batches carry none). With `cleanup.policy=compact` only the
 //! log-start-offset rule applies. Deleted segments' files are renamed `*.deleted` and removed at
 //! once (not after `file.delete.delay.ms`): in-flight reads hold their own `Arc<File>`, so early
-//! unlinking cannot break them. Runs under the partition lock, called by the broker's scheduler.
+//! unlinking cannot break them. Whenever the log start offset moves, the leader epoch cache is
+//! truncated from the start (Kafka's `truncateFromStart`). Runs under the partition lock, called
+//! by the broker's scheduler (retention), the DeleteRecords handler and the replica fetcher
+//! (`maybe_increment_log_start_offset` with the leader's log start offset).
 
 use super::error::LogError;
 use super::segment::LogSegment;
@@ -70,8 +73,7 @@ impl Log {
             });
         }
         if offset > self.log_start_offset {
-            self.log_start_offset = offset;
-            self.write_checkpoint()?;
+            self.set_log_start_offset(offset)?;
         }
         let mut out = RetentionOutcome::default();
         let log_start = self.log_start_offset;
@@ -79,6 +81,39 @@ impl Log {
             next.is_some_and(|n| n <= log_start)
         })?;
         Ok(self.log_start_offset)
+    }
+
+    /// Kafka's `maybeIncrementLogStartOffset`, for a follower learning the leader's log start
+    /// offset (call it after `set_high_watermark` with the leader's high watermark, as Kafka's
+    /// `ReplicaFetcherThread.processPartitionData` does). Raises the log start offset to `offset`
+    /// when it is larger, truncates the leader epoch cache from the start, persists the offsets
+    /// and deletes segments wholly below the new start. Returns whether the log start offset
+    /// moved. As Kafka, an offset past the high watermark is refused with `OffsetOutOfRange`
+    /// (the high watermark never exceeds the log end offset, so neither does the start).
+    pub fn maybe_increment_log_start_offset(&mut self, offset: i64) -> Result<bool, LogError> {
+        self.ensure_open()?;
+        if offset > self.high_watermark {
+            return Err(LogError::OffsetOutOfRange {
+                dir: self.dir.clone(),
+                requested: offset,
+                high_watermark: self.high_watermark,
+            });
+        }
+        if offset <= self.log_start_offset {
+            return Ok(false);
+        }
+        self.delete_records_before(offset)?;
+        Ok(true)
+    }
+
+    /// Moves the log start offset up to `offset` and persists what depends on it.
+    fn set_log_start_offset(&mut self, offset: i64) -> Result<(), LogError> {
+        self.log_start_offset = offset;
+        self.high_watermark = self.high_watermark.max(offset);
+        if self.leader_epoch_cache.truncate_from_start(offset) {
+            self.leader_epoch_cache.persist()?;
+        }
+        self.write_checkpoint()
     }
 
     /// Deletes the longest prefix of segments for which `predicate(segment, next_base_offset)`
@@ -118,9 +153,7 @@ impl Log {
         }
         let first = *self.segments.keys().next().expect("the active segment remains");
         if first > self.log_start_offset {
-            self.log_start_offset = first;
-            self.high_watermark = self.high_watermark.max(first);
-            self.write_checkpoint()?;
+            self.set_log_start_offset(first)?;
         }
         Ok(())
     }

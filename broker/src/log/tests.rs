@@ -7,6 +7,21 @@ use std::path::Path;
 use super::batch::{self, BatchBuilder, BatchHeader};
 use super::*;
 
+impl Log {
+    /// `append_as_leader`, then the high watermark to the log end offset, as a single replica
+    /// (what the tests written before replication expect).
+    pub(crate) fn append_committed(
+        &mut self,
+        records: &[u8],
+        leader_epoch: i32,
+        now_ms: i64,
+    ) -> Result<AppendInfo, AppendError> {
+        let info = self.append_as_leader(records, leader_epoch, now_ms)?;
+        self.set_high_watermark(self.log_end_offset());
+        Ok(info)
+    }
+}
+
 fn config() -> LogConfig {
     LogConfig::default()
 }
@@ -62,13 +77,13 @@ fn segment_log_path(dir: &Path, base: i64) -> std::path::PathBuf {
 fn append_assigns_offsets_and_epoch() {
     let dir = tempfile::tempdir().unwrap();
     let mut log = Log::open(dir.path().join("t-0"), config(), 0).unwrap();
-    let a = log.append_as_leader(&batch_of(3, 10, 1_000), 5, 2_000).unwrap();
+    let a = log.append_committed(&batch_of(3, 10, 1_000), 5, 2_000).unwrap();
     assert_eq!((a.base_offset, a.last_offset, a.record_count), (0, 2, 3));
     assert_eq!(a.log_append_time, -1);
     assert!(!a.duplicate);
     let mut two = batch_of(2, 10, 1_100);
     two.extend(batch_of(1, 10, 1_200));
-    let b = log.append_as_leader(&two, 6, 2_000).unwrap();
+    let b = log.append_committed(&two, 6, 2_000).unwrap();
     assert_eq!((b.base_offset, b.last_offset, b.record_count), (3, 5, 3));
     assert_eq!(log.log_end_offset(), 6);
     assert_eq!(log.high_watermark(), 6);
@@ -84,20 +99,20 @@ fn invalid_batches_are_rejected_and_nothing_is_written() {
     let mut bad_crc = batch_of(1, 10, 0);
     let n = bad_crc.len();
     bad_crc[n - 1] ^= 1;
-    let e = log.append_as_leader(&bad_crc, 0, 0).unwrap_err();
+    let e = log.append_committed(&bad_crc, 0, 0).unwrap_err();
     assert!(matches!(e, AppendError::CorruptRecord { .. }), "{e}");
     assert_eq!(e.kafka_error_code(), 2);
     let mut old_magic = batch_of(1, 10, 0);
     old_magic[16] = 1;
-    let e = log.append_as_leader(&old_magic, 0, 0).unwrap_err();
+    let e = log.append_committed(&old_magic, 0, 0).unwrap_err();
     assert!(matches!(e, AppendError::UnsupportedMessageFormat { magic: 1, .. }));
-    let e = log.append_as_leader(&batch_of(1, 10, 0)[..40], 0, 0).unwrap_err();
+    let e = log.append_committed(&batch_of(1, 10, 0)[..40], 0, 0).unwrap_err();
     assert!(matches!(e, AppendError::Empty));
     let small = config()
         .with_overrides(&[("max.message.bytes".to_string(), "100".to_string())].into())
         .unwrap();
     log.update_config(small);
-    let e = log.append_as_leader(&batch_of(1, 200, 0), 0, 0).unwrap_err();
+    let e = log.append_committed(&batch_of(1, 200, 0), 0, 0).unwrap_err();
     assert!(matches!(e, AppendError::RecordTooLarge { .. }));
     assert_eq!(log.log_end_offset(), 0);
     assert_eq!(log.size_bytes(), 0);
@@ -110,7 +125,7 @@ fn trailing_partial_batch_is_dropped() {
     let mut data = batch_of(2, 10, 0);
     let whole = data.len();
     data.extend_from_slice(&batch_of(1, 10, 0)[..30]);
-    let info = log.append_as_leader(&data, 0, 0).unwrap();
+    let info = log.append_committed(&data, 0, 0).unwrap();
     assert_eq!(info.bytes, whole);
     assert_eq!(log.log_end_offset(), 2);
 }
@@ -122,7 +137,7 @@ fn read_respects_max_bytes_min_one_batch_and_max_offset() {
     let one = batch_of(2, 100, 0);
     let size = one.len();
     for _ in 0..5 {
-        log.append_as_leader(&one, 0, 0).unwrap(); // offsets 0..10, two per batch
+        log.append_committed(&one, 0, 0).unwrap(); // offsets 0..10, two per batch
     }
     let s = log.read(0, size * 2 + 10, i64::MAX, false).unwrap();
     assert_eq!(s.len(), size * 2);
@@ -153,7 +168,7 @@ fn index_lookups_with_small_interval() {
     };
     let mut log = Log::open(dir.path().join("t-0"), cfg, 0).unwrap();
     for i in 0..200 {
-        log.append_as_leader(&batch_of(1 + i % 3, 50, 1_000 + i as i64), 0, 0)
+        log.append_committed(&batch_of(1 + i % 3, 50, 1_000 + i as i64), 0, 0)
             .unwrap();
     }
     assert!(log.active_segment().offset_index.entries() > 50);
@@ -190,7 +205,7 @@ fn rolls_on_size_and_reads_across_segments() {
     };
     let mut log = Log::open(dir.path().join("t-0"), cfg, 0).unwrap();
     for _ in 0..10 {
-        log.append_as_leader(&one, 0, 0).unwrap();
+        log.append_committed(&one, 0, 0).unwrap();
     }
     assert_eq!(log.segment_count(), 4);
     assert_eq!(log.segment_base_offsets(), vec![0, 3, 6, 9]);
@@ -200,7 +215,7 @@ fn rolls_on_size_and_reads_across_segments() {
     assert_eq!(read_all(&log, 0).len(), 10);
     let big = vec![0u8; log.config().segment_bytes as usize + 1];
     assert!(matches!(
-        log.append_as_leader(&big, 0, 0),
+        log.append_committed(&big, 0, 0),
         Err(AppendError::RecordListTooLarge { .. })
     ));
 }
@@ -213,10 +228,10 @@ fn rolls_on_time() {
         ..config()
     };
     let mut log = Log::open(dir.path().join("t-0"), cfg, 0).unwrap();
-    log.append_as_leader(&batch_of(1, 10, 1_000), 0, 1_000).unwrap();
-    log.append_as_leader(&batch_of(1, 10, 1_100), 0, 1_100).unwrap(); // waited 100: not > 100
+    log.append_committed(&batch_of(1, 10, 1_000), 0, 1_000).unwrap();
+    log.append_committed(&batch_of(1, 10, 1_100), 0, 1_100).unwrap(); // waited 100: not > 100
     assert_eq!(log.segment_count(), 1);
-    log.append_as_leader(&batch_of(1, 10, 1_101), 0, 1_101).unwrap();
+    log.append_committed(&batch_of(1, 10, 1_101), 0, 1_101).unwrap();
     assert_eq!(log.segment_base_offsets(), vec![0, 2]);
 }
 
@@ -232,7 +247,7 @@ fn recovers_from_torn_and_corrupt_tail() {
     {
         let mut log = Log::open(path.clone(), cfg.clone(), 0).unwrap();
         for _ in 0..5 {
-            log.append_as_leader(&one, 0, 0).unwrap();
+            log.append_committed(&one, 0, 0).unwrap();
         }
         log.flush().unwrap();
         // Dropped without close: no clean-shutdown marker.
@@ -247,7 +262,7 @@ fn recovers_from_torn_and_corrupt_tail() {
     assert_eq!(std::fs::metadata(&file).unwrap().len(), (one.len() * 4) as u64);
     assert_eq!(read_all(&log, 0).len(), 4);
     assert!(log.active_segment().offset_index.entries() > 0);
-    let info = log.append_as_leader(&one, 0, 0).unwrap();
+    let info = log.append_committed(&one, 0, 0).unwrap();
     assert_eq!(info.base_offset, 8);
     drop(log);
 
@@ -271,7 +286,7 @@ fn clean_close_skips_recovery_and_keeps_state() {
     };
     let mut log = Log::open(path.clone(), cfg.clone(), 0).unwrap();
     for _ in 0..5 {
-        log.append_as_leader(&one, 0, 0).unwrap();
+        log.append_committed(&one, 0, 0).unwrap();
     }
     log.close().unwrap();
     assert!(path.join(".kafka_cleanshutdown").exists());
@@ -280,7 +295,7 @@ fn clean_close_skips_recovery_and_keeps_state() {
     assert_eq!(log.log_end_offset(), 5);
     assert_eq!(log.segment_count(), 3);
     assert_eq!(log.recovery_point(), 5);
-    assert_eq!(log.append_as_leader(&one, 0, 0).unwrap().base_offset, 5);
+    assert_eq!(log.append_committed(&one, 0, 0).unwrap().base_offset, 5);
     log.close().unwrap();
     // A missing index of an old segment is rebuilt even after a clean shutdown.
     std::fs::remove_file(path.join("00000000000000000000.index")).unwrap();
@@ -338,7 +353,7 @@ fn retention_by_time_deletes_old_segments_and_rolls_active() {
     };
     let mut log = Log::open(dir.path().join("t-0"), cfg, 0).unwrap();
     for ts in [1_000, 1_100, 5_000, 5_100, 9_000] {
-        log.append_as_leader(&batch_of(1, 100, ts), 0, ts).unwrap();
+        log.append_committed(&batch_of(1, 100, ts), 0, ts).unwrap();
     }
     assert_eq!(log.segment_base_offsets(), vec![0, 2, 4]);
     let out = log.apply_retention(5_500).unwrap();
@@ -354,7 +369,7 @@ fn retention_by_time_deletes_old_segments_and_rolls_active() {
     assert_eq!(log.segment_base_offsets(), vec![5]);
     assert_eq!((log.log_start_offset(), log.log_end_offset()), (5, 5));
     assert_eq!(log.apply_retention(30_000).unwrap().deleted_segments, 0);
-    assert_eq!(log.append_as_leader(&one, 0, 30_000).unwrap().base_offset, 5);
+    assert_eq!(log.append_committed(&one, 0, 30_000).unwrap().base_offset, 5);
 }
 
 #[test]
@@ -371,7 +386,7 @@ fn retention_by_size_and_compact_policy() {
     };
     let mut log = Log::open(dir.path().join("t-0"), cfg.clone(), 0).unwrap();
     for _ in 0..7 {
-        log.append_as_leader(&one, 0, 0).unwrap();
+        log.append_committed(&one, 0, 0).unwrap();
     }
     assert_eq!(log.segment_count(), 4);
     assert_eq!(log.apply_retention(0).unwrap().deleted_segments, 0); // compact: no size retention
@@ -397,7 +412,7 @@ fn delete_records_moves_log_start_and_persists() {
     };
     let mut log = Log::open(path.clone(), cfg.clone(), 0).unwrap();
     for _ in 0..6 {
-        log.append_as_leader(&one, 0, 0).unwrap();
+        log.append_committed(&one, 0, 0).unwrap();
     }
     assert!(matches!(
         log.delete_records_before(7),
@@ -420,6 +435,12 @@ fn delete_records_moves_log_start_and_persists() {
     log.close().unwrap();
     let mut log = Log::open(path, cfg, 0).unwrap();
     assert_eq!(log.log_start_offset(), 3);
+    assert_eq!(
+        log.high_watermark(),
+        3,
+        "a reopened log's high watermark starts at its log start"
+    );
+    log.set_high_watermark(6);
     assert_eq!(log.delete_records_before(-1).unwrap(), 6);
     assert_eq!(log.segment_count(), 1);
 }
@@ -429,32 +450,32 @@ fn idempotent_producer_dedup_sequence_and_fencing() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("t-0");
     let mut log = Log::open(path.clone(), config(), 0).unwrap();
-    let first = log.append_as_leader(&idempotent(10, 0, 0, 3), 0, 0).unwrap();
-    log.append_as_leader(&batch_of(1, 10, 0), 0, 0).unwrap(); // someone else
-    let dup = log.append_as_leader(&idempotent(10, 0, 0, 3), 0, 0).unwrap();
+    let first = log.append_committed(&idempotent(10, 0, 0, 3), 0, 0).unwrap();
+    log.append_committed(&batch_of(1, 10, 0), 0, 0).unwrap(); // someone else
+    let dup = log.append_committed(&idempotent(10, 0, 0, 3), 0, 0).unwrap();
     assert!(dup.duplicate);
     assert_eq!(
         (dup.base_offset, dup.last_offset),
         (first.base_offset, first.last_offset)
     );
     assert_eq!(log.log_end_offset(), 4);
-    let e = log.append_as_leader(&idempotent(10, 0, 5, 1), 0, 0).unwrap_err();
+    let e = log.append_committed(&idempotent(10, 0, 5, 1), 0, 0).unwrap_err();
     assert!(matches!(e, AppendError::OutOfOrderSequence { .. }), "{e}");
     assert_eq!(e.kafka_error_code(), 45);
-    log.append_as_leader(&idempotent(10, 0, 3, 2), 0, 0).unwrap();
-    log.append_as_leader(&idempotent(10, 1, 0, 1), 0, 0).unwrap(); // epoch bump
-    let e = log.append_as_leader(&idempotent(10, 0, 5, 1), 0, 0).unwrap_err();
+    log.append_committed(&idempotent(10, 0, 3, 2), 0, 0).unwrap();
+    log.append_committed(&idempotent(10, 1, 0, 1), 0, 0).unwrap(); // epoch bump
+    let e = log.append_committed(&idempotent(10, 0, 5, 1), 0, 0).unwrap_err();
     assert!(matches!(e, AppendError::InvalidProducerEpoch { .. }));
     assert_eq!(log.log_end_offset(), 7);
     drop(log);
     // State is rebuilt from the log: the duplicate is still detected after a crash.
     let mut log = Log::open(path, config(), 0).unwrap();
-    let dup = log.append_as_leader(&idempotent(10, 1, 0, 1), 0, 0).unwrap();
+    let dup = log.append_committed(&idempotent(10, 1, 0, 1), 0, 0).unwrap();
     assert!(dup.duplicate);
     assert_eq!(dup.base_offset, 6);
-    assert!(log.append_as_leader(&idempotent(10, 1, 2, 1), 0, 0).is_err());
+    assert!(log.append_committed(&idempotent(10, 1, 2, 1), 0, 0).is_err());
     assert_eq!(
-        log.append_as_leader(&idempotent(10, 1, 1, 1), 0, 0)
+        log.append_committed(&idempotent(10, 1, 1, 1), 0, 0)
             .unwrap()
             .base_offset,
         7
@@ -464,8 +485,8 @@ fn idempotent_producer_dedup_sequence_and_fencing() {
     let snapshot = dir.path().join("t-0").join("producer-state.snapshot");
     assert!(std::fs::read_to_string(&snapshot).unwrap().contains("\n10 1 "));
     let mut log = Log::open(dir.path().join("t-0"), config(), 0).unwrap();
-    assert!(log.append_as_leader(&idempotent(10, 1, 1, 1), 0, 0).unwrap().duplicate);
-    let next = log.append_as_leader(&idempotent(10, 1, 2, 1), 0, 0).unwrap();
+    assert!(log.append_committed(&idempotent(10, 1, 1, 1), 0, 0).unwrap().duplicate);
+    let next = log.append_committed(&idempotent(10, 1, 2, 1), 0, 0).unwrap();
     assert_eq!(next.base_offset, 8);
 }
 
@@ -477,7 +498,7 @@ fn log_append_time_rewrites_timestamp_and_crc() {
         ..config()
     };
     let mut log = Log::open(dir.path().join("t-0"), cfg, 0).unwrap();
-    let info = log.append_as_leader(&batch_of(2, 10, 5), 0, 123_456).unwrap();
+    let info = log.append_committed(&batch_of(2, 10, 5), 0, 123_456).unwrap();
     assert_eq!(info.log_append_time, 123_456);
     let h = headers(&log.read(0, 1 << 20, i64::MAX, true).unwrap().read().unwrap())[0];
     assert!(h.is_log_append_time());
@@ -493,9 +514,9 @@ fn create_time_bounds_are_enforced() {
         ..config()
     };
     let mut log = Log::open(dir.path().join("t-0"), cfg, 0).unwrap();
-    let e = log.append_as_leader(&batch_of(1, 10, 1_000), 0, 10_000).unwrap_err();
+    let e = log.append_committed(&batch_of(1, 10, 1_000), 0, 10_000).unwrap_err();
     assert!(matches!(e, AppendError::InvalidTimestamp { .. }));
-    log.append_as_leader(&batch_of(1, 10, 9_500), 0, 10_000).unwrap();
+    log.append_committed(&batch_of(1, 10, 9_500), 0, 10_000).unwrap();
 }
 
 #[test]
@@ -506,15 +527,15 @@ fn flush_messages_advances_recovery_point() {
         ..config()
     };
     let mut log = Log::open(dir.path().join("t-0"), cfg, 0).unwrap();
-    log.append_as_leader(&batch_of(2, 10, 0), 0, 0).unwrap();
+    log.append_committed(&batch_of(2, 10, 0), 0, 0).unwrap();
     assert_eq!(log.recovery_point(), 0);
-    log.append_as_leader(&batch_of(2, 10, 0), 0, 0).unwrap();
+    log.append_committed(&batch_of(2, 10, 0), 0, 0).unwrap();
     assert_eq!(log.recovery_point(), 4);
     log.update_config(LogConfig {
         flush_ms: 100,
         ..config()
     });
-    log.append_as_leader(&batch_of(1, 10, 0), 0, 0).unwrap();
+    log.append_committed(&batch_of(1, 10, 0), 0, 0).unwrap();
     log.maybe_flush(i64::MAX).unwrap();
     assert_eq!(log.recovery_point(), 5);
 }
@@ -529,7 +550,7 @@ fn fetch_slice_survives_segment_deletion() {
     };
     let mut log = Log::open(dir.path().join("t-0"), cfg, 0).unwrap();
     for _ in 0..3 {
-        log.append_as_leader(&one, 0, 0).unwrap();
+        log.append_committed(&one, 0, 0).unwrap();
     }
     let slice = log.read(0, 1 << 20, i64::MAX, true).unwrap();
     log.delete_records_before(2).unwrap();
@@ -549,14 +570,14 @@ fn truncate_to_removes_tail_across_segments() {
     };
     let mut log = Log::open(dir.path().join("t-0"), cfg.clone(), 0).unwrap();
     for i in 0..5 {
-        log.append_as_leader(&batch_of(2, 100, 100 * i), 0, 0).unwrap(); // offsets 0..10
+        log.append_committed(&batch_of(2, 100, 100 * i), 0, 0).unwrap(); // offsets 0..10
     }
     assert_eq!(log.segment_base_offsets(), vec![0, 4, 8]);
     log.truncate_to(6, 0).unwrap();
     assert_eq!(log.segment_base_offsets(), vec![0, 4]);
     assert_eq!(log.log_end_offset(), 6);
     assert_eq!(log.max_timestamp_and_offset(), Some((200, 5)));
-    assert_eq!(log.append_as_leader(&one, 0, 0).unwrap().base_offset, 6);
+    assert_eq!(log.append_committed(&one, 0, 0).unwrap().base_offset, 6);
     assert_eq!(read_all(&log, 0).len(), 4);
     log.truncate_to(4, 0).unwrap();
     assert_eq!(log.segment_base_offsets(), vec![0, 4]);
@@ -577,21 +598,21 @@ fn producer_snapshot_at_roll_plus_replay_after_crash() {
     };
     let mut log = Log::open(path.clone(), cfg.clone(), 0).unwrap();
     for seq in 0..3 {
-        log.append_as_leader(&idempotent(1, 0, seq, 1), 0, 0).unwrap();
+        log.append_committed(&idempotent(1, 0, seq, 1), 0, 0).unwrap();
     }
     assert_eq!(log.segment_base_offsets(), vec![0, 2]);
     let snapshot = path.join("producer-state.snapshot");
     assert!(std::fs::read_to_string(&snapshot).unwrap().starts_with("0\noffset 2\n"));
     drop(log); // crash: state = snapshot at 2 + replay of offset 2
     let mut log = Log::open(path.clone(), cfg.clone(), 0).unwrap();
-    assert!(log.append_as_leader(&idempotent(1, 0, 2, 1), 0, 0).unwrap().duplicate);
-    assert!(log.append_as_leader(&idempotent(1, 0, 1, 1), 0, 0).unwrap().duplicate);
+    assert!(log.append_committed(&idempotent(1, 0, 2, 1), 0, 0).unwrap().duplicate);
+    assert!(log.append_committed(&idempotent(1, 0, 1, 1), 0, 0).unwrap().duplicate);
     assert!(matches!(
-        log.append_as_leader(&idempotent(1, 0, 5, 1), 0, 0),
+        log.append_committed(&idempotent(1, 0, 5, 1), 0, 0),
         Err(AppendError::OutOfOrderSequence { .. })
     ));
     log.truncate_to(1, 0).unwrap();
     assert!(!snapshot.exists());
-    let info = log.append_as_leader(&idempotent(1, 0, 1, 1), 0, 0).unwrap();
+    let info = log.append_committed(&idempotent(1, 0, 1, 1), 0, 0).unwrap();
     assert_eq!((info.base_offset, info.duplicate), (1, false));
 }

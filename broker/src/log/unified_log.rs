@@ -17,6 +17,7 @@ use super::batch::{self, BatchHeader};
 use super::checkpoint;
 use super::config::{LogConfig, TimestampType};
 use super::error::{AppendError, LogError, ReadError};
+use super::leader_epoch::LeaderEpochCache;
 use super::producer_state::ProducerStateManager;
 use super::segment::{AppendedBatch, FetchSlice, LogSegment, SegmentSettings};
 use super::AppendInfo;
@@ -36,6 +37,8 @@ pub struct Log {
     pub(crate) high_watermark: i64,
     pub(crate) recovery_point: i64,
     pub(crate) producer_state: ProducerStateManager,
+    /// Kept equal to `leader-epoch-checkpoint` whenever a method returns.
+    pub(crate) leader_epoch_cache: LeaderEpochCache,
     pub(crate) unflushed_messages: i64,
     pub(crate) last_flush_ms: i64,
     pub(crate) last_checkpoint_ms: i64,
@@ -46,6 +49,42 @@ pub(crate) fn wall_clock_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as i64)
+}
+
+/// Validates the batch at `records[pos..]` (magic, size, header, CRC; no client checks) and
+/// returns its size and header. None when fewer than a whole batch remain: a trailing partial
+/// batch is dropped, as Kafka does for produce and replication data alike.
+pub(crate) fn parse_batch_at(records: &[u8], pos: usize) -> Result<Option<(usize, BatchHeader)>, AppendError> {
+    let rest = &records[pos..];
+    if rest.len() < batch::LOG_OVERHEAD {
+        return Ok(None);
+    }
+    if rest.len() > batch::MAGIC_OFFSET && rest[batch::MAGIC_OFFSET] as i8 != batch::MAGIC_V2 {
+        return Err(AppendError::UnsupportedMessageFormat {
+            position: pos,
+            magic: rest[batch::MAGIC_OFFSET] as i8,
+        });
+    }
+    let size = batch::batch_size_from_prefix(rest).map_err(|e| AppendError::CorruptRecord {
+        position: pos,
+        reason: e.to_string(),
+    })?;
+    if size > rest.len() {
+        tracing::debug!(position = pos, "dropping a trailing partial batch");
+        return Ok(None);
+    }
+    let header = batch::validate_batch(&rest[..size]).map_err(|e| match e {
+        batch::BatchError::UnsupportedMagic { magic } => AppendError::UnsupportedMessageFormat { position: pos, magic },
+        batch::BatchError::Invalid(reason) => AppendError::InvalidRecord {
+            position: pos,
+            reason: reason.to_string(),
+        },
+        other => AppendError::CorruptRecord {
+            position: pos,
+            reason: other.to_string(),
+        },
+    })?;
+    Ok(Some((size, header)))
 }
 
 /// A batch of the produce data after validation: where it is and its (rewritten) header.
@@ -134,35 +173,7 @@ impl Log {
     fn analyze(&self, records: &[u8], now_ms: i64) -> Result<Vec<ParsedBatch>, AppendError> {
         let mut batches = Vec::new();
         let mut pos = 0;
-        while records.len() - pos >= batch::LOG_OVERHEAD {
-            let rest = &records[pos..];
-            if rest.len() > batch::MAGIC_OFFSET && rest[batch::MAGIC_OFFSET] as i8 != batch::MAGIC_V2 {
-                return Err(AppendError::UnsupportedMessageFormat {
-                    position: pos,
-                    magic: rest[batch::MAGIC_OFFSET] as i8,
-                });
-            }
-            let size = batch::batch_size_from_prefix(rest).map_err(|e| AppendError::CorruptRecord {
-                position: pos,
-                reason: e.to_string(),
-            })?;
-            if size > rest.len() {
-                tracing::debug!(dir = %self.dir.display(), position = pos, "dropping trailing partial batch of produce data");
-                break;
-            }
-            let header = batch::validate_batch(&rest[..size]).map_err(|e| match e {
-                batch::BatchError::UnsupportedMagic { magic } => {
-                    AppendError::UnsupportedMessageFormat { position: pos, magic }
-                }
-                batch::BatchError::Invalid(reason) => AppendError::InvalidRecord {
-                    position: pos,
-                    reason: reason.to_string(),
-                },
-                other => AppendError::CorruptRecord {
-                    position: pos,
-                    reason: other.to_string(),
-                },
-            })?;
+        while let Some((size, header)) = parse_batch_at(records, pos)? {
             if size > self.config.max_message_bytes {
                 return Err(AppendError::RecordTooLarge {
                     size,
@@ -224,8 +235,10 @@ impl Log {
     }
 
     /// Appends the client's batches as the partition leader: assigns offsets from the log end
-    /// offset, stamps `leader_epoch`, applies LogAppendTime, rolls first if needed, then writes
-    /// once. A batch the idempotent producer already sent is not re-appended (`duplicate`).
+    /// offset, stamps `leader_epoch` (recording it in the leader epoch cache when it is new),
+    /// applies LogAppendTime, rolls first if needed, then writes once. A batch the idempotent
+    /// producer already sent is not re-appended (`duplicate`). The high watermark does not move:
+    /// the replication layer sets it (`set_high_watermark`).
     pub fn append_as_leader(
         &mut self,
         records: &[u8],
@@ -277,6 +290,9 @@ impl Log {
         let valid_len = batches.last().map_or(0, |b| b.position + b.header.size());
         let last_offset = next - 1;
         let max_timestamp = batches.iter().map(|b| b.header.max_timestamp).max().unwrap_or(-1);
+        // As Kafka's `UnifiedLog.append`, the epoch entry goes in before the write; an entry left
+        // at the log end by a failed write is harmless (and truncated at the next open).
+        self.maybe_assign_epoch_start_offset(leader_epoch, self.log_end_offset)?;
         self.maybe_roll(valid_len, max_timestamp, last_offset, now_ms)?;
 
         let mut buffer = records[..valid_len].to_vec();
@@ -307,8 +323,6 @@ impl Log {
         let base_offset = self.log_end_offset;
         let record_count = (next - base_offset) as usize;
         self.log_end_offset = next;
-        // Single node: everything appended is committed. Replication will move this itself.
-        self.high_watermark = next;
         self.unflushed_messages += record_count as i64;
         if self.unflushed_messages >= self.config.flush_messages {
             self.flush()?;
@@ -324,8 +338,23 @@ impl Log {
         })
     }
 
+    /// Kafka's `maybeAssignEpochStartOffset`: records `epoch` from `start_offset` in the leader
+    /// epoch cache (see `LeaderEpochCache::assign`), persisting the cache when it changed.
+    pub(crate) fn maybe_assign_epoch_start_offset(&mut self, epoch: i32, start_offset: i64) -> Result<(), LogError> {
+        if self.leader_epoch_cache.assign(epoch, start_offset) {
+            self.leader_epoch_cache.persist()?;
+        }
+        Ok(())
+    }
+
     /// Kafka's `LogSegment.shouldRoll` for the active segment (roll jitter 0).
-    fn maybe_roll(&mut self, bytes: usize, max_timestamp: i64, last_offset: i64, now_ms: i64) -> Result<(), LogError> {
+    pub(crate) fn maybe_roll(
+        &mut self,
+        bytes: usize,
+        max_timestamp: i64,
+        last_offset: i64,
+        now_ms: i64,
+    ) -> Result<(), LogError> {
         let config = &self.config;
         let seg = self.active_segment();
         let size = seg.size();
@@ -378,10 +407,16 @@ impl Log {
 
     /// Removes everything at and after `target_offset` (a follower truncating to its leader, as
     /// Kafka's `UnifiedLog.truncateTo`): later segments are deleted, the one holding the offset is
-    /// cut at the start of the batch holding it. No-op if `target_offset >= log_end_offset`.
+    /// cut at the start of the batch holding it; leader epoch entries starting at or after the
+    /// new end are dropped. With `target_offset >= log_end_offset` only the epoch cache is
+    /// truncated to the log end (Kafka: a leader may have assigned an epoch at its log end and
+    /// lost leadership before appending anything).
     pub fn truncate_to(&mut self, target_offset: i64, now_ms: i64) -> Result<(), LogError> {
         self.ensure_open()?;
         if target_offset >= self.log_end_offset {
+            if self.leader_epoch_cache.truncate_from_end(self.log_end_offset) {
+                self.leader_epoch_cache.persist()?;
+            }
             return Ok(());
         }
         let target = target_offset.max(self.log_start_offset);
@@ -406,8 +441,15 @@ impl Log {
             .map_err(LogError::io("truncating a segment", path))?;
         self.log_end_offset = target;
         self.high_watermark = self.high_watermark.min(target);
-        self.recovery_point = self.recovery_point.min(target);
         self.producer_state.truncate_to(target);
+        if self.leader_epoch_cache.truncate_from_end(target) {
+            self.leader_epoch_cache.persist()?;
+        }
+        if self.recovery_point > target {
+            // A recovery point past the new end would skip recovering what is appended next.
+            self.recovery_point = target;
+            self.write_checkpoint()?;
+        }
         Ok(())
     }
 

@@ -44,7 +44,7 @@ fn keyed(ts: i64, records: &[(&str, Option<&str>)]) -> Vec<u8> {
 }
 
 fn append(p: &Partition, ts: i64, records: &[(&str, Option<&str>)]) {
-    p.log.lock().append_as_leader(&keyed(ts, records), 0, ts).unwrap();
+    p.log.lock().append_committed(&keyed(ts, records), 0, ts).unwrap();
 }
 
 fn roll(p: &Partition, now: i64) {
@@ -167,9 +167,9 @@ fn compressed_batches_are_compacted_in_their_codec() {
             records::encode_retained(&d, &all, None).unwrap()
         };
         let first = compress(T0, &[("a", Some("a0")), ("b", Some("b0")), ("a", Some("a1"))]);
-        p.log.lock().append_as_leader(&first, 0, T0).unwrap();
+        p.log.lock().append_committed(&first, 0, T0).unwrap();
         let second = compress(T0, &[("c", Some("c0")), ("b", Some("b1"))]);
-        p.log.lock().append_as_leader(&second, 0, T0).unwrap();
+        p.log.lock().append_committed(&second, 0, T0).unwrap();
         roll(&p, T0);
         cleaner.clean_once(T0).unwrap();
         let log = p.log.lock();
@@ -264,13 +264,13 @@ fn offset_map_too_small_cleans_up_to_where_it_fits() {
 fn keyless_records_are_refused_on_compacted_topics() {
     let (_dir, _m, p, _cleaner) = setup(compact_config());
     let keyless = BatchBuilder::new(T0).record(None, Some(b"v"), 0).build();
-    let err = p.log.lock().append_as_leader(&keyless, 0, T0).unwrap_err();
+    let err = p.log.lock().append_committed(&keyless, 0, T0).unwrap_err();
     assert!(matches!(err, AppendError::InvalidRecord { .. }), "{err}");
     assert!(err
         .to_string()
         .contains("Compacted topic cannot accept message without key"));
     p.log.lock().update_config(LogConfig::default());
-    p.log.lock().append_as_leader(&keyless, 0, T0).unwrap();
+    p.log.lock().append_committed(&keyless, 0, T0).unwrap();
 }
 
 #[test]
@@ -280,7 +280,7 @@ fn a_producers_last_batch_survives_as_an_empty_batch() {
         .producer(42, 0, 0)
         .record(Some(b"a"), Some(b"a0"), 0)
         .build();
-    p.log.lock().append_as_leader(&idem, 0, T0).unwrap();
+    p.log.lock().append_committed(&idem, 0, T0).unwrap();
     append(&p, T0, &[("a", Some("a1"))]);
     roll(&p, T0);
     cleaner.clean_once(T0).unwrap();
@@ -295,13 +295,13 @@ fn interrupted_swap_is_completed_on_open() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("t-0");
     let mut log = Log::open(path.clone(), compact_config(), T0).unwrap();
-    log.append_as_leader(&keyed(T0, &[("a", Some("a0")), ("b", Some("b0"))]), 0, T0)
+    log.append_committed(&keyed(T0, &[("a", Some("a0")), ("b", Some("b0"))]), 0, T0)
         .unwrap();
     log.roll(T0).unwrap();
-    log.append_as_leader(&keyed(T0, &[("a", Some("a1")), ("b", Some("b1"))]), 0, T0)
+    log.append_committed(&keyed(T0, &[("a", Some("a1")), ("b", Some("b1"))]), 0, T0)
         .unwrap();
     log.roll(T0).unwrap();
-    log.append_as_leader(&keyed(T0, &[("c", Some("c0"))]), 0, T0).unwrap();
+    log.append_committed(&keyed(T0, &[("c", Some("c0"))]), 0, T0).unwrap();
     assert_eq!(log.segment_base_offsets(), vec![0, 2, 4]);
     drop(log); // a crash: no clean shutdown
                // The crash hit after segment 2's content (the compacted result of 0 and 2) was renamed to
@@ -337,7 +337,7 @@ fn cleaning_survives_a_restart_and_swapped_segments_reopen() {
     let mut log = Log::open(path.clone(), compact_config(), T0).unwrap();
     for i in 0..50 {
         let v = format!("v{i}");
-        log.append_as_leader(&keyed(T0, &[("k", Some(&v)), ("j", Some(&v))]), 0, T0)
+        log.append_committed(&keyed(T0, &[("k", Some(&v)), ("j", Some(&v))]), 0, T0)
             .unwrap();
         if i % 10 == 9 {
             log.roll(T0).unwrap();
@@ -345,6 +345,13 @@ fn cleaning_survives_a_restart_and_swapped_segments_reopen() {
     }
     log.close().unwrap();
     let manager = Arc::new(LogManager::open(vec![dir.path().to_path_buf()], compact_config(), T0).unwrap());
+    // No replication-offset-checkpoint was written (the log was closed on its own): the high
+    // watermark restarts at the log start offset, and the cleaner stays below it.
+    for p in manager.partitions() {
+        let mut log = p.log.lock();
+        let log_end_offset = log.log_end_offset();
+        log.set_high_watermark(log_end_offset);
+    }
     let m = Arc::clone(&manager);
     let cleaner = LogCleaner::new(CleanerConfig::default(), move || m.partitions().collect());
     cleaner.clean_once(T0).unwrap();

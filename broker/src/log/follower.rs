@@ -1,0 +1,135 @@
+//! `Log::append_as_follower`: appending record batches fetched from the partition leader (Kafka's
+//! `UnifiedLog.appendAsFollower`).
+//!
+//! The bytes are whole batches as the leader's Fetch response returned them; they are written
+//! unchanged (offsets, partition leader epochs, timestamps, producer fields), so a follower's
+//! segments hold the same batches as the leader's. Only what protects this log is checked: each
+//! header and CRC, and offsets that increase from the log end offset. Client rules (timestamps,
+//! keys, max.message.bytes, producer sequences) were the leader's to enforce. Runs under the
+//! partition lock like every `Log` method; it never moves the high watermark (the replication
+//! layer sets it from the leader's).
+
+use super::error::{AppendError, LogError};
+use super::segment::AppendedBatch;
+use super::unified_log::{parse_batch_at, wall_clock_ms, Log};
+use super::AppendInfo;
+use crate::log::batch::BatchHeader;
+
+impl Log {
+    /// Appends the leader's batches as they are. A trailing partial batch is dropped. Input with
+    /// no whole batch (an empty fetch) is `Ok` with nothing appended (`record_count == 0`,
+    /// `base_offset == log_end_offset`). Records each batch's partition leader epoch in the epoch
+    /// cache (Kafka's `assign`: a no-op unless the epoch is new), updates producer state without
+    /// validation (so an idempotent producer keeps its sequence if this replica becomes leader),
+    /// rolls segments as `append_as_leader` does, advances the log end offset and honours
+    /// `flush.messages`.
+    pub fn append_as_follower(&mut self, records: &[u8]) -> Result<AppendInfo, AppendError> {
+        self.ensure_open()?;
+        let mut batches: Vec<(usize, BatchHeader)> = Vec::new();
+        let mut pos = 0;
+        let mut expected_at_least = self.log_end_offset;
+        while let Some((size, header)) = parse_batch_at(records, pos)? {
+            if batches.is_empty() && header.base_offset < self.log_end_offset {
+                return Err(AppendError::UnexpectedAppendOffset {
+                    first_offset: header.base_offset,
+                    last_offset: header.last_offset(),
+                    log_end_offset: self.log_end_offset,
+                });
+            }
+            if header.base_offset < expected_at_least {
+                return Err(AppendError::OffsetsOutOfOrder {
+                    position: pos,
+                    base_offset: header.base_offset,
+                    expected_at_least,
+                });
+            }
+            expected_at_least = header.next_offset();
+            batches.push((pos, header));
+            pos += size;
+        }
+        let base_offset = batches.first().map_or(self.log_end_offset, |(_, h)| h.base_offset);
+        let mut info = AppendInfo {
+            base_offset,
+            last_offset: base_offset - 1,
+            log_append_time: -1,
+            log_start_offset: self.log_start_offset,
+            record_count: 0,
+            bytes: 0,
+            duplicate: false,
+        };
+        let now_ms = wall_clock_ms();
+        // One write per run of batches that fits a segment: the leader may have rolled between
+        // batches a single fetch returns, and this log must be able to as well.
+        let mut rest = &batches[..];
+        while !rest.is_empty() {
+            let run = self.segment_run(rest);
+            self.append_run(records, &rest[..run], now_ms, &mut info)?;
+            rest = &rest[run..];
+        }
+        if self.unflushed_messages >= self.config.flush_messages {
+            self.flush()?;
+        }
+        Ok(info)
+    }
+
+    /// How many of `batches` (at least one) go into one write: as many as fit `segment.bytes`.
+    fn segment_run(&self, batches: &[(usize, BatchHeader)]) -> usize {
+        let mut bytes = 0u64;
+        let run = batches
+            .iter()
+            .take_while(|(_, h)| {
+                bytes += h.size() as u64;
+                bytes <= self.config.segment_bytes
+            })
+            .count();
+        run.max(1)
+    }
+
+    /// Writes `run` (consecutive batches of `records`) with one write, after the epoch cache and
+    /// a roll if needed, then updates producer state and the log end offset.
+    fn append_run(
+        &mut self,
+        records: &[u8],
+        run: &[(usize, BatchHeader)],
+        now_ms: i64,
+        info: &mut AppendInfo,
+    ) -> Result<(), AppendError> {
+        let (first_pos, _) = run[0];
+        let (last_pos, last) = run[run.len() - 1];
+        let end = last_pos + last.size();
+        for (_, h) in run {
+            self.maybe_assign_epoch_start_offset(h.partition_leader_epoch, h.base_offset)?;
+        }
+        let max_timestamp = run.iter().map(|(_, h)| h.max_timestamp).max().unwrap_or(-1);
+        self.maybe_roll(end - first_pos, max_timestamp, last.last_offset(), now_ms)?;
+        let appended: Vec<AppendedBatch> = run
+            .iter()
+            .map(|(pos, h)| AppendedBatch {
+                offset_in_buffer: pos - first_pos,
+                size: h.size(),
+                last_offset: h.last_offset(),
+                max_timestamp: h.max_timestamp,
+            })
+            .collect();
+        let active = self
+            .segments
+            .values_mut()
+            .next_back()
+            .expect("a log always has an active segment");
+        let path = active.log_path().to_path_buf();
+        active
+            .append(&records[first_pos..end], &appended)
+            .map_err(LogError::io("appending replicated data to segment", path))?;
+        let mut count = 0;
+        for (_, h) in run {
+            self.producer_state.apply_loaded(h);
+            count += (h.last_offset() - h.base_offset + 1) as usize;
+        }
+        self.log_end_offset = last.next_offset();
+        self.unflushed_messages += count as i64;
+        info.last_offset = last.last_offset();
+        info.record_count += count;
+        info.bytes += end - first_pos;
+        Ok(())
+    }
+}
