@@ -72,17 +72,25 @@ impl Log {
         Ok(info)
     }
 
-    /// How many of `batches` (at least one) go into one write: as many as fit `segment.bytes`.
+    /// How many of `batches` (at least one) go into one write: those that still fit the active
+    /// segment, else (it is full and will roll) as many as fit an empty segment. Packing batch by
+    /// batch gives the segment boundaries a leader rolling at the same batches has.
     fn segment_run(&self, batches: &[(usize, BatchHeader)]) -> usize {
-        let mut bytes = 0u64;
-        let run = batches
-            .iter()
-            .take_while(|(_, h)| {
-                bytes += h.size() as u64;
-                bytes <= self.config.segment_bytes
-            })
-            .count();
-        run.max(1)
+        let fitting = |room: u64| {
+            let mut bytes = 0u64;
+            batches
+                .iter()
+                .take_while(|(_, h)| {
+                    bytes += h.size() as u64;
+                    bytes <= room
+                })
+                .count()
+        };
+        let room = self.config.segment_bytes.saturating_sub(self.active_segment().size());
+        match fitting(room) {
+            0 => fitting(self.config.segment_bytes).max(1),
+            run => run,
+        }
     }
 
     /// Writes `run` (consecutive batches of `records`) with one write, after the epoch cache and

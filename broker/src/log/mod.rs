@@ -32,6 +32,8 @@ mod segment;
 mod unified_log;
 
 #[cfg(test)]
+mod replication_tests;
+#[cfg(test)]
 mod tests;
 
 use std::fmt;

@@ -22,12 +22,12 @@ impl Log {
     }
 }
 
-fn config() -> LogConfig {
+pub(super) fn config() -> LogConfig {
     LogConfig::default()
 }
 
 /// A batch of `records` records of `value_len` bytes each, with base timestamp `ts`.
-fn batch_of(records: usize, value_len: usize, ts: i64) -> Vec<u8> {
+pub(super) fn batch_of(records: usize, value_len: usize, ts: i64) -> Vec<u8> {
     let value = vec![b'x'; value_len];
     let mut b = BatchBuilder::new(ts);
     for _ in 0..records {
@@ -36,7 +36,7 @@ fn batch_of(records: usize, value_len: usize, ts: i64) -> Vec<u8> {
     b.build()
 }
 
-fn idempotent(pid: i64, epoch: i16, seq: i32, records: usize) -> Vec<u8> {
+pub(super) fn idempotent(pid: i64, epoch: i16, seq: i32, records: usize) -> Vec<u8> {
     let mut b = BatchBuilder::new(1_000).producer(pid, epoch, seq);
     for _ in 0..records {
         b = b.record(None, Some(b"v"), 0);
@@ -45,7 +45,7 @@ fn idempotent(pid: i64, epoch: i16, seq: i32, records: usize) -> Vec<u8> {
 }
 
 /// Validates and returns every batch header in `bytes`.
-fn headers(bytes: &[u8]) -> Vec<BatchHeader> {
+pub(super) fn headers(bytes: &[u8]) -> Vec<BatchHeader> {
     let mut out = Vec::new();
     let mut pos = 0;
     while pos < bytes.len() {
@@ -56,7 +56,7 @@ fn headers(bytes: &[u8]) -> Vec<BatchHeader> {
     out
 }
 
-fn read_all(log: &Log, from: i64) -> Vec<BatchHeader> {
+pub(super) fn read_all(log: &Log, from: i64) -> Vec<BatchHeader> {
     let mut out = Vec::new();
     let mut offset = from;
     while offset < log.log_end_offset() {
