@@ -1,8 +1,12 @@
 //! Small per-partition state files in the partition directory:
-//! - `partition-offsets.checkpoint`: the log start offset and the recovery point. Kafka keeps these
-//!   in per-log-dir files (`log-start-offset-checkpoint`, `recovery-point-offset-checkpoint`);
-//!   one file per partition keeps `Log` self-contained. Format (text, Kafka-checkpoint style):
+//! - `partition-offsets.checkpoint`: the log start offset and the recovery point, written by the
+//!   `Log` itself (when the log start offset moves, at truncation, on flush at most once a minute,
+//!   at close), so a `Log` opened on its own is self-contained. Kafka keeps these only in the
+//!   per-log-dir files (`log-start-offset-checkpoint`, `recovery-point-offset-checkpoint`, see
+//!   `offset_checkpoint`), which `LogManager` writes too; at open the larger log start offset and
+//!   the smaller recovery point of the two win. Format (text, Kafka-checkpoint style):
 //!   `0` (version), then `log_start_offset <n>`, then `recovery_point <n>`.
+//! - `leader-epoch-checkpoint`: see `leader_epoch`.
 //! - `producer-state.snapshot`: the `ProducerStateManager` as of an offset (see
 //!   `ProducerStateManager::to_snapshot`), written at every roll and at clean shutdown, removed
 //!   before a truncation. At open it is used if its offset is not past the log end, and the

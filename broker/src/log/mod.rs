@@ -3,14 +3,21 @@
 //! partition (`<topic>-<partition>`), under one or more log dirs.
 //!
 //! Map: `batch` (v2 header parsing, CRC, in-place rewrites), `index` (`OffsetIndex`,
-//! `TimeIndex`), `segment` (`LogSegment`, `FetchSlice`), `unified_log` (`Log`: append, read,
-//! flush, close), `recovery` (`Log::open`), `retention` (retention, DeleteRecords),
-//! `producer_state` (idempotent producers), `cleaner` (compaction: `LogCleaner` and its
-//! threads), `checkpoint` (per-partition state files), `config`
-//! (`LogConfig`), `manager` (`LogManager`: every partition of the broker), `error`.
+//! `TimeIndex`), `segment` (`LogSegment`, `FetchSlice`), `unified_log` (`Log`: append as leader,
+//! read, truncate, flush, close), `follower` (`Log::append_as_follower`: the leader's batches kept
+//! byte for byte), `leader_epoch` (`LeaderEpochCache`, `leader-epoch-checkpoint`), `recovery`
+//! (`Log::open`), `retention` (retention, DeleteRecords, `maybe_increment_log_start_offset`),
+//! `producer_state` (idempotent producers), `cleaner` (compaction: `LogCleaner` and its threads),
+//! `checkpoint` (per-partition state files), `offset_checkpoint` (Kafka's per-log-dir
+//! `replication-offset-checkpoint`, `recovery-point-offset-checkpoint`,
+//! `log-start-offset-checkpoint`), `config` (`LogConfig`), `manager` (`LogManager`: every
+//! partition of the broker, and the log-dir checkpoints), `error`.
 //!
-//! Everything here is synchronous and spawns nothing: the broker runtime calls `append_as_leader`
-//! and `read` under each partition's mutex, does `FetchSlice::read` after releasing it, and drives
+//! The high watermark is the replication layer's: appends never move it (`set_high_watermark`
+//! does); retention never deletes past it.
+//!
+//! Everything here is synchronous and spawns nothing: the broker runtime calls `append_as_leader`,
+//! `append_as_follower` and `read` under each partition's mutex, does `FetchSlice::read` after releasing it, and drives
 //! `run_retention` / `flush_all` / `maybe_flush` from its own periodic tasks. The one exception is
 //! `cleaner::LogCleaner`, whose threads the runtime starts and stops.
 
@@ -83,7 +90,7 @@ impl fmt::Display for TopicPartition {
     }
 }
 
-/// Result of `Log::append_as_leader`.
+/// Result of `Log::append_as_leader` and `Log::append_as_follower`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct AppendInfo {
     pub base_offset: i64,

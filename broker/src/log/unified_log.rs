@@ -2,8 +2,11 @@
 //! holding segments ordered by base offset, the last one active.
 //!
 //! Produce data enters via `append_as_leader` (validate headers and CRCs, check producer state,
-//! assign offsets, maybe roll, one write); fetches leave via `read` (a `FetchSlice` plan). Opening
-//! and recovery live in `recovery.rs`, retention and DeleteRecords in `retention.rs`.
+//! assign offsets, record a new leader epoch, maybe roll, one write), replicated data via
+//! `append_as_follower` (`follower.rs`); fetches leave via `read` (a `FetchSlice` plan). Neither
+//! append moves the high watermark: the replication layer does (`set_high_watermark`). Opening
+//! and recovery live in `recovery.rs`, retention and DeleteRecords in `retention.rs`, the leader
+//! epoch accessors in `leader_epoch.rs`.
 //!
 //! What must hold: segments cover increasing, non-overlapping offset ranges; `log_start_offset <=
 //! high_watermark <= log_end_offset`; `log_end_offset` is the next offset to assign; everything
