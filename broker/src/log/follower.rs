@@ -7,10 +7,12 @@
 //! header and CRC, and offsets that increase from the log end offset. Client rules (timestamps,
 //! keys, max.message.bytes, producer sequences) were the leader's to enforce. Runs under the
 //! partition lock like every `Log` method; it never moves the high watermark (the replication
-//! layer sets it from the leader's).
+//! layer sets it from the leader's). `truncate_fully_and_start_at` is the follower's reset when
+//! its log does not overlap the leader's (Kafka's `truncateFullyAndStartAt`).
 
+use super::checkpoint;
 use super::error::{AppendError, LogError};
-use super::segment::AppendedBatch;
+use super::segment::{AppendedBatch, LogSegment};
 use super::unified_log::{parse_batch_at, wall_clock_ms, Log};
 use super::AppendInfo;
 use crate::log::batch::BatchHeader;
@@ -138,6 +140,42 @@ impl Log {
         info.last_offset = last.last_offset();
         info.record_count += count;
         info.bytes += end - first_pos;
+        Ok(())
+    }
+
+    /// Kafka's `truncateFullyAndStartAt`: deletes every segment and restarts the log, empty, at
+    /// `new_offset` (log start, log end, high watermark and recovery point all become
+    /// `new_offset`; producer state and leader epochs are cleared). For a follower whose fetch
+    /// offset is out of the leader's range, or whose leader's data starts below its own log end
+    /// (`AppendError::UnexpectedAppendOffset`). The new log start offset is persisted before any
+    /// segment is deleted, so a crash part-way reopens an empty log at `new_offset` or later.
+    pub fn truncate_fully_and_start_at(&mut self, new_offset: i64, now_ms: i64) -> Result<(), LogError> {
+        self.ensure_open()?;
+        tracing::info!(dir = %self.dir.display(), new_offset, log_end_offset = self.log_end_offset,
+            "truncating the whole log and restarting it at a new offset");
+        checkpoint::remove_producer_snapshot(&self.dir)?;
+        self.log_start_offset = new_offset;
+        self.recovery_point = new_offset;
+        self.write_checkpoint()?;
+        for (_, seg) in std::mem::take(&mut self.segments) {
+            let path = seg.log_path().to_path_buf();
+            seg.delete_files()
+                .map_err(LogError::io("deleting a segment of a fully truncated log", path))?;
+        }
+        let settings = Self::segment_settings(&self.config);
+        let (segment, _) = LogSegment::open(&self.dir, new_offset, settings, now_ms, true).map_err(LogError::io(
+            "creating the first segment of a fully truncated log",
+            self.dir.clone(),
+        ))?;
+        self.segments.insert(new_offset, segment);
+        checkpoint::sync_dir(&self.dir)?;
+        self.log_end_offset = new_offset;
+        self.high_watermark = new_offset;
+        self.unflushed_messages = 0;
+        self.producer_state.clear();
+        if self.leader_epoch_cache.clear() {
+            self.leader_epoch_cache.persist()?;
+        }
         Ok(())
     }
 }

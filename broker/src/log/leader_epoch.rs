@@ -157,6 +157,14 @@ impl LeaderEpochCache {
         changed
     }
 
+    /// Kafka's `clearAndFlush` (without the flush): forgets every entry. Returns whether the cache
+    /// changed.
+    pub fn clear(&mut self) -> bool {
+        let changed = !self.entries.is_empty();
+        self.entries.clear();
+        changed
+    }
+
     /// Kafka's `truncateFromStart`: the log start offset moved to `start_offset`. Entries
     /// starting at or before it are removed, except that the last of them (the epoch covering
     /// `start_offset`) is kept with its start moved up to `start_offset`. Returns whether the

@@ -323,3 +323,33 @@ fn log_dir_checkpoints_round_trip_through_the_manager() {
     let m = LogManager::open(dirs, config(), 0).unwrap();
     assert_eq!(hw(&m, &t0), 2);
 }
+
+#[test]
+fn truncate_fully_and_start_at_restarts_an_empty_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t-0");
+    let mut log = Log::open(path.clone(), config(), 0).unwrap();
+    log.append_as_leader(&idempotent(3, 0, 0, 2), 1, 0).unwrap();
+    log.append_as_leader(&batch_of(2, 10, 0), 2, 0).unwrap();
+    log.roll(0).unwrap();
+    log.append_as_leader(&batch_of(2, 10, 0), 2, 0).unwrap();
+    log.truncate_fully_and_start_at(40, 0).unwrap();
+    assert_eq!(log.segment_base_offsets(), vec![40]);
+    let offsets = (
+        log.log_start_offset(),
+        log.log_end_offset(),
+        log.high_watermark(),
+        log.recovery_point(),
+    );
+    assert_eq!(offsets, (40, 40, 40, 40));
+    assert_eq!(log.latest_epoch(), None);
+    assert_eq!(log.producer_state().producer_count(), 0);
+    let mut leader = Log::open(dir.path().join("l-0"), config(), 0).unwrap();
+    leader.truncate_fully_and_start_at(40, 0).unwrap();
+    leader.append_as_leader(&batch_of(1, 10, 0), 4, 0).unwrap();
+    log.append_as_follower(&fetch_all(&leader, 40)).unwrap();
+    drop(log);
+    let log = Log::open(path, config(), 0).unwrap();
+    assert_eq!((log.log_start_offset(), log.log_end_offset()), (40, 41));
+    assert_eq!(epochs(&log), vec![(4, 40)]);
+}
