@@ -112,15 +112,6 @@ impl Broker {
                 ),
             ));
         }
-        if replication_factor > 1 {
-            return Err(TopicError::new(
-                ResponseError::InvalidReplicationFactor,
-                format!(
-                    "Replication factor {replication_factor} is not supported yet: oxka does not replicate partitions \
-                     between brokers, so a replica other than the leader would hold no data. Use replication factor 1."
-                ),
-            ));
-        }
         self.log_config_for(&configs)?;
         if let Some(existing) = self.metadata.read().topics.keys().find(|t| collides(t, name)) {
             let (error, message) = if existing == name {

@@ -18,10 +18,12 @@ pub use crate::admin::TopicError;
 use crate::cluster::{ControllerChannel, MetadataView, Session};
 use crate::config::BrokerConfig;
 use crate::coordinator::ClusterImage;
+use crate::group::OFFSETS_TOPIC;
 use crate::group::{GroupConfig, GroupCoordinator};
 use crate::log::{partition_metadata, LogConfig, LogManager, Partition, TopicPartition};
 use crate::metrics::Metrics;
 use crate::network::MemoryBudget;
+use crate::replication::{self, HostedPartition, IsrClient, ReplicaManager, RoleChanges};
 
 pub struct Broker {
     pub config: BrokerConfig,
@@ -29,15 +31,15 @@ pub struct Broker {
     pub default_log_config: LogConfig,
     pub logs: LogManager,
     /// Cluster metadata as last received from the controller.
-    pub metadata: MetadataView,
-    pub controller: ControllerChannel,
-    pub session: Session,
+    pub metadata: Arc<MetadataView>,
+    pub controller: Arc<ControllerChannel>,
+    pub session: Arc<Session>,
+    /// Every partition replica here, as leader or follower, and the fetchers copying from leaders.
+    pub replicas: ReplicaManager,
     pub metrics: Metrics,
     pub budget: MemoryBudget,
     /// The group coordinator of the consumer groups whose `__consumer_offsets` partition this broker leads.
     pub groups: GroupCoordinator,
-    /// Incremented after every append; fetches waiting for data watch it.
-    appended: watch::Sender<u64>,
     /// Serializes installing metadata (log changes follow metadata in order).
     installing: tokio::sync::Mutex<()>,
     /// Producer ids handed out from the current block: (next, end exclusive).
@@ -66,19 +68,36 @@ impl Broker {
         metrics: Metrics,
     ) -> Self {
         let budget = MemoryBudget::new(config.heap_bytes);
-        let (appended, _) = watch::channel(0);
         let groups = GroupCoordinator::new(GroupConfig::from_settings(&config.static_settings));
+        let metadata = Arc::new(MetadataView::new());
+        let controller = Arc::new(controller);
+        let session = Arc::new(session);
+        let broker_epoch: Arc<dyn Fn() -> i64 + Send + Sync> = {
+            let session = session.clone();
+            Arc::new(move || session.epoch())
+        };
+        let member_epochs: Arc<dyn Fn(i32) -> i64 + Send + Sync> = {
+            let metadata = metadata.clone();
+            Arc::new(move |id| metadata.image().brokers.get(&id).map_or(-1, |b| b.epoch))
+        };
+        let isr = Arc::new(IsrClient::new(
+            config.broker_id.0,
+            controller.clone(),
+            broker_epoch.clone(),
+            member_epochs,
+        ));
+        let replicas = ReplicaManager::new(config.broker_id.0, config.replication.clone(), isr, broker_epoch);
         Broker {
             config,
             default_log_config,
             logs,
-            metadata: MetadataView::new(),
+            metadata,
             controller,
             session,
+            replicas,
             metrics,
             budget,
             groups,
-            appended,
             installing: tokio::sync::Mutex::new(()),
             producer_ids: tokio::sync::Mutex::new((0, 0)),
             background: CancellationToken::new(),
@@ -111,36 +130,45 @@ impl Broker {
 
     /// `leader_partition`, also checking the leader epoch the client believes in (KIP-320; -1: none):
     /// an older one gets FENCED_LEADER_EPOCH, a newer one (this broker's metadata is behind)
-    /// UNKNOWN_LEADER_EPOCH, so neither side acts on stale metadata.
+    /// UNKNOWN_LEADER_EPOCH, so neither side acts on stale metadata. Leadership is the replica's own
+    /// role (set when metadata was installed), so a broker never serves as leader before it has
+    /// recorded the new leader epoch in its log.
     pub fn leader_partition_at(
         &self,
         topic: &str,
         partition: i32,
         client_epoch: i32,
     ) -> Result<Arc<Partition>, ResponseError> {
+        self.leader_replica_at(topic, partition, client_epoch)
+            .map(|h| h.log.clone())
+    }
+
+    /// `leader_partition_at`, returning the replica (its role and log).
+    pub fn leader_replica_at(
+        &self,
+        topic: &str,
+        partition: i32,
+        client_epoch: i32,
+    ) -> Result<Arc<HostedPartition>, ResponseError> {
         let (leader, epoch) = self
             .metadata
             .leader_and_epoch(topic, partition)
             .ok_or(ResponseError::UnknownTopicOrPartition)?;
-        if client_epoch >= 0 && client_epoch < epoch {
-            return Err(ResponseError::FencedLeaderEpoch);
-        }
-        if client_epoch > epoch {
-            return Err(ResponseError::UnknownLeaderEpoch);
-        }
-        if leader != self.broker_id() {
+        let hosted = self.replicas.get(&TopicPartition::new(topic, partition));
+        let (local_epoch, leads) = hosted.as_ref().map_or((epoch, false), |h| h.leader_epoch());
+        replication::check_epoch(local_epoch.max(epoch), client_epoch)?;
+        if leader != self.broker_id() || !leads {
             return Err(ResponseError::NotLeaderOrFollower);
         }
-        self.partition(topic, partition)
-            .ok_or(ResponseError::NotLeaderOrFollower)
+        hosted.ok_or(ResponseError::NotLeaderOrFollower)
     }
 
     pub fn notify_appended(&self) {
-        self.appended.send_modify(|n| *n = n.wrapping_add(1));
+        self.replicas.notify_appended();
     }
 
     pub fn subscribe_appends(&self) -> watch::Receiver<u64> {
-        self.appended.subscribe()
+        self.replicas.subscribe_appends()
     }
 
     /// The effective log config of a topic: broker defaults plus the topic's overrides.
@@ -160,7 +188,40 @@ impl Broker {
         }
         let image = Arc::new(image);
         self.follow_with_logs(offset, image.clone()).await;
+        let changes = self.replicas.apply_image(&image, |tp| self.logs.get(tp));
+        self.move_group_coordination(&changes).await;
         self.metadata.install(offset, Arc::unwrap_or_clone(image));
+    }
+
+    /// The group coordinator follows `__consumer_offsets` leadership: groups of partitions this broker
+    /// stopped leading are dropped, those of partitions it now leads are loaded from its replica of the
+    /// log (before the new metadata makes it their coordinator).
+    async fn move_group_coordination(self: &Arc<Self>, changes: &RoleChanges) {
+        let offsets = |tps: &[TopicPartition]| -> Vec<i32> {
+            tps.iter()
+                .filter(|tp| tp.topic == OFFSETS_TOPIC)
+                .map(|tp| tp.partition)
+                .collect()
+        };
+        self.groups.unload_partitions(self, &offsets(&changes.became_follower));
+        let led = offsets(&changes.became_leader);
+        if led.is_empty() {
+            return;
+        }
+        let broker = self.clone();
+        let loaded = tokio::task::spawn_blocking(move || broker.groups.load_partitions(&broker, &led)).await;
+        match loaded {
+            Ok(Ok(summary)) if summary.records > 0 => tracing::info!(
+                partitions = summary.partitions,
+                groups = summary.groups,
+                records = summary.records,
+                skipped = summary.skipped,
+                "loaded consumer groups of the {OFFSETS_TOPIC} partitions now led here"
+            ),
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => tracing::error!("cannot load consumer groups: {e}"),
+            Err(e) => tracing::error!("loading consumer groups panicked: {e}"),
+        }
     }
 
     /// Whether `image` is this broker's cluster: an image without a cluster id (a controller that has
@@ -205,7 +266,9 @@ impl Broker {
         }
         let _one_at_a_time = self.installing.lock().await;
         let offset = self.metadata.offset();
-        self.follow_with_logs(offset, self.metadata.image()).await;
+        let image = self.metadata.image();
+        self.follow_with_logs(offset, image.clone()).await;
+        self.replicas.apply_image(&image, |tp| self.logs.get(tp));
     }
 
     async fn follow_with_logs(self: &Arc<Self>, offset: u64, image: Arc<ClusterImage>) {

@@ -12,4 +12,6 @@ pub mod log;
 pub mod metadata;
 pub mod metrics;
 pub mod network;
+pub mod replication;
 pub mod runtime;
+pub mod util;

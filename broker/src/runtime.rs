@@ -174,19 +174,8 @@ pub async fn start(config: BrokerConfig) -> anyhow::Result<Arc<Broker>> {
             write_meta_properties(dir, broker.broker_id(), &cluster_id)?;
         }
     }
-    let loading = broker.clone();
-    let loaded = tokio::task::spawn_blocking(move || loading.groups.load(&loading))
-        .await
-        .context("group loading task failed")?
-        .context("cannot load consumer groups from __consumer_offsets")?;
-    if loaded.partitions > 0 {
-        info!(
-            groups = loaded.groups,
-            records = loaded.records,
-            skipped = loaded.skipped,
-            "loaded consumer groups"
-        );
-    }
+    // Consumer groups were loaded as this broker became leader of `__consumer_offsets` partitions
+    // (`Broker::install_metadata`).
     Ok(broker)
 }
 
@@ -197,7 +186,7 @@ pub async fn leave_cluster(broker: &Broker) {
 }
 
 /// Stops heartbeats and metadata following (waiting for an installation in progress, so no log is
-/// created or removed after this returns) and the embedded coordinator. Run after in-flight requests
+/// created or removed after this returns), the replica fetchers and the embedded coordinator. Run after in-flight requests
 /// have drained: they may still need the controller.
 pub async fn stop_membership(broker: &Broker) {
     broker.background.cancel();
@@ -207,7 +196,8 @@ pub async fn stop_membership(broker: &Broker) {
             warn!("the metadata follower failed: {e}");
         }
     }
-    if let ControllerChannel::Embedded(ctx) = &broker.controller {
+    broker.replicas.shutdown().await;
+    if let ControllerChannel::Embedded(ctx) = &*broker.controller {
         if let Err(e) = ctx.node.raft.shutdown().await {
             warn!("stopping the embedded coordinator failed: {e}");
         }
@@ -259,6 +249,32 @@ pub async fn serve(broker: &Arc<Broker>, tasks: &TaskTracker, shutdown: &Cancell
     );
     // Session, rebalance and initial-delay timeouts of consumer groups.
     spawn_periodic(broker, shutdown, GROUP_TICK_MS, "group timeouts", |b| b.groups.tick(b));
+    // Followers that stopped catching up leave the ISR (Kafka checks every half lag time).
+    let replication = &broker.config.replication;
+    spawn_periodic(
+        broker,
+        shutdown,
+        (replication.lag_time_max_ms as u64 / 2).max(1),
+        "ISR shrink",
+        |b| b.replicas.shrink_isrs(),
+    );
+    spawn_periodic(
+        broker,
+        shutdown,
+        replication.high_watermark_checkpoint_interval_ms,
+        "high watermark checkpoint",
+        |b| {
+            if let Err(e) = b.logs.checkpoint_high_watermarks() {
+                warn!("cannot write the high-watermark checkpoints: {e}");
+            }
+        },
+    );
+    // Kafka's `log.flush.offset.checkpoint.interval.ms` / `log.flush.start.offset.checkpoint.interval.ms`.
+    spawn_periodic(broker, shutdown, 60_000, "offset checkpoints", |b| {
+        if let Err(e) = b.logs.checkpoint_recovery_points_and_log_starts() {
+            warn!("cannot write the recovery-point and log-start-offset checkpoints: {e}");
+        }
+    });
     start_log_cleaner(broker, tasks, shutdown);
     Ok(format!(
         "oxka broker {} started, listening on {}",

@@ -538,14 +538,20 @@ fn rack_aware_placement() {
         cluster.logs()
     );
 
-    // Replication factor 3 is refused until brokers replicate (a replica without data would be a lie);
-    // placement of RF > 1 over racks is unit-tested in coordinator/placement.rs.
-    let refused = cluster.topics(&as_strs(&create_args("racked", 3, 3)));
-    let text = output_text(&refused);
-    assert!(
-        !refused.status.success() && text.contains("Use replication factor 1"),
-        "RF 3 must be refused with the reason:\n{text}"
-    );
+    // Replication factor 3 over three racks: every partition has a replica in each rack.
+    cluster.create_topic("racked", 3, 3);
+    let (rows, text) = cluster.describe("racked");
+    assert_eq!(rows.len(), 3, "--describe racked:\n{text}");
+    for r in &rows {
+        let mut replicas = r.replicas.clone();
+        replicas.sort_unstable();
+        assert_eq!(
+            replicas,
+            vec![1, 2, 3],
+            "partition {} replicas span the racks:\n{text}",
+            r.partition
+        );
+    }
 
     // Replication factor 1, 6 partitions: two leaders per broker (per rack).
     cluster.create_topic("six", 6, 1);

@@ -3,6 +3,11 @@
 //! and at least one batch from the first partition with data (so a batch larger than the limits still
 //! makes progress, as in Kafka). Data is read with one pread per partition after the partition lock is
 //! released; the bytes are reserved in the memory budget until the response is written.
+//!
+//! A fetch from a follower (a replica id in the request, or KIP-903's replica state from v15) is first
+//! recorded with the replica manager, once per request (its progress moves the high watermark and may
+//! add it to the ISR), and then reads up to the log end offset instead of the high watermark. Any
+//! fetcher naming the epoch of its last record (v12+) is told where its log diverges from this one.
 
 use std::time::Duration;
 
@@ -16,6 +21,7 @@ use super::{topic_name_for, RequestContext};
 use crate::broker::Broker;
 use crate::log::{FetchSlice, ReadError};
 use crate::network::MemoryPermit;
+use crate::replication::FollowerRead;
 
 pub const VERSIONS: VersionRange = VersionRange { min: 4, max: 17 };
 
@@ -45,9 +51,10 @@ pub async fn handle(
     let wait = Duration::from_millis(request.max_wait_ms.max(0) as u64);
     let deadline = tokio::time::Instant::now() + wait;
     let mut appends = broker.subscribe_appends();
+    let follower = record_follower_fetch(broker, ctx, &request);
     loop {
         appends.borrow_and_update();
-        let attempt = plan(broker, ctx, &request);
+        let attempt = plan(broker, ctx, &request, follower.as_ref());
         let ready = attempt.bytes >= request.min_bytes.max(0) as usize
             || attempt.has_error
             || tokio::time::Instant::now() >= deadline;
@@ -61,7 +68,65 @@ pub async fn handle(
     }
 }
 
-fn plan(broker: &Broker, _ctx: &RequestContext<'_>, request: &FetchRequest) -> Attempt {
+/// The replica id of a follower's fetch (`None` for consumers).
+fn replica_id(ctx: &RequestContext<'_>, request: &FetchRequest) -> Option<i32> {
+    let id = if ctx.version >= 15 {
+        request.replica_state.replica_id.0
+    } else {
+        request.replica_id.0
+    };
+    (id >= 0).then_some(id)
+}
+
+/// What the leader decided for each partition of a follower's fetch: its id, and per (topic index,
+/// partition index) what it may read or why not.
+struct FollowerFetch {
+    reads: std::collections::HashMap<(usize, usize), Result<FollowerRead, ResponseError>>,
+}
+
+/// Records a follower's fetch with the replica manager, once per request.
+fn record_follower_fetch(broker: &Broker, ctx: &RequestContext<'_>, request: &FetchRequest) -> Option<FollowerFetch> {
+    let follower = replica_id(ctx, request)?;
+    let eligible = {
+        let image = broker.metadata.image();
+        image.brokers.get(&follower).is_some_and(|b| {
+            !b.fenced
+                && (ctx.version < 15
+                    || request.replica_state.replica_epoch < 0
+                    || b.epoch == request.replica_state.replica_epoch)
+        })
+    };
+    let mut reads = std::collections::HashMap::new();
+    for (topic_index, topic) in request.topics.iter().enumerate() {
+        let name = topic_name_for(broker, topic.topic.as_str(), topic.topic_id);
+        for (partition_index, wanted) in topic.partitions.iter().enumerate() {
+            let read = match name.as_deref() {
+                None => Err(ResponseError::UnknownTopicId),
+                Some(name) => broker
+                    .leader_replica_at(name, wanted.partition, wanted.current_leader_epoch)
+                    .and_then(|hosted| {
+                        broker.replicas.follower_fetch(
+                            &hosted.tp,
+                            follower,
+                            wanted.fetch_offset,
+                            wanted.last_fetched_epoch,
+                            wanted.current_leader_epoch,
+                            eligible,
+                        )
+                    }),
+            };
+            reads.insert((topic_index, partition_index), read);
+        }
+    }
+    Some(FollowerFetch { reads })
+}
+
+fn plan(
+    broker: &Broker,
+    _ctx: &RequestContext<'_>,
+    request: &FetchRequest,
+    follower: Option<&FollowerFetch>,
+) -> Attempt {
     let mut remaining = if request.max_bytes <= 0 {
         usize::MAX
     } else {
@@ -84,9 +149,11 @@ fn plan(broker: &Broker, _ctx: &RequestContext<'_>, request: &FetchRequest) -> A
                 .with_log_start_offset(-1)
                 .with_preferred_read_replica(kafka_protocol::messages::BrokerId(-1))
                 .with_records(Some(Bytes::new()));
-            let found = match name.as_deref() {
-                Some(n) => broker.leader_partition_at(n, wanted.partition, wanted.current_leader_epoch),
-                None => Err(ResponseError::UnknownTopicId),
+            let decided = follower.map(|f| f.reads.get(&(topic_index, partition_index)).copied());
+            let found = match (name.as_deref(), decided) {
+                (_, Some(Some(Err(error)))) => Err(error),
+                (Some(n), _) => broker.leader_replica_at(n, wanted.partition, wanted.current_leader_epoch),
+                (None, _) => Err(ResponseError::UnknownTopicId),
             };
             let found = match found {
                 Ok(found) => found,
@@ -96,15 +163,36 @@ fn plan(broker: &Broker, _ctx: &RequestContext<'_>, request: &FetchRequest) -> A
                     continue;
                 }
             };
-            let log = found.log.lock();
+            let diverging = match decided {
+                Some(Some(Ok(read))) => read.diverging,
+                Some(_) => None,
+                None => broker
+                    .replicas
+                    .consumer_divergence(&found, wanted.fetch_offset, wanted.last_fetched_epoch),
+            };
+            let log = found.log.log.lock();
             let high_watermark = log.high_watermark();
             data = data
                 .with_high_watermark(high_watermark)
                 .with_last_stable_offset(high_watermark)
                 .with_log_start_offset(log.log_start_offset());
+            if let Some((epoch, end_offset)) = diverging {
+                // The fetcher truncates first; it gets no records until its log matches this one.
+                attempt.has_error = true;
+                data.diverging_epoch.epoch = epoch;
+                data.diverging_epoch.end_offset = end_offset;
+                partitions.push(data);
+                continue;
+            }
+            // Followers copy everything the leader has; consumers see only committed records.
+            let max_offset = if follower.is_some() {
+                log.log_end_offset()
+            } else {
+                high_watermark
+            };
             let limit = (wanted.partition_max_bytes.max(0) as usize).min(remaining);
             let min_one_batch = attempt.bytes == 0;
-            match log.read(wanted.fetch_offset, limit, high_watermark, min_one_batch) {
+            match log.read(wanted.fetch_offset, limit, max_offset, min_one_batch) {
                 Ok(slice) => {
                     drop(log);
                     if !slice.is_empty() {

@@ -18,8 +18,6 @@ const EARLIEST_LOCAL: i64 = -4;
 const LATEST_TIERED: i64 = -5;
 
 pub fn handle(broker: &Broker, ctx: &RequestContext<'_>, request: ListOffsetsRequest) -> ListOffsetsResponse {
-    // leader_epoch exists from v4 on; older versions must keep the field at its default.
-    let leader_epoch = if ctx.version >= 4 { 0 } else { -1 };
     let topics = request
         .topics
         .into_iter()
@@ -40,6 +38,17 @@ pub fn handle(broker: &Broker, ctx: &RequestContext<'_>, request: ListOffsetsReq
                         Err(e) => return response.with_error_code(e.code()),
                     };
                     let log = partition.log.lock();
+                    // The epoch of the record found (v4+; older versions keep the field's default).
+                    // As Kafka: the latest epoch for `latest`, else the epoch of the record found.
+                    let epoch_of = |offset: i64| {
+                        if ctx.version < 4 {
+                            -1
+                        } else if p.timestamp == LATEST {
+                            log.latest_epoch().unwrap_or(-1)
+                        } else {
+                            log.epoch_for_offset(offset).unwrap_or(-1)
+                        }
+                    };
                     let found = match p.timestamp {
                         LATEST => Some((log.high_watermark(), -1)),
                         EARLIEST | EARLIEST_LOCAL => Some((log.log_start_offset(), -1)),
@@ -54,7 +63,7 @@ pub fn handle(broker: &Broker, ctx: &RequestContext<'_>, request: ListOffsetsReq
                         Some((offset, timestamp)) => response
                             .with_offset(offset)
                             .with_timestamp(timestamp)
-                            .with_leader_epoch(leader_epoch),
+                            .with_leader_epoch(epoch_of(offset)),
                         None => response,
                     }
                 })

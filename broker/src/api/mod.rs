@@ -41,6 +41,7 @@ pub mod metadata;
 pub mod offset_commit;
 pub mod offset_delete;
 pub mod offset_fetch;
+pub mod offset_for_leader_epoch;
 pub mod produce;
 pub mod sync_group;
 
@@ -84,6 +85,7 @@ pub const SUPPORTED: &[ApiSpec] = &[
     spec(ApiKey::DescribeGroups, describe_groups::VERSIONS),
     spec(ApiKey::DeleteGroups, delete_groups::VERSIONS),
     spec(ApiKey::OffsetDelete, offset_delete::VERSIONS),
+    spec(ApiKey::OffsetForLeaderEpoch, offset_for_leader_epoch::VERSIONS),
 ];
 
 /// A request the broker cannot answer; the connection is closed, as Kafka does.
@@ -206,12 +208,15 @@ async fn dispatch(
         RequestKind::SyncGroup(r) => ResponseKind::SyncGroup(sync_group::handle(broker, ctx, r).await),
         RequestKind::Heartbeat(r) => ResponseKind::Heartbeat(heartbeat::handle(broker, ctx, r)),
         RequestKind::LeaveGroup(r) => ResponseKind::LeaveGroup(leave_group::handle(broker, ctx, r)),
-        RequestKind::OffsetCommit(r) => ResponseKind::OffsetCommit(offset_commit::handle(broker, ctx, r)),
+        RequestKind::OffsetCommit(r) => ResponseKind::OffsetCommit(offset_commit::handle(broker, ctx, r).await),
         RequestKind::OffsetFetch(r) => ResponseKind::OffsetFetch(offset_fetch::handle(broker, ctx, r)),
         RequestKind::ListGroups(r) => ResponseKind::ListGroups(list_groups::handle(broker, ctx, r)),
         RequestKind::DescribeGroups(r) => ResponseKind::DescribeGroups(describe_groups::handle(broker, ctx, r)),
         RequestKind::DeleteGroups(r) => ResponseKind::DeleteGroups(delete_groups::handle(broker, ctx, r)),
         RequestKind::OffsetDelete(r) => ResponseKind::OffsetDelete(offset_delete::handle(broker, ctx, r)),
+        RequestKind::OffsetForLeaderEpoch(r) => {
+            ResponseKind::OffsetForLeaderEpoch(offset_for_leader_epoch::handle(broker, ctx, r))
+        }
         other => {
             // Unreachable while SUPPORTED and this match agree; answer nothing rather than guess.
             tracing::error!("no handler for a request listed in SUPPORTED: {other:?}");

@@ -1,6 +1,7 @@
 //! OffsetCommit: a group member (or a standalone consumer, generation -1, while the group has no
 //! members) stores consumed positions. The response is sent after the records are in
-//! `__consumer_offsets`.
+//! `__consumer_offsets` on every in-sync replica (Kafka's group coordinator appends with acks=all), so a
+//! coordinator failover never loses an acknowledged commit.
 
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::offset_commit_response::{OffsetCommitResponsePartition, OffsetCommitResponseTopic};
@@ -15,7 +16,10 @@ use crate::log::TopicPartition;
 
 pub const VERSIONS: VersionRange = VersionRange { min: 2, max: 9 };
 
-pub fn handle(broker: &Broker, _ctx: &RequestContext<'_>, request: OffsetCommitRequest) -> OffsetCommitResponse {
+/// How long a commit waits for the in-sync replicas (Kafka's `offsets.commit.timeout.ms` default).
+const COMMIT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
+pub async fn handle(broker: &Broker, _ctx: &RequestContext<'_>, request: OffsetCommitRequest) -> OffsetCommitResponse {
     let group_id = request.group_id.0.to_string();
     let group_error = broker.groups.check_group(broker, &group_id).err();
     let now = now_ms();
@@ -53,8 +57,28 @@ pub fn handle(broker: &Broker, _ctx: &RequestContext<'_>, request: OffsetCommitR
             request.group_instance_id.as_deref(),
             to_commit,
         )
+    };
+    if committed.iter().any(Option::is_none) {
+        let partition = broker.groups.partition_of(broker, &group_id);
+        let tp = TopicPartition::new(crate::group::OFFSETS_TOPIC, partition);
+        if let Err(failure) = broker.replicas.await_replication_of_log_end(&tp, COMMIT_TIMEOUT).await {
+            // Kafka's mapping of a failed offsets append: the client finds the coordinator again.
+            let error = match failure.error {
+                ResponseError::NotLeaderOrFollower => ResponseError::NotCoordinator,
+                _ => ResponseError::CoordinatorNotAvailable,
+            };
+            tracing::debug!(
+                group = group_id,
+                "offset commit not replicated: {:?} {:?}",
+                failure.error,
+                failure.message
+            );
+            for outcome in committed.iter_mut().filter(|o| o.is_none()) {
+                *outcome = Some(error);
+            }
+        }
     }
-    .into_iter();
+    let mut committed = committed.into_iter();
     let mut decided = decided.into_iter();
     let topics = request
         .topics

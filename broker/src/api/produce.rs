@@ -1,8 +1,11 @@
-//! Produce: appends each partition's record batches to its log as leader (offsets assigned here,
-//! batches validated by header and CRC, stored as the client sent them). acks=0 gets no response;
-//! acks=1 and acks=-1 are answered once the append is in the log (a single broker is the whole ISR).
+//! Produce: appends each partition's record batches to its log as leader (offsets and the leader epoch
+//! assigned here, batches validated by header and CRC, stored as the client sent them). acks=0 gets no
+//! response; acks=1 is answered once the leader has written the records; acks=-1 (all) once every
+//! in-sync replica has them (the high watermark passed them), with `min.insync.replicas` enforced, or
+//! after the request's `timeout_ms` with REQUEST_TIMED_OUT. All partitions are appended first, then
+//! waited for, so a request spanning many partitions waits about as long as its slowest one.
 
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
@@ -11,7 +14,8 @@ use kafka_protocol::protocol::VersionRange;
 
 use super::{str_bytes, topic_name_for, RequestContext};
 use crate::broker::Broker;
-use crate::log::AppendError;
+use crate::log::{AppendInfo, TopicPartition};
+use crate::replication::{AppendFailure, HostedPartition};
 
 pub const VERSIONS: VersionRange = VersionRange { min: 3, max: 12 };
 
@@ -22,23 +26,26 @@ pub fn now_ms() -> i64 {
         .unwrap_or(0)
 }
 
+type Failure = (ResponseError, Option<String>);
+
+/// A partition written and, for acks=all, still to be waited for.
+struct Appended {
+    info: AppendInfo,
+    pending: Option<(std::sync::Arc<HostedPartition>, i32)>,
+}
+
 pub async fn handle(broker: &Broker, _ctx: &RequestContext<'_>, request: ProduceRequest) -> Option<ProduceResponse> {
     let acks = request.acks;
     let valid_acks = matches!(acks, -1..=1);
     if request.transactional_id.is_some() {
         tracing::warn!("refusing a transactional produce: transactions are not supported yet");
     }
-    let mut appended_any = false;
-    let mut responses = Vec::with_capacity(request.topic_data.len());
-    for topic in request.topic_data {
+    let timeout = Duration::from_millis(request.timeout_ms.max(0) as u64);
+    // Phase 1: append every partition.
+    let mut outcomes: Vec<(usize, i32, Result<Appended, Failure>)> = Vec::new();
+    for (topic_index, topic) in request.topic_data.iter().enumerate() {
         let name = topic_name_for(broker, topic.name.as_str(), topic.topic_id);
-        let mut partitions = Vec::with_capacity(topic.partition_data.len());
-        for data in topic.partition_data {
-            let response = PartitionProduceResponse::default()
-                .with_index(data.index)
-                .with_base_offset(-1)
-                .with_log_append_time_ms(-1)
-                .with_log_start_offset(-1);
+        for data in &topic.partition_data {
             let outcome = if !valid_acks {
                 Err((ResponseError::InvalidRequiredAcks, None))
             } else if request.transactional_id.is_some() {
@@ -55,36 +62,57 @@ pub async fn handle(broker: &Broker, _ctx: &RequestContext<'_>, request: Produce
                     acks,
                 )
             };
-            partitions.push(match outcome {
-                Ok(info) => {
-                    appended_any |= !info.duplicate;
-                    response
-                        .with_base_offset(info.base_offset)
-                        .with_log_append_time_ms(info.log_append_time)
-                        .with_log_start_offset(info.log_start_offset)
-                }
-                Err((error, message)) => response
-                    .with_error_code(error.code())
-                    .with_error_message(message.as_deref().map(str_bytes)),
-            });
+            outcomes.push((topic_index, data.index, outcome));
         }
-        responses.push(
-            TopicProduceResponse::default()
-                .with_name(topic.name)
-                .with_topic_id(topic.topic_id)
-                .with_partition_responses(partitions),
-        );
-    }
-    if appended_any {
-        broker.notify_appended();
     }
     if acks == 0 {
         return None;
     }
+    // Phase 2: acks=all waits until the in-sync replicas have each partition's records.
+    let deadline = tokio::time::Instant::now() + timeout;
+    let mut responses: Vec<TopicProduceResponse> = request
+        .topic_data
+        .iter()
+        .map(|t| {
+            TopicProduceResponse::default()
+                .with_name(t.name.clone())
+                .with_topic_id(t.topic_id)
+        })
+        .collect();
+    for (topic_index, index, outcome) in outcomes {
+        let outcome = match outcome {
+            Ok(Appended {
+                info,
+                pending: Some((hosted, leader_epoch)),
+            }) => {
+                let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+                broker
+                    .replicas
+                    .await_replication(&hosted, leader_epoch, info.last_offset + 1, left)
+                    .await
+                    .map(|()| info)
+                    .map_err(|f| (f.error, f.message))
+            }
+            Ok(Appended { info, pending: None }) => Ok(info),
+            Err(failure) => Err(failure),
+        };
+        let response = PartitionProduceResponse::default()
+            .with_index(index)
+            .with_base_offset(-1)
+            .with_log_append_time_ms(-1)
+            .with_log_start_offset(-1);
+        responses[topic_index].partition_responses.push(match outcome {
+            Ok(info) => response
+                .with_base_offset(info.base_offset)
+                .with_log_append_time_ms(info.log_append_time)
+                .with_log_start_offset(info.log_start_offset),
+            Err((error, message)) => response
+                .with_error_code(error.code())
+                .with_error_message(message.as_deref().map(str_bytes)),
+        });
+    }
     Some(ProduceResponse::default().with_responses(responses))
 }
-
-type Failure = (ResponseError, Option<String>);
 
 fn append(
     broker: &Broker,
@@ -92,51 +120,41 @@ fn append(
     partition: i32,
     records: &[u8],
     acks: i16,
-) -> Result<crate::log::AppendInfo, Failure> {
+) -> Result<Appended, Failure> {
     let topic = topic.ok_or((ResponseError::UnknownTopicId, None))?;
-    let partition_log = broker.leader_partition(topic, partition).map_err(|e| (e, None))?;
-    let result = {
-        let mut log = partition_log.log.lock();
-        // acks=all needs min.insync.replicas in-sync replicas; a single broker is an ISR of one.
-        let isr_size = 1;
-        let min_isr = log.config().min_insync_replicas;
-        if acks == -1 && isr_size < min_isr {
-            return Err((
-                ResponseError::NotEnoughReplicas,
-                Some(format!(
-                    "the in-sync replicas ({isr_size}) are fewer than min.insync.replicas={min_isr} required for acks=all"
-                )),
-            ));
-        }
-        let result = log.append_as_leader(records, 0, now_ms());
-        if result.is_ok() {
-            // single replica until replication moves the high watermark
-            let log_end_offset = log.log_end_offset();
-            log.set_high_watermark(log_end_offset);
-        }
-        result
-    };
-    match result {
-        Ok(info) => {
+    // Metadata first: UNKNOWN_TOPIC_OR_PARTITION for partitions that do not exist at all.
+    broker.leader_replica_at(topic, partition, -1).map_err(|e| (e, None))?;
+    let tp = TopicPartition::new(topic, partition);
+    match broker.replicas.append_now(&tp, records, acks) {
+        Ok((hosted, info, leader_epoch)) => {
             broker
                 .metrics
                 .record_produce(topic, info.record_count as u64, info.bytes as u64);
-            Ok(info)
+            let pending = (acks == -1).then_some((hosted, leader_epoch));
+            Ok(Appended { info, pending })
         }
-        Err(e) => {
-            let error = append_error_code(&e);
+        Err(AppendFailure {
+            error,
+            message,
+            append_error,
+        }) => {
             if error == ResponseError::KafkaStorageError {
-                tracing::error!(topic, partition, "append failed: {e}");
-            } else {
-                tracing::debug!(topic, partition, "append refused: {e}");
+                tracing::error!(
+                    topic,
+                    partition,
+                    "append failed: {}",
+                    message.as_deref().unwrap_or_default()
+                );
+            } else if append_error.is_some() {
+                tracing::debug!(
+                    topic,
+                    partition,
+                    "append refused: {}",
+                    message.as_deref().unwrap_or_default()
+                );
             }
             broker.metrics.record_failed_produce(topic);
-            Err((error, Some(e.to_string())))
+            Err((error, message))
         }
     }
-}
-
-/// The Kafka error code a client gets for an append failure.
-fn append_error_code(e: &AppendError) -> ResponseError {
-    ResponseError::try_from_code(e.kafka_error_code()).unwrap_or(ResponseError::UnknownServerError)
 }

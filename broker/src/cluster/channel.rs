@@ -24,6 +24,8 @@ pub enum Lane {
     Admin = 1,
     /// The metadata long-poll.
     Metadata = 2,
+    /// AlterPartition from partition leaders (ISR changes never wait behind topic administration).
+    Isr = 3,
 }
 
 pub enum ControllerChannel {
@@ -124,6 +126,7 @@ fn answers_not_controller(response: &ResponseKind) -> bool {
         ResponseKind::BrokerRegistration(r) => r.error_code == code,
         ResponseKind::BrokerHeartbeat(r) => r.error_code == code,
         ResponseKind::AllocateProducerIds(r) => r.error_code == code,
+        ResponseKind::AlterPartition(r) => r.error_code == code,
         ResponseKind::CreateTopics(r) => r.topics.iter().any(|t| t.error_code == code),
         ResponseKind::DeleteTopics(r) => r.responses.iter().any(|t| t.error_code == code),
         ResponseKind::CreatePartitions(r) => r.results.iter().any(|t| t.error_code == code),

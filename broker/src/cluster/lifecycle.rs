@@ -323,7 +323,7 @@ pub async fn controlled_shutdown(broker: &Broker) {
     if broker.session.epoch() < 0 {
         return;
     }
-    if matches!(broker.controller, super::ControllerChannel::Embedded(_)) {
+    if matches!(*broker.controller, super::ControllerChannel::Embedded(_)) {
         // A single-node cluster has no other broker to move leadership to: making its partitions
         // leaderless for the last moments of the process would only have clients (and group members
         // looking for their coordinator) see errors and back off. The next start registers afresh.

@@ -9,17 +9,16 @@
 use std::sync::atomic::{AtomicI32, AtomicUsize, Ordering};
 use std::time::Duration;
 
-use bytes::{Buf, Bytes, BytesMut};
-use kafka_protocol::messages::{
-    ApiKey, DescribeClusterRequest, RequestHeader, RequestKind, ResponseHeader, ResponseKind,
-};
-use kafka_protocol::protocol::{Encodable, StrBytes};
+use bytes::{Bytes, BytesMut};
+use kafka_protocol::messages::{ApiKey, DescribeClusterRequest, RequestKind, ResponseKind};
+use kafka_protocol::protocol::StrBytes;
 use parking_lot::Mutex;
 use tokio::io::{AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 
 use super::channel::Lane;
 use crate::coordinator::kafka::metadata_fetch::{self, ImageUpdate, MetadataFetchRequest};
+use crate::network::client::{self, encode_request};
 use crate::network::frame::{read_frame_body, read_frame_size};
 
 /// Largest response accepted from a coordinator (metadata images of very large clusters fit).
@@ -43,7 +42,7 @@ pub struct RemoteEnsemble {
     client_id: String,
     /// The controller's client address, once found.
     controller: Mutex<Option<String>>,
-    lanes: [tokio::sync::Mutex<Option<Connection>>; 3],
+    lanes: [tokio::sync::Mutex<Option<Connection>>; 4],
     correlation: AtomicI32,
     /// Where the next discovery round starts, so one dead member is not asked first every time.
     next_member: AtomicUsize,
@@ -234,20 +233,8 @@ impl RemoteEnsemble {
     }
 
     fn encode(&self, api: ApiKey, version: i16, request: &RequestKind) -> Result<BytesMut, String> {
-        let header = RequestHeader::default()
-            .with_request_api_key(api as i16)
-            .with_request_api_version(version)
-            .with_correlation_id(self.correlation.fetch_add(1, Ordering::Relaxed))
-            .with_client_id(Some(StrBytes::from_string(self.client_id.clone())));
-        let mut body = BytesMut::new();
-        body.extend_from_slice(&[0; 4]);
-        header
-            .encode(&mut body, api.request_header_version(version))
-            .and_then(|_| request.encode(&mut body, version))
-            .map_err(|e| format!("cannot encode {api:?} v{version}: {e}"))?;
-        let size = (body.len() - 4) as u32;
-        body[..4].copy_from_slice(&size.to_be_bytes());
-        Ok(body)
+        let correlation_id = self.correlation.fetch_add(1, Ordering::Relaxed);
+        encode_request(api, version, correlation_id, &self.client_id, request)
     }
 }
 
@@ -315,16 +302,6 @@ async fn exchange(slot: &mut Option<Connection>, address: &str, frame: &[u8]) ->
     Ok(body.freeze())
 }
 
-fn decode_response(api: ApiKey, version: i16, mut body: Bytes) -> Result<ResponseKind, String> {
-    use kafka_protocol::protocol::Decodable;
-    ResponseHeader::decode(&mut body, api.response_header_version(version))
-        .map_err(|e| format!("bad {api:?} response header: {e}"))?;
-    let response = ResponseKind::decode(api, &mut body, version).map_err(|e| format!("bad {api:?} response: {e}"))?;
-    if body.has_remaining() {
-        return Err(format!(
-            "{} unexpected bytes after a {api:?} response",
-            body.remaining()
-        ));
-    }
-    Ok(response)
+fn decode_response(api: ApiKey, version: i16, body: Bytes) -> Result<ResponseKind, String> {
+    client::decode_response(api, version, body).map(|(_, response)| response)
 }

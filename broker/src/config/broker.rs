@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use super::properties::Origin;
 use super::raw::{heap_from_opts, ConfigError, RawConfig};
+use super::replication::ReplicationConfig;
 
 /// A broker's id (`broker.id` / `node.id`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -140,6 +141,8 @@ pub struct BrokerConfig {
     pub metrics_port: Option<u16>,
     /// Memory budget from `KAFKA_HEAP_OPTS` `-Xmx` (default 1 GiB): bounds in-flight request/response bytes.
     pub heap_bytes: u64,
+    /// Followers, fetchers and the ISR (`replica.*`, `num.replica.fetchers`, `inter.broker.listener.name`).
+    pub replication: ReplicationConfig,
     /// Keys that were set but that oxka does not know; logged once at start-up.
     pub unknown_keys: Vec<String>,
     /// The known keys set in the file or by `--override`, as written (DescribeConfigs reports them
@@ -304,13 +307,13 @@ impl BrokerConfig {
 
         // Accepted for compatibility: they describe JVM or ZooKeeper-era machinery that has no
         // counterpart here, and ignoring them changes no observable behaviour.
-        for key in ["num.replica.fetchers", "zookeeper.session.timeout.ms"] {
-            raw.accept(key);
-        }
-        if let Some(name) = raw.string("inter.broker.listener.name") {
-            if !listeners.iter().any(|l| l.name == name) {
-                return Err(raw.invalid("inter.broker.listener.name", format!("{name} is not among listeners")));
-            }
+        raw.accept("zookeeper.session.timeout.ms");
+        let replication = ReplicationConfig::from_raw(raw, &listeners[0].name)?;
+        if !listeners.iter().any(|l| l.name == replication.inter_broker_listener) {
+            return Err(raw.invalid(
+                "inter.broker.listener.name",
+                format!("{} is not among listeners", replication.inter_broker_listener),
+            ));
         }
         // The group coordinator's settings: validated here (so a bad value stops the broker with
         // file:line), read by `group::GroupConfig::from_settings` from `static_settings`.
@@ -401,6 +404,7 @@ impl BrokerConfig {
                 .unwrap_or(60_000),
             metrics_port,
             heap_bytes,
+            replication,
             unknown_keys: Vec::new(),
             static_settings: Default::default(),
         };

@@ -1,11 +1,13 @@
 //! Configuration: Java properties parsing (`properties`), raw settings with origins (`raw`), and the
-//! validated configs each role runs with (`broker`). Everything behind this module uses typed values.
+//! validated configs each role runs with (`broker`, with its `replication` settings). Everything behind this module uses typed values.
 
 pub mod broker;
 pub mod coordinator;
 pub mod properties;
 pub mod raw;
+pub mod replication;
 
 pub use broker::{BrokerConfig, BrokerId, HostPort, Listener, LogDefaults, TimestampKind};
 pub use coordinator::{CoordinatorConfig, CoordinatorId, Voter};
 pub use raw::{ConfigError, RawConfig};
+pub use replication::ReplicationConfig;

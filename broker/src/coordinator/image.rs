@@ -370,25 +370,38 @@ fn check_assignment(assignment: &[Vec<i32>], replication_factor: Option<usize>) 
 
 /// The controller's partition-leadership reconciliation, as a pure function of the image: for every
 /// partition, fenced brokers leave the ISR (unless that would empty it: the last member stays, so that
-/// no unclean election ever happens), and a partition whose leader is fenced or missing gets the first
-/// replica (in replica order) of its unfenced ISR as leader, or -1 (offline) when there is none. Returns
-/// the `AlterPartition` commands to propose; applying them and running this again returns nothing.
+/// no unclean election happens by default), and a partition whose leader is fenced or missing gets the
+/// first replica (in replica order) of its unfenced ISR as leader, or -1 (offline) when there is none.
+/// A topic with `unclean.leader.election.enable=true` whose ISR is all down instead elects the first
+/// live replica outside the ISR, which becomes the whole ISR (Kafka's unclean election: records only
+/// the old ISR had are lost). Returns the `AlterPartition` commands to propose; applying them and
+/// running this again returns nothing.
 pub fn partition_leadership_changes(image: &ClusterImage) -> Vec<MetadataCommand> {
     let live = |b: &i32| image.brokers.get(b).is_some_and(|r| !r.fenced);
     let mut out = Vec::new();
     for (name, topic) in &image.topics {
+        let unclean = topic
+            .configs
+            .get("unclean.leader.election.enable")
+            .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"));
         for (index, p) in topic.partitions.iter().enumerate() {
             let live_isr: Vec<i32> = p.isr.iter().copied().filter(|b| live(b)).collect();
-            let isr = if live_isr.is_empty() {
+            let mut isr = if live_isr.is_empty() {
                 p.isr.clone()
             } else {
                 live_isr.clone()
             };
-            let leader = if p.leader >= 0 && live(&p.leader) && isr.contains(&p.leader) {
+            let mut leader = if p.leader >= 0 && live(&p.leader) && isr.contains(&p.leader) {
                 p.leader
             } else {
                 p.replicas.iter().copied().find(|r| live_isr.contains(r)).unwrap_or(-1)
             };
+            if leader < 0 && unclean {
+                if let Some(r) = p.replicas.iter().copied().find(|r| live(r)) {
+                    leader = r;
+                    isr = vec![r];
+                }
+            }
             if leader != p.leader || isr != p.isr {
                 out.push(MetadataCommand::AlterPartition {
                     topic: name.clone(),
@@ -638,6 +651,65 @@ mod tests {
             apply(&mut image, 80 + i as u64, c);
         }
         assert_eq!(image.topics["u"].partitions[0].leader, 3);
+        assert!(partition_leadership_changes(&image).is_empty());
+    }
+
+    #[test]
+    fn unclean_election_only_where_the_topic_allows_it() {
+        let mut image = ClusterImage::default();
+        for id in [1, 2] {
+            register(&mut image, id, id as u64);
+            apply(
+                &mut image,
+                10 + id as u64,
+                &MetadataCommand::SetBrokerFenced {
+                    broker_id: id,
+                    broker_epoch: id as i64,
+                    fenced: false,
+                },
+            );
+        }
+        apply(&mut image, 20, &create("clean", vec![vec![1, 2]]));
+        let mut unclean = create("unclean", vec![vec![1, 2]]);
+        if let MetadataCommand::CreateTopic { configs, .. } = &mut unclean {
+            configs.insert("unclean.leader.election.enable".into(), "true".into());
+        }
+        apply(&mut image, 21, &unclean);
+        // Broker 2 fell out of both ISRs, then broker 1 (the only ISR member) is fenced.
+        for (i, t) in ["clean", "unclean"].iter().enumerate() {
+            let shrink = MetadataCommand::AlterPartition {
+                topic: t.to_string(),
+                partition: 0,
+                partition_epoch: 0,
+                leader: 1,
+                isr: vec![1],
+            };
+            apply(&mut image, 30 + i as u64, &shrink);
+        }
+        apply(
+            &mut image,
+            40,
+            &MetadataCommand::SetBrokerFenced {
+                broker_id: 1,
+                broker_epoch: 1,
+                fenced: true,
+            },
+        );
+        for (i, c) in partition_leadership_changes(&image).iter().enumerate() {
+            apply(&mut image, 50 + i as u64, c);
+        }
+        let clean = &image.topics["clean"].partitions[0];
+        assert_eq!(
+            (clean.leader, clean.isr.clone()),
+            (-1, vec![1]),
+            "offline, waiting for broker 1"
+        );
+        let unclean = &image.topics["unclean"].partitions[0];
+        assert_eq!(
+            (unclean.leader, unclean.isr.clone()),
+            (2, vec![2]),
+            "broker 2 elected uncleanly"
+        );
         assert!(partition_leadership_changes(&image).is_empty());
     }
 

@@ -259,6 +259,35 @@ impl GroupCoordinator {
         }
     }
 
+    /// Forgets the groups of `__consumer_offsets` partitions this broker no longer leads (Kafka's
+    /// `onResignation`): their parked JoinGroup and SyncGroup requests are answered NOT_COORDINATOR, so
+    /// the members find the new coordinator, which loads the groups from its replica of the log.
+    pub fn unload_partitions(&self, broker: &Broker, partitions: &[i32]) {
+        if partitions.is_empty() {
+            return;
+        }
+        let mut inner = self.inner.lock();
+        let gone: Vec<String> = inner
+            .groups
+            .keys()
+            .filter(|g| partitions.contains(&self.partition_of(broker, g)))
+            .cloned()
+            .collect();
+        for group_id in gone {
+            let Some(group) = inner.groups.remove(&group_id) else {
+                continue;
+            };
+            for member in group.members.values() {
+                if let Some(tx) = member.awaiting_join.and_then(|w| inner.joins.remove(&w)) {
+                    let _ = tx.send(JoinResult::error(&member.member_id, ResponseError::NotCoordinator));
+                }
+                if let Some(tx) = member.awaiting_sync.and_then(|w| inner.syncs.remove(&w)) {
+                    let _ = tx.send(SyncResult::error(ResponseError::NotCoordinator));
+                }
+            }
+        }
+    }
+
     /// Runs every group's clock (session timeouts, rebalance timeouts, the initial delay).
     pub fn tick(&self, broker: &Broker) {
         let now = now_ms();
@@ -535,33 +564,26 @@ impl GroupCoordinator {
     /// Appends records for `group_id` to its `__consumer_offsets` partition as one batch.
     fn append(&self, broker: &Broker, group_id: &str, records: Vec<OffsetsRecord>) -> Result<(), ResponseError> {
         let partition = self.partition_of(broker, group_id);
-        let Some(log) = broker.partition(OFFSETS_TOPIC, partition) else {
-            tracing::error!(group = group_id, partition, "{OFFSETS_TOPIC} partition is missing");
-            return Err(ResponseError::CoordinatorNotAvailable);
-        };
+        let tp = TopicPartition::new(OFFSETS_TOPIC, partition);
         let now = now_ms();
         let mut batch = BatchBuilder::new(now);
         for (key, value) in &records {
             batch = batch.record(Some(key), value.as_deref(), 0);
         }
-        let result = {
-            let mut log = log.log.lock();
-            let result = log.append_as_leader(&batch.build(), 0, now);
-            if result.is_ok() {
-                // single replica until replication moves the high watermark
-                let log_end_offset = log.log_end_offset();
-                log.set_high_watermark(log_end_offset);
-            }
-            result
-        };
-        match result {
-            Ok(_) => {
-                broker.notify_appended();
-                Ok(())
-            }
-            Err(e) => {
-                tracing::error!(group = group_id, partition, "append to {OFFSETS_TOPIC} failed: {e}");
-                Err(commit_error(&e))
+        match broker.replicas.append_now(&tp, &batch.build(), 1) {
+            Ok(_) => Ok(()),
+            Err(failure) => {
+                let message = failure.message.as_deref().unwrap_or_default();
+                tracing::error!(
+                    group = group_id,
+                    partition,
+                    "append to {OFFSETS_TOPIC} failed: {:?} {message}",
+                    failure.error
+                );
+                Err(match &failure.append_error {
+                    Some(e) => commit_error(e),
+                    None => ResponseError::NotCoordinator,
+                })
             }
         }
     }

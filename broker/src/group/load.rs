@@ -40,14 +40,20 @@ struct Replayed {
 }
 
 impl GroupCoordinator {
-    /// Rebuilds all groups from `__consumer_offsets`, if it exists. Called once before serving.
+    /// Rebuilds all groups from every `__consumer_offsets` partition this broker has a log of.
     pub fn load(&self, broker: &Broker) -> Result<LoadSummary, LoadError> {
-        let mut summary = LoadSummary::default();
         let Some(topic) = broker.metadata.topic(OFFSETS_TOPIC) else {
-            return Ok(summary);
+            return Ok(LoadSummary::default());
         };
+        self.load_partitions(broker, &(0..topic.partitions).collect::<Vec<_>>())
+    }
+
+    /// Rebuilds the groups of the given `__consumer_offsets` partitions from their logs (this broker
+    /// has just become their leader), replacing whatever memory held for those groups.
+    pub fn load_partitions(&self, broker: &Broker, partitions: &[i32]) -> Result<LoadSummary, LoadError> {
+        let mut summary = LoadSummary::default();
         let mut replayed: HashMap<String, Replayed> = HashMap::new();
-        for partition in 0..topic.partitions {
+        for &partition in partitions {
             let Some(p) = broker.partition(OFFSETS_TOPIC, partition) else {
                 continue;
             };
@@ -88,11 +94,12 @@ impl GroupCoordinator {
                     }
                 }
                 if r.metadata.is_none() && group.offsets.is_empty() {
+                    inner.groups.remove(&group_id);
                     continue;
                 }
                 inner.groups.insert(group_id, group);
+                summary.groups += 1;
             }
-            summary.groups = inner.groups.len();
         });
         Ok(summary)
     }

@@ -1,6 +1,8 @@
-//! Network: listeners, Kafka framing, and the memory budget that bounds in-flight bytes.
+//! Network: listeners, Kafka framing, the memory budget that bounds in-flight bytes, and the client
+//! side of the protocol for the broker's own requests (`client`).
 
 pub mod budget;
+pub mod client;
 pub mod frame;
 pub mod server;
 

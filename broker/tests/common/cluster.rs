@@ -53,6 +53,7 @@ pub struct PartitionRow {
     /// `None` for `Leader: none` (or -1).
     pub leader: Option<i32>,
     pub replicas: Vec<i32>,
+    pub isr: Vec<i32>,
 }
 
 impl Cluster {
@@ -330,6 +331,15 @@ impl Cluster {
                             .collect()
                     })
                     .unwrap_or_default(),
+                isr: f
+                    .get("Isr")
+                    .map(|r| {
+                        r.split(',')
+                            .filter(|s| !s.is_empty())
+                            .map(|s| number("Isr", s))
+                            .collect()
+                    })
+                    .unwrap_or_default(),
             })
             .collect();
         rows.sort_by_key(|r| r.partition);
@@ -507,6 +517,19 @@ pub type Record = (i32, String, String);
 /// bootstrapping from broker 1 (the client finds the partition's leader itself); returns them.
 #[track_caller]
 pub fn kcat_produce(cluster: &Cluster, topic: &str, partition: i32, tag: &str, count: usize) -> Vec<Record> {
+    kcat_produce_with(cluster, topic, partition, tag, count, &[])
+}
+
+/// `kcat_produce` with extra librdkafka properties (`-X key=value` each), e.g. `acks=all`.
+#[track_caller]
+pub fn kcat_produce_with(
+    cluster: &Cluster,
+    topic: &str,
+    partition: i32,
+    tag: &str,
+    count: usize,
+    properties: &[&str],
+) -> Vec<Record> {
     let records: Vec<Record> = (0..count)
         .map(|i| {
             (
@@ -519,23 +542,23 @@ pub fn kcat_produce(cluster: &Cluster, topic: &str, partition: i32, tag: &str, c
     let input: String = records.iter().map(|(_, k, v)| format!("{k}:{v}\n")).collect();
     let p = partition.to_string();
     let bootstrap = cluster.bootstrap();
-    let out = kcat_timeout(
-        &[
-            "-P",
-            "-b",
-            &bootstrap,
-            "-t",
-            topic,
-            "-p",
-            &p,
-            "-K",
-            ":",
-            "-X",
-            "message.timeout.ms=15000",
-        ],
-        input.as_bytes(),
-        Duration::from_secs(40),
-    );
+    let mut args = vec![
+        "-P",
+        "-b",
+        &bootstrap,
+        "-t",
+        topic,
+        "-p",
+        &p,
+        "-K",
+        ":",
+        "-X",
+        "message.timeout.ms=15000",
+    ];
+    for property in properties {
+        args.extend(["-X", property]);
+    }
+    let out = kcat_timeout(&args, input.as_bytes(), Duration::from_secs(40));
     cluster.expect_ok(&format!("kcat -P to {topic}-{partition}"), &out);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(

@@ -40,6 +40,7 @@ use crate::network::frame::{read_frame_body, read_frame_size, FrameError};
 use crate::network::MemoryBudget;
 
 pub mod allocate_producer_ids;
+pub mod alter_partition;
 pub mod api_versions;
 pub mod broker_heartbeat;
 pub mod broker_registration;
@@ -102,6 +103,10 @@ pub const SUPPORTED: &[ApiSpec] = &[
     ApiSpec {
         key: ApiKey::Metadata,
         versions: metadata::VERSIONS,
+    },
+    ApiSpec {
+        key: ApiKey::AlterPartition,
+        versions: alter_partition::VERSIONS,
     },
 ];
 
@@ -392,6 +397,7 @@ pub async fn dispatch(ctx: &ClientContext, version: i16, request: RequestKind) -
         RequestKind::AllocateProducerIds(r) => {
             ResponseKind::AllocateProducerIds(allocate_producer_ids::handle(ctx, r).await)
         }
+        RequestKind::AlterPartition(r) => ResponseKind::AlterPartition(alter_partition::handle(ctx, version, r).await),
         _ => {
             let served: Vec<String> = SUPPORTED.iter().map(|s| format!("{:?}", s.key)).collect();
             return Err(format!("not served by a coordinator (it serves {})", served.join(", ")));

@@ -1,0 +1,151 @@
+//! The client side of the Kafka protocol, for the broker's own outgoing requests: encoding a request
+//! frame, decoding a response, and one connection that sends a request and reads its answer
+//! (`ClientConnection`). Used by the replica fetchers (Fetch to partition leaders) and by the controller
+//! channel (`cluster::remote`).
+
+use std::time::Duration;
+
+use bytes::{Buf, Bytes, BytesMut};
+use kafka_protocol::messages::{ApiKey, RequestHeader, RequestKind, ResponseHeader, ResponseKind};
+use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
+use tokio::io::{AsyncWriteExt, BufReader};
+use tokio::net::TcpStream;
+
+use super::frame::{read_frame_body, read_frame_size};
+
+/// Why a request got no usable answer.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("cannot connect to {address}: {reason}")]
+    Connect { address: String, reason: String },
+    #[error("connection to {address} failed: {reason}")]
+    Io { address: String, reason: String },
+    #[error("{address} did not answer within {timeout:?}")]
+    TimedOut { address: String, timeout: Duration },
+    #[error("{0}")]
+    Protocol(String),
+}
+
+/// A request frame: size, header (with `correlation_id` and `client_id`), body.
+pub fn encode_request(
+    api: ApiKey,
+    version: i16,
+    correlation_id: i32,
+    client_id: &str,
+    request: &RequestKind,
+) -> Result<BytesMut, String> {
+    let header = RequestHeader::default()
+        .with_request_api_key(api as i16)
+        .with_request_api_version(version)
+        .with_correlation_id(correlation_id)
+        .with_client_id(Some(StrBytes::from_string(client_id.to_string())));
+    let mut body = BytesMut::new();
+    body.extend_from_slice(&[0; 4]);
+    header
+        .encode(&mut body, api.request_header_version(version))
+        .and_then(|_| request.encode(&mut body, version))
+        .map_err(|e| format!("cannot encode {api:?} v{version}: {e}"))?;
+    let size = (body.len() - 4) as u32;
+    body[..4].copy_from_slice(&size.to_be_bytes());
+    Ok(body)
+}
+
+/// Decodes a response frame body (header included) of `api` at `version`; returns its correlation id.
+pub fn decode_response(api: ApiKey, version: i16, mut body: Bytes) -> Result<(i32, ResponseKind), String> {
+    let header = ResponseHeader::decode(&mut body, api.response_header_version(version))
+        .map_err(|e| format!("bad {api:?} response header: {e}"))?;
+    let response = ResponseKind::decode(api, &mut body, version).map_err(|e| format!("bad {api:?} response: {e}"))?;
+    if body.has_remaining() {
+        return Err(format!(
+            "{} unexpected bytes after a {api:?} response",
+            body.remaining()
+        ));
+    }
+    Ok((header.correlation_id, response))
+}
+
+/// One connection to a Kafka listener, one request at a time. A call that fails or times out leaves
+/// the connection unusable (a response may still be in flight); the owner drops it and reconnects.
+pub struct ClientConnection {
+    address: String,
+    client_id: String,
+    reader: BufReader<tokio::net::tcp::OwnedReadHalf>,
+    writer: tokio::net::tcp::OwnedWriteHalf,
+    next_correlation: i32,
+    max_response_bytes: usize,
+}
+
+impl ClientConnection {
+    pub async fn connect(
+        address: &str,
+        client_id: &str,
+        timeout: Duration,
+        max_response_bytes: usize,
+    ) -> Result<ClientConnection, ClientError> {
+        let connect_error = |reason: String| ClientError::Connect {
+            address: address.to_string(),
+            reason,
+        };
+        let stream = tokio::time::timeout(timeout, TcpStream::connect(address))
+            .await
+            .map_err(|_| connect_error(format!("no answer within {timeout:?}")))?
+            .map_err(|e| connect_error(e.to_string()))?;
+        let _ = stream.set_nodelay(true);
+        let (read, write) = stream.into_split();
+        Ok(ClientConnection {
+            address: address.to_string(),
+            client_id: client_id.to_string(),
+            reader: BufReader::new(read),
+            writer: write,
+            next_correlation: 1,
+            max_response_bytes,
+        })
+    }
+
+    pub fn address(&self) -> &str {
+        &self.address
+    }
+
+    /// Sends `request` and waits up to `timeout` for its response.
+    pub async fn call(
+        &mut self,
+        api: ApiKey,
+        version: i16,
+        request: &RequestKind,
+        timeout: Duration,
+    ) -> Result<ResponseKind, ClientError> {
+        let correlation_id = self.next_correlation;
+        self.next_correlation = self.next_correlation.wrapping_add(1);
+        let frame =
+            encode_request(api, version, correlation_id, &self.client_id, request).map_err(ClientError::Protocol)?;
+        let exchange = async {
+            let io = |e: String| ClientError::Io {
+                address: self.address.clone(),
+                reason: e,
+            };
+            self.writer.write_all(&frame).await.map_err(|e| io(e.to_string()))?;
+            let size = read_frame_size(&mut self.reader, self.max_response_bytes)
+                .await
+                .map_err(|e| io(e.to_string()))?
+                .ok_or_else(|| io("connection closed".to_string()))?;
+            let body = read_frame_body(&mut self.reader, size)
+                .await
+                .map_err(|e| io(e.to_string()))?;
+            Ok::<_, ClientError>(body.freeze())
+        };
+        let body = tokio::time::timeout(timeout, exchange)
+            .await
+            .map_err(|_| ClientError::TimedOut {
+                address: self.address.clone(),
+                timeout,
+            })??;
+        let (correlation, response) = decode_response(api, version, body).map_err(ClientError::Protocol)?;
+        if correlation != correlation_id {
+            return Err(ClientError::Protocol(format!(
+                "{} answered correlation id {correlation} to request {correlation_id}",
+                self.address
+            )));
+        }
+        Ok(response)
+    }
+}

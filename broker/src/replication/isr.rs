@@ -1,0 +1,141 @@
+//! `IsrClient`: sends a leader's ISR changes to the controller with AlterPartition (KIP-497) and settles
+//! them in the partition's `LeaderState` when the answer comes (Kafka's `AlterPartitionManager`).
+//!
+//! One request per change, each in its own task, on the controller channel's ISR lane. A refused or
+//! unanswered change is dropped from the leader state, so the next fetch or shrink round proposes it
+//! again from fresh state; refusals are logged once per interval per kind, with a count.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::alter_partition_request::{BrokerState, PartitionData, TopicData};
+use kafka_protocol::messages::{AlterPartitionRequest, ApiKey, BrokerId, RequestKind, ResponseKind};
+
+use super::hosted::{HostedPartition, Role};
+use super::partition_state::IsrProposal;
+use crate::cluster::{ControllerChannel, Lane};
+use crate::util::RateLimitedLog;
+
+/// AlterPartition v3: ISR members with their broker epochs (KIP-903) and topic ids.
+pub const ALTER_PARTITION_VERSION: i16 = 3;
+const TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The broker's channel to the controller for ISR changes.
+pub struct IsrClient {
+    local_id: i32,
+    controller: Arc<ControllerChannel>,
+    broker_epoch: Arc<dyn Fn() -> i64 + Send + Sync>,
+    /// Broker epochs of the members, from the latest metadata (KIP-903).
+    member_epochs: Arc<dyn Fn(i32) -> i64 + Send + Sync>,
+    refusals: RateLimitedLog,
+}
+
+impl IsrClient {
+    pub fn new(
+        local_id: i32,
+        controller: Arc<ControllerChannel>,
+        broker_epoch: Arc<dyn Fn() -> i64 + Send + Sync>,
+        member_epochs: Arc<dyn Fn(i32) -> i64 + Send + Sync>,
+    ) -> Self {
+        IsrClient {
+            local_id,
+            controller,
+            broker_epoch,
+            member_epochs,
+            refusals: RateLimitedLog::new(Duration::from_secs(10)),
+        }
+    }
+
+    /// Sends `proposal` for `hosted` (already marked in flight in its leader state) in the background.
+    pub fn submit(self: &Arc<Self>, hosted: Arc<HostedPartition>, proposal: IsrProposal) {
+        let this = self.clone();
+        tokio::spawn(async move {
+            let outcome = this.send(&hosted, &proposal).await;
+            {
+                let mut role = hosted.role.lock();
+                if let Role::Leader(state) = &mut *role {
+                    if state.leader_epoch == proposal.leader_epoch {
+                        match &outcome {
+                            Ok((isr, partition_epoch)) => state.isr_change_committed(isr.clone(), *partition_epoch),
+                            Err(_) => state.isr_change_failed(),
+                        }
+                    }
+                }
+            }
+            match outcome {
+                Ok((isr, partition_epoch)) => {
+                    tracing::info!(partition = %hosted.tp, ?isr, partition_epoch, "ISR change committed");
+                    hosted.maybe_advance_high_watermark();
+                    hosted.notify_changed();
+                }
+                Err(problem) => {
+                    if let Some(count) = this.refusals.should_log(&problem) {
+                        tracing::warn!(
+                            partition = %hosted.tp,
+                            isr = ?proposal.isr,
+                            "ISR change not committed ({count} such in the last interval): {problem}; \
+                             proposed again from the next fetch or check"
+                        );
+                    }
+                    // Back off a little so a refusal is not retried in a tight loop.
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+            }
+        });
+    }
+
+    async fn send(&self, hosted: &HostedPartition, proposal: &IsrProposal) -> Result<(Vec<i32>, i32), String> {
+        let members = proposal
+            .isr
+            .iter()
+            .map(|id| {
+                BrokerState::default()
+                    .with_broker_id(BrokerId(*id))
+                    .with_broker_epoch((self.member_epochs)(*id))
+            })
+            .collect();
+        let request = AlterPartitionRequest::default()
+            .with_broker_id(BrokerId(self.local_id))
+            .with_broker_epoch((self.broker_epoch)())
+            .with_topics(vec![TopicData::default()
+                .with_topic_id(hosted.topic_id)
+                .with_partitions(vec![PartitionData::default()
+                    .with_partition_index(hosted.tp.partition)
+                    .with_leader_epoch(proposal.leader_epoch)
+                    .with_new_isr_with_epochs(members)
+                    .with_partition_epoch(proposal.partition_epoch)])]);
+        let response = self
+            .controller
+            .send(
+                Lane::Isr,
+                ApiKey::AlterPartition,
+                ALTER_PARTITION_VERSION,
+                RequestKind::AlterPartition(request),
+                TIMEOUT,
+            )
+            .await?;
+        let ResponseKind::AlterPartition(response) = response else {
+            return Err("the controller answered AlterPartition with another response".into());
+        };
+        if response.error_code != 0 {
+            return Err(describe(response.error_code));
+        }
+        let partition = response
+            .topics
+            .first()
+            .and_then(|t| t.partitions.first())
+            .ok_or("the controller's AlterPartition answer names no partition")?;
+        if partition.error_code != 0 {
+            return Err(describe(partition.error_code));
+        }
+        Ok((partition.isr.iter().map(|b| b.0).collect(), partition.partition_epoch))
+    }
+}
+
+fn describe(code: i16) -> String {
+    match ResponseError::try_from_code(code) {
+        Some(e) => format!("{e:?} ({e})"),
+        None => format!("error code {code}"),
+    }
+}
