@@ -85,8 +85,15 @@ impl Broker {
             controller.clone(),
             broker_epoch.clone(),
             member_epochs,
+            metrics.replication(),
         ));
-        let replicas = ReplicaManager::new(config.broker_id.0, config.replication.clone(), isr, broker_epoch);
+        let replicas = ReplicaManager::new(
+            config.broker_id.0,
+            config.replication.clone(),
+            isr,
+            broker_epoch,
+            metrics.replication(),
+        );
         Broker {
             config,
             default_log_config,

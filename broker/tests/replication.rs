@@ -121,6 +121,31 @@ fn an_rf3_topic_keeps_acknowledged_records_through_a_leader_kill() {
         "leaders after the kill: {after:?}"
     );
 
+    // The leaders report it on their Prometheus endpoint: all three partitions under-replicated.
+    let metric = |cluster: &Cluster, ids: &[i32], name: &str| -> i64 {
+        ids.iter()
+            .map(|id| {
+                let text = common::http_get(cluster.broker(*id).metrics_port(), "/metrics");
+                text.lines()
+                    .find(|l| l.starts_with(name) && l[name.len()..].starts_with(' '))
+                    .and_then(|l| l.rsplit(' ').next())
+                    .and_then(|v| v.parse::<f64>().ok())
+                    .unwrap_or_else(|| panic!("{name} missing from broker {id}'s /metrics:\n{text}"))
+                    as i64
+            })
+            .sum()
+    };
+    assert_eq!(
+        metric(
+            &cluster,
+            &survivors,
+            "kafka_server_replicamanager_underreplicatedpartitions"
+        ),
+        3,
+        "every partition lost a replica"
+    );
+    assert!(metric(&cluster, &survivors, "kafka_server_replicamanager_isrshrinks_total") >= 1);
+
     // Writes go on with acks=all (two in-sync replicas meet min.insync.replicas=2).
     for p in 0..3 {
         produced.extend(kcat_produce_with(&cluster, topic, p, "during", 200, &["acks=all"]));
@@ -134,6 +159,19 @@ fn an_rf3_topic_keeps_acknowledged_records_through_a_leader_kill() {
         "broker {victim} back in every ISR {:?} after its restart",
         restarted.elapsed()
     );
+    cluster.wait_until(
+        "the leaders to count no under-replicated partition",
+        Duration::from_secs(10),
+        || match metric(
+            &cluster,
+            &[1, 2, 3],
+            "kafka_server_replicamanager_underreplicatedpartitions",
+        ) {
+            0 => Ok(()),
+            n => Err(format!("{n} under-replicated")),
+        },
+    );
+    assert!(metric(&cluster, &[1, 2, 3], "kafka_server_replicamanager_isrexpands_total") >= 3);
 
     let expected = sorted(produced);
     assert_eq!(

@@ -102,6 +102,18 @@ impl MetadataView {
             .map(|p| (p.leader, p.leader_epoch))
     }
 
+    /// Partitions without a leader (the controller's OfflinePartitionsCount, as this broker sees it).
+    pub fn offline_partition_count(&self) -> i64 {
+        let current = self.current.read();
+        current
+            .image
+            .topics
+            .values()
+            .flat_map(|t| &t.partitions)
+            .filter(|p| p.leader < 0)
+            .count() as i64
+    }
+
     pub fn cluster_id(&self) -> String {
         self.current.read().image.cluster_id.clone()
     }

@@ -114,4 +114,7 @@ fn refresh(broker: &Broker) {
     broker.metrics.set_partition_count(sizes.len());
     broker.metrics.set_log_sizes(sizes);
     broker.metrics.set_budget_used(broker.budget.used_bytes());
+    let mut snapshot = broker.replicas.snapshot();
+    snapshot.offline = broker.metadata.offline_partition_count();
+    broker.metrics.set_replication(snapshot);
 }

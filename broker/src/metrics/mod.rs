@@ -13,6 +13,9 @@ use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
 
 pub mod http;
+pub mod replication;
+
+pub use replication::{ReplicationCounters, ReplicationGauges, ReplicationSnapshot};
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct TopicLabels {
@@ -43,6 +46,8 @@ pub struct Metrics {
     partition_count: Gauge,
     log_size: Family<PartitionLabels, Gauge>,
     budget_used: Gauge,
+    replication: ReplicationCounters,
+    replication_gauges: ReplicationGauges,
 }
 
 impl Default for Metrics {
@@ -118,8 +123,13 @@ impl Metrics {
             "In-flight request and response bytes reserved",
             budget_used.clone(),
         );
+        let replication = ReplicationCounters::default();
+        let replication_gauges = ReplicationGauges::default();
+        replication::register(&mut registry, &replication, &replication_gauges);
         Metrics {
             registry,
+            replication,
+            replication_gauges,
             bytes_in,
             messages_in,
             failed_produce,
@@ -191,6 +201,15 @@ impl Metrics {
                 })
                 .set(size as i64);
         }
+    }
+
+    /// The counters the replication module increments.
+    pub fn replication(&self) -> ReplicationCounters {
+        self.replication.clone()
+    }
+
+    pub fn set_replication(&self, snapshot: ReplicationSnapshot) {
+        self.replication_gauges.set(snapshot);
     }
 
     pub fn set_budget_used(&self, bytes: u64) {

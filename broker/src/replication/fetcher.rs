@@ -30,6 +30,7 @@ use super::hosted::{HostedPartition, Role};
 use super::partition_state::truncation_offset;
 use crate::config::ReplicationConfig;
 use crate::log::TopicPartition;
+use crate::metrics::ReplicationCounters;
 use crate::network::client::{ClientConnection, ClientError};
 use crate::util::RateLimitedLog;
 
@@ -69,14 +70,21 @@ pub struct FetcherManager {
     tasks: TaskTracker,
     shutdown: CancellationToken,
     problems: Arc<RateLimitedLog>,
+    counters: ReplicationCounters,
 }
 
 impl FetcherManager {
-    pub fn new(local_id: i32, config: ReplicationConfig, broker_epoch: Arc<dyn Fn() -> i64 + Send + Sync>) -> Self {
+    pub fn new(
+        local_id: i32,
+        config: ReplicationConfig,
+        broker_epoch: Arc<dyn Fn() -> i64 + Send + Sync>,
+        counters: ReplicationCounters,
+    ) -> Self {
         FetcherManager {
             local_id,
             config,
             broker_epoch,
+            counters,
             fetchers: Mutex::default(),
             tasks: TaskTracker::new(),
             shutdown: CancellationToken::new(),
@@ -111,6 +119,7 @@ impl FetcherManager {
                         config: self.config.clone(),
                         broker_epoch: self.broker_epoch.clone(),
                         problems: self.problems.clone(),
+                        counters: self.counters.clone(),
                         shutdown: self.shutdown.clone(),
                         client_id: format!("oxka-replica-fetcher-{}-{}-{}", self.local_id, key.0, key.1),
                     };
@@ -155,6 +164,7 @@ struct FetcherTask {
     config: ReplicationConfig,
     broker_epoch: Arc<dyn Fn() -> i64 + Send + Sync>,
     problems: Arc<RateLimitedLog>,
+    counters: ReplicationCounters,
     shutdown: CancellationToken,
     client_id: String,
 }
@@ -203,11 +213,13 @@ impl FetcherTask {
             };
             match answer {
                 Ok(ResponseKind::Fetch(response)) if response.error_code == 0 => {
+                    let mut bytes = 0;
                     for topic in response.responses {
                         for p in topic.partitions {
-                            self.process(&sent, topic.topic_id, p);
+                            bytes += self.process(&sent, topic.topic_id, p);
                         }
                     }
+                    self.counters.fetched_from(self.shared.leader, bytes);
                 }
                 Ok(ResponseKind::Fetch(response)) => {
                     self.report(&format!(
@@ -313,10 +325,10 @@ impl FetcherTask {
         Some((request, sent))
     }
 
-    /// One partition of a Fetch response.
-    fn process(&self, sent: &Sent, topic_id: uuid::Uuid, p: PartitionData) {
+    /// One partition of a Fetch response; returns the record bytes appended.
+    fn process(&self, sent: &Sent, topic_id: uuid::Uuid, p: PartitionData) -> u64 {
         let Some((target, fetch_offset)) = sent.get(&(topic_id, p.partition_index)) else {
-            return;
+            return 0;
         };
         let hosted = &target.hosted;
         // Only while the replica still follows the epoch this request was for.
@@ -324,7 +336,7 @@ impl FetcherTask {
         let still_following =
             matches!(*role, Role::Follower { leader_epoch, .. } if leader_epoch == target.leader_epoch);
         if !still_following {
-            return;
+            return 0;
         }
         let error = ResponseError::try_from_code(p.error_code);
         if error == Some(ResponseError::OffsetOutOfRange) && p.log_start_offset > *fetch_offset {
@@ -346,18 +358,18 @@ impl FetcherTask {
                     &format!("cannot restart the log at {}: {e}", p.log_start_offset),
                 );
             }
-            return;
+            return 0;
         }
         if p.error_code != 0 {
             drop(role);
             self.partition_error(hosted, error, p.error_code);
-            return;
+            return 0;
         }
         let mut log = hosted.log.log.lock();
         if log.log_end_offset() != *fetch_offset {
             // The log changed since the request was built (cannot happen with one fetcher per
             // partition, but never append at the wrong place).
-            return;
+            return 0;
         }
         if p.diverging_epoch.epoch >= 0 && p.diverging_epoch.end_offset >= 0 {
             let local = log.end_offset_for_epoch(p.diverging_epoch.epoch);
@@ -380,16 +392,18 @@ impl FetcherTask {
                 drop(role);
                 self.partition_failure(hosted, &format!("cannot truncate to {to}: {e}"));
             }
-            return;
+            return 0;
         }
         let records: Bytes = p.records.unwrap_or_default();
+        let mut appended = 0;
         if !records.is_empty() {
             if let Err(e) = log.append_as_follower(&records) {
                 drop(log);
                 drop(role);
                 self.partition_failure(hosted, &format!("cannot append what the leader sent: {e}"));
-                return;
+                return 0;
             }
+            appended = records.len() as u64;
         }
         let high_watermark = p.high_watermark.min(log.log_end_offset());
         if high_watermark > log.high_watermark() {
@@ -402,6 +416,7 @@ impl FetcherTask {
                 tracing::warn!(partition = %hosted.tp, "cannot move the log start offset to the leader's: {e}");
             }
         }
+        appended
     }
 
     fn partition_error(&self, hosted: &HostedPartition, error: Option<ResponseError>, code: i16) {
@@ -460,7 +475,7 @@ mod tests {
             ..crate::config::ReplicationConfig::from_raw(&crate::config::RawConfig::from_text("", "t").unwrap(), "P")
                 .unwrap()
         };
-        let m = FetcherManager::new(1, config, Arc::new(|| 1));
+        let m = FetcherManager::new(1, config, Arc::new(|| 1), ReplicationCounters::default());
         let spread: std::collections::HashSet<usize> = (0..32)
             .map(|p| m.fetcher_index(&TopicPartition::new("topic", p)))
             .collect();

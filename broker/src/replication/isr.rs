@@ -15,6 +15,7 @@ use kafka_protocol::messages::{AlterPartitionRequest, ApiKey, BrokerId, RequestK
 use super::hosted::{HostedPartition, Role};
 use super::partition_state::IsrProposal;
 use crate::cluster::{ControllerChannel, Lane};
+use crate::metrics::ReplicationCounters;
 use crate::util::RateLimitedLog;
 
 /// AlterPartition v3: ISR members with their broker epochs (KIP-903) and topic ids.
@@ -29,6 +30,7 @@ pub struct IsrClient {
     /// Broker epochs of the members, from the latest metadata (KIP-903).
     member_epochs: Arc<dyn Fn(i32) -> i64 + Send + Sync>,
     refusals: RateLimitedLog,
+    counters: ReplicationCounters,
 }
 
 impl IsrClient {
@@ -37,12 +39,14 @@ impl IsrClient {
         controller: Arc<ControllerChannel>,
         broker_epoch: Arc<dyn Fn() -> i64 + Send + Sync>,
         member_epochs: Arc<dyn Fn(i32) -> i64 + Send + Sync>,
+        counters: ReplicationCounters,
     ) -> Self {
         IsrClient {
             local_id,
             controller,
             broker_epoch,
             member_epochs,
+            counters,
             refusals: RateLimitedLog::new(Duration::from_secs(10)),
         }
     }
@@ -57,7 +61,14 @@ impl IsrClient {
                 if let Role::Leader(state) = &mut *role {
                     if state.leader_epoch == proposal.leader_epoch {
                         match &outcome {
-                            Ok((isr, partition_epoch)) => state.isr_change_committed(isr.clone(), *partition_epoch),
+                            Ok((isr, partition_epoch)) => {
+                                if isr.len() < state.isr.len() {
+                                    this.counters.isr_shrinks.inc();
+                                } else if isr.len() > state.isr.len() {
+                                    this.counters.isr_expands.inc();
+                                }
+                                state.isr_change_committed(isr.clone(), *partition_epoch)
+                            }
                             Err(_) => state.isr_change_failed(),
                         }
                     }

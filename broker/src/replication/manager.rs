@@ -26,6 +26,7 @@ use super::partition_state::{LeaderState, PartitionAssignment};
 use crate::config::ReplicationConfig;
 use crate::coordinator::ClusterImage;
 use crate::log::{AppendError, AppendInfo, Partition, TopicPartition};
+use crate::metrics::{ReplicationCounters, ReplicationSnapshot};
 
 /// Why an append as leader failed, as the client is told.
 #[derive(Debug)]
@@ -68,6 +69,7 @@ pub struct ReplicaManager {
     isr: Arc<IsrClient>,
     /// Bumped after every append or high-watermark move here; long-polling fetches watch it.
     appended: watch::Sender<u64>,
+    counters: ReplicationCounters,
 }
 
 pub(crate) fn now_ms() -> i64 {
@@ -80,8 +82,9 @@ impl ReplicaManager {
         config: ReplicationConfig,
         isr: Arc<IsrClient>,
         broker_epoch: Arc<dyn Fn() -> i64 + Send + Sync>,
+        counters: ReplicationCounters,
     ) -> Self {
-        let fetchers = FetcherManager::new(local_id, config.clone(), broker_epoch);
+        let fetchers = FetcherManager::new(local_id, config.clone(), broker_epoch, counters.clone());
         ReplicaManager {
             local_id,
             config,
@@ -89,6 +92,7 @@ impl ReplicaManager {
             fetchers,
             isr,
             appended: watch::channel(0).0,
+            counters,
         }
     }
 
@@ -252,7 +256,14 @@ impl ReplicaManager {
         if assignment.leader == self.local_id {
             if let (true, Role::Leader(state)) = (same_epoch, &mut *role) {
                 let log_end_offset = hosted.log.log.lock().log_end_offset();
+                let before = state.isr.len();
                 state.update_assignment(assignment, log_end_offset, now);
+                // The controller changed the ISR (it removes fenced brokers itself).
+                match state.isr.len().cmp(&before) {
+                    std::cmp::Ordering::Less => self.counters.isr_shrinks.inc(),
+                    std::cmp::Ordering::Greater => self.counters.isr_expands.inc(),
+                    std::cmp::Ordering::Equal => 0,
+                };
                 return Transition::Unchanged;
             }
             let mut log = hosted.log.log.lock();
@@ -491,6 +502,7 @@ impl ReplicaManager {
         };
         hosted.notify_changed();
         self.notify_appended();
+        self.counters.follower_fetched(follower);
         if let Some(p) = proposal {
             tracing::info!(partition = %tp, follower, isr = ?p.isr, "a follower caught up: adding it to the ISR");
             self.isr.submit(hosted, p);
@@ -532,6 +544,29 @@ impl ReplicaManager {
                 self.isr.submit(hosted, p);
             }
         }
+    }
+
+    /// The replication gauges: partitions led here that are under-replicated or under
+    /// `min.insync.replicas`, how many are led here, and the largest follower lag (offline partitions
+    /// are counted from metadata by the caller).
+    pub fn snapshot(&self) -> ReplicationSnapshot {
+        let mut s = ReplicationSnapshot::default();
+        for hosted in self.hosted() {
+            let role = hosted.role.lock();
+            let Role::Leader(state) = &*role else {
+                continue;
+            };
+            let log = hosted.log.log.lock();
+            s.leaders += 1;
+            if state.isr.len() < state.replicas.len() {
+                s.under_replicated += 1;
+            }
+            if (state.isr.len() as i32) < log.config().min_insync_replicas {
+                s.under_min_isr += 1;
+            }
+            s.max_lag = s.max_lag.max(state.max_follower_lag(log.log_end_offset()));
+        }
+        s
     }
 
     /// Stops every fetcher (shutdown).
