@@ -65,8 +65,6 @@ pub fn coordinator_connect(ctx: &RenderContext) -> String {
 pub fn broker_properties(ctx: &RenderContext, id: &str) -> String {
     let spec = &ctx.cluster.spec;
     let internal_port = spec.listeners.internal.port;
-    // INTERNAL comes first: the broker replicates over its first listener (it does not read
-    // inter.broker.listener.name yet).
     let mut listeners = format!("INTERNAL://:{internal_port}");
     let mut advertised = format!("INTERNAL://{}:{internal_port}", ctx.pod_host(Role::Broker, id));
     let mut protocols = "INTERNAL:PLAINTEXT".to_string();
@@ -89,6 +87,7 @@ pub fn broker_properties(ctx: &RenderContext, id: &str) -> String {
         ("listeners", listeners),
         ("advertised.listeners", advertised),
         ("listener.security.protocol.map", protocols),
+        ("inter.broker.listener.name", "INTERNAL".to_string()),
         ("zookeeper.connect", coordinator_connect(ctx)),
         ("log.dirs", BROKER_DATA_DIR.to_string()),
         ("metrics.port", METRICS_PORT.to_string()),
@@ -101,6 +100,16 @@ pub fn broker_properties(ctx: &RenderContext, id: &str) -> String {
     if let Some(rack) = ctx.racks.get(id) {
         push_entry(&mut out, "broker.rack", &rack.rack);
     }
+    let defaults: Vec<(&str, String)> = replication_defaults(spec.brokers.replicas)
+        .into_iter()
+        .filter(|(key, _)| !spec.brokers.config.contains_key(*key))
+        .collect();
+    if !defaults.is_empty() {
+        out.push_str("\n# Replication defaults for this many brokers (spec.brokers.config overrides them):\n");
+        for (key, value) in defaults {
+            push_entry(&mut out, key, &value);
+        }
+    }
     if !spec.brokers.config.is_empty() {
         out.push_str("\n# From spec.brokers.config:\n");
         for (key, value) in &spec.brokers.config {
@@ -108,6 +117,22 @@ pub fn broker_properties(ctx: &RenderContext, id: &str) -> String {
         }
     }
     out
+}
+
+/// The replication defaults a cluster of `brokers` brokers gets (what Kafka operators render): with three
+/// or more brokers every partition gets three replicas and acks=all needs two of them in sync, so one
+/// broker can fail (or roll) without losing availability or an acknowledged record; smaller clusters
+/// replicate as far as they can. They change only when the broker count crosses 2 or 3.
+pub fn replication_defaults(brokers: i32) -> Vec<(&'static str, String)> {
+    let rf = brokers.clamp(1, 3);
+    let min_isr = if rf >= 3 { 2 } else { 1 };
+    vec![
+        ("default.replication.factor", rf.to_string()),
+        ("min.insync.replicas", min_isr.to_string()),
+        ("offsets.topic.replication.factor", rf.to_string()),
+        ("transaction.state.log.replication.factor", rf.to_string()),
+        ("transaction.state.log.min.isr", min_isr.to_string()),
+    ]
 }
 
 /// Coordinator `ordinal`'s zookeeper.properties: the ensemble's `server.N` lines and its own id, both
