@@ -361,3 +361,294 @@ print(total)
     let out = check_numbered(&cluster.bootstrap(), topic, COUNT, 6);
     assert_eq!(out.trim(), format!("ok {COUNT}"));
 }
+
+/// Java's `String.hashCode`, as Kafka maps a group to its `__consumer_offsets` partition.
+fn java_hash(s: &str) -> i32 {
+    s.encode_utf16()
+        .fold(0i32, |h, c| h.wrapping_mul(31).wrapping_add(c as i32))
+}
+
+/// Kafka's `Utils.abs(groupId.hashCode) % partitions`.
+fn offsets_partition(group: &str, partitions: i32) -> i32 {
+    let h = java_hash(group);
+    (if h == i32::MIN { 0 } else { h.abs() }) % partitions
+}
+
+/// A librdkafka consumer group (confluent-kafka) and a Java consumer group (Kafka's console consumer)
+/// keep consuming through a kill -9 of the broker that leads their `__consumer_offsets` partition
+/// (RF 3): the new leader loads the groups from its replica, both resume from their committed offsets,
+/// and every record produced is consumed by each group. The librdkafka consumer commits after every
+/// batch, so after the failover it re-reads at most what it had not committed.
+#[test]
+fn consumer_groups_carry_on_when_their_coordinator_is_killed() {
+    let _serial = serial();
+    let mut cluster = Cluster::start();
+    let topic = "events";
+    cluster.create_topic(topic, 3, 3);
+    wait_isr(&cluster, topic, 3, &[1, 2, 3], Duration::from_secs(20));
+    // Two groups on the same __consumer_offsets partition (50 partitions, the default).
+    let rd_group = "librdkafka-group".to_string();
+    let target = offsets_partition(&rd_group, 50);
+    let java_group = (0..10_000)
+        .map(|i| format!("java-group-{i}"))
+        .find(|g| offsets_partition(g, 50) == target)
+        .expect("a Java group name on the same partition");
+    let all = [1, 2, 3].map(|id| cluster.broker(id).bootstrap()).join(",");
+
+    // A producer thread: 30 rounds of 200 acks=all records, one round every 0.4 s.
+    let work = tempfile::tempdir().unwrap();
+    let rd_script = r#"
+from confluent_kafka import Consumer
+seen = {}
+c = Consumer({"bootstrap.servers": BOOTSTRAP, "group.id": os.environ["GROUP"], "auto.offset.reset": "earliest",
+              "enable.auto.commit": False, "session.timeout.ms": 10000})
+c.subscribe([os.environ["TOPIC"]])
+want = int(os.environ["WANT"])
+deadline = time.time() + 150
+progress = open(os.environ["PROGRESS"], "w")
+while time.time() < deadline and len(seen) < want:
+    msgs = c.consume(num_messages=100, timeout=0.5)
+    batch = [m for m in msgs if not m.error()]
+    for m in batch:
+        v = m.value().decode()
+        seen[v] = seen.get(v, 0) + 1
+    if batch:
+        retry_coordinator(lambda: c.commit(asynchronous=False), "commit", timeout=60)
+        progress.write(f"{len(seen)}\n"); progress.flush()
+    time.sleep(0.05)
+c.close()
+dups = sum(n - 1 for n in seen.values())
+print(json.dumps({"distinct": len(seen), "duplicates": dups}))
+"#;
+    let want = 30 * 200;
+    let want_s = want.to_string();
+    let progress = work.path().join("progress");
+    let progress_s = progress.display().to_string();
+    let mut rd = python_spawn(
+        rd_script,
+        &all,
+        &[
+            ("GROUP", &rd_group),
+            ("TOPIC", topic),
+            ("WANT", &want_s),
+            ("PROGRESS", &progress_s),
+        ],
+        work.path(),
+        "rdkafka",
+    );
+    let java_out = std::fs::File::create(work.path().join("java.out")).unwrap();
+    let java_err = std::fs::File::create(work.path().join("java.err")).unwrap();
+    let mut java = std::process::Command::new(repo_root().join("scripts/kafka"))
+        .args([
+            "4",
+            "console-consumer",
+            "--bootstrap-server",
+            &all,
+            "--topic",
+            topic,
+            "--group",
+            &java_group,
+            "--from-beginning",
+            "--timeout-ms",
+            "20000",
+            "--consumer-property",
+            "auto.commit.interval.ms=500",
+        ])
+        .stdin(std::process::Stdio::null())
+        .stdout(java_out)
+        .stderr(java_err)
+        .spawn()
+        .expect("start the Java console consumer");
+
+    let mut produced = Vec::new();
+    let mut victim = None;
+    for round in 0..30 {
+        produced.extend(kcat_produce_with(
+            &cluster,
+            topic,
+            round % 3,
+            &format!("r{round}"),
+            200,
+            &["acks=all"],
+        ));
+        if round == 10 {
+            let m = cluster.metadata_via(1);
+            let leaders = partition_leaders(&m, "__consumer_offsets");
+            let leader = leaders[&target];
+            eprintln!("killing broker {leader}, leader of __consumer_offsets-{target}");
+            cluster.broker_mut(leader).kill9();
+            victim = Some(leader);
+        }
+        std::thread::sleep(Duration::from_millis(400));
+    }
+    let victim = victim.unwrap();
+    let status = wait_child(&mut rd, Duration::from_secs(200));
+    let rd_out = std::fs::read_to_string(work.path().join("rdkafka.out")).unwrap_or_default();
+    let rd_err = std::fs::read_to_string(work.path().join("rdkafka.err")).unwrap_or_default();
+    assert!(
+        status.success(),
+        "librdkafka group consumer failed:\n{rd_out}\n{rd_err}\n{}",
+        cluster.logs()
+    );
+    let summary: BTreeMap<String, i64> = rd_out
+        .trim()
+        .trim_matches(|c| c == '{' || c == '}')
+        .split(',')
+        .filter_map(|kv| kv.split_once(':'))
+        .map(|(k, v)| (k.trim().trim_matches('"').to_string(), v.trim().parse().unwrap_or(-1)))
+        .collect();
+    assert_eq!(
+        summary.get("distinct"),
+        Some(&(want as i64)),
+        "librdkafka group: {rd_out}\n{rd_err}"
+    );
+    // Commits after every batch of at most 100: a failover re-reads at most the uncommitted batches.
+    assert!(
+        summary.get("duplicates").is_some_and(|d| *d <= 300),
+        "the librdkafka group re-read too much after the failover (not resuming from its commits): {rd_out}"
+    );
+
+    let status = wait_child(&mut java, Duration::from_secs(200));
+    let java_text = std::fs::read_to_string(work.path().join("java.out")).unwrap_or_default();
+    let java_err = std::fs::read_to_string(work.path().join("java.err")).unwrap_or_default();
+    let seen: std::collections::BTreeSet<&str> = java_text.lines().filter(|l| !l.is_empty()).collect();
+    let missing: Vec<&str> = produced
+        .iter()
+        .map(|(_, _, v)| v.as_str())
+        .filter(|v| !seen.contains(v))
+        .take(5)
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "the Java group missed records (first {missing:?}); exit {status}\n{}\n{}",
+        tail(java_err.as_bytes(), 20),
+        cluster.logs()
+    );
+    eprintln!(
+        "after killing broker {victim}: librdkafka group {rd_out}, Java group read {} lines for {} records",
+        java_text.lines().count(),
+        produced.len()
+    );
+    // Both groups' committed offsets reached the end, on the new coordinator.
+    let describe = cluster.expect_ok(
+        "kafka-consumer-groups --describe",
+        &kafka_tool(
+            "4",
+            "consumer-groups",
+            &[
+                "--bootstrap-server",
+                &cluster.bootstrap(),
+                "--describe",
+                "--group",
+                &java_group,
+            ],
+        ),
+    );
+    let lags: Vec<String> = describe
+        .lines()
+        .filter(|l| l.contains(topic))
+        .filter_map(|l| l.split_whitespace().nth(5).map(str::to_string))
+        .collect();
+    assert!(
+        lags.len() == 3 && lags.iter().all(|lag| lag == "0"),
+        "the Java group's committed offsets are at the end (LAG 0):\n{describe}"
+    );
+}
+
+/// Apache Kafka's `kafka-producer-perf-test --producer-props acks=all` keeps writing to an RF 3 /
+/// min.insync.replicas=2 topic through a rolling restart of all three brokers (SIGTERM: a controlled
+/// shutdown hands leadership to another in-sync replica; each broker is back in every ISR before the
+/// next one stops): every record is acknowledged and no error reaches the application.
+#[test]
+fn producer_perf_test_with_acks_all_rides_out_a_rolling_restart() {
+    let _serial = serial();
+    const RECORDS: u64 = 150_000;
+    let mut cluster = Cluster::start();
+    let topic = "rolling";
+    cluster.topics_ok(&[
+        "--create",
+        "--topic",
+        topic,
+        "--partitions",
+        "6",
+        "--replication-factor",
+        "3",
+        "--config",
+        "min.insync.replicas=2",
+    ]);
+    wait_isr(&cluster, topic, 6, &[1, 2, 3], Duration::from_secs(20));
+    let all = [1, 2, 3].map(|id| cluster.broker(id).bootstrap()).join(",");
+    let work = tempfile::tempdir().unwrap();
+    let records = RECORDS.to_string();
+    let props = format!("bootstrap.servers={all}");
+    let mut perf = std::process::Command::new(repo_root().join("scripts/kafka"))
+        .args([
+            "4",
+            "producer-perf-test",
+            "--topic",
+            topic,
+            "--num-records",
+            &records,
+            "--record-size",
+            "100",
+            "--throughput",
+            "5000",
+            "--producer-props",
+            &props,
+            "acks=all",
+        ])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::fs::File::create(work.path().join("perf.out")).unwrap())
+        .stderr(std::fs::File::create(work.path().join("perf.err")).unwrap())
+        .spawn()
+        .expect("start producer-perf-test");
+    std::thread::sleep(Duration::from_secs(3));
+    for id in [1, 2, 3] {
+        let stopped = Instant::now();
+        let status = cluster.broker_mut(id).stop();
+        assert!(
+            status.success(),
+            "broker {id} exited with {status} on SIGTERM\n{}",
+            cluster.logs()
+        );
+        cluster.broker_mut(id).restart();
+        wait_isr(&cluster, topic, 6, &[1, 2, 3], Duration::from_secs(40));
+        eprintln!("broker {id} rolled and back in every ISR in {:?}", stopped.elapsed());
+        assert!(
+            perf.try_wait().expect("try_wait").is_none() || id == 3,
+            "the perf test finished during the roll: the test would prove less than it says"
+        );
+    }
+    let status = wait_child(&mut perf, Duration::from_secs(180));
+    let out = std::fs::read_to_string(work.path().join("perf.out")).unwrap_or_default();
+    let err = std::fs::read_to_string(work.path().join("perf.err")).unwrap_or_default();
+    let summary = out.lines().last().unwrap_or_default();
+    assert!(
+        status.success() && summary.starts_with(&format!("{RECORDS} records sent")),
+        "perf test: {status}\n{}\n{}",
+        tail(out.as_bytes(), 5),
+        tail(err.as_bytes(), 30)
+    );
+    assert!(
+        !err.contains("Exception") && !out.contains("Exception"),
+        "an error reached the producer application:\n{}",
+        tail(err.as_bytes(), 30)
+    );
+    eprintln!("perf test through the roll: {summary}");
+    let offsets = cluster.expect_ok(
+        "get-offsets",
+        &kafka_tool(
+            "4",
+            "get-offsets",
+            &["--bootstrap-server", &cluster.bootstrap(), "--topic", topic],
+        ),
+    );
+    let total: u64 = offsets
+        .lines()
+        .filter_map(|l| l.rsplit(':').next()?.trim().parse::<u64>().ok())
+        .sum();
+    assert!(
+        total >= RECORDS,
+        "the topic holds {total} records, fewer than the {RECORDS} acknowledged:\n{offsets}"
+    );
+}

@@ -110,6 +110,8 @@ impl Cluster {
             ("broker.id".to_string(), id.to_string()),
             ("zookeeper.connect".to_string(), self.connect.clone()),
             ("broker.heartbeat.interval.ms".to_string(), "500".to_string()),
+            // Groups fail over with their __consumer_offsets partition, as in a real cluster.
+            ("offsets.topic.replication.factor".to_string(), "3".to_string()),
             // Shorter than the harness's 30 s wait for the listener, so a broker that cannot register
             // exits with its own error first.
             (

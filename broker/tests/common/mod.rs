@@ -639,8 +639,9 @@ def fail(msg):
 
 def retry_coordinator(fn, what, timeout=30.0):
     """Runs fn(), retrying while the group coordinator is still loading or moving (NOT_COORDINATOR,
-    COORDINATOR_LOAD_IN_PROGRESS, ...), as a real application does; Kafka answers so right after it
-    creates __consumer_offsets or restarts."""
+    COORDINATOR_LOAD_IN_PROGRESS, ..., and librdkafka's local _WAIT_COORD while it looks for a moved
+    coordinator), as a real application does; Kafka answers so right after it creates
+    __consumer_offsets or restarts, or when the coordinator's broker fails."""
     from confluent_kafka import KafkaException
     deadline = time.time() + timeout
     while True:
@@ -649,7 +650,8 @@ def retry_coordinator(fn, what, timeout=30.0):
         except KafkaException as e:
             err = e.args[0]
             if time.time() > deadline or not (err.retriable() or err.name() in (
-                    "NOT_COORDINATOR", "COORDINATOR_LOAD_IN_PROGRESS", "COORDINATOR_NOT_AVAILABLE")):
+                    "NOT_COORDINATOR", "COORDINATOR_LOAD_IN_PROGRESS", "COORDINATOR_NOT_AVAILABLE",
+                    "_WAIT_COORD")):
                 fail(f"{what}: {err}")
             time.sleep(0.5)
 

@@ -76,21 +76,45 @@ fn replication_defaults_follow_the_broker_count_and_yield_to_the_spec() {
         let objects = render(cluster, &RenderOptions::default()).unwrap();
         let text = config_of(&objects, Role::Broker, "server-0.properties");
         let get = |key: &str| {
-            let found: Vec<&str> = text.lines().filter_map(|l| l.strip_prefix(&format!("{key}="))).collect();
+            let found: Vec<&str> = text
+                .lines()
+                .filter_map(|l| l.strip_prefix(&format!("{key}=")))
+                .collect();
             assert!(found.len() <= 1, "{key} rendered twice:\n{text}");
             found.first().map(|v| v.to_string())
         };
-        (get("default.replication.factor"), get("min.insync.replicas"), get("offsets.topic.replication.factor"))
+        (
+            get("default.replication.factor"),
+            get("min.insync.replicas"),
+            get("offsets.topic.replication.factor"),
+        )
     };
     cluster.spec.brokers.replicas = 3;
-    assert_eq!(settings(&cluster), (Some("3".into()), Some("2".into()), Some("3".into())));
+    assert_eq!(
+        settings(&cluster),
+        (Some("3".into()), Some("2".into()), Some("3".into()))
+    );
     cluster.spec.brokers.replicas = 5;
-    assert_eq!(settings(&cluster), (Some("3".into()), Some("2".into()), Some("3".into())));
+    assert_eq!(
+        settings(&cluster),
+        (Some("3".into()), Some("2".into()), Some("3".into()))
+    );
     cluster.spec.brokers.replicas = 1;
-    assert_eq!(settings(&cluster), (Some("1".into()), Some("1".into()), Some("1".into())));
+    assert_eq!(
+        settings(&cluster),
+        (Some("1".into()), Some("1".into()), Some("1".into()))
+    );
     cluster.spec.brokers.replicas = 3;
-    cluster.spec.brokers.config.insert("min.insync.replicas".into(), "3".into());
-    assert_eq!(settings(&cluster), (Some("3".into()), Some("3".into()), Some("3".into())), "the spec wins");
+    cluster
+        .spec
+        .brokers
+        .config
+        .insert("min.insync.replicas".into(), "3".into());
+    assert_eq!(
+        settings(&cluster),
+        (Some("3".into()), Some("3".into()), Some("3".into())),
+        "the spec wins"
+    );
 }
 
 #[test]
