@@ -5,7 +5,7 @@
 //! after the request's `timeout_ms` with REQUEST_TIMED_OUT. All partitions are appended first, then
 //! waited for, so a request spanning many partitions waits about as long as its slowest one.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
@@ -19,12 +19,7 @@ use crate::replication::{AppendFailure, HostedPartition};
 
 pub const VERSIONS: VersionRange = VersionRange { min: 3, max: 12 };
 
-pub fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
-}
+pub use crate::util::now_ms;
 
 type Failure = (ResponseError, Option<String>);
 

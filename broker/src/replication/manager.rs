@@ -72,9 +72,7 @@ pub struct ReplicaManager {
     counters: ReplicationCounters,
 }
 
-pub(crate) fn now_ms() -> i64 {
-    crate::api::produce::now_ms()
-}
+pub(crate) use crate::util::now_ms;
 
 impl ReplicaManager {
     pub fn new(
