@@ -202,7 +202,12 @@ impl LogSegment {
             return Ok(());
         }
         let start = self.size;
-        self.file.write_all_at(buffer, start)?;
+        if let Err(e) = self.file.write_all_at(buffer, start) {
+            // A write cut short (a full disk) may have left part of the buffer past `size`: drop it,
+            // so it can never end up inside the log (see `on_become_inactive`).
+            let _ = self.file.set_len(start);
+            return Err(e);
+        }
         if start == 0 {
             let largest = batches.iter().map(|b| b.max_timestamp).max();
             self.rolling_based_timestamp = largest;
@@ -372,9 +377,15 @@ impl LogSegment {
             .map_or(0, |d| d.as_millis() as i64)
     }
 
-    /// Called when a newer segment becomes active (and at close): records the final time index
-    /// entry, as Kafka's `onBecomeInactiveSegment`, and writes buffered index entries.
+    /// Called when a newer segment becomes active (and at close): trims the file to the segment's
+    /// size, records the final time index entry, as Kafka's `onBecomeInactiveSegment`, and writes
+    /// buffered index entries.
     pub fn on_become_inactive(&mut self) -> io::Result<()> {
+        // Bytes past the segment's end (from a write that failed part-way) would look like a torn
+        // batch to recovery, which would then drop every later segment: trim them (Kafka trims too).
+        if self.file.metadata()?.len() > self.size {
+            self.file.set_len(self.size)?;
+        }
         self.time_index
             .maybe_append(self.max_timestamp_so_far, self.offset_of_max_timestamp_so_far, true)?;
         self.offset_index.write_pending()?;

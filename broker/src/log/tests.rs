@@ -616,3 +616,36 @@ fn producer_snapshot_at_roll_plus_replay_after_crash() {
     let info = log.append_committed(&idempotent(1, 0, 1, 1), 0, 0).unwrap();
     assert_eq!((info.base_offset, info.duplicate), (1, false));
 }
+
+/// A write that failed part-way (a full disk: ENOSPC after some bytes) leaves bytes past the active
+/// segment's end. If the next append rolls, those bytes must not stay at the end of the now inactive
+/// segment: recovery after a crash would take them for a torn batch, truncate there and delete every
+/// later segment, acknowledged records included (found by the fault checker: disk full, then kill -9).
+#[test]
+fn bytes_of_a_failed_write_do_not_survive_a_roll() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t-0");
+    let one = batch_of(1, 200, 0);
+    let cfg = LogConfig {
+        segment_bytes: (one.len() * 2) as u64,
+        ..config()
+    };
+    {
+        let mut log = Log::open(path.clone(), cfg.clone(), 0).unwrap();
+        log.append_committed(&one, 0, 0).unwrap();
+        log.append_committed(&one, 0, 0).unwrap(); // the segment is full
+                                                   // What a write cut short by ENOSPC leaves behind: a batch prefix past the segment's size.
+        let file = segment_log_path(&path, 0);
+        let f = OpenOptions::new().append(true).open(&file).unwrap();
+        std::io::Write::write_all(&mut &f, &one[..100]).unwrap();
+        drop(f);
+        log.append_committed(&one, 0, 0).unwrap(); // rolls: segment 0 keeps the stray bytes
+        log.append_committed(&one, 0, 0).unwrap();
+        log.append_committed(&one, 0, 0).unwrap(); // rolls again
+        assert_eq!(log.log_end_offset(), 5);
+        // Dropped without close or flush: a crash.
+    }
+    let log = Log::open(path, cfg, 0).unwrap();
+    assert_eq!(log.log_end_offset(), 5, "every acknowledged record survives recovery");
+    assert_eq!(read_all(&log, 0).len(), 5);
+}
