@@ -41,6 +41,7 @@ MARKER = ".oxka-faultcheck"
 PACKAGE_DIR = Path(__file__).resolve().parent.parent
 REPO = PACKAGE_DIR.parent.parent
 T0 = time.time()
+SETTLE = 0.3
 
 
 def log(text: str) -> None:
@@ -51,7 +52,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     ap = argparse.ArgumentParser(prog="tests/faultcheck/run.sh", description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     ap.add_argument("--seed", type=int, default=None, help="fault schedule seed (default: from the clock, printed)")
-    ap.add_argument("--duration", type=float, default=300, help="seconds of faults under load")
+    ap.add_argument("--duration", type=float, default=300,
+                    help="seconds of faults under load; the run goes on (up to 1.5 times as long) until every "
+                         "kind reached --min-faults-per-kind")
     ap.add_argument("--min-faults-per-kind", type=int, default=30, help="fewer injected faults of any kind fail the run")
     ap.add_argument("--coordinators", type=int, default=3)
     ap.add_argument("--brokers", type=int, default=3)
@@ -63,7 +66,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     ap.add_argument("--rate", type=float, default=150, help="records/s per producer")
     ap.add_argument("--value-bytes", type=int, default=100)
     ap.add_argument("--message-timeout-ms", type=int, default=30000, help="librdkafka message.timeout.ms")
-    ap.add_argument("--session-timeout-ms", type=int, default=2000, help="coordinators' broker.session.timeout.ms")
+    ap.add_argument("--session-timeout-ms", type=int, default=1500, help="coordinators' broker.session.timeout.ms")
     ap.add_argument("--faults", default=",".join(KINDS), help="comma-separated fault kinds")
     ap.add_argument("--disk-mib", type=int, default=256, help="size of each broker's log.dirs tmpfs")
     ap.add_argument("--recovery-timeout", type=float, default=60, help="bound on the wait for a whole cluster after a fault")
@@ -267,7 +270,14 @@ class Run:
 
         started = time.time()
         schedule = Schedule(a.seed, a.kinds, a.session_timeout_ms)
-        while a.kinds and time.time() - started < a.duration:
+        def more_faults() -> bool:
+            elapsed = time.time() - started
+            if elapsed < a.duration:
+                return True
+            short = any(self.faults[k] < a.min_faults_per_kind for k in a.kinds)
+            return short and elapsed < a.duration * 1.5
+
+        while a.kinds and more_faults():
             fault = schedule.next()
             t = time.time()
             try:
@@ -284,6 +294,7 @@ class Run:
             else:
                 self.recovery.append(took)
                 log(f"  whole again after {took:.1f} s (fault and recovery {time.time() - t:.1f} s)")
+                time.sleep(SETTLE)  # clients find the new leaders before the next fault
             self.producers_alive()
         producing = time.time() - started + 3
 

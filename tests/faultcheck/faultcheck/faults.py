@@ -50,12 +50,19 @@ class Schedule:
         kind = self.round.pop(0)
         self.number += 1
         pick = self.rng.randrange(1 << 30)
-        if kind in ("kill-partition-leader", "kill-coordinator-leader"):
-            hold = self.rng.uniform(0.2, 1.5)  # down time before the restart
+        if kind == "kill-partition-leader":
+            # Down time before the restart: sometimes within the session timeout (the broker comes
+            # back before the controller fences it), sometimes beyond it (fenced, leadership moves).
+            hold = self.session * self.rng.uniform(0.15, 1.6)
+        elif kind == "kill-coordinator-leader":
+            # Half of them: restart within the election timeout (the old leader comes back before the
+            # others notice); the other half (hold < 0): restart once the others elected a new leader,
+            # plus -hold seconds.
+            hold = self.rng.uniform(0.2, 0.5) if self.rng.random() < 0.5 else -self.rng.uniform(0.0, 0.5)
         elif kind in ("pause-broker", "partition-broker"):
-            hold = self.session * self.rng.uniform(1.25, 1.75)  # longer than the session timeout
+            hold = self.session * self.rng.uniform(1.2, 1.6)  # longer than the session timeout
         else:
-            hold = self.rng.uniform(1.0, 3.0)
+            hold = self.rng.uniform(0.5, 2.0)
         return Fault(self.number, kind, pick, hold)
 
 
@@ -111,10 +118,18 @@ class Injector:
     def kill_coordinator_leader(self, fault: Fault) -> str:
         leader = self.cluster.wait_coordinator_leader(30)
         leader.kill9()
-        time.sleep(fault.hold)
+        killed = time.time()
+        if fault.hold >= 0:
+            time.sleep(fault.hold)
+            after = self.cluster.coordinator_leader()
+        else:
+            after = self.cluster.wait_coordinator_leader(30)
+            time.sleep(-fault.hold)
+        down = time.time() - killed
         leader.spawn()
         leader.wait_accepting(30)
-        return f"kill -9 {leader.name} (Raft leader); restarted after {fault.hold:.1f} s"
+        return (f"kill -9 {leader.name} (Raft leader); restarted after {down:.1f} s; "
+                f"leader meanwhile: {after.name if after else 'none yet'}")
 
     def pause_broker(self, fault: Fault) -> str:
         victim = self.cluster.brokers[fault.pick % len(self.cluster.brokers)]
