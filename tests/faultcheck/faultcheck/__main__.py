@@ -185,12 +185,22 @@ class Run:
             last = self.cluster.unhealthy()
             if not last:
                 try:
-                    leaders = self.injector.leaders()
-                    offline = [f"{t}-{p}" for (t, p), l in leaders.items() if l < 0]
-                    if len(leaders) < len(self.topics) * self.args.partitions:
-                        last = [f"Metadata lists {len(leaders)} checked partitions"]
+                    view = self.injector.controller_view()
+                    states = view.partitions
+                    fenced = sorted({b.id for b in self.cluster.brokers} - view.brokers)
+                    offline = [f"{t}-{p}" for (t, p), (leader, _, _) in states.items() if leader < 0]
+                    # With replication: every replica back in the ISR, so that the next fault leaves
+                    # at least min.insync.replicas of them.
+                    shrunk = [f"{t}-{p} ISR {isr} of {replicas}" for (t, p), (_, replicas, isr) in states.items()
+                              if set(isr) != set(replicas)]
+                    if fenced:
+                        last = [f"the controller has brokers {fenced} fenced"]
+                    elif len(states) < len(self.topics) * self.args.partitions:
+                        last = [f"Metadata lists {len(states)} checked partitions"]
                     elif offline:
                         last = [f"no leader: {', '.join(offline)}"]
+                    elif shrunk:
+                        last = [f"ISR not complete: {', '.join(shrunk[:6])}"]
                     else:
                         return time.time() - start
                 except Exception as e:  # noqa: BLE001
@@ -365,6 +375,7 @@ def main(argv: list[str]) -> int:
     if stale:
         log(f"removed leftovers of an earlier run: {', '.join(stale)}")
     # SIGTERM (CI timeouts) and SIGHUP unwind like Ctrl-C, through the cleanup below.
+    signal.signal(signal.SIGINT, interrupt)  # also when started in the background (SIGINT ignored)
     signal.signal(signal.SIGTERM, interrupt)
     signal.signal(signal.SIGHUP, interrupt)
     run = Run(args)

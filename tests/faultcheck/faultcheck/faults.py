@@ -19,10 +19,10 @@ import random
 import time
 from dataclasses import dataclass
 
-from confluent_kafka.admin import AdminClient
-
-from . import QUIET, netns
+from . import netns
 from .cluster import Cluster, Process
+from .controller_view import ControllerView
+from .controller_view import metadata as controller_metadata
 
 KINDS = ["kill-partition-leader", "kill-coordinator-leader", "pause-broker", "partition-broker", "disk-full"]
 
@@ -72,21 +72,20 @@ class Injector:
         self.topics = topics
         self.partitions = partitions
         self.log = log
-        self.admin = AdminClient({"bootstrap.servers": cluster.bootstrap, "socket.timeout.ms": 5000, **QUIET})
         self.ballast: list[str] = []
         self.cut: list[str] = []
 
+    def controller_view(self) -> ControllerView:
+        """Unfenced brokers and (topic, partition) -> (leader id or -1, replicas, ISR) as the
+        coordinator leader's metadata image has them (a broker's own Metadata may be stale)."""
+        leader = self.cluster.coordinator_leader()
+        if leader is None:
+            raise RuntimeError("no coordinator leader to ask for Metadata")
+        return controller_metadata(leader.ip, leader.port, self.topics)
+
     def leaders(self) -> dict[tuple[str, int], int]:
-        """(topic, partition) -> leader id (-1: none), from Metadata via any broker."""
-        md = self.admin.list_topics(timeout=5)
-        out = {}
-        for topic in self.topics:
-            t = md.topics.get(topic)
-            if t is None or t.error is not None:
-                continue
-            for p, pm in t.partitions.items():
-                out[(topic, p)] = pm.leader
-        return out
+        """(topic, partition) -> leader id (-1: none)."""
+        return {tp: state[0] for tp, state in self.controller_view().partitions.items()}
 
     def broker(self, broker_id: int) -> Process:
         return next(b for b in self.cluster.brokers if b.id == broker_id)
