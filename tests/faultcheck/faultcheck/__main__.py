@@ -83,6 +83,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     unknown = set(args.kinds) - set(KINDS)
     if unknown:
         ap.error(f"unknown fault kinds {sorted(unknown)}; known: {', '.join(KINDS)}")
+    if not 1 <= args.coordinators <= 89 or not 1 <= args.brokers <= 99:
+        ap.error("--coordinators must be 1..89 and --brokers 1..99 (addresses 10.213.0.11.. and .101..)")
     if args.producers < 2:
         ap.error("--producers must be at least 2 (one idempotent, one not)")
     if args.self_test and args.partitions < 2:

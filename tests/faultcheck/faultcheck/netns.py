@@ -4,7 +4,7 @@ Layout (SUBNET = 10.213.0.0/24, fixed so that a crashed run's leftovers can be f
 
     root namespace  bridge oxfc0, 10.213.0.1      the checker: producers, admin, read-back, health
     oxfc-c<i>       10.213.0.(10+i), eth0          coordinator i
-    oxfc-b<i>       10.213.0.(20+i), eth0          broker i
+    oxfc-b<i>       10.213.0.(100+i), eth0         broker i
 
 Every process has its own address, so every one of them uses the same well-known ports (2181, 9092,
 ...) with no clash with anything else on the machine. A network partition of broker i is a pair of
@@ -50,7 +50,7 @@ def coordinator_ip(i: int) -> str:
 
 
 def broker_ip(i: int) -> str:
-    return f"{SUBNET}.{20 + i}"
+    return f"{SUBNET}.{100 + i}"
 
 
 def our_namespaces() -> list[str]:
