@@ -43,6 +43,7 @@ if [[ "${OXKA_FAULTCHECK:-}" == 1 && "${OXKA_FAULTCHECK_SKIP:-}" != 1 ]]; then
   step "fault checker (self-test, then ${OXKA_FAULTCHECK_SECONDS:-300} s of faults)"
   cargo build -p oxka-broker --bin oxka
   export OXKA_BIN="${OXKA_BIN:-$CARGO_TARGET_DIR/debug/oxka}"
+  (cd tests/faultcheck && "${OXKA_CACHE:-$HOME/.cache/oxka}/venv/bin/python" -m unittest test_verify)
   bash tests/faultcheck/run.sh --self-test --duration 15 --min-faults-per-kind 0
   bash tests/faultcheck/run.sh --duration "${OXKA_FAULTCHECK_SECONDS:-300}" --min-faults-per-kind 30
 fi
