@@ -330,6 +330,9 @@ class Run:
         if findings.acked == 0:
             verdict.append("no record was acknowledged")
         verdict += self.problems
+        panics = self.panics()
+        if panics:
+            verdict.append(f"{len(panics)} panic(s) in the process logs, first: {panics[0]}")
         text = summary(args=a, seconds_producing=producing, faults=self.faults, fault_failures=self.fault_failures,
                        producers=summaries, findings=findings, exits=self.exits, recovery=self.recovery,
                        recovery_timeouts=self.recovery_timeouts, verdict=verdict)
@@ -339,6 +342,18 @@ class Run:
         if a.self_test:
             return judge_self_test(findings, verdict, expected, log)
         return 0 if not verdict else 1
+
+    def panics(self) -> list[str]:
+        """`panicked at` lines in the oxka processes' logs (a panic is a bug even when the process
+        survives it)."""
+        found = []
+        for p in self.cluster.processes():
+            try:
+                text = p.log.read_text(errors="replace")
+            except OSError:
+                continue
+            found += [f"{p.name}: {line.strip()[:200]}" for line in text.splitlines() if "panicked at" in line]
+        return found
 
     def cleanup(self) -> None:
         for _, _, popen, _ in self.producers:
