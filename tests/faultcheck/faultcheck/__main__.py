@@ -69,6 +69,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     ap.add_argument("--session-timeout-ms", type=int, default=1500, help="coordinators' broker.session.timeout.ms")
     ap.add_argument("--faults", default=",".join(KINDS), help="comma-separated fault kinds")
     ap.add_argument("--disk-mib", type=int, default=256, help="size of each broker's log.dirs tmpfs")
+    ap.add_argument("--segment-bytes", type=int, default=1 << 20,
+                    help="brokers' log.segment.bytes (small: frequent rolls, more recovery work after kill -9)")
     ap.add_argument("--recovery-timeout", type=float, default=60, help="bound on the wait for a whole cluster after a fault")
     ap.add_argument("--workdir", default="/tmp/oxka-faultcheck", help="config, logs and coordinator data (wiped first)")
     ap.add_argument("--keep-logs", action="store_true", help="keep the workdir after a passing run (a failing run always keeps it)")
@@ -266,7 +268,7 @@ class Run:
         log(f"seed {a.seed}; oxka {binary}; workdir {self.workdir}")
         netns.setup(a.coordinators, a.brokers)
         self.cluster = Cluster(binary, self.workdir, a.coordinators, a.brokers, a.session_timeout_ms,
-                               a.disk_mib, a.rust_log, a.replication_factor)
+                               a.disk_mib, a.rust_log, a.replication_factor, a.segment_bytes)
         self.cluster.mount_disks()
         self.cluster.start()
         log(f"cluster up: coordinators {self.cluster.connect}; brokers {self.cluster.bootstrap}")

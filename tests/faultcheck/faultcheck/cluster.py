@@ -145,7 +145,8 @@ class Process:
 
 class Cluster:
     def __init__(self, binary: str, workdir: Path, coordinators: int, brokers: int,
-                 session_timeout_ms: int, disk_mib: int, rust_log: str, replication_factor: int):
+                 session_timeout_ms: int, disk_mib: int, rust_log: str, replication_factor: int,
+                 segment_bytes: int = 4 << 20):
         self.binary = binary
         self.workdir = workdir
         self.session_timeout_ms = session_timeout_ms
@@ -185,7 +186,8 @@ class Cluster:
                 "initial.broker.registration.timeout.ms=30000",
                 "auto.create.topics.enable=false",
                 "num.partitions=1",
-                "log.segment.bytes=4194304",
+                f"log.segment.bytes={segment_bytes}",
+                f"log.index.size.max.bytes={max(4096, min(10 << 20, segment_bytes // 8))}",
                 "log.retention.ms=-1",
                 "group.initial.rebalance.delay.ms=0",
                 f"offsets.topic.replication.factor={replication_factor}",
