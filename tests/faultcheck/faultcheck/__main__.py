@@ -165,6 +165,7 @@ class Run:
         self.recovery: list[float] = []
         self.recovery_timeouts = 0
         self.problems: list[str] = []
+        self.passed = False
 
     # ---- cluster health -------------------------------------------------------------------------
 
@@ -180,8 +181,9 @@ class Run:
                     log(f"  !! restarting {p.name} failed: {e}")
 
     def wait_whole(self, timeout: float) -> float | None:
-        """Waits until every process is up and healthy and every checked partition has a leader;
-        the seconds it took, or None after `timeout`."""
+        """Waits until every process is up and healthy and, as the controller sees it, every broker
+        is unfenced and every checked partition led with a complete ISR; the seconds it took, or None
+        after `timeout`."""
         start = time.time()
         last = []
         while time.time() - start < timeout:
@@ -366,6 +368,18 @@ class Run:
             self.injector.undo_all()
         if self.cluster is not None:
             self.cluster.stop_all()
+            if not self.passed and not self.args.self_test:
+                self.keep_data()
+
+    def keep_data(self) -> None:
+        """Copies the brokers' log dirs off their tmpfs (which is unmounted next), so that a failure
+        can be examined (`scripts/kafka 4 dump-log --files ...` shows producer ids and sequences)."""
+        for b in self.cluster.brokers:
+            source = self.cluster.broker_data_dir(b.id)
+            if source.exists():
+                target = self.workdir / f"broker-{b.id}-data"
+                shutil.copytree(source, target, dirs_exist_ok=True)
+                log(f"kept {b.name}'s log dir in {target}")
         removed = cleanup_everything()
         log(f"cleaned up: {', '.join(removed) if removed else 'nothing left'}")
 

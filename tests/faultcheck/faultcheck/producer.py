@@ -48,18 +48,19 @@ def error_names() -> dict[str, str]:
 class RequestErrors(logging.Handler):
     """Counts the batch errors librdkafka logs; passes warnings and errors on to stderr."""
 
-    def __init__(self, counter: Counter):
+    def __init__(self, counter: Counter, verbose: bool):
         super().__init__()
         self.counter = counter
         self.names = error_names()
+        self.verbose = verbose  # every line to stderr (FAULTCHECK_RDKAFKA_DEBUG is set)
 
     def emit(self, record: logging.LogRecord) -> None:
         text = record.getMessage()
         found = ENCOUNTERED.search(text)
         if found:
             self.counter[self.names.get(found.group(1), found.group(1))] += 1
-        elif record.levelno >= logging.WARNING:
-            print(text, file=sys.stderr, flush=True)
+        if self.verbose or (record.levelno >= logging.WARNING and not found):
+            print(f"{time.strftime('%H:%M:%S')}.{int(time.time() * 1000) % 1000:03d} {text}", file=sys.stderr)
 
 
 def on_signal(signum, frame):  # noqa: ARG001
@@ -84,7 +85,7 @@ def main() -> None:
     rdkafka_log = logging.getLogger(f"rdkafka.{name}")
     rdkafka_log.setLevel(logging.DEBUG)
     rdkafka_log.propagate = False
-    rdkafka_log.addHandler(RequestErrors(request_errors))
+    rdkafka_log.addHandler(RequestErrors(request_errors, verbose=bool(args.get("debug"))))
     fatal: list[str] = []
     acked = 0
     config = {
