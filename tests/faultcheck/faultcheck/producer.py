@@ -23,7 +23,7 @@ import sys
 import time
 from collections import Counter
 
-from confluent_kafka import KafkaError, Producer
+from confluent_kafka import KafkaError, KafkaException, Producer
 
 stop = False
 
@@ -118,10 +118,25 @@ def main() -> None:
             acked += 1
         else:
             delivery_errors[err.name()] += 1
-            if err.fatal():
-                fatal.append(f"{err.name()}: {err.str()}")
 
-    producer = Producer(config)
+    producers = [Producer(config)]  # the last one is current; earlier ones hit a fatal error
+
+    def on_fatal(e: Exception) -> None:
+        """A fatal error (raised by poll/produce/flush): count it, keep the old instance for its
+        delivery reports, go on with a new one (a new producer id)."""
+        err = e.args[0] if e.args and isinstance(e.args[0], KafkaError) else None
+        if err is None or not err.fatal():
+            raise e
+        fatal.append(f"{err.name()}: {err.str()}")
+        print(f"fatal error, a new producer instance takes over: {err.str()}", file=sys.stderr, flush=True)
+        producers.append(Producer(config))
+
+    def poll(timeout: float) -> None:
+        try:
+            producers[-1].poll(timeout)
+        except KafkaException as e:
+            on_fatal(e)
+
     pad = "x" * max(0, args["value_bytes"] - len(name) - 12)
     started = time.monotonic()
     seq = 0
@@ -129,7 +144,7 @@ def main() -> None:
         due = started + seq / rate
         now = time.monotonic()
         if now < due:
-            producer.poll(min(due - now, 0.05))
+            poll(min(due - now, 0.05))
             continue
         topic = topics[seq % len(topics)]
         partition = (seq // len(topics)) % partitions
@@ -137,32 +152,30 @@ def main() -> None:
         handed = False
         while not stop:
             try:
-                producer.produce(topic, key=str(seq), value=f"{name}:{seq}:{pad}",
-                                 partition=partition, on_delivery=delivered)
+                producers[-1].produce(topic, key=str(seq), value=f"{name}:{seq}:{pad}",
+                                      partition=partition, on_delivery=delivered)
                 handed = True
                 break
             except BufferError:
-                producer.poll(0.1)
-            except Exception as e:  # KafkaException: fatal error state
-                err = e.args[0] if e.args and isinstance(e.args[0], KafkaError) else None
-                if err is not None and err.fatal():
-                    fatal.append(f"{err.name()}: {err.str()}")
-                    producer.flush(1)
-                    producer = Producer(config)  # a new instance (new producer id) goes on
-                else:
-                    delivery_errors[f"produce() {type(e).__name__}: {e}"] += 1
-                    time.sleep(0.1)
+                poll(0.1)
+            except KafkaException as e:
+                on_fatal(e)
         if not handed:
             # Stopped before librdkafka took it: not a record of this run.
             offsets.pop()
             break
         seq += 1
-        producer.poll(0)
+        poll(0)
 
     deadline = time.monotonic() + args["flush_seconds"]
-    while len(producer) > 0 and time.monotonic() < deadline:
-        producer.poll(0.2)
-    unanswered = len(producer)
+    while any(len(p) for p in producers) and time.monotonic() < deadline:
+        for p in producers:
+            try:
+                p.poll(0.2 / len(producers))
+            except KafkaException as e:
+                if p is producers[-1]:
+                    on_fatal(e)
+    unanswered = sum(len(p) for p in producers)
     elapsed = time.monotonic() - started
     with open(out + ".offsets", "wb") as f:
         offsets.tofile(f)
