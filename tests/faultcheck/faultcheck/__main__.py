@@ -369,7 +369,12 @@ class Run:
         if self.cluster is not None:
             self.cluster.stop_all()
             if not self.passed and not self.args.self_test:
-                self.keep_data()
+                try:
+                    self.keep_data()
+                except OSError as e:
+                    log(f"could not keep the brokers' log dirs: {e}")
+        removed = cleanup_everything()
+        log(f"cleaned up: {', '.join(removed) if removed else 'nothing left'}")
 
     def keep_data(self) -> None:
         """Copies the brokers' log dirs off their tmpfs (which is unmounted next), so that a failure
@@ -380,8 +385,6 @@ class Run:
                 target = self.workdir / f"broker-{b.id}-data"
                 shutil.copytree(source, target, dirs_exist_ok=True)
                 log(f"kept {b.name}'s log dir in {target}")
-        removed = cleanup_everything()
-        log(f"cleaned up: {', '.join(removed) if removed else 'nothing left'}")
 
 
 def interrupt(signum, frame):  # noqa: ARG001
