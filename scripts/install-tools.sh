@@ -7,9 +7,9 @@
 #   $OXKA_CACHE/kafka-<ver>/classpath.txt   Apache Kafka jars (Maven Central), one classpath per version
 #   $OXKA_CACHE/kafka-<ver>/log4j*.properties  quiet logging for the tools (WARN to stderr)
 #   $OXKA_CACHE/venv                         kafka-python, confluent-kafka and the compression codecs
-#   kcat                                     Debian package (apt-get)
+#   kcat, iptables                           Debian packages (apt-get); iptables for tests/faultcheck
 #
-# Needs: Java 17, Maven, Python 3, and apt-get (as root) when kcat is missing.
+# Needs: Java 17, Maven, Python 3, and apt-get (as root) when kcat or iptables is missing.
 # Override versions with OXKA_KAFKA_OLD (default 2.8.2) and OXKA_KAFKA_NEW (default 4.1.1).
 set -euo pipefail
 
@@ -123,25 +123,26 @@ classpath_complete() {
 }
 
 # ---------------------------------------------------------------------------------------------
-# kcat (Debian)
+# kcat and iptables (Debian; iptables is for the fault checker's network partitions)
 # ---------------------------------------------------------------------------------------------
-install_kcat() {
-  local t0
+# install_deb COMMAND PACKAGE: apt-get installs PACKAGE unless COMMAND is on the PATH (or in /usr/sbin).
+install_deb() {
+  local cmd="$1" pkg="$2" t0
   t0=$(now)
-  if command -v kcat >/dev/null; then
-    log "kcat: present ($(elapsed "$t0"))"
+  if command -v "$cmd" >/dev/null || [[ -x "/usr/sbin/$cmd" ]]; then
+    log "$cmd: present ($(elapsed "$t0"))"
     return
   fi
-  command -v apt-get >/dev/null || die "kcat is missing and apt-get is not available: install kcat by hand"
+  command -v apt-get >/dev/null || die "$cmd is missing and apt-get is not available: install $pkg by hand"
   local sudo=""
   [[ $(id -u) == 0 ]] || sudo="sudo"
-  log "kcat: installing with apt-get..."
-  if ! $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q kcat >"$CACHE/apt.log" 2>&1; then
+  log "$cmd: installing $pkg with apt-get..."
+  if ! $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$pkg" >"$CACHE/apt.log" 2>&1; then
     $sudo apt-get update -q >>"$CACHE/apt.log" 2>&1 || true
-    $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q kcat >>"$CACHE/apt.log" 2>&1 \
-      || { tail -20 "$CACHE/apt.log" >&2; die "apt-get install kcat failed"; }
+    $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$pkg" >>"$CACHE/apt.log" 2>&1 \
+      || { tail -20 "$CACHE/apt.log" >&2; die "apt-get install $pkg failed"; }
   fi
-  log "kcat: installed ($(elapsed "$t0"))"
+  log "$cmd: installed ($(elapsed "$t0"))"
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -174,7 +175,8 @@ install_venv() {
 T_START=$(now)
 install_kafka "$KAFKA_OLD"
 install_kafka "$KAFKA_NEW"
-install_kcat
+install_deb kcat kcat
+install_deb iptables iptables
 install_venv
 
 # Stable names the wrapper and the tests use: kafka-2.8 and kafka-4 point at the chosen versions.
