@@ -37,9 +37,8 @@ cargo test --workspace --no-fail-fast
 # The fault checker (tests/faultcheck, docs/testing.md): 3 coordinators and 3 brokers in network
 # namespaces, replication factor 3 / min.insync.replicas 2, acks=all producers, >= 30 faults of every
 # kind in OXKA_FAULTCHECK_SECONDS (default 300); 0 lost, 0 reordered, 0 duplicated with idempotence.
-# Opt-in with OXKA_FAULTCHECK=1 until brokers replicate (they refuse replication factor 3 today);
-# OXKA_FAULTCHECK_SKIP=1 skips it even then. Needs root (namespaces, iptables, tmpfs).
-if [[ "${OXKA_FAULTCHECK:-}" == 1 && "${OXKA_FAULTCHECK_SKIP:-}" != 1 ]]; then
+# OXKA_FAULTCHECK_SKIP=1 skips it. Needs root (namespaces, iptables, tmpfs).
+if [[ "${OXKA_FAULTCHECK_SKIP:-}" != 1 ]]; then
   step "fault checker (self-test, then ${OXKA_FAULTCHECK_SECONDS:-300} s of faults)"
   cargo build -p oxka-broker --bin oxka
   export OXKA_BIN="${OXKA_BIN:-$CARGO_TARGET_DIR/debug/oxka}"

@@ -347,7 +347,12 @@ impl Broker {
         Ok(id)
     }
 
-    async fn to_controller(&self, api: ApiKey, version: i16, request: RequestKind) -> Result<ResponseKind, TopicError> {
+    pub(crate) async fn to_controller(
+        &self,
+        api: ApiKey,
+        version: i16,
+        request: RequestKind,
+    ) -> Result<ResponseKind, TopicError> {
         self.controller
             .send(Lane::Admin, api, version, request, CONTROLLER_TIMEOUT)
             .await

@@ -197,6 +197,7 @@ impl Broker {
         self.follow_with_logs(offset, image.clone()).await;
         let changes = self.replicas.apply_image(&image, |tp| self.logs.get(tp));
         self.move_group_coordination(&changes).await;
+        self.delete_removed_replicas(offset, &changes.removed).await;
         self.metadata.install(offset, Arc::unwrap_or_clone(image));
     }
 
@@ -229,6 +230,32 @@ impl Broker {
             Ok(Err(e)) => tracing::error!("cannot load consumer groups: {e}"),
             Err(e) => tracing::error!("loading consumer groups panicked: {e}"),
         }
+    }
+
+    /// Deletes the logs of replicas a reassignment moved off this broker (Kafka deletes them too), once
+    /// metadata includes this broker's registration (so it is not a stale image); their fetchers have
+    /// stopped already.
+    async fn delete_removed_replicas(self: &Arc<Self>, offset: u64, removed: &[TopicPartition]) {
+        let epoch = self.session.epoch();
+        if removed.is_empty() || epoch <= 0 || offset < epoch as u64 {
+            return;
+        }
+        let broker = self.clone();
+        let removed = removed.to_vec();
+        let deleted = tokio::task::spawn_blocking(move || {
+            for tp in removed {
+                broker.verified.lock().remove(&tp);
+                match broker.logs.remove(&tp) {
+                    Ok(_) => tracing::info!(partition = %tp, "deleted the replica moved off this broker"),
+                    Err(e) => tracing::warn!(partition = %tp, "cannot delete the replica moved off this broker: {e}"),
+                }
+            }
+        })
+        .await;
+        if let Err(e) = deleted {
+            tracing::error!("deleting moved replicas panicked: {e}");
+        }
+        self.metrics.set_partition_count(self.logs.partition_count());
     }
 
     /// Whether `image` is this broker's cluster: an image without a cluster id (a controller that has

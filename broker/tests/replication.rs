@@ -652,3 +652,140 @@ fn producer_perf_test_with_acks_all_rides_out_a_rolling_restart() {
         "the topic holds {total} records, fewer than the {RECORDS} acknowledged:\n{offsets}"
     );
 }
+
+/// `kafka-reassign-partitions --execute` moves two partitions off broker 1 while Apache Kafka's
+/// idempotent Java producer writes to them: the new replicas catch up and join the ISR, the
+/// reassignment completes (`--verify`), leadership moves off the removed replica, broker 1 deletes its
+/// copies, and every number is there exactly once, in order.
+#[test]
+fn kafka_reassign_partitions_moves_partitions_under_a_running_producer() {
+    let _serial = serial();
+    const COUNT: u64 = 60_000;
+    let cluster = Cluster::start();
+    let topic = "moving";
+    cluster.topics_ok(&["--create", "--topic", topic, "--replica-assignment", "1:2,1:2"]);
+    cluster.wait_all_led(topic, 2);
+    wait_isr(&cluster, topic, 2, &[1, 2], Duration::from_secs(20));
+    let work = tempfile::tempdir().unwrap();
+    let classpath = numbered_producer_classpath(work.path());
+    let log4j = tool_cache().join("kafka-4/log4j2.properties");
+    let mut producer = std::process::Command::new("java")
+        .arg(format!("-Dlog4j2.configurationFile={}", log4j.display()))
+        .arg("-cp")
+        .arg(&classpath)
+        .arg("NumberedProducer")
+        .arg(cluster.bootstrap())
+        .arg(topic)
+        .arg(COUNT.to_string())
+        .arg("4000")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::fs::File::create(work.path().join("producer.out")).unwrap())
+        .stderr(std::fs::File::create(work.path().join("producer.err")).unwrap())
+        .spawn()
+        .expect("start java");
+    std::thread::sleep(Duration::from_secs(4));
+    let plan = work.path().join("plan.json");
+    std::fs::write(
+        &plan,
+        format!(
+            r#"{{"version":1,"partitions":[{{"topic":"{topic}","partition":0,"replicas":[3,2]}},{{"topic":"{topic}","partition":1,"replicas":[2,3]}}]}}"#
+        ),
+    )
+    .unwrap();
+    let plan_s = plan.display().to_string();
+    let bootstrap = cluster.bootstrap();
+    let started = Instant::now();
+    let execute = cluster.expect_ok(
+        "kafka-reassign-partitions --execute",
+        &kafka_tool(
+            "4",
+            "reassign-partitions",
+            &[
+                "--bootstrap-server",
+                &bootstrap,
+                "--reassignment-json-file",
+                &plan_s,
+                "--execute",
+            ],
+        ),
+    );
+    assert!(
+        execute.contains("Successfully started partition reassignment"),
+        "--execute:\n{execute}"
+    );
+    assert!(
+        producer.try_wait().expect("try_wait").is_none(),
+        "the producer finished before the reassignment started: the test would prove less than it says"
+    );
+    let verified = cluster.wait_until(
+        "--verify to report both reassignments complete",
+        Duration::from_secs(60),
+        || {
+            let out = kafka_tool(
+                "4",
+                "reassign-partitions",
+                &[
+                    "--bootstrap-server",
+                    &bootstrap,
+                    "--reassignment-json-file",
+                    &plan_s,
+                    "--verify",
+                ],
+            );
+            let text = output_text(&out);
+            let done = [0, 1]
+                .iter()
+                .all(|p| text.contains(&format!("Reassignment of partition {topic}-{p} is completed")));
+            // Kafka's tool then clears throttles (IncrementalAlterConfigs on brokers and the topic).
+            if done && out.status.success() && !text.contains("Error") {
+                Ok(text)
+            } else {
+                Err(text)
+            }
+        },
+    );
+    eprintln!("reassignment completed in {:?}:\n{verified}", started.elapsed());
+    let (rows, text) = cluster.describe(topic);
+    assert_eq!(rows[0].replicas, vec![3, 2], "partition 0:\n{text}");
+    assert_eq!(rows[1].replicas, vec![2, 3], "partition 1:\n{text}");
+    assert!(
+        rows.iter().all(|r| r.leader.is_some_and(|l| l != 1)),
+        "broker 1 leads nothing of {topic}:\n{text}"
+    );
+    cluster.wait_until("broker 1 to delete its copies", Duration::from_secs(10), || {
+        let left: Vec<i32> = [0, 1]
+            .into_iter()
+            .filter(|p| cluster.broker(1).partition_dir(topic, *p).exists())
+            .collect();
+        if left.is_empty() {
+            Ok(())
+        } else {
+            Err(format!("still on broker 1: {left:?}"))
+        }
+    });
+
+    let status = wait_child(&mut producer, Duration::from_secs(120));
+    let stdout = std::fs::read_to_string(work.path().join("producer.out")).unwrap_or_default();
+    let stderr = std::fs::read_to_string(work.path().join("producer.err")).unwrap_or_default();
+    assert!(
+        status.success() && stdout.trim() == format!("acked={COUNT} failed=0"),
+        "the producer did not get every record acknowledged: {stdout}\n{}\n{}",
+        tail(stderr.as_bytes(), 30),
+        cluster.logs()
+    );
+    assert_eq!(
+        check_numbered(&cluster.bootstrap(), topic, COUNT, 2).trim(),
+        format!("ok {COUNT}")
+    );
+    cluster.topics_ok(&["--describe", "--topic", topic]);
+    // The finished reassignment is no longer listed.
+    let listed = cluster.expect_ok(
+        "kafka-reassign-partitions --list",
+        &kafka_tool(
+            "4",
+            "reassign-partitions",
+            &["--bootstrap-server", &bootstrap, "--list"],
+        ),
+    );
+    assert!(!listed.contains(topic), "--list after completion:\n{listed}");
+}

@@ -1,4 +1,5 @@
-//! IncrementalAlterConfigs (KIP-339) for topics: SET, DELETE, APPEND and SUBTRACT on list values.
+//! IncrementalAlterConfigs (KIP-339) for topics: SET, DELETE, APPEND and SUBTRACT on list values. For
+//! brokers only DELETE is accepted (a no-op: dynamic broker configs cannot be set yet).
 
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::incremental_alter_configs_request::AlterableConfig;
@@ -6,7 +7,7 @@ use kafka_protocol::messages::incremental_alter_configs_response::AlterConfigsRe
 use kafka_protocol::messages::{IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse};
 use kafka_protocol::protocol::VersionRange;
 
-use super::describe_configs::{topic_config_synonyms, unsupported_alter_target, RESOURCE_TOPIC};
+use super::describe_configs::{topic_config_synonyms, unsupported_alter_target, RESOURCE_BROKER, RESOURCE_TOPIC};
 use super::{str_bytes, RequestContext};
 use crate::broker::Broker;
 
@@ -40,6 +41,9 @@ pub async fn handle(
                     )
                     .await
                 }
+                // Deleting dynamic broker configs that cannot have been set (none can be yet) changes
+                // nothing: `kafka-reassign-partitions --verify` clears throttles this way.
+                RESOURCE_BROKER if resource.configs.iter().all(|c| c.config_operation == DELETE) => Ok(()),
                 other => Err(unsupported_alter_target(other)),
             };
             match outcome {

@@ -16,6 +16,7 @@ use crate::broker::Broker;
 use crate::network::{ConnectionInfo, MemoryPermit};
 
 pub mod alter_configs;
+pub mod alter_partition_reassignments;
 pub mod api_versions;
 pub mod codec;
 pub mod create_partitions;
@@ -37,6 +38,7 @@ pub mod join_group;
 pub mod leave_group;
 pub mod list_groups;
 pub mod list_offsets;
+pub mod list_partition_reassignments;
 pub mod metadata;
 pub mod offset_commit;
 pub mod offset_delete;
@@ -86,6 +88,14 @@ pub const SUPPORTED: &[ApiSpec] = &[
     spec(ApiKey::DeleteGroups, delete_groups::VERSIONS),
     spec(ApiKey::OffsetDelete, offset_delete::VERSIONS),
     spec(ApiKey::OffsetForLeaderEpoch, offset_for_leader_epoch::VERSIONS),
+    spec(
+        ApiKey::AlterPartitionReassignments,
+        alter_partition_reassignments::VERSIONS,
+    ),
+    spec(
+        ApiKey::ListPartitionReassignments,
+        list_partition_reassignments::VERSIONS,
+    ),
 ];
 
 /// A request the broker cannot answer; the connection is closed, as Kafka does.
@@ -214,6 +224,12 @@ async fn dispatch(
         RequestKind::DescribeGroups(r) => ResponseKind::DescribeGroups(describe_groups::handle(broker, ctx, r)),
         RequestKind::DeleteGroups(r) => ResponseKind::DeleteGroups(delete_groups::handle(broker, ctx, r)),
         RequestKind::OffsetDelete(r) => ResponseKind::OffsetDelete(offset_delete::handle(broker, ctx, r)),
+        RequestKind::AlterPartitionReassignments(r) => {
+            ResponseKind::AlterPartitionReassignments(alter_partition_reassignments::handle(broker, ctx, r).await)
+        }
+        RequestKind::ListPartitionReassignments(r) => {
+            ResponseKind::ListPartitionReassignments(list_partition_reassignments::handle(broker, ctx, r))
+        }
         RequestKind::OffsetForLeaderEpoch(r) => {
             ResponseKind::OffsetForLeaderEpoch(offset_for_leader_epoch::handle(broker, ctx, r))
         }

@@ -127,6 +127,7 @@ fn answers_not_controller(response: &ResponseKind) -> bool {
         ResponseKind::BrokerHeartbeat(r) => r.error_code == code,
         ResponseKind::AllocateProducerIds(r) => r.error_code == code,
         ResponseKind::AlterPartition(r) => r.error_code == code,
+        ResponseKind::AlterPartitionReassignments(r) => r.error_code == code,
         ResponseKind::CreateTopics(r) => r.topics.iter().any(|t| t.error_code == code),
         ResponseKind::DeleteTopics(r) => r.responses.iter().any(|t| t.error_code == code),
         ResponseKind::CreatePartitions(r) => r.results.iter().any(|t| t.error_code == code),

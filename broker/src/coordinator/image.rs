@@ -29,6 +29,7 @@ pub mod error_code {
     pub const BROKER_ID_NOT_REGISTERED: i16 = 102;
     pub const DUPLICATE_BROKER_REGISTRATION: i16 = 101;
     pub const FENCED_LEADER_EPOCH: i16 = 74;
+    pub const NO_REASSIGNMENT_IN_PROGRESS: i16 = 85;
 }
 
 /// A listener a broker registered (`BrokerRegistration` endpoints).
@@ -63,6 +64,12 @@ pub struct PartitionState {
     pub leader_epoch: i32,
     /// Bumped on every change of this partition (Kafka's partition epoch), for AlterPartition fencing.
     pub partition_epoch: i32,
+    /// A reassignment in progress (KIP-455): replicas being added, and being removed once they are in
+    /// sync. Empty otherwise (and in images written before reassignment existed).
+    #[serde(default)]
+    pub adding_replicas: Vec<i32>,
+    #[serde(default)]
+    pub removing_replicas: Vec<i32>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -134,6 +141,20 @@ pub enum MetadataCommand {
     AllocateProducerIds {
         broker_id: i32,
         block_size: i64,
+    },
+    /// Starts a reassignment of one partition to `target` replicas (`None` cancels the one in
+    /// progress), fenced by the partition epoch. See `reassignment.rs`.
+    ReassignPartition {
+        topic: String,
+        partition: i32,
+        partition_epoch: i32,
+        target: Option<Vec<i32>>,
+    },
+    /// Completes a partition's reassignment now that every added replica is in sync.
+    CompleteReassignment {
+        topic: String,
+        partition: i32,
+        partition_epoch: i32,
     },
     /// Raises the producer-id counter to at least `at_least` (never lowers it): a broker moving its old
     /// single-node metadata into the log carries over the ids it already handed out, so none repeats.
@@ -334,7 +355,106 @@ pub fn apply(image: &mut ClusterImage, index: u64, command: &MetadataCommand) ->
             image.next_producer_id = image.next_producer_id.max(*at_least);
             R::Done
         }
+        C::ReassignPartition {
+            topic,
+            partition,
+            partition_epoch,
+            target,
+        } => {
+            let registered: Vec<i32> = image.brokers.keys().copied().collect();
+            let p = match partition_at(image, topic, *partition, *partition_epoch) {
+                Ok(p) => p,
+                Err(rejection) => return rejection,
+            };
+            match super::reassignment::start(p, target.as_deref(), |b| registered.contains(&b)) {
+                Ok(next) => {
+                    *p = next;
+                    R::PartitionChanged {
+                        leader_epoch: p.leader_epoch,
+                        partition_epoch: p.partition_epoch,
+                    }
+                }
+                Err(super::reassignment::ReassignmentError::InvalidAssignment(m)) => {
+                    R::rejected(INVALID_REPLICA_ASSIGNMENT, m)
+                }
+                Err(super::reassignment::ReassignmentError::NoneInProgress) => R::rejected(
+                    NO_REASSIGNMENT_IN_PROGRESS,
+                    format!("no reassignment of {topic}-{partition} is in progress"),
+                ),
+            }
+        }
+        C::CompleteReassignment {
+            topic,
+            partition,
+            partition_epoch,
+        } => {
+            let p = match partition_at(image, topic, *partition, *partition_epoch) {
+                Ok(p) => p,
+                Err(rejection) => return rejection,
+            };
+            match super::reassignment::completion(p) {
+                Some(next) => {
+                    *p = next;
+                    R::PartitionChanged {
+                        leader_epoch: p.leader_epoch,
+                        partition_epoch: p.partition_epoch,
+                    }
+                }
+                None => R::rejected(
+                    INVALID_REQUEST,
+                    format!("the reassignment of {topic}-{partition} cannot complete yet"),
+                ),
+            }
+        }
     }
+}
+
+/// The partition, if it exists and is at `partition_epoch`; else the rejection to answer with.
+fn partition_at<'a>(
+    image: &'a mut ClusterImage,
+    topic: &str,
+    partition: i32,
+    partition_epoch: i32,
+) -> Result<&'a mut PartitionState, MetadataResponse> {
+    use error_code::*;
+    let Some(p) = image
+        .topics
+        .get_mut(topic)
+        .and_then(|t| t.partitions.get_mut(usize::try_from(partition).ok()?))
+    else {
+        return Err(MetadataResponse::rejected(
+            UNKNOWN_TOPIC_OR_PARTITION,
+            format!("partition {topic}-{partition} does not exist"),
+        ));
+    };
+    if p.partition_epoch != partition_epoch {
+        return Err(MetadataResponse::rejected(
+            FENCED_LEADER_EPOCH,
+            format!(
+                "partition {topic}-{partition} epoch {partition_epoch} is stale (current {})",
+                p.partition_epoch
+            ),
+        ));
+    }
+    Ok(p)
+}
+
+/// The `CompleteReassignment` commands the image calls for: partitions whose added replicas are all in
+/// sync. The controller proposes them on every liveness tick and after ISR changes.
+pub fn reassignment_completions(image: &ClusterImage) -> Vec<MetadataCommand> {
+    let mut out = Vec::new();
+    for (name, topic) in &image.topics {
+        for (index, p) in topic.partitions.iter().enumerate() {
+            if super::reassignment::completion(p).is_some() {
+                out.push(MetadataCommand::CompleteReassignment {
+                    topic: name.clone(),
+                    partition: index as i32,
+                    partition_epoch: p.partition_epoch,
+                });
+            }
+        }
+    }
+    out
 }
 
 fn new_partition(replicas: &[i32]) -> PartitionState {
@@ -344,6 +464,8 @@ fn new_partition(replicas: &[i32]) -> PartitionState {
         leader: replicas.first().copied().unwrap_or(-1),
         leader_epoch: 0,
         partition_epoch: 0,
+        adding_replicas: Vec::new(),
+        removing_replicas: Vec::new(),
     }
 }
 

@@ -30,6 +30,7 @@ pub mod metrics;
 pub mod network;
 pub mod node;
 pub mod placement;
+pub mod reassignment;
 pub mod runtime;
 pub mod state_machine;
 

@@ -59,6 +59,9 @@ pub struct FollowerRead {
 pub struct RoleChanges {
     pub became_leader: Vec<TopicPartition>,
     pub became_follower: Vec<TopicPartition>,
+    /// Partitions of existing topics this broker is no longer a replica of (a reassignment moved
+    /// them away): no longer served or fetched; their logs are the broker's to delete.
+    pub removed: Vec<TopicPartition>,
 }
 
 pub struct ReplicaManager {
@@ -189,6 +192,13 @@ impl ReplicaManager {
             *hosted.role.lock() = Role::Offline { leader_epoch: i32::MAX };
             hosted.notify_changed();
             changes.became_follower.push(hosted.tp.clone());
+            let topic_exists = image
+                .topics
+                .get(&hosted.tp.topic)
+                .is_some_and(|t| t.topic_id == hosted.topic_id && (hosted.tp.partition as usize) < t.partitions.len());
+            if topic_exists {
+                changes.removed.push(hosted.tp.clone());
+            }
         }
         self.fetchers.remove_partitions(&stop_fetching);
         for (leader, target) in to_fetch {

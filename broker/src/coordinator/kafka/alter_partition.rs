@@ -154,6 +154,10 @@ async fn alter(
                 partition_epoch,
                 "ISR changed by its leader"
             );
+            // A reassignment waiting for this member to be in sync completes now, not at the next tick.
+            if !current.adding_replicas.is_empty() {
+                super::reconcile_leadership(ctx).await;
+            }
             state(isr, leader_epoch, partition_epoch)
         }
         Ok(_) => answer.with_error_code(ResponseError::UnknownServerError.code()),

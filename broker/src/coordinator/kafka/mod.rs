@@ -40,6 +40,7 @@ use crate::network::MemoryBudget;
 
 pub mod allocate_producer_ids;
 pub mod alter_partition;
+pub mod alter_partition_reassignments;
 pub mod api_versions;
 pub mod broker_heartbeat;
 pub mod broker_registration;
@@ -106,6 +107,10 @@ pub const SUPPORTED: &[ApiSpec] = &[
     ApiSpec {
         key: ApiKey::AlterPartition,
         versions: alter_partition::VERSIONS,
+    },
+    ApiSpec {
+        key: ApiKey::AlterPartitionReassignments,
+        versions: alter_partition_reassignments::VERSIONS,
     },
 ];
 
@@ -209,7 +214,10 @@ pub async fn fence_expired_brokers(ctx: Arc<ClientContext>, shutdown: Cancellati
 /// fenced brokers get new leaders, fenced brokers leave ISRs, offline partitions whose ISR member
 /// returned get it back as leader. Refusals are left for the next round (the liveness duty's tick).
 pub async fn reconcile_leadership(ctx: &ClientContext) {
-    for command in super::image::partition_leadership_changes(&ctx.node.state.image()) {
+    let image = ctx.node.state.image();
+    let changes = super::image::partition_leadership_changes(&image);
+    let completions = super::image::reassignment_completions(&image);
+    for command in changes.into_iter().chain(completions) {
         if let Err((_, message)) = propose(ctx, command).await {
             debug!("partition leadership change not applied (retried later): {message}");
         }
@@ -392,6 +400,9 @@ pub async fn dispatch(ctx: &ClientContext, version: i16, request: RequestKind) -
             ResponseKind::AllocateProducerIds(allocate_producer_ids::handle(ctx, r).await)
         }
         RequestKind::AlterPartition(r) => ResponseKind::AlterPartition(alter_partition::handle(ctx, version, r).await),
+        RequestKind::AlterPartitionReassignments(r) => {
+            ResponseKind::AlterPartitionReassignments(alter_partition_reassignments::handle(ctx, version, r).await)
+        }
         _ => {
             let served: Vec<String> = SUPPORTED.iter().map(|s| format!("{:?}", s.key)).collect();
             return Err(format!("not served by a coordinator (it serves {})", served.join(", ")));
