@@ -19,7 +19,9 @@ use crate::coordinator::kafka::{alter_partition, expired_brokers};
 use crate::log::LeaderEpochCache;
 use crate::replication::hosted::Role;
 use crate::replication::manager::{check_epoch, diverging_epoch_with};
-use crate::replication::partition_state::{truncation_offset, IsrProposal, LeaderState, PartitionAssignment};
+use crate::replication::partition_state::{
+    isr_change_failure, truncation_offset, IsrChangeFailure, IsrProposal, LeaderState, PartitionAssignment,
+};
 
 pub(super) const TOPIC: &str = "t";
 pub(super) const BROKERS: [i32; 3] = [1, 2, 3];
@@ -40,9 +42,12 @@ pub(super) enum Variant {
     Faithful,
     /// The high watermark over the committed ISR only, ignoring a member being added.
     HwOverCommittedIsr,
-    /// A follower told its log diverges truncates to the leader's end of that epoch, ignoring where
-    /// the epoch ends in its own log (`truncation_offset` without the local end).
-    TruncateToLeaderEnd,
+    /// Truncation ignores the diverging epoch: the leader never reports one, so a follower keeps a
+    /// divergent tail and appends the leader's records after it.
+    IgnoreDivergingEpoch,
+    /// An unanswered or refused AlterPartition is always dropped (the code before the fix for the bug
+    /// this simulator found): the high watermark may pass a member the controller committed.
+    DropUnansweredIsrChange,
 }
 
 #[derive(Debug, Clone)]
@@ -76,6 +81,15 @@ struct Waiter {
 }
 
 #[derive(Debug)]
+struct AlterInFlight {
+    seq: u64,
+    proposal: IsrProposal,
+    /// An earlier attempt went unanswered.
+    retried: bool,
+    deadline: u64,
+}
+
+#[derive(Debug)]
 pub(super) struct Broker {
     pub id: i32,
     pub alive: bool,
@@ -94,8 +108,8 @@ pub(super) struct Broker {
     pub broker_epoch: i64,
     fetch_deadline: Option<u64>,
     backoff_until: u64,
-    /// The AlterPartition in flight: (sequence, leader epoch of the proposal, deadline).
-    alter: Option<(u64, i32, u64)>,
+    /// The AlterPartition in flight (`IsrClient::submit`'s task).
+    alter: Option<AlterInFlight>,
     waiters: Vec<Waiter>,
     next_heartbeat_ms: i64,
     next_shrink_ms: i64,
@@ -552,15 +566,11 @@ impl Sim {
             b.fetch_deadline = None;
             b.backoff_until = step + FETCH_BACKOFF_STEPS;
         }
-        if b.alter.is_some_and(|(_, _, d)| d <= step) {
-            // `IsrClient::submit`: an unanswered request is an error, and the change is dropped.
-            let (_, epoch, _) = b.alter.take().expect("checked");
-            if let Role::Leader(state) = &mut b.role {
-                if state.leader_epoch == epoch {
-                    state.isr_change_failed();
-                }
-            }
+        if b.alter.as_ref().is_some_and(|a| a.deadline <= step) {
+            // Unanswered: `IsrClient::submit` classifies it like any failure.
+            self.alter_failed(i, None);
         }
+        let b = &mut self.brokers[i];
         if step.is_multiple_of(HW_CHECKPOINT_STEPS) {
             b.checkpointed_hw = b.high_watermark;
         }
@@ -723,7 +733,8 @@ impl Sim {
             |epoch| b.cache.end_offset_for(epoch, log_end_offset),
             fetch_offset,
             last_fetched_epoch,
-        );
+        )
+        .filter(|_| self.config.variant != Variant::IgnoreDivergingEpoch);
         if let Some((epoch, end)) = divergence {
             return FetchResult::Diverging(epoch, end);
         }
@@ -744,7 +755,7 @@ impl Sim {
         let id = b.id;
         if let Some(p) = proposal {
             self.log(format!("leader {id} proposes ISR {:?} ({follower} caught up)", p.isr));
-            self.submit_alter(i, p);
+            self.submit_alter(i, p, false);
         }
         let b = &self.brokers[i];
         if fetch_offset > b.log_end_offset() {
@@ -759,7 +770,7 @@ impl Sim {
 
     /// `IsrClient::submit`/`send`: AlterPartition with the members' broker epochs from this broker's
     /// image.
-    fn submit_alter(&mut self, i: usize, proposal: IsrProposal) {
+    fn submit_alter(&mut self, i: usize, proposal: IsrProposal, retried: bool) {
         self.next_alter_seq += 1;
         let seq = self.next_alter_seq;
         let b = &self.brokers[i];
@@ -776,31 +787,64 @@ impl Sim {
             member_epochs,
         };
         let from = b.id;
-        self.brokers[i].alter = Some((seq, proposal.leader_epoch, self.step + RPC_TIMEOUT_STEPS));
+        self.brokers[i].alter = Some(AlterInFlight {
+            seq,
+            proposal,
+            retried,
+            deadline: self.step + RPC_TIMEOUT_STEPS,
+        });
         self.net.send(&mut self.rng, self.step, from, CONTROLLER, message);
     }
 
     /// The answer to the AlterPartition in flight (`IsrClient::submit`'s completion).
     fn alter_answered(&mut self, i: usize, seq: u64, result: Result<(Vec<i32>, i32), ResponseError>) {
-        let b = &mut self.brokers[i];
-        let Some((in_flight, epoch, _)) = b.alter else {
-            return;
-        };
-        if in_flight != seq {
+        if self.brokers[i].alter.as_ref().is_none_or(|a| a.seq != seq) {
             return;
         }
-        b.alter = None;
-        if let Role::Leader(state) = &mut b.role {
-            if state.leader_epoch == epoch {
-                match &result {
-                    Ok((isr, partition_epoch)) => state.isr_change_committed(isr.clone(), *partition_epoch),
-                    Err(_) => state.isr_change_failed(),
+        let line = format!("broker {} AlterPartition answer {result:?}", self.brokers[i].id);
+        match result {
+            Ok((isr, partition_epoch)) => {
+                let b = &mut self.brokers[i];
+                let a = b.alter.take().expect("checked");
+                if let Role::Leader(state) = &mut b.role {
+                    if state.leader_epoch == a.proposal.leader_epoch {
+                        state.isr_change_committed(isr, partition_epoch);
+                    }
+                }
+                self.maybe_advance_high_watermark(i);
+            }
+            Err(e) => self.alter_failed(i, Some(e)),
+        }
+        self.log(line);
+    }
+
+    /// `IsrClient::submit` after a failure (`error`: the controller's, `None`: no answer).
+    fn alter_failed(&mut self, i: usize, error: Option<ResponseError>) {
+        let faithful = self.config.variant != Variant::DropUnansweredIsrChange;
+        let b = &mut self.brokers[i];
+        let a = b.alter.take().expect("an AlterPartition in flight");
+        let Role::Leader(state) = &mut b.role else {
+            return;
+        };
+        if state.leader_epoch != a.proposal.leader_epoch {
+            return;
+        }
+        let next = if faithful {
+            isr_change_failure(error, a.retried)
+        } else {
+            IsrChangeFailure::Drop
+        };
+        match next {
+            IsrChangeFailure::Drop => state.isr_change_failed(),
+            IsrChangeFailure::AwaitMetadata => {}
+            IsrChangeFailure::Retry => {
+                let pending = state.pending_isr.as_ref() == Some(&a.proposal.isr)
+                    && state.partition_epoch == a.proposal.partition_epoch;
+                if pending {
+                    self.submit_alter(i, a.proposal, true);
                 }
             }
         }
-        let line = format!("broker {} AlterPartition answer {result:?}", b.id);
-        self.maybe_advance_high_watermark(i);
-        self.log(line);
     }
 
     /// `ReplicaManager::shrink_isrs`, every half lag time.
@@ -821,7 +865,7 @@ impl Sim {
         state.begin_isr_change(&p);
         let line = format!("leader {} proposes ISR {:?} (followers fell behind)", b.id, p.isr);
         self.log(line);
-        self.submit_alter(i, p);
+        self.submit_alter(i, p, false);
     }
 
     /// `FetcherTask::process` for one partition of a Fetch answer.
@@ -834,7 +878,6 @@ impl Sim {
         result: FetchResult,
     ) {
         let step = self.step;
-        let variant = self.config.variant;
         let b = &mut self.brokers[i];
         let following =
             matches!(b.role, Role::Follower { leader: l, leader_epoch: e } if l == leader && e == leader_epoch);
@@ -848,11 +891,7 @@ impl Sim {
             _ if log_end_offset != fetch_offset => {}
             FetchResult::Diverging(epoch, end) => {
                 let local = b.cache.end_offset_for(epoch, log_end_offset);
-                let to = if variant == Variant::TruncateToLeaderEnd {
-                    end.min(log_end_offset)
-                } else {
-                    truncation_offset(epoch, end, local, log_end_offset)
-                };
+                let to = truncation_offset(epoch, end, local, log_end_offset);
                 let line = format!(
                     "broker {} diverges from {leader} (epoch {epoch} ends at {end} there): truncates {log_end_offset} -> {to}",
                     b.id
