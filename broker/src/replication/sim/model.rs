@@ -48,6 +48,9 @@ pub(super) enum Variant {
     /// An unanswered or refused AlterPartition is always dropped (the code before the fix for the bug
     /// this simulator found): the high watermark may pass a member the controller committed.
     DropUnansweredIsrChange,
+    /// Roles follow any image, even one older than the broker's registration (the code before the fix
+    /// for the second bug this simulator found).
+    RolesFromAnyImage,
 }
 
 #[derive(Debug, Clone)]
@@ -580,15 +583,20 @@ impl Sim {
     }
 
     /// Installs the image `behind` versions before the latest if it is newer than this broker's
-    /// (`Broker::install_metadata`, then `ReplicaManager::apply_image`).
+    /// (`Broker::install_metadata`, then `ReplicaManager::apply_image` if the image includes this
+    /// broker's registration).
     pub fn catch_up_metadata(&mut self, i: usize, behind: usize) {
         let latest = self.controller.history.len() - 1;
         let target = latest.saturating_sub(behind);
-        if self.brokers[i].image_version >= target {
+        let b = &mut self.brokers[i];
+        if b.image_version >= target {
             return;
         }
-        self.brokers[i].image_version = target;
-        self.follow(i);
+        b.image_version = target;
+        let includes_registration = b.broker_epoch > 0 && self.controller.history[target].0 >= b.broker_epoch as u64;
+        if includes_registration || self.config.variant == Variant::RolesFromAnyImage {
+            self.follow(i);
+        }
     }
 
     /// `ReplicaManager::follow` for the partition, then `maybe_advance_high_watermark`.
