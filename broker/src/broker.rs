@@ -195,7 +195,16 @@ impl Broker {
         }
         let image = Arc::new(image);
         self.follow_with_logs(offset, image.clone()).await;
-        let changes = self.replicas.apply_image(&image, |tp| self.logs.get(tp));
+        // Roles follow only metadata that includes this broker's registration: the first image after a
+        // restart may come from a lagging coordinator, older than what this broker saw before it went
+        // down, and leading from it (say, with an ISR of only this broker) would move the high watermark
+        // over records the current leader never had, to be truncated later (found by the replication
+        // simulator). The image that unfences this broker always comes after its registration.
+        let changes = if self.includes_own_registration(offset) {
+            self.replicas.apply_image(&image, |tp| self.logs.get(tp))
+        } else {
+            RoleChanges::default()
+        };
         self.move_group_coordination(&changes).await;
         self.delete_removed_replicas(offset, &changes.removed).await;
         self.metadata.install(offset, Arc::unwrap_or_clone(image));
@@ -302,13 +311,21 @@ impl Broker {
         let offset = self.metadata.offset();
         let image = self.metadata.image();
         self.follow_with_logs(offset, image.clone()).await;
-        self.replicas.apply_image(&image, |tp| self.logs.get(tp));
+        if self.includes_own_registration(offset) {
+            self.replicas.apply_image(&image, |tp| self.logs.get(tp));
+        }
+    }
+
+    /// Whether metadata at `offset` includes this broker's current registration, and so everything
+    /// committed before it.
+    fn includes_own_registration(&self, offset: u64) -> bool {
+        let epoch = self.session.epoch();
+        epoch > 0 && offset >= epoch as u64
     }
 
     async fn follow_with_logs(self: &Arc<Self>, offset: u64, image: Arc<ClusterImage>) {
         // Metadata that includes this broker's registration includes everything committed before it.
-        let epoch = self.session.epoch();
-        let authoritative = epoch > 0 && offset >= epoch as u64;
+        let authoritative = self.includes_own_registration(offset);
         let broker = self.clone();
         let ok = match tokio::task::spawn_blocking(move || broker.reconcile_logs(&image, authoritative)).await {
             Ok(Ok(())) => true,

@@ -1,9 +1,11 @@
 //! `IsrClient`: sends a leader's ISR changes to the controller with AlterPartition (KIP-497) and settles
 //! them in the partition's `LeaderState` when the answer comes (Kafka's `AlterPartitionManager`).
 //!
-//! One request per change, each in its own task, on the controller channel's ISR lane. A refused or
-//! unanswered change is dropped from the leader state, so the next fetch or shrink round proposes it
-//! again from fresh state; refusals are logged once per interval per kind, with a count.
+//! One request per change, each in its own task, on the controller channel's ISR lane. A change the
+//! controller refused is dropped from the leader state, so the next fetch or shrink round proposes it
+//! again from fresh state; an unanswered one is sent again (it may have been committed), and one that
+//! may have been committed by an unanswered attempt stays pending until metadata settles it
+//! (`partition_state::isr_change_failure`). Refusals are logged once per interval per kind, with a count.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,7 +15,7 @@ use kafka_protocol::messages::alter_partition_request::{BrokerState, PartitionDa
 use kafka_protocol::messages::{AlterPartitionRequest, ApiKey, BrokerId, RequestKind, ResponseKind};
 
 use super::hosted::{HostedPartition, Role};
-use super::partition_state::IsrProposal;
+use super::partition_state::{isr_change_failure, IsrChangeFailure, IsrProposal};
 use crate::cluster::{ControllerChannel, Lane};
 use crate::metrics::ReplicationCounters;
 use crate::util::RateLimitedLog;
@@ -51,52 +53,78 @@ impl IsrClient {
         }
     }
 
-    /// Sends `proposal` for `hosted` (already marked in flight in its leader state) in the background.
+    /// Sends `proposal` for `hosted` (already marked in flight in its leader state) in the background,
+    /// again while it goes unanswered (it may have been committed: dropping it would let the high
+    /// watermark pass a member the controller counts as in sync), until the controller answers or
+    /// metadata settles it (`isr_change_failure`).
     pub fn submit(self: &Arc<Self>, hosted: Arc<HostedPartition>, proposal: IsrProposal) {
         let this = self.clone();
         tokio::spawn(async move {
-            let outcome = this.send(&hosted, &proposal).await;
-            {
-                let mut role = hosted.role.lock();
-                if let Role::Leader(state) = &mut *role {
-                    if state.leader_epoch == proposal.leader_epoch {
-                        match &outcome {
+            let mut retried = false;
+            loop {
+                let outcome = this.send(&hosted, &proposal).await;
+                let again = {
+                    let mut role = hosted.role.lock();
+                    match &mut *role {
+                        Role::Leader(state) if state.leader_epoch == proposal.leader_epoch => match &outcome {
                             Ok((isr, partition_epoch)) => {
                                 if isr.len() < state.isr.len() {
                                     this.counters.isr_shrinks.inc();
                                 } else if isr.len() > state.isr.len() {
                                     this.counters.isr_expands.inc();
                                 }
-                                state.isr_change_committed(isr.clone(), *partition_epoch)
+                                state.isr_change_committed(isr.clone(), *partition_epoch);
+                                false
                             }
-                            Err(_) => state.isr_change_failed(),
+                            Err((error, _)) => match isr_change_failure(*error, retried) {
+                                IsrChangeFailure::Drop => {
+                                    state.isr_change_failed();
+                                    false
+                                }
+                                IsrChangeFailure::AwaitMetadata => false,
+                                IsrChangeFailure::Retry => {
+                                    state.pending_isr.as_ref() == Some(&proposal.isr)
+                                        && state.partition_epoch == proposal.partition_epoch
+                                }
+                            },
+                        },
+                        _ => false,
+                    }
+                };
+                match outcome {
+                    Ok((isr, partition_epoch)) => {
+                        tracing::info!(partition = %hosted.tp, ?isr, partition_epoch, "ISR change committed");
+                        hosted.maybe_advance_high_watermark();
+                        hosted.notify_changed();
+                    }
+                    Err((_, problem)) => {
+                        if let Some(count) = this.refusals.should_log(&problem) {
+                            tracing::warn!(
+                                partition = %hosted.tp,
+                                isr = ?proposal.isr,
+                                "ISR change not committed ({count} such in the last interval): {problem}; {}",
+                                if again { "sending it again" } else { "proposed again from the next fetch or check, or settled by metadata" }
+                            );
                         }
+                        // Back off a little so a refusal is not retried in a tight loop.
+                        tokio::time::sleep(Duration::from_millis(200)).await;
                     }
                 }
-            }
-            match outcome {
-                Ok((isr, partition_epoch)) => {
-                    tracing::info!(partition = %hosted.tp, ?isr, partition_epoch, "ISR change committed");
-                    hosted.maybe_advance_high_watermark();
-                    hosted.notify_changed();
+                if !again {
+                    return;
                 }
-                Err(problem) => {
-                    if let Some(count) = this.refusals.should_log(&problem) {
-                        tracing::warn!(
-                            partition = %hosted.tp,
-                            isr = ?proposal.isr,
-                            "ISR change not committed ({count} such in the last interval): {problem}; \
-                             proposed again from the next fetch or check"
-                        );
-                    }
-                    // Back off a little so a refusal is not retried in a tight loop.
-                    tokio::time::sleep(Duration::from_millis(200)).await;
-                }
+                retried = true;
             }
         });
     }
 
-    async fn send(&self, hosted: &HostedPartition, proposal: &IsrProposal) -> Result<(Vec<i32>, i32), String> {
+    /// The controller's answer: the committed ISR and partition epoch, or its error (`None`: no answer,
+    /// or none that says what happened) and a description.
+    async fn send(
+        &self,
+        hosted: &HostedPartition,
+        proposal: &IsrProposal,
+    ) -> Result<(Vec<i32>, i32), (Option<ResponseError>, String)> {
         let members = proposal
             .isr
             .iter()
@@ -125,23 +153,30 @@ impl IsrClient {
                 RequestKind::AlterPartition(request),
                 TIMEOUT,
             )
-            .await?;
+            .await
+            .map_err(|e| (None, e))?;
         let ResponseKind::AlterPartition(response) = response else {
-            return Err("the controller answered AlterPartition with another response".into());
+            return Err((
+                None,
+                "the controller answered AlterPartition with another response".into(),
+            ));
         };
         if response.error_code != 0 {
-            return Err(describe(response.error_code));
+            return Err(refusal(response.error_code));
         }
-        let partition = response
-            .topics
-            .first()
-            .and_then(|t| t.partitions.first())
-            .ok_or("the controller's AlterPartition answer names no partition")?;
+        let partition = response.topics.first().and_then(|t| t.partitions.first()).ok_or((
+            None,
+            "the controller's AlterPartition answer names no partition".to_string(),
+        ))?;
         if partition.error_code != 0 {
-            return Err(describe(partition.error_code));
+            return Err(refusal(partition.error_code));
         }
         Ok((partition.isr.iter().map(|b| b.0).collect(), partition.partition_epoch))
     }
+}
+
+fn refusal(code: i16) -> (Option<ResponseError>, String) {
+    (ResponseError::try_from_code(code), describe(code))
 }
 
 fn describe(code: i16) -> String {

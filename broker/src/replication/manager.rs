@@ -606,10 +606,24 @@ pub fn check_epoch(local: i32, requested: i32) -> Result<(), ResponseError> {
 /// has a log that diverges from `log` (Kafka's `Partition.fetchRecords` check): this log ends that epoch
 /// earlier, or does not have it; then `(epoch, end offset)` to truncate to.
 fn diverging_epoch(log: &crate::log::Log, fetch_offset: i64, last_fetched_epoch: i32) -> Option<(i32, i64)> {
+    diverging_epoch_with(
+        |epoch| log.end_offset_for_epoch(epoch),
+        fetch_offset,
+        last_fetched_epoch,
+    )
+}
+
+/// `diverging_epoch` over any log's `end_offset_for_epoch` (the replication simulator calls it with an
+/// in-memory log's epoch cache, so it checks exactly this decision).
+pub(crate) fn diverging_epoch_with(
+    end_offset_for_epoch: impl Fn(i32) -> Option<(i32, i64)>,
+    fetch_offset: i64,
+    last_fetched_epoch: i32,
+) -> Option<(i32, i64)> {
     if last_fetched_epoch < 0 {
         return None;
     }
-    match log.end_offset_for_epoch(last_fetched_epoch) {
+    match end_offset_for_epoch(last_fetched_epoch) {
         Some((epoch, end)) if epoch < last_fetched_epoch || end < fetch_offset => Some((epoch, end)),
         Some(_) => None,
         // This log knows no epoch that old (its start was removed): nothing to compare against.

@@ -16,6 +16,8 @@ pub mod hosted;
 pub mod isr;
 pub mod manager;
 pub mod partition_state;
+#[cfg(test)]
+mod sim;
 
 pub use hosted::{HostedPartition, Role};
 pub use isr::IsrClient;

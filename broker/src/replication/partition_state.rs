@@ -265,6 +265,50 @@ impl LeaderState {
     }
 }
 
+/// What a leader does with an ISR change that did not come back committed (Kafka's
+/// `handleAlterPartitionError`, behind a channel that resends unanswered requests).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IsrChangeFailure {
+    /// Certainly not committed: drop it (`isr_change_failed`) and propose again from fresh state.
+    Drop,
+    /// No answer, or the controller could not tell (no quorum, timeout): it may have been committed,
+    /// so send the same change again, still waiting for the maximal ISR.
+    Retry,
+    /// An earlier attempt went unanswered and may have been committed: keep waiting for the maximal
+    /// ISR until metadata settles it (`update_assignment` with a newer partition epoch).
+    AwaitMetadata,
+}
+
+/// Classifies an AlterPartition failure: `error` is the controller's answer (`None`: no answer), and
+/// `retried` says an earlier attempt of the same change went unanswered. Dropping a change the
+/// controller did commit would let the high watermark pass a member the controller counts as in sync
+/// (and may elect) without the records. The controller's checks refuse a request before it reaches
+/// the log, so a refusal of the first attempt means nothing was committed; after a retry only the
+/// checks that come after the partition epoch check (eligibility, the leader staying in) prove that.
+pub fn isr_change_failure(error: Option<kafka_protocol::error::ResponseError>, retried: bool) -> IsrChangeFailure {
+    use kafka_protocol::error::ResponseError as E;
+    match error {
+        None => IsrChangeFailure::Retry,
+        Some(E::IneligibleReplica | E::InvalidRequest) => IsrChangeFailure::Drop,
+        Some(
+            E::UnknownTopicOrPartition
+            | E::UnknownTopicId
+            | E::NotLeaderOrFollower
+            | E::FencedLeaderEpoch
+            | E::InvalidUpdateVersion
+            | E::BrokerIdNotRegistered
+            | E::StaleBrokerEpoch,
+        ) => {
+            if retried {
+                IsrChangeFailure::AwaitMetadata
+            } else {
+                IsrChangeFailure::Drop
+            }
+        }
+        Some(_) => IsrChangeFailure::Retry,
+    }
+}
+
 /// Where a follower truncates to when its leader reports that its log diverges (a Fetch response's
 /// `diverging_epoch`, KIP-320/KIP-595): the leader's log ends epoch `leader_epoch` at
 /// `leader_end_offset`. `local` is the follower's own `end_offset_for_epoch(leader_epoch)`; the result
@@ -407,6 +451,38 @@ mod tests {
         assert_eq!(s.enough_replicas(101, 101, 2), Some(true));
         s.isr_change_committed(vec![1], 11);
         assert_eq!(s.enough_replicas(101, 101, 2), Some(false));
+    }
+
+    #[test]
+    fn an_isr_change_that_may_have_been_committed_is_never_dropped() {
+        use kafka_protocol::error::ResponseError as E;
+        assert_eq!(isr_change_failure(None, false), IsrChangeFailure::Retry, "no answer");
+        assert_eq!(
+            isr_change_failure(Some(E::NotController), false),
+            IsrChangeFailure::Retry
+        );
+        assert_eq!(
+            isr_change_failure(Some(E::RequestTimedOut), true),
+            IsrChangeFailure::Retry
+        );
+        assert_eq!(
+            isr_change_failure(Some(E::InvalidUpdateVersion), false),
+            IsrChangeFailure::Drop,
+            "the first attempt was refused by the checks"
+        );
+        assert_eq!(
+            isr_change_failure(Some(E::InvalidUpdateVersion), true),
+            IsrChangeFailure::AwaitMetadata,
+            "the unanswered attempt may be what moved the partition epoch"
+        );
+        assert_eq!(
+            isr_change_failure(Some(E::FencedLeaderEpoch), true),
+            IsrChangeFailure::AwaitMetadata
+        );
+        assert_eq!(
+            isr_change_failure(Some(E::IneligibleReplica), true),
+            IsrChangeFailure::Drop
+        );
     }
 
     #[test]
