@@ -172,7 +172,7 @@ class Load:
             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
         self.consumer = subprocess.Popen(
             java + [TOOLS["console-consumer"], "--bootstrap-server", BOOTSTRAP, "--topic", topic, "--group",
-                    f"{topic}-group", "--from-beginning", "--timeout-ms", "60000"],
+                    f"{topic}-group", "--from-beginning", "--timeout-ms", "30000"],
             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
         self.acked, self.errors, self.consumed = set(), 0, 0
         self.threads = [threading.Thread(target=self._read_producer, daemon=True),
@@ -198,13 +198,22 @@ class Load:
     def running(self):
         return self.producer.poll() is None
 
+    def abort(self):
+        """Stops following the clients (a failed scenario); the tools in the pod finish on their own."""
+        for p in (self.producer, self.consumer):
+            if p.poll() is None:
+                p.kill()
+
     def stop(self, timeout=600):
         try:
             self.producer.wait(timeout)
         except subprocess.TimeoutExpired:
             self.producer.kill()
             raise Failed(f"the producer did not finish {self.records} records in {timeout}s")
-        self.consumer.wait(120)  # exits 60 s after the last record it saw
+        try:
+            self.consumer.wait(120)  # exits 30 s after the last record it saw
+        except subprocess.TimeoutExpired:
+            self.consumer.kill()
         for t in self.threads:
             t.join(10)
         out = kafka("console-consumer", "--bootstrap-server", BOOTSTRAP, "--topic", self.topic, "--from-beginning",
@@ -294,24 +303,30 @@ def external_nodeport():
 def rolling_restart_under_load():
     """A config change rolls every broker pod one at a time while a producer and a consumer run."""
     before = {p["metadata"]["name"]: p["metadata"]["uid"] for p in pods_of("broker")}
-    load = Load("rolling", records=40000, throughput=500)
+    load = Load("rolling", records=40000, throughput=800)
     time.sleep(10)
     patch = {"spec": {"brokers": {"config": {"log.retention.hours": "100"}}}}
-    sh("kubectl", "patch", "kafkacluster", CLUSTER, "-n", NS, "--type", "merge", "-p", json.dumps(patch))
-    # One at a time: never two broker pods missing or unready together.
-    most_down, deadline = 0, time.time() + 600
-    while time.time() < deadline:
-        pods = pods_of("broker")
-        down = sum(1 for p in pods if not ready(p) or p["metadata"].get("deletionTimestamp")) + (3 - len(pods))
-        most_down = max(most_down, down)
-        replaced = all(before.get(p["metadata"]["name"]) != p["metadata"]["uid"] for p in pods)
-        if replaced and len(pods) == 3 and down == 0 and cluster_ready():
-            break
-        time.sleep(1)
-    else:
-        raise Failed("the brokers did not all roll within 600 s")
-    check(most_down <= 1, f"{most_down} broker pods were down at once")
+    try:
+        sh("kubectl", "patch", "kafkacluster", CLUSTER, "-n", NS, "--type", "merge", "-p", json.dumps(patch))
+        # One at a time: never two broker pods missing or unready together.
+        most_down, deadline = 0, time.time() + 600
+        while time.time() < deadline:
+            pods = pods_of("broker")
+            down = sum(1 for p in pods if not ready(p) or p["metadata"].get("deletionTimestamp")) + (3 - len(pods))
+            most_down = max(most_down, down)
+            replaced = all(before.get(p["metadata"]["name"]) != p["metadata"]["uid"] for p in pods)
+            if replaced and len(pods) == 3 and down == 0 and cluster_ready():
+                break
+            time.sleep(1)
+        else:
+            raise Failed("the brokers did not all roll within 600 s")
+        check(most_down <= 1, f"{most_down} broker pods were down at once")
+        rolled_while_producing = load.running()
+    except Exception:
+        load.abort()
+        raise
     numbers = load.stop()
+    numbers["roll_during_load"] = rolled_while_producing
     numbers["max_pods_down"] = most_down
     return numbers
 
@@ -337,20 +352,34 @@ def broker_pod_deleted():
 
 
 def coordinator_leader_deleted():
-    """The coordinator ensemble's leader pod deleted: a new leader, and the cluster keeps serving."""
+    """The coordinator ensemble's leader pod deleted: a new leader, and the cluster keeps serving.
+
+    The nodes are cordoned while the leader's pod is gone: a StatefulSet brings a deleted pod back within
+    seconds, and a member that returns that fast resumes its leadership at the same epoch (its vote is
+    persisted), which is fine but does not show the ensemble electing another leader."""
     def leader():
         out = kafka("metadata-quorum", "--bootstrap-server", BOOTSTRAP, "describe", "--status", check=False).stdout
-        m = re.search(r"LeaderId:\s+(\d+)", out)
-        return int(m.group(1)) if m else None
-    old = wait_for("the quorum's leader", leader, 60, 2)
-    load = Load("leader-change", records=15000, throughput=500)
-    time.sleep(5)
-    # Coordinator ids are ordinals + 1 (ZooKeeper numbering).
-    sh("kubectl", "delete", "pod", "-n", NS, f"{CLUSTER}-coordinator-{old - 1}", "--wait=false")
-    new = wait_for("a new leader", lambda: (lambda l: l if l and l != old else None)(leader()), 120, 2)
+        m, e = re.search(r"LeaderId:\s+(\d+)", out), re.search(r"LeaderEpoch:\s+(\d+)", out)
+        return (int(m.group(1)), int(e.group(1))) if m and e else None
+    old, old_epoch = wait_for("the quorum's leader", leader, 60, 2)
+    nodes = [n["metadata"]["name"] for n in json.loads(sh("kubectl", "get", "nodes", "-o", "json").stdout)["items"]]
+    load = Load("leader-change", records=20000, throughput=500)
+    try:
+        time.sleep(5)
+        for n in nodes:
+            sh("kubectl", "cordon", n)
+        # Coordinator ids are ordinals + 1 (ZooKeeper numbering).
+        sh("kubectl", "delete", "pod", "-n", NS, f"{CLUSTER}-coordinator-{old - 1}", "--wait=true", timeout=120)
+        new, epoch = wait_for("a new leader", lambda: (lambda l: l if l and l[0] != old else None)(leader()), 120, 2)
+    except Exception:
+        load.abort()
+        raise
+    finally:
+        for n in nodes:
+            sh("kubectl", "uncordon", n, check=False)
     numbers = load.stop()
     wait_for("the cluster Ready", cluster_ready, 300, 2)
-    numbers.update({"old_leader": old, "new_leader": new})
+    numbers.update({"old_leader": old, "old_epoch": old_epoch, "new_leader": new, "new_epoch": epoch})
     return numbers
 
 
