@@ -170,15 +170,18 @@ class Load:
                     "--max-messages", str(records), "--throughput", str(throughput), "--acks", "-1",
                     "--producer.config", "/dev/null"],
             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        self.acked, self.errors, self.consumed = set(), 0, 0
+        self.threads = [threading.Thread(target=self._read_producer, daemon=True)]
+        self.threads[0].start()
+        # The consumer joins once records flow, so that it never waits on a topic its brokers do not know
+        # yet (one run where it joined at once read 0 records during the roll; the cause is not proven).
+        wait_for("the first acknowledged record", lambda: self.acked or self.producer.poll() is not None, 60, 0.5)
         self.consumer = subprocess.Popen(
             java + [TOOLS["console-consumer"], "--bootstrap-server", BOOTSTRAP, "--topic", topic, "--group",
-                    f"{topic}-group", "--from-beginning", "--timeout-ms", "30000"],
+                    f"{topic}-group", "--from-beginning", "--max-messages", str(records), "--timeout-ms", "90000"],
             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-        self.acked, self.errors, self.consumed = set(), 0, 0
-        self.threads = [threading.Thread(target=self._read_producer, daemon=True),
-                        threading.Thread(target=self._read_consumer, daemon=True)]
-        for t in self.threads:
-            t.start()
+        self.threads.append(threading.Thread(target=self._read_consumer, daemon=True))
+        self.threads[1].start()
 
     def _read_producer(self):
         for line in self.producer.stdout:
@@ -211,7 +214,7 @@ class Load:
             self.producer.kill()
             raise Failed(f"the producer did not finish {self.records} records in {timeout}s")
         try:
-            self.consumer.wait(120)  # exits 30 s after the last record it saw
+            self.consumer.wait(150)  # exits after all records, or 90 s after the last one it saw
         except subprocess.TimeoutExpired:
             self.consumer.kill()
         for t in self.threads:

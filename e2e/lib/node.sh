@@ -174,7 +174,8 @@ node_restore_state() {
 node_daemon() {
   local name="$1"
   shift
-  "$@" >"$NODE_DIR/logs/$name.log" 2>&1 &
+  # (fd 7, the node lock, is not inherited: a daemon orphaned by a killed run must not hold the lock)
+  "$@" >"$NODE_DIR/logs/$name.log" 2>&1 7>&- &
   echo $! >"$NODE_DIR/pids/$name"
 }
 
@@ -387,7 +388,11 @@ node_start() {
   node_need_packages
   mkdir -p "$NODE_RUN"
   exec 7>"$NODE_RUN/lock"
-  flock -n 7 || { node_log "another real node is running (lock $NODE_RUN/lock held)"; return 1; }
+  # One node at a time on a machine (fixed addresses): wait for another run's node to go away.
+  if ! flock -n 7; then
+    node_log "another real node is running (lock $NODE_RUN/lock): waiting up to ${OXKA_NODE_LOCK_WAIT:-1800} s"
+    flock -w "${OXKA_NODE_LOCK_WAIT:-1800}" 7 || { node_log "the other real node did not go away"; return 1; }
+  fi
   if [[ -f "$NODE_RUN/current" ]]; then
     local old; old="$(cat "$NODE_RUN/current")"
     node_log "a previous run left a node in $old: tearing it down first"
@@ -397,7 +402,7 @@ node_start() {
   echo "$NODE_DIR" >"$NODE_RUN/current"
   node_record_state
   node_network
-  CP_ADDRESS="$NODE_IP" CP_SERVICE_CIDR="$SERVICE_CIDR" CP_REAL_NODE=1 cp_start "$NODE_DIR"
+  CP_ADDRESS="$NODE_IP" CP_SERVICE_CIDR="$SERVICE_CIDR" CP_REAL_NODE=1 cp_start "$NODE_DIR" 7>&-
   for p in etcd kube-apiserver kube-controller-manager; do mv "$NODE_DIR/$p.pid" "$NODE_DIR/pids/$p"; done
   node_daemon kube-scheduler "$K8S_BIN/kube-scheduler" --kubeconfig "$ADMIN_KUBECONFIG" \
     --authentication-kubeconfig "$ADMIN_KUBECONFIG" --authorization-kubeconfig "$ADMIN_KUBECONFIG" \
