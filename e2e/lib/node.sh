@@ -397,6 +397,8 @@ node_start() {
     local old; old="$(cat "$NODE_RUN/current")"
     node_log "a previous run left a node in $old: tearing it down first"
     (NODE_DIR="$old"; node_stop_in "$old") || true
+    rm -rf "$old/containerd" "$old/kubelet" "$old/pv" "$old/etcd"
+    node_log "its logs stay in $old/logs"
   fi
   mkdir -p "$NODE_DIR/logs" "$NODE_DIR/pids"
   echo "$NODE_DIR" >"$NODE_RUN/current"
