@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The one command that runs every check of the project, as CI does (.ci/run calls it):
-#   tools -> fmt -> clippy -> cargo test (unit + integration) -> fault checker (OXKA_FAULTCHECK=1)
-#   -> e2e/run.sh when it exists.
+#   tools -> fmt -> clippy -> cargo test (unit + integration) -> fault checker (OXKA_FAULTCHECK_SKIP=1 skips)
+#   -> e2e/run.sh (API server) -> images (daemonless build, compared with the Dockerfile)
+#   -> e2e/node/run.sh (real pods; OXKA_E2E_NODE=0 skips).
 #
 # The integration tests run the debug oxka binary that cargo test builds anyway: it keeps overflow checks
 # and debug assertions on, and it is fast enough (a million-record produce takes ~10 s), so CI spends no
@@ -50,6 +51,20 @@ fi
 if [[ -f e2e/run.sh ]]; then
   step "e2e/run.sh"
   bash e2e/run.sh
+fi
+
+# The images: built daemonlessly (umoci, skopeo) and checked against the Dockerfile.
+# From the debug binaries cargo test built anyway (OXKA_IMAGE_PROFILE=debug): a cold release build
+# would cost CI ~10 minutes; the files, entrypoint and user are the same as the release images'.
+step "images: e2e/image/build.sh + compare.py"
+export OXKA_IMAGE_PROFILE="${OXKA_IMAGE_PROFILE:-debug}"
+bash e2e/image/build.sh >/dev/null
+python3 e2e/image/compare.py "${OXKA_CACHE:-$HOME/.cache/oxka}/images"
+
+# Real pods on a node assembled on this machine (e2e/node/run.sh): on unless OXKA_E2E_NODE=0.
+if [[ "${OXKA_E2E_NODE:-1}" != 0 ]]; then
+  step "e2e/node/run.sh (real pods)"
+  bash e2e/node/run.sh
 fi
 
 step "all checks passed in $((SECONDS - t0)) s"

@@ -4,6 +4,11 @@
 # pods stay Pending, and tests mark them Running/Ready by patching pod status.
 #
 # Source this file, then: cp_start DIR; ... ; cp_stop. Exposes ADMIN_KUBECONFIG, APISERVER_URL, CP_DIR.
+#
+# e2e/lib/node.sh starts the same control plane for a real node with CP_REAL_NODE=1: the API server
+# listens on CP_ADDRESS (the node's address, which pods reach), serves CP_SERVICE_CIDR, publishes itself
+# as the `kubernetes` Service's endpoint, runs the ServiceAccount admission plugin (pods get tokens) and
+# reaches the kubelet with the admin client certificate.
 
 K8S_BIN="${OXKA_CACHE:-$HOME/.cache/oxka}/k8s/bin"
 
@@ -32,6 +37,13 @@ $2
 KC
 }
 
+# 10.0.0.0/24 -> 10.0.0.1: the `kubernetes` Service's ClusterIP.
+first_service_ip() {
+  local net="${CP_SERVICE_CIDR:-10.0.0.0/24}"
+  net="${net%/*}"
+  echo "${net%.*}.$((${net##*.} + 1))"
+}
+
 cp_pki() {
   local pki="$CP_DIR/pki"
   mkdir -p "$pki"
@@ -40,7 +52,7 @@ cp_pki() {
     openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.crt -days 2 -subj "/CN=oxka-e2e-ca" \
       -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" 2>/dev/null
     openssl req -newkey rsa:2048 -nodes -keyout apiserver.key -out apiserver.csr -subj "/CN=kube-apiserver" 2>/dev/null
-    printf 'subjectAltName=IP:127.0.0.1,DNS:localhost,DNS:kubernetes.default.svc\nextendedKeyUsage=serverAuth\nbasicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\n' >server.ext
+    printf 'subjectAltName=IP:127.0.0.1,IP:%s,IP:%s,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local\nextendedKeyUsage=serverAuth\nbasicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\n' "${CP_ADDRESS:-127.0.0.1}" "$(first_service_ip)" >server.ext
     openssl x509 -req -in apiserver.csr -CA ca.crt -CAkey ca.key -CAcreateserial -out apiserver.crt -days 2 -extfile server.ext 2>/dev/null
     openssl req -newkey rsa:2048 -nodes -keyout admin.key -out admin.csr -subj "/O=system:masters/CN=e2e-admin" 2>/dev/null
     printf 'extendedKeyUsage=clientAuth\nbasicConstraints=CA:FALSE\n' >client.ext
@@ -64,7 +76,13 @@ cp_start() { # dir
   cp_pki
   local etcd_client etcd_peer api_port kcm_port
   etcd_client=$(free_port); etcd_peer=$(free_port); api_port=$(free_port); kcm_port=$(free_port)
-  APISERVER_URL="https://127.0.0.1:$api_port"
+  local address="${CP_ADDRESS:-127.0.0.1}"
+  APISERVER_URL="https://$address:$api_port"
+  local mode_flags=(--disable-admission-plugins ServiceAccount --endpoint-reconciler-type none)
+  if [[ -n "${CP_REAL_NODE:-}" ]]; then
+    mode_flags=(--kubelet-client-certificate "$CP_DIR/pki/admin.crt" --kubelet-client-key "$CP_DIR/pki/admin.key"
+      --kubelet-preferred-address-types InternalIP)
+  fi
   "$K8S_BIN/etcd" --data-dir "$CP_DIR/etcd" --name e2e \
     --listen-client-urls "http://127.0.0.1:$etcd_client" --advertise-client-urls "http://127.0.0.1:$etcd_client" \
     --listen-peer-urls "http://127.0.0.1:$etcd_peer" --initial-advertise-peer-urls "http://127.0.0.1:$etcd_peer" \
@@ -76,13 +94,12 @@ cp_start() { # dir
   "$K8S_BIN/kube-apiserver" \
     --etcd-servers "http://127.0.0.1:$etcd_client" \
     --cert-dir "$CP_DIR/pki" --tls-cert-file "$CP_DIR/pki/apiserver.crt" --tls-private-key-file "$CP_DIR/pki/apiserver.key" \
-    --secure-port "$api_port" --bind-address 127.0.0.1 --advertise-address 127.0.0.1 \
+    --secure-port "$api_port" --bind-address "$address" --advertise-address "$address" \
     --authorization-mode RBAC --client-ca-file "$CP_DIR/pki/ca.crt" \
-    --service-cluster-ip-range 10.0.0.0/24 --allow-privileged=true \
-    --disable-admission-plugins ServiceAccount \
+    --service-cluster-ip-range "${CP_SERVICE_CIDR:-10.0.0.0/24}" --allow-privileged=true \
     --service-account-issuer https://kubernetes.default.svc.cluster.local \
     --service-account-key-file "$CP_DIR/pki/sa.pub" --service-account-signing-key-file "$CP_DIR/pki/sa.key" \
-    --endpoint-reconciler-type none \
+    "${mode_flags[@]}" \
     >"$CP_DIR/logs/kube-apiserver.log" 2>&1 &
   echo $! >"$CP_DIR/kube-apiserver.pid"
   ADMIN_KUBECONFIG="$CP_DIR/admin.kubeconfig"
