@@ -357,3 +357,42 @@ fn auto_leader_rebalance_moves_leaders_back_by_itself() {
         restarted.elapsed()
     );
 }
+
+#[test]
+fn a_single_broker_with_its_embedded_coordinator_answers_leader_election() {
+    let _serial = serial();
+    let broker = Broker::start(&[
+        ("auto.leader.rebalance.enable", "true"),
+        ("leader.imbalance.check.interval.seconds", "1"),
+        ("leader.imbalance.per.broker.percentage", "0"),
+    ]);
+    let bootstrap = broker.bootstrap();
+    let created = kafka_tool(
+        "4",
+        "topics",
+        &[
+            "--bootstrap-server",
+            &bootstrap,
+            "--create",
+            "--topic",
+            "solo",
+            "--partitions",
+            "2",
+        ],
+    );
+    assert!(created.status.success(), "{}", output_text(&created));
+    let run = |args: &[&str]| {
+        let mut all = vec!["--bootstrap-server", bootstrap.as_str(), "--election-type", "preferred"];
+        all.extend_from_slice(args);
+        let out = kafka_tool_timeout("4", "leader-election", &all, 60);
+        assert!(out.status.success(), "{}\n{}", output_text(&out), broker.log_tail(40));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let all = run(&["--all-topic-partitions"]);
+    assert!(!all.contains("Successfully"), "{all}");
+    let named = run(&["--topic", "solo", "--partition", "1"]);
+    assert!(
+        named.contains("Valid replica already elected for partitions solo-1"),
+        "{named}"
+    );
+}

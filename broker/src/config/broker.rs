@@ -688,6 +688,20 @@ mod tests {
     }
 
     #[test]
+    fn leader_rebalance_keys_are_understood_and_validated() {
+        let c = parse(
+            "auto.leader.rebalance.enable=false\nleader.imbalance.check.interval.seconds=30\n\
+             leader.imbalance.per.broker.percentage=20\n",
+        )
+        .unwrap();
+        assert!(c.unknown_keys.is_empty(), "{:?}", c.unknown_keys);
+        assert!(!c.leader_balance.enabled);
+        assert_eq!(c.leader_balance.imbalance_per_broker_percentage, 20);
+        assert!(parse("").unwrap().leader_balance.enabled);
+        assert!(parse("leader.imbalance.per.broker.percentage=-1\n").is_err());
+    }
+
+    #[test]
     fn producer_expiration() {
         let c = parse("producer.id.expiration.ms=60000\n").unwrap();
         assert_eq!(c.log.producer_id_expiration_ms, 60_000);

@@ -357,6 +357,15 @@ mod tests {
     }
 
     #[test]
+    fn leader_rebalance_keys_configure_the_controller() {
+        let c = parse("auto.leader.rebalance.enable=true\nleader.imbalance.check.interval.seconds=2\n").unwrap();
+        assert!(c.unknown_keys.is_empty(), "{:?}", c.unknown_keys);
+        assert_eq!(c.leader_balance.check_interval, std::time::Duration::from_secs(2));
+        assert_eq!(c.leader_balance.imbalance_per_broker_percentage, 10);
+        assert!(parse("leader.imbalance.check.interval.seconds=soon\n").is_err());
+    }
+
+    #[test]
     fn seed_file_starts_a_single_coordinator() {
         // The seed's zookeeper.properties, verbatim.
         let seed = "# The coordinator configuration that the seed starts first (Kafka 2.8's config/zookeeper.properties defaults).\n\

@@ -92,3 +92,126 @@ pub fn refuse_all(
         .collect();
     response.with_replica_election_results(results)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use bytes::BytesMut;
+    use kafka_protocol::messages::elect_leaders_request::TopicPartitions;
+    use kafka_protocol::messages::{RequestKind, ResponseKind};
+    use kafka_protocol::protocol::Encodable;
+
+    use super::*;
+    use crate::coordinator::image::MetadataCommand;
+    use crate::coordinator::kafka::dispatch;
+    use crate::coordinator::testing::single_voter;
+
+    async fn elect(ctx: &ClientContext, version: i16, request: ElectLeadersRequest) -> ElectLeadersResponse {
+        let ResponseKind::ElectLeaders(response) = dispatch(ctx, version, RequestKind::ElectLeaders(request))
+            .await
+            .unwrap()
+        else {
+            panic!("an ElectLeaders answer")
+        };
+        let mut buf = BytesMut::new();
+        response
+            .encode(&mut buf, version)
+            .expect("the answer encodes at the asked version");
+        response
+    }
+
+    /// Through `dispatch` on a single voter: a preferred election over all partitions commits the leader
+    /// change (leader epoch bumped); asking again by name answers ELECTION_NOT_NEEDED with Kafka's
+    /// message; an unknown election type refuses the request; v0 gets errors per partition.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn preferred_election_through_the_controller() {
+        let dir = tempfile::tempdir().unwrap();
+        let node = single_voter(0, dir.path()).await;
+        for id in [1, 2] {
+            let register = MetadataCommand::RegisterBroker {
+                broker_id: id,
+                incarnation_id: uuid::Uuid::new_v4(),
+                endpoints: vec![],
+                rack: None,
+            };
+            let crate::coordinator::MetadataResponse::BrokerRegistered { broker_epoch } =
+                node.write(register).await.unwrap()
+            else {
+                panic!()
+            };
+            let unfence = MetadataCommand::SetBrokerFenced {
+                broker_id: id,
+                broker_epoch,
+                fenced: false,
+            };
+            node.write(unfence).await.unwrap();
+        }
+        let create = MetadataCommand::CreateTopic {
+            name: "t".into(),
+            topic_id: uuid::Uuid::new_v4(),
+            assignment: vec![vec![1, 2], vec![2, 1]],
+            configs: BTreeMap::new(),
+        };
+        node.write(create).await.unwrap();
+        let moved = MetadataCommand::AlterPartition {
+            topic: "t".into(),
+            partition: 0,
+            partition_epoch: 0,
+            leader: 2,
+            isr: vec![2, 1],
+        };
+        node.write(moved).await.unwrap();
+        let ctx = ClientContext::new(node, BTreeMap::new(), 9000);
+
+        let all = elect(&ctx, 2, ElectLeadersRequest::default().with_topic_partitions(None)).await;
+        assert_eq!(all.error_code, 0);
+        let results = &all.replica_election_results;
+        assert_eq!(results.len(), 1);
+        let listed: Vec<(i32, i16)> = results[0]
+            .partition_result
+            .iter()
+            .map(|p| (p.partition_id, p.error_code))
+            .collect();
+        assert_eq!(listed, vec![(0, 0)], "t-1 needs no election and is left out");
+        let p = ctx.node.state.image().topics["t"].partitions[0].clone();
+        assert_eq!((p.leader, p.leader_epoch), (1, 2));
+
+        let named = || {
+            Some(vec![TopicPartitions::default()
+                .with_topic(str_bytes("t").into())
+                .with_partitions(vec![0, 7])])
+        };
+        let again = elect(&ctx, 2, ElectLeadersRequest::default().with_topic_partitions(named())).await;
+        let answers: Vec<(i16, String)> = again.replica_election_results[0]
+            .partition_result
+            .iter()
+            .map(|p| (p.error_code, p.error_message.as_ref().unwrap().to_string()))
+            .collect();
+        assert_eq!(
+            answers,
+            vec![
+                (
+                    ResponseError::ElectionNotNeeded.code(),
+                    "Leader election not needed for topic partition.".to_string()
+                ),
+                (
+                    ResponseError::UnknownTopicOrPartition.code(),
+                    "No such partition as t-7".to_string()
+                ),
+            ]
+        );
+
+        let bad = ElectLeadersRequest::default()
+            .with_election_type(5)
+            .with_topic_partitions(named());
+        assert_eq!(
+            elect(&ctx, 2, bad).await.error_code,
+            ResponseError::InvalidRequest.code()
+        );
+        let v0 = elect(&ctx, 0, ElectLeadersRequest::default().with_topic_partitions(named())).await;
+        assert_eq!(v0.error_code, 0);
+        assert_eq!(v0.replica_election_results[0].partition_result.len(), 2);
+        ctx.node.raft.shutdown().await.unwrap();
+    }
+}
