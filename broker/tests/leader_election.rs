@@ -358,6 +358,7 @@ fn auto_leader_rebalance_moves_leaders_back_by_itself() {
     );
 }
 
+/// Kafka 2.8's tool (the seed's) and 4.x's, against one broker with its embedded coordinator.
 #[test]
 fn a_single_broker_with_its_embedded_coordinator_answers_leader_election() {
     let _serial = serial();
@@ -381,18 +382,29 @@ fn a_single_broker_with_its_embedded_coordinator_answers_leader_election() {
         ],
     );
     assert!(created.status.success(), "{}", output_text(&created));
-    let run = |args: &[&str]| {
-        let mut all = vec!["--bootstrap-server", bootstrap.as_str(), "--election-type", "preferred"];
-        all.extend_from_slice(args);
-        let out = kafka_tool_timeout("4", "leader-election", &all, 60);
-        assert!(out.status.success(), "{}\n{}", output_text(&out), broker.log_tail(40));
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    };
-    let all = run(&["--all-topic-partitions"]);
-    assert!(!all.contains("Successfully"), "{all}");
-    let named = run(&["--topic", "solo", "--partition", "1"]);
-    assert!(
-        named.contains("Valid replica already elected for partitions solo-1"),
-        "{named}"
-    );
+    for version in ["2.8", "4"] {
+        let run = |args: &[&str]| {
+            let mut all = vec!["--bootstrap-server", bootstrap.as_str(), "--election-type", "preferred"];
+            all.extend_from_slice(args);
+            let out = kafka_tool_timeout(version, "leader-election", &all, 60);
+            assert!(
+                out.status.success(),
+                "kafka-leader-election {version}: {}\n{}",
+                output_text(&out),
+                broker.log_tail(40)
+            );
+            String::from_utf8_lossy(&out.stdout).into_owned()
+        };
+        let all = run(&["--all-topic-partitions"]);
+        assert!(!all.contains("Successfully"), "{version}: {all}");
+        let named = run(&["--topic", "solo", "--partition", "1"]);
+        // Kafka 2.8's tool prints its (empty) list of elected partitions on this line, a bug of the
+        // tool fixed later; the answer it got was ELECTION_NOT_NEEDED either way.
+        let expected = if version == "2.8" {
+            "Valid replica already elected for partitions "
+        } else {
+            "Valid replica already elected for partitions solo-1"
+        };
+        assert!(named.contains(expected), "{version}: {named}");
+    }
 }
