@@ -10,7 +10,8 @@ use kafka_protocol::messages::{ElectLeadersRequest, ElectLeadersResponse};
 use kafka_protocol::protocol::VersionRange;
 
 use super::{propose, str_bytes, ClientContext};
-use crate::coordinator::election::{plan_elections, ElectionType};
+use crate::coordinator::election::{elect_leader, plan_elections, ElectionType};
+use crate::coordinator::image::error_code;
 
 pub const VERSIONS: VersionRange = VersionRange { min: 0, max: 2 };
 
@@ -35,10 +36,7 @@ pub async fn handle(ctx: &ClientContext, version: i16, request: ElectLeadersRequ
         let mut partitions = Vec::with_capacity(topic.partitions.len());
         for (partition, outcome) in topic.partitions {
             let (code, message) = match outcome {
-                Ok(command) => match propose(ctx, command).await {
-                    Ok(_) => (0, None),
-                    Err((code, message)) => (code, Some(message)),
-                },
+                Ok(command) => commit(ctx, &topic.topic, partition, election, command).await,
                 Err(refusal) => (refusal.error.code(), Some(refusal.message)),
             };
             partitions.push(
@@ -55,6 +53,41 @@ pub async fn handle(ctx: &ClientContext, version: i16, request: ElectLeadersRequ
         );
     }
     ElectLeadersResponse::default().with_replica_election_results(results)
+}
+
+/// Rounds of deciding again when the partition changed between the decision and its commit (an ISR
+/// change or the liveness duty raced with the election; the partition epoch fenced the proposal).
+const STALE_ROUNDS: usize = 3;
+
+/// Proposes one election; a proposal fenced by a concurrent change of the partition is decided again
+/// on the newer image (which may find the election no longer needed). Returns the answer's code and
+/// message.
+async fn commit(
+    ctx: &ClientContext,
+    topic: &str,
+    partition: i32,
+    election: ElectionType,
+    mut command: crate::coordinator::MetadataCommand,
+) -> (i16, Option<String>) {
+    for _ in 0..STALE_ROUNDS {
+        match propose(ctx, command).await {
+            Ok(_) => return (0, None),
+            Err((code, _)) if code == error_code::FENCED_LEADER_EPOCH => {
+                match elect_leader(&ctx.node.state.image(), topic, partition, election) {
+                    Ok(again) => command = again,
+                    Err(refusal) => return (refusal.error.code(), Some(refusal.message)),
+                }
+            }
+            Err((code, message)) => return (code, Some(message)),
+        }
+    }
+    // Retriable for the client: nothing was elected, asking again may succeed.
+    (
+        ResponseError::RequestTimedOut.code(),
+        Some(format!(
+            "{topic}-{partition} kept changing while its leader was being elected; try again"
+        )),
+    )
 }
 
 /// The whole request refused with `error`: in the top-level error code from v1, and (for v0, which has
@@ -121,13 +154,9 @@ mod tests {
         response
     }
 
-    /// Through `dispatch` on a single voter: a preferred election over all partitions commits the leader
-    /// change (leader epoch bumped); asking again by name answers ELECTION_NOT_NEEDED with Kafka's
-    /// message; an unknown election type refuses the request; v0 gets errors per partition.
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn preferred_election_through_the_controller() {
-        let dir = tempfile::tempdir().unwrap();
-        let node = single_voter(0, dir.path()).await;
+    /// A single voter with brokers 1 and 2 and topic `t` ([1, 2], [2, 1]) whose partition 0 is led by 2.
+    async fn moved_leader(dir: &std::path::Path) -> ClientContext {
+        let node = single_voter(0, dir).await;
         for id in [1, 2] {
             let register = MetadataCommand::RegisterBroker {
                 broker_id: id,
@@ -162,7 +191,16 @@ mod tests {
             isr: vec![2, 1],
         };
         node.write(moved).await.unwrap();
-        let ctx = ClientContext::new(node, BTreeMap::new(), 9000);
+        ClientContext::new(node, BTreeMap::new(), 9000)
+    }
+
+    /// Through `dispatch` on a single voter: a preferred election over all partitions commits the leader
+    /// change (leader epoch bumped); asking again by name answers ELECTION_NOT_NEEDED with Kafka's
+    /// message; an unknown election type refuses the request; v0 gets errors per partition.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn preferred_election_through_the_controller() {
+        let dir = tempfile::tempdir().unwrap();
+        let ctx = moved_leader(dir.path()).await;
 
         let all = elect(&ctx, 2, ElectLeadersRequest::default().with_topic_partitions(None)).await;
         assert_eq!(all.error_code, 0);
@@ -212,6 +250,26 @@ mod tests {
         let v0 = elect(&ctx, 0, ElectLeadersRequest::default().with_topic_partitions(named())).await;
         assert_eq!(v0.error_code, 0);
         assert_eq!(v0.replica_election_results[0].partition_result.len(), 2);
+        ctx.node.raft.shutdown().await.unwrap();
+    }
+
+    /// A decision fenced by a change committed after it (the partition epoch moved) is made again on the
+    /// newer image instead of failing the client's request.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_stale_decision_is_made_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let ctx = moved_leader(dir.path()).await;
+        let stale = elect_leader(&ctx.node.state.image(), "t", 0, ElectionType::Preferred).unwrap();
+        let isr_change = MetadataCommand::AlterPartition {
+            topic: "t".into(),
+            partition: 0,
+            partition_epoch: 1,
+            leader: 2,
+            isr: vec![2, 1],
+        };
+        ctx.node.write(isr_change).await.unwrap();
+        assert_eq!(commit(&ctx, "t", 0, ElectionType::Preferred, stale).await, (0, None));
+        assert_eq!(ctx.node.state.image().topics["t"].partitions[0].leader, 1);
         ctx.node.raft.shutdown().await.unwrap();
     }
 }
