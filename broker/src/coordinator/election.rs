@@ -131,6 +131,8 @@ pub fn elect_leader(image: &ClusterImage, topic: &str, partition: i32, election:
         leader,
         isr,
     };
+    // During a reassignment only the target replicas may be elected (Kafka's `targetReplicas`).
+    let target: Vec<i32> = target_replicas(p).collect();
     match election {
         ElectionType::Preferred => {
             let preferred = preferred_replica(p);
@@ -141,7 +143,7 @@ pub fn elect_leader(image: &ClusterImage, topic: &str, partition: i32, election:
                 return Ok(change(preferred, p.isr.clone()));
             }
             if !valid(p.leader) {
-                if let Some(next) = p.replicas.iter().skip(1).copied().find(|&r| valid(r)) {
+                if let Some(next) = target.iter().skip(1).copied().find(|&r| valid(r)) {
                     return Ok(change(next, p.isr.clone()));
                 }
             }
@@ -151,10 +153,10 @@ pub fn elect_leader(image: &ClusterImage, topic: &str, partition: i32, election:
             if p.leader >= 0 {
                 return Err(ElectionRefusal::plain(ResponseError::ElectionNotNeeded));
             }
-            if let Some(clean) = p.replicas.iter().copied().find(|&r| valid(r)) {
+            if let Some(clean) = target.iter().copied().find(|&r| valid(r)) {
                 return Ok(change(clean, p.isr.clone()));
             }
-            match p.replicas.iter().copied().find(|&r| live(r)) {
+            match target.iter().copied().find(|&r| live(r)) {
                 Some(r) => Ok(change(r, vec![r])),
                 None => Err(ElectionRefusal::plain(ResponseError::EligibleLeadersNotAvailable)),
             }
@@ -162,16 +164,23 @@ pub fn elect_leader(image: &ClusterImage, topic: &str, partition: i32, election:
     }
 }
 
-/// The first replica: the leader a partition has when its cluster is balanced.
+/// The replicas a partition keeps once any reassignment in progress completes (all of them otherwise).
+fn target_replicas(p: &PartitionState) -> impl Iterator<Item = i32> + '_ {
+    p.replicas.iter().copied().filter(|r| !p.removing_replicas.contains(r))
+}
+
+/// The first (target) replica: the leader a partition has when its cluster is balanced.
 fn preferred_replica(p: &PartitionState) -> i32 {
-    p.replicas.first().copied().unwrap_or(-1)
+    target_replicas(p).next().unwrap_or(-1)
 }
 
 /// `auto.leader.rebalance.enable`'s check, as Kafka's controller makes it: for each broker, the
 /// imbalance ratio is the number of partitions whose preferred replica it is but which it does not
 /// lead, over the number whose preferred replica it is. Where that ratio exceeds
 /// `imbalance_percentage` / 100, each of those partitions whose preferred replica can lead (in the ISR,
-/// unfenced) and whose current leader is live gets a preferred election. Returns the commands.
+/// unfenced) and whose current leader is live gets a preferred election. Partitions being reassigned
+/// are left alone (the reassignment decides their leader when it completes), as Kafka's controller
+/// does. Returns the commands.
 pub fn preferred_leader_rebalance(image: &ClusterImage, imbalance_percentage: u32) -> Vec<MetadataCommand> {
     /// Per preferred broker: how many partitions it is preferred for, and those it does not lead.
     #[derive(Default)]
@@ -183,7 +192,7 @@ pub fn preferred_leader_rebalance(image: &ClusterImage, imbalance_percentage: u3
     for (topic, state) in &image.topics {
         for (i, p) in state.partitions.iter().enumerate() {
             let preferred = preferred_replica(p);
-            if preferred < 0 {
+            if preferred < 0 || !p.adding_replicas.is_empty() || !p.removing_replicas.is_empty() {
                 continue;
             }
             let entry = by_broker.entry(preferred).or_default();
@@ -458,6 +467,30 @@ mod tests {
             apply(&mut image, 3000 + i as u64, c);
         }
         assert!(preferred_leader_rebalance(&image, 0).is_empty(), "rebalanced");
+    }
+
+    #[test]
+    fn reassignments_elect_only_target_replicas_and_are_not_rebalanced() {
+        let mut image = six_partitions();
+        set(&mut image, "t", 0, 2, vec![1, 2, 3]);
+        // Partition 0 is moving from [1, 2, 3] to [3, 2]: replicas are the target, then 1 (removing).
+        let p = &mut image.topics.get_mut("t").unwrap().partitions[0];
+        p.replicas = vec![3, 2, 1];
+        p.removing_replicas = vec![1];
+        assert!(
+            preferred_leader_rebalance(&image, 0).is_empty(),
+            "the reassignment decides"
+        );
+        let outcome = elect_leader(&image, "t", 0, ElectionType::Preferred);
+        assert_eq!(applied(&mut image, outcome).leader, 3, "the first target replica");
+        // Unclean, with only the removing replica live outside the ISR: nobody eligible.
+        set(&mut image, "t", 0, -1, vec![3]);
+        fence(&mut image, 2, true);
+        fence(&mut image, 3, true);
+        assert_eq!(
+            refusal(elect_leader(&image, "t", 0, ElectionType::Unclean)),
+            ResponseError::EligibleLeadersNotAvailable
+        );
     }
 
     #[test]
