@@ -2,7 +2,8 @@
 //! (topic names and collisions, partition and replication defaults, topic configs against the log
 //! layer), then sent to the controller through the `ControllerChannel`, which decides (placement, ids)
 //! and replicates; the broker answers once its own metadata shows the change, so the client's next
-//! request to it sees the result. Producer-id blocks come from the controller the same way.
+//! request to it sees the result. Producer-id blocks come from the controller the same way, and leader
+//! elections (ElectLeaders) are forwarded as they are.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -16,12 +17,13 @@ use kafka_protocol::messages::delete_topics_request::DeleteTopicState;
 use kafka_protocol::messages::incremental_alter_configs_request::{AlterConfigsResource, AlterableConfig};
 use kafka_protocol::messages::{
     AllocateProducerIdsRequest, ApiKey, BrokerId, CreatePartitionsRequest, CreateTopicsRequest, DeleteTopicsRequest,
-    IncrementalAlterConfigsRequest, RequestKind, ResponseKind, TopicName,
+    ElectLeadersRequest, ElectLeadersResponse, IncrementalAlterConfigsRequest, RequestKind, ResponseKind, TopicName,
 };
 use kafka_protocol::protocol::StrBytes;
 
 use crate::broker::Broker;
 use crate::cluster::Lane;
+use crate::coordinator::kafka::elect_leaders::refuse_all;
 use crate::coordinator::ClusterImage;
 use crate::metadata::{validate_topic_name, TopicMeta};
 
@@ -345,6 +347,64 @@ impl Broker {
         let id = ids.0;
         ids.0 += 1;
         Ok(id)
+    }
+
+    /// Forwards an ElectLeaders request (`version` is the client's) to the controller, then waits until
+    /// this broker's metadata shows a new leader epoch for every partition it elected.
+    pub async fn elect_leaders(&self, version: i16, request: ElectLeadersRequest) -> ElectLeadersResponse {
+        let before: BTreeMap<(String, i32), i32> = self
+            .metadata
+            .image()
+            .topics
+            .iter()
+            .flat_map(|(name, t)| {
+                t.partitions
+                    .iter()
+                    .enumerate()
+                    .map(move |(i, p)| ((name.clone(), i as i32), p.leader_epoch))
+            })
+            .collect();
+        let forwarded = request.clone().with_timeout_ms(CONTROLLER_TIMEOUT.as_millis() as i32);
+        let response = match self
+            .to_controller(ApiKey::ElectLeaders, 2, RequestKind::ElectLeaders(forwarded))
+            .await
+        {
+            Ok(ResponseKind::ElectLeaders(response)) => response,
+            Ok(other) => {
+                tracing::warn!("unexpected answer from the controller to ElectLeaders: {other:?}");
+                return refuse_all(version, &request, ResponseError::UnknownServerError, None);
+            }
+            Err(e) => return refuse_all(version, &request, e.error, Some(e.message)),
+        };
+        if response.error_code != 0 {
+            let error = ResponseError::try_from_code(response.error_code).unwrap_or(ResponseError::UnknownServerError);
+            return refuse_all(version, &request, error, None);
+        }
+        let elected: Vec<(String, i32, i32)> = response
+            .replica_election_results
+            .iter()
+            .flat_map(|t| {
+                t.partition_result
+                    .iter()
+                    .filter(|p| p.error_code == 0)
+                    .map(|p| (t.topic.to_string(), p.partition_id))
+            })
+            .filter_map(|(topic, p)| before.get(&(topic.clone(), p)).map(|epoch| (topic, p, *epoch)))
+            .collect();
+        if !elected.is_empty() {
+            self.await_metadata(|image| {
+                elected.iter().all(|(topic, p, epoch)| {
+                    image
+                        .topics
+                        .get(topic)
+                        .and_then(|t| t.partitions.get(*p as usize))
+                        .is_none_or(|state| state.leader_epoch > *epoch)
+                })
+            })
+            .await;
+            tracing::info!(partitions = elected.len(), "leader election done");
+        }
+        response
     }
 
     pub(crate) async fn to_controller(

@@ -102,6 +102,7 @@ fn broker_api_versions(version: &str) {
         ("DeleteTopics", 20),
         ("InitProducerId", 22),
         ("DescribeConfigs", 32),
+        ("ElectLeaders", 43),
     ];
     let mut problems = Vec::new();
     for (name, key) in required {

@@ -29,6 +29,7 @@ pub mod describe_configs;
 pub mod describe_groups;
 pub mod describe_log_dirs;
 pub mod describe_quorum;
+pub mod elect_leaders;
 pub mod fetch;
 pub mod find_coordinator;
 pub mod heartbeat;
@@ -96,6 +97,7 @@ pub const SUPPORTED: &[ApiSpec] = &[
         ApiKey::ListPartitionReassignments,
         list_partition_reassignments::VERSIONS,
     ),
+    spec(ApiKey::ElectLeaders, elect_leaders::VERSIONS),
 ];
 
 /// A request the broker cannot answer; the connection is closed, as Kafka does.
@@ -230,6 +232,7 @@ async fn dispatch(
         RequestKind::ListPartitionReassignments(r) => {
             ResponseKind::ListPartitionReassignments(list_partition_reassignments::handle(broker, ctx, r))
         }
+        RequestKind::ElectLeaders(r) => ResponseKind::ElectLeaders(elect_leaders::handle(broker, ctx, r).await),
         RequestKind::OffsetForLeaderEpoch(r) => {
             ResponseKind::OffsetForLeaderEpoch(offset_for_leader_epoch::handle(broker, ctx, r))
         }

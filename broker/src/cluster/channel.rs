@@ -132,6 +132,7 @@ fn answers_not_controller(response: &ResponseKind) -> bool {
         ResponseKind::DeleteTopics(r) => r.responses.iter().any(|t| t.error_code == code),
         ResponseKind::CreatePartitions(r) => r.results.iter().any(|t| t.error_code == code),
         ResponseKind::IncrementalAlterConfigs(r) => r.responses.iter().any(|t| t.error_code == code),
+        ResponseKind::ElectLeaders(r) => r.error_code == code,
         _ => false,
     }
 }

@@ -19,7 +19,7 @@ use tracing::info;
 
 use crate::config::{BrokerConfig, CoordinatorId, Voter};
 use crate::coordinator::image::MetadataCommand;
-use crate::coordinator::kafka::ClientContext;
+use crate::coordinator::kafka::{rebalance_leaders, ClientContext};
 use crate::coordinator::network::NoPeers;
 use crate::coordinator::{CoordinatorNode, MetadataResponse, Node, RaftSettings};
 use crate::metadata::{read_legacy_image, METADATA_DIR};
@@ -82,6 +82,9 @@ pub async fn start(config: &BrokerConfig, stop: &CancellationToken) -> anyhow::R
     // is this process, which cannot outlive its coordinator, and a process paused (SIGSTOP, a debugger)
     // would otherwise fence itself when it resumes.
     tokio::spawn(node.clone().run_controller_duties(stop.clone()));
+    // Preferred-leader rebalancing follows this broker's server.properties (it has nothing to move while
+    // this broker is the only one, but the embedded controller runs the same duties as an ensemble's).
+    tokio::spawn(rebalance_leaders(ctx.clone(), config.leader_balance, stop.clone()));
     Ok(ctx)
 }
 

@@ -3,6 +3,7 @@
 
 use std::path::PathBuf;
 
+use super::leader_balance::LeaderBalanceConfig;
 use super::properties::Origin;
 use super::raw::{heap_from_opts, ConfigError, RawConfig};
 use super::replication::ReplicationConfig;
@@ -143,6 +144,9 @@ pub struct BrokerConfig {
     pub heap_bytes: u64,
     /// Followers, fetchers and the ISR (`replica.*`, `num.replica.fetchers`, `inter.broker.listener.name`).
     pub replication: ReplicationConfig,
+    /// `auto.leader.rebalance.enable` and the imbalance check: used by the embedded coordinator (an
+    /// ensemble's coordinators read their own), validated always.
+    pub leader_balance: LeaderBalanceConfig,
     /// Keys that were set but that oxka does not know; logged once at start-up.
     pub unknown_keys: Vec<String>,
     /// The known keys set in the file or by `--override`, as written (DescribeConfigs reports them
@@ -309,6 +313,7 @@ impl BrokerConfig {
         // counterpart here, and ignoring them changes no observable behaviour.
         raw.accept("zookeeper.session.timeout.ms");
         let replication = ReplicationConfig::from_raw(raw, &listeners[0].name)?;
+        let leader_balance = LeaderBalanceConfig::from_raw(raw)?;
         if !listeners.iter().any(|l| l.name == replication.inter_broker_listener) {
             return Err(raw.invalid(
                 "inter.broker.listener.name",
@@ -405,6 +410,7 @@ impl BrokerConfig {
             metrics_port,
             heap_bytes,
             replication,
+            leader_balance,
             unknown_keys: Vec::new(),
             static_settings: Default::default(),
         };
@@ -679,6 +685,20 @@ mod tests {
         assert!(c.unknown_keys.is_empty(), "{:?}", c.unknown_keys);
         assert_eq!(c.log.min_insync_replicas, 2);
         assert!(parse("inter.broker.listener.name=NOPE\n").is_err());
+    }
+
+    #[test]
+    fn leader_rebalance_keys_are_understood_and_validated() {
+        let c = parse(
+            "auto.leader.rebalance.enable=false\nleader.imbalance.check.interval.seconds=30\n\
+             leader.imbalance.per.broker.percentage=20\n",
+        )
+        .unwrap();
+        assert!(c.unknown_keys.is_empty(), "{:?}", c.unknown_keys);
+        assert!(!c.leader_balance.enabled);
+        assert_eq!(c.leader_balance.imbalance_per_broker_percentage, 20);
+        assert!(parse("").unwrap().leader_balance.enabled);
+        assert!(parse("leader.imbalance.per.broker.percentage=-1\n").is_err());
     }
 
     #[test]

@@ -12,6 +12,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use super::leader_balance::LeaderBalanceConfig;
 use super::raw::{heap_from_opts, ConfigError, RawConfig};
 
 /// 512 MiB, the seed's `zookeeper-server-start.sh` default heap.
@@ -83,6 +84,9 @@ pub struct CoordinatorConfig {
     /// A broker whose heartbeats stop for this long is fenced by the controller
     /// (`broker.session.timeout.ms`, Kafka's default 9000).
     pub broker_session_timeout_ms: u64,
+    /// `auto.leader.rebalance.enable`, `leader.imbalance.check.interval.seconds`,
+    /// `leader.imbalance.per.broker.percentage`: the controller's preferred-leader rebalancing.
+    pub leader_balance: LeaderBalanceConfig,
     /// Prometheus and health HTTP port (`metrics.port`, default 9405); `None` disables it, 0 picks one.
     pub metrics_port: Option<u16>,
     /// Memory budget from `KAFKA_HEAP_OPTS` `-Xmx` (default 512 MiB).
@@ -199,6 +203,7 @@ impl CoordinatorConfig {
         let broker_session_timeout_ms = raw
             .ranged::<u64>("broker.session.timeout.ms", 100, 3_600_000)?
             .unwrap_or(9000);
+        let leader_balance = LeaderBalanceConfig::from_raw(raw)?;
         let metrics_port = match raw.ranged::<i32>("metrics.port", -1, 65535)? {
             Some(-1) => None,
             Some(p) => Some(p as u16),
@@ -228,6 +233,7 @@ impl CoordinatorConfig {
             snapshot_every_entries,
             write_timeout_ms,
             broker_session_timeout_ms,
+            leader_balance,
             metrics_port,
             heap_bytes,
             unknown_keys: raw.unknown_keys(),
@@ -348,6 +354,15 @@ mod tests {
 
     fn parse(text: &str) -> Result<CoordinatorConfig, ConfigError> {
         CoordinatorConfig::from_properties_text(text, "zookeeper.properties")
+    }
+
+    #[test]
+    fn leader_rebalance_keys_configure_the_controller() {
+        let c = parse("auto.leader.rebalance.enable=true\nleader.imbalance.check.interval.seconds=2\n").unwrap();
+        assert!(c.unknown_keys.is_empty(), "{:?}", c.unknown_keys);
+        assert_eq!(c.leader_balance.check_interval, std::time::Duration::from_secs(2));
+        assert_eq!(c.leader_balance.imbalance_per_broker_percentage, 10);
+        assert!(parse("leader.imbalance.check.interval.seconds=soon\n").is_err());
     }
 
     #[test]

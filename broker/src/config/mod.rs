@@ -1,13 +1,16 @@
 //! Configuration: Java properties parsing (`properties`), raw settings with origins (`raw`), and the
-//! validated configs each role runs with (`broker`, with its `replication` settings). Everything behind this module uses typed values.
+//! validated configs each role runs with (`broker`, with its `replication` settings; `coordinator`;
+//! `leader_balance`, which both read). Everything behind this module uses typed values.
 
 pub mod broker;
 pub mod coordinator;
+pub mod leader_balance;
 pub mod properties;
 pub mod raw;
 pub mod replication;
 
 pub use broker::{BrokerConfig, BrokerId, HostPort, Listener, LogDefaults, TimestampKind};
 pub use coordinator::{CoordinatorConfig, CoordinatorId, Voter};
+pub use leader_balance::LeaderBalanceConfig;
 pub use raw::{ConfigError, RawConfig};
 pub use replication::ReplicationConfig;

@@ -6,6 +6,8 @@
 //! - `image`: the metadata, the commands that change it, and the pure `apply` (plus controller decisions
 //!   such as `partition_leadership_changes`), unit-tested without Raft;
 //! - `placement`: the controller's rack-aware replica placement (`assign_replicas`);
+//! - `election`: the controller's leader elections on request (ElectLeaders, preferred and unclean) and
+//!   on schedule (`auto.leader.rebalance.enable`), pure functions of the image;
 //! - `log_store` / `state_machine`: openraft's `RaftLogStorage` / `RaftStateMachine` on files in `dataDir`
 //!   (fsynced log and vote, snapshots, log compaction);
 //! - `network`: the TCP transport between coordinators (`server.N` peer ports), and `NoPeers` for a
@@ -13,7 +15,7 @@
 //! - `node`: one running member (`CoordinatorNode`): Raft plus writes with NOT_CONTROLLER / no-quorum
 //!   answers, first-start initialization, and the controller's own duties;
 //! - `kafka`: the Kafka-protocol listener on `clientPort` (ApiVersions, DescribeQuorum, DescribeCluster,
-//!   BrokerRegistration, BrokerHeartbeat, topic admin, producer ids, Metadata, and oxka's MetadataFetch
+//!   BrokerRegistration, BrokerHeartbeat, topic admin, ElectLeaders, producer ids, Metadata, and oxka's MetadataFetch
 //!   long-poll), and `dispatch`, its typed core that a broker's embedded coordinator calls in-process;
 //! - `metrics`: Prometheus metrics and the health endpoint;
 //! - `runtime`: `oxka coordinator zookeeper.properties`.
@@ -23,6 +25,7 @@
 
 use std::io::Cursor;
 
+pub mod election;
 pub mod image;
 pub mod kafka;
 pub mod log_store;

@@ -15,7 +15,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{info, warn};
 
-use super::kafka::{fence_expired_brokers, serve_clients, ClientContext};
+use super::kafka::{fence_expired_brokers, rebalance_leaders, serve_clients, ClientContext};
 use super::metrics::{serve_http, watch_raft};
 use super::network::{serve_peers, TcpNetworkFactory};
 use super::node::{CoordinatorNode, RaftSettings};
@@ -136,6 +136,7 @@ pub async fn start(
     ));
     tokio::spawn(ctx.clone().track_replication(shutdown.clone()));
     tokio::spawn(fence_expired_brokers(ctx.clone(), shutdown.clone()));
+    tokio::spawn(rebalance_leaders(ctx.clone(), config.leader_balance, shutdown.clone()));
     tokio::spawn(watch_raft(node.raft.clone(), node.metrics.clone(), shutdown.clone()));
     if let Some(port) = config.metrics_port {
         let socket = TcpListener::bind(("0.0.0.0", port))

@@ -21,6 +21,8 @@ pub struct Options {
     pub session_timeout_ms: u64,
     /// `broker.rack` of brokers 1, 2 and 3.
     pub racks: Option<[&'static str; 3]>,
+    /// More `zookeeper.properties` lines for every coordinator (say, the leader rebalance keys).
+    pub coordinator_config: &'static str,
 }
 
 impl Default for Options {
@@ -28,6 +30,7 @@ impl Default for Options {
         Options {
             session_timeout_ms: SESSION_TIMEOUT_MS,
             racks: None,
+            coordinator_config: "",
         }
     }
 }
@@ -72,8 +75,8 @@ impl Cluster {
             dir.path(),
             &format!(
                 "raft.election.timeout.ms=500\nraft.heartbeat.interval.ms=100\nrequest.timeout.ms=3000\n\
-                 broker.session.timeout.ms={}",
-                options.session_timeout_ms
+                 broker.session.timeout.ms={}\n{}",
+                options.session_timeout_ms, options.coordinator_config
             ),
         );
         let connect = ensemble.connect_string();

@@ -34,7 +34,7 @@ use tracing::{debug, warn};
 use super::{CoordinatorNode, NodeId};
 use crate::api::codec::{decode_request, encode_response, Decoded};
 use crate::api::RequestError;
-use crate::config::{CoordinatorId, Voter};
+use crate::config::{CoordinatorId, LeaderBalanceConfig, Voter};
 use crate::network::frame::{read_frame_body, read_frame_size, FrameError};
 use crate::network::MemoryBudget;
 
@@ -49,6 +49,7 @@ pub mod create_topics;
 pub mod delete_topics;
 pub mod describe_cluster;
 pub mod describe_quorum;
+pub mod elect_leaders;
 pub mod incremental_alter_configs;
 pub mod metadata;
 pub mod metadata_fetch;
@@ -111,6 +112,10 @@ pub const SUPPORTED: &[ApiSpec] = &[
     ApiSpec {
         key: ApiKey::AlterPartitionReassignments,
         versions: alter_partition_reassignments::VERSIONS,
+    },
+    ApiSpec {
+        key: ApiKey::ElectLeaders,
+        versions: elect_leaders::VERSIONS,
     },
 ];
 
@@ -221,6 +226,42 @@ pub async fn reconcile_leadership(ctx: &ClientContext) {
         if let Err((_, message)) = propose(ctx, command).await {
             debug!("partition leadership change not applied (retried later): {message}");
         }
+    }
+}
+
+/// The controller's preferred-leader duty (`auto.leader.rebalance.enable`): every
+/// `leader.imbalance.check.interval.seconds`, on the leader, propose the preferred elections that
+/// `election::preferred_leader_rebalance` finds (brokers leading too few of the partitions they are
+/// preferred for get them back). Returns at once when disabled. A refused proposal (the partition
+/// changed meanwhile) waits for the next check.
+pub async fn rebalance_leaders(ctx: Arc<ClientContext>, settings: LeaderBalanceConfig, shutdown: CancellationToken) {
+    if !settings.enabled {
+        return;
+    }
+    let mut ticker = tokio::time::interval(settings.check_interval);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    ticker.tick().await;
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = ticker.tick() => {}
+        }
+        if !ctx.node.is_leader() {
+            continue;
+        }
+        let image = ctx.node.state.image();
+        let changes = super::election::preferred_leader_rebalance(&image, settings.imbalance_per_broker_percentage);
+        if changes.is_empty() {
+            continue;
+        }
+        let (mut elected, wanted) = (0, changes.len());
+        for command in changes {
+            match propose(&ctx, command).await {
+                Ok(_) => elected += 1,
+                Err((_, message)) => debug!("preferred leader election not applied (retried later): {message}"),
+            }
+        }
+        tracing::info!(elected, wanted, "auto leader rebalance: elected preferred leaders");
     }
 }
 
@@ -403,6 +444,7 @@ pub async fn dispatch(ctx: &ClientContext, version: i16, request: RequestKind) -
         RequestKind::AlterPartitionReassignments(r) => {
             ResponseKind::AlterPartitionReassignments(alter_partition_reassignments::handle(ctx, version, r).await)
         }
+        RequestKind::ElectLeaders(r) => ResponseKind::ElectLeaders(elect_leaders::handle(ctx, version, r).await),
         _ => {
             let served: Vec<String> = SUPPORTED.iter().map(|s| format!("{:?}", s.key)).collect();
             return Err(format!("not served by a coordinator (it serves {})", served.join(", ")));

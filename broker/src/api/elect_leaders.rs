@@ -1,0 +1,15 @@
+//! ElectLeaders (`kafka-leader-election`, Admin `electLeaders`): forwarded to the controller, which
+//! decides and commits the leader changes (`coordinator/kafka/elect_leaders.rs`); the broker answers
+//! once its own metadata shows the elected leaders, so a `kafka-topics --describe` right after sees them.
+
+use kafka_protocol::messages::{ElectLeadersRequest, ElectLeadersResponse};
+use kafka_protocol::protocol::VersionRange;
+
+use super::RequestContext;
+use crate::broker::Broker;
+
+pub const VERSIONS: VersionRange = VersionRange { min: 0, max: 2 };
+
+pub async fn handle(broker: &Broker, ctx: &RequestContext<'_>, request: ElectLeadersRequest) -> ElectLeadersResponse {
+    broker.elect_leaders(ctx.version, request).await
+}
