@@ -162,7 +162,7 @@ class Load:
     def __init__(self, topic, records=30000, throughput=1000):
         self.topic, self.records = topic, records
         kafka("topics", "--bootstrap-server", BOOTSTRAP, "--create", "--topic", topic, "--partitions", "6",
-              "--replication-factor", "1")
+              "--replication-factor", "3")
         java = ["kubectl", "--kubeconfig", ARGS.kubeconfig, "exec", "-n", NS, TOOLS_POD, "--", "java", "-Xmx256m",
                 "-Dlog4j2.configurationFile=/opt/kafka/log4j2.properties", "-cp", "/opt/kafka/libs/*"]
         self.producer = subprocess.Popen(
@@ -275,7 +275,7 @@ def clients_through_bootstrap():
     want = {f"{CLUSTER}-broker-{i}.{CLUSTER}-broker-headless.{NS}.svc.cluster.local:9092" for i in range(3)}
     check({b for b, _ in brokers} == want, f"broker-api-versions listed {brokers}")
     kafka("topics", "--bootstrap-server", BOOTSTRAP, "--create", "--topic", "perf", "--partitions", "6",
-          "--replication-factor", "1")
+          "--replication-factor", "3")
     out = kafka("topics", "--bootstrap-server", BOOTSTRAP, "--describe", "--topic", "perf").stdout
     leaders = set(re.findall(r"Leader: (\d+)", out))
     check(leaders == {"0", "1", "2"}, f"partition leaders {leaders}: {out}")
@@ -297,7 +297,7 @@ def external_nodeport():
     want = {(f"{ARGS.node_address}:{NODE_PORT_BASE + i}", str(i)) for i in range(3)}
     check(got == want, f"external broker-api-versions listed {sorted(got)}, want {sorted(want)}")
     host_kafka("topics", "--bootstrap-server", bootstrap, "--create", "--topic", "external", "--partitions", "3",
-               "--replication-factor", "1")
+               "--replication-factor", "3")
     n = perf("external", 20_000, bootstrap=bootstrap, runner=host_kafka)
     check(n["acknowledged"] == n["consumed"] == 20_000, f"external perf numbers {n}")
     return n
@@ -337,7 +337,7 @@ def rolling_restart_under_load():
 def broker_pod_deleted():
     """A broker pod deleted comes back with its PVC and its data."""
     kafka("topics", "--bootstrap-server", BOOTSTRAP, "--create", "--topic", "durable", "--partitions", "3",
-          "--replication-factor", "1")
+          "--replication-factor", "3")
     n = perf("durable", 30_000)
     pvc_uid = get("pvc", f"data-{CLUSTER}-broker-1")["metadata"]["uid"]
     old_uid = get("pod", f"{CLUSTER}-broker-1")["metadata"]["uid"]
