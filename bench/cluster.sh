@@ -134,7 +134,10 @@ done
 field() { awk -v i="$2" '{ print $i }' <<<"${R[$1]:-}"; }
 # rss NAME ROLE: "a/b/c" for nodes 1..3 of that role; rss_sum NAME ROLE...: their total in MB (empty
 # when not measured).
-rss() { echo "${R[$1.rss.1.$1 $2]:-?}/${R[$1.rss.2.$1 $2]:-?}/${R[$1.rss.3.$1 $2]:-?}"; }
+rss() {
+  local v="${R[$1.rss.1.$1 $2]:-?}/${R[$1.rss.2.$1 $2]:-?}/${R[$1.rss.3.$1 $2]:-?}"
+  [[ $v == "?/?/?" ]] && echo - || echo "$v"
+}
 rss_sum() {
   local name="$1" role i t=""
   shift
@@ -147,9 +150,9 @@ echo "oxka vs Apache Kafka $(kafka_version), 3 brokers: $RECORDS records of $REC
 printf '%-36s %14s %14s %12s\n' "metric" "oxka" "kafka" "oxka/kafka"
 row() { # label key field-index
   local a b
-  a=$(fmt1 "$(field "oxka.$2" "$3")")
-  b=$(fmt1 "$(field "kafka.$2" "$3")")
-  printf '%-36s %14s %14s %12s\n' "$1" "${a:--}" "${b:--}" "$(ratio "$a" "$b")"
+  a=$(field "oxka.$2" "$3")
+  b=$(field "kafka.$2" "$3")
+  printf '%-36s %14s %14s %12s\n' "$1" "$(fmt1 "$a")" "$(fmt1 "$b")" "$(ratio "$a" "$b")"
 }
 for run in default batched; do
   row "producer $run: records/s" "$run" 1
@@ -174,7 +177,7 @@ for run in default batched; do
   l=$(ratio "$(field oxka.$run 4)" "$(field kafka.$run 4)")
   verdict=$(awk -v t="$t" -v l="$l" 'BEGIN { print (t != "-" && l != "-" && t >= 1.5 && l <= 0.5) ? "met" : "NOT met" }')
   [[ $verdict == met ]] || met=no
-  echo "  producer $run: throughput ${t}x, p99 ${l}x: $verdict"
+  echo "  producer $run: throughput ${t/-/(not measured)}x, p99 ${l/-/(not measured)}x: $verdict"
 done
 echo "  all targets met: $met"
 echo

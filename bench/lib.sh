@@ -155,4 +155,4 @@ consumer_perf() {
 # Report
 # ------------------------------------------------------------------------------------------------
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "" || b == "" || b + 0 == 0) print "-"; else printf "%.2f", a / b }'; }
-fmt1() { [[ -n "$1" ]] && printf '%.1f' "$1" || true; }
+fmt1() { [[ -n "$1" ]] && printf '%.1f' "$1" || printf -- '-'; } # one decimal, "-" when not measured

@@ -89,8 +89,7 @@ printf '%-34s %14s %14s %12s\n' "metric" "oxka" "kafka" "oxka/kafka"
 row() { # label key field-index
   local a b
   a=$(field "oxka.$2" "$3"); b=$(field "kafka.$2" "$3")
-  a=$(fmt1 "$a"); b=$(fmt1 "$b")
-  printf '%-34s %14s %14s %12s\n' "$1" "${a:--}" "${b:--}" "$(ratio "$a" "$b")"
+  printf '%-34s %14s %14s %12s\n' "$1" "$(fmt1 "$a")" "$(fmt1 "$b")" "$(ratio "$a" "$b")"
 }
 row "producer default: records/s" default 1
 row "producer default: MB/s" default 2
