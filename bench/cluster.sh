@@ -37,10 +37,11 @@ COMMON=(
   "group.initial.rebalance.delay.ms=0"
 )
 
-# start_oxka: the coordinator ensemble, then the brokers; sets BOOTSTRAP.
+# start_oxka: the coordinator ensemble, then the brokers; sets BOOTSTRAP and METRICS (the brokers'
+# /metrics ports).
 start_oxka() {
   local dir="$BENCH_DIR/oxka" p i servers="" connect=""
-  read -r -a p <<<"$(free_ports 9)" # coordinator client ports 0-2, peer ports 3-5, brokers 6-8
+  read -r -a p <<<"$(free_ports 12)" # coordinators' client ports 0-2 and peer ports 3-5; brokers 6-8, metrics 9-11
   for i in 1 2 3; do
     servers+="server.$i=127.0.0.1:${p[i + 2]}:$((p[i + 2] + 1));127.0.0.1:${p[i - 1]}"$'\n'
     connect+="${connect:+,}127.0.0.1:${p[i - 1]}"
@@ -58,7 +59,7 @@ start_oxka() {
       echo "listeners=PLAINTEXT://127.0.0.1:${p[i + 5]}"
       echo "advertised.listeners=PLAINTEXT://127.0.0.1:${p[i + 5]}"
       echo "log.dirs=$dir/broker$i/data"
-      echo "metrics.port=-1"
+      echo "metrics.port=${p[i + 8]}"
       echo "zookeeper.connect=$connect"
       printf '%s\n' "${COMMON[@]}"
     } >"$dir/broker$i.properties"
@@ -66,6 +67,18 @@ start_oxka() {
       NO_COLOR=1 "$OXKA_BIN" broker "$dir/broker$i.properties"
   done
   BOOTSTRAP="127.0.0.1:${p[6]},127.0.0.1:${p[7]},127.0.0.1:${p[8]}"
+  METRICS=("${p[@]:9:3}")
+}
+
+# oxka_replication_stats: the brokers' replication counters after the runs, summed over the three
+# (their /metrics saved next to the logs): "ISR shrinks N, expands N, follower fetches answered N".
+oxka_replication_stats() {
+  local i f sum
+  for i in 1 2 3; do
+    curl -sf "http://127.0.0.1:${METRICS[i - 1]}/metrics" >"$BENCH_DIR/oxka/broker$i.metrics" || true
+  done
+  sum() { cat "$BENCH_DIR"/oxka/broker?.metrics | awk -v m="$1" '$1 ~ "^"m"({|$)" { t += $2 } END { printf "%d", t }'; }
+  echo "ISR shrinks $(sum kafka_server_replicamanager_isrshrinks_total), expands $(sum kafka_server_replicamanager_isrexpands_total), follower fetches answered $(sum kafka_server_fetcherstats_follower_requests_total)"
 }
 
 # start_kafka: three combined broker+controller nodes, controllers on each broker port + 1; sets BOOTSTRAP.
@@ -117,6 +130,7 @@ for name in $SYSTEMS; do
   log "$name: consumer-perf-test"
   R[$name.consumer]=$(consumer_perf "$BENCH_DIR/$name/consumer.txt" "$BOOTSTRAP" bench-default) || true
   nodes_alive || log "$name: a process died during the run"
+  [[ $name == oxka ]] && R[oxka.replication]=$(oxka_replication_stats)
   for i in "${!NODE_PIDS[@]}"; do
     node="${NODE_NAMES[i]}"
     R[$name.rss.${node##* }.${node% *}]=$(peak_rss_mb "${NODE_PIDS[i]}" 2>/dev/null || echo "")
@@ -177,9 +191,11 @@ for run in default batched; do
   l=$(ratio "$(field oxka.$run 4)" "$(field kafka.$run 4)")
   verdict=$(awk -v t="$t" -v l="$l" 'BEGIN { print (t != "-" && l != "-" && t >= 1.5 && l <= 0.5) ? "met" : "NOT met" }')
   [[ $verdict == met ]] || met=no
-  echo "  producer $run: throughput ${t/-/(not measured)}x, p99 ${l/-/(not measured)}x: $verdict"
+  [[ $t == - || $l == - ]] && verdict="not measured"
+  echo "  producer $run: throughput ${t}x, p99 ${l}x: $verdict"
 done
 echo "  all targets met: $met"
 echo
 for name in $SYSTEMS; do echo "$name log lines at WARN/ERROR: ${R[$name.warn]:-}"; done
+[[ -n "${R[oxka.replication]:-}" ]] && echo "oxka brokers' replication metrics: ${R[oxka.replication]}"
 echo "raw output and logs: $BENCH_DIR"
