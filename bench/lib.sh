@@ -1,0 +1,158 @@
+# Shared by bench/run.sh (one broker) and bench/cluster.sh (three brokers, RF 3); sourced, not run.
+# Tool setup, loopback ports, the processes a script starts, Kafka's perf tools with their output
+# parsed, peak RSS, and the report's number formatting. The caller sets RECORDS and RECORD_SIZE.
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+SEGMENT_BYTES="${SEGMENT_BYTES:-1073741824}"
+BROKER_HEAP="${BROKER_HEAP:--Xmx1G -Xms1G}" # the seed's heap, for every broker of both systems
+BENCH_DIR="${BENCH_DIR:-$(mktemp -d /tmp/oxka-bench.XXXXXX)}"
+
+log() { printf '[bench] %s\n' "$*" >&2; }
+die() { printf '[bench] ERROR: %s\n' "$*" >&2; exit 1; }
+kafka4() { "$root/scripts/kafka" 4 "$@"; }
+kafka_version() { basename "$(readlink -f "${OXKA_CACHE:-$HOME/.cache/oxka}/kafka-4")" | sed 's/kafka-//'; }
+
+# bench_setup: installs Kafka's tools (scripts/install-tools.sh, quietly) and sets OXKA_BIN, building
+# oxka in release unless it is given.
+bench_setup() {
+  mkdir -p "$BENCH_DIR"
+  bash "$root/scripts/install-tools.sh" >"$BENCH_DIR/install-tools.log" 2>&1 \
+    || { cat "$BENCH_DIR/install-tools.log" >&2; exit 1; }
+  if [[ -z "${OXKA_BIN:-}" ]]; then
+    log "building oxka (release)..."
+    (cd "$root" && cargo build --release -q -p oxka-broker --bin oxka)
+    OXKA_BIN="${CARGO_TARGET_DIR:-$root/target}/release/oxka"
+  fi
+  [[ -x "$OXKA_BIN" ]] || die "no oxka binary at $OXKA_BIN"
+}
+
+# free_ports N: N distinct free loopback ports p, each with p+1 free too (Kafka's controller listener
+# and a coordinator's election port go there).
+free_ports() {
+  python3 - "$1" <<'EOF'
+import socket, sys
+held, ports = [], []
+while len(ports) < int(sys.argv[1]):
+    s = socket.socket(); s.bind(("127.0.0.1", 0)); p = s.getsockname()[1]
+    t = socket.socket()
+    try:
+        t.bind(("127.0.0.1", p + 1))
+    except OSError:
+        continue
+    held += [s, t]
+    ports.append(p)
+print(" ".join(map(str, ports)))
+EOF
+}
+
+# ------------------------------------------------------------------------------------------------
+# Processes: every broker or coordinator a script starts is a "node", killed when the script exits.
+# ------------------------------------------------------------------------------------------------
+NODE_NAMES=()
+NODE_PIDS=()
+NODE_LOGS=()
+kill_nodes() { local p; for p in "${NODE_PIDS[@]}"; do kill -9 "$p" 2>/dev/null || true; done; }
+trap kill_nodes EXIT
+
+# start_node NAME LOG COMMAND...: runs COMMAND in the background, stdout and stderr to LOG (pass
+# environment with `env K=V ...`: env execs, so the pid is the program's).
+start_node() {
+  local name="$1" logf="$2"
+  shift 2
+  "$@" >"$logf" 2>&1 &
+  NODE_NAMES+=("$name")
+  NODE_PIDS+=("$!")
+  NODE_LOGS+=("$logf")
+}
+
+# nodes_alive: fails, with the log tail of the first node that exited, unless all still run.
+nodes_alive() {
+  local i
+  for i in "${!NODE_PIDS[@]}"; do
+    kill -0 "${NODE_PIDS[i]}" 2>/dev/null && continue
+    tail -30 "${NODE_LOGS[i]}" >&2
+    log "${NODE_NAMES[i]} exited (log: ${NODE_LOGS[i]})"
+    return 1
+  done
+}
+
+# wait_brokers BOOTSTRAP COUNT [SECONDS]: until Metadata through BOOTSTRAP lists COUNT brokers (Kafka
+# lists only unfenced ones), while every node stays alive.
+wait_brokers() {
+  local bootstrap="$1" want="$2" deadline=$((SECONDS + ${3:-120})) n=0
+  while ((SECONDS < deadline)); do
+    nodes_alive || return 1
+    n=$(kafka4 broker-api-versions --bootstrap-server "$bootstrap" 2>/dev/null | grep -cE '^[^ ]+ \(id: ' || true)
+    ((n >= want)) && return 0
+    sleep 1
+  done
+  log "Metadata lists $n of $want brokers after ${3:-120} s"
+  return 1
+}
+
+# stop_nodes [SECONDS [PREFIX]]: SIGTERM to every node (whose name starts with PREFIX) at once, SIGKILL
+# to those still running after SECONDS (default 30; logged, it is worth knowing), then forgets them.
+stop_nodes() {
+  local secs="${1:-30}" prefix="${2:-}" deadline=$((SECONDS + ${1:-30})) i p
+  local names=() pids=() logs=()
+  for i in "${!NODE_PIDS[@]}"; do
+    [[ ${NODE_NAMES[i]} == "$prefix"* ]] && kill -TERM "${NODE_PIDS[i]}" 2>/dev/null || true
+  done
+  for i in "${!NODE_PIDS[@]}"; do
+    p="${NODE_PIDS[i]}"
+    if [[ ${NODE_NAMES[i]} != "$prefix"* ]]; then
+      names+=("${NODE_NAMES[i]}"); pids+=("$p"); logs+=("${NODE_LOGS[i]}")
+      continue
+    fi
+    while kill -0 "$p" 2>/dev/null && ((SECONDS < deadline)); do sleep 0.5; done
+    if kill -0 "$p" 2>/dev/null; then
+      log "${NODE_NAMES[i]} still ran $secs s after SIGTERM: killed"
+      kill -9 "$p" 2>/dev/null || true
+    fi
+    wait "$p" 2>/dev/null || true
+  done
+  NODE_NAMES=("${names[@]}")
+  NODE_PIDS=("${pids[@]}")
+  NODE_LOGS=("${logs[@]}")
+}
+
+peak_rss_mb() { awk '/^VmHWM:/ { printf "%.0f", $2 / 1024 }' "/proc/$1/status"; }
+
+# warn_lines LOG: how many lines of LOG are at WARN or ERROR level (oxka's tracing and Kafka's log4j).
+warn_lines() { grep -cE '(^|[] ])(WARN|ERROR)[ :]' "$1" || true; }
+
+# ------------------------------------------------------------------------------------------------
+# Kafka's perf tools (4.x clients)
+# ------------------------------------------------------------------------------------------------
+
+# producer_perf OUT BOOTSTRAP TOPIC [producer props...]: kafka-producer-perf-test, acks=all, throughput
+# -1, $RECORDS records of $RECORD_SIZE bytes; output to OUT. Prints "records/s MB/s p50 p99 avg max"
+# (latencies in ms).
+producer_perf() {
+  local out="$1" bootstrap="$2" topic="$3"
+  shift 3
+  kafka4 producer-perf-test --topic "$topic" --num-records "$RECORDS" --record-size "$RECORD_SIZE" \
+    --throughput -1 --producer-props "bootstrap.servers=$bootstrap" acks=all "$@" >"$out" 2>&1 \
+    || { tail -20 "$out" >&2; log "producer-perf-test failed (output: $out)"; return 1; }
+  # "2000000 records sent, 585651.2 records/sec (55.85 MB/sec), 376.48 ms avg latency, 817.00 ms max
+  #  latency, 366 ms 50th, 695 ms 95th, 784 ms 99th, 812 ms 99.9th."
+  grep "records sent" "$out" | tail -1 | sed -E 's/^([0-9]+) records sent, ([0-9.]+) records\/sec \(([0-9.]+) MB\/sec\), ([0-9.]+) ms avg latency, ([0-9.]+) ms max latency, ([0-9]+) ms 50th, [0-9]+ ms 95th, ([0-9]+) ms 99th.*/\2 \3 \6 \7 \4 \5/'
+}
+
+# consumer_perf OUT BOOTSTRAP TOPIC: kafka-consumer-perf-test over $RECORDS records; output to OUT.
+# Prints "MB/s records/s fetch-MB/s".
+consumer_perf() {
+  local out="$1" bootstrap="$2" topic="$3"
+  kafka4 consumer-perf-test --bootstrap-server "$bootstrap" --topic "$topic" \
+    --messages "$RECORDS" --timeout 60000 >"$out" 2>&1 \
+    || { tail -20 "$out" >&2; log "consumer-perf-test failed (output: $out)"; return 1; }
+  # start.time, end.time, data.consumed.in.MB, MB.sec, data.consumed.in.nMsg, nMsg.sec,
+  # rebalance.time.ms, fetch.time.ms, fetch.MB.sec, fetch.nMsg.sec
+  grep -E '^[0-9]{4}-' "$out" | tail -1 | awk -F', *' '{ print $4, $6, $9 }'
+}
+
+# ------------------------------------------------------------------------------------------------
+# Report
+# ------------------------------------------------------------------------------------------------
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "" || b == "" || b + 0 == 0) print "-"; else printf "%.2f", a / b }'; }
+fmt1() { [[ -n "$1" ]] && printf '%.1f' "$1" || printf -- '-'; } # one decimal, "-" when not measured
