@@ -20,6 +20,7 @@ use super::channel::Lane;
 use crate::coordinator::kafka::metadata_fetch::{self, ImageUpdate, MetadataFetchRequest};
 use crate::network::client::{self, encode_request};
 use crate::network::frame::{read_frame_body, read_frame_size};
+use crate::util::join_host_port;
 
 /// Largest response accepted from a coordinator (metadata images of very large clusters fit).
 const MAX_RESPONSE_BYTES: usize = 256 << 20;
@@ -259,14 +260,6 @@ pub async fn request_once(
         .map_err(|_| format!("{address} did not answer within {timeout:?}"))?
         .map_err(|e| format!("{address}: {e}"))?;
     decode_response(api, version, body)
-}
-
-fn join_host_port(host: &str, port: i32) -> String {
-    if host.contains(':') {
-        format!("[{host}]:{port}")
-    } else {
-        format!("{host}:{port}")
-    }
 }
 
 /// Sends `frame` over the connection in `slot` (connecting to `address` first if needed, or if the

@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 
 use super::leader_balance::LeaderBalanceConfig;
 use super::raw::{heap_from_opts, ConfigError, RawConfig};
+use crate::util::join_host_port;
 
 /// 512 MiB, the seed's `zookeeper-server-start.sh` default heap.
 pub const DEFAULT_COORDINATOR_HEAP: u64 = 512 << 20;
@@ -47,14 +48,6 @@ impl Voter {
 
     pub fn client_address(&self) -> String {
         join_host_port(&self.client_host, self.client_port)
-    }
-}
-
-fn join_host_port(host: &str, port: u16) -> String {
-    if host.contains(':') {
-        format!("[{host}]:{port}")
-    } else {
-        format!("{host}:{port}")
     }
 }
 

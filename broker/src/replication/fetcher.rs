@@ -225,7 +225,7 @@ impl FetcherTask {
                     self.report(&format!(
                         "broker {} refused the fetch: {}",
                         self.shared.leader,
-                        describe(response.error_code)
+                        super::describe_error(response.error_code)
                     ));
                     self.sleep(backoff).await;
                 }
@@ -429,7 +429,7 @@ impl FetcherTask {
                 | ResponseError::UnknownTopicOrPartition
                 | ResponseError::UnknownTopicId,
             ) => self.delay(hosted),
-            _ => self.partition_failure(hosted, &format!("the leader answered {}", describe(code))),
+            _ => self.partition_failure(hosted, &format!("the leader answered {}", super::describe_error(code))),
         }
     }
 
@@ -446,13 +446,6 @@ impl FetcherTask {
         if let Some(entry) = self.shared.partitions.lock().get_mut(&hosted.tp) {
             entry.delayed_until = Some(until);
         }
-    }
-}
-
-fn describe(code: i16) -> String {
-    match ResponseError::try_from_code(code) {
-        Some(e) => format!("{e:?}"),
-        None => format!("error code {code}"),
     }
 }
 

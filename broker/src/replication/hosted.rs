@@ -82,14 +82,17 @@ impl HostedPartition {
         let Role::Leader(state) = &*role else {
             return false;
         };
-        let mut log = self.log.log.lock();
-        let current = log.high_watermark();
-        let target = state.high_watermark(log.log_end_offset(), current);
-        if target > current {
-            log.set_high_watermark(target);
-            true
-        } else {
-            false
-        }
+        advance_high_watermark(state, &mut self.log.log.lock())
     }
+}
+
+/// Moves `log`'s high watermark to what the leader's ISR allows, if that is further; returns whether
+/// it moved. Called with the role lock held (role before log).
+pub(crate) fn advance_high_watermark(state: &LeaderState, log: &mut crate::log::Log) -> bool {
+    let current = log.high_watermark();
+    let target = state.high_watermark(log.log_end_offset(), current);
+    if target > current {
+        log.set_high_watermark(target);
+    }
+    target > current
 }

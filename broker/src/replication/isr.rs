@@ -176,12 +176,5 @@ impl IsrClient {
 }
 
 fn refusal(code: i16) -> (Option<ResponseError>, String) {
-    (ResponseError::try_from_code(code), describe(code))
-}
-
-fn describe(code: i16) -> String {
-    match ResponseError::try_from_code(code) {
-        Some(e) => format!("{e:?} ({e})"),
-        None => format!("error code {code}"),
-    }
+    (ResponseError::try_from_code(code), super::describe_error(code))
 }

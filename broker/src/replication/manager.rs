@@ -20,13 +20,14 @@ use parking_lot::RwLock;
 use tokio::sync::watch;
 
 use super::fetcher::{FetchTarget, FetcherManager};
-use super::hosted::{HostedPartition, Role};
+use super::hosted::{advance_high_watermark, HostedPartition, Role};
 use super::isr::IsrClient;
 use super::partition_state::{LeaderState, PartitionAssignment};
 use crate::config::ReplicationConfig;
 use crate::coordinator::ClusterImage;
 use crate::log::{AppendError, AppendInfo, Partition, TopicPartition};
 use crate::metrics::{ReplicationCounters, ReplicationSnapshot};
+use crate::util::join_host_port;
 
 /// Why an append as leader failed, as the client is told.
 #[derive(Debug)]
@@ -154,7 +155,7 @@ impl ReplicaManager {
                     leader_epoch: p.leader_epoch,
                     partition_epoch: p.partition_epoch,
                 };
-                let hosted = self.hosted_for(&tp, topic.topic_id, log, &assignment);
+                let hosted = self.hosted_for(&tp, topic.topic_id, log);
                 let outcome = self.follow(&hosted, &assignment, now);
                 match outcome {
                     Transition::BecameLeader => {
@@ -225,13 +226,7 @@ impl ReplicaManager {
         changes
     }
 
-    fn hosted_for(
-        &self,
-        tp: &TopicPartition,
-        topic_id: uuid::Uuid,
-        log: Arc<Partition>,
-        assignment: &PartitionAssignment,
-    ) -> Arc<HostedPartition> {
+    fn hosted_for(&self, tp: &TopicPartition, topic_id: uuid::Uuid, log: Arc<Partition>) -> Arc<HostedPartition> {
         let mut partitions = self.partitions.write();
         let existing = partitions
             .get(tp)
@@ -245,9 +240,7 @@ impl ReplicaManager {
             tp.clone(),
             topic_id,
             log,
-            Role::Offline {
-                leader_epoch: assignment.leader_epoch.min(-1),
-            },
+            Role::Offline { leader_epoch: -1 },
         ));
         partitions.insert(tp.clone(), hosted.clone());
         hosted
@@ -376,11 +369,7 @@ impl ReplicaManager {
                     message: Some(e.to_string()),
                     append_error: Some(e),
                 })?;
-            let current = log.high_watermark();
-            let target = state.high_watermark(log.log_end_offset(), current);
-            if target > current {
-                log.set_high_watermark(target);
-            }
+            advance_high_watermark(state, &mut log);
             (info, state.leader_epoch)
         };
         hosted.notify_changed();
@@ -495,11 +484,7 @@ impl ReplicaManager {
             state
                 .record_fetch(follower, fetch_offset, log_end_offset, now)
                 .map_err(|_| ResponseError::NotLeaderOrFollower)?;
-            let current = log.high_watermark();
-            let target = state.high_watermark(log_end_offset, current);
-            if target > current {
-                log.set_high_watermark(target);
-            }
+            advance_high_watermark(state, &mut log);
             let hw = log.high_watermark();
             drop(log);
             if let Some(p) = state.isr_expansion(follower, hw, eligible) {
@@ -628,13 +613,5 @@ pub(crate) fn diverging_epoch_with(
         Some(_) => None,
         // This log knows no epoch that old (its start was removed): nothing to compare against.
         None => None,
-    }
-}
-
-pub(crate) fn join_host_port(host: &str, port: u16) -> String {
-    if host.contains(':') {
-        format!("[{host}]:{port}")
-    } else {
-        format!("{host}:{port}")
     }
 }
