@@ -137,71 +137,26 @@ fn java_producer_rides_out_a_broker_kill() {
     cluster.create_topic(topic, 6, 1);
     cluster.wait_all_led(topic, 6);
     let work = tempfile::tempdir().unwrap();
-    let classpath = numbered_producer_classpath(work.path());
-    let log4j = tool_cache().join("kafka-4/log4j2.properties");
-    let (out_path, err_path) = (work.path().join("producer.out"), work.path().join("producer.err"));
-    let mut producer = std::process::Command::new("java")
-        .arg(format!("-Dlog4j2.configurationFile={}", log4j.display()))
-        .arg("-cp")
-        .arg(&classpath)
-        .arg("NumberedProducer")
-        .arg(cluster.bootstrap())
-        .arg(topic)
-        .arg(COUNT.to_string())
-        .stdin(std::process::Stdio::null())
-        .stdout(std::fs::File::create(&out_path).unwrap())
-        .stderr(std::fs::File::create(&err_path).unwrap())
-        .spawn()
-        .expect("start java");
-    let high_watermarks = |cluster: &Cluster| -> i64 {
-        let script = r#"
-from confluent_kafka import Consumer, TopicPartition
-c = Consumer({"bootstrap.servers": BOOTSTRAP, "group.id": "progress"})
-total = 0
-for p in range(6):
-    try:
-        lo, hi = c.get_watermark_offsets(TopicPartition("numbers", p), timeout=5)
-        total += hi
-    except Exception:
-        pass
-print(total)
-"#;
-        python(script, &cluster.bootstrap())
-            .stdout
-            .iter()
-            .map(|b| *b as char)
-            .collect::<String>()
-            .trim()
-            .parse()
-            .unwrap_or(0)
-    };
+    let mut producer = NumberedProducer::start(&cluster.bootstrap(), topic, COUNT, None, work.path());
     // Early, so the kill lands while most records are still to be sent (a fast producer finishes
     // 500,000 in a few seconds).
     wait_for("the first records", Duration::from_secs(120), || {
-        high_watermarks(&cluster) >= (COUNT / 25) as i64
+        high_watermark_total(&cluster.bootstrap(), topic, 6) >= (COUNT / 25) as i64
     });
     assert!(
-        producer.try_wait().expect("try_wait").is_none(),
+        producer.is_running(),
         "the producer finished before broker 2 was killed: the test would prove nothing"
     );
     cluster.broker_mut(2).kill9();
     std::thread::sleep(Duration::from_secs(2));
     // Still not done two seconds after the kill: some records wait for broker 2's partitions.
     assert!(
-        producer.try_wait().expect("try_wait").is_none(),
+        producer.is_running(),
         "the producer finished while broker 2 was down: the test would prove nothing"
     );
     cluster.broker_mut(2).restart();
 
-    let status = wait_child(&mut producer, Duration::from_secs(240));
-    let stdout = std::fs::read_to_string(&out_path).unwrap_or_default();
-    let stderr = std::fs::read_to_string(&err_path).unwrap_or_default();
-    assert!(
-        status.success() && stdout.trim() == format!("acked={COUNT} failed=0"),
-        "the producer did not get every record acknowledged: {stdout}\n{}\n{}",
-        tail(stderr.as_bytes(), 30),
-        cluster.logs()
-    );
+    producer.expect_all_acknowledged(Duration::from_secs(240), &cluster.logs());
     let out = check_numbered(&cluster.bootstrap(), topic, COUNT, 6);
     assert_eq!(out.trim(), format!("ok {COUNT}"));
 }

@@ -149,29 +149,7 @@ fn controlled_shutdown_hands_over_and_preferred_election_moves_leaders_back() {
     const RECORDS: u64 = 60_000;
     let all = [1, 2, 3].map(|id| cluster.broker(id).bootstrap()).join(",");
     let work = tempfile::tempdir().unwrap();
-    let props = format!("bootstrap.servers={all}");
-    let records = RECORDS.to_string();
-    let mut perf = std::process::Command::new(repo_root().join("scripts/kafka"))
-        .args([
-            "4",
-            "producer-perf-test",
-            "--topic",
-            topic,
-            "--num-records",
-            &records,
-            "--record-size",
-            "100",
-            "--throughput",
-            "2000",
-            "--producer-props",
-            &props,
-            "acks=all",
-        ])
-        .stdin(std::process::Stdio::null())
-        .stdout(std::fs::File::create(work.path().join("perf.out")).unwrap())
-        .stderr(std::fs::File::create(work.path().join("perf.err")).unwrap())
-        .spawn()
-        .expect("start producer-perf-test");
+    let mut perf = spawn_producer_perf_test(&all, topic, RECORDS, 2000, work.path());
     std::thread::sleep(Duration::from_secs(3));
 
     let stopping = Instant::now();

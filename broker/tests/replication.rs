@@ -307,57 +307,16 @@ fn java_idempotent_producer_rides_out_a_leader_kill_without_waiting_for_it() {
     let leaders = wait_isr(&cluster, topic, 6, &[1, 2, 3], Duration::from_secs(20));
     let victim = leaders.values().map(|(l, _)| *l).find(|l| *l != 1).unwrap_or(2);
     let work = tempfile::tempdir().unwrap();
-    let classpath = numbered_producer_classpath(work.path());
-    let log4j = tool_cache().join("kafka-4/log4j2.properties");
-    let (out_path, err_path) = (work.path().join("producer.out"), work.path().join("producer.err"));
-    let mut producer = std::process::Command::new("java")
-        .arg(format!("-Dlog4j2.configurationFile={}", log4j.display()))
-        .arg("-cp")
-        .arg(&classpath)
-        .arg("NumberedProducer")
-        .arg(cluster.bootstrap())
-        .arg(topic)
-        .arg(COUNT.to_string())
-        .stdin(std::process::Stdio::null())
-        .stdout(std::fs::File::create(&out_path).unwrap())
-        .stderr(std::fs::File::create(&err_path).unwrap())
-        .spawn()
-        .expect("start java");
-    let progress = |cluster: &Cluster| -> i64 {
-        let script = r#"
-from confluent_kafka import Consumer, TopicPartition
-c = Consumer({"bootstrap.servers": BOOTSTRAP, "group.id": "progress"})
-total = 0
-for p in range(6):
-    try:
-        lo, hi = c.get_watermark_offsets(TopicPartition("numbers", p), timeout=5)
-        total += hi
-    except Exception:
-        pass
-print(total)
-"#;
-        String::from_utf8_lossy(&python(script, &cluster.bootstrap()).stdout)
-            .trim()
-            .parse()
-            .unwrap_or(0)
-    };
+    let mut producer = NumberedProducer::start(&cluster.bootstrap(), topic, COUNT, None, work.path());
     wait_for("the first records", Duration::from_secs(120), || {
-        progress(&cluster) >= (COUNT / 20) as i64
+        high_watermark_total(&cluster.bootstrap(), topic, 6) >= (COUNT / 20) as i64
     });
     assert!(
-        producer.try_wait().expect("try_wait").is_none(),
+        producer.is_running(),
         "the producer finished before the kill: the test would prove nothing"
     );
     cluster.broker_mut(victim).kill9();
-    let status = wait_child(&mut producer, Duration::from_secs(240));
-    let stdout = std::fs::read_to_string(&out_path).unwrap_or_default();
-    let stderr = std::fs::read_to_string(&err_path).unwrap_or_default();
-    assert!(
-        status.success() && stdout.trim() == format!("acked={COUNT} failed=0"),
-        "the producer did not get every record acknowledged: {stdout}\n{}\n{}",
-        tail(stderr.as_bytes(), 30),
-        cluster.logs()
-    );
+    producer.expect_all_acknowledged(Duration::from_secs(240), &cluster.logs());
     let out = check_numbered(&cluster.bootstrap(), topic, COUNT, 6);
     assert_eq!(out.trim(), format!("ok {COUNT}"));
 }
@@ -579,29 +538,7 @@ fn producer_perf_test_with_acks_all_rides_out_a_rolling_restart() {
     wait_isr(&cluster, topic, 6, &[1, 2, 3], Duration::from_secs(20));
     let all = [1, 2, 3].map(|id| cluster.broker(id).bootstrap()).join(",");
     let work = tempfile::tempdir().unwrap();
-    let records = RECORDS.to_string();
-    let props = format!("bootstrap.servers={all}");
-    let mut perf = std::process::Command::new(repo_root().join("scripts/kafka"))
-        .args([
-            "4",
-            "producer-perf-test",
-            "--topic",
-            topic,
-            "--num-records",
-            &records,
-            "--record-size",
-            "100",
-            "--throughput",
-            "5000",
-            "--producer-props",
-            &props,
-            "acks=all",
-        ])
-        .stdin(std::process::Stdio::null())
-        .stdout(std::fs::File::create(work.path().join("perf.out")).unwrap())
-        .stderr(std::fs::File::create(work.path().join("perf.err")).unwrap())
-        .spawn()
-        .expect("start producer-perf-test");
+    let mut perf = spawn_producer_perf_test(&all, topic, RECORDS, 5000, work.path());
     std::thread::sleep(Duration::from_secs(3));
     for id in [1, 2, 3] {
         let stopped = Instant::now();
@@ -667,22 +604,7 @@ fn kafka_reassign_partitions_moves_partitions_under_a_running_producer() {
     cluster.wait_all_led(topic, 2);
     wait_isr(&cluster, topic, 2, &[1, 2], Duration::from_secs(20));
     let work = tempfile::tempdir().unwrap();
-    let classpath = numbered_producer_classpath(work.path());
-    let log4j = tool_cache().join("kafka-4/log4j2.properties");
-    let mut producer = std::process::Command::new("java")
-        .arg(format!("-Dlog4j2.configurationFile={}", log4j.display()))
-        .arg("-cp")
-        .arg(&classpath)
-        .arg("NumberedProducer")
-        .arg(cluster.bootstrap())
-        .arg(topic)
-        .arg(COUNT.to_string())
-        .arg("4000")
-        .stdin(std::process::Stdio::null())
-        .stdout(std::fs::File::create(work.path().join("producer.out")).unwrap())
-        .stderr(std::fs::File::create(work.path().join("producer.err")).unwrap())
-        .spawn()
-        .expect("start java");
+    let mut producer = NumberedProducer::start(&cluster.bootstrap(), topic, COUNT, Some(4000), work.path());
     std::thread::sleep(Duration::from_secs(4));
     let plan = work.path().join("plan.json");
     std::fs::write(
@@ -714,7 +636,7 @@ fn kafka_reassign_partitions_moves_partitions_under_a_running_producer() {
         "--execute:\n{execute}"
     );
     assert!(
-        producer.try_wait().expect("try_wait").is_none(),
+        producer.is_running(),
         "the producer finished before the reassignment started: the test would prove less than it says"
     );
     let verified = cluster.wait_until(
@@ -764,15 +686,7 @@ fn kafka_reassign_partitions_moves_partitions_under_a_running_producer() {
         }
     });
 
-    let status = wait_child(&mut producer, Duration::from_secs(120));
-    let stdout = std::fs::read_to_string(work.path().join("producer.out")).unwrap_or_default();
-    let stderr = std::fs::read_to_string(work.path().join("producer.err")).unwrap_or_default();
-    assert!(
-        status.success() && stdout.trim() == format!("acked={COUNT} failed=0"),
-        "the producer did not get every record acknowledged: {stdout}\n{}\n{}",
-        tail(stderr.as_bytes(), 30),
-        cluster.logs()
-    );
+    producer.expect_all_acknowledged(Duration::from_secs(120), &cluster.logs());
     assert_eq!(
         check_numbered(&cluster.bootstrap(), topic, COUNT, 2).trim(),
         format!("ok {COUNT}")

@@ -782,3 +782,98 @@ print("ok", count)
         &[("COUNT", &count), ("PARTITIONS", &partitions), ("TOPIC", topic)],
     )
 }
+
+/// `tests/java/NumberedProducer.java` (Kafka's Java producer, idempotent, acks=all) running in the
+/// background: sends the numbers `[0, count)` to `topic`, optionally paced to `per_second`.
+pub struct NumberedProducer {
+    child: Child,
+    count: u64,
+    out: PathBuf,
+    err: PathBuf,
+}
+
+impl NumberedProducer {
+    pub fn start(bootstrap: &str, topic: &str, count: u64, per_second: Option<u64>, work: &Path) -> NumberedProducer {
+        let classpath = numbered_producer_classpath(work);
+        let log4j = tool_cache().join("kafka-4/log4j2.properties");
+        let (out, err) = (work.join("producer.out"), work.join("producer.err"));
+        let mut cmd = Command::new("java");
+        cmd.arg(format!("-Dlog4j2.configurationFile={}", log4j.display()))
+            .arg("-cp")
+            .arg(&classpath)
+            .arg("NumberedProducer")
+            .arg(bootstrap)
+            .arg(topic)
+            .arg(count.to_string());
+        if let Some(rate) = per_second {
+            cmd.arg(rate.to_string());
+        }
+        let child = cmd
+            .stdin(Stdio::null())
+            .stdout(std::fs::File::create(&out).unwrap())
+            .stderr(std::fs::File::create(&err).unwrap())
+            .spawn()
+            .expect("start java");
+        NumberedProducer { child, count, out, err }
+    }
+
+    pub fn is_running(&mut self) -> bool {
+        self.child.try_wait().expect("try_wait").is_none()
+    }
+
+    /// Waits (up to `timeout`) and asserts that every record was acknowledged; `context` (e.g. the
+    /// cluster's logs) is printed on failure.
+    #[track_caller]
+    pub fn expect_all_acknowledged(mut self, timeout: Duration, context: &str) {
+        let status = wait_child(&mut self.child, timeout);
+        let stdout = std::fs::read_to_string(&self.out).unwrap_or_default();
+        let stderr = std::fs::read_to_string(&self.err).unwrap_or_default();
+        assert!(
+            status.success() && stdout.trim() == format!("acked={} failed=0", self.count),
+            "the producer did not get every record acknowledged: {stdout}\n{}\n{context}",
+            tail(stderr.as_bytes(), 30),
+        );
+    }
+}
+
+/// The sum of the high watermarks of `topic`'s partitions `0..partitions` (0 for one that cannot be
+/// asked now): how far a producer has come.
+pub fn high_watermark_total(bootstrap: &str, topic: &str, partitions: u32) -> i64 {
+    let script = r#"
+from confluent_kafka import Consumer, TopicPartition
+c = Consumer({"bootstrap.servers": BOOTSTRAP, "group.id": "progress"})
+total = 0
+for p in range(int(os.environ["PARTITIONS"])):
+    try:
+        lo, hi = c.get_watermark_offsets(TopicPartition(os.environ["TOPIC"], p), timeout=5)
+        total += hi
+    except Exception:
+        pass
+print(total)
+"#;
+    let partitions = partitions.to_string();
+    let out = python_env(script, bootstrap, &[("TOPIC", topic), ("PARTITIONS", &partitions)]);
+    String::from_utf8_lossy(&out.stdout).trim().parse().unwrap_or(0)
+}
+
+/// Starts Kafka's `kafka-producer-perf-test` (4.x, acks=all, 100-byte records) in the background,
+/// output to `<work>/perf.out` and `perf.err`.
+pub fn spawn_producer_perf_test(bootstrap: &str, topic: &str, records: u64, throughput: u64, work: &Path) -> Child {
+    let props = format!("bootstrap.servers={bootstrap}");
+    Command::new(repo_root().join("scripts/kafka"))
+        .args([
+            "4",
+            "producer-perf-test",
+            "--topic",
+            topic,
+            "--num-records",
+            &records.to_string(),
+        ])
+        .args(["--record-size", "100", "--throughput", &throughput.to_string()])
+        .args(["--producer-props", &props, "acks=all"])
+        .stdin(Stdio::null())
+        .stdout(std::fs::File::create(work.join("perf.out")).unwrap())
+        .stderr(std::fs::File::create(work.join("perf.err")).unwrap())
+        .spawn()
+        .expect("start producer-perf-test")
+}
