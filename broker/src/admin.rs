@@ -318,6 +318,72 @@ impl Broker {
         Ok(())
     }
 
+    /// Changes the dynamic configs of broker `entity` ("" = all brokers): `Some(value)` sets, `None`
+    /// deletes. Checked here with the controller's rules, decided and replicated by the controller; every
+    /// broker applies them (replication throttles) when its metadata shows them.
+    pub async fn alter_broker_configs(
+        &self,
+        entity: &str,
+        changes: &[(String, Option<String>)],
+        validate_only: bool,
+    ) -> Result<(), TopicError> {
+        crate::config::dynamic::validate_entity(entity)
+            .map_err(|m| TopicError::new(ResponseError::InvalidRequest, m))?;
+        for (key, value) in changes {
+            if let Some(value) = value {
+                crate::config::dynamic::validate(entity, key, value).map_err(|e| match e {
+                    crate::config::dynamic::DynamicConfigError::NotDynamic(m) => {
+                        TopicError::new(ResponseError::InvalidRequest, m)
+                    }
+                    crate::config::dynamic::DynamicConfigError::InvalidValue(m) => {
+                        TopicError::new(ResponseError::InvalidConfig, m)
+                    }
+                })?;
+            }
+        }
+        if validate_only || changes.is_empty() {
+            return Ok(());
+        }
+        const SET: i8 = 0;
+        const DELETE: i8 = 1;
+        const BROKER: i8 = 4;
+        let configs = changes
+            .iter()
+            .map(|(k, v)| {
+                AlterableConfig::default()
+                    .with_name(StrBytes::from_string(k.clone()))
+                    .with_config_operation(if v.is_some() { SET } else { DELETE })
+                    .with_value(v.clone().map(StrBytes::from_string))
+            })
+            .collect();
+        let request = IncrementalAlterConfigsRequest::default().with_resources(vec![AlterConfigsResource::default()
+            .with_resource_type(BROKER)
+            .with_resource_name(StrBytes::from_string(entity.to_string()))
+            .with_configs(configs)]);
+        let response = self
+            .to_controller(
+                ApiKey::IncrementalAlterConfigs,
+                1,
+                RequestKind::IncrementalAlterConfigs(request),
+            )
+            .await?;
+        let ResponseKind::IncrementalAlterConfigs(response) = response else {
+            return Err(unexpected(&response));
+        };
+        let result = response.responses.into_iter().next().unwrap_or_default();
+        if result.error_code != 0 {
+            return Err(TopicError::from_code(result.error_code, result.error_message.as_ref()));
+        }
+        self.await_metadata(|image| {
+            let current = image.broker_configs.get(entity);
+            changes
+                .iter()
+                .all(|(k, v)| current.and_then(|c| c.get(k)) == v.as_ref())
+        })
+        .await;
+        Ok(())
+    }
+
     /// Hands out a fresh producer id, fetching a new block from the controller when the current one runs
     /// out; the controller's counter is in the metadata log, so no id is ever handed out twice.
     pub async fn allocate_producer_id(&self) -> Result<i64, TopicError> {

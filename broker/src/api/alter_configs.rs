@@ -1,4 +1,5 @@
-//! AlterConfigs (the legacy, replace-everything form): sets a topic's complete override set.
+//! AlterConfigs (the legacy, replace-everything form): sets a topic's complete override set, or a
+//! broker's complete set of dynamic configs (Kafka 2.8's `kafka-configs --entity-type brokers` uses it).
 
 use std::collections::BTreeMap;
 
@@ -6,7 +7,7 @@ use kafka_protocol::messages::alter_configs_response::AlterConfigsResourceRespon
 use kafka_protocol::messages::{AlterConfigsRequest, AlterConfigsResponse};
 use kafka_protocol::protocol::VersionRange;
 
-use super::describe_configs::{unsupported_alter_target, RESOURCE_TOPIC};
+use super::describe_configs::{unsupported_alter_target, RESOURCE_BROKER, RESOURCE_TOPIC};
 use super::{str_bytes, RequestContext};
 use crate::broker::Broker;
 
@@ -28,6 +29,36 @@ pub async fn handle(broker: &Broker, _ctx: &RequestContext<'_>, request: AlterCo
                         .collect();
                     broker
                         .set_topic_configs(resource.resource_name.as_str(), configs, request.validate_only)
+                        .await
+                        .map_err(|e| (e.error, e.message))
+                }
+                RESOURCE_BROKER => {
+                    let entity = resource.resource_name.as_str();
+                    let current = broker
+                        .metadata
+                        .image()
+                        .broker_configs
+                        .get(entity)
+                        .cloned()
+                        .unwrap_or_default();
+                    let wanted: BTreeMap<String, String> = resource
+                        .configs
+                        .iter()
+                        .filter_map(|c| c.value.as_ref().map(|v| (c.name.to_string(), v.to_string())))
+                        .collect();
+                    let changes: Vec<(String, Option<String>)> = wanted
+                        .iter()
+                        .filter(|(k, v)| current.get(*k) != Some(*v))
+                        .map(|(k, v)| (k.clone(), Some(v.clone())))
+                        .chain(
+                            current
+                                .keys()
+                                .filter(|k| !wanted.contains_key(*k))
+                                .map(|k| (k.clone(), None)),
+                        )
+                        .collect();
+                    broker
+                        .alter_broker_configs(entity, &changes, request.validate_only)
                         .await
                         .map_err(|e| (e.error, e.message))
                 }

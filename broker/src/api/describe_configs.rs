@@ -1,5 +1,6 @@
 //! DescribeConfigs for topics (effective config: topic overrides over broker settings over defaults,
-//! each with its source) and brokers (the settings from server.properties).
+//! each with its source) and brokers (dynamic configs with their sources, then the settings from
+//! server.properties).
 
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::describe_configs_response::{
@@ -10,24 +11,25 @@ use kafka_protocol::protocol::VersionRange;
 
 use super::{str_bytes, RequestContext};
 use crate::broker::Broker;
+use crate::config::dynamic::DYNAMIC_BROKER_CONFIGS;
 
 pub const VERSIONS: VersionRange = VersionRange { min: 1, max: 4 };
 
 pub const RESOURCE_TOPIC: i8 = 2;
 pub const RESOURCE_BROKER: i8 = 4;
 
-/// Why AlterConfigs / IncrementalAlterConfigs refuse a resource that is not a topic.
+/// Why AlterConfigs / IncrementalAlterConfigs refuse a resource that is neither a topic nor a broker.
 pub fn unsupported_alter_target(resource_type: i8) -> (ResponseError, String) {
-    let message = if resource_type == RESOURCE_BROKER {
-        "dynamic broker configs are not supported yet; change server.properties and restart".to_string()
-    } else {
-        format!("resource type {resource_type} is not supported")
-    };
-    (ResponseError::InvalidRequest, message)
+    (
+        ResponseError::InvalidRequest,
+        format!("resource type {resource_type} is not supported (topics: 2, brokers: 4)"),
+    )
 }
 
 // Kafka's ConfigSource values.
 const SOURCE_DYNAMIC_TOPIC: i8 = 1;
+const SOURCE_DYNAMIC_BROKER: i8 = 2;
+const SOURCE_DYNAMIC_DEFAULT_BROKER: i8 = 3;
 const SOURCE_STATIC_BROKER: i8 = 4;
 const SOURCE_DEFAULT: i8 = 5;
 
@@ -75,7 +77,7 @@ pub fn handle(broker: &Broker, ctx: &RequestContext<'_>, request: DescribeConfig
             };
             let configs = match resource.resource_type {
                 RESOURCE_TOPIC => topic_configs(broker, resource.resource_name.as_str(), request.include_synonyms),
-                RESOURCE_BROKER => broker_configs(broker, resource.resource_name.as_str()),
+                RESOURCE_BROKER => broker_configs(broker, resource.resource_name.as_str(), request.include_synonyms),
                 other => Err((
                     ResponseError::InvalidRequest,
                     format!("resource type {other} is not supported"),
@@ -152,10 +154,48 @@ fn topic_configs(
         .collect())
 }
 
-fn broker_configs(broker: &Broker, name: &str) -> Result<Vec<DescribeConfigsResourceResult>, Failure> {
-    // An empty name is the cluster-wide default entity: no dynamic defaults are kept, so it is empty.
+/// A broker's configs: the dynamic ones (its own value, else the cluster default's, else
+/// server.properties', else Kafka's default, each with its source and synonyms), then the rest of
+/// server.properties (read-only). The empty name is the cluster-wide default entity: its dynamic configs.
+fn broker_configs(
+    broker: &Broker,
+    name: &str,
+    include_synonyms: bool,
+) -> Result<Vec<DescribeConfigsResourceResult>, Failure> {
+    let image = broker.metadata.image();
+    let defaults = image.broker_configs.get("");
+    let result = |key: &str, synonyms: Vec<(String, i8)>, default: &str, read_only: bool| {
+        let (value, source) = synonyms
+            .first()
+            .cloned()
+            .unwrap_or_else(|| (default.to_string(), SOURCE_DEFAULT));
+        let described = DescribeConfigsResourceResult::default()
+            .with_name(str_bytes(key))
+            .with_value(Some(str_bytes(&value)))
+            .with_read_only(read_only)
+            .with_config_source(source)
+            .with_config_type(if read_only { TYPE_STRING } else { TYPE_LONG });
+        if !include_synonyms {
+            return described;
+        }
+        described.with_synonyms(
+            synonyms
+                .into_iter()
+                .map(|(v, s)| {
+                    DescribeConfigsSynonym::default()
+                        .with_name(str_bytes(key))
+                        .with_value(Some(str_bytes(&v)))
+                        .with_source(s)
+                })
+                .collect(),
+        )
+    };
     if name.is_empty() {
-        return Ok(Vec::new());
+        return Ok(defaults
+            .into_iter()
+            .flatten()
+            .map(|(k, v)| result(k, vec![(v.clone(), SOURCE_DYNAMIC_DEFAULT_BROKER)], "", false))
+            .collect());
     }
     if name.parse::<i32>().ok() != Some(broker.broker_id()) {
         return Err((
@@ -163,17 +203,27 @@ fn broker_configs(broker: &Broker, name: &str) -> Result<Vec<DescribeConfigsReso
             format!("Broker {name} is not this broker ({}).", broker.broker_id()),
         ));
     }
-    Ok(broker
-        .config
-        .static_settings
+    let own = image.broker_configs.get(name);
+    let statics = &broker.config.static_settings;
+    let mut configs: Vec<DescribeConfigsResourceResult> = DYNAMIC_BROKER_CONFIGS
         .iter()
-        .map(|(key, value)| {
-            DescribeConfigsResourceResult::default()
-                .with_name(str_bytes(key))
-                .with_value(Some(str_bytes(value)))
-                .with_read_only(true)
-                .with_config_source(SOURCE_STATIC_BROKER)
-                .with_config_type(TYPE_STRING)
+        .map(|(key, default)| {
+            let synonyms = [
+                (own.and_then(|c| c.get(*key)), SOURCE_DYNAMIC_BROKER),
+                (defaults.and_then(|c| c.get(*key)), SOURCE_DYNAMIC_DEFAULT_BROKER),
+                (statics.get(*key), SOURCE_STATIC_BROKER),
+            ]
+            .into_iter()
+            .filter_map(|(v, s)| v.map(|v| (v.clone(), s)))
+            .collect();
+            result(key, synonyms, default, false)
         })
-        .collect())
+        .collect();
+    configs.extend(
+        statics
+            .iter()
+            .filter(|(key, _)| !DYNAMIC_BROKER_CONFIGS.iter().any(|(k, _)| k == key))
+            .map(|(key, value)| result(key, vec![(value.clone(), SOURCE_STATIC_BROKER)], "", true)),
+    );
+    Ok(configs)
 }

@@ -30,6 +30,8 @@ struct PlannedRead {
     topic: usize,
     partition: usize,
     slice: FetchSlice,
+    /// A follower's read of a replica the leader-side throttle covers: its bytes count against it.
+    throttled: bool,
 }
 
 struct Attempt {
@@ -163,6 +165,7 @@ fn plan(
                     continue;
                 }
             };
+            let leader_throttled = matches!(decided, Some(Some(Ok(read))) if read.throttled);
             let diverging = match decided {
                 Some(Some(Ok(read))) => read.diverging,
                 Some(_) => None,
@@ -184,6 +187,12 @@ fn plan(
                 partitions.push(data);
                 continue;
             }
+            if leader_throttled {
+                // Over the leader's replication throttle: this out-of-sync replica waits.
+                drop(log);
+                partitions.push(data);
+                continue;
+            }
             // Followers copy everything the leader has; consumers see only committed records.
             let max_offset = if follower.is_some() {
                 log.log_end_offset()
@@ -202,6 +211,7 @@ fn plan(
                             topic: topic_index,
                             partition: partition_index,
                             slice,
+                            throttled: follower.is_some() && broker.replicas.quotas().leader.is_throttled(&found.tp),
                         });
                     }
                 }
@@ -234,11 +244,15 @@ async fn read(broker: &Broker, mut attempt: Attempt) -> (FetchResponse, MemoryPe
         MemoryPermit::none()
     };
     let mut total = 0u64;
+    let mut throttled = 0u64;
     for planned in attempt.reads {
         let data = &mut attempt.topics[planned.topic].partitions[planned.partition];
         match planned.slice.read() {
             Ok(bytes) => {
                 total += bytes.len() as u64;
+                if planned.throttled {
+                    throttled += bytes.len() as u64;
+                }
                 data.records = Some(bytes);
             }
             Err(e) => {
@@ -248,5 +262,6 @@ async fn read(broker: &Broker, mut attempt: Attempt) -> (FetchResponse, MemoryPe
         }
     }
     broker.metrics.record_fetch(total);
+    broker.replicas.quotas().leader.record(throttled, crate::util::now_ms());
     (FetchResponse::default().with_responses(attempt.topics), permit)
 }

@@ -1,5 +1,5 @@
-//! IncrementalAlterConfigs (KIP-339) for topics: SET, DELETE, APPEND and SUBTRACT on list values. For
-//! brokers only DELETE is accepted (a no-op: dynamic broker configs cannot be set yet).
+//! IncrementalAlterConfigs (KIP-339) for topics: SET, DELETE, APPEND and SUBTRACT on list values; for
+//! brokers (dynamic broker configs, `config::dynamic`): SET and DELETE.
 
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::incremental_alter_configs_request::AlterableConfig;
@@ -41,9 +41,15 @@ pub async fn handle(
                     )
                     .await
                 }
-                // Deleting dynamic broker configs that cannot have been set (none can be yet) changes
-                // nothing: `kafka-reassign-partitions --verify` clears throttles this way.
-                RESOURCE_BROKER if resource.configs.iter().all(|c| c.config_operation == DELETE) => Ok(()),
+                RESOURCE_BROKER => {
+                    alter_broker(
+                        broker,
+                        resource.resource_name.as_str(),
+                        &resource.configs,
+                        request.validate_only,
+                    )
+                    .await
+                }
                 other => Err(unsupported_alter_target(other)),
             };
             match outcome {
@@ -56,6 +62,41 @@ pub async fn handle(
         responses.push(entry);
     }
     IncrementalAlterConfigsResponse::default().with_responses(responses)
+}
+
+async fn alter_broker(
+    broker: &Broker,
+    entity: &str,
+    changes: &[AlterableConfig],
+    validate_only: bool,
+) -> Result<(), Failure> {
+    let mut planned = Vec::with_capacity(changes.len());
+    for change in changes {
+        let name = change.name.to_string();
+        match (change.config_operation, &change.value) {
+            (SET, Some(value)) => planned.push((name, Some(value.to_string()))),
+            (SET, None) => {
+                return Err((ResponseError::InvalidRequest, format!("SET of {name} needs a value")));
+            }
+            (DELETE, _) => planned.push((name, None)),
+            (APPEND | SUBTRACT, _) => {
+                return Err((
+                    ResponseError::InvalidConfig,
+                    format!("{name} is not a list; APPEND and SUBTRACT apply to lists"),
+                ))
+            }
+            (other, _) => {
+                return Err((
+                    ResponseError::InvalidRequest,
+                    format!("unknown config operation {other}"),
+                ))
+            }
+        }
+    }
+    broker
+        .alter_broker_configs(entity, &planned, validate_only)
+        .await
+        .map_err(|e| (e.error, e.message))
 }
 
 async fn alter_topic(

@@ -1,9 +1,10 @@
 //! Configuration: Java properties parsing (`properties`), raw settings with origins (`raw`), and the
 //! validated configs each role runs with (`broker`, with its `replication` settings; `coordinator`;
-//! `leader_balance`, which both read). Everything behind this module uses typed values.
+//! `leader_balance`, which both read; `dynamic`, the broker configs that change at run time). Everything behind this module uses typed values.
 
 pub mod broker;
 pub mod coordinator;
+pub mod dynamic;
 pub mod leader_balance;
 pub mod properties;
 pub mod raw;

@@ -29,6 +29,10 @@ pub struct ReplicationConfig {
     pub inter_broker_listener: String,
     /// `unclean.leader.election.enable` (false): the broker default of the topic config.
     pub unclean_leader_election: bool,
+    /// `replication.quota.window.num` (11): windows the replication throttles measure over.
+    pub quota_window_num: usize,
+    /// `replication.quota.window.size.seconds` (1): the length of one window.
+    pub quota_window_size_seconds: u64,
 }
 
 impl ReplicationConfig {
@@ -72,6 +76,12 @@ impl ReplicationConfig {
                 .string("inter.broker.listener.name")
                 .unwrap_or_else(|| first_listener.to_string()),
             unclean_leader_election: raw.boolean("unclean.leader.election.enable")?.unwrap_or(false),
+            quota_window_num: raw
+                .ranged::<usize>("replication.quota.window.num", 1, 1000)?
+                .unwrap_or(11),
+            quota_window_size_seconds: raw
+                .ranged::<u64>("replication.quota.window.size.seconds", 1, 3600)?
+                .unwrap_or(1),
         })
     }
 }

@@ -89,6 +89,10 @@ pub struct ClusterImage {
     pub topics: BTreeMap<String, TopicState>,
     /// The first producer id of the next block handed to a broker.
     pub next_producer_id: i64,
+    /// Dynamic broker configs (`kafka-configs --entity-type brokers`): per broker id ("1"), and for
+    /// every broker ("", `--entity-default`). Empty in images written before they existed.
+    #[serde(default)]
+    pub broker_configs: BTreeMap<String, BTreeMap<String, String>>,
 }
 
 /// One change to the cluster metadata: the payload of a Raft log entry.
@@ -127,6 +131,12 @@ pub enum MetadataCommand {
     /// Sets and deletes topic-level config overrides.
     AlterTopicConfigs {
         name: String,
+        set: BTreeMap<String, String>,
+        delete: Vec<String>,
+    },
+    /// Sets and deletes dynamic broker configs of one broker ("1") or of all ("", the default).
+    AlterBrokerConfigs {
+        entity: String,
         set: BTreeMap<String, String>,
         delete: Vec<String>,
     },
@@ -283,6 +293,17 @@ pub fn apply(image: &mut ClusterImage, index: u64, command: &MetadataCommand) ->
                 topic.configs.remove(key);
             }
             topic.configs.extend(set.iter().map(|(k, v)| (k.clone(), v.clone())));
+            R::Done
+        }
+        C::AlterBrokerConfigs { entity, set, delete } => {
+            let configs = image.broker_configs.entry(entity.clone()).or_default();
+            for key in delete {
+                configs.remove(key);
+            }
+            configs.extend(set.iter().map(|(k, v)| (k.clone(), v.clone())));
+            if configs.is_empty() {
+                image.broker_configs.remove(entity);
+            }
             R::Done
         }
         C::AlterPartition {
@@ -539,6 +560,15 @@ pub fn partition_leadership_changes(image: &ClusterImage) -> Vec<MetadataCommand
 }
 
 impl ClusterImage {
+    /// A dynamic broker config as `broker` sees it: its own value, else the cluster-wide default's.
+    pub fn dynamic_broker_config(&self, broker: i32, name: &str) -> Option<&str> {
+        self.broker_configs
+            .get(&broker.to_string())
+            .and_then(|c| c.get(name))
+            .or_else(|| self.broker_configs.get("").and_then(|c| c.get(name)))
+            .map(String::as_str)
+    }
+
     /// Unfenced brokers with the first endpoint they registered: the brokers clients may be sent to.
     pub fn live_brokers(&self) -> impl Iterator<Item = (&RegisteredBroker, &BrokerEndpoint)> {
         self.brokers
@@ -624,6 +654,40 @@ mod tests {
             apply(&mut image, 5, &delete),
             MetadataResponse::Rejected { error_code: 3, .. }
         ));
+    }
+
+    #[test]
+    fn dynamic_broker_configs_are_kept_per_broker_over_the_default() {
+        let mut image = ClusterImage::default();
+        let alter = |entity: &str, set: &[(&str, &str)], delete: &[&str]| MetadataCommand::AlterBrokerConfigs {
+            entity: entity.into(),
+            set: set.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            delete: delete.iter().map(|k| k.to_string()).collect(),
+        };
+        let rate = "leader.replication.throttled.rate";
+        assert_eq!(
+            apply(&mut image, 1, &alter("", &[(rate, "100")], &[])),
+            MetadataResponse::Done
+        );
+        assert_eq!(
+            apply(&mut image, 2, &alter("2", &[(rate, "50")], &[])),
+            MetadataResponse::Done
+        );
+        assert_eq!(image.dynamic_broker_config(2, rate), Some("50"));
+        assert_eq!(image.dynamic_broker_config(1, rate), Some("100"));
+        apply(&mut image, 3, &alter("2", &[], &[rate]));
+        assert_eq!(image.dynamic_broker_config(2, rate), Some("100"));
+        assert!(
+            !image.broker_configs.contains_key("2"),
+            "an entity with no configs left is dropped"
+        );
+        apply(&mut image, 4, &alter("", &[], &[rate]));
+        assert_eq!(image.dynamic_broker_config(2, rate), None);
+        assert!(image.broker_configs.is_empty());
+        // Images written before dynamic broker configs existed still read.
+        let old: ClusterImage =
+            serde_json::from_str(r#"{"cluster_id":"c","brokers":{},"topics":{},"next_producer_id":0}"#).unwrap();
+        assert!(old.broker_configs.is_empty());
     }
 
     #[test]

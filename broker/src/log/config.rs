@@ -220,6 +220,10 @@ impl LogConfig {
             "min.compaction.lag.ms" => self.min_compaction_lag_ms = parse_long(name, value, 0, i64::MAX)?,
             "max.compaction.lag.ms" => self.max_compaction_lag_ms = parse_long(name, value, 1, i64::MAX)?,
             "delete.retention.ms" => self.delete_retention_ms = parse_long(name, value, 0, i64::MAX)?,
+            "leader.replication.throttled.replicas" | "follower.replication.throttled.replicas" => {
+                super::ThrottledReplicas::parse(value).map_err(|expected| invalid(name, value, &expected))?;
+                self.passthrough.insert(name.to_string(), value.trim().to_string());
+            }
             _ if PASSTHROUGH_DEFAULTS.iter().any(|(n, _)| *n == name) => {
                 self.passthrough.insert(name.to_string(), value.trim().to_string());
             }

@@ -10,7 +10,8 @@
 //! `producer_state` (idempotent producers), `cleaner` (compaction: `LogCleaner` and its threads),
 //! `checkpoint` (per-partition state files), `offset_checkpoint` (Kafka's per-log-dir
 //! `replication-offset-checkpoint`, `recovery-point-offset-checkpoint`,
-//! `log-start-offset-checkpoint`), `config` (`LogConfig`), `manager` (`LogManager`: every
+//! `log-start-offset-checkpoint`), `config` (`LogConfig`), `throttled_replicas` (the replication
+//! throttle lists of a topic), `manager` (`LogManager`: every
 //! partition of the broker, and the log-dir checkpoints), `error`.
 //!
 //! The high watermark is the replication layer's: appends never move it (`set_high_watermark`
@@ -36,6 +37,7 @@ pub mod producer_state;
 mod recovery;
 mod retention;
 mod segment;
+pub mod throttled_replicas;
 mod unified_log;
 
 #[cfg(test)]
@@ -53,6 +55,7 @@ pub use manager::{LogManager, Partition};
 pub use producer_state::ProducerStateManager;
 pub use retention::RetentionOutcome;
 pub use segment::FetchSlice;
+pub use throttled_replicas::ThrottledReplicas;
 pub use unified_log::Log;
 
 /// A topic partition. Its log directory is named by `Display`: `<topic>-<partition>`.

@@ -28,6 +28,7 @@ use tokio_util::task::TaskTracker;
 
 use super::hosted::{HostedPartition, Role};
 use super::partition_state::truncation_offset;
+use super::quota::ReplicationQuotas;
 use crate::config::ReplicationConfig;
 use crate::log::TopicPartition;
 use crate::metrics::ReplicationCounters;
@@ -52,6 +53,9 @@ struct Entry {
     target: FetchTarget,
     /// A partition error backs this partition off until then.
     delayed_until: Option<Instant>,
+    /// The last fetch left this replica at the leader's high watermark (Kafka's `isReplicaInSync`):
+    /// the follower-side throttle never holds it back.
+    caught_up: bool,
 }
 
 /// What one fetcher task shares with the manager.
@@ -71,6 +75,7 @@ pub struct FetcherManager {
     shutdown: CancellationToken,
     problems: Arc<RateLimitedLog>,
     counters: ReplicationCounters,
+    quotas: Arc<ReplicationQuotas>,
 }
 
 impl FetcherManager {
@@ -79,12 +84,14 @@ impl FetcherManager {
         config: ReplicationConfig,
         broker_epoch: Arc<dyn Fn() -> i64 + Send + Sync>,
         counters: ReplicationCounters,
+        quotas: Arc<ReplicationQuotas>,
     ) -> Self {
         FetcherManager {
             local_id,
             config,
             broker_epoch,
             counters,
+            quotas,
             fetchers: Mutex::default(),
             tasks: TaskTracker::new(),
             shutdown: CancellationToken::new(),
@@ -120,6 +127,7 @@ impl FetcherManager {
                         broker_epoch: self.broker_epoch.clone(),
                         problems: self.problems.clone(),
                         counters: self.counters.clone(),
+                        quotas: self.quotas.clone(),
                         shutdown: self.shutdown.clone(),
                         client_id: format!("oxka-replica-fetcher-{}-{}-{}", self.local_id, key.0, key.1),
                     };
@@ -134,6 +142,7 @@ impl FetcherManager {
             Entry {
                 target,
                 delayed_until: None,
+                caught_up: false,
             },
         );
         shared.wake.notify_one();
@@ -165,6 +174,7 @@ struct FetcherTask {
     broker_epoch: Arc<dyn Fn() -> i64 + Send + Sync>,
     problems: Arc<RateLimitedLog>,
     counters: ReplicationCounters,
+    quotas: Arc<ReplicationQuotas>,
     shutdown: CancellationToken,
     client_id: String,
 }
@@ -272,6 +282,8 @@ impl FetcherTask {
         let now = Instant::now();
         let mut by_topic: BTreeMap<uuid::Uuid, Vec<FetchPartition>> = BTreeMap::new();
         let mut sent = HashMap::new();
+        let quota = &self.quotas.follower;
+        let over_quota = quota.is_quota_exceeded(crate::util::now_ms());
         {
             let mut partitions = self.shared.partitions.lock();
             for entry in partitions.values_mut() {
@@ -280,6 +292,11 @@ impl FetcherTask {
                 }
                 entry.delayed_until = None;
                 let hosted = &entry.target.hosted;
+                // Kafka's `shouldFollowerThrottle`: a throttled replica that has not caught up waits
+                // while this broker's throttled fetching is above the limit.
+                if over_quota && !entry.caught_up && quota.is_throttled(&hosted.tp) {
+                    continue;
+                }
                 let log = hosted.log.log.lock();
                 let fetch_offset = log.log_end_offset();
                 let partition = FetchPartition::default()
@@ -409,12 +426,21 @@ impl FetcherTask {
         if high_watermark > log.high_watermark() {
             log.set_high_watermark(high_watermark);
         }
+        let caught_up = log.log_end_offset() >= p.high_watermark;
         if p.log_start_offset > log.log_start_offset() {
             // Bounded by this replica's high watermark, as Kafka's follower does.
             let start = p.log_start_offset.min(log.high_watermark());
             if let Err(e) = log.maybe_increment_log_start_offset(start) {
                 tracing::warn!(partition = %hosted.tp, "cannot move the log start offset to the leader's: {e}");
             }
+        }
+        drop(log);
+        drop(role);
+        if let Some(entry) = self.shared.partitions.lock().get_mut(&hosted.tp) {
+            entry.caught_up = caught_up;
+        }
+        if appended > 0 && self.quotas.follower.is_throttled(&hosted.tp) {
+            self.quotas.follower.record(appended, crate::util::now_ms());
         }
         appended
     }
@@ -468,7 +494,13 @@ mod tests {
             ..crate::config::ReplicationConfig::from_raw(&crate::config::RawConfig::from_text("", "t").unwrap(), "P")
                 .unwrap()
         };
-        let m = FetcherManager::new(1, config, Arc::new(|| 1), ReplicationCounters::default());
+        let m = FetcherManager::new(
+            1,
+            config,
+            Arc::new(|| 1),
+            ReplicationCounters::default(),
+            Arc::new(ReplicationQuotas::new(11, 1000)),
+        );
         let spread: std::collections::HashSet<usize> = (0..32)
             .map(|p| m.fetcher_index(&TopicPartition::new("topic", p)))
             .collect();

@@ -23,6 +23,7 @@ use super::fetcher::{FetchTarget, FetcherManager};
 use super::hosted::{advance_high_watermark, HostedPartition, Role};
 use super::isr::IsrClient;
 use super::partition_state::{LeaderState, PartitionAssignment};
+use super::quota::ReplicationQuotas;
 use crate::config::ReplicationConfig;
 use crate::coordinator::ClusterImage;
 use crate::log::{AppendError, AppendInfo, Partition, TopicPartition};
@@ -53,6 +54,8 @@ impl AppendFailure {
 pub struct FollowerRead {
     /// The follower's log diverges: it must truncate to where epoch `.0` ends here (`.1`) first.
     pub diverging: Option<(i32, i64)>,
+    /// The leader-side replication throttle holds this partition back: no records this time.
+    pub throttled: bool,
 }
 
 /// Partitions whose role changed in one `apply_image`, for the group coordinator.
@@ -74,6 +77,7 @@ pub struct ReplicaManager {
     /// Bumped after every append or high-watermark move here; long-polling fetches watch it.
     appended: watch::Sender<u64>,
     counters: ReplicationCounters,
+    quotas: Arc<ReplicationQuotas>,
 }
 
 pub(crate) use crate::util::now_ms;
@@ -86,7 +90,11 @@ impl ReplicaManager {
         broker_epoch: Arc<dyn Fn() -> i64 + Send + Sync>,
         counters: ReplicationCounters,
     ) -> Self {
-        let fetchers = FetcherManager::new(local_id, config.clone(), broker_epoch, counters.clone());
+        let quotas = Arc::new(ReplicationQuotas::new(
+            config.quota_window_num,
+            config.quota_window_size_seconds as i64 * 1000,
+        ));
+        let fetchers = FetcherManager::new(local_id, config.clone(), broker_epoch, counters.clone(), quotas.clone());
         ReplicaManager {
             local_id,
             config,
@@ -95,7 +103,13 @@ impl ReplicaManager {
             isr,
             appended: watch::channel(0).0,
             counters,
+            quotas,
         }
+    }
+
+    /// The replication throttles (`quota.rs`), as the latest metadata sets them.
+    pub fn quotas(&self) -> &ReplicationQuotas {
+        &self.quotas
     }
 
     pub fn config(&self) -> &ReplicationConfig {
@@ -134,6 +148,7 @@ impl ReplicaManager {
         logs: impl Fn(&TopicPartition) -> Option<Arc<Partition>>,
     ) -> RoleChanges {
         let now = now_ms();
+        self.quotas.update(image, self.local_id);
         let mut changes = RoleChanges::default();
         let mut assigned = std::collections::HashSet::new();
         let mut to_fetch: Vec<(i32, FetchTarget)> = Vec::new();
@@ -478,6 +493,7 @@ impl ReplicaManager {
             if let Some(diverging) = diverging_epoch(&log, fetch_offset, last_fetched_epoch) {
                 return Ok(FollowerRead {
                     diverging: Some(diverging),
+                    throttled: false,
                 });
             }
             let log_end_offset = log.log_end_offset();
@@ -491,7 +507,15 @@ impl ReplicaManager {
                 state.begin_isr_change(&p);
                 proposal = Some(p);
             }
-            FollowerRead { diverging: None }
+            // Kafka's `shouldLeaderThrottle`: only replicas out of sync, only throttled ones, only
+            // while the leader's throttled bytes are above the limit.
+            let throttled = !state.isr.contains(&follower)
+                && self.quotas.leader.is_throttled(tp)
+                && self.quotas.leader.is_quota_exceeded(now);
+            FollowerRead {
+                diverging: None,
+                throttled,
+            }
         };
         hosted.notify_changed();
         self.notify_appended();

@@ -7,7 +7,7 @@
 //! (`HostedPartition`: a replica on this broker and its role), `manager` (`ReplicaManager`: roles from
 //! metadata, appends as leader with acks=all waiting, followers' fetches as leader), `fetcher` (the
 //! replica fetcher tasks, one connection per source broker and fetcher), `isr` (AlterPartition to the
-//! controller).
+//! controller), `quota` (replication throttles).
 //!
 //! Depends on the log, the cluster channel and the metadata image; the broker (handlers) depends on it.
 
@@ -16,6 +16,7 @@ pub mod hosted;
 pub mod isr;
 pub mod manager;
 pub mod partition_state;
+pub mod quota;
 #[cfg(test)]
 mod sim;
 

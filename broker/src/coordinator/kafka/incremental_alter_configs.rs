@@ -1,6 +1,6 @@
-//! IncrementalAlterConfigs on the controller, for topic resources: SET and DELETE of topic-level
-//! overrides become one `AlterTopicConfigs` command per topic. Broker resources (dynamic broker configs)
-//! are not kept by the coordinator yet and are refused.
+//! IncrementalAlterConfigs on the controller: SET and DELETE of topic-level overrides become one
+//! `AlterTopicConfigs` command per topic; of dynamic broker configs (resource type 4, a broker id or ""
+//! for all brokers), one `AlterBrokerConfigs` command, after `config::dynamic` accepts every SET.
 
 use std::collections::BTreeMap;
 
@@ -11,11 +11,13 @@ use kafka_protocol::messages::{IncrementalAlterConfigsRequest, IncrementalAlterC
 use kafka_protocol::protocol::VersionRange;
 
 use super::{propose, str_bytes, ClientContext};
+use crate::config::dynamic::{self, DynamicConfigError};
 use crate::coordinator::image::MetadataCommand;
 
 pub const VERSIONS: VersionRange = VersionRange { min: 0, max: 1 };
 
 const TOPIC: i8 = 2;
+const BROKER: i8 = 4;
 const SET: i8 = 0;
 const DELETE: i8 = 1;
 
@@ -36,21 +38,22 @@ pub async fn handle(ctx: &ClientContext, request: IncrementalAlterConfigsRequest
 }
 
 async fn alter(ctx: &ClientContext, resource: AlterConfigsResource, validate_only: bool) -> Result<(), (i16, String)> {
-    if resource.resource_type != TOPIC {
-        return Err((
-            ResponseError::InvalidRequest.code(),
-            format!(
-                "the coordinator keeps topic configs only (resource type 2), not resource type {}",
-                resource.resource_type
-            ),
-        ));
-    }
     let name = resource.resource_name.to_string();
-    if !ctx.node.state.image().topics.contains_key(&name) {
-        return Err((
-            ResponseError::UnknownTopicOrPartition.code(),
-            format!("topic '{name}' does not exist"),
-        ));
+    match resource.resource_type {
+        TOPIC if !ctx.node.state.image().topics.contains_key(&name) => {
+            return Err((
+                ResponseError::UnknownTopicOrPartition.code(),
+                format!("topic '{name}' does not exist"),
+            ))
+        }
+        TOPIC => {}
+        BROKER => dynamic::validate_entity(&name).map_err(|m| (ResponseError::InvalidRequest.code(), m))?,
+        other => {
+            return Err((
+                ResponseError::InvalidRequest.code(),
+                format!("the coordinator keeps topic (2) and broker (4) configs, not resource type {other}"),
+            ))
+        }
     }
     let (mut set, mut delete) = (BTreeMap::new(), Vec::new());
     for c in resource.configs {
@@ -70,10 +73,25 @@ async fn alter(ctx: &ClientContext, resource: AlterConfigsResource, validate_onl
             }
         }
     }
+    if resource.resource_type == BROKER {
+        for (key, value) in &set {
+            dynamic::validate(&name, key, value).map_err(|e| match e {
+                DynamicConfigError::NotDynamic(m) => (ResponseError::InvalidRequest.code(), m),
+                DynamicConfigError::InvalidValue(m) => (ResponseError::InvalidConfig.code(), m),
+            })?;
+        }
+    }
     if validate_only {
         return Ok(());
     }
-    propose(ctx, MetadataCommand::AlterTopicConfigs { name, set, delete })
-        .await
-        .map(|_| ())
+    let command = if resource.resource_type == BROKER {
+        MetadataCommand::AlterBrokerConfigs {
+            entity: name,
+            set,
+            delete,
+        }
+    } else {
+        MetadataCommand::AlterTopicConfigs { name, set, delete }
+    };
+    propose(ctx, command).await.map(|_| ())
 }

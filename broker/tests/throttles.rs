@@ -1,0 +1,260 @@
+//! Replication throttles (issue 9, KIP-73), with real processes (3 coordinators, 3 brokers) and Apache
+//! Kafka's own tools: `kafka-reassign-partitions --throttle` sets the dynamic broker configs
+//! `leader.replication.throttled.rate` / `follower.replication.throttled.rate` and the topic's throttled
+//! replica lists; `kafka-configs --describe` shows them; the new replica then catches up at about the
+//! throttled rate (measured against an unthrottled move of the same amount of data in the same run);
+//! `--verify` clears them once the move is done. Dynamic broker configs are also set, described and
+//! refused (a config that cannot change at run time) with `kafka-configs`, 4.x and 2.8.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::cluster::*;
+use common::*;
+
+const TOPIC_BYTES: u64 = 2_000_000;
+const THROTTLE: u64 = 50_000;
+
+fn reassign(cluster: &Cluster, plan: &std::path::Path, extra: &[&str]) -> String {
+    let bootstrap = cluster.bootstrap();
+    let plan = plan.display().to_string();
+    let mut args = vec!["--bootstrap-server", &bootstrap, "--reassignment-json-file", &plan];
+    args.extend_from_slice(extra);
+    output_text(&kafka_tool("4", "reassign-partitions", &args))
+}
+
+/// Runs `--verify` until it reports the partition's reassignment complete; returns the time it took
+/// from `started` and the last output.
+fn verify_until_done(cluster: &Cluster, plan: &std::path::Path, what: &str, started: Instant) -> (Duration, String) {
+    let text = cluster.wait_until(what, Duration::from_secs(120), || {
+        let text = reassign(cluster, plan, &["--verify"]);
+        if text.contains("is completed") && !text.contains("Error") {
+            Ok(text)
+        } else {
+            Err(text)
+        }
+    });
+    (started.elapsed(), text)
+}
+
+fn describe_broker(cluster: &Cluster, version: &str, broker: &str) -> String {
+    let bootstrap = cluster.bootstrap();
+    let entity: Vec<&str> = if broker.is_empty() {
+        vec!["--entity-default"]
+    } else {
+        vec!["--entity-name", broker]
+    };
+    let mut args = vec![
+        "--bootstrap-server",
+        &bootstrap,
+        "--describe",
+        "--entity-type",
+        "brokers",
+    ];
+    args.extend(entity);
+    cluster.expect_ok("kafka-configs --describe", &kafka_tool(version, "configs", &args))
+}
+
+/// Writes `TOPIC_BYTES` to a new one-partition topic on brokers 1 and 2 (acks=all).
+fn filled_topic(cluster: &Cluster, topic: &str) {
+    cluster.topics_ok(&["--create", "--topic", topic, "--replica-assignment", "1:2"]);
+    cluster.wait_all_led(topic, 1);
+    let props = format!("bootstrap.servers={}", cluster.bootstrap());
+    cluster.expect_ok(
+        "kafka-producer-perf-test",
+        &kafka_tool(
+            "4",
+            "producer-perf-test",
+            &[
+                "--topic",
+                topic,
+                "--num-records",
+                &(TOPIC_BYTES / 1000).to_string(),
+                "--record-size",
+                "1000",
+                "--throughput",
+                "-1",
+                "--producer-props",
+                &props,
+                "acks=all",
+                "linger.ms=5",
+            ],
+        ),
+    );
+}
+
+#[test]
+fn kafka_reassign_partitions_throttle_limits_the_catch_up_and_verify_clears_it() {
+    let _serial = serial();
+    let cluster = Cluster::start();
+    let bootstrap = cluster.bootstrap();
+    filled_topic(&cluster, "control");
+    filled_topic(&cluster, "throttled");
+    let work = tempfile::tempdir().unwrap();
+    let plan_for = |topic: &str| {
+        let path = work.path().join(format!("plan-{topic}.json"));
+        std::fs::write(
+            &path,
+            format!(r#"{{"version":1,"partitions":[{{"topic":"{topic}","partition":0,"replicas":[1,2,3]}}]}}"#),
+        )
+        .unwrap();
+        path
+    };
+
+    // The control: gains a replica on broker 3 without a throttle.
+    let plan0 = plan_for("control");
+    let started = Instant::now();
+    let out = reassign(&cluster, &plan0, &["--execute"]);
+    assert!(out.contains("Successfully started"), "{out}");
+    let (unthrottled, _) = verify_until_done(&cluster, &plan0, "the unthrottled move", started);
+
+    // The same amount of data, throttled to 50 kB/s.
+    let topic = "throttled";
+    let plan1 = plan_for(topic);
+    let started = Instant::now();
+    let out = reassign(&cluster, &plan1, &["--execute", "--throttle", &THROTTLE.to_string()]);
+    assert!(
+        out.contains("Successfully started") && out.contains("throttle"),
+        "--execute --throttle:\n{out}"
+    );
+    // What the tool set, as `kafka-configs` shows it.
+    for broker in ["1", "2", "3"] {
+        let described = describe_broker(&cluster, "4", broker);
+        assert!(
+            described.contains(&format!("leader.replication.throttled.rate={THROTTLE}"))
+                && described.contains(&format!("follower.replication.throttled.rate={THROTTLE}"))
+                && described.contains("DYNAMIC_BROKER_CONFIG"),
+            "broker {broker}'s dynamic configs:\n{described}"
+        );
+    }
+    let topic_configs = cluster.expect_ok(
+        "kafka-configs --describe --entity-type topics",
+        &kafka_tool(
+            "4",
+            "configs",
+            &[
+                "--bootstrap-server",
+                &bootstrap,
+                "--describe",
+                "--entity-type",
+                "topics",
+                "--entity-name",
+                topic,
+            ],
+        ),
+    );
+    assert!(
+        topic_configs.contains("leader.replication.throttled.replicas=")
+            && topic_configs.contains("follower.replication.throttled.replicas=0:3"),
+        "topic configs:\n{topic_configs}"
+    );
+    let (throttled, verified) = verify_until_done(&cluster, &plan1, "the throttled move", started);
+    eprintln!("{TOPIC_BYTES} bytes: unthrottled move {unthrottled:?}, throttled at {THROTTLE} B/s {throttled:?}");
+    // The first fetch takes a replica.fetch.max.bytes (1 MiB); measured over Kafka's 10-second
+    // minimum that is ~100 kB/s, twice the limit, so the second megabyte waits until that window has
+    // passed (~11 s). Unthrottled, the move takes about as long as the tool's own start-up.
+    assert!(
+        throttled >= Duration::from_secs(8) && throttled > unthrottled * 2,
+        "the throttle did not hold the catch-up back: throttled {throttled:?}, unthrottled {unthrottled:?}"
+    );
+    assert!(
+        verified.contains("Clearing broker-level throttles on brokers 1,2,3"),
+        "--verify:\n{verified}"
+    );
+    // --verify cleared the throttles: no dynamic configs left on any broker, no lists on the topic.
+    for broker in ["1", "2", "3"] {
+        let described = describe_broker(&cluster, "4", broker);
+        assert!(
+            !described.contains("throttled.rate="),
+            "broker {broker} after --verify:\n{described}"
+        );
+    }
+    for topic in ["control", "throttled"] {
+        let (rows, text) = cluster.describe(topic);
+        assert!(
+            rows.iter().all(|r| r.replicas == vec![1, 2, 3] && r.isr.len() == 3),
+            "{topic} on 1,2,3 and in sync:\n{text}"
+        );
+    }
+}
+
+#[test]
+fn kafka_configs_sets_describes_and_refuses_dynamic_broker_configs() {
+    let _serial = serial();
+    let cluster = Cluster::start();
+    let bootstrap = cluster.bootstrap();
+    let alter = |version: &str, entity: &[&str], config: &str| {
+        let mut args = vec!["--bootstrap-server", &bootstrap, "--alter", "--entity-type", "brokers"];
+        args.extend_from_slice(entity);
+        args.extend_from_slice(&["--add-config", config]);
+        kafka_tool(version, "configs", &args)
+    };
+    // A default for every broker, then one broker's own value over it.
+    cluster.expect_ok(
+        "--entity-default",
+        &alter(
+            "4",
+            &["--entity-default"],
+            "follower.replication.throttled.rate=7000000",
+        ),
+    );
+    cluster.expect_ok(
+        "--entity-name 2",
+        &alter(
+            "4",
+            &["--entity-name", "2"],
+            "follower.replication.throttled.rate=5000000",
+        ),
+    );
+    let default = describe_broker(&cluster, "4", "");
+    assert!(
+        default.contains("follower.replication.throttled.rate=7000000")
+            && default.contains("DYNAMIC_DEFAULT_BROKER_CONFIG"),
+        "{default}"
+    );
+    let two = describe_broker(&cluster, "4", "2");
+    assert!(two.contains("follower.replication.throttled.rate=5000000"), "{two}");
+    // Kafka 2.8's kafka-configs alters brokers with the legacy AlterConfigs (the whole set).
+    cluster.expect_ok(
+        "kafka-configs 2.8 --alter",
+        &alter(
+            "2.8",
+            &["--entity-name", "3"],
+            "leader.replication.throttled.rate=3000000",
+        ),
+    );
+    let three = describe_broker(&cluster, "2.8", "3");
+    assert!(three.contains("leader.replication.throttled.rate=3000000"), "{three}");
+    // A config that cannot change at run time is refused with the reason; a bad value too.
+    let refused = alter("4", &["--entity-name", "1"], "log.retention.hours=5");
+    let text = output_text(&refused);
+    assert!(
+        !refused.status.success() && text.contains("Cannot update these configs dynamically"),
+        "{text}"
+    );
+    let refused = alter("4", &["--entity-name", "1"], "leader.replication.throttled.rate=-3");
+    let text = output_text(&refused);
+    assert!(!refused.status.success() && text.contains("at least 0"), "{text}");
+    // --delete-config removes it again.
+    cluster.expect_ok(
+        "--delete-config",
+        &kafka_tool(
+            "4",
+            "configs",
+            &[
+                "--bootstrap-server",
+                &bootstrap,
+                "--alter",
+                "--entity-type",
+                "brokers",
+                "--entity-name",
+                "2",
+                "--delete-config",
+                "follower.replication.throttled.rate",
+            ],
+        ),
+    );
+    let two = describe_broker(&cluster, "4", "2");
+    assert!(!two.contains("follower.replication.throttled.rate=5000000"), "{two}");
+}
