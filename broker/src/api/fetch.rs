@@ -111,6 +111,7 @@ fn record_follower_fetch(broker: &Broker, ctx: &RequestContext<'_>, request: &Fe
                             &hosted.tp,
                             follower,
                             wanted.fetch_offset,
+                            wanted.log_start_offset,
                             wanted.last_fetched_epoch,
                             wanted.current_leader_epoch,
                             eligible,

@@ -203,7 +203,7 @@ async fn dispatch(
         RequestKind::CreatePartitions(r) => {
             ResponseKind::CreatePartitions(create_partitions::handle(broker, ctx, r).await)
         }
-        RequestKind::DeleteRecords(r) => ResponseKind::DeleteRecords(delete_records::handle(broker, ctx, r)),
+        RequestKind::DeleteRecords(r) => ResponseKind::DeleteRecords(delete_records::handle(broker, ctx, r).await),
         RequestKind::InitProducerId(r) => ResponseKind::InitProducerId(init_producer_id::handle(broker, ctx, r).await),
         RequestKind::DescribeConfigs(r) => ResponseKind::DescribeConfigs(describe_configs::handle(broker, ctx, r)),
         RequestKind::AlterConfigs(r) => ResponseKind::AlterConfigs(alter_configs::handle(broker, ctx, r).await),

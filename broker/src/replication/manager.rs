@@ -471,11 +471,13 @@ impl ReplicaManager {
     /// (`last_fetched_epoch`), records its progress, moves the high watermark and proposes adding it to
     /// the ISR when it has caught up. `eligible` says whether the follower may join the ISR (the
     /// controller has it registered and unfenced).
+    #[allow(clippy::too_many_arguments)]
     pub fn follower_fetch(
         &self,
         tp: &TopicPartition,
         follower: i32,
         fetch_offset: i64,
+        follower_log_start_offset: i64,
         last_fetched_epoch: i32,
         current_leader_epoch: i32,
         eligible: bool,
@@ -500,6 +502,7 @@ impl ReplicaManager {
             state
                 .record_fetch(follower, fetch_offset, log_end_offset, now)
                 .map_err(|_| ResponseError::NotLeaderOrFollower)?;
+            state.record_log_start_offset(follower, follower_log_start_offset);
             advance_high_watermark(state, &mut log);
             let hw = log.high_watermark();
             drop(log);
@@ -525,6 +528,17 @@ impl ReplicaManager {
             self.isr.submit(hosted, p);
         }
         Ok(read)
+    }
+
+    /// The partition's low watermark if this broker leads it (`LeaderState::low_watermark`).
+    pub fn low_watermark(&self, tp: &TopicPartition, alive: impl Fn(i32) -> bool) -> Option<i64> {
+        let hosted = self.get(tp)?;
+        let role = hosted.role.lock();
+        let Role::Leader(state) = &*role else {
+            return None;
+        };
+        let leader_log_start = hosted.log.log.lock().log_start_offset();
+        Some(state.low_watermark(leader_log_start, alive))
     }
 
     /// The leader's half of a consumer fetch that names the epoch of its last record (Fetch v12+): where

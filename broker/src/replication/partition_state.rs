@@ -34,6 +34,8 @@ pub struct FollowerProgress {
     /// When its previous fetch arrived, and the leader's log end offset then.
     pub last_fetch_ms: i64,
     pub last_fetch_leader_log_end_offset: i64,
+    /// The follower's log start offset, as its latest fetch said; -1 until it fetches from this leader.
+    pub log_start_offset: i64,
 }
 
 /// An ISR change the leader wants the controller to commit.
@@ -82,6 +84,7 @@ impl LeaderState {
                     last_caught_up_ms: if assignment.isr.contains(r) { now_ms } else { 0 },
                     last_fetch_ms: now_ms,
                     last_fetch_leader_log_end_offset: log_end_offset,
+                    log_start_offset: -1,
                 };
                 (*r, progress)
             })
@@ -119,6 +122,7 @@ impl LeaderState {
                     last_caught_up_ms: 0,
                     last_fetch_ms: now_ms,
                     last_fetch_leader_log_end_offset: log_end_offset,
+                    log_start_offset: -1,
                 });
             }
         }
@@ -172,6 +176,24 @@ impl LeaderState {
         progress.last_fetch_ms = now_ms;
         progress.last_fetch_leader_log_end_offset = leader_log_end_offset;
         Ok(())
+    }
+
+    /// The log start offset a follower's fetch reported.
+    pub fn record_log_start_offset(&mut self, follower: i32, log_start_offset: i64) {
+        if let Some(progress) = self.followers.get_mut(&follower) {
+            progress.log_start_offset = log_start_offset;
+        }
+    }
+
+    /// The lowest log start offset of the replicas (Kafka's `lowWatermarkIfLeader`): this leader's and
+    /// every live follower's that has fetched from it. DeleteRecords completes once it reaches the
+    /// requested offset, i.e. once every live replica has deleted the records too.
+    pub fn low_watermark(&self, leader_log_start_offset: i64, alive: impl Fn(i32) -> bool) -> i64 {
+        self.followers
+            .iter()
+            .filter(|(id, p)| p.log_start_offset >= 0 && alive(**id))
+            .map(|(_, p)| p.log_start_offset)
+            .fold(leader_log_start_offset, i64::min)
     }
 
     /// Whether `follower` may join the ISR now (Kafka's `maybeExpandIsr`): no change in flight, not a
@@ -380,6 +402,24 @@ mod tests {
         // A follower whose offset equals the leader's is in sync however long it has been idle.
         s.record_fetch(2, 130, 130, 32_000).unwrap();
         assert_eq!(s.isr_shrink(130, 10_000_000, 30_000), None);
+    }
+
+    #[test]
+    fn the_low_watermark_is_the_lowest_log_start_of_the_live_replicas_that_reported_one() {
+        let mut s = LeaderState::new(1, &assignment(&[1, 2, 3]), 100, 0);
+        assert_eq!(s.low_watermark(40, |_| true), 40, "no follower has reported yet");
+        s.record_log_start_offset(2, 10);
+        s.record_log_start_offset(3, 40);
+        assert_eq!(s.low_watermark(40, |_| true), 10);
+        assert_eq!(
+            s.low_watermark(40, |id| id != 2),
+            40,
+            "a dead broker does not hold it back"
+        );
+        s.record_log_start_offset(2, 40);
+        assert_eq!(s.low_watermark(50, |_| true), 40);
+        s.record_log_start_offset(9, 0);
+        assert_eq!(s.low_watermark(50, |_| true), 40, "not a replica: ignored");
     }
 
     #[test]

@@ -23,6 +23,8 @@ pub struct Options {
     pub racks: Option<[&'static str; 3]>,
     /// More `zookeeper.properties` lines for every coordinator (say, the leader rebalance keys).
     pub coordinator_config: &'static str,
+    /// More `server.properties` settings for every broker.
+    pub broker_config: &'static [(&'static str, &'static str)],
 }
 
 impl Default for Options {
@@ -31,6 +33,7 @@ impl Default for Options {
             session_timeout_ms: SESSION_TIMEOUT_MS,
             racks: None,
             coordinator_config: "",
+            broker_config: &[],
         }
     }
 }
@@ -99,7 +102,11 @@ impl Cluster {
         for id in 1..=3 {
             let rack = options.racks.map(|r| r[id as usize - 1]);
             let config = cluster.broker_config(id, rack);
-            let overrides: Vec<(&str, &str)> = config.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+            let overrides: Vec<(&str, &str)> = config
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.as_str()))
+                .chain(options.broker_config.iter().copied())
+                .collect();
             cluster.brokers.push(Broker::start(&overrides));
         }
         cluster.wait_registered(&[1, 2, 3]);

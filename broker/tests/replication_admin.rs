@@ -12,6 +12,9 @@ use std::time::{Duration, Instant};
 
 use common::cluster::*;
 use common::*;
+use kafka_protocol::messages::delete_records_request::{DeleteRecordsPartition, DeleteRecordsTopic};
+use kafka_protocol::messages::{ApiKey, DeleteRecordsRequest, DeleteRecordsResponse, TopicName};
+use kafka_protocol::protocol::StrBytes;
 
 const TOPIC_BYTES: u64 = 2_000_000;
 const THROTTLE: u64 = 50_000;
@@ -257,4 +260,125 @@ fn kafka_configs_sets_describes_and_refuses_dynamic_broker_configs() {
     );
     let two = describe_broker(&cluster, "4", "2");
     assert!(!two.contains("follower.replication.throttled.rate=5000000"), "{two}");
+}
+
+/// `kafka-delete-records` on an RF 3 partition answers once every replica has deleted the records:
+/// each of the three, leading in turn after the others are killed, starts the log at the new offset.
+/// The topic is created and described with Kafka 2.8's `kafka-topics` (replicas and ISR shown).
+#[test]
+fn delete_records_reaches_every_replica_before_it_answers() {
+    let _serial = serial();
+    // Idle followers hear of the leader's new log start only when their long-poll returns: make that
+    // take up to 8 s, so answering before the followers have deleted would be caught below.
+    let mut cluster = Cluster::start_with(Options {
+        broker_config: &[("replica.fetch.wait.max.ms", "8000")],
+        ..Options::default()
+    });
+    let bootstrap = cluster.bootstrap();
+    let topic = "trimmed";
+    // Led by 2, then 3, then 1 (clients bootstrap from broker 1, so it goes last).
+    cluster.expect_ok(
+        "kafka-topics 2.8 --create",
+        &kafka_tool(
+            "2.8",
+            "topics",
+            &[
+                "--bootstrap-server",
+                &bootstrap,
+                "--create",
+                "--topic",
+                topic,
+                "--replica-assignment",
+                "2:3:1",
+            ],
+        ),
+    );
+    let described = cluster.wait_until(
+        "all three replicas in the ISR (kafka-topics 2.8)",
+        Duration::from_secs(20),
+        || {
+            let text = output_text(&kafka_tool(
+                "2.8",
+                "topics",
+                &["--bootstrap-server", &bootstrap, "--describe", "--topic", topic],
+            ));
+            if text.contains("ReplicationFactor: 3") && text.contains("Replicas: 2,3,1") && text.contains("Isr: 2,3,1")
+            {
+                Ok(text)
+            } else {
+                Err(text)
+            }
+        },
+    );
+    assert!(described.contains("Leader: 2"), "{described}");
+    let input: String = (0..100).map(|i| format!("r{i}\n")).collect();
+    cluster.expect_ok(
+        "kafka-console-producer",
+        &kafka_tool_stdin(
+            "4",
+            "console-producer",
+            &[
+                "--bootstrap-server",
+                &bootstrap,
+                "--topic",
+                topic,
+                "--producer-property",
+                "acks=all",
+            ],
+            input.as_bytes(),
+            120,
+        ),
+    );
+    // DeleteRecords straight to the leader (Kafka's admin client would retry a REQUEST_TIMED_OUT and
+    // hide it): the first answer must already be the low watermark of all three replicas.
+    let request = DeleteRecordsRequest::default()
+        .with_timeout_ms(20_000)
+        .with_topics(vec![DeleteRecordsTopic::default()
+            .with_name(TopicName(StrBytes::from_static_str(topic)))
+            .with_partitions(vec![DeleteRecordsPartition::default()
+                .with_partition_index(0)
+                .with_offset(40)])]);
+    let asked = Instant::now();
+    let response: DeleteRecordsResponse =
+        common::coordinator::call(&cluster.broker(2).bootstrap(), ApiKey::DeleteRecords, 2, &request).unwrap();
+    let answered = asked.elapsed();
+    // Right away, before anything else, kill the leader: its followers must already have deleted.
+    cluster.broker_mut(2).kill9();
+    let result = &response.topics[0].partitions[0];
+    assert_eq!(
+        (result.error_code, result.low_watermark),
+        (0, 40),
+        "DeleteRecords answered after {answered:?}: {response:?}"
+    );
+    eprintln!("DeleteRecords on 3 replicas answered in {answered:?}");
+    let earliest = || {
+        output_text(&kafka_tool(
+            "4",
+            "get-offsets",
+            &["--bootstrap-server", &bootstrap, "--topic", topic, "--time", "-2"],
+        ))
+    };
+    // The answer came after the followers had deleted too: each new leader's log starts at 40.
+    for (victim, next) in [(2, 3), (3, 1)] {
+        if victim != 2 {
+            cluster.broker_mut(victim).kill9();
+        }
+        cluster.wait_until(
+            &format!("broker {next} to lead {topic}-0"),
+            Duration::from_secs(60),
+            || {
+                let (rows, text) = cluster.describe(topic);
+                if rows.first().and_then(|r| r.leader) == Some(next) {
+                    Ok(())
+                } else {
+                    Err(text)
+                }
+            },
+        );
+        let offsets = earliest();
+        assert!(
+            offsets.contains(&format!("{topic}:0:40")),
+            "broker {next}, leading after {victim} was killed, starts the log elsewhere:\n{offsets}"
+        );
+    }
 }
