@@ -566,11 +566,23 @@ fn producer_perf_test_with_acks_all_rides_out_a_rolling_restart() {
         tail(out.as_bytes(), 5),
         tail(err.as_bytes(), 30)
     );
+    // What reaches the application: the perf test prints a failed send's exception (a stack trace) from
+    // its callback. The client's own log lines ("[...] WARN ... retrying") name the retriable errors it
+    // handled itself (NOT_LEADER_OR_FOLLOWER from a leader that handed over with acks=all requests
+    // still waiting, as Kafka's DelayedProduce answers): those never reach the application.
+    let reached: Vec<&str> = err
+        .lines()
+        .chain(out.lines())
+        .filter(|l| !l.starts_with('[') && l.contains("Exception"))
+        .collect();
     assert!(
-        !err.contains("Exception") && !out.contains("Exception"),
-        "an error reached the producer application:\n{}",
+        reached.is_empty(),
+        "an error reached the producer application:\n{}\n{}",
+        reached.join("\n"),
         tail(err.as_bytes(), 30)
     );
+    let retried = err.lines().filter(|l| l.contains("retrying")).count();
+    eprintln!("the producer retried {retried} times on its own (its WARN lines)");
     eprintln!("perf test through the roll: {summary}");
     let offsets = cluster.expect_ok(
         "get-offsets",

@@ -8,8 +8,11 @@
 //!
 //! A partition is handled only while its replica still follows the same leader epoch it was added at;
 //! `apply_image` removes and re-adds partitions as leadership moves. Errors back off
-//! `replica.fetch.backoff.ms` (the whole connection for I/O errors, one partition for partition errors),
-//! logged once per interval with a count.
+//! exponentially with jitter from 50 ms up to `replica.fetch.backoff.ms` (the whole connection for I/O
+//! errors, one partition for partition errors), logged once per interval with a count. The short first
+//! retry matters at a leader change: the new leader may hear of its leadership a few milliseconds after
+//! its followers do and answer UNKNOWN_LEADER_EPOCH meanwhile; a full second's pause there would hold
+//! up every acks=all produce to it.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -33,7 +36,7 @@ use crate::config::ReplicationConfig;
 use crate::log::TopicPartition;
 use crate::metrics::ReplicationCounters;
 use crate::network::client::{ClientConnection, ClientError};
-use crate::util::RateLimitedLog;
+use crate::util::{ExponentialBackoff, RateLimitedLog};
 
 /// Fetch v15: the follower names itself in `replica_state` (KIP-903) and topics by id.
 pub const FETCH_VERSION: i16 = 15;
@@ -53,6 +56,8 @@ struct Entry {
     target: FetchTarget,
     /// A partition error backs this partition off until then.
     delayed_until: Option<Instant>,
+    /// Partition errors in a row (the exponent of its backoff); 0 after a fetch that worked.
+    failures: u32,
     /// The last fetch left this replica at the leader's high watermark (Kafka's `isReplicaInSync`):
     /// the follower-side throttle never holds it back.
     caught_up: bool,
@@ -142,6 +147,7 @@ impl FetcherManager {
             Entry {
                 target,
                 delayed_until: None,
+                failures: 0,
                 caught_up: false,
             },
         );
@@ -182,17 +188,20 @@ struct FetcherTask {
 impl FetcherTask {
     async fn run(self) {
         let mut connection: Option<ClientConnection> = None;
-        let backoff = Duration::from_millis(self.config.fetch_backoff_ms.max(1));
+        let idle = Duration::from_millis(self.config.fetch_backoff_ms.max(1));
+        let backoff = self.backoff();
+        let mut failures = 0u32;
         loop {
             if self.shutdown.is_cancelled() {
                 return;
             }
             let Some((request, sent)) = self.build_request() else {
                 // Nothing to fetch (or everything backed off): wait for work or the earliest retry.
+                let until = self.earliest_retry().unwrap_or_else(|| Instant::now() + idle);
                 tokio::select! {
                     _ = self.shutdown.cancelled() => return,
                     _ = self.shared.wake.notified() => {}
-                    _ = tokio::time::sleep(backoff) => {}
+                    _ = tokio::time::sleep_until(until.min(Instant::now() + idle)) => {}
                 }
                 continue;
             };
@@ -209,7 +218,7 @@ impl FetcherTask {
                     Ok(c) => connection = Some(c),
                     Err(e) => {
                         self.report(&e.to_string());
-                        self.sleep(backoff).await;
+                        failures = self.back_off(&backoff, failures).await;
                         continue;
                     }
                 }
@@ -223,6 +232,7 @@ impl FetcherTask {
             };
             match answer {
                 Ok(ResponseKind::Fetch(response)) if response.error_code == 0 => {
+                    failures = 0;
                     let mut bytes = 0;
                     for topic in response.responses {
                         for p in topic.partitions {
@@ -237,19 +247,19 @@ impl FetcherTask {
                         self.shared.leader,
                         super::describe_error(response.error_code)
                     ));
-                    self.sleep(backoff).await;
+                    failures = self.back_off(&backoff, failures).await;
                 }
                 Ok(_) => {
                     connection = None;
                     self.report("the leader answered a Fetch with another response");
-                    self.sleep(backoff).await;
+                    failures = self.back_off(&backoff, failures).await;
                 }
                 Err(e) => {
                     connection = None;
                     if !matches!(e, ClientError::TimedOut { .. }) || !self.shutdown.is_cancelled() {
                         self.report(&e.to_string());
                     }
-                    self.sleep(backoff).await;
+                    failures = self.back_off(&backoff, failures).await;
                 }
             }
         }
@@ -257,6 +267,30 @@ impl FetcherTask {
 
     fn max_response_bytes(&self) -> usize {
         (self.config.fetch_response_max_bytes.max(self.config.fetch_max_bytes) as usize).saturating_add(1 << 20)
+    }
+
+    /// Retries back off from 50 ms (at most the configured backoff) to `replica.fetch.backoff.ms`.
+    fn backoff(&self) -> ExponentialBackoff {
+        ExponentialBackoff::new(
+            Duration::from_millis(50),
+            Duration::from_millis(self.config.fetch_backoff_ms.max(1)),
+        )
+    }
+
+    /// Sleeps the backoff of attempt `failures`; returns the next attempt's number.
+    async fn back_off(&self, backoff: &ExponentialBackoff, failures: u32) -> u32 {
+        self.sleep(backoff.delay(failures)).await;
+        failures.saturating_add(1)
+    }
+
+    /// When the first backed-off partition may be fetched again.
+    fn earliest_retry(&self) -> Option<Instant> {
+        self.shared
+            .partitions
+            .lock()
+            .values()
+            .filter_map(|e| e.delayed_until)
+            .min()
     }
 
     async fn sleep(&self, d: Duration) {
@@ -271,7 +305,7 @@ impl FetcherTask {
         if let Some(count) = self.problems.should_log(&kind) {
             tracing::warn!(
                 leader = self.shared.leader,
-                "replica fetcher: {problem} ({count} in the last interval); retrying every {} ms",
+                "replica fetcher: {problem} ({count} in the last interval); retrying with backoff up to {} ms",
                 self.config.fetch_backoff_ms
             );
         }
@@ -438,6 +472,7 @@ impl FetcherTask {
         drop(role);
         if let Some(entry) = self.shared.partitions.lock().get_mut(&hosted.tp) {
             entry.caught_up = caught_up;
+            entry.failures = 0;
         }
         if appended > 0 && self.quotas.follower.is_throttled(&hosted.tp) {
             self.quotas.follower.record(appended, crate::util::now_ms());
@@ -468,9 +503,9 @@ impl FetcherTask {
     }
 
     fn delay(&self, hosted: &HostedPartition) {
-        let until = Instant::now() + Duration::from_millis(self.config.fetch_backoff_ms);
         if let Some(entry) = self.shared.partitions.lock().get_mut(&hosted.tp) {
-            entry.delayed_until = Some(until);
+            entry.delayed_until = Some(Instant::now() + self.backoff().delay(entry.failures));
+            entry.failures = entry.failures.saturating_add(1);
         }
     }
 }

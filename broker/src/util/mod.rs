@@ -1,7 +1,9 @@
 //! Small helpers shared by several modules.
 
+mod backoff;
 mod rate_limited_log;
 
+pub use backoff::ExponentialBackoff;
 pub use rate_limited_log::RateLimitedLog;
 
 /// `host:port`, with an IPv6 host in brackets.
