@@ -58,6 +58,8 @@ pub struct ReplicationGauges {
     pub offline: Gauge,
     pub leaders: Gauge,
     pub max_lag: Gauge,
+    pub leader_throttled_rate: Gauge,
+    pub follower_throttled_rate: Gauge,
 }
 
 /// What the gauges show, computed by the replica manager.
@@ -68,6 +70,9 @@ pub struct ReplicationSnapshot {
     pub offline: i64,
     pub leaders: i64,
     pub max_lag: i64,
+    /// Bytes per second of throttled replicas served to followers / fetched, as the throttles measure.
+    pub leader_throttled_rate: i64,
+    pub follower_throttled_rate: i64,
 }
 
 pub fn register(registry: &mut Registry, counters: &ReplicationCounters, gauges: &ReplicationGauges) {
@@ -95,6 +100,16 @@ pub fn register(registry: &mut Registry, counters: &ReplicationCounters, gauges:
         "kafka_server_replicafetchermanager_maxlag",
         "The largest lag, in records, of any follower behind a partition led here",
         gauges.max_lag.clone(),
+    );
+    registry.register(
+        "kafka_server_leaderreplication_byte_rate",
+        "Bytes per second of throttled replicas sent to followers (leader.replication.throttled.replicas)",
+        gauges.leader_throttled_rate.clone(),
+    );
+    registry.register(
+        "kafka_server_followerreplication_byte_rate",
+        "Bytes per second of throttled replicas fetched by this broker (follower.replication.throttled.replicas)",
+        gauges.follower_throttled_rate.clone(),
     );
     registry.register(
         "kafka_server_replicamanager_isrshrinks",
@@ -130,5 +145,7 @@ impl ReplicationGauges {
         self.offline.set(s.offline);
         self.leaders.set(s.leaders);
         self.max_lag.set(s.max_lag);
+        self.leader_throttled_rate.set(s.leader_throttled_rate);
+        self.follower_throttled_rate.set(s.follower_throttled_rate);
     }
 }

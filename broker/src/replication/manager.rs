@@ -578,10 +578,15 @@ impl ReplicaManager {
     }
 
     /// The replication gauges: partitions led here that are under-replicated or under
-    /// `min.insync.replicas`, how many are led here, and the largest follower lag (offline partitions
-    /// are counted from metadata by the caller).
+    /// `min.insync.replicas`, how many are led here, the largest follower lag, and the throttled byte
+    /// rates (offline partitions are counted from metadata by the caller).
     pub fn snapshot(&self) -> ReplicationSnapshot {
-        let mut s = ReplicationSnapshot::default();
+        let now = now_ms();
+        let mut s = ReplicationSnapshot {
+            leader_throttled_rate: self.quotas.leader.rate(now) as i64,
+            follower_throttled_rate: self.quotas.follower.rate(now) as i64,
+            ..ReplicationSnapshot::default()
+        };
         for hosted in self.hosted() {
             let role = hosted.role.lock();
             let Role::Leader(state) = &*role else {
