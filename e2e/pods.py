@@ -18,6 +18,7 @@ import argparse
 import json
 import os
 import re
+import socket
 import subprocess
 import sys
 import threading
@@ -81,6 +82,14 @@ def items(kind, ns=NS, selector=None):
     if selector:
         args += ["-l", selector]
     return json.loads(sh(*args).stdout)["items"]
+
+
+def port_open(host, port):
+    try:
+        with socket.create_connection((host, port), timeout=2):
+            return True
+    except OSError:
+        return False
 
 
 def wait_for(what, fn, timeout=120, interval=1.0):
@@ -292,6 +301,10 @@ def external_nodeport():
     wait_for("the cluster rolled with the external listener", lambda: (lambda k: k and k["status"].get("observedGeneration") == k["metadata"]["generation"] and cluster_ready())(get("kafkacluster", CLUSTER)), 600, 3)
     wait_for("every broker pod on the new config", lambda: all(ready(p) and p["metadata"]["labels"].get("controller-revision-hash") == get("statefulset", f"{CLUSTER}-broker")["status"].get("updateRevision") for p in pods_of("broker")), 600, 3)
     bootstrap = f"{ARGS.node_address}:{NODE_PORT_BASE}"
+    # kube-proxy writes the NodePort rules for the new Services on its next sync, which may come after
+    # the pods are Ready: wait until every port takes a connection from here.
+    wait_for("every broker's NodePort to accept connections",
+             lambda: all(port_open(ARGS.node_address, NODE_PORT_BASE + i) for i in range(3)), 120, 1)
     out = host_kafka("broker-api-versions", "--bootstrap-server", bootstrap).stdout
     got = set(re.findall(r"^(\S+) \(id: (\d+)", out, re.M))
     want = {(f"{ARGS.node_address}:{NODE_PORT_BASE + i}", str(i)) for i in range(3)}

@@ -25,6 +25,16 @@ mapfile -t ARCHIVES < <("$ROOT/e2e/image/build.sh" oxka oxka-operator oxka-pause
 [[ ${#ARCHIVES[@]} -eq 4 ]] || { echo "e2e: image build failed" >&2; exit 1; }
 echo "e2e-node: binaries and images ready in $((SECONDS - t0)) s" >&2
 
+# The pods' images, volumes and logs go under /tmp and /var/lib: with too little room there the kubelet
+# evicts pods (DiskPressure) in the middle of a scenario, which looks like an oxka failure. Say so first.
+for dir in /tmp /var/lib; do
+  free_gb=$(df -P -BG "$dir" | awk 'NR==2 {gsub("G","",$4); print $4}')
+  if (( free_gb < ${OXKA_E2E_MIN_FREE_GB:-8} )); then
+    echo "e2e-node: only ${free_gb} GB free under $dir; the suite needs ${OXKA_E2E_MIN_FREE_GB:-8} GB (free some, e.g. old target dirs under ~/.cache/oxka, or set OXKA_E2E_MIN_FREE_GB)" >&2
+    exit 1
+  fi
+done
+
 IMAGE_VERSION="$(sed -n 's/^version = "\(.*\)"/\1/p' "$ROOT/Cargo.toml" | head -1)"
 WORK="$(mktemp -d /tmp/oxka-node.XXXXXX)"
 # shellcheck source=../lib/controlplane.sh
