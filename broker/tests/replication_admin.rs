@@ -349,6 +349,42 @@ fn delete_records_reaches_every_replica_before_it_answers() {
             120,
         ),
     );
+    // DescribeLogDirs (Kafka 2.8's kafka-log-dirs) on each broker: all three hold the partition, with
+    // the same bytes (followers keep the leader's batches as they are).
+    let log_dirs = cluster.wait_until("the same size on all three replicas", Duration::from_secs(20), || {
+        let out = kafka_tool(
+            "2.8",
+            "log-dirs",
+            &[
+                "--bootstrap-server",
+                &bootstrap,
+                "--describe",
+                "--broker-list",
+                "1,2,3",
+                "--topic-list",
+                topic,
+            ],
+        );
+        let text = output_text(&out);
+        let json = text
+            .lines()
+            .find(|l| l.starts_with('{'))
+            .unwrap_or_default()
+            .to_string();
+        let sizes: Vec<u64> = json
+            .split(&format!(r#""partition":"{topic}-0","size":"#))
+            .skip(1)
+            .filter_map(|rest| rest.split(|c: char| !c.is_ascii_digit()).next()?.parse().ok())
+            .collect();
+        if sizes.len() == 3 && sizes[0] > 0 && sizes.iter().all(|s| *s == sizes[0]) {
+            Ok(json)
+        } else {
+            Err(format!("sizes {sizes:?} in:\n{text}"))
+        }
+    });
+    for id in 1..=3 {
+        assert!(log_dirs.contains(&format!(r#""broker":{id}"#)), "{log_dirs}");
+    }
     // DeleteRecords straight to the leader (Kafka's admin client would retry a REQUEST_TIMED_OUT and
     // hide it): the first answer must already be the low watermark of all three replicas.
     let request = DeleteRecordsRequest::default()
