@@ -4,7 +4,8 @@ pub mod admin;
 pub mod api;
 pub mod broker;
 pub mod cluster;
-pub mod config;
+/// The configuration lives in its own crate (`broker/oxka-config`), which the operator shares.
+pub use oxka_config as config;
 pub mod coordinator;
 pub mod disk;
 pub mod group;

@@ -6,14 +6,8 @@ mod rate_limited_log;
 pub use backoff::ExponentialBackoff;
 pub use rate_limited_log::RateLimitedLog;
 
-/// `host:port`, with an IPv6 host in brackets.
-pub fn join_host_port(host: &str, port: impl std::fmt::Display) -> String {
-    if host.contains(':') {
-        format!("[{host}]:{port}")
-    } else {
-        format!("{host}:{port}")
-    }
-}
+/// `host:port`, with an IPv6 host in brackets (defined with the configuration, which needs it too).
+pub use oxka_config::join_host_port;
 
 /// Wall-clock milliseconds since the Unix epoch (0 if the clock is before it).
 pub fn now_ms() -> i64 {

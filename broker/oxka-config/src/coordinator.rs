@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 
 use super::leader_balance::LeaderBalanceConfig;
 use super::raw::{heap_from_opts, ConfigError, RawConfig};
-use crate::util::join_host_port;
+use crate::join_host_port;
 
 /// 512 MiB, the seed's `zookeeper-server-start.sh` default heap.
 pub const DEFAULT_COORDINATOR_HEAP: u64 = 512 << 20;

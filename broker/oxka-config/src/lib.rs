@@ -1,4 +1,5 @@
-//! Configuration: Java properties parsing (`properties`), raw settings with origins (`raw`), and the
+//! oxka's configuration (the `oxka-config` crate; the broker re-exports it as `oxka_broker::config`):
+//! Java properties parsing (`properties`), raw settings with origins (`raw`), and the
 //! validated configs each role runs with (`broker`, with its `replication` settings; `coordinator`;
 //! `leader_balance`, which both read; `dynamic`, the broker configs that change at run time). Everything behind this module uses typed values.
 
@@ -15,3 +16,12 @@ pub use coordinator::{CoordinatorConfig, CoordinatorId, Voter};
 pub use leader_balance::LeaderBalanceConfig;
 pub use raw::{ConfigError, RawConfig};
 pub use replication::ReplicationConfig;
+
+/// `host:port`, with an IPv6 host in brackets.
+pub fn join_host_port(host: &str, port: impl std::fmt::Display) -> String {
+    if host.contains(':') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    }
+}
