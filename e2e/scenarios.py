@@ -461,6 +461,9 @@ def invalid_specs_rejected_by_cel():
     for spec, message in cases:
         r = sh("kubectl", "apply", "-f", "-", input=head + spec + "\n", check=False)
         check(r.returncode != 0 and message in r.stderr, f"{spec!r} was not rejected with {message!r}: {r.stderr or r.stdout}")
+        # `render` refuses what the API server refuses, with the same message (one source: the CRD).
+        r = sh(ARGS.operator, "render", "-f", "-", input=head + spec + "\n", kubeconfig=False, check=False)
+        check(r.returncode != 0 and message in r.stderr, f"render accepted {spec!r}: {r.stderr or r.stdout}")
     r = sh("kubectl", "apply", "-f", "-", check=False,
            input=head.replace("name: bad", "name: " + "x" * 41) + "spec: {}\n")
     check(r.returncode != 0 and "at most 40 characters" in r.stderr, f"long name: {r.stderr}")
@@ -480,6 +483,25 @@ def operator_owned_keys_refused_in_status():
     check("must not set broker.id: the operator sets it from the StatefulSet ordinal" in c["message"], c["message"])
     check(sts("demo-broker")["metadata"]["generation"] == gen, "the broker StatefulSet changed for an invalid spec")
     patch_kc({"spec": {"brokers": {"config": {"broker.id": None}}}})
+    wait_for("Degraded=False", lambda: condition(kc(), "Degraded").get("status") == "False", 30)
+    settle()
+
+
+def overrides_the_broker_refuses_never_reach_a_pod():
+    """An override the broker itself would refuse at start-up (issue 11: every pod would crash-loop as the
+    roll reached it) is refused before anything is applied, in status and by `render` alike."""
+    gen = sts("demo-broker")["metadata"]["generation"]
+    live_kc = json.dumps(kc())
+    patch_kc({"spec": {"brokers": {"config": {"log.retention.hours": "abc"}}}})
+    c = wait_for("Degraded/InvalidSpec", lambda: (lambda c: c if c.get("reason") == "InvalidSpec" else None)(condition(kc(), "Degraded")), 30)
+    check("the broker would refuse its configuration at start-up" in c["message"]
+          and '"abc" for log.retention.hours' in c["message"] and "expected an integer" in c["message"], c["message"])
+    check(sts("demo-broker")["metadata"]["generation"] == gen, "the broker StatefulSet changed for a refused override")
+    bad = json.loads(live_kc)
+    bad["spec"].setdefault("brokers", {}).setdefault("config", {})["log.retention.hours"] = "abc"
+    r = sh(ARGS.operator, "render", "-f", "-", input=json.dumps(bad), kubeconfig=False, check=False)
+    check(r.returncode != 0 and '"abc" for log.retention.hours' in r.stderr, f"render: {r.returncode} {r.stderr}")
+    patch_kc({"spec": {"brokers": {"config": {"log.retention.hours": None}}}})
     wait_for("Degraded=False", lambda: condition(kc(), "Degraded").get("status") == "False", 30)
     settle()
 
@@ -702,6 +724,7 @@ SCENARIOS = [
     chart_lint, chart_template_dry_run, helm_install, operator_starts_with_chart_rbac,
     minimal_cluster_objects, render_matches_live_objects, live_configs_parse, production_example, racks_from_nodes,
     invalid_specs_rejected_by_cel, first_ready, operator_owned_keys_refused_in_status,
+    overrides_the_broker_refuses_never_reach_a_pod,
     config_change_rolls_one_at_a_time, coordinators_roll_before_brokers, scale_up,
     scale_down_refused_while_unverified, scale_down_follows_placement, pause_annotation_stops_reconciliation,
     operator_restart_converges_without_flapping, standby_replica_takes_over,

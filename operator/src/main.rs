@@ -57,6 +57,15 @@ fn main() -> anyhow::Result<()> {
             };
             let cluster: KafkaCluster =
                 serde_yaml::from_str(&text).with_context(|| format!("{} is not a KafkaCluster", file.display()))?;
+            // What `kubectl apply` would refuse, `render` refuses too (the CRD's schema and CEL rules).
+            let refused = oxka_operator::crd::admission::problems(&cluster);
+            if !refused.is_empty() {
+                anyhow::bail!(
+                    "{} would be refused by the API server:\n  {}",
+                    file.display(),
+                    refused.join("\n  ")
+                );
+            }
             let options = RenderOptions {
                 cluster_domain,
                 ..RenderOptions::default()

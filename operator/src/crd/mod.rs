@@ -7,6 +7,7 @@
 //! bad spec with a readable message. Rules that need the operator's knowledge (which server.properties
 //! keys the operator owns, heap against memory limit) live in `validate` and are reported in status.
 
+pub mod admission;
 pub mod validate;
 
 use std::collections::BTreeMap;

@@ -29,7 +29,6 @@ use super::http::Metrics;
 use super::placement::{ask_metadata, partitions_on};
 use super::racks;
 use super::status::{status, Hold, Observed, Rollout};
-use crate::crd::validate::validate;
 use crate::crd::{KafkaCluster, KafkaClusterStatus, PAUSE_ANNOTATION};
 use crate::render::{render, RenderError, RenderOptions, Tier, CONFIG_HASH_ANNOTATION, MANAGER};
 
@@ -124,8 +123,9 @@ async fn reconcile_cluster(cluster: &KafkaCluster, ctx: &Context) -> Result<Acti
         return Ok(Action::requeue(IDLE_REQUEUE));
     }
 
-    // An invalid spec changes nothing; the reason goes to status and an Event.
-    if let Err(invalid) = validate(&cluster.spec) {
+    // An invalid spec changes nothing; the reason goes to status and an Event. Invalid includes
+    // overrides that render a file the broker or coordinator would refuse at start-up.
+    if let Some(invalid) = refusal(cluster, &ctx.cluster_domain) {
         let why = format!("{invalid}; the running pods are left as they are");
         if !has_message(previous.as_ref(), "Degraded", &why) {
             publish(ctx, cluster, EventType::Warning, "InvalidSpec", "Validate", why.clone()).await;
@@ -475,5 +475,18 @@ async fn publish(ctx: &Context, cluster: &KafkaCluster, type_: EventType, reason
     };
     if let Err(e) = ctx.recorder.publish(&event, &cluster.object_ref(&())).await {
         tracing::warn!("recording event {reason} failed: {e}");
+    }
+}
+
+/// Why the operator must not apply anything for this spec: the operator's own rules, or a rendered
+/// broker or coordinator file that oxka would refuse (`render::check`).
+fn refusal(cluster: &KafkaCluster, cluster_domain: &str) -> Option<String> {
+    let options = RenderOptions {
+        cluster_domain: cluster_domain.to_string(),
+        ..RenderOptions::default()
+    };
+    match render(cluster, &options) {
+        Err(e @ (RenderError::InvalidSpec(_) | RenderError::RefusedConfig(_))) => Some(e.to_string()),
+        _ => None,
     }
 }

@@ -6,6 +6,7 @@
 //! Objects are grouped by role (`Tier`) because the reconciler applies the coordinator tier first and
 //! holds the broker tier while the ensemble is rolling.
 
+pub mod check;
 pub mod config;
 mod objects;
 
@@ -50,6 +51,9 @@ pub enum RenderError {
     MissingName,
     #[error(transparent)]
     InvalidSpec(#[from] InvalidSpec),
+    /// A rendered file oxka itself would refuse at start-up (`check`).
+    #[error("{}", .0.join("; "))]
+    RefusedConfig(Vec<String>),
     #[error("building the {kind} {name} failed: {source}")]
     Build {
         kind: &'static str,
@@ -239,11 +243,16 @@ pub fn render(cluster: &KafkaCluster, options: &RenderOptions) -> Result<Cluster
         sizing,
         racks: options.racks.clone(),
     };
-    Ok(ClusterObjects {
+    let objects = ClusterObjects {
         coordinators: objects::coordinator_tier(&ctx)?,
         brokers: objects::broker_tier(&ctx)?,
         bootstrap_address: ctx.bootstrap_address(),
-    })
+    };
+    let refused = check::rendered_files(&objects);
+    if !refused.is_empty() {
+        return Err(RenderError::RefusedConfig(refused));
+    }
+    Ok(objects)
 }
 
 /// Short, stable hash of the inputs that require a restart when they change.
