@@ -52,6 +52,10 @@ def summary(*, args, seconds_producing: float, faults: Counter, fault_failures: 
     rows += [(f"delivery failed: {k}", str(v)) for k, v in delivery.most_common()]
     rows += [(f"client error: {k}", str(v)) for k, v in client.most_common()]
     rows.append(("fatal producer errors", str(fatal)))
+    bumps: Counter = Counter()
+    for p in producers:
+        bumps.update(p.get("epoch_bumps", {}))
+    rows += [(f"epoch bump by librdkafka: {k}", str(v)) for k, v in bumps.most_common()]
     rows.append(("unanswered at the end", str(sum(p["unanswered"] for p in producers))))
     out.append(table(rows, "produce errors by kind"))
 
@@ -69,6 +73,7 @@ def summary(*, args, seconds_producing: float, faults: Counter, fault_failures: 
         ("misplaced (wrong partition)", mark(findings.misplaced)),
         ("moved (acked offset overwritten)", mark(findings.moved)),
         ("unreadable partitions", mark(len(findings.unreadable))),
+        ("duplicated across librdkafka's epoch bump (allowed)", str(findings.duplicated_epoch_bump)),
         ("duplicated (plain, allowed)", str(findings.duplicated_other)),
         ("reordered (plain, allowed)", str(findings.reordered_other)),
         ("unacknowledged but present (fine)", str(findings.unacked_present)),
