@@ -127,8 +127,7 @@ BUMP_LOG = """\
 07:37:20.251 PRODUCE [p0i#producer-1] [thrd:10.213.0.103:9092/3]: 10.213.0.103:9092/3: checked-0 [2]: Produce MessageSet with 1 message(s) (170 bytes, ApiVersion 10, MsgVersion 2, MsgId 1577, BaseSeq 0, PID{Id:0,Epoch:9}, uncompressed)
 07:37:22.355 MSGSET [p0i#producer-1] [thrd:10.213.0.103:9092/3]: 10.213.0.103:9092/3: checked-0 [2]: MessageSet with 1 message(s) (MsgId 1577, BaseSeq 0) delivered
 """
-BUMP_REASON = ("skipped sequence numbers (OUT_OF_ORDER_SEQUENCE_NUMBER behind a request that failed with "
-               "KAFKA_STORAGE_ERROR)")
+BUMP_REASON = "OUT_OF_ORDER_SEQUENCE_NUMBER behind a request that failed with KAFKA_STORAGE_ERROR"
 
 
 def sessions(*steps):

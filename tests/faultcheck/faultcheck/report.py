@@ -52,12 +52,14 @@ def summary(*, args, seconds_producing: float, faults: Counter, fault_failures: 
     rows += [(f"delivery failed: {k}", str(v)) for k, v in delivery.most_common()]
     rows += [(f"client error: {k}", str(v)) for k, v in client.most_common()]
     rows.append(("fatal producer errors", str(fatal)))
+    rows.append(("unanswered at the end", str(sum(p["unanswered"] for p in producers))))
+    out.append(table(rows, "produce errors by kind"))
     bumps: Counter = Counter()
     for p in producers:
         bumps.update(p.get("epoch_bumps", {}))
-    rows += [(f"epoch bump by librdkafka: {k}", str(v)) for k, v in bumps.most_common()]
-    rows.append(("unanswered at the end", str(sum(p["unanswered"] for p in producers))))
-    out.append(table(rows, "produce errors by kind"))
+    if bumps:
+        out.append(table([(f"after {k}", str(v)) for k, v in bumps.most_common()],
+                         "producer epoch bumps by librdkafka (idempotent producers re-send unacknowledged batches)"))
 
     if exits:
         out.append(table([(name, ", ".join(how)) for name, how in exits.items()],

@@ -82,7 +82,7 @@ class SendTracker:
             reason = m.group(3).strip()
             cause = self._cause.pop(instance, None)
             if reason == "skipped sequence numbers" and cause:
-                reason += f" (OUT_OF_ORDER_SEQUENCE_NUMBER behind a request that failed with {cause})"
+                reason = f"OUT_OF_ORDER_SEQUENCE_NUMBER behind a request that failed with {cause}"
             self._reason.setdefault(instance, reason)  # the first answer of a drain started it
         elif (m := BUMPED.search(text)) is not None:
             reason = self._reason.pop(instance, "unknown")
