@@ -7,8 +7,8 @@ and where the record is in the log. Findings:
 - lost: acknowledged, but in no partition. Always a failure.
 - duplicated: present more than once. A failure for idempotent producers, except a duplicate of
   librdkafka's own epoch bump (`explain_duplicate`: the producer's log shows each copy could come from
-  another producer epoch, the earlier sends unacknowledged, the epochs bumped by librdkafka itself),
-  which is counted apart; informational for the others (a retry after a lost answer legitimately
+  another producer epoch, the earlier sends unacknowledged, the epochs bumped by librdkafka itself
+  after a broker answer Apache Kafka also gives), which is counted apart; informational for the others (a retry after a lost answer legitimately
   writes a record twice without idempotence).
 - reordered: an idempotent producer's record that comes, in its partition, after a record of the same
   producer with a higher seq (the producer sent in seq order, one partition's records in order). A
@@ -36,6 +36,15 @@ EXAMPLES = 10
 SUSPECT = {"OUT_OF_ORDER_SEQUENCE_NUMBER", "DUPLICATE_SEQUENCE_NUMBER", "UNKNOWN_PRODUCER_ID",
            "INVALID_PRODUCER_EPOCH"}
 
+# Epoch-bump triggers (sends.py's wording) that Apache Kafka also gives: a request refused without
+# being written for a condition that can clear before the next request in flight is checked (the
+# broker became leader, the ISR grew back), which then gets OUT_OF_ORDER_SEQUENCE_NUMBER
+# (confluentinc/librdkafka#4953). Not KAFKA_STORAGE_ERROR: after an I/O error Kafka refuses every
+# later append to the log dir with KAFKA_STORAGE_ERROR before it checks sequences
+# (LocalLog.maybeHandleIOException), so OUT_OF_ORDER_SEQUENCE_NUMBER behind one is a broker's own.
+KAFKA_BUMP_TRIGGERS = {f"OUT_OF_ORDER_SEQUENCE_NUMBER behind a request that failed with {error}"
+                       for error in ("NOT_LEADER_FOR_PARTITION", "NOT_LEADER_OR_FOLLOWER", "NOT_ENOUGH_REPLICAS")}
+
 
 def explain_duplicate(sessions: list[dict] | None, copies: int) -> str | None:
     """Why an idempotent producer's record may be in the log `copies` times, or None if nothing the
@@ -45,7 +54,8 @@ def explain_duplicate(sessions: list[dict] | None, copies: int) -> str | None:
     the end of each send. Within one epoch the broker must write a batch once (Kafka matches a retry
     against the producer's last 5 batches, `ProducerStateEntry.findDuplicateBatch`), so each epoch
     accounts for one copy at most, and only if:
-    - every later epoch is a bump librdkafka made itself (same producer id, higher epoch);
+    - every later epoch is a bump librdkafka made itself (same producer id, higher epoch), after a
+      broker answer Apache Kafka also gives (`KAFKA_BUMP_TRIGGERS`);
     - no send of the record under an earlier epoch was acknowledged (librdkafka re-sends only what it
       has no success for), and each ended with an answer (an error: the write may have happened);
     - no send of it got an answer that concerns the broker's idempotence state (`SUSPECT`): an
@@ -55,7 +65,7 @@ def explain_duplicate(sessions: list[dict] | None, copies: int) -> str | None:
         return None
     pid = sessions[0]["pid"]
     for before, after in zip(sessions, sessions[1:]):
-        if after["pid"] != pid or after["epoch"] <= before["epoch"] or not after.get("bump"):
+        if after["pid"] != pid or after["epoch"] <= before["epoch"] or after.get("bump") not in KAFKA_BUMP_TRIGGERS:
             return None
     for s in sessions[:-1]:
         if not s["outcomes"] or any(o is None or o == "delivered" for o in s["outcomes"]):
