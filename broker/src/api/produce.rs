@@ -14,7 +14,7 @@ use kafka_protocol::protocol::VersionRange;
 
 use super::{str_bytes, topic_name_for, RequestContext};
 use crate::broker::Broker;
-use crate::log::{AppendInfo, TopicPartition};
+use crate::log::{AppendError, AppendInfo, TopicPartition};
 use crate::replication::{AppendFailure, HostedPartition};
 
 pub const VERSIONS: VersionRange = VersionRange { min: 3, max: 12 };
@@ -133,7 +133,8 @@ fn append(
             message,
             append_error,
         }) => {
-            if error == ResponseError::KafkaStorageError {
+            let after_failed_write = matches!(append_error, Some(AppendError::AfterFailedWrite { .. }));
+            if error == ResponseError::KafkaStorageError && !after_failed_write {
                 tracing::error!(
                     topic,
                     partition,

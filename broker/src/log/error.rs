@@ -73,6 +73,19 @@ pub enum AppendError {
         sequence: i32,
         expected: String,
     },
+    /// An out-of-sequence batch while the partition's last write failed: most likely one of the
+    /// requests in flight behind the one whose write failed. Kafka answers these KAFKA_STORAGE_ERROR
+    /// (after an I/O error the log dir is offline and `LocalLog.maybeHandleIOException` refuses every
+    /// append before sequences are checked); OUT_OF_ORDER_SEQUENCE_NUMBER would make librdkafka bump
+    /// its producer epoch and re-send unacknowledged batches of all partitions under the new epoch,
+    /// where no broker can recognise those already written.
+    #[error("producer {producer_id} (epoch {epoch}) sent sequence {sequence} but {expected} was expected, and the last write to this partition failed; retry the failed batch first")]
+    AfterFailedWrite {
+        producer_id: i64,
+        epoch: i16,
+        sequence: i32,
+        expected: String,
+    },
     #[error("produce data held no complete record batch")]
     Empty,
     #[error("replicated batch at byte {position} starts at offset {base_offset} but offsets must increase: {expected_at_least} or later was expected; the leader's data is inconsistent")]
@@ -103,7 +116,7 @@ impl AppendError {
             AppendError::OutOfOrderSequence { .. } => 45,                // OUT_OF_ORDER_SEQUENCE_NUMBER
             AppendError::InvalidProducerEpoch { .. } => 47,              // INVALID_PRODUCER_EPOCH
             AppendError::InvalidRecord { .. } => 87,                     // INVALID_RECORD
-            AppendError::Storage(_) => 56,                               // KAFKA_STORAGE_ERROR
+            AppendError::Storage(_) | AppendError::AfterFailedWrite { .. } => 56, // KAFKA_STORAGE_ERROR
             // Follower appends only: no client sees these.
             AppendError::OffsetsOutOfOrder { .. } | AppendError::UnexpectedAppendOffset { .. } => -1, // UNKNOWN_SERVER_ERROR
         }

@@ -415,6 +415,7 @@ impl Log {
             last_flush_ms: now_ms,
             last_checkpoint_ms: i64::MIN,
             closed: false,
+            write_failed: false,
         };
         tracing::debug!(dir = %log.dir.display(), log_start_offset, log_end_offset, clean, segments = log.segments.len(), "opened log");
         Ok(log)

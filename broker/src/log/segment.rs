@@ -19,6 +19,12 @@ use bytes::{Bytes, BytesMut};
 use super::batch::{BatchHeader, HEADER_SIZE, NO_TIMESTAMP};
 use super::index::{OffsetIndex, TimeIndex};
 
+#[cfg(test)]
+thread_local! {
+    /// Tests: the next `LogSegment::append` on this thread fails as on a full disk (ENOSPC).
+    pub(crate) static FAIL_NEXT_WRITE: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
 /// Bytes read per `pread` when walking batch headers on the fetch path: enough for a few small
 /// batches' headers, small enough not to copy much when batches are large.
 const READ_SCAN_WINDOW: usize = 1024;
@@ -202,6 +208,10 @@ impl LogSegment {
             return Ok(());
         }
         let start = self.size;
+        #[cfg(test)]
+        if FAIL_NEXT_WRITE.with(|f| f.replace(false)) {
+            return Err(io::Error::from_raw_os_error(28)); // ENOSPC
+        }
         if let Err(e) = self.file.write_all_at(buffer, start) {
             // A write cut short (a full disk) may have left part of the buffer past `size`: drop it,
             // so it can never end up inside the log (see `on_become_inactive`).

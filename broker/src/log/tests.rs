@@ -446,6 +446,33 @@ fn delete_records_moves_log_start_and_persists() {
 }
 
 #[test]
+fn batches_in_sequence_behind_a_failed_write_get_a_storage_error() {
+    // librdkafka sends up to 5 requests per partition at once. When the first one's write fails (a
+    // full disk), the ones behind it are out of sequence. Kafka answers them KAFKA_STORAGE_ERROR:
+    // after the first I/O error the log dir is offline (`LocalLog.maybeHandleIOException` checks
+    // `LogDirFailureChannel.hasOfflineLogDir` before `UnifiedLog.append` looks at sequences).
+    // OUT_OF_ORDER_SEQUENCE_NUMBER instead makes librdkafka bump its producer epoch and re-send
+    // unacknowledged batches of every partition under the new epoch, which duplicates those that
+    // were written (docs/testing.md, faultcheck).
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = Log::open(dir.path().join("t-0"), config(), 0).unwrap();
+    log.append_committed(&idempotent(10, 0, 0, 2), 0, 0).unwrap(); // seq 0..1
+    segment::FAIL_NEXT_WRITE.with(|f| f.set(true));
+    let e = log.append_committed(&idempotent(10, 0, 2, 1), 0, 0).unwrap_err(); // R1
+    assert_eq!(e.kafka_error_code(), 56, "{e}");
+    let e = log.append_committed(&idempotent(10, 0, 3, 1), 0, 0).unwrap_err(); // R2, behind it
+    assert_eq!(e.kafka_error_code(), 56, "KAFKA_STORAGE_ERROR, not {e}");
+    assert_eq!(log.log_end_offset(), 2);
+    // The producer retries R1 first, then R2; once a write succeeded, a batch out of sequence is
+    // OUT_OF_ORDER_SEQUENCE_NUMBER again.
+    log.append_committed(&idempotent(10, 0, 2, 1), 0, 0).unwrap();
+    log.append_committed(&idempotent(10, 0, 3, 1), 0, 0).unwrap();
+    let e = log.append_committed(&idempotent(10, 0, 9, 1), 0, 0).unwrap_err();
+    assert_eq!(e.kafka_error_code(), 45, "{e}");
+    assert_eq!(log.log_end_offset(), 4);
+}
+
+#[test]
 fn idempotent_producer_dedup_sequence_and_fencing() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("t-0");

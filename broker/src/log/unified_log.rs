@@ -46,6 +46,9 @@ pub struct Log {
     pub(crate) last_flush_ms: i64,
     pub(crate) last_checkpoint_ms: i64,
     pub(crate) closed: bool,
+    /// The last client append failed to write (a full disk): out-of-sequence batches are answered
+    /// KAFKA_STORAGE_ERROR until an append succeeds (see `AppendError::AfterFailedWrite`).
+    pub(crate) write_failed: bool,
 }
 
 pub(crate) fn wall_clock_ms() -> i64 {
@@ -286,9 +289,24 @@ impl Log {
         }
         let mut staged = self.producer_state.begin_append();
         for b in &batches {
-            staged.check(&b.header)?;
+            staged.check(&b.header).map_err(|e| match e {
+                AppendError::OutOfOrderSequence {
+                    producer_id,
+                    epoch,
+                    sequence,
+                    expected,
+                } if self.write_failed => AppendError::AfterFailedWrite {
+                    producer_id,
+                    epoch,
+                    sequence,
+                    expected,
+                },
+                e => e,
+            })?;
         }
         let staged = staged.finish();
+        // Cleared below once the records are written; a storage error on the way leaves it set.
+        self.write_failed = true;
 
         let valid_len = batches.last().map_or(0, |b| b.position + b.header.size());
         let last_offset = next - 1;
@@ -323,6 +341,7 @@ impl Log {
                 e
             })?;
         self.producer_state.commit(staged);
+        self.write_failed = false;
         let base_offset = self.log_end_offset;
         let record_count = (next - base_offset) as usize;
         self.log_end_offset = next;

@@ -45,7 +45,9 @@ SETTLE = 0.3
 
 
 def log(text: str) -> None:
-    print(f"[{time.time() - T0:7.1f}s] {text}", flush=True)
+    now = time.time()
+    wall = time.strftime("%H:%M:%S", time.gmtime(now)) + f".{int(now * 10) % 10}"
+    print(f"[{now - T0:7.1f}s {wall}] {text}", flush=True)  # UTC wall clock, as in the processes' logs
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -251,7 +253,8 @@ class Run:
             with open(str(out) + ".offsets", "rb") as f:
                 offsets.frombytes(f.read())
             summaries.append(s)
-            records[name] = ProducerRecords(name, idempotent, offsets)
+            resent = {int(seq): sessions for seq, sessions in s.get("resent", {}).items()}
+            records[name] = ProducerRecords(name, idempotent, offsets, resent)
         self.producers = []
         return summaries, records
 

@@ -7,6 +7,10 @@ not), until SIGTERM or SIGINT; then it flushes (bounded) and writes `<out>`: a J
 delivery errors by kind, client errors by kind) and `<out>.offsets`, a little-endian int64 per seq:
 the offset the broker acknowledged, -1 if it never was (failed, or not yet answered at the end).
 
+An idempotent producer also writes `<out>` key "resent": the records librdkafka sent under more than
+one producer epoch, with how each send ended and why the epoch was bumped (sends.py; from its
+`debug=msg,eos` log), so that verify.py can tell a duplicate of its epoch bump from any other.
+
 A fatal error (idempotent producers only, e.g. an out-of-order sequence the broker refused) makes
 librdkafka refuse all further work: it is counted and a new producer instance takes over with the
 next seq, so the run goes on and the report shows it.
@@ -24,6 +28,8 @@ import time
 from collections import Counter
 
 from confluent_kafka import KafkaError, KafkaException, Producer
+
+from .sends import SendTracker
 
 stop = False
 
@@ -48,14 +54,19 @@ def error_names() -> dict[str, str]:
 class RequestErrors(logging.Handler):
     """Counts the batch errors librdkafka logs; passes warnings and errors on to stderr."""
 
-    def __init__(self, counter: Counter, verbose: bool):
+    def __init__(self, counter: Counter, verbose: bool, sends: SendTracker | None = None):
         super().__init__()
         self.counter = counter
         self.names = error_names()
         self.verbose = verbose  # every line to stderr (FAULTCHECK_RDKAFKA_DEBUG is set)
+        self.sends = sends
+        if sends is not None:
+            sends.names = self.names
 
     def emit(self, record: logging.LogRecord) -> None:
         text = record.getMessage()
+        if self.sends is not None:
+            self.sends.on_log(text)
         found = ENCOUNTERED.search(text)
         if found:
             self.counter[self.names.get(found.group(1), found.group(1))] += 1
@@ -85,7 +96,8 @@ def main() -> None:
     rdkafka_log = logging.getLogger(f"rdkafka.{name}")
     rdkafka_log.setLevel(logging.DEBUG)
     rdkafka_log.propagate = False
-    rdkafka_log.addHandler(RequestErrors(request_errors, verbose=bool(args.get("debug"))))
+    sends = SendTracker() if args["idempotent"] else None
+    rdkafka_log.addHandler(RequestErrors(request_errors, verbose=bool(args.get("debug")), sends=sends))
     fatal: list[str] = []
     acked = 0
     config = {
@@ -104,7 +116,9 @@ def main() -> None:
         "topic.metadata.refresh.interval.ms": 5000,
         "socket.connection.setup.timeout.ms": 5000,
         "error_cb": lambda err: client_errors.update([err.name()]),
-        "debug": args.get("debug") or "msg",  # for the batch errors, see RequestErrors
+        # msg: the batch errors (RequestErrors) and every send (SendTracker); eos: the epoch bumps.
+        "debug": ",".join(sorted({"msg", *(["eos"] if args["idempotent"] else []),
+                                  *(args.get("debug") or "").split(",")} - {""})),
         "logger": rdkafka_log,
     }
     if not args["idempotent"]:
@@ -155,6 +169,8 @@ def main() -> None:
                 producers[-1].produce(topic, key=str(seq), value=f"{name}:{seq}:{pad}",
                                       partition=partition, on_delivery=delivered)
                 handed = True
+                if sends is not None:  # librdkafka's MsgIds count the records produced to a partition
+                    sends.on_produced(len(producers) - 1, topic, partition, seq)
                 break
             except BufferError:
                 poll(0.1)
@@ -185,6 +201,8 @@ def main() -> None:
             "unanswered": unanswered, "seconds": elapsed, "delivery_errors": dict(delivery_errors),
             "request_errors": dict(request_errors),
             "client_errors": dict(client_errors), "fatal": fatal,
+            "epoch_bumps": dict(sends.bump_reasons) if sends else {},
+            "resent": sends.resent() if sends else {},
         }, f)
 
 

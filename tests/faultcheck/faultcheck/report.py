@@ -54,6 +54,12 @@ def summary(*, args, seconds_producing: float, faults: Counter, fault_failures: 
     rows.append(("fatal producer errors", str(fatal)))
     rows.append(("unanswered at the end", str(sum(p["unanswered"] for p in producers))))
     out.append(table(rows, "produce errors by kind"))
+    bumps: Counter = Counter()
+    for p in producers:
+        bumps.update(p.get("epoch_bumps", {}))
+    if bumps:
+        out.append(table([(f"after {k}", str(v)) for k, v in bumps.most_common()],
+                         "producer epoch bumps by librdkafka (idempotent producers re-send unacknowledged batches)"))
 
     if exits:
         out.append(table([(name, ", ".join(how)) for name, how in exits.items()],
@@ -69,6 +75,7 @@ def summary(*, args, seconds_producing: float, faults: Counter, fault_failures: 
         ("misplaced (wrong partition)", mark(findings.misplaced)),
         ("moved (acked offset overwritten)", mark(findings.moved)),
         ("unreadable partitions", mark(len(findings.unreadable))),
+        ("duplicated across librdkafka's epoch bump (allowed)", str(findings.duplicated_epoch_bump)),
         ("duplicated (plain, allowed)", str(findings.duplicated_other)),
         ("reordered (plain, allowed)", str(findings.reordered_other)),
         ("unacknowledged but present (fine)", str(findings.unacked_present)),

@@ -5,8 +5,11 @@ For every producer, per seq: the offset it was acknowledged at (-1: never acknow
 and where the record is in the log. Findings:
 
 - lost: acknowledged, but in no partition. Always a failure.
-- duplicated: present more than once. A failure for idempotent producers; informational for the
-  others (a retry after a lost answer legitimately writes a record twice without idempotence).
+- duplicated: present more than once. A failure for idempotent producers, except a duplicate of
+  librdkafka's own epoch bump (`explain_duplicate`: the producer's log shows each copy could come from
+  another producer epoch, the earlier sends unacknowledged, the epochs bumped by librdkafka itself
+  after a broker answer Apache Kafka also gives), which is counted apart; informational for the others (a retry after a lost answer legitimately
+  writes a record twice without idempotence).
 - reordered: an idempotent producer's record that comes, in its partition, after a record of the same
   producer with a higher seq (the producer sent in seq order, one partition's records in order). A
   failure; informational for non-idempotent producers (retries may reorder there).
@@ -28,12 +31,61 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 
 EXAMPLES = 10
 
+# Answers through which a broker's idempotent-producer state shows: a duplicate that involves one of them
+# is never put down to the client's epoch bump.
+SUSPECT = {"OUT_OF_ORDER_SEQUENCE_NUMBER", "DUPLICATE_SEQUENCE_NUMBER", "UNKNOWN_PRODUCER_ID",
+           "INVALID_PRODUCER_EPOCH"}
+
+# Epoch-bump triggers (sends.py's wording) that Apache Kafka also gives: a request refused without
+# being written for a condition that can clear before the next request in flight is checked (the
+# broker became leader, the ISR grew back), which then gets OUT_OF_ORDER_SEQUENCE_NUMBER
+# (confluentinc/librdkafka#4953). Not KAFKA_STORAGE_ERROR: after an I/O error Kafka refuses every
+# later append to the log dir with KAFKA_STORAGE_ERROR before it checks sequences
+# (LocalLog.maybeHandleIOException), so OUT_OF_ORDER_SEQUENCE_NUMBER behind one is a broker's own.
+KAFKA_BUMP_TRIGGERS = {f"OUT_OF_ORDER_SEQUENCE_NUMBER behind a request that failed with {error}"
+                       for error in ("NOT_LEADER_FOR_PARTITION", "NOT_LEADER_OR_FOLLOWER", "NOT_ENOUGH_REPLICAS")}
+
+
+def explain_duplicate(sessions: list[dict] | None, copies: int) -> str | None:
+    """Why an idempotent producer's record may be in the log `copies` times, or None if nothing the
+    producer logged explains it (then it is a failure).
+
+    `sessions` (sends.py, `resent`): the producer id/epochs the record was sent under, in order, with
+    the end of each send. Within one epoch the broker must write a batch once (Kafka matches a retry
+    against the producer's last 5 batches, `ProducerStateEntry.findDuplicateBatch`), so each epoch
+    accounts for one copy at most, and only if:
+    - every later epoch is a bump librdkafka made itself (same producer id, higher epoch), after a
+      broker answer Apache Kafka also gives (`KAFKA_BUMP_TRIGGERS`);
+    - no send of the record under an earlier epoch was acknowledged (librdkafka re-sends only what it
+      has no success for), and each ended with an answer (an error: the write may have happened);
+    - no send of it got an answer that concerns the broker's idempotence state (`SUSPECT`): an
+      OUT_OF_ORDER_SEQUENCE_NUMBER for a batch the broker had written, say, would be a broker bug.
+    """
+    if not sessions or len(sessions) < 2 or copies > len(sessions):
+        return None
+    pid = sessions[0]["pid"]
+    for before, after in zip(sessions, sessions[1:]):
+        if after["pid"] != pid or after["epoch"] <= before["epoch"] or after.get("bump") not in KAFKA_BUMP_TRIGGERS:
+            return None
+    for s in sessions[:-1]:
+        if not s["outcomes"] or any(o is None or o == "delivered" for o in s["outcomes"]):
+            return None
+    if any(o in SUSPECT for s in sessions for o in s["outcomes"]):
+        return None
+    def ends(s: dict) -> str:
+        return ", ".join(dict.fromkeys(o or "no answer" for o in s["outcomes"]))
+    text = f"producer id {pid}: sent under epoch {sessions[0]['epoch']} ({ends(sessions[0])})"
+    for s in sessions[1:]:
+        text += f", again under epoch {s['epoch']} ({ends(s)}) after librdkafka bumped the epoch: {s['bump']}"
+    return text
+
 
 @dataclass
 class ProducerRecords:
     name: str
     idempotent: bool
     acked_offsets: array.array  # per seq, the acknowledged offset or -1
+    resent: dict[int, list[dict]] = field(default_factory=dict)  # seq -> sessions (sends.py), idempotent only
     count: bytearray = field(init=False)  # per seq, how often it is in the log (saturating at 255)
     found_at: array.array = field(init=False)  # per seq, the offset of its first copy (-1: none)
 
@@ -50,6 +102,7 @@ class Findings:
     lost: int = 0
     duplicated_idempotent: int = 0
     duplicated_other: int = 0
+    duplicated_epoch_bump: int = 0  # idempotent, explained by librdkafka's epoch bump (not a failure)
     reordered_idempotent: int = 0
     reordered_other: int = 0
     misplaced: int = 0
@@ -167,8 +220,14 @@ def check_record(f: Findings, producers: dict[str, ProducerRecords], highest: di
             highest[(name, topic, partition)] = seq
     else:
         if rec.idempotent:
-            f.duplicated_idempotent += 1
-            f.example("duplicated (idempotent)", f"{where}, first copy at offset {rec.found_at[seq]}")
+            why = explain_duplicate(rec.resent.get(seq), rec.count[seq] + 1)
+            if why:
+                f.duplicated_epoch_bump += 1
+                f.example("duplicated across librdkafka's epoch bump (allowed)",
+                          f"{where}, first copy at offset {rec.found_at[seq]}: {why}")
+            else:
+                f.duplicated_idempotent += 1
+                f.example("duplicated (idempotent)", f"{where}, first copy at offset {rec.found_at[seq]}")
         else:
             f.duplicated_other += 1
     if rec.count[seq] < 255:
