@@ -146,13 +146,18 @@ impl ProducerStateManager {
             .retain(|_, e| now_ms.saturating_sub(e.last_timestamp) < expiration_ms);
     }
 
-    /// Forgets batches at or after `offset` (log truncation); producers left with no batch are
-    /// forgotten entirely (they may then resume at any sequence).
-    pub fn truncate_to(&mut self, offset: i64) {
+    /// Forgets batches at or after `offset` (log truncation). Returns whether a producer was left with
+    /// no cached batch: its state before them is only in the log, and the caller must rebuild it from
+    /// there (`Log::truncate_to`) rather than let it resume at any sequence.
+    #[must_use]
+    pub fn truncate_to(&mut self, offset: i64) -> bool {
+        let mut emptied = false;
         self.producers.retain(|_, e| {
             e.batches.retain(|b| b.last_offset < offset);
+            emptied |= e.batches.is_empty();
             !e.batches.is_empty()
         });
+        emptied
     }
 
     pub fn clear(&mut self) {

@@ -481,6 +481,16 @@ fn load_producer_state(
     if from >= log_end_offset {
         return Ok(state);
     }
+    replay_producer_state(segments, from, &mut state)?;
+    Ok(state)
+}
+
+/// Applies the header of every batch that ends at or after `from`, to the end of the log, to `state`.
+pub(super) fn replay_producer_state(
+    segments: &BTreeMap<i64, LogSegment>,
+    from: i64,
+    state: &mut ProducerStateManager,
+) -> Result<(), LogError> {
     let first = segments.range(..=from).next_back().map_or(i64::MIN, |(k, _)| *k);
     for seg in segments.range(first..).map(|(_, s)| s) {
         let start = u64::from(seg.offset_index.lookup(from).1);
@@ -492,5 +502,5 @@ fn load_producer_state(
             }
         }
     }
-    Ok(state)
+    Ok(())
 }

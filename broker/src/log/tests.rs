@@ -676,3 +676,25 @@ fn bytes_of_a_failed_write_do_not_survive_a_roll() {
     assert_eq!(log.log_end_offset(), 5, "every acknowledged record survives recovery");
     assert_eq!(read_all(&log, 0).len(), 5);
 }
+
+#[test]
+fn truncation_past_a_producers_cached_batches_rebuilds_its_state_from_the_log() {
+    // Producer 10 writes 8 batches (offsets 0..=7); only its last five (3..=7) are cached. Truncating to
+    // 3 removes all five: its state must come back from the log (last sequence 2), as Kafka rebuilds it
+    // from a snapshot and the log, not be forgotten (which would accept any sequence next).
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = Log::open(dir.path().join("t-0"), config(), 0).unwrap();
+    for seq in 0..8 {
+        log.append_committed(&idempotent(10, 0, seq, 1), 0, 0).unwrap();
+    }
+    log.append_committed(&batch_of(1, 10, 0), 0, 0).unwrap(); // another, non-idempotent writer
+    log.truncate_to(3, 0).unwrap();
+    assert_eq!(log.log_end_offset(), 3);
+    let e = log.append_committed(&idempotent(10, 0, 5, 1), 0, 0).unwrap_err();
+    assert_eq!(e.kafka_error_code(), 45, "sequence 5 after 2 is out of order: {e}");
+    let again = log.append_committed(&idempotent(10, 0, 2, 1), 0, 0).unwrap();
+    assert!(again.duplicate, "sequence 2 is still in the log: a duplicate");
+    let next = log.append_committed(&idempotent(10, 0, 3, 1), 0, 0).unwrap();
+    assert!(!next.duplicate);
+    assert_eq!(next.base_offset, 3);
+}

@@ -463,7 +463,14 @@ impl Log {
             .map_err(LogError::io("truncating a segment", path))?;
         self.log_end_offset = target;
         self.high_watermark = self.high_watermark.min(target);
-        self.producer_state.truncate_to(target);
+        if self.producer_state.truncate_to(target) {
+            // A producer lost every batch it had cached: its earlier state is only in the log. Rebuild
+            // from there, as Kafka rebuilds from a snapshot and the log, so it cannot resume at any
+            // sequence (a reordering) or repeat a batch that is still in the log (a duplicate).
+            let mut state = super::producer_state::ProducerStateManager::new();
+            super::recovery::replay_producer_state(&self.segments, self.log_start_offset, &mut state)?;
+            self.producer_state = state;
+        }
         if self.leader_epoch_cache.truncate_from_end(target) {
             self.leader_epoch_cache.persist()?;
         }
