@@ -13,6 +13,7 @@ pub mod log;
 pub mod metadata;
 pub mod metrics;
 pub mod network;
+pub mod process;
 pub mod replication;
 pub mod runtime;
 pub mod util;

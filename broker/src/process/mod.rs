@@ -1,0 +1,7 @@
+//! The process around the roles, as Kafka's scripts provide it: `-daemon` (start in the background,
+//! logging to `$LOG_DIR`), a log file that rotates by size, and finding, stopping and listing the oxka
+//! processes of this install (`oxka stop`, `oxka status`; `bin/kafka-server-stop.sh` and friends).
+
+pub mod daemon;
+pub mod log_file;
+pub mod running;
