@@ -75,7 +75,9 @@ node_record_state() {
 }
 
 # Deletes every rule and chain of TOOL (iptables/ip6tables) that is not in the BEFORE snapshot and
-# belongs to Kubernetes, CNI or this harness.
+# belongs to Kubernetes, CNI or this harness. The snapshot is empty when the machine had no rules at all
+# (iptables-nft prints nothing then): the sentinel line keeps awk's first-file test (FNR == NR) true for
+# the snapshot only; without it an empty snapshot made every rule look recorded, and none was removed.
 node_restore_iptables() { # tool before-file
   local tool="$1" before="$2" now table line chain
   now="$(mktemp)"
@@ -88,7 +90,7 @@ node_restore_iptables() { # tool before-file
     /^:/ { split($0, a, " "); if (!((t SUBSEP a[1] " " a[2] " " a[3]) in seen) && !(t SUBSEP $0 in seen)) {
              name = substr(a[1], 2); if (name ~ /^(KUBE-|CNI-|OXKA-)/) print t " " name > out_c } next }
     /^-A / { if (!((t SUBSEP $0) in seen) && $0 ~ /(KUBE-|CNI-|OXKA-|oxkapod0|oxkanode0|10\.24[789]\.)/) print t " " $0 > out_r }
-  ' <(sed -E 's/\[[0-9]+:[0-9]+\]//' "$before") <(sed -E 's/\[[0-9]+:[0-9]+\]//' "$now")
+  ' <(echo "*oxka-before"; sed -E 's/\[[0-9]+:[0-9]+\]//' "$before") <(sed -E 's/\[[0-9]+:[0-9]+\]//' "$now")
   # Rules first (they may jump to the chains), newest first.
   tac "$new_rules" | while read -r table line; do
     eval "set -- ${line/-A /-D }" 2>/dev/null || continue
@@ -402,6 +404,17 @@ node_start() {
   fi
   mkdir -p "$NODE_DIR/logs" "$NODE_DIR/pids"
   echo "$NODE_DIR" >"$NODE_RUN/current"
+  # Rules an earlier run left behind (say, a kube-proxy that wrote its chains again while the teardown
+  # removed them) would make this run's setup fail ("Chain already exists"): remove every rule and chain
+  # of Kubernetes, CNI and this harness first, as long as no kube-proxy of another node is running.
+  if ! pgrep -x kube-proxy >/dev/null \
+    && { iptables-save 2>/dev/null; ip6tables-save 2>/dev/null; } | grep -qE '^:(KUBE-|CNI-|OXKA-)'; then
+    node_log "removing the iptables rules and chains an earlier run left behind"
+    local none; none="$(mktemp)"; echo "*none" >"$none"
+    node_restore_iptables iptables "$none"
+    node_restore_iptables ip6tables "$none"
+    rm -f "$none"
+  fi
   node_record_state
   node_network
   CP_ADDRESS="$NODE_IP" CP_SERVICE_CIDR="$SERVICE_CIDR" CP_REAL_NODE=1 cp_start "$NODE_DIR" 7>&-
