@@ -14,7 +14,6 @@ use parking_lot::Mutex;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
-pub use crate::admin::TopicError;
 use crate::cluster::{ControllerChannel, MetadataView, Session};
 use crate::config::BrokerConfig;
 use crate::coordinator::ClusterImage;
@@ -24,6 +23,8 @@ use crate::log::{partition_metadata, LogConfig, LogManager, Partition, TopicPart
 use crate::metrics::Metrics;
 use crate::network::MemoryBudget;
 use crate::replication::{self, HostedPartition, IsrClient, ReplicaManager, RoleChanges};
+use crate::topic_error::storage_error;
+pub use crate::topic_error::TopicError;
 
 pub struct Broker {
     pub config: BrokerConfig,
@@ -471,11 +472,6 @@ impl Broker {
             None
         })
     }
-}
-
-pub(crate) fn storage_error(e: impl std::fmt::Display) -> TopicError {
-    tracing::error!("storage failure during topic administration: {e}");
-    TopicError::new(ResponseError::KafkaStorageError, e.to_string())
 }
 
 #[cfg(test)]

@@ -14,4 +14,5 @@ pub mod metrics;
 pub mod network;
 pub mod replication;
 pub mod runtime;
+pub mod topic_error;
 pub mod util;
