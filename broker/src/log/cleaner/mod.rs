@@ -37,6 +37,7 @@ mod clean;
 mod dirty;
 mod offset_map;
 pub(crate) mod records;
+mod snapshot;
 
 #[cfg(test)]
 mod tests;
