@@ -24,11 +24,9 @@ use super::snapshot::{LogSnapshot, SegmentRef};
 use crate::log::batch::{self, BatchHeader, LOG_OVERHEAD};
 use crate::log::checkpoint::sync_dir;
 use crate::log::error::LogError;
-use crate::log::segment::{AppendedBatch, LogSegment};
+use crate::log::segment::{AppendedBatch, LogSegment, CLEANED_SUFFIX, SWAP_SUFFIX};
 use crate::log::unified_log::Log;
 
-pub(crate) const CLEANED_SUFFIX: &str = ".cleaned";
-pub(crate) const SWAP_SUFFIX: &str = ".swap";
 /// Segments replaced by a cleaned one, until unlinked outside the partition lock. Distinct from
 /// retention's `.deleted` so the two never rename onto each other's files; `Log::open` removes
 /// both.

@@ -51,7 +51,6 @@ use std::time::Duration;
 use parking_lot::{Condvar, Mutex};
 
 pub use clean::{CleanerError, CleanerStats};
-pub(crate) use clean::{CLEANED_SUFFIX, SWAP_SUFFIX};
 
 use super::checkpoint;
 use super::manager::Partition;
