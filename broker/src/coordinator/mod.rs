@@ -3,8 +3,10 @@
 //! Cluster metadata (`image::ClusterImage`: brokers, topics, partition assignment, leaders, ISR, topic
 //! configs, producer-id blocks) is the state machine of a Raft log replicated with openraft 0.9:
 //!
-//! - `image`: the metadata, the commands that change it, and the pure `apply` (plus controller decisions
-//!   such as `partition_leadership_changes`), unit-tested without Raft;
+//! - `cluster_image`: the metadata as plain data (`ClusterImage`), below everything else here;
+//! - `image`: the commands that change it and the pure `apply` (plus controller decisions such as
+//!   `partition_leadership_changes`), unit-tested without Raft;
+//! - `reassignment`: partition reassignment (KIP-455) as pure functions of a partition's state;
 //! - `placement`: the controller's rack-aware replica placement (`assign_replicas`);
 //! - `election`: the controller's leader elections on request (ElectLeaders, preferred and unclean) and
 //!   on schedule (`auto.leader.rebalance.enable`), pure functions of the image;
@@ -25,6 +27,7 @@
 
 use std::io::Cursor;
 
+pub mod cluster_image;
 pub mod election;
 pub mod image;
 pub mod kafka;
