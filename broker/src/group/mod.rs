@@ -1,7 +1,7 @@
 //! The group coordinator: Kafka's classic consumer-group protocol (JoinGroup, SyncGroup, Heartbeat,
 //! LeaveGroup) and committed offsets, made durable in the internal topic `__consumer_offsets`.
 //!
-//! Map: `member` and `classic_group` hold the data of one group; `state` (join, sync) and `liveness` (heartbeat, leave, timers) are the pure membership state machine
+//! Map: `member` and `classic_group` hold the data of one group (plain types, below the rest); `state` (join, sync) and `liveness` (heartbeat, leave, timers) are the pure membership state machine
 //! (events in, `Effect`s out, no I/O, no clock: the caller passes `now`); `offsets` validates commits
 //! and applies them; `records` encodes and decodes Kafka's `__consumer_offsets` keys and values;
 //! `coordinator` is the runtime (`GroupCoordinator`): it owns every group behind one lock, turns API

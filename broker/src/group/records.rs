@@ -9,7 +9,7 @@
 
 use bytes::Bytes;
 
-use super::offsets::CommittedOffset;
+use super::classic_group::CommittedOffset;
 
 const OFFSET_COMMIT_KEY_VERSION: i16 = 1;
 const GROUP_METADATA_KEY_VERSION: i16 = 2;
