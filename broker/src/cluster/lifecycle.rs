@@ -21,7 +21,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 use uuid::Uuid;
 
-use super::channel::Lane;
+use super::lane::Lane;
 use crate::broker::Broker;
 
 /// How long one metadata long-poll waits for news.

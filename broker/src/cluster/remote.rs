@@ -16,7 +16,7 @@ use parking_lot::Mutex;
 use tokio::io::{AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 
-use super::channel::Lane;
+use super::lane::Lane;
 use crate::coordinator::kafka::metadata_fetch::{self, ImageUpdate, MetadataFetchRequest};
 use crate::network::client::{self, encode_request};
 use crate::network::frame::{read_frame_body, read_frame_size};
