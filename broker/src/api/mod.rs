@@ -251,9 +251,7 @@ pub fn code(error: Option<kafka_protocol::error::ResponseError>) -> i16 {
 }
 
 /// `StrBytes` from a `&str`, for response fields.
-pub fn str_bytes(s: &str) -> kafka_protocol::protocol::StrBytes {
-    kafka_protocol::protocol::StrBytes::from_string(s.to_string())
-}
+pub use crate::util::str_bytes;
 
 /// Resolves a topic named by id (newer request versions, KIP-516) or by name to its name.
 pub fn topic_name_for(broker: &Broker, name: &str, topic_id: uuid::Uuid) -> Option<String> {

@@ -22,7 +22,6 @@ use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
 use kafka_protocol::messages::{ApiKey, RequestKind, ResponseHeader, ResponseKind};
-use kafka_protocol::protocol::StrBytes;
 use parking_lot::Mutex;
 use tokio::io::{AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
@@ -296,9 +295,7 @@ pub async fn propose(
 
 pub use crate::util::now_ms;
 
-pub fn str_bytes(s: &str) -> StrBytes {
-    StrBytes::from_string(s.to_string())
-}
+pub use crate::util::str_bytes;
 
 /// Accepts connections until shutdown; each is served by its own tracked task.
 pub async fn serve_clients(
