@@ -13,7 +13,8 @@ use kafka_protocol::messages::{ApiKey, RequestKind, ResponseKind};
 
 use super::lane::Lane;
 use super::remote::RemoteEnsemble;
-use crate::coordinator::kafka::metadata_fetch::{self, ImageUpdate, MetadataFetchRequest};
+use crate::coordinator::kafka::metadata_fetch;
+use crate::coordinator::kafka::metadata_fetch_codec::{ImageUpdate, MetadataFetchRequest};
 use crate::coordinator::kafka::{dispatch, ClientContext};
 
 pub enum ControllerChannel {

@@ -15,7 +15,7 @@ use kafka_protocol::protocol::StrBytes;
 use parking_lot::Mutex;
 
 use super::lane::Lane;
-use crate::coordinator::kafka::metadata_fetch::{self, ImageUpdate, MetadataFetchRequest};
+use crate::coordinator::kafka::metadata_fetch_codec::{self, ImageUpdate, MetadataFetchRequest};
 use crate::network::client::{self, encode_request, exchange, request_once, ReusableConnection, CONNECT_TIMEOUT};
 use crate::util::join_host_port;
 
@@ -92,7 +92,7 @@ impl RemoteEnsemble {
         max_wait: Duration,
     ) -> Result<ImageUpdate, String> {
         let correlation_id = self.correlation.fetch_add(1, Ordering::Relaxed);
-        let frame = metadata_fetch::encode_request(correlation_id, &self.client_id, request);
+        let frame = metadata_fetch_codec::encode_request(correlation_id, &self.client_id, request);
         let mut slot = self.lanes[Lane::Metadata as usize].lock().await;
         // The controller when known (it has every committed change first; a member cut off from the
         // quorum would answer "nothing new" forever), else the member this lane already talks to.
@@ -117,7 +117,7 @@ impl RemoteEnsemble {
                 ));
             }
         };
-        let (correlation, update) = metadata_fetch::decode_response(&body)?;
+        let (correlation, update) = metadata_fetch_codec::decode_response(&body)?;
         if correlation != correlation_id {
             *slot = None;
             return Err(format!("coordinator at {address} answered out of order"));

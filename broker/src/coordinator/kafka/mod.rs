@@ -9,8 +9,9 @@
 //! `dispatch` is the typed core of that path (request in, response out), so a broker's embedded
 //! coordinator calls the same handlers in-process, without frames.
 //!
-//! One oxka-internal API shares the port: `metadata_fetch` (API key 30000, JSON body), the long-poll
-//! brokers follow the metadata log with. `handle_request` recognizes it by its key before Kafka decoding.
+//! One oxka-internal API shares the port: `metadata_fetch` (API key 30000, JSON body, wire format in
+//! `metadata_fetch_codec`), the long-poll brokers follow the metadata log with. `handle_request`
+//! recognizes it by its key before Kafka decoding.
 //!
 //! Connections are bounded by `maxClientCnxns` and in-flight bytes by the heap budget; every connection
 //! task stops at shutdown after finishing the request it is processing (a waiting MetadataFetch answers
@@ -52,6 +53,7 @@ pub mod elect_leaders;
 pub mod incremental_alter_configs;
 pub mod metadata;
 pub mod metadata_fetch;
+pub mod metadata_fetch_codec;
 
 /// Largest request a coordinator accepts (its requests are small metadata requests).
 const MAX_REQUEST_BYTES: usize = 16 << 20;
@@ -393,11 +395,11 @@ pub enum ClientRequestError {
 /// Decodes, dispatches and encodes one request frame (without its length prefix); the answer is a
 /// complete frame. MetadataFetch frames are recognized by their API key and served from the applied image.
 pub async fn handle_request(ctx: &ClientContext, frame: Bytes) -> Result<BytesMut, ClientRequestError> {
-    if frame.len() >= 2 && i16::from_be_bytes([frame[0], frame[1]]) == metadata_fetch::API_KEY {
+    if frame.len() >= 2 && i16::from_be_bytes([frame[0], frame[1]]) == metadata_fetch_codec::API_KEY {
         let (correlation_id, request) =
-            metadata_fetch::decode_request(&frame).map_err(ClientRequestError::MetadataFetch)?;
+            metadata_fetch_codec::decode_request(&frame).map_err(ClientRequestError::MetadataFetch)?;
         let update = metadata_fetch::fetch_until(&ctx.node.state, &request, ctx.shutdown.cancelled()).await;
-        return Ok(metadata_fetch::encode_response(correlation_id, &update));
+        return Ok(metadata_fetch_codec::encode_response(correlation_id, &update));
     }
     let (api, version, header, request) = match decode_request(frame, SUPPORTED)? {
         Decoded::Request {
@@ -471,7 +473,7 @@ mod tests {
     /// one waits for the next write, and shutdown ends a waiting fetch promptly.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn metadata_fetch_long_polls_on_the_client_port() {
-        use metadata_fetch::{decode_response, encode_request, MetadataFetchRequest};
+        use metadata_fetch_codec::{decode_response, encode_request, MetadataFetchRequest};
         let dir = tempfile::tempdir().unwrap();
         let node = single_voter(0, dir.path()).await;
         let shutdown = CancellationToken::new();
