@@ -6,7 +6,7 @@
 //! `append_as_follower` (`follower.rs`); fetches leave via `read` (a `FetchSlice` plan). Neither
 //! append moves the high watermark: the replication layer does (`set_high_watermark`). Opening
 //! and recovery live in `recovery.rs`, retention and DeleteRecords in `retention.rs`, the leader
-//! epoch accessors in `leader_epoch.rs`.
+//! epoch accessors in `log_epochs.rs`.
 //!
 //! What must hold: segments cover increasing, non-overlapping offset ranges; `log_start_offset <=
 //! high_watermark <= log_end_offset`; `log_end_offset` is the next offset to assign; everything
@@ -204,7 +204,7 @@ impl Log {
     fn check_keys(records: &[u8], batches: &[ParsedBatch]) -> Result<(), AppendError> {
         for b in batches {
             let bytes = &records[b.position..b.position + b.header.size()];
-            match super::cleaner::records::has_record_without_key(bytes) {
+            match super::records::has_record_without_key(bytes) {
                 Ok(false) => {}
                 Ok(true) => {
                     return Err(AppendError::InvalidRecord {

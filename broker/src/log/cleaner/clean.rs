@@ -19,11 +19,11 @@ use std::time::{Duration, Instant};
 
 use super::dirty::LogToClean;
 use super::offset_map::OffsetMap;
-use super::records::{self, RecordsError};
 use super::snapshot::{LogSnapshot, SegmentRef};
 use crate::log::batch::{self, BatchHeader, LOG_OVERHEAD};
 use crate::log::checkpoint::sync_dir;
 use crate::log::error::LogError;
+use crate::log::records::{self, RecordsError};
 use crate::log::segment::{AppendedBatch, LogSegment, CLEANED_SUFFIX, SWAP_SUFFIX};
 use crate::log::unified_log::Log;
 

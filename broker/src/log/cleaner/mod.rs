@@ -36,7 +36,6 @@
 mod clean;
 mod dirty;
 mod offset_map;
-pub(crate) mod records;
 mod snapshot;
 
 #[cfg(test)]

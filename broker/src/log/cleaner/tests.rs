@@ -9,10 +9,10 @@ use std::sync::Arc;
 use super::clean;
 use super::dirty::{self, LogToClean};
 use super::offset_map::OffsetMap;
-use super::records;
 use super::snapshot;
 use super::*;
 use crate::log::batch::{self, BatchBuilder, BatchHeader};
+use crate::log::records;
 use crate::log::{AppendError, CleanupPolicy, Log, LogConfig, LogManager, TopicPartition};
 
 const T0: i64 = 1_700_000_000_000;
