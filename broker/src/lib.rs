@@ -12,6 +12,7 @@ pub mod log;
 pub mod metadata;
 pub mod metrics;
 pub mod network;
+pub mod protocol;
 pub mod replication;
 pub mod runtime;
 pub mod topic_error;

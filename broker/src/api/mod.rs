@@ -14,11 +14,12 @@ use kafka_protocol::protocol::VersionRange;
 
 use crate::broker::Broker;
 use crate::network::{ConnectionInfo, MemoryPermit};
+use crate::protocol::codec;
+pub use crate::protocol::{ApiSpec, RequestError};
 
 pub mod alter_configs;
 pub mod alter_partition_reassignments;
 pub mod api_versions;
-pub mod codec;
 pub mod create_partitions;
 pub mod create_topics;
 pub mod delete_groups;
@@ -47,13 +48,6 @@ pub mod offset_fetch;
 pub mod offset_for_leader_epoch;
 pub mod produce;
 pub mod sync_group;
-
-/// An API this broker serves and the versions it accepts.
-#[derive(Debug, Clone, Copy)]
-pub struct ApiSpec {
-    pub key: ApiKey,
-    pub versions: VersionRange,
-}
 
 const fn spec(key: ApiKey, versions: VersionRange) -> ApiSpec {
     ApiSpec { key, versions }
@@ -99,25 +93,6 @@ pub const SUPPORTED: &[ApiSpec] = &[
     ),
     spec(ApiKey::ElectLeaders, elect_leaders::VERSIONS),
 ];
-
-/// A request the broker cannot answer; the connection is closed, as Kafka does.
-#[derive(Debug, thiserror::Error)]
-pub enum RequestError {
-    #[error("request of {0} bytes is too short to hold a request header")]
-    TooShort(usize),
-    #[error("unknown API key {0}")]
-    UnknownApi(i16),
-    #[error("{api:?} version {version} is not supported (supported: {supported})")]
-    UnsupportedVersion {
-        api: ApiKey,
-        version: i16,
-        supported: String,
-    },
-    #[error("malformed {api:?} v{version} request: {reason}")]
-    Malformed { api: ApiKey, version: i16, reason: String },
-    #[error("cannot encode the {api:?} v{version} response: {reason}")]
-    Encode { api: ApiKey, version: i16, reason: String },
-}
 
 /// An encoded response frame and the memory it holds in the budget until written.
 pub struct Response {

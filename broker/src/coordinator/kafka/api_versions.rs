@@ -9,7 +9,7 @@ use super::SUPPORTED;
 pub const VERSIONS: VersionRange = VersionRange { min: 0, max: 4 };
 
 pub fn handle() -> ApiVersionsResponse {
-    ApiVersionsResponse::default().with_api_keys(crate::api::api_versions::table(SUPPORTED))
+    ApiVersionsResponse::default().with_api_keys(crate::protocol::api_versions::table(SUPPORTED))
 }
 
 /// The v0 answer to an ApiVersions version we don't know (KIP-511).

@@ -32,11 +32,11 @@ use tokio_util::task::TaskTracker;
 use tracing::{debug, warn};
 
 use super::{CoordinatorNode, NodeId};
-use crate::api::codec::{decode_request, encode_response, Decoded};
-use crate::api::RequestError;
 use crate::config::{CoordinatorId, LeaderBalanceConfig, Voter};
 use crate::network::frame::{read_frame_body, read_frame_size, FrameError};
 use crate::network::MemoryBudget;
+use crate::protocol::codec::{decode_request, encode_response, Decoded};
+use crate::protocol::RequestError;
 
 pub mod allocate_producer_ids;
 pub mod alter_partition;
@@ -50,6 +50,7 @@ pub mod delete_topics;
 pub mod describe_cluster;
 pub mod describe_quorum;
 pub mod elect_leaders;
+pub mod image_responses;
 pub mod incremental_alter_configs;
 pub mod metadata;
 pub mod metadata_fetch;
@@ -58,7 +59,7 @@ pub mod metadata_fetch_codec;
 /// Largest request a coordinator accepts (its requests are small metadata requests).
 const MAX_REQUEST_BYTES: usize = 16 << 20;
 
-pub use crate::api::ApiSpec;
+pub use crate::protocol::ApiSpec;
 
 /// Every API served on `clientPort`; ApiVersions answers from this table.
 pub const SUPPORTED: &[ApiSpec] = &[
