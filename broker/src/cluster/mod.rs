@@ -1,16 +1,17 @@
 //! The broker's side of the cluster: how it reaches the controller (`channel`: the embedded
 //! single-voter coordinator or a remote ensemble via `remote`, one connection per `lane`), its
 //! lifecycle there (`lifecycle`: registration, heartbeats, metadata log following, controlled
-//! shutdown), and the metadata it serves from (`view`).
+//! shutdown, kept in `session`), and the metadata it serves from (`view`).
 
 pub mod channel;
 pub mod embedded;
 pub mod lane;
 pub mod lifecycle;
 pub mod remote;
+pub mod session;
 pub mod view;
 
 pub use channel::ControllerChannel;
 pub use lane::Lane;
-pub use lifecycle::Session;
+pub use session::Session;
 pub use view::MetadataView;
