@@ -5,6 +5,7 @@
 //! Path of a request: frame bytes → `RequestHeader` → version check against `SUPPORTED` → typed request
 //! (`RequestKind::decode`) → handler → `ResponseKind` → response frame.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -13,7 +14,7 @@ use kafka_protocol::messages::{ApiKey, RequestHeader, RequestKind, ResponseHeade
 use kafka_protocol::protocol::VersionRange;
 
 use crate::broker::Broker;
-use crate::network::{ConnectionInfo, MemoryPermit};
+use crate::network::MemoryPermit;
 use crate::protocol::codec;
 pub use crate::protocol::{ApiSpec, RequestError};
 
@@ -98,6 +99,13 @@ pub const SUPPORTED: &[ApiSpec] = &[
 pub struct Response {
     pub frame: BytesMut,
     pub _permit: MemoryPermit,
+}
+
+/// What a handler may know about the connection a request came in on (filled in by `network::server`).
+#[derive(Debug, Clone)]
+pub struct ConnectionInfo {
+    pub listener: Arc<str>,
+    pub peer: SocketAddr,
 }
 
 /// What a handler may know about its request.

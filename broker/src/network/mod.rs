@@ -9,4 +9,3 @@ pub mod http;
 pub mod server;
 
 pub use budget::{MemoryBudget, MemoryPermit};
-pub use server::ConnectionInfo;
