@@ -14,12 +14,13 @@ use parking_lot::Mutex;
 use tokio::sync::oneshot;
 
 use super::classic_group::{Group, GroupState};
+use super::config::GroupConfig;
 use super::offsets::CommittedOffset;
+use super::records::partition_for;
 use super::records::{
     encode_group_value, encode_key, encode_offset_value, GroupMetadataValue, MemberMetadataValue, RecordKey,
 };
 use super::state::{Effect, JoinRequest, JoinResult, LeaveOutcome, SyncRequest, SyncResult, WaiterId};
-use super::{partition_for, GroupConfig};
 use crate::api::produce::now_ms;
 use crate::broker::Broker;
 use crate::log::batch::BatchBuilder;

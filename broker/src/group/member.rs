@@ -4,7 +4,7 @@
 
 use bytes::Bytes;
 
-use super::GroupConfig;
+use super::config::GroupConfig;
 
 /// Names a parked request; allocated by the runtime.
 pub type WaiterId = u64;

@@ -10,8 +10,8 @@ use bytes::Bytes;
 use kafka_protocol::error::ResponseError;
 
 use super::classic_group::{Group, GroupState, JoinTimer};
+use super::config::GroupConfig;
 use super::member::{Member, Protocol};
-use super::GroupConfig;
 
 pub use super::member::WaiterId;
 
