@@ -24,3 +24,11 @@ pub fn now_ms() -> i64 {
 pub fn str_bytes(s: &str) -> kafka_protocol::protocol::StrBytes {
     kafka_protocol::protocol::StrBytes::from_string(s.to_string())
 }
+
+/// A Kafka error code as a log line names it: `NAME (description)`.
+pub fn describe_error(code: i16) -> String {
+    match kafka_protocol::error::ResponseError::try_from_code(code) {
+        Some(e) => format!("{e:?} ({e})"),
+        None => format!("error code {code}"),
+    }
+}
