@@ -10,6 +10,8 @@
 //! - `placement`: the controller's rack-aware replica placement (`assign_replicas`);
 //! - `election`: the controller's leader elections on request (ElectLeaders, preferred and unclean) and
 //!   on schedule (`auto.leader.rebalance.enable`), pure functions of the image;
+//! - `raft_types`: openraft's `TypeConfig` for the metadata log and its aliases (`NodeId`, `Entry`,
+//!   `Raft`);
 //! - `log_store` / `state_machine`: openraft's `RaftLogStorage` / `RaftStateMachine` on files in `dataDir`
 //!   (fsynced log and vote, snapshots, log compaction);
 //! - `network`: the TCP transport between coordinators (`server.N` peer ports), and `NoPeers` for a
@@ -25,8 +27,6 @@
 //! Data enters as Kafka requests on `clientPort`, becomes `MetadataCommand`s proposed by the leader (the
 //! controller), is replicated and applied in log order on every member, and leaves as Kafka responses.
 
-use std::io::Cursor;
-
 pub mod cluster_image;
 pub mod election;
 pub mod image;
@@ -36,6 +36,7 @@ pub mod metrics;
 pub mod network;
 pub mod node;
 pub mod placement;
+pub mod raft_types;
 pub mod reassignment;
 pub mod runtime;
 pub mod state_machine;
@@ -47,18 +48,4 @@ pub(crate) mod testing;
 
 pub use image::{ClusterImage, MetadataCommand, MetadataResponse};
 pub use node::{CoordinatorNode, RaftSettings, WriteError};
-
-openraft::declare_raft_types!(
-    /// openraft's type configuration for the metadata log.
-    pub TypeConfig:
-        D = MetadataCommand,
-        R = MetadataResponse,
-);
-
-pub type NodeId = u64;
-pub type Node = openraft::BasicNode;
-pub type Entry = openraft::Entry<TypeConfig>;
-pub type Raft = openraft::Raft<TypeConfig>;
-
-/// Kafka's name for the metadata log, shown by DescribeQuorum.
-pub const METADATA_TOPIC: &str = "__cluster_metadata";
+pub use raft_types::{Entry, Node, NodeId, Raft, TypeConfig, METADATA_TOPIC};
