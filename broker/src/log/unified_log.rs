@@ -16,6 +16,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use super::append_info::AppendInfo;
 use super::batch::{self, BatchHeader};
 use super::checkpoint;
 use super::config::{LogConfig, TimestampType};
@@ -23,7 +24,6 @@ use super::error::{AppendError, LogError, ReadError};
 use super::leader_epoch::LeaderEpochCache;
 use super::producer_state::ProducerStateManager;
 use super::segment::{AppendedBatch, FetchSlice, LogSegment, SegmentSettings};
-use super::AppendInfo;
 
 /// Write the recovery-point checkpoint from `flush` at most this often (it is always written on
 /// close and whenever the log start offset moves). A stale recovery point only means more
