@@ -1,26 +1,28 @@
 //! The Kafka APIs: one file per API, each declaring the version range it serves (`VERSIONS`) and a
 //! `handle` function that takes the typed request and the broker state and returns the typed response.
-//! Handlers never touch sockets. `SUPPORTED` is the registry; ApiVersions is derived from it.
+//! Handlers never touch sockets. `SUPPORTED` is the registry; ApiVersions is derived from it. What the
+//! handlers share (`RequestContext`, `ConnectionInfo`, `code`, `topic_name_for`) is in `context`.
 //!
 //! Path of a request: frame bytes → `RequestHeader` → version check against `SUPPORTED` → typed request
 //! (`RequestKind::decode`) → handler → `ResponseKind` → response frame.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::{Bytes, BytesMut};
-use kafka_protocol::messages::{ApiKey, RequestHeader, RequestKind, ResponseHeader, ResponseKind};
+use kafka_protocol::messages::{ApiKey, RequestKind, ResponseHeader, ResponseKind};
 use kafka_protocol::protocol::VersionRange;
 
 use crate::broker::Broker;
 use crate::network::MemoryPermit;
 use crate::protocol::codec;
 pub use crate::protocol::{ApiSpec, RequestError};
+pub use context::{code, topic_name_for, ConnectionInfo, RequestContext};
 
 pub mod alter_configs;
 pub mod alter_partition_reassignments;
 pub mod api_versions;
+mod context;
 pub mod create_partitions;
 pub mod create_topics;
 pub mod delete_groups;
@@ -99,20 +101,6 @@ pub const SUPPORTED: &[ApiSpec] = &[
 pub struct Response {
     pub frame: BytesMut,
     pub _permit: MemoryPermit,
-}
-
-/// What a handler may know about the connection a request came in on (filled in by `network::server`).
-#[derive(Debug, Clone)]
-pub struct ConnectionInfo {
-    pub listener: Arc<str>,
-    pub peer: SocketAddr,
-}
-
-/// What a handler may know about its request.
-pub struct RequestContext<'a> {
-    pub header: &'a RequestHeader,
-    pub version: i16,
-    pub connection: &'a ConnectionInfo,
 }
 
 /// Decodes, dispatches and encodes one request. `Ok(None)` means no response is sent (acks=0 Produce).
@@ -228,27 +216,8 @@ async fn dispatch(
     Some((response, none()))
 }
 
-/// Kafka's error code for a response field; 0 is success.
-pub fn code(error: Option<kafka_protocol::error::ResponseError>) -> i16 {
-    error.map(|e| e.code()).unwrap_or(0)
-}
-
 /// `StrBytes` from a `&str`, for response fields.
 pub use crate::util::str_bytes;
-
-/// Resolves a topic named by id (newer request versions, KIP-516) or by name to its name.
-pub fn topic_name_for(broker: &Broker, name: &str, topic_id: uuid::Uuid) -> Option<String> {
-    if !topic_id.is_nil() {
-        return broker
-            .metadata
-            .read()
-            .topics
-            .iter()
-            .find(|(_, m)| m.topic_id == topic_id)
-            .map(|(n, _)| n.clone());
-    }
-    Some(name.to_string())
-}
 
 #[cfg(test)]
 mod tests {
