@@ -157,7 +157,7 @@ async fn dispatch(
 ) -> Option<(ResponseKind, MemoryPermit)> {
     let none = MemoryPermit::none;
     let response = match request {
-        RequestKind::ApiVersions(r) => ResponseKind::ApiVersions(api_versions::handle(ctx, r)),
+        RequestKind::ApiVersions(r) => ResponseKind::ApiVersions(api_versions::handle(ctx, r, SUPPORTED)),
         RequestKind::Metadata(r) => ResponseKind::Metadata(metadata::handle(broker, ctx, r).await),
         RequestKind::Produce(r) => {
             return produce::handle(broker, ctx, r)

@@ -251,7 +251,7 @@ pub async fn handle_request(ctx: &ClientContext, frame: Bytes) -> Result<BytesMu
 /// embedded coordinator calls in-process. `Err` names an API a coordinator does not serve.
 pub async fn dispatch(ctx: &ClientContext, version: i16, request: RequestKind) -> Result<ResponseKind, String> {
     Ok(match request {
-        RequestKind::ApiVersions(_) => ResponseKind::ApiVersions(api_versions::handle()),
+        RequestKind::ApiVersions(_) => ResponseKind::ApiVersions(api_versions::handle(SUPPORTED)),
         RequestKind::DescribeQuorum(r) => ResponseKind::DescribeQuorum(describe_quorum::handle(ctx, version, r)),
         RequestKind::DescribeCluster(r) => ResponseKind::DescribeCluster(describe_cluster::handle(ctx, r).await),
         RequestKind::BrokerRegistration(r) => {
