@@ -1,14 +1,16 @@
 //! The group coordinator: Kafka's classic consumer-group protocol (JoinGroup, SyncGroup, Heartbeat,
 //! LeaveGroup) and committed offsets, made durable in the internal topic `__consumer_offsets`.
 //!
-//! Map: `member` and `classic_group` hold the data of one group (plain types, below the rest); `state` (join, sync) and `liveness` (heartbeat, leave, timers) are the pure membership state machine
-//! (events in, `Effect`s out, no I/O, no clock: the caller passes `now`); `offsets` validates commits
+//! Map: `member` and `classic_group` hold the data of one group (plain types, below the rest);
+//! `state` (join, sync) and `liveness` (heartbeat, leave, timers) are the pure membership state
+//! machine (events in, `Effect`s out, no I/O, no clock: the caller passes `now`); `offsets` validates commits
 //! and applies them; `records` encodes and decodes Kafka's `__consumer_offsets` keys and values (and
 //! picks a group's partition of it, `partition_for`); `config` is `GroupConfig`, below everything else;
 //! `coordinator` is the runtime (`GroupCoordinator`): it owns every group behind one lock, turns API
 //! requests into state-machine calls, completes waiting (long-polling) JoinGroup and SyncGroup
 //! responses through oneshot channels, appends records before it answers, and replays the topic at
-//! start-up (`load`).
+//! start-up (`load`). What the runtime needs of the broker it runs in is the `GroupHost` trait
+//! (`host`), which `Broker` implements, so nothing here imports the broker.
 //!
 //! This broker is the group coordinator of every group: a group lives in partition
 //! `abs(javaHashCode(group)) % offsets.topic.num.partitions` of `__consumer_offsets`, as in Kafka, so the
@@ -17,6 +19,7 @@
 pub mod classic_group;
 pub mod config;
 pub mod coordinator;
+pub mod host;
 mod liveness;
 mod load;
 pub mod member;
@@ -32,6 +35,7 @@ mod state_tests;
 pub use classic_group::{Group, GroupState};
 pub use config::GroupConfig;
 pub use coordinator::{GroupCoordinator, OFFSETS_TOPIC};
+pub use host::GroupHost;
 pub use member::{Member, Protocol};
 pub use offsets::CommittedOffset;
 pub use records::partition_for;
