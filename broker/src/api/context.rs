@@ -9,7 +9,7 @@ use kafka_protocol::messages::RequestHeader;
 
 use crate::broker::Broker;
 
-/// What a handler may know about the connection a request came in on (filled in by `network::server`).
+/// What a handler may know about the connection a request came in on (filled in by `runtime::server`).
 #[derive(Debug, Clone)]
 pub struct ConnectionInfo {
     pub listener: Arc<str>,

@@ -1,6 +1,6 @@
 //! `Session`: this broker's registration with the controller (incarnation, broker epoch, fenced or
-//! not, shutting down). Held by `Broker` (`broker.session`); only `lifecycle` changes it (registration,
-//! heartbeats, controlled shutdown), everyone else reads it. Plain state, below both.
+//! not, shutting down). Held by `Broker` (`broker.session`); only `runtime::lifecycle` changes it
+//! (registration, heartbeats, controlled shutdown), everyone else reads it. Plain state, below both.
 
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 
@@ -10,11 +10,11 @@ use uuid::Uuid;
 pub struct Session {
     pub incarnation_id: Uuid,
     /// -1 until registered.
-    pub(super) epoch: AtomicI64,
-    pub(super) fenced: AtomicBool,
+    pub(crate) epoch: AtomicI64,
+    pub(crate) fenced: AtomicBool,
     /// Set when the controlled shutdown starts: every later heartbeat asks to be shut down too, so a
     /// regular one racing with it cannot unfence the broker again.
-    pub(super) shutting_down: AtomicBool,
+    pub(crate) shutting_down: AtomicBool,
     /// The cluster id from `meta.properties`, if the log dirs have one (sent at registration).
     pub known_cluster_id: Option<String>,
 }

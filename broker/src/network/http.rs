@@ -1,4 +1,4 @@
-//! The little HTTP/1.1 the metrics endpoints speak (the broker's `metrics::http` and the coordinator's
+//! The little HTTP/1.1 the metrics endpoints speak (the broker's `runtime::metrics_http` and the coordinator's
 //! `coordinator::metrics`): read one request's path, write one `Connection: close` response. No
 //! routing and no state: each endpoint decides what a path means.
 

@@ -20,8 +20,8 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
-use super::lane::Lane;
 use crate::broker::Broker;
+use crate::cluster::Lane;
 
 /// How long one metadata long-poll waits for news.
 const FETCH_WAIT: Duration = Duration::from_secs(5);
@@ -289,7 +289,7 @@ pub async fn controlled_shutdown(broker: &Broker) {
     if broker.session.epoch() < 0 {
         return;
     }
-    if matches!(*broker.controller, super::ControllerChannel::Embedded(_)) {
+    if matches!(*broker.controller, crate::cluster::ControllerChannel::Embedded(_)) {
         // A single-node cluster has no other broker to move leadership to: making its partitions
         // leaderless for the last moments of the process would only have clients (and group members
         // looking for their coordinator) see errors and back off. The next start registers afresh.

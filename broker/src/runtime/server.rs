@@ -14,9 +14,9 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{debug, info, warn};
 
-use super::frame::{read_frame_body, read_frame_size, FrameError};
 use crate::api::{self, ConnectionInfo};
 use crate::broker::Broker;
+use crate::network::frame::{read_frame_body, read_frame_size, FrameError};
 
 /// Binds every configured listener; returns them with their actual local addresses (port 0 resolved).
 pub async fn bind_listeners(broker: &Broker) -> std::io::Result<Vec<(Arc<str>, TcpListener)>> {
