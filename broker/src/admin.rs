@@ -26,41 +26,13 @@ use crate::cluster::Lane;
 use crate::coordinator::kafka::elect_leaders::refuse_all;
 use crate::coordinator::ClusterImage;
 use crate::metadata::{validate_topic_name, TopicMeta};
+use crate::topic_error::TopicError;
 
 /// How long a topic operation may wait for the controller, elections included; below the admin
 /// clients' usual request timeouts, so they get the reason rather than a timeout of their own.
 const CONTROLLER_TIMEOUT: Duration = Duration::from_secs(8);
 /// How long a broker waits for its own metadata to show a change the controller made.
 const PROPAGATION_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// Why a topic operation failed, as a Kafka error code plus a message for the client.
-#[derive(Debug, Clone)]
-pub struct TopicError {
-    pub error: ResponseError,
-    pub message: String,
-}
-
-impl TopicError {
-    pub fn new(error: ResponseError, message: impl Into<String>) -> Self {
-        TopicError {
-            error,
-            message: message.into(),
-        }
-    }
-
-    fn from_code(code: i16, message: Option<&StrBytes>) -> Self {
-        let error = ResponseError::try_from_code(code).unwrap_or(ResponseError::UnknownServerError);
-        let message = message.map(|m| m.to_string()).unwrap_or_else(|| error.to_string());
-        TopicError { error, message }
-    }
-
-    fn unreachable(problem: String) -> Self {
-        TopicError::new(
-            ResponseError::RequestTimedOut,
-            format!("the controller did not answer: {problem}"),
-        )
-    }
-}
 
 impl Broker {
     /// Creates a topic (CreateTopics, auto-creation). `partitions` / `replication_factor` of -1 take the

@@ -14,16 +14,17 @@ use parking_lot::Mutex;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
-pub use crate::admin::TopicError;
 use crate::cluster::{ControllerChannel, MetadataView, Session};
 use crate::config::BrokerConfig;
 use crate::coordinator::ClusterImage;
 use crate::group::OFFSETS_TOPIC;
-use crate::group::{GroupConfig, GroupCoordinator};
+use crate::group::{GroupConfig, GroupCoordinator, GroupHost};
 use crate::log::{partition_metadata, LogConfig, LogManager, Partition, TopicPartition};
 use crate::metrics::Metrics;
 use crate::network::MemoryBudget;
 use crate::replication::{self, HostedPartition, IsrClient, ReplicaManager, RoleChanges};
+use crate::topic_error::storage_error;
+pub use crate::topic_error::TopicError;
 
 pub struct Broker {
     pub config: BrokerConfig,
@@ -473,9 +474,55 @@ impl Broker {
     }
 }
 
-pub(crate) fn storage_error(e: impl std::fmt::Display) -> TopicError {
-    tracing::error!("storage failure during topic administration: {e}");
-    TopicError::new(ResponseError::KafkaStorageError, e.to_string())
+/// What the group coordinator uses of its broker: plain delegation to `Broker`'s own methods and fields.
+impl GroupHost for Broker {
+    fn broker_id(&self) -> i32 {
+        Broker::broker_id(self)
+    }
+
+    fn offsets_topic_num_partitions(&self) -> i32 {
+        self.config.offsets_topic_num_partitions
+    }
+
+    fn offsets_topic_replication_factor(&self) -> i16 {
+        self.config.offsets_topic_replication_factor
+    }
+
+    fn topic(&self, name: &str) -> Option<crate::metadata::TopicMeta> {
+        self.metadata.topic(name)
+    }
+
+    fn leader_of(&self, topic: &str, partition: i32) -> Option<i32> {
+        self.metadata.leader_of(topic, partition)
+    }
+
+    fn partition(&self, topic: &str, partition: i32) -> Option<Arc<Partition>> {
+        Broker::partition(self, topic, partition)
+    }
+
+    fn append_now(&self, tp: &TopicPartition, records: &[u8], acks: i16) -> Result<(), replication::AppendFailure> {
+        self.replicas.append_now(tp, records, acks).map(|_| ())
+    }
+
+    fn create_topic(
+        &self,
+        name: &str,
+        partitions: i32,
+        replication_factor: i16,
+        configs: BTreeMap<String, String>,
+        assignments: Vec<Vec<i32>>,
+        validate_only: bool,
+    ) -> impl std::future::Future<Output = Result<crate::metadata::TopicMeta, TopicError>> + Send {
+        Broker::create_topic(
+            self,
+            name,
+            partitions,
+            replication_factor,
+            configs,
+            assignments,
+            validate_only,
+        )
+    }
 }
 
 #[cfg(test)]

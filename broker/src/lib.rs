@@ -14,6 +14,8 @@ pub mod metadata;
 pub mod metrics;
 pub mod network;
 pub mod process;
+pub mod protocol;
 pub mod replication;
 pub mod runtime;
+pub mod topic_error;
 pub mod util;

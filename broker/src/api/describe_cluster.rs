@@ -1,13 +1,12 @@
 //! DescribeCluster: the live brokers, the controller (this broker: it forwards admin requests to the
 //! coordinators' controller) and the cluster id.
 
-use kafka_protocol::messages::describe_cluster_response::DescribeClusterBroker;
 use kafka_protocol::messages::{BrokerId, DescribeClusterRequest, DescribeClusterResponse};
 use kafka_protocol::protocol::VersionRange;
 
 use super::{str_bytes, RequestContext};
 use crate::broker::Broker;
-use crate::coordinator::image::{BrokerEndpoint, RegisteredBroker};
+use crate::coordinator::kafka::image_responses::cluster_broker;
 
 pub const VERSIONS: VersionRange = VersionRange { min: 0, max: 1 };
 
@@ -24,13 +23,4 @@ pub fn handle(broker: &Broker, ctx: &RequestContext<'_>, _request: DescribeClust
         .with_controller_id(BrokerId(id))
         .with_brokers(brokers)
         .with_cluster_authorized_operations(i32::MIN)
-}
-
-/// A broker as DescribeCluster lists it, at `endpoint` (shared with the coordinators' DescribeCluster).
-pub fn cluster_broker(broker: &RegisteredBroker, endpoint: &BrokerEndpoint) -> DescribeClusterBroker {
-    DescribeClusterBroker::default()
-        .with_broker_id(BrokerId(broker.broker_id))
-        .with_host(str_bytes(&endpoint.host))
-        .with_port(endpoint.port as i32)
-        .with_rack(broker.rack.as_deref().map(str_bytes))
 }

@@ -4,24 +4,18 @@
 //! `auto.create.topics.enable` and the client allow it.
 
 use kafka_protocol::error::ResponseError;
-use kafka_protocol::messages::metadata_response::{
-    MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic,
-};
+use kafka_protocol::messages::metadata_response::MetadataResponseTopic;
 use kafka_protocol::messages::{BrokerId, MetadataRequest, MetadataResponse, TopicName};
 use kafka_protocol::protocol::VersionRange;
 
 use super::{str_bytes, RequestContext};
 use crate::broker::Broker;
-use crate::coordinator::image::{BrokerEndpoint, RegisteredBroker, TopicState};
-use crate::coordinator::ClusterImage;
+use crate::coordinator::kafka::image_responses::{describe, response_broker, OPERATIONS_OMITTED};
 
 pub const VERSIONS: VersionRange = VersionRange { min: 0, max: 12 };
 
 /// How long a Metadata request waits for a topic it auto-creates before answering LEADER_NOT_AVAILABLE.
 const AUTO_CREATE_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
-
-/// Kafka's "authorized operations not requested" marker.
-pub const OPERATIONS_OMITTED: i32 = i32::MIN;
 
 pub async fn handle(broker: &Broker, ctx: &RequestContext<'_>, request: MetadataRequest) -> MetadataResponse {
     let brokers = broker
@@ -118,53 +112,4 @@ async fn lookup_or_create(broker: &Broker, name: &str, allow_auto_create: bool) 
     }
     let image = broker.metadata.image();
     describe(&image, name, image.topics.get(name))
-}
-
-/// A broker as Metadata lists it, at `endpoint`.
-pub fn response_broker(broker: &RegisteredBroker, endpoint: &BrokerEndpoint) -> MetadataResponseBroker {
-    MetadataResponseBroker::default()
-        .with_node_id(BrokerId(broker.broker_id))
-        .with_host(str_bytes(&endpoint.host))
-        .with_port(endpoint.port as i32)
-        .with_rack(broker.rack.as_deref().map(str_bytes))
-}
-
-/// A topic as the metadata says: each partition's leader (LEADER_NOT_AVAILABLE when none), leader
-/// epoch, replicas, ISR and the replicas on fenced brokers. Shared with the coordinators' Metadata.
-pub fn describe(image: &ClusterImage, name: &str, topic: Option<&TopicState>) -> MetadataResponseTopic {
-    let response = MetadataResponseTopic::default()
-        .with_name(Some(TopicName(str_bytes(name))))
-        .with_is_internal(name.starts_with("__"))
-        .with_topic_authorized_operations(OPERATIONS_OMITTED);
-    let Some(topic) = topic else {
-        return response.with_error_code(ResponseError::UnknownTopicOrPartition.code());
-    };
-    let ids = |list: &[i32]| list.iter().map(|b| BrokerId(*b)).collect::<Vec<_>>();
-    let partitions = topic
-        .partitions
-        .iter()
-        .enumerate()
-        .map(|(index, p)| {
-            let offline: Vec<i32> = p
-                .replicas
-                .iter()
-                .copied()
-                .filter(|r| image.brokers.get(r).is_none_or(|b| b.fenced))
-                .collect();
-            let error = if p.leader < 0 {
-                ResponseError::LeaderNotAvailable.code()
-            } else {
-                0
-            };
-            MetadataResponsePartition::default()
-                .with_error_code(error)
-                .with_partition_index(index as i32)
-                .with_leader_id(BrokerId(p.leader))
-                .with_leader_epoch(p.leader_epoch)
-                .with_replica_nodes(ids(&p.replicas))
-                .with_isr_nodes(ids(&p.isr))
-                .with_offline_replicas(ids(&offline))
-        })
-        .collect();
-    response.with_topic_id(topic.topic_id).with_partitions(partitions)
 }

@@ -1,6 +1,7 @@
 //! The Kafka APIs: one file per API, each declaring the version range it serves (`VERSIONS`) and a
 //! `handle` function that takes the typed request and the broker state and returns the typed response.
-//! Handlers never touch sockets. `SUPPORTED` is the registry; ApiVersions is derived from it.
+//! Handlers never touch sockets. `SUPPORTED` is the registry; ApiVersions is derived from it. What the
+//! handlers share (`RequestContext`, `ConnectionInfo`, `code`, `topic_name_for`) is in `context`.
 //!
 //! Path of a request: frame bytes → `RequestHeader` → version check against `SUPPORTED` → typed request
 //! (`RequestKind::decode`) → handler → `ResponseKind` → response frame.
@@ -9,16 +10,19 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::{Bytes, BytesMut};
-use kafka_protocol::messages::{ApiKey, RequestHeader, RequestKind, ResponseHeader, ResponseKind};
+use kafka_protocol::messages::{ApiKey, RequestKind, ResponseHeader, ResponseKind};
 use kafka_protocol::protocol::VersionRange;
 
 use crate::broker::Broker;
-use crate::network::{ConnectionInfo, MemoryPermit};
+use crate::network::MemoryPermit;
+use crate::protocol::codec;
+pub use crate::protocol::{ApiSpec, RequestError};
+pub use context::{code, topic_name_for, ConnectionInfo, RequestContext};
 
 pub mod alter_configs;
 pub mod alter_partition_reassignments;
 pub mod api_versions;
-pub mod codec;
+mod context;
 pub mod create_partitions;
 pub mod create_topics;
 pub mod delete_groups;
@@ -47,13 +51,6 @@ pub mod offset_fetch;
 pub mod offset_for_leader_epoch;
 pub mod produce;
 pub mod sync_group;
-
-/// An API this broker serves and the versions it accepts.
-#[derive(Debug, Clone, Copy)]
-pub struct ApiSpec {
-    pub key: ApiKey,
-    pub versions: VersionRange,
-}
 
 const fn spec(key: ApiKey, versions: VersionRange) -> ApiSpec {
     ApiSpec { key, versions }
@@ -100,36 +97,10 @@ pub const SUPPORTED: &[ApiSpec] = &[
     spec(ApiKey::ElectLeaders, elect_leaders::VERSIONS),
 ];
 
-/// A request the broker cannot answer; the connection is closed, as Kafka does.
-#[derive(Debug, thiserror::Error)]
-pub enum RequestError {
-    #[error("request of {0} bytes is too short to hold a request header")]
-    TooShort(usize),
-    #[error("unknown API key {0}")]
-    UnknownApi(i16),
-    #[error("{api:?} version {version} is not supported (supported: {supported})")]
-    UnsupportedVersion {
-        api: ApiKey,
-        version: i16,
-        supported: String,
-    },
-    #[error("malformed {api:?} v{version} request: {reason}")]
-    Malformed { api: ApiKey, version: i16, reason: String },
-    #[error("cannot encode the {api:?} v{version} response: {reason}")]
-    Encode { api: ApiKey, version: i16, reason: String },
-}
-
 /// An encoded response frame and the memory it holds in the budget until written.
 pub struct Response {
     pub frame: BytesMut,
     pub _permit: MemoryPermit,
-}
-
-/// What a handler may know about its request.
-pub struct RequestContext<'a> {
-    pub header: &'a RequestHeader,
-    pub version: i16,
-    pub connection: &'a ConnectionInfo,
 }
 
 /// Decodes, dispatches and encodes one request. `Ok(None)` means no response is sent (acks=0 Produce).
@@ -186,7 +157,7 @@ async fn dispatch(
 ) -> Option<(ResponseKind, MemoryPermit)> {
     let none = MemoryPermit::none;
     let response = match request {
-        RequestKind::ApiVersions(r) => ResponseKind::ApiVersions(api_versions::handle(ctx, r)),
+        RequestKind::ApiVersions(r) => ResponseKind::ApiVersions(api_versions::handle(ctx, r, SUPPORTED)),
         RequestKind::Metadata(r) => ResponseKind::Metadata(metadata::handle(broker, ctx, r).await),
         RequestKind::Produce(r) => {
             return produce::handle(broker, ctx, r)
@@ -245,29 +216,8 @@ async fn dispatch(
     Some((response, none()))
 }
 
-/// Kafka's error code for a response field; 0 is success.
-pub fn code(error: Option<kafka_protocol::error::ResponseError>) -> i16 {
-    error.map(|e| e.code()).unwrap_or(0)
-}
-
 /// `StrBytes` from a `&str`, for response fields.
-pub fn str_bytes(s: &str) -> kafka_protocol::protocol::StrBytes {
-    kafka_protocol::protocol::StrBytes::from_string(s.to_string())
-}
-
-/// Resolves a topic named by id (newer request versions, KIP-516) or by name to its name.
-pub fn topic_name_for(broker: &Broker, name: &str, topic_id: uuid::Uuid) -> Option<String> {
-    if !topic_id.is_nil() {
-        return broker
-            .metadata
-            .read()
-            .topics
-            .iter()
-            .find(|(_, m)| m.topic_id == topic_id)
-            .map(|(n, _)| n.clone());
-    }
-    Some(name.to_string())
-}
+pub use crate::util::str_bytes;
 
 #[cfg(test)]
 mod tests {

@@ -11,22 +11,11 @@ use std::time::Duration;
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::{ApiKey, RequestKind, ResponseKind};
 
+use super::lane::Lane;
 use super::remote::RemoteEnsemble;
-use crate::coordinator::kafka::metadata_fetch::{self, ImageUpdate, MetadataFetchRequest};
+use crate::coordinator::kafka::metadata_fetch;
+use crate::coordinator::kafka::metadata_fetch_codec::{ImageUpdate, MetadataFetchRequest};
 use crate::coordinator::kafka::{dispatch, ClientContext};
-
-/// Which connection a remote call uses.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Lane {
-    /// Registration and heartbeats.
-    Lifecycle = 0,
-    /// Topic administration and producer-id blocks.
-    Admin = 1,
-    /// The metadata long-poll.
-    Metadata = 2,
-    /// AlterPartition from partition leaders (ISR changes never wait behind topic administration).
-    Isr = 3,
-}
 
 pub enum ControllerChannel {
     Embedded(Arc<ClientContext>),

@@ -13,37 +13,21 @@ use bytes::{Bytes, BytesMut};
 use kafka_protocol::messages::{ApiKey, DescribeClusterRequest, RequestKind, ResponseKind};
 use kafka_protocol::protocol::StrBytes;
 use parking_lot::Mutex;
-use tokio::io::{AsyncWriteExt, BufReader};
-use tokio::net::TcpStream;
 
-use super::channel::Lane;
-use crate::coordinator::kafka::metadata_fetch::{self, ImageUpdate, MetadataFetchRequest};
-use crate::network::client::{self, encode_request};
-use crate::network::frame::{read_frame_body, read_frame_size};
+use super::lane::Lane;
+use crate::coordinator::kafka::metadata_fetch_codec::{self, ImageUpdate, MetadataFetchRequest};
+use crate::network::client::{self, encode_request, exchange, request_once, ReusableConnection, CONNECT_TIMEOUT};
 use crate::util::join_host_port;
 
-/// Largest response accepted from a coordinator (metadata images of very large clusters fit).
-const MAX_RESPONSE_BYTES: usize = 256 << 20;
-/// How long connecting to one member may take.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 /// DescribeCluster with `endpoint_type` 2 (KIP-919): coordinators' endpoints and the controller.
 const CONTROLLER_ENDPOINTS: i8 = 2;
-
-struct Connection {
-    address: String,
-    reader: BufReader<tokio::net::tcp::OwnedReadHalf>,
-    writer: tokio::net::tcp::OwnedWriteHalf,
-    /// False between sending a request and reading its whole response: a call abandoned there (timed
-    /// out) leaves a response in flight, so the connection is not reused.
-    idle: bool,
-}
 
 pub struct RemoteEnsemble {
     addresses: Vec<String>,
     client_id: String,
     /// The controller's client address, once found.
     controller: Mutex<Option<String>>,
-    lanes: [tokio::sync::Mutex<Option<Connection>>; 4],
+    lanes: [tokio::sync::Mutex<Option<ReusableConnection>>; 4],
     correlation: AtomicI32,
     /// Where the next discovery round starts, so one dead member is not asked first every time.
     next_member: AtomicUsize,
@@ -108,14 +92,14 @@ impl RemoteEnsemble {
         max_wait: Duration,
     ) -> Result<ImageUpdate, String> {
         let correlation_id = self.correlation.fetch_add(1, Ordering::Relaxed);
-        let frame = metadata_fetch::encode_request(correlation_id, &self.client_id, request);
+        let frame = metadata_fetch_codec::encode_request(correlation_id, &self.client_id, request);
         let mut slot = self.lanes[Lane::Metadata as usize].lock().await;
         // The controller when known (it has every committed change first; a member cut off from the
         // quorum would answer "nothing new" forever), else the member this lane already talks to.
         let known = self.controller.lock().clone();
         let address = match (known, slot.as_ref()) {
             (Some(controller), _) => controller,
-            (None, Some(c)) => c.address.clone(),
+            (None, Some(c)) => c.address().to_string(),
             (None, None) => self.next_address(),
         };
         let answer =
@@ -133,7 +117,7 @@ impl RemoteEnsemble {
                 ));
             }
         };
-        let (correlation, update) = metadata_fetch::decode_response(&body)?;
+        let (correlation, update) = metadata_fetch_codec::decode_response(&body)?;
         if correlation != correlation_id {
             *slot = None;
             return Err(format!("coordinator at {address} answered out of order"));
@@ -237,62 +221,6 @@ impl RemoteEnsemble {
         let correlation_id = self.correlation.fetch_add(1, Ordering::Relaxed);
         encode_request(api, version, correlation_id, &self.client_id, request)
     }
-}
-
-/// One request on a fresh connection to `address`, for callers outside a broker's session (a coordinator
-/// asking its leader how far it has caught up).
-pub async fn request_once(
-    address: &str,
-    client_id: &str,
-    api: ApiKey,
-    version: i16,
-    request: &RequestKind,
-    timeout: Duration,
-) -> Result<ResponseKind, String> {
-    let ensemble = RemoteEnsemble {
-        client_id: client_id.to_string(),
-        ..RemoteEnsemble::new(vec![address.to_string()], -1)
-    };
-    let frame = ensemble.encode(api, version, request)?;
-    let mut slot = None;
-    let body = tokio::time::timeout(timeout, exchange(&mut slot, address, &frame))
-        .await
-        .map_err(|_| format!("{address} did not answer within {timeout:?}"))?
-        .map_err(|e| format!("{address}: {e}"))?;
-    decode_response(api, version, body)
-}
-
-/// Sends `frame` over the connection in `slot` (connecting to `address` first if needed, or if the
-/// connection is to another member) and reads one response frame body.
-async fn exchange(slot: &mut Option<Connection>, address: &str, frame: &[u8]) -> std::io::Result<Bytes> {
-    if slot.as_ref().is_some_and(|c| c.address != address || !c.idle) {
-        *slot = None;
-    }
-    if slot.is_none() {
-        let stream = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(address))
-            .await
-            .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "connect timed out"))??;
-        let _ = stream.set_nodelay(true);
-        let (read, write) = stream.into_split();
-        *slot = Some(Connection {
-            address: address.to_string(),
-            reader: BufReader::new(read),
-            writer: write,
-            idle: true,
-        });
-    }
-    let connection = slot.as_mut().expect("connected above");
-    connection.idle = false;
-    connection.writer.write_all(frame).await?;
-    let size = read_frame_size(&mut connection.reader, MAX_RESPONSE_BYTES)
-        .await
-        .map_err(|e| std::io::Error::other(e.to_string()))?
-        .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "connection closed"))?;
-    let body = read_frame_body(&mut connection.reader, size)
-        .await
-        .map_err(|e| std::io::Error::other(e.to_string()))?;
-    connection.idle = true;
-    Ok(body.freeze())
 }
 
 fn decode_response(api: ApiKey, version: i16, body: Bytes) -> Result<ResponseKind, String> {

@@ -13,7 +13,8 @@
 
 use kafka_protocol::error::ResponseError;
 
-use super::image::{ClusterImage, MetadataCommand, PartitionState};
+use super::cluster_image::{ClusterImage, PartitionState};
+use super::image::MetadataCommand;
 
 /// ElectLeaders' `election_type`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,5 +1,6 @@
-//! The replicated cluster metadata (`ClusterImage`), the commands that change it (`MetadataCommand`,
-//! the Raft log's payload) and the pure function that applies one (`apply`).
+//! The commands that change the replicated cluster metadata (`MetadataCommand`, the Raft log's
+//! payload) and the pure function that applies one (`apply`). The metadata itself (`ClusterImage` and
+//! the plain state it is made of) is in `cluster_image`, re-exported here.
 //!
 //! Every coordinator applies the same committed commands in the same order, so `apply` must be
 //! deterministic: no clocks, no randomness, no I/O. Whatever needs a choice (a topic id, a replica
@@ -13,7 +14,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::metadata::{MetadataImage, TopicMeta};
+pub use super::cluster_image::{BrokerEndpoint, ClusterImage, PartitionState, RegisteredBroker, TopicState};
 
 /// Replica placement is a controller decision made before proposing; it lives in `placement`.
 pub use super::placement::assign_replicas;
@@ -30,69 +31,6 @@ pub mod error_code {
     pub const DUPLICATE_BROKER_REGISTRATION: i16 = 101;
     pub const FENCED_LEADER_EPOCH: i16 = 74;
     pub const NO_REASSIGNMENT_IN_PROGRESS: i16 = 85;
-}
-
-/// A listener a broker registered (`BrokerRegistration` endpoints).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct BrokerEndpoint {
-    pub name: String,
-    pub host: String,
-    pub port: u16,
-    pub security_protocol: i16,
-}
-
-/// A broker as the ensemble knows it. `epoch` is the Raft log index of its latest registration, as
-/// Kafka's broker epoch is the offset of the registration record.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RegisteredBroker {
-    pub broker_id: i32,
-    pub epoch: i64,
-    pub incarnation_id: Uuid,
-    pub endpoints: Vec<BrokerEndpoint>,
-    pub rack: Option<String>,
-    /// A fenced broker leads nothing and is out of every ISR (set at registration and by the controller
-    /// when heartbeats stop; cleared when it catches up).
-    pub fenced: bool,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PartitionState {
-    pub replicas: Vec<i32>,
-    pub isr: Vec<i32>,
-    /// -1 when no replica can lead.
-    pub leader: i32,
-    pub leader_epoch: i32,
-    /// Bumped on every change of this partition (Kafka's partition epoch), for AlterPartition fencing.
-    pub partition_epoch: i32,
-    /// A reassignment in progress (KIP-455): replicas being added, and being removed once they are in
-    /// sync. Empty otherwise (and in images written before reassignment existed).
-    #[serde(default)]
-    pub adding_replicas: Vec<i32>,
-    #[serde(default)]
-    pub removing_replicas: Vec<i32>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct TopicState {
-    pub topic_id: Uuid,
-    pub partitions: Vec<PartitionState>,
-    pub configs: BTreeMap<String, String>,
-}
-
-/// Cluster metadata: what the Raft log's committed prefix says. Owned by the state machine; readers get
-/// clones (it is small: brokers, topics and partitions, no records).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ClusterImage {
-    /// Empty until the first controller proposes `InitCluster`.
-    pub cluster_id: String,
-    pub brokers: BTreeMap<i32, RegisteredBroker>,
-    pub topics: BTreeMap<String, TopicState>,
-    /// The first producer id of the next block handed to a broker.
-    pub next_producer_id: i64,
-    /// Dynamic broker configs (`kafka-configs --entity-type brokers`): per broker id ("1"), and for
-    /// every broker ("", `--entity-default`). Empty in images written before they existed.
-    #[serde(default)]
-    pub broker_configs: BTreeMap<String, BTreeMap<String, String>>,
 }
 
 /// One change to the cluster metadata: the payload of a Raft log entry.
@@ -557,49 +495,6 @@ pub fn partition_leadership_changes(image: &ClusterImage) -> Vec<MetadataCommand
         }
     }
     out
-}
-
-impl ClusterImage {
-    /// A dynamic broker config as `broker` sees it: its own value, else the cluster-wide default's.
-    pub fn dynamic_broker_config(&self, broker: i32, name: &str) -> Option<&str> {
-        self.broker_configs
-            .get(&broker.to_string())
-            .and_then(|c| c.get(name))
-            .or_else(|| self.broker_configs.get("").and_then(|c| c.get(name)))
-            .map(String::as_str)
-    }
-
-    /// Unfenced brokers with the first endpoint they registered: the brokers clients may be sent to.
-    pub fn live_brokers(&self) -> impl Iterator<Item = (&RegisteredBroker, &BrokerEndpoint)> {
-        self.brokers
-            .values()
-            .filter(|b| !b.fenced)
-            .filter_map(|b| b.endpoints.first().map(|e| (b, e)))
-    }
-
-    /// The broker's current embedded metadata shape, for wiring brokers to the ensemble.
-    pub fn to_metadata_image(&self) -> MetadataImage {
-        MetadataImage {
-            cluster_id: self.cluster_id.clone(),
-            topics: self
-                .topics
-                .iter()
-                .map(|(name, t)| {
-                    (
-                        name.clone(),
-                        TopicMeta {
-                            topic_id: t.topic_id,
-                            partitions: t.partitions.len() as i32,
-                            replication_factor: t.partitions.first().map(|p| p.replicas.len() as i16).unwrap_or(0),
-                            configs: t.configs.clone(),
-                        },
-                    )
-                })
-                .collect(),
-            next_producer_id_block: self.next_producer_id,
-            epoch: 0,
-        }
-    }
 }
 
 #[cfg(test)]

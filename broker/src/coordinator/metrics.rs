@@ -10,7 +10,6 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::metrics::http::{read_request_path, respond, METRICS_CONTENT_TYPE, NOT_FOUND};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
@@ -19,6 +18,9 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use super::{NodeId, Raft};
+use crate::network::client::request_once;
+use crate::network::http::{read_request_path, respond, METRICS_CONTENT_TYPE, NOT_FOUND};
+use crate::util::str_bytes;
 
 pub struct CoordinatorMetrics {
     registry: Registry,
@@ -213,9 +215,9 @@ async fn follower_lag(
         .get(&leader)
         .ok_or_else(|| format!("no client address for coordinator {leader}"))?;
     let request = DescribeQuorumRequest::default().with_topics(vec![TopicData::default()
-        .with_topic_name(TopicName(super::kafka::str_bytes(super::METADATA_TOPIC)))
+        .with_topic_name(TopicName(str_bytes(super::METADATA_TOPIC)))
         .with_partitions(vec![PartitionData::default().with_partition_index(0)])]);
-    let answer = crate::cluster::remote::request_once(
+    let answer = request_once(
         address,
         &format!("oxka-coordinator-{me}-health"),
         ApiKey::DescribeQuorum,

@@ -3,11 +3,15 @@
 //! Cluster metadata (`image::ClusterImage`: brokers, topics, partition assignment, leaders, ISR, topic
 //! configs, producer-id blocks) is the state machine of a Raft log replicated with openraft 0.9:
 //!
-//! - `image`: the metadata, the commands that change it, and the pure `apply` (plus controller decisions
-//!   such as `partition_leadership_changes`), unit-tested without Raft;
+//! - `cluster_image`: the metadata as plain data (`ClusterImage`), below everything else here;
+//! - `image`: the commands that change it and the pure `apply` (plus controller decisions such as
+//!   `partition_leadership_changes`), unit-tested without Raft;
+//! - `reassignment`: partition reassignment (KIP-455) as pure functions of a partition's state;
 //! - `placement`: the controller's rack-aware replica placement (`assign_replicas`);
 //! - `election`: the controller's leader elections on request (ElectLeaders, preferred and unclean) and
 //!   on schedule (`auto.leader.rebalance.enable`), pure functions of the image;
+//! - `raft_types`: openraft's `TypeConfig` for the metadata log and its aliases (`NodeId`, `Entry`,
+//!   `Raft`);
 //! - `log_store` / `state_machine`: openraft's `RaftLogStorage` / `RaftStateMachine` on files in `dataDir`
 //!   (fsynced log and vote, snapshots, log compaction);
 //! - `network`: the TCP transport between coordinators (`server.N` peer ports), and `NoPeers` for a
@@ -23,8 +27,7 @@
 //! Data enters as Kafka requests on `clientPort`, becomes `MetadataCommand`s proposed by the leader (the
 //! controller), is replicated and applied in log order on every member, and leaves as Kafka responses.
 
-use std::io::Cursor;
-
+pub mod cluster_image;
 pub mod election;
 pub mod image;
 pub mod kafka;
@@ -33,6 +36,7 @@ pub mod metrics;
 pub mod network;
 pub mod node;
 pub mod placement;
+pub mod raft_types;
 pub mod reassignment;
 pub mod runtime;
 pub mod state_machine;
@@ -44,18 +48,4 @@ pub(crate) mod testing;
 
 pub use image::{ClusterImage, MetadataCommand, MetadataResponse};
 pub use node::{CoordinatorNode, RaftSettings, WriteError};
-
-openraft::declare_raft_types!(
-    /// openraft's type configuration for the metadata log.
-    pub TypeConfig:
-        D = MetadataCommand,
-        R = MetadataResponse,
-);
-
-pub type NodeId = u64;
-pub type Node = openraft::BasicNode;
-pub type Entry = openraft::Entry<TypeConfig>;
-pub type Raft = openraft::Raft<TypeConfig>;
-
-/// Kafka's name for the metadata log, shown by DescribeQuorum.
-pub const METADATA_TOPIC: &str = "__cluster_metadata";
+pub use raft_types::{Entry, Node, NodeId, Raft, TypeConfig, METADATA_TOPIC};

@@ -24,7 +24,7 @@
 
 use std::collections::BTreeMap;
 
-use super::image::ClusterImage;
+use super::cluster_image::ClusterImage;
 
 /// One eligible broker and the rack it counts as.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -9,7 +9,7 @@
 //! leader epoch). Cancelling goes back to the original replicas (the current ones minus those being
 //! added). Brokers that stop being replicas delete their copy.
 
-use super::image::PartitionState;
+use super::cluster_image::PartitionState;
 
 /// Why a reassignment cannot start.
 #[derive(Debug, Clone, PartialEq, Eq)]

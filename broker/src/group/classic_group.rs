@@ -12,8 +12,17 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use kafka_protocol::error::ResponseError;
 
 use super::member::{subscribed_topics, Member, Protocol};
-use super::offsets::CommittedOffset;
 use crate::log::TopicPartition;
+
+/// One committed offset, as stored in an `OffsetCommitValue` record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommittedOffset {
+    pub offset: i64,
+    /// -1 when the client did not send one.
+    pub leader_epoch: i32,
+    pub metadata: String,
+    pub commit_timestamp_ms: i64,
+}
 
 /// Kafka's classic group states, with Kafka's names (ListGroups and DescribeGroups report them).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -14,14 +14,15 @@ use parking_lot::Mutex;
 use tokio::sync::oneshot;
 
 use super::classic_group::{Group, GroupState};
+use super::config::GroupConfig;
+use super::host::GroupHost;
 use super::offsets::CommittedOffset;
+use super::records::partition_for;
 use super::records::{
     encode_group_value, encode_key, encode_offset_value, GroupMetadataValue, MemberMetadataValue, RecordKey,
 };
 use super::state::{Effect, JoinRequest, JoinResult, LeaveOutcome, SyncRequest, SyncResult, WaiterId};
-use super::{partition_for, GroupConfig};
 use crate::api::produce::now_ms;
-use crate::broker::Broker;
 use crate::log::batch::BatchBuilder;
 use crate::log::{AppendError, TopicPartition};
 
@@ -78,11 +79,11 @@ impl GroupCoordinator {
 
     /// Makes sure `__consumer_offsets` exists, having the controller create it on first use as Kafka does
     /// (FindCoordinator). Fails with COORDINATOR_NOT_AVAILABLE when it cannot be created.
-    pub async fn ensure_offsets_topic(&self, broker: &Broker) -> Result<(), ResponseError> {
+    pub async fn ensure_offsets_topic(&self, broker: &impl GroupHost) -> Result<(), ResponseError> {
         if self.ready(broker).is_ok() {
             return Ok(());
         }
-        let rf = broker.config.offsets_topic_replication_factor;
+        let rf = broker.offsets_topic_replication_factor();
         let configs = [
             ("cleanup.policy", "compact"),
             ("compression.type", "producer"),
@@ -94,7 +95,7 @@ impl GroupCoordinator {
         let created = broker
             .create_topic(
                 OFFSETS_TOPIC,
-                broker.config.offsets_topic_num_partitions,
+                broker.offsets_topic_num_partitions(),
                 rf.max(1),
                 configs,
                 Vec::new(),
@@ -109,7 +110,7 @@ impl GroupCoordinator {
                     tracing::error!(
                         "cannot create {OFFSETS_TOPIC} (offsets.topic.replication.factor={rf}, \
                          offsets.topic.num.partitions={}): {}; consumer groups are unavailable until it can be",
-                        broker.config.offsets_topic_num_partitions,
+                        broker.offsets_topic_num_partitions(),
                         e.message
                     );
                 }
@@ -120,8 +121,8 @@ impl GroupCoordinator {
     }
 
     /// Whether `__consumer_offsets` exists (groups can be coordinated at all).
-    pub fn ready(&self, broker: &Broker) -> Result<(), ResponseError> {
-        if self.ready.load(Ordering::Acquire) || broker.metadata.topic(OFFSETS_TOPIC).is_some() {
+    pub fn ready(&self, broker: &impl GroupHost) -> Result<(), ResponseError> {
+        if self.ready.load(Ordering::Acquire) || broker.topic(OFFSETS_TOPIC).is_some() {
             self.ready.store(true, Ordering::Release);
             return Ok(());
         }
@@ -129,9 +130,9 @@ impl GroupCoordinator {
     }
 
     /// The broker that coordinates `group_id`: the leader of its `__consumer_offsets` partition.
-    pub fn coordinator_of(&self, broker: &Broker, group_id: &str) -> Result<i32, ResponseError> {
+    pub fn coordinator_of(&self, broker: &impl GroupHost, group_id: &str) -> Result<i32, ResponseError> {
         let partition = self.partition_of(broker, group_id);
-        match broker.metadata.leader_of(OFFSETS_TOPIC, partition) {
+        match broker.leader_of(OFFSETS_TOPIC, partition) {
             Some(leader) if leader >= 0 => Ok(leader),
             _ => Err(ResponseError::CoordinatorNotAvailable),
         }
@@ -139,7 +140,7 @@ impl GroupCoordinator {
 
     /// What every group API checks first: groups are available, the group id is valid, and this broker
     /// is the group's coordinator (else NOT_COORDINATOR: the client looks it up again).
-    pub fn check_group(&self, broker: &Broker, group_id: &str) -> Result<(), ResponseError> {
+    pub fn check_group(&self, broker: &impl GroupHost, group_id: &str) -> Result<(), ResponseError> {
         self.ready(broker)?;
         if group_id.is_empty() {
             return Err(ResponseError::InvalidGroupId);
@@ -151,16 +152,15 @@ impl GroupCoordinator {
     }
 
     /// The `__consumer_offsets` partition that holds `group_id`.
-    pub fn partition_of(&self, broker: &Broker, group_id: &str) -> i32 {
+    pub fn partition_of(&self, broker: &impl GroupHost, group_id: &str) -> i32 {
         let partitions = broker
-            .metadata
             .topic(OFFSETS_TOPIC)
             .map(|t| t.partitions)
-            .unwrap_or(broker.config.offsets_topic_num_partitions);
+            .unwrap_or(broker.offsets_topic_num_partitions());
         partition_for(group_id, partitions)
     }
 
-    pub async fn join(&self, broker: &Broker, group_id: &str, mut request: JoinRequest) -> JoinResult {
+    pub async fn join(&self, broker: &impl GroupHost, group_id: &str, mut request: JoinRequest) -> JoinResult {
         let member_id = request.member_id.clone();
         let (tx, rx) = oneshot::channel();
         {
@@ -186,7 +186,7 @@ impl GroupCoordinator {
             .unwrap_or_else(|_| JoinResult::error(&member_id, ResponseError::CoordinatorNotAvailable))
     }
 
-    pub async fn sync(&self, broker: &Broker, group_id: &str, mut request: SyncRequest) -> SyncResult {
+    pub async fn sync(&self, broker: &impl GroupHost, group_id: &str, mut request: SyncRequest) -> SyncResult {
         let (tx, rx) = oneshot::channel();
         {
             let mut inner = self.inner.lock();
@@ -211,7 +211,7 @@ impl GroupCoordinator {
 
     pub fn heartbeat(
         &self,
-        broker: &Broker,
+        broker: &impl GroupHost,
         group_id: &str,
         member_id: &str,
         instance_id: Option<&str>,
@@ -229,7 +229,7 @@ impl GroupCoordinator {
     /// LeaveGroup: a group-level error, or one outcome per leaving member.
     pub fn leave(
         &self,
-        broker: &Broker,
+        broker: &impl GroupHost,
         group_id: &str,
         members: &[(String, Option<String>)],
     ) -> Result<Vec<LeaveOutcome>, ResponseError> {
@@ -262,7 +262,7 @@ impl GroupCoordinator {
     /// Forgets the groups of `__consumer_offsets` partitions this broker no longer leads (Kafka's
     /// `onResignation`): their parked JoinGroup and SyncGroup requests are answered NOT_COORDINATOR, so
     /// the members find the new coordinator, which loads the groups from its replica of the log.
-    pub fn unload_partitions(&self, broker: &Broker, partitions: &[i32]) {
+    pub fn unload_partitions(&self, broker: &impl GroupHost, partitions: &[i32]) {
         if partitions.is_empty() {
             return;
         }
@@ -289,7 +289,7 @@ impl GroupCoordinator {
     }
 
     /// Runs every group's clock (session timeouts, rebalance timeouts, the initial delay).
-    pub fn tick(&self, broker: &Broker) {
+    pub fn tick(&self, broker: &impl GroupHost) {
         let now = now_ms();
         let mut inner = self.inner.lock();
         let ids: Vec<String> = inner
@@ -314,7 +314,7 @@ impl GroupCoordinator {
 
     /// Kafka's `cleanupGroupMetadata`: removes expired offsets (tombstones first), then groups left
     /// empty with no offsets.
-    fn cleanup(&self, broker: &Broker, inner: &mut Inner, now: i64) {
+    fn cleanup(&self, broker: &impl GroupHost, inner: &mut Inner, now: i64) {
         let ids: Vec<String> = inner.groups.keys().cloned().collect();
         for id in ids {
             let Some(group) = inner.groups.get_mut(&id) else {
@@ -346,7 +346,7 @@ impl GroupCoordinator {
     /// OffsetCommit for partitions the handler found to exist. Returns one outcome per partition, in order.
     pub fn commit_offsets(
         &self,
-        broker: &Broker,
+        broker: &impl GroupHost,
         group_id: &str,
         generation_id: i32,
         member_id: &str,
@@ -371,7 +371,7 @@ impl GroupCoordinator {
     #[allow(clippy::too_many_arguments)]
     fn commit_locked(
         &self,
-        broker: &Broker,
+        broker: &impl GroupHost,
         inner: &mut Inner,
         group_id: &str,
         generation_id: i32,
@@ -469,7 +469,7 @@ impl GroupCoordinator {
     }
 
     /// DeleteGroups for one group: writes tombstones for its offsets and metadata, then forgets it.
-    pub fn delete_group(&self, broker: &Broker, group_id: &str) -> Option<ResponseError> {
+    pub fn delete_group(&self, broker: &impl GroupHost, group_id: &str) -> Option<ResponseError> {
         let mut inner = self.inner.lock();
         let Some(group) = inner.groups.get(group_id) else {
             return Some(ResponseError::GroupIdNotFound);
@@ -499,7 +499,7 @@ impl GroupCoordinator {
     /// OffsetDelete: a group-level error, or one outcome per (topic, partition).
     pub fn delete_offsets(
         &self,
-        broker: &Broker,
+        broker: &impl GroupHost,
         group_id: &str,
         partitions: Vec<TopicPartition>,
     ) -> Result<Vec<(TopicPartition, Option<ResponseError>)>, ResponseError> {
@@ -531,7 +531,7 @@ impl GroupCoordinator {
     }
 
     /// Performs a state-machine step's effects in order.
-    fn perform(&self, broker: &Broker, inner: &mut Inner, group_id: &str, effects: Vec<Effect>) {
+    fn perform(&self, broker: &impl GroupHost, inner: &mut Inner, group_id: &str, effects: Vec<Effect>) {
         for effect in effects {
             match effect {
                 Effect::CompleteJoin(waiter, result) => {
@@ -562,7 +562,12 @@ impl GroupCoordinator {
     }
 
     /// Appends records for `group_id` to its `__consumer_offsets` partition as one batch.
-    fn append(&self, broker: &Broker, group_id: &str, records: Vec<OffsetsRecord>) -> Result<(), ResponseError> {
+    fn append(
+        &self,
+        broker: &impl GroupHost,
+        group_id: &str,
+        records: Vec<OffsetsRecord>,
+    ) -> Result<(), ResponseError> {
         let partition = self.partition_of(broker, group_id);
         let tp = TopicPartition::new(OFFSETS_TOPIC, partition);
         let now = now_ms();
@@ -570,7 +575,7 @@ impl GroupCoordinator {
         for (key, value) in &records {
             batch = batch.record(Some(key), value.as_deref(), 0);
         }
-        match broker.replicas.append_now(&tp, &batch.build(), 1) {
+        match broker.append_now(&tp, &batch.build(), 1) {
             Ok(_) => Ok(()),
             Err(failure) => {
                 let message = failure.message.as_deref().unwrap_or_default();

@@ -5,8 +5,8 @@
 use kafka_protocol::error::ResponseError;
 
 use super::classic_group::{Group, GroupState, JoinTimer};
+use super::config::GroupConfig;
 use super::state::{Effect, JoinResult, LeaveOutcome, SyncResult};
-use super::GroupConfig;
 
 impl Group {
     /// Heartbeat: keeps the member's session alive and tells it when to rejoin.

@@ -7,10 +7,10 @@ use std::collections::HashMap;
 
 use super::classic_group::{Group, GroupState};
 use super::coordinator::{GroupCoordinator, OFFSETS_TOPIC};
+use super::host::GroupHost;
 use super::member::{Member, Protocol};
 use super::records::{decode_group_value, decode_key, decode_offset_value, GroupMetadataValue, RecordError, RecordKey};
 use crate::api::produce::now_ms;
-use crate::broker::Broker;
 use crate::log::batch::{batch_size_from_prefix, validate_batch, HEADER_SIZE, LOG_OVERHEAD};
 
 /// What a replay found, for the start-up log line.
@@ -41,8 +41,8 @@ struct Replayed {
 
 impl GroupCoordinator {
     /// Rebuilds all groups from every `__consumer_offsets` partition this broker has a log of.
-    pub fn load(&self, broker: &Broker) -> Result<LoadSummary, LoadError> {
-        let Some(topic) = broker.metadata.topic(OFFSETS_TOPIC) else {
+    pub fn load(&self, broker: &impl GroupHost) -> Result<LoadSummary, LoadError> {
+        let Some(topic) = broker.topic(OFFSETS_TOPIC) else {
             return Ok(LoadSummary::default());
         };
         self.load_partitions(broker, &(0..topic.partitions).collect::<Vec<_>>())
@@ -50,7 +50,7 @@ impl GroupCoordinator {
 
     /// Rebuilds the groups of the given `__consumer_offsets` partitions from their logs (this broker
     /// has just become their leader), replacing whatever memory held for those groups.
-    pub fn load_partitions(&self, broker: &Broker, partitions: &[i32]) -> Result<LoadSummary, LoadError> {
+    pub fn load_partitions(&self, broker: &impl GroupHost, partitions: &[i32]) -> Result<LoadSummary, LoadError> {
         let mut summary = LoadSummary::default();
         let mut replayed: HashMap<String, Replayed> = HashMap::new();
         for &partition in partitions {

@@ -4,8 +4,10 @@
 
 use bytes::Bytes;
 
-use super::state::WaiterId;
-use super::GroupConfig;
+use super::config::GroupConfig;
+
+/// Names a parked request; allocated by the runtime.
+pub type WaiterId = u64;
 
 /// A protocol a member supports (for consumers: an assignor such as "range"), with its metadata
 /// (for consumers: the serialized subscription).

@@ -6,18 +6,9 @@ use std::collections::BTreeSet;
 
 use kafka_protocol::error::ResponseError;
 
+pub use super::classic_group::CommittedOffset;
 use super::classic_group::{Group, GroupState};
 use crate::log::TopicPartition;
-
-/// One committed offset, as stored in an `OffsetCommitValue` record.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CommittedOffset {
-    pub offset: i64,
-    /// -1 when the client did not send one.
-    pub leader_epoch: i32,
-    pub metadata: String,
-    pub commit_timestamp_ms: i64,
-}
 
 /// Why a commit's member or generation is refused; applies to every partition of the request.
 pub type CommitRejection = ResponseError;

@@ -5,11 +5,11 @@
 //! values v0..=3 (the non-flexible versions). A null value is a tombstone (the offset or group is gone).
 //!
 //! Strings are an i16 length plus UTF-8 (length -1 for a nullable null), bytes an i32 length, arrays
-//! an i32 count, all big endian.
+//! an i32 count, all big endian. A group's records go to partition `partition_for(group)` of the topic.
 
 use bytes::Bytes;
 
-use super::offsets::CommittedOffset;
+use super::classic_group::CommittedOffset;
 
 const OFFSET_COMMIT_KEY_VERSION: i16 = 1;
 const GROUP_METADATA_KEY_VERSION: i16 = 2;
@@ -277,9 +277,33 @@ fn take_bytes(buf: &mut &[u8], field: &'static str) -> Result<Bytes, RecordError
     Ok(Bytes::copy_from_slice(take(buf, len as usize, field)?))
 }
 
+/// The `__consumer_offsets` partition of a group: Kafka's `Utils.abs(groupId.hashCode()) % partitions`.
+pub fn partition_for(group_id: &str, partitions: i32) -> i32 {
+    let hash = java_string_hash(group_id);
+    let positive = if hash == i32::MIN { 0 } else { hash.abs() };
+    positive % partitions.max(1)
+}
+
+/// Java's `String.hashCode`: over UTF-16 code units, wrapping.
+fn java_string_hash(s: &str) -> i32 {
+    s.encode_utf16()
+        .fold(0i32, |h, unit| h.wrapping_mul(31).wrapping_add(unit as i32))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn partition_matches_java_hash() {
+        // "hello".hashCode() == 99162322 in Java.
+        assert_eq!(java_string_hash("hello"), 99_162_322);
+        assert_eq!(partition_for("hello", 50), 99_162_322 % 50);
+        // Negative hashes are made positive: "polygenelubricants".hashCode() == Integer.MIN_VALUE.
+        assert_eq!(java_string_hash("polygenelubricants"), i32::MIN);
+        assert_eq!(partition_for("polygenelubricants", 50), 0);
+        assert_eq!(partition_for("", 50), 0);
+    }
 
     #[test]
     fn offset_key_and_value_round_trip() {

@@ -10,11 +10,10 @@ use bytes::Bytes;
 use kafka_protocol::error::ResponseError;
 
 use super::classic_group::{Group, GroupState, JoinTimer};
+use super::config::GroupConfig;
 use super::member::{Member, Protocol};
-use super::GroupConfig;
 
-/// Names a parked request; allocated by the runtime.
-pub type WaiterId = u64;
+pub use super::member::WaiterId;
 
 #[derive(Debug, Clone)]
 pub struct JoinRequest {

@@ -10,11 +10,11 @@
 //! layer sets it from the leader's). `truncate_fully_and_start_at` is the follower's reset when
 //! its log does not overlap the leader's (Kafka's `truncateFullyAndStartAt`).
 
+use super::append_info::AppendInfo;
 use super::checkpoint;
 use super::error::{AppendError, LogError};
 use super::segment::{AppendedBatch, LogSegment};
 use super::unified_log::{parse_batch_at, wall_clock_ms, Log};
-use super::AppendInfo;
 use crate::log::batch::BatchHeader;
 
 impl Log {

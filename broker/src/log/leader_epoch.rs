@@ -12,14 +12,13 @@
 //! `<epoch> <start offset>` line per entry. The in-memory methods report whether they changed
 //! anything; the owner (`Log`, under the partition lock) calls `persist` after a change, so the
 //! file always matches memory when a `Log` method returns (written atomically: temp file, fsync,
-//! rename, directory fsync).
+//! rename, directory fsync). `Log`'s accessors over its cache are in `log_epochs`.
 
 use std::fs;
 use std::path::{Path, PathBuf};
 
 use super::checkpoint::{sync_dir, write_atomically};
 use super::error::LogError;
-use super::unified_log::Log;
 
 pub(crate) const LEADER_EPOCH_CHECKPOINT_FILE: &str = "leader-epoch-checkpoint";
 const VERSION: i32 = 0;
@@ -234,36 +233,6 @@ fn parse(text: &str) -> Result<Vec<EpochEntry>, String> {
         return Err("entries are not in increasing epoch and start offset order".to_string());
     }
     Ok(entries)
-}
-
-/// Leader epochs of the partition's log (the cache itself is `Log::leader_epoch_cache`).
-impl Log {
-    /// Kafka's `assign` on becoming leader: `epoch` starts at `start_offset` (the log end offset).
-    /// Persists the cache when it changed.
-    pub fn assign_leader_epoch(&mut self, epoch: i32, start_offset: i64) -> Result<(), LogError> {
-        self.ensure_open()?;
-        if self.leader_epoch_cache.assign(epoch, start_offset) {
-            self.leader_epoch_cache.persist()?;
-        }
-        Ok(())
-    }
-
-    pub fn latest_epoch(&self) -> Option<i32> {
-        self.leader_epoch_cache.latest_epoch()
-    }
-
-    /// OffsetsForLeaderEpoch: see `LeaderEpochCache::end_offset_for` (with this log's end offset).
-    pub fn end_offset_for_epoch(&self, epoch: i32) -> Option<(i32, i64)> {
-        self.leader_epoch_cache.end_offset_for(epoch, self.log_end_offset)
-    }
-
-    pub fn epoch_for_offset(&self, offset: i64) -> Option<i32> {
-        self.leader_epoch_cache.epoch_for_offset(offset)
-    }
-
-    pub fn leader_epoch_cache(&self) -> &LeaderEpochCache {
-        &self.leader_epoch_cache
-    }
 }
 
 #[cfg(test)]

@@ -29,8 +29,8 @@ use super::config::LogConfig;
 use super::error::LogError;
 use super::offset_checkpoint::{self, HIGH_WATERMARK_FILE, LOG_START_OFFSET_FILE, RECOVERY_POINT_FILE};
 use super::recovery::LogDirOffsets;
+use super::topic_partition::TopicPartition;
 use super::unified_log::{wall_clock_ms, Log};
-use super::TopicPartition;
 
 /// One partition hosted by this broker.
 #[derive(Debug)]

@@ -14,7 +14,7 @@ use std::path::Path;
 
 use super::checkpoint::{sync_dir, write_atomically};
 use super::error::LogError;
-use super::TopicPartition;
+use super::topic_partition::TopicPartition;
 
 pub(crate) const HIGH_WATERMARK_FILE: &str = "replication-offset-checkpoint";
 pub(crate) const RECOVERY_POINT_FILE: &str = "recovery-point-offset-checkpoint";

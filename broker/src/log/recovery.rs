@@ -21,13 +21,13 @@ use std::path::{Path, PathBuf};
 
 use super::batch;
 use super::checkpoint;
-use super::cleaner::{CLEANED_SUFFIX, SWAP_SUFFIX};
 use super::config::LogConfig;
 use super::error::LogError;
 use super::leader_epoch::LeaderEpochCache;
 use super::producer_state::ProducerStateManager;
 use super::segment::{
-    segment_file, HeaderScanner, LogSegment, DELETED_SUFFIX, INDEX_SUFFIX, LOG_SUFFIX, TIME_INDEX_SUFFIX,
+    segment_file, HeaderScanner, LogSegment, CLEANED_SUFFIX, DELETED_SUFFIX, INDEX_SUFFIX, LOG_SUFFIX, SWAP_SUFFIX,
+    TIME_INDEX_SUFFIX,
 };
 use super::unified_log::Log;
 

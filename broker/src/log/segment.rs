@@ -33,6 +33,11 @@ pub(crate) const LOG_SUFFIX: &str = ".log";
 pub(crate) const INDEX_SUFFIX: &str = ".index";
 pub(crate) const TIME_INDEX_SUFFIX: &str = ".timeindex";
 pub(crate) const DELETED_SUFFIX: &str = ".deleted";
+/// A segment the cleaner is writing (`<base>.log.cleaned` and its indexes), renamed to `.swap` while
+/// it is swapped in for the segments it replaces (`cleaner::clean`). Opening a log completes a `.swap`
+/// left by a crash and removes `.cleaned` leftovers (`recovery`).
+pub(crate) const CLEANED_SUFFIX: &str = ".cleaned";
+pub(crate) const SWAP_SUFFIX: &str = ".swap";
 
 /// `<dir>/<20-digit base offset><suffix>`, Kafka's segment file naming.
 pub(crate) fn segment_file(dir: &Path, base_offset: i64, suffix: &str) -> PathBuf {

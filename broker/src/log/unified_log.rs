@@ -6,7 +6,7 @@
 //! `append_as_follower` (`follower.rs`); fetches leave via `read` (a `FetchSlice` plan). Neither
 //! append moves the high watermark: the replication layer does (`set_high_watermark`). Opening
 //! and recovery live in `recovery.rs`, retention and DeleteRecords in `retention.rs`, the leader
-//! epoch accessors in `leader_epoch.rs`.
+//! epoch accessors in `log_epochs.rs`.
 //!
 //! What must hold: segments cover increasing, non-overlapping offset ranges; `log_start_offset <=
 //! high_watermark <= log_end_offset`; `log_end_offset` is the next offset to assign; everything
@@ -16,6 +16,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use super::append_info::AppendInfo;
 use super::batch::{self, BatchHeader};
 use super::checkpoint;
 use super::config::{LogConfig, TimestampType};
@@ -23,7 +24,6 @@ use super::error::{AppendError, LogError, ReadError};
 use super::leader_epoch::LeaderEpochCache;
 use super::producer_state::ProducerStateManager;
 use super::segment::{AppendedBatch, FetchSlice, LogSegment, SegmentSettings};
-use super::AppendInfo;
 
 /// Write the recovery-point checkpoint from `flush` at most this often (it is always written on
 /// close and whenever the log start offset moves). A stale recovery point only means more
@@ -207,7 +207,7 @@ impl Log {
     fn check_keys(records: &[u8], batches: &[ParsedBatch]) -> Result<(), AppendError> {
         for b in batches {
             let bytes = &records[b.position..b.position + b.header.size()];
-            match super::cleaner::records::has_record_without_key(bytes) {
+            match super::records::has_record_without_key(bytes) {
                 Ok(false) => {}
                 Ok(true) => {
                     return Err(AppendError::InvalidRecord {

@@ -1,5 +1,5 @@
 //! Metrics with Kafka-like names (as Kafka's JMX exporter renders them), served as Prometheus text by
-//! `http`. Counters are updated on the request path (atomic adds); log sizes and partition counts are
+//! `runtime::metrics_http`. Counters are updated on the request path (atomic adds); log sizes and partition counts are
 //! read when scraped.
 
 use std::time::Duration;
@@ -12,7 +12,6 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
 
-pub mod http;
 pub mod replication;
 
 pub use replication::{ReplicationCounters, ReplicationGauges, ReplicationSnapshot};

@@ -1,7 +1,9 @@
 //! The client side of the Kafka protocol, for the broker's own outgoing requests: encoding a request
 //! frame, decoding a response, and one connection that sends a request and reads its answer
 //! (`ClientConnection`). Used by the replica fetchers (Fetch to partition leaders) and by the controller
-//! channel (`cluster::remote`).
+//! channel (`cluster::remote`, whose lanes keep a `ReusableConnection` each and call `exchange`);
+//! `request_once` is one request on a fresh connection (a coordinator asking its leader how far it has
+//! caught up).
 
 use std::time::Duration;
 
@@ -148,4 +150,79 @@ impl ClientConnection {
         }
         Ok(response)
     }
+}
+
+/// Largest response `exchange` accepts (a coordinator's metadata images of very large clusters fit).
+const MAX_RESPONSE_BYTES: usize = 256 << 20;
+/// How long connecting to one address may take (in `exchange`, and the controller channel's discovery).
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// A connection a caller keeps in a slot (`Option<ReusableConnection>`) between `exchange` calls,
+/// reused while it is idle and to the same address (the controller channel's lanes).
+pub struct ReusableConnection {
+    address: String,
+    reader: BufReader<tokio::net::tcp::OwnedReadHalf>,
+    writer: tokio::net::tcp::OwnedWriteHalf,
+    /// False between sending a request and reading its whole response: a call abandoned there (timed
+    /// out) leaves a response in flight, so the connection is not reused.
+    idle: bool,
+}
+
+impl ReusableConnection {
+    pub fn address(&self) -> &str {
+        &self.address
+    }
+}
+
+/// One request on a fresh connection to `address`, for callers outside a broker's session (a coordinator
+/// asking its leader how far it has caught up, the controller channel asking members who leads).
+pub async fn request_once(
+    address: &str,
+    client_id: &str,
+    api: ApiKey,
+    version: i16,
+    request: &RequestKind,
+    timeout: Duration,
+) -> Result<ResponseKind, String> {
+    // The first correlation id of a fresh connection.
+    let frame = encode_request(api, version, 1, client_id, request)?;
+    let mut slot = None;
+    let body = tokio::time::timeout(timeout, exchange(&mut slot, address, &frame))
+        .await
+        .map_err(|_| format!("{address} did not answer within {timeout:?}"))?
+        .map_err(|e| format!("{address}: {e}"))?;
+    decode_response(api, version, body).map(|(_, response)| response)
+}
+
+/// Sends `frame` over the connection in `slot` (connecting to `address` first if needed, or if the
+/// connection is to another member) and reads one response frame body.
+pub async fn exchange(slot: &mut Option<ReusableConnection>, address: &str, frame: &[u8]) -> std::io::Result<Bytes> {
+    if slot.as_ref().is_some_and(|c| c.address != address || !c.idle) {
+        *slot = None;
+    }
+    if slot.is_none() {
+        let stream = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(address))
+            .await
+            .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "connect timed out"))??;
+        let _ = stream.set_nodelay(true);
+        let (read, write) = stream.into_split();
+        *slot = Some(ReusableConnection {
+            address: address.to_string(),
+            reader: BufReader::new(read),
+            writer: write,
+            idle: true,
+        });
+    }
+    let connection = slot.as_mut().expect("connected above");
+    connection.idle = false;
+    connection.writer.write_all(frame).await?;
+    let size = read_frame_size(&mut connection.reader, MAX_RESPONSE_BYTES)
+        .await
+        .map_err(|e| std::io::Error::other(e.to_string()))?
+        .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "connection closed"))?;
+    let body = read_frame_body(&mut connection.reader, size)
+        .await
+        .map_err(|e| std::io::Error::other(e.to_string()))?;
+    connection.idle = true;
+    Ok(body.freeze())
 }

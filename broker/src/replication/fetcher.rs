@@ -245,7 +245,7 @@ impl FetcherTask {
                     self.report(&format!(
                         "broker {} refused the fetch: {}",
                         self.shared.leader,
-                        super::describe_error(response.error_code)
+                        crate::util::describe_error(response.error_code)
                     ));
                     failures = self.back_off(&backoff, failures).await;
                 }
@@ -490,7 +490,10 @@ impl FetcherTask {
                 | ResponseError::UnknownTopicOrPartition
                 | ResponseError::UnknownTopicId,
             ) => self.delay(hosted),
-            _ => self.partition_failure(hosted, &format!("the leader answered {}", super::describe_error(code))),
+            _ => self.partition_failure(
+                hosted,
+                &format!("the leader answered {}", crate::util::describe_error(code)),
+            ),
         }
     }
 

@@ -176,5 +176,5 @@ impl IsrClient {
 }
 
 fn refusal(code: i16) -> (Option<ResponseError>, String) {
-    (ResponseError::try_from_code(code), super::describe_error(code))
+    (ResponseError::try_from_code(code), crate::util::describe_error(code))
 }

@@ -22,12 +22,5 @@ mod sim;
 
 pub use hosted::{HostedPartition, Role};
 
-/// A Kafka error code as a log line names it: `NAME (description)`.
-pub(crate) fn describe_error(code: i16) -> String {
-    match kafka_protocol::error::ResponseError::try_from_code(code) {
-        Some(e) => format!("{e:?} ({e})"),
-        None => format!("error code {code}"),
-    }
-}
 pub use isr::IsrClient;
 pub use manager::{check_epoch, AppendFailure, FollowerRead, ReplicaManager, RoleChanges};

@@ -15,3 +15,16 @@ pub fn now_ms() -> i64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as i64)
 }
+
+/// A Kafka protocol string holding a copy of `s`.
+pub fn str_bytes(s: &str) -> kafka_protocol::protocol::StrBytes {
+    kafka_protocol::protocol::StrBytes::from_string(s.to_string())
+}
+
+/// A Kafka error code as a log line names it: `NAME (description)`.
+pub fn describe_error(code: i16) -> String {
+    match kafka_protocol::error::ResponseError::try_from_code(code) {
+        Some(e) => format!("{e:?} ({e})"),
+        None => format!("error code {code}"),
+    }
+}

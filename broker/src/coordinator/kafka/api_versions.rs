@@ -1,18 +1,15 @@
-//! ApiVersions on `clientPort`: the coordinator's own table, derived from `SUPPORTED`.
+//! ApiVersions on `clientPort`: the coordinator's own table, derived from `SUPPORTED` (which `dispatch`
+//! hands to `handle`).
 
-use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::ApiVersionsResponse;
 use kafka_protocol::protocol::VersionRange;
 
-use super::SUPPORTED;
+use crate::protocol::ApiSpec;
 
 pub const VERSIONS: VersionRange = VersionRange { min: 0, max: 4 };
 
-pub fn handle() -> ApiVersionsResponse {
-    ApiVersionsResponse::default().with_api_keys(crate::api::api_versions::table(SUPPORTED))
-}
-
-/// The v0 answer to an ApiVersions version we don't know (KIP-511).
-pub fn unsupported_version_response() -> ApiVersionsResponse {
-    handle().with_error_code(ResponseError::UnsupportedVersion.code())
+/// The table of `supported` (`kafka::SUPPORTED`, passed in by `dispatch` so this file does not import the
+/// registry that lists it).
+pub fn handle(supported: &[ApiSpec]) -> ApiVersionsResponse {
+    ApiVersionsResponse::default().with_api_keys(crate::protocol::api_versions::table(supported))
 }

@@ -7,8 +7,8 @@ use kafka_protocol::messages::describe_cluster_response::DescribeClusterBroker;
 use kafka_protocol::messages::{BrokerId, DescribeClusterRequest, DescribeClusterResponse};
 use kafka_protocol::protocol::VersionRange;
 
+use super::image_responses::cluster_broker;
 use super::{str_bytes, ClientContext};
-use crate::api::describe_cluster::cluster_broker;
 
 pub const VERSIONS: VersionRange = VersionRange { min: 0, max: 1 };
 

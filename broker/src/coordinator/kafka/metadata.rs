@@ -1,6 +1,7 @@
 //! Metadata on `clientPort`: the committed image as Kafka's Metadata response: the unfenced registered
 //! brokers (their first endpoint), the controller, and every topic's partitions with leader, leader
-//! epoch, replicas, ISR and offline replicas, described by the broker's own `api::metadata::describe`. Any member answers from its applied image (a follower may lag by the entries
+//! epoch, replicas, ISR and offline replicas, described as the broker's Metadata describes them
+//! (`image_responses`). Any member answers from its applied image (a follower may lag by the entries
 //! in flight). This is the first, read-only way for a broker to learn the cluster from the ensemble;
 //! topic configs come from the log later (see docs/coordinator.md). No auto-creation: a coordinator is
 //! not where topics appear by accident.
@@ -10,8 +11,8 @@ use kafka_protocol::messages::metadata_response::MetadataResponseTopic;
 use kafka_protocol::messages::{BrokerId, MetadataRequest, MetadataResponse};
 use kafka_protocol::protocol::VersionRange;
 
+use super::image_responses::{describe, response_broker, OPERATIONS_OMITTED};
 use super::{str_bytes, ClientContext};
-use crate::api::metadata::{describe, response_broker, OPERATIONS_OMITTED};
 use crate::coordinator::image::ClusterImage;
 
 pub const VERSIONS: VersionRange = VersionRange { min: 0, max: 12 };

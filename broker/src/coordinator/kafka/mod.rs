@@ -9,21 +9,22 @@
 //! `dispatch` is the typed core of that path (request in, response out), so a broker's embedded
 //! coordinator calls the same handlers in-process, without frames.
 //!
-//! One oxka-internal API shares the port: `metadata_fetch` (API key 30000, JSON body), the long-poll
-//! brokers follow the metadata log with. `handle_request` recognizes it by its key before Kafka decoding.
+//! What the handlers share (`ClientContext`, `propose`) is in `context`; the controller's periodic
+//! duties (fencing, leadership reconciliation, preferred-leader rebalancing) in `controller_duties`.
+//!
+//! One oxka-internal API shares the port: `metadata_fetch` (API key 30000, JSON body, wire format in
+//! `metadata_fetch_codec`), the long-poll brokers follow the metadata log with. `handle_request`
+//! recognizes it by its key before Kafka decoding.
 //!
 //! Connections are bounded by `maxClientCnxns` and in-flight bytes by the heap budget; every connection
 //! task stops at shutdown after finishing the request it is processing (a waiting MetadataFetch answers
 //! at once).
 
-use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
 use kafka_protocol::messages::{ApiKey, RequestKind, ResponseHeader, ResponseKind};
-use kafka_protocol::protocol::StrBytes;
-use parking_lot::Mutex;
 use tokio::io::{AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
@@ -31,12 +32,10 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{debug, warn};
 
-use super::{CoordinatorNode, NodeId};
-use crate::api::codec::{decode_request, encode_response, Decoded};
-use crate::api::RequestError;
-use crate::config::{CoordinatorId, LeaderBalanceConfig, Voter};
 use crate::network::frame::{read_frame_body, read_frame_size, FrameError};
 use crate::network::MemoryBudget;
+use crate::protocol::codec::{decode_request, encode_response, Decoded};
+use crate::protocol::RequestError;
 
 pub mod allocate_producer_ids;
 pub mod alter_partition;
@@ -44,20 +43,24 @@ pub mod alter_partition_reassignments;
 pub mod api_versions;
 pub mod broker_heartbeat;
 pub mod broker_registration;
+mod context;
+mod controller_duties;
 pub mod create_partitions;
 pub mod create_topics;
 pub mod delete_topics;
 pub mod describe_cluster;
 pub mod describe_quorum;
 pub mod elect_leaders;
+pub mod image_responses;
 pub mod incremental_alter_configs;
 pub mod metadata;
 pub mod metadata_fetch;
+pub mod metadata_fetch_codec;
 
 /// Largest request a coordinator accepts (its requests are small metadata requests).
 const MAX_REQUEST_BYTES: usize = 16 << 20;
 
-pub use crate::api::ApiSpec;
+pub use crate::protocol::ApiSpec;
 
 /// Every API served on `clientPort`; ApiVersions answers from this table.
 pub const SUPPORTED: &[ApiSpec] = &[
@@ -119,186 +122,11 @@ pub const SUPPORTED: &[ApiSpec] = &[
     },
 ];
 
-/// What the handlers share: the local member, the ensemble's addresses, and in-memory controller state
-/// that is not replicated (broker liveness, when followers were last seen caught up).
-pub struct ClientContext {
-    pub node: CoordinatorNode,
-    pub voters: BTreeMap<CoordinatorId, Voter>,
-    /// `broker.session.timeout.ms`: heartbeats older than this get a broker fenced.
-    pub session_timeout_ms: i64,
-    /// Last heartbeat per broker id, in ms since the epoch (only meaningful on the controller).
-    pub heartbeats: Mutex<BTreeMap<i32, i64>>,
-    /// Last time each voter's log matched the leader's, in ms since the epoch.
-    pub caught_up: Mutex<BTreeMap<NodeId, i64>>,
-    /// Per broker: the metadata offset its last heartbeat reported and when (ms since the epoch), for
-    /// DescribeQuorum's observers (only meaningful on the controller).
-    pub broker_offsets: Mutex<BTreeMap<i32, (i64, i64)>>,
-    /// Cancelled when the member shuts down: long-polls (MetadataFetch) stop waiting and answer.
-    pub shutdown: CancellationToken,
-}
-
-impl ClientContext {
-    pub fn new(node: CoordinatorNode, voters: BTreeMap<CoordinatorId, Voter>, session_timeout_ms: u64) -> Self {
-        ClientContext {
-            node,
-            voters,
-            session_timeout_ms: session_timeout_ms as i64,
-            heartbeats: Mutex::default(),
-            caught_up: Mutex::default(),
-            broker_offsets: Mutex::default(),
-            shutdown: CancellationToken::new(),
-        }
-    }
-
-    /// Makes long-polls end when `shutdown` is cancelled (without it they end after their own wait).
-    pub fn with_shutdown(mut self, shutdown: CancellationToken) -> Self {
-        self.shutdown = shutdown;
-        self
-    }
-
-    /// Records which voters are caught up with the leader's log, each time Raft's metrics change.
-    pub async fn track_replication(self: Arc<Self>, shutdown: CancellationToken) {
-        let mut rx = self.node.raft.metrics();
-        loop {
-            {
-                let m = rx.borrow_and_update();
-                if let (Some(replication), Some(last)) = (&m.replication, m.last_log_index) {
-                    let now = now_ms();
-                    let mut caught_up = self.caught_up.lock();
-                    for (id, matched) in replication {
-                        if matched.map(|l| l.index) == Some(last) {
-                            caught_up.insert(*id, now);
-                        }
-                    }
-                }
-            }
-            tokio::select! {
-                _ = shutdown.cancelled() => return,
-                changed = rx.changed() => if changed.is_err() { return },
-            }
-        }
-    }
-}
-
-/// The controller's liveness duty: every second, on the leader, fence the unfenced brokers whose
-/// heartbeats stopped for longer than the session timeout, then move partition leadership off fenced
-/// brokers (`partition_leadership_changes`). Heartbeat times live only on the controller,
-/// so a new controller starts every broker's clock when it first looks (a grace period of one timeout).
-pub async fn fence_expired_brokers(ctx: Arc<ClientContext>, shutdown: CancellationToken) {
-    let mut ticker = tokio::time::interval(std::time::Duration::from_secs(1));
-    loop {
-        tokio::select! {
-            _ = shutdown.cancelled() => return,
-            _ = ticker.tick() => {}
-        }
-        if !ctx.node.is_leader() {
-            ctx.heartbeats.lock().clear();
-            continue;
-        }
-        let image = ctx.node.state.image();
-        let expired = {
-            let mut heartbeats = ctx.heartbeats.lock();
-            expired_brokers(&image, &mut heartbeats, now_ms(), ctx.session_timeout_ms)
-        };
-        for (broker_id, broker_epoch) in expired {
-            let command = super::MetadataCommand::SetBrokerFenced {
-                broker_id,
-                broker_epoch,
-                fenced: true,
-            };
-            match ctx.node.write(command).await {
-                Ok(_) => tracing::info!(broker_id, "fenced a broker whose heartbeats stopped"),
-                Err(e) => warn!(broker_id, "cannot fence a broker whose heartbeats stopped: {e}"),
-            }
-        }
-        reconcile_leadership(&ctx).await;
-    }
-}
-
-/// Proposes every `partition_leadership_changes` command for the current image: partitions led by
-/// fenced brokers get new leaders, fenced brokers leave ISRs, offline partitions whose ISR member
-/// returned get it back as leader. Refusals are left for the next round (the liveness duty's tick).
-pub async fn reconcile_leadership(ctx: &ClientContext) {
-    let image = ctx.node.state.image();
-    let changes = super::image::partition_leadership_changes(&image);
-    let completions = super::image::reassignment_completions(&image);
-    for command in changes.into_iter().chain(completions) {
-        if let Err((_, message)) = propose(ctx, command).await {
-            debug!("partition leadership change not applied (retried later): {message}");
-        }
-    }
-}
-
-/// The controller's preferred-leader duty (`auto.leader.rebalance.enable`): every
-/// `leader.imbalance.check.interval.seconds`, on the leader, propose the preferred elections that
-/// `election::preferred_leader_rebalance` finds (brokers leading too few of the partitions they are
-/// preferred for get them back). Returns at once when disabled. A refused proposal (the partition
-/// changed meanwhile) waits for the next check.
-pub async fn rebalance_leaders(ctx: Arc<ClientContext>, settings: LeaderBalanceConfig, shutdown: CancellationToken) {
-    if !settings.enabled {
-        return;
-    }
-    let mut ticker = tokio::time::interval(settings.check_interval);
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    ticker.tick().await;
-    loop {
-        tokio::select! {
-            _ = shutdown.cancelled() => return,
-            _ = ticker.tick() => {}
-        }
-        if !ctx.node.is_leader() {
-            continue;
-        }
-        let image = ctx.node.state.image();
-        let changes = super::election::preferred_leader_rebalance(&image, settings.imbalance_per_broker_percentage);
-        if changes.is_empty() {
-            continue;
-        }
-        let (mut elected, wanted) = (0, changes.len());
-        for command in changes {
-            match propose(&ctx, command).await {
-                Ok(_) => elected += 1,
-                Err((_, message)) => debug!("preferred leader election not applied (retried later): {message}"),
-            }
-        }
-        tracing::info!(elected, wanted, "auto leader rebalance: elected preferred leaders");
-    }
-}
-
-/// The unfenced brokers (id, epoch) whose last heartbeat is older than `timeout_ms`. Brokers never seen
-/// by this controller start their clock now.
-pub fn expired_brokers(
-    image: &super::ClusterImage,
-    heartbeats: &mut BTreeMap<i32, i64>,
-    now: i64,
-    timeout_ms: i64,
-) -> Vec<(i32, i64)> {
-    image
-        .brokers
-        .values()
-        .filter(|b| !b.fenced)
-        .filter(|b| now - *heartbeats.entry(b.broker_id).or_insert(now) > timeout_ms)
-        .map(|b| (b.broker_id, b.epoch))
-        .collect()
-}
-
-/// Proposes `command` through the controller; every refusal becomes (Kafka error code, message).
-pub async fn propose(
-    ctx: &ClientContext,
-    command: super::MetadataCommand,
-) -> Result<super::MetadataResponse, (i16, String)> {
-    match ctx.node.write(command).await {
-        Ok(super::MetadataResponse::Rejected { error_code, message }) => Err((error_code, message)),
-        Ok(response) => Ok(response),
-        Err(e) => Err((e.kafka_code(), e.to_string())),
-    }
-}
-
 pub use crate::util::now_ms;
+pub use context::{propose, ClientContext};
+pub use controller_duties::{expired_brokers, fence_expired_brokers, rebalance_leaders, reconcile_leadership};
 
-pub fn str_bytes(s: &str) -> StrBytes {
-    StrBytes::from_string(s.to_string())
-}
+pub use crate::util::str_bytes;
 
 /// Accepts connections until shutdown; each is served by its own tracked task.
 pub async fn serve_clients(
@@ -396,11 +224,11 @@ pub enum ClientRequestError {
 /// Decodes, dispatches and encodes one request frame (without its length prefix); the answer is a
 /// complete frame. MetadataFetch frames are recognized by their API key and served from the applied image.
 pub async fn handle_request(ctx: &ClientContext, frame: Bytes) -> Result<BytesMut, ClientRequestError> {
-    if frame.len() >= 2 && i16::from_be_bytes([frame[0], frame[1]]) == metadata_fetch::API_KEY {
+    if frame.len() >= 2 && i16::from_be_bytes([frame[0], frame[1]]) == metadata_fetch_codec::API_KEY {
         let (correlation_id, request) =
-            metadata_fetch::decode_request(&frame).map_err(ClientRequestError::MetadataFetch)?;
+            metadata_fetch_codec::decode_request(&frame).map_err(ClientRequestError::MetadataFetch)?;
         let update = metadata_fetch::fetch_until(&ctx.node.state, &request, ctx.shutdown.cancelled()).await;
-        return Ok(metadata_fetch::encode_response(correlation_id, &update));
+        return Ok(metadata_fetch_codec::encode_response(correlation_id, &update));
     }
     let (api, version, header, request) = match decode_request(frame, SUPPORTED)? {
         Decoded::Request {
@@ -423,7 +251,7 @@ pub async fn handle_request(ctx: &ClientContext, frame: Bytes) -> Result<BytesMu
 /// embedded coordinator calls in-process. `Err` names an API a coordinator does not serve.
 pub async fn dispatch(ctx: &ClientContext, version: i16, request: RequestKind) -> Result<ResponseKind, String> {
     Ok(match request {
-        RequestKind::ApiVersions(_) => ResponseKind::ApiVersions(api_versions::handle()),
+        RequestKind::ApiVersions(_) => ResponseKind::ApiVersions(api_versions::handle(SUPPORTED)),
         RequestKind::DescribeQuorum(r) => ResponseKind::DescribeQuorum(describe_quorum::handle(ctx, version, r)),
         RequestKind::DescribeCluster(r) => ResponseKind::DescribeCluster(describe_cluster::handle(ctx, r).await),
         RequestKind::BrokerRegistration(r) => {
@@ -454,6 +282,7 @@ pub async fn dispatch(ctx: &ClientContext, version: i16, request: RequestKind) -
 
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeMap;
     use std::time::Duration;
 
     use tokio::io::AsyncReadExt;
@@ -474,7 +303,7 @@ mod tests {
     /// one waits for the next write, and shutdown ends a waiting fetch promptly.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn metadata_fetch_long_polls_on_the_client_port() {
-        use metadata_fetch::{decode_response, encode_request, MetadataFetchRequest};
+        use metadata_fetch_codec::{decode_response, encode_request, MetadataFetchRequest};
         let dir = tempfile::tempdir().unwrap();
         let node = single_voter(0, dir.path()).await;
         let shutdown = CancellationToken::new();

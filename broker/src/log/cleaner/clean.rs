@@ -1,8 +1,8 @@
 //! Cleaning one log (Kafka's `Cleaner.doClean`): the offset map of the dirty
 //! part, rewriting the segments below its end, and swapping the result in.
 //!
-//! Locking: `Log::cleaner_snapshot` and `Log::replace_segments` run under the partition mutex and
-//! only copy handles or rename files; everything else (reading old segments, decompressing,
+//! Locking: `Log::cleaner_snapshot` (in `snapshot`) and `Log::replace_segments` run under the
+//! partition mutex and only copy handles or rename files; everything else (reading old segments, decompressing,
 //! writing `.cleaned` files, fsync) runs without it, so produce and fetch are not blocked. This
 //! is safe because segments below the active one are immutable: they can only be deleted
 //! (retention, DeleteRecords) or truncated (a follower), and `replace_segments` refuses to swap
@@ -19,16 +19,14 @@ use std::time::{Duration, Instant};
 
 use super::dirty::LogToClean;
 use super::offset_map::OffsetMap;
-use super::records::{self, RecordsError};
+use super::snapshot::{LogSnapshot, SegmentRef};
 use crate::log::batch::{self, BatchHeader, LOG_OVERHEAD};
 use crate::log::checkpoint::sync_dir;
-use crate::log::config::LogConfig;
 use crate::log::error::LogError;
-use crate::log::segment::{AppendedBatch, LogSegment};
+use crate::log::records::{self, RecordsError};
+use crate::log::segment::{AppendedBatch, LogSegment, CLEANED_SUFFIX, SWAP_SUFFIX};
 use crate::log::unified_log::Log;
 
-pub(crate) const CLEANED_SUFFIX: &str = ".cleaned";
-pub(crate) const SWAP_SUFFIX: &str = ".swap";
 /// Segments replaced by a cleaned one, until unlinked outside the partition lock. Distinct from
 /// retention's `.deleted` so the two never rename onto each other's files; `Log::open` removes
 /// both.
@@ -63,68 +61,7 @@ fn io_err(action: &'static str, path: &Path) -> impl FnOnce(io::Error) -> Cleane
     move |source| CleanerError::Io { action, path, source }
 }
 
-/// An immutable (non-active) segment as seen when the snapshot was taken.
-#[derive(Debug, Clone)]
-pub(crate) struct SegmentRef {
-    pub base: i64,
-    /// Base offset of the following segment: every offset in this one is below it.
-    pub next_base: i64,
-    pub file: Arc<File>,
-    pub path: PathBuf,
-    pub size: u64,
-    pub largest_timestamp: i64,
-}
-
-/// What the cleaner needs of a log, copied under the partition lock.
-#[derive(Debug, Clone)]
-pub(crate) struct LogSnapshot {
-    pub dir: PathBuf,
-    pub config: LogConfig,
-    pub log_start_offset: i64,
-    pub log_end_offset: i64,
-    pub active_base: i64,
-    pub active_size: u64,
-    pub last_stable_offset: i64,
-    /// Non-active segments, oldest first.
-    pub segments: Vec<SegmentRef>,
-    /// Producer id -> last offset of its newest batch (those batches are kept, maybe empty).
-    pub producer_last_offsets: HashMap<i64, i64>,
-}
-
 impl Log {
-    /// Copies what the cleaner needs; None for a closed log.
-    pub(crate) fn cleaner_snapshot(&self) -> Option<LogSnapshot> {
-        if self.closed {
-            return None;
-        }
-        let active = self.active_segment();
-        let bases: Vec<i64> = self.segments.keys().copied().collect();
-        let segments = self
-            .segments
-            .values()
-            .zip(bases.iter().skip(1))
-            .map(|(s, next)| SegmentRef {
-                base: s.base_offset(),
-                next_base: *next,
-                file: Arc::clone(s.file()),
-                path: s.log_path().to_path_buf(),
-                size: s.size(),
-                largest_timestamp: s.largest_timestamp(),
-            })
-            .collect();
-        Some(LogSnapshot {
-            dir: self.dir.clone(),
-            config: self.config.clone(),
-            log_start_offset: self.log_start_offset,
-            log_end_offset: self.log_end_offset,
-            active_base: active.base_offset(),
-            active_size: active.size(),
-            last_stable_offset: self.last_stable_offset(),
-            segments,
-            producer_last_offsets: self.producer_state.last_data_offsets(),
-        })
-    }
-
     /// Swaps `cleaned` (files `*.cleaned`, flushed) in for `old` (Kafka's `replaceSegments`):
     /// rename to `*.swap`, rename the old segments to `*.deleted`, drop the `.swap` suffix. A
     /// crash at any point is completed by `Log::open`. Returns the `*.deleted` files for the

@@ -5,7 +5,7 @@
 
 use std::os::unix::fs::FileExt;
 
-use super::clean::{LogSnapshot, SegmentRef};
+use super::snapshot::{LogSnapshot, SegmentRef};
 use crate::log::batch::{BatchHeader, HEADER_SIZE};
 
 /// The part of a log one cleaning covers (Kafka's `LogToClean` / `OffsetsToClean`).

@@ -36,7 +36,7 @@
 mod clean;
 mod dirty;
 mod offset_map;
-pub(crate) mod records;
+mod snapshot;
 
 #[cfg(test)]
 mod tests;
@@ -50,7 +50,6 @@ use std::time::Duration;
 use parking_lot::{Condvar, Mutex};
 
 pub use clean::{CleanerError, CleanerStats};
-pub(crate) use clean::{CLEANED_SUFFIX, SWAP_SUFFIX};
 
 use super::checkpoint;
 use super::manager::Partition;

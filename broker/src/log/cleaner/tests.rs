@@ -9,9 +9,10 @@ use std::sync::Arc;
 use super::clean;
 use super::dirty::{self, LogToClean};
 use super::offset_map::OffsetMap;
-use super::records;
+use super::snapshot;
 use super::*;
 use crate::log::batch::{self, BatchBuilder, BatchHeader};
+use crate::log::records;
 use crate::log::{AppendError, CleanupPolicy, Log, LogConfig, LogManager, TopicPartition};
 
 const T0: i64 = 1_700_000_000_000;
@@ -429,7 +430,7 @@ fn threads_start_clean_and_stop() {
 #[test]
 fn segments_are_grouped_up_to_segment_bytes() {
     let file = Arc::new(tempfile::tempfile().unwrap());
-    let seg = |base: i64, next: i64, size: u64| clean::SegmentRef {
+    let seg = |base: i64, next: i64, size: u64| snapshot::SegmentRef {
         base,
         next_base: next,
         file: Arc::clone(&file),

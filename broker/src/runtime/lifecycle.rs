@@ -5,7 +5,7 @@
 //! The same code runs against the embedded coordinator and a remote ensemble; only the
 //! `ControllerChannel` differs.
 
-use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -19,10 +19,9 @@ use kafka_protocol::protocol::StrBytes;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
-use uuid::Uuid;
 
-use super::channel::Lane;
 use crate::broker::Broker;
+use crate::cluster::Lane;
 
 /// How long one metadata long-poll waits for news.
 const FETCH_WAIT: Duration = Duration::from_secs(5);
@@ -34,39 +33,6 @@ const SHUTDOWN_HEARTBEAT_TIMEOUT: Duration = Duration::from_secs(10);
 const CONTROLLED_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(20);
 /// Kafka's security protocol id for PLAINTEXT, the only one served.
 const PLAINTEXT: i16 = 0;
-
-/// This broker's registration: its incarnation (one per process start) and current broker epoch.
-pub struct Session {
-    pub incarnation_id: Uuid,
-    /// -1 until registered.
-    epoch: AtomicI64,
-    fenced: AtomicBool,
-    /// Set when the controlled shutdown starts: every later heartbeat asks to be shut down too, so a
-    /// regular one racing with it cannot unfence the broker again.
-    shutting_down: AtomicBool,
-    /// The cluster id from `meta.properties`, if the log dirs have one (sent at registration).
-    pub known_cluster_id: Option<String>,
-}
-
-impl Session {
-    pub fn new(known_cluster_id: Option<String>) -> Self {
-        Session {
-            incarnation_id: Uuid::new_v4(),
-            epoch: AtomicI64::new(-1),
-            fenced: AtomicBool::new(true),
-            shutting_down: AtomicBool::new(false),
-            known_cluster_id,
-        }
-    }
-
-    pub fn epoch(&self) -> i64 {
-        self.epoch.load(Ordering::Acquire)
-    }
-
-    pub fn is_fenced(&self) -> bool {
-        self.fenced.load(Ordering::Acquire)
-    }
-}
 
 /// Joins the cluster: registers, catches up with the metadata log and waits until the controller has
 /// unfenced this broker and given back leadership of its partitions. Fails with the reason when that
@@ -323,7 +289,7 @@ pub async fn controlled_shutdown(broker: &Broker) {
     if broker.session.epoch() < 0 {
         return;
     }
-    if matches!(*broker.controller, super::ControllerChannel::Embedded(_)) {
+    if matches!(*broker.controller, crate::cluster::ControllerChannel::Embedded(_)) {
         // A single-node cluster has no other broker to move leadership to: making its partitions
         // leaderless for the last moments of the process would only have clients (and group members
         // looking for their coordinator) see errors and back off. The next start registers afresh.

@@ -1,6 +1,11 @@
 //! Start-up and shutdown of the broker role: read and validate the config, prepare the log dirs, open
 //! metadata and logs (recovering what a crash left), bind listeners, run the background duties
 //! (retention, flush), and on SIGTERM/SIGINT stop accepting, finish in-flight requests, flush and close.
+//!
+//! The parts that drive a running `Broker` from outside live here too, at the top of the dependency
+//! order (nothing below imports them): `server` (listeners and connections, handing frames to
+//! `api::handle_request`), `lifecycle` (registration, heartbeats, metadata following, controlled
+//! shutdown with the controller) and `metrics_http` (the `/metrics` and `/health` endpoint).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -15,11 +20,15 @@ use tracing::{info, warn};
 use crate::api::produce::now_ms;
 use crate::broker::Broker;
 use crate::cluster::remote::RemoteEnsemble;
-use crate::cluster::{embedded, lifecycle, ControllerChannel, Session};
+use crate::cluster::{embedded, ControllerChannel, Session};
 use crate::config::{BrokerConfig, LogDefaults, RawConfig, TimestampKind};
 use crate::log::{CleanerConfig, CleanupPolicy, LogCleaner, LogConfig, LogManager, TimestampType};
 use crate::metrics::Metrics;
-use crate::network::server::{accept_loop, bind_listeners};
+mod lifecycle;
+mod metrics_http;
+mod server;
+
+use server::{accept_loop, bind_listeners};
 
 /// How long shutdown waits for in-flight requests before closing the logs anyway.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
@@ -227,7 +236,7 @@ pub async fn serve(broker: &Arc<Broker>, tasks: &TaskTracker, shutdown: &Cancell
             .await
             .with_context(|| format!("cannot bind metrics.port {port}; choose another port or set metrics.port=-1"))?;
         bound.push(format!("metrics http://{}", socket.local_addr()?));
-        tokio::spawn(crate::metrics::http::serve(broker.clone(), socket, shutdown.clone()));
+        tokio::spawn(metrics_http::serve(broker.clone(), socket, shutdown.clone()));
     }
     spawn_periodic(
         broker,

@@ -5,7 +5,6 @@
 //! Bad input (oversize or malformed frames) closes only that connection, with a log line. On shutdown
 //! the accept loops stop, each connection finishes the request it is processing, and then closes.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use tokio::io::{AsyncWriteExt, BufReader};
@@ -15,16 +14,9 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{debug, info, warn};
 
-use super::frame::{read_frame_body, read_frame_size, FrameError};
-use crate::api;
+use crate::api::{self, ConnectionInfo};
 use crate::broker::Broker;
-
-/// What a handler may know about the connection a request came in on.
-#[derive(Debug, Clone)]
-pub struct ConnectionInfo {
-    pub listener: Arc<str>,
-    pub peer: SocketAddr,
-}
+use crate::network::frame::{read_frame_body, read_frame_size, FrameError};
 
 /// Binds every configured listener; returns them with their actual local addresses (port 0 resolved).
 pub async fn bind_listeners(broker: &Broker) -> std::io::Result<Vec<(Arc<str>, TcpListener)>> {

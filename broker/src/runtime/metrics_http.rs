@@ -5,11 +5,11 @@
 
 use std::sync::Arc;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::broker::Broker;
+use crate::network::http::{read_request_path, respond, METRICS_CONTENT_TYPE, NOT_FOUND};
 
 pub async fn serve(broker: Arc<Broker>, listener: TcpListener, shutdown: CancellationToken) {
     loop {
@@ -60,43 +60,6 @@ fn health(broker: &Broker) -> (&'static str, &'static str, String) {
             format!("ok: registered (broker epoch {epoch}), unfenced, metadata offset {offset}\n"),
         )
     }
-}
-
-pub const METRICS_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
-pub const NOT_FOUND: &str = "not found; try /metrics or /health\n";
-
-/// Reads an HTTP request head (at most 4 KiB, 5 s) and returns its path; `None` if the client sent
-/// nothing usable in time.
-pub async fn read_request_path(stream: &mut TcpStream) -> Option<String> {
-    let mut buf = vec![0u8; 4096];
-    let mut len = 0;
-    let read = tokio::time::timeout(std::time::Duration::from_secs(5), async {
-        while len < buf.len() {
-            let n = stream.read(&mut buf[len..]).await.ok()?;
-            if n == 0 {
-                break;
-            }
-            len += n;
-            if buf[..len].windows(4).any(|w| w == b"\r\n\r\n") {
-                break;
-            }
-        }
-        Some(())
-    })
-    .await;
-    read.ok()??;
-    let head = String::from_utf8_lossy(&buf[..len]);
-    Some(head.split_whitespace().nth(1).unwrap_or("").to_string())
-}
-
-/// Writes a complete `Connection: close` response and closes the write side.
-pub async fn respond(stream: &mut TcpStream, status: &str, content_type: &str, body: &str) {
-    let response = format!(
-        "HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    );
-    let _ = stream.write_all(response.as_bytes()).await;
-    let _ = stream.shutdown().await;
 }
 
 fn refresh(broker: &Broker) {

@@ -1,0 +1,82 @@
+//! `GroupConfig`: the broker settings the group coordinator follows (Kafka's `group.*` and `offsets.*`
+//! keys), read once from the broker's settings. Plain data, below every other file of `group`.
+
+/// Broker settings the group coordinator follows (Kafka's `group.*` and `offsets.*` keys).
+#[derive(Debug, Clone)]
+pub struct GroupConfig {
+    /// `group.initial.rebalance.delay.ms`: how long a new (empty) group waits for more members
+    /// before its first rebalance completes.
+    pub initial_rebalance_delay_ms: i64,
+    /// `group.min.session.timeout.ms` / `group.max.session.timeout.ms`.
+    pub min_session_timeout_ms: i32,
+    pub max_session_timeout_ms: i32,
+    /// `group.max.size`.
+    pub max_size: usize,
+    /// How long a new member may take to complete its first join (Kafka's fixed 5 minutes).
+    pub new_member_join_timeout_ms: i64,
+    /// `offset.metadata.max.bytes`.
+    pub offset_metadata_max_bytes: usize,
+    /// `offsets.retention.minutes`, in ms: how long offsets outlive an empty group (KIP-211).
+    pub offsets_retention_ms: i64,
+    /// `offsets.retention.check.interval.ms`: how often expired offsets are removed.
+    pub offsets_retention_check_interval_ms: i64,
+}
+
+impl Default for GroupConfig {
+    fn default() -> Self {
+        GroupConfig {
+            initial_rebalance_delay_ms: 3000,
+            min_session_timeout_ms: 6000,
+            max_session_timeout_ms: 1_800_000,
+            max_size: i32::MAX as usize,
+            new_member_join_timeout_ms: 300_000,
+            offset_metadata_max_bytes: 4096,
+            offsets_retention_ms: 7 * 24 * 60 * 60 * 1000,
+            offsets_retention_check_interval_ms: 600_000,
+        }
+    }
+}
+
+impl GroupConfig {
+    /// Reads the `group.*` keys from the broker's settings; unset keys keep Kafka's defaults.
+    pub fn from_settings(settings: &std::collections::BTreeMap<String, String>) -> GroupConfig {
+        let mut config = GroupConfig::default();
+        let get = |key: &str| settings.get(key).and_then(|v| v.trim().parse::<i64>().ok());
+        if let Some(v) = get("group.initial.rebalance.delay.ms") {
+            config.initial_rebalance_delay_ms = v.max(0);
+        }
+        if let Some(v) = get("group.min.session.timeout.ms") {
+            config.min_session_timeout_ms = v.clamp(0, i32::MAX as i64) as i32;
+        }
+        if let Some(v) = get("group.max.session.timeout.ms") {
+            config.max_session_timeout_ms = v.clamp(0, i32::MAX as i64) as i32;
+        }
+        if let Some(v) = get("group.max.size") {
+            config.max_size = v.max(1) as usize;
+        }
+        if let Some(v) = get("offset.metadata.max.bytes") {
+            config.offset_metadata_max_bytes = v.max(0) as usize;
+        }
+        if let Some(v) = get("offsets.retention.minutes") {
+            config.offsets_retention_ms = v.max(1).saturating_mul(60_000);
+        }
+        if let Some(v) = get("offsets.retention.check.interval.ms") {
+            config.offsets_retention_check_interval_ms = v.max(1);
+        }
+        config
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn config_reads_settings() {
+        let mut s = std::collections::BTreeMap::new();
+        s.insert("group.initial.rebalance.delay.ms".to_string(), "0".to_string());
+        let c = GroupConfig::from_settings(&s);
+        assert_eq!(c.initial_rebalance_delay_ms, 0);
+        assert_eq!(c.min_session_timeout_ms, 6000);
+    }
+}
