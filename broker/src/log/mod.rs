@@ -8,7 +8,7 @@
 //! truncate, flush, close), `follower` (`Log::append_as_follower`: the leader's batches kept byte for
 //! byte), `leader_epoch` (`LeaderEpochCache`, `leader-epoch-checkpoint`) and `log_epochs` (`Log`'s
 //! accessors over it), `recovery` (`Log::open`), `retention` (retention, DeleteRecords,
-//! `maybe_increment_log_start_offset`), `producer_state` (idempotent producers), `cleaner`
+//! `maybe_increment_log_start_offset`), `producer_state` (idempotent producers; `producer_replay` rebuilds it from the log), `cleaner`
 //! (compaction: `LogCleaner` and its threads), `checkpoint` (per-partition state files),
 //! `offset_checkpoint` (Kafka's per-log-dir `replication-offset-checkpoint`,
 //! `recovery-point-offset-checkpoint`, `log-start-offset-checkpoint`), `config` (`LogConfig`),
@@ -38,6 +38,7 @@ mod log_epochs;
 pub mod manager;
 mod offset_checkpoint;
 pub mod partition_metadata;
+mod producer_replay;
 pub mod producer_state;
 pub(crate) mod records;
 mod recovery;

@@ -481,26 +481,6 @@ fn load_producer_state(
     if from >= log_end_offset {
         return Ok(state);
     }
-    replay_producer_state(segments, from, &mut state)?;
+    super::producer_replay::replay_producer_state(segments, from, &mut state)?;
     Ok(state)
-}
-
-/// Applies the header of every batch that ends at or after `from`, to the end of the log, to `state`.
-pub(super) fn replay_producer_state(
-    segments: &BTreeMap<i64, LogSegment>,
-    from: i64,
-    state: &mut ProducerStateManager,
-) -> Result<(), LogError> {
-    let first = segments.range(..=from).next_back().map_or(i64::MIN, |(k, _)| *k);
-    for seg in segments.range(first..).map(|(_, s)| s) {
-        let start = u64::from(seg.offset_index.lookup(from).1);
-        let mut scanner = HeaderScanner::new(seg.file(), start, seg.size(), 64 * 1024);
-        let io_err = |e| LogError::io("reading batch headers for producer state", seg.log_path())(e);
-        while let Some((_, h)) = scanner.next_header().map_err(io_err)? {
-            if h.last_offset() >= from {
-                state.apply_loaded(&h);
-            }
-        }
-    }
-    Ok(())
 }

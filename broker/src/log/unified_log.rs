@@ -468,7 +468,7 @@ impl Log {
             // from there, as Kafka rebuilds from a snapshot and the log, so it cannot resume at any
             // sequence (a reordering) or repeat a batch that is still in the log (a duplicate).
             let mut state = super::producer_state::ProducerStateManager::new();
-            super::recovery::replay_producer_state(&self.segments, self.log_start_offset, &mut state)?;
+            super::producer_replay::replay_producer_state(&self.segments, self.log_start_offset, &mut state)?;
             self.producer_state = state;
         }
         if self.leader_epoch_cache.truncate_from_end(target) {

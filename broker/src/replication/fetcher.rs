@@ -401,7 +401,7 @@ impl FetcherTask {
                 leader_log_start_offset = p.log_start_offset,
                 "the leader's log now starts after this replica's end: starting over at the leader's log start"
             );
-            if let Err(e) = log.truncate_fully_and_start_at(p.log_start_offset, crate::replication::manager::now_ms()) {
+            if let Err(e) = log.truncate_fully_and_start_at(p.log_start_offset, crate::util::now_ms()) {
                 drop(log);
                 drop(role);
                 self.partition_failure(
@@ -438,7 +438,7 @@ impl FetcherTask {
                 to,
                 "this replica's log diverges from the leader's: truncating"
             );
-            if let Err(e) = log.truncate_to(to, crate::replication::manager::now_ms()) {
+            if let Err(e) = log.truncate_to(to, crate::util::now_ms()) {
                 drop(log);
                 drop(role);
                 self.partition_failure(hosted, &format!("cannot truncate to {to}: {e}"));
