@@ -248,43 +248,18 @@ impl Broker {
         if validate_only {
             return Ok(());
         }
-        const SET: i8 = 0;
-        const DELETE: i8 = 1;
-        let changes = configs
+        let changes: Vec<(String, Option<String>)> = configs
             .iter()
-            .map(|(k, v)| (k, Some(v), SET))
+            .map(|(k, v)| (k.clone(), Some(v.clone())))
             .chain(
                 meta.configs
                     .keys()
                     .filter(|k| !configs.contains_key(*k))
-                    .map(|k| (k, None, DELETE)),
+                    .map(|k| (k.clone(), None)),
             )
-            .map(|(k, v, op)| {
-                AlterableConfig::default()
-                    .with_name(StrBytes::from_string(k.clone()))
-                    .with_config_operation(op)
-                    .with_value(v.map(|v| StrBytes::from_string(v.clone())))
-            })
             .collect();
         const TOPIC: i8 = 2;
-        let request = IncrementalAlterConfigsRequest::default().with_resources(vec![AlterConfigsResource::default()
-            .with_resource_type(TOPIC)
-            .with_resource_name(StrBytes::from_string(name.to_string()))
-            .with_configs(changes)]);
-        let response = self
-            .to_controller(
-                ApiKey::IncrementalAlterConfigs,
-                1,
-                RequestKind::IncrementalAlterConfigs(request),
-            )
-            .await?;
-        let ResponseKind::IncrementalAlterConfigs(response) = response else {
-            return Err(unexpected(&response));
-        };
-        let result = response.responses.into_iter().next().unwrap_or_default();
-        if result.error_code != 0 {
-            return Err(TopicError::from_code(result.error_code, result.error_message.as_ref()));
-        }
+        self.alter_configs_on_controller(TOPIC, name, &changes).await?;
         self.await_metadata(|image| image.topics.get(name).is_some_and(|t| t.configs == configs))
             .await;
         Ok(())
@@ -303,22 +278,40 @@ impl Broker {
             .map_err(|m| TopicError::new(ResponseError::InvalidRequest, m))?;
         for (key, value) in changes {
             if let Some(value) = value {
-                crate::config::dynamic::validate(entity, key, value).map_err(|e| match e {
-                    crate::config::dynamic::DynamicConfigError::NotDynamic(m) => {
-                        TopicError::new(ResponseError::InvalidRequest, m)
-                    }
-                    crate::config::dynamic::DynamicConfigError::InvalidValue(m) => {
-                        TopicError::new(ResponseError::InvalidConfig, m)
-                    }
+                crate::config::dynamic::validate(entity, key, value).map_err(|e| {
+                    let (code, message) = e.into_code_and_message();
+                    TopicError::new(
+                        ResponseError::try_from_code(code).unwrap_or(ResponseError::InvalidConfig),
+                        message,
+                    )
                 })?;
             }
         }
         if validate_only || changes.is_empty() {
             return Ok(());
         }
+        const BROKER: i8 = 4;
+        self.alter_configs_on_controller(BROKER, entity, changes).await?;
+        self.await_metadata(|image| {
+            let current = image.broker_configs.get(entity);
+            changes
+                .iter()
+                .all(|(k, v)| current.and_then(|c| c.get(k)) == v.as_ref())
+        })
+        .await;
+        Ok(())
+    }
+
+    /// Sends one resource's config changes (`Some`: SET, `None`: DELETE) to the controller as an
+    /// IncrementalAlterConfigs; the controller's refusal comes back as the error.
+    async fn alter_configs_on_controller(
+        &self,
+        resource_type: i8,
+        name: &str,
+        changes: &[(String, Option<String>)],
+    ) -> Result<(), TopicError> {
         const SET: i8 = 0;
         const DELETE: i8 = 1;
-        const BROKER: i8 = 4;
         let configs = changes
             .iter()
             .map(|(k, v)| {
@@ -329,8 +322,8 @@ impl Broker {
             })
             .collect();
         let request = IncrementalAlterConfigsRequest::default().with_resources(vec![AlterConfigsResource::default()
-            .with_resource_type(BROKER)
-            .with_resource_name(StrBytes::from_string(entity.to_string()))
+            .with_resource_type(resource_type)
+            .with_resource_name(StrBytes::from_string(name.to_string()))
             .with_configs(configs)]);
         let response = self
             .to_controller(
@@ -346,13 +339,6 @@ impl Broker {
         if result.error_code != 0 {
             return Err(TopicError::from_code(result.error_code, result.error_message.as_ref()));
         }
-        self.await_metadata(|image| {
-            let current = image.broker_configs.get(entity);
-            changes
-                .iter()
-                .all(|(k, v)| current.and_then(|c| c.get(k)) == v.as_ref())
-        })
-        .await;
         Ok(())
     }
 

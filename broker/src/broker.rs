@@ -221,13 +221,14 @@ impl Broker {
                 .map(|tp| tp.partition)
                 .collect()
         };
-        self.groups.unload_partitions(self, &offsets(&changes.became_follower));
+        self.groups
+            .unload_partitions(&**self, &offsets(&changes.became_follower));
         let led = offsets(&changes.became_leader);
         if led.is_empty() {
             return;
         }
         let broker = self.clone();
-        let loaded = tokio::task::spawn_blocking(move || broker.groups.load_partitions(&broker, &led)).await;
+        let loaded = tokio::task::spawn_blocking(move || broker.groups.load_partitions(&*broker, &led)).await;
         match loaded {
             Ok(Ok(summary)) if summary.records > 0 => tracing::info!(
                 partitions = summary.partitions,

@@ -124,15 +124,7 @@ fn an_rf3_topic_keeps_acknowledged_records_through_a_leader_kill() {
     // The leaders report it on their Prometheus endpoint: all three partitions under-replicated.
     let metric = |cluster: &Cluster, ids: &[i32], name: &str| -> i64 {
         ids.iter()
-            .map(|id| {
-                let text = common::http_get(cluster.broker(*id).metrics_port(), "/metrics");
-                text.lines()
-                    .find(|l| l.starts_with(name) && l[name.len()..].starts_with(' '))
-                    .and_then(|l| l.rsplit(' ').next())
-                    .and_then(|v| v.parse::<f64>().ok())
-                    .unwrap_or_else(|| panic!("{name} missing from broker {id}'s /metrics:\n{text}"))
-                    as i64
-            })
+            .map(|id| common::metric_value(cluster.broker(*id).metrics_port(), name) as i64)
             .sum()
     };
     assert_eq!(

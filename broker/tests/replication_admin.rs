@@ -153,13 +153,7 @@ fn kafka_reassign_partitions_throttle_limits_the_catch_up_and_verify_clears_it()
         "topic configs:\n{topic_configs}"
     );
     // The leader (broker 1) and the new follower (broker 3) report the throttled bytes they measure.
-    let rate = |id: i32, name: &str| -> f64 {
-        let text = common::http_get(cluster.broker(id).metrics_port(), "/metrics");
-        text.lines()
-            .find(|l| l.starts_with(name) && l[name.len()..].starts_with(' '))
-            .and_then(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-            .unwrap_or_else(|| panic!("{name} missing from broker {id}'s /metrics:\n{text}"))
-    };
+    let rate = |id: i32, name: &str| common::metric_value(cluster.broker(id).metrics_port(), name);
     cluster.wait_until("the throttled byte rates on /metrics", Duration::from_secs(20), || {
         let (leader, follower) = (
             rate(1, "kafka_server_leaderreplication_byte_rate"),

@@ -18,6 +18,17 @@ pub enum DynamicConfigError {
     InvalidValue(String),
 }
 
+impl DynamicConfigError {
+    /// Kafka's error code: INVALID_REQUEST (42) for a name that cannot change, INVALID_CONFIG (40) for a
+    /// bad value; and the message.
+    pub fn into_code_and_message(self) -> (i16, String) {
+        match self {
+            DynamicConfigError::NotDynamic(m) => (42, m),
+            DynamicConfigError::InvalidValue(m) => (40, m),
+        }
+    }
+}
+
 /// Checks one SET of a dynamic broker config for `entity` ("" for the cluster-wide default).
 pub fn validate(entity: &str, name: &str, value: &str) -> Result<(), DynamicConfigError> {
     if !DYNAMIC_BROKER_CONFIGS.iter().any(|(n, _)| *n == name) {
@@ -65,6 +76,22 @@ mod tests {
             Err(DynamicConfigError::NotDynamic(m)) if m.contains("Cannot update these configs dynamically: Set(log.retention.hours)")
                 && m.contains("server.properties")
         ));
+        assert_eq!(
+            validate("1", "log.retention.hours", "5")
+                .unwrap_err()
+                .into_code_and_message()
+                .0,
+            42,
+            "INVALID_REQUEST"
+        );
+        assert_eq!(
+            validate("1", "leader.replication.throttled.rate", "x")
+                .unwrap_err()
+                .into_code_and_message()
+                .0,
+            40,
+            "INVALID_CONFIG"
+        );
         assert!(validate_entity("").is_ok() && validate_entity("3").is_ok());
         assert!(validate_entity("x").unwrap_err().contains("--entity-default"));
         assert!(validate_entity("-1").is_err());

@@ -43,8 +43,8 @@ async fn groups_and_offsets_survive_a_restart() {
         .create_topic("t", 2, 1, Default::default(), Vec::new(), false)
         .await
         .unwrap();
-    broker.groups.ensure_offsets_topic(&broker).await.unwrap();
-    broker.groups.check_group(&broker, "g").unwrap();
+    broker.groups.ensure_offsets_topic(&*broker).await.unwrap();
+    broker.groups.check_group(&*broker, "g").unwrap();
 
     let join = JoinRequest {
         waiter: 0,
@@ -62,7 +62,7 @@ async fn groups_and_offsets_survive_a_restart() {
         }],
         require_known_member_id: true,
     };
-    let joined = broker.groups.join(&broker, "g", join).await;
+    let joined = broker.groups.join(&*broker, "g", join).await;
     assert_eq!(
         (joined.error, joined.generation_id, joined.member_id.as_str()),
         (None, 1, "i-1")
@@ -77,13 +77,13 @@ async fn groups_and_offsets_survive_a_restart() {
         assignments: vec![("i-1".into(), Bytes::from_static(b"all of t"))],
     };
     assert_eq!(
-        broker.groups.sync(&broker, "g", sync).await.assignment,
+        broker.groups.sync(&*broker, "g", sync).await.assignment,
         Bytes::from_static(b"all of t")
     );
     let tp0 = TopicPartition::new("t", 0);
     let tp1 = TopicPartition::new("t", 1);
     let outcomes = broker.groups.commit_offsets(
-        &broker,
+        &*broker,
         "g",
         1,
         "i-1",
@@ -95,16 +95,16 @@ async fn groups_and_offsets_survive_a_restart() {
     assert_eq!(
         broker
             .groups
-            .commit_offsets(&broker, "solo", -1, "", None, vec![(tp0.clone(), offset(9))]),
+            .commit_offsets(&*broker, "solo", -1, "", None, vec![(tp0.clone(), offset(9))]),
         vec![None]
     );
     assert_eq!(
         broker
             .groups
-            .commit_offsets(&broker, "gone", -1, "", None, vec![(tp0.clone(), offset(1))]),
+            .commit_offsets(&*broker, "gone", -1, "", None, vec![(tp0.clone(), offset(1))]),
         vec![None]
     );
-    assert_eq!(broker.groups.delete_group(&broker, "gone"), None);
+    assert_eq!(broker.groups.delete_group(&*broker, "gone"), None);
     crate::runtime::leave_cluster(&broker).await;
     broker.logs.shutdown().unwrap();
     drop(broker);
@@ -129,7 +129,7 @@ async fn groups_and_offsets_survive_a_restart() {
         vec![(tp0, None)]
     );
     // The restored member keeps its place: a heartbeat of its generation is accepted.
-    assert_eq!(broker.groups.heartbeat(&broker, "g", "i-1", Some("i"), 1), None);
+    assert_eq!(broker.groups.heartbeat(&*broker, "g", "i-1", Some("i"), 1), None);
     crate::runtime::leave_cluster(&broker).await;
     broker.logs.shutdown().unwrap();
 }

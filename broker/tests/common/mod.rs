@@ -701,6 +701,16 @@ for f in futures.values():
     expect_success(&format!("create topic {topic}"), &python(&script, &broker.bootstrap()));
 }
 
+/// The value of an unlabelled metric on the `/metrics` endpoint at `port`; panics, showing the page,
+/// when it is not there.
+pub fn metric_value(port: u16, name: &str) -> f64 {
+    let text = http_get(port, "/metrics");
+    text.lines()
+        .find(|l| l.starts_with(name) && l[name.len()..].starts_with(' '))
+        .and_then(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .unwrap_or_else(|| panic!("{name} missing from /metrics on port {port}:\n{text}"))
+}
+
 /// `GET path` on 127.0.0.1:`port`; the whole HTTP response (status line, headers, body).
 pub fn http_get(port: u16, path: &str) -> String {
     use std::io::{Read, Write};

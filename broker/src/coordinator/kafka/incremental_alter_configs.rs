@@ -11,7 +11,7 @@ use kafka_protocol::messages::{IncrementalAlterConfigsRequest, IncrementalAlterC
 use kafka_protocol::protocol::VersionRange;
 
 use super::{propose, str_bytes, ClientContext};
-use crate::config::dynamic::{self, DynamicConfigError};
+use crate::config::dynamic;
 use crate::coordinator::image::MetadataCommand;
 
 pub const VERSIONS: VersionRange = VersionRange { min: 0, max: 1 };
@@ -75,10 +75,7 @@ async fn alter(ctx: &ClientContext, resource: AlterConfigsResource, validate_onl
     }
     if resource.resource_type == BROKER {
         for (key, value) in &set {
-            dynamic::validate(&name, key, value).map_err(|e| match e {
-                DynamicConfigError::NotDynamic(m) => (ResponseError::InvalidRequest.code(), m),
-                DynamicConfigError::InvalidValue(m) => (ResponseError::InvalidConfig.code(), m),
-            })?;
+            dynamic::validate(&name, key, value).map_err(|e| e.into_code_and_message())?;
         }
     }
     if validate_only {
