@@ -9,7 +9,7 @@ pub use oxka_config as config;
 pub mod coordinator;
 pub mod disk;
 pub mod group;
-pub mod log;
+pub use oxka_log as log;
 pub mod metadata;
 pub mod metrics;
 pub mod network;

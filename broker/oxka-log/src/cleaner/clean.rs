@@ -20,12 +20,12 @@ use std::time::{Duration, Instant};
 use super::dirty::LogToClean;
 use super::offset_map::OffsetMap;
 use super::snapshot::{LogSnapshot, SegmentRef};
-use crate::log::batch::{self, BatchHeader, LOG_OVERHEAD};
-use crate::log::checkpoint::sync_dir;
-use crate::log::error::LogError;
-use crate::log::records::{self, RecordsError};
-use crate::log::segment::{AppendedBatch, LogSegment, CLEANED_SUFFIX, SWAP_SUFFIX};
-use crate::log::unified_log::Log;
+use crate::batch::{self, BatchHeader, LOG_OVERHEAD};
+use crate::checkpoint::sync_dir;
+use crate::error::LogError;
+use crate::records::{self, RecordsError};
+use crate::segment::{AppendedBatch, LogSegment, CLEANED_SUFFIX, SWAP_SUFFIX};
+use crate::unified_log::Log;
 
 /// Segments replaced by a cleaned one, until unlinked outside the partition lock. Distinct from
 /// retention's `.deleted` so the two never rename onto each other's files; `Log::open` removes

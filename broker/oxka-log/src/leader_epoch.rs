@@ -40,7 +40,7 @@ pub struct LeaderEpochCache {
 
 impl LeaderEpochCache {
     /// An empty cache for `dir` (nothing is written until `persist`).
-    pub(crate) fn empty(dir: &Path) -> LeaderEpochCache {
+    pub fn empty(dir: &Path) -> LeaderEpochCache {
         LeaderEpochCache {
             dir: dir.to_path_buf(),
             entries: Vec::new(),

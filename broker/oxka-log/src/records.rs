@@ -17,7 +17,7 @@ use std::ops::Range;
 use bytes::{Bytes, BytesMut};
 use kafka_protocol::compression::{Compressor, Decompressor, Gzip, Lz4, Snappy, Zstd};
 
-use crate::log::batch::{self, BatchHeader, HEADER_SIZE, LOG_OVERHEAD, MAGIC_V2};
+use crate::batch::{self, BatchHeader, HEADER_SIZE, LOG_OVERHEAD, MAGIC_V2};
 
 /// Attribute bit 6 (KIP-534): the batch's baseTimestamp is the delete horizon of its tombstones.
 pub(crate) const DELETE_HORIZON_MASK: i16 = 0x40;
@@ -327,7 +327,7 @@ impl Cursor<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::log::batch::{validate_batch, BatchBuilder};
+    use crate::batch::{validate_batch, BatchBuilder};
 
     #[test]
     fn decode_and_reencode_subset_keeps_offsets_and_fields() {

@@ -7,8 +7,8 @@ use std::fs::File;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use crate::log::config::LogConfig;
-use crate::log::unified_log::Log;
+use crate::config::LogConfig;
+use crate::unified_log::Log;
 
 /// An immutable (non-active) segment as seen when the snapshot was taken.
 #[derive(Debug, Clone)]

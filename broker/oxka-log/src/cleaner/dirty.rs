@@ -6,7 +6,7 @@
 use std::os::unix::fs::FileExt;
 
 use super::snapshot::{LogSnapshot, SegmentRef};
-use crate::log::batch::{BatchHeader, HEADER_SIZE};
+use crate::batch::{BatchHeader, HEADER_SIZE};
 
 /// The part of a log one cleaning covers (Kafka's `LogToClean` / `OffsetsToClean`).
 #[derive(Debug, Clone, PartialEq)]

@@ -295,7 +295,7 @@ impl ProducerStateManager {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::log::batch::BatchBuilder;
+    use crate::batch::BatchBuilder;
 
     fn header(pid: i64, epoch: i16, seq: i32, records: usize, base_offset: i64) -> BatchHeader {
         let mut b = BatchBuilder::new(1000).producer(pid, epoch, seq);

@@ -15,7 +15,7 @@ use super::checkpoint;
 use super::error::{AppendError, LogError};
 use super::segment::{AppendedBatch, LogSegment};
 use super::unified_log::{parse_batch_at, wall_clock_ms, Log};
-use crate::log::batch::BatchHeader;
+use crate::batch::BatchHeader;
 
 impl Log {
     /// Appends the leader's batches as they are. A trailing partial batch is dropped. Input with

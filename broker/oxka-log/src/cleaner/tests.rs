@@ -11,9 +11,9 @@ use super::dirty::{self, LogToClean};
 use super::offset_map::OffsetMap;
 use super::snapshot;
 use super::*;
-use crate::log::batch::{self, BatchBuilder, BatchHeader};
-use crate::log::records;
-use crate::log::{AppendError, CleanupPolicy, Log, LogConfig, LogManager, TopicPartition};
+use crate::batch::{self, BatchBuilder, BatchHeader};
+use crate::records;
+use crate::{AppendError, CleanupPolicy, Log, LogConfig, LogManager, TopicPartition};
 
 const T0: i64 = 1_700_000_000_000;
 

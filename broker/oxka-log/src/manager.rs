@@ -419,7 +419,7 @@ impl LogManager {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::log::batch::BatchBuilder;
+    use crate::batch::BatchBuilder;
 
     fn batch() -> Vec<u8> {
         BatchBuilder::new(1_000).record(None, Some(b"hello"), 0).build()
