@@ -1,13 +1,22 @@
-//! The Kafka protocol as both listeners speak it (the broker's `api` and a coordinator's `clientPort`,
-//! `coordinator::kafka`): a served API and its versions (`ApiSpec`), request decoding and response
-//! encoding (`codec`), the ApiVersions table of a registry (`api_versions`), and why a request cannot
-//! be answered (`RequestError`). Below both listeners; it uses only `network::frame`.
+//! The Kafka protocol as oxka speaks it, on both listeners (the broker's `api` and a coordinator's
+//! `clientPort`, `coordinator::kafka`) and as a client (replica fetchers, the controller channel): a
+//! served API and its versions (`ApiSpec`), request decoding and response encoding (`codec`), the
+//! ApiVersions table of a registry (`api_versions`), and why a request cannot be answered
+//! (`RequestError`); the wire around them in `network` (frames, the client connection, the request
+//! memory budget, a minimal HTTP responder for `/metrics`); and `util`, the small helpers every layer
+//! above shares (time, retry backoff, rate-limited logging, Kafka error codes as log lines name them).
+//!
+//! Its own crate, above only `oxka-config` and the `kafka-protocol` message codecs: the log,
+//! coordinator and broker build on it and it knows none of them. The broker re-exports it as
+//! `oxka_broker::protocol` (and `network`, `util`).
 
 use kafka_protocol::messages::ApiKey;
 use kafka_protocol::protocol::VersionRange;
 
 pub mod api_versions;
 pub mod codec;
+pub mod network;
+pub mod util;
 
 /// An API a listener serves (the broker's `api::SUPPORTED`, a coordinator's `coordinator::kafka::SUPPORTED`)
 /// and the versions it accepts.

@@ -5,7 +5,7 @@ use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::api_versions_response::ApiVersion;
 use kafka_protocol::messages::ApiVersionsResponse;
 
-use super::ApiSpec;
+use crate::ApiSpec;
 
 /// The ApiVersions entries for a registry of served APIs (the broker's, or the coordinator's).
 pub fn table(specs: &[ApiSpec]) -> Vec<ApiVersion> {

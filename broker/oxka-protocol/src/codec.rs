@@ -7,8 +7,8 @@ use bytes::{Bytes, BytesMut};
 use kafka_protocol::messages::{ApiKey, RequestHeader, RequestKind, ResponseHeader, ResponseKind};
 use kafka_protocol::protocol::{Decodable, Encodable};
 
-use super::{api_versions, ApiSpec, RequestError};
 use crate::network::frame::{finish_frame, start_frame};
+use crate::{api_versions, ApiSpec, RequestError};
 
 /// A request frame, decoded. Built once per request and destructured at once, so the size of the
 /// `Request` variant costs nothing worth a heap allocation.
