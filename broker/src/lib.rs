@@ -6,13 +6,13 @@ pub mod broker;
 pub mod cluster;
 /// The configuration lives in its own crate (`broker/oxka-config`), which the operator shares.
 pub use oxka_config as config;
-pub mod coordinator;
 pub mod disk;
 pub mod group;
+pub use oxka_coordinator as coordinator;
+pub use oxka_coordinator::metadata;
 pub use oxka_log as log;
 pub use oxka_protocol as protocol;
 pub use oxka_protocol::{network, util};
-pub mod metadata;
 pub mod metrics;
 pub mod process;
 pub mod replication;

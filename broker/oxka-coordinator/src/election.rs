@@ -238,7 +238,7 @@ mod tests {
     use uuid::Uuid;
 
     use super::*;
-    use crate::coordinator::image::{apply, MetadataResponse};
+    use crate::image::{apply, MetadataResponse};
 
     /// Brokers 1..=n registered and unfenced, and one topic per `(name, assignment)`.
     fn cluster(brokers: i32, topics: &[(&str, Vec<Vec<i32>>)]) -> ClusterImage {

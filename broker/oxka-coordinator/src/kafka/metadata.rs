@@ -13,7 +13,7 @@ use kafka_protocol::protocol::VersionRange;
 
 use super::image_responses::{describe, response_broker, OPERATIONS_OMITTED};
 use super::{str_bytes, ClientContext};
-use crate::coordinator::image::ClusterImage;
+use crate::image::ClusterImage;
 
 pub const VERSIONS: VersionRange = VersionRange { min: 0, max: 12 };
 

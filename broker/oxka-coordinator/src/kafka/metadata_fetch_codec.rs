@@ -10,7 +10,7 @@
 use bytes::{BufMut, BytesMut};
 use serde::{Deserialize, Serialize};
 
-use crate::coordinator::cluster_image::ClusterImage;
+use crate::cluster_image::ClusterImage;
 
 pub const API_KEY: i16 = 30000;
 pub const API_VERSION: i16 = 0;

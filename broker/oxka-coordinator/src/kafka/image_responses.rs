@@ -10,8 +10,8 @@ use kafka_protocol::messages::metadata_response::{
 };
 use kafka_protocol::messages::{BrokerId, TopicName};
 
-use crate::coordinator::cluster_image::{BrokerEndpoint, ClusterImage, RegisteredBroker, TopicState};
-use crate::util::str_bytes;
+use crate::cluster_image::{BrokerEndpoint, ClusterImage, RegisteredBroker, TopicState};
+use oxka_protocol::util::str_bytes;
 
 /// Kafka's "authorized operations not requested" marker.
 pub const OPERATIONS_OMITTED: i32 = i32::MIN;

@@ -4,12 +4,12 @@
 use kafka_protocol::messages::ApiVersionsResponse;
 use kafka_protocol::protocol::VersionRange;
 
-use crate::protocol::ApiSpec;
+use oxka_protocol::ApiSpec;
 
 pub const VERSIONS: VersionRange = VersionRange { min: 0, max: 4 };
 
 /// The table of `supported` (`kafka::SUPPORTED`, passed in by `dispatch` so this file does not import the
 /// registry that lists it).
 pub fn handle(supported: &[ApiSpec]) -> ApiVersionsResponse {
-    ApiVersionsResponse::default().with_api_keys(crate::protocol::api_versions::table(supported))
+    ApiVersionsResponse::default().with_api_keys(oxka_protocol::api_versions::table(supported))
 }

@@ -8,7 +8,7 @@ use kafka_protocol::messages::{CreatePartitionsRequest, CreatePartitionsResponse
 use kafka_protocol::protocol::VersionRange;
 
 use super::{propose, str_bytes, ClientContext};
-use crate::coordinator::image::{assign_replicas, MetadataCommand};
+use crate::image::{assign_replicas, MetadataCommand};
 
 pub const VERSIONS: VersionRange = VersionRange { min: 0, max: 3 };
 

@@ -314,7 +314,7 @@ mod tests {
     use openraft::{CommittedLeaderId, EntryPayload};
 
     use super::*;
-    use crate::coordinator::image::MetadataCommand;
+    use crate::image::MetadataCommand;
 
     fn entry(term: u64, index: u64) -> Entry {
         Entry {

@@ -13,7 +13,7 @@ use kafka_protocol::protocol::VersionRange;
 use openraft::ServerState;
 
 use super::{now_ms, str_bytes, ClientContext};
-use crate::coordinator::METADATA_TOPIC;
+use crate::METADATA_TOPIC;
 
 pub const VERSIONS: VersionRange = VersionRange { min: 0, max: 2 };
 

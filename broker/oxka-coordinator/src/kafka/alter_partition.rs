@@ -11,7 +11,7 @@ use kafka_protocol::messages::{AlterPartitionRequest, AlterPartitionResponse, Br
 use kafka_protocol::protocol::VersionRange;
 
 use super::{propose, ClientContext};
-use crate::coordinator::image::{ClusterImage, MetadataCommand, MetadataResponse, PartitionState};
+use crate::image::{ClusterImage, MetadataCommand, MetadataResponse, PartitionState};
 
 pub const VERSIONS: VersionRange = VersionRange { min: 2, max: 3 };
 
@@ -183,7 +183,7 @@ mod tests {
     use kafka_protocol::messages::alter_partition_request::BrokerState;
 
     use super::*;
-    use crate::coordinator::image::{apply, MetadataCommand};
+    use crate::image::{apply, MetadataCommand};
 
     fn image() -> ClusterImage {
         let mut image = ClusterImage::default();

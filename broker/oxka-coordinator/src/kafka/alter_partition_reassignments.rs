@@ -12,7 +12,7 @@ use kafka_protocol::messages::{AlterPartitionReassignmentsRequest, AlterPartitio
 use kafka_protocol::protocol::VersionRange;
 
 use super::{propose, str_bytes, ClientContext};
-use crate::coordinator::image::MetadataCommand;
+use crate::image::MetadataCommand;
 
 pub const VERSIONS: VersionRange = VersionRange { min: 0, max: 1 };
 

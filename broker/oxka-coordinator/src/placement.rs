@@ -187,7 +187,7 @@ mod tests {
     use uuid::Uuid;
 
     use super::*;
-    use crate::coordinator::image::{apply, MetadataCommand, RegisteredBroker};
+    use crate::image::{apply, MetadataCommand, RegisteredBroker};
 
     fn cluster(brokers: &[(i32, Option<&str>)]) -> ClusterImage {
         let mut image = ClusterImage::default();

@@ -20,8 +20,8 @@ use super::metrics::{serve_http, watch_raft};
 use super::network::{serve_peers, TcpNetworkFactory};
 use super::node::{CoordinatorNode, RaftSettings};
 use super::{Node, NodeId};
-use crate::config::CoordinatorConfig;
-use crate::network::MemoryBudget;
+use oxka_config::CoordinatorConfig;
+use oxka_protocol::network::MemoryBudget;
 
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 

@@ -11,8 +11,8 @@ use kafka_protocol::messages::{IncrementalAlterConfigsRequest, IncrementalAlterC
 use kafka_protocol::protocol::VersionRange;
 
 use super::{propose, str_bytes, ClientContext};
-use crate::config::dynamic;
-use crate::coordinator::image::MetadataCommand;
+use crate::image::MetadataCommand;
+use oxka_config::dynamic;
 
 pub const VERSIONS: VersionRange = VersionRange { min: 0, max: 1 };
 

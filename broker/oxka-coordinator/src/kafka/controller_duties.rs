@@ -10,9 +10,9 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, warn};
 
 use super::context::{propose, ClientContext};
-use crate::config::LeaderBalanceConfig;
-use crate::coordinator::{ClusterImage, MetadataCommand};
-use crate::util::now_ms;
+use crate::{ClusterImage, MetadataCommand};
+use oxka_config::LeaderBalanceConfig;
+use oxka_protocol::util::now_ms;
 
 /// The controller's liveness duty: every second, on the leader, fence the unfenced brokers whose
 /// heartbeats stopped for longer than the session timeout, then move partition leadership off fenced
@@ -54,8 +54,8 @@ pub async fn fence_expired_brokers(ctx: Arc<ClientContext>, shutdown: Cancellati
 /// returned get it back as leader. Refusals are left for the next round (the liveness duty's tick).
 pub async fn reconcile_leadership(ctx: &ClientContext) {
     let image = ctx.node.state.image();
-    let changes = crate::coordinator::image::partition_leadership_changes(&image);
-    let completions = crate::coordinator::image::reassignment_completions(&image);
+    let changes = crate::image::partition_leadership_changes(&image);
+    let completions = crate::image::reassignment_completions(&image);
     for command in changes.into_iter().chain(completions) {
         if let Err((_, message)) = propose(ctx, command).await {
             debug!("partition leadership change not applied (retried later): {message}");
@@ -84,8 +84,7 @@ pub async fn rebalance_leaders(ctx: Arc<ClientContext>, settings: LeaderBalanceC
             continue;
         }
         let image = ctx.node.state.image();
-        let changes =
-            crate::coordinator::election::preferred_leader_rebalance(&image, settings.imbalance_per_broker_percentage);
+        let changes = crate::election::preferred_leader_rebalance(&image, settings.imbalance_per_broker_percentage);
         if changes.is_empty() {
             continue;
         }

@@ -24,6 +24,12 @@
 //! - `metrics`: Prometheus metrics and the health endpoint;
 //! - `runtime`: `oxka coordinator zookeeper.properties`.
 //!
+//! - `metadata`: topic metadata in the shape the broker's handlers use (`MetadataImage`), topic name
+//!   rules, and the reader of the pre-Raft single-node metadata file.
+//!
+//! Its own crate (`broker/oxka-coordinator`), above `oxka-config` and `oxka-protocol` and knowing
+//! nothing of the broker, which re-exports it as `oxka_broker::coordinator` (and `metadata`).
+//!
 //! Data enters as Kafka requests on `clientPort`, becomes `MetadataCommand`s proposed by the leader (the
 //! controller), is replicated and applied in log order on every member, and leaves as Kafka responses.
 
@@ -32,6 +38,7 @@ pub mod election;
 pub mod image;
 pub mod kafka;
 pub mod log_store;
+pub mod metadata;
 pub mod metrics;
 pub mod network;
 pub mod node;

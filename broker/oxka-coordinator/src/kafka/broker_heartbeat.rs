@@ -15,8 +15,8 @@ use kafka_protocol::protocol::VersionRange;
 use tracing::{info, warn};
 
 use super::{propose, ClientContext};
-use crate::coordinator::image::{error_code, partition_leadership_changes, MetadataCommand, MetadataResponse};
-use crate::coordinator::ClusterImage;
+use crate::image::{error_code, partition_leadership_changes, MetadataCommand, MetadataResponse};
+use crate::ClusterImage;
 
 pub const VERSIONS: VersionRange = VersionRange { min: 0, max: 1 };
 
@@ -134,9 +134,9 @@ mod tests {
     use uuid::Uuid;
 
     use super::*;
-    use crate::coordinator::image::apply;
-    use crate::coordinator::kafka::dispatch;
-    use crate::coordinator::testing::single_voter;
+    use crate::image::apply;
+    use crate::kafka::dispatch;
+    use crate::testing::single_voter;
 
     fn image_with(brokers: &[i32], topics: &[(&str, Vec<Vec<i32>>)]) -> ClusterImage {
         let mut image = ClusterImage::default();

@@ -13,9 +13,9 @@ use kafka_protocol::protocol::VersionRange;
 use uuid::Uuid;
 
 use super::{propose, str_bytes, ClientContext};
-use crate::coordinator::image::{assign_replicas, MetadataCommand};
-use crate::coordinator::WriteError;
+use crate::image::{assign_replicas, MetadataCommand};
 use crate::metadata::validate_topic_name;
+use crate::WriteError;
 
 pub const VERSIONS: VersionRange = VersionRange { min: 2, max: 7 };
 

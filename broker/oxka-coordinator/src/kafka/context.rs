@@ -9,9 +9,9 @@ use std::sync::Arc;
 use parking_lot::Mutex;
 use tokio_util::sync::CancellationToken;
 
-use crate::config::{CoordinatorId, Voter};
-use crate::coordinator::{CoordinatorNode, MetadataCommand, MetadataResponse, NodeId};
-use crate::util::now_ms;
+use crate::{CoordinatorNode, MetadataCommand, MetadataResponse, NodeId};
+use oxka_config::{CoordinatorId, Voter};
+use oxka_protocol::util::now_ms;
 
 /// What the handlers share: the local member, the ensemble's addresses, and in-memory controller state
 /// that is not replicated (broker liveness, when followers were last seen caught up).

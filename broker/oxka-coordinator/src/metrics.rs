@@ -18,9 +18,9 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use super::{NodeId, Raft};
-use crate::network::client::request_once;
-use crate::network::http::{read_request_path, respond, METRICS_CONTENT_TYPE, NOT_FOUND};
-use crate::util::str_bytes;
+use oxka_protocol::network::client::request_once;
+use oxka_protocol::network::http::{read_request_path, respond, METRICS_CONTENT_TYPE, NOT_FOUND};
+use oxka_protocol::util::str_bytes;
 
 pub struct CoordinatorMetrics {
     registry: Registry,

@@ -32,10 +32,10 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{debug, warn};
 
-use crate::network::frame::{read_frame_body, read_frame_size, FrameError};
-use crate::network::MemoryBudget;
-use crate::protocol::codec::{decode_request, encode_response, Decoded};
-use crate::protocol::RequestError;
+use oxka_protocol::codec::{decode_request, encode_response, Decoded};
+use oxka_protocol::network::frame::{read_frame_body, read_frame_size, FrameError};
+use oxka_protocol::network::MemoryBudget;
+use oxka_protocol::RequestError;
 
 pub mod allocate_producer_ids;
 pub mod alter_partition;
@@ -60,7 +60,7 @@ pub mod metadata_fetch_codec;
 /// Largest request a coordinator accepts (its requests are small metadata requests).
 const MAX_REQUEST_BYTES: usize = 16 << 20;
 
-pub use crate::protocol::ApiSpec;
+pub use oxka_protocol::ApiSpec;
 
 /// Every API served on `clientPort`; ApiVersions answers from this table.
 pub const SUPPORTED: &[ApiSpec] = &[
@@ -122,11 +122,11 @@ pub const SUPPORTED: &[ApiSpec] = &[
     },
 ];
 
-pub use crate::util::now_ms;
 pub use context::{propose, ClientContext};
 pub use controller_duties::{expired_brokers, fence_expired_brokers, rebalance_leaders, reconcile_leadership};
+pub use oxka_protocol::util::now_ms;
 
-pub use crate::util::str_bytes;
+pub use oxka_protocol::util::str_bytes;
 
 /// Accepts connections until shutdown; each is served by its own tracked task.
 pub async fn serve_clients(
@@ -288,8 +288,8 @@ mod tests {
     use tokio::io::AsyncReadExt;
 
     use super::*;
-    use crate::coordinator::image::{apply, MetadataCommand};
-    use crate::coordinator::testing::single_voter;
+    use crate::image::{apply, MetadataCommand};
+    use crate::testing::single_voter;
 
     /// Reads one response frame and returns its body (without the length prefix).
     async fn read_response(stream: &mut TcpStream) -> Vec<u8> {
@@ -352,7 +352,7 @@ mod tests {
 
     #[test]
     fn brokers_whose_heartbeats_stop_expire_after_the_session_timeout() {
-        let mut image = crate::coordinator::ClusterImage::default();
+        let mut image = crate::ClusterImage::default();
         for (id, index) in [(1, 10), (2, 11)] {
             let register = MetadataCommand::RegisterBroker {
                 broker_id: id,

@@ -8,7 +8,7 @@ use kafka_protocol::messages::{BrokerRegistrationRequest, BrokerRegistrationResp
 use kafka_protocol::protocol::VersionRange;
 
 use super::ClientContext;
-use crate::coordinator::image::{BrokerEndpoint, MetadataCommand, MetadataResponse};
+use crate::image::{BrokerEndpoint, MetadataCommand, MetadataResponse};
 
 pub const VERSIONS: VersionRange = VersionRange { min: 0, max: 4 };
 

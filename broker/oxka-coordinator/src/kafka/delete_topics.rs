@@ -8,7 +8,7 @@ use kafka_protocol::protocol::VersionRange;
 use uuid::Uuid;
 
 use super::{propose, str_bytes, ClientContext};
-use crate::coordinator::image::MetadataCommand;
+use crate::image::MetadataCommand;
 
 pub const VERSIONS: VersionRange = VersionRange { min: 1, max: 6 };
 

@@ -10,8 +10,8 @@ use kafka_protocol::messages::{ElectLeadersRequest, ElectLeadersResponse};
 use kafka_protocol::protocol::VersionRange;
 
 use super::{propose, str_bytes, ClientContext};
-use crate::coordinator::election::{elect_leader, plan_elections, ElectionType};
-use crate::coordinator::image::error_code;
+use crate::election::{elect_leader, plan_elections, ElectionType};
+use crate::image::error_code;
 
 pub const VERSIONS: VersionRange = VersionRange { min: 0, max: 2 };
 
@@ -67,7 +67,7 @@ async fn commit(
     topic: &str,
     partition: i32,
     election: ElectionType,
-    mut command: crate::coordinator::MetadataCommand,
+    mut command: crate::MetadataCommand,
 ) -> (i16, Option<String>) {
     for _ in 0..STALE_ROUNDS {
         match propose(ctx, command).await {
@@ -136,9 +136,9 @@ mod tests {
     use kafka_protocol::protocol::Encodable;
 
     use super::*;
-    use crate::coordinator::image::MetadataCommand;
-    use crate::coordinator::kafka::dispatch;
-    use crate::coordinator::testing::single_voter;
+    use crate::image::MetadataCommand;
+    use crate::kafka::dispatch;
+    use crate::testing::single_voter;
 
     async fn elect(ctx: &ClientContext, version: i16, request: ElectLeadersRequest) -> ElectLeadersResponse {
         let ResponseKind::ElectLeaders(response) = dispatch(ctx, version, RequestKind::ElectLeaders(request))
@@ -164,9 +164,7 @@ mod tests {
                 endpoints: vec![],
                 rack: None,
             };
-            let crate::coordinator::MetadataResponse::BrokerRegistered { broker_epoch } =
-                node.write(register).await.unwrap()
-            else {
+            let crate::MetadataResponse::BrokerRegistered { broker_epoch } = node.write(register).await.unwrap() else {
                 panic!()
             };
             let unfence = MetadataCommand::SetBrokerFenced {

@@ -269,7 +269,7 @@ mod tests {
     use openraft::{CommittedLeaderId, EntryPayload};
 
     use super::*;
-    use crate::coordinator::MetadataCommand;
+    use crate::MetadataCommand;
 
     fn entry(index: u64) -> Entry {
         Entry {

@@ -12,7 +12,7 @@ use std::future::Future;
 use std::time::Duration;
 
 use super::metadata_fetch_codec::{ImageUpdate, MetadataFetchRequest};
-use crate::coordinator::state_machine::SharedState;
+use crate::state_machine::SharedState;
 
 /// The longest a fetch waits, whatever it asks: long enough to make polling cheap, short enough that a
 /// broker notices a dead connection and that a member's shutdown is never held up for long.
@@ -65,9 +65,9 @@ mod tests {
     use openraft::{CommittedLeaderId, EntryPayload, LogId};
 
     use super::*;
-    use crate::coordinator::metrics::CoordinatorMetrics;
-    use crate::coordinator::state_machine::MetadataStateMachine;
-    use crate::coordinator::{Entry, MetadataCommand};
+    use crate::metrics::CoordinatorMetrics;
+    use crate::state_machine::MetadataStateMachine;
+    use crate::{Entry, MetadataCommand};
 
     fn entry(index: u64, name: &str) -> Entry {
         Entry {

@@ -6,7 +6,7 @@ use kafka_protocol::messages::{AllocateProducerIdsRequest, AllocateProducerIdsRe
 use kafka_protocol::protocol::VersionRange;
 
 use super::{propose, ClientContext};
-use crate::coordinator::image::{MetadataCommand, MetadataResponse};
+use crate::image::{MetadataCommand, MetadataResponse};
 
 pub const VERSIONS: VersionRange = VersionRange { min: 0, max: 0 };
 
