@@ -128,11 +128,13 @@ warn_lines() { grep -cE '(^|[] ])(WARN|ERROR)[ :]' "$1" || true; }
 # producer_perf OUT BOOTSTRAP TOPIC [producer props...]: kafka-producer-perf-test, acks=all, throughput
 # -1, $RECORDS records of $RECORD_SIZE bytes; output to OUT. Prints "records/s MB/s p50 p99 avg max"
 # (latencies in ms).
+# PERF_THROUGHPUT (records/s, default -1: as fast as the producer can) and PERF_RECORDS (default
+# $RECORDS) change one run.
 producer_perf() {
   local out="$1" bootstrap="$2" topic="$3"
   shift 3
-  kafka4 producer-perf-test --topic "$topic" --num-records "$RECORDS" --record-size "$RECORD_SIZE" \
-    --throughput -1 --producer-props "bootstrap.servers=$bootstrap" acks=all "$@" >"$out" 2>&1 \
+  kafka4 producer-perf-test --topic "$topic" --num-records "${PERF_RECORDS:-$RECORDS}" --record-size "$RECORD_SIZE" \
+    --throughput "${PERF_THROUGHPUT:--1}" --producer-props "bootstrap.servers=$bootstrap" acks=all "$@" >"$out" 2>&1 \
     || { tail -20 "$out" >&2; log "producer-perf-test failed (output: $out)"; return 1; }
   # "2000000 records sent, 585651.2 records/sec (55.85 MB/sec), 376.48 ms avg latency, 817.00 ms max
   #  latency, 366 ms 50th, 695 ms 95th, 784 ms 99th, 812 ms 99.9th."
