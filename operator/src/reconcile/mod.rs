@@ -7,9 +7,11 @@
 
 pub mod cluster;
 pub mod http;
+pub mod kafka_admin;
 pub mod leader;
 pub mod placement;
 pub mod racks;
+pub mod roll;
 pub mod status;
 
 use std::net::SocketAddr;
