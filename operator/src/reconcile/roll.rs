@@ -3,6 +3,9 @@
 //! leader) to one `Decision`; `rolling` performs it. Both StatefulSets use `updateStrategy: OnDelete`, so
 //! a pod restarts only when the operator deletes it, and it deletes at most one per reconciliation.
 //!
+//! Messages carry no durations that change every second: they go to status, and a status that changed
+//! would trigger the next reconciliation at once.
+//!
 //! The rules, in the order they apply (Strimzi's KafkaRoller and KafkaAvailability follow the same
 //! idea):
 //!
@@ -44,7 +47,7 @@ pub struct PodView {
     /// Why the pod cannot start, when Kubernetes says so: a container waiting reason such as
     /// `ImagePullBackOff` or `CrashLoopBackOff` (with its message), or `Unschedulable`.
     pub waiting: Option<Waiting>,
-    /// Container restarts, shown in messages.
+    /// Container restarts, shown in the message of a pod that stays not Ready past the deadline.
     pub restarts: i32,
 }
 
@@ -136,9 +139,8 @@ pub fn decide(pods: &[PodView], replicas: i32, safety: &Safety, policy: Policy) 
     }
     if let Some(p) = pods.iter().find(|p| !p.ready) {
         return Decision::Wait(format!(
-            "pod {} is not Ready yet ({} s; the roll stops if it is not Ready within {} s)",
+            "pod {} is not Ready yet (the roll stops if it is not Ready within {} s)",
             p.name,
-            p.since.as_secs(),
             policy.ready_timeout.as_secs()
         ));
     }
@@ -148,9 +150,8 @@ pub fn decide(pods: &[PodView], replicas: i32, safety: &Safety, policy: Policy) 
     }
     if let Some(p) = pods.iter().find(|p| p.since < policy.settle) {
         return Decision::Wait(format!(
-            "pod {} has been Ready for {} s only; the next restart waits {} s",
+            "pod {} has been Ready for less than {} s; the next restart waits for that",
             p.name,
-            p.since.as_secs(),
             policy.settle.as_secs()
         ));
     }
@@ -176,19 +177,15 @@ fn stuck(p: &PodView, policy: Policy) -> Option<(String, String)> {
         };
         return Some((
             p.name.clone(),
-            format!(
-                "pod {} cannot start ({}{message}; {} restarts)",
-                p.name, w.reason, p.restarts
-            ),
+            format!("pod {} cannot start ({}{message})", p.name, w.reason),
         ));
     }
     (p.since > policy.ready_timeout).then(|| {
         (
             p.name.clone(),
             format!(
-                "pod {} has not been Ready for {} s (deadline {} s; {} restarts)",
+                "pod {} has not become Ready within {} s ({} container restarts)",
                 p.name,
-                p.since.as_secs(),
                 policy.ready_timeout.as_secs(),
                 p.restarts
             ),
