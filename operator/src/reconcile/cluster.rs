@@ -494,7 +494,20 @@ async fn write_status(ctx: &Context, cluster: &KafkaCluster, observed: &Observed
     }
     let name = cluster.name_any();
     let api: Api<KafkaCluster> = Api::namespaced(ctx.client.clone(), &cluster.namespace().unwrap_or_default());
-    let patch = serde_json::json!({ "status": new });
+    let mut patch = serde_json::json!({ "status": new });
+    // A merge patch keeps every field it leaves out: a roll that ended, or a field of it that no
+    // longer applies, must be removed with an explicit null.
+    let roll = &mut patch["status"]["roll"];
+    match new.roll {
+        None => *roll = serde_json::Value::Null,
+        Some(_) => {
+            for field in ["pod", "podsLeft"] {
+                if roll.get(field).is_none() {
+                    roll[field] = serde_json::Value::Null;
+                }
+            }
+        }
+    }
     api.patch_status(&name, &PatchParams::default(), &Patch::Merge(&patch))
         .await
         .map_err(|source| Error::Status { name, source })?;
