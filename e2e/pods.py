@@ -168,8 +168,17 @@ class Load:
     member (console consumer) running while something happens to the cluster. stop() waits for both and
     then reads the topic from the start: every acknowledged value must be there."""
 
-    def __init__(self, topic, records=30000, throughput=1000):
+    def __init__(self, topic, records=30000, throughput=1000, retries=False):
+        """With `retries`, the producer runs with the Java client's own defaults (retries=MAX_INT within
+        delivery.timeout.ms=120000, idempotence) as an application would; otherwise with VerifiableProducer's
+        hard-coded retries=0, where every retriable error of one request (a connection closed by a broker
+        that shuts down, NOT_LEADER_OR_FOLLOWER after leadership moved) is reported as a failed send."""
         self.topic, self.records = topic, records
+        config = "/dev/null"
+        if retries:
+            config = f"/tmp/{topic}-producer.properties"
+            sh("kubectl", "exec", "-i", "-n", NS, TOOLS_POD, "--", "sh", "-c", f"cat > {config}",
+               input="retries=2147483647\ndelivery.timeout.ms=120000\nenable.idempotence=true\n")
         kafka("topics", "--bootstrap-server", BOOTSTRAP, "--create", "--topic", topic, "--partitions", "6",
               "--replication-factor", "3")
         java = ["kubectl", "--kubeconfig", ARGS.kubeconfig, "exec", "-n", NS, TOOLS_POD, "--", "java", "-Xmx256m",
@@ -177,9 +186,9 @@ class Load:
         self.producer = subprocess.Popen(
             java + [TOOLS["verifiable-producer"], "--bootstrap-server", BOOTSTRAP, "--topic", topic,
                     "--max-messages", str(records), "--throughput", str(throughput), "--acks", "-1",
-                    "--producer.config", "/dev/null"],
+                    "--producer.config", config],
             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-        self.acked, self.errors, self.consumed = set(), 0, 0
+        self.acked, self.errors, self.consumed, self.error_kinds = set(), 0, 0, {}
         self.threads = [threading.Thread(target=self._read_producer, daemon=True)]
         self.threads[0].start()
         # The consumer joins once records flow, so that it never waits on a topic its brokers do not know
@@ -202,6 +211,8 @@ class Load:
                 self.acked.add(e["value"])
             elif e.get("name") == "producer_send_error":
                 self.errors += 1
+                kind = f"{e.get('exception', '')}: {e.get('message', '')}"[:160]
+                self.error_kinds[kind] = self.error_kinds.get(kind, 0) + 1
 
     def _read_consumer(self):
         for _ in self.consumer.stdout:
@@ -232,6 +243,8 @@ class Load:
                     "--timeout-ms", "20000", timeout=600, check=False).stdout
         stored = set(out.split())
         lost = len(self.acked - stored)
+        if self.error_kinds:
+            print(f"     send errors by kind: {self.error_kinds}", flush=True)
         numbers = {"produced": self.records, "acknowledged": len(self.acked), "send_errors": self.errors,
                    "consumed": self.consumed, "stored": len(stored), "lost": lost}
         check(lost == 0, f"{lost} acknowledged records are missing: {numbers}")
@@ -319,9 +332,11 @@ def external_nodeport():
 def rolling_restart_under_load():
     """A config change rolls every broker pod one at a time, health-gated (each only when every partition keeps
     min.insync.replicas without it, the next only once it is back in every ISR), while a producer (acks=all)
-    and a consumer run: no acknowledged record is lost and not one send fails."""
+    and a consumer run: no acknowledged record is lost and not one send fails. The producer retries as the Java
+    client does by default (VerifiableProducer alone sets retries=0, which turns the retriable errors of any
+    broker restart, a closed connection or NOT_LEADER_OR_FOLLOWER, into failed sends)."""
     before = {p["metadata"]["name"]: p["metadata"]["uid"] for p in pods_of("broker")}
-    load = Load("rolling", records=40000, throughput=800)
+    load = Load("rolling", records=40000, throughput=800, retries=True)
     time.sleep(10)
     patch = {"spec": {"brokers": {"config": {"log.retention.hours": "100"}}}}
     try:
