@@ -287,7 +287,7 @@ async fn report_stuck(
     previous: Option<&KafkaClusterStatus>,
     roll: Option<&RollReport>,
 ) {
-    let Some(reason) = roll.and_then(RollReport::stuck) else {
+    let Some((reason, report)) = roll.and_then(|r| Some((r.stuck()?, r))) else {
         return;
     };
     let already = previous
@@ -295,15 +295,7 @@ async fn report_stuck(
         .is_some_and(|r| r.state == "Stuck" && r.message.starts_with(reason));
     if !already {
         ctx.metrics.rolls_stuck.inc();
-        publish(
-            ctx,
-            cluster,
-            EventType::Warning,
-            "RollStuck",
-            "Roll",
-            format!("{reason}; no other pod restarts until it is healthy or the spec changes"),
-        )
-        .await;
+        publish(ctx, cluster, EventType::Warning, "RollStuck", "Roll", report.message()).await;
     }
 }
 

@@ -82,11 +82,14 @@ impl RollReport {
         }
     }
 
-    fn message(&self) -> String {
+    pub fn message(&self) -> String {
         match &self.decision {
             Decision::Done => "every pod runs the current revision".to_string(),
             Decision::Wait(why) => why.clone(),
             Decision::Restart { pod, reason } => format!("restarting pod {pod}: {reason}"),
+            Decision::Stuck { reason, .. } if self.pods_left.is_empty() => {
+                format!("{reason}; every pod runs the current revision, so no roll is held up by it")
+            }
             Decision::Stuck { reason, .. } => format!(
                 "{reason}; the roll stops here and no other pod restarts until it is healthy or the spec changes"
             ),
@@ -415,6 +418,19 @@ mod tests {
         assert_eq!(roll.started_at, Some(at(10)), "one roll keeps its start time");
         o.roll = None;
         assert_eq!(status(Some(&s1), &o, at(30)).roll, None);
+        // A pod that cannot start when nothing is left to roll (say, its node was cordoned) is reported
+        // without claiming that a roll waits for it.
+        let report = RollReport {
+            role: Role::Coordinator,
+            decision: Decision::Stuck {
+                pod: "demo-coordinator-0".into(),
+                reason: "pod demo-coordinator-0 cannot start (Unschedulable)".into(),
+            },
+            pods_left: vec![],
+        };
+        assert!(report
+            .message()
+            .ends_with("every pod runs the current revision, so no roll is held up by it"));
     }
 
     #[test]
