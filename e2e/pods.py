@@ -168,8 +168,17 @@ class Load:
     member (console consumer) running while something happens to the cluster. stop() waits for both and
     then reads the topic from the start: every acknowledged value must be there."""
 
-    def __init__(self, topic, records=30000, throughput=1000):
+    def __init__(self, topic, records=30000, throughput=1000, retries=False):
+        """With `retries`, the producer runs with the Java client's own defaults (retries=MAX_INT within
+        delivery.timeout.ms=120000, idempotence) as an application would; otherwise with VerifiableProducer's
+        hard-coded retries=0, where every retriable error of one request (a connection closed by a broker
+        that shuts down, NOT_LEADER_OR_FOLLOWER after leadership moved) is reported as a failed send."""
         self.topic, self.records = topic, records
+        config = "/dev/null"
+        if retries:
+            config = f"/tmp/{topic}-producer.properties"
+            sh("kubectl", "exec", "-i", "-n", NS, TOOLS_POD, "--", "sh", "-c", f"cat > {config}",
+               input="retries=2147483647\ndelivery.timeout.ms=120000\nenable.idempotence=true\n")
         kafka("topics", "--bootstrap-server", BOOTSTRAP, "--create", "--topic", topic, "--partitions", "6",
               "--replication-factor", "3")
         java = ["kubectl", "--kubeconfig", ARGS.kubeconfig, "exec", "-n", NS, TOOLS_POD, "--", "java", "-Xmx256m",
@@ -177,9 +186,9 @@ class Load:
         self.producer = subprocess.Popen(
             java + [TOOLS["verifiable-producer"], "--bootstrap-server", BOOTSTRAP, "--topic", topic,
                     "--max-messages", str(records), "--throughput", str(throughput), "--acks", "-1",
-                    "--producer.config", "/dev/null"],
+                    "--producer.config", config],
             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-        self.acked, self.errors, self.consumed = set(), 0, 0
+        self.acked, self.errors, self.consumed, self.error_kinds = set(), 0, 0, {}
         self.threads = [threading.Thread(target=self._read_producer, daemon=True)]
         self.threads[0].start()
         # The consumer joins once records flow, so that it never waits on a topic its brokers do not know
@@ -202,6 +211,8 @@ class Load:
                 self.acked.add(e["value"])
             elif e.get("name") == "producer_send_error":
                 self.errors += 1
+                kind = f"{e.get('exception', '')}: {e.get('message', '')}"[:160]
+                self.error_kinds[kind] = self.error_kinds.get(kind, 0) + 1
 
     def _read_consumer(self):
         for _ in self.consumer.stdout:
@@ -232,6 +243,8 @@ class Load:
                     "--timeout-ms", "20000", timeout=600, check=False).stdout
         stored = set(out.split())
         lost = len(self.acked - stored)
+        if self.error_kinds:
+            print(f"     send errors by kind: {self.error_kinds}", flush=True)
         numbers = {"produced": self.records, "acknowledged": len(self.acked), "send_errors": self.errors,
                    "consumed": self.consumed, "stored": len(stored), "lost": lost}
         check(lost == 0, f"{lost} acknowledged records are missing: {numbers}")
@@ -317,16 +330,24 @@ def external_nodeport():
 
 
 def rolling_restart_under_load():
-    """A config change rolls every broker pod one at a time while a producer and a consumer run."""
+    """A config change rolls every broker pod one at a time, health-gated (each only when every partition keeps
+    min.insync.replicas without it, the next only once it is back in every ISR), while a producer (acks=all)
+    and a consumer run: no acknowledged record is lost and not one send fails. The producer retries as the Java
+    client does by default (VerifiableProducer alone sets retries=0, which turns the retriable errors of any
+    broker restart, a closed connection or NOT_LEADER_OR_FOLLOWER, into failed sends)."""
     before = {p["metadata"]["name"]: p["metadata"]["uid"] for p in pods_of("broker")}
-    load = Load("rolling", records=40000, throughput=800)
+    load = Load("rolling", records=40000, throughput=800, retries=True)
     time.sleep(10)
     patch = {"spec": {"brokers": {"config": {"log.retention.hours": "100"}}}}
+    patched_at = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime())
     try:
         sh("kubectl", "patch", "kafkacluster", CLUSTER, "-n", NS, "--type", "merge", "-p", json.dumps(patch))
         # One at a time: never two broker pods missing or unready together.
-        most_down, deadline = 0, time.time() + 600
+        most_down, deadline, waits = 0, time.time() + 600, set()
         while time.time() < deadline:
+            roll = (get("kafkacluster", CLUSTER) or {}).get("status", {}).get("roll") or {}
+            if roll.get("state") == "Waiting":
+                waits.add(re.sub(r"demo-broker-\d", "POD", roll.get("message", ""))[:80])
             pods = pods_of("broker")
             down = sum(1 for p in pods if not ready(p) or p["metadata"].get("deletionTimestamp")) + (3 - len(pods))
             most_down = max(most_down, down)
@@ -344,7 +365,88 @@ def rolling_restart_under_load():
     numbers = load.stop()
     numbers["roll_during_load"] = rolled_while_producing
     numbers["max_pods_down"] = most_down
+    numbers["restarts"] = restarts_since(patched_at)
+    print(f"     roll waited for: {sorted(waits)}", flush=True)
+    check(numbers["send_errors"] == 0, f"{numbers['send_errors']} sends failed during the roll: {numbers}")
+    check(numbers["acknowledged"] == numbers["produced"], f"not every record was acknowledged: {numbers}")
     return numbers
+
+
+def restarts_since(t):
+    """The operator's RestartingPod Events since `t` (UTC, ISO): 'pod (why)' in the order they happened."""
+    out = []
+    for e in items("events"):
+        when = e.get("eventTime") or e["metadata"]["creationTimestamp"]
+        m = re.match(r"restarting pod (\S+) on the new revision: .*?(leads \d+ partitions|Raft leader[^;]*)?\)?$",
+                     e.get("message", ""))
+        if e["reason"] == "RestartingPod" and when[:19] >= t and m:
+            out.append((when, f"{m.group(1)} ({m.group(2) or 'not Ready'})"))
+    return [x for _, x in sorted(out)]
+
+
+def stuck_broker_stops_the_roll():
+    """A broker change whose pod cannot start (here: an affinity no node satisfies, so the pod stays
+    Unschedulable) stops the roll at that pod with Degraded/RollStuck naming it; no other pod restarts.
+    Taking the change back restarts that pod first and the roll completes."""
+    before = {p["metadata"]["name"]: p["metadata"]["uid"] for p in pods_of("broker") + pods_of("coordinator")}
+    affinity = {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [
+        {"matchExpressions": [{"key": "oxka.io/e2e-no-such-node", "operator": "In", "values": ["yes"]}]}]}}}
+    sh("kubectl", "patch", "kafkacluster", CLUSTER, "-n", NS, "--type", "merge", "-p",
+       json.dumps({"spec": {"brokers": {"pod": {"affinity": affinity}}}}))
+    t0 = time.time()
+
+    def stuck():
+        k = get("kafkacluster", CLUSTER)
+        c = condition(k, "Degraded")
+        return (k, c) if c.get("reason") == "RollStuck" else None
+    k, c = wait_for("Degraded/RollStuck", stuck, 240, 2)
+    stuck_after = time.time() - t0
+    roll = k["status"]["roll"]
+    pod = roll["pod"]
+    check(roll["state"] == "Stuck" and roll["tier"] == "brokers" and pod.startswith(f"{CLUSTER}-broker-"), f"roll {roll}")
+    check(f"pod {pod} cannot start (Unschedulable" in c["message"], c["message"])
+    events = [e for e in items("events") if e["reason"] == "RollStuck"]
+    check(any(pod in e.get("message", "") for e in events), f"no RollStuck event naming {pod}")
+    time.sleep(20)  # several roll requeues: still nothing else restarts
+    now = {p["metadata"]["name"]: p["metadata"]["uid"] for p in pods_of("broker") + pods_of("coordinator")}
+    restarted = sorted(n for n, u in now.items() if before.get(n) != u)
+    check(restarted == [pod], f"restarted {restarted}, want only {pod}")
+    sh("kubectl", "patch", "kafkacluster", CLUSTER, "-n", NS, "--type", "json", "-p",
+       json.dumps([{"op": "remove", "path": "/spec/brokers/pod/affinity"}]))
+    t1 = time.time()
+    wait_for("the roll to complete", lambda: (lambda k: k if k and "roll" not in k["status"] else None)(cluster_ready()), 300, 2)
+    wait_for("every broker Ready on the StatefulSet's revision", lambda: all(
+        ready(p) and p["metadata"]["labels"].get("controller-revision-hash") == get("statefulset", f"{CLUSTER}-broker")["status"].get("updateRevision")
+        for p in pods_of("broker")) and len(pods_of("broker")) == 3, 120, 2)
+    now = {p["metadata"]["name"]: p["metadata"]["uid"] for p in pods_of("broker") + pods_of("coordinator")}
+    restarted = sorted(n for n, u in now.items() if before.get(n) != u)
+    check(restarted == [pod], f"after the fix restarted {restarted}, want only {pod}")
+    return {"stuck_pod": pod, "stuck_after_s": round(stuck_after), "recovered_after_s": round(time.time() - t1)}
+
+
+def missing_image_stops_the_roll():
+    """An image that does not exist: coordinators roll first, and the first one restarted cannot pull it.
+    The roll stops there (RollStuck naming the pod and ImagePullBackOff/ErrImagePull); no other pod restarts;
+    the old image back, that pod restarts and the cluster is Ready again."""
+    before = {p["metadata"]["name"]: p["metadata"]["uid"] for p in pods_of("broker") + pods_of("coordinator")}
+    good = get("kafkacluster", CLUSTER)["spec"]["image"]
+    sh("kubectl", "patch", "kafkacluster", CLUSTER, "-n", NS, "--type", "merge", "-p",
+       json.dumps({"spec": {"image": "oxka:does-not-exist"}}))
+    t0 = time.time()
+    k = wait_for("Degraded/RollStuck", lambda: (lambda k: k if condition(k, "Degraded").get("reason") == "RollStuck" else None)(get("kafkacluster", CLUSTER)), 240, 2)
+    roll = k["status"]["roll"]
+    pod = roll["pod"]
+    check(roll["tier"] == "coordinators" and pod.startswith(f"{CLUSTER}-coordinator-"), f"roll {roll}")
+    check(re.search(r"cannot start \((ErrImagePull|ImagePullBackOff)", roll["message"]), roll["message"])
+    stuck_after = time.time() - t0
+    time.sleep(15)
+    now = {p["metadata"]["name"]: p["metadata"]["uid"] for p in pods_of("broker") + pods_of("coordinator")}
+    restarted = sorted(n for n, u in now.items() if before.get(n) != u)
+    check(restarted == [pod], f"restarted {restarted}, want only {pod}")
+    sh("kubectl", "patch", "kafkacluster", CLUSTER, "-n", NS, "--type", "merge", "-p", json.dumps({"spec": {"image": good}}))
+    t1 = time.time()
+    wait_for("the roll to complete", lambda: (lambda k: k if k and "roll" not in k["status"] else None)(cluster_ready()), 300, 2)
+    return {"stuck_pod": pod, "stuck_after_s": round(stuck_after), "recovered_after_s": round(time.time() - t1)}
 
 
 def broker_pod_deleted():
@@ -420,7 +522,8 @@ def delete_cluster():
 
 
 SCENARIOS = [operator_pod, minimal_ready, clients_through_bootstrap, external_nodeport, rolling_restart_under_load,
-             broker_pod_deleted, coordinator_leader_deleted, delete_cluster]
+             stuck_broker_stops_the_roll, missing_image_stops_the_roll, broker_pod_deleted, coordinator_leader_deleted,
+             delete_cluster]
 REQUIRED = {"operator_pod", "minimal_ready"}
 
 

@@ -174,7 +174,7 @@ def start_operator(identity):
     # the in-cluster bootstrap Service, which has no pods behind it here.
     p = subprocess.Popen([ARGS.operator, "run", "--leader-election", f"--leader-election-lease={RELEASE}-leader",
                           "--install-crds", f"--metrics-address=127.0.0.1:{port}",
-                          f"--kafka-bootstrap-template=127.0.0.1:{ARGS.kafka_port}"],
+                          f"--kafka-bootstrap-template=127.0.0.1:{ARGS.kafka_port}", "--roll-settle-secs=1"],
                          env=env, stdout=open(log, "w"), stderr=subprocess.STDOUT)
     OPERATORS.append((p, log))
     url = f"http://127.0.0.1:{port}"
@@ -239,9 +239,9 @@ def operator_starts_with_chart_rbac():
     # RBAC is real: the ServiceAccount cannot read Secrets.
     r = sh("kubectl", "--kubeconfig", ARGS.operator_kubeconfig, "get", "secrets", "-A", check=False, kubeconfig=False)
     check(r.returncode != 0 and "forbidden" in r.stderr, f"the operator's identity can list secrets: {r.stderr}")
-    # It may read pods and nodes (broker.rack), and change neither.
-    for verb, resource, allowed in (("list", "pods", "yes"), ("get", "nodes", "yes"), ("delete", "pods", "no"),
-                                    ("patch", "nodes", "no")):
+    # It may read pods and nodes (broker.rack), delete pods (health-gated rolls), and change neither.
+    for verb, resource, allowed in (("list", "pods", "yes"), ("get", "nodes", "yes"), ("delete", "pods", "yes"),
+                                    ("patch", "pods", "no"), ("patch", "nodes", "no")):
         r = sh("kubectl", "--kubeconfig", ARGS.operator_kubeconfig, "auth", "can-i", verb, resource, "-A",
                check=False, kubeconfig=False)
         check(r.stdout.strip() == allowed, f"can-i {verb} {resource}: {r.stdout.strip()} (want {allowed})")
@@ -507,6 +507,12 @@ def overrides_the_broker_refuses_never_reach_a_pod():
 
 
 def config_change_rolls_one_at_a_time():
+    """Brokers use OnDelete: the operator deletes one stale pod, then waits for it to be Ready (played here)
+    and for Kafka to say every partition keeps min.insync.replicas without the next one. Kafka here is a
+    real oxka broker on loopback (broker 9, not one of demo's), reached through --kafka-bootstrap-template."""
+    if not BROKERS:
+        start_oxka_broker(9)
+    check(sts("demo-broker")["spec"]["updateStrategy"]["type"] == "OnDelete", "the broker StatefulSet is not OnDelete")
     before = kc()["status"]["brokers"]["configHash"]
     coordinator_uids = {p["metadata"]["uid"] for p in pods(NS, "app.kubernetes.io/component=coordinator,app.kubernetes.io/instance=demo")}
     patch_kc({"spec": {"brokers": {"config": {"num.partitions": "6"}}}})
@@ -515,6 +521,8 @@ def config_change_rolls_one_at_a_time():
     after = k["status"]["brokers"]["configHash"]
     check(condition(k, "Progressing")["reason"] == "RollingBrokers", f"reason {condition(k, 'Progressing')}")
     check(template_hash(sts("demo-broker")) == after, "StatefulSet template hash differs from status")
+    roll = wait_for("status.roll", lambda: kc()["status"].get("roll"), 30)
+    check(roll["tier"] == "brokers" and roll.get("startedAt"), f"status.roll {roll}")
 
     # Nothing marks pods ready now: the StatefulSet replaces one broker and waits for it.
     def stalled():
@@ -531,6 +539,10 @@ def config_change_rolls_one_at_a_time():
     check(all(p["metadata"]["annotations"]["oxka.io/config-hash"] == after for p in ps), "not every broker runs the new config")
     still = {p["metadata"]["uid"] for p in pods(NS, "app.kubernetes.io/component=coordinator,app.kubernetes.io/instance=demo")}
     check(still == coordinator_uids, "coordinators restarted for a broker-only change")
+    check("roll" not in kc()["status"], f"status.roll stayed after the roll: {kc()['status'].get('roll')}")
+    events = kubectl_json("get", "events", "-n", NS)["items"]
+    restarted = {e.get("note", e.get("message", "")).split()[2] for e in events if e["reason"] == "RestartingPod"}
+    check({"demo-broker-0", "demo-broker-1", "demo-broker-2"} <= restarted, f"RestartingPod events for {restarted}")
 
 
 def coordinators_roll_before_brokers():
@@ -557,7 +569,59 @@ def scale_up():
     check(all(now[n] == u for n, u in uids.items()), "existing brokers restarted on scale-up")
 
 
+def restart_annotation_rolls_every_pod():
+    """`oxka.io/restart` changes every pod template: coordinators roll, then brokers, through the same gate."""
+    uids = {p["metadata"]["uid"] for p in pods(NS, "app.kubernetes.io/instance=demo")}
+    sh("kubectl", "annotate", "--overwrite", "kafkacluster", "demo", "-n", NS, "oxka.io/restart=e2e-1")
+    def annotated(role):
+        return sts(f"demo-{role}")["spec"]["template"]["metadata"]["annotations"].get("oxka.io/restart") == "e2e-1"
+    wait_for("the restart annotation in the coordinator template", lambda: annotated("coordinator"), 30)
+    settle(timeout=150)
+    check(annotated("broker"), "the broker template lacks the restart annotation")
+    now = {p["metadata"]["uid"] for p in pods(NS, "app.kubernetes.io/instance=demo")}
+    check(len(now) == 6 and not (now & uids), f"{len(now & uids)} pods were not restarted")
+
+
+def a_pod_that_cannot_start_stops_the_roll():
+    """An image that does not exist: the first coordinator restarted on it cannot pull it (played here: its
+    status says ImagePullBackOff). The roll stops with Degraded/RollStuck naming the pod, nothing else
+    restarts; putting the image back restarts that pod first and the roll completes."""
+    sel = "app.kubernetes.io/instance=demo"
+    uids = {p["metadata"]["name"]: p["metadata"]["uid"] for p in pods(NS, sel)}
+    good = kc()["spec"]["image"]
+    patch_kc({"spec": {"image": "oxka:does-not-exist"}})
+
+    def broken_pod():
+        for p in pods(NS, sel):
+            if p["metadata"]["uid"] != uids.get(p["metadata"]["name"]) and not p["metadata"].get("deletionTimestamp"):
+                return p
+    pod = wait_for("the first pod restarted on the new image", broken_pod, 30)["metadata"]["name"]
+    check(pod.startswith("demo-coordinator-"), f"{pod} restarted first, not a coordinator")
+    waiting = {"status": {"phase": "Pending", "conditions": [{"type": "Ready", "status": "False"}],
+                          "containerStatuses": [{"name": "coordinator", "image": "oxka:does-not-exist", "imageID": "",
+                                                 "ready": False, "restartCount": 0, "state": {"waiting": {
+                                                     "reason": "ImagePullBackOff",
+                                                     "message": 'Back-off pulling image "oxka:does-not-exist"'}}}]}}
+    sh("kubectl", "patch", "pod", pod, "-n", NS, "--subresource=status", "--type", "merge", "-p", json.dumps(waiting))
+    c = wait_for("Degraded/RollStuck", lambda: (lambda c: c if c.get("reason") == "RollStuck" else None)(condition(kc(), "Degraded")), 30)
+    check(f"pod {pod} cannot start (ImagePullBackOff" in c["message"], c["message"])
+    roll = kc()["status"]["roll"]
+    check(roll["state"] == "Stuck" and roll["pod"] == pod and roll["tier"] == "coordinators", f"status.roll {roll}")
+    time.sleep(8)  # more than a roll requeue: still nothing else restarts
+    now = {p["metadata"]["name"]: p["metadata"]["uid"] for p in pods(NS, sel)}
+    others = [n for n in now if n != pod and now[n] != uids.get(n)]
+    check(not others, f"restarted past a broken pod: {others}")
+    patch_kc({"spec": {"image": good}})
+    settle(timeout=150)
+    check("roll" not in kc()["status"], f"status.roll {kc()['status'].get('roll')}")
+    now = {p["metadata"]["name"]: p["metadata"]["uid"] for p in pods(NS, sel)}
+    check(now[pod] != uids[pod], f"{pod} was not restarted after the fix")
+
+
 def scale_down_refused_while_unverified():
+    # Nothing answers Kafka requests now: the scale-down cannot be verified.
+    while BROKERS:
+        stop_operator(BROKERS.pop())
     patch_kc({"spec": {"brokers": {"replicas": 3}}})
     c = wait_for("ScaleDownBlocked", lambda: (lambda c: c if c.get("reason") == "ScaleDownBlocked" else None)(condition(kc(), "Degraded")), 40)
     check("not removing brokers 3" in c["message"], c["message"])
@@ -697,14 +761,16 @@ def metrics_endpoint():
     code, body = http_get(OPERATOR[1] + "/metrics")
     check(code == 200, f"/metrics answered {code}")
     for metric in ("oxka_operator_reconciliations_total", "oxka_operator_reconcile_errors_total",
-                   "oxka_operator_reconcile_duration_seconds_bucket", "oxka_operator_leader 1"):
+                   "oxka_operator_reconcile_duration_seconds_bucket", "oxka_operator_leader 1",
+                   "oxka_operator_roll_pod_restarts_total", "oxka_operator_rolls_stuck_total"):
         check(metric in body, f"/metrics lacks {metric}")
 
 
 def events_explain_actions():
     events = kubectl_json("get", "events", "-n", NS)["items"]
     reasons = {e["reason"] for e in events if e.get("involvedObject", {}).get("name") == "demo"}
-    for wanted in ("Created", "RollingRestart", "Scaled", "ScaleDownBlocked", "ScalingDown", "InvalidSpec", "Paused"):
+    for wanted in ("Created", "RollingRestart", "RestartingPod", "RollStuck", "Scaled", "ScaleDownBlocked", "ScalingDown",
+                   "InvalidSpec", "Paused"):
         check(wanted in reasons, f"no {wanted} event (have {sorted(reasons)})")
 
 
@@ -725,7 +791,8 @@ SCENARIOS = [
     minimal_cluster_objects, render_matches_live_objects, live_configs_parse, production_example, racks_from_nodes,
     invalid_specs_rejected_by_cel, first_ready, operator_owned_keys_refused_in_status,
     overrides_the_broker_refuses_never_reach_a_pod,
-    config_change_rolls_one_at_a_time, coordinators_roll_before_brokers, scale_up,
+    config_change_rolls_one_at_a_time, coordinators_roll_before_brokers, restart_annotation_rolls_every_pod,
+    a_pod_that_cannot_start_stops_the_roll, scale_up,
     scale_down_refused_while_unverified, scale_down_follows_placement, pause_annotation_stops_reconciliation,
     operator_restart_converges_without_flapping, standby_replica_takes_over,
     crd_upgraded_by_the_operator_on_helm_upgrade, metrics_endpoint,

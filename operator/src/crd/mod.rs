@@ -23,6 +23,9 @@ use serde::{Deserialize, Serialize};
 pub const GROUP: &str = "oxka.io";
 /// Annotation that stops reconciliation of one KafkaCluster while set to `"true"`.
 pub const PAUSE_ANNOTATION: &str = "oxka.io/paused";
+/// Annotation whose value is copied into every pod template: changing it (e.g. to the current time)
+/// restarts every pod through the health-gated roll, as a config change would.
+pub const RESTART_ANNOTATION: &str = "oxka.io/restart";
 
 /// A Kafka-compatible cluster: a coordinator ensemble plus brokers running the `oxka` image.
 #[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
@@ -311,6 +314,31 @@ pub struct KafkaClusterStatus {
     /// In-cluster bootstrap address for clients (`bootstrap.servers`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bootstrap_address: Option<String>,
+    /// The rolling restart in progress (absent when every pod runs the current revision).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub roll: Option<RollStatus>,
+}
+
+/// Progress of a health-gated rolling restart: coordinators first, then brokers, one pod at a time.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct RollStatus {
+    /// The tier rolling now: `coordinators` or `brokers`.
+    pub tier: String,
+    /// `Restarting` (a pod was just deleted), `Waiting` (for health), or `Stuck` (a pod does not become
+    /// healthy; nothing else restarts until it does or the spec changes).
+    pub state: String,
+    /// The pod restarted or stuck, when there is one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pod: Option<String>,
+    /// Pods of this tier still on an older revision.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pods_left: Vec<String>,
+    /// Why the roll waits, what it restarted, or why it is stuck.
+    pub message: String,
+    /// When this roll began.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_at: Option<k8s_openapi::apimachinery::pkg::apis::meta::v1::Time>,
 }
 
 /// Pod counts of one role, from its StatefulSet.

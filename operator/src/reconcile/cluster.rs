@@ -2,11 +2,13 @@
 //! scale-down safety, coordinators before brokers), apply the rendered objects with server-side apply,
 //! record Events for what changed and why, and write status.
 //!
-//! Rolling restarts: every pod template carries the hash of its role's rendered config, so a config
-//! change changes the template and the StatefulSet controller replaces pods one at a time (highest
-//! ordinal first), each only after the previous one is Ready (the readiness probe is the broker's
-//! `/health`). The operator adds the ordering between roles: broker changes are held until the
-//! coordinator StatefulSet runs its latest revision on every pod and all are Ready.
+//! Rolling restarts: every pod template carries the hash of its role's rendered config (and the
+//! `oxka.io/restart` annotation), so a config change, an image change or a restart request makes a new
+//! StatefulSet revision. Both StatefulSets use `updateStrategy: OnDelete`: the operator restarts the
+//! pods itself, one per reconciliation at most, health-gated (`rolling`, `roll`). Coordinators roll
+//! first, the Raft leader last; broker changes are held until the coordinator StatefulSet runs its
+//! latest revision on every pod and all are Ready; then brokers roll, each only when Kafka says every
+//! partition keeps `min.insync.replicas` without it and after the previous one is back in every ISR.
 
 use std::collections::BTreeSet;
 use std::fmt::Debug;
@@ -28,9 +30,10 @@ use serde::Serialize;
 use super::http::Metrics;
 use super::placement::{ask_metadata, partitions_on};
 use super::racks;
-use super::status::{status, Hold, Observed, Rollout};
+use super::rolling;
+use super::status::{status, Hold, Observed, RollReport, Rollout};
 use crate::crd::{KafkaCluster, KafkaClusterStatus, PAUSE_ANNOTATION};
-use crate::render::{render, RenderError, RenderOptions, Tier, CONFIG_HASH_ANNOTATION, MANAGER};
+use crate::render::{render, RenderError, RenderOptions, Role, Tier, CONFIG_HASH_ANNOTATION, MANAGER};
 
 /// Shared by every reconciliation; built once by `run`.
 pub struct Context {
@@ -40,6 +43,10 @@ pub struct Context {
     pub cluster_domain: String,
     /// Address of a cluster's brokers for placement checks (see `RunArgs::kafka_bootstrap_template`).
     pub kafka_bootstrap_template: String,
+    /// A pod on the new revision not Ready for longer than this stops a roll.
+    pub roll_ready_timeout: Duration,
+    /// How long a pod must have been Ready before the next one restarts.
+    pub roll_settle: Duration,
 }
 
 /// Why a reconciliation failed; the controller retries after `error_policy`'s delay.
@@ -59,14 +66,18 @@ pub enum Error {
     },
     #[error("deleting Service {name}, which the spec no longer needs, failed: {source}")]
     Prune { name: String, source: kube::Error },
+    #[error("deleting pod {pod} to restart it on the new revision failed: {source}")]
+    Restart { pod: String, source: kube::Error },
     #[error("writing the status of KafkaCluster {name} failed: {source}")]
     Status { name: String, source: kube::Error },
     #[error("rendering failed: {0}")]
     Render(#[from] RenderError),
 }
 
-/// Requeue interval while something is still moving (pods rolling, scale-down waiting).
+/// Requeue interval while something is still moving (scale-down waiting, pods starting).
 const BUSY_REQUEUE: Duration = Duration::from_secs(10);
+/// Requeue interval during a roll: ISR changes raise no Kubernetes event, so they are polled.
+const ROLL_REQUEUE: Duration = Duration::from_secs(5);
 const IDLE_REQUEUE: Duration = Duration::from_secs(300);
 
 pub async fn reconcile(cluster: Arc<KafkaCluster>, ctx: Arc<Context>) -> Result<Action, Error> {
@@ -147,15 +158,15 @@ async fn reconcile_cluster(cluster: &KafkaCluster, ctx: &Context) -> Result<Acti
         cluster_domain: ctx.cluster_domain.clone(),
         ..RenderOptions::default()
     };
+    let address = ctx
+        .kafka_bootstrap_template
+        .replace("{name}", &name)
+        .replace("{namespace}", &namespace)
+        .replace("{domain}", &ctx.cluster_domain)
+        .replace("{port}", &cluster.spec.listeners.internal.port.to_string());
     let current_brokers = existing_brokers.as_ref().and_then(|s| s.spec.as_ref()?.replicas);
     if let Some(current) = current_brokers.filter(|c| *c > cluster.spec.brokers.replicas) {
         let removed: Vec<i32> = (cluster.spec.brokers.replicas..current).collect();
-        let address = ctx
-            .kafka_bootstrap_template
-            .replace("{name}", &name)
-            .replace("{namespace}", &namespace)
-            .replace("{domain}", &ctx.cluster_domain)
-            .replace("{port}", &cluster.spec.listeners.internal.port.to_string());
         match scale_down_blocker(&address, &removed).await {
             None => {
                 publish(
@@ -225,6 +236,11 @@ async fn reconcile_cluster(cluster: &KafkaCluster, ctx: &Context) -> Result<Acti
     )
     .await?;
     let coordinator_rollout = Rollout::from_stateful_set(&coordinators);
+    let mut roll = if existing_coordinators.is_some() {
+        rolling::step(ctx, cluster, &namespace, Role::Coordinator, &coordinators, &address).await?
+    } else {
+        None
+    };
     let brokers = match existing_brokers {
         Some(existing) if !coordinator_rollout.settled() => {
             apply_tier(ctx, cluster, &namespace, &objects.brokers, Some(&existing), false).await?;
@@ -232,11 +248,16 @@ async fn reconcile_cluster(cluster: &KafkaCluster, ctx: &Context) -> Result<Acti
             existing
         }
         existing => {
+            let created = existing.is_none();
             let brokers = apply_tier(ctx, cluster, &namespace, &objects.brokers, existing.as_ref(), true).await?;
             prune_services(ctx, &namespace, &name, &objects.brokers).await?;
+            if !created && roll.is_none() {
+                roll = rolling::step(ctx, cluster, &namespace, Role::Broker, &brokers, &address).await?;
+            }
             brokers
         }
     };
+    report_stuck(ctx, cluster, previous.as_ref(), roll.as_ref()).await;
 
     let observed = Observed {
         generation: cluster.metadata.generation,
@@ -246,10 +267,36 @@ async fn reconcile_cluster(cluster: &KafkaCluster, ctx: &Context) -> Result<Acti
         broker_hash: Some(objects.brokers.config_hash.clone()),
         bootstrap_address: Some(objects.bootstrap_address.clone()),
         holds,
+        roll,
     };
     let busy = !(observed.coordinators.settled() && observed.brokers.settled() && observed.holds.is_empty());
+    let requeue = match &observed.roll {
+        Some(r) if r.stuck().is_none() => ROLL_REQUEUE,
+        Some(_) => BUSY_REQUEUE,
+        None if busy => BUSY_REQUEUE,
+        None => IDLE_REQUEUE,
+    };
     write_status(ctx, cluster, &observed).await?;
-    Ok(Action::requeue(if busy { BUSY_REQUEUE } else { IDLE_REQUEUE }))
+    Ok(Action::requeue(requeue))
+}
+
+/// A Warning Event (and the stuck-rolls metric) the first time a roll stops at a pod for a reason.
+async fn report_stuck(
+    ctx: &Context,
+    cluster: &KafkaCluster,
+    previous: Option<&KafkaClusterStatus>,
+    roll: Option<&RollReport>,
+) {
+    let Some((reason, report)) = roll.and_then(|r| Some((r.stuck()?, r))) else {
+        return;
+    };
+    let already = previous
+        .and_then(|s| s.roll.as_ref())
+        .is_some_and(|r| r.state == "Stuck" && r.message.starts_with(reason));
+    if !already {
+        ctx.metrics.rolls_stuck.inc();
+        publish(ctx, cluster, EventType::Warning, "RollStuck", "Roll", report.message()).await;
+    }
 }
 
 /// Applies one tier; with `workload` false only the objects that never restart pods (Services, PDB).
@@ -288,7 +335,7 @@ async fn apply_tier(
             let old_hash = template_hash(old);
             if old_hash.as_deref() != Some(tier.config_hash.as_str()) {
                 publish(ctx, cluster, EventType::Normal, "RollingRestart", "Roll", format!(
-                    "{role} configuration changed (hash {} -> {}): restarting {role}s one at a time, each after the previous is Ready",
+                    "{role} configuration changed (hash {} -> {}): restarting {role}s one at a time, health-gated (status.roll shows progress)",
                     old_hash.unwrap_or_default(), tier.config_hash
                 )).await;
             }
@@ -428,6 +475,7 @@ fn observe(
         broker_hash: previous.and_then(|s| s.brokers.as_ref()?.config_hash.clone()),
         bootstrap_address: bootstrap.or_else(|| previous.and_then(|s| s.bootstrap_address.clone())),
         holds,
+        roll: None,
     }
 }
 
@@ -438,7 +486,20 @@ async fn write_status(ctx: &Context, cluster: &KafkaCluster, observed: &Observed
     }
     let name = cluster.name_any();
     let api: Api<KafkaCluster> = Api::namespaced(ctx.client.clone(), &cluster.namespace().unwrap_or_default());
-    let patch = serde_json::json!({ "status": new });
+    let mut patch = serde_json::json!({ "status": new });
+    // A merge patch keeps every field it leaves out: a roll that ended, or a field of it that no
+    // longer applies, must be removed with an explicit null.
+    let roll = &mut patch["status"]["roll"];
+    match new.roll {
+        None => *roll = serde_json::Value::Null,
+        Some(_) => {
+            for field in ["pod", "podsLeft"] {
+                if roll.get(field).is_none() {
+                    roll[field] = serde_json::Value::Null;
+                }
+            }
+        }
+    }
     api.patch_status(&name, &PatchParams::default(), &Patch::Merge(&patch))
         .await
         .map_err(|source| Error::Status { name, source })?;
@@ -464,7 +525,14 @@ fn has_message(status: Option<&KafkaClusterStatus>, type_: &str, message: &str) 
 ///
 /// kube's Recorder folds events into a series by type, reason, action and objects, not by note, so the
 /// action carries a digest of the note: a different message is a new event, a repeated one counts up.
-async fn publish(ctx: &Context, cluster: &KafkaCluster, type_: EventType, reason: &str, action: &str, note: String) {
+pub(super) async fn publish(
+    ctx: &Context,
+    cluster: &KafkaCluster,
+    type_: EventType,
+    reason: &str,
+    action: &str,
+    note: String,
+) {
     tracing::info!(cluster = %cluster.name_any(), reason, "{note}");
     let event = Event {
         type_,

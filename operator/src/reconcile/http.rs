@@ -21,6 +21,10 @@ pub struct Metrics {
     pub errors: Counter,
     pub duration: Histogram,
     pub leader: Gauge,
+    /// Pods deleted by rolling restarts (each re-created on the new revision).
+    pub roll_restarts: Counter,
+    /// Times a roll stopped at a pod that did not become healthy (once per pod and reason).
+    pub rolls_stuck: Counter,
     /// Set once the controller is running (after winning the election when enabled).
     pub ready: AtomicBool,
 }
@@ -32,6 +36,8 @@ impl Default for Metrics {
         let errors = Counter::default();
         let duration = Histogram::new(exponential_buckets(0.005, 2.0, 14));
         let leader = Gauge::default();
+        let roll_restarts = Counter::default();
+        let rolls_stuck = Counter::default();
         registry.register(
             "reconciliations",
             "KafkaCluster reconciliations run",
@@ -44,12 +50,24 @@ impl Default for Metrics {
             duration.clone(),
         );
         registry.register("leader", "1 while this replica holds the leader lease", leader.clone());
+        registry.register(
+            "roll_pod_restarts",
+            "Pods restarted by health-gated rolling restarts",
+            roll_restarts.clone(),
+        );
+        registry.register(
+            "rolls_stuck",
+            "Rolling restarts stopped at a pod that did not become healthy",
+            rolls_stuck.clone(),
+        );
         Metrics {
             registry,
             reconciles,
             errors,
             duration,
             leader,
+            roll_restarts,
+            rolls_stuck,
             ready: AtomicBool::new(false),
         }
     }

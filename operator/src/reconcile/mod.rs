@@ -7,9 +7,12 @@
 
 pub mod cluster;
 pub mod http;
+pub mod kafka_admin;
 pub mod leader;
 pub mod placement;
 pub mod racks;
+pub mod roll;
+pub mod rolling;
 pub mod status;
 
 use std::net::SocketAddr;
@@ -63,6 +66,13 @@ pub struct RunArgs {
     /// operator upgrades the CRD too.
     #[arg(long)]
     pub install_crds: bool,
+    /// A pod restarted by a rolling restart that is not Ready within this many seconds stops the roll
+    /// (so does, at once, a pod that cannot pull its image or crash-loops).
+    #[arg(long, default_value_t = 300)]
+    pub roll_ready_timeout_secs: u64,
+    /// Seconds a restarted pod must have been Ready before the next one restarts.
+    #[arg(long, default_value_t = 10)]
+    pub roll_settle_secs: u64,
 }
 
 pub async fn run(args: RunArgs) -> anyhow::Result<()> {
@@ -126,20 +136,22 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         metrics: metrics.clone(),
         cluster_domain: args.cluster_domain.clone(),
         kafka_bootstrap_template: args.kafka_bootstrap_template.clone(),
+        roll_ready_timeout: std::time::Duration::from_secs(args.roll_ready_timeout_secs),
+        roll_settle: std::time::Duration::from_secs(args.roll_settle_secs),
     });
     let clusters: Api<KafkaCluster> = scoped(&client, args.namespace.as_deref());
     let owned = watcher::Config::default().labels(&format!("app.kubernetes.io/managed-by={MANAGER}"));
-    // Broker pods belong to the StatefulSet, not to the KafkaCluster: map them by their instance label.
-    // A pod being scheduled (spec.nodeName) is when its broker.rack can be read.
-    let broker_pods =
-        watcher::Config::default().labels("app.kubernetes.io/name=oxka,app.kubernetes.io/component=broker");
+    // Pods belong to the StatefulSets, not to the KafkaCluster: map them by their instance label. A
+    // broker pod being scheduled (spec.nodeName) is when its broker.rack can be read; any pod turning
+    // Ready, failing or going away moves a rolling restart on.
+    let oxka_pods = watcher::Config::default().labels("app.kubernetes.io/name=oxka");
     tracing::info!(namespace = ?args.namespace, "controller running");
     Controller::new(clusters, watcher::Config::default())
         .owns(scoped::<StatefulSet>(&client, args.namespace.as_deref()), owned.clone())
         .owns(scoped::<ConfigMap>(&client, args.namespace.as_deref()), owned.clone())
         .owns(scoped::<Service>(&client, args.namespace.as_deref()), owned.clone())
         .owns(scoped::<PodDisruptionBudget>(&client, args.namespace.as_deref()), owned)
-        .watches(scoped::<Pod>(&client, args.namespace.as_deref()), broker_pods, |pod| {
+        .watches(scoped::<Pod>(&client, args.namespace.as_deref()), oxka_pods, |pod| {
             let cluster = pod.labels().get("app.kubernetes.io/instance").cloned();
             cluster
                 .zip(pod.namespace())

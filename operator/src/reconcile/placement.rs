@@ -2,33 +2,12 @@
 //! to the bootstrap address) whether any partition still has a replica or its leader on them. A
 //! scale-down proceeds only on a definite "no"; "yes" and "could not ask" both keep the brokers.
 //!
-//! The answer is split in two: `ask_metadata` does the I/O, `partitions_on` is a pure function over
-//! the response, unit-tested without a broker.
+//! The answer is split in two: `ask_metadata` does the I/O (through `kafka_admin`), `partitions_on` is
+//! a pure function over the response, unit-tested without a broker.
 
-use std::time::Duration;
+use kafka_protocol::messages::MetadataResponse;
 
-use bytes::{Buf, BufMut, BytesMut};
-use kafka_protocol::messages::{ApiKey, MetadataRequest, MetadataResponse, RequestHeader, ResponseHeader};
-use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, StrBytes};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
-
-/// Metadata v9: the first flexible version, served by Kafka 2.4+ and by oxka.
-const METADATA_VERSION: i16 = 9;
-const TIMEOUT: Duration = Duration::from_secs(5);
-/// A Metadata response larger than this is refused rather than buffered.
-const MAX_RESPONSE_BYTES: usize = 64 * 1024 * 1024;
-
-/// Why the placement could not be read.
-#[derive(Debug, thiserror::Error)]
-pub enum PlacementError {
-    #[error("could not reach {address}: {source}")]
-    Connect { address: String, source: std::io::Error },
-    #[error("{address} did not answer within {TIMEOUT:?}")]
-    Timeout { address: String },
-    #[error("the Metadata exchange with {address} failed: {reason}")]
-    Protocol { address: String, reason: String },
-}
+pub use super::kafka_admin::AdminError as PlacementError;
 
 /// Partitions (`topic-N`) that still lead or have a replica on one of `brokers`.
 pub fn partitions_on(response: &MetadataResponse, brokers: &[i32]) -> Vec<String> {
@@ -48,63 +27,19 @@ pub fn partitions_on(response: &MetadataResponse, brokers: &[i32]) -> Vec<String
 
 /// Fetches metadata for all topics from one broker address (`host:port`).
 pub async fn ask_metadata(address: &str) -> Result<MetadataResponse, PlacementError> {
-    tokio::time::timeout(TIMEOUT, exchange(address))
-        .await
-        .map_err(|_| PlacementError::Timeout {
-            address: address.to_string(),
-        })?
-}
-
-async fn exchange(address: &str) -> Result<MetadataResponse, PlacementError> {
-    let protocol = |reason: String| PlacementError::Protocol {
-        address: address.to_string(),
-        reason,
-    };
-    let mut stream = TcpStream::connect(address)
-        .await
-        .map_err(|source| PlacementError::Connect {
-            address: address.to_string(),
-            source,
-        })?;
-    let header = RequestHeader::default()
-        .with_request_api_key(ApiKey::Metadata as i16)
-        .with_request_api_version(METADATA_VERSION)
-        .with_correlation_id(1)
-        .with_client_id(Some(StrBytes::from_static_str("oxka-operator")));
-    let request = MetadataRequest::default().with_topics(None);
-    let mut body = BytesMut::new();
-    header
-        .encode(&mut body, MetadataRequest::header_version(METADATA_VERSION))
-        .and_then(|_| request.encode(&mut body, METADATA_VERSION))
-        .map_err(|e| protocol(format!("encoding the request: {e}")))?;
-    let mut frame = BytesMut::with_capacity(body.len() + 4);
-    frame.put_i32(body.len() as i32);
-    frame.extend_from_slice(&body);
-    let io = |e: std::io::Error| protocol(e.to_string());
-    stream.write_all(&frame).await.map_err(io)?;
-    let size = stream.read_i32().await.map_err(io)?;
-    let size = usize::try_from(size)
-        .ok()
-        .filter(|s| *s <= MAX_RESPONSE_BYTES)
-        .ok_or_else(|| protocol(format!("response size {size} is out of range")))?;
-    let mut buf = vec![0u8; size];
-    stream.read_exact(&mut buf).await.map_err(io)?;
-    let mut buf = bytes::Bytes::from(buf);
-    ResponseHeader::decode(&mut buf, MetadataResponse::header_version(METADATA_VERSION))
-        .map_err(|e| protocol(format!("decoding the response header: {e}")))?;
-    let response = MetadataResponse::decode(&mut buf, METADATA_VERSION)
-        .map_err(|e| protocol(format!("decoding the response: {e}")))?;
-    if buf.has_remaining() {
-        return Err(protocol(format!("{} bytes left after the response", buf.remaining())));
-    }
-    Ok(response)
+    super::kafka_admin::metadata(address).await
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::reconcile::kafka_admin::METADATA_VERSION;
+    use bytes::BytesMut;
     use kafka_protocol::messages::metadata_response::{MetadataResponsePartition, MetadataResponseTopic};
+    use kafka_protocol::messages::{ApiKey, MetadataRequest, RequestHeader, ResponseHeader};
     use kafka_protocol::messages::{BrokerId, TopicName};
+    use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, StrBytes};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
     fn partition(index: i32, leader: i32, replicas: &[i32]) -> MetadataResponsePartition {
         MetadataResponsePartition::default()

@@ -5,7 +5,9 @@
 use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 
-use crate::crd::{KafkaClusterStatus, RoleStatus};
+use super::roll::Decision;
+use crate::crd::{KafkaClusterStatus, RoleStatus, RollStatus};
+use crate::render::Role;
 
 /// How far one role's StatefulSet is from running the desired template everywhere.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -27,12 +29,17 @@ impl Rollout {
             };
         };
         let observed = status.observed_generation.unwrap_or(0) >= sts.metadata.generation.unwrap_or(0);
-        let same_revision = status.current_revision.is_some() && status.current_revision == status.update_revision;
+        let updated = status.updated_replicas.unwrap_or(0);
+        // Not `currentRevision == updateRevision`: with `OnDelete` the StatefulSet controller never
+        // moves currentRevision, so every pod on the update revision is what says the roll is over.
         Rollout {
             replicas: desired,
             ready: status.ready_replicas.unwrap_or(0),
-            updated: status.updated_replicas.unwrap_or(0),
-            on_latest_revision: observed && same_revision && status.replicas == desired,
+            updated,
+            on_latest_revision: observed
+                && status.update_revision.is_some()
+                && updated == desired
+                && status.replicas == desired,
         }
     }
 
@@ -57,6 +64,39 @@ pub enum Hold {
     RackUnknown(String),
 }
 
+/// This reconciliation's step of a rolling restart: the tier that rolls and what `roll::decide` said
+/// (never `Done`: a finished roll has no report).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RollReport {
+    pub role: Role,
+    pub decision: Decision,
+    /// Pods of the tier still on an older revision.
+    pub pods_left: Vec<String>,
+}
+
+impl RollReport {
+    pub fn stuck(&self) -> Option<&str> {
+        match &self.decision {
+            Decision::Stuck { reason, .. } => Some(reason),
+            _ => None,
+        }
+    }
+
+    pub fn message(&self) -> String {
+        match &self.decision {
+            Decision::Done => "every pod runs the current revision".to_string(),
+            Decision::Wait(why) => why.clone(),
+            Decision::Restart { pod, reason } => format!("restarting pod {pod}: {reason}"),
+            Decision::Stuck { reason, .. } if self.pods_left.is_empty() => {
+                format!("{reason}; every pod runs the current revision, so no roll is held up by it")
+            }
+            Decision::Stuck { reason, .. } => format!(
+                "{reason}; the roll stops here and no other pod restarts until it is healthy or the spec changes"
+            ),
+        }
+    }
+}
+
 /// Everything `status` needs.
 #[derive(Debug, Clone)]
 pub struct Observed {
@@ -67,6 +107,7 @@ pub struct Observed {
     pub broker_hash: Option<String>,
     pub bootstrap_address: Option<String>,
     pub holds: Vec<Hold>,
+    pub roll: Option<RollReport>,
 }
 
 /// Builds the new status from the observation, keeping transition times of unchanged conditions.
@@ -110,6 +151,11 @@ pub fn status(previous: Option<&KafkaClusterStatus>, observed: &Observed, now: T
     set("Ready", all_ready, ready_reason, ready_message);
 
     let hold = |f: fn(&Hold) -> bool| observed.holds.iter().find(|h| f(h));
+    let roll = observed.roll.as_ref();
+    let roll_message = |role: Role, fallback: &str| match roll.filter(|r| r.role == role) {
+        Some(r) => format!("{} left: {}", r.pods_left.len(), r.message()),
+        None => fallback.to_string(),
+    };
     let (progressing, reason, message) = if hold(|h| matches!(h, Hold::Paused)).is_some() {
         (
             false,
@@ -118,11 +164,16 @@ pub fn status(previous: Option<&KafkaClusterStatus>, observed: &Observed, now: T
         )
     } else if let Some(Hold::InvalidSpec(why)) = hold(|h| matches!(h, Hold::InvalidSpec(_))) {
         (false, "InvalidSpec", why.clone())
+    } else if let Some(stuck) = roll.filter(|r| r.stuck().is_some()) {
+        (false, "RollStuck", stuck.message())
     } else if !c.on_latest_revision {
         (
             true,
             "RollingCoordinators",
-            "the coordinator ensemble is restarting one pod at a time, each after the previous is Ready; broker changes wait for it".to_string(),
+            roll_message(
+                Role::Coordinator,
+                "the coordinator ensemble restarts one pod at a time, the Raft leader last; broker changes wait for it",
+            ),
         )
     } else if !c.settled() {
         (
@@ -137,7 +188,10 @@ pub fn status(previous: Option<&KafkaClusterStatus>, observed: &Observed, now: T
         (
             true,
             "RollingBrokers",
-            "brokers are restarting one at a time, each after the previous is Ready".to_string(),
+            roll_message(
+                Role::Broker,
+                "brokers restart one at a time, each once every partition keeps min.insync.replicas without it",
+            ),
         )
     } else if !b.settled() {
         (
@@ -156,11 +210,14 @@ pub fn status(previous: Option<&KafkaClusterStatus>, observed: &Observed, now: T
     };
     set("Progressing", progressing, reason, message);
 
-    let degraded = observed.holds.iter().find_map(|h| match h {
-        Hold::InvalidSpec(why) => Some(("InvalidSpec", why.clone())),
-        Hold::ScaleDownBlocked(why) => Some(("ScaleDownBlocked", why.clone())),
-        Hold::RackUnknown(why) => Some(("RackUnknown", why.clone())),
-        _ => None,
+    let stuck = roll.filter(|r| r.stuck().is_some()).map(|r| ("RollStuck", r.message()));
+    let degraded = stuck.or_else(|| {
+        observed.holds.iter().find_map(|h| match h {
+            Hold::InvalidSpec(why) => Some(("InvalidSpec", why.clone())),
+            Hold::ScaleDownBlocked(why) => Some(("ScaleDownBlocked", why.clone())),
+            Hold::RackUnknown(why) => Some(("RackUnknown", why.clone())),
+            _ => None,
+        })
     });
     match degraded {
         Some((reason, why)) => set("Degraded", true, reason, why),
@@ -178,6 +235,25 @@ pub fn status(previous: Option<&KafkaClusterStatus>, observed: &Observed, now: T
         coordinators: Some(role_status(c, observed.coordinator_hash.clone())),
         brokers: Some(role_status(b, observed.broker_hash.clone())),
         bootstrap_address: observed.bootstrap_address.clone(),
+        roll: roll.map(|r| roll_status(r, previous.and_then(|p| p.roll.as_ref()), now)),
+    }
+}
+
+fn roll_status(report: &RollReport, previous: Option<&RollStatus>, now: Time) -> RollStatus {
+    let (state, pod) = match &report.decision {
+        Decision::Done => ("Done", None),
+        Decision::Wait(_) => ("Waiting", None),
+        Decision::Restart { pod, .. } => ("Restarting", Some(pod.clone())),
+        Decision::Stuck { pod, .. } => ("Stuck", Some(pod.clone())),
+    };
+    RollStatus {
+        tier: format!("{}s", report.role.as_str()),
+        state: state.to_string(),
+        pod,
+        pods_left: report.pods_left.clone(),
+        message: report.message(),
+        // One roll runs from the first report to the last, across both tiers.
+        started_at: Some(previous.and_then(|p| p.started_at.clone()).unwrap_or(now)),
     }
 }
 
@@ -192,6 +268,7 @@ fn role_status(r: Rollout, hash: Option<String>) -> RoleStatus {
 
 #[cfg(test)]
 mod tests {
+    use super::super::roll::Decision;
     use super::*;
     use k8s_openapi::jiff::Timestamp;
 
@@ -213,6 +290,7 @@ mod tests {
             broker_hash: Some("b".into()),
             bootstrap_address: Some("x-bootstrap.ns.svc:9092".into()),
             holds,
+            roll: None,
         }
     }
 
@@ -284,11 +362,75 @@ mod tests {
         sts.metadata.generation = Some(4); // the controller has not seen the new template yet
         assert!(!Rollout::from_stateful_set(&sts).settled());
         sts.metadata.generation = Some(3);
+        // A new revision, no pod on it yet (OnDelete: currentRevision stays where it was).
         sts.status.as_mut().unwrap().update_revision = Some("x-2".into());
+        sts.status.as_mut().unwrap().updated_replicas = Some(0);
         assert!(!Rollout::from_stateful_set(&sts).settled());
+        sts.status.as_mut().unwrap().updated_replicas = Some(3);
+        assert!(Rollout::from_stateful_set(&sts).settled());
         sts.status = None;
         assert_eq!(Rollout::from_stateful_set(&sts).replicas, 3);
         assert!(!Rollout::from_stateful_set(&sts).settled());
+    }
+
+    #[test]
+    fn a_stuck_roll_is_degraded_naming_the_pod_and_shows_progress() {
+        let rolling = Rollout {
+            updated: 2,
+            ready: 2,
+            on_latest_revision: false,
+            ..settled(3)
+        };
+        let mut o = observed(settled(3), rolling, vec![]);
+        o.roll = Some(RollReport {
+            role: Role::Broker,
+            decision: Decision::Wait("pod demo-broker-2 is shutting down".into()),
+            pods_left: vec!["demo-broker-0".into()],
+        });
+        let s1 = status(None, &o, at(10));
+        assert_eq!(condition(&s1, "Progressing").reason, "RollingBrokers");
+        assert_eq!(
+            condition(&s1, "Progressing").message,
+            "1 left: pod demo-broker-2 is shutting down"
+        );
+        let roll = s1.roll.clone().unwrap();
+        assert_eq!((roll.tier.as_str(), roll.state.as_str()), ("brokers", "Waiting"));
+        assert_eq!(roll.started_at, Some(at(10)));
+        o.roll = Some(RollReport {
+            role: Role::Broker,
+            decision: Decision::Stuck {
+                pod: "demo-broker-2".into(),
+                reason: "pod demo-broker-2 cannot start (ImagePullBackOff)".into(),
+            },
+            pods_left: vec!["demo-broker-0".into()],
+        });
+        let s2 = status(Some(&s1), &o, at(20));
+        assert_eq!(condition(&s2, "Degraded").reason, "RollStuck");
+        assert!(condition(&s2, "Degraded")
+            .message
+            .starts_with("pod demo-broker-2 cannot start (ImagePullBackOff)"));
+        assert_eq!(condition(&s2, "Progressing").reason, "RollStuck");
+        let roll = s2.roll.unwrap();
+        assert_eq!(
+            (roll.state.as_str(), roll.pod.as_deref()),
+            ("Stuck", Some("demo-broker-2"))
+        );
+        assert_eq!(roll.started_at, Some(at(10)), "one roll keeps its start time");
+        o.roll = None;
+        assert_eq!(status(Some(&s1), &o, at(30)).roll, None);
+        // A pod that cannot start when nothing is left to roll (say, its node was cordoned) is reported
+        // without claiming that a roll waits for it.
+        let report = RollReport {
+            role: Role::Coordinator,
+            decision: Decision::Stuck {
+                pod: "demo-coordinator-0".into(),
+                reason: "pod demo-coordinator-0 cannot start (Unschedulable)".into(),
+            },
+            pods_left: vec![],
+        };
+        assert!(report
+            .message()
+            .ends_with("every pod runs the current revision, so no roll is held up by it"));
     }
 
     #[test]

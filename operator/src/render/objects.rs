@@ -18,7 +18,7 @@ use serde_json::{json, Value};
 use super::config::*;
 use super::{config_hash, RenderContext, RenderError, Role, Tier, CONFIG_HASH_ANNOTATION};
 use crate::crd::validate::heap_opts;
-use crate::crd::{ExternalType, PodOverrides, StorageSpec};
+use crate::crd::{ExternalType, PodOverrides, StorageSpec, RESTART_ANNOTATION};
 
 const POD_INDEX_PLACEHOLDER: &str = "$(POD_INDEX)";
 /// How long a broker pod's init container waits for its `broker.rack` before failing (the kubelet then
@@ -58,8 +58,8 @@ pub fn coordinator_tier(ctx: &RenderContext) -> Result<Tier, RenderError> {
             {"name": "election", "containerPort": COORDINATOR_ELECTION_PORT},
             {"name": "metrics", "containerPort": COORDINATOR_METRICS_PORT},
         ],
-        // /health answers 200 once this member knows the ensemble's leader: the StatefulSet restarts
-        // the next member only when the ensemble has a quorum again.
+        // /health answers 200 once this member knows the ensemble's leader and has caught up: a
+        // roll restarts the next member only when the ensemble has a quorum again.
         "readinessProbe": {"httpGet": {"path": "/health", "port": "metrics"}, "periodSeconds": 5, "failureThreshold": 3},
         // Liveness only asks whether the process accepts connections: a member without a quorum is not
         // ready but restarting it would not help.
@@ -144,8 +144,8 @@ pub fn broker_tier(ctx: &RenderContext) -> Result<Tier, RenderError> {
         "command": ["oxka", "broker", format!("{CONFIG_DIR}/server.properties")],
         "env": env(&heap),
         "ports": ports,
-        // /health answers 200 once the broker is registered with the ensemble and serving; the
-        // StatefulSet rolls the next pod only after this one is Ready.
+        // /health answers 200 once the broker is registered with the ensemble and serving; a roll
+        // restarts the next pod only after this one is Ready and back in every ISR.
         "readinessProbe": {"httpGet": {"path": "/health", "port": "metrics"}, "periodSeconds": 5, "failureThreshold": 3},
         // Liveness only asks whether the process serves Kafka connections at all: a broker catching
         // up on replication is not ready, but must not be killed.
@@ -353,6 +353,15 @@ fn stateful_set(
     pod_labels.extend(ctx.selector_labels(role));
     let mut pod_annotations = pod.annotations.clone();
     pod_annotations.insert(CONFIG_HASH_ANNOTATION.to_string(), hash.to_string());
+    if let Some(restart) = ctx
+        .cluster
+        .metadata
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get(RESTART_ANNOTATION))
+    {
+        pod_annotations.insert(RESTART_ANNOTATION.to_string(), restart.clone());
+    }
     let mut volumes = vec![json!({"name": "config", "configMap": {"name": ctx.config_map_name(role)}})];
     let mut claims = Vec::new();
     if storage.ephemeral {
@@ -389,9 +398,11 @@ fn stateful_set(
             "replicas": replicas,
             "serviceName": ctx.headless_name(role),
             // Parallel: an ensemble needs a quorum before any member is Ready, so ordered start
-            // would deadlock. Rolling updates stay one pod at a time.
+            // would deadlock.
             "podManagementPolicy": "Parallel",
-            "updateStrategy": {"type": "RollingUpdate"},
+            // OnDelete: the operator restarts pods itself, one at a time and gated on the cluster's
+            // health (reconcile::roll), not only on the last pod's readiness.
+            "updateStrategy": {"type": "OnDelete"},
             "persistentVolumeClaimRetentionPolicy": {"whenDeleted": "Retain", "whenScaled": "Retain"},
             "selector": {"matchLabels": ctx.selector_labels(role)},
             "template": {

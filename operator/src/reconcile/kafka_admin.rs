@@ -1,0 +1,363 @@
+//! The operator's Kafka admin client: one connection to a cluster's bootstrap address, Kafka requests
+//! framed with the `kafka-protocol` crate. Two questions are asked: where partitions live (Metadata, for
+//! scale-down in `placement`) and how healthy they are (Metadata plus DescribeConfigs for each topic's
+//! `min.insync.replicas`, for rolling restarts in `roll`). The answers are turned into plain values
+//! here; the decisions over them are pure functions elsewhere.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use bytes::{Buf, BufMut, BytesMut};
+use kafka_protocol::messages::describe_configs_request::DescribeConfigsResource;
+use kafka_protocol::messages::{
+    DescribeConfigsRequest, DescribeConfigsResponse, MetadataRequest, MetadataResponse, RequestHeader, ResponseHeader,
+};
+use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, Request, StrBytes};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use super::roll::PartitionView;
+
+/// Metadata v9: the first flexible version, served by Kafka 2.4+ and by oxka.
+pub const METADATA_VERSION: i16 = 9;
+/// DescribeConfigs v4: flexible, served by Kafka 2.8+ and by oxka.
+pub const DESCRIBE_CONFIGS_VERSION: i16 = 4;
+/// Every exchange with one address must finish within this.
+pub const TIMEOUT: Duration = Duration::from_secs(5);
+/// A response larger than this is refused rather than buffered.
+const MAX_RESPONSE_BYTES: usize = 64 * 1024 * 1024;
+/// Kafka's resource type for topics in DescribeConfigs.
+const RESOURCE_TOPIC: i8 = 2;
+/// Kafka's default when a topic reports no `min.insync.replicas`.
+const DEFAULT_MIN_INSYNC: i32 = 1;
+
+/// Why a question to the cluster got no answer.
+#[derive(Debug, thiserror::Error)]
+pub enum AdminError {
+    #[error("could not reach {address}: {source}")]
+    Connect { address: String, source: std::io::Error },
+    #[error("{address} did not answer within {TIMEOUT:?}")]
+    Timeout { address: String },
+    #[error("the {api} exchange with {address} failed: {reason}")]
+    Protocol {
+        address: String,
+        api: &'static str,
+        reason: String,
+    },
+}
+
+/// One connection; requests go one at a time.
+struct Connection {
+    address: String,
+    stream: TcpStream,
+    correlation_id: i32,
+}
+
+impl Connection {
+    async fn open(address: &str) -> Result<Connection, AdminError> {
+        let stream = TcpStream::connect(address)
+            .await
+            .map_err(|source| AdminError::Connect {
+                address: address.to_string(),
+                source,
+            })?;
+        Ok(Connection {
+            address: address.to_string(),
+            stream,
+            correlation_id: 0,
+        })
+    }
+
+    async fn call<R: Request>(
+        &mut self,
+        api: &'static str,
+        version: i16,
+        request: &R,
+    ) -> Result<R::Response, AdminError> {
+        let address = self.address.clone();
+        let protocol = |reason: String| AdminError::Protocol {
+            address: address.clone(),
+            api,
+            reason,
+        };
+        self.correlation_id += 1;
+        let header = RequestHeader::default()
+            .with_request_api_key(R::KEY)
+            .with_request_api_version(version)
+            .with_correlation_id(self.correlation_id)
+            .with_client_id(Some(StrBytes::from_static_str("oxka-operator")));
+        let mut body = BytesMut::new();
+        header
+            .encode(&mut body, R::header_version(version))
+            .and_then(|_| request.encode(&mut body, version))
+            .map_err(|e| protocol(format!("encoding the request: {e}")))?;
+        let mut frame = BytesMut::with_capacity(body.len() + 4);
+        frame.put_i32(body.len() as i32);
+        frame.extend_from_slice(&body);
+        let io = |e: std::io::Error| protocol(e.to_string());
+        self.stream.write_all(&frame).await.map_err(io)?;
+        let size = self.stream.read_i32().await.map_err(io)?;
+        let size = usize::try_from(size)
+            .ok()
+            .filter(|s| *s <= MAX_RESPONSE_BYTES)
+            .ok_or_else(|| protocol(format!("response size {size} is out of range")))?;
+        let mut buf = vec![0u8; size];
+        self.stream.read_exact(&mut buf).await.map_err(io)?;
+        let mut buf = bytes::Bytes::from(buf);
+        let header = ResponseHeader::decode(&mut buf, R::Response::header_version(version))
+            .map_err(|e| protocol(format!("decoding the response header: {e}")))?;
+        if header.correlation_id != self.correlation_id {
+            return Err(protocol(format!(
+                "answer to request {} arrived for request {}",
+                header.correlation_id, self.correlation_id
+            )));
+        }
+        let response =
+            R::Response::decode(&mut buf, version).map_err(|e| protocol(format!("decoding the response: {e}")))?;
+        if buf.has_remaining() {
+            return Err(protocol(format!("{} bytes left after the response", buf.remaining())));
+        }
+        Ok(response)
+    }
+}
+
+/// Runs `f` over a fresh connection to `address`, all within `TIMEOUT`.
+async fn with_connection<T, F>(address: &str, f: F) -> Result<T, AdminError>
+where
+    F: AsyncFnOnce(&mut Connection) -> Result<T, AdminError>,
+{
+    let work = async {
+        let mut connection = Connection::open(address).await?;
+        f(&mut connection).await
+    };
+    tokio::time::timeout(TIMEOUT, work)
+        .await
+        .map_err(|_| AdminError::Timeout {
+            address: address.to_string(),
+        })?
+}
+
+/// Metadata for every topic, from one broker address (`host:port`).
+pub async fn metadata(address: &str) -> Result<MetadataResponse, AdminError> {
+    with_connection(address, async |c: &mut Connection| {
+        c.call(
+            "Metadata",
+            METADATA_VERSION,
+            &MetadataRequest::default().with_topics(None),
+        )
+        .await
+    })
+    .await
+}
+
+/// Every partition's replicas, ISR and leader, with its topic's `min.insync.replicas`.
+pub async fn partition_health(address: &str) -> Result<Vec<PartitionView>, AdminError> {
+    with_connection(address, async |c: &mut Connection| {
+        let metadata: MetadataResponse = c
+            .call(
+                "Metadata",
+                METADATA_VERSION,
+                &MetadataRequest::default().with_topics(None),
+            )
+            .await?;
+        let topics: Vec<String> = metadata
+            .topics
+            .iter()
+            .filter_map(|t| t.name.as_ref().map(|n| n.0.to_string()))
+            .collect();
+        let configs = if topics.is_empty() {
+            DescribeConfigsResponse::default()
+        } else {
+            c.call(
+                "DescribeConfigs",
+                DESCRIBE_CONFIGS_VERSION,
+                &min_insync_request(&topics),
+            )
+            .await?
+        };
+        Ok(partition_views(&metadata, &min_insync_by_topic(&configs)))
+    })
+    .await
+}
+
+fn min_insync_request(topics: &[String]) -> DescribeConfigsRequest {
+    let key = vec![StrBytes::from_static_str("min.insync.replicas")];
+    DescribeConfigsRequest::default().with_resources(
+        topics
+            .iter()
+            .map(|t| {
+                DescribeConfigsResource::default()
+                    .with_resource_type(RESOURCE_TOPIC)
+                    .with_resource_name(StrBytes::from_string(t.clone()))
+                    .with_configuration_keys(Some(key.clone()))
+            })
+            .collect(),
+    )
+}
+
+/// `min.insync.replicas` per topic; topics that failed or did not say are absent.
+pub fn min_insync_by_topic(response: &DescribeConfigsResponse) -> BTreeMap<String, i32> {
+    response
+        .results
+        .iter()
+        .filter(|r| r.error_code == 0)
+        .filter_map(|r| {
+            let value = r
+                .configs
+                .iter()
+                .find(|c| c.name.as_str() == "min.insync.replicas")?
+                .value
+                .as_ref()?
+                .parse()
+                .ok()?;
+            Some((r.resource_name.to_string(), value))
+        })
+        .collect()
+}
+
+/// The partitions of `metadata` as the roll decision sees them. A topic whose `min.insync.replicas`
+/// is unknown counts as the strictest possible (its replication factor), so that an unanswered
+/// DescribeConfigs never lets a restart through that the real value would refuse.
+pub fn partition_views(metadata: &MetadataResponse, min_insync: &BTreeMap<String, i32>) -> Vec<PartitionView> {
+    let mut out = Vec::new();
+    for topic in &metadata.topics {
+        let name = topic.name.as_ref().map(|n| n.0.to_string()).unwrap_or_default();
+        for p in &topic.partitions {
+            let replicas: Vec<i32> = p.replica_nodes.iter().map(|r| r.0).collect();
+            let strictest = (replicas.len() as i32 - 1).max(DEFAULT_MIN_INSYNC);
+            out.push(PartitionView {
+                topic: name.clone(),
+                partition: p.partition_index,
+                leader: p.leader_id.0,
+                isr: p.isr_nodes.iter().map(|r| r.0).collect(),
+                min_insync: min_insync.get(&name).copied().unwrap_or(strictest),
+                replicas,
+            });
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kafka_protocol::messages::describe_configs_response::{DescribeConfigsResourceResult, DescribeConfigsResult};
+    use kafka_protocol::messages::metadata_response::{MetadataResponsePartition, MetadataResponseTopic};
+    use kafka_protocol::messages::{BrokerId, TopicName};
+
+    fn topic(name: &str, partitions: Vec<MetadataResponsePartition>) -> MetadataResponseTopic {
+        MetadataResponseTopic::default()
+            .with_name(Some(TopicName(StrBytes::from_string(name.to_string()))))
+            .with_partitions(partitions)
+    }
+
+    fn partition(index: i32, leader: i32, replicas: &[i32], isr: &[i32]) -> MetadataResponsePartition {
+        MetadataResponsePartition::default()
+            .with_partition_index(index)
+            .with_leader_id(BrokerId(leader))
+            .with_replica_nodes(replicas.iter().map(|r| BrokerId(*r)).collect())
+            .with_isr_nodes(isr.iter().map(|r| BrokerId(*r)).collect())
+    }
+
+    fn configs(topic: &str, min_insync: Option<&str>, error_code: i16) -> DescribeConfigsResult {
+        DescribeConfigsResult::default()
+            .with_error_code(error_code)
+            .with_resource_type(RESOURCE_TOPIC)
+            .with_resource_name(StrBytes::from_string(topic.to_string()))
+            .with_configs(
+                min_insync
+                    .map(|v| {
+                        DescribeConfigsResourceResult::default()
+                            .with_name(StrBytes::from_static_str("min.insync.replicas"))
+                            .with_value(Some(StrBytes::from_string(v.to_string())))
+                    })
+                    .into_iter()
+                    .collect(),
+            )
+    }
+
+    #[test]
+    fn partitions_carry_their_topics_min_insync_and_the_strictest_value_when_unknown() {
+        let metadata = MetadataResponse::default().with_topics(vec![
+            topic("orders", vec![partition(0, 1, &[1, 2, 0], &[1, 2])]),
+            topic("audit", vec![partition(0, 2, &[2, 0, 1], &[2, 0, 1])]),
+            topic("failed", vec![partition(0, 0, &[0, 1], &[0, 1])]),
+        ]);
+        let response = DescribeConfigsResponse::default().with_results(vec![
+            configs("orders", Some("2"), 0),
+            configs("audit", None, 0),
+            configs("failed", Some("1"), 3),
+        ]);
+        let min_insync = min_insync_by_topic(&response);
+        assert_eq!(min_insync, BTreeMap::from([("orders".to_string(), 2)]));
+        let views = partition_views(&metadata, &min_insync);
+        assert_eq!(
+            views[0],
+            PartitionView {
+                topic: "orders".into(),
+                partition: 0,
+                leader: 1,
+                replicas: vec![1, 2, 0],
+                isr: vec![1, 2],
+                min_insync: 2,
+            }
+        );
+        assert_eq!(
+            views[1].min_insync, 2,
+            "RF 3, unknown: the strictest value that still allows a restart"
+        );
+        assert_eq!(views[2].min_insync, 1);
+    }
+
+    /// A Kafka server on loopback that answers Metadata and DescribeConfigs on one connection, decoding
+    /// what the operator sends, so framing and versions are exercised byte for byte.
+    #[tokio::test]
+    async fn asks_metadata_and_min_insync_over_one_connection() {
+        use kafka_protocol::messages::ApiKey;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap().to_string();
+        tokio::spawn(async move {
+            let (mut socket, _) = listener.accept().await.unwrap();
+            for _ in 0..2 {
+                let size = socket.read_i32().await.unwrap() as usize;
+                let mut buf = vec![0u8; size];
+                socket.read_exact(&mut buf).await.unwrap();
+                let mut buf = bytes::Bytes::from(buf);
+                let key = i16::from_be_bytes([buf[0], buf[1]]);
+                let mut body = BytesMut::new();
+                if key == ApiKey::Metadata as i16 {
+                    let header =
+                        RequestHeader::decode(&mut buf, MetadataRequest::header_version(METADATA_VERSION)).unwrap();
+                    MetadataRequest::decode(&mut buf, header.request_api_version).unwrap();
+                    ResponseHeader::default()
+                        .with_correlation_id(header.correlation_id)
+                        .encode(&mut body, MetadataResponse::header_version(METADATA_VERSION))
+                        .unwrap();
+                    MetadataResponse::default()
+                        .with_topics(vec![topic("orders", vec![partition(0, 0, &[0, 1, 2], &[0, 1])])])
+                        .encode(&mut body, METADATA_VERSION)
+                        .unwrap();
+                } else {
+                    assert_eq!(key, ApiKey::DescribeConfigs as i16);
+                    let v = DESCRIBE_CONFIGS_VERSION;
+                    let header = RequestHeader::decode(&mut buf, DescribeConfigsRequest::header_version(v)).unwrap();
+                    let request = DescribeConfigsRequest::decode(&mut buf, v).unwrap();
+                    assert_eq!(request.resources[0].resource_name.as_str(), "orders");
+                    ResponseHeader::default()
+                        .with_correlation_id(header.correlation_id)
+                        .encode(&mut body, DescribeConfigsResponse::header_version(v))
+                        .unwrap();
+                    DescribeConfigsResponse::default()
+                        .with_results(vec![configs("orders", Some("2"), 0)])
+                        .encode(&mut body, v)
+                        .unwrap();
+                }
+                socket.write_i32(body.len() as i32).await.unwrap();
+                socket.write_all(&body).await.unwrap();
+            }
+        });
+        let views = partition_health(&address).await.unwrap();
+        assert_eq!(views.len(), 1);
+        assert_eq!((views[0].isr.clone(), views[0].min_insync), (vec![0, 1], 2));
+    }
+}
