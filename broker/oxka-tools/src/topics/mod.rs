@@ -159,9 +159,9 @@ fn ensure_found(names: &[String], args: &Args) -> Result<(), ToolError> {
 
 async fn list(admin: &mut Admin, args: &Args) -> Result<(), ToolError> {
     let metadata = admin.metadata(None).await?;
-    for name in matching_topics(&metadata, args)? {
-        println!("{name}");
-    }
+    // Kafka's tool prints the names joined by newlines and then a newline, so an empty list is one
+    // empty line.
+    println!("{}", matching_topics(&metadata, args)?.join("\n"));
     Ok(())
 }
 
