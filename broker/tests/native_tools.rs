@@ -34,14 +34,10 @@ fn topics_both(bootstrap: &str, args: &[&str]) -> (String, String) {
 }
 
 /// The same command gives the same output (describe output compared as sorted topic blocks).
-fn assert_same_topics(bootstrap: &str, args: &[&str], elr_as_na: bool) -> String {
+fn assert_same_topics(bootstrap: &str, args: &[&str]) -> String {
     let (n, j) = topics_both(bootstrap, args);
     if args.contains(&"--describe") {
-        assert_eq!(
-            describe_blocks(&n, false),
-            describe_blocks(&j, elr_as_na),
-            "topics {args:?}"
-        );
+        assert_eq!(describe_blocks(&n), describe_blocks(&j), "topics {args:?}");
     } else {
         assert_eq!(n, j, "topics {args:?}");
     }
@@ -162,9 +158,9 @@ fn topics_matches_kafkas_tool_on_one_oxka_broker() {
         );
         assert_eq!(stdout(&n).replace("n-", "j-"), stdout(&j), "{args:?}");
     }
-    assert_same_topics(&b, &["--list"], false);
-    assert_same_topics(&b, &["--list", "--exclude-internal"], false);
-    let all = assert_same_topics(&b, &["--describe"], false);
+    assert_same_topics(&b, &["--list"]);
+    assert_same_topics(&b, &["--list", "--exclude-internal"]);
+    let all = assert_same_topics(&b, &["--describe"]);
     assert!(
         all.contains("Configs: retention.ms=1000\n") && all.contains("PartitionCount: 5"),
         "{all}"
@@ -194,7 +190,7 @@ fn topics_matches_kafkas_tool_on_one_oxka_broker() {
         &["--describe", "--unavailable-partitions"],
         &["--delete", "--topic", "nope"],
     ] {
-        assert_same_topics(&b, args, false);
+        assert_same_topics(&b, args);
     }
     // Deleting: each tool its own topics, by regex.
     let (n, j) = (
@@ -203,7 +199,7 @@ fn topics_matches_kafkas_tool_on_one_oxka_broker() {
     );
     assert!(n.status.success() && j.status.success(), "native: {n:?}\njava: {j:?}");
     assert_eq!(stdout(&n), stdout(&j));
-    assert_same_topics(&b, &["--list"], false);
+    assert_same_topics(&b, &["--list"]);
 }
 
 #[test]
@@ -226,7 +222,7 @@ fn topics_describe_matches_kafkas_tool_on_a_three_broker_cluster_with_a_broker_d
     assert_eq!(stdout(&out), "Created topic rf3.\n", "{out:?}");
     cluster.wait_all_led("rf3", 3);
     assert_same_api_versions(&b);
-    assert_same_topics(&b, &["--describe", "--topic", "rf3"], false);
+    assert_same_topics(&b, &["--describe", "--topic", "rf3"]);
 
     cluster.broker_mut(3).kill9();
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -249,9 +245,9 @@ fn topics_describe_matches_kafkas_tool_on_a_three_broker_cluster_with_a_broker_d
         "every partition lost a replica:\n{under}\n{}",
         cluster.logs()
     );
-    assert_same_topics(&b, &["--describe", "--under-replicated-partitions"], false);
-    assert_same_topics(&b, &["--describe", "--unavailable-partitions"], false);
-    assert_same_topics(&b, &["--describe", "--topic", "rf3"], false);
+    assert_same_topics(&b, &["--describe", "--under-replicated-partitions"]);
+    assert_same_topics(&b, &["--describe", "--unavailable-partitions"]);
+    assert_same_topics(&b, &["--describe", "--topic", "rf3"]);
 }
 
 #[test]
@@ -285,10 +281,11 @@ fn native_tools_match_kafkas_tools_on_apache_kafka() {
         stdout(&out),
         "Error while executing topic command : Topic 'k-a' already exists.\n"
     );
-    // Apache Kafka serves DescribeTopicPartitions, so its tool prints ELR lists where ours prints N/A.
-    assert_same_topics(&b, &["--describe", "--topic", "k-a"], true);
-    assert_same_topics(&b, &["--list"], false);
-    assert_same_topics(&b, &["--describe", "--topic", "nope"], true);
+    // Apache Kafka serves DescribeTopicPartitions: both tools print its ELR lists.
+    let described = assert_same_topics(&b, &["--describe", "--topic", "k-a"]);
+    assert!(described.contains("\tElr: \tLastKnownElr: \n"), "{described}");
+    assert_same_topics(&b, &["--list"]);
+    assert_same_topics(&b, &["--describe", "--topic", "nope"]);
     let (n, j) = topics_both(&b, &["--alter", "--topic", "k-a", "--partitions", "1"]);
     assert_eq!(n, j);
 }

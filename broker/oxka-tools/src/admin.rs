@@ -7,8 +7,8 @@ use std::collections::BTreeMap;
 
 use kafka_protocol::messages::{
     ApiKey, ApiVersionsRequest, ApiVersionsResponse, CreatePartitionsResponse, CreateTopicsResponse,
-    DeleteTopicsResponse, DescribeConfigsResponse, ListOffsetsResponse, MetadataRequest, MetadataResponse, RequestKind,
-    ResponseKind,
+    DeleteTopicsResponse, DescribeConfigsResponse, DescribeTopicPartitionsResponse, ListOffsetsResponse,
+    MetadataRequest, MetadataResponse, RequestKind, ResponseKind,
 };
 use kafka_protocol::protocol::{Message, Request, StrBytes};
 use oxka_protocol::network::client::{ClientConnection, ClientError};
@@ -56,6 +56,7 @@ from_response! {
     DeleteTopics => DeleteTopicsResponse,
     CreatePartitions => CreatePartitionsResponse,
     DescribeConfigs => DescribeConfigsResponse,
+    DescribeTopicPartitions => DescribeTopicPartitionsResponse,
     ListOffsets => ListOffsetsResponse,
 }
 
@@ -120,6 +121,11 @@ impl Admin {
 
     pub fn address(&self) -> &str {
         self.connection.address()
+    }
+
+    /// Whether the broker lists `api` in ApiVersions.
+    pub fn serves(&self, api: ApiKey) -> bool {
+        self.ranges.contains_key(&(api as i16))
     }
 
     pub fn api_versions(&self) -> &ApiVersionsResponse {

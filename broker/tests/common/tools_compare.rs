@@ -52,25 +52,15 @@ fn api_key_of(line: &str) -> Option<String> {
 }
 
 /// kafka-topics --describe output as blocks (a topic line and its partition lines), sorted by topic
-/// (Kafka's tool prints topics in hash-map order, the native one by name); `Elr`/`LastKnownElr` values
-/// become `N/A` when `elr_as_na` (the native tool describes from Metadata, which has no ELR; Kafka's
-/// uses DescribeTopicPartitions where the broker serves it).
-pub fn describe_blocks(text: &str, elr_as_na: bool) -> Vec<String> {
+/// (Kafka's tool prints topics in hash-map order, the native one by name).
+pub fn describe_blocks(text: &str) -> Vec<String> {
     let mut blocks: Vec<String> = Vec::new();
     for line in text.lines() {
-        let line = if elr_as_na {
-            match line.find("\tElr: ") {
-                Some(i) => format!("{}\tElr: N/A\tLastKnownElr: N/A", &line[..i]),
-                None => line.to_string(),
-            }
-        } else {
-            line.to_string()
-        };
         if line.starts_with("Topic: ") || blocks.is_empty() {
             blocks.push(String::new());
         }
         let block = blocks.last_mut().expect("pushed above");
-        block.push_str(&line);
+        block.push_str(line);
         block.push('\n');
     }
     blocks.sort();

@@ -6,8 +6,8 @@
 //! \tTopic: t\tPartition: 0\tLeader: 0\tReplicas: 0\tIsr: 0\tElr: N/A\tLastKnownElr: N/A
 //! ```
 //!
-//! Partitions come from Metadata, which carries no ELR, so `Elr`/`LastKnownElr` are `N/A` as Kafka's
-//! tool prints them when it falls back to Metadata. Topics are printed sorted by name (Kafka's tool
+//! Partitions come from DescribeTopicPartitions where the broker serves it, else from Metadata, which
+//! carries no ELR, so `Elr`/`LastKnownElr` are `N/A` as Kafka's tool prints them then. Topics are printed sorted by name (Kafka's tool
 //! prints them in hash-map order). With --under-replicated-partitions or --unavailable-partitions only
 //! the matching partition lines are printed, without topic lines, as Kafka does.
 
@@ -15,10 +15,10 @@ use std::collections::BTreeSet;
 
 use base64::Engine as _;
 use kafka_protocol::messages::describe_configs_request::DescribeConfigsResource;
-use kafka_protocol::messages::metadata_response::MetadataResponseTopic;
 use kafka_protocol::messages::{DescribeConfigsRequest, DescribeConfigsResponse, MetadataResponse};
 use kafka_protocol::protocol::StrBytes;
 
+use super::partitions::{topic_views, PartitionView, TopicView};
 use super::{ensure_found, matching_topics, Args};
 use crate::admin::Admin;
 use crate::error::{kafka_message, ToolError};
@@ -63,31 +63,22 @@ pub async fn describe(admin: &mut Admin, args: &Args) -> Result<(), ToolError> {
     if names.is_empty() {
         return Ok(());
     }
-    let metadata = admin.metadata(Some(names.clone())).await?;
+    let topics = topic_views(admin, &names).await?;
     let filters = Filters::from_args(args);
     let configs = if filters.topic_lines() {
         Some(describe_configs(admin, &names).await?)
     } else {
         None
     };
+    let live = live_brokers(&all);
     let mut out = String::new();
-    for name in &names {
-        let Some(topic) = metadata
-            .topics
-            .iter()
-            .find(|t| t.name.as_ref().is_some_and(|n| n.as_str() == name))
-        else {
-            continue;
-        };
-        if topic.error_code != 0 {
-            return Err(ToolError::Kafka(kafka_message(topic.error_code, None)));
-        }
+    for topic in &topics {
         let overrides = configs
             .as_ref()
-            .map(|c| non_default_configs(c, name))
+            .map(|c| non_default_configs(c, &topic.name))
             .transpose()?
             .unwrap_or_default();
-        out.push_str(&format_topic(topic, &overrides, &live_brokers(&metadata), filters));
+        out.push_str(&format_topic(topic, &overrides, &live, filters));
     }
     print!("{out}");
     Ok(())
@@ -144,16 +135,16 @@ fn topic_id_text(id: &[u8; 16]) -> String {
 }
 
 /// One topic's lines, as the flags ask.
-pub fn format_topic(topic: &MetadataResponseTopic, configs: &str, live: &BTreeSet<i32>, filters: Filters) -> String {
-    let name = topic.name.as_ref().map_or("", |n| n.as_str());
-    let mut partitions: Vec<_> = topic.partitions.iter().collect();
-    partitions.sort_by_key(|p| p.partition_index);
+pub fn format_topic(topic: &TopicView, configs: &str, live: &BTreeSet<i32>, filters: Filters) -> String {
+    let name = &topic.name;
+    let mut partitions: Vec<&PartitionView> = topic.partitions.iter().collect();
+    partitions.sort_by_key(|p| p.index);
     let mut out = String::new();
     if filters.topic_lines() && (!filters.with_overrides || !configs.is_empty()) {
-        let replication_factor = partitions.first().map_or(0, |p| p.replica_nodes.len());
+        let replication_factor = partitions.first().map_or(0, |p| p.replicas.len());
         out.push_str(&format!("Topic: {name}"));
-        if !topic.topic_id.is_nil() {
-            out.push_str(&format!("\tTopicId: {}", topic_id_text(topic.topic_id.as_bytes())));
+        if topic.id != [0; 16] {
+            out.push_str(&format!("\tTopicId: {}", topic_id_text(&topic.id)));
         }
         out.push_str(&format!(
             "\tPartitionCount: {}\tReplicationFactor: {replication_factor}\tConfigs: {configs}\n",
@@ -163,27 +154,30 @@ pub fn format_topic(topic: &MetadataResponseTopic, configs: &str, live: &BTreeSe
     if !filters.partition_lines() {
         return out;
     }
+    let joined = |v: &[i32]| v.iter().map(|b| b.to_string()).collect::<Vec<_>>().join(",");
     for p in partitions {
-        let under_replicated = p.isr_nodes.len() < p.replica_nodes.len();
-        let unavailable = p.leader_id.0 < 0 || !live.contains(&p.leader_id.0);
+        let under_replicated = p.isr.len() < p.replicas.len();
+        let unavailable = p.leader < 0 || !live.contains(&p.leader);
         let wanted = filters.topic_lines()
             || (filters.under_replicated && under_replicated)
             || (filters.unavailable && unavailable);
         if !wanted {
             continue;
         }
-        let leader = if p.leader_id.0 < 0 {
+        let leader = if p.leader < 0 {
             "none".to_string()
         } else {
-            p.leader_id.0.to_string()
+            p.leader.to_string()
         };
-        let ids =
-            |v: &[kafka_protocol::messages::BrokerId]| v.iter().map(|b| b.0.to_string()).collect::<Vec<_>>().join(",");
+        let elr = match &p.elr {
+            Some((elr, last_known)) => format!("Elr: {}\tLastKnownElr: {}", joined(elr), joined(last_known)),
+            None => "Elr: N/A\tLastKnownElr: N/A".to_string(),
+        };
         out.push_str(&format!(
-            "\tTopic: {name}\tPartition: {}\tLeader: {leader}\tReplicas: {}\tIsr: {}\tElr: N/A\tLastKnownElr: N/A\n",
-            p.partition_index,
-            ids(&p.replica_nodes),
-            ids(&p.isr_nodes)
+            "\tTopic: {name}\tPartition: {}\tLeader: {leader}\tReplicas: {}\tIsr: {}\t{elr}\n",
+            p.index,
+            joined(&p.replicas),
+            joined(&p.isr)
         ));
     }
     out
@@ -192,21 +186,23 @@ pub fn format_topic(topic: &MetadataResponseTopic, configs: &str, live: &BTreeSe
 #[cfg(test)]
 mod tests {
     use super::*;
-    use kafka_protocol::messages::metadata_response::MetadataResponsePartition;
-    use kafka_protocol::messages::{BrokerId, TopicName};
 
-    fn partition(index: i32, leader: i32, replicas: &[i32], isr: &[i32]) -> MetadataResponsePartition {
-        MetadataResponsePartition::default()
-            .with_partition_index(index)
-            .with_leader_id(BrokerId(leader))
-            .with_replica_nodes(replicas.iter().map(|&b| BrokerId(b)).collect())
-            .with_isr_nodes(isr.iter().map(|&b| BrokerId(b)).collect())
+    fn partition(index: i32, leader: i32, replicas: &[i32], isr: &[i32]) -> PartitionView {
+        PartitionView {
+            index,
+            leader,
+            replicas: replicas.to_vec(),
+            isr: isr.to_vec(),
+            elr: None,
+        }
     }
 
-    fn topic() -> MetadataResponseTopic {
-        MetadataResponseTopic::default()
-            .with_name(Some(TopicName(StrBytes::from_static_str("t"))))
-            .with_partitions(vec![partition(1, -1, &[2, 0], &[]), partition(0, 0, &[0, 1], &[0])])
+    fn topic() -> TopicView {
+        TopicView {
+            name: "t".to_string(),
+            id: [0; 16],
+            partitions: vec![partition(1, -1, &[2, 0], &[]), partition(0, 0, &[0, 1], &[0])],
+        }
     }
 
     const ALL: Filters = Filters {
@@ -224,6 +220,16 @@ mod tests {
              \tTopic: t\tPartition: 0\tLeader: 0\tReplicas: 0,1\tIsr: 0\tElr: N/A\tLastKnownElr: N/A\n\
              \tTopic: t\tPartition: 1\tLeader: none\tReplicas: 2,0\tIsr: \tElr: N/A\tLastKnownElr: N/A\n"
         );
+        let mut with_elr = topic();
+        with_elr.partitions.truncate(1);
+        with_elr.partitions[0].elr = Some((vec![2], vec![]));
+        with_elr.id[15] = 1;
+        let text = format_topic(&with_elr, "", &[0, 1, 2].into(), ALL);
+        assert!(
+            text.starts_with("Topic: t\tTopicId: AAAAAAAAAAAAAAAAAAAAAQ\tPartitionCount: 1"),
+            "{text}"
+        );
+        assert!(text.ends_with("\tIsr: \tElr: 2\tLastKnownElr: \n"), "{text}");
     }
 
     #[test]
@@ -245,11 +251,5 @@ mod tests {
             2,
             "leader 0 is not live, partition 1 has none: {text}"
         );
-    }
-
-    #[test]
-    fn topic_ids_print_as_kafka_does() {
-        let id = [0u8; 15].into_iter().chain([1]).collect::<Vec<_>>();
-        assert_eq!(topic_id_text(&id.try_into().unwrap()), "AAAAAAAAAAAAAAAAAAAAAQ");
     }
 }

@@ -5,6 +5,7 @@
 //! `describe.rs`.
 
 mod describe;
+mod partitions;
 
 use std::path::PathBuf;
 
