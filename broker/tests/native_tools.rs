@@ -1,4 +1,5 @@
-//! The native tools (`oxka tool <name>`, `bin/kafka-<name>.sh`) against Apache Kafka 4.x's tools of the
+//! The native tools (`oxka tool <name>`, `bin/kafka-<name>.sh`: broker-api-versions, topics,
+//! get-offsets) against Apache Kafka 4.x's tools of the
 //! same name, run against the same broker, output compared line by line with only the differences
 //! `docs/tools.md` documents normalized (see `common::tools_compare`): a single oxka broker, a
 //! three-broker oxka cluster with a replication factor of 3 and a broker down, and a real Apache Kafka
@@ -42,6 +43,49 @@ fn assert_same_topics(bootstrap: &str, args: &[&str]) -> String {
         assert_eq!(n, j, "topics {args:?}");
     }
     n
+}
+
+/// `get-offsets <args>` prints the same with both tools, with the same exit status.
+fn assert_same_offsets(bootstrap: &str, args: &[&str]) -> String {
+    let mut full = vec!["--bootstrap-server", bootstrap];
+    full.extend_from_slice(args);
+    let mut native_args = vec!["get-offsets"];
+    native_args.extend_from_slice(&full);
+    let (n, j) = (native(&native_args), java("get-offsets", &full));
+    assert_eq!(
+        n.status.success(),
+        j.status.success(),
+        "get-offsets {args:?}\nnative: {n:?}\njava: {j:?}"
+    );
+    assert_eq!(stdout(&n), stdout(&j), "get-offsets {args:?}");
+    stdout(&n)
+}
+
+/// The get-offsets cases every setup runs (the topic `topic` has records in partition 1).
+fn assert_same_offsets_cases(bootstrap: &str, topic: &str) {
+    let regex = format!("{}.*", &topic[..topic.len() - 1]);
+    let one = format!("{topic}:1-");
+    let latest = assert_same_offsets(bootstrap, &["--topic", topic]);
+    assert!(latest.contains(&format!("{topic}:1:3\n")), "{latest}");
+    for args in [
+        &[][..],
+        &["--topic", &regex, "--time", "-2"],
+        &["--topic", topic, "--time", "earliest"],
+        &["--topic", topic, "--time", "-3"],
+        &["--topic", topic, "--time", "99999999999999"],
+        &["--topic", topic, "--time", "0"],
+        &["--topic", topic, "--partitions", "0,1"],
+        &["--topic-partitions", &one],
+        &["--topic", "nope"],
+        &["--time", "bogus"],
+    ] {
+        assert_same_offsets(bootstrap, args);
+    }
+}
+
+fn produce_three(bootstrap: &str, topic: &str) {
+    let out = common::kcat(&["-P", "-b", bootstrap, "-t", topic, "-p", "1"], b"a\nb\nc\n");
+    assert!(out.status.success(), "kcat: {out:?}");
 }
 
 fn assert_same_api_versions(bootstrap: &str) {
@@ -192,6 +236,8 @@ fn topics_matches_kafkas_tool_on_one_oxka_broker() {
     ] {
         assert_same_topics(&b, args);
     }
+    produce_three(&b, "n-a");
+    assert_same_offsets_cases(&b, "n-a");
     // Deleting: each tool its own topics, by regex.
     let (n, j) = (
         native(&["topics", "--bootstrap-server", &b, "--delete", "--topic", "n-.*"]),
@@ -221,6 +267,9 @@ fn topics_describe_matches_kafkas_tool_on_a_three_broker_cluster_with_a_broker_d
     ]);
     assert_eq!(stdout(&out), "Created topic rf3.\n", "{out:?}");
     cluster.wait_all_led("rf3", 3);
+    produce_three(&b, "rf3");
+    // Partitions led by three brokers: one ListOffsets per leader.
+    assert_same_offsets_cases(&b, "rf3");
     assert_same_api_versions(&b);
     assert_same_topics(&b, &["--describe", "--topic", "rf3"]);
 
@@ -288,4 +337,6 @@ fn native_tools_match_kafkas_tools_on_apache_kafka() {
     assert_same_topics(&b, &["--describe", "--topic", "nope"]);
     let (n, j) = topics_both(&b, &["--alter", "--topic", "k-a", "--partitions", "1"]);
     assert_eq!(n, j);
+    produce_three(&b, "k-a");
+    assert_same_offsets_cases(&b, "k-a");
 }

@@ -13,6 +13,7 @@
 mod admin;
 mod broker_api_versions;
 mod error;
+mod get_offsets;
 mod settings;
 mod topics;
 
@@ -36,6 +37,11 @@ const TOOLS: &[Tool] = &[
         name: "broker-api-versions",
         about: "the API versions each broker serves (kafka-broker-api-versions.sh)",
         run: |args| parse_and_run(args, broker_api_versions::run),
+    },
+    Tool {
+        name: "get-offsets",
+        about: "offsets of topic partitions at a time: latest, earliest, a timestamp (kafka-get-offsets.sh)",
+        run: |args| parse_and_run(args, get_offsets::run),
     },
     Tool {
         name: "topics",
