@@ -119,6 +119,22 @@ impl Admin {
         })
     }
 
+    /// A connection to the cluster's controller as Metadata names it (where ZooKeeper-era brokers,
+    /// Kafka before KRaft, want topic changes), else this one (KRaft brokers forward them, and oxka's
+    /// brokers send them to the coordinators' controller themselves).
+    pub async fn into_controller(mut self) -> Result<Admin, ToolError> {
+        let metadata = self.metadata(Some(Vec::new())).await?;
+        let controller = metadata
+            .brokers
+            .iter()
+            .find(|b| b.node_id == metadata.controller_id)
+            .map(|b| format!("{}:{}", b.host.as_str(), b.port));
+        match controller {
+            Some(address) if address != self.address() => Admin::connect(&address, &self.settings).await,
+            _ => Ok(self),
+        }
+    }
+
     pub fn address(&self) -> &str {
         self.connection.address()
     }

@@ -66,6 +66,9 @@ pub fn main(args: Vec<OsString>) -> ExitCode {
         eprint!("{}", usage());
         return ExitCode::FAILURE;
     };
+    // Usage lines name the command as it was typed through oxka.
+    let mut args = args;
+    args[0] = OsString::from(format!("oxka tool {}", tool.name));
     match (tool.run)(args) {
         Ok(()) => ExitCode::SUCCESS,
         Err(ToolError::Reported) => ExitCode::FAILURE,
@@ -95,7 +98,15 @@ where
     A: Parser,
     F: Future<Output = Result<(), ToolError>>,
 {
-    let parsed = match A::try_parse_from(args) {
+    let bin_name = args
+        .first()
+        .map(|a| a.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let parsed = match A::command()
+        .bin_name(bin_name)
+        .try_get_matches_from(args)
+        .and_then(|matches| A::from_arg_matches(&matches))
+    {
         Ok(parsed) => parsed,
         Err(e) => {
             let _ = e.print();

@@ -105,6 +105,9 @@ pub async fn run(args: Args) -> Result<(), ToolError> {
     }
     let settings = ClientSettings::from_flags(&args.bootstrap_server, args.command_config.as_deref())?;
     let mut admin = Admin::bootstrap(&settings).await?;
+    if args.create || args.alter || args.delete {
+        admin = admin.into_controller().await?;
+    }
     let result = if args.list {
         list(&mut admin, &args).await
     } else if args.create {
