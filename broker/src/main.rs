@@ -3,6 +3,7 @@
 //! `oxka await-config FILE --key KEY` waits for a key in a properties file (a Kubernetes init step).
 //! `-daemon` (anywhere in the arguments, as Kafka's scripts take it) starts a role in the background;
 //! `oxka stop` and `oxka status` stop and list the running processes of this install.
+//! `oxka tool <name> [Kafka's flags]` runs a native Kafka command-line tool (the `oxka-tools` crate).
 
 mod await_config;
 
@@ -56,10 +57,20 @@ enum Role {
     },
     /// List the running oxka processes of this install: role, id, listeners, data dirs.
     Status,
+    /// Run one of Kafka's command-line tools, natively: `oxka tool --help` lists them.
+    #[command(disable_help_flag = true)]
+    Tool {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
 }
 
 fn main() -> ExitCode {
     let mut args: Vec<OsString> = std::env::args_os().collect();
+    // The tools parse their own (Kafka's) flags and log nothing; they share no setup with the roles.
+    if args.get(1).is_some_and(|a| a == "tool") {
+        return oxka_tools::main(args.split_off(2));
+    }
     if let Some(i) = args.iter().position(|a| a == "-daemon" || a == "--daemon") {
         args.remove(i);
         return match oxka_broker::process::daemon::start(&args[1..]) {
@@ -128,6 +139,7 @@ fn main() -> ExitCode {
             status();
             Ok(())
         }
+        Role::Tool { .. } => unreachable!("`oxka tool` is dispatched before the roles' setup"),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

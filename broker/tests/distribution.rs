@@ -1,7 +1,8 @@
 //! The seed's quick start as its readers type it (issue 16), in a distribution laid out by
 //! `scripts/stage-dist.sh` (what `scripts/dist.sh` packs): `bin/zookeeper-server-start.sh -daemon
 //! config/zookeeper.properties`, `bin/kafka-server-start.sh -daemon config/server.properties`, the start
-//! line in `logs/server.log`, Kafka 2.8's `kafka-broker-api-versions.sh` against it, `bin/oxka-status.sh`,
+//! line in `logs/server.log`, Kafka 2.8's `kafka-broker-api-versions.sh` against it and the native
+//! `bin/kafka-broker-api-versions.sh` (compared with Kafka 4.x's) and `bin/kafka-topics.sh`, `bin/oxka-status.sh`,
 //! the stop scripts (and what they say when nothing runs), a custom `LOG_DIR`, and a bad config reported
 //! by `-daemon` itself. Ports and data dirs are rewritten to free ones; nothing else is changed.
 
@@ -145,6 +146,47 @@ fn the_seed_quick_start_runs_from_the_distribution() {
     assert!(
         versions.status.success() && listing.contains("ApiVersions(18)") && listing.contains("(id: 0 rack: null)"),
         "{listing}"
+    );
+
+    // The walkthrough's bin/kafka-broker-api-versions.sh is the native tool (no JVM); it agrees with
+    // Kafka 4.x's, and bin/kafka-topics.sh creates and lists a topic.
+    let native = run(
+        &dist,
+        "kafka-broker-api-versions.sh",
+        &["--bootstrap-server", &bootstrap],
+        None,
+    );
+    let java = kafka_tool("4", "broker-api-versions", &["--bootstrap-server", &bootstrap]);
+    let (native, java) = (tools_compare::stdout(&native), tools_compare::stdout(&java));
+    assert!(native.contains("(id: 0 rack: null isFenced: false) -> ("), "{native}");
+    assert_eq!(
+        tools_compare::api_versions_blocks(&native, &java),
+        tools_compare::api_versions_blocks(&java, &native),
+        "native:\n{native}\njava:\n{java}"
+    );
+    let created = run(
+        &dist,
+        "kafka-topics.sh",
+        &[
+            "--bootstrap-server",
+            &bootstrap,
+            "--create",
+            "--topic",
+            "quickstart-events",
+        ],
+        None,
+    );
+    assert_eq!(text(&created), "Created topic quickstart-events.\n");
+    let listed = run(
+        &dist,
+        "kafka-topics.sh",
+        &["--bootstrap-server", &bootstrap, "--list"],
+        None,
+    );
+    assert!(
+        text(&listed).lines().any(|l| l == "quickstart-events"),
+        "{}",
+        text(&listed)
     );
 
     let status = text(&run(&dist, "oxka-status.sh", &[], None));

@@ -16,6 +16,7 @@
 
 pub mod cluster;
 pub mod coordinator;
+pub mod tools_compare;
 
 use std::fmt::Write as _;
 use std::io::{Read, Write};
@@ -106,6 +107,15 @@ impl Broker {
     /// Starts a broker with the harness defaults plus `overrides` (Kafka's own config keys).
     pub fn start(overrides: &[(&str, &str)]) -> Broker {
         let mut broker = Broker::new(overrides);
+        broker.spawn();
+        broker
+    }
+
+    /// Starts a broker of the given implementation whatever `OXKA_TEST_TARGET` says (for tests that
+    /// compare the two, such as the native tools' against Apache Kafka's).
+    pub fn start_target(target: Target, overrides: &[(&str, &str)]) -> Broker {
+        let mut broker = Broker::new(overrides);
+        broker.target = target;
         broker.spawn();
         broker
     }
