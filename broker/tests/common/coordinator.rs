@@ -57,7 +57,10 @@ impl Coordinator {
         let child = Command::new(oxka_bin())
             .arg("coordinator")
             .arg(&self.config)
-            .env("RUST_LOG", "warn,oxka_broker=info,oxka_coordinator=info,oxka_log=info,oxka_protocol=info")
+            .env(
+                "RUST_LOG",
+                "warn,oxka_broker=info,oxka_coordinator=info,oxka_log=info,oxka_protocol=info",
+            )
             .env("KAFKA_HEAP_OPTS", "-Xmx64m")
             .env("NO_COLOR", "1") // plain text in the log
             .stdout(Stdio::null())
