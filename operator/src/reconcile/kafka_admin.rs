@@ -7,14 +7,13 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use bytes::{Buf, BufMut, BytesMut};
 use kafka_protocol::messages::describe_configs_request::DescribeConfigsResource;
 use kafka_protocol::messages::{
-    DescribeConfigsRequest, DescribeConfigsResponse, MetadataRequest, MetadataResponse, RequestHeader, ResponseHeader,
+    ApiKey, DescribeConfigsRequest, DescribeConfigsResponse, MetadataRequest, MetadataResponse, RequestKind,
+    ResponseKind,
 };
-use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, Request, StrBytes};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+use kafka_protocol::protocol::StrBytes;
+use oxka_protocol::network::client::{ClientConnection, ClientError};
 
 use super::roll::PartitionView;
 
@@ -30,104 +29,26 @@ const MAX_RESPONSE_BYTES: usize = 64 * 1024 * 1024;
 const RESOURCE_TOPIC: i8 = 2;
 /// Kafka's default when a topic reports no `min.insync.replicas`.
 const DEFAULT_MIN_INSYNC: i32 = 1;
+const CLIENT_ID: &str = "oxka-operator";
 
 /// Why a question to the cluster got no answer.
 #[derive(Debug, thiserror::Error)]
 pub enum AdminError {
-    #[error("could not reach {address}: {source}")]
-    Connect { address: String, source: std::io::Error },
+    /// Connecting, the exchange itself, or a response that does not decode (oxka-protocol's client).
+    #[error(transparent)]
+    Client(#[from] ClientError),
     #[error("{address} did not answer within {TIMEOUT:?}")]
     Timeout { address: String },
-    #[error("the {api} exchange with {address} failed: {reason}")]
-    Protocol {
-        address: String,
-        api: &'static str,
-        reason: String,
-    },
 }
 
-/// One connection; requests go one at a time.
-struct Connection {
-    address: String,
-    stream: TcpStream,
-    correlation_id: i32,
-}
-
-impl Connection {
-    async fn open(address: &str) -> Result<Connection, AdminError> {
-        let stream = TcpStream::connect(address)
-            .await
-            .map_err(|source| AdminError::Connect {
-                address: address.to_string(),
-                source,
-            })?;
-        Ok(Connection {
-            address: address.to_string(),
-            stream,
-            correlation_id: 0,
-        })
-    }
-
-    async fn call<R: Request>(
-        &mut self,
-        api: &'static str,
-        version: i16,
-        request: &R,
-    ) -> Result<R::Response, AdminError> {
-        let address = self.address.clone();
-        let protocol = |reason: String| AdminError::Protocol {
-            address: address.clone(),
-            api,
-            reason,
-        };
-        self.correlation_id += 1;
-        let header = RequestHeader::default()
-            .with_request_api_key(R::KEY)
-            .with_request_api_version(version)
-            .with_correlation_id(self.correlation_id)
-            .with_client_id(Some(StrBytes::from_static_str("oxka-operator")));
-        let mut body = BytesMut::new();
-        header
-            .encode(&mut body, R::header_version(version))
-            .and_then(|_| request.encode(&mut body, version))
-            .map_err(|e| protocol(format!("encoding the request: {e}")))?;
-        let mut frame = BytesMut::with_capacity(body.len() + 4);
-        frame.put_i32(body.len() as i32);
-        frame.extend_from_slice(&body);
-        let io = |e: std::io::Error| protocol(e.to_string());
-        self.stream.write_all(&frame).await.map_err(io)?;
-        let size = self.stream.read_i32().await.map_err(io)?;
-        let size = usize::try_from(size)
-            .ok()
-            .filter(|s| *s <= MAX_RESPONSE_BYTES)
-            .ok_or_else(|| protocol(format!("response size {size} is out of range")))?;
-        let mut buf = vec![0u8; size];
-        self.stream.read_exact(&mut buf).await.map_err(io)?;
-        let mut buf = bytes::Bytes::from(buf);
-        let header = ResponseHeader::decode(&mut buf, R::Response::header_version(version))
-            .map_err(|e| protocol(format!("decoding the response header: {e}")))?;
-        if header.correlation_id != self.correlation_id {
-            return Err(protocol(format!(
-                "answer to request {} arrived for request {}",
-                header.correlation_id, self.correlation_id
-            )));
-        }
-        let response =
-            R::Response::decode(&mut buf, version).map_err(|e| protocol(format!("decoding the response: {e}")))?;
-        if buf.has_remaining() {
-            return Err(protocol(format!("{} bytes left after the response", buf.remaining())));
-        }
-        Ok(response)
-    }
-}
-
-/// Runs `f` over a fresh connection to `address`, all within `TIMEOUT`.
+/// Runs `f` over a fresh connection to `address` (oxka-protocol's `ClientConnection`: framing,
+/// correlation ids, size limits), all within `TIMEOUT`.
 async fn with_connection<T, F>(address: &str, f: F) -> Result<T, AdminError>
 where
-    F: AsyncFnOnce(&mut Connection) -> Result<T, AdminError>,
+    F: AsyncFnOnce(&mut ClientConnection) -> Result<T, AdminError>,
 {
     let work = async {
-        let mut connection = Connection::open(address).await?;
+        let mut connection = ClientConnection::connect(address, CLIENT_ID, TIMEOUT, MAX_RESPONSE_BYTES).await?;
         f(&mut connection).await
     };
     tokio::time::timeout(TIMEOUT, work)
@@ -137,29 +58,34 @@ where
         })?
 }
 
+async fn ask_metadata(c: &mut ClientConnection) -> Result<MetadataResponse, AdminError> {
+    let request = RequestKind::Metadata(MetadataRequest::default().with_topics(None));
+    match c.call(ApiKey::Metadata, METADATA_VERSION, &request, TIMEOUT).await? {
+        ResponseKind::Metadata(response) => Ok(response),
+        _ => unreachable!("oxka-protocol decodes a Metadata response as Metadata"),
+    }
+}
+
+async fn ask_min_insync(c: &mut ClientConnection, topics: &[String]) -> Result<DescribeConfigsResponse, AdminError> {
+    let request = RequestKind::DescribeConfigs(min_insync_request(topics));
+    match c
+        .call(ApiKey::DescribeConfigs, DESCRIBE_CONFIGS_VERSION, &request, TIMEOUT)
+        .await?
+    {
+        ResponseKind::DescribeConfigs(response) => Ok(response),
+        _ => unreachable!("oxka-protocol decodes a DescribeConfigs response as DescribeConfigs"),
+    }
+}
+
 /// Metadata for every topic, from one broker address (`host:port`).
 pub async fn metadata(address: &str) -> Result<MetadataResponse, AdminError> {
-    with_connection(address, async |c: &mut Connection| {
-        c.call(
-            "Metadata",
-            METADATA_VERSION,
-            &MetadataRequest::default().with_topics(None),
-        )
-        .await
-    })
-    .await
+    with_connection(address, async |c: &mut ClientConnection| ask_metadata(c).await).await
 }
 
 /// Every partition's replicas, ISR and leader, with its topic's `min.insync.replicas`.
 pub async fn partition_health(address: &str) -> Result<Vec<PartitionView>, AdminError> {
-    with_connection(address, async |c: &mut Connection| {
-        let metadata: MetadataResponse = c
-            .call(
-                "Metadata",
-                METADATA_VERSION,
-                &MetadataRequest::default().with_topics(None),
-            )
-            .await?;
+    with_connection(address, async |c: &mut ClientConnection| {
+        let metadata = ask_metadata(c).await?;
         let topics: Vec<String> = metadata
             .topics
             .iter()
@@ -168,12 +94,7 @@ pub async fn partition_health(address: &str) -> Result<Vec<PartitionView>, Admin
         let configs = if topics.is_empty() {
             DescribeConfigsResponse::default()
         } else {
-            c.call(
-                "DescribeConfigs",
-                DESCRIBE_CONFIGS_VERSION,
-                &min_insync_request(&topics),
-            )
-            .await?
+            ask_min_insync(c, &topics).await?
         };
         Ok(partition_views(&metadata, &min_insync_by_topic(&configs)))
     })
@@ -216,7 +137,8 @@ pub fn min_insync_by_topic(response: &DescribeConfigsResponse) -> BTreeMap<Strin
 }
 
 /// The partitions of `metadata` as the roll decision sees them. A topic whose `min.insync.replicas`
-/// is unknown counts as the strictest possible (its replication factor), so that an unanswered
+/// is unknown counts as its replication factor minus one, the strictest value under which the roll's
+/// rule still applies (at the full replication factor it never blocks), so that an unanswered
 /// DescribeConfigs never lets a restart through that the real value would refuse.
 pub fn partition_views(metadata: &MetadataResponse, min_insync: &BTreeMap<String, i32>) -> Vec<PartitionView> {
     let mut out = Vec::new();
@@ -241,9 +163,13 @@ pub fn partition_views(metadata: &MetadataResponse, min_insync: &BTreeMap<String
 #[cfg(test)]
 mod tests {
     use super::*;
+    use bytes::BytesMut;
     use kafka_protocol::messages::describe_configs_response::{DescribeConfigsResourceResult, DescribeConfigsResult};
     use kafka_protocol::messages::metadata_response::{MetadataResponsePartition, MetadataResponseTopic};
     use kafka_protocol::messages::{BrokerId, TopicName};
+    use kafka_protocol::messages::{RequestHeader, ResponseHeader};
+    use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
     fn topic(name: &str, partitions: Vec<MetadataResponsePartition>) -> MetadataResponseTopic {
         MetadataResponseTopic::default()
