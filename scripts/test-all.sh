@@ -18,6 +18,30 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-${OXKA_CACHE:-$HOME/.cache/oxka}/ta
 step() { printf '\n=== %s\n' "$*"; }
 t0=$SECONDS
 
+# Keep the build cache bounded. Incremental artifacts are what grew it past 40 GB and filled the disk
+# (a CI run died with "No space left on device"); a one-shot CI build gains nothing from them. When the
+# cache still outgrows OXKA_CACHE_MAX_GB (default 30) its debug artifacts are dropped and rebuilt.
+export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
+prune_build_cache() {
+  local debug="$CARGO_TARGET_DIR/debug" max_gb="${OXKA_CACHE_MAX_GB:-30}" used_gb free_gb
+  rm -rf "$debug/incremental"
+  if [[ -d "$debug" ]]; then
+    used_gb=$(( $(du -sk "$CARGO_TARGET_DIR" | cut -f1) / 1024 / 1024 ))
+    if (( used_gb > max_gb )); then
+      echo "build cache $CARGO_TARGET_DIR holds ${used_gb} GB (> ${max_gb} GB): dropping its debug artifacts"
+      rm -rf "$debug"
+    fi
+  fi
+  free_gb=$(( $(df -Pk "$(dirname "$CARGO_TARGET_DIR")" | awk 'NR==2 {print $4}') / 1024 / 1024 ))
+  if (( free_gb < 12 )); then
+    echo "only ${free_gb} GB free on $(dirname "$CARGO_TARGET_DIR"): the build, the fault checker and the node" >&2
+    echo "suite need about 12 GB. Free some space (old build caches under ~/.cache/oxka, /tmp) and rerun." >&2
+    exit 1
+  fi
+}
+mkdir -p "$CARGO_TARGET_DIR"
+prune_build_cache
+
 step "install test tools"
 bash scripts/install-tools.sh
 
