@@ -20,6 +20,7 @@ use crate::coordinator::ClusterImage;
 use crate::group::OFFSETS_TOPIC;
 use crate::group::{GroupConfig, GroupCoordinator, GroupHost};
 use crate::log::{partition_metadata, LogConfig, LogManager, Partition, TopicPartition};
+use crate::log_dir_health::LogDirHealth;
 use crate::metrics::Metrics;
 use crate::network::MemoryBudget;
 use crate::replication::{self, HostedPartition, IsrClient, ReplicaManager, RoleChanges};
@@ -37,6 +38,8 @@ pub struct Broker {
     pub session: Arc<Session>,
     /// Every partition replica here, as leader or follower, and the fetchers copying from leaders.
     pub replicas: ReplicaManager,
+    /// Which log dirs failed a write (and are probed until they take writes again).
+    pub log_dirs: Arc<LogDirHealth>,
     pub metrics: Metrics,
     pub budget: MemoryBudget,
     /// The group coordinator of the consumer groups whose `__consumer_offsets` partition this broker leads.
@@ -88,12 +91,14 @@ impl Broker {
             member_epochs,
             metrics.replication(),
         ));
+        let log_dirs = Arc::new(LogDirHealth::new(config.log_dirs.clone()));
         let replicas = ReplicaManager::new(
             config.broker_id.0,
             config.replication.clone(),
             isr,
             broker_epoch,
             metrics.replication(),
+            log_dirs.clone(),
         );
         Broker {
             config,
@@ -103,6 +108,7 @@ impl Broker {
             controller,
             session,
             replicas,
+            log_dirs,
             metrics,
             budget,
             groups,

@@ -307,9 +307,11 @@ fn three_coordinators_fail_over_refuse_writes_without_quorum_and_recover() {
     };
     assert_ne!(new_id, leader_id);
     assert_eq!(create_topic(&cs[new_leader].address(), "after-failover").0, 0);
-    // More than snapCount entries while it is down: the leader snapshots and compacts its log, so the
-    // restarted member catches up by InstallSnapshot over the peer transport.
-    for i in 0..15 {
+    // Well over twice snapCount entries while it is down: the leader snapshots and compacts its log
+    // past everything the stopped member has (it keeps snapCount entries behind its latest snapshot, so
+    // 15 entries were not always enough), and the restarted member catches up by InstallSnapshot over
+    // the peer transport.
+    for i in 0..35 {
         assert_eq!(create_topic(&cs[new_leader].address(), &format!("while-down-{i}")).0, 0);
     }
 

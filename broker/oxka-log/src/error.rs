@@ -105,6 +105,12 @@ pub enum AppendError {
 }
 
 impl AppendError {
+    /// Whether the append failed in the storage itself (an I/O error: a full disk, a read-only or dying
+    /// filesystem), as opposed to a refusal of what was sent.
+    pub fn is_io_failure(&self) -> bool {
+        matches!(self, AppendError::Storage(LogError::Io { .. }))
+    }
+
     /// Kafka protocol error code for the produce response.
     pub fn kafka_error_code(&self) -> i16 {
         match self {

@@ -60,6 +60,7 @@ pub struct ReplicationGauges {
     pub max_lag: Gauge,
     pub leader_throttled_rate: Gauge,
     pub follower_throttled_rate: Gauge,
+    pub offline_log_dirs: Gauge,
 }
 
 /// What the gauges show, computed by the replica manager.
@@ -73,6 +74,8 @@ pub struct ReplicationSnapshot {
     /// Bytes per second of throttled replicas served to followers / fetched, as the throttles measure.
     pub leader_throttled_rate: i64,
     pub follower_throttled_rate: i64,
+    /// Log dirs that failed a write and have not taken one since (`log_dir_health`).
+    pub offline_log_dirs: i64,
 }
 
 pub fn register(registry: &mut Registry, counters: &ReplicationCounters, gauges: &ReplicationGauges) {
@@ -112,6 +115,11 @@ pub fn register(registry: &mut Registry, counters: &ReplicationCounters, gauges:
         gauges.follower_throttled_rate.clone(),
     );
     registry.register(
+        "kafka_log_logmanager_offlinelogdirectorycount",
+        "Log dirs that failed a write and have not taken one since; while any is, the broker asks to be fenced",
+        gauges.offline_log_dirs.clone(),
+    );
+    registry.register(
         "kafka_server_replicamanager_isrshrinks",
         "ISR shrinks committed by the controller for partitions led here",
         counters.isr_shrinks.clone(),
@@ -147,5 +155,6 @@ impl ReplicationGauges {
         self.max_lag.set(s.max_lag);
         self.leader_throttled_rate.set(s.leader_throttled_rate);
         self.follower_throttled_rate.set(s.follower_throttled_rate);
+        self.offline_log_dirs.set(s.offline_log_dirs);
     }
 }

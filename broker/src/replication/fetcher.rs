@@ -34,6 +34,7 @@ use super::partition_state::truncation_offset;
 use super::quota::ReplicationQuotas;
 use crate::config::ReplicationConfig;
 use crate::log::TopicPartition;
+use crate::log_dir_health::LogDirHealth;
 use crate::metrics::ReplicationCounters;
 use crate::network::client::{ClientConnection, ClientError};
 use crate::util::{ExponentialBackoff, RateLimitedLog};
@@ -81,6 +82,7 @@ pub struct FetcherManager {
     problems: Arc<RateLimitedLog>,
     counters: ReplicationCounters,
     quotas: Arc<ReplicationQuotas>,
+    log_dirs: Arc<LogDirHealth>,
 }
 
 impl FetcherManager {
@@ -90,6 +92,7 @@ impl FetcherManager {
         broker_epoch: Arc<dyn Fn() -> i64 + Send + Sync>,
         counters: ReplicationCounters,
         quotas: Arc<ReplicationQuotas>,
+        log_dirs: Arc<LogDirHealth>,
     ) -> Self {
         FetcherManager {
             local_id,
@@ -97,6 +100,7 @@ impl FetcherManager {
             broker_epoch,
             counters,
             quotas,
+            log_dirs,
             fetchers: Mutex::default(),
             tasks: TaskTracker::new(),
             shutdown: CancellationToken::new(),
@@ -133,6 +137,7 @@ impl FetcherManager {
                         problems: self.problems.clone(),
                         counters: self.counters.clone(),
                         quotas: self.quotas.clone(),
+                        log_dirs: self.log_dirs.clone(),
                         shutdown: self.shutdown.clone(),
                         client_id: format!("oxka-replica-fetcher-{}-{}-{}", self.local_id, key.0, key.1),
                     };
@@ -181,6 +186,7 @@ struct FetcherTask {
     problems: Arc<RateLimitedLog>,
     counters: ReplicationCounters,
     quotas: Arc<ReplicationQuotas>,
+    log_dirs: Arc<LogDirHealth>,
     shutdown: CancellationToken,
     client_id: String,
 }
@@ -449,6 +455,9 @@ impl FetcherTask {
         let mut appended = 0;
         if !records.is_empty() {
             if let Err(e) = log.append_as_follower(&records) {
+                if e.is_io_failure() {
+                    self.log_dirs.write_failed(log.dir(), &e);
+                }
                 drop(log);
                 drop(role);
                 self.partition_failure(hosted, &format!("cannot append what the leader sent: {e}"));
@@ -538,6 +547,7 @@ mod tests {
             Arc::new(|| 1),
             ReplicationCounters::default(),
             Arc::new(ReplicationQuotas::new(11, 1000)),
+            Arc::new(LogDirHealth::new(Vec::new())),
         );
         let spread: std::collections::HashSet<usize> = (0..32)
             .map(|p| m.fetcher_index(&TopicPartition::new("topic", p)))

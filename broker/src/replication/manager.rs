@@ -27,6 +27,7 @@ use super::quota::ReplicationQuotas;
 use crate::config::ReplicationConfig;
 use crate::coordinator::ClusterImage;
 use crate::log::{AppendError, AppendInfo, Partition, TopicPartition};
+use crate::log_dir_health::LogDirHealth;
 use crate::metrics::{ReplicationCounters, ReplicationSnapshot};
 use crate::util::join_host_port;
 
@@ -78,6 +79,8 @@ pub struct ReplicaManager {
     appended: watch::Sender<u64>,
     counters: ReplicationCounters,
     quotas: Arc<ReplicationQuotas>,
+    /// Told of every write that fails with an I/O error (the log dir goes offline).
+    log_dirs: Arc<LogDirHealth>,
 }
 
 pub(crate) use crate::util::now_ms;
@@ -89,12 +92,20 @@ impl ReplicaManager {
         isr: Arc<IsrClient>,
         broker_epoch: Arc<dyn Fn() -> i64 + Send + Sync>,
         counters: ReplicationCounters,
+        log_dirs: Arc<LogDirHealth>,
     ) -> Self {
         let quotas = Arc::new(ReplicationQuotas::new(
             config.quota_window_num,
             config.quota_window_size_seconds as i64 * 1000,
         ));
-        let fetchers = FetcherManager::new(local_id, config.clone(), broker_epoch, counters.clone(), quotas.clone());
+        let fetchers = FetcherManager::new(
+            local_id,
+            config.clone(),
+            broker_epoch,
+            counters.clone(),
+            quotas.clone(),
+            log_dirs.clone(),
+        );
         ReplicaManager {
             local_id,
             config,
@@ -104,6 +115,7 @@ impl ReplicaManager {
             appended: watch::channel(0).0,
             counters,
             quotas,
+            log_dirs,
         }
     }
 
@@ -378,6 +390,11 @@ impl ReplicaManager {
             }
             let info = log
                 .append_as_leader(records, state.leader_epoch, now_ms())
+                .inspect_err(|e| {
+                    if e.is_io_failure() {
+                        self.log_dirs.write_failed(log.dir(), e);
+                    }
+                })
                 .map_err(|e| AppendFailure {
                     error: ResponseError::try_from_code(e.kafka_error_code())
                         .unwrap_or(ResponseError::UnknownServerError),

@@ -52,9 +52,11 @@ pub async fn join(broker: &Broker) -> anyhow::Result<()> {
                 "broker {me} registered with {} but was not unfenced within {timeout:?} (last heartbeat: {}); \
                  is the coordinator ensemble healthy?",
                 broker.controller.describe(),
-                heartbeat
-                    .err()
-                    .unwrap_or_else(|| "still catching up with the metadata log".into())
+                heartbeat.err().unwrap_or_else(|| if broker.log_dirs.any_offline() {
+                    format!("a log dir is offline: {:?}", broker.log_dirs.offline_dirs())
+                } else {
+                    "still catching up with the metadata log".into()
+                })
             );
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -176,11 +178,12 @@ fn registration_request(broker: &Broker) -> BrokerRegistrationRequest {
 /// and re-registered elsewhere, or the ensemble lost it). Returns the problem when there was one.
 async fn heartbeat(broker: &Broker, want_shut_down: bool) -> Result<bool, String> {
     let want_shut_down = want_shut_down || broker.session.shutting_down.load(Ordering::Acquire);
+    let want_fence = !want_shut_down && wants_out_of_service(broker);
     let request = BrokerHeartbeatRequest::default()
         .with_broker_id(BrokerId(broker.broker_id()))
         .with_broker_epoch(broker.session.epoch())
         .with_current_metadata_offset(broker.metadata.offset() as i64)
-        .with_want_fence(false)
+        .with_want_fence(want_fence)
         .with_want_shut_down(want_shut_down);
     // A shutdown heartbeat waits for the controller to move leadership (several metadata writes).
     let timeout = if want_shut_down {
@@ -216,10 +219,30 @@ async fn heartbeat(broker: &Broker, want_shut_down: bool) -> Result<bool, String
     let was_fenced = broker.session.fenced.swap(response.is_fenced, Ordering::AcqRel);
     match (was_fenced, response.is_fenced) {
         (true, false) => info!("unfenced by the controller: serving"),
+        (false, true) if want_fence => warn!(
+            "fenced by the controller at this broker's request: a log dir is offline, so its partitions \
+             move to other brokers until the dir takes writes again"
+        ),
         (false, true) if !want_shut_down => warn!("fenced by the controller"),
         _ => {}
     }
     Ok(response.should_shut_down)
+}
+
+/// Whether this broker should ask to be fenced: a log dir failed a write (`log_dir_health`) and another
+/// live broker can take over its partitions. The last live broker stays in service (fencing it would only
+/// take every partition offline); its appends fail with KAFKA_STORAGE_ERROR until the dir recovers.
+fn wants_out_of_service(broker: &Broker) -> bool {
+    if !broker.log_dirs.any_offline() {
+        return false;
+    }
+    let me = broker.broker_id();
+    broker
+        .metadata
+        .image()
+        .brokers
+        .values()
+        .any(|b| b.broker_id != me && !b.fenced)
 }
 
 /// Heartbeats every `broker.heartbeat.interval.ms` until `stop`.

@@ -79,5 +79,6 @@ fn refresh(broker: &Broker) {
     broker.metrics.set_budget_used(broker.budget.used_bytes());
     let mut snapshot = broker.replicas.snapshot();
     snapshot.offline = broker.metadata.offline_partition_count();
+    snapshot.offline_log_dirs = broker.log_dirs.offline_dirs().len() as i64;
     broker.metrics.set_replication(snapshot);
 }

@@ -177,6 +177,10 @@ pub async fn start(config: BrokerConfig) -> anyhow::Result<Arc<Broker>> {
         return Err(e);
     }
     tokio::spawn(lifecycle::run_heartbeats(broker.clone(), background.clone()));
+    tokio::spawn(crate::log_dir_health::run_probes(
+        broker.log_dirs.clone(),
+        background.clone(),
+    ));
     let cluster_id = broker.metadata.cluster_id();
     if !cluster_id.is_empty() {
         for dir in &broker.config.log_dirs {
@@ -274,6 +278,7 @@ pub async fn serve(broker: &Arc<Broker>, tasks: &TaskTracker, shutdown: &Cancell
         "high watermark checkpoint",
         |b| {
             if let Err(e) = b.logs.checkpoint_high_watermarks() {
+                report_io_failure(b, &e);
                 warn!("cannot write the high-watermark checkpoints: {e}");
             }
         },
@@ -281,6 +286,7 @@ pub async fn serve(broker: &Arc<Broker>, tasks: &TaskTracker, shutdown: &Cancell
     // Kafka's `log.flush.offset.checkpoint.interval.ms` / `log.flush.start.offset.checkpoint.interval.ms`.
     spawn_periodic(broker, shutdown, 60_000, "offset checkpoints", |b| {
         if let Err(e) = b.logs.checkpoint_recovery_points_and_log_starts() {
+            report_io_failure(b, &e);
             warn!("cannot write the recovery-point and log-start-offset checkpoints: {e}");
         }
     });
@@ -409,4 +415,11 @@ fn write_meta_properties(dir: &Path, broker_id: i32, cluster_id: &str) -> anyhow
         "#\n#oxka broker identity (Kafka meta.properties format)\nversion=0\nbroker.id={broker_id}\ncluster.id={cluster_id}\n"
     );
     std::fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))
+}
+
+/// A checkpoint that could not be written takes its log dir offline, as a failed append does.
+fn report_io_failure(broker: &Broker, error: &crate::log::LogError) {
+    if let crate::log::LogError::Io { path, .. } = error {
+        broker.log_dirs.write_failed(path, error);
+    }
 }

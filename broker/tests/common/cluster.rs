@@ -585,12 +585,17 @@ pub fn kcat_produce_with(
 /// broker 1.
 #[track_caller]
 pub fn kcat_consume(cluster: &Cluster, topic: &str) -> Vec<Record> {
-    let bootstrap = cluster.bootstrap();
+    kcat_consume_via(cluster, &cluster.bootstrap(), topic)
+}
+
+/// `kcat_consume` bootstrapping from `bootstrap` (say, the one broker still running).
+#[track_caller]
+pub fn kcat_consume_via(cluster: &Cluster, bootstrap: &str, topic: &str) -> Vec<Record> {
     let out = kcat_timeout(
         &[
             "-C",
             "-b",
-            &bootstrap,
+            bootstrap,
             "-t",
             topic,
             "-o",

@@ -3,6 +3,10 @@
 //! registration (and it does not ask to stay fenced), and fences one that asks to be. Liveness times are
 //! kept in memory on the controller (not replicated): a new controller starts counting afresh.
 //!
+//! A broker that asks to be fenced (`want_fence`: one of its log dirs failed a write) is fenced at once
+//! and its partitions get new leaders and ISRs without it; when it asks no more (and has caught up) it
+//! is unfenced again.
+//!
 //! Controlled shutdown: a broker that heartbeats with `want_shut_down` is fenced and the controller at
 //! once proposes `partition_leadership_changes`, so its partitions get new leaders (from their live ISR;
 //! with RF 1 they go offline, leader -1) before the answer. Only when it leads nothing is it told
@@ -53,8 +57,10 @@ pub async fn handle(ctx: &ClientContext, request: BrokerHeartbeatRequest) -> Bro
         match ctx.node.write(command).await {
             Ok(MetadataResponse::Done) => {
                 fenced = want_fenced;
-                if !fenced {
-                    // A returning broker leads its partitions again now, not at the next liveness tick.
+                if !fenced || !request.want_shut_down {
+                    // A returning broker leads its partitions again now, and one that asks to be fenced
+                    // (a failed log dir) leaves its ISRs and leadership now, not at the next liveness
+                    // tick. A controlled shutdown moves its leadership below, before answering.
                     super::reconcile_leadership(ctx).await;
                 }
             }
@@ -271,6 +277,72 @@ mod tests {
             .await
             .unwrap_err()
             .contains("not served"));
+        ctx.node.raft.shutdown().await.unwrap();
+    }
+
+    /// A broker whose log dir failed asks to be fenced: it leaves every ISR and leads nothing at once,
+    /// and comes back when it asks no more.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_broker_asking_to_be_fenced_loses_its_isrs_and_leadership_at_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let node = single_voter(0, dir.path()).await;
+        let ctx = ClientContext::new(node, BTreeMap::new(), 9000);
+        let mut epochs = BTreeMap::new();
+        for id in [1, 2] {
+            let registration = BrokerRegistrationRequest::default()
+                .with_broker_id(BrokerId(id))
+                .with_incarnation_id(Uuid::new_v4());
+            let ResponseKind::BrokerRegistration(registered) =
+                dispatch(&ctx, 4, RequestKind::BrokerRegistration(registration))
+                    .await
+                    .unwrap()
+            else {
+                panic!("a registration answer");
+            };
+            epochs.insert(id, registered.broker_epoch);
+        }
+        let heartbeat = |id: i32, want_fence: bool| {
+            RequestKind::BrokerHeartbeat(
+                BrokerHeartbeatRequest::default()
+                    .with_broker_id(BrokerId(id))
+                    .with_broker_epoch(epochs[&id])
+                    .with_current_metadata_offset(i64::MAX / 2)
+                    .with_want_fence(want_fence),
+            )
+        };
+        for id in [1, 2] {
+            let ResponseKind::BrokerHeartbeat(alive) = dispatch(&ctx, 1, heartbeat(id, false)).await.unwrap() else {
+                panic!("a heartbeat answer");
+            };
+            assert_eq!((alive.error_code, alive.is_fenced), (0, false));
+        }
+        let topic = CreatableTopic::default()
+            .with_name(super::super::str_bytes("t").into())
+            .with_num_partitions(2)
+            .with_replication_factor(2);
+        let create = CreateTopicsRequest::default().with_topics(vec![topic]);
+        let ResponseKind::CreateTopics(created) = dispatch(&ctx, 7, RequestKind::CreateTopics(create)).await.unwrap()
+        else {
+            panic!("a CreateTopics answer");
+        };
+        assert_eq!(created.topics[0].error_code, 0, "{:?}", created.topics[0].error_message);
+        let led_by_1 = |image: &ClusterImage| image.topics["t"].partitions.iter().filter(|p| p.leader == 1).count();
+        assert_eq!(led_by_1(&ctx.node.state.image()), 1, "one partition each");
+
+        let ResponseKind::BrokerHeartbeat(out) = dispatch(&ctx, 1, heartbeat(1, true)).await.unwrap() else {
+            panic!("a heartbeat answer");
+        };
+        assert_eq!((out.error_code, out.is_fenced, out.should_shut_down), (0, true, false));
+        let image = ctx.node.state.image();
+        for p in &image.topics["t"].partitions {
+            assert_eq!((p.leader, p.isr.clone()), (2, vec![2]), "broker 1 is out at once");
+        }
+
+        let ResponseKind::BrokerHeartbeat(back) = dispatch(&ctx, 1, heartbeat(1, false)).await.unwrap() else {
+            panic!("a heartbeat answer");
+        };
+        assert_eq!((back.error_code, back.is_fenced), (0, false));
+        assert!(!ctx.node.state.image().brokers[&1].fenced);
         ctx.node.raft.shutdown().await.unwrap();
     }
 }
