@@ -141,6 +141,56 @@ producer_perf() {
   grep "records sent" "$out" | tail -1 | sed -E 's/^([0-9]+) records sent, ([0-9.]+) records\/sec \(([0-9.]+) MB\/sec\), ([0-9.]+) ms avg latency, ([0-9.]+) ms max latency, ([0-9]+) ms 50th, [0-9]+ ms 95th, ([0-9]+) ms 99th.*/\2 \3 \6 \7 \4 \5/'
 }
 
+# Kafka's ProducerPerformance with KIP-1052's --warmup-records (kafka-tools 4.2 and later; the test
+# suite's 4.1.1 lacks it), resolved from Maven Central into the cache. Runs with the JVM settings of
+# Kafka's kafka-producer-perf-test.sh.
+PERF_TOOLS_VERSION="${PERF_TOOLS_VERSION:-4.2.2}"
+perf_tools_setup() {
+  local dir="${OXKA_CACHE:-$HOME/.cache/oxka}/perf-tools-$PERF_TOOLS_VERSION"
+  PERF_CP_FILE="$dir/classpath.txt"
+  [[ -s "$PERF_CP_FILE" ]] && return
+  mkdir -p "$dir"
+  cat >"$dir/pom.xml" <<POM
+<?xml version="1.0" encoding="UTF-8"?>
+<project xmlns="http://maven.apache.org/POM/4.0.0">
+  <modelVersion>4.0.0</modelVersion>
+  <groupId>dev.oxka.bench</groupId>
+  <artifactId>perf-tools</artifactId>
+  <version>1</version>
+  <packaging>pom</packaging>
+  <dependencies>
+    <dependency><groupId>org.apache.kafka</groupId><artifactId>kafka-tools</artifactId><version>$PERF_TOOLS_VERSION</version></dependency>
+    <dependency><groupId>org.apache.logging.log4j</groupId><artifactId>log4j-slf4j-impl</artifactId><version>2.24.3</version></dependency>
+    <dependency><groupId>org.apache.logging.log4j</groupId><artifactId>log4j-core</artifactId><version>2.24.3</version></dependency>
+  </dependencies>
+</project>
+POM
+  log "resolving kafka-tools $PERF_TOOLS_VERSION (producer-perf-test with --warmup-records) from Maven Central..."
+  mvn -q -B -f "$dir/pom.xml" dependency:build-classpath -Dmdep.outputFile="$PERF_CP_FILE.tmp" \
+    -Dmdep.includeScope=runtime >"$dir/mvn.log" 2>&1 \
+    || { tail -20 "$dir/mvn.log" >&2; die "maven could not resolve kafka-tools $PERF_TOOLS_VERSION"; }
+  mv "$PERF_CP_FILE.tmp" "$PERF_CP_FILE"
+}
+
+# producer_perf_steady OUT BOOTSTRAP TOPIC WARMUP_RECORDS [producer props...]: as producer_perf at
+# PERF_THROUGHPUT records/s, with the first WARMUP_RECORDS left out of the figures (the perf-test JVM's
+# own warm-up: its JIT, its connections, its first metadata). Prints the steady-state "records/s MB/s p50
+# p99 avg max".
+producer_perf_steady() {
+  local out="$1" bootstrap="$2" topic="$3" warmup="$4"
+  shift 4
+  perf_tools_setup
+  java -Xmx512M -XX:+UseG1GC -Djava.awt.headless=true \
+    "-Dlog4j2.configurationFile=${OXKA_CACHE:-$HOME/.cache/oxka}/kafka-4/log4j2.properties" \
+    -cp "$(cat "$PERF_CP_FILE")" org.apache.kafka.tools.ProducerPerformance \
+    --topic "$topic" --num-records "${PERF_RECORDS:-$RECORDS}" --warmup-records "$warmup" --record-size "$RECORD_SIZE" \
+    --throughput "${PERF_THROUGHPUT:--1}" --producer-props "bootstrap.servers=$bootstrap" acks=all "$@" >"$out" 2>&1 \
+    || { tail -20 "$out" >&2; log "producer-perf-test (steady state) failed (output: $out)"; return 1; }
+  # "1200000 steady state records sent, 99990.0 records/sec (9.54 MB/sec), 1.2 ms avg latency, 31.00 ms
+  #  max latency, 1 ms 50th, 2 ms 95th, 4 ms 99th, 17 ms 99.9th."
+  grep "steady state records sent" "$out" | tail -1 | sed -E 's/^([0-9]+) steady state records sent, ([0-9.]+) records\/sec \(([0-9.]+) MB\/sec\), ([0-9.]+) ms avg latency, ([0-9.]+) ms max latency, ([0-9]+) ms 50th, [0-9]+ ms 95th, ([0-9]+) ms 99th.*/\2 \3 \6 \7 \4 \5/'
+}
+
 # consumer_perf OUT BOOTSTRAP TOPIC: kafka-consumer-perf-test over $RECORDS records; output to OUT.
 # Prints "MB/s records/s fetch-MB/s".
 consumer_perf() {
