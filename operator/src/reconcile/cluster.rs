@@ -47,6 +47,8 @@ pub struct Context {
     pub roll_ready_timeout: Duration,
     /// How long a pod must have been Ready before the next one restarts.
     pub roll_settle: Duration,
+    /// How often a Ready KafkaTopic is compared with Kafka again (drift detection).
+    pub topic_resync: Duration,
 }
 
 /// Why a reconciliation failed; the controller retries after `error_policy`'s delay.
