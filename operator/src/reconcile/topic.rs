@@ -78,15 +78,6 @@ fn desired(topic: &KafkaTopic) -> DesiredTopic {
     }
 }
 
-/// The cluster's bootstrap address (see `RunArgs::kafka_bootstrap_template`).
-fn bootstrap(ctx: &Context, cluster: &KafkaCluster, namespace: &str) -> String {
-    ctx.kafka_bootstrap_template
-        .replace("{name}", &cluster.name_any())
-        .replace("{namespace}", namespace)
-        .replace("{domain}", &ctx.cluster_domain)
-        .replace("{port}", &cluster.spec.listeners.internal.port.to_string())
-}
-
 async fn cluster_of(ctx: &Context, topic: &KafkaTopic, namespace: &str) -> Result<Option<KafkaCluster>, Error> {
     let clusters: Api<KafkaCluster> = Api::namespaced(ctx.client.clone(), namespace);
     clusters
@@ -145,7 +136,7 @@ async fn apply(topic: &KafkaTopic, ctx: &Context) -> Result<Action, Error> {
         );
         return waiting(ctx, topic, "TopicConflict", message, &observed).await;
     }
-    let address = bootstrap(ctx, &cluster, &namespace);
+    let address = ctx.kafka_address(&cluster, &namespace);
     let actual = match topic_admin::describe(&address, &desired.name).await {
         Ok(actual) => actual,
         Err(TopicAdminError::Kafka(refusal)) => {
@@ -322,7 +313,7 @@ async fn cleanup(topic: &KafkaTopic, ctx: &Context) -> Result<Action, Error> {
         tracing::info!(topic = %name, %owner, "another KafkaTopic manages this topic: not deleting it");
         return Ok(Action::await_change());
     }
-    let address = bootstrap(ctx, &cluster, &namespace);
+    let address = ctx.kafka_address(&cluster, &namespace);
     topic_admin::delete(&address, &name)
         .await
         .map_err(|source| Error::Delete {
