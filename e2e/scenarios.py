@@ -4,252 +4,72 @@
 Drives the system as a user would: helm installs the chart, the operator runs as a local process
 with the chart's ServiceAccount identity (so the chart's RBAC is what it gets), kubectl applies the
 examples. There is no scheduler or kubelet: pods stay Pending, and `mark_pods_ready` plays the
-kubelet's part by patching pod status. Only the standard library is used.
+kubelet's part by patching pod status. Only the standard library is used. The helpers and the runner
+are in harness.py; the KafkaTopic scenarios in topic_scenarios.py.
 
 Prints one line per scenario and a closing 'N passed, M failed' line; exits non-zero on failure.
 """
 
-import argparse
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import time
-import traceback
-import urllib.request
 
-ARGS = None
-OPERATOR = None  # (Popen, metrics URL) of the operator the scenarios talk to
-BROKERS = []  # oxka broker processes this script started
-OPERATORS = []  # (Popen, log path) of operator processes this script started
-RESULTS = []
-NS = "e2e"
-OP_NS = "oxka-system"
-RELEASE = "oxka-operator"
-
-
-class Failed(Exception):
-    pass
-
-
-def sh(*cmd, input=None, check=True, kubeconfig=True):
-    cmd = list(cmd)
-    if kubeconfig and cmd[0] in ("kubectl", "helm"):
-        cmd[1:1] = ["--kubeconfig", ARGS.kubeconfig]
-    r = subprocess.run(cmd, input=input, capture_output=True, text=True)
-    if check and r.returncode != 0:
-        raise Failed(f"{' '.join(cmd)} failed ({r.returncode}): {r.stderr.strip()[-2000:]}")
-    return r
-
-
-def kubectl_json(*args):
-    out = sh("kubectl", *args, "-o", "json").stdout
-    return json.loads(out)
-
-
-def get(kind, name, ns=NS):
-    r = sh("kubectl", "get", kind, name, "-n", ns, "-o", "json", check=False)
-    if r.returncode != 0:
-        return None
-    return json.loads(r.stdout)
-
-
-def wait_for(what, fn, timeout=60, interval=0.3):
-    deadline = time.time() + timeout
-    last = None
-    while time.time() < deadline:
-        try:
-            last = fn()
-            if last:
-                return last
-        except Failed as e:
-            last = e
-        time.sleep(interval)
-    raise Failed(f"timed out after {timeout}s waiting for {what} (last: {last})")
-
-
-def condition(kc, type_):
-    for c in (kc or {}).get("status", {}).get("conditions", []):
-        if c["type"] == type_:
-            return c
-    return {}
-
-
-def kc(name="demo", ns=NS):
-    return get("kafkacluster", name, ns)
-
-
-def patch_kc(patch, name="demo", ns=NS, check=True):
-    return sh("kubectl", "patch", "kafkacluster", name, "-n", ns, "--type", "merge", "-p", json.dumps(patch), check=check)
-
-
-def mark_pods_ready(ns=NS, instance="demo"):
-    """The kubelet's part: every pod of the cluster that is not Running and Ready becomes so."""
-    pods = kubectl_json("get", "pods", "-n", ns, "-l", f"app.kubernetes.io/instance={instance}")["items"]
-    for pod in pods:
-        if pod["metadata"].get("deletionTimestamp"):
-            continue
-        st = pod.get("status", {})
-        ready = any(c["type"] == "Ready" and c["status"] == "True" for c in st.get("conditions", []))
-        if st.get("phase") == "Running" and ready:
-            continue
-        now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-        status = {"status": {"phase": "Running", "conditions": [
-            {"type": "Ready", "status": "True", "lastTransitionTime": now},
-            {"type": "ContainersReady", "status": "True", "lastTransitionTime": now},
-            {"type": "PodScheduled", "status": "True", "lastTransitionTime": now}]}}
-        sh("kubectl", "patch", "pod", pod["metadata"]["name"], "-n", ns, "--subresource=status",
-           "--type", "merge", "-p", json.dumps(status), check=False)
-
-
-def settle(name="demo", ns=NS, timeout=90):
-    """Plays kubelet until the KafkaCluster reports Ready and Progressing=False for its generation."""
-    def done():
-        mark_pods_ready(ns, name)
-        k = kc(name, ns)
-        gen = k["metadata"]["generation"]
-        ok = (condition(k, "Ready").get("status") == "True"
-              and condition(k, "Progressing").get("status") == "False"
-              and k.get("status", {}).get("observedGeneration") == gen)
-        return k if ok else None
-    return wait_for(f"KafkaCluster {ns}/{name} to become Ready", done, timeout, interval=0.5)
-
-
-def sts(name, ns=NS):
-    return get("statefulset", name, ns)
-
-
-def template_hash(s):
-    return s["spec"]["template"]["metadata"]["annotations"]["oxka.io/config-hash"]
-
-
-def pods(ns, selector):
-    return kubectl_json("get", "pods", "-n", ns, "-l", selector)["items"]
-
-
-def check(cond, message):
-    if not cond:
-        raise Failed(message)
-
-
-# --- operator process -------------------------------------------------------------------------
-
-def operator_kubeconfig():
-    """A kubeconfig that authenticates as the chart's ServiceAccount."""
-    token = sh("kubectl", "create", "token", RELEASE, "-n", OP_NS, "--duration=2h").stdout.strip()
-    path = os.path.join(ARGS.work, "operator.kubeconfig")
-    with open(path, "w") as f:
-        f.write(f"""apiVersion: v1
-kind: Config
-clusters:
-- name: e2e
-  cluster: {{server: "{ARGS.apiserver}", certificate-authority: "{ARGS.ca}"}}
-contexts:
-- name: e2e
-  context: {{cluster: e2e, user: sa, namespace: {OP_NS}}}
-current-context: e2e
-users:
-- name: sa
-  user: {{token: "{token}"}}
-""")
-    return path
-
-
-def free_port():
-    import socket
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
-def start_operator(identity):
-    port = free_port()
-    log = os.path.join(ARGS.work, "logs", f"operator-{identity}-{len(OPERATORS)}.log")
-    env = dict(os.environ, KUBECONFIG=ARGS.operator_kubeconfig, RUST_LOG="info,kube=warn",
-               POD_NAMESPACE=OP_NS, POD_NAME=identity)
-    # Placement checks go to a local oxka broker (started by scale_down_follows_placement) instead of
-    # the in-cluster bootstrap Service, which has no pods behind it here.
-    p = subprocess.Popen([ARGS.operator, "run", "--leader-election", f"--leader-election-lease={RELEASE}-leader",
-                          "--install-crds", f"--metrics-address=127.0.0.1:{port}",
-                          f"--kafka-bootstrap-template=127.0.0.1:{ARGS.kafka_port}", "--roll-settle-secs=1"],
-                         env=env, stdout=open(log, "w"), stderr=subprocess.STDOUT)
-    OPERATORS.append((p, log))
-    url = f"http://127.0.0.1:{port}"
-    wait_for(f"operator {identity} /readyz", lambda: http_get(url + "/readyz")[0] == 200, 30)
-    return p, url
-
-
-def http_get(url):
-    try:
-        with urllib.request.urlopen(url, timeout=2) as r:
-            return r.status, r.read().decode()
-    except urllib.error.HTTPError as e:
-        return e.code, ""
-    except OSError:
-        return 0, ""
-
-
-def stop_operator(p, hard=False):
-    if p.poll() is None:
-        p.kill() if hard else p.terminate()
-        try:
-            p.wait(10)
-        except subprocess.TimeoutExpired:
-            p.kill()
-            p.wait()
+import harness as h
+import topic_scenarios
+from harness import (BROKERS, NS, OP_NS, RELEASE, check, condition, get, http_get, kc, kubectl_json,
+                     operator_kubeconfig, patch_kc, pods, settle, sh, start_operator, start_oxka_broker,
+                     stop_operator, sts, template_hash, wait_for)
 
 
 # --- scenarios --------------------------------------------------------------------------------
 
 def chart_lint():
-    sh("helm", "lint", f"{ARGS.root}/charts/oxka-operator", kubeconfig=False)
+    sh("helm", "lint", f"{h.ARGS.root}/charts/oxka-operator", kubeconfig=False)
 
 
 def chart_template_dry_run():
     sh("kubectl", "create", "namespace", OP_NS)
-    rendered = sh("helm", "template", RELEASE, f"{ARGS.root}/charts/oxka-operator", "-n", OP_NS, "--include-crds",
+    rendered = sh("helm", "template", RELEASE, f"{h.ARGS.root}/charts/oxka-operator", "-n", OP_NS, "--include-crds",
                   kubeconfig=False).stdout
     sh("kubectl", "apply", "--dry-run=server", "-f", "-", input=rendered)
     # A namespaced install (Role instead of ClusterRole) must be accepted too.
-    rendered = sh("helm", "template", RELEASE, f"{ARGS.root}/charts/oxka-operator", "-n", OP_NS,
+    rendered = sh("helm", "template", RELEASE, f"{h.ARGS.root}/charts/oxka-operator", "-n", OP_NS,
                   "--set", f"watchNamespace={OP_NS}", kubeconfig=False).stdout
     sh("kubectl", "apply", "--dry-run=server", "-f", "-", input=rendered)
     # Nodes are cluster-scoped: their ClusterRole stays even for a namespaced install, and goes with rbac.nodes=false.
     check(f"name: {RELEASE}-nodes" in rendered, "a namespaced install has no ClusterRole for nodes")
-    rendered = sh("helm", "template", RELEASE, f"{ARGS.root}/charts/oxka-operator", "-n", OP_NS,
+    rendered = sh("helm", "template", RELEASE, f"{h.ARGS.root}/charts/oxka-operator", "-n", OP_NS,
                   "--set", "rbac.nodes=false", kubeconfig=False).stdout
     check(f"name: {RELEASE}-nodes" not in rendered and "nodes]" not in rendered, "rbac.nodes=false still grants nodes")
 
 
 def helm_install():
-    sh("helm", "install", RELEASE, f"{ARGS.root}/charts/oxka-operator", "-n", OP_NS)
+    sh("helm", "install", RELEASE, f"{h.ARGS.root}/charts/oxka-operator", "-n", OP_NS)
     sh("kubectl", "wait", "--for=condition=Established", "crd/kafkaclusters.oxka.io", "--timeout=30s")
     check(get("serviceaccount", RELEASE, OP_NS), "the chart created no ServiceAccount")
-    ARGS.operator_kubeconfig = operator_kubeconfig()
+    h.ARGS.operator_kubeconfig = operator_kubeconfig()
 
 
 def operator_starts_with_chart_rbac():
-    global OPERATOR
-    OPERATOR = start_operator("op-a")
+    h.OPERATOR = start_operator("op-a")
     lease = wait_for("the leader Lease", lambda: get("lease", f"{RELEASE}-leader", OP_NS), 30)
     check(lease["spec"]["holderIdentity"] == "op-a", f"lease holder is {lease['spec'].get('holderIdentity')}")
     # RBAC is real: the ServiceAccount cannot read Secrets.
-    r = sh("kubectl", "--kubeconfig", ARGS.operator_kubeconfig, "get", "secrets", "-A", check=False, kubeconfig=False)
+    r = sh("kubectl", "--kubeconfig", h.ARGS.operator_kubeconfig, "get", "secrets", "-A", check=False, kubeconfig=False)
     check(r.returncode != 0 and "forbidden" in r.stderr, f"the operator's identity can list secrets: {r.stderr}")
     # It may read pods and nodes (broker.rack), delete pods (health-gated rolls), and change neither.
     for verb, resource, allowed in (("list", "pods", "yes"), ("get", "nodes", "yes"), ("delete", "pods", "yes"),
                                     ("patch", "pods", "no"), ("patch", "nodes", "no")):
-        r = sh("kubectl", "--kubeconfig", ARGS.operator_kubeconfig, "auth", "can-i", verb, resource, "-A",
+        r = sh("kubectl", "--kubeconfig", h.ARGS.operator_kubeconfig, "auth", "can-i", verb, resource, "-A",
                check=False, kubeconfig=False)
         check(r.stdout.strip() == allowed, f"can-i {verb} {resource}: {r.stdout.strip()} (want {allowed})")
 
 
 def minimal_cluster_objects():
     sh("kubectl", "create", "namespace", NS)
-    sh("kubectl", "apply", "-n", NS, "-f", f"{ARGS.root}/examples/minimal.yaml")
+    sh("kubectl", "apply", "-n", NS, "-f", f"{h.ARGS.root}/examples/minimal.yaml")
     uid = wait_for("the KafkaCluster", lambda: kc())["metadata"]["uid"]
     wait_for("the broker StatefulSet", lambda: sts("demo-broker"))
     expected = [("statefulset", "demo-coordinator"), ("statefulset", "demo-broker"),
@@ -305,7 +125,7 @@ def subset(want, have, path=""):
 
 def render_matches_live_objects():
     live_kc = sh("kubectl", "get", "kafkacluster", "demo", "-n", NS, "-o", "json").stdout
-    rendered = json.loads(sh(ARGS.operator, "render", "-f", "-", "-o", "json", input=live_kc, kubeconfig=False).stdout)
+    rendered = json.loads(sh(h.ARGS.operator, "render", "-f", "-", "-o", "json", input=live_kc, kubeconfig=False).stdout)
     check(len(rendered["items"]) == 9, f"render printed {len(rendered['items'])} objects")
     for obj in rendered["items"]:
         name = obj["metadata"]["name"]
@@ -318,7 +138,7 @@ def render_matches_live_objects():
 def live_configs_parse():
     """Every pod's file, as it sits in the live ConfigMaps, is accepted by oxka's own parsers."""
     files = []
-    d = tempfile.mkdtemp(dir=ARGS.work)
+    d = tempfile.mkdtemp(dir=h.ARGS.work)
     for cm in ("demo-broker-config", "demo-coordinator-config"):
         for key, text in get("configmap", cm)["data"].items():
             if not key.endswith(".properties"):
@@ -328,13 +148,13 @@ def live_configs_parse():
                 f.write(text)
             files.append(path)
     check(len(files) == 6, f"expected 3 broker and 3 coordinator files, found {len(files)}")
-    r = sh(ARGS.check_config, *files, check=False, kubeconfig=False)
+    r = sh(h.ARGS.check_config, *files, check=False, kubeconfig=False)
     check(r.returncode == 0, f"oxka refused a rendered config: {r.stderr}")
 
 
 def production_example():
     sh("kubectl", "create", "namespace", "kafka")
-    sh("kubectl", "apply", "-f", f"{ARGS.root}/examples/production.yaml")
+    sh("kubectl", "apply", "-f", f"{h.ARGS.root}/examples/production.yaml")
     wait_for("prod brokers", lambda: sts("prod-broker", "kafka"))
     ports = []
     for i in range(5):
@@ -428,7 +248,7 @@ def racks_from_nodes():
 
     # The init container's contract, run with the live files as the kubelet would mount them.
     d = data()
-    mount = tempfile.mkdtemp(dir=ARGS.work)
+    mount = tempfile.mkdtemp(dir=h.ARGS.work)
     for name, text in d.items():
         with open(os.path.join(mount, name), "w") as f:
             f.write(text)
@@ -436,7 +256,7 @@ def racks_from_nodes():
     def await_rack(index, node, timeout):
         cmd = [a.replace("$(POD_INDEX)", str(index)).replace("$(NODE_NAME)", node).replace("/etc/oxka", mount)
                for a in init["command"]]
-        cmd = [ARGS.oxka] + cmd[1:]
+        cmd = [h.ARGS.oxka] + cmd[1:]
         cmd[cmd.index("--timeout-secs") + 1] = str(timeout)
         return sh(*cmd, check=False, kubeconfig=False)
     r = await_rack(0, "e2e-node-a", 5)
@@ -446,7 +266,7 @@ def racks_from_nodes():
     r = await_rack(3, "e2e-node-a", 1)
     check(r.returncode != 0 and "has not yet written broker.rack" in r.stderr and "rbac.nodes=true" in r.stderr
           and f"lacks the label {key}" in r.stderr, r.stderr)
-    r = sh(ARGS.check_config, os.path.join(mount, "server-0.properties"), check=False, kubeconfig=False)
+    r = sh(h.ARGS.check_config, os.path.join(mount, "server-0.properties"), check=False, kubeconfig=False)
     check(r.returncode == 0, f"oxka refused a file with broker.rack: {r.stderr}")
 
 
@@ -462,7 +282,7 @@ def invalid_specs_rejected_by_cel():
         r = sh("kubectl", "apply", "-f", "-", input=head + spec + "\n", check=False)
         check(r.returncode != 0 and message in r.stderr, f"{spec!r} was not rejected with {message!r}: {r.stderr or r.stdout}")
         # `render` refuses what the API server refuses, with the same message (one source: the CRD).
-        r = sh(ARGS.operator, "render", "-f", "-", input=head + spec + "\n", kubeconfig=False, check=False)
+        r = sh(h.ARGS.operator, "render", "-f", "-", input=head + spec + "\n", kubeconfig=False, check=False)
         check(r.returncode != 0 and message in r.stderr, f"render accepted {spec!r}: {r.stderr or r.stdout}")
     r = sh("kubectl", "apply", "-f", "-", check=False,
            input=head.replace("name: bad", "name: " + "x" * 41) + "spec: {}\n")
@@ -499,7 +319,7 @@ def overrides_the_broker_refuses_never_reach_a_pod():
     check(sts("demo-broker")["metadata"]["generation"] == gen, "the broker StatefulSet changed for a refused override")
     bad = json.loads(live_kc)
     bad["spec"].setdefault("brokers", {}).setdefault("config", {})["log.retention.hours"] = "abc"
-    r = sh(ARGS.operator, "render", "-f", "-", input=json.dumps(bad), kubeconfig=False, check=False)
+    r = sh(h.ARGS.operator, "render", "-f", "-", input=json.dumps(bad), kubeconfig=False, check=False)
     check(r.returncode != 0 and '"abc" for log.retention.hours' in r.stderr, f"render: {r.returncode} {r.stderr}")
     patch_kc({"spec": {"brokers": {"config": {"log.retention.hours": None}}}})
     wait_for("Degraded=False", lambda: condition(kc(), "Degraded").get("status") == "False", 30)
@@ -632,33 +452,6 @@ def scale_down_refused_while_unverified():
     settle()
 
 
-def start_oxka_broker(broker_id):
-    """A real oxka broker on loopback (embedded single-node coordinator) that owns topic `orders`."""
-    import socket
-    import struct
-    d = tempfile.mkdtemp(dir=ARGS.work)
-    with open(os.path.join(d, "server.properties"), "w") as f:
-        f.write(f"broker.id={broker_id}\nlisteners=PLAINTEXT://127.0.0.1:{ARGS.kafka_port}\n"
-                f"log.dirs={d}/data\nmetrics.port={free_port()}\n")
-    log = open(os.path.join(ARGS.work, "logs", f"oxka-broker-{broker_id}.log"), "w")
-    p = subprocess.Popen([ARGS.oxka, "broker", os.path.join(d, "server.properties")], stdout=log, stderr=subprocess.STDOUT)
-    BROKERS.append(p)
-
-    def metadata_orders():
-        # Metadata v4 for topic "orders" with allow_auto_topic_creation: the broker creates it.
-        client, topic = b"e2e", b"orders"
-        body = struct.pack(">hhih", 3, 4, 1, len(client)) + client
-        body += struct.pack(">ih", 1, len(topic)) + topic + struct.pack(">b", 1)
-        try:
-            with socket.create_connection(("127.0.0.1", ARGS.kafka_port), 2) as s:
-                s.sendall(struct.pack(">i", len(body)) + body)
-                return len(s.recv(4)) == 4
-        except OSError:
-            return False
-    wait_for(f"oxka broker {broker_id} to serve Metadata", metadata_orders, 30)
-    return p
-
-
 def scale_down_follows_placement():
     """Against a real oxka broker: removing broker 3 is refused while it leads orders-0, allowed when not."""
     broker = start_oxka_broker(3)
@@ -689,11 +482,10 @@ def pause_annotation_stops_reconciliation():
 
 
 def operator_restart_converges_without_flapping():
-    global OPERATOR
     patch_kc({"spec": {"brokers": {"config": {"num.partitions": "8"}}}})
     time.sleep(0.3)
-    stop_operator(OPERATOR[0], hard=True)  # mid-reconcile, without a graceful exit
-    OPERATOR = start_operator("op-b")  # takes over once op-a's lease expires
+    stop_operator(h.OPERATOR[0], hard=True)  # mid-reconcile, without a graceful exit
+    h.OPERATOR = start_operator("op-b")  # takes over once op-a's lease expires
     settle(timeout=120)
 
     def snapshot():
@@ -714,17 +506,16 @@ def operator_restart_converges_without_flapping():
 
 
 def standby_replica_takes_over():
-    global OPERATOR
     standby = start_operator("op-standby")
     time.sleep(3)
     holder = get("lease", f"{RELEASE}-leader", OP_NS)["spec"].get("holderIdentity")
     check(holder == "op-b", f"the standby took the lease from {holder}")
     stopped = time.time()
-    stop_operator(OPERATOR[0])  # graceful: the leader releases its lease
+    stop_operator(h.OPERATOR[0])  # graceful: the leader releases its lease
     wait_for("the standby to lead", lambda: get("lease", f"{RELEASE}-leader", OP_NS)["spec"].get("holderIdentity") == "op-standby", 15)
     took = time.time() - stopped
     check(took < 8, f"fail-over took {took:.1f}s: the lease was not released")
-    OPERATOR = standby
+    h.OPERATOR = standby
     sh("kubectl", "annotate", "--overwrite", "kafkacluster", "demo", "-n", NS, "e2e/poke=standby")
     settle()
 
@@ -732,7 +523,6 @@ def standby_replica_takes_over():
 def crd_upgraded_by_the_operator_on_helm_upgrade():
     """Helm never upgrades crds/: the operator applies its own CRD at startup. Simulate an old CRD in
     the cluster, `helm upgrade`, restart the operator (as the new Deployment would), and the CRD is current."""
-    global OPERATOR
     crd = kubectl_json("get", "crd", "kafkaclusters.oxka.io")
     version = crd["spec"]["versions"][0]
     version["additionalPrinterColumns"] = [c for c in version["additionalPrinterColumns"] if c["name"] != "Bootstrap"]
@@ -743,9 +533,9 @@ def crd_upgraded_by_the_operator_on_helm_upgrade():
     sh("kubectl", "replace", "-f", "-", input=json.dumps(crd))
     old = kubectl_json("get", "crd", "kafkaclusters.oxka.io")
     check("rack" not in old["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"], "the old CRD was not installed")
-    sh("helm", "upgrade", RELEASE, f"{ARGS.root}/charts/oxka-operator", "-n", OP_NS, "--set", "replicaCount=2")
-    stop_operator(OPERATOR[0])
-    OPERATOR = start_operator("op-upgraded")
+    sh("helm", "upgrade", RELEASE, f"{h.ARGS.root}/charts/oxka-operator", "-n", OP_NS, "--set", "replicaCount=2")
+    stop_operator(h.OPERATOR[0])
+    h.OPERATOR = start_operator("op-upgraded")
 
     def current():
         c = kubectl_json("get", "crd", "kafkaclusters.oxka.io")["spec"]["versions"][0]
@@ -758,7 +548,7 @@ def crd_upgraded_by_the_operator_on_helm_upgrade():
 
 
 def metrics_endpoint():
-    code, body = http_get(OPERATOR[1] + "/metrics")
+    code, body = http_get(h.OPERATOR[1] + "/metrics")
     check(code == 200, f"/metrics answered {code}")
     for metric in ("oxka_operator_reconciliations_total", "oxka_operator_reconcile_errors_total",
                    "oxka_operator_reconcile_duration_seconds_bucket", "oxka_operator_leader 1",
@@ -781,7 +571,7 @@ def delete_removes_children():
         left = []
         for kind in ("statefulset", "configmap", "service", "poddisruptionbudget"):
             left += [f"{kind}/{o['metadata']['name']}" for o in
-                     kubectl_json("get", kind, "-n", NS, "-l", "app.kubernetes.io/instance=demo")["items"]]
+                         kubectl_json("get", kind, "-n", NS, "-l", "app.kubernetes.io/instance=demo")["items"]]
         return True if not left else None
     wait_for("the garbage collector to remove demo's objects", gone, 90, interval=1)
 
@@ -798,50 +588,13 @@ SCENARIOS = [
     crd_upgraded_by_the_operator_on_helm_upgrade, metrics_endpoint,
     events_explain_actions, delete_removes_children,
 ]
+# The KafkaTopic scenarios (topic_scenarios.py) run after the KafkaCluster ones, with the same operator.
+SCENARIOS[-1:-1] = topic_scenarios.SCENARIOS
 # Later scenarios need these; when one fails the rest cannot run meaningfully.
 REQUIRED = {chart_template_dry_run, helm_install, operator_starts_with_chart_rbac, minimal_cluster_objects}
-
-
-def main():
-    global ARGS
-    ap = argparse.ArgumentParser()
-    for a in ("root", "work", "kubeconfig", "apiserver", "ca", "operator", "check-config", "oxka"):
-        ap.add_argument("--" + a, required=True)
-    ap.add_argument("--only", default="")
-    ARGS = ap.parse_args()
-    ARGS.kafka_port = free_port()
-    os.environ["KUBECONFIG"] = ARGS.kubeconfig
-    passed = failed = 0
-    only = set(filter(None, ARGS.only.split(",")))
-    try:
-        for scenario in SCENARIOS:
-            if only and scenario.__name__ not in only and scenario not in REQUIRED:
-                continue
-            start = time.time()
-            try:
-                scenario()
-                passed += 1
-                print(f"PASS {scenario.__name__} ({time.time() - start:.1f}s)", flush=True)
-            except Exception as e:  # noqa: BLE001 - report every failure the same way
-                failed += 1
-                detail = str(e) if isinstance(e, Failed) else traceback.format_exc()
-                print(f"FAIL {scenario.__name__} ({time.time() - start:.1f}s): {detail}", flush=True)
-                if scenario in REQUIRED:
-                    print("stopping: later scenarios depend on this one", flush=True)
-                    break
-    finally:
-        for p, log in OPERATORS:
-            stop_operator(p)
-        for p in BROKERS:
-            stop_operator(p)
-        if failed:
-            for _, log in OPERATORS[-2:]:
-                print(f"--- last lines of {log}")
-                with open(log) as f:
-                    print("".join(f.readlines()[-30:]))
-    print(f"e2e: {passed} passed, {failed} failed")
-    return 1 if failed else 0
+# Scenarios that build on each other: `--only` naming one of a group runs the whole group.
+GROUPS = [topic_scenarios.SCENARIOS]
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(h.main(SCENARIOS, REQUIRED, GROUPS))

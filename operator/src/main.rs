@@ -18,7 +18,7 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Print the CustomResourceDefinitions as YAML.
+    /// Print the CustomResourceDefinitions (KafkaCluster, KafkaTopic) as a YAML stream.
     Crd,
     /// Print, offline, every object the operator would apply for a KafkaCluster.
     Render {
@@ -40,7 +40,8 @@ fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
         Command::Crd => {
-            print!("{}", oxka_operator::crd_yaml());
+            let crds: Vec<String> = oxka_operator::crd_files().into_iter().map(|(_, yaml)| yaml).collect();
+            print!("{}", crds.join("---\n"));
             Ok(())
         }
         Command::Render {

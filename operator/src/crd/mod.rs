@@ -8,6 +8,7 @@
 //! keys the operator owns, heap against memory limit) live in `validate` and are reported in status.
 
 pub mod admission;
+pub mod topic;
 pub mod validate;
 
 use std::collections::BTreeMap;

@@ -41,12 +41,26 @@ pub struct Context {
     pub recorder: Recorder,
     pub metrics: Arc<Metrics>,
     pub cluster_domain: String,
-    /// Address of a cluster's brokers for placement checks (see `RunArgs::kafka_bootstrap_template`).
+    /// Where the operator reaches a cluster's brokers (placement, the roll's ISR checks, KafkaTopics);
+    /// see `RunArgs::kafka_bootstrap_template` and `kafka_address`.
     pub kafka_bootstrap_template: String,
     /// A pod on the new revision not Ready for longer than this stops a roll.
     pub roll_ready_timeout: Duration,
     /// How long a pod must have been Ready before the next one restarts.
     pub roll_settle: Duration,
+    /// How often a Ready KafkaTopic is compared with Kafka again (drift detection).
+    pub topic_resync: Duration,
+}
+
+impl Context {
+    /// The Kafka admin address of a cluster: the bootstrap template with its placeholders filled.
+    pub fn kafka_address(&self, cluster: &KafkaCluster, namespace: &str) -> String {
+        self.kafka_bootstrap_template
+            .replace("{name}", &cluster.name_any())
+            .replace("{namespace}", namespace)
+            .replace("{domain}", &self.cluster_domain)
+            .replace("{port}", &cluster.spec.listeners.internal.port.to_string())
+    }
 }
 
 /// Why a reconciliation failed; the controller retries after `error_policy`'s delay.
@@ -158,12 +172,7 @@ async fn reconcile_cluster(cluster: &KafkaCluster, ctx: &Context) -> Result<Acti
         cluster_domain: ctx.cluster_domain.clone(),
         ..RenderOptions::default()
     };
-    let address = ctx
-        .kafka_bootstrap_template
-        .replace("{name}", &name)
-        .replace("{namespace}", &namespace)
-        .replace("{domain}", &ctx.cluster_domain)
-        .replace("{port}", &cluster.spec.listeners.internal.port.to_string());
+    let address = ctx.kafka_address(cluster, &namespace);
     let current_brokers = existing_brokers.as_ref().and_then(|s| s.spec.as_ref()?.replicas);
     if let Some(current) = current_brokers.filter(|c| *c > cluster.spec.brokers.replicas) {
         let removed: Vec<i32> = (cluster.spec.brokers.replicas..current).collect();

@@ -25,6 +25,13 @@ pub struct Metrics {
     pub roll_restarts: Counter,
     /// Times a roll stopped at a pod that did not become healthy (once per pod and reason).
     pub rolls_stuck: Counter,
+    /// KafkaTopic reconciliations run.
+    pub topic_reconciles: Counter,
+    /// KafkaTopic reconciliations that failed or ended not Ready (a refusal by Kafka, an unsupported
+    /// change, no cluster or no answer from Kafka).
+    pub topic_errors: Counter,
+    /// Changes made to a topic outside its KafkaTopic, found and corrected.
+    pub topic_drift: Counter,
     /// Set once the controller is running (after winning the election when enabled).
     pub ready: AtomicBool,
 }
@@ -38,6 +45,9 @@ impl Default for Metrics {
         let leader = Gauge::default();
         let roll_restarts = Counter::default();
         let rolls_stuck = Counter::default();
+        let topic_reconciles = Counter::default();
+        let topic_errors = Counter::default();
+        let topic_drift = Counter::default();
         registry.register(
             "reconciliations",
             "KafkaCluster reconciliations run",
@@ -60,6 +70,21 @@ impl Default for Metrics {
             "Rolling restarts stopped at a pod that did not become healthy",
             rolls_stuck.clone(),
         );
+        registry.register(
+            "topic_reconciliations",
+            "KafkaTopic reconciliations run",
+            topic_reconciles.clone(),
+        );
+        registry.register(
+            "topic_reconcile_errors",
+            "KafkaTopic reconciliations that failed or ended not Ready",
+            topic_errors.clone(),
+        );
+        registry.register(
+            "topic_drift_corrections",
+            "Topic changes made outside a KafkaTopic, found and corrected toward the spec",
+            topic_drift.clone(),
+        );
         Metrics {
             registry,
             reconciles,
@@ -68,6 +93,9 @@ impl Default for Metrics {
             leader,
             roll_restarts,
             rolls_stuck,
+            topic_reconciles,
+            topic_errors,
+            topic_drift,
             ready: AtomicBool::new(false),
         }
     }

@@ -43,7 +43,7 @@ pub enum AdminError {
 
 /// Runs `f` over a fresh connection to `address` (oxka-protocol's `ClientConnection`: framing,
 /// correlation ids, size limits), all within `TIMEOUT`.
-async fn with_connection<T, F>(address: &str, f: F) -> Result<T, AdminError>
+pub(super) async fn with_connection<T, F>(address: &str, f: F) -> Result<T, AdminError>
 where
     F: AsyncFnOnce(&mut ClientConnection) -> Result<T, AdminError>,
 {

@@ -14,6 +14,10 @@ pub mod racks;
 pub mod roll;
 pub mod rolling;
 pub mod status;
+pub mod topic;
+pub mod topic_admin;
+pub mod topic_plan;
+pub mod topic_status;
 
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
@@ -31,6 +35,7 @@ use kube::runtime::reflector::ObjectRef;
 use kube::runtime::{watcher, Controller};
 use kube::{Api, Client, CustomResourceExt, ResourceExt};
 
+use crate::crd::topic::KafkaTopic;
 use crate::crd::KafkaCluster;
 use crate::render::MANAGER;
 
@@ -73,6 +78,10 @@ pub struct RunArgs {
     /// Seconds a restarted pod must have been Ready before the next one restarts.
     #[arg(long, default_value_t = 10)]
     pub roll_settle_secs: u64,
+    /// Seconds between checks of a Ready KafkaTopic against Kafka: how soon a change made outside the
+    /// KafkaTopic (drift) is found and corrected.
+    #[arg(long, default_value_t = 60)]
+    pub topic_resync_secs: u64,
 }
 
 pub async fn run(args: RunArgs) -> anyhow::Result<()> {
@@ -88,14 +97,15 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
 
     if args.install_crds {
         let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
-        let crd = KafkaCluster::crd();
-        let name = crd.metadata.name.clone().unwrap_or_default();
-        crds.patch(&name, &PatchParams::apply(MANAGER).force(), &Patch::Apply(&crd))
-            .await
-            .with_context(|| {
-                format!("applying the CRD {name} (disable with --install-crds=false if it is managed elsewhere)")
-            })?;
-        tracing::info!("applied CRD {name}");
+        for crd in [KafkaCluster::crd(), KafkaTopic::crd()] {
+            let name = crd.metadata.name.clone().unwrap_or_default();
+            crds.patch(&name, &PatchParams::apply(MANAGER).force(), &Patch::Apply(&crd))
+                .await
+                .with_context(|| {
+                    format!("applying the CRD {name} (disable with --install-crds=false if it is managed elsewhere)")
+                })?;
+            tracing::info!("applied CRD {name}");
+        }
     }
 
     let identity = args.identity.clone().unwrap_or_else(|| {
@@ -138,6 +148,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         kafka_bootstrap_template: args.kafka_bootstrap_template.clone(),
         roll_ready_timeout: std::time::Duration::from_secs(args.roll_ready_timeout_secs),
         roll_settle: std::time::Duration::from_secs(args.roll_settle_secs),
+        topic_resync: std::time::Duration::from_secs(args.topic_resync_secs),
     });
     let clusters: Api<KafkaCluster> = scoped(&client, args.namespace.as_deref());
     let owned = watcher::Config::default().labels(&format!("app.kubernetes.io/managed-by={MANAGER}"));
@@ -146,7 +157,19 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     // Ready, failing or going away moves a rolling restart on.
     let oxka_pods = watcher::Config::default().labels("app.kubernetes.io/name=oxka");
     tracing::info!(namespace = ?args.namespace, "controller running");
-    Controller::new(clusters, watcher::Config::default())
+    let topics = Controller::new(
+        scoped::<KafkaTopic>(&client, args.namespace.as_deref()),
+        watcher::Config::default(),
+    )
+    .shutdown_on_signal()
+    .run(topic::reconcile, topic::error_policy, ctx.clone())
+    .for_each(|result| async move {
+        match result {
+            Ok((object, _)) => tracing::debug!(topic = %object.name, "reconciled"),
+            Err(e) => tracing::debug!("topic controller: {e}"),
+        }
+    });
+    let clusters = Controller::new(clusters, watcher::Config::default())
         .owns(scoped::<StatefulSet>(&client, args.namespace.as_deref()), owned.clone())
         .owns(scoped::<ConfigMap>(&client, args.namespace.as_deref()), owned.clone())
         .owns(scoped::<Service>(&client, args.namespace.as_deref()), owned.clone())
@@ -164,8 +187,8 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
                 Ok((object, _)) => tracing::debug!(cluster = %object.name, "reconciled"),
                 Err(e) => tracing::debug!("controller: {e}"),
             }
-        })
-        .await;
+        });
+    futures::join!(clusters, topics);
     tracing::info!("controller stopped");
     if let Some((leader, hold)) = elector {
         hold.abort();

@@ -298,9 +298,13 @@ fn operator_owned_keys_fail_rendering_with_the_reason() {
 
 #[test]
 fn committed_crds_are_current() {
-    let generated = crate::crd_yaml();
-    for path in ["crds/kafkacluster.yaml", "charts/oxka-operator/crds/kafkacluster.yaml"] {
-        let full = repo_root().join(path);
+    for (path, generated) in crate::crd_files().into_iter().flat_map(|(file, yaml)| {
+        [
+            (format!("crds/{file}"), yaml.clone()),
+            (format!("charts/oxka-operator/crds/{file}"), yaml),
+        ]
+    }) {
+        let full = repo_root().join(&path);
         if std::env::var_os("UPDATE_EXPECT").is_some() {
             std::fs::create_dir_all(full.parent().unwrap()).unwrap();
             std::fs::write(&full, &generated).unwrap();
@@ -309,7 +313,7 @@ fn committed_crds_are_current() {
         let committed = std::fs::read_to_string(&full).unwrap_or_default();
         assert!(
             committed == generated,
-            "{path} is stale: run `cargo run -p oxka-operator -- crd > {path}` (or UPDATE_EXPECT=1 cargo test -p oxka-operator) and commit it"
+            "{path} is stale: run `UPDATE_EXPECT=1 cargo test -p oxka-operator` and commit it"
         );
     }
 }
