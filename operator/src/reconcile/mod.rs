@@ -6,6 +6,7 @@
 //! election, then the controller. Losing the lease ends the process.
 
 pub mod cluster;
+pub mod drain;
 pub mod http;
 pub mod kafka_admin;
 pub mod leader;
