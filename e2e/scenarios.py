@@ -660,11 +660,13 @@ def start_oxka_broker(broker_id):
 
 
 def scale_down_follows_placement():
-    """Against a real oxka broker: removing broker 3 is refused while it leads orders-0, allowed when not."""
+    """Against a real oxka broker: removing broker 3 is refused while it leads orders-0 and no broker the
+    spec keeps is live to take it (the drain has nowhere to move it), allowed when broker 3 holds nothing."""
     broker = start_oxka_broker(3)
     patch_kc({"spec": {"brokers": {"replicas": 3}}})
     c = wait_for("ScaleDownBlocked naming orders-0", lambda: (lambda c: c if "orders-0" in c.get("message", "") else None)(condition(kc(), "Degraded")), 40)
-    check("not removing brokers 3: they still lead or host replicas of 1 partitions (orders-0)" in c["message"], c["message"])
+    check("not removing brokers 3: partition orders-0 has replication factor 1 but only 0 live brokers would remain (none)"
+          in c["message"], c["message"])
     check(sts("demo-broker")["spec"]["replicas"] == 4, "broker 3 was removed while it led orders-0")
     stop_operator(broker)
     # The partition moved away (here: a broker 0 now owns orders): the operator scales down.

@@ -25,6 +25,10 @@ pub struct Metrics {
     pub roll_restarts: Counter,
     /// Times a roll stopped at a pod that did not become healthy (once per pod and reason).
     pub rolls_stuck: Counter,
+    /// Partition reassignments submitted to drain brokers before a scale-down.
+    pub drain_reassignments: Counter,
+    /// Drains that ended with the removed brokers empty (the StatefulSet then shrinks).
+    pub drains_finished: Counter,
     /// Set once the controller is running (after winning the election when enabled).
     pub ready: AtomicBool,
 }
@@ -38,6 +42,8 @@ impl Default for Metrics {
         let leader = Gauge::default();
         let roll_restarts = Counter::default();
         let rolls_stuck = Counter::default();
+        let drain_reassignments = Counter::default();
+        let drains_finished = Counter::default();
         registry.register(
             "reconciliations",
             "KafkaCluster reconciliations run",
@@ -60,6 +66,16 @@ impl Default for Metrics {
             "Rolling restarts stopped at a pod that did not become healthy",
             rolls_stuck.clone(),
         );
+        registry.register(
+            "drain_reassignments",
+            "Partition reassignments submitted to drain brokers before a scale-down",
+            drain_reassignments.clone(),
+        );
+        registry.register(
+            "drains_finished",
+            "Drains that ended with the removed brokers empty",
+            drains_finished.clone(),
+        );
         Metrics {
             registry,
             reconciles,
@@ -68,6 +84,8 @@ impl Default for Metrics {
             leader,
             roll_restarts,
             rolls_stuck,
+            drain_reassignments,
+            drains_finished,
             ready: AtomicBool::new(false),
         }
     }

@@ -7,6 +7,7 @@
 
 pub mod cluster;
 pub mod drain;
+pub mod draining;
 pub mod http;
 pub mod kafka_admin;
 pub mod leader;
