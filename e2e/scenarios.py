@@ -764,7 +764,8 @@ def metrics_endpoint():
     check(code == 200, f"/metrics answered {code}")
     for metric in ("oxka_operator_reconciliations_total", "oxka_operator_reconcile_errors_total",
                    "oxka_operator_reconcile_duration_seconds_bucket", "oxka_operator_leader 1",
-                   "oxka_operator_roll_pod_restarts_total", "oxka_operator_rolls_stuck_total"):
+                   "oxka_operator_roll_pod_restarts_total", "oxka_operator_rolls_stuck_total",
+                   "oxka_operator_drain_reassignments_total", "oxka_operator_drains_finished_total"):
         check(metric in body, f"/metrics lacks {metric}")
 
 
@@ -772,7 +773,7 @@ def events_explain_actions():
     events = kubectl_json("get", "events", "-n", NS)["items"]
     reasons = {e["reason"] for e in events if e.get("involvedObject", {}).get("name") == "demo"}
     for wanted in ("Created", "RollingRestart", "RestartingPod", "RollStuck", "Scaled", "ScaleDownBlocked", "ScalingDown",
-                   "InvalidSpec", "Paused"):
+                   "DrainStarted", "DrainFinished", "InvalidSpec", "Paused"):
         check(wanted in reasons, f"no {wanted} event (have {sorted(reasons)})")
 
 
@@ -788,6 +789,10 @@ def delete_removes_children():
     wait_for("the garbage collector to remove demo's objects", gone, 90, interval=1)
 
 
+# New scenario files import this module as `scenarios` (it runs as __main__).
+sys.modules.setdefault("scenarios", sys.modules[__name__])
+import drain_scenarios  # noqa: E402 - needs the line above
+
 SCENARIOS = [
     chart_lint, chart_template_dry_run, helm_install, operator_starts_with_chart_rbac,
     minimal_cluster_objects, render_matches_live_objects, live_configs_parse, production_example, racks_from_nodes,
@@ -795,7 +800,8 @@ SCENARIOS = [
     overrides_the_broker_refuses_never_reach_a_pod,
     config_change_rolls_one_at_a_time, coordinators_roll_before_brokers, restart_annotation_rolls_every_pod,
     a_pod_that_cannot_start_stops_the_roll, scale_up,
-    scale_down_refused_while_unverified, scale_down_follows_placement, pause_annotation_stops_reconciliation,
+    scale_down_refused_while_unverified, scale_down_follows_placement, *drain_scenarios.SCENARIOS,
+    pause_annotation_stops_reconciliation,
     operator_restart_converges_without_flapping, standby_replica_takes_over,
     crd_upgraded_by_the_operator_on_helm_upgrade, metrics_endpoint,
     events_explain_actions, delete_removes_children,
