@@ -16,6 +16,7 @@ import sys
 import tempfile
 import time
 
+import drain_scenarios
 import harness as h
 import topic_scenarios
 from harness import (BROKERS, NS, OP_NS, RELEASE, check, condition, get, http_get, kc, kubectl_json,
@@ -453,11 +454,13 @@ def scale_down_refused_while_unverified():
 
 
 def scale_down_follows_placement():
-    """Against a real oxka broker: removing broker 3 is refused while it leads orders-0, allowed when not."""
+    """Against a real oxka broker: removing broker 3 is refused while it leads orders-0 and no broker the
+    spec keeps is live to take it (the drain has nowhere to move it), allowed when broker 3 holds nothing."""
     broker = start_oxka_broker(3)
     patch_kc({"spec": {"brokers": {"replicas": 3}}})
     c = wait_for("ScaleDownBlocked naming orders-0", lambda: (lambda c: c if "orders-0" in c.get("message", "") else None)(condition(kc(), "Degraded")), 40)
-    check("not removing brokers 3: they still lead or host replicas of 1 partitions (orders-0)" in c["message"], c["message"])
+    check("not removing brokers 3: partition orders-0 has replication factor 1 but only 0 live brokers would remain (none)"
+          in c["message"], c["message"])
     check(sts("demo-broker")["spec"]["replicas"] == 4, "broker 3 was removed while it led orders-0")
     stop_operator(broker)
     # The partition moved away (here: a broker 0 now owns orders): the operator scales down.
@@ -552,7 +555,8 @@ def metrics_endpoint():
     check(code == 200, f"/metrics answered {code}")
     for metric in ("oxka_operator_reconciliations_total", "oxka_operator_reconcile_errors_total",
                    "oxka_operator_reconcile_duration_seconds_bucket", "oxka_operator_leader 1",
-                   "oxka_operator_roll_pod_restarts_total", "oxka_operator_rolls_stuck_total"):
+                   "oxka_operator_roll_pod_restarts_total", "oxka_operator_rolls_stuck_total",
+                   "oxka_operator_drain_reassignments_total", "oxka_operator_drains_finished_total"):
         check(metric in body, f"/metrics lacks {metric}")
 
 
@@ -560,7 +564,7 @@ def events_explain_actions():
     events = kubectl_json("get", "events", "-n", NS)["items"]
     reasons = {e["reason"] for e in events if e.get("involvedObject", {}).get("name") == "demo"}
     for wanted in ("Created", "RollingRestart", "RestartingPod", "RollStuck", "Scaled", "ScaleDownBlocked", "ScalingDown",
-                   "InvalidSpec", "Paused"):
+                   "DrainStarted", "DrainFinished", "InvalidSpec", "Paused"):
         check(wanted in reasons, f"no {wanted} event (have {sorted(reasons)})")
 
 
@@ -583,7 +587,8 @@ SCENARIOS = [
     overrides_the_broker_refuses_never_reach_a_pod,
     config_change_rolls_one_at_a_time, coordinators_roll_before_brokers, restart_annotation_rolls_every_pod,
     a_pod_that_cannot_start_stops_the_roll, scale_up,
-    scale_down_refused_while_unverified, scale_down_follows_placement, pause_annotation_stops_reconciliation,
+    scale_down_refused_while_unverified, scale_down_follows_placement, *drain_scenarios.SCENARIOS,
+    pause_annotation_stops_reconciliation,
     operator_restart_converges_without_flapping, standby_replica_takes_over,
     crd_upgraded_by_the_operator_on_helm_upgrade, metrics_endpoint,
     events_explain_actions, delete_removes_children,

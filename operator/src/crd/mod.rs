@@ -318,6 +318,24 @@ pub struct KafkaClusterStatus {
     /// The rolling restart in progress (absent when every pod runs the current revision).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub roll: Option<RollStatus>,
+    /// Brokers being drained before a scale-down (absent when none is).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub drain: Option<DrainStatus>,
+}
+
+/// Progress of moving every partition off the brokers a scale-down removes (AlterPartitionReassignments).
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct DrainStatus {
+    /// Ids of the brokers being emptied (the highest ordinals).
+    pub brokers: Vec<i32>,
+    /// Partitions that still have a replica on those brokers.
+    pub partitions_left: i32,
+    /// What the drain did or waits for.
+    pub message: String,
+    /// When this drain began.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_at: Option<k8s_openapi::apimachinery::pkg::apis::meta::v1::Time>,
 }
 
 /// Progress of a health-gated rolling restart: coordinators first, then brokers, one pod at a time.

@@ -27,8 +27,8 @@ use kube::{Api, Client, Resource, ResourceExt};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
+use super::draining::{self, ScaleDown};
 use super::http::Metrics;
-use super::placement::{ask_metadata, partitions_on};
 use super::racks;
 use super::rolling;
 use super::status::{status, Hold, Observed, RollReport, Rollout};
@@ -167,7 +167,8 @@ async fn reconcile_cluster(cluster: &KafkaCluster, ctx: &Context) -> Result<Acti
         return Ok(Action::requeue(IDLE_REQUEUE));
     }
 
-    // Scale-down only when the brokers to remove hold no data; otherwise keep the current count.
+    // Scale-down only when the brokers to remove hold no data; until then the operator drains them
+    // (reassigns their partitions) and keeps the current count.
     let mut options = RenderOptions {
         cluster_domain: ctx.cluster_domain.clone(),
         ..RenderOptions::default()
@@ -176,8 +177,20 @@ async fn reconcile_cluster(cluster: &KafkaCluster, ctx: &Context) -> Result<Acti
     let current_brokers = existing_brokers.as_ref().and_then(|s| s.spec.as_ref()?.replicas);
     if let Some(current) = current_brokers.filter(|c| *c > cluster.spec.brokers.replicas) {
         let removed: Vec<i32> = (cluster.spec.brokers.replicas..current).collect();
-        match scale_down_blocker(&address, &removed).await {
-            None => {
+        match draining::step(&address, cluster.spec.brokers.replicas, &removed).await {
+            ScaleDown::Proceed => {
+                if previous.as_ref().is_some_and(|s| s.drain.is_some()) {
+                    ctx.metrics.drains_finished.inc();
+                    publish(
+                        ctx,
+                        cluster,
+                        EventType::Normal,
+                        "DrainFinished",
+                        "Drain",
+                        format!("brokers {} host no partitions any more", list(&removed)),
+                    )
+                    .await;
+                }
                 publish(
                     ctx,
                     cluster,
@@ -191,7 +204,28 @@ async fn reconcile_cluster(cluster: &KafkaCluster, ctx: &Context) -> Result<Acti
                 )
                 .await;
             }
-            Some(why) => {
+            ScaleDown::Draining { report, submitted } => {
+                if let Some(moves) = submitted {
+                    ctx.metrics.drain_reassignments.inc_by(moves.len() as u64);
+                    publish(
+                        ctx,
+                        cluster,
+                        EventType::Normal,
+                        "DrainStarted",
+                        "Drain",
+                        format!(
+                            "moving {} partitions off brokers {} before removing them: {}",
+                            moves.len(),
+                            list(&removed),
+                            draining::describe(&moves)
+                        ),
+                    )
+                    .await;
+                }
+                holds.push(Hold::Draining(report));
+                options.broker_replicas = Some(current);
+            }
+            ScaleDown::Blocked(why) => {
                 if !has_message(previous.as_ref(), "Degraded", &why) {
                     publish(
                         ctx,
@@ -440,30 +474,6 @@ async fn prune_services(ctx: &Context, namespace: &str, name: &str, brokers: &Ti
     Ok(())
 }
 
-/// `None` when the brokers can go; otherwise why not, as a sentence for status and Events.
-async fn scale_down_blocker(address: &str, removed: &[i32]) -> Option<String> {
-    match ask_metadata(address).await {
-        Err(e) => Some(format!(
-            "not removing brokers {}: could not read where partitions live ({e}); brokers are kept until the operator can check",
-            list(removed)
-        )),
-        Ok(response) => {
-            let partitions = partitions_on(&response, removed);
-            if partitions.is_empty() {
-                return None;
-            }
-            let shown: Vec<_> = partitions.iter().take(10).cloned().collect();
-            Some(format!(
-                "not removing brokers {}: they still lead or host replicas of {} partitions ({}{}); move them with kafka-reassign-partitions, then the operator scales down",
-                list(removed),
-                partitions.len(),
-                shown.join(", "),
-                if partitions.len() > shown.len() { ", ..." } else { "" }
-            ))
-        }
-    }
-}
-
 fn list(ids: &[i32]) -> String {
     ids.iter().map(i32::to_string).collect::<Vec<_>>().join(", ")
 }
@@ -498,6 +508,9 @@ async fn write_status(ctx: &Context, cluster: &KafkaCluster, observed: &Observed
     let mut patch = serde_json::json!({ "status": new });
     // A merge patch keeps every field it leaves out: a roll that ended, or a field of it that no
     // longer applies, must be removed with an explicit null.
+    if new.drain.is_none() {
+        patch["status"]["drain"] = serde_json::Value::Null;
+    }
     let roll = &mut patch["status"]["roll"];
     match new.roll {
         None => *roll = serde_json::Value::Null,

@@ -32,6 +32,10 @@ pub struct Metrics {
     pub topic_errors: Counter,
     /// Changes made to a topic outside its KafkaTopic, found and corrected.
     pub topic_drift: Counter,
+    /// Partition reassignments submitted to drain brokers before a scale-down.
+    pub drain_reassignments: Counter,
+    /// Drains that ended with the removed brokers empty (the StatefulSet then shrinks).
+    pub drains_finished: Counter,
     /// Set once the controller is running (after winning the election when enabled).
     pub ready: AtomicBool,
 }
@@ -48,6 +52,8 @@ impl Default for Metrics {
         let topic_reconciles = Counter::default();
         let topic_errors = Counter::default();
         let topic_drift = Counter::default();
+        let drain_reassignments = Counter::default();
+        let drains_finished = Counter::default();
         registry.register(
             "reconciliations",
             "KafkaCluster reconciliations run",
@@ -85,6 +91,16 @@ impl Default for Metrics {
             "Topic changes made outside a KafkaTopic, found and corrected toward the spec",
             topic_drift.clone(),
         );
+        registry.register(
+            "drain_reassignments",
+            "Partition reassignments submitted to drain brokers before a scale-down",
+            drain_reassignments.clone(),
+        );
+        registry.register(
+            "drains_finished",
+            "Drains that ended with the removed brokers empty",
+            drains_finished.clone(),
+        );
         Metrics {
             registry,
             reconciles,
@@ -96,6 +112,8 @@ impl Default for Metrics {
             topic_reconciles,
             topic_errors,
             topic_drift,
+            drain_reassignments,
+            drains_finished,
             ready: AtomicBool::new(false),
         }
     }

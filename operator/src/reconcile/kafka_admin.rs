@@ -1,26 +1,35 @@
 //! The operator's Kafka admin client: one connection to a cluster's bootstrap address, Kafka requests
 //! framed with the `kafka-protocol` crate. Two questions are asked: where partitions live (Metadata, for
 //! scale-down in `placement`) and how healthy they are (Metadata plus DescribeConfigs for each topic's
-//! `min.insync.replicas`, for rolling restarts in `roll`). The answers are turned into plain values
-//! here; the decisions over them are pure functions elsewhere.
+//! `min.insync.replicas`, for rolling restarts in `roll`). For draining brokers before a scale-down
+//! (`drain`) it also lists running reassignments (ListPartitionReassignments) and submits the plan
+//! (AlterPartitionReassignments). The answers are turned into plain values here; the decisions over
+//! them are pure functions elsewhere.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use kafka_protocol::messages::alter_partition_reassignments_request::{ReassignablePartition, ReassignableTopic};
 use kafka_protocol::messages::describe_configs_request::DescribeConfigsResource;
 use kafka_protocol::messages::{
-    ApiKey, DescribeConfigsRequest, DescribeConfigsResponse, MetadataRequest, MetadataResponse, RequestKind,
-    ResponseKind,
+    AlterPartitionReassignmentsRequest, ApiKey, BrokerId, DescribeConfigsRequest, DescribeConfigsResponse,
+    ListPartitionReassignmentsRequest, ListPartitionReassignmentsResponse, MetadataRequest, MetadataResponse,
+    RequestKind, ResponseKind, TopicName,
 };
 use kafka_protocol::protocol::StrBytes;
 use oxka_protocol::network::client::{ClientConnection, ClientError};
 
+use super::drain::{LiveBroker, Move, Ongoing, PartitionReplicas};
 use super::roll::PartitionView;
 
 /// Metadata v9: the first flexible version, served by Kafka 2.4+ and by oxka.
 pub const METADATA_VERSION: i16 = 9;
 /// DescribeConfigs v4: flexible, served by Kafka 2.8+ and by oxka.
 pub const DESCRIBE_CONFIGS_VERSION: i16 = 4;
+/// ListPartitionReassignments v0 (Kafka 2.4+; the only version oxka serves).
+pub const LIST_REASSIGNMENTS_VERSION: i16 = 0;
+/// AlterPartitionReassignments v0 (Kafka 2.4+ and oxka).
+pub const ALTER_REASSIGNMENTS_VERSION: i16 = 0;
 /// Every exchange with one address must finish within this.
 pub const TIMEOUT: Duration = Duration::from_secs(5);
 /// A response larger than this is refused rather than buffered.
@@ -39,6 +48,17 @@ pub enum AdminError {
     Client(#[from] ClientError),
     #[error("{address} did not answer within {TIMEOUT:?}")]
     Timeout { address: String },
+    #[error("the cluster refused {what}: error code {code} ({message})")]
+    Refused { what: String, code: i16, message: String },
+}
+
+/// What the drain needs to know, from one connection: every partition's replicas, the live brokers
+/// (Metadata lists registered, unfenced brokers), and the reassignments running now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReassignmentView {
+    pub partitions: Vec<PartitionReplicas>,
+    pub live: Vec<LiveBroker>,
+    pub ongoing: Vec<Ongoing>,
 }
 
 /// Runs `f` over a fresh connection to `address` (oxka-protocol's `ClientConnection`: framing,
@@ -99,6 +119,155 @@ pub async fn partition_health(address: &str) -> Result<Vec<PartitionView>, Admin
         Ok(partition_views(&metadata, &min_insync_by_topic(&configs)))
     })
     .await
+}
+
+/// ListPartitionReassignments, then Metadata, over one connection.
+pub async fn reassignment_view(address: &str) -> Result<ReassignmentView, AdminError> {
+    with_connection(address, async |c: &mut ClientConnection| {
+        // Reassignments first, Metadata second: a reassignment that completes between the two is
+        // then seen as running (the drain waits a pass) rather than as a partition whose Metadata
+        // still lists adding and removing replicas together with nothing running (which would read
+        // as a larger replication factor and be planned from).
+        let request = RequestKind::ListPartitionReassignments(
+            ListPartitionReassignmentsRequest::default()
+                .with_timeout_ms(TIMEOUT.as_millis() as i32)
+                .with_topics(None),
+        );
+        let listed = match c
+            .call(
+                ApiKey::ListPartitionReassignments,
+                LIST_REASSIGNMENTS_VERSION,
+                &request,
+                TIMEOUT,
+            )
+            .await?
+        {
+            ResponseKind::ListPartitionReassignments(response) => response,
+            _ => unreachable!("oxka-protocol decodes a ListPartitionReassignments response as such"),
+        };
+        if listed.error_code != 0 {
+            return Err(AdminError::Refused {
+                what: "ListPartitionReassignments".to_string(),
+                code: listed.error_code,
+                message: message(&listed.error_message),
+            });
+        }
+        let metadata = ask_metadata(c).await?;
+        Ok(ReassignmentView {
+            partitions: partition_replicas(&metadata),
+            live: live_brokers(&metadata),
+            ongoing: ongoing(&listed),
+        })
+    })
+    .await
+}
+
+/// Submits `moves` with one AlterPartitionReassignments; any partition the controller refuses is an
+/// error naming it (the others may have started: the next pass sees them as running).
+pub async fn alter_reassignments(address: &str, moves: &[Move]) -> Result<(), AdminError> {
+    let request = RequestKind::AlterPartitionReassignments(alter_request(moves));
+    with_connection(address, async |c: &mut ClientConnection| {
+        let response = match c
+            .call(
+                ApiKey::AlterPartitionReassignments,
+                ALTER_REASSIGNMENTS_VERSION,
+                &request,
+                TIMEOUT,
+            )
+            .await?
+        {
+            ResponseKind::AlterPartitionReassignments(response) => response,
+            _ => unreachable!("oxka-protocol decodes an AlterPartitionReassignments response as such"),
+        };
+        if response.error_code != 0 {
+            return Err(AdminError::Refused {
+                what: "the reassignment".to_string(),
+                code: response.error_code,
+                message: message(&response.error_message),
+            });
+        }
+        for topic in &response.responses {
+            if let Some(p) = topic.partitions.iter().find(|p| p.error_code != 0) {
+                return Err(AdminError::Refused {
+                    what: format!("the reassignment of {}-{}", topic.name.0, p.partition_index),
+                    code: p.error_code,
+                    message: message(&p.error_message),
+                });
+            }
+        }
+        Ok(())
+    })
+    .await
+}
+
+fn message(m: &Option<StrBytes>) -> String {
+    m.as_ref()
+        .map(|m| m.to_string())
+        .unwrap_or_else(|| "no message".to_string())
+}
+
+pub fn alter_request(moves: &[Move]) -> AlterPartitionReassignmentsRequest {
+    let mut topics: BTreeMap<&str, Vec<ReassignablePartition>> = BTreeMap::new();
+    for m in moves {
+        topics.entry(&m.topic).or_default().push(
+            ReassignablePartition::default()
+                .with_partition_index(m.partition)
+                .with_replicas(Some(m.to.iter().map(|r| BrokerId(*r)).collect())),
+        );
+    }
+    AlterPartitionReassignmentsRequest::default()
+        .with_timeout_ms(TIMEOUT.as_millis() as i32)
+        .with_topics(
+            topics
+                .into_iter()
+                .map(|(name, partitions)| {
+                    ReassignableTopic::default()
+                        .with_name(TopicName(StrBytes::from_string(name.to_string())))
+                        .with_partitions(partitions)
+                })
+                .collect(),
+        )
+}
+
+pub fn partition_replicas(metadata: &MetadataResponse) -> Vec<PartitionReplicas> {
+    let mut out = Vec::new();
+    for topic in &metadata.topics {
+        let name = topic.name.as_ref().map(|n| n.0.to_string()).unwrap_or_default();
+        for p in &topic.partitions {
+            out.push(PartitionReplicas {
+                topic: name.clone(),
+                partition: p.partition_index,
+                replicas: p.replica_nodes.iter().map(|r| r.0).collect(),
+            });
+        }
+    }
+    out
+}
+
+pub fn live_brokers(metadata: &MetadataResponse) -> Vec<LiveBroker> {
+    metadata
+        .brokers
+        .iter()
+        .map(|b| LiveBroker {
+            id: b.node_id.0,
+            rack: b.rack.as_ref().map(|r| r.to_string()),
+        })
+        .collect()
+}
+
+pub fn ongoing(response: &ListPartitionReassignmentsResponse) -> Vec<Ongoing> {
+    let mut out = Vec::new();
+    for topic in &response.topics {
+        for p in &topic.partitions {
+            out.push(Ongoing {
+                topic: topic.name.0.to_string(),
+                partition: p.partition_index,
+                replicas: p.replicas.iter().map(|r| r.0).collect(),
+                removing: p.removing_replicas.iter().map(|r| r.0).collect(),
+            });
+        }
+    }
+    out
 }
 
 fn min_insync_request(topics: &[String]) -> DescribeConfigsRequest {

@@ -6,6 +6,8 @@
 //! election, then the controller. Losing the lease ends the process.
 
 pub mod cluster;
+pub mod drain;
+pub mod draining;
 pub mod http;
 pub mod kafka_admin;
 pub mod leader;

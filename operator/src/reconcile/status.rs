@@ -6,7 +6,7 @@ use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 
 use super::roll::Decision;
-use crate::crd::{KafkaClusterStatus, RoleStatus, RollStatus};
+use crate::crd::{DrainStatus, KafkaClusterStatus, RoleStatus, RollStatus};
 use crate::render::Role;
 
 /// How far one role's StatefulSet is from running the desired template everywhere.
@@ -54,8 +54,11 @@ impl Rollout {
 pub enum Hold {
     /// The spec failed validation: nothing was changed.
     InvalidSpec(String),
-    /// Brokers to remove still hold data (or that could not be checked): kept at the current count.
+    /// Brokers to remove still hold data that cannot be moved (or that could not be checked): kept at
+    /// the current count.
     ScaleDownBlocked(String),
+    /// Brokers to remove are being drained (reassignments running): kept until Metadata shows them empty.
+    Draining(DrainReport),
     /// Broker changes wait until the coordinator ensemble has rolled and is Ready.
     WaitingForCoordinators,
     /// The pause annotation is set.
@@ -95,6 +98,14 @@ impl RollReport {
             ),
         }
     }
+}
+
+/// This reconciliation's view of a drain in progress.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DrainReport {
+    pub brokers: Vec<i32>,
+    pub partitions_left: usize,
+    pub message: String,
 }
 
 /// Everything `status` needs.
@@ -166,6 +177,8 @@ pub fn status(previous: Option<&KafkaClusterStatus>, observed: &Observed, now: T
         (false, "InvalidSpec", why.clone())
     } else if let Some(stuck) = roll.filter(|r| r.stuck().is_some()) {
         (false, "RollStuck", stuck.message())
+    } else if let Some(Hold::Draining(d)) = hold(|h| matches!(h, Hold::Draining(_))) {
+        (true, "Draining", d.message.clone())
     } else if !c.on_latest_revision {
         (
             true,
@@ -235,7 +248,25 @@ pub fn status(previous: Option<&KafkaClusterStatus>, observed: &Observed, now: T
         coordinators: Some(role_status(c, observed.coordinator_hash.clone())),
         brokers: Some(role_status(b, observed.broker_hash.clone())),
         bootstrap_address: observed.bootstrap_address.clone(),
-        roll: roll.map(|r| roll_status(r, previous.and_then(|p| p.roll.as_ref()), now)),
+        roll: roll.map(|r| roll_status(r, previous.and_then(|p| p.roll.as_ref()), now.clone())),
+        drain: observed.holds.iter().find_map(|h| match h {
+            Hold::Draining(d) => Some(drain_status(d, previous.and_then(|p| p.drain.as_ref()), now.clone())),
+            _ => None,
+        }),
+    }
+}
+
+fn drain_status(report: &DrainReport, previous: Option<&DrainStatus>, now: Time) -> DrainStatus {
+    DrainStatus {
+        brokers: report.brokers.clone(),
+        partitions_left: report.partitions_left as i32,
+        message: report.message.clone(),
+        started_at: Some(
+            previous
+                .filter(|p| p.brokers == report.brokers)
+                .and_then(|p| p.started_at.clone())
+                .unwrap_or(now),
+        ),
     }
 }
 
