@@ -7,8 +7,8 @@ use std::collections::BTreeMap;
 
 use kafka_protocol::messages::{
     ApiKey, ApiVersionsRequest, ApiVersionsResponse, CreatePartitionsResponse, CreateTopicsResponse,
-    DeleteTopicsResponse, DescribeConfigsResponse, DescribeTopicPartitionsResponse, ListOffsetsResponse,
-    MetadataRequest, MetadataResponse, RequestKind, ResponseKind,
+    DeleteTopicsResponse, DescribeConfigsResponse, DescribeTopicPartitionsResponse, IncrementalAlterConfigsResponse,
+    ListOffsetsResponse, MetadataRequest, MetadataResponse, RequestKind, ResponseKind,
 };
 use kafka_protocol::protocol::{Message, Request, StrBytes};
 use oxka_protocol::network::client::{ClientConnection, ClientError};
@@ -58,6 +58,7 @@ from_response! {
     DescribeConfigs => DescribeConfigsResponse,
     DescribeTopicPartitions => DescribeTopicPartitionsResponse,
     ListOffsets => ListOffsetsResponse,
+    IncrementalAlterConfigs => IncrementalAlterConfigsResponse,
 }
 
 impl Admin {

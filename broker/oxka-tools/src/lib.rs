@@ -12,6 +12,7 @@
 
 mod admin;
 mod broker_api_versions;
+mod configs;
 mod error;
 mod get_offsets;
 mod settings;
@@ -37,6 +38,11 @@ const TOOLS: &[Tool] = &[
         name: "broker-api-versions",
         about: "the API versions each broker serves (kafka-broker-api-versions.sh)",
         run: |args| parse_and_run(args, broker_api_versions::run),
+    },
+    Tool {
+        name: "configs",
+        about: "describe and alter topic and broker configs (kafka-configs.sh)",
+        run: |args| parse_and_run(args, configs::run),
     },
     Tool {
         name: "get-offsets",
