@@ -1,11 +1,13 @@
 //! The native tools (`oxka tool <name>`, `bin/kafka-<name>.sh`: broker-api-versions, topics, configs,
-//! get-offsets) against Apache Kafka 4.x's tools of the
+//! get-offsets; consumer-groups in `native_tools/consumer_groups.rs`) against Apache Kafka 4.x's tools of the
 //! same name, run against the same broker, output compared line by line with only the differences
 //! `docs/tools.md` documents normalized (see `common::tools_compare`): a single oxka broker, a
 //! three-broker oxka cluster with a replication factor of 3 and a broker down, and a real Apache Kafka
 //! 4.x broker (KRaft, started by `scripts/apache-kafka-broker.sh`).
 
 mod common;
+#[path = "native_tools/consumer_groups.rs"]
+mod consumer_groups;
 
 use std::process::Output;
 use std::time::{Duration, Instant};
