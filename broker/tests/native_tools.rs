@@ -1,17 +1,19 @@
-//! The native tools (`oxka tool <name>`, `bin/kafka-<name>.sh`: broker-api-versions, topics,
-//! get-offsets) against Apache Kafka 4.x's tools of the
+//! The native tools (`oxka tool <name>`, `bin/kafka-<name>.sh`: broker-api-versions, topics, configs,
+//! get-offsets; consumer-groups in `native_tools/consumer_groups.rs`) against Apache Kafka 4.x's tools of the
 //! same name, run against the same broker, output compared line by line with only the differences
 //! `docs/tools.md` documents normalized (see `common::tools_compare`): a single oxka broker, a
 //! three-broker oxka cluster with a replication factor of 3 and a broker down, and a real Apache Kafka
 //! 4.x broker (KRaft, started by `scripts/apache-kafka-broker.sh`).
 
 mod common;
+#[path = "native_tools/consumer_groups.rs"]
+mod consumer_groups;
 
 use std::process::Output;
 use std::time::{Duration, Instant};
 
 use common::cluster::Cluster;
-use common::tools_compare::{api_versions_blocks, describe_blocks, native, stdout};
+use common::tools_compare::{api_versions_blocks, config_blocks, describe_blocks, native, stdout};
 use common::{kafka_tool, serial, Broker, Target};
 
 fn java(tool: &str, args: &[&str]) -> Output {
@@ -81,6 +83,53 @@ fn assert_same_offsets_cases(bootstrap: &str, topic: &str) {
     ] {
         assert_same_offsets(bootstrap, args);
     }
+}
+
+/// Runs `<tool> --bootstrap-server <bootstrap> <args>` with both tools; asserts the same exit status and
+/// returns both outputs (native, Java).
+fn run_both(tool: &str, bootstrap: &str, args: &[&str]) -> (Output, Output) {
+    let mut full = vec!["--bootstrap-server", bootstrap];
+    full.extend_from_slice(args);
+    let mut native_args = vec![tool];
+    native_args.extend_from_slice(&full);
+    let (n, j) = (native(&native_args), java(tool, &full));
+    assert_eq!(
+        n.status.success(),
+        j.status.success(),
+        "{tool} {args:?}: exit status differs\nnative: {n:?}\njava: {j:?}"
+    );
+    (n, j)
+}
+
+/// `configs <args>` prints the same with both tools (describe output compared as sorted blocks).
+fn assert_same_configs(bootstrap: &str, args: &[&str]) -> String {
+    let (n, j) = run_both("configs", bootstrap, args);
+    assert_eq!(
+        config_blocks(&stdout(&n)),
+        config_blocks(&stdout(&j)),
+        "configs {args:?}"
+    );
+    stdout(&n)
+}
+
+/// `configs <args>` run once by each tool, the native one on names with `n-`, Kafka's on `j-`; the outputs
+/// must be the same with the names swapped.
+fn assert_same_configs_change(bootstrap: &str, args: &[&str]) -> String {
+    let with = |prefix: &str| -> Vec<String> { args.iter().map(|a| a.replace("T-", prefix)).collect() };
+    let (n_args, j_args) = (with("n-"), with("j-"));
+    let mut full: Vec<&str> = vec!["configs", "--bootstrap-server", bootstrap];
+    full.extend(n_args.iter().map(String::as_str));
+    let n = native(&full);
+    let mut full: Vec<&str> = vec!["--bootstrap-server", bootstrap];
+    full.extend(j_args.iter().map(String::as_str));
+    let j = java("configs", &full);
+    assert_eq!(
+        n.status.success(),
+        j.status.success(),
+        "configs {args:?}\nnative: {n:?}\njava: {j:?}"
+    );
+    assert_eq!(stdout(&n).replace("n-", "j-"), stdout(&j), "configs {args:?}");
+    stdout(&n)
 }
 
 fn produce_three(bootstrap: &str, topic: &str) {
@@ -339,4 +388,123 @@ fn native_tools_match_kafkas_tools_on_apache_kafka() {
     assert_eq!(n, j);
     produce_three(&b, "k-a");
     assert_same_offsets_cases(&b, "k-a");
+    let configs = assert_same_configs(&b, &["--describe", "--topic", "k-a"]);
+    assert!(configs.contains("  retention.ms=5000 sensitive=false"), "{configs}");
+    assert_same_configs(&b, &["--describe", "--topic", "k-a", "--all"]);
+    assert_same_configs(&b, &["--describe", "--topic", "nope"]);
+}
+
+#[test]
+fn configs_matches_kafkas_tool_on_one_oxka_broker() {
+    let _serial = serial();
+    let broker = Broker::start(&[]);
+    let b = broker.bootstrap();
+    for topic in ["n-c", "j-c"] {
+        let out = native(&[
+            "topics",
+            "--bootstrap-server",
+            &b,
+            "--create",
+            "--topic",
+            topic,
+            "--config",
+            "retention.ms=1000",
+        ]);
+        assert!(out.status.success(), "{out:?}");
+    }
+    // Topic changes: each tool on its own topic, outputs compared with the names swapped.
+    for args in [
+        &["--describe", "--topic", "T-c"][..],
+        &[
+            "--alter",
+            "--topic",
+            "T-c",
+            "--add-config",
+            "retention.ms=3000,cleanup.policy=[compact,delete]",
+        ],
+        &["--describe", "--entity-type", "topics", "--entity-name", "T-c"],
+        &[
+            "--alter",
+            "--entity-type",
+            "topics",
+            "--entity-name",
+            "T-c",
+            "--delete-config",
+            "cleanup.policy",
+        ],
+        &["--alter", "--topic", "T-c", "--delete-config", "cleanup.policy"],
+        &["--alter", "--topic", "T-c", "--add-config", "bogus.key=1"],
+        &["--alter", "--topic", "T-c", "--add-config", "retention.ms"],
+        &["--alter", "--topic", "T-c"],
+        &["--describe", "--topic", "T-c", "--all"],
+    ] {
+        assert_same_configs_change(&b, args);
+    }
+    let described = assert_same_configs(&b, &["--describe", "--entity-type", "topics"]);
+    assert!(
+        described.contains("Dynamic configs for topic n-c are:\n  retention.ms=3000 sensitive=false synonyms={DYNAMIC_TOPIC_CONFIG:retention.ms=3000"),
+        "{described}"
+    );
+    for args in [
+        &["--describe", "--topic", "nope"][..],
+        &["--alter", "--topic", "nope", "--add-config", "retention.ms=1"],
+        &["--describe", "--entity-type", "brokers"],
+        &["--describe", "--entity-type", "brokers", "--all"],
+        &["--describe", "--broker", "0", "--all"],
+        &["--describe", "--broker", "7"],
+        &["--describe", "--broker", "x"],
+        &["--describe", "--broker-defaults"],
+        &["--describe"],
+        &["--alter", "--broker", "0", "--add-config", "log.cleaner.threads=2"],
+    ] {
+        assert_same_configs(&b, args);
+    }
+    // Broker changes: one tool changes, both describe, the other undoes.
+    for (entity, key) in [
+        (&["--broker", "0"][..], "follower.replication.throttled.rate"),
+        (
+            &["--entity-type", "brokers", "--entity-default"],
+            "leader.replication.throttled.rate",
+        ),
+    ] {
+        let add = format!("{key}=1000");
+        let run = |java_side: bool, action: &[&str]| {
+            let mut full = vec!["--bootstrap-server", b.as_str(), "--alter"];
+            full.extend_from_slice(entity);
+            full.extend_from_slice(action);
+            let out = if java_side {
+                java("configs", &full)
+            } else {
+                let mut n = vec!["configs"];
+                n.extend_from_slice(&full);
+                native(&n)
+            };
+            assert!(out.status.success(), "{out:?}");
+            stdout(&out)
+        };
+        let mut describe = vec!["--describe"];
+        describe.extend_from_slice(entity);
+        let added = run(false, &["--add-config", &add]);
+        assert_eq!(added, run(true, &["--add-config", &add]));
+        assert!(assert_same_configs(&b, &describe).contains(&format!("  {add} sensitive=false")));
+        assert_eq!(run(true, &["--delete-config", key]), added);
+        assert_same_configs(&b, &describe);
+        run(false, &["--add-config", &add]);
+        assert_eq!(run(false, &["--delete-config", key]), added);
+        assert_same_configs(&b, &["--alter", "--broker", "0", "--delete-config", key]);
+    }
+    // Quotas and SCRAM credentials: oxka does not serve them, and the tool says so in one line.
+    let out = native(&[
+        "configs",
+        "--bootstrap-server",
+        &b,
+        "--describe",
+        "--entity-type",
+        "users",
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("does not serve DescribeClientQuotas"), "{err}");
+    assert!(stdout(&native(&["configs", "--help"])).contains("--add-config"));
 }

@@ -7,8 +7,10 @@ use std::collections::BTreeMap;
 
 use kafka_protocol::messages::{
     ApiKey, ApiVersionsRequest, ApiVersionsResponse, CreatePartitionsResponse, CreateTopicsResponse,
-    DeleteTopicsResponse, DescribeConfigsResponse, DescribeTopicPartitionsResponse, ListOffsetsResponse,
-    MetadataRequest, MetadataResponse, RequestKind, ResponseKind,
+    DeleteGroupsResponse, DeleteTopicsResponse, DescribeConfigsResponse, DescribeGroupsResponse,
+    DescribeTopicPartitionsResponse, FindCoordinatorResponse, IncrementalAlterConfigsResponse, ListGroupsResponse,
+    ListOffsetsResponse, MetadataRequest, MetadataResponse, OffsetCommitResponse, OffsetDeleteResponse,
+    OffsetFetchResponse, RequestKind, ResponseKind,
 };
 use kafka_protocol::protocol::{Message, Request, StrBytes};
 use oxka_protocol::network::client::{ClientConnection, ClientError};
@@ -58,6 +60,14 @@ from_response! {
     DescribeConfigs => DescribeConfigsResponse,
     DescribeTopicPartitions => DescribeTopicPartitionsResponse,
     ListOffsets => ListOffsetsResponse,
+    IncrementalAlterConfigs => IncrementalAlterConfigsResponse,
+    FindCoordinator => FindCoordinatorResponse,
+    ListGroups => ListGroupsResponse,
+    DescribeGroups => DescribeGroupsResponse,
+    OffsetFetch => OffsetFetchResponse,
+    OffsetCommit => OffsetCommitResponse,
+    DeleteGroups => DeleteGroupsResponse,
+    OffsetDelete => OffsetDeleteResponse,
 }
 
 impl Admin {

@@ -29,13 +29,36 @@ pub enum ToolError {
 }
 
 /// The message Kafka's clients show for an error code: the broker's message if it sent one, else the
-/// code's standard description.
+/// code's standard description (Kafka's words for the codes the tools print, the code's name for the
+/// others).
 pub fn kafka_message(code: i16, message: Option<&str>) -> String {
     match message {
         Some(m) if !m.is_empty() => m.to_string(),
-        _ => match kafka_protocol::error::ResponseError::try_from_code(code) {
-            Some(e) => e.to_string(),
-            None => "no error".to_string(),
+        _ => match (
+            description(code),
+            kafka_protocol::error::ResponseError::try_from_code(code),
+        ) {
+            (Some(text), _) => text.to_string(),
+            (None, Some(e)) => e.to_string(),
+            (None, None) => "no error".to_string(),
         },
     }
+}
+
+/// Kafka's description of an error code (`Errors.java`), for the codes the tools print.
+fn description(code: i16) -> Option<&'static str> {
+    Some(match code {
+        3 => "This server does not host this topic-partition.",
+        14 => "The coordinator is loading and hence can't process requests.",
+        15 => "The coordinator is not available.",
+        16 => "This is not the correct coordinator.",
+        24 => "The configured groupId is invalid.",
+        25 => "The coordinator is not aware of this member.",
+        27 => "The group is rebalancing, so a rejoin is needed.",
+        30 => "Group authorization failed.",
+        68 => "The group is not empty.",
+        69 => "The group id does not exist.",
+        86 => "Deleting offsets of a topic is forbidden while the consumer group is actively subscribed to it.",
+        _ => return None,
+    })
 }

@@ -1,20 +1,19 @@
 //! `oxka tool get-offsets` (kafka-get-offsets.sh, Kafka's GetOffsetShell): one `topic:partition:offset`
 //! line per matching partition, sorted, for a `--time` (-1/latest, -2/earliest, -3/max-timestamp,
 //! -4/earliest-local, -5/latest-tiered, or a timestamp in ms). ListOffsets goes to each partition's
-//! leader, one request per leader. A partition without an answer (no record at or after the timestamp)
+//! leader, one request per leader (`offsets.rs`). A partition without an answer (no record at or after the timestamp)
 //! prints no line, as Kafka's. Errors print `Error occurred: ...` on stderr, exit 1.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use clap::Parser;
-use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
-use kafka_protocol::messages::{BrokerId, ListOffsetsRequest, MetadataResponse, TopicName};
-use kafka_protocol::protocol::StrBytes;
+use kafka_protocol::messages::MetadataResponse;
 use regex::Regex;
 
 use crate::admin::Admin;
 use crate::error::{kafka_message, ToolError};
+use crate::offsets::{list_offsets, PartitionOffset};
 use crate::settings::ClientSettings;
 
 #[derive(Parser, Debug)]
@@ -80,66 +79,31 @@ async fn get_offsets(args: &Args) -> Result<(), ToolError> {
     let settings = ClientSettings::from_flags(&args.bootstrap_server, args.command_config.as_deref())?;
     let mut bootstrap = Admin::bootstrap(&settings).await?;
     let metadata = bootstrap.metadata(None).await?;
-    let by_leader = select(
+    let partitions = select(
         &metadata,
         &patterns,
         args.exclude_internal_topics && args.topic.is_none(),
     );
-    if by_leader.is_empty() {
+    if partitions.is_empty() {
         return Err(ToolError::Kafka(
             "Could not match any topic-partitions with the specified filters".to_string(),
         ));
     }
+    let answers = list_offsets(&settings, &metadata, &partitions, timestamp).await?;
     let mut offsets: BTreeMap<(String, i32), i64> = BTreeMap::new();
-    for (leader, partitions) in by_leader {
-        let Some(broker) = metadata.brokers.iter().find(|b| b.node_id.0 == leader) else {
-            for (topic, partition) in partitions {
-                eprintln!("Skip getting offsets for topic-partition {topic}-{partition}: it has no leader");
+    for ((topic, partition), answer) in answers {
+        match answer {
+            PartitionOffset::NoLeader => {
+                eprintln!("Skip getting offsets for topic-partition {topic}-{partition}: it has no leader")
             }
-            continue;
-        };
-        let address = format!("{}:{}", broker.host.as_str(), broker.port);
-        let mut admin = Admin::connect(&address, &settings).await?;
-        let mut topics: BTreeMap<String, Vec<ListOffsetsPartition>> = BTreeMap::new();
-        for (topic, partition) in partitions {
-            topics.entry(topic).or_default().push(
-                ListOffsetsPartition::default()
-                    .with_partition_index(partition)
-                    .with_current_leader_epoch(-1)
-                    .with_timestamp(timestamp),
-            );
-        }
-        let request = ListOffsetsRequest::default().with_replica_id(BrokerId(-1)).with_topics(
-            topics
-                .into_iter()
-                .map(|(name, partitions)| {
-                    ListOffsetsTopic::default()
-                        .with_name(TopicName(StrBytes::from_string(name)))
-                        .with_partitions(partitions)
-                })
-                .collect(),
-        );
-        // v1: a single offset per partition; -3 (max timestamp) needs v7, -4 v8, -5 v9.
-        let floor = match timestamp {
-            -3 => 7,
-            -4 => 8,
-            -5 => 9,
-            _ => 1,
-        };
-        let response = admin.send(request, floor).await?;
-        for topic in response.topics {
-            for p in topic.partitions {
-                if p.error_code != 0 {
-                    eprintln!(
-                        "Skip getting offsets for topic-partition {}-{} due to error: {}",
-                        topic.name.as_str(),
-                        p.partition_index,
-                        kafka_message(p.error_code, None)
-                    );
-                } else if p.offset >= 0 {
-                    offsets.insert((topic.name.to_string(), p.partition_index), p.offset);
-                }
+            PartitionOffset::Error(code) => eprintln!(
+                "Skip getting offsets for topic-partition {topic}-{partition} due to error: {}",
+                kafka_message(code, None)
+            ),
+            PartitionOffset::Offset(offset) if offset >= 0 => {
+                offsets.insert((topic, partition), offset);
             }
+            PartitionOffset::Offset(_) => {}
         }
     }
     let mut out = String::new();
@@ -228,13 +192,9 @@ fn parse_range(range: &str, entry: &str) -> Result<(i32, i32), ToolError> {
     }
 }
 
-/// Matching partitions grouped by leader (-1: none).
-fn select(
-    metadata: &MetadataResponse,
-    patterns: &[Pattern],
-    exclude_internal: bool,
-) -> BTreeMap<i32, Vec<(String, i32)>> {
-    let mut by_leader: BTreeMap<i32, Vec<(String, i32)>> = BTreeMap::new();
+/// The partitions the patterns match.
+fn select(metadata: &MetadataResponse, patterns: &[Pattern], exclude_internal: bool) -> Vec<(String, i32)> {
+    let mut selected = Vec::new();
     for topic in &metadata.topics {
         let Some(name) = topic.name.as_ref().map(|n| n.as_str()) else {
             continue;
@@ -244,14 +204,11 @@ fn select(
         }
         for p in &topic.partitions {
             if patterns.iter().any(|pattern| pattern.matches(name, p.partition_index)) {
-                by_leader
-                    .entry(p.leader_id.0)
-                    .or_default()
-                    .push((name.to_string(), p.partition_index));
+                selected.push((name.to_string(), p.partition_index));
             }
         }
     }
-    by_leader
+    selected
 }
 
 #[cfg(test)]

@@ -12,8 +12,11 @@
 
 mod admin;
 mod broker_api_versions;
+mod configs;
+mod consumer_groups;
 mod error;
 mod get_offsets;
+mod offsets;
 mod settings;
 mod topics;
 
@@ -37,6 +40,16 @@ const TOOLS: &[Tool] = &[
         name: "broker-api-versions",
         about: "the API versions each broker serves (kafka-broker-api-versions.sh)",
         run: |args| parse_and_run(args, broker_api_versions::run),
+    },
+    Tool {
+        name: "configs",
+        about: "describe and alter topic and broker configs (kafka-configs.sh)",
+        run: |args| parse_and_run(args, configs::run),
+    },
+    Tool {
+        name: "consumer-groups",
+        about: "list, describe, reset offsets of and delete consumer groups (kafka-consumer-groups.sh)",
+        run: |args| parse_and_run(args, consumer_groups::run),
     },
     Tool {
         name: "get-offsets",

@@ -66,3 +66,19 @@ pub fn describe_blocks(text: &str) -> Vec<String> {
     blocks.sort();
     blocks
 }
+
+/// kafka-configs --describe output as blocks (a header line and its config lines), sorted (Kafka's
+/// tool prints every topic in hash-set order, the native one by name).
+pub fn config_blocks(text: &str) -> Vec<String> {
+    let mut blocks: Vec<String> = Vec::new();
+    for line in text.lines() {
+        if !line.starts_with("  ") || blocks.is_empty() {
+            blocks.push(String::new());
+        }
+        let block = blocks.last_mut().expect("pushed above");
+        block.push_str(line);
+        block.push('\n');
+    }
+    blocks.sort();
+    blocks
+}
