@@ -27,6 +27,7 @@ use kube::{Api, Client, Resource, ResourceExt};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
+use super::drain::list;
 use super::draining::{self, ScaleDown};
 use super::http::Metrics;
 use super::racks;
@@ -472,10 +473,6 @@ async fn prune_services(ctx: &Context, namespace: &str, name: &str, brokers: &Ti
         }
     }
     Ok(())
-}
-
-fn list(ids: &[i32]) -> String {
-    ids.iter().map(i32::to_string).collect::<Vec<_>>().join(", ")
 }
 
 fn observe(

@@ -12,7 +12,6 @@
 //!   and the error names the partition, its replication factor and the remaining broker count.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::fmt;
 
 /// One partition as Metadata reports it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -175,17 +174,9 @@ pub fn plan(
     Ok(moves)
 }
 
-struct List<'a>(&'a [i32]);
-
-impl fmt::Display for List<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let ids: Vec<String> = self.0.iter().map(i32::to_string).collect();
-        f.write_str(&ids.join(", "))
-    }
-}
-
-fn list(ids: &[i32]) -> String {
-    List(ids).to_string()
+/// Broker ids as people read them in status and Events: `3, 4`.
+pub fn list(ids: &[i32]) -> String {
+    ids.iter().map(i32::to_string).collect::<Vec<_>>().join(", ")
 }
 
 #[cfg(test)]

@@ -6,7 +6,7 @@
 
 use std::collections::BTreeSet;
 
-use super::drain::{classify, on_removed, plan, InFlight, Move};
+use super::drain::{classify, list, on_removed, plan, InFlight, Move};
 use super::kafka_admin::{alter_reassignments, reassignment_view};
 use super::status::DrainReport;
 
@@ -95,8 +95,4 @@ fn sample(items: &[String]) -> String {
         out.push_str(", ...");
     }
     out
-}
-
-fn list(ids: &[i32]) -> String {
-    ids.iter().map(i32::to_string).collect::<Vec<_>>().join(", ")
 }

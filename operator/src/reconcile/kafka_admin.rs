@@ -1,6 +1,5 @@
 //! The operator's Kafka admin client: one connection to a cluster's bootstrap address, Kafka requests
-//! framed with the `kafka-protocol` crate. Two questions are asked: where partitions live (Metadata, for
-//! scale-down in `placement`) and how healthy they are (Metadata plus DescribeConfigs for each topic's
+//! framed with the `kafka-protocol` crate. It asks how healthy partitions are (Metadata plus DescribeConfigs for each topic's
 //! `min.insync.replicas`, for rolling restarts in `roll`). For draining brokers before a scale-down
 //! (`drain`) it also lists running reassignments (ListPartitionReassignments) and submits the plan
 //! (AlterPartitionReassignments). The answers are turned into plain values here; the decisions over
@@ -95,11 +94,6 @@ async fn ask_min_insync(c: &mut ClientConnection, topics: &[String]) -> Result<D
         ResponseKind::DescribeConfigs(response) => Ok(response),
         _ => unreachable!("oxka-protocol decodes a DescribeConfigs response as DescribeConfigs"),
     }
-}
-
-/// Metadata for every topic, from one broker address (`host:port`).
-pub async fn metadata(address: &str) -> Result<MetadataResponse, AdminError> {
-    with_connection(address, async |c: &mut ClientConnection| ask_metadata(c).await).await
 }
 
 /// Every partition's replicas, ISR and leader, with its topic's `min.insync.replicas`.
@@ -454,5 +448,14 @@ mod tests {
         let views = partition_health(&address).await.unwrap();
         assert_eq!(views.len(), 1);
         assert_eq!((views[0].isr.clone(), views[0].min_insync), (vec![0, 1], 2));
+    }
+
+    #[tokio::test]
+    async fn an_unreachable_cluster_is_an_error_not_a_yes() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let address = listener.local_addr().unwrap().to_string();
+        drop(listener);
+        assert!(reassignment_view(&address).await.is_err());
+        assert!(partition_health(&address).await.is_err());
     }
 }

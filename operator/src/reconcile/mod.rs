@@ -11,7 +11,6 @@ pub mod draining;
 pub mod http;
 pub mod kafka_admin;
 pub mod leader;
-pub mod placement;
 pub mod racks;
 pub mod roll;
 pub mod rolling;
