@@ -15,12 +15,18 @@
 # factor 3, min.insync.replicas=2 (one per producer run), and
 #   1. kafka-producer-perf-test, acks=all, throughput -1, the producer's default batching
 #   2. the same with linger.ms=5 batch.size=131072
+#      Both report the steady state after the first $SATURATED_WARMUP records (default a fifth) and the
+#      whole run: KIP-1052's --warmup-records (kafka-tools $PERF_TOOLS_VERSION from Maven Central; the
+#      same ProducerPerformance as Kafka's script otherwise). Records sent while the perf-test JVM
+#      starts (cold JIT, first metadata, connections) wait for all of that; in a run of a few seconds
+#      they are more than 1% of the records, so the whole run's p99 measures the client's start-up.
 #   3. the batched settings again at a fixed $RATE records/s for $RATE_SECONDS s (default 100,000/s, 30 s),
 #      a rate both systems sustain: latency without the producer's own queue at saturation (in runs 1
 #      and 2 the perf-test JVM is the bottleneck on a small machine and its accumulator queue dominates
-#      the tail). The first $RATE_WARMUP_SECONDS s (default 10) of records are the perf-test JVM's warm-up
-#      and left out (KIP-1052's --warmup-records, kafka-tools $PERF_TOOLS_VERSION from Maven Central);
-#      for oxka also the p99 of Produce as the brokers timed it (their /metrics histogram)
+#      the tail), after $RATE_WARMUP_SECONDS s (default 10) of warm-up records
+#   for each producer run, oxka's brokers' own Produce p99 (their /metrics histogram: receipt to
+#   response, replication wait included), the perf-test JVM's GC pauses (both systems): where a
+#   client-side tail comes from; and the CPU time every process of the cluster used for the three runs
 #   4. kafka-consumer-perf-test over the records of run 1
 # with all three brokers as bootstrap servers; then every process's peak RSS (VmHWM). Prints a table with
 # oxka/Kafka ratios and whether issue 9's targets hold (oxka's throughput at least 1.5x Kafka's, its
@@ -34,6 +40,7 @@ SYSTEMS="${SYSTEMS:-oxka kafka}"
 RATE="${RATE:-100000}"              # records/s of the fixed-rate run (both systems sustain it)
 RATE_SECONDS="${RATE_SECONDS:-30}"
 RATE_WARMUP_SECONDS="${RATE_WARMUP_SECONDS:-10}"
+SATURATED_WARMUP="${SATURATED_WARMUP:-$((RECORDS / 5))}" # records left out of runs 1-2's steady state
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 bench_setup
 
@@ -93,8 +100,26 @@ produce_histogram() {
 # the Produce requests between the two scrapes completed, as the broker measured them (receipt to
 # response): the broker's own share of the produce latency.
 server_p99() {
-  awk 'NR == FNR { before[$1] = $2; next } { d[++k] = $1; c[k] = $2 - before[$1] }
+  awk 'FILENAME == ARGV[1] { before[$1] = $2; next } { d[++k] = $1; c[k] = $2 - before[$1] }
     END { total = c[k]; for (i = 1; i <= k; i++) if (c[i] >= 0.99 * total) { printf "%g", d[i] * 1000; exit } }' "$1" -
+}
+
+# cpu_seconds: user + system CPU seconds used so far by every process of the running cluster.
+cpu_seconds() {
+  local pid t=0 hz
+  hz=$(getconf CLK_TCK)
+  for pid in "${NODE_PIDS[@]}"; do
+    t=$((t + $(awk '{ print $14 + $15 }' "/proc/$pid/stat" 2>/dev/null || echo 0)))
+  done
+  awk -v t="$t" -v hz="$hz" 'BEGIN { printf "%.1f", t / hz }'
+}
+
+# server_before NAME / server_after NAME RUN: for oxka, the brokers' Produce histogram before a run and
+# R[oxka.server_p99.RUN], the p99 of the Produce requests the brokers answered during it (the rate
+# run includes its warm-up records).
+server_before() { [[ $1 == oxka ]] && produce_histogram >"$BENCH_DIR/oxka/produce-before.txt" || true; }
+server_after() {
+  [[ $1 == oxka ]] && R[oxka.server_p99.$2]=$(produce_histogram | server_p99 "$BENCH_DIR/oxka/produce-before.txt") || true
 }
 
 # oxka_replication_stats: the brokers' replication counters after the runs, summed over the three
@@ -151,16 +176,24 @@ for name in $SYSTEMS; do
   create_topic "$name" bench-batched
   create_topic "$name" bench-rate
   log "$name: producer-perf-test, default batching ($RECORDS x $RECORD_SIZE B, acks=all)"
-  R[$name.default]=$(producer_perf "$BENCH_DIR/$name/producer-default.txt" "$BOOTSTRAP" bench-default) || true
+  cpu0=$(cpu_seconds)
+  server_before "$name"
+  R[$name.default]=$(producer_perf_steady "$BENCH_DIR/$name/producer-default.txt" "$BOOTSTRAP" bench-default \
+    "$SATURATED_WARMUP") || true
+  server_after "$name" default
   log "$name: producer-perf-test, linger.ms=5 batch.size=131072"
-  R[$name.batched]=$(producer_perf "$BENCH_DIR/$name/producer-batched.txt" "$BOOTSTRAP" bench-batched \
-    linger.ms=5 batch.size=131072) || true
+  server_before "$name"
+  R[$name.batched]=$(producer_perf_steady "$BENCH_DIR/$name/producer-batched.txt" "$BOOTSTRAP" bench-batched \
+    "$SATURATED_WARMUP" linger.ms=5 batch.size=131072) || true
+  server_after "$name" batched
   log "$name: producer-perf-test, linger.ms=5 batch.size=131072, at a fixed $RATE records/s for ${RATE_WARMUP_SECONDS}s of warm-up and ${RATE_SECONDS}s measured"
-  [[ $name == oxka ]] && produce_histogram >"$BENCH_DIR/oxka/produce-before-rate.txt"
+  server_before "$name"
   R[$name.rate]=$(PERF_THROUGHPUT=$RATE PERF_RECORDS=$((RATE * (RATE_WARMUP_SECONDS + RATE_SECONDS))) \
     producer_perf_steady "$BENCH_DIR/$name/producer-rate.txt" "$BOOTSTRAP" bench-rate $((RATE * RATE_WARMUP_SECONDS)) \
     linger.ms=5 batch.size=131072) || true
-  [[ $name == oxka ]] && R[oxka.server_p99]=$(produce_histogram | server_p99 "$BENCH_DIR/oxka/produce-before-rate.txt")
+  server_after "$name" rate
+  R[$name.cpu]=$(awk -v a="$cpu0" -v b="$(cpu_seconds)" 'BEGIN { printf "%.1f", b - a }')
+  for run in default batched rate; do R[$name.gc.$run]=$(gc_pauses "$BENCH_DIR/$name/producer-$run.txt.gc"); done
   log "$name: consumer-perf-test"
   R[$name.consumer]=$(consumer_perf "$BENCH_DIR/$name/consumer.txt" "$BOOTSTRAP" bench-default) || true
   nodes_alive || log "$name: a process died during the run"
@@ -179,6 +212,7 @@ done
 # ------------------------------------------------------------------------------------------------
 # Report
 # ------------------------------------------------------------------------------------------------
+gc_cell() { local v="${R[$1.gc.$2]:-}"; [[ -n $v ]] && echo "${v// //}" || echo -; }
 field() { awk -v i="$2" '{ print $i }' <<<"${R[$1]:-}"; }
 # rss NAME ROLE: "a/b/c" for nodes 1..3 of that role; rss_sum NAME ROLE...: their total in MB (empty
 # when not measured).
@@ -208,9 +242,17 @@ for run in default batched rate; do
   row "producer $run: p50 latency ms" "$run" 3
   row "producer $run: p99 latency ms" "$run" 4
   row "producer $run: max latency ms" "$run" 6
+  row "producer $run: whole run p99 ms" "$run" 8
 done
-printf '%-36s %14s %14s %12s\n' "rate run: oxka server-side Produce p99" "<= ${R[oxka.server_p99]:-?} ms" "" ""
+for run in default batched rate; do
+  printf '%-36s %14s %14s %12s\n' "$run: oxka brokers' Produce p99 ms" "<= ${R[oxka.server_p99.$run]:-?}" "" ""
+done
+for run in default batched rate; do
+  printf '%-36s %14s %14s %12s\n' "$run: perf-test GC pauses n/sum/max" "$(gc_cell oxka $run)" "$(gc_cell kafka $run)" ""
+done
 echo "(rate: $RATE records/s, the steady state after ${RATE_WARMUP_SECONDS} s of warm-up)"
+oc="${R[oxka.cpu]:-}"; kc="${R[kafka.cpu]:-}"
+printf '%-36s %14s %14s %12s\n' "cluster CPU s, the 3 producer runs" "${oc:--}" "${kc:--}" "$(ratio "$oc" "$kc")"
 row "consumer: MB/s" consumer 1
 row "consumer: records/s" consumer 2
 row "consumer: fetch MB/s" consumer 3

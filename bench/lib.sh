@@ -127,13 +127,14 @@ warn_lines() { grep -cE '(^|[] ])(WARN|ERROR)[ :]' "$1" || true; }
 
 # producer_perf OUT BOOTSTRAP TOPIC [producer props...]: kafka-producer-perf-test, acks=all, throughput
 # -1, $RECORDS records of $RECORD_SIZE bytes; output to OUT. Prints "records/s MB/s p50 p99 avg max"
-# (latencies in ms).
+# (latencies in ms). The perf-test JVM's GC log goes to OUT.gc (see gc_pauses).
 # PERF_THROUGHPUT (records/s, default -1: as fast as the producer can) and PERF_RECORDS (default
 # $RECORDS) change one run.
 producer_perf() {
   local out="$1" bootstrap="$2" topic="$3"
   shift 3
-  kafka4 producer-perf-test --topic "$topic" --num-records "${PERF_RECORDS:-$RECORDS}" --record-size "$RECORD_SIZE" \
+  KAFKA_OPTS="${KAFKA_OPTS:-} -Xlog:gc:file=$out.gc" \
+    kafka4 producer-perf-test --topic "$topic" --num-records "${PERF_RECORDS:-$RECORDS}" --record-size "$RECORD_SIZE" \
     --throughput "${PERF_THROUGHPUT:--1}" --producer-props "bootstrap.servers=$bootstrap" acks=all "$@" >"$out" 2>&1 \
     || { tail -20 "$out" >&2; log "producer-perf-test failed (output: $out)"; return 1; }
   # "2000000 records sent, 585651.2 records/sec (55.85 MB/sec), 376.48 ms avg latency, 817.00 ms max
@@ -172,23 +173,36 @@ POM
   mv "$PERF_CP_FILE.tmp" "$PERF_CP_FILE"
 }
 
-# producer_perf_steady OUT BOOTSTRAP TOPIC WARMUP_RECORDS [producer props...]: as producer_perf at
-# PERF_THROUGHPUT records/s, with the first WARMUP_RECORDS left out of the figures (the perf-test JVM's
-# own warm-up: its JIT, its connections, its first metadata). Prints the steady-state "records/s MB/s p50
-# p99 avg max".
+# producer_perf_steady OUT BOOTSTRAP TOPIC WARMUP_RECORDS [producer props...]: as producer_perf, with
+# the first WARMUP_RECORDS left out of the steady-state figures (the perf-test JVM's own warm-up: its
+# JIT, its connections, its first metadata; records sent then wait for all of that). Prints the
+# steady-state "records/s MB/s p50 p99 avg max", then the whole run's "p50 p99 max" (warm-up
+# included).
 producer_perf_steady() {
   local out="$1" bootstrap="$2" topic="$3" warmup="$4"
   shift 4
   perf_tools_setup
-  java -Xmx512M -XX:+UseG1GC -Djava.awt.headless=true \
+  java -Xmx512M -XX:+UseG1GC -Djava.awt.headless=true "-Xlog:gc:file=$out.gc" \
     "-Dlog4j2.configurationFile=${OXKA_CACHE:-$HOME/.cache/oxka}/kafka-4/log4j2.properties" \
     -cp "$(cat "$PERF_CP_FILE")" org.apache.kafka.tools.ProducerPerformance \
     --topic "$topic" --num-records "${PERF_RECORDS:-$RECORDS}" --warmup-records "$warmup" --record-size "$RECORD_SIZE" \
     --throughput "${PERF_THROUGHPUT:--1}" --producer-props "bootstrap.servers=$bootstrap" acks=all "$@" >"$out" 2>&1 \
     || { tail -20 "$out" >&2; log "producer-perf-test (steady state) failed (output: $out)"; return 1; }
   # "1200000 steady state records sent, 99990.0 records/sec (9.54 MB/sec), 1.2 ms avg latency, 31.00 ms
-  #  max latency, 1 ms 50th, 2 ms 95th, 4 ms 99th, 17 ms 99.9th."
-  grep "steady state records sent" "$out" | tail -1 | sed -E 's/^([0-9]+) steady state records sent, ([0-9.]+) records\/sec \(([0-9.]+) MB\/sec\), ([0-9.]+) ms avg latency, ([0-9.]+) ms max latency, ([0-9]+) ms 50th, [0-9]+ ms 95th, ([0-9]+) ms 99th.*/\2 \3 \6 \7 \4 \5/'
+  #  max latency, 1 ms 50th, 2 ms 95th, 4 ms 99th, 17 ms 99.9th." and the whole run's line before it,
+  #  "1500000 records sent, ..." in the same format.
+  local steady whole
+  steady=$(grep "steady state records sent" "$out" | tail -1 | sed -E 's/^([0-9]+) steady state records sent, ([0-9.]+) records\/sec \(([0-9.]+) MB\/sec\), ([0-9.]+) ms avg latency, ([0-9.]+) ms max latency, ([0-9]+) ms 50th, [0-9]+ ms 95th, ([0-9]+) ms 99th.*/\2 \3 \6 \7 \4 \5/')
+  whole=$(grep -E "^[0-9]+ records sent.* 99th" "$out" | tail -1 | sed -E 's/^.* ([0-9.]+) ms max latency, ([0-9]+) ms 50th, [0-9]+ ms 95th, ([0-9]+) ms 99th.*/\2 \3 \1/')
+  [[ -n $steady ]] && echo "$steady $whole"
+}
+
+# gc_pauses FILE: from a JVM's unified GC log (-Xlog:gc), "count total-ms max-ms" of its
+# stop-the-world pauses: the client's own share of a latency tail (a record waits in the producer
+# while its JVM is paused).
+gc_pauses() {
+  awk '/Pause/ && match($0, /[0-9.]+ms$/) { v = substr($0, RSTART, RLENGTH - 2); n++; t += v; if (v > m) m = v }
+    END { printf "%d %.0f %.0f\n", n, t, m }' "$1" 2>/dev/null || echo "- - -"
 }
 
 # consumer_perf OUT BOOTSTRAP TOPIC: kafka-consumer-perf-test over $RECORDS records; output to OUT.
