@@ -207,6 +207,8 @@ for name in $SYSTEMS; do
   stop_nodes 30 "$name broker" # oxka: the brokers first, while the controller can confirm their shutdown
   stop_nodes 30
   log "$name: stopped in $((SECONDS - t0)) s"
+  # The records themselves (GBs at 5M records x 3 replicas) go; outputs and logs stay.
+  rm -rf "$BENCH_DIR/$name"/broker?/data "$BENCH_DIR/$name"/node?/data
 done
 
 # ------------------------------------------------------------------------------------------------

@@ -186,7 +186,7 @@ producer_perf_steady() {
     "-Dlog4j2.configurationFile=${OXKA_CACHE:-$HOME/.cache/oxka}/kafka-4/log4j2.properties" \
     -cp "$(cat "$PERF_CP_FILE")" org.apache.kafka.tools.ProducerPerformance \
     --topic "$topic" --num-records "${PERF_RECORDS:-$RECORDS}" --warmup-records "$warmup" --record-size "$RECORD_SIZE" \
-    --throughput "${PERF_THROUGHPUT:--1}" --producer-props "bootstrap.servers=$bootstrap" acks=all "$@" >"$out" 2>&1 \
+    ${PERF_ARGS:-} --throughput "${PERF_THROUGHPUT:--1}" --producer-props "bootstrap.servers=$bootstrap" acks=all "$@" >"$out" 2>&1 \
     || { tail -20 "$out" >&2; log "producer-perf-test (steady state) failed (output: $out)"; return 1; }
   # "1200000 steady state records sent, 99990.0 records/sec (9.54 MB/sec), 1.2 ms avg latency, 31.00 ms
   #  max latency, 1 ms 50th, 2 ms 95th, 4 ms 99th, 17 ms 99.9th." and the whole run's line before it,

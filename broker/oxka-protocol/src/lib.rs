@@ -43,4 +43,6 @@ pub enum RequestError {
     Malformed { api: ApiKey, version: i16, reason: String },
     #[error("cannot encode the {api:?} v{version} response: {reason}")]
     Encode { api: ApiKey, version: i16, reason: String },
+    #[error("the {api:?} request failed inside the broker: {reason}")]
+    Internal { api: ApiKey, reason: String },
 }

@@ -103,13 +103,24 @@ pub struct Response {
     pub _permit: MemoryPermit,
 }
 
-/// Decodes, dispatches and encodes one request. `Ok(None)` means no response is sent (acks=0 Produce).
-pub async fn handle_request(
+/// What `start_request` did with a request.
+pub enum Started {
+    /// Answered; `None` when no response is due (acks=0 Produce).
+    Done(Option<Response>),
+    /// A Produce with acks=all whose records are appended: its response comes from this task once the
+    /// in-sync replicas have them. The connection may start the client's next Produce meanwhile.
+    Replicating(tokio::task::JoinHandle<Result<Option<Response>, RequestError>>),
+}
+
+/// Decodes and starts one request. Every request but an acks=all Produce is handled to the end here;
+/// such a Produce is appended here (so requests are appended in the order they arrive) and waits for
+/// its replicas on a task of its own.
+pub async fn start_request(
     broker: &Arc<Broker>,
     connection: &ConnectionInfo,
     frame: Bytes,
     request_permit: MemoryPermit,
-) -> Result<Option<Response>, RequestError> {
+) -> Result<Started, RequestError> {
     let (api, version, header, request) = match codec::decode_request(frame, SUPPORTED)? {
         codec::Decoded::Request {
             api,
@@ -118,13 +129,39 @@ pub async fn handle_request(
             request,
         } => (api, version, header, request),
         codec::Decoded::UnknownApiVersions(frame) => {
-            return Ok(Some(Response {
+            return Ok(Started::Done(Some(Response {
                 frame,
                 _permit: request_permit,
-            }));
+            })));
         }
     };
     let started = Instant::now();
+    let request = match request {
+        RequestKind::Produce(r) => {
+            let appending = produce::append_all(broker, r);
+            drop(request_permit);
+            let correlation_id = header.correlation_id;
+            let Some(appending) = appending else {
+                broker.metrics.request_done(api, started.elapsed());
+                return Ok(Started::Done(None));
+            };
+            let waits = appending.awaits_replicas();
+            let finish = {
+                let broker = broker.clone();
+                async move {
+                    let body = ResponseKind::Produce(appending.respond(&broker).await);
+                    broker.metrics.request_done(api, started.elapsed());
+                    encode(api, version, correlation_id, &body, MemoryPermit::none()).map(Some)
+                }
+            };
+            return Ok(if waits {
+                Started::Replicating(tokio::spawn(finish))
+            } else {
+                Started::Done(finish.await?)
+            });
+        }
+        other => other,
+    };
     let ctx = RequestContext {
         header: &header,
         version,
@@ -133,14 +170,27 @@ pub async fn handle_request(
     let outcome = dispatch(broker, &ctx, request, request_permit).await;
     broker.metrics.request_done(api, started.elapsed());
     let Some((body, response_permit)) = outcome else {
-        return Ok(None);
+        return Ok(Started::Done(None));
     };
-    let response_header = ResponseHeader::default().with_correlation_id(header.correlation_id);
-    let frame = codec::encode_response(api, version, &response_header, &body)?;
-    Ok(Some(Response {
-        frame,
-        _permit: response_permit,
-    }))
+    Ok(Started::Done(Some(encode(
+        api,
+        version,
+        header.correlation_id,
+        &body,
+        response_permit,
+    )?)))
+}
+
+fn encode(
+    api: ApiKey,
+    version: i16,
+    correlation_id: i32,
+    body: &ResponseKind,
+    permit: MemoryPermit,
+) -> Result<Response, RequestError> {
+    let response_header = ResponseHeader::default().with_correlation_id(correlation_id);
+    let frame = codec::encode_response(api, version, &response_header, body)?;
+    Ok(Response { frame, _permit: permit })
 }
 
 /// Routes a typed request to its handler. Returns the response and any memory it holds

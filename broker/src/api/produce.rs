@@ -2,8 +2,9 @@
 //! assigned here, batches validated by header and CRC, stored as the client sent them). acks=0 gets no
 //! response; acks=1 is answered once the leader has written the records; acks=-1 (all) once every
 //! in-sync replica has them (the high watermark passed them), with `min.insync.replicas` enforced, or
-//! after the request's `timeout_ms` with REQUEST_TIMED_OUT. All partitions are appended first, then
-//! waited for, so a request spanning many partitions waits about as long as its slowest one.
+//! after the request's `timeout_ms` with REQUEST_TIMED_OUT. All partitions are appended first
+//! (`append_all`), then waited for (`Appending::respond`), so a request spanning many partitions waits
+//! about as long as its slowest one, and the connection may read the client's next Produce meanwhile.
 
 use std::time::Duration;
 
@@ -29,14 +30,27 @@ struct Appended {
     pending: Option<(std::sync::Arc<HostedPartition>, i32)>,
 }
 
+/// A Produce whose partitions are appended: what is left is waiting for the in-sync replicas (acks=all)
+/// and building the response. Owns everything it needs, so the wait can run on its own task while the
+/// connection reads the client's next Produce (see `runtime::server`).
+pub struct Appending {
+    deadline: tokio::time::Instant,
+    topics: Vec<TopicProduceResponse>,
+    outcomes: Vec<(usize, i32, Result<Appended, Failure>)>,
+}
+
 pub async fn handle(broker: &Broker, _ctx: &RequestContext<'_>, request: ProduceRequest) -> Option<ProduceResponse> {
+    Some(append_all(broker, request)?.respond(broker).await)
+}
+
+/// Phase 1: appends every partition, in the order of the request. `None` for acks=0 (no response).
+pub fn append_all(broker: &Broker, request: ProduceRequest) -> Option<Appending> {
     let acks = request.acks;
     let valid_acks = matches!(acks, -1..=1);
     if request.transactional_id.is_some() {
         tracing::warn!("refusing a transactional produce: transactions are not supported yet");
     }
     let timeout = Duration::from_millis(request.timeout_ms.max(0) as u64);
-    // Phase 1: append every partition.
     let mut outcomes: Vec<(usize, i32, Result<Appended, Failure>)> = Vec::new();
     for (topic_index, topic) in request.topic_data.iter().enumerate() {
         let name = topic_name_for(broker, topic.name.as_str(), topic.topic_id);
@@ -63,9 +77,7 @@ pub async fn handle(broker: &Broker, _ctx: &RequestContext<'_>, request: Produce
     if acks == 0 {
         return None;
     }
-    // Phase 2: acks=all waits until the in-sync replicas have each partition's records.
-    let deadline = tokio::time::Instant::now() + timeout;
-    let mut responses: Vec<TopicProduceResponse> = request
+    let topics = request
         .topic_data
         .iter()
         .map(|t| {
@@ -74,39 +86,63 @@ pub async fn handle(broker: &Broker, _ctx: &RequestContext<'_>, request: Produce
                 .with_topic_id(t.topic_id)
         })
         .collect();
-    for (topic_index, index, outcome) in outcomes {
-        let outcome = match outcome {
-            Ok(Appended {
-                info,
-                pending: Some((hosted, leader_epoch)),
-            }) => {
-                let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-                broker
-                    .replicas
-                    .await_replication(&hosted, leader_epoch, info.last_offset + 1, left)
-                    .await
-                    .map(|()| info)
-                    .map_err(|f| (f.error, f.message))
-            }
-            Ok(Appended { info, pending: None }) => Ok(info),
-            Err(failure) => Err(failure),
-        };
-        let response = PartitionProduceResponse::default()
-            .with_index(index)
-            .with_base_offset(-1)
-            .with_log_append_time_ms(-1)
-            .with_log_start_offset(-1);
-        responses[topic_index].partition_responses.push(match outcome {
-            Ok(info) => response
-                .with_base_offset(info.base_offset)
-                .with_log_append_time_ms(info.log_append_time)
-                .with_log_start_offset(info.log_start_offset),
-            Err((error, message)) => response
-                .with_error_code(error.code())
-                .with_error_message(message.as_deref().map(str_bytes)),
-        });
+    Some(Appending {
+        deadline: tokio::time::Instant::now() + timeout,
+        topics,
+        outcomes,
+    })
+}
+
+impl Appending {
+    /// Whether the response waits for replicas (acks=all with a partition appended).
+    pub fn awaits_replicas(&self) -> bool {
+        self.outcomes
+            .iter()
+            .any(|(_, _, o)| matches!(o, Ok(Appended { pending: Some(_), .. })))
     }
-    Some(ProduceResponse::default().with_responses(responses))
+
+    /// Phase 2: acks=all waits until the in-sync replicas have each partition's records, at most until
+    /// the request's timeout; then the response.
+    pub async fn respond(self, broker: &Broker) -> ProduceResponse {
+        let Appending {
+            deadline,
+            mut topics,
+            outcomes,
+        } = self;
+        for (topic_index, index, outcome) in outcomes {
+            let outcome = match outcome {
+                Ok(Appended {
+                    info,
+                    pending: Some((hosted, leader_epoch)),
+                }) => {
+                    let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+                    broker
+                        .replicas
+                        .await_replication(&hosted, leader_epoch, info.last_offset + 1, left)
+                        .await
+                        .map(|()| info)
+                        .map_err(|f| (f.error, f.message))
+                }
+                Ok(Appended { info, pending: None }) => Ok(info),
+                Err(failure) => Err(failure),
+            };
+            let response = PartitionProduceResponse::default()
+                .with_index(index)
+                .with_base_offset(-1)
+                .with_log_append_time_ms(-1)
+                .with_log_start_offset(-1);
+            topics[topic_index].partition_responses.push(match outcome {
+                Ok(info) => response
+                    .with_base_offset(info.base_offset)
+                    .with_log_append_time_ms(info.log_append_time)
+                    .with_log_start_offset(info.log_start_offset),
+                Err((error, message)) => response
+                    .with_error_code(error.code())
+                    .with_error_message(message.as_deref().map(str_bytes)),
+            });
+        }
+        ProduceResponse::default().with_responses(topics)
+    }
 }
 
 fn append(

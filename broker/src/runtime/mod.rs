@@ -3,8 +3,8 @@
 //! (retention, flush), and on SIGTERM/SIGINT stop accepting, finish in-flight requests, flush and close.
 //!
 //! The parts that drive a running `Broker` from outside live here too, at the top of the dependency
-//! order (nothing below imports them): `server` (listeners and connections, handing frames to
-//! `api::handle_request`), `lifecycle` (registration, heartbeats, metadata following, controlled
+//! order (nothing below imports them): `server` (listeners) and `connection` (a client's requests,
+//! started with `api::start_request`, responses in order), `lifecycle` (registration, heartbeats, metadata following, controlled
 //! shutdown with the controller) and `metrics_http` (the `/metrics` and `/health` endpoint).
 
 use std::path::{Path, PathBuf};
@@ -24,6 +24,7 @@ use crate::cluster::{embedded, ControllerChannel, Session};
 use crate::config::{BrokerConfig, LogDefaults, RawConfig, TimestampKind};
 use crate::log::{CleanerConfig, CleanupPolicy, LogCleaner, LogConfig, LogManager, TimestampType};
 use crate::metrics::Metrics;
+mod connection;
 mod lifecycle;
 mod metrics_http;
 mod server;

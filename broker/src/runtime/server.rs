@@ -1,22 +1,17 @@
-//! Listeners and connections. One accept loop per `listeners` entry; one task per connection that
-//! reads a frame, hands it to `api::handle_request`, and writes the response before reading the next
-//! (Kafka mutes a connection while a request is in flight, so responses stay in request order).
-//!
-//! Bad input (oversize or malformed frames) closes only that connection, with a log line. On shutdown
-//! the accept loops stop, each connection finishes the request it is processing, and then closes.
+//! Listeners. One accept loop per `listeners` entry; each accepted socket is served by
+//! `connection::serve_connection` on a task of its own. On shutdown the accept loops stop.
 
 use std::sync::Arc;
 
-use tokio::io::{AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{debug, info, warn};
 
-use crate::api::{self, ConnectionInfo};
+use super::connection::serve_connection;
+use crate::api::ConnectionInfo;
 use crate::broker::Broker;
-use crate::network::frame::{read_frame_body, read_frame_size, FrameError};
 
 /// Binds every configured listener; returns them with their actual local addresses (port 0 resolved).
 pub async fn bind_listeners(broker: &Broker) -> std::io::Result<Vec<(Arc<str>, TcpListener)>> {
@@ -95,52 +90,4 @@ fn configure_socket(broker: &Broker, stream: &TcpStream) {
     if broker.config.socket_receive_buffer_bytes > 0 {
         let _ = sock.set_recv_buffer_size(broker.config.socket_receive_buffer_bytes as usize);
     }
-}
-
-async fn serve_connection(broker: &Arc<Broker>, stream: TcpStream, info: ConnectionInfo, shutdown: CancellationToken) {
-    let max = broker.config.socket_request_max_bytes;
-    let (read_half, mut write_half) = stream.into_split();
-    let mut reader = BufReader::with_capacity(64 * 1024, read_half);
-    loop {
-        let size = tokio::select! {
-            _ = shutdown.cancelled() => break,
-            size = read_frame_size(&mut reader, max) => size,
-        };
-        let size = match size {
-            Ok(Some(size)) => size,
-            Ok(None) => break,
-            Err(FrameError::Io(e)) => {
-                debug!(peer = %info.peer, "connection error: {e}");
-                break;
-            }
-            Err(e) => {
-                warn!(peer = %info.peer, listener = %info.listener, "closing connection: {e}");
-                broker.metrics.request_rejected();
-                break;
-            }
-        };
-        let permit = broker.budget.reserve(size).await;
-        let body = match read_frame_body(&mut reader, size).await {
-            Ok(body) => body,
-            Err(e) => {
-                debug!(peer = %info.peer, "closing connection: {e}");
-                break;
-            }
-        };
-        match api::handle_request(broker, &info, body.freeze(), permit).await {
-            Ok(Some(response)) => {
-                if let Err(e) = write_half.write_all(&response.frame).await {
-                    debug!(peer = %info.peer, "cannot write response: {e}");
-                    break;
-                }
-            }
-            Ok(None) => {}
-            Err(e) => {
-                warn!(peer = %info.peer, listener = %info.listener, "closing connection: {e}");
-                broker.metrics.request_rejected();
-                break;
-            }
-        }
-    }
-    let _ = write_half.shutdown().await;
 }

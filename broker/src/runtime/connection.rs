@@ -1,0 +1,199 @@
+//! One client connection: reads request frames, starts each with `api::start_request`, and writes the
+//! responses in request order, as Kafka clients require.
+//!
+//! Kafka mutes a connection while a request is in flight, so an acks=all Produce holds the connection
+//! until the in-sync replicas have its records, and a producer's pipelined requests (up to
+//! `max.in.flight.requests.per.connection`) queue behind that wait. Here the next Produce is read and
+//! appended while earlier ones wait for their replicas: appends still happen in arrival order (the
+//! idempotent producer's sequence checks see the same order), responses are still written in order,
+//! and any other request first waits until every earlier response is written, so it sees the effects
+//! of everything the client sent before it, as it would in Kafka. At most `MAX_PIPELINED` responses
+//! wait at a time; beyond that the connection stops reading.
+//!
+//! Bad input (oversize or malformed frames) closes only that connection, with a log line. On shutdown
+//! each connection finishes the requests it has started (their responses are written), then closes.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+use kafka_protocol::messages::ApiKey;
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::net::tcp::OwnedWriteHalf;
+use tokio::net::TcpStream;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, warn};
+
+use crate::api::{self, ConnectionInfo, RequestError, Response, Started};
+use crate::broker::Broker;
+use crate::network::frame::{read_frame_body, read_frame_size, FrameError};
+
+/// Responses a connection may owe at once before it stops reading requests (a Kafka producer sends at
+/// most 5 with idempotence).
+const MAX_PIPELINED: usize = 16;
+
+/// A response owed, in request order.
+enum Owed {
+    /// Produced already, behind an earlier response still waiting.
+    Ready(Response),
+    /// An acks=all Produce waiting for its replicas.
+    Replicating(JoinHandle<Result<Option<Response>, RequestError>>),
+}
+
+pub async fn serve_connection(
+    broker: &Arc<Broker>,
+    stream: TcpStream,
+    info: ConnectionInfo,
+    shutdown: CancellationToken,
+) {
+    let max = broker.config.socket_request_max_bytes;
+    let (read_half, mut writer) = stream.into_split();
+    let mut reader = BufReader::with_capacity(64 * 1024, read_half);
+    // Invariant: the front, if any, is `Replicating` (ready responses behind it are written as soon as
+    // it is).
+    let mut owed: VecDeque<Owed> = VecDeque::new();
+    loop {
+        let readable = tokio::select! {
+            biased;
+            _ = shutdown.cancelled() => break,
+            done = front(&mut owed), if !owed.is_empty() => {
+                owed.pop_front();
+                if !write(&mut writer, done, &info, broker).await || !write_ready(&mut owed, &mut writer, &info).await {
+                    break;
+                }
+                continue;
+            }
+            // fill_buf is cancel-safe: bytes it read stay in the reader's buffer.
+            readable = async { reader.fill_buf().await.map(|b| !b.is_empty()) }, if owed.len() < MAX_PIPELINED => readable,
+        };
+        match readable {
+            Ok(true) => {}
+            Ok(false) => break,
+            Err(e) => {
+                debug!(peer = %info.peer, "connection error: {e}");
+                break;
+            }
+        }
+        // A request has started to arrive: read it whole.
+        let size = match read_frame_size(&mut reader, max).await {
+            Ok(Some(size)) => size,
+            Ok(None) => break,
+            Err(FrameError::Io(e)) => {
+                debug!(peer = %info.peer, "connection error: {e}");
+                break;
+            }
+            Err(e) => {
+                warn!(peer = %info.peer, listener = %info.listener, "closing connection: {e}");
+                broker.metrics.request_rejected();
+                break;
+            }
+        };
+        let permit = broker.budget.reserve(size).await;
+        let body = match read_frame_body(&mut reader, size).await {
+            Ok(body) => body,
+            Err(e) => {
+                debug!(peer = %info.peer, "closing connection: {e}");
+                break;
+            }
+        };
+        if !is_produce(&body) && !pay_all(&mut owed, &mut writer, &info, broker).await {
+            break;
+        }
+        match api::start_request(broker, &info, body.freeze(), permit).await {
+            Ok(Started::Done(Some(response))) if owed.is_empty() => {
+                if !write(&mut writer, Ok(Some(response)), &info, broker).await {
+                    break;
+                }
+            }
+            Ok(Started::Done(Some(response))) => owed.push_back(Owed::Ready(response)),
+            Ok(Started::Done(None)) => {}
+            Ok(Started::Replicating(task)) => owed.push_back(Owed::Replicating(task)),
+            Err(e) => {
+                warn!(peer = %info.peer, listener = %info.listener, "closing connection: {e}");
+                broker.metrics.request_rejected();
+                break;
+            }
+        }
+    }
+    pay_all(&mut owed, &mut writer, &info, broker).await;
+    let _ = writer.shutdown().await;
+}
+
+/// The request's API key (the frame's first two bytes) is Produce's.
+fn is_produce(body: &[u8]) -> bool {
+    body.len() >= 2 && i16::from_be_bytes([body[0], body[1]]) == ApiKey::Produce as i16
+}
+
+/// The first owed response, once its replicas have the records (pending while there is none).
+async fn front(owed: &mut VecDeque<Owed>) -> Result<Option<Response>, RequestError> {
+    match owed.front_mut() {
+        Some(Owed::Replicating(task)) => task.await.unwrap_or_else(|e| Err(failed_task(e))),
+        Some(Owed::Ready(_)) | None => std::future::pending().await,
+    }
+}
+
+/// A Produce whose replication task panicked or was cancelled: the connection closes, as for any
+/// request the broker cannot answer.
+fn failed_task(e: tokio::task::JoinError) -> RequestError {
+    RequestError::Internal {
+        api: ApiKey::Produce,
+        reason: e.to_string(),
+    }
+}
+
+/// Writes every owed response, in order, waiting for each. False when the connection must close.
+async fn pay_all(
+    owed: &mut VecDeque<Owed>,
+    writer: &mut OwnedWriteHalf,
+    info: &ConnectionInfo,
+    broker: &Broker,
+) -> bool {
+    while let Some(next) = owed.pop_front() {
+        let done = match next {
+            Owed::Ready(response) => Ok(Some(response)),
+            Owed::Replicating(task) => task.await.unwrap_or_else(|e| Err(failed_task(e))),
+        };
+        if !write(writer, done, info, broker).await {
+            return false;
+        }
+    }
+    true
+}
+
+/// Writes the ready responses at the front (those that waited only for an earlier one).
+async fn write_ready(owed: &mut VecDeque<Owed>, writer: &mut OwnedWriteHalf, info: &ConnectionInfo) -> bool {
+    while let Some(Owed::Ready(_)) = owed.front() {
+        let Some(Owed::Ready(response)) = owed.pop_front() else {
+            unreachable!("checked above")
+        };
+        if let Err(e) = writer.write_all(&response.frame).await {
+            debug!(peer = %info.peer, "cannot write response: {e}");
+            return false;
+        }
+    }
+    true
+}
+
+/// Writes one finished request's response. False when the connection must close.
+async fn write(
+    writer: &mut OwnedWriteHalf,
+    done: Result<Option<Response>, RequestError>,
+    info: &ConnectionInfo,
+    broker: &Broker,
+) -> bool {
+    match done {
+        Ok(Some(response)) => match writer.write_all(&response.frame).await {
+            Ok(()) => true,
+            Err(e) => {
+                debug!(peer = %info.peer, "cannot write response: {e}");
+                false
+            }
+        },
+        Ok(None) => true,
+        Err(e) => {
+            warn!(peer = %info.peer, listener = %info.listener, "closing connection: {e}");
+            broker.metrics.request_rejected();
+            false
+        }
+    }
+}
