@@ -7,6 +7,7 @@ Uses e2e/harness.py's helpers and globals (ARGS, BROKERS, ...), as scenarios.py 
 
 import json
 import os
+import re
 import socket
 import subprocess
 import tempfile
@@ -45,6 +46,17 @@ def kcat(*args, input=None, check=True):
     if check and r.returncode != 0:
         raise s.Failed(f"kcat {' '.join(args)} failed: {r.stderr}")
     return r
+
+
+def kafka_configs(entity_type, name):
+    """Configs set on one topic or broker, from Apache Kafka's kafka-configs --describe."""
+    tool = os.path.join(s.ARGS.root, "scripts", "kafka")
+    out = subprocess.run([tool, "4", "configs", "--bootstrap-server", f"127.0.0.1:{s.ARGS.kafka_port}",
+                          "--entity-type", entity_type, "--entity-name", name, "--describe"],
+                         capture_output=True, text=True, timeout=120)
+    if out.returncode != 0:
+        raise s.Failed(f"kafka-configs --describe {entity_type} {name} failed: {out.stderr}")
+    return dict(re.findall(r"^\s+([a-z0-9.]+)=(\S*) sensitive=", out.stdout, re.M))
 
 
 def placement():
@@ -139,6 +151,9 @@ def scale_down_drains_brokers_first():
     c = next(c for c in d["conditions"] if c["type"] == "Progressing")
     s.check(c["status"] == "True" and c["reason"] == "Draining" and "draining brokers 2" in c["message"],
             f"Progressing while draining: {c}")
+    # The default drain throttle was set (through the brokers' IncrementalAlterConfigs) before the
+    # reassignment was submitted.
+    s.check("replication throttled at 100 MiB/s per broker" in c["message"], f"no throttle while draining: {c}")
     s.check(d["drain"]["brokers"] == [2] and d["drain"]["partitionsLeft"] == len(on_two) and d["drain"].get("startedAt"),
             f"status.drain when the drain started (partitions on broker 2: {on_two}): {d['drain']}")
     s.check(all(v["brokers"]["replicas"] == 3 for v in draining),
@@ -154,6 +169,10 @@ def scale_down_drains_brokers_first():
              if e.get("involvedObject", {}).get("name") == "demo"}
     s.check("DrainStarted" in notes and "off brokers 2" in notes["DrainStarted"], f"DrainStarted event: {notes.get('DrainStarted')}")
     s.check("DrainFinished" in notes, f"no DrainFinished event (have {sorted(notes)})")
+    # ... and removed once the brokers were empty, as Apache Kafka's kafka-configs shows.
+    for entity, name in (("topics", TOPIC), ("brokers", "0"), ("brokers", "1")):
+        left = {k: v for k, v in kafka_configs(entity, name).items() if "throttled" in k}
+        s.check(not left, f"the drain's throttle configs are still set on {entity} {name}: {left}")
 
     # Broker 2's pod is gone in a real cluster: stop its process; every record is still there.
     s.stop_operator(processes[2])

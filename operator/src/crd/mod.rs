@@ -107,6 +107,12 @@ pub struct BrokerSpec {
     /// Labels, annotations and scheduling of broker pods.
     #[serde(default)]
     pub pod: PodOverrides,
+    /// Replication throttle, in bytes/s on each broker, while the operator moves replicas off brokers
+    /// before a scale-down (Kafka's leader/follower.replication.throttled.rate, applied to the moving
+    /// replicas only, removed when the drain is done). 0: no throttle.
+    #[serde(default = "default_drain_throttle")]
+    #[schemars(range(min = 0))]
+    pub drain_throttle_bytes_per_second: i64,
 }
 
 impl Default for BrokerSpec {
@@ -118,12 +124,20 @@ impl Default for BrokerSpec {
             storage: StorageSpec::default(),
             config: BTreeMap::new(),
             pod: PodOverrides::default(),
+            drain_throttle_bytes_per_second: default_drain_throttle(),
         }
     }
 }
 
 fn default_broker_replicas() -> i32 {
     3
+}
+
+/// 100 MiB/s: a drain copies data without starving clients of a broker's disk and network.
+pub const DEFAULT_DRAIN_THROTTLE: i64 = 100 * 1024 * 1024;
+
+fn default_drain_throttle() -> i64 {
+    DEFAULT_DRAIN_THROTTLE
 }
 
 /// The coordinator ensemble.

@@ -178,7 +178,14 @@ async fn reconcile_cluster(cluster: &KafkaCluster, ctx: &Context) -> Result<Acti
     let current_brokers = existing_brokers.as_ref().and_then(|s| s.spec.as_ref()?.replicas);
     if let Some(current) = current_brokers.filter(|c| *c > cluster.spec.brokers.replicas) {
         let removed: Vec<i32> = (cluster.spec.brokers.replicas..current).collect();
-        match draining::step(&address, cluster.spec.brokers.replicas, &removed).await {
+        match draining::step(
+            &address,
+            cluster.spec.brokers.replicas,
+            &removed,
+            cluster.spec.brokers.drain_throttle_bytes_per_second,
+        )
+        .await
+        {
             ScaleDown::Proceed => {
                 if previous.as_ref().is_some_and(|s| s.drain.is_some()) {
                     ctx.metrics.drains_finished.inc();

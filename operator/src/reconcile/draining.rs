@@ -1,14 +1,17 @@
 //! The I/O around `drain`: on each reconciliation of a scale-down, ask the cluster (Metadata and
 //! ListPartitionReassignments, one connection) where partitions live and what is being moved, and
 //! either let the StatefulSet shrink (nothing left on the removed brokers), wait for running
-//! reassignments, submit a new plan (AlterPartitionReassignments), or block with a reason. State lives
-//! in Kafka, not in the operator: a restarted operator sees the same reassignments and carries on.
+//! reassignments, submit a new plan (AlterPartitionReassignments, throttled: `throttle`), or block with
+//! a reason. State lives in Kafka, not in the operator: a restarted operator sees the same
+//! reassignments and carries on.
 
 use std::collections::BTreeSet;
 
 use super::drain::{classify, list, on_removed, plan, InFlight, Move};
 use super::kafka_admin::{alter_reassignments, reassignment_view};
 use super::status::DrainReport;
+use super::throttle;
+use super::topic_admin::alter_resource_configs;
 
 /// What this pass does about brokers `removed` by a lower `spec.brokers.replicas`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -26,7 +29,9 @@ pub enum ScaleDown {
 
 /// `removed` are the brokers `[desired, current)`. Only live brokers the spec keeps (`id < desired`)
 /// receive replicas: a broker left over from an earlier scale-down that still answers is no target.
-pub async fn step(address: &str, desired: i32, removed: &[i32]) -> ScaleDown {
+/// `throttle_rate` (bytes/s per broker, 0 for none) throttles the replicas a new plan moves; once the
+/// removed brokers are empty the throttle configs are deleted again.
+pub async fn step(address: &str, desired: i32, removed: &[i32], throttle_rate: i64) -> ScaleDown {
     let gone: BTreeSet<i32> = removed.iter().copied().collect();
     let brokers = list(removed);
     let mut view = match reassignment_view(address).await {
@@ -37,9 +42,16 @@ pub async fn step(address: &str, desired: i32, removed: &[i32]) -> ScaleDown {
             ))
         }
     };
+    let every_broker: BTreeSet<i32> = view.live.iter().map(|b| b.id).collect();
     view.live.retain(|b| b.id < desired);
     let left: Vec<String> = on_removed(&view.partitions, &gone).map(|p| p.name()).collect();
     if left.is_empty() {
+        let topics: BTreeSet<String> = view.partitions.iter().map(|p| p.topic.clone()).collect();
+        if let Err(e) = alter_resource_configs(address, &throttle::clear(&topics, &every_broker)).await {
+            // Left behind, it only slows replicas that fall out of sync on the throttled partitions;
+            // the next drain sets and clears it again.
+            tracing::warn!("brokers {brokers} are empty, but removing the drain's replication throttle failed: {e}");
+        }
         return ScaleDown::Proceed;
     }
     let report = |message: String| DrainReport {
@@ -60,21 +72,41 @@ pub async fn step(address: &str, desired: i32, removed: &[i32]) -> ScaleDown {
         },
         InFlight::Clear => match plan(&view.partitions, &view.live, &gone) {
             Err(e) => ScaleDown::Blocked(format!("not removing brokers {brokers}: {e}")),
-            Ok(moves) => match alter_reassignments(address, &moves).await {
+            Ok(moves) => match throttle_then_alter(address, &moves, &every_broker, throttle_rate).await {
                 Err(e) => ScaleDown::Blocked(format!(
                     "not removing brokers {brokers}: submitting the reassignment of {} partitions failed ({e}); retrying on the next pass",
                     moves.len()
                 )),
                 Ok(()) => ScaleDown::Draining {
                     report: report(format!(
-                        "draining brokers {brokers}: reassigning {} partitions ({})",
+                        "draining brokers {brokers}: reassigning {} partitions ({}){}",
                         moves.len(),
-                        describe(&moves)
+                        describe(&moves),
+                        throttled_at(throttle_rate)
                     )),
                     submitted: Some(moves),
                 },
             },
         },
+    }
+}
+
+/// Sets the replication throttle of `moves` (unless `rate` is 0), then submits them.
+async fn throttle_then_alter(address: &str, moves: &[Move], brokers: &BTreeSet<i32>, rate: i64) -> Result<(), String> {
+    if rate > 0 {
+        alter_resource_configs(address, &throttle::apply(moves, brokers, rate))
+            .await
+            .map_err(|e| format!("setting the replication throttle: {e}"))?;
+    }
+    alter_reassignments(address, moves).await.map_err(|e| e.to_string())
+}
+
+/// ", throttled at 100 MiB/s per broker" (or nothing without a throttle).
+fn throttled_at(rate: i64) -> String {
+    match rate {
+        0 => String::new(),
+        r if r % (1024 * 1024) == 0 => format!(", replication throttled at {} MiB/s per broker", r / (1024 * 1024)),
+        r => format!(", replication throttled at {r} bytes/s per broker"),
     }
 }
 

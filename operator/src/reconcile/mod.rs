@@ -15,6 +15,7 @@ pub mod racks;
 pub mod roll;
 pub mod rolling;
 pub mod status;
+pub mod throttle;
 pub mod topic;
 pub mod topic_admin;
 pub mod topic_plan;

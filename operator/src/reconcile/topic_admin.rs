@@ -29,6 +29,7 @@ const CREATE_PARTITIONS_VERSION: i16 = 3;
 const INCREMENTAL_ALTER_CONFIGS_VERSION: i16 = 1;
 const DELETE_TOPICS_VERSION: i16 = 6;
 const RESOURCE_TOPIC: i8 = 2;
+pub const RESOURCE_BROKER: i8 = 4;
 /// DescribeConfigs config source of a value set on the topic itself.
 const DYNAMIC_TOPIC_CONFIG: i8 = 1;
 /// Kafka's AlterConfigOp.OpType: SET 0, DELETE 1, APPEND 2, SUBTRACT 3.
@@ -254,30 +255,58 @@ pub async fn create_partitions(address: &str, topic: &str, count: i32) -> Result
     .map_err(TopicAdminError::from)
 }
 
-/// The IncrementalAlterConfigs request: one topic resource, a SET per key of `set`, a DELETE per key
-/// of `delete`.
-fn alter_configs_request(
-    topic: &str,
-    set: &BTreeMap<String, String>,
-    delete: &[String],
-) -> IncrementalAlterConfigsRequest {
-    let sets = set.iter().map(|(k, v)| {
-        AlterableConfig::default()
-            .with_name(StrBytes::from_string(k.clone()))
-            .with_config_operation(OP_SET)
-            .with_value(Some(StrBytes::from_string(v.clone())))
+/// One resource's part of an IncrementalAlterConfigs: a SET per key of `set`, a DELETE per key of
+/// `delete`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigChange {
+    pub resource_type: i8,
+    pub name: String,
+    pub set: BTreeMap<String, String>,
+    pub delete: Vec<String>,
+}
+
+impl ConfigChange {
+    pub fn topic(topic: &str, set: BTreeMap<String, String>, delete: Vec<String>) -> ConfigChange {
+        ConfigChange {
+            resource_type: RESOURCE_TOPIC,
+            name: topic.to_string(),
+            set,
+            delete,
+        }
+    }
+
+    /// A broker's dynamic configs (the resource is named by the broker's id).
+    pub fn broker(id: i32, set: BTreeMap<String, String>, delete: Vec<String>) -> ConfigChange {
+        ConfigChange {
+            resource_type: RESOURCE_BROKER,
+            name: id.to_string(),
+            set,
+            delete,
+        }
+    }
+}
+
+fn alter_configs_request(changes: &[ConfigChange]) -> IncrementalAlterConfigsRequest {
+    let resources = changes.iter().map(|change| {
+        let sets = change.set.iter().map(|(k, v)| {
+            AlterableConfig::default()
+                .with_name(StrBytes::from_string(k.clone()))
+                .with_config_operation(OP_SET)
+                .with_value(Some(StrBytes::from_string(v.clone())))
+        });
+        let deletes = change.delete.iter().map(|k| {
+            AlterableConfig::default()
+                .with_name(StrBytes::from_string(k.clone()))
+                .with_config_operation(OP_DELETE)
+                // No value, as Kafka's AdminClient sends a DELETE (the crate's default is "").
+                .with_value(None)
+        });
+        AlterConfigsResource::default()
+            .with_resource_type(change.resource_type)
+            .with_resource_name(StrBytes::from_string(change.name.clone()))
+            .with_configs(sets.chain(deletes).collect())
     });
-    let deletes = delete.iter().map(|k| {
-        AlterableConfig::default()
-            .with_name(StrBytes::from_string(k.clone()))
-            .with_config_operation(OP_DELETE)
-            // No value, as Kafka's AdminClient sends a DELETE (the crate's default is "").
-            .with_value(None)
-    });
-    IncrementalAlterConfigsRequest::default().with_resources(vec![AlterConfigsResource::default()
-        .with_resource_type(RESOURCE_TOPIC)
-        .with_resource_name(StrBytes::from_string(topic.to_string()))
-        .with_configs(sets.chain(deletes).collect())])
+    IncrementalAlterConfigsRequest::default().with_resources(resources.collect())
 }
 
 /// IncrementalAlterConfigs of one topic: SET `set`, DELETE `delete`; Kafka applies all or none.
@@ -287,7 +316,16 @@ pub async fn alter_configs(
     set: &BTreeMap<String, String>,
     delete: &[String],
 ) -> Result<(), TopicAdminError> {
-    let request = alter_configs_request(topic, set, delete);
+    alter_resource_configs(address, &[ConfigChange::topic(topic, set.clone(), delete.to_vec())]).await
+}
+
+/// IncrementalAlterConfigs of several resources (topics and brokers) in one request; an error for any
+/// of them is returned (Kafka applies each resource's part all or none).
+pub async fn alter_resource_configs(address: &str, changes: &[ConfigChange]) -> Result<(), TopicAdminError> {
+    if changes.is_empty() {
+        return Ok(());
+    }
+    let request = alter_configs_request(changes);
     with_connection(address, async |c: &mut ClientConnection| {
         let kind = RequestKind::IncrementalAlterConfigs(request);
         let ResponseKind::IncrementalAlterConfigs(response) = call(
@@ -377,7 +415,7 @@ mod tests {
     #[test]
     fn alter_configs_sets_and_deletes_with_kafkas_operation_codes() {
         let set = BTreeMap::from([("cleanup.policy".to_string(), "delete".to_string())]);
-        let request = alter_configs_request("events", &set, &["retention.ms".to_string()]);
+        let request = alter_configs_request(&[ConfigChange::topic("events", set, vec!["retention.ms".to_string()])]);
         let [resource] = &request.resources[..] else {
             panic!("one resource expected: {request:?}")
         };
@@ -395,6 +433,15 @@ mod tests {
             .collect();
         // AlterConfigOp.OpType in Apache Kafka: SET = 0, DELETE = 1 (2 is APPEND, for list values).
         assert_eq!(ops, [("cleanup.policy", 0, Some("delete")), ("retention.ms", 1, None)]);
+    }
+
+    #[test]
+    fn a_broker_resource_is_named_by_its_id() {
+        let set = BTreeMap::from([("leader.replication.throttled.rate".to_string(), "10".to_string())]);
+        let request = alter_configs_request(&[ConfigChange::broker(3, set, Vec::new())]);
+        let resource = &request.resources[0];
+        // ConfigResource.Type in Apache Kafka: BROKER = 4, TOPIC = 2.
+        assert_eq!((resource.resource_type, resource.resource_name.as_str()), (4, "3"));
     }
 
     #[test]
