@@ -59,10 +59,10 @@ def kafka_configs(entity_type, name):
     return dict(re.findall(r"^\s+([a-z0-9.]+)=(\S*) sensitive=", out.stdout, re.M))
 
 
-def placement():
-    """{partition: [replicas]} of TOPIC, and the broker ids, as Metadata (kcat -L -J) reports them."""
-    m = json.loads(kcat("-L", "-J", "-t", TOPIC).stdout)
-    topic = next((t for t in m["topics"] if t["topic"] == TOPIC), None)
+def placement(name=TOPIC):
+    """{partition: [replicas]} of a topic, and the broker ids, as Metadata (kcat -L -J) reports them."""
+    m = json.loads(kcat("-L", "-J", "-t", name).stdout)
+    topic = next((t for t in m["topics"] if t["topic"] == name), None)
     parts = {p["partition"]: [r["id"] for r in p["replicas"]] for p in (topic or {}).get("partitions", [])}
     return parts, sorted(b["id"] for b in m["brokers"])
 
@@ -107,8 +107,8 @@ def produce():
     return s.wait_for(f"{TOPIC}: 6 partitions with 2 replicas each", spread, 30)
 
 
-def consume():
-    r = kcat("-C", "-t", TOPIC, "-o", "beginning", "-e", "-q", "-f", "%k:%s\n", "-X", "fetch.wait.max.ms=100")
+def consume(topic=TOPIC):
+    r = kcat("-C", "-t", topic, "-o", "beginning", "-e", "-q", "-f", "%k:%s\n", "-X", "fetch.wait.max.ms=100")
     return sorted(line for line in r.stdout.splitlines() if line)
 
 
@@ -199,4 +199,70 @@ def scale_down_below_the_replication_factor_is_blocked():
     s.settle()
 
 
-SCENARIOS = [scale_down_drains_brokers_first, scale_down_below_the_replication_factor_is_blocked]
+def leaders(name):
+    """{partition: leader} of a topic from Metadata."""
+    m = json.loads(kcat("-L", "-J", "-t", name).stdout)
+    topic = next(t for t in m["topics"] if t["topic"] == name)
+    return {p["partition"]: p["leader"] for p in topic["partitions"]}
+
+
+def rebalance_annotation_spreads_replicas_and_leaders():
+    """A topic whose 6 partitions (RF 2) all live on brokers 0 and 1, all led by broker 0, and a third
+    broker that holds nothing else (as after a scale-up): `oxka.io/rebalance=spread` makes the operator
+    move replicas (AlterPartitionReassignments) and then leaders (ElectLeaders) until every broker holds
+    and leads as many partitions as the others, within one; it removes the annotation and records the
+    Events; every record is still readable."""
+    spread = "spread"  # not TOPIC: the Metadata requests above auto-create that one
+    s.patch_kc({"spec": {"brokers": {"replicas": 3}}})
+    s.wait_for("the StatefulSet at 3 brokers", lambda: s.sts("demo-broker")["spec"]["replicas"] == 3, 60)
+    start_three_broker_cluster()
+    kcat("-L")  # the cluster answers
+    tool = os.path.join(s.ARGS.root, "scripts", "kafka")
+    assignment = ",".join(["0:1"] * 6)
+    created = subprocess.run([tool, "4", "topics", "--bootstrap-server", f"127.0.0.1:{s.ARGS.kafka_port}", "--create",
+                              "--topic", spread, "--replica-assignment", assignment],
+                             capture_output=True, text=True, timeout=120)
+    s.check(created.returncode == 0, f"kafka-topics --create --replica-assignment failed: {created.stderr}")
+    lines = "".join(f"k{i}:v{i}\n" for i in range(RECORDS))
+    kcat("-P", "-t", spread, "-K:", "-X", "acks=all", input=lines)
+    written = sorted(f"k{i}:v{i}" for i in range(RECORDS))
+    before, _ = placement(spread)
+    s.check(all(r == [0, 1] for r in before.values()) and set(leaders(spread).values()) == {0},
+            f"the topic does not start on brokers 0 and 1 led by 0: {before} {leaders(spread)}")
+
+    s.sh("kubectl", "annotate", "kafkacluster", "demo", "-n", s.NS, "oxka.io/rebalance=spread")
+    s.wait_for("the operator to remove the annotation when done",
+               lambda: "oxka.io/rebalance" not in s.kc()["metadata"].get("annotations", {}), 120)
+    # The balance is over every partition of the cluster (the Metadata requests above auto-created
+    # TOPIC too): replicas and leaders per broker within one of each other.
+    m = json.loads(kcat("-L", "-J").stdout)
+    after = {(t["topic"], p["partition"]): [r["id"] for r in p["replicas"]] for t in m["topics"] for p in t["partitions"]}
+    led = {(t["topic"], p["partition"]): p["leader"] for t in m["topics"] for p in t["partitions"]}
+    per_broker = {b: sum(b in r for r in after.values()) for b in (0, 1, 2)}
+    s.check(max(per_broker.values()) - min(per_broker.values()) <= 1
+            and all(len(set(r)) == len(r) for r in after.values())
+            and all(len(after[(spread, p)]) == 2 for p in range(6)),
+            f"replicas not spread (replicas per broker {per_broker}): {after}")
+    per_leader = {b: sum(v == b for v in led.values()) for b in (0, 1, 2)}
+    s.check(max(per_leader.values()) - min(per_leader.values()) <= 1,
+            f"leaders not spread ({per_leader}): {led}, replicas {after}")
+    s.check(all(led[k] == r[0] for k, r in after.items()), f"leaders are not the preferred replicas: {led} {after}")
+    s.check(any(2 in after[(spread, p)] for p in range(6)), f"nothing of {spread} moved to broker 2: {after}")
+    events = s.kubectl_json("get", "events", "-n", s.NS)["items"]
+    notes = {e["reason"]: e.get("note", e.get("message", "")) for e in events
+             if e.get("involvedObject", {}).get("name") == "demo"}
+    s.check("RebalanceStarted" in notes and "reassigning" in notes["RebalanceStarted"],
+            f"RebalanceStarted event: {notes.get('RebalanceStarted')}")
+    s.check("RebalanceFinished" in notes and "leaders moved" in notes["RebalanceFinished"],
+            f"RebalanceFinished event: {notes.get('RebalanceFinished')}")
+    for entity, name in (("topics", spread), ("brokers", "2")):
+        left = {k: v for k, v in kafka_configs(entity, name).items() if "throttled" in k}
+        s.check(not left, f"the rebalance's throttle configs are still set on {entity} {name}: {left}")
+    s.wait_for("every record readable", lambda: consume(spread) == written or None, 60, interval=1)
+    s.wait_for("Progressing no longer Rebalancing",
+               lambda: s.condition(s.kc(), "Progressing").get("reason") != "Rebalancing", 30)
+    s.settle()
+
+
+SCENARIOS = [scale_down_drains_brokers_first, scale_down_below_the_replication_factor_is_blocked,
+             rebalance_annotation_spreads_replicas_and_leaders]

@@ -27,6 +27,9 @@ pub const PAUSE_ANNOTATION: &str = "oxka.io/paused";
 /// Annotation whose value is copied into every pod template: changing it (e.g. to the current time)
 /// restarts every pod through the health-gated roll, as a config change would.
 pub const RESTART_ANNOTATION: &str = "oxka.io/restart";
+/// Annotation asking the operator to spread replicas and preferred leaders over all brokers (value
+/// `spread`); removed by the operator when done.
+pub const REBALANCE_ANNOTATION: &str = "oxka.io/rebalance";
 
 /// A Kafka-compatible cluster: a coordinator ensemble plus brokers running the `oxka` image.
 #[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
@@ -107,12 +110,13 @@ pub struct BrokerSpec {
     /// Labels, annotations and scheduling of broker pods.
     #[serde(default)]
     pub pod: PodOverrides,
-    /// Replication throttle, in bytes/s on each broker, while the operator moves replicas off brokers
-    /// before a scale-down (Kafka's leader/follower.replication.throttled.rate, applied to the moving
-    /// replicas only, removed when the drain is done). 0: no throttle.
-    #[serde(default = "default_drain_throttle")]
+    /// Replication throttle, in bytes/s on each broker, while the operator moves replicas (draining
+    /// brokers before a scale-down, or spreading them on `oxka.io/rebalance: spread`): Kafka's
+    /// leader/follower.replication.throttled.rate, applied to the moving replicas only, removed when
+    /// the move is done. 0: no throttle.
+    #[serde(default = "default_reassignment_throttle")]
     #[schemars(range(min = 0))]
-    pub drain_throttle_bytes_per_second: i64,
+    pub reassignment_throttle_bytes_per_second: i64,
 }
 
 impl Default for BrokerSpec {
@@ -124,7 +128,7 @@ impl Default for BrokerSpec {
             storage: StorageSpec::default(),
             config: BTreeMap::new(),
             pod: PodOverrides::default(),
-            drain_throttle_bytes_per_second: default_drain_throttle(),
+            reassignment_throttle_bytes_per_second: default_reassignment_throttle(),
         }
     }
 }
@@ -133,11 +137,11 @@ fn default_broker_replicas() -> i32 {
     3
 }
 
-/// 100 MiB/s: a drain copies data without starving clients of a broker's disk and network.
-pub const DEFAULT_DRAIN_THROTTLE: i64 = 100 * 1024 * 1024;
+/// 100 MiB/s: a drain or rebalance copies data without starving clients of a broker's disk and network.
+pub const DEFAULT_REASSIGNMENT_THROTTLE: i64 = 100 * 1024 * 1024;
 
-fn default_drain_throttle() -> i64 {
-    DEFAULT_DRAIN_THROTTLE
+fn default_reassignment_throttle() -> i64 {
+    DEFAULT_REASSIGNMENT_THROTTLE
 }
 
 /// The coordinator ensemble.

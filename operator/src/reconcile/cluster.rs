@@ -32,6 +32,7 @@ use super::draining::{self, ScaleDown};
 use super::http::Metrics;
 use super::racks;
 use super::rolling;
+use super::spreading;
 use super::status::{status, Hold, Observed, RollReport, Rollout};
 use crate::crd::{KafkaCluster, KafkaClusterStatus, PAUSE_ANNOTATION};
 use crate::render::{render, RenderError, RenderOptions, Role, Tier, CONFIG_HASH_ANNOTATION, MANAGER};
@@ -182,7 +183,7 @@ async fn reconcile_cluster(cluster: &KafkaCluster, ctx: &Context) -> Result<Acti
             &address,
             cluster.spec.brokers.replicas,
             &removed,
-            cluster.spec.brokers.drain_throttle_bytes_per_second,
+            cluster.spec.brokers.reassignment_throttle_bytes_per_second,
         )
         .await
         {
@@ -249,6 +250,11 @@ async fn reconcile_cluster(cluster: &KafkaCluster, ctx: &Context) -> Result<Acti
                 options.broker_replicas = Some(current);
             }
         }
+    }
+
+    // oxka.io/rebalance: spread, once no scale-down is under way.
+    if spreading::requested(cluster) && current_brokers.is_none_or(|c| c == cluster.spec.brokers.replicas) {
+        spreading::reconcile(ctx, cluster, previous.as_ref(), &address, &mut holds).await?;
     }
 
     // broker.rack per broker, from the nodes the broker pods were scheduled on (per-pod files only:

@@ -92,7 +92,12 @@ pub async fn step(address: &str, desired: i32, removed: &[i32], throttle_rate: i
 }
 
 /// Sets the replication throttle of `moves` (unless `rate` is 0), then submits them.
-async fn throttle_then_alter(address: &str, moves: &[Move], brokers: &BTreeSet<i32>, rate: i64) -> Result<(), String> {
+pub(super) async fn throttle_then_alter(
+    address: &str,
+    moves: &[Move],
+    brokers: &BTreeSet<i32>,
+    rate: i64,
+) -> Result<(), String> {
     if rate > 0 {
         alter_resource_configs(address, &throttle::apply(moves, brokers, rate))
             .await

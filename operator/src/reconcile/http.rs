@@ -36,6 +36,10 @@ pub struct Metrics {
     pub drain_reassignments: Counter,
     /// Drains that ended with the removed brokers empty (the StatefulSet then shrinks).
     pub drains_finished: Counter,
+    /// Partition reassignments submitted to spread replicas (`oxka.io/rebalance: spread`).
+    pub rebalance_reassignments: Counter,
+    /// Rebalances that ended with replicas and preferred leaders spread.
+    pub rebalances_finished: Counter,
     /// Set once the controller is running (after winning the election when enabled).
     pub ready: AtomicBool,
 }
@@ -54,6 +58,8 @@ impl Default for Metrics {
         let topic_drift = Counter::default();
         let drain_reassignments = Counter::default();
         let drains_finished = Counter::default();
+        let rebalance_reassignments = Counter::default();
+        let rebalances_finished = Counter::default();
         registry.register(
             "reconciliations",
             "KafkaCluster reconciliations run",
@@ -101,6 +107,16 @@ impl Default for Metrics {
             "Drains that ended with the removed brokers empty",
             drains_finished.clone(),
         );
+        registry.register(
+            "rebalance_reassignments",
+            "Partition reassignments submitted to spread replicas over the brokers (oxka.io/rebalance: spread)",
+            rebalance_reassignments.clone(),
+        );
+        registry.register(
+            "rebalances_finished",
+            "Rebalances that ended with replicas and preferred leaders spread",
+            rebalances_finished.clone(),
+        );
         Metrics {
             registry,
             reconciles,
@@ -114,6 +130,8 @@ impl Default for Metrics {
             topic_drift,
             drain_reassignments,
             drains_finished,
+            rebalance_reassignments,
+            rebalances_finished,
             ready: AtomicBool::new(false),
         }
     }

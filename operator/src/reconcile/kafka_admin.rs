@@ -2,8 +2,9 @@
 //! framed with the `kafka-protocol` crate. It asks how healthy partitions are (Metadata plus DescribeConfigs for each topic's
 //! `min.insync.replicas`, for rolling restarts in `roll`). For draining brokers before a scale-down
 //! (`drain`) it also lists running reassignments (ListPartitionReassignments) and submits the plan
-//! (AlterPartitionReassignments). The answers are turned into plain values here; the decisions over
-//! them are pure functions elsewhere.
+//! (AlterPartitionReassignments); after a rebalance (`spread`) it asks for a preferred-leader election
+//! (ElectLeaders). The answers are turned into plain values here; the decisions over them are pure
+//! functions elsewhere.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -12,8 +13,8 @@ use kafka_protocol::messages::alter_partition_reassignments_request::{Reassignab
 use kafka_protocol::messages::describe_configs_request::DescribeConfigsResource;
 use kafka_protocol::messages::{
     AlterPartitionReassignmentsRequest, ApiKey, BrokerId, DescribeConfigsRequest, DescribeConfigsResponse,
-    ListPartitionReassignmentsRequest, ListPartitionReassignmentsResponse, MetadataRequest, MetadataResponse,
-    RequestKind, ResponseKind, TopicName,
+    ElectLeadersRequest, ListPartitionReassignmentsRequest, ListPartitionReassignmentsResponse, MetadataRequest,
+    MetadataResponse, RequestKind, ResponseKind, TopicName,
 };
 use kafka_protocol::protocol::StrBytes;
 use oxka_protocol::network::client::{ClientConnection, ClientError};
@@ -29,6 +30,15 @@ pub const DESCRIBE_CONFIGS_VERSION: i16 = 4;
 pub const LIST_REASSIGNMENTS_VERSION: i16 = 0;
 /// AlterPartitionReassignments v0 (Kafka 2.4+ and oxka).
 pub const ALTER_REASSIGNMENTS_VERSION: i16 = 0;
+/// ElectLeaders v2 (Kafka 2.6+ and oxka).
+pub const ELECT_LEADERS_VERSION: i16 = 2;
+/// ElectLeaders' election type for the preferred (first) replica.
+const PREFERRED_ELECTION: i8 = 0;
+/// ElectLeaders' per-partition answers that are no failure: the leader is already the preferred
+/// replica (ELECTION_NOT_NEEDED), or the preferred replica is not in sync yet
+/// (PREFERRED_LEADER_NOT_AVAILABLE: Kafka's auto leader rebalance tries again later, so does the operator).
+const ELECTION_NOT_NEEDED: i16 = 84;
+const PREFERRED_LEADER_NOT_AVAILABLE: i16 = 80;
 /// Every exchange with one address must finish within this.
 pub const TIMEOUT: Duration = Duration::from_secs(5);
 /// A response larger than this is refused rather than buffered.
@@ -190,6 +200,61 @@ pub async fn alter_reassignments(address: &str, moves: &[Move]) -> Result<(), Ad
             }
         }
         Ok(())
+    })
+    .await
+}
+
+/// What a preferred-leader election of every partition did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Election {
+    /// Partitions whose leader moved to the preferred replica.
+    pub elected: usize,
+    /// Partitions whose preferred replica could not lead yet (not in sync).
+    pub not_available: usize,
+}
+
+/// ElectLeaders (preferred) for every partition, as `kafka-leader-election --election-type preferred
+/// --all-topic-partitions` does; any other per-partition error is returned naming the partition.
+pub async fn elect_preferred_leaders(address: &str) -> Result<Election, AdminError> {
+    let request = RequestKind::ElectLeaders(
+        ElectLeadersRequest::default()
+            .with_election_type(PREFERRED_ELECTION)
+            .with_topic_partitions(None)
+            .with_timeout_ms(TIMEOUT.as_millis() as i32),
+    );
+    with_connection(address, async |c: &mut ClientConnection| {
+        let response = match c
+            .call(ApiKey::ElectLeaders, ELECT_LEADERS_VERSION, &request, TIMEOUT)
+            .await?
+        {
+            ResponseKind::ElectLeaders(response) => response,
+            _ => unreachable!("oxka-protocol decodes an ElectLeaders response as such"),
+        };
+        if response.error_code != 0 {
+            return Err(AdminError::Refused {
+                what: "the preferred leader election".to_string(),
+                code: response.error_code,
+                message: "no message".to_string(),
+            });
+        }
+        let mut election = Election::default();
+        for topic in &response.replica_election_results {
+            for p in &topic.partition_result {
+                match p.error_code {
+                    0 => election.elected += 1,
+                    ELECTION_NOT_NEEDED => {}
+                    PREFERRED_LEADER_NOT_AVAILABLE => election.not_available += 1,
+                    code => {
+                        return Err(AdminError::Refused {
+                            what: format!("the leader election of {}-{}", topic.topic.0, p.partition_id),
+                            code,
+                            message: message(&p.error_message),
+                        })
+                    }
+                }
+            }
+        }
+        Ok(election)
     })
     .await
 }

@@ -14,6 +14,8 @@ pub mod leader;
 pub mod racks;
 pub mod roll;
 pub mod rolling;
+pub mod spread;
+pub mod spreading;
 pub mod status;
 pub mod throttle;
 pub mod topic;

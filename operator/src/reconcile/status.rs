@@ -59,6 +59,8 @@ pub enum Hold {
     ScaleDownBlocked(String),
     /// Brokers to remove are being drained (reassignments running): kept until Metadata shows them empty.
     Draining(DrainReport),
+    /// `oxka.io/rebalance: spread` is being carried out (or failed and is retried): what happens.
+    Rebalancing(String),
     /// Broker changes wait until the coordinator ensemble has rolled and is Ready.
     WaitingForCoordinators,
     /// The pause annotation is set.
@@ -179,6 +181,8 @@ pub fn status(previous: Option<&KafkaClusterStatus>, observed: &Observed, now: T
         (false, "RollStuck", stuck.message())
     } else if let Some(Hold::Draining(d)) = hold(|h| matches!(h, Hold::Draining(_))) {
         (true, "Draining", d.message.clone())
+    } else if let Some(Hold::Rebalancing(m)) = hold(|h| matches!(h, Hold::Rebalancing(_))) {
+        (true, "Rebalancing", m.clone())
     } else if !c.on_latest_revision {
         (
             true,
