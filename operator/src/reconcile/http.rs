@@ -14,6 +14,8 @@ use prometheus_client::registry::Registry;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
+use crate::canary::CanaryMetrics;
+
 /// Reconcile metrics, shared by the controller (writes) and the HTTP server (reads).
 pub struct Metrics {
     registry: Registry,
@@ -36,13 +38,18 @@ pub struct Metrics {
     pub drain_reassignments: Counter,
     /// Drains that ended with the removed brokers empty (the StatefulSet then shrinks).
     pub drains_finished: Counter,
+    /// The built-in canaries' series (`oxka_canary_*`), one set per KafkaCluster.
+    pub canary: CanaryMetrics,
     /// Set once the controller is running (after winning the election when enabled).
     pub ready: AtomicBool,
 }
 
 impl Default for Metrics {
     fn default() -> Self {
-        let mut registry = Registry::with_prefix("oxka_operator");
+        let mut root = Registry::default();
+        let canary = CanaryMetrics::default();
+        canary.register(root.sub_registry_with_prefix("oxka_canary"));
+        let registry = root.sub_registry_with_prefix("oxka_operator");
         let reconciles = Counter::default();
         let errors = Counter::default();
         let duration = Histogram::new(exponential_buckets(0.005, 2.0, 14));
@@ -102,7 +109,7 @@ impl Default for Metrics {
             drains_finished.clone(),
         );
         Metrics {
-            registry,
+            registry: root,
             reconciles,
             errors,
             duration,
@@ -114,6 +121,7 @@ impl Default for Metrics {
             topic_drift,
             drain_reassignments,
             drains_finished,
+            canary,
             ready: AtomicBool::new(false),
         }
     }
