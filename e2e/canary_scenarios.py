@@ -137,6 +137,26 @@ def canary_loses_nothing_when_a_broker_restarts():
           f"lost {c['lost']}, p99 {c.get('latencyP99Ms')} ms", flush=True)
 
 
+def a_roll_records_the_canary_figures():
+    """The `oxka.io/restart` annotation rolls the 6 pods of `canary` (health-gated by the real brokers'
+    ISRs): when it ends, status.lastRoll has its start, end, 6 pods restarted and the canary's figures
+    during it (complete, nothing lost), and a RollFinished Event says the same."""
+    h.check(CLUSTER, "needs canary_topic_and_counts' cluster")
+    h.sh("kubectl", "annotate", "--overwrite", "kafkacluster", NAME, "-n", h.NS, "oxka.io/restart=canary-1")
+    h.wait_for("the roll to start", lambda: (h.kc(NAME) or {}).get("status", {}).get("roll"), 30)
+    h.settle(NAME, timeout=180)
+    last = h.wait_for("status.lastRoll", lambda: h.kc(NAME)["status"].get("lastRoll"), 30)
+    c = last.get("canary") or {}
+    h.check(last["podsRestarted"] == 6 and last.get("startedAt") and last.get("finishedAt"), f"status.lastRoll: {last}")
+    h.check(c.get("complete") and c.get("produced", 0) > 0 and c.get("lost") == 0 and c.get("duplicated") == 0,
+            f"status.lastRoll.canary: {c}")
+    events = h.kubectl_json("get", "events", "-n", h.NS)["items"]
+    notes = [e.get("note", e.get("message", "")) for e in events
+             if e.get("involvedObject", {}).get("name") == NAME and e["reason"] == "RollFinished"]
+    h.check(any("6 pods restarted; canary during the roll: produced" in n for n in notes), f"RollFinished events: {notes}")
+    print(f"  roll: {last['startedAt']} -> {last['finishedAt']}, canary {c}", flush=True)
+
+
 def canary_stops_with_its_cluster():
     """Deleting the KafkaCluster stops its canary: its series leave /metrics."""
     h.sh("kubectl", "delete", "kafkacluster", NAME, "-n", h.NS, "--wait=false")
@@ -145,4 +165,5 @@ def canary_stops_with_its_cluster():
                lambda: not canary_series(h.http_get(url + "/metrics")[1]) or None, 60, interval=1)
 
 
-SCENARIOS = [canary_topic_and_counts, canary_loses_nothing_when_a_broker_restarts, canary_stops_with_its_cluster]
+SCENARIOS = [canary_topic_and_counts, canary_loses_nothing_when_a_broker_restarts, a_roll_records_the_canary_figures,
+             canary_stops_with_its_cluster]

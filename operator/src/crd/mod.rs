@@ -408,7 +408,7 @@ pub struct LastRollStatus {
     pub started_at: Option<k8s_openapi::apimachinery::pkg::apis::meta::v1::Time>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub finished_at: Option<k8s_openapi::apimachinery::pkg::apis::meta::v1::Time>,
-    /// Pods the roll deleted to restart them on the new revision.
+    /// Pods of the cluster (both tiers) created since the roll began: the ones it restarted.
     pub pods_restarted: i32,
     /// The canary's figures during the roll, when the canary ran.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -466,9 +466,6 @@ pub struct RollStatus {
     /// When this roll began.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub started_at: Option<k8s_openapi::apimachinery::pkg::apis::meta::v1::Time>,
-    /// Pods this roll deleted so far (both tiers).
-    #[serde(default)]
-    pub pods_restarted: i32,
 }
 
 /// Pod counts of one role, from its StatefulSet.

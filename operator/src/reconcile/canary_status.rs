@@ -101,12 +101,21 @@ pub fn during_roll(baseline: &RollBaseline, now: &Snapshot) -> RollCanaryStatus 
     }
 }
 
-/// `status.lastRoll` for the roll `roll` (its last `status.roll`) that finished at `now`.
-pub fn finished_roll(roll: &RollStatus, now: Time, canary: Option<RollCanaryStatus>) -> LastRollStatus {
+/// `status.lastRoll` for the roll `roll` (its last `status.roll`) that finished at `now`, given the
+/// cluster's pods' creation times.
+pub fn finished_roll(
+    roll: &RollStatus,
+    now: Time,
+    pods_created: &[Time],
+    canary: Option<RollCanaryStatus>,
+) -> LastRollStatus {
+    // Seconds: Kubernetes times are serialized to the second, so a pod re-created in the second the
+    // roll began counts.
+    let since = roll.started_at.as_ref().map_or(i64::MIN, |t| t.0.as_second());
     LastRollStatus {
         started_at: roll.started_at.clone(),
         finished_at: Some(now),
-        pods_restarted: roll.pods_restarted,
+        pods_restarted: pods_created.iter().filter(|t| t.0.as_second() >= since).count() as i32,
         canary,
     }
 }
@@ -226,7 +235,6 @@ mod tests {
             state: "Waiting".into(),
             message: String::new(),
             started_at: Some(at(100)),
-            pods_restarted: 6,
             ..RollStatus::default()
         };
         let canary = RollCanaryStatus {
@@ -236,7 +244,9 @@ mod tests {
             complete: true,
             ..RollCanaryStatus::default()
         };
-        let last = finished_roll(&roll, at(190), Some(canary));
+        // Six pods re-created during the roll, one left alone since before it.
+        let created: Vec<Time> = [50, 100, 110, 120, 140, 160, 180].into_iter().map(at).collect();
+        let last = finished_roll(&roll, at(190), &created, Some(canary));
         assert_eq!(
             (last.started_at.clone(), last.finished_at.clone(), last.pods_restarted),
             (Some(at(100)), Some(at(190)), 6)
@@ -245,7 +255,7 @@ mod tests {
             roll_finished_message(&last),
             "roll finished in 90 s: 6 pods restarted; canary during the roll: produced 90, acknowledged 90, failed 0, lost 0, duplicated 0, p99 420 ms"
         );
-        let without = finished_roll(&roll, at(190), None);
+        let without = finished_roll(&roll, at(190), &created, None);
         assert!(roll_finished_message(&without).ends_with("6 pods restarted; no canary ran"));
     }
 }

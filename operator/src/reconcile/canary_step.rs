@@ -5,9 +5,10 @@
 
 use std::time::Duration;
 
+use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
-use kube::api::Api;
+use kube::api::{Api, ListParams};
 use kube::runtime::events::EventType;
 use kube::ResourceExt;
 
@@ -100,7 +101,20 @@ pub(super) async fn roll_record(
         .end_roll(&key)
         .zip(ctx.canaries.view(&key))
         .map(|(baseline, now)| canary_status::during_roll(&baseline, &now.snapshot));
-    let last = canary_status::finished_roll(previous_roll, Time(Timestamp::now()), figures);
+    let pods: Api<Pod> = Api::namespaced(ctx.client.clone(), namespace);
+    let selector = format!("app.kubernetes.io/instance={}", cluster.name_any());
+    let created: Vec<Time> = match pods.list(&ListParams::default().labels(&selector)).await {
+        Ok(list) => list
+            .items
+            .into_iter()
+            .filter_map(|p| p.metadata.creation_timestamp)
+            .collect(),
+        Err(e) => {
+            tracing::warn!(cluster = %cluster.name_any(), "cannot list pods to count the roll's restarts: {e}");
+            Vec::new()
+        }
+    };
+    let last = canary_status::finished_roll(previous_roll, Time(Timestamp::now()), &created, figures);
     publish(
         ctx,
         cluster,

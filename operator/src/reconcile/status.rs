@@ -304,13 +304,7 @@ fn roll_status(report: &RollReport, previous: Option<&RollStatus>, now: Time) ->
         Decision::Restart { pod, .. } => ("Restarting", Some(pod.clone())),
         Decision::Stuck { pod, .. } => ("Stuck", Some(pod.clone())),
     };
-    // A pod counts once: the reconciliations after its deletion see it terminating (Wait), but a
-    // repeated decision for the same pod (its deletion not seen yet) must not count it again.
-    let restarted_before = previous.map_or(0, |p| p.pods_restarted);
-    let counted = previous.is_some_and(|p| p.state == "Restarting" && p.pod == pod);
-    let pods_restarted = restarted_before + i32::from(state == "Restarting" && !counted);
     RollStatus {
-        pods_restarted,
         tier: format!("{}s", report.role.as_str()),
         state: state.to_string(),
         pod,
