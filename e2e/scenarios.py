@@ -5,7 +5,8 @@ Drives the system as a user would: helm installs the chart, the operator runs as
 with the chart's ServiceAccount identity (so the chart's RBAC is what it gets), kubectl applies the
 examples. There is no scheduler or kubelet: pods stay Pending, and `mark_pods_ready` plays the
 kubelet's part by patching pod status. Only the standard library is used. The helpers and the runner
-are in harness.py; the KafkaTopic scenarios in topic_scenarios.py.
+are in harness.py; the KafkaTopic scenarios in topic_scenarios.py, the drain ones in drain_scenarios.py,
+the built-in canary's in canary_scenarios.py.
 
 Prints one line per scenario and a closing 'N passed, M failed' line; exits non-zero on failure.
 """
@@ -16,6 +17,7 @@ import sys
 import tempfile
 import time
 
+import canary_scenarios
 import drain_scenarios
 import harness as h
 import topic_scenarios
@@ -595,10 +597,12 @@ SCENARIOS = [
 ]
 # The KafkaTopic scenarios (topic_scenarios.py) run after the KafkaCluster ones, with the same operator.
 SCENARIOS[-1:-1] = topic_scenarios.SCENARIOS
+# The canary scenarios (canary_scenarios.py) run their own 3-broker oxka cluster and KafkaCluster.
+SCENARIOS[-1:-1] = canary_scenarios.SCENARIOS
 # Later scenarios need these; when one fails the rest cannot run meaningfully.
 REQUIRED = {chart_template_dry_run, helm_install, operator_starts_with_chart_rbac, minimal_cluster_objects}
 # Scenarios that build on each other: `--only` naming one of a group runs the whole group.
-GROUPS = [topic_scenarios.SCENARIOS]
+GROUPS = [topic_scenarios.SCENARIOS, canary_scenarios.SCENARIOS]
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@
 //! Kubernetes objects it needs (pure, used by both the `render` subcommand and the controller), and
 //! `reconcile` is the controller that applies them, rolls pods and reports status.
 
+pub mod canary;
 pub mod crd;
 pub mod reconcile;
 pub mod render;

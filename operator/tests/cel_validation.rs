@@ -93,3 +93,23 @@ fn heap_must_be_a_quantity() {
         Vec::<String>::new()
     );
 }
+
+#[test]
+fn the_canary_needs_time_to_read_a_record_back_before_calling_it_lost() {
+    let m = messages(
+        &format!("{HEAD}spec:\n  canary: {{enabled: true, intervalSeconds: 30, lostAfterSeconds: 40}}\n"),
+        None,
+    );
+    assert!(
+        m.iter().any(|m| m.contains("lostAfterSeconds must be at least twice")),
+        "{m:?}"
+    );
+    // Defaults (1 s, 60 s) pass, and so does an interval alone up to half the default grace.
+    for spec in ["{enabled: true}", "{enabled: true, intervalSeconds: 30}"] {
+        assert_eq!(
+            messages(&format!("{HEAD}spec:\n  canary: {spec}\n"), None),
+            Vec::<String>::new(),
+            "{spec}"
+        );
+    }
+}

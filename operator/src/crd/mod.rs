@@ -76,6 +76,48 @@ pub struct KafkaClusterSpec {
     /// Rack awareness: spread brokers over this topology domain.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rack: Option<RackSpec>,
+    /// The built-in canary: the operator produces and consumes a numbered record on the internal topic
+    /// `__oxka_canary` and reports what was lost, duplicated and how long records took.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub canary: Option<CanarySpec>,
+}
+
+/// The built-in canary (an acks=all idempotent producer and a consumer run by the operator itself).
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("self.lostAfterSeconds >= 2 * self.intervalSeconds").message(
+    "canary.lostAfterSeconds must be at least twice canary.intervalSeconds: a record is declared lost only after it had time to arrive"
+))]
+pub struct CanarySpec {
+    /// Run the canary for this cluster.
+    #[serde(default)]
+    pub enabled: bool,
+    /// Seconds between two canary records.
+    #[serde(default = "default_canary_interval")]
+    #[schemars(range(min = 1, max = 3600))]
+    pub interval_seconds: i32,
+    /// An acknowledged record not consumed within this many seconds counts as lost (DataLoss).
+    #[serde(default = "default_canary_lost_after")]
+    #[schemars(range(min = 2, max = 86400))]
+    pub lost_after_seconds: i32,
+}
+
+impl Default for CanarySpec {
+    fn default() -> Self {
+        CanarySpec {
+            enabled: false,
+            interval_seconds: default_canary_interval(),
+            lost_after_seconds: default_canary_lost_after(),
+        }
+    }
+}
+
+fn default_canary_interval() -> i32 {
+    1
+}
+
+fn default_canary_lost_after() -> i32 {
+    60
 }
 
 pub fn default_image() -> String {
@@ -339,6 +381,72 @@ pub struct KafkaClusterStatus {
     /// Brokers being drained before a scale-down (absent when none is).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub drain: Option<DrainStatus>,
+    /// The built-in canary's figures (absent while it is disabled).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub canary: Option<CanaryStatus>,
+    /// The last rolling restart that finished: when, what it restarted, and the canary's figures during it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_roll: Option<LastRollStatus>,
+}
+
+/// What the canary counted since it started (carried over an operator restart from the previous status).
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct CanaryStatus {
+    /// The internal topic the canary writes to and reads from.
+    pub topic: String,
+    /// Records sent.
+    pub produced: i64,
+    /// Records the cluster acknowledged (acks=all).
+    pub acknowledged: i64,
+    /// Records the producer gave up on (an error that is not retriable, or no answer in time).
+    pub failed: i64,
+    /// Distinct records read back.
+    pub consumed: i64,
+    /// Acknowledged records not read back within `lostAfterSeconds`.
+    pub lost: i64,
+    /// Records read back more than once.
+    pub duplicated: i64,
+    /// End-to-end latency (send to read back) of the most recent records, median, in milliseconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latency_p50_ms: Option<i64>,
+    /// The same, 99th percentile.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latency_p99_ms: Option<i64>,
+    /// The canary's last problem (cannot reach the cluster, topic refused, ...), if it has one now.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
+}
+
+/// The last rolling restart that finished.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct LastRollStatus {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_at: Option<k8s_openapi::apimachinery::pkg::apis::meta::v1::Time>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finished_at: Option<k8s_openapi::apimachinery::pkg::apis::meta::v1::Time>,
+    /// Pods of the cluster (both tiers) created since the roll began: the ones it restarted.
+    pub pods_restarted: i32,
+    /// The canary's figures during the roll, when the canary ran.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub canary: Option<RollCanaryStatus>,
+}
+
+/// The canary's counts between the start and the end of one roll.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct RollCanaryStatus {
+    pub produced: i64,
+    pub acknowledged: i64,
+    pub failed: i64,
+    pub lost: i64,
+    pub duplicated: i64,
+    /// 99th percentile end-to-end latency of the records read back during the roll.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latency_p99_ms: Option<i64>,
+    /// False when the operator restarted during the roll: the figures cover only part of it.
+    pub complete: bool,
 }
 
 /// Progress of moving every partition off the brokers a scale-down removes (AlterPartitionReassignments).

@@ -27,6 +27,7 @@ use kube::{Api, Client, Resource, ResourceExt};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
+use super::canary_step::{canary_key, canary_step, roll_record};
 use super::drain::list;
 use super::draining::{self, ScaleDown};
 use super::http::Metrics;
@@ -34,6 +35,7 @@ use super::racks;
 use super::rolling;
 use super::spreading;
 use super::status::{status, Hold, Observed, RollReport, Rollout};
+use crate::canary::Canaries;
 use crate::crd::{KafkaCluster, KafkaClusterStatus, PAUSE_ANNOTATION};
 use crate::render::{render, RenderError, RenderOptions, Role, Tier, CONFIG_HASH_ANNOTATION, MANAGER};
 
@@ -52,6 +54,8 @@ pub struct Context {
     pub roll_settle: Duration,
     /// How often a Ready KafkaTopic is compared with Kafka again (drift detection).
     pub topic_resync: Duration,
+    /// The built-in canaries this process runs (`spec.canary`).
+    pub canaries: Arc<Canaries>,
 }
 
 impl Context {
@@ -95,6 +99,8 @@ const BUSY_REQUEUE: Duration = Duration::from_secs(10);
 /// Requeue interval during a roll: ISR changes raise no Kubernetes event, so they are polled.
 const ROLL_REQUEUE: Duration = Duration::from_secs(5);
 const IDLE_REQUEUE: Duration = Duration::from_secs(300);
+/// Requeue interval while the canary runs: how fresh `status.canary` is.
+const CANARY_REQUEUE: Duration = Duration::from_secs(10);
 
 pub async fn reconcile(cluster: Arc<KafkaCluster>, ctx: Arc<Context>) -> Result<Action, Error> {
     let started = Instant::now();
@@ -114,12 +120,14 @@ pub fn error_policy(cluster: Arc<KafkaCluster>, error: &Error, ctx: Arc<Context>
 }
 
 async fn reconcile_cluster(cluster: &KafkaCluster, ctx: &Context) -> Result<Action, Error> {
+    let name = cluster.name_any();
+    let namespace = cluster.namespace().unwrap_or_else(|| "default".to_string());
     if cluster.metadata.deletion_timestamp.is_some() {
+        ctx.canaries.stop(&canary_key(&namespace, &name));
         // Children carry owner references: the garbage collector removes them.
         return Ok(Action::await_change());
     }
-    let name = cluster.name_any();
-    let namespace = cluster.namespace().unwrap_or_else(|| "default".to_string());
+    let canary = canary_step(ctx, cluster, &namespace).await;
     let stateful_sets: Api<StatefulSet> = Api::namespaced(ctx.client.clone(), &namespace);
     let existing_coordinators = get(&stateful_sets, &format!("{name}-coordinator")).await?;
     let existing_brokers = get(&stateful_sets, &format!("{name}-broker")).await?;
@@ -139,15 +147,16 @@ async fn reconcile_cluster(cluster: &KafkaCluster, ctx: &Context) -> Result<Acti
             .await;
         }
         holds.push(Hold::Paused);
-        let observed = observe(
+        let mut observed = observe(
             cluster,
             existing_coordinators.as_ref(),
             existing_brokers.as_ref(),
             None,
             holds,
         );
+        observed.canary = canary;
         write_status(ctx, cluster, &observed).await?;
-        return Ok(Action::requeue(IDLE_REQUEUE));
+        return Ok(Action::requeue(idle(&observed)));
     }
 
     // An invalid spec changes nothing; the reason goes to status and an Event. Invalid includes
@@ -158,15 +167,16 @@ async fn reconcile_cluster(cluster: &KafkaCluster, ctx: &Context) -> Result<Acti
             publish(ctx, cluster, EventType::Warning, "InvalidSpec", "Validate", why.clone()).await;
         }
         holds.push(Hold::InvalidSpec(why));
-        let observed = observe(
+        let mut observed = observe(
             cluster,
             existing_coordinators.as_ref(),
             existing_brokers.as_ref(),
             None,
             holds,
         );
+        observed.canary = canary;
         write_status(ctx, cluster, &observed).await?;
-        return Ok(Action::requeue(IDLE_REQUEUE));
+        return Ok(Action::requeue(idle(&observed)));
     }
 
     // Scale-down only when the brokers to remove hold no data; until then the operator drains them
@@ -315,6 +325,7 @@ async fn reconcile_cluster(cluster: &KafkaCluster, ctx: &Context) -> Result<Acti
         }
     };
     report_stuck(ctx, cluster, previous.as_ref(), roll.as_ref()).await;
+    let finished_roll = roll_record(ctx, cluster, &namespace, previous.as_ref(), roll.as_ref(), &holds).await;
 
     let observed = Observed {
         generation: cluster.metadata.generation,
@@ -325,13 +336,15 @@ async fn reconcile_cluster(cluster: &KafkaCluster, ctx: &Context) -> Result<Acti
         bootstrap_address: Some(objects.bootstrap_address.clone()),
         holds,
         roll,
+        canary,
+        finished_roll,
     };
     let busy = !(observed.coordinators.settled() && observed.brokers.settled() && observed.holds.is_empty());
     let requeue = match &observed.roll {
         Some(r) if r.stuck().is_none() => ROLL_REQUEUE,
         Some(_) => BUSY_REQUEUE,
         None if busy => BUSY_REQUEUE,
-        None => IDLE_REQUEUE,
+        None => idle(&observed),
     };
     write_status(ctx, cluster, &observed).await?;
     Ok(Action::requeue(requeue))
@@ -505,6 +518,28 @@ fn observe(
         bootstrap_address: bootstrap.or_else(|| previous.and_then(|s| s.bootstrap_address.clone())),
         holds,
         roll: None,
+        canary: None,
+        finished_roll: None,
+    }
+}
+
+/// The requeue interval of a cluster with nothing moving: short while its canary runs, so that
+/// `status.canary` stays fresh.
+fn idle(observed: &Observed) -> Duration {
+    if observed.canary.is_some() {
+        CANARY_REQUEUE
+    } else {
+        IDLE_REQUEUE
+    }
+}
+
+/// Sets each of `fields` that the object at `pointer` lacks to null, so that a merge patch removes it
+/// instead of keeping the stored value. Nothing when there is no object there.
+fn null_absent(patch: &mut serde_json::Value, pointer: &str, fields: &[&str]) {
+    if let Some(map) = patch.pointer_mut(pointer).and_then(serde_json::Value::as_object_mut) {
+        for field in fields {
+            map.entry(field.to_string()).or_insert(serde_json::Value::Null);
+        }
     }
 }
 
@@ -518,19 +553,17 @@ async fn write_status(ctx: &Context, cluster: &KafkaCluster, observed: &Observed
     let mut patch = serde_json::json!({ "status": new });
     // A merge patch keeps every field it leaves out: a roll that ended, or a field of it that no
     // longer applies, must be removed with an explicit null.
-    if new.drain.is_none() {
-        patch["status"]["drain"] = serde_json::Value::Null;
-    }
-    let roll = &mut patch["status"]["roll"];
+    null_absent(&mut patch, "/status", &["drain", "canary"]);
+    null_absent(
+        &mut patch,
+        "/status/canary",
+        &["lastError", "latencyP50Ms", "latencyP99Ms"],
+    );
+    null_absent(&mut patch, "/status/lastRoll", &["canary", "startedAt"]);
+    null_absent(&mut patch, "/status/lastRoll/canary", &["latencyP99Ms"]);
     match new.roll {
-        None => *roll = serde_json::Value::Null,
-        Some(_) => {
-            for field in ["pod", "podsLeft"] {
-                if roll.get(field).is_none() {
-                    roll[field] = serde_json::Value::Null;
-                }
-            }
-        }
+        None => patch["status"]["roll"] = serde_json::Value::Null,
+        Some(_) => null_absent(&mut patch, "/status/roll", &["pod", "podsLeft"]),
     }
     api.patch_status(&name, &PatchParams::default(), &Patch::Merge(&patch))
         .await

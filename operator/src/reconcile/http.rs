@@ -14,6 +14,8 @@ use prometheus_client::registry::Registry;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
+use crate::canary::CanaryMetrics;
+
 /// Reconcile metrics, shared by the controller (writes) and the HTTP server (reads).
 pub struct Metrics {
     registry: Registry,
@@ -40,13 +42,18 @@ pub struct Metrics {
     pub rebalance_reassignments: Counter,
     /// Rebalances that ended with replicas and preferred leaders spread.
     pub rebalances_finished: Counter,
+    /// The built-in canaries' series (`oxka_canary_*`), one set per KafkaCluster.
+    pub canary: CanaryMetrics,
     /// Set once the controller is running (after winning the election when enabled).
     pub ready: AtomicBool,
 }
 
 impl Default for Metrics {
     fn default() -> Self {
-        let mut registry = Registry::with_prefix("oxka_operator");
+        let mut root = Registry::default();
+        let canary = CanaryMetrics::default();
+        canary.register(root.sub_registry_with_prefix("oxka_canary"));
+        let registry = root.sub_registry_with_prefix("oxka_operator");
         let reconciles = Counter::default();
         let errors = Counter::default();
         let duration = Histogram::new(exponential_buckets(0.005, 2.0, 14));
@@ -118,7 +125,7 @@ impl Default for Metrics {
             rebalances_finished.clone(),
         );
         Metrics {
-            registry,
+            registry: root,
             reconciles,
             errors,
             duration,
@@ -132,6 +139,7 @@ impl Default for Metrics {
             drains_finished,
             rebalance_reassignments,
             rebalances_finished,
+            canary,
             ready: AtomicBool::new(false),
         }
     }

@@ -5,6 +5,8 @@
 //! Startup order: HTTP endpoints (so liveness passes while waiting), optional CRD upgrade, leader
 //! election, then the controller. Losing the lease ends the process.
 
+pub mod canary_status;
+mod canary_step;
 pub mod cluster;
 pub mod drain;
 pub mod draining;
@@ -153,6 +155,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         roll_ready_timeout: std::time::Duration::from_secs(args.roll_ready_timeout_secs),
         roll_settle: std::time::Duration::from_secs(args.roll_settle_secs),
         topic_resync: std::time::Duration::from_secs(args.topic_resync_secs),
+        canaries: Arc::new(crate::canary::Canaries::new(metrics.canary.clone())),
     });
     let clusters: Api<KafkaCluster> = scoped(&client, args.namespace.as_deref());
     let owned = watcher::Config::default().labels(&format!("app.kubernetes.io/managed-by={MANAGER}"));

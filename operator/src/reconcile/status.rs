@@ -5,8 +5,9 @@
 use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 
+use super::canary_status::{canary_status, data_loss, CanaryReport};
 use super::roll::Decision;
-use crate::crd::{DrainStatus, KafkaClusterStatus, RoleStatus, RollStatus};
+use crate::crd::{DrainStatus, KafkaClusterStatus, LastRollStatus, RoleStatus, RollStatus};
 use crate::render::Role;
 
 /// How far one role's StatefulSet is from running the desired template everywhere.
@@ -121,6 +122,10 @@ pub struct Observed {
     pub bootstrap_address: Option<String>,
     pub holds: Vec<Hold>,
     pub roll: Option<RollReport>,
+    /// The cluster's canary, while `spec.canary.enabled`.
+    pub canary: Option<CanaryReport>,
+    /// The roll that finished in this reconciliation (`finished_roll`), for `status.lastRoll`.
+    pub finished_roll: Option<LastRollStatus>,
 }
 
 /// Builds the new status from the observation, keeping transition times of unchanged conditions.
@@ -245,6 +250,10 @@ pub fn status(previous: Option<&KafkaClusterStatus>, observed: &Observed, now: T
             "the operator applied the spec".to_string(),
         ),
     }
+    if let Some(canary) = &observed.canary {
+        let (lost, reason, message) = data_loss(canary);
+        set("DataLoss", lost, reason, message);
+    }
 
     KafkaClusterStatus {
         observed_generation: observed.generation,
@@ -252,11 +261,29 @@ pub fn status(previous: Option<&KafkaClusterStatus>, observed: &Observed, now: T
         coordinators: Some(role_status(c, observed.coordinator_hash.clone())),
         brokers: Some(role_status(b, observed.broker_hash.clone())),
         bootstrap_address: observed.bootstrap_address.clone(),
-        roll: roll.map(|r| roll_status(r, previous.and_then(|p| p.roll.as_ref()), now.clone())),
+        roll: match roll {
+            Some(r) => Some(roll_status(r, previous.and_then(|p| p.roll.as_ref()), now.clone())),
+            // Between the last coordinator's restart and its readiness no tier has a step to take, but
+            // the roll goes on with the brokers: it keeps its start and count.
+            None if hold(|h| matches!(h, Hold::WaitingForCoordinators)).is_some() => {
+                previous.and_then(|p| p.roll.clone()).map(|r| RollStatus {
+                    state: "Waiting".to_string(),
+                    pod: None,
+                    message: "waiting for every coordinator to be Ready before the brokers roll".to_string(),
+                    ..r
+                })
+            }
+            None => None,
+        },
         drain: observed.holds.iter().find_map(|h| match h {
             Hold::Draining(d) => Some(drain_status(d, previous.and_then(|p| p.drain.as_ref()), now.clone())),
             _ => None,
         }),
+        canary: observed.canary.as_ref().map(canary_status),
+        last_roll: observed
+            .finished_roll
+            .clone()
+            .or_else(|| previous.and_then(|p| p.last_roll.clone())),
     }
 }
 
@@ -326,6 +353,8 @@ mod tests {
             bootstrap_address: Some("x-bootstrap.ns.svc:9092".into()),
             holds,
             roll: None,
+            canary: None,
+            finished_roll: None,
         }
     }
 
