@@ -28,11 +28,10 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use super::canary_step::{canary_key, canary_step, roll_record};
-use super::drain::list;
-use super::draining::{self, ScaleDown};
 use super::http::Metrics;
 use super::racks;
 use super::rolling;
+use super::scale_down;
 use super::spreading;
 use super::status::{status, Hold, Observed, RollReport, Rollout};
 use crate::canary::Canaries;
@@ -188,77 +187,9 @@ async fn reconcile_cluster(cluster: &KafkaCluster, ctx: &Context) -> Result<Acti
     let address = ctx.kafka_address(cluster, &namespace);
     let current_brokers = existing_brokers.as_ref().and_then(|s| s.spec.as_ref()?.replicas);
     if let Some(current) = current_brokers.filter(|c| *c > cluster.spec.brokers.replicas) {
-        let removed: Vec<i32> = (cluster.spec.brokers.replicas..current).collect();
-        match draining::step(
-            &address,
-            cluster.spec.brokers.replicas,
-            &removed,
-            cluster.spec.brokers.reassignment_throttle_bytes_per_second,
-        )
-        .await
+        if let Some(kept) = scale_down::reconcile(ctx, cluster, previous.as_ref(), &address, current, &mut holds).await
         {
-            ScaleDown::Proceed => {
-                if previous.as_ref().is_some_and(|s| s.drain.is_some()) {
-                    ctx.metrics.drains_finished.inc();
-                    publish(
-                        ctx,
-                        cluster,
-                        EventType::Normal,
-                        "DrainFinished",
-                        "Drain",
-                        format!("brokers {} host no partitions any more", list(&removed)),
-                    )
-                    .await;
-                }
-                publish(
-                    ctx,
-                    cluster,
-                    EventType::Normal,
-                    "ScalingDown",
-                    "ScaleDown",
-                    format!(
-                        "brokers {} host no partitions: removing them (their PVCs are kept)",
-                        list(&removed)
-                    ),
-                )
-                .await;
-            }
-            ScaleDown::Draining { report, submitted } => {
-                if let Some(moves) = submitted {
-                    ctx.metrics.drain_reassignments.inc_by(moves.len() as u64);
-                    publish(
-                        ctx,
-                        cluster,
-                        EventType::Normal,
-                        "DrainStarted",
-                        "Drain",
-                        format!(
-                            "moving {} partitions off brokers {} before removing them: {}",
-                            moves.len(),
-                            list(&removed),
-                            draining::describe(&moves)
-                        ),
-                    )
-                    .await;
-                }
-                holds.push(Hold::Draining(report));
-                options.broker_replicas = Some(current);
-            }
-            ScaleDown::Blocked(why) => {
-                if !has_message(previous.as_ref(), "Degraded", &why) {
-                    publish(
-                        ctx,
-                        cluster,
-                        EventType::Warning,
-                        "ScaleDownBlocked",
-                        "ScaleDown",
-                        why.clone(),
-                    )
-                    .await;
-                }
-                holds.push(Hold::ScaleDownBlocked(why));
-                options.broker_replicas = Some(current);
-            }
+            options.broker_replicas = Some(kept);
         }
     }
 
@@ -582,7 +513,7 @@ fn has_reason(status: Option<&KafkaClusterStatus>, type_: &str, reason: &str) ->
     condition(status, type_).is_some_and(|c| c.reason == reason)
 }
 
-fn has_message(status: Option<&KafkaClusterStatus>, type_: &str, message: &str) -> bool {
+pub(super) fn has_message(status: Option<&KafkaClusterStatus>, type_: &str, message: &str) -> bool {
     condition(status, type_).is_some_and(|c| c.message == message)
 }
 

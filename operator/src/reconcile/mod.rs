@@ -16,6 +16,7 @@ pub mod leader;
 pub mod racks;
 pub mod roll;
 pub mod rolling;
+pub mod scale_down;
 pub mod spread;
 pub mod spreading;
 pub mod status;

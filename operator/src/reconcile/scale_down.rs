@@ -1,0 +1,97 @@
+//! A lower `spec.brokers.replicas` than the broker StatefulSet has: one reconciliation's part. Scale
+//! down only when the brokers to remove hold no data; until then drain them (`draining::step`), keep
+//! the current count, and say so in Events, metrics and holds.
+
+use kube::runtime::events::EventType;
+
+use super::cluster::{has_message, publish, Context};
+use super::drain::list;
+use super::draining::{self, ScaleDown};
+use super::status::Hold;
+use crate::crd::{KafkaCluster, KafkaClusterStatus};
+
+/// Runs one pass for brokers `[spec, current)`. Returns the broker count to render: `Some(current)`
+/// while they are kept (draining or blocked), `None` when the StatefulSet may shrink.
+pub async fn reconcile(
+    ctx: &Context,
+    cluster: &KafkaCluster,
+    previous: Option<&KafkaClusterStatus>,
+    address: &str,
+    current: i32,
+    holds: &mut Vec<Hold>,
+) -> Option<i32> {
+    let mut kept = None;
+    let removed: Vec<i32> = (cluster.spec.brokers.replicas..current).collect();
+    match draining::step(
+        address,
+        cluster.spec.brokers.replicas,
+        &removed,
+        cluster.spec.brokers.reassignment_throttle_bytes_per_second,
+    )
+    .await
+    {
+        ScaleDown::Proceed => {
+            if previous.is_some_and(|s| s.drain.is_some()) {
+                ctx.metrics.drains_finished.inc();
+                publish(
+                    ctx,
+                    cluster,
+                    EventType::Normal,
+                    "DrainFinished",
+                    "Drain",
+                    format!("brokers {} host no partitions any more", list(&removed)),
+                )
+                .await;
+            }
+            publish(
+                ctx,
+                cluster,
+                EventType::Normal,
+                "ScalingDown",
+                "ScaleDown",
+                format!(
+                    "brokers {} host no partitions: removing them (their PVCs are kept)",
+                    list(&removed)
+                ),
+            )
+            .await;
+        }
+        ScaleDown::Draining { report, submitted } => {
+            if let Some(moves) = submitted {
+                ctx.metrics.drain_reassignments.inc_by(moves.len() as u64);
+                publish(
+                    ctx,
+                    cluster,
+                    EventType::Normal,
+                    "DrainStarted",
+                    "Drain",
+                    format!(
+                        "moving {} partitions off brokers {} before removing them: {}",
+                        moves.len(),
+                        list(&removed),
+                        draining::describe(&moves)
+                    ),
+                )
+                .await;
+            }
+            holds.push(Hold::Draining(report));
+            kept = Some(current);
+        }
+        ScaleDown::Blocked(why) => {
+            if !has_message(previous, "Degraded", &why) {
+                publish(
+                    ctx,
+                    cluster,
+                    EventType::Warning,
+                    "ScaleDownBlocked",
+                    "ScaleDown",
+                    why.clone(),
+                )
+                .await;
+            }
+            holds.push(Hold::ScaleDownBlocked(why));
+            kept = Some(current);
+        }
+    }
+    kept
+}
