@@ -6,6 +6,8 @@
 //! 4.x broker (KRaft, started by `scripts/apache-kafka-broker.sh`).
 
 mod common;
+#[path = "native_tools/console.rs"]
+mod console;
 #[path = "native_tools/consumer_groups.rs"]
 mod consumer_groups;
 

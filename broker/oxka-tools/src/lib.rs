@@ -12,11 +12,16 @@
 
 mod admin;
 mod broker_api_versions;
+mod client_props;
 mod configs;
+mod console_consumer;
+mod console_producer;
 mod consumer_groups;
 mod error;
 mod get_offsets;
+mod leaders;
 mod offsets;
+mod records;
 mod settings;
 mod topics;
 
@@ -45,6 +50,16 @@ const TOOLS: &[Tool] = &[
         name: "configs",
         about: "describe and alter topic and broker configs (kafka-configs.sh)",
         run: |args| parse_and_run(args, configs::run),
+    },
+    Tool {
+        name: "console-consumer",
+        about: "print the records of topics, alone or in a consumer group (kafka-console-consumer.sh)",
+        run: |args| parse_and_run(args, console_consumer::run),
+    },
+    Tool {
+        name: "console-producer",
+        about: "produce each line of standard input as a record (kafka-console-producer.sh)",
+        run: |args| parse_and_run(args, console_producer::run),
     },
     Tool {
         name: "consumer-groups",
