@@ -20,6 +20,7 @@ mod consumer_groups;
 mod error;
 mod get_offsets;
 mod leaders;
+mod log_dirs;
 mod offsets;
 mod records;
 mod settings;
@@ -70,6 +71,11 @@ const TOOLS: &[Tool] = &[
         name: "get-offsets",
         about: "offsets of topic partitions at a time: latest, earliest, a timestamp (kafka-get-offsets.sh)",
         run: |args| parse_and_run(args, get_offsets::run),
+    },
+    Tool {
+        name: "log-dirs",
+        about: "the log directories of brokers and the partitions in them (kafka-log-dirs.sh)",
+        run: |args| parse_and_run(args, log_dirs::run),
     },
     Tool {
         name: "topics",
