@@ -10,6 +10,8 @@ mod common;
 mod console;
 #[path = "native_tools/consumer_groups.rs"]
 mod consumer_groups;
+#[path = "native_tools/delete_records.rs"]
+mod delete_records;
 #[path = "native_tools/log_dirs.rs"]
 mod log_dirs;
 

@@ -17,6 +17,7 @@ mod configs;
 mod console_consumer;
 mod console_producer;
 mod consumer_groups;
+mod delete_records;
 mod error;
 mod get_offsets;
 mod leaders;
@@ -66,6 +67,11 @@ const TOOLS: &[Tool] = &[
         name: "consumer-groups",
         about: "list, describe, reset offsets of and delete consumer groups (kafka-consumer-groups.sh)",
         run: |args| parse_and_run(args, consumer_groups::run),
+    },
+    Tool {
+        name: "delete-records",
+        about: "delete the records of partitions below an offset (kafka-delete-records.sh)",
+        run: |args| parse_and_run(args, delete_records::run),
     },
     Tool {
         name: "get-offsets",
