@@ -14,6 +14,8 @@ mod consumer_groups;
 mod delete_records;
 #[path = "native_tools/log_dirs.rs"]
 mod log_dirs;
+#[path = "native_tools/metadata_quorum.rs"]
+mod metadata_quorum;
 
 use std::process::Output;
 use std::time::{Duration, Instant};

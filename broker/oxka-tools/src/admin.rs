@@ -7,11 +7,12 @@ use std::collections::BTreeMap;
 
 use kafka_protocol::messages::{
     ApiKey, ApiVersionsRequest, ApiVersionsResponse, CreatePartitionsResponse, CreateTopicsResponse,
-    DeleteGroupsResponse, DeleteRecordsResponse, DeleteTopicsResponse, DescribeConfigsResponse, DescribeGroupsResponse,
-    DescribeLogDirsResponse, DescribeQuorumResponse, DescribeTopicPartitionsResponse, FetchResponse,
-    FindCoordinatorResponse, HeartbeatResponse, IncrementalAlterConfigsResponse, JoinGroupResponse, LeaveGroupResponse,
-    ListGroupsResponse, ListOffsetsResponse, MetadataRequest, MetadataResponse, OffsetCommitResponse,
-    OffsetDeleteResponse, OffsetFetchResponse, ProduceResponse, RequestKind, ResponseKind, SyncGroupResponse,
+    DeleteGroupsResponse, DeleteRecordsResponse, DeleteTopicsResponse, DescribeClusterResponse,
+    DescribeConfigsResponse, DescribeGroupsResponse, DescribeLogDirsResponse, DescribeQuorumResponse,
+    DescribeTopicPartitionsResponse, FetchResponse, FindCoordinatorResponse, HeartbeatResponse,
+    IncrementalAlterConfigsResponse, JoinGroupResponse, LeaveGroupResponse, ListGroupsResponse, ListOffsetsResponse,
+    MetadataRequest, MetadataResponse, OffsetCommitResponse, OffsetDeleteResponse, OffsetFetchResponse,
+    ProduceResponse, RequestKind, ResponseKind, SyncGroupResponse,
 };
 use kafka_protocol::protocol::{Message, Request, StrBytes};
 use oxka_protocol::network::client::{ClientConnection, ClientError};
@@ -78,6 +79,7 @@ from_response! {
     DescribeLogDirs => DescribeLogDirsResponse,
     DeleteRecords => DeleteRecordsResponse,
     DescribeQuorum => DescribeQuorumResponse,
+    DescribeCluster => DescribeClusterResponse,
 }
 
 impl Admin {

@@ -22,6 +22,7 @@ mod error;
 mod get_offsets;
 mod leaders;
 mod log_dirs;
+mod metadata_quorum;
 mod offsets;
 mod records;
 mod settings;
@@ -82,6 +83,11 @@ const TOOLS: &[Tool] = &[
         name: "log-dirs",
         about: "the log directories of brokers and the partitions in them (kafka-log-dirs.sh)",
         run: |args| parse_and_run(args, log_dirs::run),
+    },
+    Tool {
+        name: "metadata-quorum",
+        about: "describe the metadata quorum: on oxka, the coordinator ensemble (kafka-metadata-quorum.sh)",
+        run: |args| parse_and_run(args, metadata_quorum::run),
     },
     Tool {
         name: "topics",
