@@ -12,6 +12,8 @@ mod console;
 mod consumer_groups;
 #[path = "native_tools/delete_records.rs"]
 mod delete_records;
+#[path = "native_tools/dump_log.rs"]
+mod dump_log;
 #[path = "native_tools/log_dirs.rs"]
 mod log_dirs;
 #[path = "native_tools/metadata_quorum.rs"]

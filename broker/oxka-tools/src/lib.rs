@@ -18,6 +18,7 @@ mod console_consumer;
 mod console_producer;
 mod consumer_groups;
 mod delete_records;
+mod dump_log;
 mod error;
 mod get_offsets;
 mod leaders;
@@ -73,6 +74,11 @@ const TOOLS: &[Tool] = &[
         name: "delete-records",
         about: "delete the records of partitions below an offset (kafka-delete-records.sh)",
         run: |args| parse_and_run(args, delete_records::run),
+    },
+    Tool {
+        name: "dump-log",
+        about: "print the batches and records of log segment files, offline (kafka-dump-log.sh)",
+        run: |args| parse_and_run(args, dump_log::run),
     },
     Tool {
         name: "get-offsets",
