@@ -6,7 +6,7 @@
 #   config/  server.properties (pointing at the coordinator on localhost:2181, as the seed's does) and
 #            zookeeper.properties
 #   logs/    where -daemon writes (LOG_DIR overrides it)
-#   README.md
+#   README.md, LICENSE (Apache-2.0, the workspace's license)
 # Usage: scripts/dist.sh [OUT_DIR]   (default ~/.cache/oxka/dist; OXKA_DIST_PROFILE=debug packs a debug
 # build instead of a release build). Prints the archive's path.
 set -euo pipefail

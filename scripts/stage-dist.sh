@@ -15,4 +15,4 @@ sed 's|^# No zookeeper.connect / coordinator.connect: the broker runs its embedd
   "$ROOT/config/server.properties" > "$DIR/config/server.properties"
 grep -q '^zookeeper.connect=localhost:2181$' "$DIR/config/server.properties" \
   || { echo "stage-dist: config/server.properties changed; update the zookeeper.connect line here" >&2; exit 1; }
-cp "$ROOT/README.md" "$DIR/"
+cp "$ROOT/README.md" "$ROOT/LICENSE" "$DIR/"

@@ -73,6 +73,12 @@ fn the_seed_quick_start_runs_from_the_distribution() {
         .output()
         .unwrap();
     assert!(staged.status.success(), "stage-dist.sh: {}", text(&staged));
+    // The license the workspace declares (Cargo.toml: Apache-2.0) ships with the binary.
+    let license = std::fs::read_to_string(dist.join("LICENSE")).expect("the distribution has a LICENSE");
+    assert!(
+        license.contains("Apache License") && license.contains("Version 2.0"),
+        "{license}"
+    );
     let (zk_port, kafka_port) = (free_port(), free_port());
     set(
         &dist.join("config/zookeeper.properties"),

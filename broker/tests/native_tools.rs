@@ -6,8 +6,18 @@
 //! 4.x broker (KRaft, started by `scripts/apache-kafka-broker.sh`).
 
 mod common;
+#[path = "native_tools/console.rs"]
+mod console;
 #[path = "native_tools/consumer_groups.rs"]
 mod consumer_groups;
+#[path = "native_tools/delete_records.rs"]
+mod delete_records;
+#[path = "native_tools/dump_log.rs"]
+mod dump_log;
+#[path = "native_tools/log_dirs.rs"]
+mod log_dirs;
+#[path = "native_tools/metadata_quorum.rs"]
+mod metadata_quorum;
 
 use std::process::Output;
 use std::time::{Duration, Instant};

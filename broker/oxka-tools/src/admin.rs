@@ -7,10 +7,12 @@ use std::collections::BTreeMap;
 
 use kafka_protocol::messages::{
     ApiKey, ApiVersionsRequest, ApiVersionsResponse, CreatePartitionsResponse, CreateTopicsResponse,
-    DeleteGroupsResponse, DeleteTopicsResponse, DescribeConfigsResponse, DescribeGroupsResponse,
-    DescribeTopicPartitionsResponse, FindCoordinatorResponse, IncrementalAlterConfigsResponse, ListGroupsResponse,
-    ListOffsetsResponse, MetadataRequest, MetadataResponse, OffsetCommitResponse, OffsetDeleteResponse,
-    OffsetFetchResponse, RequestKind, ResponseKind,
+    DeleteGroupsResponse, DeleteRecordsResponse, DeleteTopicsResponse, DescribeClusterResponse,
+    DescribeConfigsResponse, DescribeGroupsResponse, DescribeLogDirsResponse, DescribeQuorumResponse,
+    DescribeTopicPartitionsResponse, FetchResponse, FindCoordinatorResponse, HeartbeatResponse,
+    IncrementalAlterConfigsResponse, JoinGroupResponse, LeaveGroupResponse, ListGroupsResponse, ListOffsetsResponse,
+    MetadataRequest, MetadataResponse, OffsetCommitResponse, OffsetDeleteResponse, OffsetFetchResponse,
+    ProduceResponse, RequestKind, ResponseKind, SyncGroupResponse,
 };
 use kafka_protocol::protocol::{Message, Request, StrBytes};
 use oxka_protocol::network::client::{ClientConnection, ClientError};
@@ -68,6 +70,16 @@ from_response! {
     OffsetCommit => OffsetCommitResponse,
     DeleteGroups => DeleteGroupsResponse,
     OffsetDelete => OffsetDeleteResponse,
+    Produce => ProduceResponse,
+    Fetch => FetchResponse,
+    JoinGroup => JoinGroupResponse,
+    SyncGroup => SyncGroupResponse,
+    Heartbeat => HeartbeatResponse,
+    LeaveGroup => LeaveGroupResponse,
+    DescribeLogDirs => DescribeLogDirsResponse,
+    DeleteRecords => DeleteRecordsResponse,
+    DescribeQuorum => DescribeQuorumResponse,
+    DescribeCluster => DescribeClusterResponse,
 }
 
 impl Admin {
@@ -161,6 +173,12 @@ impl Admin {
     /// The highest version of `Req` both sides speak, at least `floor` (a version below which the
     /// request lacks what the tool needs).
     fn version_for<Req: Request + Message>(&self, floor: i16) -> Result<(ApiKey, i16), ToolError> {
+        self.version_between::<Req>(floor, i16::MAX)
+    }
+
+    /// As `version_for`, at most `cap` (a version from which the request changes shape in a way the
+    /// tool does not build, e.g. Fetch by topic id from v13).
+    fn version_between<Req: Request + Message>(&self, floor: i16, cap: i16) -> Result<(ApiKey, i16), ToolError> {
         let api = ApiKey::try_from(Req::KEY).expect("every Request type has a known key");
         let ours = Req::VERSIONS;
         let unsupported = |detail: String| ToolError::UnsupportedApi {
@@ -171,7 +189,7 @@ impl Admin {
         let Some(&(min, max)) = self.ranges.get(&Req::KEY) else {
             return Err(unsupported("it does not list it in ApiVersions".to_string()));
         };
-        let version = max.min(ours.max);
+        let version = max.min(ours.max).min(cap);
         if version < min.max(ours.min).max(floor) {
             return Err(unsupported(format!(
                 "it serves {min} to {max}, this tool {} to {}",
@@ -201,6 +219,34 @@ impl Admin {
         Req::Response::from_response(response).ok_or_else(|| {
             ClientError::Protocol(format!("{}: answered {api:?} with another API", self.address())).into()
         })
+    }
+
+    /// As `send`, at a version no higher than `cap`.
+    pub async fn send_capped<Req>(&mut self, request: Req, floor: i16, cap: i16) -> Result<Req::Response, ToolError>
+    where
+        Req: Request + Message + Into<RequestKind>,
+        Req::Response: FromResponse,
+    {
+        let (api, version) = self.version_between::<Req>(floor, cap)?;
+        let response = self
+            .connection
+            .call(api, version, &request.into(), self.settings.request_timeout)
+            .await?;
+        Req::Response::from_response(response).ok_or_else(|| {
+            ClientError::Protocol(format!("{}: answered {api:?} with another API", self.address())).into()
+        })
+    }
+
+    /// Sends `request` without waiting for an answer (Produce with acks=0, which brokers do not answer).
+    pub async fn send_unanswered<Req>(&mut self, request: Req, floor: i16) -> Result<(), ToolError>
+    where
+        Req: Request + Message + Into<RequestKind>,
+    {
+        let (api, version) = self.version_for::<Req>(floor)?;
+        Ok(self
+            .connection
+            .send_only(api, version, &request.into(), self.settings.request_timeout)
+            .await?)
     }
 
     /// Metadata for `topics` (None: every topic), v1 or later (where an absent list means all).

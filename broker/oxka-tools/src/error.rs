@@ -48,7 +48,11 @@ pub fn kafka_message(code: i16, message: Option<&str>) -> String {
 /// Kafka's description of an error code (`Errors.java`), for the codes the tools print.
 fn description(code: i16) -> Option<&'static str> {
     Some(match code {
+        1 => "The requested offset is not within the range of offsets maintained by the server.",
         3 => "This server does not host this topic-partition.",
+        5 => "There is no leader for this topic-partition as we are in the middle of a leadership election.",
+        6 => "For requests intended only for the leader, this error indicates that the broker is not the current leader. For requests intended for any replica, this error indicates that the broker is not a replica of the topic partition.",
+        7 => "The request timed out.",
         14 => "The coordinator is loading and hence can't process requests.",
         15 => "The coordinator is not available.",
         16 => "This is not the correct coordinator.",
@@ -56,6 +60,7 @@ fn description(code: i16) -> Option<&'static str> {
         25 => "The coordinator is not aware of this member.",
         27 => "The group is rebalancing, so a rejoin is needed.",
         30 => "Group authorization failed.",
+        56 => "Disk error when trying to access log file on the disk.",
         68 => "The group is not empty.",
         69 => "The group id does not exist.",
         86 => "Deleting offsets of a topic is forbidden while the consumer group is actively subscribed to it.",

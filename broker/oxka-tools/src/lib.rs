@@ -12,11 +12,20 @@
 
 mod admin;
 mod broker_api_versions;
+mod client_props;
 mod configs;
+mod console_consumer;
+mod console_producer;
 mod consumer_groups;
+mod delete_records;
+mod dump_log;
 mod error;
 mod get_offsets;
+mod leaders;
+mod log_dirs;
+mod metadata_quorum;
 mod offsets;
+mod records;
 mod settings;
 mod topics;
 
@@ -47,14 +56,44 @@ const TOOLS: &[Tool] = &[
         run: |args| parse_and_run(args, configs::run),
     },
     Tool {
+        name: "console-consumer",
+        about: "print the records of topics, alone or in a consumer group (kafka-console-consumer.sh)",
+        run: |args| parse_and_run(args, console_consumer::run),
+    },
+    Tool {
+        name: "console-producer",
+        about: "produce each line of standard input as a record (kafka-console-producer.sh)",
+        run: |args| parse_and_run(args, console_producer::run),
+    },
+    Tool {
         name: "consumer-groups",
         about: "list, describe, reset offsets of and delete consumer groups (kafka-consumer-groups.sh)",
         run: |args| parse_and_run(args, consumer_groups::run),
     },
     Tool {
+        name: "delete-records",
+        about: "delete the records of partitions below an offset (kafka-delete-records.sh)",
+        run: |args| parse_and_run(args, delete_records::run),
+    },
+    Tool {
+        name: "dump-log",
+        about: "print the batches and records of log segment files, offline (kafka-dump-log.sh)",
+        run: |args| parse_and_run(args, dump_log::run),
+    },
+    Tool {
         name: "get-offsets",
         about: "offsets of topic partitions at a time: latest, earliest, a timestamp (kafka-get-offsets.sh)",
         run: |args| parse_and_run(args, get_offsets::run),
+    },
+    Tool {
+        name: "log-dirs",
+        about: "the log directories of brokers and the partitions in them (kafka-log-dirs.sh)",
+        run: |args| parse_and_run(args, log_dirs::run),
+    },
+    Tool {
+        name: "metadata-quorum",
+        about: "describe the metadata quorum: on oxka, the coordinator ensemble (kafka-metadata-quorum.sh)",
+        run: |args| parse_and_run(args, metadata_quorum::run),
     },
     Tool {
         name: "topics",

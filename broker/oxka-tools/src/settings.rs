@@ -68,31 +68,39 @@ impl ClientSettings {
         let text = std::fs::read_to_string(path).map_err(|e| error(e.to_string()))?;
         let entries = oxka_config::properties::parse(&text).map_err(|e| error(e.to_string()))?;
         for entry in entries {
-            let key = entry.key.as_str();
-            let value = entry.value.trim();
-            let at = |what: &str| error(format!("line {}: {key}={value}: {what}", entry.line));
-            if key == "security.protocol" {
-                if !value.eq_ignore_ascii_case("PLAINTEXT") {
-                    return Err(at(
-                        "only PLAINTEXT is supported (oxka has no TLS or SASL yet); remove the line or set PLAINTEXT",
-                    ));
-                }
-            } else if SECURITY_PREFIXES.iter().any(|p| key.starts_with(p)) {
-                return Err(at(
-                    "security settings are not supported (oxka has no TLS or SASL yet); remove the line",
-                ));
-            } else if key == "client.id" {
-                self.client_id = value.to_string();
-            } else if key == "request.timeout.ms" || key == "default.api.timeout.ms" {
-                let ms: u64 = value.parse().map_err(|_| at("expected a number of milliseconds"))?;
-                if key == "request.timeout.ms" {
-                    self.request_timeout = Duration::from_millis(ms);
-                }
-            } else if key == "bootstrap.servers" {
-                // --bootstrap-server wins, as in Kafka's tools.
-            }
-            // Other client settings (buffer sizes, retries, ...) change nothing in a one-shot tool.
+            let (key, value) = (entry.key.as_str(), entry.value.trim());
+            self.apply(key, value)
+                .map_err(|what| error(format!("line {}: {key}={value}: {what}", entry.line)))?;
         }
+        Ok(())
+    }
+
+    /// Applies one client property (from a file or a `--producer-property`-style flag); the error says
+    /// what is wrong with it.
+    pub fn apply(&mut self, key: &str, value: &str) -> Result<(), String> {
+        if key == "security.protocol" {
+            if !value.eq_ignore_ascii_case("PLAINTEXT") {
+                return Err(
+                    "only PLAINTEXT is supported (oxka has no TLS or SASL yet); remove the line or set PLAINTEXT"
+                        .to_string(),
+                );
+            }
+        } else if SECURITY_PREFIXES.iter().any(|p| key.starts_with(p)) {
+            return Err(
+                "security settings are not supported (oxka has no TLS or SASL yet); remove the line".to_string(),
+            );
+        } else if key == "client.id" {
+            self.client_id = value.to_string();
+        } else if key == "request.timeout.ms" || key == "default.api.timeout.ms" {
+            let ms: u64 = value
+                .parse()
+                .map_err(|_| "expected a number of milliseconds".to_string())?;
+            if key == "request.timeout.ms" {
+                self.request_timeout = Duration::from_millis(ms);
+            }
+        }
+        // bootstrap.servers: --bootstrap-server wins, as in Kafka's tools. Other client settings
+        // (buffer sizes, retries, ...) change nothing in a one-shot tool, or are read by the tool itself.
         Ok(())
     }
 }

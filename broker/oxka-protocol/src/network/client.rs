@@ -108,6 +108,31 @@ impl ClientConnection {
         &self.address
     }
 
+    /// Sends `request` without reading an answer: for requests the broker does not answer (Produce
+    /// with acks=0). Waits up to `timeout` for the bytes to be written.
+    pub async fn send_only(
+        &mut self,
+        api: ApiKey,
+        version: i16,
+        request: &RequestKind,
+        timeout: Duration,
+    ) -> Result<(), ClientError> {
+        let correlation_id = self.next_correlation;
+        self.next_correlation = self.next_correlation.wrapping_add(1);
+        let frame =
+            encode_request(api, version, correlation_id, &self.client_id, request).map_err(ClientError::Protocol)?;
+        tokio::time::timeout(timeout, self.writer.write_all(&frame))
+            .await
+            .map_err(|_| ClientError::TimedOut {
+                address: self.address.clone(),
+                timeout,
+            })?
+            .map_err(|e| ClientError::Io {
+                address: self.address.clone(),
+                reason: e.to_string(),
+            })
+    }
+
     /// Sends `request` and waits up to `timeout` for its response.
     pub async fn call(
         &mut self,

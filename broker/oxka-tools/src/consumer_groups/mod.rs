@@ -10,7 +10,7 @@
 //! on stdout, as Kafka's tool, and exits 1 (Kafka's tool exits 0 after it); flag errors print Kafka's
 //! line on stderr and exit 1.
 
-mod client;
+pub(crate) mod client;
 mod delete;
 mod describe;
 mod reset;
