@@ -124,10 +124,12 @@ fn the_seed_quick_start_runs_from_the_distribution() {
         None,
     );
     assert!(zk.status.success(), "zookeeper-server-start.sh -daemon: {}", text(&zk));
+    // Kafka's `--override key=value` after the file wins over it (the shipped file says
+    // num.partitions=1): the topic created below without --partitions gets 3.
     let kafka = run(
         &dist,
         "kafka-server-start.sh",
-        &["-daemon", "config/server.properties"],
+        &["-daemon", "config/server.properties", "--override", "num.partitions=3"],
         None,
     );
     assert!(
@@ -183,6 +185,23 @@ fn the_seed_quick_start_runs_from_the_distribution() {
         None,
     );
     assert_eq!(text(&created), "Created topic quickstart-events.\n");
+    let described = run(
+        &dist,
+        "kafka-topics.sh",
+        &[
+            "--bootstrap-server",
+            &bootstrap,
+            "--describe",
+            "--topic",
+            "quickstart-events",
+        ],
+        None,
+    );
+    assert!(
+        text(&described).contains("PartitionCount: 3"),
+        "--override num.partitions=3 applies: {}",
+        text(&described)
+    );
     let listed = run(
         &dist,
         "kafka-topics.sh",
