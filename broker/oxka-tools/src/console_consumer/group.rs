@@ -13,7 +13,6 @@ use bytes::{BufMut, Bytes, BytesMut};
 use kafka_protocol::messages::consumer_protocol_assignment::TopicPartition;
 use kafka_protocol::messages::join_group_request::JoinGroupRequestProtocol;
 use kafka_protocol::messages::leave_group_request::MemberIdentity;
-use kafka_protocol::messages::offset_commit_request::{OffsetCommitRequestPartition, OffsetCommitRequestTopic};
 use kafka_protocol::messages::sync_group_request::SyncGroupRequestAssignment;
 use kafka_protocol::messages::{
     ConsumerProtocolAssignment, ConsumerProtocolSubscription, GroupId, HeartbeatRequest, JoinGroupRequest,
@@ -22,7 +21,7 @@ use kafka_protocol::messages::{
 use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
 
 use crate::admin::Admin;
-use crate::consumer_groups::client::{decode_assignment, GroupClient};
+use crate::consumer_groups::client::{commit_topics, decode_assignment, GroupClient};
 use crate::error::{kafka_message, ToolError};
 use crate::leaders::Leaders;
 use crate::settings::ClientSettings;
@@ -233,30 +232,12 @@ impl GroupMember {
         if offsets.is_empty() {
             return Ok(true);
         }
-        let mut topics: BTreeMap<&str, Vec<OffsetCommitRequestPartition>> = BTreeMap::new();
-        for ((topic, partition), offset) in offsets {
-            topics.entry(topic).or_default().push(
-                OffsetCommitRequestPartition::default()
-                    .with_partition_index(*partition)
-                    .with_committed_offset(*offset)
-                    .with_committed_leader_epoch(-1),
-            );
-        }
         let request = OffsetCommitRequest::default()
             .with_group_id(GroupId(StrBytes::from_string(self.config.group_id.clone())))
             .with_generation_id_or_member_epoch(self.generation)
             .with_member_id(StrBytes::from_string(self.member_id.clone()))
             .with_retention_time_ms(-1)
-            .with_topics(
-                topics
-                    .into_iter()
-                    .map(|(name, partitions)| {
-                        OffsetCommitRequestTopic::default()
-                            .with_name(TopicName(StrBytes::from_string(name.to_string())))
-                            .with_partitions(partitions)
-                    })
-                    .collect(),
-            );
+            .with_topics(commit_topics(offsets));
         let admin = self.coordinator().await?;
         let response = admin.send_capped(request, 2, OFFSET_COMMIT_MAX_VERSION).await?;
         let code = response

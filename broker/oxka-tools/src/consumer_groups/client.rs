@@ -264,30 +264,11 @@ impl GroupClient {
     /// alterConsumerGroupOffsets does; the first partition error fails it.
     pub async fn commit_offsets(&self, group: &str, offsets: &BTreeMap<(String, i32), i64>) -> Result<(), ToolError> {
         let (mut admin, _) = self.coordinator(group).await?;
-        let mut topics: BTreeMap<&str, Vec<OffsetCommitRequestPartition>> = BTreeMap::new();
-        for ((topic, partition), offset) in offsets {
-            topics.entry(topic).or_default().push(
-                OffsetCommitRequestPartition::default()
-                    .with_partition_index(*partition)
-                    .with_committed_offset(*offset)
-                    .with_committed_leader_epoch(-1)
-                    .with_committed_metadata(Some(StrBytes::from_static_str(""))),
-            );
-        }
         let request = OffsetCommitRequest::default()
             .with_group_id(GroupId(StrBytes::from_string(group.to_string())))
             .with_generation_id_or_member_epoch(-1)
             .with_retention_time_ms(-1)
-            .with_topics(
-                topics
-                    .into_iter()
-                    .map(|(name, partitions)| {
-                        OffsetCommitRequestTopic::default()
-                            .with_name(TopicName(StrBytes::from_string(name.to_string())))
-                            .with_partitions(partitions)
-                    })
-                    .collect(),
-            );
+            .with_topics(commit_topics(offsets));
         let response = admin.send(request, 2).await?;
         for t in response.topics {
             if let Some(p) = t.partitions.iter().find(|p| p.error_code != 0) {
@@ -391,6 +372,29 @@ pub fn decode_assignment(mut bytes: bytes::Bytes) -> Vec<(String, i32)> {
 
 fn kafka_error(code: i16, message: Option<&str>) -> ToolError {
     ToolError::Kafka(crate::error::kafka_message(code, message))
+}
+
+/// OffsetCommit's topics for `offsets`: grouped by topic, no leader epoch, empty metadata (as Kafka's
+/// clients send them).
+pub(crate) fn commit_topics(offsets: &BTreeMap<(String, i32), i64>) -> Vec<OffsetCommitRequestTopic> {
+    let mut topics: BTreeMap<&str, Vec<OffsetCommitRequestPartition>> = BTreeMap::new();
+    for ((topic, partition), offset) in offsets {
+        topics.entry(topic).or_default().push(
+            OffsetCommitRequestPartition::default()
+                .with_partition_index(*partition)
+                .with_committed_offset(*offset)
+                .with_committed_leader_epoch(-1)
+                .with_committed_metadata(Some(StrBytes::from_static_str(""))),
+        );
+    }
+    topics
+        .into_iter()
+        .map(|(name, partitions)| {
+            OffsetCommitRequestTopic::default()
+                .with_name(TopicName(StrBytes::from_string(name.to_string())))
+                .with_partitions(partitions)
+        })
+        .collect()
 }
 
 #[cfg(test)]
