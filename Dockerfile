@@ -19,7 +19,7 @@ COPY . .
 RUN --mount=type=cache,target=/usr/local/cargo/registry \
     --mount=type=cache,target=/src/target \
     cargo build --release --locked -p oxka-broker --bin oxka -p oxka-operator --bin oxka-operator \
- && sh e2e/image/rootfs.sh target/release/oxka /out/oxka \
+ && sh e2e/image/rootfs.sh target/release/oxka /out/oxka --distribution \
  && sh e2e/image/rootfs.sh target/release/oxka-operator /out/oxka-operator
 
 # The operator (the Helm chart's Deployment runs `oxka-operator run ...`). Non-root: nonroot (65532).
@@ -32,9 +32,11 @@ ENTRYPOINT ["/usr/local/bin/oxka-operator"]
 
 # The broker and coordinator image (pods run `oxka broker FILE` / `oxka coordinator FILE`). Non-root:
 # oxka (1000), the uid the operator's pods run as. Last, so that a plain `docker build .` builds it.
+# It holds the release archive's layout in /opt/oxka, the working directory, so that
+# `kubectl exec POD -- bin/kafka-topics.sh ...` works as in a Kafka image (bin/ names link to oxka).
 FROM scratch AS oxka
 COPY --from=build /out/oxka/ /
 ENV PATH=/usr/local/bin:/usr/bin:/bin
 USER 1000:1000
-WORKDIR /
+WORKDIR /opt/oxka
 ENTRYPOINT ["/usr/local/bin/oxka"]

@@ -306,6 +306,27 @@ def clients_through_bootstrap():
     return n
 
 
+def distribution_in_broker_pod():
+    """The oxka image holds the release archive's layout in /opt/oxka, its working directory: in a broker pod
+    `bin/kafka-*.sh` run the native tools (links to the binary; the image has no shell) as in a Kafka image."""
+    pod = f"{CLUSTER}-broker-0"
+
+    def in_pod(*cmd, check=True):
+        return sh("kubectl", "exec", "-n", NS, pod, "--", *cmd, check=check)
+    out = in_pod("bin/kafka-broker-api-versions.sh", "--bootstrap-server", "localhost:9092").stdout
+    brokers = set(re.findall(r"^(\S+:9092) \(id: (\d+) rack: \S+ isFenced: false\) -> \(", out, re.M))
+    want = {(f"{CLUSTER}-broker-{i}.{CLUSTER}-broker-headless.{NS}.svc.cluster.local:9092", str(i)) for i in range(3)}
+    check(brokers == want and "Produce(0):" in out, f"bin/kafka-broker-api-versions.sh listed {sorted(brokers)}: {out[:400]}")
+    out = in_pod("bin/kafka-topics.sh", "--bootstrap-server", "localhost:9092", "--describe", "--topic", "perf").stdout
+    check("PartitionCount: 6" in out and "ReplicationFactor: 3" in out, f"bin/kafka-topics.sh --describe: {out}")
+    status = in_pod("bin/oxka-status.sh").stdout
+    check(re.search(r"^1\s+broker\s+0\s", status, re.M), f"bin/oxka-status.sh: {status}")
+    usage = in_pod("bin/kafka-server-start.sh", check=False)
+    check(usage.returncode != 0 and "USAGE: bin/kafka-server-start.sh [-daemon] server.properties" in usage.stdout,
+          f"bin/kafka-server-start.sh without a file: status {usage.returncode}, {usage.stdout!r}")
+    return {"brokers_listed": len(brokers)}
+
+
 def external_nodeport():
     """spec.listeners.external NodePort: each broker advertises NODE:nodePortBase+N, reachable from here."""
     patch = {"spec": {"listeners": {"external": {"type": "NodePort", "nodePortBase": NODE_PORT_BASE,
@@ -521,7 +542,7 @@ def delete_cluster():
     return {"pvcs_kept": len(kept)}
 
 
-SCENARIOS = [operator_pod, minimal_ready, clients_through_bootstrap, external_nodeport, rolling_restart_under_load,
+SCENARIOS = [operator_pod, minimal_ready, clients_through_bootstrap, distribution_in_broker_pod, external_nodeport, rolling_restart_under_load,
              stuck_broker_stops_the_roll, missing_image_stops_the_roll, broker_pod_deleted, coordinator_leader_deleted,
              delete_cluster]
 REQUIRED = {"operator_pod", "minimal_ready"}

@@ -1,13 +1,28 @@
 #!/usr/bin/env bash
 # Lays out an oxka install in DIR from the checkout and the given binary (scripts/dist.sh packs it; the
-# distribution test runs the seed's quick start in it). Usage: scripts/stage-dist.sh OXKA_BINARY DIR
+# distribution test runs the seed's quick start in it; e2e/image/rootfs.sh puts it in the oxka image).
+#   scripts/stage-dist.sh [--links] OXKA_BINARY DIR
+# bin/ holds the checkout's scripts (bin/*.sh) beside the binary; with --links (the images, which have
+# no shell) every script name is instead a link to the binary, which runs what that script runs when
+# started under its name (broker/src/process/invoked_as.rs).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+LINKS=""
+if [[ "${1:-}" == --links ]]; then
+  LINKS=1
+  shift
+fi
 BINARY="$1"
 DIR="$2"
 mkdir -p "$DIR/bin" "$DIR/config" "$DIR/logs"
-cp "$ROOT"/bin/*.sh "$DIR/bin/"
 cp "$BINARY" "$DIR/bin/oxka"
+for script in "$ROOT"/bin/*.sh; do
+  if [[ -n "$LINKS" ]]; then
+    ln -sf oxka "$DIR/bin/$(basename "$script")"
+  else
+    cp "$script" "$DIR/bin/"
+  fi
+done
 cp "$ROOT/config/zookeeper.properties" "$DIR/config/"
 # The checkout's server.properties runs the embedded coordinator (one command, no other setup); the
 # distribution's follows the seed: a broker of the coordinator started from zookeeper.properties.

@@ -4,10 +4,10 @@
 //! `-daemon` (anywhere in the arguments, as Kafka's scripts take it) starts a role in the background;
 //! `oxka stop` and `oxka status` stop and list the running processes of this install.
 //! `oxka tool <name> [Kafka's flags]` runs a native Kafka command-line tool (the `oxka-tools` crate).
+//! Started under a script's name (`bin/kafka-topics.sh` as a link to it), it runs what that script runs.
 
 mod await_config;
 
-use std::ffi::OsString;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -66,7 +66,14 @@ enum Role {
 }
 
 fn main() -> ExitCode {
-    let mut args: Vec<OsString> = std::env::args_os().collect();
+    // Started as bin/kafka-topics.sh and the like (the images' bin/ links to this binary).
+    let mut args = match oxka_broker::process::invoked_as::resolve(std::env::args_os().collect()) {
+        oxka_broker::process::invoked_as::Invocation::Run(args) => args,
+        oxka_broker::process::invoked_as::Invocation::Usage(line) => {
+            println!("{line}");
+            return ExitCode::FAILURE;
+        }
+    };
     // The tools parse their own (Kafka's) flags and log nothing; they share no setup with the roles.
     if args.get(1).is_some_and(|a| a == "tool") {
         return oxka_tools::main(args.split_off(2));

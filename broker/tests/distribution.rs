@@ -4,7 +4,9 @@
 //! line in `logs/server.log`, Kafka 2.8's `kafka-broker-api-versions.sh` against it and the native
 //! `bin/kafka-broker-api-versions.sh` (compared with Kafka 4.x's) and `bin/kafka-topics.sh`, `bin/oxka-status.sh`,
 //! the stop scripts (and what they say when nothing runs), a custom `LOG_DIR`, and a bad config reported
-//! by `-daemon` itself. Ports and data dirs are rewritten to free ones; nothing else is changed.
+//! by `-daemon` itself. Ports and data dirs are rewritten to free ones; nothing else is changed. The
+//! same walkthrough runs again in the images' layout (`stage-dist.sh --links`: bin/ names are links to
+//! the binary), without the Java tools' comparisons.
 
 mod common;
 
@@ -63,16 +65,50 @@ fn wait_for_file_text(path: &Path, needle: &str, timeout: Duration) -> String {
 
 #[test]
 fn the_seed_quick_start_runs_from_the_distribution() {
+    quick_start(Layout::Scripts);
+}
+
+/// The images' /opt/oxka (e2e/image/rootfs.sh --distribution): bin/ names are links to the binary,
+/// which runs what each script runs, with no shell.
+#[test]
+fn the_seed_quick_start_runs_from_the_images_layout() {
+    quick_start(Layout::Links);
+}
+
+#[derive(PartialEq)]
+enum Layout {
+    /// The release archive: bin/*.sh scripts beside the binary.
+    Scripts,
+    /// The images: every bin/ name a link to the binary (`stage-dist.sh --links`).
+    Links,
+}
+
+fn quick_start(layout: Layout) {
     let _serial = serial();
     let work = tempfile::tempdir().unwrap();
     let dist = work.path().join("oxka");
-    let staged = Command::new("bash")
-        .arg(repo_root().join("scripts/stage-dist.sh"))
-        .arg(oxka_bin())
-        .arg(&dist)
-        .output()
-        .unwrap();
+    let mut stage = Command::new("bash");
+    stage.arg(repo_root().join("scripts/stage-dist.sh"));
+    if layout == Layout::Links {
+        stage.arg("--links");
+    }
+    let staged = stage.arg(oxka_bin()).arg(&dist).output().unwrap();
     assert!(staged.status.success(), "stage-dist.sh: {}", text(&staged));
+    let link = std::fs::read_link(dist.join("bin/kafka-topics.sh")).ok();
+    assert_eq!(
+        link.as_deref(),
+        (layout == Layout::Links).then_some(Path::new("oxka")),
+        "bin/kafka-topics.sh"
+    );
+    // A start script without its config file prints Kafka's usage line and fails.
+    let usage = run(&dist, "kafka-server-start.sh", &[], None);
+    assert!(
+        !usage.status.success()
+            && text(&usage)
+                .ends_with("kafka-server-start.sh [-daemon] server.properties [--override property=value]*\n"),
+        "{}",
+        text(&usage)
+    );
     // The license the workspace declares (Cargo.toml: Apache-2.0) ships with the binary.
     let license = std::fs::read_to_string(dist.join("LICENSE")).expect("the distribution has a LICENSE");
     assert!(
@@ -149,12 +185,14 @@ fn the_seed_quick_start_runs_from_the_distribution() {
     );
 
     let bootstrap = format!("127.0.0.1:{kafka_port}");
-    let versions = kafka_tool("2.8", "broker-api-versions", &["--bootstrap-server", &bootstrap]);
-    let listing = text(&versions);
-    assert!(
-        versions.status.success() && listing.contains("ApiVersions(18)") && listing.contains("(id: 0 rack: null)"),
-        "{listing}"
-    );
+    if layout == Layout::Scripts {
+        let versions = kafka_tool("2.8", "broker-api-versions", &["--bootstrap-server", &bootstrap]);
+        let listing = text(&versions);
+        assert!(
+            versions.status.success() && listing.contains("ApiVersions(18)") && listing.contains("(id: 0 rack: null)"),
+            "{listing}"
+        );
+    }
 
     // The walkthrough's bin/kafka-broker-api-versions.sh is the native tool (no JVM); it agrees with
     // Kafka 4.x's, and bin/kafka-topics.sh creates and lists a topic.
@@ -164,14 +202,20 @@ fn the_seed_quick_start_runs_from_the_distribution() {
         &["--bootstrap-server", &bootstrap],
         None,
     );
-    let java = kafka_tool("4", "broker-api-versions", &["--bootstrap-server", &bootstrap]);
-    let (native, java) = (tools_compare::stdout(&native), tools_compare::stdout(&java));
+    let native = tools_compare::stdout(&native);
     assert!(native.contains("(id: 0 rack: null isFenced: false) -> ("), "{native}");
-    assert_eq!(
-        tools_compare::api_versions_blocks(&native, &java),
-        tools_compare::api_versions_blocks(&java, &native),
-        "native:\n{native}\njava:\n{java}"
-    );
+    if layout == Layout::Scripts {
+        let java = tools_compare::stdout(&kafka_tool(
+            "4",
+            "broker-api-versions",
+            &["--bootstrap-server", &bootstrap],
+        ));
+        assert_eq!(
+            tools_compare::api_versions_blocks(&native, &java),
+            tools_compare::api_versions_blocks(&java, &native),
+            "native:\n{native}\njava:\n{java}"
+        );
+    }
     let created = run(
         &dist,
         "kafka-topics.sh",

@@ -33,10 +33,10 @@ flock 8
 WORK="$(mktemp -d)"
 trap 'rm -rf "$WORK"' EXIT
 
-# finish NAME TAG ROOTFS KEY USER ENTRYPOINT...: wraps ROOTFS into NAME_TAG.tar unless KEY is unchanged.
+# finish NAME TAG ROOTFS KEY USER WORKDIR ENTRYPOINT...: wraps ROOTFS into NAME_TAG.tar unless KEY is unchanged.
 finish() {
-  local name="$1" tag="$2" rootfs="$3" key="$4" user="$5"
-  shift 5
+  local name="$1" tag="$2" rootfs="$3" key="$4" user="$5" workdir="$6"
+  shift 6
   local archive="$OUT/${name}_$tag.tar"
   local layout="$WORK/$name-layout" bundle="$WORK/$name-bundle"
   umoci init --layout "$layout" >&2
@@ -49,7 +49,7 @@ finish() {
   umoci repack --image "$layout:$tag" "$bundle" >&2
   local entry=()
   for e in "$@"; do entry+=(--config.entrypoint "$e"); done
-  umoci config --image "$layout:$tag" --config.user "$user" --config.workingdir / \
+  umoci config --image "$layout:$tag" --config.user "$user" --config.workingdir "$workdir" \
     --config.env PATH=/usr/local/bin:/usr/bin:/bin "${entry[@]}" \
     --os linux --architecture amd64 --author oxka --no-history >&2
   umoci gc --layout "$layout" >&2
@@ -84,15 +84,17 @@ release_binaries() {
   BUILT=1
 }
 
-# The product images: one binary each, laid out by rootfs.sh exactly as in the Dockerfile.
-product() { # NAME USER
-  local name="$1" user="$2"
+# The product images: one binary each, laid out by rootfs.sh exactly as in the Dockerfile (the oxka
+# image with the distribution in /opt/oxka, its working directory).
+product() { # NAME USER WORKDIR [--distribution]
+  local name="$1" user="$2" workdir="$3" layout="${4:-}"
   release_binaries
   local bin="$CARGO_TARGET_DIR/$([[ "$PROFILE" == release ]] && echo release || echo debug)/$name"
-  local key; key="$(hash_of "$bin" "$ROOT/e2e/image/rootfs.sh" "$0")"
+  local key; key="$(hash_of "$bin" "$ROOT/e2e/image/rootfs.sh" "$0" "$ROOT/scripts/stage-dist.sh" \
+    "$ROOT"/bin/*.sh "$ROOT"/config/*.properties "$ROOT/README.md" "$ROOT/LICENSE")"
   if fresh "$name" "$VERSION" "$key"; then echo "$OUT/${name}_$VERSION.tar"; return; fi
-  sh "$ROOT/e2e/image/rootfs.sh" "$bin" "$WORK/$name-rootfs"
-  finish "$name" "$VERSION" "$WORK/$name-rootfs" "$key" "$user" "/usr/local/bin/$name"
+  sh "$ROOT/e2e/image/rootfs.sh" "$bin" "$WORK/$name-rootfs" $layout
+  finish "$name" "$VERSION" "$WORK/$name-rootfs" "$key" "$user" "$workdir" "/usr/local/bin/$name"
 }
 
 pause() {
@@ -103,7 +105,7 @@ pause() {
   local rootfs="$WORK/pause-rootfs"
   mkdir -p "$rootfs"
   install -m 0755 "$bin" "$rootfs/pause"
-  finish oxka-pause "$VERSION" "$rootfs" "$key" 65535:65535 /pause
+  finish oxka-pause "$VERSION" "$rootfs" "$key" 65535:65535 / /pause
 }
 
 # Kafka's Java tools for pods that act as clients: `java -cp '/opt/kafka/libs/*' MAIN ARGS`. The JRE is
@@ -137,14 +139,14 @@ kafka_tools() {
   chmod 0755 "$rootfs/bin/java"
   printf 'root:x:0:0:root:/root:/bin/sh\nnonroot:x:65532:65532:nonroot:/tmp:/bin/sh\n' >"$rootfs/etc/passwd"
   printf 'root:x:0:\nnonroot:x:65532:\n' >"$rootfs/etc/group"
-  finish oxka-kafka-tools "$KAFKA_VERSION" "$rootfs" "$key" 65532:65532 /bin/sleep 2147483647
+  finish oxka-kafka-tools "$KAFKA_VERSION" "$rootfs" "$key" 65532:65532 / /bin/sleep 2147483647
 }
 
 [[ $# -gt 0 ]] || set -- oxka oxka-operator
 for image in "$@"; do
   case "$image" in
-    oxka) product oxka 1000:1000 ;;
-    oxka-operator) product oxka-operator 65532:65532 ;;
+    oxka) product oxka 1000:1000 /opt/oxka --distribution ;;
+    oxka-operator) product oxka-operator 65532:65532 / ;;
     oxka-pause | pause) pause ;;
     oxka-kafka-tools | kafka-tools) kafka_tools ;;
     *) echo "usage: $0 [oxka|oxka-operator|oxka-pause|oxka-kafka-tools]..." >&2; exit 2 ;;

@@ -15,7 +15,8 @@ With --docker (where `docker build` works: a laptop, GitHub Actions) the other s
 Docker engine) the other side is what the Dockerfile's stage would hold: the build stage must run
 e2e/image/rootfs.sh on target/release/NAME into /out/NAME, the final stage must be FROM scratch and COPY
 exactly /out/NAME/ to /, and rootfs.sh is run here on the binary inside the daemonless image to list what
-that COPY delivers. Exits non-zero with the differences.
+that COPY delivers (with the options the Dockerfile passes it: --distribution for oxka). Exits
+non-zero with the differences.
 """
 
 import argparse
@@ -59,13 +60,18 @@ def read_archive(path):
     return config, files
 
 
-def extract_file(archive, inner_path, dest):
+def extract_file(archive, inner_path, dest, links=8):
+    """Writes the image's file INNER_PATH to DEST, following symbolic links (the oxka image's
+    /usr/local/bin/oxka links to /opt/oxka/bin/oxka)."""
     with tarfile.open(archive) as outer:
         manifest = json.load(outer.extractfile("manifest.json"))[0]
         for layer in manifest["Layers"]:
             with tarfile.open(fileobj=io.BytesIO(outer.extractfile(layer).read())) as t:
                 for m in t.getmembers():
                     if "/" + m.name.lstrip("./") == inner_path:
+                        if m.issym() and links > 0:
+                            target = os.path.normpath(os.path.join(os.path.dirname(inner_path), m.linkname))
+                            return extract_file(archive, target, dest, links - 1)
                         with open(dest, "wb") as f:
                             f.write(t.extractfile(m).read())
                         os.chmod(dest, 0o755)
@@ -133,12 +139,15 @@ def expected_without_docker(name, archive, work):
     if copies != [f"--from=build /out/{name}/ /"]:
         problems.append(f"stage {name} adds {copies}, expected only COPY --from=build /out/{name}/ /")
     build_run = " ".join(a for i, a in dockerfile_stage("build") if i == "RUN")
-    if f"e2e/image/rootfs.sh target/release/{name} /out/{name}" not in build_run:
+    run = re.search(rf"e2e/image/rootfs\.sh target/release/{re.escape(name)} /out/{re.escape(name)}((?: --[a-z-]+)*)",
+                    build_run)
+    if not run:
         problems.append(f"the build stage does not lay out /out/{name} with e2e/image/rootfs.sh")
     binary = os.path.join(work, name)
     extract_file(archive, f"/usr/local/bin/{name}", binary)
     rootfs = os.path.join(work, f"{name}-rootfs")
-    subprocess.run(["sh", os.path.join(ROOT, "e2e/image/rootfs.sh"), binary, rootfs], check=True)
+    options = run.group(1).split() if run else []
+    subprocess.run(["sh", os.path.join(ROOT, "e2e/image/rootfs.sh"), binary, rootfs] + options, check=True)
     return declared_config(name), files_of_dir(rootfs), problems
 
 
@@ -176,6 +185,19 @@ def tags_follow_version():
     return problems
 
 
+def distribution_layout(files):
+    """What the oxka image must hold in /opt/oxka (the release archive's layout, issue 16): every script
+    name of the checkout's bin/ as a link, the binary, the shipped configs, logs/, README.md, LICENSE."""
+    want = {"/opt/oxka/bin/oxka": "f", "/opt/oxka/config/server.properties": "f",
+            "/opt/oxka/config/zookeeper.properties": "f", "/opt/oxka/logs": "d", "/opt/oxka/README.md": "f",
+            "/opt/oxka/LICENSE": "f", "/usr/local/bin/oxka": "l"}
+    for script in sorted(os.listdir(os.path.join(ROOT, "bin"))):
+        if script.endswith(".sh"):
+            want[f"/opt/oxka/bin/{script}"] = "l"
+    return [f"  layout {p}: want {'a link' if k == 'l' else 'a directory' if k == 'd' else 'a file'}, image has "
+            f"{files.get(p, ('nothing',))[0]}" for p, k in want.items() if files.get(p, ("",))[0] != k]
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--docker", action="store_true", help="build the Dockerfile with docker and compare")
@@ -202,6 +224,8 @@ def main():
             if config.get("Cmd"):
                 problems.append(f"  config Cmd: daemonless {config['Cmd']!r}, Dockerfile none")
             problems += diff("file", want_files, files)
+            if name == "oxka":
+                problems += distribution_layout(files)
             how = "docker build" if args.docker else "the Dockerfile's declarations"
             if problems:
                 failed = True

@@ -3,10 +3,14 @@
 # Dockerfile's images and the daemonless ones (e2e/image/build.sh) hold the same files at the same
 # paths. POSIX sh: it runs in the Dockerfile's Rust build stage and on this machine.
 #
-#   e2e/image/rootfs.sh BINARY ROOTFS
+#   e2e/image/rootfs.sh BINARY ROOTFS [--distribution]
 #
 # ROOTFS receives:
 #   /usr/local/bin/NAME         the binary (0755, debug info stripped, symbols kept)
+#   with --distribution (the oxka image): /opt/oxka, the layout of the release archive
+#   (scripts/stage-dist.sh --links: bin/ with the binary and every script name as a link to it, config/
+#   with the shipped server.properties and zookeeper.properties, logs/ (1777), README.md, LICENSE), and
+#   /usr/local/bin/NAME a link to /opt/oxka/bin/NAME
 #   the dynamic loader and every shared library the binary links, at the paths ldd reports (glibc,
 #   libgcc_s: what distroless/cc holds, nothing more)
 #   /etc/passwd, /etc/group     root, oxka (1000: the pods' user) and nonroot (65532: the operator's)
@@ -16,6 +20,7 @@ set -eu
 
 binary="$1"
 rootfs="$2"
+distribution="${3:-}"
 mkdir -p "$rootfs/usr/local/bin" "$rootfs/etc" "$rootfs/tmp" "$rootfs/var/lib/oxka"
 chmod 0755 "$rootfs/usr" "$rootfs/usr/local" "$rootfs/usr/local/bin" "$rootfs/etc" "$rootfs/var" "$rootfs/var/lib" "$rootfs/var/lib/oxka"
 chmod 1777 "$rootfs/tmp"
@@ -31,8 +36,20 @@ ldd "$binary" | grep -oE '/[^ ]+' | sort -u | while read -r lib; do
   cp -L "$lib" "$rootfs$lib"
   chmod 0755 "$rootfs$lib"
 done
-# Directories created for the libraries get the usual mode whatever the umask.
+if [ "$distribution" = --distribution ]; then
+  [ "$(basename "$binary")" = oxka ] || { echo "rootfs.sh: --distribution is the oxka binary's layout" >&2; exit 2; }
+  bash "$(dirname "$0")/../../scripts/stage-dist.sh" --links "$rootfs/usr/local/bin/oxka" "$rootfs/opt/oxka"
+  rm "$rootfs/usr/local/bin/oxka"
+  ln -s /opt/oxka/bin/oxka "$rootfs/usr/local/bin/oxka"
+  chmod 0644 "$rootfs/opt/oxka/config/"* "$rootfs/opt/oxka/README.md" "$rootfs/opt/oxka/LICENSE"
+elif [ -n "$distribution" ]; then
+  echo "rootfs.sh: unknown option $distribution (the one option is --distribution)" >&2
+  exit 2
+fi
+# Directories created for the libraries get the usual mode whatever the umask; logs/ is written by
+# -daemon as the pods' user.
 find "$rootfs" -type d ! -path "$rootfs/tmp" -exec chmod 0755 {} +
+[ ! -d "$rootfs/opt/oxka/logs" ] || chmod 1777 "$rootfs/opt/oxka/logs"
 printf 'root:x:0:0:root:/root:/sbin/nologin\noxka:x:1000:1000:oxka:/var/lib/oxka:/sbin/nologin\nnonroot:x:65532:65532:nonroot:/tmp:/sbin/nologin\n' >"$rootfs/etc/passwd"
 printf 'root:x:0:\noxka:x:1000:\nnonroot:x:65532:\n' >"$rootfs/etc/group"
 chmod 0644 "$rootfs/etc/passwd" "$rootfs/etc/group"
