@@ -18,6 +18,8 @@ mod dump_log;
 mod log_dirs;
 #[path = "native_tools/metadata_quorum.rs"]
 mod metadata_quorum;
+#[path = "native_tools/user_configs.rs"]
+mod user_configs;
 
 use std::process::Output;
 use std::time::{Duration, Instant};

@@ -6,10 +6,11 @@
 use std::collections::BTreeMap;
 
 use kafka_protocol::messages::{
-    ApiKey, ApiVersionsRequest, ApiVersionsResponse, CreatePartitionsResponse, CreateTopicsResponse,
-    DeleteGroupsResponse, DeleteRecordsResponse, DeleteTopicsResponse, DescribeClusterResponse,
-    DescribeConfigsResponse, DescribeGroupsResponse, DescribeLogDirsResponse, DescribeQuorumResponse,
-    DescribeTopicPartitionsResponse, FetchResponse, FindCoordinatorResponse, HeartbeatResponse,
+    AlterClientQuotasResponse, AlterUserScramCredentialsResponse, ApiKey, ApiVersionsRequest, ApiVersionsResponse,
+    CreatePartitionsResponse, CreateTopicsResponse, DeleteGroupsResponse, DeleteRecordsResponse, DeleteTopicsResponse,
+    DescribeClientQuotasResponse, DescribeClusterResponse, DescribeConfigsResponse, DescribeGroupsResponse,
+    DescribeLogDirsResponse, DescribeQuorumResponse, DescribeTopicPartitionsResponse,
+    DescribeUserScramCredentialsResponse, FetchResponse, FindCoordinatorResponse, HeartbeatResponse,
     IncrementalAlterConfigsResponse, JoinGroupResponse, LeaveGroupResponse, ListGroupsResponse, ListOffsetsResponse,
     MetadataRequest, MetadataResponse, OffsetCommitResponse, OffsetDeleteResponse, OffsetFetchResponse,
     ProduceResponse, RequestKind, ResponseKind, SyncGroupResponse,
@@ -80,6 +81,10 @@ from_response! {
     DeleteRecords => DeleteRecordsResponse,
     DescribeQuorum => DescribeQuorumResponse,
     DescribeCluster => DescribeClusterResponse,
+    DescribeClientQuotas => DescribeClientQuotasResponse,
+    AlterClientQuotas => AlterClientQuotasResponse,
+    DescribeUserScramCredentials => DescribeUserScramCredentialsResponse,
+    AlterUserScramCredentials => AlterUserScramCredentialsResponse,
 }
 
 impl Admin {

@@ -21,6 +21,7 @@ mod delete_records;
 mod dump_log;
 mod error;
 mod get_offsets;
+mod java;
 mod leaders;
 mod log_dirs;
 mod metadata_quorum;
@@ -52,8 +53,8 @@ const TOOLS: &[Tool] = &[
     },
     Tool {
         name: "configs",
-        about: "describe and alter topic and broker configs (kafka-configs.sh)",
-        run: |args| parse_and_run(args, configs::run),
+        about: "describe and alter the configs of topics and brokers, quotas and SCRAM credentials (kafka-configs.sh)",
+        run: configs::main,
     },
     Tool {
         name: "console-consumer",
@@ -169,9 +170,14 @@ where
             };
         }
     };
+    block_on(run(parsed))
+}
+
+/// Runs a tool on a single-threaded runtime.
+fn block_on<F: Future<Output = Result<(), ToolError>>>(tool: F) -> Result<(), ToolError> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(|e| ToolError::Usage(format!("cannot start the async runtime: {e}")))?;
-    runtime.block_on(run(parsed))
+    runtime.block_on(tool)
 }

@@ -209,7 +209,15 @@ impl Broker {
         if self.target == Target::Oxka {
             set("metrics.port", self.metrics_port.to_string());
         }
-        props.extend(self.overrides.iter().cloned());
+        // `{port}` in an override is this broker's port, `{controller_port}` the port Apache Kafka's
+        // controller listens on (for listeners added beside the harness's).
+        let (port, controller_port) = (self.port.to_string(), (self.port + 1).to_string());
+        props.extend(self.overrides.iter().map(|(k, v)| {
+            let v = v
+                .replace("{port}", &port)
+                .replace("{controller_port}", &controller_port);
+            (k.clone(), v)
+        }));
         props
     }
 
@@ -246,8 +254,10 @@ impl Broker {
                 let mut cmd = Command::new(repo_root().join("scripts/apache-kafka-broker.sh"));
                 require_java_tools("4");
                 cmd.arg(self.dir.path().join("kafka")).arg(self.port.to_string());
+                let overridden = |k: &str| self.overrides.iter().any(|(o, _)| o == k);
                 for (k, v) in self.properties() {
-                    if k == "listeners" || k == "advertised.listeners" || k == "broker.id" {
+                    let listener_key = k == "listeners" || k == "advertised.listeners" || k == "broker.id";
+                    if listener_key && !overridden(&k) {
                         continue; // the script sets these for KRaft (two listeners)
                     }
                     cmd.arg(format!("{k}={v}"));

@@ -1,0 +1,296 @@
+//! SCRAM credentials of users (`--entity-type users`, KIP-554): DescribeUserScramCredentials and
+//! AlterUserScramCredentials, as Kafka 4.x's tool sends and prints them. The password never leaves
+//! this process: as Kafka's admin client does, the tool salts it (a random salt, RFC 5802's `Hi`, that
+//! is PBKDF2 with the mechanism's HMAC) and sends the salt and the salted password.
+//!
+//! ```text
+//! SCRAM credential configs for user-principal 'alice' are SCRAM-SHA-256=iterations=8192, SCRAM-SHA-512=iterations=4096
+//! ```
+
+use hmac::{Hmac, Mac};
+use kafka_protocol::messages::alter_user_scram_credentials_request::{
+    ScramCredentialDeletion, ScramCredentialUpsertion,
+};
+use kafka_protocol::messages::describe_user_scram_credentials_request::UserName;
+use kafka_protocol::messages::{AlterUserScramCredentialsRequest, DescribeUserScramCredentialsRequest};
+use kafka_protocol::protocol::StrBytes;
+
+use crate::admin::Admin;
+use crate::error::{kafka_message, ToolError};
+
+/// RESOURCE_NOT_FOUND: a user without credentials, left out of the description as Kafka's tool does.
+const RESOURCE_NOT_FOUND: i16 = 91;
+/// Kafka's default and minimum iterations (`ScramMechanism`), the same for both mechanisms.
+const DEFAULT_ITERATIONS: i32 = 4096;
+const MIN_ITERATIONS: i32 = 4096;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mechanism {
+    Sha256,
+    Sha512,
+}
+
+impl Mechanism {
+    /// From a config key (`SCRAM-SHA-256`, `SCRAM-SHA-512`).
+    pub fn from_name(name: &str) -> Option<Mechanism> {
+        match name {
+            "SCRAM-SHA-256" => Some(Mechanism::Sha256),
+            "SCRAM-SHA-512" => Some(Mechanism::Sha512),
+            _ => None,
+        }
+    }
+
+    fn from_wire(id: i8) -> Option<Mechanism> {
+        match id {
+            1 => Some(Mechanism::Sha256),
+            2 => Some(Mechanism::Sha512),
+            _ => None,
+        }
+    }
+
+    fn wire(self) -> i8 {
+        match self {
+            Mechanism::Sha256 => 1,
+            Mechanism::Sha512 => 2,
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Mechanism::Sha256 => "SCRAM-SHA-256",
+            Mechanism::Sha512 => "SCRAM-SHA-512",
+        }
+    }
+
+    /// The Java enum constant's name, which Kafka's tool prints in one of its messages.
+    fn constant(self) -> &'static str {
+        match self {
+            Mechanism::Sha256 => "SCRAM_SHA_256",
+            Mechanism::Sha512 => "SCRAM_SHA_512",
+        }
+    }
+
+    /// RFC 5802's `Hi(password, salt, iterations)`: PBKDF2's first block with this mechanism's HMAC.
+    pub fn salted_password(self, password: &[u8], salt: &[u8], iterations: i32) -> Vec<u8> {
+        match self {
+            Mechanism::Sha256 => hi::<Hmac<sha2::Sha256>>(password, salt, iterations),
+            Mechanism::Sha512 => hi::<Hmac<sha2::Sha512>>(password, salt, iterations),
+        }
+    }
+}
+
+fn hi<M: Mac + hmac::digest::KeyInit + Clone>(password: &[u8], salt: &[u8], iterations: i32) -> Vec<u8> {
+    let keyed = <M as hmac::digest::KeyInit>::new_from_slice(password).expect("HMAC takes a key of any length");
+    let mut mac = keyed.clone();
+    mac.update(salt);
+    mac.update(&1u32.to_be_bytes());
+    let mut u = mac.finalize().into_bytes();
+    let mut result = u.clone();
+    for _ in 1..iterations {
+        let mut mac = keyed.clone();
+        mac.update(&u);
+        u = mac.finalize().into_bytes();
+        result.iter_mut().zip(u.iter()).for_each(|(r, x)| *r ^= x);
+    }
+    result.to_vec()
+}
+
+/// A credential to set: `[iterations=N,]password=P` (Kafka's syntax; iterations -1 or absent means
+/// the default 4096).
+#[derive(Debug, PartialEq, Eq)]
+pub struct Upsertion {
+    pub mechanism: Mechanism,
+    pub iterations: i32,
+    pub password: String,
+}
+
+impl Upsertion {
+    pub fn parse(mechanism: Mechanism, value: &str) -> Result<Upsertion, ToolError> {
+        let invalid = || ToolError::Usage(format!("Invalid credential property {}={value}", mechanism.constant()));
+        let (iterations, password) = match value.strip_prefix("iterations=") {
+            Some(rest) => {
+                let (n, password) = rest.split_once(",password=").ok_or_else(invalid)?;
+                let digits = n.strip_prefix('-').unwrap_or(n);
+                if !digits.chars().all(|c| c.is_ascii_digit()) {
+                    return Err(invalid());
+                }
+                let iterations = match n {
+                    "-1" => DEFAULT_ITERATIONS,
+                    n => n.parse().map_err(|_| invalid())?,
+                };
+                (iterations, password)
+            }
+            None => (DEFAULT_ITERATIONS, value.strip_prefix("password=").ok_or_else(invalid)?),
+        };
+        if iterations < MIN_ITERATIONS {
+            return Err(ToolError::Usage(format!(
+                "Iterations {iterations} is less than the minimum {MIN_ITERATIONS} required for {}",
+                mechanism.name()
+            )));
+        }
+        Ok(Upsertion {
+            mechanism,
+            iterations,
+            password: password.to_string(),
+        })
+    }
+}
+
+/// `--describe` of users' credentials (every user's when `users` is empty): one line per user that
+/// has any, in the cluster's order.
+pub async fn describe(admin: &mut Admin, users: &[String]) -> Result<(), ToolError> {
+    let request = DescribeUserScramCredentialsRequest::default().with_users((!users.is_empty()).then(|| {
+        users
+            .iter()
+            .map(|u| UserName::default().with_name(StrBytes::from_string(u.clone())))
+            .collect()
+    }));
+    let response = admin.send(request, 0).await?;
+    if response.error_code != 0 {
+        return Err(ToolError::Kafka(kafka_message(
+            response.error_code,
+            response.error_message.as_deref(),
+        )));
+    }
+    for result in response.results.iter().filter(|r| r.error_code != RESOURCE_NOT_FOUND) {
+        if result.error_code != 0 {
+            println!(
+                "Error retrieving SCRAM credential configs for user-principal '{}': {}: {}",
+                result.user,
+                exception_name(result.error_code),
+                kafka_message(result.error_code, result.error_message.as_deref())
+            );
+            continue;
+        }
+        let infos: Vec<String> = result
+            .credential_infos
+            .iter()
+            .map(|info| {
+                let name = Mechanism::from_wire(info.mechanism).map_or("UNKNOWN", Mechanism::name);
+                format!("{name}=iterations={}", info.iterations)
+            })
+            .collect();
+        println!(
+            "SCRAM credential configs for user-principal '{}' are {}",
+            result.user,
+            infos.join(", ")
+        );
+    }
+    Ok(())
+}
+
+/// Kafka's exception class for an error code: `UNSUPPORTED_SASL_MECHANISM` is
+/// `UnsupportedSaslMechanismException`.
+fn exception_name(code: i16) -> String {
+    let name = kafka_protocol::error::ResponseError::try_from_code(code)
+        .map(|e| format!("{e:?}"))
+        .unwrap_or_else(|| "Unknown".to_string());
+    format!("{name}Exception")
+}
+
+/// `--alter` of one user's credentials: deletions and upsertions in one AlterUserScramCredentials.
+pub async fn alter(
+    admin: &mut Admin,
+    user: &str,
+    upsertions: &[Upsertion],
+    deletions: &[Mechanism],
+) -> Result<(), ToolError> {
+    let name = || StrBytes::from_string(user.to_string());
+    let mut sent = Vec::new();
+    for u in upsertions {
+        if u.password.is_empty() {
+            return Err(ToolError::Kafka("Password must not be empty".to_string()));
+        }
+        let mut salt = [0u8; 32];
+        getrandom::fill(&mut salt).map_err(|e| ToolError::Usage(format!("cannot get random bytes for a salt: {e}")))?;
+        sent.push(
+            ScramCredentialUpsertion::default()
+                .with_name(name())
+                .with_mechanism(u.mechanism.wire())
+                .with_iterations(u.iterations)
+                .with_salt(salt.to_vec().into())
+                .with_salted_password(
+                    u.mechanism
+                        .salted_password(u.password.as_bytes(), &salt, u.iterations)
+                        .into(),
+                ),
+        );
+    }
+    let request = AlterUserScramCredentialsRequest::default()
+        .with_upsertions(sent)
+        .with_deletions(
+            deletions
+                .iter()
+                .map(|m| {
+                    ScramCredentialDeletion::default()
+                        .with_name(name())
+                        .with_mechanism(m.wire())
+                })
+                .collect(),
+        );
+    let response = admin.send(request, 0).await?;
+    if let Some(failed) = response.results.iter().find(|r| r.error_code != 0) {
+        return Err(ToolError::Kafka(kafka_message(
+            failed.error_code,
+            failed.error_message.as_deref(),
+        )));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hex(bytes: &[u8]) -> String {
+        bytes.iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    /// Expected values from Python's hashlib.pbkdf2_hmac (an independent PBKDF2), first block.
+    #[test]
+    fn salted_passwords_are_pbkdf2s_first_block() {
+        assert_eq!(
+            hex(&Mechanism::Sha256.salted_password(b"passwd", b"salt", 1)),
+            "55ac046e56e3089fec1691c22544b605f94185216dde0465e68b9d57c20dacbc"
+        );
+        assert_eq!(
+            hex(&Mechanism::Sha256.salted_password(b"pencil", b"salt-of-the-earth", 4096)),
+            PENCIL_SHA256
+        );
+        assert_eq!(
+            hex(&Mechanism::Sha512.salted_password(b"pencil", b"salt-of-the-earth", 4096)),
+            PENCIL_SHA512
+        );
+    }
+
+    const PENCIL_SHA256: &str = "eeb5fdad1eef364b075caf09e073ad27fd132de47001abdee6d486cc208b3551";
+    const PENCIL_SHA512: &str =
+        "00560889040d8e7f0e12975e05c66ca9478de129e73ed399b8edffbb812ffcb6cffd76dae178c55c09531c3d5f53acd660e6345315f5babd00af4ffd168311ba";
+
+    #[test]
+    fn credentials_parse_as_kafkas_tool_parses_them() {
+        let parse = |v: &str| Upsertion::parse(Mechanism::Sha256, v).map_err(|e| e.to_string());
+        assert_eq!(
+            parse("iterations=8192,password=a,b=c"),
+            Ok(Upsertion {
+                mechanism: Mechanism::Sha256,
+                iterations: 8192,
+                password: "a,b=c".into()
+            })
+        );
+        assert_eq!(parse("password=p").map(|u| u.iterations), Ok(4096));
+        assert_eq!(parse("iterations=-1,password=p").map(|u| u.iterations), Ok(4096));
+        assert_eq!(
+            parse("iterations=100,password=p"),
+            Err("Iterations 100 is less than the minimum 4096 required for SCRAM-SHA-256".into())
+        );
+        assert_eq!(
+            parse("iterations=x,password=p"),
+            Err("Invalid credential property SCRAM_SHA_256=iterations=x,password=p".into())
+        );
+        assert_eq!(
+            parse("secret"),
+            Err("Invalid credential property SCRAM_SHA_256=secret".into())
+        );
+    }
+}
