@@ -7,7 +7,8 @@
 #   $OXKA_CACHE/kafka-<ver>/classpath.txt   Apache Kafka jars (Maven Central), one classpath per version
 #   $OXKA_CACHE/kafka-<ver>/log4j*.properties  quiet logging for the tools (WARN to stderr)
 #   $OXKA_CACHE/venv                         kafka-python, confluent-kafka and the compression codecs
-#   kcat, iptables                           Debian packages (apt-get); iptables for tests/faultcheck
+#   kcat, iptables, openssl                  Debian packages (apt-get); iptables for tests/faultcheck,
+#                                            openssl for the TLS tests' certificates
 #
 # Needs: Java 17, Maven, Python 3, and apt-get (as root) when kcat or iptables is missing.
 # Override versions with OXKA_KAFKA_OLD (default 2.8.2) and OXKA_KAFKA_NEW (default 4.1.1).
@@ -123,7 +124,8 @@ classpath_complete() {
 }
 
 # ---------------------------------------------------------------------------------------------
-# kcat and iptables (Debian; iptables is for the fault checker's network partitions)
+# kcat, iptables and openssl (Debian; iptables is for the fault checker's network partitions, openssl
+# makes the TLS tests' certificates)
 # ---------------------------------------------------------------------------------------------
 # install_deb COMMAND PACKAGE: apt-get installs PACKAGE unless COMMAND is on the PATH (or in /usr/sbin).
 install_deb() {
@@ -177,6 +179,7 @@ install_kafka "$KAFKA_OLD"
 install_kafka "$KAFKA_NEW"
 install_deb kcat kcat
 install_deb iptables iptables
+install_deb openssl openssl
 install_venv
 
 # Stable names the wrapper and the tests use: kafka-2.8 and kafka-4 point at the chosen versions.

@@ -97,6 +97,8 @@ pub struct BrokerConfig {
     pub rack: Option<String>,
     pub listeners: Vec<Listener>,
     pub advertised_listeners: Vec<Listener>,
+    /// The TLS settings of each `SSL` listener (the others are `PLAINTEXT`).
+    pub tls: Vec<crate::tls::TlsConfig>,
     pub num_network_threads: usize,
     pub num_io_threads: usize,
     /// SO_SNDBUF / SO_RCVBUF for client sockets; -1 leaves the OS default.
@@ -185,7 +187,7 @@ impl BrokerConfig {
                 port: 9092,
             }]
         });
-        check_security_protocols(raw, &listeners)?;
+        let tls = security_protocols(raw, &listeners)?;
         let advertised_listeners = match parse_listeners(raw, "advertised.listeners")? {
             Some(advertised) => {
                 for a in &advertised {
@@ -320,6 +322,15 @@ impl BrokerConfig {
                 format!("{} is not among listeners", replication.inter_broker_listener),
             ));
         }
+        if tls.iter().any(|t| t.listener == replication.inter_broker_listener) {
+            return Err(raw.invalid(
+                "inter.broker.listener.name",
+                format!(
+                    "{} is an SSL listener, and brokers do not speak TLS to each other yet; name a PLAINTEXT listener (the first listener is the default)",
+                    replication.inter_broker_listener
+                ),
+            ));
+        }
         // The group coordinator's settings: validated here (so a bad value stops the broker with
         // file:line), read by `group::GroupConfig::from_settings` from `static_settings`.
         for (key, min) in [
@@ -339,6 +350,7 @@ impl BrokerConfig {
             rack: raw.string("broker.rack").filter(|r| !r.is_empty()),
             listeners,
             advertised_listeners,
+            tls,
             num_network_threads: raw.ranged::<usize>("num.network.threads", 1, 1024)?.unwrap_or(3),
             num_io_threads: raw.ranged::<usize>("num.io.threads", 1, 1024)?.unwrap_or(8),
             socket_send_buffer_bytes: raw
@@ -515,9 +527,10 @@ fn parse_listeners(raw: &RawConfig, key: &str) -> Result<Option<Vec<Listener>>, 
     Ok(Some(out))
 }
 
-/// Only plaintext listeners are served so far; refuse the others clearly instead of speaking
-/// plaintext where a client expects TLS or SASL.
-fn check_security_protocols(raw: &RawConfig, listeners: &[Listener]) -> Result<(), ConfigError> {
+/// Each listener's protocol from `listener.security.protocol.map` (by default a listener named like a
+/// protocol uses it): PLAINTEXT and SSL are served, the TLS settings of each SSL listener returned;
+/// SASL listeners are refused clearly instead of speaking plaintext where a client expects SASL.
+fn security_protocols(raw: &RawConfig, listeners: &[Listener]) -> Result<Vec<crate::tls::TlsConfig>, ConfigError> {
     let map: Vec<(String, String)> = match raw.string("listener.security.protocol.map") {
         Some(v) => {
             let mut pairs = Vec::new();
@@ -537,15 +550,17 @@ fn check_security_protocols(raw: &RawConfig, listeners: &[Listener]) -> Result<(
             .map(|p| (p.to_string(), p.to_string()))
             .collect(),
     };
+    let mut tls = Vec::new();
     for listener in listeners {
         let protocol = map.iter().find(|(n, _)| *n == listener.name).map(|(_, p)| p.as_str());
         match protocol {
             Some("PLAINTEXT") => {}
+            Some("SSL") => tls.push(crate::tls::TlsConfig::from_raw(raw, &listener.name)?),
             Some(other) => {
                 return Err(raw.invalid(
                     "listeners",
                     format!(
-                        "listener {} uses {other}, which oxka does not serve yet; use PLAINTEXT",
+                        "listener {} uses {other}, which oxka does not serve yet; use PLAINTEXT or SSL",
                         listener.name
                     ),
                 ))
@@ -561,7 +576,7 @@ fn check_security_protocols(raw: &RawConfig, listeners: &[Listener]) -> Result<(
             }
         }
     }
-    Ok(())
+    Ok(tls)
 }
 
 fn parse_connect(raw: &RawConfig, key: &str, value: &str) -> Result<Vec<HostPort>, ConfigError> {
@@ -657,10 +672,20 @@ mod tests {
         assert_eq!(c.listeners[0].bind_address(), "0.0.0.0:9093");
         assert_eq!(c.advertised_for("PLAINTEXT").unwrap().host, "kafka-0.example");
         assert!(parse("listeners=PLAINTEXT://:x\n").is_err());
-        assert!(parse("listeners=SSL://:9093\n")
+        assert!(parse("listeners=SASL_SSL://:9093\n")
             .unwrap_err()
             .to_string()
             .contains("does not serve yet"));
+        let e = parse("listeners=SSL://:9093\n").unwrap_err().to_string();
+        assert!(e.contains("keystore type JKS is not supported yet"), "{e}");
+        let c = parse("listeners=PLAINTEXT://:9092,SSL://:9093\nssl.keystore.type=PEM\nssl.keystore.location=/k.pem\n")
+            .unwrap();
+        assert_eq!(c.tls.len(), 1);
+        assert_eq!(c.tls[0].listener, "SSL");
+        let e = parse("listeners=SSL://:9093,PLAINTEXT://:9092\nssl.keystore.type=PEM\nssl.keystore.location=/k.pem\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("brokers do not speak TLS to each other yet"), "{e}");
         assert!(parse("advertised.listeners=OTHER://h:1\n").is_err());
     }
 

@@ -17,9 +17,7 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 
 use kafka_protocol::messages::ApiKey;
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
-use tokio::net::tcp::OwnedWriteHalf;
-use tokio::net::TcpStream;
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, warn};
@@ -40,14 +38,18 @@ enum Owed {
     Replicating(JoinHandle<Result<Option<Response>, RequestError>>),
 }
 
-pub async fn serve_connection(
+/// Serves one connection, plaintext (a TCP stream's halves) or TLS (a TLS stream's).
+pub async fn serve_connection<R, W>(
     broker: &Arc<Broker>,
-    stream: TcpStream,
+    read_half: R,
+    mut writer: W,
     info: ConnectionInfo,
     shutdown: CancellationToken,
-) {
+) where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin,
+{
     let max = broker.config.socket_request_max_bytes;
-    let (read_half, mut writer) = stream.into_split();
     let mut reader = BufReader::with_capacity(64 * 1024, read_half);
     // Invariant: the front, if any, is `Replicating` (ready responses behind it are written as soon as
     // it is).
@@ -142,9 +144,9 @@ fn failed_task(e: tokio::task::JoinError) -> RequestError {
 }
 
 /// Writes every owed response, in order, waiting for each. False when the connection must close.
-async fn pay_all(
+async fn pay_all<W: AsyncWrite + Unpin>(
     owed: &mut VecDeque<Owed>,
-    writer: &mut OwnedWriteHalf,
+    writer: &mut W,
     info: &ConnectionInfo,
     broker: &Broker,
 ) -> bool {
@@ -161,7 +163,7 @@ async fn pay_all(
 }
 
 /// Writes the ready responses at the front (those that waited only for an earlier one).
-async fn write_ready(owed: &mut VecDeque<Owed>, writer: &mut OwnedWriteHalf, info: &ConnectionInfo) -> bool {
+async fn write_ready<W: AsyncWrite + Unpin>(owed: &mut VecDeque<Owed>, writer: &mut W, info: &ConnectionInfo) -> bool {
     while let Some(Owed::Ready(_)) = owed.front() {
         let Some(Owed::Ready(response)) = owed.pop_front() else {
             unreachable!("checked above")
@@ -175,8 +177,8 @@ async fn write_ready(owed: &mut VecDeque<Owed>, writer: &mut OwnedWriteHalf, inf
 }
 
 /// Writes one finished request's response. False when the connection must close.
-async fn write(
-    writer: &mut OwnedWriteHalf,
+async fn write<W: AsyncWrite + Unpin>(
+    writer: &mut W,
     done: Result<Option<Response>, RequestError>,
     info: &ConnectionInfo,
     broker: &Broker,

@@ -28,6 +28,7 @@ mod connection;
 mod lifecycle;
 mod metrics_http;
 mod server;
+mod tls;
 
 use server::{accept_loop, bind_listeners};
 
@@ -227,10 +228,15 @@ pub async fn serve(broker: &Arc<Broker>, tasks: &TaskTracker, shutdown: &Cancell
     ));
     for (name, socket) in listeners {
         bound.push(format!("{name}://{}", socket.local_addr()?));
+        let tls = match broker.config.tls.iter().find(|t| *t.listener == *name) {
+            Some(config) => Some(Arc::new(tls::Tls::new(config)?)),
+            None => None,
+        };
         tasks.spawn(accept_loop(
             broker.clone(),
             name,
             socket,
+            tls,
             connections.clone(),
             tasks.clone(),
             shutdown.clone(),

@@ -1,5 +1,6 @@
 //! Listeners. One accept loop per `listeners` entry; each accepted socket is served by
-//! `connection::serve_connection` on a task of its own. On shutdown the accept loops stop.
+//! `connection::serve_connection` on a task of its own, after a TLS handshake on `SSL` listeners
+//! (`tls`). On shutdown the accept loops stop.
 
 use std::sync::Arc;
 
@@ -10,6 +11,7 @@ use tokio_util::task::TaskTracker;
 use tracing::{debug, info, warn};
 
 use super::connection::serve_connection;
+use super::tls::Tls;
 use crate::api::ConnectionInfo;
 use crate::broker::Broker;
 
@@ -39,6 +41,7 @@ pub async fn accept_loop(
     broker: Arc<Broker>,
     name: Arc<str>,
     socket: TcpListener,
+    tls: Option<Arc<Tls>>,
     connections: Arc<Semaphore>,
     tasks: TaskTracker,
     shutdown: CancellationToken,
@@ -64,9 +67,21 @@ pub async fn accept_loop(
                 };
                 let broker = broker.clone();
                 let shutdown = shutdown.clone();
+                let tls = tls.clone();
                 tasks.spawn(async move {
                     broker.metrics.connection_opened();
-                    serve_connection(&broker, stream, info, shutdown).await;
+                    match tls {
+                        None => {
+                            let (reader, writer) = stream.into_split();
+                            serve_connection(&broker, reader, writer, info, shutdown).await;
+                        }
+                        Some(tls) => {
+                            if let Some(stream) = tls.accept(stream, &info.listener).await {
+                                let (reader, writer) = tokio::io::split(stream);
+                                serve_connection(&broker, reader, writer, info, shutdown).await;
+                            }
+                        }
+                    }
                     broker.metrics.connection_closed();
                     drop(permit);
                 });

@@ -1,0 +1,330 @@
+//! SSL listeners (issue 13, TLS): a broker with a PLAINTEXT listener (between brokers) and an SSL
+//! listener, used by Apache Kafka's Java tools and by kcat with Kafka's client settings
+//! (`security.protocol=SSL`, PEM truststores and keystores). Certificates are made with the openssl
+//! command line for each test: a CA, a broker certificate for 127.0.0.1 and localhost, client
+//! certificates from that CA and from another one.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::Duration;
+
+use common::*;
+
+/// A CA, a server certificate and key, client certificates: the PEM files of one test.
+struct Certs {
+    dir: tempfile::TempDir,
+}
+
+impl Certs {
+    fn new() -> Certs {
+        let certs = Certs {
+            dir: tempfile::tempdir().unwrap(),
+        };
+        certs.authority("ca");
+        certs.authority("other-ca");
+        certs.issue(
+            "ca",
+            "server",
+            "/CN=localhost",
+            "subjectAltName=DNS:localhost,IP:127.0.0.1",
+        );
+        certs.issue("ca", "alice", "/CN=alice", "extendedKeyUsage=clientAuth");
+        certs.issue("other-ca", "mallory", "/CN=mallory", "extendedKeyUsage=clientAuth");
+        certs
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    fn openssl(&self, args: &[&str]) {
+        let out = Command::new("openssl")
+            .args(args)
+            .current_dir(self.dir.path())
+            .output()
+            .expect("the openssl command (scripts/install-tools.sh installs it)");
+        assert!(out.status.success(), "openssl {args:?}: {out:?}");
+    }
+
+    fn authority(&self, name: &str) {
+        let (key, pem, subject) = (format!("{name}.key"), format!("{name}.pem"), format!("/CN={name}"));
+        self.openssl(&[
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", &key, "-out", &pem, "-days", "2", "-subj",
+            &subject,
+        ]);
+    }
+
+    /// NAME.key, NAME.pem and NAME-store.pem (key then certificate: a PEM keystore), signed by CA.
+    fn issue(&self, ca: &str, name: &str, subject: &str, extension: &str) {
+        let (key, csr, pem) = (format!("{name}.key"), format!("{name}.csr"), format!("{name}.pem"));
+        std::fs::write(self.path(&format!("{name}.ext")), format!("{extension}\n")).unwrap();
+        self.openssl(&[
+            "req", "-newkey", "rsa:2048", "-nodes", "-keyout", &key, "-out", &csr, "-subj", subject,
+        ]);
+        self.openssl(&[
+            "x509",
+            "-req",
+            "-in",
+            &csr,
+            "-CA",
+            &format!("{ca}.pem"),
+            "-CAkey",
+            &format!("{ca}.key"),
+            "-CAcreateserial",
+            "-out",
+            &pem,
+            "-days",
+            "2",
+            "-extfile",
+            &format!("{name}.ext"),
+        ]);
+        let store = [
+            std::fs::read_to_string(self.path(&key)).unwrap(),
+            std::fs::read_to_string(self.path(&pem)).unwrap(),
+        ]
+        .concat();
+        std::fs::write(self.path(&format!("{name}-store.pem")), store).unwrap();
+    }
+
+    /// A Java client properties file: SSL trusting the CA, with NAME's keystore if given.
+    fn client_config(&self, keystore: Option<&str>) -> PathBuf {
+        let mut text = format!(
+            "security.protocol=SSL\nssl.truststore.type=PEM\nssl.truststore.location={}\n",
+            self.path("ca.pem").display()
+        );
+        if let Some(name) = keystore {
+            text.push_str(&format!(
+                "ssl.keystore.type=PEM\nssl.keystore.location={}\n",
+                self.path(&format!("{name}-store.pem")).display()
+            ));
+        }
+        let file = self.path(&format!("client-{}.properties", keystore.unwrap_or("none")));
+        std::fs::write(&file, text).unwrap();
+        file
+    }
+}
+
+fn text(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+fn topics(bootstrap: &str, config: &Path, args: &[&str]) -> Output {
+    let mut full = vec![
+        "--bootstrap-server",
+        bootstrap,
+        "--command-config",
+        config.to_str().unwrap(),
+    ];
+    full.extend_from_slice(args);
+    kafka_tool_timeout("4", "topics", &full, 90)
+}
+
+/// PLAINTEXT on the harness's port (the brokers' own listener) and SSL on `ssl_port`.
+fn listeners(ssl_port: u16) -> (String, String) {
+    (
+        format!("PLAINTEXT://127.0.0.1:{{port}},SSL://127.0.0.1:{ssl_port}"),
+        format!("PLAINTEXT://127.0.0.1:{{port}},SSL://127.0.0.1:{ssl_port}"),
+    )
+}
+
+#[test]
+fn an_ssl_listener_serves_kafkas_java_clients_and_kcat() {
+    let _serial = serial();
+    let certs = Certs::new();
+    let ssl_port = free_port();
+    let (listen, advertise) = listeners(ssl_port);
+    let keystore = certs.path("server-store.pem").display().to_string();
+    let broker = Broker::start(&[
+        ("listeners", &listen),
+        ("advertised.listeners", &advertise),
+        ("ssl.keystore.type", "PEM"),
+        ("ssl.keystore.location", &keystore),
+    ]);
+    let ssl = format!("127.0.0.1:{ssl_port}");
+    let config = certs.client_config(None);
+
+    let created = topics(&ssl, &config, &["--create", "--topic", "secure", "--partitions", "2"]);
+    assert_eq!(text(&created).trim(), "Created topic secure.", "{created:?}");
+    let produced = kafka_tool_stdin(
+        "4",
+        "console-producer",
+        &[
+            "--bootstrap-server",
+            &ssl,
+            "--producer.config",
+            config.to_str().unwrap(),
+            "--topic",
+            "secure",
+        ],
+        b"one\ntwo\nthree\n",
+        90,
+    );
+    assert!(produced.status.success(), "{produced:?}");
+    // A consumer group over TLS: FindCoordinator must name the coordinator's SSL endpoint.
+    let consumed = kafka_tool_timeout(
+        "4",
+        "console-consumer",
+        &[
+            "--bootstrap-server",
+            &ssl,
+            "--consumer.config",
+            config.to_str().unwrap(),
+            "--topic",
+            "secure",
+            "--group",
+            "over-tls",
+            "--from-beginning",
+            "--max-messages",
+            "3",
+            "--timeout-ms",
+            "30000",
+        ],
+        90,
+    );
+    let mut lines: Vec<String> = String::from_utf8_lossy(&consumed.stdout)
+        .lines()
+        .map(String::from)
+        .collect();
+    lines.sort();
+    assert_eq!(lines, ["one", "three", "two"], "{consumed:?}");
+    // kcat (librdkafka) with the same CA.
+    let read = kcat(
+        &[
+            "-b",
+            &ssl,
+            "-X",
+            "security.protocol=ssl",
+            "-X",
+            &format!("ssl.ca.location={}", certs.path("ca.pem").display()),
+            "-C",
+            "-t",
+            "secure",
+            "-e",
+            "-q",
+        ],
+        b"",
+    );
+    let mut values: Vec<String> = String::from_utf8_lossy(&read.stdout)
+        .lines()
+        .map(String::from)
+        .collect();
+    values.sort();
+    assert_eq!(values, ["one", "three", "two"], "{read:?}");
+
+    // A plaintext client on the TLS port fails; the broker says why and goes on serving TLS clients.
+    let plain = kafka_tool_timeout("4", "topics", &["--bootstrap-server", &ssl, "--list"], 90);
+    assert!(
+        !text(&plain).lines().any(|l| l == "secure"),
+        "a plaintext client listed topics through the TLS port: {plain:?}"
+    );
+    wait_for(
+        "the broker's log line about the failed handshake",
+        Duration::from_secs(10),
+        || broker.log_text().contains("TLS handshake failed"),
+    );
+    let listed = topics(&ssl, &config, &["--list"]);
+    assert!(text(&listed).lines().any(|l| l == "secure"), "{listed:?}");
+    // A client that does not trust the broker's CA refuses it.
+    let untrusting = certs.path("untrusting.properties");
+    std::fs::write(
+        &untrusting,
+        format!(
+            "security.protocol=SSL\nssl.truststore.type=PEM\nssl.truststore.location={}\n",
+            certs.path("other-ca.pem").display()
+        ),
+    )
+    .unwrap();
+    let refused = topics(&ssl, &untrusting, &["--list"]);
+    assert!(
+        !refused.status.success() && text(&refused).contains("SslAuthenticationException"),
+        "{refused:?}"
+    );
+}
+
+#[test]
+fn required_client_certificates_admit_only_clients_of_the_trusted_ca() {
+    let _serial = serial();
+    let certs = Certs::new();
+    let ssl_port = free_port();
+    let (listen, advertise) = listeners(ssl_port);
+    // The keystore given inline (ssl.keystore.certificate.chain / ssl.keystore.key), listener-prefixed.
+    let chain = std::fs::read_to_string(certs.path("server.pem"))
+        .unwrap()
+        .replace('\n', "\\n");
+    let key = std::fs::read_to_string(certs.path("server.key"))
+        .unwrap()
+        .replace('\n', "\\n");
+    let truststore = certs.path("ca.pem").display().to_string();
+    let _broker = Broker::start(&[
+        ("listeners", &listen),
+        ("advertised.listeners", &advertise),
+        ("listener.name.ssl.ssl.keystore.type", "PEM"),
+        ("listener.name.ssl.ssl.keystore.certificate.chain", &chain),
+        ("listener.name.ssl.ssl.keystore.key", &key),
+        ("listener.name.ssl.ssl.truststore.type", "PEM"),
+        ("listener.name.ssl.ssl.truststore.location", &truststore),
+        ("listener.name.ssl.ssl.client.auth", "required"),
+    ]);
+    let ssl = format!("127.0.0.1:{ssl_port}");
+    let with_cert = topics(
+        &ssl,
+        &certs.client_config(Some("alice")),
+        &["--create", "--topic", "mtls"],
+    );
+    assert_eq!(text(&with_cert).trim(), "Created topic mtls.", "{with_cert:?}");
+    let without = topics(&ssl, &certs.client_config(None), &["--list"]);
+    assert!(
+        !without.status.success() && text(&without).contains("SslAuthenticationException"),
+        "a client without a certificate was served: {without:?}"
+    );
+    let other_ca = topics(&ssl, &certs.client_config(Some("mallory")), &["--list"]);
+    assert!(
+        !other_ca.status.success() && text(&other_ca).contains("SslAuthenticationException"),
+        "a client certificate from an untrusted CA was accepted: {other_ca:?}"
+    );
+    let kcat_with_cert = kcat(
+        &[
+            "-b",
+            &ssl,
+            "-X",
+            "security.protocol=ssl",
+            "-X",
+            &format!("ssl.ca.location={}", certs.path("ca.pem").display()),
+            "-X",
+            &format!("ssl.certificate.location={}", certs.path("alice.pem").display()),
+            "-X",
+            &format!("ssl.key.location={}", certs.path("alice.key").display()),
+            "-L",
+        ],
+        b"",
+    );
+    assert!(
+        kcat_with_cert.status.success() && text(&kcat_with_cert).contains("topic \"mtls\""),
+        "{kcat_with_cert:?}"
+    );
+}
+
+#[test]
+fn a_keystore_that_cannot_be_read_stops_the_broker_with_the_reason() {
+    let _serial = serial();
+    let ssl_port = free_port();
+    let (listen, _) = listeners(ssl_port);
+    let mut broker = Broker::launch(&[
+        ("listeners", &listen),
+        ("ssl.keystore.type", "PEM"),
+        ("ssl.keystore.location", "/nonexistent/server.pem"),
+    ]);
+    let status = broker.wait_exit(Duration::from_secs(30)).expect("the broker exits");
+    assert!(!status.success());
+    let log = broker.log_text();
+    assert!(
+        log.contains("listener SSL: cannot read ssl.keystore.location /nonexistent/server.pem"),
+        "{log}"
+    );
+}
