@@ -97,8 +97,10 @@ pub struct BrokerConfig {
     pub rack: Option<String>,
     pub listeners: Vec<Listener>,
     pub advertised_listeners: Vec<Listener>,
-    /// The TLS settings of each `SSL` listener (the others are `PLAINTEXT`).
+    /// The TLS settings of each `SSL` and `SASL_SSL` listener.
     pub tls: Vec<crate::tls::TlsConfig>,
+    /// The SASL settings of each `SASL_PLAINTEXT` and `SASL_SSL` listener.
+    pub sasl: Vec<crate::sasl::SaslConfig>,
     pub num_network_threads: usize,
     pub num_io_threads: usize,
     /// SO_SNDBUF / SO_RCVBUF for client sockets; -1 leaves the OS default.
@@ -187,7 +189,7 @@ impl BrokerConfig {
                 port: 9092,
             }]
         });
-        let tls = security_protocols(raw, &listeners)?;
+        let (tls, sasl) = security_protocols(raw, &listeners)?;
         let advertised_listeners = match parse_listeners(raw, "advertised.listeners")? {
             Some(advertised) => {
                 for a in &advertised {
@@ -322,11 +324,12 @@ impl BrokerConfig {
                 format!("{} is not among listeners", replication.inter_broker_listener),
             ));
         }
-        if tls.iter().any(|t| t.listener == replication.inter_broker_listener) {
+        let secured = tls.iter().map(|t| &t.listener).chain(sasl.iter().map(|s| &s.listener));
+        if secured.into_iter().any(|l| *l == replication.inter_broker_listener) {
             return Err(raw.invalid(
                 "inter.broker.listener.name",
                 format!(
-                    "{} is an SSL listener, and brokers do not speak TLS to each other yet; name a PLAINTEXT listener (the first listener is the default)",
+                    "{} is an SSL or SASL listener, and brokers do not speak TLS or SASL to each other yet; name a PLAINTEXT listener (the first listener is the default)",
                     replication.inter_broker_listener
                 ),
             ));
@@ -351,6 +354,7 @@ impl BrokerConfig {
             listeners,
             advertised_listeners,
             tls,
+            sasl,
             num_network_threads: raw.ranged::<usize>("num.network.threads", 1, 1024)?.unwrap_or(3),
             num_io_threads: raw.ranged::<usize>("num.io.threads", 1, 1024)?.unwrap_or(8),
             socket_send_buffer_bytes: raw
@@ -528,9 +532,11 @@ fn parse_listeners(raw: &RawConfig, key: &str) -> Result<Option<Vec<Listener>>, 
 }
 
 /// Each listener's protocol from `listener.security.protocol.map` (by default a listener named like a
-/// protocol uses it): PLAINTEXT and SSL are served, the TLS settings of each SSL listener returned;
-/// SASL listeners are refused clearly instead of speaking plaintext where a client expects SASL.
-fn security_protocols(raw: &RawConfig, listeners: &[Listener]) -> Result<Vec<crate::tls::TlsConfig>, ConfigError> {
+/// protocol uses it): the TLS settings of each SSL and SASL_SSL listener and the SASL settings of each
+/// SASL_PLAINTEXT and SASL_SSL listener; any other protocol is refused.
+type Secured = (Vec<crate::tls::TlsConfig>, Vec<crate::sasl::SaslConfig>);
+
+fn security_protocols(raw: &RawConfig, listeners: &[Listener]) -> Result<Secured, ConfigError> {
     let map: Vec<(String, String)> = match raw.string("listener.security.protocol.map") {
         Some(v) => {
             let mut pairs = Vec::new();
@@ -550,17 +556,22 @@ fn security_protocols(raw: &RawConfig, listeners: &[Listener]) -> Result<Vec<cra
             .map(|p| (p.to_string(), p.to_string()))
             .collect(),
     };
-    let mut tls = Vec::new();
+    let (mut tls, mut sasl) = (Vec::new(), Vec::new());
     for listener in listeners {
         let protocol = map.iter().find(|(n, _)| *n == listener.name).map(|(_, p)| p.as_str());
         match protocol {
             Some("PLAINTEXT") => {}
             Some("SSL") => tls.push(crate::tls::TlsConfig::from_raw(raw, &listener.name)?),
+            Some("SASL_PLAINTEXT") => sasl.push(crate::sasl::SaslConfig::from_raw(raw, &listener.name)?),
+            Some("SASL_SSL") => {
+                tls.push(crate::tls::TlsConfig::from_raw(raw, &listener.name)?);
+                sasl.push(crate::sasl::SaslConfig::from_raw(raw, &listener.name)?);
+            }
             Some(other) => {
                 return Err(raw.invalid(
-                    "listeners",
+                    "listener.security.protocol.map",
                     format!(
-                        "listener {} uses {other}, which oxka does not serve yet; use PLAINTEXT or SSL",
+                        "listener {} uses {other}, which is not a security protocol (PLAINTEXT, SSL, SASL_PLAINTEXT, SASL_SSL)",
                         listener.name
                     ),
                 ))
@@ -576,7 +587,7 @@ fn security_protocols(raw: &RawConfig, listeners: &[Listener]) -> Result<Vec<cra
             }
         }
     }
-    Ok(tls)
+    Ok((tls, sasl))
 }
 
 fn parse_connect(raw: &RawConfig, key: &str, value: &str) -> Result<Vec<HostPort>, ConfigError> {
@@ -675,7 +686,11 @@ mod tests {
         assert!(parse("listeners=SASL_SSL://:9093\n")
             .unwrap_err()
             .to_string()
-            .contains("does not serve yet"));
+            .contains("is not supported yet"));
+        assert!(parse("listeners=X://:9093\nlistener.security.protocol.map=X:TLS\n")
+            .unwrap_err()
+            .to_string()
+            .contains("not a security protocol"));
         let e = parse("listeners=SSL://:9093\n").unwrap_err().to_string();
         assert!(e.contains("keystore type JKS is not supported yet"), "{e}");
         let c = parse("listeners=PLAINTEXT://:9092,SSL://:9093\nssl.keystore.type=PEM\nssl.keystore.location=/k.pem\n")
@@ -685,7 +700,7 @@ mod tests {
         let e = parse("listeners=SSL://:9093,PLAINTEXT://:9092\nssl.keystore.type=PEM\nssl.keystore.location=/k.pem\n")
             .unwrap_err()
             .to_string();
-        assert!(e.contains("brokers do not speak TLS to each other yet"), "{e}");
+        assert!(e.contains("brokers do not speak TLS or SASL to each other yet"), "{e}");
         assert!(parse("advertised.listeners=OTHER://h:1\n").is_err());
     }
 

@@ -10,6 +10,7 @@ pub mod leader_balance;
 pub mod properties;
 pub mod raw;
 pub mod replication;
+pub mod sasl;
 pub mod tls;
 
 pub use broker::{BrokerConfig, BrokerId, HostPort, Listener, LogDefaults, TimestampKind};

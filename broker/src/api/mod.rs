@@ -95,6 +95,10 @@ pub const SUPPORTED: &[ApiSpec] = &[
         list_partition_reassignments::VERSIONS,
     ),
     spec(ApiKey::ElectLeaders, elect_leaders::VERSIONS),
+    // Answered by `runtime::sasl` while a SASL listener's connection authenticates; here (any other
+    // connection, or after authentication) with ILLEGAL_SASL_STATE, as Kafka's request handler does.
+    spec(ApiKey::SaslHandshake, VersionRange { min: 0, max: 1 }),
+    spec(ApiKey::SaslAuthenticate, VersionRange { min: 0, max: 2 }),
 ];
 
 /// An encoded response frame and the memory it holds in the budget until written.
@@ -257,6 +261,17 @@ async fn dispatch(
         RequestKind::OffsetForLeaderEpoch(r) => {
             ResponseKind::OffsetForLeaderEpoch(offset_for_leader_epoch::handle(broker, ctx, r))
         }
+        RequestKind::SaslHandshake(_) => ResponseKind::SaslHandshake(
+            kafka_protocol::messages::SaslHandshakeResponse::default()
+                .with_error_code(kafka_protocol::error::ResponseError::IllegalSaslState.code()),
+        ),
+        RequestKind::SaslAuthenticate(_) => ResponseKind::SaslAuthenticate(
+            kafka_protocol::messages::SaslAuthenticateResponse::default()
+                .with_error_code(kafka_protocol::error::ResponseError::IllegalSaslState.code())
+                .with_error_message(Some(str_bytes(
+                    "SaslAuthenticate request received on a connection that is not authenticating",
+                ))),
+        ),
         other => {
             // Unreachable while SUPPORTED and this match agree; answer nothing rather than guess.
             tracing::error!("no handler for a request listed in SUPPORTED: {other:?}");

@@ -22,6 +22,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, warn};
 
+use super::sasl::{SaslServer, SaslState, Step, FAILED_AUTHENTICATION_DELAY};
 use crate::api::{self, ConnectionInfo, RequestError, Response, Started};
 use crate::broker::Broker;
 use crate::network::frame::{read_frame_body, read_frame_size, FrameError};
@@ -44,6 +45,7 @@ pub async fn serve_connection<R, W>(
     read_half: R,
     mut writer: W,
     info: ConnectionInfo,
+    sasl: Option<Arc<SaslServer>>,
     shutdown: CancellationToken,
 ) where
     R: AsyncRead + Unpin,
@@ -54,6 +56,7 @@ pub async fn serve_connection<R, W>(
     // Invariant: the front, if any, is `Replicating` (ready responses behind it are written as soon as
     // it is).
     let mut owed: VecDeque<Owed> = VecDeque::new();
+    let mut sasl_state = SaslState::default();
     loop {
         let readable = tokio::select! {
             biased;
@@ -98,10 +101,32 @@ pub async fn serve_connection<R, W>(
                 break;
             }
         };
+        let body = body.freeze();
+        // A SASL listener serves nothing but authentication until the client has logged in.
+        if let Some(server) = sasl
+            .as_ref()
+            .filter(|_| !matches!(sasl_state, SaslState::Authenticated { .. }))
+        {
+            match server.step(&mut sasl_state, body.clone(), &info) {
+                Step::Serve => {}
+                Step::Respond(frame) => {
+                    if writer.write_all(&frame).await.is_err() {
+                        break;
+                    }
+                    continue;
+                }
+                Step::RespondAndClose(frame) => {
+                    let _ = writer.write_all(&frame).await;
+                    tokio::time::sleep(FAILED_AUTHENTICATION_DELAY).await;
+                    break;
+                }
+                Step::Close => break,
+            }
+        }
         if !is_produce(&body) && !pay_all(&mut owed, &mut writer, &info, broker).await {
             break;
         }
-        match api::start_request(broker, &info, body.freeze(), permit).await {
+        match api::start_request(broker, &info, body, permit).await {
             Ok(Started::Done(Some(response))) if owed.is_empty() => {
                 if !write(&mut writer, Ok(Some(response)), &info, broker).await {
                     break;

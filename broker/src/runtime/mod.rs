@@ -27,10 +27,11 @@ use crate::metrics::Metrics;
 mod connection;
 mod lifecycle;
 mod metrics_http;
+mod sasl;
 mod server;
 mod tls;
 
-use server::{accept_loop, bind_listeners};
+use server::{accept_loop, bind_listeners, ListenerSecurity};
 
 /// How long shutdown waits for in-flight requests before closing the logs anyway.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
@@ -232,11 +233,17 @@ pub async fn serve(broker: &Arc<Broker>, tasks: &TaskTracker, shutdown: &Cancell
             Some(config) => Some(Arc::new(tls::Tls::new(config)?)),
             None => None,
         };
+        let sasl = broker
+            .config
+            .sasl
+            .iter()
+            .find(|s| *s.listener == *name)
+            .map(|config| Arc::new(sasl::SaslServer::new(config)));
         tasks.spawn(accept_loop(
             broker.clone(),
             name,
             socket,
-            tls,
+            ListenerSecurity { tls, sasl },
             connections.clone(),
             tasks.clone(),
             shutdown.clone(),

@@ -1,6 +1,7 @@
 //! Listeners. One accept loop per `listeners` entry; each accepted socket is served by
-//! `connection::serve_connection` on a task of its own, after a TLS handshake on `SSL` listeners
-//! (`tls`). On shutdown the accept loops stop.
+//! `connection::serve_connection` on a task of its own, after a TLS handshake on `SSL` and `SASL_SSL`
+//! listeners (`tls`); on SASL listeners the connection authenticates first (`sasl`). On shutdown the
+//! accept loops stop.
 
 use std::sync::Arc;
 
@@ -11,6 +12,7 @@ use tokio_util::task::TaskTracker;
 use tracing::{debug, info, warn};
 
 use super::connection::serve_connection;
+use super::sasl::SaslServer;
 use super::tls::Tls;
 use crate::api::ConnectionInfo;
 use crate::broker::Broker;
@@ -35,13 +37,21 @@ pub async fn bind_listeners(broker: &Broker) -> std::io::Result<Vec<(Arc<str>, T
     Ok(out)
 }
 
+/// What a listener wraps its connections in: TLS (`SSL`, `SASL_SSL`) and SASL authentication
+/// (`SASL_PLAINTEXT`, `SASL_SSL`); neither for `PLAINTEXT`.
+#[derive(Clone, Default)]
+pub struct ListenerSecurity {
+    pub tls: Option<Arc<Tls>>,
+    pub sasl: Option<Arc<SaslServer>>,
+}
+
 /// Accepts connections on `socket` until `shutdown` fires. Connection tasks are tracked by `tasks` so
 /// the caller can wait for in-flight requests to finish.
 pub async fn accept_loop(
     broker: Arc<Broker>,
     name: Arc<str>,
     socket: TcpListener,
-    tls: Option<Arc<Tls>>,
+    security: ListenerSecurity,
     connections: Arc<Semaphore>,
     tasks: TaskTracker,
     shutdown: CancellationToken,
@@ -67,18 +77,18 @@ pub async fn accept_loop(
                 };
                 let broker = broker.clone();
                 let shutdown = shutdown.clone();
-                let tls = tls.clone();
+                let ListenerSecurity { tls, sasl } = security.clone();
                 tasks.spawn(async move {
                     broker.metrics.connection_opened();
                     match tls {
                         None => {
                             let (reader, writer) = stream.into_split();
-                            serve_connection(&broker, reader, writer, info, shutdown).await;
+                            serve_connection(&broker, reader, writer, info, sasl, shutdown).await;
                         }
                         Some(tls) => {
                             if let Some(stream) = tls.accept(stream, &info.listener).await {
                                 let (reader, writer) = tokio::io::split(stream);
-                                serve_connection(&broker, reader, writer, info, shutdown).await;
+                                serve_connection(&broker, reader, writer, info, sasl, shutdown).await;
                             }
                         }
                     }

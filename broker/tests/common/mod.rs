@@ -14,6 +14,7 @@
 //! harness at another oxka binary (e.g. a release build) than the one cargo built for the tests.
 #![allow(dead_code)]
 
+pub mod certs;
 pub mod cluster;
 pub mod coordinator;
 pub mod tools_compare;

@@ -1,0 +1,207 @@
+//! The SASL settings of a `SASL_PLAINTEXT` or `SASL_SSL` listener: `sasl.enabled.mechanisms` (with
+//! Kafka's `listener.name.<name>.` prefix first) and, for PLAIN, the users from the listener's JAAS
+//! line `listener.name.<name>.plain.sasl.jaas.config`, as a Kafka broker reads them:
+//!
+//! ```text
+//! listener.name.sasl_plaintext.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required \
+//!     username="admin" password="admin-secret" user_admin="admin-secret" user_alice="alice-secret";
+//! ```
+//!
+//! Every `user_NAME="PASSWORD"` option is a user who may log in. Only PLAIN is served so far; other
+//! mechanisms are refused with what to do.
+
+use std::collections::BTreeMap;
+
+use crate::raw::RawConfig;
+use crate::ConfigError;
+
+const PLAIN_MODULE: &str = "org.apache.kafka.common.security.plain.PlainLoginModule";
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SaslConfig {
+    pub listener: String,
+    /// `sasl.enabled.mechanisms`, in order (PLAIN only so far).
+    pub mechanisms: Vec<String>,
+    /// PLAIN's users: name -> password.
+    pub plain_users: BTreeMap<String, String>,
+}
+
+impl SaslConfig {
+    pub fn from_raw(raw: &RawConfig, listener: &str) -> Result<SaslConfig, ConfigError> {
+        let lower = listener.to_lowercase();
+        let prefixed = format!("listener.name.{lower}.sasl.enabled.mechanisms");
+        let (key, mechanisms) = match raw.string(&prefixed) {
+            Some(v) => (prefixed, v),
+            None => (
+                "sasl.enabled.mechanisms".to_string(),
+                raw.string("sasl.enabled.mechanisms").unwrap_or_else(|| "GSSAPI".into()),
+            ),
+        };
+        let mechanisms: Vec<String> = mechanisms
+            .split(',')
+            .map(|m| m.trim().to_string())
+            .filter(|m| !m.is_empty())
+            .collect();
+        if let Some(other) = mechanisms.iter().find(|m| *m != "PLAIN") {
+            return Err(raw.invalid(
+                &key,
+                format!(
+                    "listener {listener}: SASL mechanism {other} is not served yet; set {key}=PLAIN (and the users in listener.name.{lower}.plain.sasl.jaas.config)"
+                ),
+            ));
+        }
+        if mechanisms.is_empty() {
+            return Err(raw.invalid(&key, format!("listener {listener}: names no SASL mechanism")));
+        }
+        let jaas_key = format!("listener.name.{lower}.plain.sasl.jaas.config");
+        let Some(jaas) = raw.string(&jaas_key) else {
+            return Err(raw.invalid(
+                &jaas_key,
+                format!(
+                    "listener {listener} serves SASL PLAIN but has no users: set {jaas_key}={PLAIN_MODULE} required user_alice=\"alice-secret\";"
+                ),
+            ));
+        };
+        let plain_users = plain_users(&jaas).map_err(|reason| raw.invalid(&jaas_key, reason))?;
+        if plain_users.is_empty() {
+            return Err(raw.invalid(&jaas_key, "lists no user: add user_NAME=\"PASSWORD\" options".into()));
+        }
+        Ok(SaslConfig {
+            listener: listener.to_string(),
+            mechanisms,
+            plain_users,
+        })
+    }
+}
+
+/// The `user_NAME="PASSWORD"` options of a JAAS line for PlainLoginModule.
+fn plain_users(jaas: &str) -> Result<BTreeMap<String, String>, String> {
+    let (module, options) = jaas_options(jaas)?;
+    if module != PLAIN_MODULE {
+        return Err(format!("the login module for PLAIN is {PLAIN_MODULE}, not {module}"));
+    }
+    Ok(options
+        .into_iter()
+        .filter_map(|(k, v)| k.strip_prefix("user_").map(|name| (name.to_string(), v)))
+        .collect())
+}
+
+/// JAAS's `module.Class flag key="value" key2=value2;`: the module and its options.
+fn jaas_options(text: &str) -> Result<(String, Vec<(String, String)>), String> {
+    let mut chars = text.trim().chars().peekable();
+    let word = |chars: &mut std::iter::Peekable<std::str::Chars>| -> String {
+        while chars.peek().is_some_and(|c| c.is_whitespace()) {
+            chars.next();
+        }
+        let mut w = String::new();
+        while let Some(&c) = chars.peek() {
+            if c.is_whitespace() || c == '=' || c == ';' {
+                break;
+            }
+            w.push(c);
+            chars.next();
+        }
+        w
+    };
+    let module = word(&mut chars);
+    let flag = word(&mut chars);
+    if module.is_empty() || !["required", "requisite", "sufficient", "optional"].contains(&flag.as_str()) {
+        return Err("expected `LoginModuleClass required key=\"value\" ...;`".into());
+    }
+    let mut options = Vec::new();
+    loop {
+        while chars.peek().is_some_and(|c| c.is_whitespace()) {
+            chars.next();
+        }
+        match chars.peek() {
+            None => return Err("the JAAS line must end with ';'".into()),
+            Some(';') => break,
+            _ => {}
+        }
+        let key = word(&mut chars);
+        if chars.next() != Some('=') || key.is_empty() {
+            return Err(format!("option {key:?} has no value (key=\"value\")"));
+        }
+        let value = if chars.peek() == Some(&'"') {
+            chars.next();
+            let mut v = String::new();
+            loop {
+                match chars.next() {
+                    None => return Err(format!("the value of {key} has no closing quote")),
+                    Some('"') => break,
+                    Some('\\') => v.extend(chars.next()),
+                    Some(c) => v.push(c),
+                }
+            }
+            v
+        } else {
+            word(&mut chars)
+        };
+        options.push((key, value));
+    }
+    Ok((module, options))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sasl(text: &str) -> Result<SaslConfig, String> {
+        let raw = RawConfig::from_text(text, "server.properties").unwrap();
+        SaslConfig::from_raw(&raw, "SASL_PLAINTEXT").map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn plain_users_come_from_the_listeners_jaas_line() {
+        let c = sasl(
+            "listener.name.sasl_plaintext.sasl.enabled.mechanisms=PLAIN\n\
+             listener.name.sasl_plaintext.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required \\\n\
+             \x20 username=\"admin\" password=\"admin-secret\" user_admin=\"admin-secret\" user_alice=\"alice-secret\";\n",
+        )
+        .unwrap();
+        assert_eq!(c.mechanisms, ["PLAIN"]);
+        assert_eq!(
+            c.plain_users.into_iter().collect::<Vec<_>>(),
+            [
+                ("admin".to_string(), "admin-secret".to_string()),
+                ("alice".to_string(), "alice-secret".to_string())
+            ]
+        );
+    }
+
+    #[test]
+    fn jaas_values_may_be_quoted_with_escapes_or_bare() {
+        let (module, options) = jaas_options(r#"M required a="x \"y\" z" b=bare ;"#).unwrap();
+        assert_eq!(module, "M");
+        assert_eq!(
+            options,
+            [
+                ("a".to_string(), "x \"y\" z".to_string()),
+                ("b".to_string(), "bare".to_string())
+            ]
+        );
+    }
+
+    #[test]
+    fn refusals_say_what_to_set() {
+        let e = sasl("").unwrap_err();
+        assert!(e.contains("SASL mechanism GSSAPI is not served yet"), "{e}");
+        let e = sasl("sasl.enabled.mechanisms=PLAIN,SCRAM-SHA-512\n").unwrap_err();
+        assert!(e.contains("SCRAM-SHA-512 is not served yet"), "{e}");
+        let e = sasl("sasl.enabled.mechanisms=PLAIN\n").unwrap_err();
+        assert!(
+            e.contains("has no users: set listener.name.sasl_plaintext.plain.sasl.jaas.config"),
+            "{e}"
+        );
+        let e = sasl(
+            "sasl.enabled.mechanisms=PLAIN\nlistener.name.sasl_plaintext.plain.sasl.jaas.config=Other required a=\"b\";\n",
+        )
+        .unwrap_err();
+        assert!(e.contains("the login module for PLAIN is"), "{e}");
+        let e = sasl(
+            "sasl.enabled.mechanisms=PLAIN\nlistener.name.sasl_plaintext.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required user_a=\"b\"\n",
+        )
+        .unwrap_err();
+        assert!(e.contains("must end with ';'"), "{e}");
+    }
+}
