@@ -235,3 +235,71 @@ fn a_keystore_that_cannot_be_read_stops_the_broker_with_the_reason() {
         "{log}"
     );
 }
+
+/// A client properties file trusting only `ca`.
+fn trusting(certs: &Certs, ca: &str) -> std::path::PathBuf {
+    let file = certs.path(&format!("trusting-{ca}.properties"));
+    std::fs::write(
+        &file,
+        format!(
+            "security.protocol=SSL\nssl.truststore.type=PEM\nssl.truststore.location={}\n",
+            certs.path(&format!("{ca}.pem")).display()
+        ),
+    )
+    .unwrap();
+    file
+}
+
+#[test]
+fn a_changed_keystore_file_is_loaded_without_a_restart() {
+    let _serial = serial();
+    let certs = Certs::new();
+    certs.issue(
+        "other-ca",
+        "server2",
+        "/CN=localhost",
+        "subjectAltName=DNS:localhost,IP:127.0.0.1",
+    );
+    let ssl_port = free_port();
+    let (listen, advertise) = listeners(ssl_port);
+    let keystore = certs.path("live-store.pem");
+    std::fs::copy(certs.path("server-store.pem"), &keystore).unwrap();
+    let broker = Broker::start(&[
+        ("listeners", &listen),
+        ("advertised.listeners", &advertise),
+        ("ssl.keystore.type", "PEM"),
+        ("ssl.keystore.location", keystore.to_str().unwrap()),
+        ("ssl.reload.interval.ms", "200"),
+    ]);
+    let ssl = format!("127.0.0.1:{ssl_port}");
+    let (old_ca, new_ca) = (trusting(&certs, "ca"), trusting(&certs, "other-ca"));
+    assert!(topics(&ssl, &old_ca, &["--list"]).status.success());
+
+    // A file that does not load is logged and the previous certificate kept.
+    std::fs::write(&keystore, "not PEM at all").unwrap();
+    wait_for(
+        "the log line about the unloadable keystore",
+        Duration::from_secs(10),
+        || {
+            broker
+                .log_text()
+                .contains("TLS files changed but cannot be loaded, keeping the previous ones")
+        },
+    );
+    assert!(topics(&ssl, &old_ca, &["--list"]).status.success());
+
+    // The other CA's certificate: new connections get it, without a restart.
+    std::fs::copy(certs.path("server2-store.pem"), &keystore).unwrap();
+    wait_for("the new keystore loaded", Duration::from_secs(10), || {
+        broker
+            .log_text()
+            .contains("TLS keystore or truststore changed: loaded for new connections")
+    });
+    let listed = topics(&ssl, &new_ca, &["--list"]);
+    assert!(listed.status.success(), "{listed:?}");
+    let refused = topics(&ssl, &old_ca, &["--list"]);
+    assert!(
+        !refused.status.success() && text(&refused).contains("SslAuthenticationException"),
+        "a client trusting only the old CA still connected: {refused:?}"
+    );
+}

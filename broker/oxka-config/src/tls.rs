@@ -5,7 +5,7 @@
 //! `ssl.keystore.certificate.chain` and `ssl.keystore.key`); client certificates are checked against a
 //! PEM truststore (`ssl.truststore.location` or `ssl.truststore.certificates`) when
 //! `ssl.client.auth` is `requested` or `required`. Only the values are checked here; the broker reads
-//! the files when it starts the listener.
+//! the files when it starts the listener, and again whenever they change (`ssl.reload.interval.ms`).
 
 use std::path::PathBuf;
 
@@ -37,6 +37,9 @@ pub struct TlsConfig {
     /// From `ssl.enabled.protocols`: TLSv1.2 and/or TLSv1.3.
     pub tls12: bool,
     pub tls13: bool,
+    /// `ssl.reload.interval.ms` (oxka's; Kafka reloads through AlterConfigs instead): how often the
+    /// broker looks for changed keystore and truststore files and loads them without a restart.
+    pub reload_interval_ms: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -160,6 +163,18 @@ impl TlsConfig {
                 return Err(invalid(&key, "names no protocol".into()));
             }
         }
+        let reload_interval_ms = match get("ssl.reload.interval.ms") {
+            None => 30_000,
+            Some((key, v)) => match v.trim().parse::<u64>() {
+                Ok(ms) if ms >= 100 => ms,
+                _ => {
+                    return Err(invalid(
+                        &key,
+                        format!("{v:?} is not a number of milliseconds of at least 100"),
+                    ))
+                }
+            },
+        };
         Ok(TlsConfig {
             listener: listener.to_string(),
             keystore,
@@ -167,6 +182,7 @@ impl TlsConfig {
             client_auth,
             tls12,
             tls13,
+            reload_interval_ms,
         })
     }
 }

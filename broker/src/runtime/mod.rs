@@ -230,7 +230,11 @@ pub async fn serve(broker: &Arc<Broker>, tasks: &TaskTracker, shutdown: &Cancell
     for (name, socket) in listeners {
         bound.push(format!("{name}://{}", socket.local_addr()?));
         let tls = match broker.config.tls.iter().find(|t| *t.listener == *name) {
-            Some(config) => Some(Arc::new(tls::Tls::new(config)?)),
+            Some(config) => {
+                let tls = Arc::new(tls::Tls::new(config)?);
+                tasks.spawn(tls.clone().watch(shutdown.clone()));
+                Some(tls)
+            }
             None => None,
         };
         let sasl = broker

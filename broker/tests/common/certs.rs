@@ -50,7 +50,7 @@ impl Certs {
     }
 
     /// NAME.key, NAME.pem and NAME-store.pem (key then certificate: a PEM keystore), signed by CA.
-    fn issue(&self, ca: &str, name: &str, subject: &str, extension: &str) {
+    pub fn issue(&self, ca: &str, name: &str, subject: &str, extension: &str) {
         let (key, csr, pem) = (format!("{name}.key"), format!("{name}.csr"), format!("{name}.pem"));
         std::fs::write(self.path(&format!("{name}.ext")), format!("{extension}\n")).unwrap();
         self.openssl(&[
