@@ -10,17 +10,10 @@ use std::process::Output;
 use std::time::Duration;
 
 use common::certs::Certs;
+use common::secured::{round_trip, text, topics};
 use common::*;
 
 const PLAIN: &str = "org.apache.kafka.common.security.plain.PlainLoginModule";
-
-fn text(out: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
 
 /// A Java client properties file logging in as `user` with `password` over `protocol`.
 fn login(dir: &Path, protocol: &str, user: &str, password: &str, ca: Option<&Path>) -> PathBuf {
@@ -36,17 +29,6 @@ fn login(dir: &Path, protocol: &str, user: &str, password: &str, ca: Option<&Pat
     let file = dir.join(format!("{protocol}-{user}-{password}.properties"));
     std::fs::write(&file, text).unwrap();
     file
-}
-
-fn topics(bootstrap: &str, config: &Path, args: &[&str]) -> Output {
-    let mut full = vec![
-        "--bootstrap-server",
-        bootstrap,
-        "--command-config",
-        config.to_str().unwrap(),
-    ];
-    full.extend_from_slice(args);
-    kafka_tool_timeout("4", "topics", &full, 90)
 }
 
 fn kcat_plain(bootstrap: &str, protocol: &str, user: &str, password: &str, extra: &[&str]) -> Output {
@@ -94,47 +76,8 @@ fn sasl_plain_admits_the_listeners_users_and_refuses_everyone_else() {
         &["--create", "--topic", "logged-in", "--partitions", "2"],
     );
     assert_eq!(text(&created).trim(), "Created topic logged-in.", "{created:?}");
-    let produced = kafka_tool_stdin(
-        "4",
-        "console-producer",
-        &[
-            "--bootstrap-server",
-            &sasl,
-            "--producer.config",
-            bob.to_str().unwrap(),
-            "--topic",
-            "logged-in",
-        ],
-        b"one\ntwo\n",
-        90,
-    );
-    assert!(produced.status.success(), "{produced:?}");
-    let consumed = kafka_tool_timeout(
-        "4",
-        "console-consumer",
-        &[
-            "--bootstrap-server",
-            &sasl,
-            "--consumer.config",
-            bob.to_str().unwrap(),
-            "--topic",
-            "logged-in",
-            "--group",
-            "bobs",
-            "--from-beginning",
-            "--max-messages",
-            "2",
-            "--timeout-ms",
-            "30000",
-        ],
-        90,
-    );
-    let mut lines: Vec<String> = String::from_utf8_lossy(&consumed.stdout)
-        .lines()
-        .map(String::from)
-        .collect();
-    lines.sort();
-    assert_eq!(lines, ["one", "two"], "{consumed:?}");
+    let read = round_trip(&sasl, &bob, "logged-in", "bobs", &["one", "two"]);
+    assert_eq!(read, ["one", "two"]);
     let listed = kcat_plain(&sasl, "sasl_plaintext", "alice", "alice-secret", &["-L"]);
     assert!(text(&listed).contains("topic \"logged-in\""), "{listed:?}");
 

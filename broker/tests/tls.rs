@@ -6,31 +6,11 @@
 
 mod common;
 
-use std::path::Path;
-use std::process::Output;
 use std::time::Duration;
 
 use common::certs::Certs;
+use common::secured::{round_trip, text, topics};
 use common::*;
-
-fn text(out: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
-
-fn topics(bootstrap: &str, config: &Path, args: &[&str]) -> Output {
-    let mut full = vec![
-        "--bootstrap-server",
-        bootstrap,
-        "--command-config",
-        config.to_str().unwrap(),
-    ];
-    full.extend_from_slice(args);
-    kafka_tool_timeout("4", "topics", &full, 90)
-}
 
 /// PLAINTEXT on the harness's port (the brokers' own listener) and SSL on `ssl_port`.
 fn listeners(ssl_port: u16) -> (String, String) {
@@ -58,48 +38,9 @@ fn an_ssl_listener_serves_kafkas_java_clients_and_kcat() {
 
     let created = topics(&ssl, &config, &["--create", "--topic", "secure", "--partitions", "2"]);
     assert_eq!(text(&created).trim(), "Created topic secure.", "{created:?}");
-    let produced = kafka_tool_stdin(
-        "4",
-        "console-producer",
-        &[
-            "--bootstrap-server",
-            &ssl,
-            "--producer.config",
-            config.to_str().unwrap(),
-            "--topic",
-            "secure",
-        ],
-        b"one\ntwo\nthree\n",
-        90,
-    );
-    assert!(produced.status.success(), "{produced:?}");
     // A consumer group over TLS: FindCoordinator must name the coordinator's SSL endpoint.
-    let consumed = kafka_tool_timeout(
-        "4",
-        "console-consumer",
-        &[
-            "--bootstrap-server",
-            &ssl,
-            "--consumer.config",
-            config.to_str().unwrap(),
-            "--topic",
-            "secure",
-            "--group",
-            "over-tls",
-            "--from-beginning",
-            "--max-messages",
-            "3",
-            "--timeout-ms",
-            "30000",
-        ],
-        90,
-    );
-    let mut lines: Vec<String> = String::from_utf8_lossy(&consumed.stdout)
-        .lines()
-        .map(String::from)
-        .collect();
-    lines.sort();
-    assert_eq!(lines, ["one", "three", "two"], "{consumed:?}");
+    let read = round_trip(&ssl, &config, "secure", "over-tls", &["one", "two", "three"]);
+    assert_eq!(read, ["one", "three", "two"]);
     // kcat (librdkafka) with the same CA.
     let read = kcat(
         &[

@@ -45,6 +45,15 @@ pub fn kafka_message(code: i16, message: Option<&str>) -> String {
     }
 }
 
+/// The first failure among a response's per-entity results, as the error Kafka's admin client would
+/// raise for it; `Ok` when every code is 0.
+pub fn first_failure<'a>(results: impl IntoIterator<Item = (i16, Option<&'a str>)>) -> Result<(), ToolError> {
+    match results.into_iter().find(|(code, _)| *code != 0) {
+        Some((code, message)) => Err(ToolError::Kafka(kafka_message(code, message))),
+        None => Ok(()),
+    }
+}
+
 /// Kafka's description of an error code (`Errors.java`), for the codes the tools print.
 fn description(code: i16) -> Option<&'static str> {
     Some(match code {

@@ -10,7 +10,7 @@ use kafka_protocol::protocol::StrBytes;
 use super::describe::{dynamic_source, resource_configs};
 use super::{Args, Entity};
 use crate::admin::Admin;
-use crate::error::{kafka_message, ToolError};
+use crate::error::{first_failure, ToolError};
 
 /// AlterConfigOp types on the wire.
 const OP_SET: i8 = 0;
@@ -144,12 +144,12 @@ pub async fn alter(admin: &mut Admin, entity: &Entity, changes: &Changes) -> Res
         .with_resource_name(StrBytes::from_string(name.clone()))
         .with_configs(configs)]);
     let response = admin.send(request, 0).await?;
-    if let Some(failed) = response.responses.iter().find(|r| r.error_code != 0) {
-        return Err(ToolError::Kafka(kafka_message(
-            failed.error_code,
-            failed.error_message.as_deref(),
-        )));
-    }
+    first_failure(
+        response
+            .responses
+            .iter()
+            .map(|r| (r.error_code, r.error_message.as_deref())),
+    )?;
     if name.is_empty() {
         println!(
             "Completed updating default config for {} in the cluster.",

@@ -14,7 +14,7 @@ use kafka_protocol::messages::{AlterClientQuotasRequest, DescribeClientQuotasReq
 use kafka_protocol::protocol::StrBytes;
 
 use crate::admin::Admin;
-use crate::error::{kafka_message, ToolError};
+use crate::error::{first_failure, kafka_message, ToolError};
 use crate::java;
 
 /// The quota configs of users and clients, and of ips (Kafka's `QuotaConfig`).
@@ -226,12 +226,12 @@ pub async fn alter(
             .with_entity(entity)
             .with_ops(ops)]);
     let response = admin.send(request, 0).await?;
-    if let Some(failed) = response.entries.iter().find(|e| e.error_code != 0) {
-        return Err(ToolError::Kafka(kafka_message(
-            failed.error_code,
-            failed.error_message.as_deref(),
-        )));
-    }
+    first_failure(
+        response
+            .entries
+            .iter()
+            .map(|e| (e.error_code, e.error_message.as_deref())),
+    )?;
     Ok(())
 }
 

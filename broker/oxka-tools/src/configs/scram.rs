@@ -16,7 +16,7 @@ use kafka_protocol::messages::{AlterUserScramCredentialsRequest, DescribeUserScr
 use kafka_protocol::protocol::StrBytes;
 
 use crate::admin::Admin;
-use crate::error::{kafka_message, ToolError};
+use crate::error::{first_failure, kafka_message, ToolError};
 
 /// RESOURCE_NOT_FOUND: a user without credentials, left out of the description as Kafka's tool does.
 const RESOURCE_NOT_FOUND: i16 = 91;
@@ -229,12 +229,12 @@ pub async fn alter(
                 .collect(),
         );
     let response = admin.send(request, 0).await?;
-    if let Some(failed) = response.results.iter().find(|r| r.error_code != 0) {
-        return Err(ToolError::Kafka(kafka_message(
-            failed.error_code,
-            failed.error_message.as_deref(),
-        )));
-    }
+    first_failure(
+        response
+            .results
+            .iter()
+            .map(|r| (r.error_code, r.error_message.as_deref())),
+    )?;
     Ok(())
 }
 
