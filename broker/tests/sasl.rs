@@ -162,6 +162,35 @@ fn sasl_plain_over_tls() {
         !refused.status.success() && text(&refused).contains("Authentication failed: Invalid username or password"),
         "{refused:?}"
     );
+
+    // oxka's own tools read the same client properties (issue 16: --command-config with security):
+    // TLS and SASL PLAIN, the same listing as Kafka's tool, the same refusal.
+    let native = |config: &Path, args: &[&str]| {
+        let mut full = vec![
+            "topics",
+            "--bootstrap-server",
+            &bootstrap,
+            "--command-config",
+            config.to_str().unwrap(),
+        ];
+        full.extend_from_slice(args);
+        common::tools_compare::native(&full)
+    };
+    let listed = native(&alice, &["--list"]);
+    assert_eq!(
+        String::from_utf8_lossy(&listed.stdout),
+        String::from_utf8_lossy(&topics(&bootstrap, &alice, &["--list"]).stdout),
+        "{listed:?}"
+    );
+    assert!(
+        String::from_utf8_lossy(&listed.stdout).lines().any(|l| l == "sealed"),
+        "{listed:?}"
+    );
+    let refused = native(&wrong, &["--list"]);
+    assert!(
+        !refused.status.success() && text(&refused).contains("Authentication failed: Invalid username or password"),
+        "{refused:?}"
+    );
 }
 
 #[test]

@@ -136,6 +136,29 @@ fn required_client_certificates_admit_only_clients_of_the_trusted_ca() {
         !other_ca.status.success() && text(&other_ca).contains("SslAuthenticationException"),
         "a client certificate from an untrusted CA was accepted: {other_ca:?}"
     );
+    // oxka's own tools with the same client properties: admitted with alice's certificate, refused
+    // without one.
+    let native = |config: &std::path::Path| {
+        common::tools_compare::native(&[
+            "topics",
+            "--bootstrap-server",
+            &ssl,
+            "--command-config",
+            config.to_str().unwrap(),
+            "--list",
+        ])
+    };
+    let listed = native(&certs.client_config(Some("alice")));
+    assert!(
+        String::from_utf8_lossy(&listed.stdout).lines().any(|l| l == "mtls"),
+        "{listed:?}"
+    );
+    let refused = native(&certs.client_config(None));
+    assert!(
+        // (TLS 1.3: the server's refusal arrives as an alert after the client's handshake is done)
+        !refused.status.success() && text(&refused).contains("CertificateRequired"),
+        "{refused:?}"
+    );
     let kcat_with_cert = kcat(
         &[
             "-b",

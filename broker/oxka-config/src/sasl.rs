@@ -87,7 +87,7 @@ fn plain_users(jaas: &str) -> Result<BTreeMap<String, String>, String> {
 }
 
 /// JAAS's `module.Class flag key="value" key2=value2;`: the module and its options.
-fn jaas_options(text: &str) -> Result<(String, Vec<(String, String)>), String> {
+pub fn jaas_options(text: &str) -> Result<(String, Vec<(String, String)>), String> {
     let mut chars = text.trim().chars().peekable();
     let word = |chars: &mut std::iter::Peekable<std::str::Chars>| -> String {
         while chars.peek().is_some_and(|c| c.is_whitespace()) {

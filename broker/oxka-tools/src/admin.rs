@@ -271,11 +271,12 @@ impl Admin {
 }
 
 async fn open(address: &str, settings: &ClientSettings) -> Result<ClientConnection, ToolError> {
-    Ok(ClientConnection::connect(
+    Ok(ClientConnection::connect_secured(
         address,
         &settings.client_id,
         settings.connect_timeout,
         MAX_RESPONSE_BYTES,
+        &settings.security,
     )
     .await?)
 }

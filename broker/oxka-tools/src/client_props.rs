@@ -52,6 +52,9 @@ pub fn settings(bootstrap: &str, props: &Props, default_client_id: &str) -> Resu
             .apply(key, value)
             .map_err(|what| ToolError::Usage(format!("client property {key}={value}: {what}")))?;
     }
+    settings
+        .secure()
+        .map_err(|what| ToolError::Usage(format!("client properties: {what}")))?;
     Ok(settings)
 }
 
@@ -93,6 +96,15 @@ mod tests {
             &parse_flags(&["sasl.mechanism=PLAIN".into()], "--x").unwrap(),
             "c",
         );
-        assert!(refused.unwrap_err().to_string().contains("sasl.mechanism=PLAIN"));
+        assert!(
+            refused.is_ok(),
+            "PLAINTEXT with a SASL mechanism named is what Kafka's clients accept too"
+        );
+        let refused = settings(
+            "localhost:9092",
+            &parse_flags(&["security.protocol=SASL_PLAINTEXT".into()], "--x").unwrap(),
+            "c",
+        );
+        assert!(refused.unwrap_err().to_string().contains("sasl.mechanism=GSSAPI"));
     }
 }

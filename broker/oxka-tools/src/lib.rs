@@ -27,6 +27,7 @@ mod log_dirs;
 mod metadata_quorum;
 mod offsets;
 mod records;
+mod security;
 mod settings;
 mod topics;
 

@@ -5,7 +5,10 @@
 use std::path::Path;
 use std::time::Duration;
 
+use oxka_protocol::network::secure::ClientSecurity;
+
 use crate::error::ToolError;
+use crate::security::SecurityProps;
 
 /// How a tool talks to the cluster.
 #[derive(Debug, Clone)]
@@ -17,11 +20,10 @@ pub struct ClientSettings {
     pub request_timeout: Duration,
     /// How long connecting to one address may take.
     pub connect_timeout: Duration,
+    /// `security.protocol`, `ssl.*`, `sasl.*` as given; `security` is built from them by `secure`.
+    pub security_props: SecurityProps,
+    pub security: ClientSecurity,
 }
-
-/// Keys that would ask for security oxka does not have yet; refused instead of silently ignored, so
-/// nobody believes a connection is encrypted or authenticated when it is not.
-const SECURITY_PREFIXES: &[&str] = &["sasl.", "ssl.", "security.providers"];
 
 impl ClientSettings {
     /// Settings from the flags: `bootstrap` as given to `--bootstrap-server`, and the optional
@@ -53,11 +55,23 @@ impl ClientSettings {
             client_id: "oxka-tools".to_string(),
             request_timeout: Duration::from_secs(30),
             connect_timeout: Duration::from_secs(10),
+            security_props: SecurityProps::default(),
+            security: ClientSecurity::default(),
         };
         if let Some(path) = command_config {
             settings.apply_command_config(path)?;
+            settings.secure().map_err(|reason| ToolError::CommandConfig {
+                path: path.display().to_string(),
+                reason,
+            })?;
         }
         Ok(settings)
+    }
+
+    /// Builds the connection security from the security keys applied so far.
+    pub fn secure(&mut self) -> Result<(), String> {
+        self.security = self.security_props.security()?;
+        Ok(())
     }
 
     fn apply_command_config(&mut self, path: &Path) -> Result<(), ToolError> {
@@ -78,17 +92,8 @@ impl ClientSettings {
     /// Applies one client property (from a file or a `--producer-property`-style flag); the error says
     /// what is wrong with it.
     pub fn apply(&mut self, key: &str, value: &str) -> Result<(), String> {
-        if key == "security.protocol" {
-            if !value.eq_ignore_ascii_case("PLAINTEXT") {
-                return Err(
-                    "only PLAINTEXT is supported (oxka has no TLS or SASL yet); remove the line or set PLAINTEXT"
-                        .to_string(),
-                );
-            }
-        } else if SECURITY_PREFIXES.iter().any(|p| key.starts_with(p)) {
-            return Err(
-                "security settings are not supported (oxka has no TLS or SASL yet); remove the line".to_string(),
-            );
+        if SecurityProps::takes(key) {
+            self.security_props.set(key, value)?;
         } else if key == "client.id" {
             self.client_id = value.to_string();
         } else if key == "request.timeout.ms" || key == "default.api.timeout.ms" {
@@ -126,15 +131,20 @@ mod tests {
     }
 
     #[test]
-    fn command_config_sets_client_keys_and_refuses_security() {
+    fn command_config_sets_client_keys_and_checks_security() {
         let s = with_config("client.id=me\nrequest.timeout.ms=5000\nsecurity.protocol=PLAINTEXT\n").unwrap();
         assert_eq!(s.client_id, "me");
         assert_eq!(s.request_timeout, Duration::from_secs(5));
-        let e = with_config("# tls\nsecurity.protocol=SASL_SSL\n")
+        let e = with_config("# sasl\nsecurity.protocol=SASL_PLAINTEXT\n")
             .unwrap_err()
             .to_string();
-        assert!(e.contains("line 2: security.protocol=SASL_SSL"), "{e}");
-        let e = with_config("sasl.mechanism=PLAIN\n").unwrap_err().to_string();
-        assert!(e.contains("security settings are not supported"), "{e}");
+        assert!(e.contains("sasl.mechanism=GSSAPI"), "{e}");
+        let e = with_config("sasl.kerberos.service.name=kafka\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("line 1: sasl.kerberos.service.name=kafka: this security setting is not supported"),
+            "{e}"
+        );
     }
 }

@@ -14,6 +14,7 @@ use tokio::io::{AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 
 use super::frame::{read_frame_body, read_frame_size};
+use super::secure::{split_plain, split_tls, tls_connect, ClientSecurity, ReadStream, WriteStream};
 
 /// Why a request got no usable answer.
 #[derive(Debug, thiserror::Error)]
@@ -71,8 +72,8 @@ pub fn decode_response(api: ApiKey, version: i16, mut body: Bytes) -> Result<(i3
 pub struct ClientConnection {
     address: String,
     client_id: String,
-    reader: BufReader<tokio::net::tcp::OwnedReadHalf>,
-    writer: tokio::net::tcp::OwnedWriteHalf,
+    reader: BufReader<ReadStream>,
+    writer: WriteStream,
     next_correlation: i32,
     max_response_bytes: usize,
 }
@@ -84,6 +85,25 @@ impl ClientConnection {
         timeout: Duration,
         max_response_bytes: usize,
     ) -> Result<ClientConnection, ClientError> {
+        Self::connect_secured(
+            address,
+            client_id,
+            timeout,
+            max_response_bytes,
+            &ClientSecurity::default(),
+        )
+        .await
+    }
+
+    /// Connects as `security` says: TLS first if it has a TLS configuration, then SASL PLAIN if it
+    /// has credentials (SaslHandshake v1 and SaslAuthenticate, before any other request).
+    pub async fn connect_secured(
+        address: &str,
+        client_id: &str,
+        timeout: Duration,
+        max_response_bytes: usize,
+        security: &ClientSecurity,
+    ) -> Result<ClientConnection, ClientError> {
         let connect_error = |reason: String| ClientError::Connect {
             address: address.to_string(),
             reason,
@@ -93,15 +113,84 @@ impl ClientConnection {
             .map_err(|_| connect_error(format!("no answer within {timeout:?}")))?
             .map_err(|e| connect_error(e.to_string()))?;
         let _ = stream.set_nodelay(true);
-        let (read, write) = stream.into_split();
-        Ok(ClientConnection {
+        let (read, write) = match &security.tls {
+            None => split_plain(stream),
+            Some(tls) => {
+                let host = address.rsplit_once(':').map_or(address, |(host, _)| host);
+                let stream = tokio::time::timeout(timeout, tls_connect(tls, host, stream))
+                    .await
+                    .map_err(|_| connect_error(format!("no TLS handshake within {timeout:?}")))?
+                    .map_err(|e| connect_error(format!("TLS handshake failed: {e}")))?;
+                split_tls(stream)
+            }
+        };
+        let mut connection = ClientConnection {
             address: address.to_string(),
             client_id: client_id.to_string(),
             reader: BufReader::new(read),
             writer: write,
             next_correlation: 1,
             max_response_bytes,
-        })
+        };
+        if let Some((user, password)) = &security.plain {
+            connection
+                .sasl_plain(user, password, timeout)
+                .await
+                .map_err(|e| connect_error(e.to_string()))?;
+        }
+        Ok(connection)
+    }
+
+    /// SASL PLAIN: SaslHandshake v1 naming PLAIN, then SaslAuthenticate with `\0user\0password`.
+    async fn sasl_plain(&mut self, user: &str, password: &str, timeout: Duration) -> Result<(), ClientError> {
+        use kafka_protocol::messages::{SaslAuthenticateRequest, SaslHandshakeRequest};
+        let handshake = SaslHandshakeRequest::default().with_mechanism(StrBytes::from_static_str("PLAIN"));
+        let refused = |what: &str, code: i16, message: Option<&str>| {
+            let name = kafka_protocol::error::ResponseError::try_from_code(code)
+                .map(|e| format!("{e:?}"))
+                .unwrap_or_else(|| format!("error {code}"));
+            ClientError::Protocol(format!("SASL {what} refused ({name}): {}", message.unwrap_or("")))
+        };
+        match self
+            .call(
+                ApiKey::SaslHandshake,
+                1,
+                &RequestKind::SaslHandshake(handshake),
+                timeout,
+            )
+            .await?
+        {
+            ResponseKind::SaslHandshake(r) if r.error_code == 0 => {}
+            ResponseKind::SaslHandshake(r) => {
+                let enabled: Vec<String> = r.mechanisms.iter().map(|m| m.to_string()).collect();
+                let message = format!("the broker's mechanisms are {}", enabled.join(", "));
+                return Err(refused("PLAIN", r.error_code, Some(&message)));
+            }
+            other => {
+                return Err(ClientError::Protocol(format!(
+                    "unexpected answer to SaslHandshake: {other:?}"
+                )))
+            }
+        }
+        let token = format!("\0{user}\0{password}");
+        let authenticate = SaslAuthenticateRequest::default().with_auth_bytes(Bytes::from(token.into_bytes()));
+        match self
+            .call(
+                ApiKey::SaslAuthenticate,
+                1,
+                &RequestKind::SaslAuthenticate(authenticate),
+                timeout,
+            )
+            .await?
+        {
+            ResponseKind::SaslAuthenticate(r) if r.error_code == 0 => Ok(()),
+            ResponseKind::SaslAuthenticate(r) => {
+                Err(refused("authentication", r.error_code, r.error_message.as_deref()))
+            }
+            other => Err(ClientError::Protocol(format!(
+                "unexpected answer to SaslAuthenticate: {other:?}"
+            ))),
+        }
     }
 
     pub fn address(&self) -> &str {

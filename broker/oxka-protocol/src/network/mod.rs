@@ -6,5 +6,6 @@ pub mod budget;
 pub mod client;
 pub mod frame;
 pub mod http;
+pub mod secure;
 
 pub use budget::{MemoryBudget, MemoryPermit};
