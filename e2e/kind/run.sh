@@ -41,7 +41,9 @@ cleanup() {
 KUBECONFIG_FILE="$LOGS/kubeconfig"
 trap cleanup EXIT
 kind get kubeconfig --name "$CLUSTER" >"$KUBECONFIG_FILE"
-kind load docker-image --name "$CLUSTER" "oxka:$VERSION" "oxka-operator:$VERSION"
+# oxka:VERSION-upgrade: the same bits under another tag, the image upgrade of rolling_restart_under_load.
+docker tag "oxka:$VERSION" "oxka:$VERSION-upgrade"
+kind load docker-image --name "$CLUSTER" "oxka:$VERSION" "oxka:$VERSION-upgrade" "oxka-operator:$VERSION"
 kind load image-archive --name "$CLUSTER" "$TOOLS_ARCHIVE"
 # NodePorts: the node container's address on the kind network is reachable from the Docker host.
 NODE_ADDRESS="$(docker inspect -f '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}' "$CLUSTER-control-plane")"

@@ -62,6 +62,8 @@ trap 'exit 130' INT TERM
 start=$SECONDS
 node_start "$WORK" "${ARCHIVES[@]}"
 echo "e2e-node: node $NODE_NAME Ready in $((SECONDS - start)) s (kubeconfig $ADMIN_KUBECONFIG)" >&2
+# The image upgrade that rolling_restart_under_load rolls out: the same bits under another tag.
+"${CTR[@]}" images tag "docker.io/library/oxka:$IMAGE_VERSION" "docker.io/library/oxka:$IMAGE_VERSION-upgrade" >/dev/null
 if [[ "${1:-}" == --up ]]; then
   echo "e2e-node: up; export KUBECONFIG=$ADMIN_KUBECONFIG  (node address $NODE_IP); stop with kill -TERM $$" >&2
   status=0

@@ -227,11 +227,7 @@ pub async fn create_topic(
 
 /// CreatePartitions v3: grow the canary topic to `total` partitions (a new broker gets one).
 pub async fn grow_topic(c: &mut ClientConnection, total: i32) -> Result<(), CanaryError> {
-    let request = CreatePartitionsRequest::default()
-        .with_topics(vec![CreatePartitionsTopic::default()
-            .with_name(topic_name())
-            .with_count(total)])
-        .with_timeout_ms(8000);
+    let request = grow_request(total);
     let ResponseKind::CreatePartitions(r) = call(
         c,
         ApiKey::CreatePartitions,
@@ -252,6 +248,18 @@ pub async fn grow_topic(c: &mut ClientConnection, total: i32) -> Result<(), Cana
             "CreatePartitions answered without the topic".into(),
         )),
     }
+}
+
+/// CreatePartitions to `total` partitions with *null* assignments: the controller places the new
+/// partitions. (The crate's default is an empty, non-null list, which Kafka, and oxka, refuse with
+/// INVALID_REPLICA_ASSIGNMENT: the canary topic never grew past its first size.)
+fn grow_request(total: i32) -> CreatePartitionsRequest {
+    CreatePartitionsRequest::default()
+        .with_topics(vec![CreatePartitionsTopic::default()
+            .with_name(topic_name())
+            .with_count(total)
+            .with_assignments(None)])
+        .with_timeout_ms(8000)
 }
 
 /// An idempotent producer's identity.
@@ -477,6 +485,17 @@ pub async fn fetch(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn growing_the_topic_leaves_placement_to_the_controller() {
+        let request = grow_request(5);
+        let topic = &request.topics[0];
+        assert_eq!((topic.name.0.as_str(), topic.count), (TOPIC, 5));
+        assert!(
+            topic.assignments.is_none(),
+            "assignments must be null, not an empty list"
+        );
+    }
 
     #[test]
     fn a_value_reads_back_only_for_its_own_run() {

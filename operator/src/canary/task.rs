@@ -119,13 +119,23 @@ pub async fn run(mut settings: watch::Receiver<Settings>, shared: Arc<Shared>) {
                 producer.connections.clear();
             }
             shared.tally().set_lost_after(next.lost_after.as_millis() as u64);
+            if layout_may_change(&current, &next) {
+                // New brokers want their canary partitions now (before a rebalance that follows the
+                // scale-up), not at the next periodic refresh.
+                last_refresh = tokio::time::Instant::now() - REFRESH;
+            }
             current = next;
         }
         if last_refresh.elapsed() >= REFRESH {
             last_refresh = tokio::time::Instant::now();
             match ensure_topic(&current).await {
                 Ok(layout) => producer.layout = layout,
-                Err(e) => shared.problem(Some(format!("checking topic {TOPIC}: {e}"))),
+                Err(e) => {
+                    // Logged as well: the next delivered record clears `problem` within a second,
+                    // before status could show it.
+                    tracing::warn!(bootstrap = %current.bootstrap, "canary: checking topic {TOPIC}: {e}");
+                    shared.problem(Some(format!("checking topic {TOPIC}: {e}")));
+                }
             }
             start_consumers(
                 &mut consumers,
@@ -171,6 +181,12 @@ pub async fn run(mut settings: watch::Receiver<Settings>, shared: Arc<Shared>) {
         }
         number += 1;
     }
+}
+
+/// Whether a settings change asks for the topic's layout to be checked at once: a different broker
+/// count (partitions to add) or a different cluster address.
+fn layout_may_change(current: &Settings, next: &Settings) -> bool {
+    current.brokers != next.brokers || current.bootstrap != next.bootstrap
 }
 
 /// Reads the topic's layout, creating the topic or adding partitions to reach one per broker.
@@ -449,5 +465,29 @@ impl Shared {
 
     pub fn problem(&self, problem: Option<String>) {
         *self.problem.lock().unwrap_or_else(|e| e.into_inner()) = problem;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(brokers: i32, interval_secs: u64) -> Settings {
+        Settings {
+            bootstrap: "demo-bootstrap:9092".into(),
+            brokers,
+            interval: Duration::from_secs(interval_secs),
+            lost_after: Duration::from_secs(60),
+        }
+    }
+
+    #[test]
+    fn a_new_broker_count_refreshes_the_layout_at_once() {
+        assert!(layout_may_change(&settings(3, 1), &settings(5, 1)));
+        assert!(layout_may_change(&settings(5, 1), &settings(3, 1)));
+        let mut moved = settings(3, 1);
+        moved.bootstrap = "other:9092".into();
+        assert!(layout_may_change(&settings(3, 1), &moved));
+        assert!(!layout_may_change(&settings(3, 1), &settings(3, 2)));
     }
 }
