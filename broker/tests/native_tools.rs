@@ -196,22 +196,32 @@ fn broker_api_versions_matches_kafkas_tool_on_oxka_and_errors_are_one_line() {
         Some(1)
     );
 
-    // A --command-config asking for security is refused, naming the line.
-    let config = broker.temp_dir().join("client.properties");
-    std::fs::write(&config, "security.protocol=SSL\n").unwrap();
-    let config = config.display().to_string();
+    // A --command-config security line the tools do not speak is refused, naming the line; TLS
+    // without a truststore says which key to set.
     let bootstrap = broker.bootstrap();
-    let out = native(&[
-        "topics",
-        "--bootstrap-server",
-        &bootstrap,
-        "--list",
-        "--command-config",
-        &config,
-    ]);
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{out:?}");
-    assert!(err.contains("line 1: security.protocol=SSL"), "{err}");
+    for (text, expected) in [
+        (
+            "security.protocol=SASL_SSL\nsasl.login.class=x.Y\n",
+            "line 2: sasl.login.class=x.Y: this security setting is not supported",
+        ),
+        ("security.protocol=SSL\n", "set ssl.truststore.location"),
+    ] {
+        let config = broker.temp_dir().join("client.properties");
+        std::fs::write(&config, text).unwrap();
+        let config = config.display().to_string();
+        let out = native(&[
+            "topics",
+            "--bootstrap-server",
+            &bootstrap,
+            "--list",
+            "--command-config",
+            &config,
+        ]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{out:?}");
+        assert_eq!(err.lines().count(), 1, "{err}");
+        assert!(err.contains(expected), "{err}");
+    }
 }
 
 #[test]
