@@ -325,3 +325,42 @@ survivor.close()
         &broker.bootstrap(),
     );
 }
+
+/// Issue 14 item 4: before any group exists there is no `__consumer_offsets`, and ListGroups answers an
+/// empty list (Apache Kafka 4.1.1 does; COORDINATOR_NOT_AVAILABLE made aiokafka's admin call fail), and
+/// asking does not create the topic.
+#[test]
+fn list_groups_before_any_group_exists_is_an_empty_list() {
+    let _serial = serial();
+    let broker = Broker::start(&[]);
+    let listed = python_ok(
+        r#"
+from kafka import KafkaAdminClient
+from confluent_kafka.admin import AdminClient
+admin = KafkaAdminClient(bootstrap_servers=BOOTSTRAP, request_timeout_ms=10000)
+print("kafka-python", admin.list_groups())
+rdkafka = AdminClient({"bootstrap.servers": BOOTSTRAP})
+result = rdkafka.list_consumer_groups(request_timeout=10).result()
+print("confluent-kafka", [g.group_id for g in result.valid], [str(e) for e in result.errors])
+"#,
+        &broker.bootstrap(),
+    );
+    assert_eq!(listed.trim(), "kafka-python []\nconfluent-kafka [] []", "{listed}");
+    let out = kafka_tool_timeout(
+        "4",
+        "consumer-groups",
+        &["--bootstrap-server", &broker.bootstrap(), "--list"],
+        60,
+    );
+    assert!(out.status.success() && out.stdout.is_empty(), "{out:?}");
+    let out = kafka_tool_timeout(
+        "4",
+        "topics",
+        &["--bootstrap-server", &broker.bootstrap(), "--list"],
+        60,
+    );
+    assert!(
+        !String::from_utf8_lossy(&out.stdout).contains("__consumer_offsets"),
+        "{out:?}"
+    );
+}
