@@ -445,7 +445,7 @@ impl Broker {
 
     /// Waits until this broker's metadata shows what the controller did (bounded: the change is made,
     /// and a slow follower only delays what this broker says about it).
-    async fn await_metadata(&self, done: impl Fn(&ClusterImage) -> bool) {
+    pub(crate) async fn await_metadata(&self, done: impl Fn(&ClusterImage) -> bool) {
         if !self.metadata.wait_until(PROPAGATION_TIMEOUT, done).await {
             tracing::warn!("metadata from the controller did not arrive within {PROPAGATION_TIMEOUT:?}");
         }

@@ -515,7 +515,8 @@ fn configs_matches_kafkas_tool_on_one_oxka_broker() {
         assert_eq!(run(false, &["--delete-config", key]), added);
         assert_same_configs(&b, &["--alter", "--broker", "0", "--delete-config", key]);
     }
-    // Quotas and SCRAM credentials: oxka does not serve them, and the tool says so in one line.
+    // Quotas: oxka does not serve them yet, and the tool says so in one line (describing users asks
+    // for their quotas first).
     let out = native(&[
         "configs",
         "--bootstrap-server",

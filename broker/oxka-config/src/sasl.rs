@@ -7,22 +7,27 @@
 //!     username="admin" password="admin-secret" user_admin="admin-secret" user_alice="alice-secret";
 //! ```
 //!
-//! Every `user_NAME="PASSWORD"` option is a user who may log in. Only PLAIN is served so far; other
-//! mechanisms are refused with what to do.
+//! Every `user_NAME="PASSWORD"` option is a user who may log in. SCRAM-SHA-256 and SCRAM-SHA-512 take
+//! their users from the credentials kept in the metadata log (`kafka-configs --alter --entity-type users
+//! --add-config 'SCRAM-SHA-512=[password=...]'`), so they need no JAAS line on the broker. Other
+//! mechanisms (GSSAPI, OAUTHBEARER) are refused with what to do.
 
 use std::collections::BTreeMap;
 
 use crate::raw::RawConfig;
 use crate::ConfigError;
 
+/// The mechanisms a broker serves.
+const SERVED: &[&str] = &["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"];
+
 const PLAIN_MODULE: &str = "org.apache.kafka.common.security.plain.PlainLoginModule";
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SaslConfig {
     pub listener: String,
-    /// `sasl.enabled.mechanisms`, in order (PLAIN only so far).
+    /// `sasl.enabled.mechanisms`, in order: PLAIN, SCRAM-SHA-256, SCRAM-SHA-512.
     pub mechanisms: Vec<String>,
-    /// PLAIN's users: name -> password.
+    /// PLAIN's users: name -> password (empty when PLAIN is not enabled).
     pub plain_users: BTreeMap<String, String>,
 }
 
@@ -42,16 +47,24 @@ impl SaslConfig {
             .map(|m| m.trim().to_string())
             .filter(|m| !m.is_empty())
             .collect();
-        if let Some(other) = mechanisms.iter().find(|m| *m != "PLAIN") {
+        if let Some(other) = mechanisms.iter().find(|m| !SERVED.contains(&m.as_str())) {
             return Err(raw.invalid(
                 &key,
                 format!(
-                    "listener {listener}: SASL mechanism {other} is not served yet; set {key}=PLAIN (and the users in listener.name.{lower}.plain.sasl.jaas.config)"
+                    "listener {listener}: SASL mechanism {other} is not served yet; set {key} to one or more of {} (PLAIN's users in listener.name.{lower}.plain.sasl.jaas.config)",
+                    SERVED.join(", ")
                 ),
             ));
         }
         if mechanisms.is_empty() {
             return Err(raw.invalid(&key, format!("listener {listener}: names no SASL mechanism")));
+        }
+        if !mechanisms.iter().any(|m| m == "PLAIN") {
+            return Ok(SaslConfig {
+                listener: listener.to_string(),
+                mechanisms,
+                plain_users: BTreeMap::new(),
+            });
         }
         let jaas_key = format!("listener.name.{lower}.plain.sasl.jaas.config");
         let Some(jaas) = raw.string(&jaas_key) else {
@@ -170,6 +183,13 @@ mod tests {
     }
 
     #[test]
+    fn scram_alone_needs_no_jaas_line() {
+        let c = sasl("sasl.enabled.mechanisms=SCRAM-SHA-512, SCRAM-SHA-256\n").unwrap();
+        assert_eq!(c.mechanisms, ["SCRAM-SHA-512", "SCRAM-SHA-256"]);
+        assert!(c.plain_users.is_empty());
+    }
+
+    #[test]
     fn jaas_values_may_be_quoted_with_escapes_or_bare() {
         let (module, options) = jaas_options(r#"M required a="x \"y\" z" b=bare ;"#).unwrap();
         assert_eq!(module, "M");
@@ -186,8 +206,9 @@ mod tests {
     fn refusals_say_what_to_set() {
         let e = sasl("").unwrap_err();
         assert!(e.contains("SASL mechanism GSSAPI is not served yet"), "{e}");
-        let e = sasl("sasl.enabled.mechanisms=PLAIN,SCRAM-SHA-512\n").unwrap_err();
-        assert!(e.contains("SCRAM-SHA-512 is not served yet"), "{e}");
+        let e = sasl("sasl.enabled.mechanisms=PLAIN,OAUTHBEARER\n").unwrap_err();
+        assert!(e.contains("OAUTHBEARER is not served yet"), "{e}");
+        assert!(e.contains("one or more of PLAIN, SCRAM-SHA-256, SCRAM-SHA-512"), "{e}");
         let e = sasl("sasl.enabled.mechanisms=PLAIN\n").unwrap_err();
         assert!(
             e.contains("has no users: set listener.name.sasl_plaintext.plain.sasl.jaas.config"),

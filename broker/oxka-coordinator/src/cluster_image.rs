@@ -1,5 +1,5 @@
 //! `ClusterImage`: the replicated cluster metadata as plain data (brokers, topics and their partitions:
-//! replicas, ISR and leaders, dynamic broker configs), and the read-only views of it that brokers use.
+//! replicas, ISR and leaders, dynamic broker configs, users' SCRAM credentials), and the read-only views of it that brokers use.
 //! Commands change it through `image::apply`. It sits below the rest of the coordinator (`image`,
 //! `placement`, `reassignment` and `election` all read it) and uses none of them.
 
@@ -7,6 +7,8 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
+
+use oxka_protocol::scram::{Credential, Mechanism};
 
 use crate::metadata::{MetadataImage, TopicMeta};
 
@@ -71,6 +73,10 @@ pub struct ClusterImage {
     /// every broker ("", `--entity-default`). Empty in images written before they existed.
     #[serde(default)]
     pub broker_configs: BTreeMap<String, BTreeMap<String, String>>,
+    /// Users' SCRAM credentials (KIP-554), per user and mechanism: salts and derived keys, never
+    /// passwords. Empty in images written before they existed.
+    #[serde(default)]
+    pub scram_credentials: BTreeMap<String, BTreeMap<Mechanism, Credential>>,
 }
 
 impl ClusterImage {

@@ -11,6 +11,7 @@
 
 use std::collections::BTreeMap;
 
+use oxka_protocol::scram::{Credential, Mechanism};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -108,6 +109,12 @@ pub enum MetadataCommand {
     /// single-node metadata into the log carries over the ids it already handed out, so none repeats.
     SetProducerIdFloor {
         at_least: i64,
+    },
+    /// Sets and removes users' SCRAM credentials (AlterUserScramCredentials), checked by the controller
+    /// before it proposes. Removing a credential that is already gone changes nothing.
+    AlterScramCredentials {
+        upsert: Vec<(String, Mechanism, Credential)>,
+        delete: Vec<(String, Mechanism)>,
     },
 }
 
@@ -312,6 +319,24 @@ pub fn apply(image: &mut ClusterImage, index: u64, command: &MetadataCommand) ->
         }
         C::SetProducerIdFloor { at_least } => {
             image.next_producer_id = image.next_producer_id.max(*at_least);
+            R::Done
+        }
+        C::AlterScramCredentials { upsert, delete } => {
+            for (user, mechanism) in delete {
+                if let Some(credentials) = image.scram_credentials.get_mut(user) {
+                    credentials.remove(mechanism);
+                    if credentials.is_empty() {
+                        image.scram_credentials.remove(user);
+                    }
+                }
+            }
+            for (user, mechanism, credential) in upsert {
+                image
+                    .scram_credentials
+                    .entry(user.clone())
+                    .or_default()
+                    .insert(*mechanism, credential.clone());
+            }
             R::Done
         }
         C::ReassignPartition {

@@ -3,7 +3,7 @@
 //! served API and its versions (`ApiSpec`), request decoding and response encoding (`codec`), the
 //! ApiVersions table of a registry (`api_versions`), and why a request cannot be answered
 //! (`RequestError`); the wire around them in `network` (frames, the client connection, the request
-//! memory budget, a minimal HTTP responder for `/metrics`); and `util`, the small helpers every layer
+//! memory budget, a minimal HTTP responder for `/metrics`); SCRAM's mechanisms and key derivations (`scram`); and `util`, the small helpers every layer
 //! above shares (time, retry backoff, rate-limited logging, Kafka error codes as log lines name them).
 //!
 //! Its own crate, above only `oxka-config` and the `kafka-protocol` message codecs: the log,
@@ -16,6 +16,7 @@ use kafka_protocol::protocol::VersionRange;
 pub mod api_versions;
 pub mod codec;
 pub mod network;
+pub mod scram;
 pub mod util;
 
 /// An API a listener serves (the broker's `api::SUPPORTED`, a coordinator's `coordinator::kafka::SUPPORTED`)

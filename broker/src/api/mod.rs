@@ -21,6 +21,7 @@ pub use context::{code, topic_name_for, ConnectionInfo, RequestContext};
 
 pub mod alter_configs;
 pub mod alter_partition_reassignments;
+pub mod alter_user_scram_credentials;
 pub mod api_versions;
 mod context;
 pub mod create_partitions;
@@ -33,6 +34,7 @@ pub mod describe_configs;
 pub mod describe_groups;
 pub mod describe_log_dirs;
 pub mod describe_quorum;
+pub mod describe_user_scram_credentials;
 pub mod elect_leaders;
 pub mod fetch;
 pub mod find_coordinator;
@@ -95,6 +97,14 @@ pub const SUPPORTED: &[ApiSpec] = &[
         list_partition_reassignments::VERSIONS,
     ),
     spec(ApiKey::ElectLeaders, elect_leaders::VERSIONS),
+    spec(
+        ApiKey::DescribeUserScramCredentials,
+        describe_user_scram_credentials::VERSIONS,
+    ),
+    spec(
+        ApiKey::AlterUserScramCredentials,
+        alter_user_scram_credentials::VERSIONS,
+    ),
     // Answered by `runtime::sasl` while a SASL listener's connection authenticates; here (any other
     // connection, or after authentication) with ILLEGAL_SASL_STATE, as Kafka's request handler does.
     spec(ApiKey::SaslHandshake, VersionRange { min: 0, max: 1 }),
@@ -258,6 +268,12 @@ async fn dispatch(
             ResponseKind::ListPartitionReassignments(list_partition_reassignments::handle(broker, ctx, r))
         }
         RequestKind::ElectLeaders(r) => ResponseKind::ElectLeaders(elect_leaders::handle(broker, ctx, r).await),
+        RequestKind::DescribeUserScramCredentials(r) => {
+            ResponseKind::DescribeUserScramCredentials(describe_user_scram_credentials::handle(broker, ctx, r))
+        }
+        RequestKind::AlterUserScramCredentials(r) => {
+            ResponseKind::AlterUserScramCredentials(alter_user_scram_credentials::handle(broker, ctx, r).await)
+        }
         RequestKind::OffsetForLeaderEpoch(r) => {
             ResponseKind::OffsetForLeaderEpoch(offset_for_leader_epoch::handle(broker, ctx, r))
         }

@@ -122,6 +122,7 @@ fn answers_not_controller(response: &ResponseKind) -> bool {
         ResponseKind::CreatePartitions(r) => r.results.iter().any(|t| t.error_code == code),
         ResponseKind::IncrementalAlterConfigs(r) => r.responses.iter().any(|t| t.error_code == code),
         ResponseKind::ElectLeaders(r) => r.error_code == code,
+        ResponseKind::AlterUserScramCredentials(r) => r.results.iter().any(|u| u.error_code == code),
         _ => false,
     }
 }

@@ -28,6 +28,7 @@ mod connection;
 mod lifecycle;
 mod metrics_http;
 mod sasl;
+mod scram;
 mod server;
 mod tls;
 
@@ -242,7 +243,7 @@ pub async fn serve(broker: &Arc<Broker>, tasks: &TaskTracker, shutdown: &Cancell
             .sasl
             .iter()
             .find(|s| *s.listener == *name)
-            .map(|config| Arc::new(sasl::SaslServer::new(config)));
+            .map(|config| Arc::new(sasl::SaslServer::new(config, broker.metadata.clone())));
         tasks.spawn(accept_loop(
             broker.clone(),
             name,

@@ -1,12 +1,14 @@
 //! SASL on `SASL_PLAINTEXT` and `SASL_SSL` listeners (KIP-152): until a connection has authenticated,
 //! only ApiVersions, SaslHandshake and SaslAuthenticate are served, as in Kafka; anything else closes
 //! the connection. PLAIN checks the `authzid\0username\0password` token against the listener's users
-//! (`listener.name.<l>.plain.sasl.jaas.config`). A refused login is answered with Kafka's error
+//! (`listener.name.<l>.plain.sasl.jaas.config`); SCRAM-SHA-256/512 run RFC 5802's exchange (`scram`)
+//! against the users' credentials in the metadata log (AlterUserScramCredentials). A refused login is answered with Kafka's error
 //! (SASL_AUTHENTICATION_FAILED, "Authentication failed: Invalid username or password") and the
 //! connection closed after Kafka's 100 ms delay; refusals are logged once a minute per listener and
 //! reason, with a count.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
@@ -16,10 +18,13 @@ use kafka_protocol::messages::{
 };
 use kafka_protocol::protocol::StrBytes;
 use oxka_config::sasl::SaslConfig;
+use oxka_protocol::scram::{constant_time_eq, Mechanism};
 use oxka_protocol::util::RateLimitedLog;
 use tracing::warn;
 
+use super::scram::{self, ScramExchange};
 use crate::api::{self, ConnectionInfo};
+use crate::cluster::view::MetadataView;
 use crate::protocol::codec;
 
 /// Kafka's `connection.failed.authentication.delay.ms` default: a refused client waits this long for
@@ -29,6 +34,8 @@ pub const FAILED_AUTHENTICATION_DELAY: Duration = Duration::from_millis(100);
 /// One SASL listener's users and mechanisms.
 pub struct SaslServer {
     listener: String,
+    /// Where SCRAM credentials are read from (the metadata log's, as this broker follows it).
+    metadata: Arc<MetadataView>,
     mechanisms: Vec<String>,
     plain_users: BTreeMap<String, String>,
     refusals: RateLimitedLog,
@@ -41,6 +48,8 @@ pub enum SaslState {
     AwaitingHandshake,
     /// The handshake chose this mechanism; its SaslAuthenticate comes next.
     Authenticating(String),
+    /// SCRAM's server first message is sent; the client's final message comes next.
+    ScramFinal(Box<ScramExchange>),
     Authenticated {
         principal: String,
     },
@@ -59,9 +68,10 @@ pub enum Step {
 }
 
 impl SaslServer {
-    pub fn new(config: &SaslConfig) -> SaslServer {
+    pub fn new(config: &SaslConfig, metadata: Arc<MetadataView>) -> SaslServer {
         SaslServer {
             listener: config.listener.clone(),
+            metadata,
             mechanisms: config.mechanisms.clone(),
             plain_users: config.plain_users.clone(),
             refusals: RateLimitedLog::new(Duration::from_secs(60)),
@@ -137,29 +147,22 @@ impl SaslServer {
                     Step::RespondAndClose(response)
                 }
             }
-            (RequestKind::SaslAuthenticate(r), SaslState::Authenticating(mechanism)) => {
-                let outcome = match mechanism.as_str() {
-                    "PLAIN" => plain(&r.auth_bytes, &self.plain_users),
-                    other => Err(format!("mechanism {other} is not served")),
-                };
+            (RequestKind::SaslAuthenticate(r), SaslState::Authenticating(_) | SaslState::ScramFinal(_)) => {
                 let body = SaslAuthenticateResponse::default();
-                match outcome {
-                    Ok(user) => {
+                match self.authenticate(state, &r.auth_bytes) {
+                    Ok((auth_bytes, next)) => {
+                        let body = body.with_auth_bytes(Bytes::from(auth_bytes));
                         let Some(response) = respond(ResponseKind::SaslAuthenticate(body)) else {
                             return Step::Close;
                         };
-                        *state = SaslState::Authenticated {
-                            principal: format!("User:{user}"),
-                        };
+                        *state = next;
                         Step::Respond(response)
                     }
-                    Err(reason) => {
+                    Err((client_message, reason)) => {
                         self.refused(info, &reason);
                         let body = body
                             .with_error_code(ResponseError::SaslAuthenticationFailed.code())
-                            .with_error_message(Some(StrBytes::from_static_str(
-                                "Authentication failed: Invalid username or password",
-                            )));
+                            .with_error_message(Some(StrBytes::from_string(client_message)));
                         match respond(ResponseKind::SaslAuthenticate(body)) {
                             Some(response) => Step::RespondAndClose(response),
                             None => Step::Close,
@@ -174,6 +177,63 @@ impl SaslServer {
                 );
                 Step::Close
             }
+        }
+    }
+
+    /// One SaslAuthenticate token in `state`: the answer's token and the next state, or the message for
+    /// the client and the reason for the log.
+    fn authenticate(&self, state: &SaslState, token: &[u8]) -> Result<(Vec<u8>, SaslState), (String, String)> {
+        let authenticated = |user: &str| SaslState::Authenticated {
+            principal: format!("User:{user}"),
+        };
+        let scram_failure = |mechanism: Mechanism, failure: scram::Failure| match failure {
+            scram::Failure::Invalid(reason) => (
+                format!(
+                    "Authentication failed during authentication due to invalid credentials with SASL mechanism {}",
+                    mechanism.name()
+                ),
+                reason,
+            ),
+            scram::Failure::Refused { client_message, reason } => (client_message, reason),
+        };
+        match state {
+            SaslState::Authenticating(mechanism) if mechanism == "PLAIN" => plain(token, &self.plain_users)
+                .map(|user| (Vec::new(), authenticated(&user)))
+                .map_err(|reason| {
+                    (
+                        "Authentication failed: Invalid username or password".to_string(),
+                        reason,
+                    )
+                }),
+            SaslState::Authenticating(name) => {
+                let mechanism = Mechanism::from_name(name).ok_or_else(|| {
+                    (
+                        "Unsupported SASL mechanism".to_string(),
+                        format!("mechanism {name} is not served"),
+                    )
+                })?;
+                let image = self.metadata.image();
+                let credential_of = |user: &str| {
+                    image
+                        .scram_credentials
+                        .get(user)
+                        .and_then(|c| c.get(&mechanism))
+                        .cloned()
+                };
+                let (exchange, server_first) = scram::first(mechanism, token, credential_of, &server_nonce())
+                    .map_err(|f| scram_failure(mechanism, f))?;
+                Ok((server_first, SaslState::ScramFinal(Box::new(exchange))))
+            }
+            SaslState::ScramFinal(exchange) => {
+                let server_final = exchange
+                    .finish(token)
+                    .map_err(|f| scram_failure(exchange.mechanism, f))?;
+                Ok((server_final, authenticated(&exchange.user)))
+            }
+            other => Err((
+                "Unexpected SaslAuthenticate".to_string(),
+                format!("SaslAuthenticate in state {other:?}"),
+            )),
         }
     }
 
@@ -205,10 +265,11 @@ fn plain(token: &[u8], users: &BTreeMap<String, String>) -> Result<String, Strin
     }
 }
 
-/// Compares without stopping at the first difference (the time taken does not tell how much of a
-/// guessed password was right).
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+/// A fresh server nonce: 24 random bytes as hex (printable, no commas, as RFC 5802 requires).
+fn server_nonce() -> String {
+    let mut bytes = [0u8; 24];
+    getrandom::fill(&mut bytes).expect("the operating system's random source works");
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[cfg(test)]
@@ -235,12 +296,5 @@ mod tests {
         assert!(plain(b"alice-secret", &users()).is_err());
         assert!(plain(b"\0\0alice-secret", &users()).is_err());
         assert!(plain(&[0, 0xff, 0], &users()).is_err());
-    }
-
-    #[test]
-    fn constant_time_eq_compares_whole_values() {
-        assert!(constant_time_eq(b"abc", b"abc"));
-        assert!(!constant_time_eq(b"abc", b"abd"));
-        assert!(!constant_time_eq(b"abc", b"abcd"));
     }
 }

@@ -40,6 +40,7 @@ use oxka_protocol::RequestError;
 pub mod allocate_producer_ids;
 pub mod alter_partition;
 pub mod alter_partition_reassignments;
+pub mod alter_user_scram_credentials;
 pub mod api_versions;
 pub mod broker_heartbeat;
 pub mod broker_registration;
@@ -119,6 +120,10 @@ pub const SUPPORTED: &[ApiSpec] = &[
     ApiSpec {
         key: ApiKey::ElectLeaders,
         versions: elect_leaders::VERSIONS,
+    },
+    ApiSpec {
+        key: ApiKey::AlterUserScramCredentials,
+        versions: alter_user_scram_credentials::VERSIONS,
     },
 ];
 
@@ -273,6 +278,9 @@ pub async fn dispatch(ctx: &ClientContext, version: i16, request: RequestKind) -
             ResponseKind::AlterPartitionReassignments(alter_partition_reassignments::handle(ctx, version, r).await)
         }
         RequestKind::ElectLeaders(r) => ResponseKind::ElectLeaders(elect_leaders::handle(ctx, version, r).await),
+        RequestKind::AlterUserScramCredentials(r) => {
+            ResponseKind::AlterUserScramCredentials(alter_user_scram_credentials::handle(ctx, r).await)
+        }
         _ => {
             let served: Vec<String> = SUPPORTED.iter().map(|s| format!("{:?}", s.key)).collect();
             return Err(format!("not served by a coordinator (it serves {})", served.join(", ")));

@@ -7,13 +7,14 @@
 //! SCRAM credential configs for user-principal 'alice' are SCRAM-SHA-256=iterations=8192, SCRAM-SHA-512=iterations=4096
 //! ```
 
-use hmac::{Hmac, Mac};
 use kafka_protocol::messages::alter_user_scram_credentials_request::{
     ScramCredentialDeletion, ScramCredentialUpsertion,
 };
 use kafka_protocol::messages::describe_user_scram_credentials_request::UserName;
 use kafka_protocol::messages::{AlterUserScramCredentialsRequest, DescribeUserScramCredentialsRequest};
 use kafka_protocol::protocol::StrBytes;
+pub use oxka_protocol::scram::Mechanism;
+use oxka_protocol::scram::MIN_ITERATIONS;
 
 use crate::admin::Admin;
 use crate::error::{first_failure, kafka_message, ToolError};
@@ -21,78 +22,14 @@ use crate::error::{first_failure, kafka_message, ToolError};
 /// RESOURCE_NOT_FOUND: a user without credentials, left out of the description as Kafka's tool does.
 const RESOURCE_NOT_FOUND: i16 = 91;
 /// Kafka's default and minimum iterations (`ScramMechanism`), the same for both mechanisms.
-const DEFAULT_ITERATIONS: i32 = 4096;
-const MIN_ITERATIONS: i32 = 4096;
+const DEFAULT_ITERATIONS: i32 = MIN_ITERATIONS;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Mechanism {
-    Sha256,
-    Sha512,
-}
-
-impl Mechanism {
-    /// From a config key (`SCRAM-SHA-256`, `SCRAM-SHA-512`).
-    pub fn from_name(name: &str) -> Option<Mechanism> {
-        match name {
-            "SCRAM-SHA-256" => Some(Mechanism::Sha256),
-            "SCRAM-SHA-512" => Some(Mechanism::Sha512),
-            _ => None,
-        }
+/// The Java enum constant's name, which Kafka's tool prints in one of its messages.
+fn constant(mechanism: Mechanism) -> &'static str {
+    match mechanism {
+        Mechanism::Sha256 => "SCRAM_SHA_256",
+        Mechanism::Sha512 => "SCRAM_SHA_512",
     }
-
-    fn from_wire(id: i8) -> Option<Mechanism> {
-        match id {
-            1 => Some(Mechanism::Sha256),
-            2 => Some(Mechanism::Sha512),
-            _ => None,
-        }
-    }
-
-    fn wire(self) -> i8 {
-        match self {
-            Mechanism::Sha256 => 1,
-            Mechanism::Sha512 => 2,
-        }
-    }
-
-    fn name(self) -> &'static str {
-        match self {
-            Mechanism::Sha256 => "SCRAM-SHA-256",
-            Mechanism::Sha512 => "SCRAM-SHA-512",
-        }
-    }
-
-    /// The Java enum constant's name, which Kafka's tool prints in one of its messages.
-    fn constant(self) -> &'static str {
-        match self {
-            Mechanism::Sha256 => "SCRAM_SHA_256",
-            Mechanism::Sha512 => "SCRAM_SHA_512",
-        }
-    }
-
-    /// RFC 5802's `Hi(password, salt, iterations)`: PBKDF2's first block with this mechanism's HMAC.
-    pub fn salted_password(self, password: &[u8], salt: &[u8], iterations: i32) -> Vec<u8> {
-        match self {
-            Mechanism::Sha256 => hi::<Hmac<sha2::Sha256>>(password, salt, iterations),
-            Mechanism::Sha512 => hi::<Hmac<sha2::Sha512>>(password, salt, iterations),
-        }
-    }
-}
-
-fn hi<M: Mac + hmac::digest::KeyInit + Clone>(password: &[u8], salt: &[u8], iterations: i32) -> Vec<u8> {
-    let keyed = <M as hmac::digest::KeyInit>::new_from_slice(password).expect("HMAC takes a key of any length");
-    let mut mac = keyed.clone();
-    mac.update(salt);
-    mac.update(&1u32.to_be_bytes());
-    let mut u = mac.finalize().into_bytes();
-    let mut result = u.clone();
-    for _ in 1..iterations {
-        let mut mac = keyed.clone();
-        mac.update(&u);
-        u = mac.finalize().into_bytes();
-        result.iter_mut().zip(u.iter()).for_each(|(r, x)| *r ^= x);
-    }
-    result.to_vec()
 }
 
 /// A credential to set: `[iterations=N,]password=P` (Kafka's syntax; iterations -1 or absent means
@@ -106,7 +43,7 @@ pub struct Upsertion {
 
 impl Upsertion {
     pub fn parse(mechanism: Mechanism, value: &str) -> Result<Upsertion, ToolError> {
-        let invalid = || ToolError::Usage(format!("Invalid credential property {}={value}", mechanism.constant()));
+        let invalid = || ToolError::Usage(format!("Invalid credential property {}={value}", constant(mechanism)));
         let (iterations, password) = match value.strip_prefix("iterations=") {
             Some(rest) => {
                 let (n, password) = rest.split_once(",password=").ok_or_else(invalid)?;
@@ -241,31 +178,6 @@ pub async fn alter(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn hex(bytes: &[u8]) -> String {
-        bytes.iter().map(|b| format!("{b:02x}")).collect()
-    }
-
-    /// Expected values from Python's hashlib.pbkdf2_hmac (an independent PBKDF2), first block.
-    #[test]
-    fn salted_passwords_are_pbkdf2s_first_block() {
-        assert_eq!(
-            hex(&Mechanism::Sha256.salted_password(b"passwd", b"salt", 1)),
-            "55ac046e56e3089fec1691c22544b605f94185216dde0465e68b9d57c20dacbc"
-        );
-        assert_eq!(
-            hex(&Mechanism::Sha256.salted_password(b"pencil", b"salt-of-the-earth", 4096)),
-            PENCIL_SHA256
-        );
-        assert_eq!(
-            hex(&Mechanism::Sha512.salted_password(b"pencil", b"salt-of-the-earth", 4096)),
-            PENCIL_SHA512
-        );
-    }
-
-    const PENCIL_SHA256: &str = "eeb5fdad1eef364b075caf09e073ad27fd132de47001abdee6d486cc208b3551";
-    const PENCIL_SHA512: &str =
-        "00560889040d8e7f0e12975e05c66ca9478de129e73ed399b8edffbb812ffcb6cffd76dae178c55c09531c3d5f53acd660e6345315f5babd00af4ffd168311ba";
 
     #[test]
     fn credentials_parse_as_kafkas_tool_parses_them() {
