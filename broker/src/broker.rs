@@ -23,6 +23,7 @@ use crate::log::{partition_metadata, LogConfig, LogManager, Partition, TopicPart
 use crate::log_dir_health::LogDirHealth;
 use crate::metrics::Metrics;
 use crate::network::MemoryBudget;
+use crate::quota::ClientQuotas;
 use crate::replication::{self, HostedPartition, IsrClient, ReplicaManager, RoleChanges};
 use crate::topic_error::storage_error;
 pub use crate::topic_error::TopicError;
@@ -42,6 +43,8 @@ pub struct Broker {
     pub log_dirs: Arc<LogDirHealth>,
     pub metrics: Metrics,
     pub budget: MemoryBudget,
+    /// The measured byte rates of clients with a quota (`quota`).
+    pub client_quotas: ClientQuotas,
     /// The group coordinator of the consumer groups whose `__consumer_offsets` partition this broker leads.
     pub groups: GroupCoordinator,
     /// Serializes installing metadata (log changes follow metadata in order).
@@ -72,6 +75,7 @@ impl Broker {
         metrics: Metrics,
     ) -> Self {
         let budget = MemoryBudget::new(config.heap_bytes);
+        let client_quotas = ClientQuotas::new(config.quota_window_num, config.quota_window_size_seconds as i64 * 1000);
         let groups = GroupCoordinator::new(GroupConfig::from_settings(&config.static_settings));
         let metadata = Arc::new(MetadataView::new());
         let controller = Arc::new(controller);
@@ -108,6 +112,7 @@ impl Broker {
             controller,
             session,
             replicas,
+            client_quotas,
             log_dirs,
             metrics,
             budget,

@@ -16,6 +16,7 @@ pub use oxka_protocol as protocol;
 pub use oxka_protocol::{network, util};
 pub mod metrics;
 pub mod process;
+pub mod quota;
 pub mod replication;
 pub mod runtime;
 pub mod topic_error;

@@ -515,19 +515,61 @@ fn configs_matches_kafkas_tool_on_one_oxka_broker() {
         assert_eq!(run(false, &["--delete-config", key]), added);
         assert_same_configs(&b, &["--alter", "--broker", "0", "--delete-config", key]);
     }
-    // Quotas: oxka does not serve them yet, and the tool says so in one line (describing users asks
-    // for their quotas first).
-    let out = native(&[
-        "configs",
-        "--bootstrap-server",
-        &b,
-        "--describe",
-        "--entity-type",
-        "users",
-    ]);
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{out:?}");
-    assert_eq!(err.lines().count(), 1, "{err}");
-    assert!(err.contains("does not serve DescribeClientQuotas"), "{err}");
+    // Quotas and SCRAM credentials of users and clients on oxka: each tool alters its own entities and
+    // prints what Kafka's prints, refusals included (oxka refuses the quotas it does not enforce).
+    for args in [
+        &[
+            "--alter",
+            "--user",
+            "T-alice",
+            "--add-config",
+            "producer_byte_rate=1024,consumer_byte_rate=2048",
+        ][..],
+        &["--describe", "--user", "T-alice"],
+        &[
+            "--alter",
+            "--client",
+            "T-app",
+            "--add-config",
+            "producer_byte_rate=4096",
+        ],
+        &["--describe", "--client", "T-app"],
+        &[
+            "--alter",
+            "--user",
+            "T-bob",
+            "--client",
+            "T-app",
+            "--add-config",
+            "consumer_byte_rate=10",
+        ],
+        &["--describe", "--user", "T-bob", "--client", "T-app"],
+        &["--alter", "--user", "T-alice", "--add-config", "request_percentage=20"],
+        &["--alter", "--user", "T-alice", "--add-config", "producer_byte_rate=1.5"],
+        &[
+            "--alter",
+            "--user",
+            "T-carol",
+            "--add-config",
+            "SCRAM-SHA-256=[iterations=8192,password=T-secret]",
+        ],
+        &["--describe", "--user", "T-carol"],
+        &["--alter", "--user", "T-alice", "--delete-config", "producer_byte_rate"],
+        &["--describe", "--user", "T-alice"],
+        &["--alter", "--user", "T-carol", "--delete-config", "SCRAM-SHA-256"],
+        &["--describe", "--user", "T-carol"],
+    ] {
+        assert_same_configs_change(&b, args);
+    }
+    let described = assert_same_configs_change(&b, &["--describe", "--user", "T-alice"]);
+    assert_eq!(
+        described.trim(),
+        "Quota configs for user-principal 'n-alice' are consumer_byte_rate=2048.0"
+    );
+    let described = assert_same_configs_change(&b, &["--describe", "--client", "T-app"]);
+    assert_eq!(
+        described.trim(),
+        "Quota configs for client-id 'n-app' are producer_byte_rate=4096.0"
+    );
     assert!(stdout(&native(&["configs", "--help"])).contains("--add-config"));
 }

@@ -107,6 +107,10 @@ pub struct BrokerConfig {
     pub socket_send_buffer_bytes: i32,
     pub socket_receive_buffer_bytes: i32,
     pub socket_request_max_bytes: usize,
+    /// `quota.window.num` (11) and `quota.window.size.seconds` (1): the windows client quotas measure
+    /// byte rates over.
+    pub quota_window_num: usize,
+    pub quota_window_size_seconds: u64,
     pub max_connections: usize,
     pub log_dirs: Vec<PathBuf>,
     pub num_partitions: i32,
@@ -366,6 +370,8 @@ impl BrokerConfig {
             socket_request_max_bytes: raw
                 .ranged::<usize>("socket.request.max.bytes", 1, i32::MAX as usize)?
                 .unwrap_or(104_857_600),
+            quota_window_num: raw.ranged::<usize>("quota.window.num", 1, 1000)?.unwrap_or(11),
+            quota_window_size_seconds: raw.ranged::<u64>("quota.window.size.seconds", 1, 3600)?.unwrap_or(1),
             max_connections: raw
                 .ranged::<usize>("max.connections", 1, i32::MAX as usize)?
                 .unwrap_or(i32::MAX as usize),

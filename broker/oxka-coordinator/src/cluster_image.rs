@@ -1,5 +1,5 @@
 //! `ClusterImage`: the replicated cluster metadata as plain data (brokers, topics and their partitions:
-//! replicas, ISR and leaders, dynamic broker configs, users' SCRAM credentials), and the read-only views of it that brokers use.
+//! replicas, ISR and leaders, dynamic broker configs, users' SCRAM credentials, client quotas), and the read-only views of it that brokers use.
 //! Commands change it through `image::apply`. It sits below the rest of the coordinator (`image`,
 //! `placement`, `reassignment` and `election` all read it) and uses none of them.
 
@@ -10,6 +10,7 @@ use uuid::Uuid;
 
 use oxka_protocol::scram::{Credential, Mechanism};
 
+use crate::client_quotas::{QuotaEntity, QuotaValues};
 use crate::metadata::{MetadataImage, TopicMeta};
 
 /// A listener a broker registered (`BrokerRegistration` endpoints).
@@ -77,6 +78,9 @@ pub struct ClusterImage {
     /// passwords. Empty in images written before they existed.
     #[serde(default)]
     pub scram_credentials: BTreeMap<String, BTreeMap<Mechanism, Credential>>,
+    /// Client quotas (KIP-546's AlterClientQuotas) per entity. Empty in images written before them.
+    #[serde(default, with = "crate::client_quotas::serde_pairs")]
+    pub client_quotas: BTreeMap<QuotaEntity, QuotaValues>,
 }
 
 impl ClusterImage {

@@ -12,6 +12,8 @@
 use std::collections::BTreeMap;
 
 use oxka_protocol::scram::{Credential, Mechanism};
+
+use crate::client_quotas::{QuotaEntity, QuotaValue};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -115,6 +117,11 @@ pub enum MetadataCommand {
     AlterScramCredentials {
         upsert: Vec<(String, Mechanism, Credential)>,
         delete: Vec<(String, Mechanism)>,
+    },
+    /// Sets (`Some`) and removes (`None`) client quota values of entities, checked by the controller
+    /// (`client_quotas::plan_alteration`) before it proposes.
+    AlterClientQuotas {
+        changes: Vec<(QuotaEntity, BTreeMap<String, Option<QuotaValue>>)>,
     },
 }
 
@@ -336,6 +343,12 @@ pub fn apply(image: &mut ClusterImage, index: u64, command: &MetadataCommand) ->
                     .entry(user.clone())
                     .or_default()
                     .insert(*mechanism, credential.clone());
+            }
+            R::Done
+        }
+        C::AlterClientQuotas { changes } => {
+            for (entity, values) in changes {
+                crate::client_quotas::apply(image, entity, values);
             }
             R::Done
         }

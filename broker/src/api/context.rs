@@ -21,6 +21,15 @@ pub struct RequestContext<'a> {
     pub header: &'a RequestHeader,
     pub version: i16,
     pub connection: &'a ConnectionInfo,
+    /// The connection's principal name: the SASL user, else `quota::ANONYMOUS`.
+    pub user: &'a str,
+}
+
+impl RequestContext<'_> {
+    /// The request header's client id (empty when the client sent none).
+    pub fn client_id(&self) -> &str {
+        self.header.client_id.as_deref().unwrap_or("")
+    }
 }
 
 /// Kafka's error code for a response field; 0 is success.

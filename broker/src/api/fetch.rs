@@ -21,6 +21,7 @@ use super::{topic_name_for, RequestContext};
 use crate::broker::Broker;
 use crate::log::{FetchSlice, ReadError};
 use crate::network::MemoryPermit;
+use crate::quota;
 use crate::replication::FollowerRead;
 
 pub const VERSIONS: VersionRange = VersionRange { min: 4, max: 17 };
@@ -54,20 +55,58 @@ pub async fn handle(
     let deadline = tokio::time::Instant::now() + wait;
     let mut appends = broker.subscribe_appends();
     let follower = record_follower_fetch(broker, ctx, &request);
-    loop {
+    let attempt = loop {
         appends.borrow_and_update();
         let attempt = plan(broker, ctx, &request, follower.as_ref());
         let ready = attempt.bytes >= request.min_bytes.max(0) as usize
             || attempt.has_error
             || tokio::time::Instant::now() >= deadline;
         if ready {
-            return read(broker, attempt).await;
+            break attempt;
         }
         tokio::select! {
-            changed = appends.changed() => if changed.is_err() { return read(broker, attempt).await },
+            changed = appends.changed() => if changed.is_err() { break attempt },
             _ = tokio::time::sleep_until(deadline) => {}
         }
+    };
+    let (response, permit) = read(broker, attempt).await;
+    if follower.is_some() {
+        return (response, permit);
     }
+    throttle_consumer(broker, ctx, response, permit)
+}
+
+/// A consumer's fetch counts against its `consumer_byte_rate` quota (`quota`): over it, the response
+/// carries the throttle time and no data, as Kafka's throttled fetch response (the bytes are taken back,
+/// since they were never sent; the client fetches them again after the throttle time).
+fn throttle_consumer(
+    broker: &Broker,
+    ctx: &RequestContext<'_>,
+    response: FetchResponse,
+    permit: MemoryPermit,
+) -> (FetchResponse, MemoryPermit) {
+    let bytes: u64 = response
+        .responses
+        .iter()
+        .flat_map(|t| &t.partitions)
+        .filter_map(|p| p.records.as_ref())
+        .map(|r| r.len() as u64)
+        .sum();
+    let image = broker.metadata.image();
+    let now = crate::util::now_ms();
+    let throttle_ms = broker
+        .client_quotas
+        .record(&image, quota::Kind::Fetch, ctx.user, ctx.client_id(), bytes, now);
+    if throttle_ms == 0 {
+        return (response, permit);
+    }
+    broker
+        .client_quotas
+        .unrecord(&image, quota::Kind::Fetch, ctx.user, ctx.client_id(), bytes);
+    let throttled = FetchResponse::default()
+        .with_throttle_time_ms(throttle_ms)
+        .with_session_id(response.session_id);
+    (throttled, MemoryPermit::none())
 }
 
 /// The replica id of a follower's fetch (`None` for consumers).

@@ -7,7 +7,7 @@
 //! (`RequestKind::decode`) → handler → `ResponseKind` → response frame.
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 use kafka_protocol::messages::{ApiKey, RequestKind, ResponseHeader, ResponseKind};
@@ -17,8 +17,10 @@ use crate::broker::Broker;
 use crate::network::MemoryPermit;
 use crate::protocol::codec;
 pub use crate::protocol::{ApiSpec, RequestError};
+use crate::quota;
 pub use context::{code, topic_name_for, ConnectionInfo, RequestContext};
 
+pub mod alter_client_quotas;
 pub mod alter_configs;
 pub mod alter_partition_reassignments;
 pub mod alter_user_scram_credentials;
@@ -29,6 +31,7 @@ pub mod create_topics;
 pub mod delete_groups;
 pub mod delete_records;
 pub mod delete_topics;
+pub mod describe_client_quotas;
 pub mod describe_cluster;
 pub mod describe_configs;
 pub mod describe_groups;
@@ -105,6 +108,8 @@ pub const SUPPORTED: &[ApiSpec] = &[
         ApiKey::AlterUserScramCredentials,
         alter_user_scram_credentials::VERSIONS,
     ),
+    spec(ApiKey::DescribeClientQuotas, describe_client_quotas::VERSIONS),
+    spec(ApiKey::AlterClientQuotas, alter_client_quotas::VERSIONS),
     // Answered by `runtime::sasl` while a SASL listener's connection authenticates; here (any other
     // connection, or after authentication) with ILLEGAL_SASL_STATE, as Kafka's request handler does.
     spec(ApiKey::SaslHandshake, VersionRange { min: 0, max: 1 }),
@@ -129,12 +134,18 @@ pub enum Started {
 /// Decodes and starts one request. Every request but an acks=all Produce is handled to the end here;
 /// such a Produce is appended here (so requests are appended in the order they arrive) and waits for
 /// its replicas on a task of its own.
+///
+/// `user` is the connection's principal name (for client quotas). With the `Started`, the throttle time
+/// a client quota gave the request (`quota`): the connection reads nothing more from the client until
+/// it has passed.
 pub async fn start_request(
     broker: &Arc<Broker>,
     connection: &ConnectionInfo,
+    user: &str,
     frame: Bytes,
     request_permit: MemoryPermit,
-) -> Result<Started, RequestError> {
+) -> Result<(Started, Duration), RequestError> {
+    let frame_size = frame.len() as u64;
     let (api, version, header, request) = match codec::decode_request(frame, SUPPORTED)? {
         codec::Decoded::Request {
             api,
@@ -143,36 +154,48 @@ pub async fn start_request(
             request,
         } => (api, version, header, request),
         codec::Decoded::UnknownApiVersions(frame) => {
-            return Ok(Started::Done(Some(Response {
+            let response = Response {
                 frame,
                 _permit: request_permit,
-            })));
+            };
+            return Ok((Started::Done(Some(response)), Duration::ZERO));
         }
     };
     let started = Instant::now();
     let request = match request {
         RequestKind::Produce(r) => {
+            let throttle_ms = broker.client_quotas.record(
+                &broker.metadata.image(),
+                quota::Kind::Produce,
+                user,
+                header.client_id.as_deref().unwrap_or(""),
+                frame_size,
+                crate::util::now_ms(),
+            );
+            let throttle = Duration::from_millis(throttle_ms as u64);
             let appending = produce::append_all(broker, r);
             drop(request_permit);
             let correlation_id = header.correlation_id;
             let Some(appending) = appending else {
                 broker.metrics.request_done(api, started.elapsed());
-                return Ok(Started::Done(None));
+                return Ok((Started::Done(None), throttle));
             };
             let waits = appending.awaits_replicas();
             let finish = {
                 let broker = broker.clone();
                 async move {
-                    let body = ResponseKind::Produce(appending.respond(&broker).await);
+                    let response = appending.respond(&broker).await.with_throttle_time_ms(throttle_ms);
+                    let body = ResponseKind::Produce(response);
                     broker.metrics.request_done(api, started.elapsed());
                     encode(api, version, correlation_id, &body, MemoryPermit::none()).map(Some)
                 }
             };
-            return Ok(if waits {
+            let started = if waits {
                 Started::Replicating(tokio::spawn(finish))
             } else {
                 Started::Done(finish.await?)
-            });
+            };
+            return Ok((started, throttle));
         }
         other => other,
     };
@@ -180,19 +203,19 @@ pub async fn start_request(
         header: &header,
         version,
         connection,
+        user,
     };
     let outcome = dispatch(broker, &ctx, request, request_permit).await;
     broker.metrics.request_done(api, started.elapsed());
     let Some((body, response_permit)) = outcome else {
-        return Ok(Started::Done(None));
+        return Ok((Started::Done(None), Duration::ZERO));
     };
-    Ok(Started::Done(Some(encode(
-        api,
-        version,
-        header.correlation_id,
-        &body,
-        response_permit,
-    )?)))
+    let throttle = match &body {
+        ResponseKind::Fetch(r) => Duration::from_millis(r.throttle_time_ms.max(0) as u64),
+        _ => Duration::ZERO,
+    };
+    let response = encode(api, version, header.correlation_id, &body, response_permit)?;
+    Ok((Started::Done(Some(response)), throttle))
 }
 
 fn encode(
@@ -270,6 +293,12 @@ async fn dispatch(
         RequestKind::ElectLeaders(r) => ResponseKind::ElectLeaders(elect_leaders::handle(broker, ctx, r).await),
         RequestKind::DescribeUserScramCredentials(r) => {
             ResponseKind::DescribeUserScramCredentials(describe_user_scram_credentials::handle(broker, ctx, r))
+        }
+        RequestKind::DescribeClientQuotas(r) => {
+            ResponseKind::DescribeClientQuotas(describe_client_quotas::handle(broker, ctx, r))
+        }
+        RequestKind::AlterClientQuotas(r) => {
+            ResponseKind::AlterClientQuotas(alter_client_quotas::handle(broker, ctx, r).await)
         }
         RequestKind::AlterUserScramCredentials(r) => {
             ResponseKind::AlterUserScramCredentials(alter_user_scram_credentials::handle(broker, ctx, r).await)

@@ -123,6 +123,7 @@ fn answers_not_controller(response: &ResponseKind) -> bool {
         ResponseKind::IncrementalAlterConfigs(r) => r.responses.iter().any(|t| t.error_code == code),
         ResponseKind::ElectLeaders(r) => r.error_code == code,
         ResponseKind::AlterUserScramCredentials(r) => r.results.iter().any(|u| u.error_code == code),
+        ResponseKind::AlterClientQuotas(r) => r.entries.iter().any(|e| e.error_code == code),
         _ => false,
     }
 }

@@ -12,71 +12,17 @@
 //! replica is left out of a fetch (follower) or gets no records (leader) while the rate is above the
 //! limit; bytes of throttled replicas are recorded whether or not the limit is reached.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use parking_lot::{Mutex, RwLock};
 
 use crate::coordinator::ClusterImage;
 use crate::log::{ThrottledReplicas, TopicPartition};
+use crate::quota::SampledRate;
 
 /// Kafka's `leader.replication.throttled.rate` / `follower.replication.throttled.rate` default: none.
 pub const UNLIMITED: u64 = i64::MAX as u64;
-
-/// Bytes over time in `samples` windows of `window_ms` (Kafka's `Rate` over a `SampledStat`).
-#[derive(Debug, Clone)]
-pub struct SampledRate {
-    window_ms: i64,
-    samples: usize,
-    /// (window start, bytes), oldest first.
-    windows: VecDeque<(i64, u64)>,
-}
-
-impl SampledRate {
-    pub fn new(samples: usize, window_ms: i64) -> Self {
-        SampledRate {
-            window_ms: window_ms.max(1),
-            samples: samples.max(2),
-            windows: VecDeque::new(),
-        }
-    }
-
-    fn purge(&mut self, now_ms: i64) {
-        let horizon = self.samples as i64 * self.window_ms;
-        while self.windows.front().is_some_and(|(start, _)| now_ms - start >= horizon) {
-            self.windows.pop_front();
-        }
-    }
-
-    pub fn record(&mut self, bytes: u64, now_ms: i64) {
-        self.purge(now_ms);
-        match self.windows.back_mut() {
-            Some((start, total)) if now_ms - *start < self.window_ms => *total += bytes,
-            _ => {
-                self.windows.push_back((now_ms, bytes));
-                if self.windows.len() > self.samples {
-                    self.windows.pop_front();
-                }
-            }
-        }
-    }
-
-    /// Bytes per second, over the elapsed time but at least `samples - 1` windows.
-    pub fn rate(&mut self, now_ms: i64) -> f64 {
-        self.purge(now_ms);
-        let Some((oldest, _)) = self.windows.front() else {
-            return 0.0;
-        };
-        let total: u64 = self.windows.iter().map(|(_, b)| b).sum();
-        let mut elapsed = (now_ms - oldest).max(0);
-        let full_windows = elapsed / self.window_ms;
-        let min_full = self.samples as i64 - 1;
-        if full_windows < min_full {
-            elapsed += (min_full - full_windows) * self.window_ms;
-        }
-        total as f64 * 1000.0 / elapsed as f64
-    }
-}
 
 /// One side's throttle: the limit, the measured rate, and which replicas on this broker it applies to.
 pub struct ReplicationQuota {
@@ -195,22 +141,6 @@ mod tests {
 
     use super::*;
     use crate::coordinator::image::{PartitionState, TopicState};
-
-    #[test]
-    fn the_rate_spreads_a_burst_over_all_but_one_window() {
-        let mut rate = SampledRate::new(11, 1000);
-        rate.record(10_000, 0);
-        // One burst, just now: 10,000 bytes over (11 - 1) windows of 1 s.
-        assert_eq!(rate.rate(0), 1000.0);
-        // Steady 1,000 bytes/s for 20 s: the rate settles at about that.
-        for s in 1..=20 {
-            rate.record(1000, s * 1000);
-        }
-        let steady = rate.rate(20_000);
-        assert!((950.0..=1100.0).contains(&steady), "{steady}");
-        // Old windows expire: 11 s of silence forgets everything.
-        assert_eq!(rate.rate(31_001), 0.0);
-    }
 
     #[test]
     fn a_quota_is_exceeded_only_above_its_limit_and_only_when_set() {

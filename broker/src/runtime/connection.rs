@@ -26,6 +26,7 @@ use super::sasl::{SaslServer, SaslState, Step, FAILED_AUTHENTICATION_DELAY};
 use crate::api::{self, ConnectionInfo, RequestError, Response, Started};
 use crate::broker::Broker;
 use crate::network::frame::{read_frame_body, read_frame_size, FrameError};
+use crate::quota;
 
 /// Responses a connection may owe at once before it stops reading requests (a Kafka producer sends at
 /// most 5 with idempotence).
@@ -57,6 +58,7 @@ pub async fn serve_connection<R, W>(
     // it is).
     let mut owed: VecDeque<Owed> = VecDeque::new();
     let mut sasl_state = SaslState::default();
+    let mut muted_until: Option<tokio::time::Instant> = None;
     loop {
         let readable = tokio::select! {
             biased;
@@ -68,8 +70,14 @@ pub async fn serve_connection<R, W>(
                 }
                 continue;
             }
-            // fill_buf is cancel-safe: bytes it read stay in the reader's buffer.
-            readable = async { reader.fill_buf().await.map(|b| !b.is_empty()) }, if owed.len() < MAX_PIPELINED => readable,
+            // fill_buf is cancel-safe: bytes it read stay in the reader's buffer. A client over its
+            // quota is not read from until its throttle time has passed (KIP-219).
+            readable = async {
+                if let Some(until) = muted_until {
+                    tokio::time::sleep_until(until).await;
+                }
+                reader.fill_buf().await.map(|b| !b.is_empty())
+            }, if owed.len() < MAX_PIPELINED => readable,
         };
         match readable {
             Ok(true) => {}
@@ -126,7 +134,19 @@ pub async fn serve_connection<R, W>(
         if !is_produce(&body) && !pay_all(&mut owed, &mut writer, &info, broker).await {
             break;
         }
-        match api::start_request(broker, &info, body, permit).await {
+        let user = match &sasl_state {
+            SaslState::Authenticated { principal } => principal.strip_prefix("User:").unwrap_or(principal),
+            _ => quota::ANONYMOUS,
+        };
+        let started = api::start_request(broker, &info, user, body, permit)
+            .await
+            .map(|(started, throttle)| {
+                if !throttle.is_zero() {
+                    muted_until = Some(tokio::time::Instant::now() + throttle);
+                }
+                started
+            });
+        match started {
             Ok(Started::Done(Some(response))) if owed.is_empty() => {
                 if !write(&mut writer, Ok(Some(response)), &info, broker).await {
                     break;

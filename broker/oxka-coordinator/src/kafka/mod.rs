@@ -38,6 +38,7 @@ use oxka_protocol::network::MemoryBudget;
 use oxka_protocol::RequestError;
 
 pub mod allocate_producer_ids;
+pub mod alter_client_quotas;
 pub mod alter_partition;
 pub mod alter_partition_reassignments;
 pub mod alter_user_scram_credentials;
@@ -124,6 +125,10 @@ pub const SUPPORTED: &[ApiSpec] = &[
     ApiSpec {
         key: ApiKey::AlterUserScramCredentials,
         versions: alter_user_scram_credentials::VERSIONS,
+    },
+    ApiSpec {
+        key: ApiKey::AlterClientQuotas,
+        versions: alter_client_quotas::VERSIONS,
     },
 ];
 
@@ -281,6 +286,7 @@ pub async fn dispatch(ctx: &ClientContext, version: i16, request: RequestKind) -
         RequestKind::AlterUserScramCredentials(r) => {
             ResponseKind::AlterUserScramCredentials(alter_user_scram_credentials::handle(ctx, r).await)
         }
+        RequestKind::AlterClientQuotas(r) => ResponseKind::AlterClientQuotas(alter_client_quotas::handle(ctx, r).await),
         _ => {
             let served: Vec<String> = SUPPORTED.iter().map(|s| format!("{:?}", s.key)).collect();
             return Err(format!("not served by a coordinator (it serves {})", served.join(", ")));
