@@ -377,6 +377,29 @@ fn scram_users_set_with_kafka_configs_log_in_over_tls_and_survive_a_restart() {
     );
     let bob = scram_login(&dir, "SCRAM-SHA-256", "bob", "bob-secret", &ca);
     assert!(text(&topics(&sasl, &bob, &["--list"])).lines().any(|l| l == "salted"));
+    // oxka's own tools log in over SCRAM with the same client file as Kafka's; a wrong password gets
+    // the broker's refusal.
+    let native_list = |config: &Path| {
+        common::tools_compare::native(&[
+            "topics",
+            "--bootstrap-server",
+            &sasl,
+            "--command-config",
+            config.to_str().unwrap(),
+            "--list",
+        ])
+    };
+    let listed = native_list(&bob);
+    assert_eq!(
+        String::from_utf8_lossy(&listed.stdout),
+        String::from_utf8_lossy(&topics(&sasl, &bob, &["--list"]).stdout),
+        "{listed:?}"
+    );
+    let refused = native_list(&scram_login(&dir, "SCRAM-SHA-256", "bob", "wrong", &ca));
+    assert!(
+        !refused.status.success() && text(&refused).contains("invalid credentials with SASL mechanism SCRAM-SHA-256"),
+        "{refused:?}"
+    );
     let log = broker.log_text();
     assert!(
         log.contains("SASL authentication failed, connection closed: user alice: invalid client credentials"),

@@ -121,6 +121,64 @@ impl Credential {
     }
 }
 
+/// The client side of an exchange: `first` starts it, `finish` answers the server's first message with
+/// the proof and returns the signature the server's final message must carry.
+pub struct ScramClient {
+    mechanism: Mechanism,
+    client_first_bare: String,
+    client_nonce: String,
+}
+
+impl ScramClient {
+    /// The client's first message for `user` (`n,,n=user,r=nonce`; `,` and `=` in the name escaped).
+    pub fn first(mechanism: Mechanism, user: &str, client_nonce: &str) -> (ScramClient, String) {
+        let name = user.replace('=', "=3D").replace(',', "=2C");
+        let client_first_bare = format!("n={name},r={client_nonce}");
+        let message = format!("n,,{client_first_bare}");
+        let client = ScramClient {
+            mechanism,
+            client_first_bare,
+            client_nonce: client_nonce.to_string(),
+        };
+        (client, message)
+    }
+
+    /// The client's final message for the server's first message, and the server signature expected
+    /// back. Refuses a server nonce that does not extend the client's, or iterations below Kafka's minimum.
+    pub fn finish(&self, server_first: &str, password: &str) -> Result<(String, Vec<u8>), String> {
+        use base64::Engine;
+        let b64 = base64::engine::general_purpose::STANDARD;
+        let field = |name: &str| {
+            server_first
+                .split(',')
+                .find_map(|f| f.strip_prefix(name))
+                .ok_or_else(|| format!("the server's first SCRAM message has no {name}"))
+        };
+        let nonce = field("r=")?;
+        if !nonce.starts_with(&self.client_nonce) || nonce.len() == self.client_nonce.len() {
+            return Err("the server's SCRAM nonce does not extend the client's".to_string());
+        }
+        let salt = b64
+            .decode(field("s=")?)
+            .map_err(|_| "the server's SCRAM salt is not base64".to_string())?;
+        let iterations: i32 = field("i=")?
+            .parse()
+            .map_err(|_| "the server's SCRAM iteration count is not a number".to_string())?;
+        if !(MIN_ITERATIONS..=1_000_000).contains(&iterations) {
+            return Err(format!("the server asks for {iterations} SCRAM iterations"));
+        }
+        let salted = self.mechanism.salted_password(password.as_bytes(), &salt, iterations);
+        let client_key = self.mechanism.hmac(&salted, b"Client Key");
+        let credential = Credential::from_salted(self.mechanism, &salted, &salt, iterations);
+        let without_proof = format!("c=biws,r={nonce}");
+        let auth_message = format!("{},{server_first},{without_proof}", self.client_first_bare);
+        let signature = self.mechanism.hmac(&credential.stored_key, auth_message.as_bytes());
+        let proof: Vec<u8> = client_key.iter().zip(&signature).map(|(k, s)| k ^ s).collect();
+        let expected = credential.server_signature(self.mechanism, auth_message.as_bytes());
+        Ok((format!("{without_proof},p={}", b64.encode(proof)), expected))
+    }
+}
+
 /// Compares without stopping at the first difference (the time taken does not tell how much matched).
 pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
@@ -184,6 +242,32 @@ mod tests {
             auth_message.as_bytes(),
             &proof
         ));
+    }
+
+    /// RFC 7677 section 3 from the client's side: the same messages the RFC shows.
+    #[test]
+    fn the_client_side_sends_rfc7677s_messages() {
+        let (client, first) = ScramClient::first(Mechanism::Sha256, "user", "rOprNGfwEbeRWgbNEkqO");
+        assert_eq!(first, "n,,n=user,r=rOprNGfwEbeRWgbNEkqO");
+        let server_first = "r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,s=W22ZaJ0SNY7soEsUEjb6gQ==,i=4096";
+        let (final_message, expected) = client.finish(server_first, "pencil").unwrap();
+        assert_eq!(
+            final_message,
+            "c=biws,r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,p=dHzbZapWIk4jUhN+Ute9ytag9zjfMHgsqmmiz7AndVQ="
+        );
+        use base64::Engine;
+        assert_eq!(
+            base64::engine::general_purpose::STANDARD.encode(expected),
+            "6rriTRBi23WpRR/wtup+mMhUZUn/dB5nLTJRsjl95G4="
+        );
+        assert!(client
+            .finish("r=other,s=W22ZaJ0SNY7soEsUEjb6gQ==,i=4096", "pencil")
+            .is_err());
+        assert!(client.finish("r=rOprNGfwEbeRWgbNEkqOx,s=AA==,i=10", "pencil").is_err());
+        assert_eq!(
+            ScramClient::first(Mechanism::Sha512, "a,b=c", "n").1,
+            "n,,n=a=2Cb=3Dc,r=n"
+        );
     }
 
     #[test]

@@ -4,14 +4,18 @@
 //! `ssl.truststore.certificates`), an optional PEM keystore for mutual TLS (`ssl.keystore.location`,
 //! or `ssl.keystore.certificate.chain` with `ssl.keystore.key`) and
 //! `ssl.endpoint.identification.algorithm` (`https`, the default, checks the broker's host name; empty
-//! does not); for SASL `sasl.mechanism=PLAIN` with `sasl.jaas.config`'s PlainLoginModule username and
-//! password. What oxka's tools do not speak yet (JKS/PKCS12 stores, encrypted keys, other SASL
-//! mechanisms) is refused with the key named, never silently ignored.
+//! does not); for SASL `sasl.mechanism` PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512 with `sasl.jaas.config`'s
+//! PlainLoginModule or ScramLoginModule username and password. What oxka's tools do not speak yet
+//! (JKS/PKCS12 stores, encrypted keys, other SASL mechanisms) is refused with the key named, never
+//! silently ignored.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use oxka_protocol::network::secure::{tls_client_config, ClientSecurity, PemSource};
+use oxka_protocol::network::secure::{tls_client_config, ClientSecurity, PemSource, SaslLogin};
+
+const PLAIN_MODULE: &str = "org.apache.kafka.common.security.plain.PlainLoginModule";
+const SCRAM_MODULE: &str = "org.apache.kafka.common.security.scram.ScramLoginModule";
 
 /// The security keys of one client configuration, gathered before they are checked together.
 #[derive(Debug, Clone, Default)]
@@ -130,18 +134,34 @@ impl SecurityProps {
         }
         if sasl {
             let mechanism = self.get("sasl.mechanism").unwrap_or("GSSAPI");
-            if mechanism != "PLAIN" {
+            let module = match mechanism {
+                "PLAIN" => PLAIN_MODULE,
+                "SCRAM-SHA-256" | "SCRAM-SHA-512" => SCRAM_MODULE,
+                _ => {
+                    return Err(format!(
+                        "sasl.mechanism={mechanism}: oxka's tools speak PLAIN, SCRAM-SHA-256 and SCRAM-SHA-512 so far; set one of them"
+                    ))
+                }
+            };
+            let jaas = self.get("sasl.jaas.config").ok_or_else(|| {
+                format!("sasl.jaas.config is missing: set it to {module} required username=\"...\" password=\"...\";")
+            })?;
+            let (found, options) =
+                oxka_config::sasl::jaas_options(jaas).map_err(|e| format!("sasl.jaas.config: {e}"))?;
+            if found != module {
                 return Err(format!(
-                    "sasl.mechanism={mechanism}: oxka's tools speak PLAIN only so far; set sasl.mechanism=PLAIN"
+                    "sasl.jaas.config: sasl.mechanism={mechanism} logs in with {module}, not {found}"
                 ));
             }
-            let jaas = self
-                .get("sasl.jaas.config")
-                .ok_or("sasl.jaas.config is missing: set it to org.apache.kafka.common.security.plain.PlainLoginModule required username=\"...\" password=\"...\";")?;
-            let (_, options) = oxka_config::sasl::jaas_options(jaas).map_err(|e| format!("sasl.jaas.config: {e}"))?;
             let option = |name: &str| options.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
             match (option("username"), option("password")) {
-                (Some(user), Some(password)) => security.plain = Some((user, password)),
+                (Some(user), Some(password)) => {
+                    security.sasl = Some(SaslLogin {
+                        mechanism: mechanism.to_string(),
+                        user,
+                        password,
+                    })
+                }
                 _ => return Err("sasl.jaas.config needs username=\"...\" and password=\"...\"".to_string()),
             }
         }
@@ -172,7 +192,11 @@ mod tests {
             ),
         ])
         .unwrap();
-        assert_eq!(s.plain, Some(("alice".into(), "a-secret".into())));
+        let login = s.sasl.unwrap();
+        assert_eq!(
+            (login.mechanism.as_str(), login.user.as_str(), login.password.as_str()),
+            ("PLAIN", "alice", "a-secret")
+        );
         assert!(s.tls.is_none());
     }
 
@@ -180,6 +204,15 @@ mod tests {
     fn what_the_tools_do_not_speak_is_refused_with_the_key() {
         let e = |lines: &[(&str, &str)]| security(lines).err().unwrap_or_default();
         assert!(e(&[("security.protocol", "SASL_PLAINTEXT")]).contains("sasl.mechanism=GSSAPI"));
+        assert!(e(&[
+            ("security.protocol", "SASL_PLAINTEXT"),
+            ("sasl.mechanism", "SCRAM-SHA-512"),
+            (
+                "sasl.jaas.config",
+                "org.apache.kafka.common.security.plain.PlainLoginModule required username=\"a\" password=\"b\";"
+            ),
+        ])
+        .contains("logs in with org.apache.kafka.common.security.scram.ScramLoginModule"));
         assert!(e(&[("security.protocol", "SSL")]).contains("set ssl.truststore.location"));
         assert!(
             e(&[("security.protocol", "SSL"), ("ssl.truststore.location", "/x.jks")])

@@ -43,6 +43,24 @@ fn scram_login(sasl: &str, mechanism: &str, user: &str, password: &str, dir: &st
         out.status.success() || refused,
         "kafka-topics over SCRAM neither listed nor was refused a login: {out:?}"
     );
+    // oxka's tool, with the same file against Apache Kafka's SCRAM server, comes to the same verdict
+    // and lists the same topics.
+    let native_out = native(&[
+        "topics",
+        "--bootstrap-server",
+        sasl,
+        "--command-config",
+        config.to_str().unwrap(),
+        "--list",
+    ]);
+    assert_eq!(
+        native_out.status.success(),
+        out.status.success() && !refused,
+        "oxka's tool over SCRAM: {native_out:?}\nKafka's: {out:?}"
+    );
+    if native_out.status.success() {
+        assert_eq!(stdout(&native_out), stdout(&out));
+    }
     out.status.success() && !refused
 }
 

@@ -14,7 +14,8 @@ use tokio::io::{AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 
 use super::frame::{read_frame_body, read_frame_size};
-use super::secure::{split_plain, split_tls, tls_connect, ClientSecurity, ReadStream, WriteStream};
+use super::secure::{split_plain, split_tls, tls_connect, ClientSecurity, ReadStream, SaslLogin, WriteStream};
+use crate::scram;
 
 /// Why a request got no usable answer.
 #[derive(Debug, thiserror::Error)]
@@ -95,7 +96,7 @@ impl ClientConnection {
         .await
     }
 
-    /// Connects as `security` says: TLS first if it has a TLS configuration, then SASL PLAIN if it
+    /// Connects as `security` says: TLS first if it has a TLS configuration, then a SASL login if it
     /// has credentials (SaslHandshake v1 and SaslAuthenticate, before any other request).
     pub async fn connect_secured(
         address: &str,
@@ -132,25 +133,21 @@ impl ClientConnection {
             next_correlation: 1,
             max_response_bytes,
         };
-        if let Some((user, password)) = &security.plain {
+        if let Some(login) = &security.sasl {
             connection
-                .sasl_plain(user, password, timeout)
+                .sasl(login, timeout)
                 .await
                 .map_err(|e| connect_error(e.to_string()))?;
         }
         Ok(connection)
     }
 
-    /// SASL PLAIN: SaslHandshake v1 naming PLAIN, then SaslAuthenticate with `\0user\0password`.
-    async fn sasl_plain(&mut self, user: &str, password: &str, timeout: Duration) -> Result<(), ClientError> {
-        use kafka_protocol::messages::{SaslAuthenticateRequest, SaslHandshakeRequest};
-        let handshake = SaslHandshakeRequest::default().with_mechanism(StrBytes::from_static_str("PLAIN"));
-        let refused = |what: &str, code: i16, message: Option<&str>| {
-            let name = kafka_protocol::error::ResponseError::try_from_code(code)
-                .map(|e| format!("{e:?}"))
-                .unwrap_or_else(|| format!("error {code}"));
-            ClientError::Protocol(format!("SASL {what} refused ({name}): {}", message.unwrap_or("")))
-        };
+    /// SASL: SaslHandshake v1 naming the mechanism, then SaslAuthenticate with PLAIN's `\0user\0password`,
+    /// or SCRAM's two round trips (the server's final signature is checked: a broker that does not
+    /// know the password cannot pass for one that does).
+    async fn sasl(&mut self, login: &SaslLogin, timeout: Duration) -> Result<(), ClientError> {
+        use kafka_protocol::messages::SaslHandshakeRequest;
+        let handshake = SaslHandshakeRequest::default().with_mechanism(StrBytes::from_string(login.mechanism.clone()));
         match self
             .call(
                 ApiKey::SaslHandshake,
@@ -164,7 +161,7 @@ impl ClientConnection {
             ResponseKind::SaslHandshake(r) => {
                 let enabled: Vec<String> = r.mechanisms.iter().map(|m| m.to_string()).collect();
                 let message = format!("the broker's mechanisms are {}", enabled.join(", "));
-                return Err(refused("PLAIN", r.error_code, Some(&message)));
+                return Err(sasl_refused(&login.mechanism, r.error_code, Some(&message)));
             }
             other => {
                 return Err(ClientError::Protocol(format!(
@@ -172,8 +169,39 @@ impl ClientConnection {
                 )))
             }
         }
-        let token = format!("\0{user}\0{password}");
-        let authenticate = SaslAuthenticateRequest::default().with_auth_bytes(Bytes::from(token.into_bytes()));
+        let Some(mechanism) = scram::Mechanism::from_name(&login.mechanism) else {
+            let token = format!("\0{}\0{}", login.user, login.password);
+            self.sasl_token(token.into_bytes(), timeout).await?;
+            return Ok(());
+        };
+        let mut nonce = [0u8; 24];
+        getrandom::fill(&mut nonce).map_err(|e| ClientError::Protocol(format!("no random bytes for a nonce: {e}")))?;
+        let nonce: String = nonce.iter().map(|b| format!("{b:02x}")).collect();
+        let (client, first) = scram::ScramClient::first(mechanism, &login.user, &nonce);
+        let server_first = self.sasl_token(first.into_bytes(), timeout).await?;
+        let server_first = String::from_utf8_lossy(&server_first).into_owned();
+        let (last, expected) = client
+            .finish(&server_first, &login.password)
+            .map_err(|e| ClientError::Protocol(format!("SASL {} failed: {e}", login.mechanism)))?;
+        let server_final = self.sasl_token(last.into_bytes(), timeout).await?;
+        use base64::Engine;
+        let signature = std::str::from_utf8(&server_final)
+            .ok()
+            .and_then(|t| t.strip_prefix("v="))
+            .and_then(|v| base64::engine::general_purpose::STANDARD.decode(v).ok());
+        if signature.as_deref() != Some(expected.as_slice()) {
+            return Err(ClientError::Protocol(format!(
+                "SASL {} failed: the broker's final message does not prove it knows the password",
+                login.mechanism
+            )));
+        }
+        Ok(())
+    }
+
+    /// One SaslAuthenticate round trip: the broker's answer token, or its refusal.
+    async fn sasl_token(&mut self, token: Vec<u8>, timeout: Duration) -> Result<Bytes, ClientError> {
+        use kafka_protocol::messages::SaslAuthenticateRequest;
+        let authenticate = SaslAuthenticateRequest::default().with_auth_bytes(Bytes::from(token));
         match self
             .call(
                 ApiKey::SaslAuthenticate,
@@ -183,9 +211,9 @@ impl ClientConnection {
             )
             .await?
         {
-            ResponseKind::SaslAuthenticate(r) if r.error_code == 0 => Ok(()),
+            ResponseKind::SaslAuthenticate(r) if r.error_code == 0 => Ok(r.auth_bytes),
             ResponseKind::SaslAuthenticate(r) => {
-                Err(refused("authentication", r.error_code, r.error_message.as_deref()))
+                Err(sasl_refused("authentication", r.error_code, r.error_message.as_deref()))
             }
             other => Err(ClientError::Protocol(format!(
                 "unexpected answer to SaslAuthenticate: {other:?}"
@@ -339,4 +367,12 @@ pub async fn exchange(slot: &mut Option<ReusableConnection>, address: &str, fram
         .map_err(|e| std::io::Error::other(e.to_string()))?;
     connection.idle = true;
     Ok(body.freeze())
+}
+
+/// A SASL step the broker refused, with Kafka's error name and the broker's message.
+fn sasl_refused(what: &str, code: i16, message: Option<&str>) -> ClientError {
+    let name = kafka_protocol::error::ResponseError::try_from_code(code)
+        .map(|e| format!("{e:?}"))
+        .unwrap_or_else(|| format!("error {code}"));
+    ClientError::Protocol(format!("SASL {what} refused ({name}): {}", message.unwrap_or("")))
 }

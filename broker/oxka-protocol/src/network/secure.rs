@@ -1,7 +1,7 @@
 //! The client side of TLS and SASL PLAIN, for connections that a `security.protocol` other than
 //! PLAINTEXT asks for (the native tools' `--command-config`): a rustls client configuration from PEM
-//! files, the TLS handshake, and the SASL PLAIN exchange (SaslHandshake v1, SaslAuthenticate) that
-//! must come before any other request. `Stream` halves carry either a plain TCP stream or a TLS one.
+//! files, the TLS handshake, and the SASL login (PLAIN or SCRAM over SaslHandshake v1 and
+//! SaslAuthenticate) that must come before any other request. `Stream` halves carry either a plain TCP stream or a TLS one.
 
 use std::path::Path;
 use std::pin::Pin;
@@ -17,19 +17,33 @@ use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
 use tokio_rustls::client::TlsStream;
 
-/// How a client connection is secured: TLS (`SSL`, `SASL_SSL`) and SASL PLAIN credentials
+/// How a client connection is secured: TLS (`SSL`, `SASL_SSL`) and SASL credentials
 /// (`SASL_PLAINTEXT`, `SASL_SSL`). The default is PLAINTEXT.
 #[derive(Clone, Default)]
 pub struct ClientSecurity {
     pub tls: Option<Arc<ClientConfig>>,
-    /// (username, password) for SASL PLAIN.
-    pub plain: Option<(String, String)>,
+    pub sasl: Option<SaslLogin>,
+}
+
+/// Who logs in over SASL, and how: `PLAIN`, `SCRAM-SHA-256` or `SCRAM-SHA-512`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SaslLogin {
+    pub mechanism: String,
+    pub user: String,
+    pub password: String,
+}
+
+impl std::fmt::Debug for SaslLogin {
+    /// Never the password.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "SaslLogin({} as {})", self.mechanism, self.user)
+    }
 }
 
 impl std::fmt::Debug for ClientSecurity {
     /// Names the protocol only: never the password.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let protocol = match (self.tls.is_some(), self.plain.is_some()) {
+        let protocol = match (self.tls.is_some(), self.sasl.is_some()) {
             (false, false) => "PLAINTEXT",
             (true, false) => "SSL",
             (false, true) => "SASL_PLAINTEXT",
