@@ -13,7 +13,9 @@
 //! 4. a second broker with a registered `broker.id` is refused and exits, and the first keeps serving;
 //! 5. a SIGTERM'd broker leaves Metadata at once (controlled shutdown), long before its session timeout;
 //! 6. brokers' racks are in Metadata, leaders spread evenly, and a replication factor above 1 is refused
-//!    with the reason until brokers replicate.
+//!    with the reason until brokers replicate;
+//! 7. users' SCRAM credentials and client quotas set through one broker reach every broker, also after
+//!    the coordinator leader stops.
 
 mod common;
 
@@ -618,4 +620,70 @@ fn brokers_use_zookeeper_connect_when_the_controllers_advertised_host_does_not_r
         "{}",
         broker.log_tail(20)
     );
+}
+
+/// Users' SCRAM credentials and client quotas live in the metadata log: set through one broker, every
+/// broker describes them (and so logs users in and throttles clients by them), also after the
+/// coordinator leader changes.
+#[test]
+fn credentials_and_quotas_set_through_one_broker_reach_every_broker() {
+    let _serial = serial();
+    let mut cluster = Cluster::start();
+    let configs = |via: i32, args: &[&str]| {
+        let bootstrap = cluster.broker(via).bootstrap();
+        let mut full = vec!["--bootstrap-server", bootstrap.as_str()];
+        full.extend_from_slice(args);
+        output_text(&kafka_tool_timeout("4", "configs", &full, 90))
+    };
+    let set = configs(
+        1,
+        &[
+            "--alter",
+            "--user",
+            "alice",
+            "--add-config",
+            "SCRAM-SHA-512=[password=alice-secret]",
+        ],
+    );
+    assert!(set.contains("Completed updating config for user alice."), "{set}");
+    let set = configs(
+        1,
+        &["--alter", "--client", "app", "--add-config", "producer_byte_rate=2048"],
+    );
+    assert!(set.contains("Completed updating config for client app."), "{set}");
+    let everywhere = |cluster: &Cluster| {
+        cluster.wait_until(
+            "every broker describes the credential and the quota",
+            Duration::from_secs(20),
+            || {
+                for id in 1..=3 {
+                    let bootstrap = cluster.broker(id).bootstrap();
+                    let users = kafka_tool_timeout(
+                        "4",
+                        "configs",
+                        &["--bootstrap-server", &bootstrap, "--describe", "--user", "alice"],
+                        90,
+                    );
+                    let clients = kafka_tool_timeout(
+                        "4",
+                        "configs",
+                        &["--bootstrap-server", &bootstrap, "--describe", "--client", "app"],
+                        90,
+                    );
+                    let text = format!("{}{}", output_text(&users), output_text(&clients));
+                    if !text.contains(
+                        "SCRAM credential configs for user-principal 'alice' are SCRAM-SHA-512=iterations=4096",
+                    ) || !text.contains("Quota configs for client-id 'app' are producer_byte_rate=2048.0")
+                    {
+                        return Err(format!("broker {id}: {text}"));
+                    }
+                }
+                Ok(())
+            },
+        )
+    };
+    everywhere(&cluster);
+    let leader = cluster.wait_leader();
+    cluster.coordinator_mut(leader).stop();
+    everywhere(&cluster);
 }
