@@ -6,4 +6,5 @@
 pub mod daemon;
 pub mod invoked_as;
 pub mod log_file;
+pub mod open_files;
 pub mod running;

@@ -88,6 +88,7 @@ pub fn log_config_from(d: &LogDefaults) -> anyhow::Result<LogConfig> {
 
 /// Runs a broker until SIGTERM or SIGINT.
 pub fn run_broker(config: BrokerConfig) -> anyhow::Result<()> {
+    crate::process::open_files::raise_and_log();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(config.num_network_threads.max(2))
         .max_blocking_threads(config.num_io_threads.max(1))
