@@ -4,16 +4,15 @@
 //! them.
 
 use kafka_protocol::error::ResponseError;
-use kafka_protocol::messages::alter_client_quotas_response::{EntityData, EntryData};
 use kafka_protocol::messages::{
     AlterClientQuotasRequest, AlterClientQuotasResponse, ApiKey, RequestKind, ResponseKind,
 };
 use kafka_protocol::protocol::VersionRange;
 
-use super::{str_bytes, RequestContext};
+use super::RequestContext;
 use crate::broker::Broker;
 use crate::coordinator::client_quotas::plan_alteration;
-use crate::coordinator::kafka::alter_client_quotas::alterations;
+use crate::coordinator::kafka::alter_client_quotas::{alterations, result_for};
 
 pub const VERSIONS: VersionRange = VersionRange { min: 0, max: 1 };
 
@@ -40,22 +39,7 @@ pub async fn handle(
     let entries = request
         .entries
         .iter()
-        .map(|entry| {
-            EntryData::default()
-                .with_entity(
-                    entry
-                        .entity
-                        .iter()
-                        .map(|e| {
-                            EntityData::default()
-                                .with_entity_type(e.entity_type.clone())
-                                .with_entity_name(e.entity_name.clone())
-                        })
-                        .collect(),
-                )
-                .with_error_code(error.code())
-                .with_error_message(Some(str_bytes(&message)))
-        })
+        .map(|entry| result_for(entry, Some((error.code(), message.clone()))))
         .collect();
     AlterClientQuotasResponse::default().with_entries(entries)
 }

@@ -2,6 +2,7 @@
 //! (`client_quotas::plan_alteration`); the entries that pass become one `AlterClientQuotas` command
 //! (none with `validate_only`). Every entry gets a result: its own refusal, or the command's outcome.
 
+use kafka_protocol::messages::alter_client_quotas_request;
 use kafka_protocol::messages::alter_client_quotas_response::{EntityData, EntryData};
 use kafka_protocol::messages::{AlterClientQuotasRequest, AlterClientQuotasResponse};
 use kafka_protocol::protocol::VersionRange;
@@ -46,24 +47,27 @@ pub async fn handle(ctx: &ClientContext, request: AlterClientQuotasRequest) -> A
         .entries
         .iter()
         .zip(planned)
-        .map(|(entry, checked)| {
-            let entity = entry
-                .entity
-                .iter()
-                .map(|e| {
-                    EntityData::default()
-                        .with_entity_type(e.entity_type.clone())
-                        .with_entity_name(e.entity_name.clone())
-                })
-                .collect();
-            let result = EntryData::default().with_entity(entity);
-            match checked.err().or_else(|| outcome.clone().err()) {
-                None => result,
-                Some((code, message)) => result
-                    .with_error_code(code)
-                    .with_error_message(Some(str_bytes(&message))),
-            }
-        })
+        .map(|(entry, checked)| result_for(entry, checked.err().or_else(|| outcome.clone().err())))
         .collect();
     AlterClientQuotasResponse::default().with_entries(entries)
+}
+
+/// An entry's result: its entity as sent, and the refusal if there is one.
+pub fn result_for(entry: &alter_client_quotas_request::EntryData, refusal: Option<(i16, String)>) -> EntryData {
+    let entity = entry
+        .entity
+        .iter()
+        .map(|e| {
+            EntityData::default()
+                .with_entity_type(e.entity_type.clone())
+                .with_entity_name(e.entity_name.clone())
+        })
+        .collect();
+    let result = EntryData::default().with_entity(entity);
+    match refusal {
+        None => result,
+        Some((code, message)) => result
+            .with_error_code(code)
+            .with_error_message(Some(str_bytes(&message))),
+    }
 }
