@@ -71,9 +71,21 @@ struct Running {
     /// The tally when this canary started (carried totals, no latencies): the baseline of a roll
     /// whose start this canary did not see.
     started: Snapshot,
+    /// When this canary started (wall clock, comparable with a roll's `startedAt`).
+    started_at: k8s_openapi::jiff::Timestamp,
     roll_baseline: Option<RollBaseline>,
     /// The view `ensure` last handed out for status, and when.
     reported: Option<(tokio::time::Instant, View)>,
+}
+
+/// When the roll `begin_roll` sees began: now (the status showed none), at the status's
+/// `startedAt`, or earlier than anyone can tell. The canary's figures cover the whole roll when it
+/// ran before the roll began; a canary started during a roll (the operator restarted) does not.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RollStart {
+    Now,
+    At(k8s_openapi::jiff::Timestamp),
+    Unknown,
 }
 
 /// Every canary this operator process runs, by cluster. Owned by the reconciler's `Context`.
@@ -140,6 +152,7 @@ impl Canaries {
             shared,
             task,
             started,
+            started_at: k8s_openapi::jiff::Timestamp::now(),
             roll_baseline: None,
             reported: None,
         };
@@ -163,10 +176,15 @@ impl Canaries {
     }
 
     /// Remembers the canary's figures now as the start of a roll (kept if a roll already began).
-    /// `complete`: the roll begins now, rather than having begun before this operator process.
-    pub fn begin_roll(&self, key: &ClusterLabels, complete: bool) {
+    /// They cover the whole roll (`complete`) when this canary ran before the roll began.
+    pub fn begin_roll(&self, key: &ClusterLabels, roll_started: RollStart) {
         if let Some(r) = self.running().get_mut(key) {
             if r.roll_baseline.is_none() {
+                let complete = match roll_started {
+                    RollStart::Now => true,
+                    RollStart::At(at) => r.started_at <= at,
+                    RollStart::Unknown => false,
+                };
                 r.roll_baseline = Some(RollBaseline {
                     snapshot: r.shared.tally().snapshot(),
                     complete,

@@ -15,7 +15,7 @@ use kube::ResourceExt;
 use super::canary_status::{self, CanaryReport};
 use super::cluster::{publish, Context};
 use super::status::{Hold, RollReport};
-use crate::canary::{ClusterLabels, Settings};
+use crate::canary::{ClusterLabels, RollStart, Settings};
 use crate::crd::{KafkaCluster, KafkaClusterStatus, LastRollStatus};
 
 pub(super) fn canary_key(namespace: &str, name: &str) -> ClusterLabels {
@@ -88,7 +88,13 @@ pub(super) async fn roll_record(
     let key = canary_key(namespace, &cluster.name_any());
     let previous_roll = previous.and_then(|s| s.roll.as_ref());
     if roll.is_some() {
-        ctx.canaries.begin_roll(&key, previous_roll.is_none());
+        // Not `previous_roll.is_none()` alone: the status read here may still show the roll that just
+        // ended (found by the e2e suite when a roll followed another within a second).
+        let started = match previous_roll {
+            None => RollStart::Now,
+            Some(r) => r.started_at.as_ref().map_or(RollStart::Unknown, |t| RollStart::At(t.0)),
+        };
+        ctx.canaries.begin_roll(&key, started);
         return None;
     }
     // Between the tiers (coordinators rolled, not all Ready yet) the roll is not over.

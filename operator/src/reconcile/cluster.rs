@@ -55,6 +55,9 @@ pub struct Context {
     pub topic_resync: Duration,
     /// The built-in canaries this process runs (`spec.canary`).
     pub canaries: Arc<Canaries>,
+    /// Clusters (`namespace/name`) whose drain this process has seen under way: a drain that ends
+    /// within one reconciliation may end before its `status.drain` is read back.
+    pub drains: std::sync::Mutex<std::collections::HashSet<String>>,
 }
 
 impl Context {

@@ -157,6 +157,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         roll_settle: std::time::Duration::from_secs(args.roll_settle_secs),
         topic_resync: std::time::Duration::from_secs(args.topic_resync_secs),
         canaries: Arc::new(crate::canary::Canaries::new(metrics.canary.clone())),
+        drains: Default::default(),
     });
     let clusters: Api<KafkaCluster> = scoped(&client, args.namespace.as_deref());
     let owned = watcher::Config::default().labels(&format!("app.kubernetes.io/managed-by={MANAGER}"));
