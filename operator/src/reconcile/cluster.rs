@@ -58,6 +58,9 @@ pub struct Context {
     /// Clusters (`namespace/name`) whose drain this process has seen under way: a drain that ends
     /// within one reconciliation may end before its `status.drain` is read back.
     pub drains: std::sync::Mutex<std::collections::HashSet<String>>,
+    /// The last roll this process recorded as finished, per cluster (see `canary_step::roll_record`).
+    pub finished_rolls:
+        std::sync::Mutex<std::collections::HashMap<crate::canary::ClusterLabels, crate::crd::LastRollStatus>>,
 }
 
 impl Context {
