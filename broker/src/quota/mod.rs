@@ -27,6 +27,16 @@ pub enum Kind {
     Fetch,
 }
 
+impl Kind {
+    /// The quota key that limits this kind of request.
+    fn quota_key(self) -> &'static str {
+        match self {
+            Kind::Produce => PRODUCER_BYTE_RATE,
+            Kind::Fetch => CONSUMER_BYTE_RATE,
+        }
+    }
+}
+
 /// The measured rates of the quota entities with a limit.
 pub struct ClientQuotas {
     samples: usize,
@@ -63,11 +73,7 @@ impl ClientQuotas {
         bytes: u64,
         now_ms: i64,
     ) -> i32 {
-        let key = match kind {
-            Kind::Produce => PRODUCER_BYTE_RATE,
-            Kind::Fetch => CONSUMER_BYTE_RATE,
-        };
-        let Some((limit, entity)) = limit_for(image, key, user, client_id) else {
+        let Some((limit, entity)) = limit_for(image, kind.quota_key(), user, client_id) else {
             return 0;
         };
         let mut rates = self.rates(kind).lock();
@@ -84,11 +90,7 @@ impl ClientQuotas {
 
     /// Takes back bytes recorded for a response that was not sent (a throttled Fetch).
     pub fn unrecord(&self, image: &ClusterImage, kind: Kind, user: &str, client_id: &str, bytes: u64) {
-        let key = match kind {
-            Kind::Produce => PRODUCER_BYTE_RATE,
-            Kind::Fetch => CONSUMER_BYTE_RATE,
-        };
-        if let Some((_, entity)) = limit_for(image, key, user, client_id) {
+        if let Some((_, entity)) = limit_for(image, kind.quota_key(), user, client_id) {
             if let Some(rate) = self.rates(kind).lock().get_mut(&entity) {
                 rate.unrecord(bytes);
             }
