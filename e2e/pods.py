@@ -163,6 +163,16 @@ def perf(topic, records, bootstrap=BOOTSTRAP, runner=kafka):
             "produce_rate": float(m[-1][1])}
 
 
+def write_tools_file(path, text):
+    """Writes `text` to `path` in the tools pod and reads it back. The text goes in the command itself, not
+    through `kubectl exec -i` stdin: one CI run's producer ran with VerifiableProducer's built-in retries=0
+    (1501 sends failed with retriable errors, all of them retried in every other run), which an empty file
+    explains; reading the file back turns such a write into a clear failure here instead."""
+    sh("kubectl", "exec", "-n", NS, TOOLS_POD, "--", "sh", "-c", f"printf '%s' \"$1\" > {path}", "sh", text)
+    back = sh("kubectl", "exec", "-n", NS, TOOLS_POD, "--", "cat", path).stdout
+    check(back == text, f"{path} in the tools pod holds {back!r}, want {text!r}")
+
+
 class Load:
     """A producer (Kafka's VerifiableProducer: every acknowledged value is printed) and a consumer group
     member (console consumer) running while something happens to the cluster. stop() waits for both and
@@ -179,8 +189,7 @@ class Load:
         config = "/dev/null"
         if retries:
             config = f"/tmp/{topic}-producer.properties"
-            sh("kubectl", "exec", "-i", "-n", NS, TOOLS_POD, "--", "sh", "-c", f"cat > {config}",
-               input="retries=2147483647\ndelivery.timeout.ms=120000\nenable.idempotence=true\n")
+            write_tools_file(config, "retries=2147483647\ndelivery.timeout.ms=120000\nenable.idempotence=true\n")
         kafka("topics", "--bootstrap-server", BOOTSTRAP, "--create", "--topic", topic, "--partitions", "6",
               "--replication-factor", "3")
         self.producer = self._java(
@@ -204,7 +213,7 @@ class Load:
         """One of Kafka's tools in the tools pod, its pid in /tmp/TOPIC-ROLE.pid (for SIGTERM)."""
         pid = f"/tmp/{self.topic}-{role}.pid"
         cmd = ("echo $$ > " + pid + "; exec java -Xmx256m -Dlog4j2.configurationFile=/opt/kafka/log4j2.properties"
-               " -cp '/opt/kafka/libs/*' " + " ".join(args))
+               " -cp '/opt/kafka/libs/*' " + " ".join(args) + f" 2> /tmp/{self.topic}-{role}.err")
         return subprocess.Popen(["kubectl", "--kubeconfig", ARGS.kubeconfig, "exec", "-n", NS, TOOLS_POD, "--", "sh",
                                  "-c", cmd], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
 
@@ -270,6 +279,11 @@ class Load:
         lost = len(self.acked - stored)
         if self.error_kinds:
             print(f"     send errors by kind: {self.error_kinds}", flush=True)
+            # The client's own warnings say whether it retried ("retrying (N attempts left)") and why not.
+            err = sh("kubectl", "exec", "-n", NS, TOOLS_POD, "--", "sh", "-c",
+                     f"grep -E 'WARN|ERROR' /tmp/{self.topic}-producer.err | tail -n 8", check=False).stdout
+            print("     producer warnings (last 8):\n" + "\n".join(f"       {l[:300]}" for l in err.splitlines()),
+                  flush=True)
         numbers = {"produced": self.records or self.sent, "acknowledged": len(self.acked),
                    "send_errors": self.errors, "consumed": self.consumed, "stored": len(values),
                    "duplicated": len(values) - len(stored), "lost": lost}
