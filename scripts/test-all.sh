@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The one command that runs every check of the project, as CI does (.ci/run calls it):
 #   tools -> fmt -> clippy -> cargo test (unit + integration) -> fault checker (300 s of faults;
-#   OXKA_FAULTCHECK=0 leaves the fault run out, OXKA_FAULTCHECK_SKIP=1 all of it)
-#   -> e2e/run.sh (API server) -> images (daemonless build, compared with the Dockerfile)
+#   OXKA_FAULTCHECK=0 leaves the fault run out, OXKA_FAULTCHECK_SKIP=1 all of it) with e2e/run.sh
+#   (API server) beside it -> images (daemonless build, compared with the Dockerfile)
 #   -> e2e/node/run.sh (real pods; OXKA_E2E_NODE=0 leaves it out).
 #
 # The integration tests run the debug oxka binary that cargo test builds anyway: it keeps overflow checks
@@ -68,21 +68,50 @@ cargo test --workspace --no-fail-fast
 # Duplicates across a librdkafka producer-epoch bump that Kafka's own answers trigger are reported apart
 # and allowed; every other duplicate fails (docs/testing.md, "Idempotent duplicates").
 # Needs root (namespaces, iptables, tmpfs).
+#
+# The operator's API-server suite (e2e/run.sh, ~6 minutes) runs beside it: it mostly waits on
+# reconciliations (about 0.4 of a core), the checker's processes live in their own network namespaces,
+# and the two share no port. Together they take ~7.5 minutes instead of ~12 (measured on this 2-core
+# machine: e2e 394 s and the fault run 432 s side by side, 45 passed and VERDICT: PASS). Its output is
+# printed whole once it ends; OXKA_E2E_SERIAL=1 runs it after the checker instead.
+e2e_pid=""
+e2e_log=""
+stop_e2e() { [[ -n "$e2e_pid" ]] && kill -- "-$e2e_pid" 2>/dev/null; true; }
+trap stop_e2e EXIT
+start_e2e_beside() {
+  [[ -f e2e/run.sh && "${OXKA_E2E_SERIAL:-}" != 1 ]] || return 0
+  e2e_log="$(mktemp /tmp/oxka-e2e-log.XXXXXX)"
+  step "e2e/run.sh (API server), started beside the fault checker; its output follows when it ends"
+  setsid bash e2e/run.sh >"$e2e_log" 2>&1 &
+  e2e_pid=$!
+}
+finish_e2e() {
+  if [[ -n "$e2e_pid" ]]; then
+    step "e2e/run.sh (API server): its output"
+    local status=0
+    wait "$e2e_pid" || status=$?
+    e2e_pid=""
+    cat "$e2e_log"
+    rm -f "$e2e_log"
+    [[ $status -eq 0 ]] || { echo "e2e/run.sh failed (exit $status)" >&2; exit "$status"; }
+  elif [[ -f e2e/run.sh ]]; then
+    step "e2e/run.sh"
+    bash e2e/run.sh
+  fi
+}
+
 if [[ "${OXKA_FAULTCHECK_SKIP:-}" != 1 ]]; then
   step "fault checker (verdict unit tests, self-test, then ${OXKA_FAULTCHECK_SECONDS:-300} s of faults)"
   cargo build -p oxka-broker --bin oxka
   export OXKA_BIN="${OXKA_BIN:-$CARGO_TARGET_DIR/debug/oxka}"
+  start_e2e_beside
   (cd tests/faultcheck && "${OXKA_CACHE:-$HOME/.cache/oxka}/venv/bin/python" -m unittest test_verify)
   bash tests/faultcheck/run.sh --self-test --duration 15 --min-faults-per-kind 0
   if [[ "${OXKA_FAULTCHECK:-1}" == 1 ]]; then
     bash tests/faultcheck/run.sh --duration "${OXKA_FAULTCHECK_SECONDS:-300}" --min-faults-per-kind 30
   fi
 fi
-
-if [[ -f e2e/run.sh ]]; then
-  step "e2e/run.sh"
-  bash e2e/run.sh
-fi
+finish_e2e
 
 # The images: built daemonlessly (umoci, skopeo) and checked against the Dockerfile.
 # From the debug binaries cargo test built anyway (OXKA_IMAGE_PROFILE=debug): a cold release build
