@@ -101,6 +101,8 @@ pub struct BrokerConfig {
     pub tls: Vec<crate::tls::TlsConfig>,
     /// The SASL settings of each `SASL_PLAINTEXT` and `SASL_SSL` listener.
     pub sasl: Vec<crate::sasl::SaslConfig>,
+    /// The ACL authorizer (`authorizer.class.name`); `None` allows everything.
+    pub authorizer: Option<crate::authorizer::AuthorizerConfig>,
     pub num_network_threads: usize,
     pub num_io_threads: usize,
     /// SO_SNDBUF / SO_RCVBUF for client sockets; -1 leaves the OS default.
@@ -359,6 +361,7 @@ impl BrokerConfig {
             advertised_listeners,
             tls,
             sasl,
+            authorizer: crate::authorizer::AuthorizerConfig::from_raw(raw)?,
             num_network_threads: raw.ranged::<usize>("num.network.threads", 1, 1024)?.unwrap_or(3),
             num_io_threads: raw.ranged::<usize>("num.io.threads", 1, 1024)?.unwrap_or(8),
             socket_send_buffer_bytes: raw

@@ -3,6 +3,7 @@
 //! validated configs each role runs with (`broker`, with its `replication` settings; `coordinator`;
 //! `leader_balance`, which both read; `dynamic`, the broker configs that change at run time). Everything behind this module uses typed values.
 
+pub mod authorizer;
 pub mod broker;
 pub mod coordinator;
 pub mod dynamic;

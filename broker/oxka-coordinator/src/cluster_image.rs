@@ -1,15 +1,16 @@
 //! `ClusterImage`: the replicated cluster metadata as plain data (brokers, topics and their partitions:
-//! replicas, ISR and leaders, dynamic broker configs, users' SCRAM credentials, client quotas), and the read-only views of it that brokers use.
+//! replicas, ISR and leaders, dynamic broker configs, users' SCRAM credentials, client quotas, ACLs), and the read-only views of it that brokers use.
 //! Commands change it through `image::apply`. It sits below the rest of the coordinator (`image`,
 //! `placement`, `reassignment` and `election` all read it) and uses none of them.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use oxka_protocol::scram::{Credential, Mechanism};
 
+use crate::acl::AclBinding;
 use crate::client_quotas::{QuotaEntity, QuotaValues};
 use crate::metadata::{MetadataImage, TopicMeta};
 
@@ -81,6 +82,9 @@ pub struct ClusterImage {
     /// Client quotas (KIP-546's AlterClientQuotas) per entity. Empty in images written before them.
     #[serde(default, with = "crate::client_quotas::serde_pairs")]
     pub client_quotas: BTreeMap<QuotaEntity, QuotaValues>,
+    /// ACLs (CreateAcls / DeleteAcls). Empty in images written before them.
+    #[serde(default)]
+    pub acls: BTreeSet<AclBinding>,
 }
 
 impl ClusterImage {

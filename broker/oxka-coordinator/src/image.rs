@@ -13,6 +13,8 @@ use std::collections::BTreeMap;
 
 use oxka_protocol::scram::{Credential, Mechanism};
 
+use crate::acl::AclBinding;
+
 use crate::client_quotas::{QuotaEntity, QuotaValue};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -122,6 +124,14 @@ pub enum MetadataCommand {
     /// (`client_quotas::plan_alteration`) before it proposes.
     AlterClientQuotas {
         changes: Vec<(QuotaEntity, BTreeMap<String, Option<QuotaValue>>)>,
+    },
+    /// Adds ACLs (CreateAcls, each checked by `acl::validate`); one already there changes nothing.
+    CreateAcls {
+        acls: Vec<AclBinding>,
+    },
+    /// Removes these ACLs (the controller resolves DeleteAcls filters to bindings before it proposes).
+    DeleteAcls {
+        acls: Vec<AclBinding>,
     },
 }
 
@@ -349,6 +359,16 @@ pub fn apply(image: &mut ClusterImage, index: u64, command: &MetadataCommand) ->
         C::AlterClientQuotas { changes } => {
             for (entity, values) in changes {
                 crate::client_quotas::apply(image, entity, values);
+            }
+            R::Done
+        }
+        C::CreateAcls { acls } => {
+            image.acls.extend(acls.iter().cloned());
+            R::Done
+        }
+        C::DeleteAcls { acls } => {
+            for acl in acls {
+                image.acls.remove(acl);
             }
             R::Done
         }

@@ -33,6 +33,7 @@
 //! Data enters as Kafka requests on `clientPort`, becomes `MetadataCommand`s proposed by the leader (the
 //! controller), is replicated and applied in log order on every member, and leaves as Kafka responses.
 
+pub mod acl;
 pub mod client_quotas;
 pub mod cluster_image;
 pub mod election;

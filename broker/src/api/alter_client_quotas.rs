@@ -9,6 +9,7 @@ use kafka_protocol::messages::{
 };
 use kafka_protocol::protocol::VersionRange;
 
+use super::authorize::Op;
 use super::RequestContext;
 use crate::broker::Broker;
 use crate::coordinator::client_quotas::plan_alteration;
@@ -18,9 +19,22 @@ pub const VERSIONS: VersionRange = VersionRange { min: 0, max: 1 };
 
 pub async fn handle(
     broker: &Broker,
-    _ctx: &RequestContext<'_>,
+    ctx: &RequestContext<'_>,
     request: AlterClientQuotasRequest,
 ) -> AlterClientQuotasResponse {
+    // ALTER_CONFIGS on the cluster, as in Kafka: without it every entry is refused.
+    if !ctx.access(broker).allows_cluster(Op::AlterConfigs) {
+        let refusal = (
+            ResponseError::ClusterAuthorizationFailed.code(),
+            "Cluster authorization failed.".to_string(),
+        );
+        let entries = request
+            .entries
+            .iter()
+            .map(|e| result_for(e, Some(refusal.clone())))
+            .collect();
+        return AlterClientQuotasResponse::default().with_entries(entries);
+    }
     let sent = RequestKind::AlterClientQuotas(request.clone());
     let (error, message) = match broker.to_controller(ApiKey::AlterClientQuotas, 1, sent).await {
         Ok(ResponseKind::AlterClientQuotas(response)) => {

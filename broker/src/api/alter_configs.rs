@@ -7,21 +7,29 @@ use kafka_protocol::messages::alter_configs_response::AlterConfigsResourceRespon
 use kafka_protocol::messages::{AlterConfigsRequest, AlterConfigsResponse};
 use kafka_protocol::protocol::VersionRange;
 
+use super::authorize::Op;
 use super::describe_configs::{unsupported_alter_target, RESOURCE_BROKER, RESOURCE_TOPIC};
 use super::{str_bytes, RequestContext};
 use crate::broker::Broker;
 
 pub const VERSIONS: VersionRange = VersionRange { min: 0, max: 2 };
 
-pub async fn handle(broker: &Broker, _ctx: &RequestContext<'_>, request: AlterConfigsRequest) -> AlterConfigsResponse {
+pub async fn handle(broker: &Broker, ctx: &RequestContext<'_>, request: AlterConfigsRequest) -> AlterConfigsResponse {
+    let access = ctx.access(broker);
     let mut responses = Vec::with_capacity(request.resources.len());
     for resource in request.resources {
         {
             let response = AlterConfigsResourceResponse::default()
                 .with_resource_type(resource.resource_type)
                 .with_resource_name(resource.resource_name.clone());
-            let outcome = match resource.resource_type {
-                RESOURCE_TOPIC => {
+            let denied = access.config_resource_denied(
+                Op::AlterConfigs,
+                resource.resource_type,
+                resource.resource_name.as_str(),
+            );
+            let outcome = match (denied, resource.resource_type) {
+                (Some(refusal), _) => Err(refusal),
+                (None, RESOURCE_TOPIC) => {
                     let configs: BTreeMap<String, String> = resource
                         .configs
                         .iter()
@@ -32,7 +40,7 @@ pub async fn handle(broker: &Broker, _ctx: &RequestContext<'_>, request: AlterCo
                         .await
                         .map_err(|e| (e.error, e.message))
                 }
-                RESOURCE_BROKER => {
+                (None, RESOURCE_BROKER) => {
                     let entity = resource.resource_name.as_str();
                     let current = broker
                         .metadata
@@ -62,7 +70,7 @@ pub async fn handle(broker: &Broker, _ctx: &RequestContext<'_>, request: AlterCo
                         .await
                         .map_err(|e| (e.error, e.message))
                 }
-                other => Err(unsupported_alter_target(other)),
+                (None, other) => Err(unsupported_alter_target(other)),
             };
             responses.push(match outcome {
                 Ok(()) => response,

@@ -7,6 +7,7 @@ use kafka_protocol::messages::{
 };
 use kafka_protocol::protocol::VersionRange;
 
+use super::authorize::Op;
 use super::{str_bytes, RequestContext};
 use crate::broker::Broker;
 
@@ -17,6 +18,11 @@ pub async fn handle(
     ctx: &RequestContext<'_>,
     request: AlterPartitionReassignmentsRequest,
 ) -> AlterPartitionReassignmentsResponse {
+    if !ctx.access(broker).allows_cluster(Op::Alter) {
+        return AlterPartitionReassignmentsResponse::default()
+            .with_error_code(kafka_protocol::error::ResponseError::ClusterAuthorizationFailed.code())
+            .with_error_message(Some(str_bytes("Cluster authorization failed.")));
+    }
     let forwarded = broker
         .to_controller(
             ApiKey::AlterPartitionReassignments,

@@ -13,6 +13,7 @@ use kafka_protocol::messages::{
 use kafka_protocol::protocol::VersionRange;
 use oxka_protocol::scram::Mechanism;
 
+use super::authorize::Op;
 use super::{str_bytes, RequestContext};
 use crate::broker::Broker;
 
@@ -20,9 +21,17 @@ pub const VERSIONS: VersionRange = VersionRange { min: 0, max: 0 };
 
 pub async fn handle(
     broker: &Broker,
-    _ctx: &RequestContext<'_>,
+    ctx: &RequestContext<'_>,
     request: AlterUserScramCredentialsRequest,
 ) -> AlterUserScramCredentialsResponse {
+    // ALTER on the cluster, as in Kafka: without it every user is refused.
+    if !ctx.access(broker).allows_cluster(Op::Alter) {
+        return refused_all(
+            &request,
+            ResponseError::ClusterAuthorizationFailed,
+            "Cluster authorization failed.",
+        );
+    }
     let sent = RequestKind::AlterUserScramCredentials(request.clone());
     let (error, message) = match broker.to_controller(ApiKey::AlterUserScramCredentials, 0, sent).await {
         Ok(ResponseKind::AlterUserScramCredentials(response)) => {
@@ -36,6 +45,15 @@ pub async fn handle(
         Err(e) => (e.error, e.message),
     };
     // No answer from the controller: every user named gets why.
+    refused_all(&request, error, &message)
+}
+
+/// Every user the request names, refused with `error` and `message`.
+fn refused_all(
+    request: &AlterUserScramCredentialsRequest,
+    error: ResponseError,
+    message: &str,
+) -> AlterUserScramCredentialsResponse {
     let users: BTreeSet<String> = request
         .deletions
         .iter()
@@ -48,7 +66,7 @@ pub async fn handle(
             AlterUserScramCredentialsResult::default()
                 .with_user(str_bytes(&user))
                 .with_error_code(error.code())
-                .with_error_message(Some(str_bytes(&message)))
+                .with_error_message(Some(str_bytes(message)))
         })
         .collect();
     AlterUserScramCredentialsResponse::default().with_results(results)

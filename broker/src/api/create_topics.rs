@@ -9,12 +9,16 @@ use kafka_protocol::messages::create_topics_response::CreatableTopicResult;
 use kafka_protocol::messages::{CreateTopicsRequest, CreateTopicsResponse};
 use kafka_protocol::protocol::VersionRange;
 
+use super::authorize::Op;
 use super::{str_bytes, RequestContext};
 use crate::broker::{Broker, TopicError};
 
 pub const VERSIONS: VersionRange = VersionRange { min: 2, max: 7 };
 
-pub async fn handle(broker: &Broker, _ctx: &RequestContext<'_>, request: CreateTopicsRequest) -> CreateTopicsResponse {
+pub async fn handle(broker: &Broker, ctx: &RequestContext<'_>, request: CreateTopicsRequest) -> CreateTopicsResponse {
+    let access = ctx.access(broker);
+    // CREATE on the cluster allows every topic; else CREATE on each topic is needed, as in Kafka.
+    let cluster_create = access.allows_cluster(Op::Create);
     let mut seen = std::collections::HashSet::new();
     let mut topics = Vec::with_capacity(request.topics.len());
     for topic in request.topics {
@@ -26,6 +30,16 @@ pub async fn handle(broker: &Broker, _ctx: &RequestContext<'_>, request: CreateT
                     result
                         .with_error_code(ResponseError::InvalidRequest.code())
                         .with_error_message(Some(str_bytes(&format!("Duplicate topic name {name} in the request.")))),
+                );
+                continue;
+            }
+            if !cluster_create && !access.allows_topic(Op::Create, &name) {
+                topics.push(
+                    result
+                        .with_error_code(ResponseError::TopicAuthorizationFailed.code())
+                        .with_error_message(Some(str_bytes("Authorization failed.")))
+                        .with_num_partitions(-1)
+                        .with_replication_factor(-1),
                 );
                 continue;
             }

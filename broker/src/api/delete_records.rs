@@ -12,23 +12,23 @@ use kafka_protocol::messages::delete_records_response::{DeleteRecordsPartitionRe
 use kafka_protocol::messages::{DeleteRecordsRequest, DeleteRecordsResponse};
 use kafka_protocol::protocol::VersionRange;
 
+use super::authorize::Op;
 use super::RequestContext;
 use crate::broker::Broker;
 use crate::log::TopicPartition;
 
 pub const VERSIONS: VersionRange = VersionRange { min: 0, max: 2 };
 
-pub async fn handle(
-    broker: &Broker,
-    _ctx: &RequestContext<'_>,
-    request: DeleteRecordsRequest,
-) -> DeleteRecordsResponse {
+pub async fn handle(broker: &Broker, ctx: &RequestContext<'_>, request: DeleteRecordsRequest) -> DeleteRecordsResponse {
+    let access = ctx.access(broker);
     let mut waiting = Vec::new();
     let mut topics: Vec<DeleteRecordsTopicResult> = request
         .topics
         .into_iter()
         .enumerate()
         .map(|(topic_index, topic)| {
+            // DELETE on the topic (TOPIC_AUTHORIZATION_FAILED), as in Kafka.
+            let denied = !access.allows_topic(Op::Delete, topic.name.as_str());
             let partitions = topic
                 .partitions
                 .iter()
@@ -37,6 +37,9 @@ pub async fn handle(
                     let result = DeleteRecordsPartitionResult::default()
                         .with_partition_index(p.partition_index)
                         .with_low_watermark(-1);
+                    if denied {
+                        return result.with_error_code(ResponseError::TopicAuthorizationFailed.code());
+                    }
                     match delete_on_leader(broker, topic.name.as_str(), p.partition_index, p.offset) {
                         Ok(target) => {
                             let tp = TopicPartition::new(topic.name.to_string(), p.partition_index);

@@ -5,12 +5,14 @@ use kafka_protocol::messages::delete_topics_response::DeletableTopicResult;
 use kafka_protocol::messages::{DeleteTopicsRequest, DeleteTopicsResponse, TopicName};
 use kafka_protocol::protocol::VersionRange;
 
+use super::authorize::Op;
 use super::{str_bytes, topic_name_for, RequestContext};
 use crate::broker::Broker;
 
 pub const VERSIONS: VersionRange = VersionRange { min: 1, max: 6 };
 
-pub async fn handle(broker: &Broker, _ctx: &RequestContext<'_>, request: DeleteTopicsRequest) -> DeleteTopicsResponse {
+pub async fn handle(broker: &Broker, ctx: &RequestContext<'_>, request: DeleteTopicsRequest) -> DeleteTopicsResponse {
+    let access = ctx.access(broker);
     let mut targets: Vec<(Option<String>, uuid::Uuid)> = request
         .topic_names
         .iter()
@@ -36,6 +38,15 @@ pub async fn handle(broker: &Broker, _ctx: &RequestContext<'_>, request: DeleteT
                 responses.push(result.with_error_code(ResponseError::UnknownTopicId.code()));
                 continue;
             };
+            // DELETE on the topic (TOPIC_AUTHORIZATION_FAILED), as in Kafka.
+            if !access.allows_topic(Op::Delete, &resolved) {
+                responses.push(
+                    result
+                        .with_error_code(ResponseError::TopicAuthorizationFailed.code())
+                        .with_error_message(Some(str_bytes("Authorization failed."))),
+                );
+                continue;
+            }
             match broker.delete_topic(&resolved).await {
                 Ok(meta) => result
                     .with_name(Some(TopicName(str_bytes(&resolved))))

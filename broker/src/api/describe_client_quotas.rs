@@ -6,6 +6,7 @@ use kafka_protocol::messages::describe_client_quotas_response::{EntityData, Entr
 use kafka_protocol::messages::{DescribeClientQuotasRequest, DescribeClientQuotasResponse};
 use kafka_protocol::protocol::VersionRange;
 
+use super::authorize::Op;
 use super::{str_bytes, RequestContext};
 use crate::broker::Broker;
 use crate::coordinator::client_quotas::{describe, Component};
@@ -14,9 +15,15 @@ pub const VERSIONS: VersionRange = VersionRange { min: 0, max: 1 };
 
 pub fn handle(
     broker: &Broker,
-    _ctx: &RequestContext<'_>,
+    ctx: &RequestContext<'_>,
     request: DescribeClientQuotasRequest,
 ) -> DescribeClientQuotasResponse {
+    // DESCRIBE_CONFIGS on the cluster, as in Kafka.
+    if !ctx.access(broker).allows_cluster(Op::DescribeConfigs) {
+        return DescribeClientQuotasResponse::default()
+            .with_error_code(kafka_protocol::error::ResponseError::ClusterAuthorizationFailed.code())
+            .with_error_message(Some(str_bytes("Cluster authorization failed.")));
+    }
     let components: Vec<Component> = request
         .components
         .iter()

@@ -9,6 +9,7 @@ use kafka_protocol::messages::describe_configs_response::{
 use kafka_protocol::messages::{DescribeConfigsRequest, DescribeConfigsResponse};
 use kafka_protocol::protocol::VersionRange;
 
+use super::authorize::Op;
 use super::{str_bytes, RequestContext};
 use crate::broker::Broker;
 use crate::config::dynamic::DYNAMIC_BROKER_CONFIGS;
@@ -62,6 +63,7 @@ pub fn topic_config_synonyms(topic_key: &str) -> (&'static [&'static str], i8) {
 }
 
 pub fn handle(broker: &Broker, ctx: &RequestContext<'_>, request: DescribeConfigsRequest) -> DescribeConfigsResponse {
+    let access = ctx.access(broker);
     let results = request
         .resources
         .into_iter()
@@ -75,10 +77,20 @@ pub fn handle(broker: &Broker, ctx: &RequestContext<'_>, request: DescribeConfig
                     .as_ref()
                     .is_none_or(|keys| keys.iter().any(|k| k.as_str() == name))
             };
-            let configs = match resource.resource_type {
-                RESOURCE_TOPIC => topic_configs(broker, resource.resource_name.as_str(), request.include_synonyms),
-                RESOURCE_BROKER => broker_configs(broker, resource.resource_name.as_str(), request.include_synonyms),
-                other => Err((
+            let denied = access.config_resource_denied(
+                Op::DescribeConfigs,
+                resource.resource_type,
+                resource.resource_name.as_str(),
+            );
+            let configs = match (denied, resource.resource_type) {
+                (Some(refusal), _) => Err(refusal),
+                (None, RESOURCE_TOPIC) => {
+                    topic_configs(broker, resource.resource_name.as_str(), request.include_synonyms)
+                }
+                (None, RESOURCE_BROKER) => {
+                    broker_configs(broker, resource.resource_name.as_str(), request.include_synonyms)
+                }
+                (None, other) => Err((
                     ResponseError::InvalidRequest,
                     format!("resource type {other} is not supported"),
                 )),

@@ -6,6 +6,7 @@ use kafka_protocol::messages::describe_groups_response::{DescribedGroup, Describ
 use kafka_protocol::messages::{DescribeGroupsRequest, DescribeGroupsResponse, GroupId};
 use kafka_protocol::protocol::VersionRange;
 
+use super::authorize::Op;
 use super::{str_bytes, RequestContext};
 use crate::broker::Broker;
 use crate::group::GroupState;
@@ -16,19 +17,18 @@ pub const VERSIONS: VersionRange = VersionRange { min: 0, max: 6 };
 const OPERATIONS_OMITTED: i32 = i32::MIN;
 
 pub fn handle(broker: &Broker, ctx: &RequestContext<'_>, request: DescribeGroupsRequest) -> DescribeGroupsResponse {
-    let groups = request
-        .groups
-        .into_iter()
-        .map(|id| describe(broker, ctx.version, id))
-        .collect();
+    let groups = request.groups.into_iter().map(|id| describe(broker, ctx, id)).collect();
     DescribeGroupsResponse::default().with_groups(groups)
 }
 
-fn describe(broker: &Broker, version: i16, group_id: GroupId) -> DescribedGroup {
+fn describe(broker: &Broker, ctx: &RequestContext<'_>, group_id: GroupId) -> DescribedGroup {
+    let version = ctx.version;
     let described = DescribedGroup::default()
         .with_group_id(group_id.clone())
         .with_authorized_operations(OPERATIONS_OMITTED);
-    if let Err(e) = broker.groups.check_group(broker, &group_id.0) {
+    // DESCRIBE on the group (GROUP_AUTHORIZATION_FAILED), as in Kafka.
+    let allowed = ctx.group_allowed(broker, Op::Describe, &group_id.0);
+    if let Err(e) = allowed.and_then(|()| broker.groups.check_group(broker, &group_id.0)) {
         return described
             .with_error_code(e.code())
             .with_group_state(str_bytes(GroupState::Dead.name()));

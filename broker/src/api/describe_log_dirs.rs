@@ -8,12 +8,18 @@ use kafka_protocol::messages::describe_log_dirs_response::{
 use kafka_protocol::messages::{DescribeLogDirsRequest, DescribeLogDirsResponse, TopicName};
 use kafka_protocol::protocol::VersionRange;
 
+use super::authorize::Op;
 use super::{str_bytes, RequestContext};
 use crate::broker::Broker;
 
 pub const VERSIONS: VersionRange = VersionRange { min: 1, max: 4 };
 
-pub fn handle(broker: &Broker, _ctx: &RequestContext<'_>, request: DescribeLogDirsRequest) -> DescribeLogDirsResponse {
+pub fn handle(broker: &Broker, ctx: &RequestContext<'_>, request: DescribeLogDirsRequest) -> DescribeLogDirsResponse {
+    // DESCRIBE on the cluster; without it Kafka answers the error (v3+) and no directories.
+    if !ctx.access(broker).allows_cluster(Op::Describe) {
+        return DescribeLogDirsResponse::default()
+            .with_error_code(kafka_protocol::error::ResponseError::ClusterAuthorizationFailed.code());
+    }
     let wanted = |topic: &str, partition: i32| match &request.topics {
         None => true,
         Some(list) => list

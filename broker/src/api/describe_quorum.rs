@@ -6,6 +6,7 @@ use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::{ApiKey, DescribeQuorumRequest, DescribeQuorumResponse, RequestKind, ResponseKind};
 use kafka_protocol::protocol::VersionRange;
 
+use super::authorize::Op;
 use super::{str_bytes, RequestContext};
 use crate::broker::Broker;
 use crate::cluster::Lane;
@@ -19,6 +20,9 @@ pub async fn handle(
     ctx: &RequestContext<'_>,
     request: DescribeQuorumRequest,
 ) -> DescribeQuorumResponse {
+    if !ctx.access(broker).allows_cluster(Op::Describe) {
+        return DescribeQuorumResponse::default().with_error_code(ResponseError::ClusterAuthorizationFailed.code());
+    }
     let answer = broker
         .controller
         .send(

@@ -12,6 +12,7 @@ use kafka_protocol::messages::describe_user_scram_credentials_response::{
 use kafka_protocol::messages::{DescribeUserScramCredentialsRequest, DescribeUserScramCredentialsResponse};
 use kafka_protocol::protocol::VersionRange;
 
+use super::authorize::Op;
 use super::{str_bytes, RequestContext};
 use crate::broker::Broker;
 use crate::coordinator::ClusterImage;
@@ -20,9 +21,15 @@ pub const VERSIONS: VersionRange = VersionRange { min: 0, max: 0 };
 
 pub fn handle(
     broker: &Broker,
-    _ctx: &RequestContext<'_>,
+    ctx: &RequestContext<'_>,
     request: DescribeUserScramCredentialsRequest,
 ) -> DescribeUserScramCredentialsResponse {
+    // DESCRIBE on the cluster, as in Kafka.
+    if !ctx.access(broker).allows_cluster(Op::Describe) {
+        return DescribeUserScramCredentialsResponse::default()
+            .with_error_code(kafka_protocol::error::ResponseError::ClusterAuthorizationFailed.code())
+            .with_error_message(Some(str_bytes("Cluster authorization failed.")));
+    }
     let names: Option<Vec<String>> = request
         .users
         .filter(|users| !users.is_empty())

@@ -17,6 +17,7 @@ use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, Partition
 use kafka_protocol::messages::{FetchRequest, FetchResponse};
 use kafka_protocol::protocol::VersionRange;
 
+use super::authorize::Op;
 use super::{topic_name_for, RequestContext};
 use crate::broker::Broker;
 use crate::log::{FetchSlice, ReadError};
@@ -54,10 +55,15 @@ pub async fn handle(
     let wait = Duration::from_millis(request.max_wait_ms.max(0) as u64);
     let deadline = tokio::time::Instant::now() + wait;
     let mut appends = broker.subscribe_appends();
-    let follower = record_follower_fetch(broker, ctx, &request);
+    let denied = denied_topics(broker, ctx, &request);
+    let follower = if denied.iter().all(|d| *d) && !denied.is_empty() {
+        None
+    } else {
+        record_follower_fetch(broker, ctx, &request)
+    };
     let attempt = loop {
         appends.borrow_and_update();
-        let attempt = plan(broker, ctx, &request, follower.as_ref());
+        let attempt = plan(broker, &request, follower.as_ref(), &denied);
         let ready = attempt.bytes >= request.min_bytes.max(0) as usize
             || attempt.has_error
             || tokio::time::Instant::now() >= deadline;
@@ -107,6 +113,23 @@ fn throttle_consumer(
         .with_throttle_time_ms(throttle_ms)
         .with_session_id(response.session_id);
     (throttled, MemoryPermit::none())
+}
+
+/// Per topic of the request, whether the caller may not read it (TOPIC_AUTHORIZATION_FAILED, as in
+/// Kafka): a consumer needs READ on the topic, a follower CLUSTER_ACTION on the cluster.
+fn denied_topics(broker: &Broker, ctx: &RequestContext<'_>, request: &FetchRequest) -> Vec<bool> {
+    let access = ctx.access(broker);
+    if replica_id(ctx, request).is_some() {
+        let denied = !access.allows_cluster(Op::ClusterAction);
+        return vec![denied; request.topics.len()];
+    }
+    request
+        .topics
+        .iter()
+        .map(|t| {
+            topic_name_for(broker, t.topic.as_str(), t.topic_id).is_some_and(|n| !access.allows_topic(Op::Read, &n))
+        })
+        .collect()
 }
 
 /// The replica id of a follower's fetch (`None` for consumers).
@@ -163,12 +186,7 @@ fn record_follower_fetch(broker: &Broker, ctx: &RequestContext<'_>, request: &Fe
     Some(FollowerFetch { reads })
 }
 
-fn plan(
-    broker: &Broker,
-    _ctx: &RequestContext<'_>,
-    request: &FetchRequest,
-    follower: Option<&FollowerFetch>,
-) -> Attempt {
+fn plan(broker: &Broker, request: &FetchRequest, follower: Option<&FollowerFetch>, denied: &[bool]) -> Attempt {
     let mut remaining = if request.max_bytes <= 0 {
         usize::MAX
     } else {
@@ -193,6 +211,7 @@ fn plan(
                 .with_records(Some(Bytes::new()));
             let decided = follower.map(|f| f.reads.get(&(topic_index, partition_index)).copied());
             let found = match (name.as_deref(), decided) {
+                _ if denied[topic_index] => Err(ResponseError::TopicAuthorizationFailed),
                 (_, Some(Some(Err(error)))) => Err(error),
                 (Some(n), _) => broker.leader_replica_at(n, wanted.partition, wanted.current_leader_epoch),
                 (None, _) => Err(ResponseError::UnknownTopicId),

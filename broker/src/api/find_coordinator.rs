@@ -7,6 +7,7 @@ use kafka_protocol::messages::find_coordinator_response::Coordinator;
 use kafka_protocol::messages::{BrokerId, FindCoordinatorRequest, FindCoordinatorResponse};
 use kafka_protocol::protocol::{StrBytes, VersionRange};
 
+use super::authorize::Op;
 use super::{str_bytes, RequestContext};
 use crate::broker::Broker;
 
@@ -52,6 +53,9 @@ async fn find(broker: &Broker, ctx: &RequestContext<'_>, key_type: i8, key: StrB
             .with_error_message(Some(str_bytes(&e.to_string())))
     };
     let leader = match key_type {
+        KEY_TYPE_GROUP if ctx.group_allowed(broker, Op::Describe, key.as_str()).is_err() => {
+            Err(ResponseError::GroupAuthorizationFailed)
+        }
         KEY_TYPE_GROUP => match broker.groups.ensure_offsets_topic(broker).await {
             Ok(()) => broker.groups.coordinator_of(broker, key.as_str()),
             Err(e) => Err(e),

@@ -3,14 +3,16 @@
 use kafka_protocol::messages::{HeartbeatRequest, HeartbeatResponse};
 use kafka_protocol::protocol::VersionRange;
 
+use super::authorize::Op;
 use super::RequestContext;
 use crate::broker::Broker;
 
 pub const VERSIONS: VersionRange = VersionRange { min: 0, max: 4 };
 
-pub fn handle(broker: &Broker, _ctx: &RequestContext<'_>, request: HeartbeatRequest) -> HeartbeatResponse {
+pub fn handle(broker: &Broker, ctx: &RequestContext<'_>, request: HeartbeatRequest) -> HeartbeatResponse {
     let group_id = request.group_id.0.to_string();
-    let error = match broker.groups.check_group(broker, &group_id) {
+    let allowed = ctx.group_allowed(broker, Op::Read, &group_id);
+    let error = match allowed.and_then(|()| broker.groups.check_group(broker, &group_id)) {
         Err(e) => Some(e),
         Ok(()) => broker.groups.heartbeat(
             broker,

@@ -7,6 +7,7 @@ use kafka_protocol::messages::incremental_alter_configs_response::AlterConfigsRe
 use kafka_protocol::messages::{IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse};
 use kafka_protocol::protocol::VersionRange;
 
+use super::authorize::Op;
 use super::describe_configs::{topic_config_synonyms, unsupported_alter_target, RESOURCE_BROKER, RESOURCE_TOPIC};
 use super::{str_bytes, RequestContext};
 use crate::broker::Broker;
@@ -22,17 +23,24 @@ type Failure = (ResponseError, String);
 
 pub async fn handle(
     broker: &Broker,
-    _ctx: &RequestContext<'_>,
+    ctx: &RequestContext<'_>,
     request: IncrementalAlterConfigsRequest,
 ) -> IncrementalAlterConfigsResponse {
+    let access = ctx.access(broker);
     let mut responses = Vec::with_capacity(request.resources.len());
     for resource in request.resources {
         let entry = {
             let response = AlterConfigsResourceResponse::default()
                 .with_resource_type(resource.resource_type)
                 .with_resource_name(resource.resource_name.clone());
-            let outcome = match resource.resource_type {
-                RESOURCE_TOPIC => {
+            let denied = access.config_resource_denied(
+                Op::AlterConfigs,
+                resource.resource_type,
+                resource.resource_name.as_str(),
+            );
+            let outcome = match (denied, resource.resource_type) {
+                (Some(refusal), _) => Err(refusal),
+                (None, RESOURCE_TOPIC) => {
                     alter_topic(
                         broker,
                         resource.resource_name.as_str(),
@@ -41,7 +49,7 @@ pub async fn handle(
                     )
                     .await
                 }
-                RESOURCE_BROKER => {
+                (None, RESOURCE_BROKER) => {
                     alter_broker(
                         broker,
                         resource.resource_name.as_str(),
@@ -50,7 +58,7 @@ pub async fn handle(
                     )
                     .await
                 }
-                other => Err(unsupported_alter_target(other)),
+                (None, other) => Err(unsupported_alter_target(other)),
             };
             match outcome {
                 Ok(()) => response,

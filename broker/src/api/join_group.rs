@@ -7,6 +7,7 @@ use kafka_protocol::messages::join_group_response::JoinGroupResponseMember;
 use kafka_protocol::messages::{JoinGroupRequest, JoinGroupResponse};
 use kafka_protocol::protocol::VersionRange;
 
+use super::authorize::Op;
 use super::{str_bytes, RequestContext};
 use crate::broker::Broker;
 use crate::group::{JoinRequest, JoinResult, Protocol};
@@ -16,7 +17,8 @@ pub const VERSIONS: VersionRange = VersionRange { min: 0, max: 9 };
 pub async fn handle(broker: &Broker, ctx: &RequestContext<'_>, request: JoinGroupRequest) -> JoinGroupResponse {
     let group_id = request.group_id.0.to_string();
     let member_id = request.member_id.to_string();
-    if let Err(e) = broker.groups.check_group(broker, &group_id) {
+    let allowed = ctx.group_allowed(broker, Op::Read, &group_id);
+    if let Err(e) = allowed.and_then(|()| broker.groups.check_group(broker, &group_id)) {
         return response(ctx.version, JoinResult::error(&member_id, e));
     }
     let client_id = ctx.header.client_id.as_ref().map(|c| c.to_string()).unwrap_or_default();

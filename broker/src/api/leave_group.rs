@@ -5,6 +5,7 @@ use kafka_protocol::messages::leave_group_response::MemberResponse;
 use kafka_protocol::messages::{LeaveGroupRequest, LeaveGroupResponse};
 use kafka_protocol::protocol::VersionRange;
 
+use super::authorize::Op;
 use super::{str_bytes, RequestContext};
 use crate::broker::Broker;
 
@@ -26,9 +27,9 @@ pub fn handle(broker: &Broker, ctx: &RequestContext<'_>, request: LeaveGroupRequ
     } else {
         vec![(request.member_id.to_string(), None)]
     };
-    let outcome = broker
-        .groups
-        .check_group(broker, &group_id)
+    let outcome = ctx
+        .group_allowed(broker, Op::Read, &group_id)
+        .and_then(|()| broker.groups.check_group(broker, &group_id))
         .and_then(|()| broker.groups.leave(broker, &group_id, &members));
     let outcomes = match outcome {
         Err(e) => return LeaveGroupResponse::default().with_error_code(e.code()),

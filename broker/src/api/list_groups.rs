@@ -7,6 +7,7 @@ use kafka_protocol::messages::list_groups_response::ListedGroup;
 use kafka_protocol::messages::{GroupId, ListGroupsRequest, ListGroupsResponse};
 use kafka_protocol::protocol::VersionRange;
 
+use super::authorize::Op;
 use super::{str_bytes, RequestContext};
 use crate::broker::Broker;
 
@@ -14,7 +15,11 @@ pub const VERSIONS: VersionRange = VersionRange { min: 0, max: 5 };
 
 const GROUP_TYPE: &str = "classic";
 
-pub fn handle(broker: &Broker, _ctx: &RequestContext<'_>, request: ListGroupsRequest) -> ListGroupsResponse {
+/// DESCRIBE on the cluster lists every group; otherwise only the groups the caller may DESCRIBE, as
+/// Kafka lists them.
+pub fn handle(broker: &Broker, ctx: &RequestContext<'_>, request: ListGroupsRequest) -> ListGroupsResponse {
+    let access = ctx.access(broker);
+    let all = access.allows_cluster(Op::Describe);
     if broker.groups.ready(broker).is_err() {
         return ListGroupsResponse::default();
     }
@@ -28,6 +33,7 @@ pub fn handle(broker: &Broker, _ctx: &RequestContext<'_>, request: ListGroupsReq
         .list_groups()
         .into_iter()
         .filter(|g| wanted_type && wanted_state(g.state.name()))
+        .filter(|g| all || access.allows_group(Op::Describe, &g.group_id))
         .map(|g| {
             ListedGroup::default()
                 .with_group_id(GroupId(str_bytes(&g.group_id)))

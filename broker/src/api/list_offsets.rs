@@ -6,6 +6,7 @@ use kafka_protocol::messages::list_offsets_response::{ListOffsetsPartitionRespon
 use kafka_protocol::messages::{ListOffsetsRequest, ListOffsetsResponse};
 use kafka_protocol::protocol::VersionRange;
 
+use super::authorize::Op;
 use super::RequestContext;
 use crate::broker::Broker;
 
@@ -18,10 +19,13 @@ const EARLIEST_LOCAL: i64 = -4;
 const LATEST_TIERED: i64 = -5;
 
 pub fn handle(broker: &Broker, ctx: &RequestContext<'_>, request: ListOffsetsRequest) -> ListOffsetsResponse {
+    let access = ctx.access(broker);
     let topics = request
         .topics
         .into_iter()
         .map(|topic| {
+            // DESCRIBE on the topic (TOPIC_AUTHORIZATION_FAILED), as in Kafka.
+            let denied = !access.allows_topic(Op::Describe, topic.name.as_str());
             let partitions = topic
                 .partitions
                 .iter()
@@ -31,6 +35,9 @@ pub fn handle(broker: &Broker, ctx: &RequestContext<'_>, request: ListOffsetsReq
                         .with_timestamp(-1)
                         .with_offset(-1)
                         .with_leader_epoch(-1);
+                    if denied {
+                        return response.with_error_code(ResponseError::TopicAuthorizationFailed.code());
+                    }
                     let found =
                         broker.leader_partition_at(topic.name.as_str(), p.partition_index, p.current_leader_epoch);
                     let partition = match found {

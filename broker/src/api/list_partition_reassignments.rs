@@ -10,6 +10,7 @@ use kafka_protocol::messages::{
 };
 use kafka_protocol::protocol::VersionRange;
 
+use super::authorize::Op;
 use super::{str_bytes, RequestContext};
 use crate::broker::Broker;
 
@@ -17,9 +18,14 @@ pub const VERSIONS: VersionRange = VersionRange { min: 0, max: 0 };
 
 pub fn handle(
     broker: &Broker,
-    _ctx: &RequestContext<'_>,
+    ctx: &RequestContext<'_>,
     request: ListPartitionReassignmentsRequest,
 ) -> ListPartitionReassignmentsResponse {
+    if !ctx.access(broker).allows_cluster(Op::Describe) {
+        return ListPartitionReassignmentsResponse::default()
+            .with_error_code(kafka_protocol::error::ResponseError::ClusterAuthorizationFailed.code())
+            .with_error_message(Some(str_bytes("Cluster authorization failed.")));
+    }
     let image = broker.metadata.image();
     let wanted = |topic: &str, partition: i32| match &request.topics {
         None => true,

@@ -1,13 +1,16 @@
 //! Metadata: the live (unfenced) brokers with their address for the listener the client came in on, the
 //! cluster id, and topics with each partition's leader, leader epoch, replicas and ISR, all from the
 //! metadata this broker follows. Unknown topics are created (through the controller) on request when
-//! `auto.create.topics.enable` and the client allow it.
+//! `auto.create.topics.enable` and the client allow it. With an authorizer, topics the caller may not
+//! DESCRIBE are left out of an all-topics answer and refused by name (TOPIC_AUTHORIZATION_FAILED), and
+//! auto-creation needs CREATE on the cluster or the topic.
 
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::metadata_response::MetadataResponseTopic;
 use kafka_protocol::messages::{BrokerId, MetadataRequest, MetadataResponse, TopicName};
 use kafka_protocol::protocol::VersionRange;
 
+use super::authorize::Op;
 use super::{str_bytes, RequestContext};
 use crate::broker::Broker;
 use crate::coordinator::kafka::image_responses::{describe, response_broker, OPERATIONS_OMITTED};
@@ -36,13 +39,16 @@ pub async fn handle(broker: &Broker, ctx: &RequestContext<'_>, request: Metadata
         ),
     };
     let allow_auto_create = ctx.version < 4 || request.allow_auto_topic_creation;
+    let access = ctx.access(broker);
 
     let topics = match requested {
+        // All topics: only those the caller may DESCRIBE, as Kafka answers.
         None => {
             let image = broker.metadata.image();
             image
                 .topics
                 .iter()
+                .filter(|(name, _)| access.allows_topic(Op::Describe, name))
                 .map(|(name, t)| describe(&image, name, Some(t)))
                 .collect()
         }
@@ -63,7 +69,19 @@ pub async fn handle(broker: &Broker, ctx: &RequestContext<'_>, request: Metadata
                         }
                     },
                 };
-                out.push(lookup_or_create(broker, &name, allow_auto_create).await);
+                if !access.allows_topic(Op::Describe, &name) {
+                    // Refused whether or not the topic exists, so its existence is not revealed.
+                    out.push(
+                        MetadataResponseTopic::default()
+                            .with_name(Some(TopicName(str_bytes(&name))))
+                            .with_error_code(ResponseError::TopicAuthorizationFailed.code()),
+                    );
+                    continue;
+                }
+                // Auto-creation needs CREATE on the cluster or on the topic.
+                let may_create =
+                    allow_auto_create && (access.allows_cluster(Op::Create) || access.allows_topic(Op::Create, &name));
+                out.push(lookup_or_create(broker, &name, may_create, allow_auto_create).await);
             }
             out
         }
@@ -79,12 +97,19 @@ pub async fn handle(broker: &Broker, ctx: &RequestContext<'_>, request: Metadata
         .with_cluster_authorized_operations(OPERATIONS_OMITTED)
 }
 
-async fn lookup_or_create(broker: &Broker, name: &str, allow_auto_create: bool) -> MetadataResponseTopic {
+/// `may_create`: the client allows auto-creation and the caller may create the topic; `asked`: the
+/// client allows it (a refusal for want of CREATE is TOPIC_AUTHORIZATION_FAILED, as in Kafka).
+async fn lookup_or_create(broker: &Broker, name: &str, may_create: bool, asked: bool) -> MetadataResponseTopic {
     let image = broker.metadata.image();
     if let Some(topic) = image.topics.get(name) {
         return describe(&image, name, Some(topic));
     }
-    if !(allow_auto_create && broker.config.auto_create_topics_enable) {
+    if asked && !may_create && broker.config.auto_create_topics_enable {
+        return MetadataResponseTopic::default()
+            .with_name(Some(TopicName(str_bytes(name))))
+            .with_error_code(ResponseError::TopicAuthorizationFailed.code());
+    }
+    if !(may_create && broker.config.auto_create_topics_enable) {
         return describe(&image, name, None);
     }
     // Bounded, like Kafka, which answers LEADER_NOT_AVAILABLE while an auto-created topic is not ready:

@@ -25,12 +25,16 @@ pub mod alter_configs;
 pub mod alter_partition_reassignments;
 pub mod alter_user_scram_credentials;
 pub mod api_versions;
+pub mod authorize;
 mod context;
+pub mod create_acls;
 pub mod create_partitions;
 pub mod create_topics;
+pub mod delete_acls;
 pub mod delete_groups;
 pub mod delete_records;
 pub mod delete_topics;
+pub mod describe_acls;
 pub mod describe_client_quotas;
 pub mod describe_cluster;
 pub mod describe_configs;
@@ -110,6 +114,9 @@ pub const SUPPORTED: &[ApiSpec] = &[
     ),
     spec(ApiKey::DescribeClientQuotas, describe_client_quotas::VERSIONS),
     spec(ApiKey::AlterClientQuotas, alter_client_quotas::VERSIONS),
+    spec(ApiKey::DescribeAcls, describe_acls::VERSIONS),
+    spec(ApiKey::CreateAcls, create_acls::VERSIONS),
+    spec(ApiKey::DeleteAcls, delete_acls::VERSIONS),
     // Answered by `runtime::sasl` while a SASL listener's connection authenticates; here (any other
     // connection, or after authentication) with ILLEGAL_SASL_STATE, as Kafka's request handler does.
     spec(ApiKey::SaslHandshake, VersionRange { min: 0, max: 1 }),
@@ -173,7 +180,8 @@ pub async fn start_request(
                 crate::util::now_ms(),
             );
             let throttle = Duration::from_millis(throttle_ms as u64);
-            let appending = produce::append_all(broker, r);
+            let access = authorize::Access::new(broker, user, connection.peer.ip());
+            let appending = produce::append_all(broker, &access, r);
             drop(request_permit);
             let correlation_id = header.correlation_id;
             let Some(appending) = appending else {
@@ -303,6 +311,9 @@ async fn dispatch(
         RequestKind::AlterUserScramCredentials(r) => {
             ResponseKind::AlterUserScramCredentials(alter_user_scram_credentials::handle(broker, ctx, r).await)
         }
+        RequestKind::DescribeAcls(r) => ResponseKind::DescribeAcls(describe_acls::handle(broker, ctx, r)),
+        RequestKind::CreateAcls(r) => ResponseKind::CreateAcls(create_acls::handle(broker, ctx, r).await),
+        RequestKind::DeleteAcls(r) => ResponseKind::DeleteAcls(delete_acls::handle(broker, ctx, r).await),
         RequestKind::OffsetForLeaderEpoch(r) => {
             ResponseKind::OffsetForLeaderEpoch(offset_for_leader_epoch::handle(broker, ctx, r))
         }

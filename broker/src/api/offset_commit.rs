@@ -8,6 +8,7 @@ use kafka_protocol::messages::offset_commit_response::{OffsetCommitResponseParti
 use kafka_protocol::messages::{OffsetCommitRequest, OffsetCommitResponse};
 use kafka_protocol::protocol::VersionRange;
 
+use super::authorize::Op;
 use super::produce::now_ms;
 use super::RequestContext;
 use crate::broker::Broker;
@@ -19,17 +20,26 @@ pub const VERSIONS: VersionRange = VersionRange { min: 2, max: 9 };
 /// How long a commit waits for the in-sync replicas (Kafka's `offsets.commit.timeout.ms` default).
 const COMMIT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
-pub async fn handle(broker: &Broker, _ctx: &RequestContext<'_>, request: OffsetCommitRequest) -> OffsetCommitResponse {
+pub async fn handle(broker: &Broker, ctx: &RequestContext<'_>, request: OffsetCommitRequest) -> OffsetCommitResponse {
     let group_id = request.group_id.0.to_string();
-    let group_error = broker.groups.check_group(broker, &group_id).err();
+    // READ on the group, then READ on each topic (TOPIC_AUTHORIZATION_FAILED), as Kafka checks.
+    let group_error = ctx
+        .group_allowed(broker, Op::Read, &group_id)
+        .and_then(|()| broker.groups.check_group(broker, &group_id))
+        .err();
+    let access = ctx.access(broker);
     let now = now_ms();
     // Outcome per partition in request order: Some(error) decided here, None to be committed.
     let mut decided: Vec<Option<ResponseError>> = Vec::new();
     let mut to_commit = Vec::new();
     for topic in &request.topics {
         let partitions = broker.metadata.topic(&topic.name).map(|t| t.partitions);
+        let topic_denied = !access.allows_topic(Op::Read, &topic.name);
         for p in &topic.partitions {
             let error = group_error.or_else(|| {
+                if topic_denied {
+                    return Some(ResponseError::TopicAuthorizationFailed);
+                }
                 (!partitions.is_some_and(|n| p.partition_index >= 0 && p.partition_index < n))
                     .then_some(ResponseError::UnknownTopicOrPartition)
             });

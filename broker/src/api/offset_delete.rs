@@ -6,24 +6,32 @@ use kafka_protocol::messages::offset_delete_response::{OffsetDeleteResponseParti
 use kafka_protocol::messages::{OffsetDeleteRequest, OffsetDeleteResponse};
 use kafka_protocol::protocol::VersionRange;
 
+use super::authorize::Op;
 use super::RequestContext;
 use crate::broker::Broker;
 use crate::log::TopicPartition;
 
 pub const VERSIONS: VersionRange = VersionRange { min: 0, max: 0 };
 
-pub fn handle(broker: &Broker, _ctx: &RequestContext<'_>, request: OffsetDeleteRequest) -> OffsetDeleteResponse {
+pub fn handle(broker: &Broker, ctx: &RequestContext<'_>, request: OffsetDeleteRequest) -> OffsetDeleteResponse {
     let group_id = request.group_id.0.to_string();
-    if let Err(e) = broker.groups.check_group(broker, &group_id) {
+    // DELETE on the group (GROUP_AUTHORIZATION_FAILED), and READ on each topic, as in Kafka.
+    let allowed = ctx.group_allowed(broker, Op::Delete, &group_id);
+    if let Err(e) = allowed.and_then(|()| broker.groups.check_group(broker, &group_id)) {
         return OffsetDeleteResponse::default().with_error_code(e.code());
     }
+    let access = ctx.access(broker);
     let mut unknown = Vec::new();
     let mut known = Vec::new();
+    let mut denied = Vec::new();
     for topic in &request.topics {
         let count = broker.metadata.topic(&topic.name).map(|t| t.partitions).unwrap_or(0);
+        let readable = access.allows_topic(Op::Read, &topic.name);
         for p in &topic.partitions {
             let tp = TopicPartition::new(topic.name.0.to_string(), p.partition_index);
-            if p.partition_index >= 0 && p.partition_index < count {
+            if !readable {
+                denied.push(tp);
+            } else if p.partition_index >= 0 && p.partition_index < count {
                 known.push(tp);
             } else {
                 unknown.push(tp);
@@ -35,6 +43,9 @@ pub fn handle(broker: &Broker, _ctx: &RequestContext<'_>, request: OffsetDeleteR
         Ok(o) => o,
     };
     let error_of = |tp: &TopicPartition| -> Option<ResponseError> {
+        if denied.contains(tp) {
+            return Some(ResponseError::TopicAuthorizationFailed);
+        }
         if unknown.contains(tp) {
             return Some(ResponseError::UnknownTopicOrPartition);
         }

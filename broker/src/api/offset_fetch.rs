@@ -10,6 +10,7 @@ use kafka_protocol::messages::offset_fetch_response::{
 use kafka_protocol::messages::{GroupId, OffsetFetchRequest, OffsetFetchResponse, TopicName};
 use kafka_protocol::protocol::VersionRange;
 
+use super::authorize::Op;
 use super::{str_bytes, RequestContext};
 use crate::broker::Broker;
 use crate::group::offsets::CommittedOffset;
@@ -17,8 +18,8 @@ use crate::log::TopicPartition;
 
 pub const VERSIONS: VersionRange = VersionRange { min: 1, max: 9 };
 
-/// Per topic, per partition: (index, committed offset if any).
-type TopicOffsets = Vec<(String, Vec<(i32, Option<CommittedOffset>)>)>;
+/// Per topic, per partition: (index, committed offset if any, or the error for it).
+type TopicOffsets = Vec<(String, Vec<(i32, Result<Option<CommittedOffset>, ResponseError>)>)>;
 /// One group's answer.
 type Fetched = Result<TopicOffsets, ResponseError>;
 
@@ -33,7 +34,7 @@ pub fn handle(broker: &Broker, ctx: &RequestContext<'_>, request: OffsetFetchReq
                         .map(|t| (t.name.0.to_string(), t.partition_indexes))
                         .collect()
                 });
-                let fetched = fetch(broker, &g.group_id.0, topics);
+                let fetched = fetch(broker, ctx, &g.group_id.0, topics);
                 group_response(g.group_id, fetched)
             })
             .collect();
@@ -45,7 +46,7 @@ pub fn handle(broker: &Broker, ctx: &RequestContext<'_>, request: OffsetFetchReq
             .collect()
     });
     let topics = requested.clone();
-    match fetch(broker, &request.group_id.0, topics) {
+    match fetch(broker, ctx, &request.group_id.0, topics) {
         Ok(topics) => OffsetFetchResponse::default().with_topics(
             topics
                 .into_iter()
@@ -56,12 +57,13 @@ pub fn handle(broker: &Broker, ctx: &RequestContext<'_>, request: OffsetFetchReq
                             partitions
                                 .into_iter()
                                 .map(|(index, o)| {
-                                    let (offset, epoch, metadata) = fields(o);
+                                    let (offset, epoch, metadata, error) = fields(o);
                                     OffsetFetchResponsePartition::default()
                                         .with_partition_index(index)
                                         .with_committed_offset(offset)
                                         .with_committed_leader_epoch(epoch)
                                         .with_metadata(Some(str_bytes(&metadata)))
+                                        .with_error_code(error)
                                 })
                                 .collect(),
                         )
@@ -109,12 +111,13 @@ fn group_response(group_id: GroupId, fetched: Fetched) -> OffsetFetchResponseGro
                             partitions
                                 .into_iter()
                                 .map(|(index, o)| {
-                                    let (offset, epoch, metadata) = fields(o);
+                                    let (offset, epoch, metadata, error) = fields(o);
                                     OffsetFetchResponsePartitions::default()
                                         .with_partition_index(index)
                                         .with_committed_offset(offset)
                                         .with_committed_leader_epoch(epoch)
                                         .with_metadata(Some(str_bytes(&metadata)))
+                                        .with_error_code(error)
                                 })
                                 .collect(),
                         )
@@ -124,16 +127,28 @@ fn group_response(group_id: GroupId, fetched: Fetched) -> OffsetFetchResponseGro
     }
 }
 
-/// Offset, leader epoch and metadata of a partition; -1, -1, "" when nothing is committed.
-fn fields(o: Option<CommittedOffset>) -> (i64, i32, String) {
+/// Offset, leader epoch, metadata and error code of a partition; -1, -1, "" when nothing is committed.
+fn fields(o: Result<Option<CommittedOffset>, ResponseError>) -> (i64, i32, String, i16) {
     match o {
-        Some(o) => (o.offset, o.leader_epoch, o.metadata),
-        None => (-1, -1, String::new()),
+        Ok(Some(o)) => (o.offset, o.leader_epoch, o.metadata, 0),
+        Ok(None) => (-1, -1, String::new(), 0),
+        Err(e) => (-1, -1, String::new(), e.code()),
     }
 }
 
-fn fetch(broker: &Broker, group_id: &str, topics: Option<Vec<(String, Vec<i32>)>>) -> Fetched {
+/// DESCRIBE on the group is needed (GROUP_AUTHORIZATION_FAILED), and DESCRIBE on each topic: a named
+/// topic the caller may not describe gets TOPIC_AUTHORIZATION_FAILED, and one is left out of an
+/// all-topics answer, as Kafka answers.
+fn fetch(
+    broker: &Broker,
+    ctx: &RequestContext<'_>,
+    group_id: &str,
+    topics: Option<Vec<(String, Vec<i32>)>>,
+) -> Fetched {
+    ctx.group_allowed(broker, Op::Describe, group_id)?;
     broker.groups.check_group(broker, group_id)?;
+    let access = ctx.access(broker);
+    let named = topics.is_some();
     let partitions = topics.map(|ts| {
         ts.into_iter()
             .flat_map(|(name, indexes)| indexes.into_iter().map(move |i| TopicPartition::new(name.clone(), i)))
@@ -141,6 +156,13 @@ fn fetch(broker: &Broker, group_id: &str, topics: Option<Vec<(String, Vec<i32>)>
     });
     let mut out: TopicOffsets = Vec::new();
     for (tp, offset) in broker.groups.fetch_offsets(group_id, partitions) {
+        let offset = if access.allows_topic(Op::Describe, &tp.topic) {
+            Ok(offset)
+        } else if named {
+            Err(ResponseError::TopicAuthorizationFailed)
+        } else {
+            continue;
+        };
         match out.iter_mut().find(|(name, _)| *name == tp.topic) {
             Some((_, list)) => list.push((tp.partition, offset)),
             None => out.push((tp.topic, vec![(tp.partition, offset)])),

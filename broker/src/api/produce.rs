@@ -13,6 +13,7 @@ use kafka_protocol::messages::produce_response::{PartitionProduceResponse, Topic
 use kafka_protocol::messages::{ProduceRequest, ProduceResponse};
 use kafka_protocol::protocol::VersionRange;
 
+use super::authorize::{Access, Op};
 use super::{str_bytes, topic_name_for, RequestContext};
 use crate::broker::Broker;
 use crate::log::{AppendError, AppendInfo, TopicPartition};
@@ -39,12 +40,13 @@ pub struct Appending {
     outcomes: Vec<(usize, i32, Result<Appended, Failure>)>,
 }
 
-pub async fn handle(broker: &Broker, _ctx: &RequestContext<'_>, request: ProduceRequest) -> Option<ProduceResponse> {
-    Some(append_all(broker, request)?.respond(broker).await)
+pub async fn handle(broker: &Broker, ctx: &RequestContext<'_>, request: ProduceRequest) -> Option<ProduceResponse> {
+    Some(append_all(broker, &ctx.access(broker), request)?.respond(broker).await)
 }
 
 /// Phase 1: appends every partition, in the order of the request. `None` for acks=0 (no response).
-pub fn append_all(broker: &Broker, request: ProduceRequest) -> Option<Appending> {
+/// A topic the caller may not WRITE gets TOPIC_AUTHORIZATION_FAILED, as in Kafka.
+pub fn append_all(broker: &Broker, access: &Access<'_>, request: ProduceRequest) -> Option<Appending> {
     let acks = request.acks;
     let valid_acks = matches!(acks, -1..=1);
     if request.transactional_id.is_some() {
@@ -57,6 +59,8 @@ pub fn append_all(broker: &Broker, request: ProduceRequest) -> Option<Appending>
         for data in &topic.partition_data {
             let outcome = if !valid_acks {
                 Err((ResponseError::InvalidRequiredAcks, None))
+            } else if name.as_deref().is_some_and(|n| !access.allows_topic(Op::Write, n)) {
+                Err((ResponseError::TopicAuthorizationFailed, None))
             } else if request.transactional_id.is_some() {
                 Err((
                     ResponseError::TransactionalIdAuthorizationFailed,

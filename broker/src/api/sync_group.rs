@@ -4,15 +4,17 @@
 use kafka_protocol::messages::{SyncGroupRequest, SyncGroupResponse};
 use kafka_protocol::protocol::VersionRange;
 
+use super::authorize::Op;
 use super::{str_bytes, RequestContext};
 use crate::broker::Broker;
 use crate::group::{SyncRequest, SyncResult};
 
 pub const VERSIONS: VersionRange = VersionRange { min: 0, max: 5 };
 
-pub async fn handle(broker: &Broker, _ctx: &RequestContext<'_>, request: SyncGroupRequest) -> SyncGroupResponse {
+pub async fn handle(broker: &Broker, ctx: &RequestContext<'_>, request: SyncGroupRequest) -> SyncGroupResponse {
     let group_id = request.group_id.0.to_string();
-    if let Err(e) = broker.groups.check_group(broker, &group_id) {
+    let allowed = ctx.group_allowed(broker, Op::Read, &group_id);
+    if let Err(e) = allowed.and_then(|()| broker.groups.check_group(broker, &group_id)) {
         return response(SyncResult::error(e));
     }
     let sync = SyncRequest {

@@ -47,8 +47,10 @@ pub mod broker_heartbeat;
 pub mod broker_registration;
 mod context;
 mod controller_duties;
+pub mod create_acls;
 pub mod create_partitions;
 pub mod create_topics;
+pub mod delete_acls;
 pub mod delete_topics;
 pub mod describe_cluster;
 pub mod describe_quorum;
@@ -129,6 +131,14 @@ pub const SUPPORTED: &[ApiSpec] = &[
     ApiSpec {
         key: ApiKey::AlterClientQuotas,
         versions: alter_client_quotas::VERSIONS,
+    },
+    ApiSpec {
+        key: ApiKey::CreateAcls,
+        versions: create_acls::VERSIONS,
+    },
+    ApiSpec {
+        key: ApiKey::DeleteAcls,
+        versions: delete_acls::VERSIONS,
     },
 ];
 
@@ -287,6 +297,8 @@ pub async fn dispatch(ctx: &ClientContext, version: i16, request: RequestKind) -
             ResponseKind::AlterUserScramCredentials(alter_user_scram_credentials::handle(ctx, r).await)
         }
         RequestKind::AlterClientQuotas(r) => ResponseKind::AlterClientQuotas(alter_client_quotas::handle(ctx, r).await),
+        RequestKind::CreateAcls(r) => ResponseKind::CreateAcls(create_acls::handle(ctx, r).await),
+        RequestKind::DeleteAcls(r) => ResponseKind::DeleteAcls(delete_acls::handle(ctx, r).await),
         _ => {
             let served: Vec<String> = SUPPORTED.iter().map(|s| format!("{:?}", s.key)).collect();
             return Err(format!("not served by a coordinator (it serves {})", served.join(", ")));

@@ -1,0 +1,148 @@
+//! Authorization of requests by ACL (issue 13): `Access` is one request's view of the authorizer, the
+//! connection's principal (`User:<SASL user>`, else `User:ANONYMOUS`) and host against the ACLs in this
+//! broker's metadata, decided by `coordinator::acl::authorize` as Kafka's `StandardAuthorizer` decides.
+//! With no `authorizer.class.name` every request is allowed, as in Kafka.
+
+use std::sync::Arc;
+
+use crate::broker::Broker;
+use crate::coordinator::acl::{self, Operation, ResourceType};
+use crate::coordinator::ClusterImage;
+
+pub use acl::{Operation as Op, ResourceType as Resource, CLUSTER_NAME};
+
+/// One request's authorizer: the ACLs as of when it was made.
+pub struct Access<'a> {
+    broker: &'a Broker,
+    image: Option<Arc<ClusterImage>>,
+    principal: String,
+    host: String,
+}
+
+impl<'a> Access<'a> {
+    pub fn new(broker: &'a Broker, user: &str, peer: std::net::IpAddr) -> Self {
+        let image = broker.config.authorizer.as_ref().map(|_| broker.metadata.image());
+        Access {
+            broker,
+            image,
+            principal: format!("User:{user}"),
+            host: peer.to_string(),
+        }
+    }
+
+    /// Whether an authorizer is configured at all (the ACL APIs answer SECURITY_DISABLED without one).
+    pub fn enabled(&self) -> bool {
+        self.image.is_some()
+    }
+
+    pub fn allows(&self, operation: Operation, resource_type: ResourceType, name: &str) -> bool {
+        let (Some(image), Some(config)) = (&self.image, &self.broker.config.authorizer) else {
+            return true;
+        };
+        acl::authorize(
+            &image.acls,
+            config,
+            &self.principal,
+            &self.host,
+            operation,
+            resource_type,
+            name,
+        )
+    }
+
+    /// Whether some resource of `resource_type` allows `operation` (KIP-679: an idempotent producer
+    /// needs WRITE on any topic, or IDEMPOTENT_WRITE on the cluster).
+    pub fn allows_any(&self, operation: Operation, resource_type: ResourceType) -> bool {
+        let (Some(image), Some(config)) = (&self.image, &self.broker.config.authorizer) else {
+            return true;
+        };
+        acl::authorize_any(
+            &image.acls,
+            config,
+            &self.principal,
+            &self.host,
+            operation,
+            resource_type,
+        )
+    }
+
+    /// Why an ACL API (CreateAcls, DescribeAcls, DeleteAcls) is refused, if it is: no authorizer
+    /// (SECURITY_DISABLED, as Kafka answers), or no `operation` on the cluster.
+    pub fn acl_api_refusal(
+        &self,
+        operation: Operation,
+    ) -> Option<(kafka_protocol::error::ResponseError, &'static str)> {
+        use kafka_protocol::error::ResponseError;
+        if !self.enabled() {
+            Some((ResponseError::SecurityDisabled, "No Authorizer is configured."))
+        } else if !self.allows_cluster(operation) {
+            Some((
+                ResponseError::ClusterAuthorizationFailed,
+                "Cluster authorization failed.",
+            ))
+        } else {
+            None
+        }
+    }
+
+    pub fn allows_cluster(&self, operation: Operation) -> bool {
+        self.allows(operation, ResourceType::Cluster, CLUSTER_NAME)
+    }
+
+    pub fn allows_topic(&self, operation: Operation, topic: &str) -> bool {
+        self.allows(operation, ResourceType::Topic, topic)
+    }
+
+    pub fn allows_group(&self, operation: Operation, group: &str) -> bool {
+        self.allows(operation, ResourceType::Group, group)
+    }
+}
+
+impl super::RequestContext<'_> {
+    /// This request's authorizer.
+    pub fn access<'b>(&self, broker: &'b Broker) -> Access<'b> {
+        Access::new(broker, self.user, self.connection.peer.ip())
+    }
+}
+
+impl super::RequestContext<'_> {
+    /// `Ok` when the caller may do `operation` on the group, else GROUP_AUTHORIZATION_FAILED.
+    pub fn group_allowed(
+        &self,
+        broker: &Broker,
+        operation: Operation,
+        group: &str,
+    ) -> Result<(), kafka_protocol::error::ResponseError> {
+        if self.access(broker).allows_group(operation, group) {
+            Ok(())
+        } else {
+            Err(kafka_protocol::error::ResponseError::GroupAuthorizationFailed)
+        }
+    }
+}
+
+impl Access<'_> {
+    /// For a config resource (DescribeConfigs, AlterConfigs, IncrementalAlterConfigs): `operation` on
+    /// the topic, or on the cluster for a broker (and broker logger); the refusal Kafka answers.
+    pub fn config_resource_denied(
+        &self,
+        operation: Operation,
+        resource_type: i8,
+        name: &str,
+    ) -> Option<(kafka_protocol::error::ResponseError, String)> {
+        use kafka_protocol::error::ResponseError;
+        const TOPIC: i8 = 2;
+        match resource_type {
+            TOPIC if !self.allows_topic(operation, name) => Some((
+                ResponseError::TopicAuthorizationFailed,
+                format!("Topic authorization failed for {name}"),
+            )),
+            TOPIC => None,
+            _ if !self.allows_cluster(operation) => Some((
+                ResponseError::ClusterAuthorizationFailed,
+                "Cluster authorization failed.".to_string(),
+            )),
+            _ => None,
+        }
+    }
+}
