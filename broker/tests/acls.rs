@@ -308,3 +308,59 @@ fn without_an_authorizer_kafka_acls_is_told_security_is_disabled() {
         text(&listed)
     );
 }
+
+/// mTLS principals (`ssl.principal.mapping.rules`): a client certificate for `CN=alice` is `User:alice`
+/// under a rule that keeps the CN, so ACLs written for the user decide what the certificate may do;
+/// `CN=admin` is a super user.
+#[test]
+fn client_certificates_are_principals_for_acls() {
+    let _serial = serial();
+    let certs = common::certs::Certs::new();
+    certs.issue("ca", "admin", "/O=oxka/CN=Admin", "extendedKeyUsage=clientAuth");
+    let ssl_port = free_port();
+    let listeners = format!("PLAINTEXT://127.0.0.1:{{port}},SSL://127.0.0.1:{ssl_port}");
+    let keystore = certs.path("server-store.pem").display().to_string();
+    let truststore = certs.path("ca.pem").display().to_string();
+    let _broker = Broker::start(&[
+        ("listeners", &listeners),
+        ("advertised.listeners", &listeners),
+        ("ssl.keystore.type", "PEM"),
+        ("ssl.keystore.location", &keystore),
+        ("ssl.truststore.type", "PEM"),
+        ("ssl.truststore.location", &truststore),
+        ("ssl.client.auth", "required"),
+        // The CN, lower-cased (`CN=Admin,O=oxka` is admin; `CN=alice` is alice).
+        ("ssl.principal.mapping.rules", "RULE:^CN=([^,]+)(,.*)?$/$1/L,DEFAULT"),
+        ("authorizer.class.name", STANDARD_AUTHORIZER),
+        ("super.users", "User:admin"),
+    ]);
+    let ssl = format!("127.0.0.1:{ssl_port}");
+    let (admin, alice) = (certs.client_config(Some("admin")), certs.client_config(Some("alice")));
+    for topic in ["a", "b"] {
+        ok("admin creates", topics(&ssl, &admin, &["--create", "--topic", topic]));
+    }
+    ok(
+        "admin lets alice describe a",
+        acls(
+            &ssl,
+            &admin,
+            &[
+                "--add",
+                "--allow-principal",
+                "User:alice",
+                "--operation",
+                "Describe",
+                "--topic",
+                "a",
+            ],
+        ),
+    );
+    let listed = ok("alice lists", topics(&ssl, &alice, &["--list"]));
+    assert_eq!(listed.lines().collect::<Vec<_>>(), ["a"], "{listed}");
+    let refused = topics(&ssl, &alice, &["--create", "--topic", "c"]);
+    assert!(
+        text(&refused).contains("TopicAuthorizationException"),
+        "{}",
+        text(&refused)
+    );
+}

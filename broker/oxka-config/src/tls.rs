@@ -40,6 +40,9 @@ pub struct TlsConfig {
     /// `ssl.reload.interval.ms` (oxka's; Kafka reloads through AlterConfigs instead): how often the
     /// broker looks for changed keystore and truststore files and loads them without a restart.
     pub reload_interval_ms: u64,
+    /// `ssl.principal.mapping.rules` (KIP-371): how a client certificate's subject becomes the
+    /// connection's principal name (`DEFAULT`: the whole distinguished name).
+    pub principal_rules: Vec<crate::principal_mapping::PrincipalRule>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -175,6 +178,12 @@ impl TlsConfig {
                 }
             },
         };
+        let principal_rules = match get("ssl.principal.mapping.rules") {
+            None => vec![crate::principal_mapping::PrincipalRule::Default],
+            Some((key, rules)) => {
+                crate::principal_mapping::parse_rules(&rules).map_err(|reason| invalid(&key, reason))?
+            }
+        };
         Ok(TlsConfig {
             listener: listener.to_string(),
             keystore,
@@ -183,6 +192,7 @@ impl TlsConfig {
             tls12,
             tls13,
             reload_interval_ms,
+            principal_rules,
         })
     }
 }

@@ -14,6 +14,9 @@ use crate::broker::Broker;
 pub struct ConnectionInfo {
     pub listener: Arc<str>,
     pub peer: SocketAddr,
+    /// The principal name of a TLS client's certificate (`ssl.principal.mapping.rules` applied);
+    /// `None` without TLS or without a client certificate.
+    pub tls_principal: Option<Arc<str>>,
 }
 
 /// What a handler may know about its request.

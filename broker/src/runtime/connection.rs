@@ -134,9 +134,11 @@ pub async fn serve_connection<R, W>(
         if !is_produce(&body) && !pay_all(&mut owed, &mut writer, &info, broker).await {
             break;
         }
+        // The principal: the SASL user, else the TLS client certificate's mapped subject, else
+        // ANONYMOUS, as Kafka's default principal builder decides.
         let user = match &sasl_state {
             SaslState::Authenticated { principal } => principal.strip_prefix("User:").unwrap_or(principal),
-            _ => quota::ANONYMOUS,
+            _ => info.tls_principal.as_deref().unwrap_or(quota::ANONYMOUS),
         };
         let started = api::start_request(broker, &info, user, body, permit)
             .await

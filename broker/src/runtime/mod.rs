@@ -31,6 +31,7 @@ mod sasl;
 mod scram;
 mod server;
 mod tls;
+mod tls_principal;
 
 use server::{accept_loop, bind_listeners, ListenerSecurity};
 

@@ -71,9 +71,10 @@ pub async fn accept_loop(
         match accepted {
             Ok((stream, peer)) => {
                 configure_socket(&broker, &stream);
-                let info = ConnectionInfo {
+                let mut info = ConnectionInfo {
                     listener: name.clone(),
                     peer,
+                    tls_principal: None,
                 };
                 let broker = broker.clone();
                 let shutdown = shutdown.clone();
@@ -86,7 +87,8 @@ pub async fn accept_loop(
                             serve_connection(&broker, reader, writer, info, sasl, shutdown).await;
                         }
                         Some(tls) => {
-                            if let Some(stream) = tls.accept(stream, &info.listener).await {
+                            if let Some((stream, principal)) = tls.accept(stream, &info.listener).await {
+                                info.tls_principal = principal.map(Arc::from);
                                 let (reader, writer) = tokio::io::split(stream);
                                 serve_connection(&broker, reader, writer, info, sasl, shutdown).await;
                             }

@@ -76,12 +76,26 @@ impl Tls {
         }
     }
 
-    /// The TLS handshake with a client; `None` (after logging why) when it fails or times out.
-    pub async fn accept(&self, stream: TcpStream, listener: &str) -> Option<TlsStream<TcpStream>> {
+    /// The TLS handshake with a client, and the principal name of its certificate if it sent one;
+    /// `None` (after logging why) when the handshake fails or times out, or when no
+    /// `ssl.principal.mapping.rules` rule applies to the certificate's subject.
+    pub async fn accept(&self, stream: TcpStream, listener: &str) -> Option<(TlsStream<TcpStream>, Option<String>)> {
         let peer = stream.peer_addr().map(|a| a.to_string()).unwrap_or_default();
         let acceptor = self.acceptor.read().clone();
         let reason = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
-            Ok(Ok(stream)) => return Some(stream),
+            Ok(Ok(stream)) => {
+                let leaf = stream.get_ref().1.peer_certificates().and_then(|c| c.first());
+                match leaf.map(|cert| super::tls_principal::principal_name(cert, &self.config.principal_rules)) {
+                    None => return Some((stream, None)),
+                    Some(Ok(name)) => return Some((stream, Some(name))),
+                    Some(Err(reason)) => {
+                        if let Some(count) = self.failures.should_log(&reason) {
+                            warn!(listener, peer, count, "TLS client refused, connection closed: {reason}");
+                        }
+                        return None;
+                    }
+                }
+            }
             Ok(Err(e)) => e.to_string(),
             Err(_) => format!("no TLS handshake within {} s", HANDSHAKE_TIMEOUT.as_secs()),
         };
