@@ -858,7 +858,9 @@ def missing_image_stops_the_roll():
 
 
 def broker_pod_deleted():
-    """A broker pod deleted comes back with its PVC and its data."""
+    """A broker pod deleted comes back with its PVC and its data, and is no roll: status.lastRoll stays
+    as it was (issue 11: any pod replacement used to be recorded as a roll, with a RollFinished Event)."""
+    last_roll_before = get("kafkacluster", CLUSTER)["status"].get("lastRoll")
     kafka("topics", "--bootstrap-server", BOOTSTRAP, "--create", "--topic", "durable", "--partitions", "3",
           "--replication-factor", "3")
     n = perf("durable", 30_000)
@@ -873,6 +875,9 @@ def broker_pod_deleted():
                 check=False).stdout
     count = len([line for line in out.splitlines() if line.startswith("Partition:")])
     check(count == n["acknowledged"], f"after the restart {count} of {n['acknowledged']} records are readable")
+    last_roll_after = get("kafkacluster", CLUSTER)["status"].get("lastRoll")
+    check(last_roll_after == last_roll_before,
+          f"the pod's replacement was recorded as a roll: lastRoll {last_roll_before} -> {last_roll_after}")
     return {"produced": n["produced"], "acknowledged": n["acknowledged"], "consumed": count,
             "lost": n["acknowledged"] - count}
 

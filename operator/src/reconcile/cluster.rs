@@ -58,6 +58,9 @@ pub struct Context {
     /// Clusters (`namespace/name`) whose drain this process has seen under way: a drain that ends
     /// within one reconciliation may end before its `status.drain` is read back.
     pub drains: std::sync::Mutex<std::collections::HashSet<String>>,
+    /// Clusters (`namespace/name`) this process has seen rolling (some pod on an older revision), until
+    /// the roll is done: only a roll under way reports waiting for a pod with nothing left to restart.
+    pub rolls: std::sync::Mutex<std::collections::HashSet<String>>,
     /// The last roll this process recorded as finished, per cluster (see `canary_step::roll_record`).
     pub finished_rolls:
         std::sync::Mutex<std::collections::HashMap<crate::canary::ClusterLabels, crate::crd::LastRollStatus>>,
@@ -197,6 +200,10 @@ async fn reconcile_cluster(cluster: &KafkaCluster, ctx: &Context) -> Result<Acti
         {
             options.broker_replicas = Some(kept);
         }
+    } else {
+        // No scale-down (any more): a drain abandoned by raising the replicas back is forgotten, so that
+        // a later scale-down that needs no drain publishes no DrainFinished for it.
+        scale_down::forget_drain(ctx, cluster);
     }
 
     // oxka.io/rebalance: spread, once no scale-down is under way.
@@ -240,8 +247,22 @@ async fn reconcile_cluster(cluster: &KafkaCluster, ctx: &Context) -> Result<Acti
     )
     .await?;
     let coordinator_rollout = Rollout::from_stateful_set(&coordinators);
+    // A roll is under way once some pod was found on an older revision, until every pod runs the
+    // current one and is Ready; a pod merely re-created (deleted, evicted, a new replica) is no roll.
+    let roll_key = format!("{namespace}/{name}");
+    let rolls = || ctx.rolls.lock().unwrap_or_else(|e| e.into_inner());
+    let under_way = previous.as_ref().is_some_and(|s| s.roll.is_some()) || rolls().contains(&roll_key);
     let mut roll = if existing_coordinators.is_some() {
-        rolling::step(ctx, cluster, &namespace, Role::Coordinator, &coordinators, &address).await?
+        rolling::step(
+            ctx,
+            cluster,
+            &namespace,
+            Role::Coordinator,
+            &coordinators,
+            &address,
+            under_way,
+        )
+        .await?
     } else {
         None
     };
@@ -256,11 +277,20 @@ async fn reconcile_cluster(cluster: &KafkaCluster, ctx: &Context) -> Result<Acti
             let brokers = apply_tier(ctx, cluster, &namespace, &objects.brokers, existing.as_ref(), true).await?;
             prune_services(ctx, &namespace, &name, &objects.brokers).await?;
             if !created && roll.is_none() {
-                roll = rolling::step(ctx, cluster, &namespace, Role::Broker, &brokers, &address).await?;
+                roll = rolling::step(ctx, cluster, &namespace, Role::Broker, &brokers, &address, under_way).await?;
             }
             brokers
         }
     };
+    match &roll {
+        Some(r) if !r.pods_left.is_empty() => {
+            rolls().insert(roll_key);
+        }
+        Some(_) => {}
+        None => {
+            rolls().remove(&roll_key);
+        }
+    }
     report_stuck(ctx, cluster, previous.as_ref(), roll.as_ref()).await;
     let finished_roll = roll_record(ctx, cluster, &namespace, previous.as_ref(), roll.as_ref(), &holds).await;
 

@@ -158,6 +158,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         topic_resync: std::time::Duration::from_secs(args.topic_resync_secs),
         canaries: Arc::new(crate::canary::Canaries::new(metrics.canary.clone())),
         drains: Default::default(),
+        rolls: Default::default(),
         finished_rolls: Default::default(),
     });
     let clusters: Api<KafkaCluster> = scoped(&client, args.namespace.as_deref());

@@ -28,7 +28,9 @@ use crate::render::Role;
 /// How long one coordinator's `/health` may take to answer.
 const HEALTH_TIMEOUT: Duration = Duration::from_secs(2);
 
-/// One roll step for `role`: `None` when the tier has nothing left to roll and no pod is stuck.
+/// One roll step for `role`: `None` when the tier has nothing left to roll and no pod is stuck, and
+/// when it only waits for a pod being re-created while no roll is `under_way` (a deleted pod, a new
+/// replica: no roll, so no `status.roll` and no `lastRoll` for it).
 pub async fn step(
     ctx: &Context,
     cluster: &KafkaCluster,
@@ -36,12 +38,16 @@ pub async fn step(
     role: Role,
     sts: &StatefulSet,
     bootstrap: &str,
+    under_way: bool,
 ) -> Result<Option<RollReport>, Error> {
     let replicas = sts.spec.as_ref().and_then(|s| s.replicas).unwrap_or(0);
     let status = sts.status.as_ref();
     let seen = status.and_then(|s| s.observed_generation).unwrap_or(0) >= sts.metadata.generation.unwrap_or(0);
     let Some(update_revision) = status.and_then(|s| s.update_revision.clone()).filter(|_| seen) else {
         // The StatefulSet controller has not yet computed the revision of the template just applied.
+        if !under_way {
+            return Ok(None);
+        }
         return Ok(Some(RollReport {
             role,
             decision: Decision::Wait(format!(
@@ -77,7 +83,8 @@ pub async fn step(
     if let Decision::Restart { pod, reason } = &decision {
         restart(ctx, cluster, namespace, &pods, pod, reason).await?;
     }
-    Ok((decision != Decision::Done).then_some(RollReport {
+    let replacement_only = pods_left.is_empty() && !under_way && matches!(decision, Decision::Wait(_));
+    Ok((decision != Decision::Done && !replacement_only).then_some(RollReport {
         role,
         decision,
         pods_left,

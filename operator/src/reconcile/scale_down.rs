@@ -22,11 +22,7 @@ pub async fn reconcile(
 ) -> Option<i32> {
     let mut kept = None;
     let removed: Vec<i32> = (cluster.spec.brokers.replicas..current).collect();
-    let key = format!(
-        "{}/{}",
-        cluster.metadata.namespace.as_deref().unwrap_or_default(),
-        cluster.metadata.name.as_deref().unwrap_or_default()
-    );
+    let key = drain_key(cluster);
     let drains = || ctx.drains.lock().unwrap_or_else(|e| e.into_inner());
     match draining::step(
         address,
@@ -104,4 +100,21 @@ pub async fn reconcile(
         }
     }
     kept
+}
+
+/// The key of a cluster's drain in `Context::drains`.
+fn drain_key(cluster: &KafkaCluster) -> String {
+    format!(
+        "{}/{}",
+        cluster.metadata.namespace.as_deref().unwrap_or_default(),
+        cluster.metadata.name.as_deref().unwrap_or_default()
+    )
+}
+
+/// Forgets a drain this process saw under way (the scale-down it served was abandoned).
+pub fn forget_drain(ctx: &Context, cluster: &KafkaCluster) {
+    ctx.drains
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .remove(&drain_key(cluster));
 }
