@@ -49,7 +49,7 @@ fn ok(what: &str, out: Output) -> String {
 /// Each user's view, through librdkafka: what it may read, write, list and create. Prints one JSON
 /// object.
 const CLIENT_CHECKS: &str = r#"
-from confluent_kafka import Consumer, Producer, KafkaError, KafkaException
+from confluent_kafka import Consumer, Producer, KafkaError, KafkaException, TopicCollection
 from confluent_kafka.admin import AdminClient, NewTopic
 
 def conf(user):
@@ -90,7 +90,18 @@ def create(user, topic):
     except KafkaException as e:
         return e.args[0].name()
 
+def operations(user):
+    """The authorized operations librdkafka reads (Metadata and DescribeCluster with
+    include_*_authorized_operations): of topic a and of the cluster."""
+    admin = AdminClient(conf(user))
+    topic = admin.describe_topics(TopicCollection(["a"]), include_authorized_operations=True)["a"].result(15)
+    cluster = admin.describe_cluster(include_authorized_operations=True).result(15)
+    names = lambda ops: sorted(o.name for o in (ops or []))
+    return {"topic_a": names(topic.authorized_operations), "cluster": names(cluster.authorized_operations)}
+
 print(json.dumps({
+    "alice_operations": operations("alice"),
+    "admin_operations": operations("admin"),
     "alice_reads_a": consume("alice", "a", "g"),
     "alice_reads_b": consume("alice", "b", "g"),
     "alice_lists": listed("alice"),
@@ -228,6 +239,40 @@ fn kafka_acls_decide_what_each_user_may_do() {
     assert_eq!(seen["alice_creates"], "TOPIC_AUTHORIZATION_FAILED", "{seen}");
     assert_eq!(seen["bob_writes_logs"], serde_json::Value::Null, "{seen}");
     assert_eq!(seen["bob_writes_a"], "TOPIC_AUTHORIZATION_FAILED", "{seen}");
+    // Authorized operations (KIP-430): alice may READ a (and so DESCRIBE it) and nothing on the
+    // cluster; the super user everything each resource type supports.
+    assert_eq!(
+        seen["alice_operations"],
+        serde_json::json!({"topic_a": ["DESCRIBE", "READ"], "cluster": []}),
+        "{seen}"
+    );
+    assert_eq!(
+        seen["admin_operations"]["topic_a"],
+        serde_json::json!([
+            "ALTER",
+            "ALTER_CONFIGS",
+            "CREATE",
+            "DELETE",
+            "DESCRIBE",
+            "DESCRIBE_CONFIGS",
+            "READ",
+            "WRITE"
+        ]),
+        "{seen}"
+    );
+    assert_eq!(
+        seen["admin_operations"]["cluster"],
+        serde_json::json!([
+            "ALTER",
+            "ALTER_CONFIGS",
+            "CLUSTER_ACTION",
+            "CREATE",
+            "DESCRIBE",
+            "DESCRIBE_CONFIGS",
+            "IDEMPOTENT_WRITE"
+        ]),
+        "{seen}"
+    );
 
     // Kafka's Java consumer is told the same about b.
     let consumed = kafka_tool_timeout(

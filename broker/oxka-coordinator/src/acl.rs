@@ -44,6 +44,37 @@ impl ResourceType {
         }
     }
 
+    /// The operations an ACL on this type of resource can name (Kafka's
+    /// `AclEntry.supportedOperations`): what an authorized-operations field reports on.
+    pub fn supported_operations(self) -> &'static [Operation] {
+        use Operation::*;
+        match self {
+            Self::Topic => &[
+                Read,
+                Write,
+                Create,
+                Describe,
+                Delete,
+                Alter,
+                DescribeConfigs,
+                AlterConfigs,
+            ],
+            Self::Group => &[Read, Describe, Delete],
+            Self::Cluster => &[
+                Create,
+                ClusterAction,
+                DescribeConfigs,
+                AlterConfigs,
+                IdempotentWrite,
+                Alter,
+                Describe,
+            ],
+            Self::TransactionalId => &[Describe, Write],
+            Self::DelegationToken => &[Describe],
+            Self::User => &[CreateTokens, DescribeTokens],
+        }
+    }
+
     pub fn from_code(code: i8) -> Option<Self> {
         [
             Self::Topic,

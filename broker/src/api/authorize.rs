@@ -85,6 +85,17 @@ impl<'a> Access<'a> {
         }
     }
 
+    /// The operations the caller may do on the resource, as the 32-bit field of Metadata's, DescribeCluster's
+    /// and DescribeGroups' authorized operations (bit `1 << code` per operation, out of those the
+    /// resource type supports; all of them without an authorizer), as Kafka fills it.
+    pub fn authorized_operations(&self, resource_type: ResourceType, name: &str) -> i32 {
+        resource_type
+            .supported_operations()
+            .iter()
+            .filter(|op| self.allows(**op, resource_type, name))
+            .fold(0i32, |bits, op| bits | (1 << op.code()))
+    }
+
     pub fn allows_cluster(&self, operation: Operation) -> bool {
         self.allows(operation, ResourceType::Cluster, CLUSTER_NAME)
     }

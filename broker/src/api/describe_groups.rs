@@ -6,7 +6,7 @@ use kafka_protocol::messages::describe_groups_response::{DescribedGroup, Describ
 use kafka_protocol::messages::{DescribeGroupsRequest, DescribeGroupsResponse, GroupId};
 use kafka_protocol::protocol::VersionRange;
 
-use super::authorize::Op;
+use super::authorize::{Op, Resource};
 use super::{str_bytes, RequestContext};
 use crate::broker::Broker;
 use crate::group::GroupState;
@@ -17,15 +17,25 @@ pub const VERSIONS: VersionRange = VersionRange { min: 0, max: 6 };
 const OPERATIONS_OMITTED: i32 = i32::MIN;
 
 pub fn handle(broker: &Broker, ctx: &RequestContext<'_>, request: DescribeGroupsRequest) -> DescribeGroupsResponse {
-    let groups = request.groups.into_iter().map(|id| describe(broker, ctx, id)).collect();
+    let with_operations = request.include_authorized_operations;
+    let groups = request
+        .groups
+        .into_iter()
+        .map(|id| describe(broker, ctx, id, with_operations))
+        .collect();
     DescribeGroupsResponse::default().with_groups(groups)
 }
 
-fn describe(broker: &Broker, ctx: &RequestContext<'_>, group_id: GroupId) -> DescribedGroup {
+fn describe(broker: &Broker, ctx: &RequestContext<'_>, group_id: GroupId, with_operations: bool) -> DescribedGroup {
     let version = ctx.version;
+    let operations = if with_operations {
+        ctx.access(broker).authorized_operations(Resource::Group, &group_id.0)
+    } else {
+        OPERATIONS_OMITTED
+    };
     let described = DescribedGroup::default()
         .with_group_id(group_id.clone())
-        .with_authorized_operations(OPERATIONS_OMITTED);
+        .with_authorized_operations(operations);
     // DESCRIBE on the group (GROUP_AUTHORIZATION_FAILED), as in Kafka.
     let allowed = ctx.group_allowed(broker, Op::Describe, &group_id.0);
     if let Err(e) = allowed.and_then(|()| broker.groups.check_group(broker, &group_id.0)) {

@@ -10,7 +10,7 @@ use kafka_protocol::messages::metadata_response::MetadataResponseTopic;
 use kafka_protocol::messages::{BrokerId, MetadataRequest, MetadataResponse, TopicName};
 use kafka_protocol::protocol::VersionRange;
 
-use super::authorize::Op;
+use super::authorize::{Op, Resource, CLUSTER_NAME};
 use super::{str_bytes, RequestContext};
 use crate::broker::Broker;
 use crate::coordinator::kafka::image_responses::{describe, response_broker, OPERATIONS_OMITTED};
@@ -40,6 +40,8 @@ pub async fn handle(broker: &Broker, ctx: &RequestContext<'_>, request: Metadata
     };
     let allow_auto_create = ctx.version < 4 || request.allow_auto_topic_creation;
     let access = ctx.access(broker);
+    let include_cluster_operations = request.include_cluster_authorized_operations;
+    let include_topic_operations = request.include_topic_authorized_operations;
 
     let topics = match requested {
         // All topics: only those the caller may DESCRIBE, as Kafka answers.
@@ -87,6 +89,22 @@ pub async fn handle(broker: &Broker, ctx: &RequestContext<'_>, request: Metadata
         }
     };
 
+    // Each described topic's authorized operations, when asked (v8+).
+    let topics: Vec<MetadataResponseTopic> = if include_topic_operations {
+        topics
+            .into_iter()
+            .map(|t: MetadataResponseTopic| {
+                let operations = match (&t.name, t.error_code) {
+                    (Some(name), 0) => access.authorized_operations(Resource::Topic, name.as_str()),
+                    _ => OPERATIONS_OMITTED,
+                };
+                t.with_topic_authorized_operations(operations)
+            })
+            .collect()
+    } else {
+        topics
+    };
+
     // Clients send admin requests to the controller they are told about; every broker forwards them to
     // the coordinators' controller, so any live broker will do: this one.
     MetadataResponse::default()
@@ -94,7 +112,11 @@ pub async fn handle(broker: &Broker, ctx: &RequestContext<'_>, request: Metadata
         .with_cluster_id(Some(str_bytes(&broker.metadata.cluster_id())))
         .with_controller_id(BrokerId(broker.broker_id()))
         .with_topics(topics)
-        .with_cluster_authorized_operations(OPERATIONS_OMITTED)
+        .with_cluster_authorized_operations(if include_cluster_operations {
+            access.authorized_operations(Resource::Cluster, CLUSTER_NAME)
+        } else {
+            OPERATIONS_OMITTED
+        })
 }
 
 /// `may_create`: the client allows auto-creation and the caller may create the topic; `asked`: the
