@@ -11,7 +11,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
-use common::secured::{text, topics};
+use common::secured::{admin_tool, text, topics};
 use common::*;
 
 const PLAIN: &str = "org.apache.kafka.common.security.plain.PlainLoginModule";
@@ -31,14 +31,7 @@ fn login(dir: &Path, user: &str) -> PathBuf {
 
 /// `kafka-acls.sh --bootstrap-server B --command-config CONFIG ARGS`.
 fn acls(bootstrap: &str, config: &Path, args: &[&str]) -> Output {
-    let mut full = vec![
-        "--bootstrap-server",
-        bootstrap,
-        "--command-config",
-        config.to_str().unwrap(),
-    ];
-    full.extend_from_slice(args);
-    kafka_tool_timeout("4", "acls", &full, 90)
+    admin_tool("acls", bootstrap, config, args)
 }
 
 fn ok(what: &str, out: Output) -> String {

@@ -6,64 +6,62 @@
 use std::sync::Arc;
 
 use crate::broker::Broker;
+use crate::config::authorizer::AuthorizerConfig;
 use crate::coordinator::acl::{self, Operation, ResourceType};
 use crate::coordinator::ClusterImage;
 
 pub use acl::{Operation as Op, ResourceType as Resource, CLUSTER_NAME};
 
-/// One request's authorizer: the ACLs as of when it was made.
+/// One request's authorizer: the ACLs as of when it was made. Built per request on the hot path
+/// (Produce, Fetch), so without an authorizer it holds nothing and allocates nothing.
 pub struct Access<'a> {
-    broker: &'a Broker,
-    image: Option<Arc<ClusterImage>>,
+    checks: Option<Checks<'a>>,
+}
+
+/// What a decision needs, present only when an authorizer is configured.
+struct Checks<'a> {
+    config: &'a AuthorizerConfig,
+    image: Arc<ClusterImage>,
     principal: String,
     host: String,
 }
 
 impl<'a> Access<'a> {
     pub fn new(broker: &'a Broker, user: &str, peer: std::net::IpAddr) -> Self {
-        let image = broker.config.authorizer.as_ref().map(|_| broker.metadata.image());
-        Access {
-            broker,
-            image,
+        let checks = broker.config.authorizer.as_ref().map(|config| Checks {
+            config,
+            image: broker.metadata.image(),
             principal: format!("User:{user}"),
             host: peer.to_string(),
-        }
+        });
+        Access { checks }
     }
 
     /// Whether an authorizer is configured at all (the ACL APIs answer SECURITY_DISABLED without one).
     pub fn enabled(&self) -> bool {
-        self.image.is_some()
+        self.checks.is_some()
     }
 
     pub fn allows(&self, operation: Operation, resource_type: ResourceType, name: &str) -> bool {
-        let (Some(image), Some(config)) = (&self.image, &self.broker.config.authorizer) else {
-            return true;
-        };
-        acl::authorize(
-            &image.acls,
-            config,
-            &self.principal,
-            &self.host,
-            operation,
-            resource_type,
-            name,
-        )
+        self.checks.as_ref().is_none_or(|c| {
+            acl::authorize(
+                &c.image.acls,
+                c.config,
+                &c.principal,
+                &c.host,
+                operation,
+                resource_type,
+                name,
+            )
+        })
     }
 
     /// Whether some resource of `resource_type` allows `operation` (KIP-679: an idempotent producer
     /// needs WRITE on any topic, or IDEMPOTENT_WRITE on the cluster).
     pub fn allows_any(&self, operation: Operation, resource_type: ResourceType) -> bool {
-        let (Some(image), Some(config)) = (&self.image, &self.broker.config.authorizer) else {
-            return true;
-        };
-        acl::authorize_any(
-            &image.acls,
-            config,
-            &self.principal,
-            &self.host,
-            operation,
-            resource_type,
-        )
+        self.checks.as_ref().is_none_or(|c| {
+            acl::authorize_any(&c.image.acls, c.config, &c.principal, &c.host, operation, resource_type)
+        })
     }
 
     /// Why an ACL API (CreateAcls, DescribeAcls, DeleteAcls) is refused, if it is: no authorizer

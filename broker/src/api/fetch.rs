@@ -119,6 +119,9 @@ fn throttle_consumer(
 /// Kafka): a consumer needs READ on the topic, a follower CLUSTER_ACTION on the cluster.
 fn denied_topics(broker: &Broker, ctx: &RequestContext<'_>, request: &FetchRequest) -> Vec<bool> {
     let access = ctx.access(broker);
+    if !access.enabled() {
+        return vec![false; request.topics.len()];
+    }
     if replica_id(ctx, request).is_some() {
         let denied = !access.allows_cluster(Op::ClusterAction);
         return vec![denied; request.topics.len()];

@@ -17,6 +17,11 @@ pub fn text(out: &Output) -> String {
 
 /// `kafka-topics.sh --bootstrap-server B --command-config CONFIG ARGS`.
 pub fn topics(bootstrap: &str, config: &Path, args: &[&str]) -> Output {
+    admin_tool("topics", bootstrap, config, args)
+}
+
+/// Kafka 4's `kafka-<tool>.sh --bootstrap-server B --command-config CONFIG ARGS` (90 s timeout).
+pub fn admin_tool(tool: &str, bootstrap: &str, config: &Path, args: &[&str]) -> Output {
     let mut full = vec![
         "--bootstrap-server",
         bootstrap,
@@ -24,7 +29,7 @@ pub fn topics(bootstrap: &str, config: &Path, args: &[&str]) -> Output {
         config.to_str().unwrap(),
     ];
     full.extend_from_slice(args);
-    kafka_tool_timeout("4", "topics", &full, 90)
+    kafka_tool_timeout("4", tool, &full, 90)
 }
 
 /// Kafka's console producer writes `records` to `topic`, then a console consumer in `group` reads them
