@@ -26,6 +26,7 @@ use crate::network::MemoryBudget;
 use crate::quota::ClientQuotas;
 use crate::replication::{self, HostedPartition, IsrClient, ReplicaManager, RoleChanges};
 use crate::topic_error::storage_error;
+use crate::txn::{TxnConfig, TxnCoordinator, TRANSACTION_STATE_TOPIC};
 pub use crate::topic_error::TopicError;
 
 pub struct Broker {
@@ -47,6 +48,9 @@ pub struct Broker {
     pub client_quotas: ClientQuotas,
     /// The group coordinator of the consumer groups whose `__consumer_offsets` partition this broker leads.
     pub groups: GroupCoordinator,
+    /// The transaction coordinator of the transactional ids whose `__transaction_state` partition this
+    /// broker leads.
+    pub txns: TxnCoordinator,
     /// Serializes installing metadata (log changes follow metadata in order).
     installing: tokio::sync::Mutex<()>,
     /// Producer ids handed out from the current block: (next, end exclusive).
@@ -77,6 +81,7 @@ impl Broker {
         let budget = MemoryBudget::new(config.heap_bytes);
         let client_quotas = ClientQuotas::new(config.quota_window_num, config.quota_window_size_seconds as i64 * 1000);
         let groups = GroupCoordinator::new(GroupConfig::from_settings(&config.static_settings));
+        let txns = TxnCoordinator::new(TxnConfig::from_broker(&config));
         let metadata = Arc::new(MetadataView::new());
         let controller = Arc::new(controller);
         let session = Arc::new(session);
@@ -117,6 +122,7 @@ impl Broker {
             metrics,
             budget,
             groups,
+            txns,
             installing: tokio::sync::Mutex::new(()),
             producer_ids: tokio::sync::Mutex::new((0, 0)),
             background: CancellationToken::new(),
@@ -218,6 +224,7 @@ impl Broker {
             RoleChanges::default()
         };
         self.move_group_coordination(&changes).await;
+        self.move_txn_coordination(&changes).await;
         self.delete_removed_replicas(offset, &changes.removed).await;
         self.metadata.install(offset, Arc::unwrap_or_clone(image));
     }
@@ -251,6 +258,51 @@ impl Broker {
             Ok(Ok(_)) => {}
             Ok(Err(e)) => tracing::error!("cannot load consumer groups: {e}"),
             Err(e) => tracing::error!("loading consumer groups panicked: {e}"),
+        }
+    }
+
+    /// The transaction coordinator follows `__transaction_state` leadership as the group coordinator
+    /// follows `__consumer_offsets`; transactions found decided but not complete get their markers
+    /// written again.
+    async fn move_txn_coordination(self: &Arc<Self>, changes: &RoleChanges) {
+        let txn_state = |tps: &[TopicPartition]| -> Vec<i32> {
+            tps.iter()
+                .filter(|tp| tp.topic == TRANSACTION_STATE_TOPIC)
+                .map(|tp| tp.partition)
+                .collect()
+        };
+        self.txns.unload_partitions(&**self, &txn_state(&changes.became_follower));
+        let led: Vec<(i32, i32)> = txn_state(&changes.became_leader)
+            .into_iter()
+            .filter_map(|p| {
+                let tp = TopicPartition::new(TRANSACTION_STATE_TOPIC, p);
+                let (epoch, leads) = self.replicas.get(&tp)?.leader_epoch();
+                leads.then_some((p, epoch))
+            })
+            .collect();
+        if led.is_empty() {
+            return;
+        }
+        let broker = self.clone();
+        let loaded = tokio::task::spawn_blocking(move || broker.txns.load_partitions(&*broker, &led)).await;
+        match loaded {
+            Ok(Ok((summary, preparing))) => {
+                if summary.records > 0 {
+                    tracing::info!(
+                        partitions = summary.partitions,
+                        transactions = summary.transactions,
+                        records = summary.records,
+                        skipped = summary.skipped,
+                        completing = preparing.len(),
+                        "loaded the transactions of the {TRANSACTION_STATE_TOPIC} partitions now led here"
+                    );
+                }
+                for id in preparing {
+                    crate::txn::markers::complete_later(self, &id);
+                }
+            }
+            Ok(Err(e)) => tracing::error!("cannot load transactions: {e}"),
+            Err(e) => tracing::error!("loading transactions panicked: {e}"),
         }
     }
 

@@ -20,3 +20,5 @@ pub mod quota;
 pub mod replication;
 pub mod runtime;
 pub mod topic_error;
+pub mod txn;
+mod txn_host;

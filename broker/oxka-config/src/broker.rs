@@ -122,6 +122,18 @@ pub struct BrokerConfig {
     pub offsets_topic_num_partitions: i32,
     pub transaction_state_log_replication_factor: i16,
     pub transaction_state_log_min_isr: i32,
+    /// `transaction.state.log.num.partitions` (50): partitions of `__transaction_state`.
+    pub transaction_state_log_num_partitions: i32,
+    /// `transaction.max.timeout.ms` (900000): the longest `transaction.timeout.ms` a producer may ask for.
+    pub transaction_max_timeout_ms: i32,
+    /// `transactional.id.expiration.ms` (604800000): an idle transactional id is forgotten after this.
+    pub transactional_id_expiration_ms: i64,
+    /// `transaction.abort.timed.out.transaction.cleanup.interval.ms` (10000): how often open transactions
+    /// past their timeout are looked for and aborted.
+    pub transaction_abort_timed_out_transaction_cleanup_interval_ms: u64,
+    /// `transaction.remove.expired.transaction.cleanup.interval.ms` (3600000): how often expired
+    /// transactional ids are looked for.
+    pub transaction_remove_expired_transaction_cleanup_interval_ms: u64,
     pub log: LogDefaults,
     pub log_retention_check_interval_ms: u64,
     pub log_flush_scheduler_interval_ms: u64,
@@ -398,6 +410,21 @@ impl BrokerConfig {
             transaction_state_log_min_isr: raw
                 .ranged::<i32>("transaction.state.log.min.isr", 1, i32::MAX)?
                 .unwrap_or(2),
+            transaction_state_log_num_partitions: raw
+                .ranged::<i32>("transaction.state.log.num.partitions", 1, 1_000_000)?
+                .unwrap_or(50),
+            transaction_max_timeout_ms: raw
+                .ranged::<i32>("transaction.max.timeout.ms", 1, i32::MAX)?
+                .unwrap_or(900_000),
+            transactional_id_expiration_ms: raw
+                .ranged::<i64>("transactional.id.expiration.ms", 1, i32::MAX as i64)?
+                .unwrap_or(604_800_000),
+            transaction_abort_timed_out_transaction_cleanup_interval_ms: raw
+                .ranged::<u64>("transaction.abort.timed.out.transaction.cleanup.interval.ms", 1, i32::MAX as u64)?
+                .unwrap_or(10_000),
+            transaction_remove_expired_transaction_cleanup_interval_ms: raw
+                .ranged::<u64>("transaction.remove.expired.transaction.cleanup.interval.ms", 1, i32::MAX as u64)?
+                .unwrap_or(3_600_000),
             log,
             log_retention_check_interval_ms: raw
                 .ranged::<u64>("log.retention.check.interval.ms", 1, i64::MAX as u64)?

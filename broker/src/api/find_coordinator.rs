@@ -1,13 +1,14 @@
 //! FindCoordinator: a group's coordinator is the leader of the group's `__consumer_offsets` partition
 //! (created, through the controller, on the first lookup), with its address for the client's listener.
-//! Transaction coordinators do not exist yet: COORDINATOR_NOT_AVAILABLE.
+//! A transactional id's coordinator is the leader of its `__transaction_state` partition (that topic is
+//! created the same way).
 
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::find_coordinator_response::Coordinator;
 use kafka_protocol::messages::{BrokerId, FindCoordinatorRequest, FindCoordinatorResponse};
 use kafka_protocol::protocol::{StrBytes, VersionRange};
 
-use super::authorize::Op;
+use super::authorize::{Op, Resource};
 use super::{str_bytes, RequestContext};
 use crate::broker::Broker;
 
@@ -60,7 +61,13 @@ async fn find(broker: &Broker, ctx: &RequestContext<'_>, key_type: i8, key: StrB
             Ok(()) => broker.groups.coordinator_of(broker, key.as_str()),
             Err(e) => Err(e),
         },
-        KEY_TYPE_TRANSACTION => Err(ResponseError::CoordinatorNotAvailable),
+        KEY_TYPE_TRANSACTION if !ctx.access(broker).allows(Op::Describe, Resource::TransactionalId, key.as_str()) => {
+            Err(ResponseError::TransactionalIdAuthorizationFailed)
+        }
+        KEY_TYPE_TRANSACTION => match broker.txns.ensure_topic(broker).await {
+            Ok(()) => broker.txns.coordinator_of(broker, key.as_str()),
+            Err(e) => Err(e),
+        },
         _ => Err(ResponseError::InvalidRequest),
     };
     let leader = match leader {

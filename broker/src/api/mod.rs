@@ -20,6 +20,8 @@ pub use crate::protocol::{ApiSpec, RequestError};
 use crate::quota;
 pub use context::{code, topic_name_for, ConnectionInfo, RequestContext};
 
+pub mod add_offsets_to_txn;
+pub mod add_partitions_to_txn;
 pub mod alter_client_quotas;
 pub mod alter_configs;
 pub mod alter_partition_reassignments;
@@ -41,8 +43,10 @@ pub mod describe_configs;
 pub mod describe_groups;
 pub mod describe_log_dirs;
 pub mod describe_quorum;
+pub mod describe_transactions;
 pub mod describe_user_scram_credentials;
 pub mod elect_leaders;
+pub mod end_txn;
 pub mod fetch;
 pub mod find_coordinator;
 pub mod heartbeat;
@@ -53,6 +57,7 @@ pub mod leave_group;
 pub mod list_groups;
 pub mod list_offsets;
 pub mod list_partition_reassignments;
+pub mod list_transactions;
 pub mod metadata;
 pub mod offset_commit;
 pub mod offset_delete;
@@ -60,6 +65,7 @@ pub mod offset_fetch;
 pub mod offset_for_leader_epoch;
 pub mod produce;
 pub mod sync_group;
+pub mod write_txn_markers;
 
 const fn spec(key: ApiKey, versions: VersionRange) -> ApiSpec {
     ApiSpec { key, versions }
@@ -117,6 +123,12 @@ pub const SUPPORTED: &[ApiSpec] = &[
     spec(ApiKey::DescribeAcls, describe_acls::VERSIONS),
     spec(ApiKey::CreateAcls, create_acls::VERSIONS),
     spec(ApiKey::DeleteAcls, delete_acls::VERSIONS),
+    spec(ApiKey::AddPartitionsToTxn, add_partitions_to_txn::VERSIONS),
+    spec(ApiKey::AddOffsetsToTxn, add_offsets_to_txn::VERSIONS),
+    spec(ApiKey::EndTxn, end_txn::VERSIONS),
+    spec(ApiKey::WriteTxnMarkers, write_txn_markers::VERSIONS),
+    spec(ApiKey::DescribeTransactions, describe_transactions::VERSIONS),
+    spec(ApiKey::ListTransactions, list_transactions::VERSIONS),
     // Answered by `runtime::sasl` while a SASL listener's connection authenticates; here (any other
     // connection, or after authentication) with ILLEGAL_SASL_STATE, as Kafka's request handler does.
     spec(ApiKey::SaslHandshake, VersionRange { min: 0, max: 1 }),
@@ -314,6 +326,16 @@ async fn dispatch(
         RequestKind::DescribeAcls(r) => ResponseKind::DescribeAcls(describe_acls::handle(broker, ctx, r)),
         RequestKind::CreateAcls(r) => ResponseKind::CreateAcls(create_acls::handle(broker, ctx, r).await),
         RequestKind::DeleteAcls(r) => ResponseKind::DeleteAcls(delete_acls::handle(broker, ctx, r).await),
+        RequestKind::AddPartitionsToTxn(r) => {
+            ResponseKind::AddPartitionsToTxn(add_partitions_to_txn::handle(broker, ctx, r).await)
+        }
+        RequestKind::AddOffsetsToTxn(r) => ResponseKind::AddOffsetsToTxn(add_offsets_to_txn::handle(broker, ctx, r).await),
+        RequestKind::EndTxn(r) => ResponseKind::EndTxn(end_txn::handle(broker, ctx, r).await),
+        RequestKind::WriteTxnMarkers(r) => ResponseKind::WriteTxnMarkers(write_txn_markers::handle(broker, ctx, r).await),
+        RequestKind::DescribeTransactions(r) => {
+            ResponseKind::DescribeTransactions(describe_transactions::handle(broker, ctx, r))
+        }
+        RequestKind::ListTransactions(r) => ResponseKind::ListTransactions(list_transactions::handle(broker, ctx, r)),
         RequestKind::OffsetForLeaderEpoch(r) => {
             ResponseKind::OffsetForLeaderEpoch(offset_for_leader_epoch::handle(broker, ctx, r))
         }

@@ -13,7 +13,7 @@ use kafka_protocol::messages::produce_response::{PartitionProduceResponse, Topic
 use kafka_protocol::messages::{ProduceRequest, ProduceResponse};
 use kafka_protocol::protocol::VersionRange;
 
-use super::authorize::{Access, Op};
+use super::authorize::{Access, Op, Resource};
 use super::{str_bytes, topic_name_for, RequestContext};
 use crate::broker::Broker;
 use crate::log::{AppendError, AppendInfo, TopicPartition};
@@ -49,9 +49,11 @@ pub async fn handle(broker: &Broker, ctx: &RequestContext<'_>, request: ProduceR
 pub fn append_all(broker: &Broker, access: &Access<'_>, request: ProduceRequest) -> Option<Appending> {
     let acks = request.acks;
     let valid_acks = matches!(acks, -1..=1);
-    if request.transactional_id.is_some() {
-        tracing::warn!("refusing a transactional produce: transactions are not supported yet");
-    }
+    // A transactional produce needs WRITE on its transactional id (checked once for the request).
+    let txn_denied = request
+        .transactional_id
+        .as_ref()
+        .is_some_and(|id| !access.allows(Op::Write, Resource::TransactionalId, id.as_str()));
     let timeout = Duration::from_millis(request.timeout_ms.max(0) as u64);
     let mut outcomes: Vec<(usize, i32, Result<Appended, Failure>)> = Vec::new();
     for (topic_index, topic) in request.topic_data.iter().enumerate() {
@@ -61,11 +63,8 @@ pub fn append_all(broker: &Broker, access: &Access<'_>, request: ProduceRequest)
                 Err((ResponseError::InvalidRequiredAcks, None))
             } else if name.as_deref().is_some_and(|n| !access.allows_topic(Op::Write, n)) {
                 Err((ResponseError::TopicAuthorizationFailed, None))
-            } else if request.transactional_id.is_some() {
-                Err((
-                    ResponseError::TransactionalIdAuthorizationFailed,
-                    Some("transactions are not supported yet".to_string()),
-                ))
+            } else if txn_denied {
+                Err((ResponseError::TransactionalIdAuthorizationFailed, None))
             } else {
                 append(
                     broker,

@@ -31,6 +31,16 @@ use crate::log_dir_health::LogDirHealth;
 use crate::metrics::{ReplicationCounters, ReplicationSnapshot};
 use crate::util::join_host_port;
 
+/// A transaction marker to write: which producer's transaction it ends, how, and the epoch of the
+/// transaction coordinator that decided it.
+#[derive(Debug, Clone, Copy)]
+pub struct TxnMarker {
+    pub producer_id: i64,
+    pub producer_epoch: i16,
+    pub commit: bool,
+    pub coordinator_epoch: i32,
+}
+
 /// Why an append as leader failed, as the client is told.
 #[derive(Debug)]
 pub struct AppendFailure {
@@ -369,6 +379,41 @@ impl ReplicaManager {
         records: &[u8],
         acks: i16,
     ) -> Result<(Arc<HostedPartition>, AppendInfo, i32), AppendFailure> {
+        self.append_with(tp, acks, |log, leader_epoch, now| {
+            log.append_as_leader(records, leader_epoch, now)
+        })
+    }
+
+    /// Writes a transaction marker (a control batch ending `producer_id`'s transaction) as the leader
+    /// of `tp` and waits, as acks=all, until the in-sync replicas have it (Kafka's WriteTxnMarkers).
+    pub async fn append_marker(
+        &self,
+        tp: &TopicPartition,
+        marker: TxnMarker,
+        timeout: Duration,
+    ) -> Result<(), AppendFailure> {
+        let (hosted, info, leader_epoch) = self.append_with(tp, -1, |log, leader_epoch, now| {
+            log.append_control_marker(
+                marker.producer_id,
+                marker.producer_epoch,
+                marker.commit,
+                marker.coordinator_epoch,
+                leader_epoch,
+                now,
+            )
+        })?;
+        self.await_replication(&hosted, leader_epoch, info.last_offset + 1, timeout)
+            .await
+    }
+
+    /// The append of `append_now` with what is appended left to `append` (given the log, the leader
+    /// epoch and the time).
+    fn append_with(
+        &self,
+        tp: &TopicPartition,
+        acks: i16,
+        append: impl FnOnce(&mut crate::log::Log, i32, i64) -> Result<AppendInfo, AppendError>,
+    ) -> Result<(Arc<HostedPartition>, AppendInfo, i32), AppendFailure> {
         let hosted = self
             .get(tp)
             .ok_or_else(|| AppendFailure::of(ResponseError::NotLeaderOrFollower, None))?;
@@ -388,8 +433,7 @@ impl ReplicaManager {
                     )),
                 ));
             }
-            let info = log
-                .append_as_leader(records, state.leader_epoch, now_ms())
+            let info = append(&mut log, state.leader_epoch, now_ms())
                 .inspect_err(|e| {
                     if e.is_io_failure() {
                         self.log_dirs.write_failed(log.dir(), e);

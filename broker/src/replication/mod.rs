@@ -23,4 +23,4 @@ mod sim;
 pub use hosted::{HostedPartition, Role};
 
 pub use isr::IsrClient;
-pub use manager::{check_epoch, AppendFailure, FollowerRead, ReplicaManager, RoleChanges};
+pub use manager::{check_epoch, AppendFailure, FollowerRead, ReplicaManager, RoleChanges, TxnMarker};

@@ -39,6 +39,8 @@ use server::{accept_loop, bind_listeners, ListenerSecurity};
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// How often group timeouts are checked: their granularity.
+/// How often the transaction coordinator looks at its clocks.
+const TXN_TICK_MS: u64 = 1000;
 const GROUP_TICK_MS: u64 = 100;
 
 /// Reads `server.properties` plus overrides and `KAFKA_HEAP_OPTS` into a validated config.
@@ -283,6 +285,22 @@ pub async fn serve(broker: &Arc<Broker>, tasks: &TaskTracker, shutdown: &Cancell
     );
     // Session, rebalance and initial-delay timeouts of consumer groups.
     spawn_periodic(broker, shutdown, GROUP_TICK_MS, "group timeouts", |b| b.groups.tick(b));
+    // Transactions past their timeout are aborted, idle transactional ids expire (each at its own
+    // configured interval; the tick only looks often enough to honour them).
+    {
+        let broker = broker.clone();
+        let shutdown = shutdown.clone();
+        tokio::spawn(async move {
+            let mut ticker = tokio::time::interval(Duration::from_millis(TXN_TICK_MS));
+            ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tokio::select! {
+                    _ = shutdown.cancelled() => return,
+                    _ = ticker.tick() => broker.txns.tick(&broker).await,
+                }
+            }
+        });
+    }
     // Followers that stopped catching up leave the ISR (Kafka checks every half lag time).
     let replication = &broker.config.replication;
     spawn_periodic(
