@@ -227,6 +227,25 @@ pub fn validate_client_batch(header: &BatchHeader) -> Result<(), BatchError> {
     Ok(())
 }
 
+/// The rules for batches the broker's own coordinators write (Kafka's `AppendOrigin.COORDINATOR`):
+/// counts match the offset range; control batches and `baseSequence = -1` are allowed.
+pub fn validate_coordinator_batch(header: &BatchHeader) -> Result<(), BatchError> {
+    if header.records_count <= 0 {
+        return Err(BatchError::Invalid("recordsCount must be positive"));
+    }
+    if i64::from(header.records_count) != i64::from(header.last_offset_delta) + 1 {
+        return Err(BatchError::Invalid(
+            "recordsCount does not match the batch's offset range (lastOffsetDelta + 1)",
+        ));
+    }
+    if header.is_control() && !(header.has_producer_id() && header.is_transactional()) {
+        return Err(BatchError::Invalid(
+            "a control batch must be transactional and carry a producer id",
+        ));
+    }
+    Ok(())
+}
+
 /// Overwrites baseOffset and partitionLeaderEpoch; neither is covered by the CRC.
 pub fn assign_offset_and_epoch(batch: &mut [u8], base_offset: i64, leader_epoch: i32) {
     batch[0..8].copy_from_slice(&base_offset.to_be_bytes());

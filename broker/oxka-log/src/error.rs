@@ -86,6 +86,14 @@ pub enum AppendError {
         sequence: i32,
         expected: String,
     },
+    #[error("producer {producer_id} sent a non-transactional batch (offset {offset}) while its transaction is ongoing; it must end the transaction first")]
+    InvalidTxnState { producer_id: i64, offset: i64 },
+    #[error("end transaction marker for producer {producer_id} has coordinator epoch {coordinator_epoch} but {current} is current; a newer transaction coordinator took over")]
+    TransactionCoordinatorFenced {
+        producer_id: i64,
+        coordinator_epoch: i32,
+        current: i32,
+    },
     #[error("produce data held no complete record batch")]
     Empty,
     #[error("replicated batch at byte {position} starts at offset {base_offset} but offsets must increase: {expected_at_least} or later was expected; the leader's data is inconsistent")]
@@ -122,6 +130,8 @@ impl AppendError {
             AppendError::OutOfOrderSequence { .. } => 45,                // OUT_OF_ORDER_SEQUENCE_NUMBER
             AppendError::InvalidProducerEpoch { .. } => 47,              // INVALID_PRODUCER_EPOCH
             AppendError::InvalidRecord { .. } => 87,                     // INVALID_RECORD
+            AppendError::InvalidTxnState { .. } => 48,                   // INVALID_TXN_STATE
+            AppendError::TransactionCoordinatorFenced { .. } => 52,      // TRANSACTION_COORDINATOR_FENCED
             AppendError::Storage(_) | AppendError::AfterFailedWrite { .. } => 56, // KAFKA_STORAGE_ERROR
             // Follower appends only: no client sees these.
             AppendError::OffsetsOutOfOrder { .. } | AppendError::UnexpectedAppendOffset { .. } => -1, // UNKNOWN_SERVER_ERROR

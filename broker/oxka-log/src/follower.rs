@@ -13,8 +13,10 @@
 use super::append_info::AppendInfo;
 use super::checkpoint;
 use super::error::{AppendError, LogError};
+use super::producer_replay::complete_txns;
+use super::producer_state::ProducerBatch;
 use super::segment::{AppendedBatch, LogSegment};
-use super::unified_log::{parse_batch_at, wall_clock_ms, Log};
+use super::unified_log::{parse_batch_at, producer_batch_kind, wall_clock_ms, Log};
 use crate::batch::BatchHeader;
 
 impl Log {
@@ -22,7 +24,8 @@ impl Log {
     /// no whole batch (an empty fetch) is `Ok` with nothing appended (`record_count == 0`,
     /// `base_offset == log_end_offset`). Records each batch's partition leader epoch in the epoch
     /// cache (Kafka's `assign`: a no-op unless the epoch is new), updates producer state without
-    /// validation (so an idempotent producer keeps its sequence if this replica becomes leader),
+    /// validation (so an idempotent producer keeps its sequence, and the last stable offset and
+    /// transaction index are right, if this replica becomes leader),
     /// rolls segments as `append_as_leader` does, advances the log end offset and honours
     /// `flush.messages`.
     pub fn append_as_follower(&mut self, records: &[u8]) -> Result<AppendInfo, AppendError> {
@@ -131,8 +134,14 @@ impl Log {
             .append(&records[first_pos..end], &appended)
             .map_err(LogError::io("appending replicated data to segment", path))?;
         let mut count = 0;
-        for (_, h) in run {
-            self.producer_state.apply_loaded(h);
+        for (pos, h) in run {
+            let kind = producer_batch_kind(h, &records[*pos..*pos + h.size()]).unwrap_or_else(|e| {
+                tracing::warn!(dir = %self.dir.display(), error = %e, "ignoring an unreadable replicated control batch");
+                ProducerBatch::OtherControl
+            });
+            if let Some(done) = self.producer_state.apply_loaded(h, kind) {
+                complete_txns(&mut self.segments, &mut self.producer_state, [done], false)?;
+            }
             count += (h.last_offset() - h.base_offset + 1) as usize;
         }
         self.log_end_offset = last.next_offset();

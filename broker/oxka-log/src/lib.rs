@@ -8,7 +8,7 @@
 //! truncate, flush, close), `follower` (`Log::append_as_follower`: the leader's batches kept byte for
 //! byte), `leader_epoch` (`LeaderEpochCache`, `leader-epoch-checkpoint`) and `log_epochs` (`Log`'s
 //! accessors over it), `recovery` (`Log::open`), `retention` (retention, DeleteRecords,
-//! `maybe_increment_log_start_offset`), `producer_state` (idempotent producers; `producer_replay` rebuilds it from the log), `cleaner`
+//! `maybe_increment_log_start_offset`), `producer_state` (idempotent and transactional producers; `producer_replay` rebuilds it from the log), `control` (end-transaction marker batches), `txn_index` (`TransactionIndex`, `<base>.txnindex`), `txn_log` (`Log`'s transaction API: markers, last stable offset, aborted transactions), `cleaner`
 //! (compaction: `LogCleaner` and its threads), `checkpoint` (per-partition state files),
 //! `offset_checkpoint` (Kafka's per-log-dir `replication-offset-checkpoint`,
 //! `recovery-point-offset-checkpoint`, `log-start-offset-checkpoint`), `config` (`LogConfig`),
@@ -30,6 +30,7 @@ pub mod batch;
 mod checkpoint;
 pub mod cleaner;
 pub mod config;
+pub mod control;
 pub mod error;
 mod follower;
 mod index;
@@ -46,6 +47,8 @@ mod retention;
 mod segment;
 pub mod throttled_replicas;
 mod topic_partition;
+pub mod txn_index;
+mod txn_log;
 mod unified_log;
 
 #[cfg(test)]
@@ -59,9 +62,11 @@ pub use config::{CleanupPolicy, LogConfig, LogConfigError, TimestampType};
 pub use error::{AppendError, LogError, ReadError};
 pub use leader_epoch::{EpochEntry, LeaderEpochCache};
 pub use manager::{LogManager, Partition};
-pub use producer_state::ProducerStateManager;
+pub use producer_state::{AppendOrigin, CompletedTxn, ProducerStateManager};
 pub use retention::RetentionOutcome;
 pub use segment::FetchSlice;
 pub use throttled_replicas::ThrottledReplicas;
 pub use topic_partition::TopicPartition;
+pub use txn_index::AbortedTxn;
+pub use txn_log::AbortedTransaction;
 pub use unified_log::Log;

@@ -74,7 +74,6 @@ impl DecodedBatch {
     pub fn key(&self, r: &RecordView) -> Option<&[u8]> {
         r.key.as_ref().map(|k| &self.data[k.clone()])
     }
-    #[cfg(test)]
     pub fn value(&self, r: &RecordView) -> Option<&[u8]> {
         r.value.as_ref().map(|v| &self.data[v.clone()])
     }

@@ -27,7 +27,7 @@ use super::leader_epoch::LeaderEpochCache;
 use super::producer_state::ProducerStateManager;
 use super::segment::{
     segment_file, HeaderScanner, LogSegment, CLEANED_SUFFIX, DELETED_SUFFIX, INDEX_SUFFIX, LOG_SUFFIX, SWAP_SUFFIX,
-    TIME_INDEX_SUFFIX,
+    TIME_INDEX_SUFFIX, TXN_INDEX_SUFFIX,
 };
 use super::unified_log::Log;
 
@@ -181,6 +181,7 @@ fn scan_dir(dir: &Path) -> Result<Vec<i64>, LogError> {
         } else if let Some(stem) = name
             .strip_suffix(INDEX_SUFFIX)
             .or_else(|| name.strip_suffix(TIME_INDEX_SUFFIX))
+            .or_else(|| name.strip_suffix(TXN_INDEX_SUFFIX))
         {
             if let Some(base) = parse_base_offset(stem) {
                 indexes.push((base, path));
@@ -229,7 +230,7 @@ fn complete_swap(
     }
     let replaced: Vec<i64> = bases.iter().copied().filter(|b| (base..next).contains(b)).collect();
     for old in &replaced {
-        for suffix in [LOG_SUFFIX, INDEX_SUFFIX, TIME_INDEX_SUFFIX] {
+        for suffix in [LOG_SUFFIX, INDEX_SUFFIX, TIME_INDEX_SUFFIX, TXN_INDEX_SUFFIX] {
             let path = segment_file(dir, *old, suffix);
             match fs::remove_file(&path) {
                 Ok(()) => {}
@@ -238,7 +239,9 @@ fn complete_swap(
             }
         }
     }
-    for suffix in [INDEX_SUFFIX, TIME_INDEX_SUFFIX] {
+    // The `.swap` index files were removed as leftovers: opening the segment finds its indexes
+    // missing and recovers it, and its transaction index is rebuilt by the producer state replay.
+    for suffix in [INDEX_SUFFIX, TIME_INDEX_SUFFIX, TXN_INDEX_SUFFIX] {
         let path = segment_file(dir, base, suffix);
         if path.exists() {
             fs::remove_file(&path).map_err(LogError::io("removing an index of a swapped segment", path))?;
@@ -323,6 +326,8 @@ impl Log {
 
         let mut segments = BTreeMap::new();
         let mut log_end_offset = None;
+        // Base of the first segment recovered: its transaction index was reset.
+        let mut first_recovered = None;
         let mut i = 0;
         while i < bases.len() {
             let base = bases[i];
@@ -343,6 +348,7 @@ impl Log {
                 }
             }
             if needs_recovery {
+                first_recovered = first_recovered.or(Some(base));
                 let path = seg.log_path().to_path_buf();
                 let outcome =
                     recover_segment(&mut seg, &mut epochs).map_err(LogError::io("recovering a segment", path))?;
@@ -385,7 +391,8 @@ impl Log {
                 .load_first_batch_timestamp()
                 .map_err(LogError::io("reading the active segment's first batch", path))?;
         }
-        let producer_state = load_producer_state(&dir, &segments, log_start_offset, log_end_offset)?;
+        let producer_state =
+            load_producer_state(&dir, &mut segments, log_start_offset, log_end_offset, first_recovered)?;
         if epochs_missing {
             epochs = rebuild_leader_epochs(&dir, &segments)?;
         }
@@ -460,20 +467,27 @@ fn rebuild_leader_epochs(dir: &Path, segments: &BTreeMap<i64, LogSegment>) -> Re
 
 /// Producer state at open: the latest snapshot (written at every roll and at clean shutdown)
 /// when it is not past the log end, plus the headers of every batch after it; otherwise a scan
-/// of every header from the log start offset.
+/// of every header from the log start offset. The replay also rebuilds the transaction index of
+/// recovered segments, so a snapshot past the first recovered segment is not used (the replay
+/// must cover every recovered segment).
 fn load_producer_state(
     dir: &Path,
-    segments: &BTreeMap<i64, LogSegment>,
+    segments: &mut BTreeMap<i64, LogSegment>,
     log_start_offset: i64,
     log_end_offset: i64,
+    first_recovered: Option<i64>,
 ) -> Result<ProducerStateManager, LogError> {
     let snapshot = fs::read_to_string(dir.join(checkpoint::PRODUCER_SNAPSHOT_FILE))
         .ok()
         .map(|text| ProducerStateManager::from_snapshot(&text));
     let (mut state, from) = match snapshot {
-        Some(Some((offset, state))) if offset <= log_end_offset => (state, offset.max(log_start_offset)),
+        Some(Some((offset, state)))
+            if offset <= log_end_offset && first_recovered.is_none_or(|base| offset <= base) =>
+        {
+            (state, offset.max(log_start_offset))
+        }
         Some(_) => {
-            tracing::info!(dir = %dir.display(), "producer state snapshot is unreadable or past the log end; rebuilding from the log");
+            tracing::info!(dir = %dir.display(), "producer state snapshot is unreadable, past the log end or past a recovered segment; rebuilding from the log");
             (ProducerStateManager::new(), log_start_offset)
         }
         None => (ProducerStateManager::new(), log_start_offset),

@@ -1,5 +1,6 @@
-//! `LogSegment`: one `.log` file of record batches plus its `OffsetIndex` and `TimeIndex`, and the
-//! `FetchSlice` a read hands back.
+//! `LogSegment`: one `.log` file of record batches plus its `OffsetIndex`, `TimeIndex` and
+//! `TransactionIndex` (the aborted transactions whose marker it holds), and the `FetchSlice` a read
+//! hands back.
 //!
 //! Data enters through `append` (one positional write of already validated, offset-assigned
 //! batches) or is found on disk at open. It leaves through `read`, which only *plans* a read (file
@@ -18,6 +19,7 @@ use bytes::{Bytes, BytesMut};
 
 use super::batch::{BatchHeader, HEADER_SIZE, NO_TIMESTAMP};
 use super::index::{OffsetIndex, TimeIndex};
+use super::txn_index::TransactionIndex;
 
 #[cfg(test)]
 thread_local! {
@@ -32,6 +34,8 @@ const READ_SCAN_WINDOW: usize = 1024;
 pub(crate) const LOG_SUFFIX: &str = ".log";
 pub(crate) const INDEX_SUFFIX: &str = ".index";
 pub(crate) const TIME_INDEX_SUFFIX: &str = ".timeindex";
+/// Kafka's transaction index; created at the segment's first aborted transaction.
+pub(crate) const TXN_INDEX_SUFFIX: &str = ".txnindex";
 pub(crate) const DELETED_SUFFIX: &str = ".deleted";
 /// A segment the cleaner is writing (`<base>.log.cleaned` and its indexes), renamed to `.swap` while
 /// it is swapped in for the segments it replaces (`cleaner::clean`). Opening a log completes a `.swap`
@@ -68,6 +72,7 @@ pub(crate) struct LogSegment {
     size: u64,
     pub(crate) offset_index: OffsetIndex,
     pub(crate) time_index: TimeIndex,
+    pub(crate) txn_index: TransactionIndex,
     index_interval_bytes: usize,
     bytes_since_last_index_entry: usize,
     /// Largest batch maxTimestamp in this segment and the last offset of that batch.
@@ -116,9 +121,10 @@ impl LogSegment {
         let size = file.metadata()?.len();
         let index_path = with_suffix(segment_file(dir, base_offset, INDEX_SUFFIX));
         let time_path = with_suffix(segment_file(dir, base_offset, TIME_INDEX_SUFFIX));
+        let txn_path = with_suffix(segment_file(dir, base_offset, TXN_INDEX_SUFFIX));
         let missing_index = !fresh && size > 0 && !(index_path.exists() && time_path.exists());
         if fresh {
-            for p in [&index_path, &time_path] {
+            for p in [&index_path, &time_path, &txn_path] {
                 if p.exists() {
                     std::fs::remove_file(p)?;
                 }
@@ -126,10 +132,12 @@ impl LogSegment {
         }
         let (offset_index, offset_check) = OffsetIndex::open(index_path, base_offset, settings.max_index_bytes, size)?;
         let (time_index, time_check) = TimeIndex::open(time_path, base_offset, settings.max_index_bytes)?;
+        let (txn_index, txn_check) = TransactionIndex::open(txn_path)?;
         let (max_ts, max_ts_offset) = time_index.last_entry();
         let check = offset_check
             .map_err(|e| format!("offset index: {e}"))
             .and(time_check.map_err(|e| format!("time index: {e}")))
+            .and(txn_check.map_err(|e| format!("transaction index: {e}")))
             .and(if missing_index {
                 Err("index file missing".to_string())
             } else {
@@ -143,6 +151,7 @@ impl LogSegment {
                 size,
                 offset_index,
                 time_index,
+                txn_index,
                 index_interval_bytes: settings.index_interval_bytes,
                 bytes_since_last_index_entry: 0,
                 max_timestamp_so_far: max_ts,
@@ -262,6 +271,7 @@ impl LogSegment {
     pub fn reset_for_recovery(&mut self) -> io::Result<()> {
         self.offset_index.reset()?;
         self.time_index.reset()?;
+        self.txn_index.reset()?;
         self.bytes_since_last_index_entry = 0;
         self.max_timestamp_so_far = NO_TIMESTAMP;
         self.offset_of_max_timestamp_so_far = self.base_offset;
@@ -284,6 +294,7 @@ impl LogSegment {
         };
         self.offset_index.truncate_to(offset)?;
         self.time_index.truncate_to(offset)?;
+        self.txn_index.truncate_to(offset)?;
         let removed = self.size - position;
         self.truncate_file(position)?;
         self.bytes_since_last_index_entry = 0;
@@ -354,6 +365,7 @@ impl LogSegment {
         }
         Ok(Some(FetchSlice {
             file: Some(Arc::clone(&self.file)),
+            segment_base: self.base_offset,
             position: start,
             len: (end - start) as usize,
         }))
@@ -407,14 +419,15 @@ impl LogSegment {
         self.time_index.write_pending()
     }
 
-    /// fsyncs the `.log` and both indexes.
+    /// fsyncs the `.log` and the indexes.
     pub fn flush(&mut self) -> io::Result<()> {
         self.file.sync_data()?;
         self.offset_index.flush()?;
-        self.time_index.flush()
+        self.time_index.flush()?;
+        self.txn_index.flush()
     }
 
-    /// Renames the three files from names ending in `old_suffix` to names ending in `new_suffix`
+    /// Renames the files (the transaction index when it exists) from names ending in `old_suffix` to names ending in `new_suffix`
     /// (Kafka's `changeFileSuffixes`): the log cleaner's `.cleaned` -> `.swap` -> `` steps. The
     /// open file handles stay valid.
     pub fn change_file_suffixes(&mut self, old_suffix: &str, new_suffix: &str) -> io::Result<()> {
@@ -431,7 +444,9 @@ impl LogSegment {
         let index_to = renamed(self.offset_index.path());
         self.offset_index.rename(index_to)?;
         let time_to = renamed(self.time_index.path());
-        self.time_index.rename(time_to)
+        self.time_index.rename(time_to)?;
+        let txn_to = renamed(self.txn_index.path());
+        self.txn_index.rename(txn_to)
     }
 
     /// Renames all files to `*.deleted` (so a crash mid-delete leaves files that open() removes),
@@ -446,7 +461,7 @@ impl LogSegment {
     /// The first half of `delete_files`: appends `suffix` (which must end in `.deleted`, so that
     /// `Log::open` removes leftovers) to the files' names and returns the new paths, so a caller
     /// can unlink them after releasing the partition lock (the log cleaner).
-    pub fn rename_to_deleted(mut self, suffix: &str) -> io::Result<[PathBuf; 3]> {
+    pub fn rename_to_deleted(mut self, suffix: &str) -> io::Result<Vec<PathBuf>> {
         debug_assert!(suffix.ends_with(DELETED_SUFFIX));
         let log_deleted = append_suffix(&self.log_path, suffix);
         std::fs::rename(&self.log_path, &log_deleted)?;
@@ -454,7 +469,13 @@ impl LogSegment {
         self.offset_index.rename(index_deleted.clone())?;
         let time_deleted = append_suffix(self.time_index.path(), suffix);
         self.time_index.rename(time_deleted.clone())?;
-        Ok([log_deleted, index_deleted, time_deleted])
+        let mut renamed = vec![log_deleted, index_deleted, time_deleted];
+        if self.txn_index.exists() {
+            let txn_deleted = append_suffix(self.txn_index.path(), suffix);
+            self.txn_index.rename(txn_deleted.clone())?;
+            renamed.push(txn_deleted);
+        }
+        Ok(renamed)
     }
 }
 
@@ -528,6 +549,8 @@ impl<'a> HeaderScanner<'a> {
 #[derive(Debug, Clone, Default)]
 pub struct FetchSlice {
     file: Option<Arc<File>>,
+    /// Base offset of the segment read (to find where the read ends, `Log::fetch_upper_bound`).
+    segment_base: i64,
     position: u64,
     len: usize,
 }
@@ -544,6 +567,9 @@ impl FetchSlice {
     }
     pub fn position(&self) -> u64 {
         self.position
+    }
+    pub(crate) fn segment_base(&self) -> i64 {
+        self.segment_base
     }
 
     /// Reads the planned bytes with one `pread` (more only on short reads). If the file was

@@ -629,7 +629,7 @@ fn producer_snapshot_at_roll_plus_replay_after_crash() {
     }
     assert_eq!(log.segment_base_offsets(), vec![0, 2]);
     let snapshot = path.join("producer-state.snapshot");
-    assert!(std::fs::read_to_string(&snapshot).unwrap().starts_with("0\noffset 2\n"));
+    assert!(std::fs::read_to_string(&snapshot).unwrap().starts_with("1\noffset 2\n"));
     drop(log); // crash: state = snapshot at 2 + replay of offset 2
     let mut log = Log::open(path.clone(), cfg.clone(), 0).unwrap();
     assert!(log.append_committed(&idempotent(1, 0, 2, 1), 0, 0).unwrap().duplicate);

@@ -20,9 +20,10 @@ use super::append_info::AppendInfo;
 use super::batch::{self, BatchHeader};
 use super::checkpoint;
 use super::config::{LogConfig, TimestampType};
+use super::control;
 use super::error::{AppendError, LogError, ReadError};
 use super::leader_epoch::LeaderEpochCache;
-use super::producer_state::ProducerStateManager;
+use super::producer_state::{AppendOrigin, ProducerBatch, ProducerStateManager};
 use super::segment::{AppendedBatch, FetchSlice, LogSegment, SegmentSettings};
 
 /// Write the recovery-point checkpoint from `flush` at most this often (it is always written on
@@ -93,10 +94,20 @@ pub(crate) fn parse_batch_at(records: &[u8], pos: usize) -> Result<Option<(usize
     Ok(Some((size, header)))
 }
 
-/// A batch of the produce data after validation: where it is and its (rewritten) header.
+/// A batch of the produce data after validation: where it is, its (rewritten) header, and what it
+/// is to producer state.
 struct ParsedBatch {
     position: usize,
     header: BatchHeader,
+    kind: ProducerBatch,
+}
+
+/// Data, end-transaction marker or other control batch: `batch` is one whole, valid batch.
+pub(crate) fn producer_batch_kind(header: &BatchHeader, batch: &[u8]) -> Result<ProducerBatch, control::ControlError> {
+    if !header.is_control() {
+        return Ok(ProducerBatch::Data);
+    }
+    Ok(control::parse(header, batch)?.map_or(ProducerBatch::OtherControl, ProducerBatch::Marker))
 }
 
 impl Log {
@@ -122,13 +133,11 @@ impl Log {
     pub fn high_watermark(&self) -> i64 {
         self.high_watermark
     }
-    /// No transactions yet: the last stable offset is the high watermark.
-    pub fn last_stable_offset(&self) -> i64 {
-        self.high_watermark
-    }
-    /// For replication: clamps to `[log_start_offset, log_end_offset]`.
+    /// For replication: clamps to `[log_start_offset, log_end_offset]`. Completed transactions
+    /// whose marker is now below it stop holding back the last stable offset.
     pub fn set_high_watermark(&mut self, offset: i64) {
         self.high_watermark = offset.clamp(self.log_start_offset, self.log_end_offset);
+        self.producer_state.on_high_watermark_updated(self.high_watermark);
     }
     pub fn recovery_point(&self) -> i64 {
         self.recovery_point
@@ -175,8 +184,9 @@ impl Log {
     }
 
     /// Validates every batch of the produce data (Kafka's `analyzeAndValidateRecords` plus the
-    /// client checks of `LogValidator`). A trailing incomplete batch is dropped, as Kafka does.
-    fn analyze(&self, records: &[u8], now_ms: i64) -> Result<Vec<ParsedBatch>, AppendError> {
+    /// checks of `LogValidator` for the origin). A trailing incomplete batch is dropped, as Kafka
+    /// does.
+    fn analyze(&self, records: &[u8], now_ms: i64, origin: AppendOrigin) -> Result<Vec<ParsedBatch>, AppendError> {
         let mut batches = Vec::new();
         let mut pos = 0;
         while let Some((size, header)) = parse_batch_at(records, pos)? {
@@ -186,14 +196,27 @@ impl Log {
                     max: self.config.max_message_bytes,
                 });
             }
-            batch::validate_client_batch(&header).map_err(|e| AppendError::InvalidRecord {
+            let valid = match origin {
+                AppendOrigin::Client => batch::validate_client_batch(&header),
+                AppendOrigin::Coordinator => batch::validate_coordinator_batch(&header),
+            };
+            valid.map_err(|e| AppendError::InvalidRecord {
                 position: pos,
                 reason: e.to_string(),
             })?;
             if self.config.timestamp_type == TimestampType::CreateTime {
                 self.check_timestamps(&header, now_ms)?;
             }
-            batches.push(ParsedBatch { position: pos, header });
+            let kind =
+                producer_batch_kind(&header, &records[pos..pos + size]).map_err(|e| AppendError::InvalidRecord {
+                    position: pos,
+                    reason: e.to_string(),
+                })?;
+            batches.push(ParsedBatch {
+                position: pos,
+                header,
+                kind,
+            });
             pos += size;
         }
         if batches.is_empty() {
@@ -240,16 +263,32 @@ impl Log {
         Ok(())
     }
 
-    /// Appends the client's batches as the partition leader: assigns offsets from the log end
-    /// offset, stamps `leader_epoch` (recording it in the leader epoch cache when it is new),
-    /// applies LogAppendTime, rolls first if needed, then writes once. A batch the idempotent
-    /// producer already sent is not re-appended (`duplicate`). The high watermark does not move:
-    /// the replication layer sets it (`set_high_watermark`).
+    /// Appends a client's batches as the partition leader (`append_as_leader_from` with
+    /// `AppendOrigin::Client`).
     pub fn append_as_leader(
         &mut self,
         records: &[u8],
         leader_epoch: i32,
         now_ms: i64,
+    ) -> Result<AppendInfo, AppendError> {
+        self.append_as_leader_from(records, leader_epoch, now_ms, AppendOrigin::Client)
+    }
+
+    /// Appends batches as the partition leader: assigns offsets from the log end offset, stamps
+    /// `leader_epoch` (recording it in the leader epoch cache when it is new), applies
+    /// LogAppendTime, rolls first if needed, then writes once. For `AppendOrigin::Client`, a batch
+    /// the idempotent producer already sent is not re-appended (`duplicate`), sequences are
+    /// checked and control batches refused; for `AppendOrigin::Coordinator` (the broker's group
+    /// and transaction coordinators) only producer epochs are checked, and end-transaction
+    /// markers are accepted. Transactional batches start their producer's transaction, markers
+    /// end it (an aborted one goes to the active segment's transaction index). The high watermark
+    /// does not move: the replication layer sets it (`set_high_watermark`).
+    pub fn append_as_leader_from(
+        &mut self,
+        records: &[u8],
+        leader_epoch: i32,
+        now_ms: i64,
+        origin: AppendOrigin,
     ) -> Result<AppendInfo, AppendError> {
         self.ensure_open()?;
         if records.len() as u64 > self.config.segment_bytes {
@@ -258,12 +297,12 @@ impl Log {
                 max: self.config.segment_bytes,
             });
         }
-        let mut batches = self.analyze(records, now_ms)?;
+        let mut batches = self.analyze(records, now_ms, origin)?;
         if self.config.cleanup_policy.compacts() {
             Self::check_keys(records, &batches)?;
         }
         let log_append_time = self.config.timestamp_type == TimestampType::LogAppendTime;
-        for b in &batches {
+        for b in batches.iter().filter(|_| origin == AppendOrigin::Client) {
             if let Some(dup) = self.producer_state.find_duplicate(&b.header) {
                 return Ok(AppendInfo {
                     base_offset: dup.first_offset,
@@ -287,9 +326,9 @@ impl Log {
             }
             next = b.header.next_offset();
         }
-        let mut staged = self.producer_state.begin_append();
+        let mut staged = self.producer_state.begin_append(origin);
         for b in &batches {
-            staged.check(&b.header).map_err(|e| match e {
+            staged.check(&b.header, b.kind).map_err(|e| match e {
                 AppendError::OutOfOrderSequence {
                     producer_id,
                     epoch,
@@ -340,8 +379,9 @@ impl Log {
                 tracing::error!(dir = %dir.display(), error = %e, "append failed");
                 e
             })?;
-        self.producer_state.commit(staged);
+        let completed = self.producer_state.commit(staged);
         self.write_failed = false;
+        super::producer_replay::complete_txns(&mut self.segments, &mut self.producer_state, completed, false)?;
         let base_offset = self.log_end_offset;
         let record_count = (next - base_offset) as usize;
         self.log_end_offset = next;
@@ -442,6 +482,8 @@ impl Log {
             return Ok(());
         }
         let target = target_offset.max(self.log_start_offset);
+        let removes_txn_batches =
+            self.has_txn_batches_from(target)? || self.producer_state.has_transactions_from(target);
         // The snapshot may describe batches about to be removed: drop it first (crash-safe order).
         checkpoint::remove_producer_snapshot(&self.dir)?;
         let first_base = *self.segments.keys().next().expect("a log always has a segment");
@@ -463,12 +505,15 @@ impl Log {
             .map_err(LogError::io("truncating a segment", path))?;
         self.log_end_offset = target;
         self.high_watermark = self.high_watermark.min(target);
-        if self.producer_state.truncate_to(target) {
-            // A producer lost every batch it had cached: its earlier state is only in the log. Rebuild
-            // from there, as Kafka rebuilds from a snapshot and the log, so it cannot resume at any
-            // sequence (a reordering) or repeat a batch that is still in the log (a duplicate).
+        if self.producer_state.truncate_to(target) || removes_txn_batches {
+            // A producer lost every batch it had cached, or transactional batches or markers went:
+            // the state before them is only in the log. Rebuild from there, as Kafka rebuilds from a
+            // snapshot and the log, so a producer cannot resume at any sequence (a reordering) or
+            // repeat a batch that is still in the log (a duplicate), and transactions whose marker
+            // was removed are ongoing again.
             let mut state = super::producer_state::ProducerStateManager::new();
-            super::producer_replay::replay_producer_state(&self.segments, self.log_start_offset, &mut state)?;
+            super::producer_replay::replay_producer_state(&mut self.segments, self.log_start_offset, &mut state)?;
+            state.on_high_watermark_updated(self.high_watermark);
             self.producer_state = state;
         }
         if self.leader_epoch_cache.truncate_from_end(target) {
@@ -480,6 +525,22 @@ impl Log {
             self.write_checkpoint()?;
         }
         Ok(())
+    }
+
+    /// Whether a transactional batch or a control batch ends at or after `offset`.
+    fn has_txn_batches_from(&self, offset: i64) -> Result<bool, LogError> {
+        let first = self.segments.range(..=offset).next_back().map_or(i64::MIN, |(k, _)| *k);
+        for seg in self.segments.range(first..).map(|(_, s)| s) {
+            let start = u64::from(seg.offset_index.lookup(offset).1);
+            let mut scanner = super::segment::HeaderScanner::new(seg.file(), start, seg.size(), 64 * 1024);
+            let io_err = |e| LogError::io("reading batch headers before truncation", seg.log_path())(e);
+            while let Some((_, h)) = scanner.next_header().map_err(io_err)? {
+                if h.last_offset() >= offset && (h.is_transactional() || h.is_control()) {
+                    return Ok(true);
+                }
+            }
+        }
+        Ok(false)
     }
 
     /// Plans a fetch of whole batches from `fetch_offset` (see `FetchSlice`). Only one segment
