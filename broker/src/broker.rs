@@ -564,8 +564,16 @@ impl GroupHost for Broker {
         Broker::partition(self, topic, partition)
     }
 
-    fn append_now(&self, tp: &TopicPartition, records: &[u8], acks: i16) -> Result<(), replication::AppendFailure> {
-        self.replicas.append_now(tp, records, acks).map(|_| ())
+    fn append_now(&self, tp: &TopicPartition, records: &[u8], acks: i16) -> Result<i64, replication::AppendFailure> {
+        self.replicas.append_now(tp, records, acks).map(|(_, info, _)| info.base_offset)
+    }
+
+    fn append_as_coordinator(&self, tp: &TopicPartition, records: &[u8]) -> Result<i64, replication::AppendFailure> {
+        // TODO(merge): AppendOrigin::Coordinator (Log::append_as_leader_from), so that the batch's
+        // baseSequence -1 is not checked as an idempotent producer's sequence.
+        self.replicas
+            .append_now(tp, records, 1)
+            .map(|(_, info, _)| info.base_offset)
     }
 
     fn create_topic(

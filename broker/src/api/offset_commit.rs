@@ -50,6 +50,7 @@ pub async fn handle(broker: &Broker, ctx: &RequestContext<'_>, request: OffsetCo
                     leader_epoch: p.committed_leader_epoch,
                     metadata: p.committed_metadata.as_ref().map(|m| m.to_string()).unwrap_or_default(),
                     commit_timestamp_ms: now,
+                    record_offset: -1,
                 };
                 to_commit.push((tp, offset));
             }

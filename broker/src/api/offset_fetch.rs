@@ -1,6 +1,8 @@
 //! OffsetFetch: a group's committed offsets, for listed partitions or (topics null) all of them; v8+
-//! asks for several groups at once. No transactional offsets exist yet, so `require_stable` never
-//! has anything to wait for.
+//! asks for several groups at once. Offsets of transactions not yet committed are never answered;
+//! with `require_stable` (v7+, KIP-447, what `isolation.level=read_committed` consumers send) a
+//! partition that has such a pending offset is answered UNSTABLE_OFFSET_COMMIT, which the consumer
+//! retries until the transaction ends.
 
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::offset_fetch_response::{
@@ -34,7 +36,7 @@ pub fn handle(broker: &Broker, ctx: &RequestContext<'_>, request: OffsetFetchReq
                         .map(|t| (t.name.0.to_string(), t.partition_indexes))
                         .collect()
                 });
-                let fetched = fetch(broker, ctx, &g.group_id.0, topics);
+                let fetched = fetch(broker, ctx, &g.group_id.0, topics, request.require_stable);
                 group_response(g.group_id, fetched)
             })
             .collect();
@@ -46,7 +48,8 @@ pub fn handle(broker: &Broker, ctx: &RequestContext<'_>, request: OffsetFetchReq
             .collect()
     });
     let topics = requested.clone();
-    match fetch(broker, ctx, &request.group_id.0, topics) {
+    // `require_stable` is a v7+ field: the crate decodes it as false for older versions.
+    match fetch(broker, ctx, &request.group_id.0, topics, request.require_stable) {
         Ok(topics) => OffsetFetchResponse::default().with_topics(
             topics
                 .into_iter()
@@ -144,6 +147,7 @@ fn fetch(
     ctx: &RequestContext<'_>,
     group_id: &str,
     topics: Option<Vec<(String, Vec<i32>)>>,
+    require_stable: bool,
 ) -> Fetched {
     ctx.group_allowed(broker, Op::Describe, group_id)?;
     broker.groups.check_group(broker, group_id)?;
@@ -155,9 +159,9 @@ fn fetch(
             .collect()
     });
     let mut out: TopicOffsets = Vec::new();
-    for (tp, offset) in broker.groups.fetch_offsets(group_id, partitions) {
+    for (tp, offset) in broker.groups.fetch_offsets(group_id, partitions, require_stable) {
         let offset = if access.allows_topic(Op::Describe, &tp.topic) {
-            Ok(offset)
+            offset
         } else if named {
             Err(ResponseError::TopicAuthorizationFailed)
         } else {

@@ -22,6 +22,10 @@ pub struct CommittedOffset {
     pub leader_epoch: i32,
     pub metadata: String,
     pub commit_timestamp_ms: i64,
+    /// Where the record that stored it sits in `__consumer_offsets` (-1 before it is appended). Not
+    /// part of the record: it orders a transactional commit against plain ones when the transaction
+    /// commits, the later record winning (Kafka's `OffsetAndMetadata.recordOffset`).
+    pub record_offset: i64,
 }
 
 /// Kafka's classic group states, with Kafka's names (ListGroups and DescribeGroups report them).
@@ -84,6 +88,9 @@ pub struct Group {
     /// Topics the members subscribe to (consumer groups); None when unknown.
     pub subscribed_topics: Option<BTreeSet<String>>,
     pub offsets: BTreeMap<TopicPartition, CommittedOffset>,
+    /// Transactional offsets written but not yet committed or aborted, per producer id
+    /// (`txn_offsets`): invisible to OffsetFetch until the transaction's COMMIT marker.
+    pub pending_txn_offsets: BTreeMap<i64, BTreeMap<TopicPartition, CommittedOffset>>,
 }
 
 impl Group {
@@ -105,6 +112,7 @@ impl Group {
             new_member_added: false,
             subscribed_topics: None,
             offsets: BTreeMap::new(),
+            pending_txn_offsets: BTreeMap::new(),
         }
     }
 

@@ -25,6 +25,7 @@ use super::state::{Effect, JoinRequest, JoinResult, LeaveOutcome, SyncRequest, S
 use crate::api::produce::now_ms;
 use crate::log::batch::BatchBuilder;
 use crate::log::{AppendError, TopicPartition};
+use crate::replication::AppendFailure;
 
 /// Kafka's internal topic for committed offsets and group metadata.
 pub const OFFSETS_TOPIC: &str = "__consumer_offsets";
@@ -60,7 +61,10 @@ pub struct ListedGroup {
 }
 
 /// A record for `__consumer_offsets`: key and value (None: tombstone).
-type OffsetsRecord = (Vec<u8>, Option<Vec<u8>>);
+pub(super) type OffsetsRecord = (Vec<u8>, Option<Vec<u8>>);
+
+/// One partition's OffsetFetch answer: the committed offset if any, or why it is not given.
+pub type FetchedOffset = Result<Option<CommittedOffset>, ResponseError>;
 
 impl GroupCoordinator {
     pub fn new(config: GroupConfig) -> GroupCoordinator {
@@ -71,6 +75,11 @@ impl GroupCoordinator {
             warned: AtomicBool::new(false),
             closed: AtomicBool::new(false),
         }
+    }
+
+    /// Whether the runtime is shutting down (nothing is accepted any more).
+    pub(crate) fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
     }
 
     pub(crate) fn with_inner<T>(&self, f: impl FnOnce(&mut Inner) -> T) -> T {
@@ -321,8 +330,10 @@ impl GroupCoordinator {
                 continue;
             };
             let expired = group.expired_offsets(now, self.config.offsets_retention_ms);
-            let gone =
-                group.is(GroupState::Empty) && group.pending_members.is_empty() && group.offsets.len() == expired.len();
+            let gone = group.is(GroupState::Empty)
+                && group.pending_members.is_empty()
+                && group.pending_txn_offsets.is_empty()
+                && group.offsets.len() == expired.len();
             let mut records: Vec<OffsetsRecord> = expired.iter().map(|tp| (offset_key(&id, tp), None)).collect();
             if gone {
                 records.push((encode_key(&RecordKey::Group { group: id.clone() }), None));
@@ -406,36 +417,50 @@ impl GroupCoordinator {
         if records.is_empty() {
             return outcomes;
         }
-        if let Err(e) = self.append(broker, group_id, records) {
-            for outcome in outcomes.iter_mut().filter(|o| o.is_none()) {
-                *outcome = Some(e);
+        let base_offset = match self.append(broker, group_id, records) {
+            Ok(base_offset) => base_offset,
+            Err(e) => {
+                for outcome in outcomes.iter_mut().filter(|o| o.is_none()) {
+                    *outcome = Some(e);
+                }
+                return outcomes;
             }
-            return outcomes;
-        }
-        for ((tp, offset), outcome) in offsets.into_iter().zip(&outcomes) {
-            if outcome.is_none() {
-                group.offsets.insert(tp, offset);
-            }
+        };
+        let appended = offsets.into_iter().zip(&outcomes).filter(|(_, outcome)| outcome.is_none());
+        for (record_offset, ((tp, mut offset), _)) in (base_offset..).zip(appended) {
+            offset.record_offset = record_offset;
+            group.offsets.insert(tp, offset);
         }
         outcomes
     }
 
-    /// OffsetFetch: the committed offsets of `partitions` (None: every partition with one).
+    /// OffsetFetch: the committed offsets of `partitions` (None: every partition with one). Pending
+    /// transactional offsets are never shown; with `require_stable` (KIP-447) a partition that has
+    /// one is answered UNSTABLE_OFFSET_COMMIT instead, so the consumer retries until the transaction
+    /// ends (Kafka answers per partition, in both the listed and the all-partitions form).
     pub fn fetch_offsets(
         &self,
         group_id: &str,
         partitions: Option<Vec<TopicPartition>>,
-    ) -> Vec<(TopicPartition, Option<CommittedOffset>)> {
+        require_stable: bool,
+    ) -> Vec<(TopicPartition, FetchedOffset)> {
         let inner = self.inner.lock();
         let group = inner.groups.get(group_id).filter(|g| !g.is(GroupState::Dead));
+        let answer = |tp: &TopicPartition, offset: Option<&CommittedOffset>| -> FetchedOffset {
+            if require_stable && group.is_some_and(|g| g.has_pending_txn_offset(tp)) {
+                Err(ResponseError::UnstableOffsetCommit)
+            } else {
+                Ok(offset.cloned())
+            }
+        };
         match partitions {
             None => group
-                .map(|g| g.offsets.iter().map(|(tp, o)| (tp.clone(), Some(o.clone()))).collect())
+                .map(|g| g.offsets.iter().map(|(tp, o)| (tp.clone(), answer(tp, Some(o)))).collect())
                 .unwrap_or_default(),
             Some(list) => list
                 .into_iter()
                 .map(|tp| {
-                    let offset = group.and_then(|g| g.offsets.get(&tp).cloned());
+                    let offset = answer(&tp, group.and_then(|g| g.offsets.get(&tp)));
                     (tp, offset)
                 })
                 .collect(),
@@ -469,6 +494,9 @@ impl GroupCoordinator {
     }
 
     /// DeleteGroups for one group: writes tombstones for its offsets and metadata, then forgets it.
+    /// Partitions that have only a pending transactional offset get a tombstone too (as Kafka's
+    /// `deleteAllOffsets` writes): a tombstone removes pending offsets, so a replay of the log does
+    /// not bring them back when their transaction commits after the deletion.
     pub fn delete_group(&self, broker: &impl GroupHost, group_id: &str) -> Option<ResponseError> {
         let mut inner = self.inner.lock();
         let Some(group) = inner.groups.get(group_id) else {
@@ -480,6 +508,7 @@ impl GroupCoordinator {
         let mut records: Vec<OffsetsRecord> = group
             .offsets
             .keys()
+            .chain(&group.pending_only_partitions())
             .map(|tp| (offset_key(group_id, tp), None))
             .collect();
         records.push((
@@ -524,7 +553,8 @@ impl GroupCoordinator {
             let records = doomed.iter().map(|tp| (offset_key(group_id, tp), None)).collect();
             self.append(broker, group_id, records)?;
             for tp in doomed {
-                group.offsets.remove(tp);
+                // Also any transaction's pending offset of it, as a replay of the tombstone does.
+                group.remove_offset(tp);
             }
         }
         Ok(outcomes)
@@ -561,36 +591,55 @@ impl GroupCoordinator {
         }
     }
 
-    /// Appends records for `group_id` to its `__consumer_offsets` partition as one batch.
+    /// Appends records for `group_id` to its `__consumer_offsets` partition as one batch. Returns
+    /// the batch's base offset (its records follow one by one).
     fn append(
         &self,
         broker: &impl GroupHost,
         group_id: &str,
         records: Vec<OffsetsRecord>,
-    ) -> Result<(), ResponseError> {
+    ) -> Result<i64, ResponseError> {
+        self.append_batch(broker, group_id, &records, None)
+            .map_err(|failure| match &failure.append_error {
+                Some(e) => commit_error(e),
+                None => ResponseError::NotCoordinator,
+            })
+    }
+
+    /// Appends `records` as one batch to `group_id`'s `__consumer_offsets` partition: a plain batch,
+    /// or with `txn` (producer id, epoch) one transactional batch of that producer with
+    /// `baseSequence` -1, appended as the group coordinator's own (`append_as_coordinator`). Logs a
+    /// failure; returns the base offset.
+    pub(super) fn append_batch(
+        &self,
+        broker: &impl GroupHost,
+        group_id: &str,
+        records: &[OffsetsRecord],
+        txn: Option<(i64, i16)>,
+    ) -> Result<i64, AppendFailure> {
         let partition = self.partition_of(broker, group_id);
         let tp = TopicPartition::new(OFFSETS_TOPIC, partition);
-        let now = now_ms();
-        let mut batch = BatchBuilder::new(now);
-        for (key, value) in &records {
+        let mut batch = BatchBuilder::new(now_ms());
+        for (key, value) in records {
             batch = batch.record(Some(key), value.as_deref(), 0);
         }
-        match broker.append_now(&tp, &batch.build(), 1) {
-            Ok(_) => Ok(()),
-            Err(failure) => {
-                let message = failure.message.as_deref().unwrap_or_default();
-                tracing::error!(
-                    group = group_id,
-                    partition,
-                    "append to {OFFSETS_TOPIC} failed: {:?} {message}",
-                    failure.error
-                );
-                Err(match &failure.append_error {
-                    Some(e) => commit_error(e),
-                    None => ResponseError::NotCoordinator,
-                })
+        let appended = match txn {
+            None => broker.append_now(&tp, &batch.build(), 1),
+            Some((producer_id, producer_epoch)) => {
+                batch = batch.producer(producer_id, producer_epoch, -1);
+                batch.transactional = true;
+                broker.append_as_coordinator(&tp, &batch.build())
             }
-        }
+        };
+        appended.inspect_err(|failure| {
+            let message = failure.message.as_deref().unwrap_or_default();
+            tracing::error!(
+                group = group_id,
+                partition,
+                "append to {OFFSETS_TOPIC} failed: {:?} {message}",
+                failure.error
+            );
+        })
     }
 }
 
@@ -602,13 +651,14 @@ impl Inner {
 
     /// Drops a group that never got anywhere (a refused first JoinGroup, an expired MEMBER_ID_REQUIRED):
     /// no generation, no members, no offsets, nothing persisted.
-    fn forget_if_unused(&mut self, group_id: &str) {
+    pub(super) fn forget_if_unused(&mut self, group_id: &str) {
         let unused = self.groups.get(group_id).is_some_and(|g| {
             g.is(GroupState::Empty)
                 && g.generation_id == 0
                 && g.members.is_empty()
                 && g.pending_members.is_empty()
                 && g.offsets.is_empty()
+                && g.pending_txn_offsets.is_empty()
         });
         if unused {
             self.groups.remove(group_id);
@@ -627,7 +677,7 @@ fn commit_error(e: &AppendError) -> ResponseError {
     }
 }
 
-fn offset_key(group_id: &str, tp: &TopicPartition) -> Vec<u8> {
+pub(super) fn offset_key(group_id: &str, tp: &TopicPartition) -> Vec<u8> {
     encode_key(&RecordKey::Offset {
         group: group_id.to_string(),
         topic: tp.topic.clone(),

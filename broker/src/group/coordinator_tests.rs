@@ -32,6 +32,7 @@ fn offset(o: i64) -> CommittedOffset {
         leader_epoch: 2,
         metadata: "m".into(),
         commit_timestamp_ms: 1,
+        record_offset: -1,
     }
 }
 

@@ -26,8 +26,13 @@ pub trait GroupHost: Sync {
     /// The partition's log on this broker, if it has one.
     fn partition(&self, topic: &str, partition: i32) -> Option<Arc<Partition>>;
     /// Appends `records` as the partition's leader without waiting for followers
-    /// (`ReplicaManager::append_now`).
-    fn append_now(&self, tp: &TopicPartition, records: &[u8], acks: i16) -> Result<(), AppendFailure>;
+    /// (`ReplicaManager::append_now`). Returns the base offset the batch was given.
+    fn append_now(&self, tp: &TopicPartition, records: &[u8], acks: i16) -> Result<i64, AppendFailure>;
+    /// Appends a transactional batch the group coordinator wrote (producer id and epoch of the
+    /// transaction, `baseSequence` -1) as the partition's leader, without waiting for followers: the
+    /// producer's epoch is checked, its sequence is not (Kafka's `AppendOrigin.COORDINATOR`). Returns
+    /// the base offset the batch was given.
+    fn append_as_coordinator(&self, tp: &TopicPartition, records: &[u8]) -> Result<i64, AppendFailure>;
     /// Creates a topic through the controller (`Broker::create_topic`).
     fn create_topic(
         &self,

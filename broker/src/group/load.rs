@@ -2,16 +2,26 @@
 //! end offset, decodes the records (uncompressed v2 batches, as this broker writes them) and rebuilds
 //! committed offsets and group metadata, later records winning. Groups with members come back Stable
 //! with fresh sessions: members that do not heartbeat within their session timeout expire as usual.
+//!
+//! Transactional offsets (Kafka's `doLoadGroupsAndOffsets` with pending transactional commits): the
+//! offset records of a transactional batch are pending for the batch's producer id; a control batch
+//! of that producer (COMMIT or ABORT marker) in the same partition ends them in log order, with the
+//! rule of `txn_offsets` (a committed offset is replaced only by a later record); a plain offset
+//! tombstone removes pending offsets of its partition too. Transactions still open at the log end
+//! stay pending, for the marker the transaction coordinator will write.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use super::classic_group::{Group, GroupState};
 use super::coordinator::{GroupCoordinator, OFFSETS_TOPIC};
 use super::host::GroupHost;
 use super::member::{Member, Protocol};
+use super::offsets::CommittedOffset;
 use super::records::{decode_group_value, decode_key, decode_offset_value, GroupMetadataValue, RecordError, RecordKey};
 use crate::api::produce::now_ms;
+use super::txn_offsets::ProducerId;
 use crate::log::batch::{batch_size_from_prefix, validate_batch, HEADER_SIZE, LOG_OVERHEAD};
+use crate::log::TopicPartition;
 
 /// What a replay found, for the start-up log line.
 #[derive(Debug, Default, Clone, Copy)]
@@ -32,12 +42,23 @@ pub enum LoadError {
     },
 }
 
-/// A group being rebuilt: its latest metadata (None after a tombstone) and offsets.
+/// A group being rebuilt: its latest metadata (None after a tombstone), offsets (None after a
+/// tombstone) and pending transactional offsets per producer id.
 #[derive(Default)]
 struct Replayed {
     metadata: Option<GroupMetadataValue>,
-    offsets: HashMap<(String, i32), Option<super::offsets::CommittedOffset>>,
+    offsets: BTreeMap<(String, i32), Option<CommittedOffset>>,
+    pending: BTreeMap<ProducerId, BTreeMap<(String, i32), CommittedOffset>>,
 }
+
+/// The groups of one `__consumer_offsets` partition with pending offsets, per producer id: what a
+/// marker in that partition ends. Per partition, since a producer's markers reach each partition
+/// of the transaction separately.
+type OpenTxns = HashMap<ProducerId, BTreeSet<String>>;
+
+/// Control record types (Kafka's `ControlRecordType`).
+const ABORT_MARKER: i16 = 0;
+const COMMIT_MARKER: i16 = 1;
 
 impl GroupCoordinator {
     /// Rebuilds all groups from every `__consumer_offsets` partition this broker has a log of.
@@ -58,6 +79,7 @@ impl GroupCoordinator {
                 continue;
             };
             summary.partitions += 1;
+            let mut open = OpenTxns::new();
             let mut offset = p.log.lock().log_start_offset();
             loop {
                 let read = {
@@ -74,7 +96,7 @@ impl GroupCoordinator {
                     break;
                 }
                 let bytes = slice.read().map_err(|e| fail(e.to_string()))?;
-                let next = replay_batches(&bytes, &mut replayed, &mut summary);
+                let next = replay_batches(&bytes, &mut replayed, &mut open, &mut summary);
                 if next <= offset {
                     break;
                 }
@@ -90,10 +112,16 @@ impl GroupCoordinator {
                 };
                 for ((topic, partition), offset) in r.offsets {
                     if let Some(o) = offset {
-                        group.offsets.insert(crate::log::TopicPartition { topic, partition }, o);
+                        group.offsets.insert(TopicPartition { topic, partition }, o);
                     }
                 }
-                if r.metadata.is_none() && group.offsets.is_empty() {
+                for (producer_id, offsets) in r.pending {
+                    let offsets = offsets
+                        .into_iter()
+                        .map(|((topic, partition), o)| (TopicPartition { topic, partition }, o));
+                    group.prepare_txn_offsets(producer_id, offsets);
+                }
+                if r.metadata.is_none() && group.offsets.is_empty() && group.pending_txn_offsets.is_empty() {
                     inner.groups.remove(&group_id);
                     continue;
                 }
@@ -105,8 +133,14 @@ impl GroupCoordinator {
     }
 }
 
-/// Applies every whole batch in `bytes`; returns the offset after the last one read.
-fn replay_batches(bytes: &[u8], replayed: &mut HashMap<String, Replayed>, summary: &mut LoadSummary) -> i64 {
+/// Applies every whole batch in `bytes` (of one partition, whose open transactions are `open`);
+/// returns the offset after the last one read.
+fn replay_batches(
+    bytes: &[u8],
+    replayed: &mut HashMap<String, Replayed>,
+    open: &mut OpenTxns,
+    summary: &mut LoadSummary,
+) -> i64 {
     let mut pos = 0;
     let mut next = -1;
     while bytes.len() - pos >= HEADER_SIZE {
@@ -128,6 +162,18 @@ fn replay_batches(bytes: &[u8], replayed: &mut HashMap<String, Replayed>, summar
         };
         next = header.next_offset();
         if header.is_control() {
+            match control_type(&batch[HEADER_SIZE..], header.records_count) {
+                Some(marker @ (ABORT_MARKER | COMMIT_MARKER)) => {
+                    end_txn(replayed, open, header.producer_id, marker == COMMIT_MARKER)
+                }
+                _ => {
+                    tracing::warn!(
+                        offset = header.base_offset,
+                        "skipping an unknown control batch in {OFFSETS_TOPIC}"
+                    );
+                    summary.skipped += 1;
+                }
+            }
             continue;
         }
         if header.compression() != 0 {
@@ -138,10 +184,15 @@ fn replay_batches(bytes: &[u8], replayed: &mut HashMap<String, Replayed>, summar
             summary.skipped += 1;
             continue;
         }
+        let txn = (header.is_transactional() && header.has_producer_id()).then_some(header.producer_id);
         match records(&batch[HEADER_SIZE..], header.records_count) {
             Some(list) => {
-                for (key, value) in list {
-                    match apply(replayed, key, value) {
+                for (offset_delta, key, value) in list {
+                    let at = Position {
+                        record_offset: header.base_offset + offset_delta,
+                        txn,
+                    };
+                    match apply(replayed, open, at, key, value) {
                         Ok(()) => summary.records += 1,
                         Err(e) => {
                             tracing::warn!(offset = header.base_offset, "skipping a record in {OFFSETS_TOPIC}: {e}");
@@ -162,8 +213,17 @@ fn replay_batches(bytes: &[u8], replayed: &mut HashMap<String, Replayed>, summar
     next
 }
 
+/// Where a record sits: its offset, and the producer id of its transaction if it is in one.
+#[derive(Debug, Clone, Copy)]
+struct Position {
+    record_offset: i64,
+    txn: Option<ProducerId>,
+}
+
 fn apply(
     replayed: &mut HashMap<String, Replayed>,
+    open: &mut OpenTxns,
+    at: Position,
     key: Option<&[u8]>,
     value: Option<&[u8]>,
 ) -> Result<(), RecordError> {
@@ -174,12 +234,35 @@ fn apply(
             topic,
             partition,
         } => {
-            let offset = value.map(decode_offset_value).transpose()?;
-            replayed
-                .entry(group)
-                .or_default()
-                .offsets
-                .insert((topic, partition), offset);
+            let offset = value
+                .map(decode_offset_value)
+                .transpose()?
+                .map(|o| CommittedOffset {
+                    record_offset: at.record_offset,
+                    ..o
+                });
+            let r = replayed.entry(group.clone()).or_default();
+            let tp = (topic, partition);
+            match (at.txn, offset) {
+                (Some(producer_id), offset) => {
+                    open.entry(producer_id).or_default().insert(group);
+                    let pending = r.pending.entry(producer_id).or_default();
+                    match offset {
+                        Some(o) => pending.insert(tp, o),
+                        None => pending.remove(&tp),
+                    };
+                }
+                (None, Some(o)) => {
+                    r.offsets.insert(tp, Some(o));
+                }
+                (None, None) => {
+                    // A tombstone removes every pending offset of the partition too.
+                    for pending in r.pending.values_mut() {
+                        pending.remove(&tp);
+                    }
+                    r.offsets.insert(tp, None);
+                }
+            }
         }
         RecordKey::Group { group } => {
             let metadata = value.map(decode_group_value).transpose()?;
@@ -189,10 +272,40 @@ fn apply(
     Ok(())
 }
 
-/// Decodes `count` records (key, value) of an uncompressed v2 batch body. None if malformed.
-/// A record's key and value (None: null).
-type KeyValue<'a> = (Option<&'a [u8]>, Option<&'a [u8]>);
+/// A COMMIT or ABORT marker of `producer_id` in this partition: its pending offsets in each group
+/// become committed (where later than the committed one) or are dropped.
+fn end_txn(replayed: &mut HashMap<String, Replayed>, open: &mut OpenTxns, producer_id: ProducerId, commit: bool) {
+    for group in open.remove(&producer_id).unwrap_or_default() {
+        let Some(r) = replayed.get_mut(&group) else {
+            continue;
+        };
+        let Some(pending) = r.pending.remove(&producer_id) else {
+            continue;
+        };
+        if commit {
+            for (tp, offset) in pending {
+                match r.offsets.get(&tp) {
+                    Some(Some(current)) if current.record_offset >= offset.record_offset => {}
+                    _ => {
+                        r.offsets.insert(tp, Some(offset));
+                    }
+                }
+            }
+        }
+    }
+}
 
+/// The type of a control batch's record (key: version i16, type i16). None if malformed.
+fn control_type(body: &[u8], count: i32) -> Option<i16> {
+    let (_, key, _) = records(body, count.min(1))?.into_iter().next()?;
+    let key = key?;
+    (key.len() >= 4).then(|| i16::from_be_bytes([key[2], key[3]]))
+}
+
+/// A record's offset delta, key and value (None: null).
+type KeyValue<'a> = (i64, Option<&'a [u8]>, Option<&'a [u8]>);
+
+/// Decodes `count` records of an uncompressed v2 batch body. None if malformed.
 fn records(mut body: &[u8], count: i32) -> Option<Vec<KeyValue<'_>>> {
     let mut out = Vec::new();
     for _ in 0..count {
@@ -205,10 +318,10 @@ fn records(mut body: &[u8], count: i32) -> Option<Vec<KeyValue<'_>>> {
         let r = &mut record;
         r.split_off_first()?; // attributes
         varint(r)?; // timestamp delta
-        varint(r)?; // offset delta
+        let offset_delta = varint(r)?;
         let key = bytes_field(r)?;
         let value = bytes_field(r)?;
-        out.push((key, value));
+        out.push((offset_delta, key, value));
     }
     Some(out)
 }
@@ -285,7 +398,6 @@ fn group_from_metadata(group_id: &str, m: &GroupMetadataValue, now_ms: i64) -> G
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::group::offsets::CommittedOffset;
     use crate::group::records::{encode_key, encode_offset_value};
     use crate::log::batch::BatchBuilder;
 
@@ -307,6 +419,7 @@ mod tests {
                 leader_epoch: -1,
                 metadata: String::new(),
                 commit_timestamp_ms: 1,
+                record_offset: -1,
             })
         };
         let mut first = BatchBuilder::new(1)
@@ -323,7 +436,7 @@ mod tests {
         bytes.extend_from_slice(&second);
         let mut replayed = HashMap::new();
         let mut summary = LoadSummary::default();
-        assert_eq!(replay_batches(&bytes, &mut replayed, &mut summary), 4);
+        assert_eq!(replay_batches(&bytes, &mut replayed, &mut OpenTxns::new(), &mut summary), 4);
         assert_eq!(summary.records, 4);
         let g = &replayed["g"];
         assert_eq!(g.offsets[&("t".to_string(), 0)].as_ref().map(|o| o.offset), Some(9));

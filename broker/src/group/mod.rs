@@ -5,7 +5,9 @@
 //! `state` (join, sync) and `liveness` (heartbeat, leave, timers) are the pure membership state
 //! machine (events in, `Effect`s out, no I/O, no clock: the caller passes `now`); `offsets` validates commits
 //! and applies them; `records` encodes and decodes Kafka's `__consumer_offsets` keys and values (and
-//! picks a group's partition of it, `partition_for`); `config` is `GroupConfig`, below everything else;
+//! picks a group's partition of it, `partition_for`); `txn_offsets` is the pure part of transactional
+//! offset commits (pending per producer id until the COMMIT or ABORT marker) and `txn_commit` its
+//! runtime (TxnOffsetCommit, `complete_txn`); `config` is `GroupConfig`, below everything else;
 //! `coordinator` is the runtime (`GroupCoordinator`): it owns every group behind one lock, turns API
 //! requests into state-machine calls, completes waiting (long-polling) JoinGroup and SyncGroup
 //! responses through oneshot channels, appends records before it answers, and replays the topic at
@@ -26,11 +28,15 @@ pub mod member;
 pub mod offsets;
 pub mod records;
 pub mod state;
+mod txn_commit;
+pub mod txn_offsets;
 
 #[cfg(test)]
 mod coordinator_tests;
 #[cfg(test)]
 mod state_tests;
+#[cfg(test)]
+mod txn_tests;
 
 pub use classic_group::{Group, GroupState};
 pub use config::GroupConfig;

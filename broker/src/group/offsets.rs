@@ -80,7 +80,7 @@ impl Group {
     /// Offsets past retention (Kafka's `removeExpiredOffsets`, KIP-211): in an empty group, all of
     /// them once the group has been empty for the retention time; in a Stable consumer group, those
     /// of topics no member subscribes to, by commit time; for standalone consumers (no protocol
-    /// type), each by its commit time.
+    /// type), each by its commit time. Never one whose partition has a pending transactional offset.
     pub fn expired_offsets(&self, now_ms: i64, retention_ms: i64) -> Vec<TopicPartition> {
         // (a fixed base time instead of each commit's time, topics whose offsets are kept)
         let (empty_since, spared) = match (&self.protocol_type, self.state) {
@@ -96,7 +96,10 @@ impl Group {
             .iter()
             .filter(|(tp, o)| {
                 let base = empty_since.unwrap_or(o.commit_timestamp_ms);
-                !spared.is_some_and(|t: &BTreeSet<String>| t.contains(&tp.topic)) && now_ms - base >= retention_ms
+                !spared.is_some_and(|t: &BTreeSet<String>| t.contains(&tp.topic))
+                    && now_ms - base >= retention_ms
+                    // Kafka keeps an offset while a transaction may still commit one for its partition.
+                    && !self.has_pending_txn_offset(tp)
             })
             .map(|(tp, _)| tp.clone())
             .collect()
@@ -166,6 +169,7 @@ mod tests {
             leader_epoch: -1,
             metadata: String::new(),
             commit_timestamp_ms: t,
+            record_offset: -1,
         };
         let tp = |t: &str| TopicPartition::new(t, 0);
         // Standalone consumer: by commit time.

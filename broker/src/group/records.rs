@@ -130,6 +130,7 @@ pub fn decode_offset_value(mut buf: &[u8]) -> Result<CommittedOffset, RecordErro
         leader_epoch,
         metadata,
         commit_timestamp_ms,
+        record_offset: -1,
     })
 }
 
@@ -321,6 +322,7 @@ mod tests {
             leader_epoch: 3,
             metadata: "m".into(),
             commit_timestamp_ms: 1_000,
+            record_offset: -1,
         };
         let bytes = encode_offset_value(&value);
         assert_eq!(&bytes[..2], &[0, 3], "value version 3");
