@@ -569,10 +569,8 @@ impl GroupHost for Broker {
     }
 
     fn append_as_coordinator(&self, tp: &TopicPartition, records: &[u8]) -> Result<i64, replication::AppendFailure> {
-        // TODO(merge): AppendOrigin::Coordinator (Log::append_as_leader_from), so that the batch's
-        // baseSequence -1 is not checked as an idempotent producer's sequence.
         self.replicas
-            .append_now(tp, records, 1)
+            .append_as_coordinator(tp, records)
             .map(|(_, info, _)| info.base_offset)
     }
 

@@ -26,7 +26,7 @@ use super::partition_state::{LeaderState, PartitionAssignment};
 use super::quota::ReplicationQuotas;
 use crate::config::ReplicationConfig;
 use crate::coordinator::ClusterImage;
-use crate::log::{AppendError, AppendInfo, Partition, TopicPartition};
+use crate::log::{AppendError, AppendInfo, AppendOrigin, Partition, TopicPartition};
 use crate::log_dir_health::LogDirHealth;
 use crate::metrics::{ReplicationCounters, ReplicationSnapshot};
 use crate::util::join_host_port;
@@ -381,6 +381,19 @@ impl ReplicaManager {
     ) -> Result<(Arc<HostedPartition>, AppendInfo, i32), AppendFailure> {
         self.append_with(tp, acks, |log, leader_epoch, now| {
             log.append_as_leader(records, leader_epoch, now)
+        })
+    }
+
+    /// `append_now` (acks=1) for records of this broker's own coordinators (TxnOffsetCommit's
+    /// transactional batches): the producer epoch is checked, not the sequence (Kafka's
+    /// `AppendOrigin.COORDINATOR`).
+    pub fn append_as_coordinator(
+        &self,
+        tp: &TopicPartition,
+        records: &[u8],
+    ) -> Result<(Arc<HostedPartition>, AppendInfo, i32), AppendFailure> {
+        self.append_with(tp, 1, |log, leader_epoch, now| {
+            log.append_as_leader_from(records, leader_epoch, now, AppendOrigin::Coordinator)
         })
     }
 

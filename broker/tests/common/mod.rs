@@ -746,6 +746,12 @@ pub fn http_get(port: u16, path: &str) -> String {
 /// Compiles `tests/java/NumberedProducer.java` against Kafka 4.x's client jars; returns the classpath
 /// to run it with.
 pub fn numbered_producer_classpath(work: &std::path::Path) -> String {
+    java_program_classpath(work, "NumberedProducer")
+}
+
+/// Compiles `tests/java/<program>.java` against Kafka 4.x's client jars into `work/classes`; returns
+/// the classpath to run it with.
+pub fn java_program_classpath(work: &std::path::Path, program: &str) -> String {
     let kafka_cp_file = tool_cache().join("kafka-4/classpath.txt");
     let kafka_cp = std::fs::read_to_string(&kafka_cp_file).unwrap_or_else(|e| {
         panic!(
@@ -754,13 +760,27 @@ pub fn numbered_producer_classpath(work: &std::path::Path) -> String {
         )
     });
     let kafka_cp = kafka_cp.trim();
-    let source = repo_root().join("broker/tests/java/NumberedProducer.java");
+    let source = repo_root().join(format!("broker/tests/java/{program}.java"));
     let classes = work.join("classes");
     std::fs::create_dir_all(&classes).unwrap();
     let mut javac = Command::new("javac");
     javac.arg("-d").arg(&classes).arg("-cp").arg(kafka_cp).arg(&source);
-    expect_success("javac NumberedProducer", &run(javac, b"", Duration::from_secs(120)));
+    expect_success(&format!("javac {program}"), &run(javac, b"", Duration::from_secs(120)));
     format!("{}:{kafka_cp}", classes.display())
+}
+
+/// A command running `tests/java/<program>.java` (compiled into `work`) with Kafka 4.x's clients
+/// and their quiet log configuration.
+pub fn java_program(work: &std::path::Path, program: &str, args: &[&str]) -> Command {
+    let classpath = java_program_classpath(work, program);
+    let log4j = tool_cache().join("kafka-4/log4j2.properties");
+    let mut cmd = Command::new("java");
+    cmd.arg(format!("-Dlog4j2.configurationFile={}", log4j.display()))
+        .arg("-cp")
+        .arg(classpath)
+        .arg(program)
+        .args(args);
+    cmd
 }
 
 /// Waits for a child process, killing it (and failing) after `timeout`.

@@ -1,0 +1,159 @@
+// Kafka's Java transactional producer (4.x client), used by broker/tests/transactions.rs.
+//
+//   TxnProducer <bootstrap> <topic> <transactional.id> run <transactions> <records-per-transaction>
+//     Transaction i sends the numbers [i*R, (i+1)*R) as key = value and commits it, except every
+//     third one (i % 3 == 2), which it flushes and then aborts. Prints "committed=C aborted=A" (record counts).
+//   TxnProducer <bootstrap> <topic> <transactional.id> fence
+//     A producer opens a transaction and sends "zombie-0..9"; a second producer with the same id
+//     initializes (fencing the first), sends "live-0..9" and commits; the first one's commit must
+//     fail with ProducerFencedException. Prints "fenced=true live=10".
+//   TxnProducer <bootstrap> <topic> <transactional.id> hang <records>
+//     Opens a transaction, sends the numbers, flushes, prints "open" and waits to be killed.
+//   TxnProducer <bootstrap> <in> <transactional.id> copy <out> <group> <expected>
+//     Consume-transform-produce: reads <in> (read_committed) in group <group> and writes each record
+//     to <out> in a transaction together with the consumed offsets (sendOffsetsToTransaction), until
+//     <out> holds <expected> records copied by this process or earlier ones. Prints "copied=N".
+import java.time.Duration;
+import java.util.Collections;
+import java.util.HashMap;
+import java.util.Map;
+import java.util.Properties;
+import org.apache.kafka.clients.consumer.ConsumerRecord;
+import org.apache.kafka.clients.consumer.ConsumerRecords;
+import org.apache.kafka.clients.consumer.KafkaConsumer;
+import org.apache.kafka.clients.consumer.OffsetAndMetadata;
+import org.apache.kafka.clients.producer.KafkaProducer;
+import org.apache.kafka.clients.producer.ProducerRecord;
+import org.apache.kafka.common.TopicPartition;
+import org.apache.kafka.common.errors.ProducerFencedException;
+import org.apache.kafka.common.serialization.StringDeserializer;
+import org.apache.kafka.common.serialization.StringSerializer;
+
+public class TxnProducer {
+    static KafkaProducer<String, String> producer(String bootstrap, String txnId) {
+        Properties props = new Properties();
+        props.put("bootstrap.servers", bootstrap);
+        props.put("transactional.id", txnId);
+        props.put("transaction.timeout.ms", "20000");
+        props.put("key.serializer", StringSerializer.class.getName());
+        props.put("value.serializer", StringSerializer.class.getName());
+        return new KafkaProducer<>(props);
+    }
+
+    public static void main(String[] args) throws Exception {
+        String bootstrap = args[0];
+        String topic = args[1];
+        String txnId = args[2];
+        switch (args[3]) {
+            case "run" -> run(bootstrap, topic, txnId, Integer.parseInt(args[4]), Integer.parseInt(args[5]));
+            case "fence" -> fence(bootstrap, topic, txnId);
+            case "hang" -> hang(bootstrap, topic, txnId, Integer.parseInt(args[4]));
+            case "copy" -> copy(bootstrap, topic, txnId, args[4], args[5], Long.parseLong(args[6]));
+            default -> throw new IllegalArgumentException(args[3]);
+        }
+    }
+
+    static void run(String bootstrap, String topic, String txnId, int transactions, int perTxn) {
+        long committed = 0, aborted = 0;
+        try (KafkaProducer<String, String> p = producer(bootstrap, txnId)) {
+            p.initTransactions();
+            for (int i = 0; i < transactions; i++) {
+                p.beginTransaction();
+                for (int j = 0; j < perTxn; j++) {
+                    String n = Long.toString((long) i * perTxn + j);
+                    p.send(new ProducerRecord<>(topic, n, n));
+                }
+                if (i % 3 == 2) {
+                    // Flushed first, so the aborted records are in the log (abort drops unsent ones).
+                    p.flush();
+                    p.abortTransaction();
+                    aborted += perTxn;
+                } else {
+                    p.commitTransaction();
+                    committed += perTxn;
+                }
+            }
+        }
+        System.out.println("committed=" + committed + " aborted=" + aborted);
+    }
+
+    static void fence(String bootstrap, String topic, String txnId) throws Exception {
+        KafkaProducer<String, String> zombie = producer(bootstrap, txnId);
+        zombie.initTransactions();
+        zombie.beginTransaction();
+        for (int i = 0; i < 10; i++) {
+            zombie.send(new ProducerRecord<>(topic, "zombie-" + i, "zombie-" + i));
+        }
+        zombie.flush();
+        try (KafkaProducer<String, String> live = producer(bootstrap, txnId)) {
+            live.initTransactions();
+            live.beginTransaction();
+            for (int i = 0; i < 10; i++) {
+                live.send(new ProducerRecord<>(topic, "live-" + i, "live-" + i));
+            }
+            live.commitTransaction();
+        }
+        boolean fenced = false;
+        try {
+            zombie.commitTransaction();
+        } catch (ProducerFencedException e) {
+            fenced = true;
+        } catch (org.apache.kafka.common.KafkaException e) {
+            fenced = e.getCause() instanceof ProducerFencedException
+                    || e instanceof org.apache.kafka.common.errors.InvalidProducerEpochException;
+            System.err.println("zombie commit failed: " + e);
+        }
+        zombie.close(Duration.ZERO);
+        System.out.println("fenced=" + fenced + " live=10");
+    }
+
+    static void hang(String bootstrap, String topic, String txnId, int records) throws Exception {
+        KafkaProducer<String, String> p = producer(bootstrap, txnId);
+        p.initTransactions();
+        p.beginTransaction();
+        for (int i = 0; i < records; i++) {
+            String n = "open-" + i;
+            p.send(new ProducerRecord<>(topic, n, n));
+        }
+        p.flush();
+        System.out.println("open");
+        System.out.flush();
+        Thread.sleep(Long.MAX_VALUE);
+    }
+
+    static void copy(String bootstrap, String in, String txnId, String out, String group, long expected) {
+        Properties c = new Properties();
+        c.put("bootstrap.servers", bootstrap);
+        c.put("group.id", group);
+        c.put("enable.auto.commit", "false");
+        c.put("auto.offset.reset", "earliest");
+        c.put("isolation.level", "read_committed");
+        c.put("key.deserializer", StringDeserializer.class.getName());
+        c.put("value.deserializer", StringDeserializer.class.getName());
+        long copied = 0;
+        long idle = 0;
+        try (KafkaConsumer<String, String> consumer = new KafkaConsumer<>(c);
+                KafkaProducer<String, String> p = producer(bootstrap, txnId)) {
+            p.initTransactions();
+            consumer.subscribe(Collections.singletonList(in));
+            while (idle < 40) {
+                ConsumerRecords<String, String> records = consumer.poll(Duration.ofMillis(500));
+                if (records.isEmpty()) {
+                    idle++;
+                    continue;
+                }
+                idle = 0;
+                p.beginTransaction();
+                Map<TopicPartition, OffsetAndMetadata> offsets = new HashMap<>();
+                for (ConsumerRecord<String, String> r : records) {
+                    p.send(new ProducerRecord<>(out, r.key(), r.value()));
+                    offsets.put(new TopicPartition(r.topic(), r.partition()), new OffsetAndMetadata(r.offset() + 1));
+                }
+                p.sendOffsetsToTransaction(offsets, consumer.groupMetadata());
+                p.commitTransaction();
+                copied += records.count();
+            }
+        }
+        System.out.println("copied=" + copied);
+    }
+}
