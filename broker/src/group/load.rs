@@ -483,9 +483,12 @@ mod tests {
         (key, value)
     }
 
-    /// A log of batches, given offsets one after the other; `txn`: the producer id of a
-    /// transactional batch.
-    fn log_of(batches: &[(Option<i64>, Vec<(Vec<u8>, Option<Vec<u8>>)>)], markers: &[(usize, i64, bool)]) -> Vec<u8> {
+    /// A batch to build: the producer id if transactional, and its records.
+    type TestBatch = (Option<i64>, Vec<(Vec<u8>, Option<Vec<u8>>)>);
+
+    /// A log of batches, given offsets one after the other, with markers (after which batch,
+    /// producer id, commit) between them.
+    fn log_of(batches: &[TestBatch], markers: &[(usize, i64, bool)]) -> Vec<u8> {
         let mut out = Vec::new();
         let mut next = 0;
         let mut push = |mut batch: Vec<u8>, out: &mut Vec<u8>| {
@@ -554,7 +557,7 @@ mod tests {
             ],
             &[(2, 7, true)],
         );
-        assert!(replay_partition(&log).get("g").is_none(), "nothing is left of g");
+        assert!(!replay_partition(&log).contains_key("g"), "nothing is left of g");
     }
 
     #[test]

@@ -106,7 +106,7 @@ impl GroupHost for MemoryHost {
         assert!(header.is_transactional() && header.has_producer_id() && header.base_sequence == -1);
         self.append(tp, records)
     }
-    fn create_topic(
+    async fn create_topic(
         &self,
         _name: &str,
         _partitions: i32,
@@ -114,8 +114,8 @@ impl GroupHost for MemoryHost {
         _configs: std::collections::BTreeMap<String, String>,
         _assignments: Vec<Vec<i32>>,
         _validate_only: bool,
-    ) -> impl std::future::Future<Output = Result<TopicMeta, TopicError>> + Send {
-        async { Err(TopicError::new(ResponseError::TopicAlreadyExists, "exists")) }
+    ) -> Result<TopicMeta, TopicError> {
+        Err(TopicError::new(ResponseError::TopicAlreadyExists, "exists"))
     }
 }
 
