@@ -565,7 +565,9 @@ impl GroupHost for Broker {
     }
 
     fn append_now(&self, tp: &TopicPartition, records: &[u8], acks: i16) -> Result<i64, replication::AppendFailure> {
-        self.replicas.append_now(tp, records, acks).map(|(_, info, _)| info.base_offset)
+        self.replicas
+            .append_now(tp, records, acks)
+            .map(|(_, info, _)| info.base_offset)
     }
 
     fn append_as_coordinator(&self, tp: &TopicPartition, records: &[u8]) -> Result<i64, replication::AppendFailure> {

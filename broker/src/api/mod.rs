@@ -65,6 +65,7 @@ pub mod offset_fetch;
 pub mod offset_for_leader_epoch;
 pub mod produce;
 pub mod sync_group;
+pub mod txn_offset_commit;
 pub mod write_txn_markers;
 
 const fn spec(key: ApiKey, versions: VersionRange) -> ApiSpec {
@@ -100,6 +101,7 @@ pub const SUPPORTED: &[ApiSpec] = &[
     spec(ApiKey::DescribeGroups, describe_groups::VERSIONS),
     spec(ApiKey::DeleteGroups, delete_groups::VERSIONS),
     spec(ApiKey::OffsetDelete, offset_delete::VERSIONS),
+    spec(ApiKey::TxnOffsetCommit, txn_offset_commit::VERSIONS),
     spec(ApiKey::OffsetForLeaderEpoch, offset_for_leader_epoch::VERSIONS),
     spec(
         ApiKey::AlterPartitionReassignments,
@@ -304,6 +306,9 @@ async fn dispatch(
         RequestKind::DescribeGroups(r) => ResponseKind::DescribeGroups(describe_groups::handle(broker, ctx, r)),
         RequestKind::DeleteGroups(r) => ResponseKind::DeleteGroups(delete_groups::handle(broker, ctx, r)),
         RequestKind::OffsetDelete(r) => ResponseKind::OffsetDelete(offset_delete::handle(broker, ctx, r)),
+        RequestKind::TxnOffsetCommit(r) => {
+            ResponseKind::TxnOffsetCommit(txn_offset_commit::handle(broker, ctx, r).await)
+        }
         RequestKind::AlterPartitionReassignments(r) => {
             ResponseKind::AlterPartitionReassignments(alter_partition_reassignments::handle(broker, ctx, r).await)
         }

@@ -20,6 +20,33 @@ pub const VERSIONS: VersionRange = VersionRange { min: 2, max: 9 };
 /// How long a commit waits for the in-sync replicas (Kafka's `offsets.commit.timeout.ms` default).
 const COMMIT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
+/// When some of `outcomes` were appended (None), waits until the in-sync replicas of the group's
+/// `__consumer_offsets` partition have them; if they do not in time, those partitions are answered
+/// with Kafka's mapping of a failed offsets append, so the client finds the coordinator again.
+/// Shared by OffsetCommit and TxnOffsetCommit.
+pub(super) async fn await_offsets_replication(broker: &Broker, group_id: &str, outcomes: &mut [Option<ResponseError>]) {
+    if !outcomes.iter().any(Option::is_none) {
+        return;
+    }
+    let partition = broker.groups.partition_of(broker, group_id);
+    let tp = TopicPartition::new(crate::group::OFFSETS_TOPIC, partition);
+    if let Err(failure) = broker.replicas.await_replication_of_log_end(&tp, COMMIT_TIMEOUT).await {
+        let error = match failure.error {
+            ResponseError::NotLeaderOrFollower => ResponseError::NotCoordinator,
+            _ => ResponseError::CoordinatorNotAvailable,
+        };
+        tracing::debug!(
+            group = group_id,
+            "offset commit not replicated: {:?} {:?}",
+            failure.error,
+            failure.message
+        );
+        for outcome in outcomes.iter_mut().filter(|o| o.is_none()) {
+            *outcome = Some(error);
+        }
+    }
+}
+
 pub async fn handle(broker: &Broker, ctx: &RequestContext<'_>, request: OffsetCommitRequest) -> OffsetCommitResponse {
     let group_id = request.group_id.0.to_string();
     // READ on the group, then READ on each topic (TOPIC_AUTHORIZATION_FAILED), as Kafka checks.
@@ -69,26 +96,7 @@ pub async fn handle(broker: &Broker, ctx: &RequestContext<'_>, request: OffsetCo
             to_commit,
         )
     };
-    if committed.iter().any(Option::is_none) {
-        let partition = broker.groups.partition_of(broker, &group_id);
-        let tp = TopicPartition::new(crate::group::OFFSETS_TOPIC, partition);
-        if let Err(failure) = broker.replicas.await_replication_of_log_end(&tp, COMMIT_TIMEOUT).await {
-            // Kafka's mapping of a failed offsets append: the client finds the coordinator again.
-            let error = match failure.error {
-                ResponseError::NotLeaderOrFollower => ResponseError::NotCoordinator,
-                _ => ResponseError::CoordinatorNotAvailable,
-            };
-            tracing::debug!(
-                group = group_id,
-                "offset commit not replicated: {:?} {:?}",
-                failure.error,
-                failure.message
-            );
-            for outcome in committed.iter_mut().filter(|o| o.is_none()) {
-                *outcome = Some(error);
-            }
-        }
-    }
+    await_offsets_replication(broker, &group_id, &mut committed).await;
     let mut committed = committed.into_iter();
     let mut decided = decided.into_iter();
     let topics = request

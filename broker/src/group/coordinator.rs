@@ -426,7 +426,10 @@ impl GroupCoordinator {
                 return outcomes;
             }
         };
-        let appended = offsets.into_iter().zip(&outcomes).filter(|(_, outcome)| outcome.is_none());
+        let appended = offsets
+            .into_iter()
+            .zip(&outcomes)
+            .filter(|(_, outcome)| outcome.is_none());
         for (record_offset, ((tp, mut offset), _)) in (base_offset..).zip(appended) {
             offset.record_offset = record_offset;
             group.offsets.insert(tp, offset);
@@ -455,7 +458,12 @@ impl GroupCoordinator {
         };
         match partitions {
             None => group
-                .map(|g| g.offsets.iter().map(|(tp, o)| (tp.clone(), answer(tp, Some(o)))).collect())
+                .map(|g| {
+                    g.offsets
+                        .iter()
+                        .map(|(tp, o)| (tp.clone(), answer(tp, Some(o))))
+                        .collect()
+                })
                 .unwrap_or_default(),
             Some(list) => list
                 .into_iter()

@@ -18,8 +18,8 @@ use super::host::GroupHost;
 use super::member::{Member, Protocol};
 use super::offsets::CommittedOffset;
 use super::records::{decode_group_value, decode_key, decode_offset_value, GroupMetadataValue, RecordError, RecordKey};
-use crate::api::produce::now_ms;
 use super::txn_offsets::ProducerId;
+use crate::api::produce::now_ms;
 use crate::log::batch::{batch_size_from_prefix, validate_batch, HEADER_SIZE, LOG_OVERHEAD};
 use crate::log::TopicPartition;
 
@@ -106,31 +106,53 @@ impl GroupCoordinator {
         let now = now_ms();
         self.with_inner(|inner| {
             for (group_id, r) in replayed {
-                let mut group = match &r.metadata {
-                    Some(m) => group_from_metadata(&group_id, m, now),
-                    None => Group::new(&group_id, now),
-                };
-                for ((topic, partition), offset) in r.offsets {
-                    if let Some(o) = offset {
-                        group.offsets.insert(TopicPartition { topic, partition }, o);
+                match rebuild(&group_id, r, now) {
+                    Some(group) => {
+                        inner.groups.insert(group_id, group);
+                        summary.groups += 1;
+                    }
+                    None => {
+                        inner.groups.remove(&group_id);
                     }
                 }
-                for (producer_id, offsets) in r.pending {
-                    let offsets = offsets
-                        .into_iter()
-                        .map(|((topic, partition), o)| (TopicPartition { topic, partition }, o));
-                    group.prepare_txn_offsets(producer_id, offsets);
-                }
-                if r.metadata.is_none() && group.offsets.is_empty() && group.pending_txn_offsets.is_empty() {
-                    inner.groups.remove(&group_id);
-                    continue;
-                }
-                inner.groups.insert(group_id, group);
-                summary.groups += 1;
             }
         });
         Ok(summary)
     }
+}
+
+/// The group a replay found, or None when nothing of it is left (deleted, or offsets only and all
+/// of them removed).
+fn rebuild(group_id: &str, r: Replayed, now: i64) -> Option<Group> {
+    let mut group = match &r.metadata {
+        Some(m) => group_from_metadata(group_id, m, now),
+        None => Group::new(group_id, now),
+    };
+    for ((topic, partition), offset) in r.offsets {
+        if let Some(o) = offset {
+            group.offsets.insert(TopicPartition { topic, partition }, o);
+        }
+    }
+    for (producer_id, offsets) in r.pending {
+        let offsets = offsets
+            .into_iter()
+            .map(|((topic, partition), o)| (TopicPartition { topic, partition }, o));
+        group.prepare_txn_offsets(producer_id, offsets);
+    }
+    let nothing_left = r.metadata.is_none() && group.offsets.is_empty() && group.pending_txn_offsets.is_empty();
+    (!nothing_left).then_some(group)
+}
+
+/// Replays the batches of one `__consumer_offsets` partition into the groups they leave (tests of
+/// the runtime compare what it holds in memory with what its log replays to).
+#[cfg(test)]
+pub(super) fn replay_partition(bytes: &[u8]) -> HashMap<String, Group> {
+    let mut replayed = HashMap::new();
+    replay_batches(bytes, &mut replayed, &mut OpenTxns::new(), &mut LoadSummary::default());
+    replayed
+        .into_iter()
+        .filter_map(|(id, r)| rebuild(&id, r, 0).map(|g| (id, g)))
+        .collect()
 }
 
 /// Applies every whole batch in `bytes` (of one partition, whose open transactions are `open`);
@@ -234,13 +256,10 @@ fn apply(
             topic,
             partition,
         } => {
-            let offset = value
-                .map(decode_offset_value)
-                .transpose()?
-                .map(|o| CommittedOffset {
-                    record_offset: at.record_offset,
-                    ..o
-                });
+            let offset = value.map(decode_offset_value).transpose()?.map(|o| CommittedOffset {
+                record_offset: at.record_offset,
+                ..o
+            });
             let r = replayed.entry(group.clone()).or_default();
             let tp = (topic, partition);
             match (at.txn, offset) {
@@ -436,11 +455,109 @@ mod tests {
         bytes.extend_from_slice(&second);
         let mut replayed = HashMap::new();
         let mut summary = LoadSummary::default();
-        assert_eq!(replay_batches(&bytes, &mut replayed, &mut OpenTxns::new(), &mut summary), 4);
+        assert_eq!(
+            replay_batches(&bytes, &mut replayed, &mut OpenTxns::new(), &mut summary),
+            4
+        );
         assert_eq!(summary.records, 4);
         let g = &replayed["g"];
         assert_eq!(g.offsets[&("t".to_string(), 0)].as_ref().map(|o| o.offset), Some(9));
         assert_eq!(g.offsets[&("t".to_string(), 1)], None);
+    }
+
+    fn offset_record(partition: i32, o: Option<i64>) -> (Vec<u8>, Option<Vec<u8>>) {
+        let key = encode_key(&RecordKey::Offset {
+            group: "g".into(),
+            topic: "t".into(),
+            partition,
+        });
+        let value = o.map(|o| {
+            encode_offset_value(&CommittedOffset {
+                offset: o,
+                leader_epoch: -1,
+                metadata: String::new(),
+                commit_timestamp_ms: 1,
+                record_offset: -1,
+            })
+        });
+        (key, value)
+    }
+
+    /// A batch to build: the producer id if transactional, and its records.
+    type TestBatch = (Option<i64>, Vec<(Vec<u8>, Option<Vec<u8>>)>);
+
+    /// A log of batches, given offsets one after the other, with markers (after which batch,
+    /// producer id, commit) between them.
+    fn log_of(batches: &[TestBatch], markers: &[(usize, i64, bool)]) -> Vec<u8> {
+        let mut out = Vec::new();
+        let mut next = 0;
+        let mut push = |mut batch: Vec<u8>, out: &mut Vec<u8>| {
+            let count = validate_batch(&batch).unwrap().records_count;
+            crate::log::batch::assign_offset_and_epoch(&mut batch, next, 0);
+            next += i64::from(count);
+            out.extend_from_slice(&batch);
+        };
+        for (i, (txn, records)) in batches.iter().enumerate() {
+            let mut b = BatchBuilder::new(1);
+            for (k, v) in records {
+                b = b.record(Some(k), v.as_deref(), 0);
+            }
+            if let Some(pid) = txn {
+                b = b.producer(*pid, 0, -1);
+                b.transactional = true;
+            }
+            push(b.build(), &mut out);
+            for &(after, pid, commit) in markers {
+                if after == i {
+                    push(crate::group::txn_tests::control_batch(pid, 0, commit), &mut out);
+                }
+            }
+        }
+        out
+    }
+
+    fn committed(g: &Group) -> Vec<(i32, i64)> {
+        g.offsets.iter().map(|(tp, o)| (tp.partition, o.offset)).collect()
+    }
+
+    #[test]
+    fn replays_transactions_in_log_order() {
+        // 0: plain p0=1 | 1: txn 7 p0=10 p1=11 | 2: txn 8 p2=20 | ABORT 8 | 3: plain p1=5 | COMMIT 7
+        // | 4: txn 9 p0=30 (still open at the end)
+        let log = log_of(
+            &[
+                (None, vec![offset_record(0, Some(1))]),
+                (Some(7), vec![offset_record(0, Some(10)), offset_record(1, Some(11))]),
+                (Some(8), vec![offset_record(2, Some(20))]),
+                (None, vec![offset_record(1, Some(5))]),
+                (Some(9), vec![offset_record(0, Some(30))]),
+            ],
+            &[(2, 8, false), (3, 7, true)],
+        );
+        let groups = replay_partition(&log);
+        let g = &groups["g"];
+        assert_eq!(
+            committed(g),
+            vec![(0, 10), (1, 5)],
+            "p0: txn 7 is later than the plain commit; p1: the plain commit is later; p2: aborted"
+        );
+        assert_eq!(g.pending_txn_offsets.keys().copied().collect::<Vec<_>>(), vec![9]);
+        assert_eq!(g.pending_txn_offsets[&9][&TopicPartition::new("t", 0)].offset, 30);
+        assert_eq!(g.offsets[&TopicPartition::new("t", 0)].record_offset, 1);
+    }
+
+    #[test]
+    fn a_plain_tombstone_removes_pending_offsets_and_a_txn_tombstone_its_own() {
+        // txn 7 p0=10 p1=11 | plain tombstone p0 | txn 7 tombstone p1 | COMMIT 7
+        let log = log_of(
+            &[
+                (Some(7), vec![offset_record(0, Some(10)), offset_record(1, Some(11))]),
+                (None, vec![offset_record(0, None)]),
+                (Some(7), vec![offset_record(1, None)]),
+            ],
+            &[(2, 7, true)],
+        );
+        assert!(!replay_partition(&log).contains_key("g"), "nothing is left of g");
     }
 
     #[test]

@@ -28,7 +28,7 @@ pub mod member;
 pub mod offsets;
 pub mod records;
 pub mod state;
-mod txn_commit;
+pub mod txn_commit;
 pub mod txn_offsets;
 
 #[cfg(test)]

@@ -55,7 +55,9 @@ impl GroupCoordinator {
                     return all(ResponseError::IllegalGeneration);
                 }
                 // A "simple" group: offsets without group membership.
-                inner.groups.insert(group_id.to_string(), Group::new(group_id, now_ms()));
+                inner
+                    .groups
+                    .insert(group_id.to_string(), Group::new(group_id, now_ms()));
             }
             let group = inner.groups.get_mut(group_id).expect("present");
             let outcomes = match group.validate_txn_offset_commit(
@@ -67,7 +69,9 @@ impl GroupCoordinator {
                 Ok(()) => {
                     let mut outcomes: Vec<Option<ResponseError>> = offsets
                         .iter()
-                        .map(|(_, o)| (o.metadata.len() > max_metadata).then_some(ResponseError::OffsetMetadataTooLarge))
+                        .map(|(_, o)| {
+                            (o.metadata.len() > max_metadata).then_some(ResponseError::OffsetMetadataTooLarge)
+                        })
                         .collect();
                     let accepted: Vec<(TopicPartition, CommittedOffset)> = offsets
                         .into_iter()
@@ -111,13 +115,20 @@ impl GroupCoordinator {
     /// each of its pending offsets there becomes the committed one unless a plain commit was
     /// written later; on abort they are dropped. Groups deleted meanwhile have nothing left to end
     /// (their tombstones removed the pending offsets). Returns how many groups had pending offsets.
-    pub fn complete_txn(&self, broker: &impl GroupHost, offsets_partition: i32, producer_id: i64, commit: bool) -> usize {
+    pub fn complete_txn(
+        &self,
+        broker: &impl GroupHost,
+        offsets_partition: i32,
+        producer_id: i64,
+        commit: bool,
+    ) -> usize {
         self.with_inner(|inner| {
             let ended: Vec<String> = inner
                 .groups
                 .iter()
                 .filter(|(id, g)| {
-                    g.pending_txn_offsets.contains_key(&producer_id) && self.partition_of(broker, id) == offsets_partition
+                    g.pending_txn_offsets.contains_key(&producer_id)
+                        && self.partition_of(broker, id) == offsets_partition
                 })
                 .map(|(id, _)| id.clone())
                 .collect();
