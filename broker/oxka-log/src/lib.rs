@@ -55,6 +55,8 @@ mod unified_log;
 mod replication_tests;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod txn_tests;
 
 pub use append_info::AppendInfo;
 pub use cleaner::{CleanerConfig, LogCleaner};

@@ -100,7 +100,7 @@ impl TransactionIndex {
         let mut buf = vec![0u8; len];
         file.read_exact_at(&mut buf, 0)?;
         let mut check = Ok(());
-        if len % ENTRY_SIZE != 0 {
+        if !len.is_multiple_of(ENTRY_SIZE) {
             check = Err(format!(
                 "{len} bytes is not a whole number of {ENTRY_SIZE}-byte entries"
             ));

@@ -8,13 +8,19 @@
 //! recorded with the replica manager, once per request (its progress moves the high watermark and may
 //! add it to the ISR), and then reads up to the log end offset instead of the high watermark. Any
 //! fetcher naming the epoch of its last record (v12+) is told where its log diverges from this one.
+//!
+//! Transactions (KIP-98): a consumer fetching with `isolation_level = 1` (READ_COMMITTED) reads up
+//! to the last stable offset instead of the high watermark, and is told the aborted transactions
+//! (producer id, first offset) of the range it gets, so it can skip their records. Every response
+//! carries the last stable offset. The long poll wakes on every append and high watermark move,
+//! which covers the last stable offset too (it moves only with a marker or the high watermark).
 
 use std::time::Duration;
 
 use bytes::Bytes;
 use kafka_protocol::error::ResponseError;
-use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
-use kafka_protocol::messages::{FetchRequest, FetchResponse};
+use kafka_protocol::messages::fetch_response::{AbortedTransaction, FetchableTopicResponse, PartitionData};
+use kafka_protocol::messages::{FetchRequest, FetchResponse, ProducerId};
 use kafka_protocol::protocol::VersionRange;
 
 use super::authorize::Op;
@@ -26,6 +32,9 @@ use crate::quota;
 use crate::replication::FollowerRead;
 
 pub const VERSIONS: VersionRange = VersionRange { min: 4, max: 17 };
+
+/// `isolation_level` of a consumer that reads only committed transactional records.
+const READ_COMMITTED: i8 = 1;
 
 /// One planned partition read: where it goes in the response and what to read.
 struct PlannedRead {
@@ -201,6 +210,9 @@ fn plan(broker: &Broker, request: &FetchRequest, follower: Option<&FollowerFetch
         bytes: 0,
         has_error: false,
     };
+    // Followers copy everything the leader has; consumers see only committed records, and
+    // read_committed consumers only those of decided transactions.
+    let read_committed = follower.is_none() && request.isolation_level == READ_COMMITTED;
     for (topic_index, topic) in request.topics.iter().enumerate() {
         let name = topic_name_for(broker, topic.topic.as_str(), topic.topic_id);
         let mut partitions = Vec::with_capacity(topic.partitions.len());
@@ -237,9 +249,10 @@ fn plan(broker: &Broker, request: &FetchRequest, follower: Option<&FollowerFetch
             };
             let log = found.log.log.lock();
             let high_watermark = log.high_watermark();
+            let last_stable_offset = log.last_stable_offset();
             data = data
                 .with_high_watermark(high_watermark)
-                .with_last_stable_offset(high_watermark)
+                .with_last_stable_offset(last_stable_offset)
                 .with_log_start_offset(log.log_start_offset());
             if let Some((epoch, end_offset)) = diverging {
                 // The fetcher truncates first; it gets no records until its log matches this one.
@@ -255,9 +268,10 @@ fn plan(broker: &Broker, request: &FetchRequest, follower: Option<&FollowerFetch
                 partitions.push(data);
                 continue;
             }
-            // Followers copy everything the leader has; consumers see only committed records.
             let max_offset = if follower.is_some() {
                 log.log_end_offset()
+            } else if read_committed {
+                last_stable_offset
             } else {
                 high_watermark
             };
@@ -265,6 +279,9 @@ fn plan(broker: &Broker, request: &FetchRequest, follower: Option<&FollowerFetch
             let min_one_batch = attempt.bytes == 0;
             match log.read(wanted.fetch_offset, limit, max_offset, min_one_batch) {
                 Ok(slice) => {
+                    if read_committed {
+                        data.aborted_transactions = Some(aborted_transactions(&log, wanted.fetch_offset, &slice));
+                    }
                     drop(log);
                     if !slice.is_empty() {
                         remaining = remaining.saturating_sub(slice.len());
@@ -297,6 +314,27 @@ fn plan(broker: &Broker, request: &FetchRequest, follower: Option<&FollowerFetch
         );
     }
     attempt
+}
+
+/// The aborted transactions of the range `slice` returns from `fetch_offset` (none for an empty read).
+/// A failure to find where the read ends (an I/O error) reports those up to the last stable offset:
+/// more than needed, which a consumer ignores, never fewer.
+fn aborted_transactions(log: &crate::log::Log, fetch_offset: i64, slice: &FetchSlice) -> Vec<AbortedTransaction> {
+    if slice.is_empty() {
+        return Vec::new();
+    }
+    let upper_bound = log.fetch_upper_bound(slice).unwrap_or_else(|e| {
+        tracing::warn!(dir = %log.dir().display(), "cannot find where a fetch ends: {e}");
+        log.last_stable_offset()
+    });
+    log.aborted_transactions(fetch_offset, upper_bound)
+        .into_iter()
+        .map(|t| {
+            AbortedTransaction::default()
+                .with_producer_id(ProducerId(t.producer_id))
+                .with_first_offset(t.first_offset)
+        })
+        .collect()
 }
 
 async fn read(broker: &Broker, mut attempt: Attempt) -> (FetchResponse, MemoryPermit) {

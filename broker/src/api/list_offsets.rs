@@ -1,5 +1,6 @@
-//! ListOffsets: earliest (-2, also -4 earliest-local), latest (-1), max timestamp (-3), or the first
-//! offset whose batch timestamp is at or after a given time.
+//! ListOffsets: earliest (-2, also -4 earliest-local), latest (-1: the high watermark, or the last
+//! stable offset for a READ_COMMITTED caller, as Kafka), max timestamp (-3), or the first offset
+//! whose batch timestamp is at or after a given time.
 
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::list_offsets_response::{ListOffsetsPartitionResponse, ListOffsetsTopicResponse};
@@ -17,9 +18,12 @@ const EARLIEST: i64 = -2;
 const MAX_TIMESTAMP: i64 = -3;
 const EARLIEST_LOCAL: i64 = -4;
 const LATEST_TIERED: i64 = -5;
+/// `isolation_level` of a read_committed consumer.
+const READ_COMMITTED: i8 = 1;
 
 pub fn handle(broker: &Broker, ctx: &RequestContext<'_>, request: ListOffsetsRequest) -> ListOffsetsResponse {
     let access = ctx.access(broker);
+    let read_committed = request.isolation_level == READ_COMMITTED;
     let topics = request
         .topics
         .into_iter()
@@ -57,6 +61,7 @@ pub fn handle(broker: &Broker, ctx: &RequestContext<'_>, request: ListOffsetsReq
                         }
                     };
                     let found = match p.timestamp {
+                        LATEST if read_committed => Some((log.last_stable_offset(), -1)),
                         LATEST => Some((log.high_watermark(), -1)),
                         EARLIEST | EARLIEST_LOCAL => Some((log.log_start_offset(), -1)),
                         LATEST_TIERED => Some((-1, -1)),

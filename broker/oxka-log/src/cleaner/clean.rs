@@ -20,6 +20,7 @@ use std::time::{Duration, Instant};
 use super::dirty::LogToClean;
 use super::offset_map::OffsetMap;
 use super::snapshot::{LogSnapshot, SegmentRef};
+use super::txn::AbortedTxnFilter;
 use crate::batch::{self, BatchHeader, LOG_OVERHEAD};
 use crate::checkpoint::sync_dir;
 use crate::error::LogError;
@@ -247,6 +248,7 @@ fn build_offset_map(
 ) -> Result<(), CleanerError> {
     let start = to_clean.first_dirty_offset;
     let end = to_clean.first_uncleanable_offset;
+    let mut aborted = AbortedTxnFilter::new(&snap.aborted_txns, start, end);
     for seg in snap.segments.iter().filter(|s| s.next_base > start && s.base < end) {
         let mut reader = BatchReader::new(seg);
         while let Some((header, bytes)) = reader.next_batch()? {
@@ -258,7 +260,9 @@ fn build_offset_map(
                 return Ok(());
             }
             stats.bytes_read += bytes.len() as u64;
-            if !header.is_control() {
+            if header.is_control() {
+                aborted.on_control_batch(&header, bytes);
+            } else if !aborted.is_aborted(&header) {
                 let decoded = records::decode(bytes)?;
                 for r in &decoded.records {
                     if r.offset < start {
@@ -333,9 +337,17 @@ impl CleanedWriter {
         self.batches.clear();
         Ok(())
     }
-    /// Writes what is buffered, completes the indexes and fsyncs everything.
-    fn finish(mut self) -> Result<LogSegment, CleanerError> {
+    /// Writes what is buffered, the transaction index entries of the replaced segments (every
+    /// marker is kept), completes the indexes and fsyncs everything.
+    fn finish(mut self, group: &[SegmentRef]) -> Result<LogSegment, CleanerError> {
         self.write_out()?;
+        let path = self.segment.txn_index.path().to_path_buf();
+        for txn in group.iter().flat_map(|s| &s.aborted_txns) {
+            self.segment
+                .txn_index
+                .append(*txn)
+                .map_err(io_err("writing a cleaned transaction index", &path))?;
+        }
         let path = self.segment.log_path().to_path_buf();
         self.segment
             .on_become_inactive()
@@ -351,14 +363,17 @@ struct Filter<'a> {
     now_ms: i64,
     delete_retention_ms: i64,
     producer_last_offsets: &'a HashMap<i64, i64>,
+    aborted_txns: &'a [crate::txn_index::AbortedTxn],
 }
 
 impl Filter<'_> {
     /// The bytes to write for one old batch, if any.
+    /// `aborted`: the batch belongs to an aborted transaction, so none of its records stay.
     fn apply(
         &self,
         header: &BatchHeader,
         bytes: &[u8],
+        aborted: bool,
         stats: &mut CleanerStats,
     ) -> Result<Option<Vec<u8>>, CleanerError> {
         if header.is_control() {
@@ -370,7 +385,9 @@ impl Filter<'_> {
         let mut keep = Vec::with_capacity(decoded.records.len());
         let mut tombstones = false;
         for (i, r) in decoded.records.iter().enumerate() {
-            let retain = if r.offset > self.map.latest_offset() {
+            let retain = if aborted {
+                false
+            } else if r.offset > self.map.latest_offset() {
                 true
             } else if let Some(key) = decoded.key(r) {
                 let latest_for_key = r.offset >= self.map.get(key);
@@ -410,12 +427,20 @@ impl Filter<'_> {
         stats: &mut CleanerStats,
         pacer: &mut Pacer,
     ) -> Result<(), CleanerError> {
+        let end = group.last().map_or(i64::MAX, |s| s.next_base);
+        let mut txns = AbortedTxnFilter::new(self.aborted_txns, group[0].base, end);
         for seg in group {
             let mut reader = BatchReader::new(seg);
             while let Some((header, bytes)) = reader.next_batch()? {
                 pacer.tick(bytes.len())?;
                 stats.bytes_read += bytes.len() as u64;
-                if let Some(out) = self.apply(&header, bytes, stats)? {
+                let aborted = if header.is_control() {
+                    txns.on_control_batch(&header, bytes);
+                    false
+                } else {
+                    txns.is_aborted(&header)
+                };
+                if let Some(out) = self.apply(&header, bytes, aborted, stats)? {
                     let out_header = BatchHeader::parse(&out).map_err(|_| RecordsError::Malformed {
                         base_offset: header.base_offset,
                         reason: "re-encoded batch has an invalid header",
@@ -471,6 +496,7 @@ pub(crate) fn clean_log_with_map(
         now_ms,
         delete_retention_ms: snap.config.delete_retention_ms,
         producer_last_offsets: &snap.producer_last_offsets,
+        aborted_txns: &snap.aborted_txns,
     };
     let settings = Log::segment_settings(&snap.config);
     for group in group_segments(&to_rewrite, snap.config.segment_bytes) {
@@ -492,7 +518,7 @@ pub(crate) fn clean_log_with_map(
             return Err(e);
         }
         stats.bytes_written += writer.written;
-        let cleaned = writer.finish()?;
+        let cleaned = writer.finish(&group)?;
         stats.segments_cleaned += group.len();
         // Kafka gives the cleaned segment the newest mtime of those it replaces, so time-based
         // decisions (retention of an emptied segment) do not restart from now.

@@ -22,7 +22,9 @@
 //! tombstones stay until the next writes). A batch keeps its base offset, last offset delta, producer id/epoch,
 //! base sequence and codec; an emptied batch is dropped unless it is its producer's newest batch,
 //! which stays as an empty batch so the idempotent producer's sequence survives (Kafka's
-//! RETAIN_EMPTY). Control batches are kept as they are (there are none yet: no transactions).
+//! RETAIN_EMPTY). Transactions (`txn`): records of aborted transactions never enter the offset map and
+//! are removed; control batches (markers) are kept as they are, with the transaction index entries of
+//! the rewritten segments.
 //!
 //! State: the cleaner checkpoint (first dirty offset) lives in the partition directory as
 //! `cleaner-offset.checkpoint`, not in Kafka's per-log-dir `cleaner-offset-checkpoint`: like the
@@ -37,6 +39,7 @@ mod clean;
 mod dirty;
 mod offset_map;
 mod snapshot;
+mod txn;
 
 #[cfg(test)]
 mod tests;

@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use crate::config::LogConfig;
+use crate::txn_index::AbortedTxn;
 use crate::unified_log::Log;
 
 /// An immutable (non-active) segment as seen when the snapshot was taken.
@@ -20,6 +21,8 @@ pub(crate) struct SegmentRef {
     pub path: PathBuf,
     pub size: u64,
     pub largest_timestamp: i64,
+    /// Its transaction index entries (aborted transactions whose marker it holds).
+    pub aborted_txns: Vec<AbortedTxn>,
 }
 
 /// What the cleaner needs of a log, copied under the partition lock.
@@ -36,6 +39,8 @@ pub(crate) struct LogSnapshot {
     pub segments: Vec<SegmentRef>,
     /// Producer id -> last offset of its newest batch (those batches are kept, maybe empty).
     pub producer_last_offsets: HashMap<i64, i64>,
+    /// The transaction index entries of every segment, the active one included.
+    pub aborted_txns: Vec<AbortedTxn>,
 }
 
 impl Log {
@@ -57,6 +62,7 @@ impl Log {
                 path: s.log_path().to_path_buf(),
                 size: s.size(),
                 largest_timestamp: s.largest_timestamp(),
+                aborted_txns: s.txn_index.entries().to_vec(),
             })
             .collect();
         Some(LogSnapshot {
@@ -69,6 +75,11 @@ impl Log {
             last_stable_offset: self.last_stable_offset(),
             segments,
             producer_last_offsets: self.producer_state.last_data_offsets(),
+            aborted_txns: self
+                .segments
+                .values()
+                .flat_map(|s| s.txn_index.entries().iter().copied())
+                .collect(),
         })
     }
 }

@@ -437,6 +437,7 @@ fn segments_are_grouped_up_to_segment_bytes() {
         path: Path::new("x").to_path_buf(),
         size,
         largest_timestamp: 0,
+        aborted_txns: Vec::new(),
     };
     let segs = vec![seg(0, 10, 40), seg(10, 20, 40), seg(20, 30, 40), seg(30, 40, 100)];
     assert_eq!(
@@ -525,4 +526,62 @@ fn pacer_throttles_io_and_stops() {
     let unlimited = AtomicBool::new(false);
     let mut fast = clean::Pacer::new(&unlimited, f64::MAX);
     fast.tick_for_tests(usize::MAX / 2).unwrap();
+}
+
+fn txn_keyed(pid: i64, seq: i32, ts: i64, records: &[(&str, Option<&str>)]) -> Vec<u8> {
+    let mut b = BatchBuilder::new(ts).producer(pid, 0, seq);
+    b.transactional = true;
+    for (k, v) in records {
+        b = b.record(Some(k.as_bytes()), v.map(str::as_bytes), 0);
+    }
+    b.build()
+}
+
+/// Aborted transactional records never shadow committed ones and are removed; committed
+/// transactional records and every marker stay, and so does the transaction index entry.
+#[test]
+fn aborted_transactions_are_removed_and_markers_kept() {
+    let (_dir, _m, p, cleaner) = setup(compact_config());
+    append(&p, T0, &[("a", Some("a0")), ("b", Some("b0"))]); // 0..=1
+    {
+        let mut log = p.log.lock();
+        log.append_as_leader(&txn_keyed(7, 0, T0, &[("a", Some("aborted"))]), 0, T0)
+            .unwrap(); // 2
+        log.append_as_leader(&txn_keyed(8, 0, T0, &[("b", Some("b-committed"))]), 0, T0)
+            .unwrap(); // 3
+        log.append_control_marker(7, 0, false, 0, 0, T0).unwrap(); // 4: abort
+        log.append_control_marker(8, 0, true, 0, 0, T0).unwrap(); // 5: commit
+        log.append_as_leader(&txn_keyed(7, 1, T0, &[("c", Some("aborted-too"))]), 0, T0)
+            .unwrap(); // 6
+        log.append_control_marker(7, 0, false, 0, 0, T0).unwrap(); // 7: abort
+        let end = log.log_end_offset();
+        log.set_high_watermark(end);
+        assert_eq!(log.last_stable_offset(), 8);
+    }
+    roll(&p, T0);
+    append(&p, T0, &[("z", Some("z0"))]); // 8, active
+    let before = p.log.lock().collect_aborted_txns(0, 100);
+    assert_eq!(before.len(), 2);
+    cleaner.clean_once(T0 + 10).expect("the log is dirty");
+    let log = p.log.lock();
+    let (recs, headers) = read_log(&log);
+    assert_eq!(
+        recs.into_iter()
+            .filter(|r| !r.1.is_empty() && r.1.len() == 1)
+            .collect::<Vec<_>>(),
+        vec![
+            rec(0, "a", Some("a0")),
+            rec(3, "b", Some("b-committed")),
+            rec(8, "z", Some("z0")),
+        ]
+    );
+    let markers: Vec<i64> = headers
+        .iter()
+        .filter(|h| h.is_control())
+        .map(|h| h.base_offset)
+        .collect();
+    assert_eq!(markers, vec![4, 5, 7]);
+    // Producer 7's last batch (offset 6) stays as an empty batch for its sequence.
+    assert!(headers.iter().any(|h| h.base_offset == 6 && h.records_count == 0));
+    assert_eq!(log.collect_aborted_txns(0, 100), before);
 }
