@@ -26,8 +26,8 @@ use crate::network::MemoryBudget;
 use crate::quota::ClientQuotas;
 use crate::replication::{self, HostedPartition, IsrClient, ReplicaManager, RoleChanges};
 use crate::topic_error::storage_error;
-use crate::txn::{TxnConfig, TxnCoordinator, TRANSACTION_STATE_TOPIC};
 pub use crate::topic_error::TopicError;
+use crate::txn::{TxnConfig, TxnCoordinator, TRANSACTION_STATE_TOPIC};
 
 pub struct Broker {
     pub config: BrokerConfig,
@@ -271,7 +271,8 @@ impl Broker {
                 .map(|tp| tp.partition)
                 .collect()
         };
-        self.txns.unload_partitions(&**self, &txn_state(&changes.became_follower));
+        self.txns
+            .unload_partitions(&**self, &txn_state(&changes.became_follower));
         let led: Vec<(i32, i32)> = txn_state(&changes.became_leader)
             .into_iter()
             .filter_map(|p| {

@@ -420,10 +420,18 @@ impl BrokerConfig {
                 .ranged::<i64>("transactional.id.expiration.ms", 1, i32::MAX as i64)?
                 .unwrap_or(604_800_000),
             transaction_abort_timed_out_transaction_cleanup_interval_ms: raw
-                .ranged::<u64>("transaction.abort.timed.out.transaction.cleanup.interval.ms", 1, i32::MAX as u64)?
+                .ranged::<u64>(
+                    "transaction.abort.timed.out.transaction.cleanup.interval.ms",
+                    1,
+                    i32::MAX as u64,
+                )?
                 .unwrap_or(10_000),
             transaction_remove_expired_transaction_cleanup_interval_ms: raw
-                .ranged::<u64>("transaction.remove.expired.transaction.cleanup.interval.ms", 1, i32::MAX as u64)?
+                .ranged::<u64>(
+                    "transaction.remove.expired.transaction.cleanup.interval.ms",
+                    1,
+                    i32::MAX as u64,
+                )?
                 .unwrap_or(3_600_000),
             log,
             log_retention_check_interval_ms: raw

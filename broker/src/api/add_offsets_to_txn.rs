@@ -38,13 +38,7 @@ pub async fn handle(
         let partition = TopicPartition::new(OFFSETS_TOPIC, broker.groups.partition_of(&**broker, group));
         broker
             .txns
-            .add_partitions(
-                broker,
-                txn,
-                request.producer_id.0,
-                request.producer_epoch,
-                &[partition],
-            )
+            .add_partitions(broker, txn, request.producer_id.0, request.producer_epoch, &[partition])
             .await
             .err()
             .map(|e| for_version(e, ctx.version, FENCED_SINCE))

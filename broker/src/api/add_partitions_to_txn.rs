@@ -46,7 +46,11 @@ pub async fn handle(
         for (topic, partition) in &wanted {
             let error = if !access.allows_topic(Op::Write, topic) {
                 Some(ResponseError::TopicAuthorizationFailed)
-            } else if broker.metadata.topic(topic).is_none_or(|t| *partition < 0 || *partition >= t.partitions) {
+            } else if broker
+                .metadata
+                .topic(topic)
+                .is_none_or(|t| *partition < 0 || *partition >= t.partitions)
+            {
                 Some(ResponseError::UnknownTopicOrPartition)
             } else {
                 None

@@ -61,7 +61,11 @@ async fn find(broker: &Broker, ctx: &RequestContext<'_>, key_type: i8, key: StrB
             Ok(()) => broker.groups.coordinator_of(broker, key.as_str()),
             Err(e) => Err(e),
         },
-        KEY_TYPE_TRANSACTION if !ctx.access(broker).allows(Op::Describe, Resource::TransactionalId, key.as_str()) => {
+        KEY_TYPE_TRANSACTION
+            if !ctx
+                .access(broker)
+                .allows(Op::Describe, Resource::TransactionalId, key.as_str()) =>
+        {
             Err(ResponseError::TransactionalIdAuthorizationFailed)
         }
         KEY_TYPE_TRANSACTION => match broker.txns.ensure_topic(broker).await {

@@ -27,7 +27,8 @@ pub fn handle(broker: &Broker, ctx: &RequestContext<'_>, request: ListTransactio
         Some(p) => match regex::Regex::new(&format!("^(?:{p})$")) {
             Ok(r) => Some(r),
             Err(_) => {
-                return ListTransactionsResponse::default().with_error_code(ResponseError::InvalidRegularExpression.code())
+                return ListTransactionsResponse::default()
+                    .with_error_code(ResponseError::InvalidRegularExpression.code())
             }
         },
         None => None,
@@ -38,7 +39,9 @@ pub fn handle(broker: &Broker, ctx: &RequestContext<'_>, request: ListTransactio
         .list()
         .into_iter()
         .filter(|t| known.is_empty() && unknown.is_empty() || known.iter().any(|f| f.as_str() == t.state.name()))
-        .filter(|t| request.producer_id_filters.is_empty() || request.producer_id_filters.contains(&ProducerId(t.producer_id)))
+        .filter(|t| {
+            request.producer_id_filters.is_empty() || request.producer_id_filters.contains(&ProducerId(t.producer_id))
+        })
         .filter(|t| {
             request.duration_filter < 0
                 || t.state == TxnState::Ongoing && now - t.txn_start_ms >= request.duration_filter

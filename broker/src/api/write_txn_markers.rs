@@ -25,7 +25,11 @@ pub const VERSIONS: VersionRange = VersionRange { min: 1, max: 1 };
 /// How long a marker may wait for the in-sync replicas (Kafka: `request.timeout.ms`).
 const MARKER_TIMEOUT: Duration = Duration::from_secs(30);
 
-pub async fn handle(broker: &Broker, ctx: &RequestContext<'_>, request: WriteTxnMarkersRequest) -> WriteTxnMarkersResponse {
+pub async fn handle(
+    broker: &Broker,
+    ctx: &RequestContext<'_>,
+    request: WriteTxnMarkersRequest,
+) -> WriteTxnMarkersResponse {
     if !ctx.access(broker).allows_cluster(Op::ClusterAction) {
         return answer_all(&request, ResponseError::ClusterAuthorizationFailed);
     }

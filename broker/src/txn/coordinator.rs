@@ -302,7 +302,12 @@ impl TxnCoordinator {
 
     /// Writes `next` to the id's `__transaction_state` partition (acks=all) and installs it; a failed
     /// write leaves memory as it was. The id's entry is marked pending by the caller.
-    pub(crate) async fn write(&self, host: &impl TxnHost, partition: i32, next: TxnMetadata) -> Result<(), ResponseError> {
+    pub(crate) async fn write(
+        &self,
+        host: &impl TxnHost,
+        partition: i32,
+        next: TxnMetadata,
+    ) -> Result<(), ResponseError> {
         let tp = TopicPartition::new(TRANSACTION_STATE_TOPIC, partition);
         let batch = BatchBuilder::new(now_ms())
             .record(Some(&encode_key(&next.transactional_id)), Some(&encode_value(&next)), 0)
@@ -314,7 +319,13 @@ impl TxnCoordinator {
             // Unless the partition moved away meanwhile (its ids were dropped; the new coordinator
             // loads this write from the log).
             Ok(()) if inner.owned.contains_key(&partition) => {
-                inner.txns.insert(id, Entry { meta: next, pending: false });
+                inner.txns.insert(
+                    id,
+                    Entry {
+                        meta: next,
+                        pending: false,
+                    },
+                );
                 Ok(())
             }
             Ok(()) => Err(ResponseError::NotCoordinator),
@@ -386,7 +397,12 @@ impl TxnCoordinator {
     }
 
     /// Markers of a decided transaction are all written: write its completion.
-    pub(crate) async fn complete<H: TxnHost>(&self, host: &Arc<H>, transactional_id: &str, decided: &TxnMetadata) -> Result<(), ResponseError> {
+    pub(crate) async fn complete<H: TxnHost>(
+        &self,
+        host: &Arc<H>,
+        transactional_id: &str,
+        decided: &TxnMetadata,
+    ) -> Result<(), ResponseError> {
         let now = now_ms();
         self.transition(host, transactional_id, |meta| {
             if meta.state != decided.state || meta.producer_epoch != decided.producer_epoch {
@@ -466,7 +482,10 @@ impl TxnCoordinator {
         let mut inner = self.inner.lock();
         if written.is_ok() {
             inner.txns.remove(transactional_id);
-            tracing::info!(transactional_id, "forgot a transactional id idle past transactional.id.expiration.ms");
+            tracing::info!(
+                transactional_id,
+                "forgot a transactional id idle past transactional.id.expiration.ms"
+            );
         } else if let Some(e) = inner.txns.get_mut(transactional_id) {
             e.pending = false;
         }

@@ -42,7 +42,8 @@ impl TxnCoordinator {
                     let log = p.log.lock();
                     log.read(offset, 1 << 20, log.log_end_offset(), true)
                 };
-                let fail = |e: String| format!("cannot read {TRANSACTION_STATE_TOPIC}-{partition} at offset {offset}: {e}");
+                let fail =
+                    |e: String| format!("cannot read {TRANSACTION_STATE_TOPIC}-{partition} at offset {offset}: {e}");
                 let slice = read.map_err(|e| fail(e.to_string()))?;
                 if slice.is_empty() {
                     break;
@@ -118,7 +119,10 @@ fn replay(bytes: &[u8], found: &mut HashMap<String, Option<TxnMetadata>>, summar
                     found.insert(id, meta);
                 }
                 Err(e) => {
-                    tracing::warn!(offset = header.base_offset, "skipping a record in {TRANSACTION_STATE_TOPIC}: {e}");
+                    tracing::warn!(
+                        offset = header.base_offset,
+                        "skipping a record in {TRANSACTION_STATE_TOPIC}: {e}"
+                    );
                     summary.skipped += 1;
                 }
             }

@@ -142,7 +142,11 @@ async fn send_round<H: TxnHost>(
     Round::Progress
 }
 
-fn marker_request(decided: &TxnMetadata, coordinator_epoch: i32, partitions: &[&TopicPartition]) -> WriteTxnMarkersRequest {
+fn marker_request(
+    decided: &TxnMetadata,
+    coordinator_epoch: i32,
+    partitions: &[&TopicPartition],
+) -> WriteTxnMarkersRequest {
     let mut topics: BTreeMap<&str, Vec<i32>> = BTreeMap::new();
     for tp in partitions {
         topics.entry(&tp.topic).or_default().push(tp.partition);

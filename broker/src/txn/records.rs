@@ -156,7 +156,10 @@ mod tests {
         m.partitions.insert(TopicPartition::new("a", 1));
         let bytes = encode_value(&m);
         // version, pid, epoch, timeout, state, 2 topics ("a": [1], "b": [0, 2]), two timestamps.
-        assert_eq!(bytes.len(), 2 + 8 + 2 + 4 + 1 + 4 + (2 + 1 + 4 + 4) + (2 + 1 + 4 + 8) + 8 + 8);
+        assert_eq!(
+            bytes.len(),
+            2 + 8 + 2 + 4 + 1 + 4 + (2 + 1 + 4 + 4) + (2 + 1 + 4 + 8) + 8 + 8
+        );
         assert_eq!(&bytes[..2], &[0, 0]);
         assert_eq!(bytes[16], 1, "Ongoing");
         assert_eq!(decode_value("txn-1", &bytes).unwrap(), m);

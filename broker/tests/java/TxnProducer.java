@@ -9,10 +9,10 @@
 //     fail with ProducerFencedException. Prints "fenced=true live=10".
 //   TxnProducer <bootstrap> <topic> <transactional.id> hang <records>
 //     Opens a transaction, sends the numbers, flushes, prints "open" and waits to be killed.
-//   TxnProducer <bootstrap> <in> <transactional.id> copy <out> <group> <expected>
+//   TxnProducer <bootstrap> <in> <transactional.id> copy <out> <group>
 //     Consume-transform-produce: reads <in> (read_committed) in group <group> and writes each record
-//     to <out> in a transaction together with the consumed offsets (sendOffsetsToTransaction), until
-//     <out> holds <expected> records copied by this process or earlier ones. Prints "copied=N".
+//     to <out> in a transaction together with the consumed offsets (sendOffsetsToTransaction), in
+//     transactions of at most 50 records, 20 ms apart, until killed (or until an error ends it).
 import java.time.Duration;
 import java.util.Collections;
 import java.util.HashMap;
@@ -48,7 +48,7 @@ public class TxnProducer {
             case "run" -> run(bootstrap, topic, txnId, Integer.parseInt(args[4]), Integer.parseInt(args[5]));
             case "fence" -> fence(bootstrap, topic, txnId);
             case "hang" -> hang(bootstrap, topic, txnId, Integer.parseInt(args[4]));
-            case "copy" -> copy(bootstrap, topic, txnId, args[4], args[5], Long.parseLong(args[6]));
+            case "copy" -> copy(bootstrap, topic, txnId, args[4], args[5]);
             default -> throw new IllegalArgumentException(args[3]);
         }
     }
@@ -121,28 +121,28 @@ public class TxnProducer {
         Thread.sleep(Long.MAX_VALUE);
     }
 
-    static void copy(String bootstrap, String in, String txnId, String out, String group, long expected) {
+    static void copy(String bootstrap, String in, String txnId, String out, String group) {
         Properties c = new Properties();
         c.put("bootstrap.servers", bootstrap);
         c.put("group.id", group);
         c.put("enable.auto.commit", "false");
         c.put("auto.offset.reset", "earliest");
         c.put("isolation.level", "read_committed");
+        // Small transactions, paced, so that a test can kill the application or the broker mid-copy.
+        c.put("max.poll.records", "50");
         c.put("key.deserializer", StringDeserializer.class.getName());
         c.put("value.deserializer", StringDeserializer.class.getName());
-        long copied = 0;
-        long idle = 0;
+        // A killed predecessor's member leaves the group after this, not Kafka's default 45 s.
+        c.put("session.timeout.ms", "10000");
         try (KafkaConsumer<String, String> consumer = new KafkaConsumer<>(c);
                 KafkaProducer<String, String> p = producer(bootstrap, txnId)) {
             p.initTransactions();
             consumer.subscribe(Collections.singletonList(in));
-            while (idle < 40) {
+            while (true) {
                 ConsumerRecords<String, String> records = consumer.poll(Duration.ofMillis(500));
                 if (records.isEmpty()) {
-                    idle++;
                     continue;
                 }
-                idle = 0;
                 p.beginTransaction();
                 Map<TopicPartition, OffsetAndMetadata> offsets = new HashMap<>();
                 for (ConsumerRecord<String, String> r : records) {
@@ -151,9 +151,12 @@ public class TxnProducer {
                 }
                 p.sendOffsetsToTransaction(offsets, consumer.groupMetadata());
                 p.commitTransaction();
-                copied += records.count();
+                try {
+                    Thread.sleep(20);
+                } catch (InterruptedException e) {
+                    return;
+                }
             }
         }
-        System.out.println("copied=" + copied);
     }
 }
