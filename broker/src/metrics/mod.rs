@@ -13,8 +13,10 @@ use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
 
 pub mod replication;
+pub mod txn;
 
 pub use replication::{ReplicationCounters, ReplicationGauges, ReplicationSnapshot};
+pub use txn::{TxnCounters, TxnGauges};
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct TopicLabels {
@@ -47,6 +49,8 @@ pub struct Metrics {
     budget_used: Gauge,
     replication: ReplicationCounters,
     replication_gauges: ReplicationGauges,
+    txn: TxnCounters,
+    txn_gauges: TxnGauges,
 }
 
 impl Default for Metrics {
@@ -125,7 +129,12 @@ impl Metrics {
         let replication = ReplicationCounters::default();
         let replication_gauges = ReplicationGauges::default();
         replication::register(&mut registry, &replication, &replication_gauges);
+        let txn = TxnCounters::default();
+        let txn_gauges = TxnGauges::default();
+        txn::register(&mut registry, &txn, &txn_gauges);
         Metrics {
+            txn,
+            txn_gauges,
             registry,
             replication,
             replication_gauges,
@@ -209,6 +218,17 @@ impl Metrics {
 
     pub fn set_replication(&self, snapshot: ReplicationSnapshot) {
         self.replication_gauges.set(snapshot);
+    }
+
+    /// The counters the transaction coordinator increments.
+    pub fn txn(&self) -> TxnCounters {
+        self.txn.clone()
+    }
+
+    /// Open transactions and the age of the oldest, in milliseconds.
+    pub fn set_transactions(&self, open: usize, oldest_open_ms: i64) {
+        self.txn_gauges.open.set(open as i64);
+        self.txn_gauges.oldest_open_ms.set(oldest_open_ms);
     }
 
     pub fn set_budget_used(&self, bytes: u64) {

@@ -77,6 +77,8 @@ fn refresh(broker: &Broker) {
     broker.metrics.set_partition_count(sizes.len());
     broker.metrics.set_log_sizes(sizes);
     broker.metrics.set_budget_used(broker.budget.used_bytes());
+    let (open, oldest_ms) = broker.txns.open_transactions(crate::util::now_ms());
+    broker.metrics.set_transactions(open, oldest_ms);
     let mut snapshot = broker.replicas.snapshot();
     snapshot.offline = broker.metadata.offline_partition_count();
     snapshot.offline_log_dirs = broker.log_dirs.offline_dirs().len() as i64;

@@ -19,10 +19,11 @@ use parking_lot::Mutex;
 use super::host::TxnHost;
 use super::markers;
 use super::records::{encode_key, encode_value, TRANSACTION_STATE_TOPIC};
-use super::state::{InitDecision, TxnMetadata};
+use super::state::{InitDecision, TxnMetadata, TxnState};
 use crate::group::partition_for;
 use crate::log::batch::BatchBuilder;
 use crate::log::TopicPartition;
+use crate::metrics::TxnCounters;
 use crate::replication::AppendFailure;
 use crate::util::now_ms;
 use crate::util::RateLimitedLog;
@@ -61,6 +62,7 @@ pub struct TxnCoordinator {
     /// The "cannot create the topic" error was logged.
     warned: AtomicBool,
     pub(crate) errors: RateLimitedLog,
+    metrics: TxnCounters,
 }
 
 #[derive(Default)]
@@ -80,13 +82,14 @@ pub(crate) struct Entry {
 }
 
 impl TxnCoordinator {
-    pub fn new(config: TxnConfig) -> TxnCoordinator {
+    pub fn new(config: TxnConfig, metrics: TxnCounters) -> TxnCoordinator {
         TxnCoordinator {
             config,
             inner: Mutex::new(Inner::default()),
             ready: AtomicBool::new(false),
             warned: AtomicBool::new(false),
             errors: RateLimitedLog::new(Duration::from_secs(30)),
+            metrics,
         }
     }
 
@@ -404,14 +407,35 @@ impl TxnCoordinator {
         decided: &TxnMetadata,
     ) -> Result<(), ResponseError> {
         let now = now_ms();
-        self.transition(host, transactional_id, |meta| {
-            if meta.state != decided.state || meta.producer_epoch != decided.producer_epoch {
-                return Ok(None);
-            }
-            Ok(meta.complete(now))
-        })
-        .await
-        .map(|_| ())
+        let wrote = self
+            .transition(host, transactional_id, |meta| {
+                if meta.state != decided.state || meta.producer_epoch != decided.producer_epoch {
+                    return Ok(None);
+                }
+                Ok(meta.complete(now))
+            })
+            .await?;
+        if wrote {
+            self.metrics.completed(decided.state == TxnState::PrepareCommit);
+        }
+        Ok(())
+    }
+
+    /// Open transactions here and how long the oldest has been open (ms; 0 when none).
+    pub fn open_transactions(&self, now_ms: i64) -> (usize, i64) {
+        let inner = self.inner.lock();
+        inner
+            .txns
+            .values()
+            .filter(|e| {
+                matches!(
+                    e.meta.state,
+                    TxnState::Ongoing | TxnState::PrepareCommit | TxnState::PrepareAbort
+                )
+            })
+            .fold((0, 0), |(n, oldest), e| {
+                (n + 1, oldest.max(now_ms.saturating_sub(e.meta.txn_start_ms)))
+            })
     }
 
     /// The periodic work: aborts open transactions past their timeout (fencing their producer, as
@@ -453,6 +477,7 @@ impl TxnCoordinator {
                 })
                 .await;
             if let Ok(true) = wrote {
+                self.metrics.timed_out.inc();
                 tracing::info!(transactional_id = %id, "aborting a transaction open longer than its timeout");
                 markers::complete_later(host, &id);
             }
