@@ -22,3 +22,4 @@ pub mod runtime;
 pub mod topic_error;
 pub mod txn;
 mod txn_host;
+pub mod txn_verify;

@@ -327,3 +327,146 @@ fn consume_transform_produce_copies_exactly_once_through_kills_of_the_app_and_th
     assert_eq!(seen.len() as u64, COUNT, "every input record copied exactly once");
     assert_eq!(*seen.last().unwrap(), COUNT - 1);
 }
+
+/// KIP-890 part 1, on the wire: a transactional batch for a partition that is not in the producer's
+/// ongoing transaction (never added, or sent after the transaction was aborted, as a zombie's late
+/// retry would be) is refused with INVALID_TXN_STATE instead of opening a transaction no coordinator
+/// will end, which would hold every read_committed consumer back for good.
+#[test]
+fn a_late_transactional_produce_is_refused_instead_of_hanging_the_partition() {
+    use kafka_protocol::messages::add_partitions_to_txn_request::AddPartitionsToTxnTopic;
+    use kafka_protocol::messages::*;
+    use kafka_protocol::protocol::StrBytes;
+    use oxka_broker::network::client::ClientConnection;
+
+    let _serial = serial();
+    let broker = Broker::start(&[]);
+    create_topic(&broker, "late", 1);
+    let bootstrap = broker.bootstrap();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let s = |v: &str| StrBytes::from_string(v.to_string());
+        let mut c = ClientConnection::connect(&bootstrap, "late-test", Duration::from_secs(5), 1 << 20)
+            .await
+            .unwrap();
+        let timeout = Duration::from_secs(30);
+        // FindCoordinator creates __transaction_state; InitProducerId once the coordinator has loaded it.
+        let mut init = None;
+        for _ in 0..100 {
+            let find = FindCoordinatorRequest::default()
+                .with_key(s("late-id"))
+                .with_key_type(1);
+            c.call(ApiKey::FindCoordinator, 3, &RequestKind::FindCoordinator(find), timeout)
+                .await
+                .unwrap();
+            let request = InitProducerIdRequest::default()
+                .with_transactional_id(Some(TransactionalId(s("late-id"))))
+                .with_transaction_timeout_ms(60_000)
+                .with_producer_id(ProducerId(-1))
+                .with_producer_epoch(-1);
+            let ResponseKind::InitProducerId(r) = c
+                .call(
+                    ApiKey::InitProducerId,
+                    4,
+                    &RequestKind::InitProducerId(request),
+                    timeout,
+                )
+                .await
+                .unwrap()
+            else {
+                panic!("not an InitProducerId response")
+            };
+            if r.error_code == 0 {
+                init = Some((r.producer_id.0, r.producer_epoch));
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let (pid, epoch) = init.expect("InitProducerId succeeds once the coordinator is ready");
+        let mut seq = 0;
+        let invalid_txn_state = 48;
+        assert_eq!(
+            produce_txn(&mut c, pid, epoch, &mut seq).await,
+            invalid_txn_state,
+            "a partition never added is refused"
+        );
+        let add = AddPartitionsToTxnRequest::default()
+            .with_v3_and_below_transactional_id(TransactionalId(s("late-id")))
+            .with_v3_and_below_producer_id(ProducerId(pid))
+            .with_v3_and_below_producer_epoch(epoch)
+            .with_v3_and_below_topics(vec![AddPartitionsToTxnTopic::default()
+                .with_name(TopicName(s("late")))
+                .with_partitions(vec![0])]);
+        c.call(
+            ApiKey::AddPartitionsToTxn,
+            3,
+            &RequestKind::AddPartitionsToTxn(add),
+            timeout,
+        )
+        .await
+        .unwrap();
+        assert_eq!(produce_txn(&mut c, pid, epoch, &mut seq).await, 0, "added: accepted");
+        let end = EndTxnRequest::default()
+            .with_transactional_id(TransactionalId(s("late-id")))
+            .with_producer_id(ProducerId(pid))
+            .with_producer_epoch(epoch)
+            .with_committed(false);
+        c.call(ApiKey::EndTxn, 3, &RequestKind::EndTxn(end), timeout)
+            .await
+            .unwrap();
+        // Once the abort marker is written, a late batch of the same epoch is refused.
+        let mut late = 0;
+        for _ in 0..50 {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            late = produce_txn(&mut c, pid, epoch, &mut seq).await;
+            if late == invalid_txn_state {
+                break;
+            }
+        }
+        assert_eq!(late, invalid_txn_state, "a late batch after the abort is refused");
+    });
+    let open = librdkafka_values(&broker.bootstrap(), "late", 1, "read_committed", 0);
+    assert!(
+        open.is_empty(),
+        "nothing committed, and nothing holds the partition open: {open:?}"
+    );
+}
+
+/// Sends one transactional batch of `late-id` to `late-0` (acks=all); the partition's error code.
+async fn produce_txn(
+    c: &mut oxka_broker::network::client::ClientConnection,
+    pid: i64,
+    epoch: i16,
+    seq: &mut i32,
+) -> i16 {
+    use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
+    use kafka_protocol::messages::*;
+    use kafka_protocol::protocol::StrBytes;
+    let mut batch = oxka_broker::log::batch::BatchBuilder::new(0)
+        .producer(pid, epoch, *seq)
+        .record(None, Some(b"x"), 0);
+    batch.transactional = true;
+    *seq += 1;
+    let request = ProduceRequest::default()
+        .with_transactional_id(Some(TransactionalId(StrBytes::from_static_str("late-id"))))
+        .with_acks(-1)
+        .with_timeout_ms(10_000)
+        .with_topic_data(vec![TopicProduceData::default()
+            .with_name(TopicName(StrBytes::from_static_str("late")))
+            .with_partition_data(vec![PartitionProduceData::default()
+                .with_index(0)
+                .with_records(Some(batch.build().into()))])]);
+    let ResponseKind::Produce(r) = c
+        .call(
+            ApiKey::Produce,
+            9,
+            &RequestKind::Produce(request),
+            Duration::from_secs(30),
+        )
+        .await
+        .unwrap()
+    else {
+        panic!("not a Produce response")
+    };
+    r.responses[0].partition_responses[0].error_code
+}

@@ -77,8 +77,6 @@ pub struct LogDefaults {
     pub cleaner_max_compaction_lag_ms: i64,
     /// `producer.id.expiration.ms`: an idle idempotent producer's state is kept this long.
     pub producer_id_expiration_ms: i64,
-    /// `transactional.id.expiration.ms`: accepted and validated; transactions are not served yet.
-    pub transactional_id_expiration_ms: i64,
     /// `min.insync.replicas`: the default for topics (acks=all needs this many in-sync replicas).
     pub min_insync_replicas: i32,
 }
@@ -126,6 +124,9 @@ pub struct BrokerConfig {
     pub transaction_state_log_num_partitions: i32,
     /// `transaction.max.timeout.ms` (900000): the longest `transaction.timeout.ms` a producer may ask for.
     pub transaction_max_timeout_ms: i32,
+    /// `transaction.partition.verification.enable` (true): KIP-890's check with the transaction
+    /// coordinator before the first transactional batch of a producer's transaction on a partition.
+    pub transaction_partition_verification_enable: bool,
     /// `transactional.id.expiration.ms` (604800000): an idle transactional id is forgotten after this.
     pub transactional_id_expiration_ms: i64,
     /// `transaction.abort.timed.out.transaction.cleanup.interval.ms` (10000): how often open transactions
@@ -283,9 +284,6 @@ impl BrokerConfig {
             producer_id_expiration_ms: raw
                 .ranged::<i64>("producer.id.expiration.ms", 1, i32::MAX as i64)?
                 .unwrap_or(86_400_000),
-            transactional_id_expiration_ms: raw
-                .ranged::<i64>("transactional.id.expiration.ms", 1, i32::MAX as i64)?
-                .unwrap_or(604_800_000),
             file_delete_delay_ms: raw
                 .ranged::<i64>("log.segment.delete.delay.ms", 0, i64::MAX)?
                 .unwrap_or(60_000),
@@ -416,6 +414,9 @@ impl BrokerConfig {
             transaction_max_timeout_ms: raw
                 .ranged::<i32>("transaction.max.timeout.ms", 1, i32::MAX)?
                 .unwrap_or(900_000),
+            transaction_partition_verification_enable: raw
+                .boolean("transaction.partition.verification.enable")?
+                .unwrap_or(true),
             transactional_id_expiration_ms: raw
                 .ranged::<i64>("transactional.id.expiration.ms", 1, i32::MAX as i64)?
                 .unwrap_or(604_800_000),

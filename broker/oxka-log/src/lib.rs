@@ -8,7 +8,7 @@
 //! truncate, flush, close), `follower` (`Log::append_as_follower`: the leader's batches kept byte for
 //! byte), `leader_epoch` (`LeaderEpochCache`, `leader-epoch-checkpoint`) and `log_epochs` (`Log`'s
 //! accessors over it), `recovery` (`Log::open`), `retention` (retention, DeleteRecords,
-//! `maybe_increment_log_start_offset`), `producer_state` (idempotent and transactional producers; `producer_replay` rebuilds it from the log), `control` (end-transaction marker batches), `txn_index` (`TransactionIndex`, `<base>.txnindex`), `txn_log` (`Log`'s transaction API: markers, last stable offset, aborted transactions), `cleaner`
+//! `maybe_increment_log_start_offset`), `producer_state` (idempotent and transactional producers; `producer_replay` rebuilds it from the log), `control` (end-transaction marker batches), `txn_index` (`TransactionIndex`, `<base>.txnindex`), `txn_log` (`Log`'s transaction API: markers, last stable offset, aborted transactions), `txn_verify` (KIP-890's verification guard for the first transactional batch of a producer's transaction), `cleaner`
 //! (compaction: `LogCleaner` and its threads), `checkpoint` (per-partition state files),
 //! `offset_checkpoint` (Kafka's per-log-dir `replication-offset-checkpoint`,
 //! `recovery-point-offset-checkpoint`, `log-start-offset-checkpoint`), `config` (`LogConfig`),
@@ -49,6 +49,7 @@ pub mod throttled_replicas;
 mod topic_partition;
 pub mod txn_index;
 mod txn_log;
+mod txn_verify;
 mod unified_log;
 
 #[cfg(test)]
@@ -71,4 +72,5 @@ pub use throttled_replicas::ThrottledReplicas;
 pub use topic_partition::TopicPartition;
 pub use txn_index::AbortedTxn;
 pub use txn_log::AbortedTransaction;
+pub use txn_verify::VerificationGuard;
 pub use unified_log::Log;

@@ -423,6 +423,7 @@ impl Log {
             last_checkpoint_ms: i64::MIN,
             closed: false,
             write_failed: false,
+            verification_guards: Default::default(),
         };
         tracing::debug!(dir = %log.dir.display(), log_start_offset, log_end_offset, clean, segments = log.segments.len(), "opened log");
         Ok(log)

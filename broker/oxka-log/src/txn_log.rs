@@ -48,7 +48,9 @@ impl Log {
             coordinator_epoch,
         };
         let batch = control::build(producer_id, producer_epoch, marker, now_ms);
-        self.append_as_leader_from(&batch, leader_epoch, now_ms, AppendOrigin::Coordinator)
+        let info = self.append_as_leader_from(&batch, leader_epoch, now_ms, AppendOrigin::Coordinator)?;
+        self.drop_verification_guard(producer_id);
+        Ok(info)
     }
 
     /// The first offset of the oldest transaction that is ongoing, or completed with its marker not

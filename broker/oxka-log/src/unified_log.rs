@@ -50,6 +50,9 @@ pub struct Log {
     /// The last client append failed to write (a full disk): out-of-sequence batches are answered
     /// KAFKA_STORAGE_ERROR until an append succeeds (see `AppendError::AfterFailedWrite`).
     pub(crate) write_failed: bool,
+    /// KIP-890 verification guards of producers whose transaction is not ongoing here yet
+    /// (`txn_verify.rs`); in memory only, as Kafka's.
+    pub(crate) verification_guards: std::collections::HashMap<i64, u64>,
 }
 
 pub(crate) fn wall_clock_ms() -> i64 {

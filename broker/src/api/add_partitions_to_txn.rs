@@ -1,14 +1,15 @@
-//! AddPartitionsToTxn (versions 0-3, sent by producers): adds partitions to the producer's ongoing
-//! transaction before it writes to them. Needs WRITE on the transactional id and on every topic; a
+//! AddPartitionsToTxn. Versions 0-3 (sent by producers) add partitions to the producer's ongoing
+//! transaction before it writes to them: WRITE on the transactional id and on every topic; a
 //! partition that is refused or unknown fails the request, the others answering
-//! OPERATION_NOT_ATTEMPTED, as Kafka does. (Versions 4+, the brokers' KIP-890 verification, are not
-//! served.)
+//! OPERATION_NOT_ATTEMPTED, as Kafka does. Versions 4-5 (sent by brokers, KIP-890) carry several
+//! transactions, most often `verify_only`: is each partition in that producer's ongoing transaction?
+//! They need CLUSTER_ACTION.
 
 use std::sync::Arc;
 
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::add_partitions_to_txn_response::{
-    AddPartitionsToTxnPartitionResult, AddPartitionsToTxnTopicResult,
+    AddPartitionsToTxnPartitionResult, AddPartitionsToTxnResult, AddPartitionsToTxnTopicResult,
 };
 use kafka_protocol::messages::{AddPartitionsToTxnRequest, AddPartitionsToTxnResponse};
 use kafka_protocol::protocol::VersionRange;
@@ -19,7 +20,7 @@ use crate::broker::Broker;
 use crate::log::TopicPartition;
 use crate::txn::state::for_version;
 
-pub const VERSIONS: VersionRange = VersionRange { min: 0, max: 3 };
+pub const VERSIONS: VersionRange = VersionRange { min: 0, max: 5 };
 
 /// The first version that knows PRODUCER_FENCED (KIP-588).
 const FENCED_SINCE: i16 = 2;
@@ -29,6 +30,9 @@ pub async fn handle(
     ctx: &RequestContext<'_>,
     request: AddPartitionsToTxnRequest,
 ) -> AddPartitionsToTxnResponse {
+    if ctx.version >= 4 {
+        return from_broker(broker, ctx, request).await;
+    }
     let txn = request.v3_and_below_transactional_id.as_str();
     let wanted: Vec<(String, i32)> = request
         .v3_and_below_topics
@@ -105,4 +109,65 @@ pub async fn handle(
         })
         .collect();
     AddPartitionsToTxnResponse::default().with_results_by_topic_v3_and_below(topics)
+}
+
+/// Versions 4+: a broker verifying (or adding) partitions of several transactions at once.
+async fn from_broker(
+    broker: &Arc<Broker>,
+    ctx: &RequestContext<'_>,
+    request: AddPartitionsToTxnRequest,
+) -> AddPartitionsToTxnResponse {
+    if !ctx.access(broker).allows_cluster(Op::ClusterAction) {
+        return AddPartitionsToTxnResponse::default().with_error_code(ResponseError::ClusterAuthorizationFailed.code());
+    }
+    let mut results = Vec::with_capacity(request.transactions.len());
+    for txn in &request.transactions {
+        let id = txn.transactional_id.as_str();
+        let partitions: Vec<TopicPartition> = txn
+            .topics
+            .iter()
+            .flat_map(|t| t.partitions.iter().map(|p| TopicPartition::new(t.name.as_str(), *p)))
+            .collect();
+        let answers: Vec<Option<ResponseError>> = if txn.verify_only {
+            match broker
+                .txns
+                .verify(&**broker, id, txn.producer_id.0, txn.producer_epoch, &partitions)
+            {
+                Ok(answers) => answers,
+                Err(e) => vec![Some(e); partitions.len()],
+            }
+        } else {
+            let added = broker
+                .txns
+                .add_partitions(broker, id, txn.producer_id.0, txn.producer_epoch, &partitions)
+                .await
+                .err();
+            vec![added; partitions.len()]
+        };
+        let mut answers = answers.into_iter();
+        let topics = txn
+            .topics
+            .iter()
+            .map(|t| {
+                let results = t
+                    .partitions
+                    .iter()
+                    .map(|&p| {
+                        AddPartitionsToTxnPartitionResult::default()
+                            .with_partition_index(p)
+                            .with_partition_error_code(answers.next().flatten().map_or(0, |e| e.code()))
+                    })
+                    .collect();
+                AddPartitionsToTxnTopicResult::default()
+                    .with_name(t.name.clone())
+                    .with_results_by_partition(results)
+            })
+            .collect();
+        results.push(
+            AddPartitionsToTxnResult::default()
+                .with_transactional_id(txn.transactional_id.clone())
+                .with_topic_results(topics),
+        );
+    }
+    AddPartitionsToTxnResponse::default().with_results_by_transaction(results)
 }

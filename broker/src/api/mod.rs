@@ -195,7 +195,9 @@ pub async fn start_request(
             );
             let throttle = Duration::from_millis(throttle_ms as u64);
             let access = authorize::Access::new(broker, user, connection.peer.ip());
-            let appending = produce::append_all(broker, &access, r);
+            // KIP-890: the coordinator confirms a transaction's first batch on each partition first.
+            let verified = crate::txn_verify::verify_produce(broker, &r).await;
+            let appending = produce::append_all(broker, &access, r, &verified);
             drop(request_permit);
             let correlation_id = header.correlation_id;
             let Some(appending) = appending else {

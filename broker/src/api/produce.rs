@@ -16,8 +16,9 @@ use kafka_protocol::protocol::VersionRange;
 use super::authorize::{Access, Op, Resource};
 use super::{str_bytes, topic_name_for, RequestContext};
 use crate::broker::Broker;
-use crate::log::{AppendError, AppendInfo, TopicPartition};
+use crate::log::{AppendError, AppendInfo, TopicPartition, VerificationGuard};
 use crate::replication::{AppendFailure, HostedPartition};
+use crate::txn_verify::Verified;
 
 pub const VERSIONS: VersionRange = VersionRange { min: 3, max: 12 };
 
@@ -40,13 +41,30 @@ pub struct Appending {
     outcomes: Vec<(usize, i32, Result<Appended, Failure>)>,
 }
 
-pub async fn handle(broker: &Broker, ctx: &RequestContext<'_>, request: ProduceRequest) -> Option<ProduceResponse> {
-    Some(append_all(broker, &ctx.access(broker), request)?.respond(broker).await)
+pub async fn handle(
+    broker: &std::sync::Arc<Broker>,
+    ctx: &RequestContext<'_>,
+    request: ProduceRequest,
+) -> Option<ProduceResponse> {
+    let verified = crate::txn_verify::verify_produce(broker, &request).await;
+    Some(
+        append_all(broker, &ctx.access(broker), request, &verified)?
+            .respond(broker)
+            .await,
+    )
 }
 
 /// Phase 1: appends every partition, in the order of the request. `None` for acks=0 (no response).
 /// A topic the caller may not WRITE gets TOPIC_AUTHORIZATION_FAILED, as in Kafka.
-pub fn append_all(broker: &Broker, access: &Access<'_>, request: ProduceRequest) -> Option<Appending> {
+///
+/// `verified`: the partitions whose first transactional batch the transaction coordinator was asked
+/// about (`txn_verify::verify_produce`), appended with the guard or refused with its error.
+pub fn append_all(
+    broker: &Broker,
+    access: &Access<'_>,
+    request: ProduceRequest,
+    verified: &Verified,
+) -> Option<Appending> {
     let acks = request.acks;
     let valid_acks = matches!(acks, -1..=1);
     // A transactional produce needs WRITE on its transactional id (checked once for the request).
@@ -66,13 +84,23 @@ pub fn append_all(broker: &Broker, access: &Access<'_>, request: ProduceRequest)
             } else if txn_denied {
                 Err((ResponseError::TransactionalIdAuthorizationFailed, None))
             } else {
-                append(
-                    broker,
-                    name.as_deref(),
-                    data.index,
-                    data.records.as_deref().unwrap_or_default(),
-                    acks,
-                )
+                let guard = name
+                    .as_deref()
+                    .and_then(|n| verified.get(&TopicPartition::new(n, data.index)));
+                match guard {
+                    Some(Err(e)) => Err((
+                        *e,
+                        Some("the transaction coordinator does not have this partition in the producer's ongoing transaction".to_string()),
+                    )),
+                    guard => append(
+                        broker,
+                        name.as_deref(),
+                        data.index,
+                        data.records.as_deref().unwrap_or_default(),
+                        acks,
+                        guard.and_then(|g| g.as_ref().ok()).copied(),
+                    ),
+                }
             };
             outcomes.push((topic_index, data.index, outcome));
         }
@@ -154,12 +182,17 @@ fn append(
     partition: i32,
     records: &[u8],
     acks: i16,
+    guard: Option<VerificationGuard>,
 ) -> Result<Appended, Failure> {
     let topic = topic.ok_or((ResponseError::UnknownTopicId, None))?;
     // Metadata first: UNKNOWN_TOPIC_OR_PARTITION for partitions that do not exist at all.
     broker.leader_replica_at(topic, partition, -1).map_err(|e| (e, None))?;
     let tp = TopicPartition::new(topic, partition);
-    match broker.replicas.append_now(&tp, records, acks) {
+    let appended = match guard {
+        Some(guard) => broker.replicas.append_verified(&tp, records, acks, guard),
+        None => broker.replicas.append_now(&tp, records, acks),
+    };
+    match appended {
         Ok((hosted, info, leader_epoch)) => {
             broker
                 .metrics

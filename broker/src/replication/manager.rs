@@ -26,7 +26,7 @@ use super::partition_state::{LeaderState, PartitionAssignment};
 use super::quota::ReplicationQuotas;
 use crate::config::ReplicationConfig;
 use crate::coordinator::ClusterImage;
-use crate::log::{AppendError, AppendInfo, AppendOrigin, Partition, TopicPartition};
+use crate::log::{AppendError, AppendInfo, AppendOrigin, Partition, TopicPartition, VerificationGuard};
 use crate::log_dir_health::LogDirHealth;
 use crate::metrics::{ReplicationCounters, ReplicationSnapshot};
 use crate::util::join_host_port;
@@ -381,6 +381,20 @@ impl ReplicaManager {
     ) -> Result<(Arc<HostedPartition>, AppendInfo, i32), AppendFailure> {
         self.append_with(tp, acks, |log, leader_epoch, now| {
             log.append_as_leader(records, leader_epoch, now)
+        })
+    }
+
+    /// `append_now` for a transactional produce the transaction coordinator verified (KIP-890): the
+    /// batch that starts the producer's transaction here needs `guard` to be still valid.
+    pub fn append_verified(
+        &self,
+        tp: &TopicPartition,
+        records: &[u8],
+        acks: i16,
+        guard: VerificationGuard,
+    ) -> Result<(Arc<HostedPartition>, AppendInfo, i32), AppendFailure> {
+        self.append_with(tp, acks, |log, leader_epoch, now| {
+            log.append_verified(records, leader_epoch, now, guard)
         })
     }
 

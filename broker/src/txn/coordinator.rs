@@ -276,6 +276,40 @@ impl TxnCoordinator {
         Ok(())
     }
 
+    /// KIP-890's verification (AddPartitionsToTxn with `verify_only`): whether each partition is in
+    /// the ongoing transaction of this producer id and epoch. Nothing is written. Per partition:
+    /// `None` when it is, else INVALID_TXN_STATE; the whole request fails (Err) when the id is unknown
+    /// here or belongs to another producer.
+    pub fn verify(
+        &self,
+        host: &impl TxnHost,
+        transactional_id: &str,
+        producer_id: i64,
+        producer_epoch: i16,
+        partitions: &[TopicPartition],
+    ) -> Result<Vec<Option<ResponseError>>, ResponseError> {
+        self.owner(host, transactional_id)?;
+        let inner = self.inner.lock();
+        let entry = inner
+            .txns
+            .get(transactional_id)
+            .ok_or(ResponseError::InvalidProducerIdMapping)?;
+        let meta = &entry.meta;
+        if meta.producer_id != producer_id {
+            return Err(ResponseError::InvalidProducerIdMapping);
+        }
+        if meta.producer_epoch != producer_epoch {
+            return Err(ResponseError::InvalidProducerEpoch);
+        }
+        Ok(partitions
+            .iter()
+            .map(|tp| {
+                (meta.state != TxnState::Ongoing || !meta.partitions.contains(tp))
+                    .then_some(ResponseError::InvalidTxnState)
+            })
+            .collect())
+    }
+
     /// Runs one transition of an existing id: decide under the lock, write, install. Returns whether
     /// anything was written.
     async fn transition<H: TxnHost>(
