@@ -8,6 +8,7 @@ pub mod cluster;
 pub use oxka_config as config;
 pub mod disk;
 pub mod group;
+pub mod inter_broker;
 pub mod log_dir_health;
 pub use oxka_coordinator as coordinator;
 pub use oxka_coordinator::metadata;

@@ -11,11 +11,9 @@ use kafka_protocol::messages::{ApiKey, RequestKind, ResponseKind, WriteTxnMarker
 use crate::broker::Broker;
 use crate::log::{Partition, TopicPartition};
 use crate::metadata::TopicMeta;
-use crate::network::client::{ClientConnection, CONNECT_TIMEOUT};
 use crate::replication::AppendFailure;
 use crate::topic_error::TopicError;
 use crate::txn::{TxnCoordinator, TxnHost};
-use crate::util::join_host_port;
 
 /// How long a transaction-state write may wait for the in-sync replicas (Kafka: `request.timeout.ms`).
 const STATE_WRITE_TIMEOUT: Duration = Duration::from_secs(30);
@@ -75,31 +73,16 @@ impl TxnHost for Broker {
         if leader == Broker::broker_id(self) {
             return Ok(crate::api::write_txn_markers::write(self, request).await);
         }
-        let image = self.metadata.image();
-        let address = image
-            .brokers
-            .get(&leader)
-            .and_then(|b| {
-                b.endpoints
-                    .iter()
-                    .find(|e| e.name == self.config.replication.inter_broker_listener)
-                    .or(b.endpoints.first())
-            })
-            .map(|e| join_host_port(&e.host, e.port))
-            .ok_or_else(|| format!("broker {leader} has no registered endpoint"))?;
-        let client_id = format!("oxka-txn-markers-{}", Broker::broker_id(self));
-        let mut connection = ClientConnection::connect(&address, &client_id, CONNECT_TIMEOUT, 1 << 20)
-            .await
-            .map_err(|e| e.to_string())?;
-        let response = connection
-            .call(
-                ApiKey::WriteTxnMarkers,
-                1,
-                &RequestKind::WriteTxnMarkers(request),
-                MARKERS_TIMEOUT,
-            )
-            .await
-            .map_err(|e| e.to_string())?;
+        let response = crate::inter_broker::call(
+            self,
+            leader,
+            "txn-markers",
+            ApiKey::WriteTxnMarkers,
+            1,
+            RequestKind::WriteTxnMarkers(request),
+            MARKERS_TIMEOUT,
+        )
+        .await?;
         match response {
             ResponseKind::WriteTxnMarkers(r) => Ok(r),
             other => Err(format!("broker {leader} answered WriteTxnMarkers with {other:?}")),

@@ -20,8 +20,7 @@ use crate::api::topic_name_for;
 use crate::broker::Broker;
 use crate::log::batch::{BatchHeader, HEADER_SIZE};
 use crate::log::{TopicPartition, VerificationGuard};
-use crate::network::client::{ClientConnection, CONNECT_TIMEOUT};
-use crate::util::{join_host_port, str_bytes};
+use crate::util::str_bytes;
 
 /// How long the coordinator may take to answer a verification.
 const VERIFY_TIMEOUT: Duration = Duration::from_secs(10);
@@ -139,18 +138,6 @@ async fn ask_remote(
     producer_epoch: i16,
     partitions: &[TopicPartition],
 ) -> Result<Vec<Option<ResponseError>>, String> {
-    let image = broker.metadata.image();
-    let address = image
-        .brokers
-        .get(&coordinator)
-        .and_then(|b| {
-            b.endpoints
-                .iter()
-                .find(|e| e.name == broker.config.replication.inter_broker_listener)
-                .or(b.endpoints.first())
-        })
-        .map(|e| join_host_port(&e.host, e.port))
-        .ok_or_else(|| format!("broker {coordinator} has no registered endpoint"))?;
     let mut topics: Vec<AddPartitionsToTxnTopic> = Vec::new();
     for tp in partitions {
         match topics.iter_mut().find(|t| t.name.as_str() == tp.topic) {
@@ -169,19 +156,16 @@ async fn ask_remote(
             .with_producer_epoch(producer_epoch)
             .with_verify_only(true)
             .with_topics(topics)]);
-    let client_id = format!("oxka-txn-verify-{}", broker.broker_id());
-    let mut connection = ClientConnection::connect(&address, &client_id, CONNECT_TIMEOUT, 1 << 20)
-        .await
-        .map_err(|e| e.to_string())?;
-    let response = connection
-        .call(
-            ApiKey::AddPartitionsToTxn,
-            4,
-            &RequestKind::AddPartitionsToTxn(request),
-            VERIFY_TIMEOUT,
-        )
-        .await
-        .map_err(|e| e.to_string())?;
+    let response = crate::inter_broker::call(
+        broker,
+        coordinator,
+        "txn-verify",
+        ApiKey::AddPartitionsToTxn,
+        4,
+        RequestKind::AddPartitionsToTxn(request),
+        VERIFY_TIMEOUT,
+    )
+    .await?;
     let ResponseKind::AddPartitionsToTxn(response) = response else {
         return Err(format!(
             "broker {coordinator} answered AddPartitionsToTxn with another response"

@@ -37,6 +37,17 @@ pub struct RegisteredBroker {
     pub fenced: bool,
 }
 
+impl RegisteredBroker {
+    /// `host:port` of the endpoint named `listener` (the inter-broker listener), else of its first one.
+    pub fn address(&self, listener: &str) -> Option<String> {
+        self.endpoints
+            .iter()
+            .find(|e| e.name == listener)
+            .or(self.endpoints.first())
+            .map(|e| oxka_config::join_host_port(&e.host, e.port))
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PartitionState {
     pub replicas: Vec<i32>,

@@ -39,6 +39,7 @@ mod log_epochs;
 pub mod manager;
 mod offset_checkpoint;
 pub mod partition_metadata;
+pub mod plain_records;
 mod producer_replay;
 pub mod producer_state;
 pub(crate) mod records;

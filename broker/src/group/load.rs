@@ -21,6 +21,7 @@ use super::records::{decode_group_value, decode_key, decode_offset_value, GroupM
 use super::txn_offsets::ProducerId;
 use crate::api::produce::now_ms;
 use crate::log::batch::{batch_size_from_prefix, validate_batch, HEADER_SIZE, LOG_OVERHEAD};
+use crate::log::plain_records::plain_records;
 use crate::log::TopicPartition;
 
 /// What a replay found, for the start-up log line.
@@ -207,7 +208,7 @@ fn replay_batches(
             continue;
         }
         let txn = (header.is_transactional() && header.has_producer_id()).then_some(header.producer_id);
-        match records(&batch[HEADER_SIZE..], header.records_count) {
+        match plain_records(&batch[HEADER_SIZE..], header.records_count) {
             Some(list) => {
                 for (offset_delta, key, value) in list {
                     let at = Position {
@@ -316,59 +317,9 @@ fn end_txn(replayed: &mut HashMap<String, Replayed>, open: &mut OpenTxns, produc
 
 /// The type of a control batch's record (key: version i16, type i16). None if malformed.
 fn control_type(body: &[u8], count: i32) -> Option<i16> {
-    let (_, key, _) = records(body, count.min(1))?.into_iter().next()?;
+    let (_, key, _) = plain_records(body, count.min(1))?.into_iter().next()?;
     let key = key?;
     (key.len() >= 4).then(|| i16::from_be_bytes([key[2], key[3]]))
-}
-
-/// A record's offset delta, key and value (None: null).
-type KeyValue<'a> = (i64, Option<&'a [u8]>, Option<&'a [u8]>);
-
-/// Decodes `count` records of an uncompressed v2 batch body. None if malformed.
-fn records(mut body: &[u8], count: i32) -> Option<Vec<KeyValue<'_>>> {
-    let mut out = Vec::new();
-    for _ in 0..count {
-        let len = varint(&mut body)?;
-        if len < 0 || len as usize > body.len() {
-            return None;
-        }
-        let (mut record, rest) = body.split_at(len as usize);
-        body = rest;
-        let r = &mut record;
-        r.split_off_first()?; // attributes
-        varint(r)?; // timestamp delta
-        let offset_delta = varint(r)?;
-        let key = bytes_field(r)?;
-        let value = bytes_field(r)?;
-        out.push((offset_delta, key, value));
-    }
-    Some(out)
-}
-
-fn bytes_field<'a>(buf: &mut &'a [u8]) -> Option<Option<&'a [u8]>> {
-    let len = varint(buf)?;
-    if len < 0 {
-        return Some(None);
-    }
-    if len as usize > buf.len() {
-        return None;
-    }
-    let (field, rest) = buf.split_at(len as usize);
-    *buf = rest;
-    Some(Some(field))
-}
-
-/// A zigzag varlong.
-fn varint(buf: &mut &[u8]) -> Option<i64> {
-    let mut raw: u64 = 0;
-    for shift in (0..64).step_by(7) {
-        let byte = *buf.split_off_first()?;
-        raw |= u64::from(byte & 0x7f) << shift;
-        if byte & 0x80 == 0 {
-            return Some((raw >> 1) as i64 ^ -((raw & 1) as i64));
-        }
-    }
-    None
 }
 
 fn group_from_metadata(group_id: &str, m: &GroupMetadataValue, now_ms: i64) -> Group {
@@ -558,19 +509,5 @@ mod tests {
             &[(2, 7, true)],
         );
         assert!(!replay_partition(&log).contains_key("g"), "nothing is left of g");
-    }
-
-    #[test]
-    fn decodes_varints() {
-        for v in [0i64, 1, -1, 63, -64, 300, i32::MAX as i64, i64::MIN] {
-            let mut z = ((v << 1) ^ (v >> 63)) as u64;
-            let mut buf = Vec::new();
-            while z >= 0x80 {
-                buf.push((z as u8) | 0x80);
-                z >>= 7;
-            }
-            buf.push(z as u8);
-            assert_eq!(varint(&mut buf.as_slice()), Some(v));
-        }
     }
 }

@@ -29,7 +29,6 @@ use crate::coordinator::ClusterImage;
 use crate::log::{AppendError, AppendInfo, AppendOrigin, Partition, TopicPartition, VerificationGuard};
 use crate::log_dir_health::LogDirHealth;
 use crate::metrics::{ReplicationCounters, ReplicationSnapshot};
-use crate::util::join_host_port;
 
 /// A transaction marker to write: which producer's transaction it ends, how, and the epoch of the
 /// transaction coordinator that decided it.
@@ -243,13 +242,7 @@ impl ReplicaManager {
             let address = image
                 .brokers
                 .get(&leader)
-                .and_then(|b| {
-                    b.endpoints
-                        .iter()
-                        .find(|e| e.name == self.config.inter_broker_listener)
-                        .or(b.endpoints.first())
-                })
-                .map(|e| join_host_port(&e.host, e.port));
+                .and_then(|b| b.address(&self.config.inter_broker_listener));
             match address {
                 Some(address) => self.fetchers.add_partition(leader, address, target),
                 None => tracing::warn!(

@@ -11,6 +11,7 @@ use super::host::TxnHost;
 use super::records::{decode_key, decode_value, TRANSACTION_STATE_TOPIC};
 use super::state::TxnMetadata;
 use crate::log::batch::{batch_size_from_prefix, validate_batch, HEADER_SIZE, LOG_OVERHEAD};
+use crate::log::plain_records::plain_records;
 
 #[derive(Debug, Default, Clone, Copy)]
 pub struct LoadSummary {
@@ -102,12 +103,11 @@ fn replay(bytes: &[u8], found: &mut HashMap<String, Option<TxnMetadata>>, summar
             summary.skipped += usize::from(!header.is_control());
             continue;
         }
-        let mut body = &batch[HEADER_SIZE..];
-        for _ in 0..header.records_count {
-            let Some((key, value)) = next_record(&mut body) else {
-                summary.skipped += 1;
-                break;
-            };
+        let Some(records) = plain_records(&batch[HEADER_SIZE..], header.records_count) else {
+            summary.skipped += 1;
+            continue;
+        };
+        for (_, key, value) in records {
             let Some(key) = key else { continue };
             let decoded = decode_key(key).and_then(|id| {
                 let meta = value.map(|v| decode_value(&id, v)).transpose()?;
@@ -129,52 +129,6 @@ fn replay(bytes: &[u8], found: &mut HashMap<String, Option<TxnMetadata>>, summar
         }
     }
     next
-}
-
-/// A record's key and value (None: null).
-type KeyValue<'a> = (Option<&'a [u8]>, Option<&'a [u8]>);
-
-/// The key and value of the next record of an uncompressed v2 batch body; None if malformed.
-fn next_record<'a>(body: &mut &'a [u8]) -> Option<KeyValue<'a>> {
-    let len = varint(body)?;
-    if len < 0 || len as usize > body.len() {
-        return None;
-    }
-    let (mut record, rest) = body.split_at(len as usize);
-    *body = rest;
-    record = record.get(1..)?; // attributes
-    varint(&mut record)?; // timestamp delta
-    varint(&mut record)?; // offset delta
-    let key = bytes_field(&mut record)?;
-    let value = bytes_field(&mut record)?;
-    Some((key, value))
-}
-
-fn bytes_field<'a>(buf: &mut &'a [u8]) -> Option<Option<&'a [u8]>> {
-    let len = varint(buf)?;
-    if len < 0 {
-        return Some(None);
-    }
-    if len as usize > buf.len() {
-        return None;
-    }
-    let (field, rest) = buf.split_at(len as usize);
-    *buf = rest;
-    Some(Some(field))
-}
-
-/// A zigzag varint (Kafka's varlong).
-fn varint(buf: &mut &[u8]) -> Option<i64> {
-    let mut value: u64 = 0;
-    for shift in (0..64).step_by(7) {
-        let (&byte, rest) = buf.split_first()?;
-        *buf = rest;
-        value |= u64::from(byte & 0x7f) << shift;
-        if byte & 0x80 == 0 {
-            return Some((value >> 1) as i64 ^ -((value & 1) as i64));
-        }
-    }
-    None
 }
 
 #[cfg(test)]
