@@ -5,6 +5,7 @@
 # clone reuses it. Idempotent: a second run only checks that what it installed is still there.
 #
 #   $OXKA_CACHE/kafka-<ver>/classpath.txt   Apache Kafka jars (Maven Central), one classpath per version
+#                                            (4.x also Kafka Streams and rocksdbjni, for tests/streams.rs)
 #   $OXKA_CACHE/kafka-<ver>/log4j*.properties  quiet logging for the tools (WARN to stderr)
 #   $OXKA_CACHE/venv                         kafka-python, confluent-kafka and the compression codecs
 #   kcat, iptables, openssl                  Debian packages (apt-get); iptables for tests/faultcheck,
@@ -35,13 +36,17 @@ done
 # pom_for VERSION: prints a pom whose runtime classpath holds that Kafka version's broker, tools
 # and a logging binding matching what the binary distribution ships.
 pom_for() {
-  local ver="$1" logging
+  local ver="$1" logging streams
   case "$ver" in
     2.*|3.*)
       # Kafka before 4.0: kafka-tools already brings slf4j-log4j12 + log4j 1.2 (as the distribution).
       logging=''
+      streams=''
       ;;
     *)
+      # Kafka Streams (with rocksdbjni) for tests/streams.rs: an exactly_once_v2 application.
+      streams="
+    <dependency><groupId>org.apache.kafka</groupId><artifactId>kafka-streams</artifactId><version>$ver</version></dependency>"
       # Kafka 4.x logs through log4j2; its slf4j-api is 1.7, so the slf4j 1.x binding.
       logging='
     <dependency><groupId>org.apache.logging.log4j</groupId><artifactId>log4j-slf4j-impl</artifactId><version>2.24.3</version></dependency>
@@ -59,7 +64,7 @@ pom_for() {
   <packaging>pom</packaging>
   <dependencies>
     <dependency><groupId>org.apache.kafka</groupId><artifactId>kafka_2.13</artifactId><version>$ver</version></dependency>
-    <dependency><groupId>org.apache.kafka</groupId><artifactId>kafka-tools</artifactId><version>$ver</version></dependency>$logging
+    <dependency><groupId>org.apache.kafka</groupId><artifactId>kafka-tools</artifactId><version>$ver</version></dependency>$streams$logging
   </dependencies>
 </project>
 EOF
