@@ -12,7 +12,8 @@
 //! DescribeTransactions): a transaction its coordinator still has open on that partition is not
 //! hanging. A really hanging transaction is made by losing the coordinator's state: the broker is
 //! stopped and its `__transaction_state` partitions deleted (a lost disk), so no coordinator knows
-//! the transaction any more.
+//! the transaction any more. With Kafka's StandardAuthorizer, DescribeProducers needs READ on the
+//! topic and `abort` CLUSTER_ACTION, as in Kafka.
 
 mod common;
 
@@ -332,4 +333,111 @@ fn find_hanging_lists_a_transaction_its_coordinator_lost_and_abort_ends_it() {
     );
     assert_eq!(find_hanging(&broker, &[]), Vec::<Vec<String>>::new());
     assert_eq!(read_committed(&broker, "lost"), numbers());
+}
+
+/// With Kafka's StandardAuthorizer: DescribeProducers needs READ on the topic (DESCRIBE is not
+/// enough), and `abort` (WriteTxnMarkers) needs CLUSTER_ACTION on the cluster, as in Kafka.
+#[test]
+fn describe_producers_needs_read_and_abort_needs_cluster_action() {
+    let _serial = serial();
+    let dir = tempfile::tempdir().unwrap();
+    let sasl_port = free_port();
+    let listeners = format!("PLAINTEXT://127.0.0.1:{{port}},SASL_PLAINTEXT://127.0.0.1:{sasl_port}");
+    let plain = "org.apache.kafka.common.security.plain.PlainLoginModule";
+    let jaas = format!("{plain} required user_admin=\"admin-secret\" user_alice=\"alice-secret\";");
+    let _broker = Broker::start(&[
+        ("listeners", &listeners),
+        ("advertised.listeners", &listeners),
+        ("inter.broker.listener.name", "PLAINTEXT"),
+        ("sasl.enabled.mechanisms", "PLAIN"),
+        ("listener.name.sasl_plaintext.plain.sasl.jaas.config", &jaas),
+        (
+            "authorizer.class.name",
+            "org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+        ),
+        ("super.users", "User:admin"),
+    ]);
+    let sasl = format!("127.0.0.1:{sasl_port}");
+    let login = |user: &str| {
+        let file = dir.path().join(format!("{user}.properties"));
+        let text = format!(
+            "security.protocol=SASL_PLAINTEXT\nsasl.mechanism=PLAIN\n\
+             sasl.jaas.config={plain} required username=\"{user}\" password=\"{user}-secret\";\n\
+             default.api.timeout.ms=20000\nrequest.timeout.ms=15000\n"
+        );
+        std::fs::write(&file, text).unwrap();
+        file
+    };
+    let (admin, alice) = (login("admin"), login("alice"));
+    let tool =
+        |tool: &str, config: &std::path::Path, args: &[&str]| common::secured::admin_tool(tool, &sasl, config, args);
+    let ok = |what: &str, out: std::process::Output| {
+        let text = common::secured::text(&out);
+        assert!(out.status.success(), "{what}: {text}");
+        text
+    };
+    for topic in ["readable", "described"] {
+        ok(
+            "admin creates a topic",
+            tool("topics", &admin, &["--create", "--topic", topic, "--partitions", "1"]),
+        );
+    }
+    for (operation, topic) in [("Read", "readable"), ("Describe", "described")] {
+        ok(
+            "kafka-acls --add",
+            tool(
+                "acls",
+                &admin,
+                &[
+                    "--add",
+                    "--allow-principal",
+                    "User:alice",
+                    "--operation",
+                    operation,
+                    "--topic",
+                    topic,
+                ],
+            ),
+        );
+    }
+    let describe = |topic: &str| {
+        tool(
+            "transactions",
+            &alice,
+            &["describe-producers", "--topic", topic, "--partition", "0"],
+        )
+    };
+    let table = ok("alice describes the producers of readable", describe("readable"));
+    assert!(table.contains("ProducerId"), "{table}");
+    // DESCRIBE lets the tool find the leader (Metadata), but DescribeProducers itself is refused
+    // (the admin client words the partition's TOPIC_AUTHORIZATION_FAILED so).
+    let refused = describe("described");
+    let text = common::secured::text(&refused);
+    assert!(
+        !refused.status.success() && text.contains("due to authorization failure on topic `described`"),
+        "alice describes the producers of described: {text}"
+    );
+    // `abort` with the producer named (no lookup): the leader refuses WriteTxnMarkers.
+    let abort = tool(
+        "transactions",
+        &alice,
+        &[
+            "abort",
+            "--topic",
+            "readable",
+            "--partition",
+            "0",
+            "--producer-id",
+            "5",
+            "--producer-epoch",
+            "0",
+            "--coordinator-epoch",
+            "0",
+        ],
+    );
+    let text = common::secured::text(&abort);
+    assert!(
+        !abort.status.success() && text.contains("failed due to cluster authorization error"),
+        "alice aborts: {text}"
+    );
 }

@@ -3,12 +3,12 @@
 //! epoch, last sequence, last timestamp, the coordinator epoch of its last end-transaction marker
 //! and the first offset of its ongoing transaction (-1: none).
 //!
-//! As Kafka's `KafkaApis.handleDescribeProducersRequest`: READ on the topic, else
-//! TOPIC_AUTHORIZATION_FAILED on each of its partitions; a topic the metadata does not have is
-//! UNKNOWN_TOPIC_OR_PARTITION. Any replica with the partition's log answers (leader or follower,
-//! `Partition.activeProducerState`: that is what the tool's `--broker-id` asks); a partition this
-//! broker holds no replica of is NOT_LEADER_OR_FOLLOWER (UNKNOWN_TOPIC_OR_PARTITION when the topic has
-//! no such partition).
+//! As Kafka's `KafkaApis.handleDescribeProducersRequest`: an invalid topic name is
+//! INVALID_TOPIC_EXCEPTION; without READ on the topic, TOPIC_AUTHORIZATION_FAILED on each of its
+//! partitions; a topic the metadata does not have is UNKNOWN_TOPIC_OR_PARTITION. Any replica with the
+//! partition's log answers (leader or follower, as `Partition.activeProducerState`: that is what the
+//! tool's `--broker-id` asks for); a partition this broker holds no replica of is
+//! NOT_LEADER_OR_FOLLOWER (UNKNOWN_TOPIC_OR_PARTITION when the topic has no such partition).
 
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::describe_producers_response::{PartitionResponse, ProducerState, TopicResponse};
@@ -16,9 +16,10 @@ use kafka_protocol::messages::{DescribeProducersRequest, DescribeProducersRespon
 use kafka_protocol::protocol::VersionRange;
 
 use super::authorize::Op;
-use super::RequestContext;
+use super::{str_bytes, RequestContext};
 use crate::broker::Broker;
 use crate::log::{ActiveProducer, TopicPartition};
+use crate::metadata::validate_topic_name;
 
 pub const VERSIONS: VersionRange = VersionRange { min: 0, max: 0 };
 
@@ -33,18 +34,20 @@ pub fn handle(
         .into_iter()
         .map(|topic| {
             let name = topic.name.as_str();
-            let topic_error = if !access.allows_topic(Op::Read, name) {
-                Some(ResponseError::TopicAuthorizationFailed)
+            let topic_error = if let Err(reason) = validate_topic_name(name) {
+                Some((ResponseError::InvalidTopicException, Some(reason)))
+            } else if !access.allows_topic(Op::Read, name) {
+                Some((ResponseError::TopicAuthorizationFailed, None))
             } else if broker.metadata.topic(name).is_none() {
-                Some(ResponseError::UnknownTopicOrPartition)
+                Some((ResponseError::UnknownTopicOrPartition, None))
             } else {
                 None
             };
             let partitions = topic
                 .partition_indexes
                 .iter()
-                .map(|&partition| match topic_error {
-                    Some(e) => failed(partition, e),
+                .map(|&partition| match &topic_error {
+                    Some((e, reason)) => failed(partition, *e).with_error_message(reason.as_deref().map(str_bytes)),
                     None => partition_producers(broker, name, partition),
                 })
                 .collect();
