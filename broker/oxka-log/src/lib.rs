@@ -66,7 +66,7 @@ pub use config::{CleanupPolicy, LogConfig, LogConfigError, TimestampType};
 pub use error::{AppendError, LogError, ReadError};
 pub use leader_epoch::{EpochEntry, LeaderEpochCache};
 pub use manager::{LogManager, Partition};
-pub use producer_state::{AppendOrigin, CompletedTxn, ProducerStateManager};
+pub use producer_state::{ActiveProducer, AppendOrigin, CompletedTxn, ProducerStateManager};
 pub use retention::RetentionOutcome;
 pub use segment::FetchSlice;
 pub use throttled_replicas::ThrottledReplicas;

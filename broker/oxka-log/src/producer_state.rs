@@ -60,6 +60,22 @@ pub struct ProducerStateEntry {
     pub current_txn_first_offset: Option<i64>,
 }
 
+/// What DescribeProducers (KIP-664) reports of one producer of a partition: a read-only copy taken
+/// under the log's lock (Kafka's `UnifiedLog.activeProducers`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ActiveProducer {
+    pub producer_id: i64,
+    pub producer_epoch: i16,
+    /// Sequence of the last record of the producer's newest retained batch (-1: none, e.g. a
+    /// producer known only from an end-transaction marker).
+    pub last_sequence: i32,
+    pub last_timestamp: i64,
+    /// Coordinator epoch of its last end-transaction marker (-1: none yet).
+    pub coordinator_epoch: i32,
+    /// First offset of its ongoing transaction (-1: none).
+    pub current_txn_start_offset: i64,
+}
+
 /// A transaction ended by a marker (Kafka's `CompletedTxn`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CompletedTxn {
@@ -185,6 +201,25 @@ impl ProducerStateManager {
 
     pub fn entry(&self, producer_id: i64) -> Option<&ProducerStateEntry> {
         self.producers.get(&producer_id)
+    }
+
+    /// Every producer this partition remembers, by producer id (DescribeProducers; `kafka-transactions
+    /// describe-producers`, `abort` and `find-hanging` read it).
+    pub fn active_producers(&self) -> Vec<ActiveProducer> {
+        let mut out: Vec<ActiveProducer> = self
+            .producers
+            .iter()
+            .map(|(pid, e)| ActiveProducer {
+                producer_id: *pid,
+                producer_epoch: e.producer_epoch,
+                last_sequence: e.last_seq().unwrap_or(-1),
+                last_timestamp: e.last_timestamp,
+                coordinator_epoch: e.coordinator_epoch,
+                current_txn_start_offset: e.current_txn_first_offset.unwrap_or(-1),
+            })
+            .collect();
+        out.sort_by_key(|p| p.producer_id);
+        out
     }
 
     pub fn producer_count(&self) -> usize {
@@ -767,6 +802,75 @@ mod tests {
         assert_eq!(loaded.entry(3).unwrap().coordinator_epoch, 2);
         assert_eq!(loaded.ongoing_transactions(), vec![(7, 3)]);
         assert_eq!(loaded.first_unstable_offset(), Some(7));
+    }
+
+    #[test]
+    fn active_producers_report_sequences_markers_and_open_transactions() {
+        let mut m = ProducerStateManager::new();
+        assert!(m.active_producers().is_empty());
+        // Producer 4: idempotent, sequences 0..2.
+        append(&mut m, &header(4, 1, 0, 3, 0)).unwrap();
+        // Producer 2: a committed transaction (coordinator epoch 7), then an open one at offset 6.
+        append_kind(
+            &mut m,
+            AppendOrigin::Client,
+            &txn_header(2, 0, 0, 2, 3),
+            ProducerBatch::Data,
+        )
+        .unwrap();
+        let (h, k) = marker(2, 0, 5, true, 7);
+        append_kind(&mut m, AppendOrigin::Coordinator, &h, k).unwrap();
+        append_kind(
+            &mut m,
+            AppendOrigin::Client,
+            &txn_header(2, 0, 2, 1, 6),
+            ProducerBatch::Data,
+        )
+        .unwrap();
+        // Producer 9: known only from a marker (no batch): no last sequence.
+        let (h, k) = marker(9, 3, 7, false, 1);
+        append_kind(&mut m, AppendOrigin::Coordinator, &h, k).unwrap();
+        let active = m.active_producers();
+        assert_eq!(
+            active,
+            vec![
+                ActiveProducer {
+                    producer_id: 2,
+                    producer_epoch: 0,
+                    last_sequence: 2,
+                    last_timestamp: 1000,
+                    coordinator_epoch: 7,
+                    current_txn_start_offset: 6,
+                },
+                ActiveProducer {
+                    producer_id: 4,
+                    producer_epoch: 1,
+                    last_sequence: 2,
+                    last_timestamp: 1000,
+                    coordinator_epoch: -1,
+                    current_txn_start_offset: -1,
+                },
+                ActiveProducer {
+                    producer_id: 9,
+                    producer_epoch: 3,
+                    last_sequence: -1,
+                    last_timestamp: 1000,
+                    coordinator_epoch: 1,
+                    current_txn_start_offset: -1,
+                },
+            ]
+        );
+        // Aborting producer 2's open transaction (as `kafka-transactions abort` has the leader do,
+        // with the producer's epoch and coordinator epoch) ends it; an older coordinator epoch is fenced.
+        let (h, k) = marker(2, 0, 8, false, 6);
+        assert!(matches!(
+            append_kind(&mut m, AppendOrigin::Coordinator, &h, k),
+            Err(AppendError::TransactionCoordinatorFenced { .. })
+        ));
+        let (h, k) = marker(2, 0, 8, false, 7);
+        assert_eq!(append_kind(&mut m, AppendOrigin::Coordinator, &h, k).unwrap().len(), 1);
+        assert_eq!(m.active_producers()[0].current_txn_start_offset, -1);
+        assert_eq!(m.active_producers()[0].coordinator_epoch, 7);
     }
 
     #[test]

@@ -42,6 +42,7 @@ pub mod describe_cluster;
 pub mod describe_configs;
 pub mod describe_groups;
 pub mod describe_log_dirs;
+pub mod describe_producers;
 pub mod describe_quorum;
 pub mod describe_transactions;
 pub mod describe_user_scram_credentials;
@@ -131,6 +132,7 @@ pub const SUPPORTED: &[ApiSpec] = &[
     spec(ApiKey::WriteTxnMarkers, write_txn_markers::VERSIONS),
     spec(ApiKey::DescribeTransactions, describe_transactions::VERSIONS),
     spec(ApiKey::ListTransactions, list_transactions::VERSIONS),
+    spec(ApiKey::DescribeProducers, describe_producers::VERSIONS),
     // Answered by `runtime::sasl` while a SASL listener's connection authenticates; here (any other
     // connection, or after authentication) with ILLEGAL_SASL_STATE, as Kafka's request handler does.
     spec(ApiKey::SaslHandshake, VersionRange { min: 0, max: 1 }),
@@ -347,6 +349,9 @@ async fn dispatch(
             ResponseKind::DescribeTransactions(describe_transactions::handle(broker, ctx, r))
         }
         RequestKind::ListTransactions(r) => ResponseKind::ListTransactions(list_transactions::handle(broker, ctx, r)),
+        RequestKind::DescribeProducers(r) => {
+            ResponseKind::DescribeProducers(describe_producers::handle(broker, ctx, r))
+        }
         RequestKind::OffsetForLeaderEpoch(r) => {
             ResponseKind::OffsetForLeaderEpoch(offset_for_leader_epoch::handle(broker, ctx, r))
         }

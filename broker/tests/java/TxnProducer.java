@@ -7,8 +7,10 @@
 //     A producer opens a transaction and sends "zombie-0..9"; a second producer with the same id
 //     initializes (fencing the first), sends "live-0..9" and commits; the first one's commit must
 //     fail with ProducerFencedException. Prints "fenced=true live=10".
-//   TxnProducer <bootstrap> <topic> <transactional.id> hang <records>
-//     Opens a transaction, sends the numbers, flushes, prints "open" and waits to be killed.
+//   TxnProducer <bootstrap> <topic> <transactional.id> hang <records> [<transaction.timeout.ms> [<age-ms>]]
+//     Opens a transaction, sends "open-0".."open-<records-1>" (to partition 0 when an age is given,
+//     with timestamps <age-ms> in the past), flushes, prints "open" and waits to be killed. The
+//     transaction timeout defaults to 20 s.
 //   TxnProducer <bootstrap> <in> <transactional.id> copy <out> <group>
 //     Consume-transform-produce: reads <in> (read_committed) in group <group> and writes each record
 //     to <out> in a transaction together with the consumed offsets (sendOffsetsToTransaction), in
@@ -31,10 +33,14 @@ import org.apache.kafka.common.serialization.StringSerializer;
 
 public class TxnProducer {
     static KafkaProducer<String, String> producer(String bootstrap, String txnId) {
+        return producer(bootstrap, txnId, "20000");
+    }
+
+    static KafkaProducer<String, String> producer(String bootstrap, String txnId, String timeoutMs) {
         Properties props = new Properties();
         props.put("bootstrap.servers", bootstrap);
         props.put("transactional.id", txnId);
-        props.put("transaction.timeout.ms", "20000");
+        props.put("transaction.timeout.ms", timeoutMs);
         props.put("key.serializer", StringSerializer.class.getName());
         props.put("value.serializer", StringSerializer.class.getName());
         return new KafkaProducer<>(props);
@@ -47,7 +53,8 @@ public class TxnProducer {
         switch (args[3]) {
             case "run" -> run(bootstrap, topic, txnId, Integer.parseInt(args[4]), Integer.parseInt(args[5]));
             case "fence" -> fence(bootstrap, topic, txnId);
-            case "hang" -> hang(bootstrap, topic, txnId, Integer.parseInt(args[4]));
+            case "hang" -> hang(bootstrap, topic, txnId, Integer.parseInt(args[4]),
+                    args.length > 5 ? args[5] : "20000", args.length > 6 ? Long.parseLong(args[6]) : -1);
             case "copy" -> copy(bootstrap, topic, txnId, args[4], args[5]);
             default -> throw new IllegalArgumentException(args[3]);
         }
@@ -107,13 +114,18 @@ public class TxnProducer {
         System.out.println("fenced=" + fenced + " live=10");
     }
 
-    static void hang(String bootstrap, String topic, String txnId, int records) throws Exception {
-        KafkaProducer<String, String> p = producer(bootstrap, txnId);
+    static void hang(String bootstrap, String topic, String txnId, int records, String timeoutMs, long ageMs)
+            throws Exception {
+        KafkaProducer<String, String> p = producer(bootstrap, txnId, timeoutMs);
         p.initTransactions();
         p.beginTransaction();
         for (int i = 0; i < records; i++) {
             String n = "open-" + i;
-            p.send(new ProducerRecord<>(topic, n, n));
+            if (ageMs >= 0) {
+                p.send(new ProducerRecord<>(topic, 0, System.currentTimeMillis() - ageMs, n, n));
+            } else {
+                p.send(new ProducerRecord<>(topic, n, n));
+            }
         }
         p.flush();
         System.out.println("open");
