@@ -200,13 +200,14 @@ if p.flush(60) != 0:
 #[test]
 fn an_open_transaction_survives_a_broker_kill_and_is_aborted_at_its_timeout() {
     let _serial = serial();
-    let mut broker = Broker::start(&[]);
+    // Timed-out transactions are looked for every second (Kafka's default: 10 s).
+    let mut broker = Broker::start(&[("transaction.abort.timed.out.transaction.cleanup.interval.ms", "1000")]);
     create_topic(&broker, "open", 1);
     let stdout = broker.temp_dir().join("hang.out");
     let mut hanging = java_program(
         broker.temp_dir(),
         "TxnProducer",
-        &[&broker.bootstrap(), "open", "app-3", "hang", "20"],
+        &[&broker.bootstrap(), "open", "app-3", "hang", "20", "5000"],
     )
     .stdout(std::fs::File::create(&stdout).unwrap())
     .stderr(std::process::Stdio::null())
@@ -222,7 +223,7 @@ fn an_open_transaction_survives_a_broker_kill_and_is_aborted_at_its_timeout() {
     broker.restart();
 
     // A committed transaction after the open one waits behind it (the LSO), until the coordinator,
-    // having reloaded the open transaction from __transaction_state, aborts it at its 20 s timeout.
+    // having reloaded the open transaction from __transaction_state, aborts it at its 5 s timeout.
     let out = run(
         java_program(
             broker.temp_dir(),
@@ -469,4 +470,142 @@ async fn produce_txn(
         panic!("not a Produce response")
     };
     r.responses[0].partition_responses[0].error_code
+}
+
+/// The values of each partition of `topic` at read_committed, in offset order.
+fn librdkafka_partitions(bootstrap: &str, topic: &str, partitions: u32, expected: usize) -> Vec<Vec<u64>> {
+    let script = r#"
+import os
+from confluent_kafka import Consumer, TopicPartition, OFFSET_BEGINNING
+topic, expected, parts = os.environ["TOPIC"], int(os.environ["EXPECTED"]), int(os.environ["PARTITIONS"])
+c = Consumer({"bootstrap.servers": BOOTSTRAP, "group.id": "txn-check", "enable.auto.commit": False,
+              "isolation.level": "read_committed", "check.crcs": True, "enable.partition.eof": True})
+c.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in range(parts)])
+out, eof = {p: [] for p in range(parts)}, set()
+deadline = time.time() + 60
+while (len(eof) < parts or sum(len(v) for v in out.values()) < expected) and time.time() < deadline:
+    for m in c.consume(num_messages=1000, timeout=0.5):
+        if m.error():
+            if m.error().code() == -191:
+                eof.add(m.partition())
+                continue
+            fail(f"consumer error: {m.error()}")
+        out[m.partition()].append(m.value().decode())
+c.close()
+for p in range(parts):
+    print(",".join(out[p]))
+"#;
+    let stdout = python_env_ok(
+        script,
+        bootstrap,
+        &[
+            ("TOPIC", topic),
+            ("PARTITIONS", &partitions.to_string()),
+            ("EXPECTED", &expected.to_string()),
+        ],
+    );
+    stdout
+        .lines()
+        .map(|l| {
+            l.split(',')
+                .filter(|v| !v.is_empty())
+                .map(|v| v.parse().unwrap())
+                .collect()
+        })
+        .collect()
+}
+
+#[test]
+fn transactions_through_a_broker_restart_and_a_kill_lose_and_repeat_nothing() {
+    let _serial = serial();
+    let mut broker = Broker::start(&[]);
+    create_topic(&broker, "survive", 3);
+    const TXNS: u64 = 150;
+    const PER: u64 = 20;
+    let out_path = broker.temp_dir().join("survive.out");
+    let err_path = broker.temp_dir().join("survive.err");
+    let mut producer = java_program(
+        broker.temp_dir(),
+        "TxnProducer",
+        &[
+            &broker.bootstrap(),
+            "survive",
+            "app-5",
+            "survive",
+            &TXNS.to_string(),
+            &PER.to_string(),
+            "50",
+        ],
+    )
+    .stdout(std::fs::File::create(&out_path).unwrap())
+    .stderr(std::fs::File::create(&err_path).unwrap())
+    .spawn()
+    .expect("start java");
+    let ended = || std::fs::read_to_string(&out_path).unwrap_or_default().lines().count() as u64;
+    wait_for("30 transactions", Duration::from_secs(120), || ended() >= 30);
+    broker.restart();
+    eprintln!("restarted the broker after {} transactions", ended());
+    let before_kill = ended();
+    wait_for("30 more transactions", Duration::from_secs(120), || {
+        ended() >= before_kill + 30
+    });
+    broker.kill9();
+    broker.restart();
+    eprintln!("killed and restarted the broker after {} transactions", ended());
+    let status = wait_child(&mut producer, Duration::from_secs(300));
+    let stderr = std::fs::read_to_string(&err_path).unwrap_or_default();
+    assert!(status.success(), "the producer failed: {}", tail(stderr.as_bytes(), 30));
+    let lines = std::fs::read_to_string(&out_path).unwrap();
+    let committed: Vec<u64> = lines
+        .lines()
+        .filter_map(|l| l.strip_prefix("C "))
+        .map(|i| i.parse().unwrap())
+        .collect();
+    assert_eq!(lines.lines().count() as u64, TXNS, "every transaction ended");
+    assert!(
+        committed.len() as u64 >= TXNS / 2,
+        "most transactions committed: {committed:?}\n{}",
+        tail(stderr.as_bytes(), 20)
+    );
+    let expected: std::collections::BTreeSet<u64> = committed.iter().flat_map(|i| i * PER..(i + 1) * PER).collect();
+    let partitions = librdkafka_partitions(&broker.bootstrap(), "survive", 3, expected.len());
+    let mut seen = std::collections::BTreeSet::new();
+    for values in &partitions {
+        for w in values.windows(2) {
+            assert!(w[0] < w[1], "{} after {} in a partition: out of order", w[1], w[0]);
+        }
+        for v in values {
+            assert!(seen.insert(*v), "{v} read twice");
+        }
+    }
+    assert_eq!(seen, expected, "exactly the records of the committed transactions");
+    // Kafka's Java consumer agrees.
+    let out = kafka_tool(
+        "4",
+        "console-consumer",
+        &[
+            "--bootstrap-server",
+            &broker.bootstrap(),
+            "--topic",
+            "survive",
+            "--from-beginning",
+            "--isolation-level",
+            "read_committed",
+            "--max-messages",
+            &expected.len().to_string(),
+            "--timeout-ms",
+            "30000",
+        ],
+    );
+    let java: Vec<u64> = expect_success("console-consumer", &out)
+        .lines()
+        .map(|v| v.parse().unwrap())
+        .collect();
+    assert_eq!(
+        java.len(),
+        expected.len(),
+        "the Java consumer reads each committed record once"
+    );
+    let java: std::collections::BTreeSet<u64> = java.into_iter().collect();
+    assert_eq!(java, expected, "the Java consumer reads the same committed records");
 }

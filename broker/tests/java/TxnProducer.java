@@ -11,6 +11,11 @@
 //     Opens a transaction, sends "open-0".."open-<records-1>" (to partition 0 when an age is given,
 //     with timestamps <age-ms> in the past), flushes, prints "open" and waits to be killed. The
 //     transaction timeout defaults to 20 s.
+//   TxnProducer <bootstrap> <topic> <transactional.id> survive <transactions> <per-transaction> <pause-ms>
+//     As run (transaction i aborted on purpose when i % 3 == 2), paced by <pause-ms> between
+//     transactions, for a broker restarted and killed under it: a commit that times out is retried
+//     (its outcome is unknown until it answers), an abortable error aborts the transaction. Prints
+//     "C i" or "A i" as each transaction ends, so the reader knows exactly which were committed.
 //   TxnProducer <bootstrap> <in> <transactional.id> copy <out> <group>
 //     Consume-transform-produce: reads <in> (read_committed) in group <group> and writes each record
 //     to <out> in a transaction together with the consumed offsets (sendOffsetsToTransaction), in
@@ -41,6 +46,8 @@ public class TxnProducer {
         props.put("bootstrap.servers", bootstrap);
         props.put("transactional.id", txnId);
         props.put("transaction.timeout.ms", timeoutMs);
+        // A broker restart under the producer: block for it rather than fail the transaction.
+        props.put("max.block.ms", "120000");
         props.put("key.serializer", StringSerializer.class.getName());
         props.put("value.serializer", StringSerializer.class.getName());
         return new KafkaProducer<>(props);
@@ -56,6 +63,8 @@ public class TxnProducer {
             case "hang" -> hang(bootstrap, topic, txnId, Integer.parseInt(args[4]),
                     args.length > 5 ? args[5] : "20000", args.length > 6 ? Long.parseLong(args[6]) : -1);
             case "copy" -> copy(bootstrap, topic, txnId, args[4], args[5]);
+            case "survive" -> survive(bootstrap, topic, txnId, Integer.parseInt(args[4]), Integer.parseInt(args[5]),
+                    Long.parseLong(args[6]));
             default -> throw new IllegalArgumentException(args[3]);
         }
     }
@@ -82,6 +91,60 @@ public class TxnProducer {
             }
         }
         System.out.println("committed=" + committed + " aborted=" + aborted);
+    }
+
+    static void survive(String bootstrap, String topic, String txnId, int transactions, int perTxn, long pauseMs)
+            throws InterruptedException {
+        try (KafkaProducer<String, String> p = producer(bootstrap, txnId)) {
+            p.initTransactions();
+            for (int i = 0; i < transactions; i++) {
+                boolean committed = false;
+                try {
+                    p.beginTransaction();
+                    for (int j = 0; j < perTxn; j++) {
+                        String n = Long.toString((long) i * perTxn + j);
+                        p.send(new ProducerRecord<>(topic, n, n));
+                    }
+                    p.flush();
+                    if (i % 3 != 2) {
+                        committed = commit(p);
+                    }
+                } catch (ProducerFencedException e) {
+                    throw e;
+                } catch (org.apache.kafka.common.KafkaException e) {
+                    System.err.println("transaction " + i + ": " + e + "; aborting it");
+                }
+                if (!committed) {
+                    abort(p);
+                }
+                System.out.println((committed ? "C " : "A ") + i);
+                System.out.flush();
+                Thread.sleep(pauseMs);
+            }
+        }
+    }
+
+    /** Commits, retrying a commit that timed out (the same commit is sent again); false if aborted instead. */
+    static boolean commit(KafkaProducer<String, String> p) {
+        while (true) {
+            try {
+                p.commitTransaction();
+                return true;
+            } catch (org.apache.kafka.common.errors.TimeoutException e) {
+                System.err.println("commit timed out, retrying: " + e);
+            }
+        }
+    }
+
+    static void abort(KafkaProducer<String, String> p) {
+        while (true) {
+            try {
+                p.abortTransaction();
+                return;
+            } catch (org.apache.kafka.common.errors.TimeoutException e) {
+                System.err.println("abort timed out, retrying: " + e);
+            }
+        }
     }
 
     static void fence(String bootstrap, String topic, String txnId) throws Exception {
