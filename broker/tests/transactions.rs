@@ -10,50 +10,6 @@ use std::time::Duration;
 
 use common::*;
 
-/// Reads every partition of `topic` with librdkafka at `isolation`; returns the values in partition
-/// order (data records only: librdkafka skips control records and, at read_committed, aborted data).
-fn librdkafka_values(bootstrap: &str, topic: &str, partitions: u32, isolation: &str, expected: usize) -> Vec<String> {
-    let script = r#"
-import os
-from confluent_kafka import Consumer, TopicPartition, OFFSET_BEGINNING
-topic, expected = os.environ["TOPIC"], int(os.environ["EXPECTED"])
-parts = int(os.environ["PARTITIONS"])
-c = Consumer({"bootstrap.servers": BOOTSTRAP, "group.id": "txn-check", "enable.auto.commit": False,
-              "isolation.level": os.environ["ISOLATION"], "check.crcs": True, "enable.partition.eof": True})
-c.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in range(parts)])
-out, eof = {p: [] for p in range(parts)}, set()
-deadline = time.time() + 60
-while (len(eof) < parts or sum(len(v) for v in out.values()) < expected) and time.time() < deadline:
-    for m in c.consume(num_messages=1000, timeout=0.5):
-        if m.error():
-            if m.error().code() == -191:  # _PARTITION_EOF
-                eof.add(m.partition())
-                continue
-            fail(f"consumer error: {m.error()}")
-        out[m.partition()].append(m.value().decode())
-c.close()
-for p in range(parts):
-    print(f"{p} " + ",".join(out[p]))
-"#;
-    let (partitions_s, expected_s) = (partitions.to_string(), expected.to_string());
-    let stdout = python_env_ok(
-        script,
-        bootstrap,
-        &[
-            ("TOPIC", topic),
-            ("PARTITIONS", &partitions_s),
-            ("ISOLATION", isolation),
-            ("EXPECTED", &expected_s),
-        ],
-    );
-    let mut values = Vec::new();
-    for line in stdout.lines() {
-        let (_, list) = line.split_once(' ').unwrap_or((line, ""));
-        values.extend(list.split(',').filter(|v| !v.is_empty()).map(str::to_string));
-    }
-    values
-}
-
 /// Every number of the committed transactions of `TxnProducer run` (transaction i aborted when
 /// i % 3 == 2), exactly once, and in order within each partition (`per_partition`).
 fn check_committed(values: &[String], transactions: u64, per_txn: u64) {

@@ -3,6 +3,13 @@
 //   TxnProducer <bootstrap> <topic> <transactional.id> run <transactions> <records-per-transaction>
 //     Transaction i sends the numbers [i*R, (i+1)*R) as key = value and commits it, except every
 //     third one (i % 3 == 2), which it flushes and then aborts. Prints "committed=C aborted=A" (record counts).
+//   TxnProducer <bootstrap> <topic> <transactional.id> paced <transactions> <records-per-transaction> <pause-ms>
+//     A long run for fault tests: transaction i sends the numbers [i*R, (i+1)*R), the first half, a
+//     flush, a pause of <pause-ms> with the transaction open, then the second half; it commits, except
+//     when i % 4 == 3, where it aborts. A commit that times out is retried, one that fails with an
+//     abortable error is aborted instead. Prints "txn <i> committed" or "txn <i> aborted" as each
+//     transaction ends (what a checker may expect to read), then "committed=C aborted=A" (transactions).
+//     Exits 2 on a fatal error (fenced, say).
 //   TxnProducer <bootstrap> <topic> <transactional.id> fence
 //     A producer opens a transaction and sends "zombie-0..9"; a second producer with the same id
 //     initializes (fencing the first), sends "live-0..9" and commits; the first one's commit must
@@ -46,6 +53,8 @@ public class TxnProducer {
         String txnId = args[2];
         switch (args[3]) {
             case "run" -> run(bootstrap, topic, txnId, Integer.parseInt(args[4]), Integer.parseInt(args[5]));
+            case "paced" -> paced(bootstrap, topic, txnId, Integer.parseInt(args[4]), Integer.parseInt(args[5]),
+                    Long.parseLong(args[6]));
             case "fence" -> fence(bootstrap, topic, txnId);
             case "hang" -> hang(bootstrap, topic, txnId, Integer.parseInt(args[4]));
             case "copy" -> copy(bootstrap, topic, txnId, args[4], args[5]);
@@ -75,6 +84,71 @@ public class TxnProducer {
             }
         }
         System.out.println("committed=" + committed + " aborted=" + aborted);
+    }
+
+    static void paced(String bootstrap, String topic, String txnId, int transactions, int perTxn, long pauseMs)
+            throws InterruptedException {
+        int committed = 0, aborted = 0;
+        KafkaProducer<String, String> p = producer(bootstrap, txnId);
+        try {
+            p.initTransactions();
+            for (int i = 0; i < transactions; i++) {
+                p.beginTransaction();
+                for (int j = 0; j < perTxn; j++) {
+                    if (j == perTxn / 2) {
+                        p.flush();
+                        Thread.sleep(pauseMs);
+                    }
+                    String n = Long.toString((long) i * perTxn + j);
+                    p.send(new ProducerRecord<>(topic, n, n));
+                }
+                boolean commit = i % 4 != 3;
+                if (commit) {
+                    commit = commitOrAbort(p, i);
+                } else {
+                    p.flush();
+                    p.abortTransaction();
+                }
+                if (commit) {
+                    committed++;
+                } else {
+                    aborted++;
+                }
+                System.out.println("txn " + i + (commit ? " committed" : " aborted"));
+                System.out.flush();
+            }
+        } catch (ProducerFencedException | org.apache.kafka.common.errors.OutOfOrderSequenceException
+                | org.apache.kafka.common.errors.AuthorizationException e) {
+            System.err.println("fatal: " + e);
+            e.printStackTrace();
+            p.close(Duration.ZERO);
+            System.exit(2);
+        }
+        p.close();
+        System.out.println("committed=" + committed + " aborted=" + aborted);
+    }
+
+    /** Commits transaction i (retrying a commit that timed out); aborts it if the commit fails with an
+     * abortable error. Whether it committed. */
+    static boolean commitOrAbort(KafkaProducer<String, String> p, int i) {
+        for (int attempt = 1; ; attempt++) {
+            try {
+                p.commitTransaction();
+                return true;
+            } catch (org.apache.kafka.common.errors.TimeoutException e) {
+                System.err.println("txn " + i + ": commit attempt " + attempt + " timed out, retrying: " + e);
+                if (attempt == 5) {
+                    throw e;
+                }
+            } catch (ProducerFencedException | org.apache.kafka.common.errors.OutOfOrderSequenceException
+                    | org.apache.kafka.common.errors.AuthorizationException e) {
+                throw e;
+            } catch (org.apache.kafka.common.KafkaException e) {
+                System.err.println("txn " + i + ": commit failed, aborting: " + e);
+                p.abortTransaction();
+                return false;
+            }
+        }
     }
 
     static void fence(String bootstrap, String topic, String txnId) throws Exception {
