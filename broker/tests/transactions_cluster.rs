@@ -87,6 +87,21 @@ fn txn_coordinator(cluster: &Cluster, via: i32, partition: i32) -> Result<i32, S
     }
 }
 
+/// How many TCP connections to `ports` on this machine were closed by their client side within the
+/// last minute (sockets in TIME_WAIT, which Linux keeps 60 s): a broker that opened a connection per
+/// inter-broker request leaves one per request.
+fn recently_closed_connections_to(ports: &[u16]) -> usize {
+    let out = std::process::Command::new("ss")
+        .args(["-Htan", "state", "time-wait"])
+        .output()
+        .expect("run ss (iproute2)");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.split_whitespace().last()?.rsplit_once(':')?.1.parse::<u16>().ok())
+        .filter(|port| ports.contains(port))
+        .count()
+}
+
 /// `TxnProducer paced` running in the background, its stdout in `<work>/paced.out`.
 struct PacedProducer {
     child: Child,
@@ -311,6 +326,16 @@ fn transactions_ride_out_a_kill_of_their_coordinator_on_a_replicated_cluster() {
     );
     producer.wait_ended(&cluster, ended_at_move + 20, Duration::from_secs(120));
     let outcomes = producer.finish(&cluster, TRANSACTIONS, Duration::from_secs(240));
+    let ports: Vec<u16> = cluster.brokers.iter().map(|b| b.port()).collect();
+    let closed = recently_closed_connections_to(&ports);
+    eprintln!("connections to the brokers closed by their clients in the last minute: {closed}");
+    // A coordinator that connected for every WriteTxnMarkers to a remote leader closed two per
+    // transaction here (~400); the clients' and this harness's own are a few dozen.
+    assert!(
+        closed < TRANSACTIONS as usize / 2,
+        "{closed} connections to the brokers were closed within a minute: the coordinator does not keep \
+         its connections for WriteTxnMarkers"
+    );
     let committed = outcomes.values().filter(|c| **c).count();
     eprintln!(
         "the producer committed {committed} and aborted {} transactions",
