@@ -137,22 +137,6 @@ fn a_second_producer_with_the_same_transactional_id_fences_the_first() {
     assert_eq!(all.len(), 20, "the zombie's records are in the log, aborted");
 }
 
-/// Produces the numbers `[0, count)` (key = value) with librdkafka, idempotent, acks=all.
-fn produce_numbers(bootstrap: &str, topic: &str, count: u64) {
-    let script = r#"
-import os
-from confluent_kafka import Producer
-p = Producer({"bootstrap.servers": BOOTSTRAP, "enable.idempotence": True, "linger.ms": 5})
-for i in range(int(os.environ["COUNT"])):
-    p.produce(os.environ["TOPIC"], key=str(i), value=str(i))
-    if i % 1000 == 0:
-        p.poll(0)
-if p.flush(60) != 0:
-    fail("records left unacknowledged")
-"#;
-    python_env_ok(script, bootstrap, &[("TOPIC", topic), ("COUNT", &count.to_string())]);
-}
-
 #[test]
 fn an_open_transaction_survives_a_broker_kill_and_is_aborted_at_its_timeout() {
     let _serial = serial();

@@ -28,7 +28,8 @@ const BROKER_CONFIG: &[(&str, &str)] = &[
     ("offsets.topic.replication.factor", "3"),
 ];
 
-/// Kafka's `String.hashCode`-based partition of a transactional id in `__transaction_state`.
+/// Kafka's `String.hashCode`-based partition of a transactional id in `__transaction_state` (and of
+/// a group id in `__consumer_offsets`: both have 50 partitions here).
 fn txn_state_partition(transactional_id: &str) -> i32 {
     let hash = transactional_id
         .encode_utf16()
@@ -38,8 +39,8 @@ fn txn_state_partition(transactional_id: &str) -> i32 {
 }
 
 /// A librdkafka read_committed consumer reading `topic` (`partitions`) from the beginning while the
-/// producer runs, until `<work>/stop` exists and it has reached the end (the last stable offset) of
-/// every partition after that; prints `<partition> <values,...>` lines as `librdkafka_values` does.
+/// producer runs, until `<work>/stop` exists and it has reached the last stable offset each partition
+/// had then; prints `<partition> <values,...>` lines as `librdkafka_values` does.
 /// Whatever it read while transactions were open and leaders moved must be committed data only.
 const TAIL_CONSUMER: &str = r#"
 from confluent_kafka import Consumer, TopicPartition, OFFSET_BEGINNING
@@ -47,26 +48,75 @@ topic, parts, stop = os.environ["TOPIC"], int(os.environ["PARTITIONS"]), os.envi
 c = Consumer({"bootstrap.servers": BOOTSTRAP, "group.id": "txn-tail", "enable.auto.commit": False,
               "isolation.level": "read_committed", "check.crcs": True, "enable.partition.eof": True})
 c.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in range(parts)])
-out, eof, stopping = {p: [] for p in range(parts)}, set(), False
+# at_end: where each partition's last _PARTITION_EOF was (librdkafka reports one per arrival there).
+out, at_end, ends = {p: [] for p in range(parts)}, {}, None
 deadline = time.time() + 600
 while time.time() < deadline:
-    if not stopping and os.path.exists(stop):
-        stopping, eof = True, set()  # only ends reached from now on count
-    if stopping and len(eof) == parts:
+    if ends is None and os.path.exists(stop):
+        # The last stable offsets now (ListOffsets at read_committed): read up to them, then stop.
+        ends = {p: c.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1] for p in range(parts)}
+        deadline = min(deadline, time.time() + 60)
+    if ends is not None and all(at_end.get(p, -1) >= ends[p] for p in range(parts)):
         break
     for m in c.consume(num_messages=1000, timeout=0.5):
         if m.error():
             if m.error().code() == -191:  # _PARTITION_EOF
-                eof.add(m.partition())
+                at_end[m.partition()] = m.offset()
                 continue
             print(f"consumer error (retrying): {m.error()}", file=sys.stderr)
             continue
-        eof.discard(m.partition())
         out[m.partition()].append(m.value().decode())
+else:
+    fail(f"did not reach the last stable offsets {ends}: at the end of {at_end}")
 c.close()
 for p in range(parts):
     print(f"{p} " + ",".join(out[p]))
 "#;
+
+/// [`TAIL_CONSUMER`] running in the background.
+struct TailConsumer {
+    child: Child,
+    work: std::path::PathBuf,
+}
+
+impl TailConsumer {
+    fn start(work: &Path, bootstrap: &str, topic: &str, partitions: u32) -> TailConsumer {
+        let stop = work.join("stop");
+        let stop = stop.display().to_string();
+        let partitions = partitions.to_string();
+        let child = python_spawn(
+            TAIL_CONSUMER,
+            bootstrap,
+            &[("TOPIC", topic), ("PARTITIONS", &partitions), ("STOP", &stop)],
+            work,
+            "tail",
+        );
+        TailConsumer {
+            child,
+            work: work.to_path_buf(),
+        }
+    }
+
+    /// Tells it to read up to the end and stop; what it read, partition -> values in offset order.
+    #[track_caller]
+    fn stop(mut self) -> BTreeMap<i32, Vec<String>> {
+        std::fs::write(self.work.join("stop"), "").unwrap();
+        let status = wait_child(&mut self.child, Duration::from_secs(90));
+        assert!(
+            status.success(),
+            "the tailing consumer exited with {status}:\n{}",
+            tail(&std::fs::read(self.work.join("tail.err")).unwrap_or_default(), 30)
+        );
+        let out = std::fs::read_to_string(self.work.join("tail.out")).unwrap();
+        let mut read = BTreeMap::new();
+        for line in out.lines() {
+            let (partition, list) = line.split_once(' ').unwrap_or((line, ""));
+            let values = list.split(',').filter(|v| !v.is_empty()).map(str::to_string);
+            read.insert(partition.parse().unwrap(), values.collect());
+        }
+        read
+    }
+}
 
 /// Every broker's address: the producer must find the cluster whichever broker is down.
 fn all_bootstrap(cluster: &Cluster) -> String {
@@ -244,15 +294,7 @@ fn transactions_ride_out_a_kill_of_their_coordinator_on_a_replicated_cluster() {
     const TRANSACTIONS: u32 = 200;
     const PER: u32 = 10;
     let bootstrap = all_bootstrap(&cluster);
-    let stop = work.path().join("stop");
-    let stop_s = stop.display().to_string();
-    let mut tail_consumer = python_spawn(
-        TAIL_CONSUMER,
-        &bootstrap,
-        &[("TOPIC", topic), ("PARTITIONS", "3"), ("STOP", &stop_s)],
-        work.path(),
-        "tail",
-    );
+    let tail_consumer = TailConsumer::start(work.path(), &bootstrap, topic, 3);
     let mut producer = PacedProducer::start(work.path(), &bootstrap, topic, id, TRANSACTIONS, PER, 100);
 
     // Some transactions in, find the coordinator: the leader of the id's __transaction_state
@@ -342,37 +384,37 @@ fn transactions_ride_out_a_kill_of_their_coordinator_on_a_replicated_cluster() {
         outcomes.len() - committed
     );
 
+    verify_reads(&cluster, &bootstrap, topic, id, &outcomes, PER as u64, tail_consumer);
+    eprintln!("whole scenario took {:?}", started.elapsed());
+}
+
+/// Checks what read_committed consumers see once the producer is done: the tailing consumer (what it
+/// read while transactions were open and leaders moved), then librdkafka and Kafka's console consumer
+/// from the beginning, each exactly the committed transactions' records; and that the id's last
+/// transaction is complete on its coordinator.
+fn verify_reads(
+    cluster: &Cluster,
+    bootstrap: &str,
+    topic: &str,
+    id: &str,
+    outcomes: &BTreeMap<u64, bool>,
+    per: u64,
+    tail_consumer: TailConsumer,
+) {
+    let committed = outcomes.values().filter(|c| **c).count();
     // Exactly the committed transactions' records: for librdkafka reading along as they were written,
     // then for librdkafka and Kafka's Java consumer from the beginning.
-    std::fs::write(&stop, "").unwrap();
-    let status = wait_child(&mut tail_consumer, Duration::from_secs(90));
-    let tail_out = std::fs::read_to_string(work.path().join("tail.out")).unwrap();
-    assert!(
-        status.success(),
-        "the tailing consumer exited with {status}:\n{}",
-        tail(&std::fs::read(work.path().join("tail.err")).unwrap_or_default(), 30)
-    );
-    let mut tailed: BTreeMap<i32, Vec<String>> = BTreeMap::new();
-    for line in tail_out.lines() {
-        let (partition, list) = line.split_once(' ').unwrap_or((line, ""));
-        let values = list.split(',').filter(|v| !v.is_empty()).map(str::to_string);
-        tailed.insert(partition.parse().unwrap(), values.collect());
-    }
-    check_committed(
-        &tailed,
-        &outcomes,
-        PER as u64,
-        "librdkafka read_committed while producing",
-    );
-    let expected = committed * PER as usize;
-    let read = librdkafka_partition_values(&bootstrap, topic, 3, "read_committed", expected);
-    check_committed(&read, &outcomes, PER as u64, "librdkafka read_committed");
+    let tailed = tail_consumer.stop();
+    check_committed(&tailed, outcomes, per, "librdkafka read_committed while producing");
+    let expected = committed * per as usize;
+    let read = librdkafka_partition_values(bootstrap, topic, 3, "read_committed", expected);
+    check_committed(&read, outcomes, per, "librdkafka read_committed");
     let out = kafka_tool(
         "4",
         "console-consumer",
         &[
             "--bootstrap-server",
-            &bootstrap,
+            bootstrap,
             "--topic",
             topic,
             "--from-beginning",
@@ -396,7 +438,7 @@ fn transactions_ride_out_a_kill_of_their_coordinator_on_a_replicated_cluster() {
         let partition = partition.trim_start_matches("Partition:").parse().unwrap();
         java.entry(partition).or_default().push(value.to_string());
     }
-    check_committed(&java, &outcomes, PER as u64, "console-consumer read_committed");
+    check_committed(&java, outcomes, per, "console-consumer read_committed");
 
     // Nothing is left open: the id's last transaction is complete on its (new) coordinator.
     let describe = cluster.expect_ok(
@@ -404,7 +446,7 @@ fn transactions_ride_out_a_kill_of_their_coordinator_on_a_replicated_cluster() {
         &kafka_tool(
             "4",
             "transactions",
-            &["--bootstrap-server", &bootstrap, "describe", "--transactional-id", id],
+            &["--bootstrap-server", bootstrap, "describe", "--transactional-id", id],
         ),
     );
     let state = describe_table(&describe)
@@ -414,7 +456,6 @@ fn transactions_ride_out_a_kill_of_their_coordinator_on_a_replicated_cluster() {
         matches!(state.as_deref(), Some("CompleteCommit" | "CompleteAbort")),
         "the last transaction is complete:\n{describe}"
     );
-    eprintln!("whole scenario took {:?}", started.elapsed());
 }
 
 /// The rows of a whitespace-aligned table with a header line, as `kafka-transactions` prints it.
@@ -573,4 +614,179 @@ fn an_open_transaction_stays_invisible_on_a_new_leader_until_the_new_coordinator
     cluster.broker_mut(leader).restart();
     cluster.wait_registered(&[1, 2, 3]);
     assert_eq!(offsets(&bootstrap, topic, 0).map(|(_, stable)| stable), Ok(21));
+}
+
+/// Consume-transform-produce on the cluster (`TxnProducer copy`: read_committed consumer in a group,
+/// transactional producer, sendOffsetsToTransaction): the group's offsets are committed through
+/// TxnOffsetCommit and made visible by markers on `__consumer_offsets`, whose leader (the group
+/// coordinator) is another broker than the transaction coordinator or not. The group coordinator's
+/// broker is killed -9 mid-copy and restarted; the app is restarted whenever it gives up, as an
+/// orchestrator would. Every input record is in the output exactly once at read_committed: no
+/// committed offsets were lost on the new group coordinator (that would copy records again) and no
+/// transaction was half-applied.
+#[test]
+fn consume_transform_produce_copies_exactly_once_through_a_kill_of_the_group_coordinator() {
+    let _serial = serial();
+    const COUNT: u64 = 20_000;
+    let mut cluster = Cluster::start_with(Options {
+        broker_config: BROKER_CONFIG,
+        ..Options::default()
+    });
+    cluster.create_topic("in", 3, 3);
+    cluster.create_topic("out", 3, 3);
+    cluster.wait_all_led("in", 3);
+    cluster.wait_all_led("out", 3);
+    let bootstrap = all_bootstrap(&cluster);
+    produce_numbers(&bootstrap, "in", COUNT);
+    let work = tempfile::tempdir().unwrap();
+    let copy = |n: u32| {
+        let log = work.path().join(format!("copy-{n}.err"));
+        java_program(
+            work.path(),
+            "TxnProducer",
+            &[&bootstrap, "in", "copier", "copy", "out", "copy-group"],
+        )
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(log).unwrap())
+        .spawn()
+        .expect("start java")
+    };
+    let copied = || high_watermark_total(&bootstrap, "out", 3);
+    let mut app = copy(1);
+    let mut runs = 1;
+    cluster.wait_until("some records copied", Duration::from_secs(120), || {
+        let at = copied();
+        if at > 2000 {
+            Ok(())
+        } else {
+            Err(format!("{at} in the output log"))
+        }
+    });
+    let group_coordinator = partition_leader(&cluster, "__consumer_offsets", txn_state_partition("copy-group"));
+    let txn_coordinator = partition_leader(&cluster, TXN_STATE, txn_state_partition("copier"));
+    eprintln!("group coordinator: broker {group_coordinator}, transaction coordinator: broker {txn_coordinator}");
+    let at = copied();
+    cluster.broker_mut(group_coordinator).kill9();
+    eprintln!("killed broker {group_coordinator} with {at} records in the output log");
+    let committed = || librdkafka_values(&bootstrap, "out", 3, "read_committed", 0).len() as u64;
+    let deadline = Instant::now() + Duration::from_secs(240);
+    let mut restarted = false;
+    loop {
+        if !restarted && copied() > at + 1000 {
+            cluster.broker_mut(group_coordinator).restart();
+            cluster.wait_registered(&[1, 2, 3]);
+            restarted = true;
+            eprintln!(
+                "restarted broker {group_coordinator} with {} records in the output log",
+                copied()
+            );
+        }
+        let now = committed();
+        if now >= COUNT {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "only {now} of {COUNT} copied; last app run's stderr:\n{}\n{}",
+            tail(
+                &std::fs::read(work.path().join(format!("copy-{runs}.err"))).unwrap_or_default(),
+                40
+            ),
+            cluster.logs()
+        );
+        if app.try_wait().expect("try_wait").is_some() {
+            runs += 1;
+            app = copy(runs);
+        }
+        std::thread::sleep(Duration::from_secs(2));
+    }
+    let _ = app.kill();
+    let _ = app.wait();
+    assert!(restarted, "the copy finished before the killed broker was restarted");
+    eprintln!("copied by {runs} run(s) of the app");
+    let values = librdkafka_values(&bootstrap, "out", 3, "read_committed", COUNT as usize);
+    let mut seen = BTreeSet::new();
+    for v in &values {
+        assert!(
+            seen.insert(v.parse::<u64>().unwrap()),
+            "{v} copied twice\n{}",
+            cluster.logs()
+        );
+    }
+    assert_eq!(seen.len() as u64, COUNT, "every input record copied exactly once");
+}
+
+/// The leader of `topic`-`partition` in Metadata via broker 1 (waiting up to 10 s for one).
+#[track_caller]
+fn partition_leader(cluster: &Cluster, topic: &str, partition: i32) -> i32 {
+    cluster.wait_until(
+        &format!("{topic}-{partition} to have a leader"),
+        Duration::from_secs(10),
+        || {
+            let m = cluster.try_metadata_via(1)?;
+            match partition_leaders(&m, topic).get(&partition) {
+                Some(&leader) if leader >= 0 => Ok(leader),
+                other => Err(format!("leader {other:?}")),
+            }
+        },
+    )
+}
+
+/// A coordinator that hangs (SIGSTOP) instead of dying: it is fenced, its partitions (the id's
+/// `__transaction_state` partition among them) move, and the producer goes on with the new
+/// coordinator. Then it resumes as a zombie, still believing for a moment that it coordinates the id,
+/// with whatever requests and marker sends were queued when it stopped; the coordinator epoch (the
+/// partition's leader epoch, carried by markers) and its lost leadership keep it from disturbing the
+/// transactions that went on meanwhile. Consumers see exactly the committed transactions.
+#[test]
+fn a_hung_coordinator_that_resumes_after_losing_its_partitions_changes_nothing() {
+    let _serial = serial();
+    let cluster = Cluster::start_with(Options {
+        broker_config: BROKER_CONFIG,
+        ..Options::default()
+    });
+    let topic = "tx";
+    cluster.create_topic(topic, 3, 3);
+    cluster.wait_all_led(topic, 3);
+    let work = tempfile::tempdir().unwrap();
+    let id = "zombie-app";
+    let txn_partition = txn_state_partition(id);
+    const TRANSACTIONS: u32 = 150;
+    const PER: u32 = 10;
+    let bootstrap = all_bootstrap(&cluster);
+    let tail_consumer = TailConsumer::start(work.path(), &bootstrap, topic, 3);
+    let mut producer = PacedProducer::start(work.path(), &bootstrap, topic, id, TRANSACTIONS, PER, 100);
+    producer.wait_ended(&cluster, 20, Duration::from_secs(120));
+    let coordinator = partition_leader(&cluster, TXN_STATE, txn_partition);
+    let survivor = [1, 2, 3].into_iter().find(|b| *b != coordinator).unwrap();
+
+    cluster.broker(coordinator).pause();
+    let paused_at = Instant::now();
+    let ended_at_pause = producer.outcomes().len();
+    eprintln!("paused broker {coordinator} after {ended_at_pause} transactions");
+    let moved_to = cluster.wait_until(
+        &format!("{id}'s coordination to move off the hung broker {coordinator}"),
+        Duration::from_secs(30),
+        || match txn_coordinator(&cluster, survivor, txn_partition)? {
+            leader if leader != coordinator => Ok(leader),
+            leader => Err(format!("coordinator: broker {leader}")),
+        },
+    );
+    producer.wait_ended(&cluster, ended_at_pause + 15, Duration::from_secs(120));
+    eprintln!(
+        "broker {moved_to} coordinates {id}; 15 more transactions ended {:?} after the pause",
+        paused_at.elapsed()
+    );
+
+    cluster.broker(coordinator).resume();
+    let ended_at_resume = producer.outcomes().len();
+    producer.wait_ended(&cluster, ended_at_resume + 15, Duration::from_secs(120));
+    cluster.wait_registered(&[1, 2, 3]);
+    let outcomes = producer.finish(&cluster, TRANSACTIONS, Duration::from_secs(240));
+    let committed = outcomes.values().filter(|c| **c).count();
+    eprintln!(
+        "the producer committed {committed} and aborted {} transactions",
+        outcomes.len() - committed
+    );
+    verify_reads(&cluster, &bootstrap, topic, id, &outcomes, PER as u64, tail_consumer);
 }

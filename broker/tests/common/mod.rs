@@ -997,3 +997,19 @@ for p in range(parts):
     }
     values
 }
+
+/// Produces the numbers `[0, count)` (key = value) with librdkafka, idempotent, acks=all.
+pub fn produce_numbers(bootstrap: &str, topic: &str, count: u64) {
+    let script = r#"
+import os
+from confluent_kafka import Producer
+p = Producer({"bootstrap.servers": BOOTSTRAP, "enable.idempotence": True, "linger.ms": 5})
+for i in range(int(os.environ["COUNT"])):
+    p.produce(os.environ["TOPIC"], key=str(i), value=str(i))
+    if i % 1000 == 0:
+        p.poll(0)
+if p.flush(60) != 0:
+    fail("records left unacknowledged")
+"#;
+    python_env_ok(script, bootstrap, &[("TOPIC", topic), ("COUNT", &count.to_string())]);
+}

@@ -9,7 +9,7 @@
 //     when i % 4 == 3, where it aborts. A commit that times out is retried, one that fails with an
 //     abortable error is aborted instead. Prints "txn <i> committed" or "txn <i> aborted" as each
 //     transaction ends (what a checker may expect to read), then "committed=C aborted=A" (transactions).
-//     Exits 2 on a fatal error (fenced, say).
+//     Exits 2 on a fatal error (fenced, say). request.timeout.ms is 10 s (a hung broker is left sooner).
 //   TxnProducer <bootstrap> <topic> <transactional.id> fence
 //     A producer opens a transaction and sends "zombie-0..9"; a second producer with the same id
 //     initializes (fencing the first), sends "live-0..9" and commits; the first one's commit must
@@ -38,7 +38,12 @@ import org.apache.kafka.common.serialization.StringSerializer;
 
 public class TxnProducer {
     static KafkaProducer<String, String> producer(String bootstrap, String txnId) {
+        return producer(bootstrap, txnId, new Properties());
+    }
+
+    static KafkaProducer<String, String> producer(String bootstrap, String txnId, Properties extra) {
         Properties props = new Properties();
+        props.putAll(extra);
         props.put("bootstrap.servers", bootstrap);
         props.put("transactional.id", txnId);
         props.put("transaction.timeout.ms", "20000");
@@ -89,7 +94,10 @@ public class TxnProducer {
     static void paced(String bootstrap, String topic, String txnId, int transactions, int perTxn, long pauseMs)
             throws InterruptedException {
         int committed = 0, aborted = 0;
-        KafkaProducer<String, String> p = producer(bootstrap, txnId);
+        // A broker that hangs (SIGSTOP) is given up on after 10 s rather than Kafka's 30 s.
+        Properties extra = new Properties();
+        extra.put("request.timeout.ms", "10000");
+        KafkaProducer<String, String> p = producer(bootstrap, txnId, extra);
         try {
             p.initTransactions();
             for (int i = 0; i < transactions; i++) {
