@@ -800,3 +800,152 @@ fn a_hung_coordinator_that_resumes_after_losing_its_partitions_changes_nothing()
     );
     verify_reads(&cluster, &bootstrap, topic, id, &outcomes, PER as u64, tail_consumer);
 }
+
+/// `kafka-configs --alter` of one topic config, through `bootstrap`.
+#[track_caller]
+fn set_topic_config(cluster: &Cluster, bootstrap: &str, topic: &str, config: &str) {
+    let out = kafka_tool(
+        "4",
+        "configs",
+        &[
+            "--bootstrap-server",
+            bootstrap,
+            "--alter",
+            "--entity-type",
+            "topics",
+            "--entity-name",
+            topic,
+            "--add-config",
+            config,
+        ],
+    );
+    cluster.expect_ok(&format!("kafka-configs --alter {topic} {config}"), &out);
+}
+
+/// The `TransactionState` kafka-transactions describes for `id`, or why there is none.
+fn transaction_state(bootstrap: &str, id: &str) -> Result<String, String> {
+    let out = kafka_tool(
+        "4",
+        "transactions",
+        &["--bootstrap-server", bootstrap, "describe", "--transactional-id", id],
+    );
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    describe_table(&text)
+        .first()
+        .and_then(|row| row.get("TransactionState").cloned())
+        .ok_or_else(|| format!("kafka-transactions describe: {text}{}", tail(&out.stderr, 10)))
+}
+
+/// A transaction the producer committed (EndTxn answered: PrepareCommit is in `__transaction_state`)
+/// whose markers cannot be written yet (its partitions refuse acks=all writes: min.insync.replicas
+/// above the replication factor) is completed by the next coordinator: the broker that decided it is
+/// killed -9, the new leader of its `__transaction_state` partition loads it in PrepareCommit and keeps
+/// retrying its markers, on partition leaders that moved too, until the partitions take them; then the
+/// records are visible at read_committed and the transaction is CompleteCommit.
+#[test]
+fn a_decided_transaction_is_completed_by_the_next_coordinator_after_a_kill() {
+    let _serial = serial();
+    let mut cluster = Cluster::start_with(Options {
+        broker_config: BROKER_CONFIG,
+        ..Options::default()
+    });
+    let topic = "decided";
+    cluster.create_topic(topic, 3, 3);
+    cluster.wait_all_led(topic, 3);
+    let bootstrap = all_bootstrap(&cluster);
+    let id = "decided-app";
+    let work = tempfile::tempdir().unwrap();
+    let stdout = work.path().join("prepare.out");
+    let mut producer = java_program(work.path(), "TxnProducer", &[&bootstrap, topic, id, "prepare", "30"])
+        .stdin(Stdio::piped())
+        .stdout(std::fs::File::create(&stdout).unwrap())
+        .stderr(std::fs::File::create(work.path().join("prepare.err")).unwrap())
+        .spawn()
+        .expect("start java");
+    let said = |what: &str| std::fs::read_to_string(&stdout).unwrap_or_default().contains(what);
+    wait_for("the records to be sent", Duration::from_secs(120), || said("sent"));
+
+    // From now on the partitions refuse acks=all appends, markers included.
+    set_topic_config(&cluster, &bootstrap, topic, "min.insync.replicas=4");
+    std::thread::sleep(Duration::from_secs(3)); // every broker applies the config from metadata
+    {
+        use std::io::Write as _;
+        let mut stdin = producer.stdin.take().unwrap();
+        stdin.write_all(b"commit\n").unwrap();
+    }
+    wait_for("EndTxn to be answered", Duration::from_secs(60), || said("committed"));
+    let status = wait_child(&mut producer, Duration::from_secs(60));
+    assert!(status.success(), "the producer exited with {status}");
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(
+        transaction_state(&bootstrap, id).as_deref(),
+        Ok("PrepareCommit"),
+        "decided, markers not written\n{}",
+        cluster.logs()
+    );
+    assert!(
+        librdkafka_values(&bootstrap, topic, 3, "read_committed", 0).is_empty(),
+        "nothing is visible before the markers"
+    );
+
+    let coordinator = partition_leader(&cluster, TXN_STATE, txn_state_partition(id));
+    cluster.broker_mut(coordinator).kill9();
+    let survivor = [1, 2, 3].into_iter().find(|b| *b != coordinator).unwrap();
+    let survivors: String = [1, 2, 3]
+        .into_iter()
+        .filter(|b| *b != coordinator)
+        .map(|b| cluster.broker(b).bootstrap())
+        .collect::<Vec<_>>()
+        .join(",");
+    let new_coordinator = cluster.wait_until(
+        &format!("{id}'s coordination to move off broker {coordinator}"),
+        Duration::from_secs(30),
+        || match txn_coordinator(&cluster, survivor, txn_state_partition(id))? {
+            leader if leader != coordinator => Ok(leader),
+            leader => Err(format!("coordinator: broker {leader}")),
+        },
+    );
+    eprintln!("killed broker {coordinator}; broker {new_coordinator} coordinates {id}");
+    cluster.wait_until(
+        "the new coordinator to have loaded the decided transaction",
+        Duration::from_secs(30),
+        || match transaction_state(&survivors, id)? {
+            state if state == "PrepareCommit" => Ok(()),
+            state => Err(format!("state {state}")),
+        },
+    );
+
+    // The partitions take acks=all appends again: the new coordinator's markers get through.
+    set_topic_config(&cluster, &survivors, topic, "min.insync.replicas=2");
+    let expected: BTreeSet<String> = (0..30).map(|i| format!("prepared-{i}")).collect();
+    cluster.wait_until(
+        "the transaction's records to be visible",
+        Duration::from_secs(60),
+        || {
+            let read: BTreeSet<String> = librdkafka_values(&survivors, topic, 3, "read_committed", 30)
+                .into_iter()
+                .collect();
+            if read == expected {
+                Ok(())
+            } else {
+                Err(format!("read_committed reads {} records", read.len()))
+            }
+        },
+    );
+    cluster.wait_until(
+        "the transaction to be complete",
+        Duration::from_secs(30),
+        || match transaction_state(&survivors, id)? {
+            state if state == "CompleteCommit" => Ok(()),
+            state => Err(format!("state {state}")),
+        },
+    );
+    assert!(
+        cluster.broker(new_coordinator).log_text().contains("completing=1"),
+        "broker {new_coordinator} loaded the transaction as one to complete"
+    );
+    cluster.broker_mut(coordinator).restart();
+    cluster.wait_registered(&[1, 2, 3]);
+    let read = librdkafka_values(&bootstrap, topic, 3, "read_committed", 30);
+    assert_eq!(read.len(), 30, "each record once: {read:?}");
+}

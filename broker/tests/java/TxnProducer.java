@@ -16,6 +16,10 @@
 //     fail with ProducerFencedException. Prints "fenced=true live=10".
 //   TxnProducer <bootstrap> <topic> <transactional.id> hang <records>
 //     Opens a transaction, sends the numbers, flushes, prints "open" and waits to be killed.
+//   TxnProducer <bootstrap> <topic> <transactional.id> prepare <records>
+//     Opens a transaction, sends "prepared-0..", flushes, prints "sent", waits for a line on stdin,
+//     commits (EndTxn returns once the coordinator has decided; the markers come after) and prints
+//     "committed".
 //   TxnProducer <bootstrap> <in> <transactional.id> copy <out> <group>
 //     Consume-transform-produce: reads <in> (read_committed) in group <group> and writes each record
 //     to <out> in a transaction together with the consumed offsets (sendOffsetsToTransaction), in
@@ -62,6 +66,7 @@ public class TxnProducer {
                     Long.parseLong(args[6]));
             case "fence" -> fence(bootstrap, topic, txnId);
             case "hang" -> hang(bootstrap, topic, txnId, Integer.parseInt(args[4]));
+            case "prepare" -> prepare(bootstrap, topic, txnId, Integer.parseInt(args[4]));
             case "copy" -> copy(bootstrap, topic, txnId, args[4], args[5]);
             default -> throw new IllegalArgumentException(args[3]);
         }
@@ -201,6 +206,24 @@ public class TxnProducer {
         System.out.println("open");
         System.out.flush();
         Thread.sleep(Long.MAX_VALUE);
+    }
+
+    static void prepare(String bootstrap, String topic, String txnId, int records) throws Exception {
+        try (KafkaProducer<String, String> p = producer(bootstrap, txnId)) {
+            p.initTransactions();
+            p.beginTransaction();
+            for (int i = 0; i < records; i++) {
+                String n = "prepared-" + i;
+                p.send(new ProducerRecord<>(topic, n, n));
+            }
+            p.flush();
+            System.out.println("sent");
+            System.out.flush();
+            new java.io.BufferedReader(new java.io.InputStreamReader(System.in)).readLine();
+            p.commitTransaction();
+            System.out.println("committed");
+            System.out.flush();
+        }
     }
 
     static void copy(String bootstrap, String in, String txnId, String out, String group) {
