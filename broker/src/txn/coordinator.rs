@@ -181,7 +181,7 @@ impl TxnCoordinator {
         timeout_ms: i32,
         expected: Option<(i64, i16)>,
     ) -> Result<(i64, i16), ResponseError> {
-        let (partition, _) = self.owner(&**host, transactional_id)?;
+        let (partition, epoch) = self.owner(&**host, transactional_id)?;
         if timeout_ms <= 0 || timeout_ms > self.config.max_timeout_ms {
             return Err(ResponseError::InvalidTransactionTimeout);
         }
@@ -200,6 +200,10 @@ impl TxnCoordinator {
         let now = now_ms();
         let decision = {
             let mut inner = self.inner.lock();
+            // The partition may have moved (or moved away and back) while a producer id was allocated.
+            if inner.owned.get(&partition) != Some(&epoch) {
+                return Err(ResponseError::NotCoordinator);
+            }
             let entry = inner.txns.entry(transactional_id.to_string()).or_insert_with(|| Entry {
                 meta: TxnMetadata::new(transactional_id, fresh.unwrap_or(-1), timeout_ms, now),
                 pending: false,
@@ -220,7 +224,7 @@ impl TxnCoordinator {
         match decision {
             InitDecision::Write(next) => {
                 let answer = (next.producer_id, next.producer_epoch);
-                self.write(&**host, partition, next).await?;
+                self.write(&**host, partition, epoch, next).await?;
                 Ok(answer)
             }
             InitDecision::AbortFirst(next) => {
@@ -230,7 +234,7 @@ impl TxnCoordinator {
                     epoch = next.producer_epoch,
                     "a new producer fences the open transaction of an older one: aborting it"
                 );
-                self.write(&**host, partition, next).await?;
+                self.write(&**host, partition, epoch, next).await?;
                 markers::complete_later(host, transactional_id);
                 Err(ResponseError::ConcurrentTransactions)
             }
@@ -318,7 +322,7 @@ impl TxnCoordinator {
         transactional_id: &str,
         decide: impl FnOnce(&TxnMetadata) -> Result<Option<TxnMetadata>, ResponseError>,
     ) -> Result<bool, ResponseError> {
-        let (partition, _) = self.owner(&**host, transactional_id)?;
+        let (partition, epoch) = self.owner(&**host, transactional_id)?;
         let next = {
             let mut inner = self.inner.lock();
             let Some(entry) = inner.txns.get_mut(transactional_id) else {
@@ -333,16 +337,23 @@ impl TxnCoordinator {
             entry.pending = true;
             next
         };
-        self.write(&**host, partition, next).await?;
+        self.write(&**host, partition, epoch, next).await?;
         Ok(true)
     }
 
     /// Writes `next` to the id's `__transaction_state` partition (acks=all) and installs it; a failed
-    /// write leaves memory as it was. The id's entry is marked pending by the caller.
+    /// write leaves memory as it was. The id's entry is marked pending by the caller, who found the
+    /// partition loaded at coordinator epoch `epoch`.
+    ///
+    /// When the partition was unloaded or reloaded meanwhile (moved away, and perhaps back: another
+    /// epoch), memory belongs to that load, which read the log: this write neither installs its state
+    /// nor clears the pending mark of a write started since, and answers NOT_COORDINATOR, as Kafka's
+    /// `TransactionStateManager.appendTransactionToLog` does when the cached coordinator epoch changed.
     pub(crate) async fn write(
         &self,
         host: &impl TxnHost,
         partition: i32,
+        epoch: i32,
         next: TxnMetadata,
     ) -> Result<(), ResponseError> {
         let tp = TopicPartition::new(TRANSACTION_STATE_TOPIC, partition);
@@ -352,10 +363,14 @@ impl TxnCoordinator {
         let written = host.append_replicated(&tp, batch).await;
         let mut inner = self.inner.lock();
         let id = next.transactional_id.clone();
+        if inner.owned.get(&partition) != Some(&epoch) {
+            if let Err(failure) = &written {
+                tracing::debug!(transactional_id = %id, partition, "a transaction state write failed after the partition moved: {:?}", failure.error);
+            }
+            return Err(ResponseError::NotCoordinator);
+        }
         match written {
-            // Unless the partition moved away meanwhile (its ids were dropped; the new coordinator
-            // loads this write from the log).
-            Ok(()) if inner.owned.contains_key(&partition) => {
+            Ok(()) => {
                 inner.txns.insert(
                     id,
                     Entry {
@@ -365,7 +380,6 @@ impl TxnCoordinator {
                 );
                 Ok(())
             }
-            Ok(()) => Err(ResponseError::NotCoordinator),
             Err(failure) => {
                 let error = append_error(&failure);
                 if let Some(count) = self.errors.should_log(&format!("write {partition}")) {
@@ -523,7 +537,7 @@ impl TxnCoordinator {
 
     /// Writes a tombstone for an expired id and forgets it.
     async fn expire(&self, host: &impl TxnHost, transactional_id: &str) {
-        let Ok((partition, _)) = self.owner(host, transactional_id) else {
+        let Ok((partition, epoch)) = self.owner(host, transactional_id) else {
             return;
         };
         {
@@ -539,7 +553,9 @@ impl TxnCoordinator {
             .build();
         let written = host.append_replicated(&tp, batch).await;
         let mut inner = self.inner.lock();
-        if written.is_ok() {
+        if inner.owned.get(&partition) != Some(&epoch) {
+            // Moved meanwhile: memory belongs to the new load.
+        } else if written.is_ok() {
             inner.txns.remove(transactional_id);
             tracing::info!(
                 transactional_id,

@@ -1,6 +1,7 @@
 //! Completing a decided transaction (Kafka's `TransactionMarkerChannelManager`): a task per
 //! transaction in PrepareCommit/PrepareAbort sends WriteTxnMarkers to the leader of every partition
-//! in it (grouped by leader; this broker's own partitions are written in place), retries with
+//! in it (grouped by leader, all leaders at once; this broker's own partitions are written in place,
+//! other brokers are reached over kept connections), retries with
 //! exponential backoff until each has its marker, then writes CompleteCommit/CompleteAbort.
 //!
 //! What holds: a transaction is completed only after every partition that still exists has its
@@ -12,6 +13,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures::future::join_all;
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::write_txn_markers_request::{WritableTxnMarker, WritableTxnMarkerTopic};
 use kafka_protocol::messages::{ProducerId, TopicName, WriteTxnMarkersRequest};
@@ -106,9 +108,15 @@ async fn send_round<H: TxnHost>(
     }
     let errors = &host.txn_coordinator().errors;
     let mut done: Vec<TopicPartition> = Vec::new();
-    for (leader, partitions) in by_leader {
+    // Every leader at once, as Kafka's marker channel drains each broker's queue independently: a
+    // slow or unreachable leader does not hold back the others.
+    let sent = join_all(by_leader.into_iter().map(|(leader, partitions)| async move {
         let request = marker_request(decided, coordinator_epoch, &partitions);
-        let response = match host.write_markers(leader, request).await {
+        (leader, host.write_markers(leader, request).await)
+    }))
+    .await;
+    for (leader, sent) in sent {
+        let response = match sent {
             Ok(response) => response,
             Err(reason) => {
                 if let Some(count) = errors.should_log(&format!("markers to {leader}")) {

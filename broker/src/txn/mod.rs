@@ -14,6 +14,8 @@
 //! of `__transaction_state`, as in Kafka.
 
 pub mod coordinator;
+#[cfg(test)]
+mod coordinator_tests;
 pub mod host;
 mod load;
 pub mod markers;

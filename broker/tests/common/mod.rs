@@ -929,3 +929,87 @@ pub fn spawn_producer_perf_test(bootstrap: &str, topic: &str, records: u64, thro
         .spawn()
         .expect("start producer-perf-test")
 }
+
+/// Reads every partition of `topic` with librdkafka at `isolation`; returns the values in partition
+/// order (data records only: librdkafka skips control records and, at read_committed, aborted data).
+pub fn librdkafka_values(
+    bootstrap: &str,
+    topic: &str,
+    partitions: u32,
+    isolation: &str,
+    expected: usize,
+) -> Vec<String> {
+    librdkafka_partition_values(bootstrap, topic, partitions, isolation, expected)
+        .into_values()
+        .flatten()
+        .collect()
+}
+
+/// [`librdkafka_values`] by partition: partition -> its values in offset order. Reads until every
+/// partition reached its end (at read_committed, its last stable offset) and at least `expected`
+/// values arrived, or 60 s passed.
+pub fn librdkafka_partition_values(
+    bootstrap: &str,
+    topic: &str,
+    partitions: u32,
+    isolation: &str,
+    expected: usize,
+) -> std::collections::BTreeMap<i32, Vec<String>> {
+    let script = r#"
+import os
+from confluent_kafka import Consumer, TopicPartition, OFFSET_BEGINNING
+topic, expected = os.environ["TOPIC"], int(os.environ["EXPECTED"])
+parts = int(os.environ["PARTITIONS"])
+c = Consumer({"bootstrap.servers": BOOTSTRAP, "group.id": "txn-check", "enable.auto.commit": False,
+              "isolation.level": os.environ["ISOLATION"], "check.crcs": True, "enable.partition.eof": True})
+c.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in range(parts)])
+out, eof = {p: [] for p in range(parts)}, set()
+deadline = time.time() + 60
+while (len(eof) < parts or sum(len(v) for v in out.values()) < expected) and time.time() < deadline:
+    for m in c.consume(num_messages=1000, timeout=0.5):
+        if m.error():
+            if m.error().code() == -191:  # _PARTITION_EOF
+                eof.add(m.partition())
+                continue
+            fail(f"consumer error: {m.error()}")
+        out[m.partition()].append(m.value().decode())
+c.close()
+for p in range(parts):
+    print(f"{p} " + ",".join(out[p]))
+"#;
+    let (partitions_s, expected_s) = (partitions.to_string(), expected.to_string());
+    let stdout = python_env_ok(
+        script,
+        bootstrap,
+        &[
+            ("TOPIC", topic),
+            ("PARTITIONS", &partitions_s),
+            ("ISOLATION", isolation),
+            ("EXPECTED", &expected_s),
+        ],
+    );
+    let mut values = std::collections::BTreeMap::new();
+    for line in stdout.lines() {
+        let (partition, list) = line.split_once(' ').unwrap_or((line, ""));
+        let partition: i32 = partition.parse().unwrap_or_else(|_| panic!("script line {line:?}"));
+        let list = list.split(',').filter(|v| !v.is_empty()).map(str::to_string);
+        values.insert(partition, list.collect());
+    }
+    values
+}
+
+/// Produces the numbers `[0, count)` (key = value) with librdkafka, idempotent, acks=all.
+pub fn produce_numbers(bootstrap: &str, topic: &str, count: u64) {
+    let script = r#"
+import os
+from confluent_kafka import Producer
+p = Producer({"bootstrap.servers": BOOTSTRAP, "enable.idempotence": True, "linger.ms": 5})
+for i in range(int(os.environ["COUNT"])):
+    p.produce(os.environ["TOPIC"], key=str(i), value=str(i))
+    if i % 1000 == 0:
+        p.poll(0)
+if p.flush(60) != 0:
+    fail("records left unacknowledged")
+"#;
+    python_env_ok(script, bootstrap, &[("TOPIC", topic), ("COUNT", &count.to_string())]);
+}

@@ -3,6 +3,13 @@
 //   TxnProducer <bootstrap> <topic> <transactional.id> run <transactions> <records-per-transaction>
 //     Transaction i sends the numbers [i*R, (i+1)*R) as key = value and commits it, except every
 //     third one (i % 3 == 2), which it flushes and then aborts. Prints "committed=C aborted=A" (record counts).
+//   TxnProducer <bootstrap> <topic> <transactional.id> paced <transactions> <records-per-transaction> <pause-ms>
+//     A long run for fault tests: transaction i sends the numbers [i*R, (i+1)*R), the first half, a
+//     flush, a pause of <pause-ms> with the transaction open, then the second half; it commits, except
+//     when i % 4 == 3, where it aborts. A commit that times out is retried, one that fails with an
+//     abortable error is aborted instead. Prints "txn <i> committed" or "txn <i> aborted" as each
+//     transaction ends (what a checker may expect to read), then "committed=C aborted=A" (transactions).
+//     Exits 2 on a fatal error (fenced, say). request.timeout.ms is 10 s (a hung broker is left sooner).
 //   TxnProducer <bootstrap> <topic> <transactional.id> fence
 //     A producer opens a transaction and sends "zombie-0..9"; a second producer with the same id
 //     initializes (fencing the first), sends "live-0..9" and commits; the first one's commit must
@@ -11,11 +18,10 @@
 //     Opens a transaction, sends "open-0".."open-<records-1>" (to partition 0 when an age is given,
 //     with timestamps <age-ms> in the past), flushes, prints "open" and waits to be killed. The
 //     transaction timeout defaults to 20 s.
-//   TxnProducer <bootstrap> <topic> <transactional.id> survive <transactions> <per-transaction> <pause-ms>
-//     As run (transaction i aborted on purpose when i % 3 == 2), paced by <pause-ms> between
-//     transactions, for a broker restarted and killed under it: a commit that times out is retried
-//     (its outcome is unknown until it answers), an abortable error aborts the transaction. Prints
-//     "C i" or "A i" as each transaction ends, so the reader knows exactly which were committed.
+//   TxnProducer <bootstrap> <topic> <transactional.id> prepare <records>
+//     Opens a transaction, sends "prepared-0..", flushes, prints "sent", waits for a line on stdin,
+//     commits (EndTxn returns once the coordinator has decided; the markers come after) and prints
+//     "committed".
 //   TxnProducer <bootstrap> <in> <transactional.id> copy <out> <group>
 //     Consume-transform-produce: reads <in> (read_committed) in group <group> and writes each record
 //     to <out> in a transaction together with the consumed offsets (sendOffsetsToTransaction), in
@@ -38,14 +44,15 @@ import org.apache.kafka.common.serialization.StringSerializer;
 
 public class TxnProducer {
     static KafkaProducer<String, String> producer(String bootstrap, String txnId) {
-        return producer(bootstrap, txnId, "20000");
+        return producer(bootstrap, txnId, new Properties());
     }
 
-    static KafkaProducer<String, String> producer(String bootstrap, String txnId, String timeoutMs) {
+    static KafkaProducer<String, String> producer(String bootstrap, String txnId, Properties extra) {
         Properties props = new Properties();
+        props.putAll(extra);
         props.put("bootstrap.servers", bootstrap);
         props.put("transactional.id", txnId);
-        props.put("transaction.timeout.ms", timeoutMs);
+        props.putIfAbsent("transaction.timeout.ms", "20000");
         // A broker restart under the producer: block for it rather than fail the transaction.
         props.put("max.block.ms", "120000");
         props.put("key.serializer", StringSerializer.class.getName());
@@ -59,12 +66,13 @@ public class TxnProducer {
         String txnId = args[2];
         switch (args[3]) {
             case "run" -> run(bootstrap, topic, txnId, Integer.parseInt(args[4]), Integer.parseInt(args[5]));
+            case "paced" -> paced(bootstrap, topic, txnId, Integer.parseInt(args[4]), Integer.parseInt(args[5]),
+                    Long.parseLong(args[6]));
             case "fence" -> fence(bootstrap, topic, txnId);
             case "hang" -> hang(bootstrap, topic, txnId, Integer.parseInt(args[4]),
                     args.length > 5 ? args[5] : "20000", args.length > 6 ? Long.parseLong(args[6]) : -1);
+            case "prepare" -> prepare(bootstrap, topic, txnId, Integer.parseInt(args[4]));
             case "copy" -> copy(bootstrap, topic, txnId, args[4], args[5]);
-            case "survive" -> survive(bootstrap, topic, txnId, Integer.parseInt(args[4]), Integer.parseInt(args[5]),
-                    Long.parseLong(args[6]));
             default -> throw new IllegalArgumentException(args[3]);
         }
     }
@@ -93,56 +101,70 @@ public class TxnProducer {
         System.out.println("committed=" + committed + " aborted=" + aborted);
     }
 
-    static void survive(String bootstrap, String topic, String txnId, int transactions, int perTxn, long pauseMs)
+    static void paced(String bootstrap, String topic, String txnId, int transactions, int perTxn, long pauseMs)
             throws InterruptedException {
-        try (KafkaProducer<String, String> p = producer(bootstrap, txnId)) {
+        int committed = 0, aborted = 0;
+        // A broker that hangs (SIGSTOP) is given up on after 10 s rather than Kafka's 30 s.
+        Properties extra = new Properties();
+        extra.put("request.timeout.ms", "10000");
+        KafkaProducer<String, String> p = producer(bootstrap, txnId, extra);
+        try {
             p.initTransactions();
             for (int i = 0; i < transactions; i++) {
-                boolean committed = false;
-                try {
-                    p.beginTransaction();
-                    for (int j = 0; j < perTxn; j++) {
-                        String n = Long.toString((long) i * perTxn + j);
-                        p.send(new ProducerRecord<>(topic, n, n));
+                p.beginTransaction();
+                for (int j = 0; j < perTxn; j++) {
+                    if (j == perTxn / 2) {
+                        p.flush();
+                        Thread.sleep(pauseMs);
                     }
+                    String n = Long.toString((long) i * perTxn + j);
+                    p.send(new ProducerRecord<>(topic, n, n));
+                }
+                boolean commit = i % 4 != 3;
+                if (commit) {
+                    commit = commitOrAbort(p, i);
+                } else {
                     p.flush();
-                    if (i % 3 != 2) {
-                        committed = commit(p);
-                    }
-                } catch (ProducerFencedException e) {
-                    throw e;
-                } catch (org.apache.kafka.common.KafkaException e) {
-                    System.err.println("transaction " + i + ": " + e + "; aborting it");
+                    p.abortTransaction();
                 }
-                if (!committed) {
-                    abort(p);
+                if (commit) {
+                    committed++;
+                } else {
+                    aborted++;
                 }
-                System.out.println((committed ? "C " : "A ") + i);
+                System.out.println("txn " + i + (commit ? " committed" : " aborted"));
                 System.out.flush();
-                Thread.sleep(pauseMs);
             }
+        } catch (ProducerFencedException | org.apache.kafka.common.errors.OutOfOrderSequenceException
+                | org.apache.kafka.common.errors.AuthorizationException e) {
+            System.err.println("fatal: " + e);
+            e.printStackTrace();
+            p.close(Duration.ZERO);
+            System.exit(2);
         }
+        p.close();
+        System.out.println("committed=" + committed + " aborted=" + aborted);
     }
 
-    /** Commits, retrying a commit that timed out (the same commit is sent again); false if aborted instead. */
-    static boolean commit(KafkaProducer<String, String> p) {
-        while (true) {
+    /** Commits transaction i (retrying a commit that timed out); aborts it if the commit fails with an
+     * abortable error. Whether it committed. */
+    static boolean commitOrAbort(KafkaProducer<String, String> p, int i) {
+        for (int attempt = 1; ; attempt++) {
             try {
                 p.commitTransaction();
                 return true;
             } catch (org.apache.kafka.common.errors.TimeoutException e) {
-                System.err.println("commit timed out, retrying: " + e);
-            }
-        }
-    }
-
-    static void abort(KafkaProducer<String, String> p) {
-        while (true) {
-            try {
+                System.err.println("txn " + i + ": commit attempt " + attempt + " timed out, retrying: " + e);
+                if (attempt == 5) {
+                    throw e;
+                }
+            } catch (ProducerFencedException | org.apache.kafka.common.errors.OutOfOrderSequenceException
+                    | org.apache.kafka.common.errors.AuthorizationException e) {
+                throw e;
+            } catch (org.apache.kafka.common.KafkaException e) {
+                System.err.println("txn " + i + ": commit failed, aborting: " + e);
                 p.abortTransaction();
-                return;
-            } catch (org.apache.kafka.common.errors.TimeoutException e) {
-                System.err.println("abort timed out, retrying: " + e);
+                return false;
             }
         }
     }
@@ -179,7 +201,9 @@ public class TxnProducer {
 
     static void hang(String bootstrap, String topic, String txnId, int records, String timeoutMs, long ageMs)
             throws Exception {
-        KafkaProducer<String, String> p = producer(bootstrap, txnId, timeoutMs);
+        Properties extra = new Properties();
+        extra.put("transaction.timeout.ms", timeoutMs);
+        KafkaProducer<String, String> p = producer(bootstrap, txnId, extra);
         p.initTransactions();
         p.beginTransaction();
         for (int i = 0; i < records; i++) {
@@ -194,6 +218,24 @@ public class TxnProducer {
         System.out.println("open");
         System.out.flush();
         Thread.sleep(Long.MAX_VALUE);
+    }
+
+    static void prepare(String bootstrap, String topic, String txnId, int records) throws Exception {
+        try (KafkaProducer<String, String> p = producer(bootstrap, txnId)) {
+            p.initTransactions();
+            p.beginTransaction();
+            for (int i = 0; i < records; i++) {
+                String n = "prepared-" + i;
+                p.send(new ProducerRecord<>(topic, n, n));
+            }
+            p.flush();
+            System.out.println("sent");
+            System.out.flush();
+            new java.io.BufferedReader(new java.io.InputStreamReader(System.in)).readLine();
+            p.commitTransaction();
+            System.out.println("committed");
+            System.out.flush();
+        }
     }
 
     static void copy(String bootstrap, String in, String txnId, String out, String group) {
