@@ -51,8 +51,8 @@ pub struct Broker {
     /// The transaction coordinator of the transactional ids whose `__transaction_state` partition this
     /// broker leads.
     pub txns: TxnCoordinator,
-    /// Connections to other brokers for the transaction coordinator's WriteTxnMarkers.
-    pub(crate) marker_connections: crate::txn_host::MarkerConnections,
+    /// Connections kept to other brokers for WriteTxnMarkers and KIP-890 verifications.
+    pub(crate) inter_broker: crate::inter_broker::InterBrokerConnections,
     /// Serializes installing metadata (log changes follow metadata in order).
     installing: tokio::sync::Mutex<()>,
     /// Producer ids handed out from the current block: (next, end exclusive).
@@ -125,7 +125,7 @@ impl Broker {
             budget,
             groups,
             txns,
-            marker_connections: Default::default(),
+            inter_broker: Default::default(),
             installing: tokio::sync::Mutex::new(()),
             producer_ids: tokio::sync::Mutex::new((0, 0)),
             background: CancellationToken::new(),

@@ -1,23 +1,87 @@
-//! One request from this broker to another over the inter-broker listener, on a connection of its own
-//! (the transaction coordinator's WriteTxnMarkers, a partition leader's KIP-890 verification). The
-//! address comes from the registration in this broker's metadata.
+//! Requests from this broker to another over the inter-broker listener (the transaction coordinator's
+//! WriteTxnMarkers, a partition leader's KIP-890 verification), on connections kept between calls as
+//! Kafka's `TransactionMarkerChannelManager` and `AddPartitionsToTxnManager` keep theirs: a connection
+//! per call would leave a socket in TIME_WAIT for every remote leader of every transaction (hundreds a
+//! second on a busy coordinator, until the ephemeral ports run out). The address comes from the
+//! registration in this broker's metadata.
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use kafka_protocol::messages::{ApiKey, RequestKind, ResponseKind};
 
 use crate::broker::Broker;
-use crate::network::client::{ClientConnection, CONNECT_TIMEOUT};
+use crate::network::client::{ClientConnection, ClientError, CONNECT_TIMEOUT};
 
+/// Idle connections kept per broker: as many as the marker and verification tasks usually send to
+/// it at once.
+const MAX_IDLE_PER_BROKER: usize = 4;
 /// Largest answer accepted (markers and verifications are small).
 const MAX_RESPONSE_BYTES: usize = 1 << 20;
+
+/// Idle connections to other brokers, by broker id. Owned by `Broker`. A caller takes an idle
+/// connection to the broker's current address (or opens one), calls on it without holding the lock,
+/// and gives it back only after a whole answer: a call that failed or timed out may leave a response
+/// in flight, so its connection is dropped.
+#[derive(Default)]
+pub struct InterBrokerConnections {
+    idle: parking_lot::Mutex<HashMap<i32, Vec<ClientConnection>>>,
+}
+
+impl InterBrokerConnections {
+    /// An idle connection to `broker` at `address`; connections to an older address are dropped.
+    fn take(&self, broker: i32, address: &str) -> Option<ClientConnection> {
+        let mut idle = self.idle.lock();
+        let connections = idle.get_mut(&broker)?;
+        connections.retain(|c| c.address() == address);
+        connections.pop()
+    }
+
+    fn put(&self, broker: i32, connection: ClientConnection) {
+        let mut idle = self.idle.lock();
+        let connections = idle.entry(broker).or_default();
+        if connections.len() < MAX_IDLE_PER_BROKER {
+            connections.push(connection);
+        }
+    }
+
+    /// Sends `request` to `broker` at `address`. A kept connection that turns out closed (the broker
+    /// restarted since) is replaced by a new one once; both callers' requests are safe to resend (a
+    /// leader writes a marker it already has again harmlessly, as in Kafka; a verification writes
+    /// nothing).
+    #[allow(clippy::too_many_arguments)]
+    async fn call(
+        &self,
+        broker: i32,
+        address: &str,
+        client_id: &str,
+        api: ApiKey,
+        version: i16,
+        request: &RequestKind,
+        timeout: Duration,
+    ) -> Result<ResponseKind, ClientError> {
+        if let Some(mut connection) = self.take(broker, address) {
+            match connection.call(api, version, request, timeout).await {
+                Ok(response) => {
+                    self.put(broker, connection);
+                    return Ok(response);
+                }
+                Err(ClientError::Io { .. }) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        let mut connection = ClientConnection::connect(address, client_id, CONNECT_TIMEOUT, MAX_RESPONSE_BYTES).await?;
+        let response = connection.call(api, version, request, timeout).await?;
+        self.put(broker, connection);
+        Ok(response)
+    }
+}
 
 /// Sends `request` to broker `target` and waits up to `timeout` for the answer; the error says what
 /// failed, for the caller's (rate-limited) log line.
 pub async fn call(
     broker: &Broker,
     target: i32,
-    purpose: &str,
     api: ApiKey,
     version: i16,
     request: RequestKind,
@@ -30,12 +94,10 @@ pub async fn call(
         .get(&target)
         .and_then(|b| b.address(&broker.config.replication.inter_broker_listener))
         .ok_or_else(|| format!("broker {target} has no registered endpoint"))?;
-    let client_id = format!("oxka-{purpose}-{}", broker.broker_id());
-    let mut connection = ClientConnection::connect(&address, &client_id, CONNECT_TIMEOUT, MAX_RESPONSE_BYTES)
-        .await
-        .map_err(|e| e.to_string())?;
-    connection
-        .call(api, version, &request, timeout)
+    let client_id = format!("oxka-broker-{}", broker.broker_id());
+    broker
+        .inter_broker
+        .call(target, &address, &client_id, api, version, &request, timeout)
         .await
         .map_err(|e| e.to_string())
 }

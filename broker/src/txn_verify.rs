@@ -159,7 +159,6 @@ async fn ask_remote(
     let response = crate::inter_broker::call(
         broker,
         coordinator,
-        "txn-verify",
         ApiKey::AddPartitionsToTxn,
         4,
         RequestKind::AddPartitionsToTxn(request),
