@@ -173,6 +173,9 @@ impl PacedProducer {
                 &transactions.to_string(),
                 &per.to_string(),
                 &pause_ms.to_string(),
+                // Longer than a failover can take on a loaded machine: a transaction that outlives its
+                // timeout is aborted by the (new) coordinator, which fences the producer, as in Kafka.
+                "60000",
             ],
         )
         .stdin(Stdio::null())

@@ -3,7 +3,7 @@
 //   TxnProducer <bootstrap> <topic> <transactional.id> run <transactions> <records-per-transaction>
 //     Transaction i sends the numbers [i*R, (i+1)*R) as key = value and commits it, except every
 //     third one (i % 3 == 2), which it flushes and then aborts. Prints "committed=C aborted=A" (record counts).
-//   TxnProducer <bootstrap> <topic> <transactional.id> paced <transactions> <records-per-transaction> <pause-ms>
+//   TxnProducer <bootstrap> <topic> <transactional.id> paced <transactions> <records-per-transaction> <pause-ms> [<transaction.timeout.ms>]
 //     A long run for fault tests: transaction i sends the numbers [i*R, (i+1)*R), the first half, a
 //     flush, a pause of <pause-ms> with the transaction open, then the second half; it commits, except
 //     when i % 4 == 3, where it aborts. A commit that times out is retried, one that fails with an
@@ -67,7 +67,7 @@ public class TxnProducer {
         switch (args[3]) {
             case "run" -> run(bootstrap, topic, txnId, Integer.parseInt(args[4]), Integer.parseInt(args[5]));
             case "paced" -> paced(bootstrap, topic, txnId, Integer.parseInt(args[4]), Integer.parseInt(args[5]),
-                    Long.parseLong(args[6]));
+                    Long.parseLong(args[6]), args.length > 7 ? args[7] : "20000");
             case "fence" -> fence(bootstrap, topic, txnId);
             case "hang" -> hang(bootstrap, topic, txnId, Integer.parseInt(args[4]),
                     args.length > 5 ? args[5] : "20000", args.length > 6 ? Long.parseLong(args[6]) : -1);
@@ -101,12 +101,13 @@ public class TxnProducer {
         System.out.println("committed=" + committed + " aborted=" + aborted);
     }
 
-    static void paced(String bootstrap, String topic, String txnId, int transactions, int perTxn, long pauseMs)
-            throws InterruptedException {
+    static void paced(String bootstrap, String topic, String txnId, int transactions, int perTxn, long pauseMs,
+            String timeoutMs) throws InterruptedException {
         int committed = 0, aborted = 0;
         // A broker that hangs (SIGSTOP) is given up on after 10 s rather than Kafka's 30 s.
         Properties extra = new Properties();
         extra.put("request.timeout.ms", "10000");
+        extra.put("transaction.timeout.ms", timeoutMs);
         KafkaProducer<String, String> p = producer(bootstrap, txnId, extra);
         try {
             p.initTransactions();
