@@ -412,49 +412,6 @@ async fn produce_txn(
     r.responses[0].partition_responses[0].error_code
 }
 
-/// The values of each partition of `topic` at read_committed, in offset order.
-fn librdkafka_partitions(bootstrap: &str, topic: &str, partitions: u32, expected: usize) -> Vec<Vec<u64>> {
-    let script = r#"
-import os
-from confluent_kafka import Consumer, TopicPartition, OFFSET_BEGINNING
-topic, expected, parts = os.environ["TOPIC"], int(os.environ["EXPECTED"]), int(os.environ["PARTITIONS"])
-c = Consumer({"bootstrap.servers": BOOTSTRAP, "group.id": "txn-check", "enable.auto.commit": False,
-              "isolation.level": "read_committed", "check.crcs": True, "enable.partition.eof": True})
-c.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in range(parts)])
-out, eof = {p: [] for p in range(parts)}, set()
-deadline = time.time() + 60
-while (len(eof) < parts or sum(len(v) for v in out.values()) < expected) and time.time() < deadline:
-    for m in c.consume(num_messages=1000, timeout=0.5):
-        if m.error():
-            if m.error().code() == -191:
-                eof.add(m.partition())
-                continue
-            fail(f"consumer error: {m.error()}")
-        out[m.partition()].append(m.value().decode())
-c.close()
-for p in range(parts):
-    print(",".join(out[p]))
-"#;
-    let stdout = python_env_ok(
-        script,
-        bootstrap,
-        &[
-            ("TOPIC", topic),
-            ("PARTITIONS", &partitions.to_string()),
-            ("EXPECTED", &expected.to_string()),
-        ],
-    );
-    stdout
-        .lines()
-        .map(|l| {
-            l.split(',')
-                .filter(|v| !v.is_empty())
-                .map(|v| v.parse().unwrap())
-                .collect()
-        })
-        .collect()
-}
-
 #[test]
 fn transactions_through_a_broker_restart_and_a_kill_lose_and_repeat_nothing() {
     let _serial = serial();
@@ -514,14 +471,15 @@ fn transactions_through_a_broker_restart_and_a_kill_lose_and_repeat_nothing() {
         tail(stderr.as_bytes(), 20)
     );
     let expected: std::collections::BTreeSet<u64> = committed.iter().flat_map(|i| i * PER..(i + 1) * PER).collect();
-    let partitions = librdkafka_partitions(&broker.bootstrap(), "survive", 3, expected.len());
+    let partitions = librdkafka_partition_values(&broker.bootstrap(), "survive", 3, "read_committed", expected.len());
     let mut seen = std::collections::BTreeSet::new();
-    for values in &partitions {
+    for values in partitions.values() {
+        let values: Vec<u64> = values.iter().map(|v| v.parse().unwrap()).collect();
         for w in values.windows(2) {
             assert!(w[0] < w[1], "{} after {} in a partition: out of order", w[1], w[0]);
         }
         for v in values {
-            assert!(seen.insert(*v), "{v} read twice");
+            assert!(seen.insert(v), "{v} read twice");
         }
     }
     assert_eq!(seen, expected, "exactly the records of the committed transactions");
