@@ -72,46 +72,75 @@ cargo test --workspace --no-fail-fast
 # The operator's API-server suite (e2e/run.sh, ~6 minutes) runs beside it: it mostly waits on
 # reconciliations (about 0.4 of a core), the checker's processes live in their own network namespaces,
 # and the two share no port. Together they take ~7.5 minutes instead of ~12 (measured on this 2-core
-# machine: e2e 394 s and the fault run 432 s side by side, 45 passed and VERDICT: PASS). Its output is
-# printed whole once it ends; OXKA_E2E_SERIAL=1 runs it after the checker instead.
-e2e_pid=""
-e2e_log=""
-stop_e2e() { [[ -n "$e2e_pid" ]] && kill -- "-$e2e_pid" 2>/dev/null; true; }
-trap stop_e2e EXIT
-start_e2e_beside() {
-  [[ -f e2e/run.sh && "${OXKA_E2E_SERIAL:-}" != 1 ]] || return 0
-  e2e_log="$(mktemp /tmp/oxka-e2e-log.XXXXXX)"
-  step "e2e/run.sh (API server), started beside the fault checker; its output follows when it ends"
-  setsid bash e2e/run.sh >"$e2e_log" 2>&1 &
-  e2e_pid=$!
+# machine: e2e 394 s and the fault run 432 s side by side, 45 passed and VERDICT: PASS).
+# The replicated-transactions tests (broker/tests/transactions_cluster.rs, #[ignore]d in the plain
+# cargo test run, ~3.5 minutes of waiting on failovers and timeouts) run there too, which keeps the
+# whole CI run under 45 minutes. Each side job's output is printed whole once it ends, and its failure
+# fails the run; OXKA_E2E_SERIAL=1 runs them after the checker instead.
+side_pids=()
+side_names=()
+side_logs=()
+stop_side_jobs() { local pid; for pid in "${side_pids[@]}"; do kill -- "-$pid" 2>/dev/null; done; true; }
+trap stop_side_jobs EXIT
+# start_beside NAME COMMAND...: runs COMMAND in its own process group beside the fault checker.
+start_beside() {
+  local name="$1" log
+  shift
+  log="$(mktemp /tmp/oxka-side-log.XXXXXX)"
+  step "$name, started beside the fault checker; its output follows when it ends"
+  setsid "$@" >"$log" 2>&1 &
+  side_pids+=("$!")
+  side_names+=("$name")
+  side_logs+=("$log")
 }
-finish_e2e() {
-  if [[ -n "$e2e_pid" ]]; then
-    step "e2e/run.sh (API server): its output"
-    local status=0
-    wait "$e2e_pid" || status=$?
-    e2e_pid=""
-    cat "$e2e_log"
-    rm -f "$e2e_log"
-    [[ $status -eq 0 ]] || { echo "e2e/run.sh failed (exit $status)" >&2; exit "$status"; }
-  elif [[ -f e2e/run.sh ]]; then
-    step "e2e/run.sh"
-    bash e2e/run.sh
+side_commands() {
+  [[ -f e2e/run.sh ]] && echo "e2e/run.sh (API server)|bash e2e/run.sh"
+  echo "cargo test --test transactions_cluster -- --ignored|cargo test -p oxka-broker --test transactions_cluster -- --ignored"
+}
+start_side_jobs() {
+  [[ "${OXKA_E2E_SERIAL:-}" != 1 ]] || return 0
+
+  while IFS='|' read -r name command; do
+    # shellcheck disable=SC2086 # the command is a plain word list
+    start_beside "$name" $command
+  done < <(side_commands)
+}
+finish_side_jobs() {
+  local i status failed=0 name command
+  if [[ ${#side_pids[@]} -eq 0 ]]; then
+    while IFS='|' read -r name command; do
+      step "$name"
+      # shellcheck disable=SC2086
+      $command || failed=1
+    done < <(side_commands)
   fi
+  for i in "${!side_pids[@]}"; do
+    step "${side_names[$i]}: its output"
+    status=0
+    wait "${side_pids[$i]}" || status=$?
+    cat "${side_logs[$i]}"
+    rm -f "${side_logs[$i]}"
+    if [[ $status -ne 0 ]]; then
+      echo "${side_names[$i]} failed (exit $status)" >&2
+      failed=1
+    fi
+  done
+  side_pids=()
+  [[ $failed -eq 0 ]] || exit 1
 }
 
 if [[ "${OXKA_FAULTCHECK_SKIP:-}" != 1 ]]; then
   step "fault checker (verdict unit tests, self-test, then ${OXKA_FAULTCHECK_SECONDS:-300} s of faults)"
   cargo build -p oxka-broker --bin oxka
   export OXKA_BIN="${OXKA_BIN:-$CARGO_TARGET_DIR/debug/oxka}"
-  start_e2e_beside
+  start_side_jobs
   (cd tests/faultcheck && "${OXKA_CACHE:-$HOME/.cache/oxka}/venv/bin/python" -m unittest test_verify)
   bash tests/faultcheck/run.sh --self-test --duration 15 --min-faults-per-kind 0
   if [[ "${OXKA_FAULTCHECK:-1}" == 1 ]]; then
     bash tests/faultcheck/run.sh --duration "${OXKA_FAULTCHECK_SECONDS:-300}" --min-faults-per-kind 30
   fi
 fi
-finish_e2e
+finish_side_jobs
 
 # The images: built daemonlessly (umoci, skopeo) and checked against the Dockerfile.
 # From the debug binaries cargo test built anyway (OXKA_IMAGE_PROFILE=debug): a cold release build

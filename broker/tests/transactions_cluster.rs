@@ -6,6 +6,9 @@
 //! and later restarted. The producer finishes on the new coordinator, and read_committed consumers
 //! (librdkafka and Kafka's console consumer) see exactly the records of the transactions it reported
 //! committed, each once and in order per partition, and none of the aborted ones.
+//!
+//! The tests are `#[ignore]`d in a plain `cargo test`: `scripts/test-all.sh` runs them with `--ignored`
+//! beside the fault checker, where their minutes of waiting on failovers and timeouts cost CI no time.
 
 mod common;
 
@@ -278,6 +281,7 @@ fn check_committed(read: &BTreeMap<i32, Vec<String>>, outcomes: &BTreeMap<u64, b
 }
 
 #[test]
+#[ignore = "run by scripts/test-all.sh beside the fault checker: cargo test --test transactions_cluster -- --ignored"]
 fn transactions_ride_out_a_kill_of_their_coordinator_on_a_replicated_cluster() {
     let _serial = serial();
     let started = Instant::now();
@@ -509,6 +513,7 @@ print(ends[0], ends[1])
 /// transaction from `__transaction_state`, aborts it at its timeout with markers on the new leader;
 /// then the records written after it are visible and its own are not.
 #[test]
+#[ignore = "run by scripts/test-all.sh beside the fault checker: cargo test --test transactions_cluster -- --ignored"]
 fn an_open_transaction_stays_invisible_on_a_new_leader_until_the_new_coordinator_aborts_it() {
     let _serial = serial();
     let mut cluster = Cluster::start_with(Options {
@@ -628,6 +633,7 @@ fn an_open_transaction_stays_invisible_on_a_new_leader_until_the_new_coordinator
 /// committed offsets were lost on the new group coordinator (that would copy records again) and no
 /// transaction was half-applied.
 #[test]
+#[ignore = "run by scripts/test-all.sh beside the fault checker: cargo test --test transactions_cluster -- --ignored"]
 fn consume_transform_produce_copies_exactly_once_through_a_kill_of_the_group_coordinator() {
     let _serial = serial();
     const COUNT: u64 = 20_000;
@@ -752,6 +758,7 @@ fn partition_leader(cluster: &Cluster, topic: &str, partition: i32) -> i32 {
 /// partition's leader epoch, carried by markers) and its lost leadership keep it from disturbing the
 /// transactions that went on meanwhile. Consumers see exactly the committed transactions.
 #[test]
+#[ignore = "run by scripts/test-all.sh beside the fault checker: cargo test --test transactions_cluster -- --ignored"]
 fn a_hung_coordinator_that_resumes_after_losing_its_partitions_changes_nothing() {
     let _serial = serial();
     let cluster = Cluster::start_with(Options {
@@ -846,6 +853,7 @@ fn transaction_state(bootstrap: &str, id: &str) -> Result<String, String> {
 /// retrying its markers, on partition leaders that moved too, until the partitions take them; then the
 /// records are visible at read_committed and the transaction is CompleteCommit.
 #[test]
+#[ignore = "run by scripts/test-all.sh beside the fault checker: cargo test --test transactions_cluster -- --ignored"]
 fn a_decided_transaction_is_completed_by_the_next_coordinator_after_a_kill() {
     let _serial = serial();
     let mut cluster = Cluster::start_with(Options {
