@@ -29,6 +29,9 @@ use crate::topic_error::storage_error;
 pub use crate::topic_error::TopicError;
 use crate::txn::{TxnConfig, TxnCoordinator, TRANSACTION_STATE_TOPIC};
 
+/// Threads `reconcile_logs` uses to create and check partitions' logs (each waits on fsyncs mostly).
+const RECONCILE_THREADS: usize = 8;
+
 pub struct Broker {
     pub config: BrokerConfig,
     /// Broker-wide log defaults; each topic's `LogConfig` is this plus the topic's overrides.
@@ -421,29 +424,36 @@ impl Broker {
     /// only creates and reconfigures. Each partition is handled on its own: one failure does not stop the
     /// others; the first error is returned after all were tried.
     pub fn reconcile_logs(&self, image: &ClusterImage, authoritative: bool) -> Result<(), TopicError> {
-        let mut first_error = None;
+        let mut work = Vec::new();
         for (name, topic) in &image.topics {
-            let log_config = self.log_config_for(&topic.configs).unwrap_or_else(|e| {
+            let log_config = Arc::new(self.log_config_for(&topic.configs).unwrap_or_else(|e| {
                 tracing::error!(
                     topic = %name,
                     "topic configs are invalid here ({}); using the broker defaults for its logs",
                     e.message
                 );
                 self.default_log_config.clone()
-            });
+            }));
             for (index, p) in topic.partitions.iter().enumerate() {
                 let tp = TopicPartition {
                     topic: name.clone(),
                     partition: index as i32,
                 };
                 let assigned = p.replicas.contains(&self.broker_id());
-                let outcome = self.follow_partition(&tp, topic.topic_id, assigned, &log_config, authoritative);
-                if let Err(e) = outcome {
-                    tracing::error!(partition = %tp, "cannot bring this partition's log in line with metadata: {}", e.message);
-                    first_error.get_or_insert(e);
-                }
+                work.push((tp, topic.topic_id, assigned, Arc::clone(&log_config)));
             }
         }
+        // Partitions are brought in line by a few threads at once: creating a log waits on fsyncs
+        // (its directory, the log dir, its checkpoint and `partition.metadata`), which a disk serves
+        // in parallel, so a topic of thousands of partitions is created in seconds, not minutes.
+        let first_error = Mutex::new(None);
+        crate::log::parallel::for_each(&work, RECONCILE_THREADS, 64, |(tp, topic_id, assigned, log_config)| {
+            if let Err(e) = self.follow_partition(tp, *topic_id, *assigned, log_config, authoritative) {
+                tracing::error!(partition = %tp, "cannot bring this partition's log in line with metadata: {}", e.message);
+                first_error.lock().get_or_insert(e);
+            }
+        });
+        let mut first_error = first_error.into_inner();
         if authoritative {
             for tp in self
                 .logs

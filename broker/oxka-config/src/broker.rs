@@ -116,6 +116,9 @@ pub struct BrokerConfig {
     pub num_partitions: i32,
     pub default_replication_factor: i16,
     pub num_recovery_threads_per_data_dir: usize,
+    /// `log.open.files.max` (oxka's; unset: half the open-file limit): segment `.log` files kept open at
+    /// once; the least recently used are closed past it and reopened on demand.
+    pub log_open_files_max: Option<usize>,
     pub offsets_topic_replication_factor: i16,
     pub offsets_topic_num_partitions: i32,
     pub transaction_state_log_replication_factor: i16,
@@ -396,6 +399,7 @@ impl BrokerConfig {
             num_recovery_threads_per_data_dir: raw
                 .ranged::<usize>("num.recovery.threads.per.data.dir", 1, 1024)?
                 .unwrap_or(1),
+            log_open_files_max: raw.ranged::<usize>("log.open.files.max", 16, i32::MAX as usize)?,
             offsets_topic_replication_factor: raw
                 .ranged::<i16>("offsets.topic.replication.factor", 1, i16::MAX)?
                 .unwrap_or(3),

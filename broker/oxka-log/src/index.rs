@@ -9,7 +9,9 @@
 //!   increase, offsets never decrease.
 //!
 //! Kafka memory-maps these files; `unsafe` is forbidden here, so the entries live in a `Vec` and new
-//! entries are appended to the file in batches (`write_pending`), on flush, roll and close. An index
+//! entries are appended to the file in batches (`write_pending`), on flush, roll and close, through a
+//! handle opened for that write: an index holds no open file between writes, so a broker's open files
+//! do not grow with its segment count (`open_files`). An index
 //! file may therefore lag its in-memory copy after a crash; recovery rebuilds the indexes of every
 //! segment that was not flushed, and a lagging-but-sane index only costs a longer scan.
 //! Owned by its `LogSegment`; all access happens under the partition's lock.
@@ -27,7 +29,6 @@ const MAX_PENDING_ENTRIES: usize = 512;
 #[derive(Debug)]
 struct IndexFile<E: Entry> {
     path: PathBuf,
-    file: File,
     entries: Vec<E>,
     /// Number of leading entries already written to `file`.
     persisted: usize,
@@ -59,7 +60,6 @@ impl<E: Entry> IndexFile<E> {
         Ok((
             IndexFile {
                 path,
-                file,
                 entries,
                 persisted,
                 max_entries: (max_index_bytes / E::SIZE).max(1),
@@ -85,14 +85,23 @@ impl<E: Entry> IndexFile<E> {
         for e in &self.entries[self.persisted..] {
             e.encode(&mut buf);
         }
-        self.file.write_all_at(&buf, (self.persisted * E::SIZE) as u64)?;
+        self.open_file()?
+            .write_all_at(&buf, (self.persisted * E::SIZE) as u64)?;
         self.persisted = self.entries.len();
         Ok(())
     }
 
     fn flush(&mut self) -> io::Result<()> {
         self.write_pending()?;
-        self.file.sync_data()
+        // fsync applies to the file, whichever handle wrote its pages.
+        self.open_file()?.sync_data()
+    }
+
+    /// A handle for one write (the file was created at `open`; a missing file is an error).
+    fn open_file(&self) -> io::Result<File> {
+        OpenOptions::new().read(true).write(true).open(&self.path).map_err(|e| {
+            crate::open_files::opening_error(e, &self.path, crate::open_files::OpenFiles::global().budget())
+        })
     }
 
     /// Drops entries from `keep` on, in memory and in the file.
@@ -102,13 +111,13 @@ impl<E: Entry> IndexFile<E> {
         }
         self.entries.truncate(keep);
         self.persisted = self.persisted.min(keep);
-        self.file.set_len((self.persisted * E::SIZE) as u64)
+        self.open_file()?.set_len((self.persisted * E::SIZE) as u64)
     }
 
     fn reset(&mut self) -> io::Result<()> {
         self.entries.clear();
         self.persisted = 0;
-        self.file.set_len(0)
+        self.open_file()?.set_len(0)
     }
 
     fn is_full(&self) -> bool {

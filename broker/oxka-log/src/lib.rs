@@ -38,6 +38,8 @@ pub mod leader_epoch;
 mod log_epochs;
 pub mod manager;
 mod offset_checkpoint;
+pub mod open_files;
+pub mod parallel;
 pub mod partition_metadata;
 pub mod plain_records;
 mod producer_replay;

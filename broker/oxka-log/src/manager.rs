@@ -17,12 +17,12 @@
 //! `open` restores each log's high watermark from them (a partition missing there starts at its
 //! log start offset) and passes the recovery point and log start offset to `Log` recovery.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use parking_lot::{Mutex, RwLock};
+use parking_lot::{Condvar, Mutex, RwLock};
 
 use super::checkpoint::sync_dir;
 use super::config::LogConfig;
@@ -56,14 +56,27 @@ impl Partition {
     }
 }
 
+/// Threads that close logs at shutdown.
+const SHUTDOWN_THREADS: usize = 8;
+
+#[derive(Debug, Default)]
+struct Creations {
+    in_progress: HashSet<TopicPartition>,
+    per_dir: HashMap<PathBuf, usize>,
+}
+
 #[derive(Debug)]
 pub struct LogManager {
     log_dirs: Vec<PathBuf>,
     default_config: RwLock<LogConfig>,
     partitions: RwLock<HashMap<TopicPartition, Arc<Partition>>>,
-    /// Serializes creations, so the partition map's lock is not held while a log is opened and its
-    /// directory fsynced (lookups by Produce and Fetch never wait for that).
-    creating: Mutex<()>,
+    /// Logs being created, and each log dir's partition count. A creation holds this lock only to pick
+    /// a log dir and claim the name: logs are opened and their directories fsynced in parallel
+    /// (`reconcile_logs` creates thousands at once), and the partition map's lock is held only to
+    /// insert, so lookups by Produce and Fetch never wait for a creation.
+    creating: Mutex<Creations>,
+    /// Signalled when a creation ends (a second creator of the same partition waits for the first).
+    created: Condvar,
     /// Serializes log-dir checkpoint writes and remembers the content last written per
     /// (log dir, file name), so unchanged files are not rewritten.
     checkpoints: Mutex<HashMap<(PathBuf, &'static str), String>>,
@@ -229,11 +242,19 @@ impl LogManager {
             }
         }
         tracing::info!(partitions = partitions.len(), log_dirs = log_dirs.len(), "loaded logs");
+        let mut creations = Creations::default();
+        for dir in &log_dirs {
+            creations.per_dir.insert(dir.clone(), 0);
+        }
+        for p in partitions.values() {
+            *creations.per_dir.entry(p.log_dir.clone()).or_default() += 1;
+        }
         Ok(LogManager {
             log_dirs,
             default_config: RwLock::new(default_config),
             partitions: RwLock::new(partitions),
-            creating: Mutex::new(()),
+            creating: Mutex::new(creations),
+            created: Condvar::new(),
             checkpoints: Mutex::new(HashMap::new()),
         })
     }
@@ -258,28 +279,48 @@ impl LogManager {
 
     /// Returns the partition, creating its log in the log dir with the fewest partitions if it
     /// does not exist yet (an existing partition keeps its config: use `update_config`).
+    /// Safe to call from many threads at once: different partitions are created in parallel.
     pub fn create(&self, tp: TopicPartition, config: LogConfig) -> Result<Arc<Partition>, LogError> {
-        let _one_creation_at_a_time = self.creating.lock();
         let log_dir = {
-            let partitions = self.partitions.read();
-            if let Some(existing) = partitions.get(&tp) {
-                return Ok(Arc::clone(existing));
+            let mut creating = self.creating.lock();
+            loop {
+                if let Some(existing) = self.get(&tp) {
+                    return Ok(existing);
+                }
+                if !creating.in_progress.contains(&tp) {
+                    break;
+                }
+                self.created.wait(&mut creating);
             }
-            self.log_dirs
+            let log_dir = self
+                .log_dirs
                 .iter()
-                .min_by_key(|d| partitions.values().filter(|p| &p.log_dir == *d).count())
+                .min_by_key(|d| creating.per_dir.get(*d).copied().unwrap_or(0))
                 .ok_or(LogError::NoLogDirs)?
-                .clone()
+                .clone();
+            creating.in_progress.insert(tp.clone());
+            *creating.per_dir.entry(log_dir.clone()).or_default() += 1;
+            log_dir
         };
-        let log = Log::open(log_dir.join(tp.to_string()), config, wall_clock_ms())?;
-        sync_dir(&log_dir)?;
-        let partition = Arc::new(Partition {
-            tp: tp.clone(),
-            log_dir,
-            log: Mutex::new(log),
+        let opened = Log::open(log_dir.join(tp.to_string()), config, wall_clock_ms())
+            .and_then(|log| sync_dir(&log_dir).map(|()| log));
+        let result = opened.map(|log| {
+            let partition = Arc::new(Partition {
+                tp: tp.clone(),
+                log_dir: log_dir.clone(),
+                log: Mutex::new(log),
+            });
+            self.partitions.write().insert(tp.clone(), Arc::clone(&partition));
+            partition
         });
-        self.partitions.write().insert(tp, Arc::clone(&partition));
-        Ok(partition)
+        let mut creating = self.creating.lock();
+        creating.in_progress.remove(&tp);
+        if result.is_err() {
+            *creating.per_dir.entry(log_dir).or_default() -= 1;
+        }
+        drop(creating);
+        self.created.notify_all();
+        result
     }
 
     /// Deletes a partition: renames its directory to `<topic>-<partition>.<uuid>-delete` (so a
@@ -288,6 +329,9 @@ impl LogManager {
         let Some(partition) = self.partitions.write().remove(tp) else {
             return Ok(false);
         };
+        if let Some(count) = self.creating.lock().per_dir.get_mut(&partition.log_dir) {
+            *count = count.saturating_sub(1);
+        }
         let target = partition
             .log_dir
             .join(format!("{tp}.{}-delete", uuid::Uuid::new_v4().simple()));
@@ -397,13 +441,16 @@ impl LogManager {
     /// log-dir checkpoints (high watermarks, recovery points, log start offsets). Afterwards the
     /// partitions' logs reject further use; returns the first failure after trying all.
     pub fn shutdown(&self) -> Result<(), LogError> {
-        let mut first_err = None;
-        for p in self.partitions() {
+        let first_err = Mutex::new(None);
+        let partitions: Vec<Arc<Partition>> = self.partitions().collect();
+        // Each close is a few fsyncs (segment, indexes, checkpoints, the clean-shutdown marker).
+        crate::parallel::for_each(&partitions, SHUTDOWN_THREADS, 16, |p| {
             if let Err(e) = p.log.lock().shutdown() {
                 tracing::error!(partition = %p.tp, error = %e, "closing log failed");
-                first_err.get_or_insert(e);
+                first_err.lock().get_or_insert(e);
             }
-        }
+        });
+        let mut first_err = first_err.into_inner();
         for result in [
             self.checkpoint_high_watermarks(),
             self.checkpoint_recovery_points_and_log_starts(),

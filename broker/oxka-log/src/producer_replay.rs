@@ -12,7 +12,6 @@ use std::collections::BTreeMap;
 use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::path::Path;
-use std::sync::Arc;
 
 use super::error::LogError;
 use super::producer_state::{CompletedTxn, ProducerBatch, ProducerStateManager};
@@ -83,7 +82,10 @@ pub(super) fn replay_producer_state(
     let bases: Vec<i64> = segments.range(first..).map(|(k, _)| *k).collect();
     for base in bases {
         let seg = &segments[&base];
-        let (file, path, size) = (Arc::clone(seg.file()), seg.log_path().to_path_buf(), seg.size());
+        let (path, size) = (seg.log_path().to_path_buf(), seg.size());
+        let file = seg
+            .file()
+            .map_err(LogError::io("reading batch headers for producer state", &path))?;
         let start = u64::from(seg.offset_index.lookup(from).1);
         let mut scanner = HeaderScanner::new(&file, start, size, 64 * 1024);
         while let Some((pos, h)) = scanner

@@ -68,7 +68,7 @@ impl FileWindow {
 /// in `epochs` (in memory: the caller persists it).
 pub(crate) fn recover_segment(seg: &mut LogSegment, epochs: &mut LeaderEpochCache) -> io::Result<RecoveredSegment> {
     seg.reset_for_recovery()?;
-    let file = std::sync::Arc::clone(seg.file());
+    let file = seg.file()?;
     let end = seg.size();
     let mut window = FileWindow {
         buf: Vec::new(),
@@ -138,7 +138,8 @@ pub(crate) fn recover_segment(seg: &mut LogSegment, epochs: &mut LeaderEpochCach
 /// last offset index entry. Errors if the tail is not made of whole, well-formed headers.
 fn next_offset_from_tail(seg: &LogSegment) -> io::Result<Option<i64>> {
     let start = seg.offset_index.last_entry().map_or(0, |(_, pos)| u64::from(pos));
-    let mut scanner = HeaderScanner::new(seg.file(), start, seg.size(), 64 * 1024);
+    let file = seg.file()?;
+    let mut scanner = HeaderScanner::new(&file, start, seg.size(), 64 * 1024);
     let mut next = None;
     while let Some((_, h)) = scanner.next_header()? {
         next = Some(h.next_offset());
@@ -449,11 +450,17 @@ fn delete_later_segments(
 /// Leader epochs from every batch header, for a log written before `leader-epoch-checkpoint`
 /// existed (read once: the file is written right after).
 fn rebuild_leader_epochs(dir: &Path, segments: &BTreeMap<i64, LogSegment>) -> Result<LeaderEpochCache, LogError> {
-    tracing::info!(dir = %dir.display(), "no leader epoch checkpoint; rebuilding it from the batch headers");
+    if segments.values().any(|s| s.size() > 0) {
+        tracing::info!(dir = %dir.display(), "no leader epoch checkpoint; rebuilding it from the batch headers");
+    } else {
+        // A new partition: nothing to rebuild, and one line per partition of a new topic is noise.
+        tracing::debug!(dir = %dir.display(), "no leader epoch checkpoint; writing an empty one");
+    }
     let mut epochs = LeaderEpochCache::empty(dir);
     for seg in segments.values() {
-        let mut scanner = HeaderScanner::new(seg.file(), 0, seg.size(), 64 * 1024);
         let io_err = |e| LogError::io("reading batch headers for leader epochs", seg.log_path())(e);
+        let file = seg.file().map_err(io_err)?;
+        let mut scanner = HeaderScanner::new(&file, 0, seg.size(), 64 * 1024);
         while let Some((_, h)) = scanner.next_header().map_err(io_err)? {
             if epochs
                 .latest_epoch()

@@ -19,6 +19,7 @@ use bytes::{Bytes, BytesMut};
 
 use super::batch::{BatchHeader, HEADER_SIZE, NO_TIMESTAMP};
 use super::index::{OffsetIndex, TimeIndex};
+use super::open_files::{FileId, OpenFiles};
 use super::txn_index::TransactionIndex;
 
 #[cfg(test)]
@@ -68,7 +69,10 @@ pub(crate) struct SegmentSettings {
 pub(crate) struct LogSegment {
     base_offset: i64,
     log_path: PathBuf,
-    file: Arc<File>,
+    /// The `.log`'s handle in `OpenFiles` (opened on demand, closed when idle past the budget).
+    file_id: FileId,
+    /// The `.log`'s inode: a planned read reopening it by path checks it still names this file.
+    inode: u64,
     size: u64,
     pub(crate) offset_index: OffsetIndex,
     pub(crate) time_index: TimeIndex,
@@ -112,13 +116,18 @@ impl LogSegment {
     ) -> io::Result<(LogSegment, IndexCheck)> {
         let with_suffix = |p: PathBuf| append_suffix(&p, suffix);
         let log_path = with_suffix(segment_file(dir, base_offset, LOG_SUFFIX));
+        let open_files = OpenFiles::global();
         let file = OpenOptions::new()
             .read(true)
             .write(true)
             .create(true)
             .truncate(fresh)
-            .open(&log_path)?;
-        let size = file.metadata()?.len();
+            .open(&log_path)
+            .map_err(|e| super::open_files::opening_error(e, &log_path, open_files.budget()))?;
+        let metadata = file.metadata()?;
+        let (size, inode) = (metadata.len(), std::os::unix::fs::MetadataExt::ino(&metadata));
+        let file_id = open_files.new_id();
+        open_files.adopt(file_id, file);
         let index_path = with_suffix(segment_file(dir, base_offset, INDEX_SUFFIX));
         let time_path = with_suffix(segment_file(dir, base_offset, TIME_INDEX_SUFFIX));
         let txn_path = with_suffix(segment_file(dir, base_offset, TXN_INDEX_SUFFIX));
@@ -147,7 +156,8 @@ impl LogSegment {
             LogSegment {
                 base_offset,
                 log_path,
-                file: Arc::new(file),
+                file_id,
+                inode,
                 size,
                 offset_index,
                 time_index,
@@ -172,8 +182,13 @@ impl LogSegment {
     pub fn log_path(&self) -> &Path {
         &self.log_path
     }
-    pub fn file(&self) -> &Arc<File> {
-        &self.file
+    /// The `.log`'s handle, reopened when it was closed to stay within the open-file budget.
+    pub fn file(&self) -> io::Result<Arc<File>> {
+        OpenFiles::global().get(self.file_id, &self.log_path)
+    }
+    /// Identifies this segment's file across renames (the cleaner checks a segment is unchanged).
+    pub fn file_id(&self) -> FileId {
+        self.file_id
     }
     pub fn max_timestamp_so_far(&self) -> i64 {
         self.max_timestamp_so_far
@@ -207,7 +222,8 @@ impl LogSegment {
     /// Reads the first batch's maxTimestamp (for a segment found on disk that becomes active).
     pub fn load_first_batch_timestamp(&mut self) -> io::Result<()> {
         if self.rolling_based_timestamp.is_none() && self.size >= HEADER_SIZE as u64 {
-            let mut scanner = HeaderScanner::new(&self.file, 0, self.size, HEADER_SIZE);
+            let file = self.file()?;
+            let mut scanner = HeaderScanner::new(&file, 0, self.size, HEADER_SIZE);
             if let Some((_, h)) = scanner.next_header()? {
                 self.rolling_based_timestamp = Some(h.max_timestamp);
             }
@@ -226,10 +242,11 @@ impl LogSegment {
         if FAIL_NEXT_WRITE.with(|f| f.replace(false)) {
             return Err(io::Error::from_raw_os_error(28)); // ENOSPC
         }
-        if let Err(e) = self.file.write_all_at(buffer, start) {
+        let file = self.file()?;
+        if let Err(e) = file.write_all_at(buffer, start) {
             // A write cut short (a full disk) may have left part of the buffer past `size`: drop it,
             // so it can never end up inside the log (see `on_become_inactive`).
-            let _ = self.file.set_len(start);
+            let _ = file.set_len(start);
             return Err(e);
         }
         if start == 0 {
@@ -281,7 +298,7 @@ impl LogSegment {
 
     /// Cuts the `.log` to `valid_bytes` (after recovery found garbage there).
     pub fn truncate_file(&mut self, valid_bytes: u64) -> io::Result<()> {
-        self.file.set_len(valid_bytes)?;
+        self.file()?.set_len(valid_bytes)?;
         self.size = valid_bytes;
         Ok(())
     }
@@ -306,7 +323,8 @@ impl LogSegment {
         self.max_timestamp_so_far = ts;
         self.offset_of_max_timestamp_so_far = ts_offset;
         let (_, from) = self.offset_index.lookup(ts_offset);
-        let mut scanner = HeaderScanner::new(&self.file, u64::from(from), self.size, 64 * 1024);
+        let file = self.file()?;
+        let mut scanner = HeaderScanner::new(&file, u64::from(from), self.size, 64 * 1024);
         while let Some((_, h)) = scanner.next_header()? {
             if h.max_timestamp > self.max_timestamp_so_far {
                 self.max_timestamp_so_far = h.max_timestamp;
@@ -320,7 +338,8 @@ impl LogSegment {
     /// `translateOffset`), or None when the segment holds nothing that high.
     pub fn translate_offset(&self, target: i64) -> io::Result<Option<(u64, BatchHeader)>> {
         let (_, position) = self.offset_index.lookup(target);
-        let mut scanner = HeaderScanner::new(&self.file, u64::from(position), self.size, READ_SCAN_WINDOW);
+        let file = self.file()?;
+        let mut scanner = HeaderScanner::new(&file, u64::from(position), self.size, READ_SCAN_WINDOW);
         while let Some((pos, h)) = scanner.next_header()? {
             if h.last_offset() >= target {
                 return Ok(Some((pos, h)));
@@ -356,7 +375,8 @@ impl LogSegment {
         if let Some((_, pos)) = self.offset_index.floor_for_read_end(limit_pos, max_offset) {
             end = end.max(u64::from(pos));
         }
-        let mut scanner = HeaderScanner::new(&self.file, end, self.size, READ_SCAN_WINDOW);
+        let file = self.file()?;
+        let mut scanner = HeaderScanner::new(&file, end, self.size, READ_SCAN_WINDOW);
         while let Some((pos, h)) = scanner.next_header()? {
             if pos + h.size() as u64 > limit_pos || h.last_offset() >= max_offset {
                 break;
@@ -364,7 +384,11 @@ impl LogSegment {
             end = pos + h.size() as u64;
         }
         Ok(Some(FetchSlice {
-            file: Some(Arc::clone(&self.file)),
+            source: Some(SliceSource {
+                file_id: self.file_id,
+                path: self.log_path.clone(),
+                inode: self.inode,
+            }),
             segment_base: self.base_offset,
             position: start,
             len: (end - start) as usize,
@@ -377,7 +401,8 @@ impl LogSegment {
     pub fn find_offset_by_timestamp(&self, timestamp: i64, starting_offset: i64) -> io::Result<Option<(i64, i64)>> {
         let (_, ts_offset) = self.time_index.lookup(timestamp);
         let (_, position) = self.offset_index.lookup(ts_offset.max(starting_offset));
-        let mut scanner = HeaderScanner::new(&self.file, u64::from(position), self.size, READ_SCAN_WINDOW);
+        let file = self.file()?;
+        let mut scanner = HeaderScanner::new(&file, u64::from(position), self.size, READ_SCAN_WINDOW);
         while let Some((_, h)) = scanner.next_header()? {
             if h.max_timestamp >= timestamp && h.last_offset() >= starting_offset {
                 return Ok(Some((h.base_offset.max(starting_offset), h.max_timestamp)));
@@ -396,8 +421,7 @@ impl LogSegment {
     }
 
     pub fn last_modified_ms(&self) -> i64 {
-        self.file
-            .metadata()
+        std::fs::metadata(&self.log_path)
             .and_then(|m| m.modified())
             .ok()
             .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
@@ -410,8 +434,9 @@ impl LogSegment {
     pub fn on_become_inactive(&mut self) -> io::Result<()> {
         // Bytes past the segment's end (from a write that failed part-way) would look like a torn
         // batch to recovery, which would then drop every later segment: trim them (Kafka trims too).
-        if self.file.metadata()?.len() > self.size {
-            self.file.set_len(self.size)?;
+        let file = self.file()?;
+        if file.metadata()?.len() > self.size {
+            file.set_len(self.size)?;
         }
         self.time_index
             .maybe_append(self.max_timestamp_so_far, self.offset_of_max_timestamp_so_far, true)?;
@@ -421,7 +446,7 @@ impl LogSegment {
 
     /// fsyncs the `.log` and the indexes.
     pub fn flush(&mut self) -> io::Result<()> {
-        self.file.sync_data()?;
+        self.file()?.sync_data()?;
         self.offset_index.flush()?;
         self.time_index.flush()?;
         self.txn_index.flush()
@@ -476,6 +501,13 @@ impl LogSegment {
             renamed.push(txn_deleted);
         }
         Ok(renamed)
+    }
+}
+
+impl Drop for LogSegment {
+    /// A segment deleted, replaced by the cleaner or closed with its log gives its handle back.
+    fn drop(&mut self) {
+        OpenFiles::global().forget(self.file_id);
     }
 }
 
@@ -544,11 +576,14 @@ impl<'a> HeaderScanner<'a> {
 }
 
 /// A planned read: whole batches at `[position, position + len)` of a segment file. Cheap to make
-/// under the partition lock; `read()` does the `pread` afterwards. Holds the file open, so a
-/// concurrent segment deletion does not break it.
+/// under the partition lock; `read()` does the `pread` afterwards. It names the file rather than
+/// holding it open, so a fetch planned over 20,000 partitions does not hold 20,000 files: `file()`
+/// takes the handle from `OpenFiles` (reopening it by path, checked by inode) when the bytes are read
+/// or sent. A segment deleted or replaced by the cleaner in between reads as empty, which the client
+/// fetches again (and then finds the offset moved on, as if it had fetched a moment later).
 #[derive(Debug, Clone, Default)]
 pub struct FetchSlice {
-    file: Option<Arc<File>>,
+    source: Option<SliceSource>,
     /// Base offset of the segment read (to find where the read ends, `Log::fetch_upper_bound`).
     segment_base: i64,
     position: u64,
@@ -572,11 +607,19 @@ impl FetchSlice {
         self.segment_base
     }
 
+    /// The segment file to read, or None when there is nothing to read or the segment is gone.
+    pub fn file(&self) -> io::Result<Option<Arc<File>>> {
+        match &self.source {
+            Some(source) => source.open(),
+            None => Ok(None),
+        }
+    }
+
     /// Reads the planned bytes with one `pread` (more only on short reads). If the file was
     /// truncated meanwhile (recovery, replica truncation), returns the bytes still there; Kafka
     /// clients accept a trailing partial batch.
     pub fn read(&self) -> io::Result<Bytes> {
-        let Some(file) = &self.file else {
+        let Some(file) = self.file()? else {
             return Ok(Bytes::new());
         };
         let mut buf = BytesMut::zeroed(self.len);
@@ -591,5 +634,30 @@ impl FetchSlice {
         }
         buf.truncate(done);
         Ok(buf.freeze())
+    }
+}
+
+/// Which file a `FetchSlice` reads: its segment's handle id, path and inode.
+#[derive(Debug, Clone)]
+struct SliceSource {
+    file_id: FileId,
+    path: PathBuf,
+    inode: u64,
+}
+
+impl SliceSource {
+    /// The segment's file; None when the segment was deleted, or its name now belongs to another
+    /// file (the cleaner's replacement).
+    fn open(&self) -> io::Result<Option<Arc<File>>> {
+        let open_files = OpenFiles::global();
+        match open_files.get(self.file_id, &self.path) {
+            Ok(file) if std::os::unix::fs::MetadataExt::ino(&file.metadata()?) == self.inode => Ok(Some(file)),
+            Ok(_) => {
+                open_files.forget(self.file_id);
+                Ok(None)
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e),
+        }
     }
 }

@@ -567,8 +567,11 @@ fn flush_messages_advances_recovery_point() {
     assert_eq!(log.recovery_point(), 5);
 }
 
+/// A planned read names its segment file rather than holding it open (`FetchSlice`): when the segment
+/// is deleted before the bytes are read, the read is empty (the client's next fetch finds its offset
+/// below the log start), never another file's bytes.
 #[test]
-fn fetch_slice_survives_segment_deletion() {
+fn a_fetch_slice_of_a_segment_deleted_before_the_read_reads_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let one = batch_of(1, 100, 0);
     let cfg = LogConfig {
@@ -582,7 +585,7 @@ fn fetch_slice_survives_segment_deletion() {
     let slice = log.read(0, 1 << 20, i64::MAX, true).unwrap();
     log.delete_records_before(2).unwrap();
     assert!(!segment_log_path(log.dir(), 0).exists());
-    assert_eq!(slice.read().unwrap().len(), one.len());
+    assert_eq!(slice.read().unwrap().len(), 0);
     log.delete().unwrap();
 }
 

@@ -73,8 +73,9 @@ pub struct TxnIndexSearch {
 #[derive(Debug)]
 pub(crate) struct TransactionIndex {
     path: PathBuf,
-    /// Opened at the first append (or at open, when the file exists).
-    file: Option<File>,
+    /// Whether the file exists (created at the first append). It is opened for each write only, so
+    /// an index holds no open file between writes (`open_files`).
+    exists: bool,
     entries: Vec<AbortedTxn>,
     /// Entries appended since the last flush.
     dirty: bool,
@@ -87,7 +88,7 @@ impl TransactionIndex {
     pub fn open(path: PathBuf) -> io::Result<(TransactionIndex, Result<(), String>)> {
         let mut index = TransactionIndex {
             path,
-            file: None,
+            exists: false,
             entries: Vec::new(),
             dirty: false,
         };
@@ -122,7 +123,7 @@ impl TransactionIndex {
         if index.entries.len() * ENTRY_SIZE != len {
             file.set_len((index.entries.len() * ENTRY_SIZE) as u64)?;
         }
-        index.file = Some(file);
+        index.exists = true;
         Ok((index, check))
     }
 
@@ -134,7 +135,11 @@ impl TransactionIndex {
     }
     /// Whether the file exists (it is created at the first entry).
     pub fn exists(&self) -> bool {
-        self.file.is_some()
+        self.exists
+    }
+
+    fn open_file(&self) -> io::Result<File> {
+        OpenOptions::new().read(true).write(true).open(&self.path)
     }
 
     /// Appends one entry. As Kafka, last offsets must increase; an entry at or below the last one
@@ -153,16 +158,18 @@ impl TransactionIndex {
                 ));
             }
         }
-        if self.file.is_none() {
+        let file = if self.exists {
+            self.open_file()?
+        } else {
             let file = OpenOptions::new()
                 .read(true)
                 .write(true)
                 .create(true)
                 .truncate(true)
                 .open(&self.path)?;
-            self.file = Some(file);
-        }
-        let file = self.file.as_ref().expect("opened above");
+            self.exists = true;
+            file
+        };
         file.write_all_at(&txn.encode(), (self.entries.len() * ENTRY_SIZE) as u64)?;
         self.entries.push(txn);
         self.dirty = true;
@@ -193,8 +200,8 @@ impl TransactionIndex {
             return Ok(());
         }
         self.entries.truncate(keep);
-        if let Some(file) = &self.file {
-            file.set_len((keep * ENTRY_SIZE) as u64)?;
+        if self.exists {
+            self.open_file()?.set_len((keep * ENTRY_SIZE) as u64)?;
         }
         Ok(())
     }
@@ -206,8 +213,8 @@ impl TransactionIndex {
 
     pub fn flush(&mut self) -> io::Result<()> {
         if self.dirty {
-            if let Some(file) = &self.file {
-                file.sync_data()?;
+            if self.exists {
+                self.open_file()?.sync_data()?;
             }
             self.dirty = false;
         }
@@ -216,7 +223,7 @@ impl TransactionIndex {
 
     /// Renames the file (when it exists) and remembers the new path.
     pub fn rename(&mut self, to: PathBuf) -> io::Result<()> {
-        if self.file.is_some() {
+        if self.exists {
             std::fs::rename(&self.path, &to)?;
         }
         self.path = to;

@@ -116,7 +116,10 @@ impl Log {
             return Ok(self.log_end_offset);
         };
         let end = slice.position() + slice.len() as u64;
-        let mut scanner = HeaderScanner::new(seg.file(), end, seg.size(), 64);
+        let file = seg
+            .file()
+            .map_err(LogError::io("reading the batch after a fetch", seg.log_path()))?;
+        let mut scanner = HeaderScanner::new(&file, end, seg.size(), 64);
         match scanner
             .next_header()
             .map_err(LogError::io("reading the batch after a fetch", seg.log_path()))?

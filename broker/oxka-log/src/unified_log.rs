@@ -535,8 +535,9 @@ impl Log {
         let first = self.segments.range(..=offset).next_back().map_or(i64::MIN, |(k, _)| *k);
         for seg in self.segments.range(first..).map(|(_, s)| s) {
             let start = u64::from(seg.offset_index.lookup(offset).1);
-            let mut scanner = super::segment::HeaderScanner::new(seg.file(), start, seg.size(), 64 * 1024);
             let io_err = |e| LogError::io("reading batch headers before truncation", seg.log_path())(e);
+            let file = seg.file().map_err(io_err)?;
+            let mut scanner = super::segment::HeaderScanner::new(&file, start, seg.size(), 64 * 1024);
             while let Some((_, h)) = scanner.next_header().map_err(io_err)? {
                 if h.last_offset() >= offset && (h.is_transactional() || h.is_control()) {
                     return Ok(true);
@@ -677,7 +678,7 @@ impl Log {
         Ok(())
     }
 
-    /// Removes the whole directory. Readers holding a `FetchSlice` keep their data.
+    /// Removes the whole directory. A `FetchSlice` planned before reads nothing after it.
     pub fn delete(mut self) -> Result<(), LogError> {
         self.delete_dir(None)
     }

@@ -27,6 +27,30 @@ pub fn raise_and_log() {
     }
 }
 
+/// File descriptors left for everything but segment files when the budget is derived from the limit
+/// or checked against it: connections, checkpoints, sockets to peers, the binary's own.
+const RESERVED_FOR_THE_REST: u64 = 64;
+
+/// The segment-file budget (`log.open.files.max`): the configured value, checked to leave room under
+/// the open-file limit, or half the limit when unset.
+pub fn segment_file_budget(configured: Option<usize>) -> anyhow::Result<usize> {
+    let (soft, _) = getrlimit(Resource::RLIMIT_NOFILE)?;
+    budget_under(configured, soft)
+}
+
+fn budget_under(configured: Option<usize>, limit: u64) -> anyhow::Result<usize> {
+    let room = limit.saturating_sub(RESERVED_FOR_THE_REST);
+    match configured {
+        Some(n) if n as u64 > room => anyhow::bail!(
+            "log.open.files.max={n} does not fit under the open-file limit (RLIMIT_NOFILE) of {limit}, which must also \
+             hold connections and other files ({RESERVED_FOR_THE_REST} kept for them): lower log.open.files.max to at \
+             most {room}, or raise the limit (ulimit -n, systemd LimitNOFILE=, a container's nofile ulimit)"
+        ),
+        Some(n) => Ok(n),
+        None => Ok(usize::try_from(limit / 2).unwrap_or(usize::MAX).max(16)),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -43,5 +67,17 @@ mod tests {
             assert_eq!(changed, Some((low, hard)));
         }
         assert_eq!(raise_to_hard_limit().unwrap(), None, "already at the hard limit");
+    }
+
+    #[test]
+    fn the_segment_budget_is_half_the_limit_unless_configured_and_must_fit_under_it() {
+        assert_eq!(budget_under(None, 4096).unwrap(), 2048);
+        assert_eq!(budget_under(None, 20).unwrap(), 16);
+        assert_eq!(budget_under(Some(4000), 4096).unwrap(), 4000);
+        let e = budget_under(Some(5000), 4096).unwrap_err().to_string();
+        assert!(
+            e.contains("log.open.files.max=5000") && e.contains("4096") && e.contains("ulimit -n"),
+            "{e}"
+        );
     }
 }

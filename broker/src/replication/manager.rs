@@ -30,6 +30,9 @@ use crate::log::{AppendError, AppendInfo, AppendOrigin, Partition, TopicPartitio
 use crate::log_dir_health::LogDirHealth;
 use crate::metrics::{ReplicationCounters, ReplicationSnapshot};
 
+/// Threads that write new leaders' epoch checkpoints when an image makes many leaders at once.
+const LEADER_EPOCH_WRITERS: usize = 8;
+
 /// A transaction marker to write: which producer's transaction it ends, how, and the epoch of the
 /// transaction coordinator that decided it.
 #[derive(Debug, Clone, Copy)]
@@ -170,6 +173,7 @@ impl ReplicaManager {
     ) -> RoleChanges {
         let now = now_ms();
         self.quotas.update(image, self.local_id);
+        self.record_new_leader_epochs(image, &logs);
         let mut changes = RoleChanges::default();
         let mut assigned = std::collections::HashSet::new();
         let mut to_fetch: Vec<(i32, FetchTarget)> = Vec::new();
@@ -254,6 +258,46 @@ impl ReplicaManager {
         }
         self.notify_appended();
         changes
+    }
+
+    /// Writes the leader epoch of every partition this broker starts leading in `image` to its log
+    /// (`leader-epoch-checkpoint`, fsynced) before the role changes, with a few threads: a new topic of
+    /// thousands of partitions makes as many checkpoint writes, which one thread would do one fsync
+    /// at a time. `follow` then finds the epoch recorded.
+    fn record_new_leader_epochs(
+        &self,
+        image: &ClusterImage,
+        logs: &impl Fn(&TopicPartition) -> Option<Arc<Partition>>,
+    ) {
+        let mut new_leaders = Vec::new();
+        for (name, topic) in &image.topics {
+            for (index, p) in topic.partitions.iter().enumerate() {
+                if p.leader != self.local_id || !p.replicas.contains(&self.local_id) {
+                    continue;
+                }
+                let tp = TopicPartition::new(name.clone(), index as i32);
+                let role_epoch = self.get(&tp).map_or(-1, |h| h.leader_epoch().0);
+                if p.leader_epoch <= role_epoch {
+                    continue;
+                }
+                if let Some(log) = logs(&tp) {
+                    new_leaders.push((log, p.leader_epoch));
+                }
+            }
+        }
+        if new_leaders.len() < 2 {
+            return; // `follow` records it
+        }
+        crate::log::parallel::for_each(&new_leaders, LEADER_EPOCH_WRITERS, 16, |(partition, epoch)| {
+            let mut log = partition.log.lock();
+            let log_end_offset = log.log_end_offset();
+            if log.latest_epoch().is_none_or(|e| e < *epoch) {
+                if let Err(e) = log.assign_leader_epoch(*epoch, log_end_offset) {
+                    // `follow` tries again and reports it.
+                    tracing::debug!(partition = %partition.topic_partition(), "cannot record leader epoch {epoch}: {e}");
+                }
+            }
+        });
     }
 
     fn hosted_for(&self, tp: &TopicPartition, topic_id: uuid::Uuid, log: Arc<Partition>) -> Arc<HostedPartition> {

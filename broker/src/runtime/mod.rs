@@ -162,6 +162,9 @@ pub async fn start(config: BrokerConfig) -> anyhow::Result<Arc<Broker>> {
     let dirs = config.log_dirs.clone();
     let defaults = default_log_config.clone();
     let threads = config.num_recovery_threads_per_data_dir;
+    let budget = crate::process::open_files::segment_file_budget(config.log_open_files_max)?;
+    oxka_log::open_files::OpenFiles::global().set_budget(budget);
+    info!(budget, "segment files kept open at most (log.open.files.max)");
     let logs = tokio::task::spawn_blocking(move || LogManager::open_with_threads(dirs, defaults, now_ms(), threads))
         .await
         .context("log loading task failed")?

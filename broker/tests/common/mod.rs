@@ -103,6 +103,8 @@ pub struct Broker {
     target: Target,
     child: Option<Child>,
     starts: u32,
+    /// Started under `prlimit --nofile=N:N` (soft and hard open-file limit) when set.
+    open_file_limit: Option<u64>,
 }
 
 impl Broker {
@@ -159,7 +161,22 @@ impl Broker {
             target: target(),
             child: None,
             starts: 0,
+            open_file_limit: None,
         }
+    }
+
+    /// Starts an oxka broker whose soft and hard open-file limits are `limit` (`prlimit`).
+    pub fn start_with_open_file_limit(overrides: &[(&str, &str)], limit: u64) -> Broker {
+        let mut broker = Broker::new(overrides);
+        broker.target = Target::Oxka;
+        broker.open_file_limit = Some(limit);
+        broker.spawn();
+        broker
+    }
+
+    /// How many files the broker process has open now (`/proc/<pid>/fd`).
+    pub fn open_fds(&self) -> usize {
+        std::fs::read_dir(format!("/proc/{}/fd", self.pid())).map_or(0, |d| d.count())
     }
 
     pub fn bootstrap(&self) -> String {
@@ -244,7 +261,14 @@ impl Broker {
                 }
                 let file = self.dir.path().join("server.properties");
                 std::fs::write(&file, text).expect("write server.properties");
-                let mut cmd = Command::new(oxka_bin());
+                let mut cmd = match self.open_file_limit {
+                    Some(limit) => {
+                        let mut cmd = Command::new("prlimit");
+                        cmd.arg(format!("--nofile={limit}:{limit}")).arg("--").arg(oxka_bin());
+                        cmd
+                    }
+                    None => Command::new(oxka_bin()),
+                };
                 cmd.arg("broker").arg(&file);
                 cmd.env("NO_COLOR", "1"); // plain text in broker.log
                 if std::env::var_os("RUST_LOG").is_none() {

@@ -14,7 +14,6 @@ use std::io;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::dirty::LogToClean;
@@ -81,7 +80,7 @@ impl Log {
                     && self
                         .segments
                         .get(&s.base)
-                        .is_some_and(|seg| Arc::ptr_eq(seg.file(), &s.file) && seg.size() == s.size)
+                        .is_some_and(|seg| seg.file_id() == s.file_id && seg.size() == s.size)
             });
         if !unchanged {
             let path = cleaned.log_path().to_path_buf();
@@ -527,7 +526,7 @@ pub(crate) fn clean_log_with_map(
             .filter_map(|s| s.file.metadata().and_then(|m| m.modified()).ok())
             .max()
         {
-            if let Err(e) = cleaned.file().set_modified(mtime) {
+            if let Err(e) = cleaned.file().and_then(|f| f.set_modified(mtime)) {
                 tracing::debug!(file = %cleaned.log_path().display(), error = %e, "cannot set the cleaned segment's mtime");
             }
         }

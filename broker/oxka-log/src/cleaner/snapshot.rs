@@ -18,6 +18,8 @@ pub(crate) struct SegmentRef {
     /// Base offset of the following segment: every offset in this one is below it.
     pub next_base: i64,
     pub file: Arc<File>,
+    /// The segment's `FileId`: the swap checks the log still holds this very segment.
+    pub file_id: crate::open_files::FileId,
     pub path: PathBuf,
     pub size: u64,
     pub largest_timestamp: i64,
@@ -44,7 +46,8 @@ pub(crate) struct LogSnapshot {
 }
 
 impl Log {
-    /// Copies what the cleaner needs; None for a closed log.
+    /// Copies what the cleaner needs; None for a closed log, or when a segment file cannot be
+    /// opened (said in a warning; the cleaner tries again on its next pass).
     pub(crate) fn cleaner_snapshot(&self) -> Option<LogSnapshot> {
         if self.closed {
             return None;
@@ -55,16 +58,26 @@ impl Log {
             .segments
             .values()
             .zip(bases.iter().skip(1))
-            .map(|(s, next)| SegmentRef {
-                base: s.base_offset(),
-                next_base: *next,
-                file: Arc::clone(s.file()),
-                path: s.log_path().to_path_buf(),
-                size: s.size(),
-                largest_timestamp: s.largest_timestamp(),
-                aborted_txns: s.txn_index.entries().to_vec(),
+            .map(|(s, next)| {
+                Ok(SegmentRef {
+                    base: s.base_offset(),
+                    next_base: *next,
+                    file: s.file()?,
+                    file_id: s.file_id(),
+                    path: s.log_path().to_path_buf(),
+                    size: s.size(),
+                    largest_timestamp: s.largest_timestamp(),
+                    aborted_txns: s.txn_index.entries().to_vec(),
+                })
             })
-            .collect();
+            .collect::<std::io::Result<Vec<_>>>();
+        let segments = match segments {
+            Ok(segments) => segments,
+            Err(e) => {
+                tracing::warn!(dir = %self.dir.display(), error = %e, "the cleaner cannot open a segment of this log; it tries again on its next pass");
+                return None;
+            }
+        };
         Some(LogSnapshot {
             dir: self.dir.clone(),
             config: self.config.clone(),

@@ -434,6 +434,7 @@ fn segments_are_grouped_up_to_segment_bytes() {
         base,
         next_base: next,
         file: Arc::clone(&file),
+        file_id: base as u64,
         path: Path::new("x").to_path_buf(),
         size,
         largest_timestamp: 0,
