@@ -66,7 +66,7 @@ pub struct Broker {
     /// A cluster id whose metadata was refused (logged once per id).
     refused_cluster: Mutex<Option<String>>,
     /// The last metadata could not be applied to the logs; `retry_following_metadata` tries again.
-    logs_behind: std::sync::atomic::AtomicBool,
+    logs_behind: crate::logs_behind::LogsBehind,
     /// Partitions whose `partition.metadata` is known to name the current topic id (checked once).
     verified: Mutex<std::collections::HashMap<TopicPartition, uuid::Uuid>>,
 }
@@ -131,7 +131,7 @@ impl Broker {
             background: CancellationToken::new(),
             strays: Mutex::default(),
             verified: Mutex::default(),
-            logs_behind: Default::default(),
+            logs_behind: crate::logs_behind::LogsBehind::new(),
             refused_cluster: Mutex::default(),
             follower: Mutex::default(),
         }
@@ -370,10 +370,11 @@ impl Broker {
         }
     }
 
-    /// When the logs could not follow the last metadata (a full disk, say), tries again; the metadata
-    /// follower calls it after every fetch, so a transient failure heals within seconds.
+    /// When the logs could not follow the last metadata (a full disk, say), tries again once the
+    /// retry's backoff has passed (`LogsBehind`); the metadata follower calls it after every fetch, so a
+    /// transient failure heals within seconds and a lasting one is retried at most every 10 s.
     pub async fn retry_following_metadata(self: &Arc<Self>) {
-        if !self.logs_behind.load(std::sync::atomic::Ordering::Acquire) {
+        if !self.logs_behind.retry_due() {
             return;
         }
         let _one_at_a_time = self.installing.lock().await;
@@ -396,21 +397,13 @@ impl Broker {
         // Metadata that includes this broker's registration includes everything committed before it.
         let authoritative = self.includes_own_registration(offset);
         let broker = self.clone();
-        let ok = match tokio::task::spawn_blocking(move || broker.reconcile_logs(&image, authoritative)).await {
-            Ok(Ok(())) => true,
-            Ok(Err(e)) => {
-                tracing::error!(
-                    "cannot bring the logs in line with metadata offset {offset}: {}; retrying",
-                    e.message
-                );
-                false
-            }
-            Err(e) => {
-                tracing::error!("log reconciliation panicked: {e}");
-                false
-            }
-        };
-        self.logs_behind.store(!ok, std::sync::atomic::Ordering::Release);
+        match tokio::task::spawn_blocking(move || broker.reconcile_logs(&image, authoritative)).await {
+            Ok(Ok(())) => self.logs_behind.caught_up(),
+            Ok(Err(e)) => self.logs_behind.failed(offset, &e.message),
+            Err(e) => self
+                .logs_behind
+                .failed(offset, &format!("log reconciliation panicked: {e}")),
+        }
     }
 
     /// Makes the logs follow `image`: every partition assigned to this broker gets a log with its topic's
@@ -419,9 +412,11 @@ impl Broker {
     /// `partition.metadata` names another topic id (a topic deleted and re-created while this broker was
     /// away). An earlier image (the first answer after a restart may come from a lagging coordinator)
     /// only creates and reconfigures. Each partition is handled on its own: one failure does not stop the
-    /// others; the first error is returned after all were tried.
+    /// others; after all were tried, the first error is returned, its message counting the failed
+    /// partitions (the caller logs it, once per interval).
     pub fn reconcile_logs(&self, image: &ClusterImage, authoritative: bool) -> Result<(), TopicError> {
-        let mut first_error = None;
+        let mut first_error: Option<(TopicPartition, TopicError)> = None;
+        let mut failed = 0usize;
         for (name, topic) in &image.topics {
             let log_config = self.log_config_for(&topic.configs).unwrap_or_else(|e| {
                 tracing::error!(
@@ -439,8 +434,8 @@ impl Broker {
                 let assigned = p.replicas.contains(&self.broker_id());
                 let outcome = self.follow_partition(&tp, topic.topic_id, assigned, &log_config, authoritative);
                 if let Err(e) = outcome {
-                    tracing::error!(partition = %tp, "cannot bring this partition's log in line with metadata: {}", e.message);
-                    first_error.get_or_insert(e);
+                    failed += 1;
+                    first_error.get_or_insert((tp, e));
                 }
             }
         }
@@ -459,14 +454,24 @@ impl Broker {
                     self.verified.lock().remove(&tp);
                     tracing::info!(partition = %tp, "removing the data of a partition whose topic was deleted");
                     if let Err(e) = self.logs.remove(&tp) {
-                        tracing::warn!(partition = %tp, "could not remove it: {e}");
-                        first_error.get_or_insert_with(|| storage_error(e));
+                        failed += 1;
+                        first_error.get_or_insert_with(|| (tp.clone(), storage_error(e)));
                     }
                 }
             }
         }
         self.metrics.set_partition_count(self.logs.partition_count());
-        first_error.map_or(Ok(()), Err)
+        match first_error {
+            None => Ok(()),
+            Some((tp, mut e)) => {
+                e.message = if failed == 1 {
+                    format!("partition {tp}: {}", e.message)
+                } else {
+                    format!("{failed} partitions failed, the first ({tp}) with: {}", e.message)
+                };
+                Err(e)
+            }
+        }
     }
 
     /// One partition of `reconcile_logs`.
@@ -627,9 +632,16 @@ mod tests {
             Some(kafka_protocol::error::ResponseError::NotLeaderOrFollower),
             "no log yet: clients are told to retry"
         );
+        broker.logs_behind.retry_now();
         broker.retry_following_metadata().await;
         assert!(broker.partition("blocked", 0).is_none(), "still in the way");
         std::fs::remove_file(&blocker).unwrap();
+        broker.retry_following_metadata().await;
+        assert!(
+            broker.partition("blocked", 0).is_none(),
+            "not retried before its backoff has passed"
+        );
+        broker.logs_behind.retry_now();
         broker.retry_following_metadata().await;
         assert!(broker.leader_partition("blocked", 0).is_ok(), "the log exists now");
         crate::runtime::leave_cluster(&broker).await;

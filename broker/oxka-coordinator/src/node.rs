@@ -229,13 +229,21 @@ impl CoordinatorNode {
     /// shutdown.
     pub async fn run_controller_duties(self, shutdown: CancellationToken) {
         let mut rx = self.raft.metrics();
+        let problems = oxka_protocol::util::RateLimitedLog::new(Duration::from_secs(30));
         loop {
             let leader = rx.borrow_and_update().state == ServerState::Leader;
             if leader && self.state.data.read().image.cluster_id.is_empty() {
                 let cluster_id = new_cluster_id();
                 match self.write(MetadataCommand::InitCluster { cluster_id }).await {
                     Ok(_) => info!(cluster_id = %self.state.image().cluster_id, "cluster id set"),
-                    Err(e) => warn!("cannot set the cluster id yet: {e}"),
+                    Err(e) => {
+                        if let Some(count) = problems.should_log("cluster id") {
+                            warn!(
+                                "cannot set the cluster id yet: {e}; retrying every second{}",
+                                problems.repeats(count)
+                            );
+                        }
+                    }
                 }
             }
             tokio::select! {

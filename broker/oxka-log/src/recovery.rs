@@ -449,7 +449,11 @@ fn delete_later_segments(
 /// Leader epochs from every batch header, for a log written before `leader-epoch-checkpoint`
 /// existed (read once: the file is written right after).
 fn rebuild_leader_epochs(dir: &Path, segments: &BTreeMap<i64, LogSegment>) -> Result<LeaderEpochCache, LogError> {
-    tracing::info!(dir = %dir.display(), "no leader epoch checkpoint; rebuilding it from the batch headers");
+    // An empty log has nothing to rebuild (and a log dir that keeps failing to write the checkpoint
+    // would otherwise log this at every retry).
+    if segments.values().any(|s| s.size() > 0) {
+        tracing::info!(dir = %dir.display(), "no leader epoch checkpoint; rebuilding it from the batch headers");
+    }
     let mut epochs = LeaderEpochCache::empty(dir);
     for seg in segments.values() {
         let mut scanner = HeaderScanner::new(seg.file(), 0, seg.size(), 64 * 1024);

@@ -207,11 +207,12 @@ fn append(
         }) => {
             let after_failed_write = matches!(append_error, Some(AppendError::AfterFailedWrite { .. }));
             if error == ResponseError::KafkaStorageError && !after_failed_write {
-                tracing::error!(
-                    topic,
-                    partition,
-                    "append failed: {}",
-                    message.as_deref().unwrap_or_default()
+                // Once per interval with a count: a producer retrying into a full disk must not write a
+                // line per attempt.
+                broker.log_dirs.report(
+                    "append",
+                    &format_args!("append to {tp}"),
+                    &message.as_deref().unwrap_or_default(),
                 );
             } else if append_error.is_some() {
                 tracing::debug!(
