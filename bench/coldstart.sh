@@ -18,6 +18,7 @@ RECORDS=0 RECORD_SIZE=0
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 bench_setup
 
+load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 declare -A R
 for name in $BROKERS; do
   log "$name: $RUNS cold starts"
@@ -32,5 +33,6 @@ for name in $BROKERS; do
   printf '%-10s %12s %12s %12s\n' "$name" "$med" "$lo" "$hi"
 done
 a=$(awk '{ print $1 }' <<<"${R[oxka]:-}"); b=$(awk '{ print $1 }' <<<"${R[kafka]:-}")
-[[ -n $a && -n $b ]] && echo "oxka/kafka (median): $(ratio "$a" "$b")"
+[[ -n $a && -n $b ]] && awk -v a="$a" -v b="$b" 'BEGIN { printf "oxka/kafka (median): %.4f (Kafka takes %.0f times as long)\n", a / b, b / a }'
+echo "load average before/after: $load_before / $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "raw output: $BENCH_DIR"

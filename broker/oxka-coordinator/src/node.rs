@@ -186,6 +186,23 @@ impl CoordinatorNode {
         self.raft.metrics().borrow().state == ServerState::Leader
     }
 
+    /// Waits (up to `timeout`) until this member leads; woken by Raft's metrics, not polled.
+    pub async fn wait_until_leader(&self, timeout: Duration) -> bool {
+        let mut rx = self.raft.metrics();
+        tokio::time::timeout(timeout, async {
+            loop {
+                if rx.borrow_and_update().state == ServerState::Leader {
+                    return true;
+                }
+                if rx.changed().await.is_err() {
+                    return false;
+                }
+            }
+        })
+        .await
+        .unwrap_or(false)
+    }
+
     /// Whether this member leads *and* a quorum still acknowledges it. A leader cut off from the others
     /// keeps its role (openraft leaders do not step down) while the rest elect another; it must not
     /// tell brokers it is the controller, or they would heartbeat it and be fenced by the real one.

@@ -49,6 +49,7 @@ pub async fn join(broker: &Broker) -> anyhow::Result<()> {
     let deadline = Instant::now() + timeout;
     register(broker, deadline).await?;
     let me = broker.broker_id();
+    let mut newer_metadata = broker.metadata.subscribe();
     loop {
         let heartbeat = heartbeat(broker, false).await;
         if !broker.session.is_fenced() {
@@ -66,7 +67,12 @@ pub async fn join(broker: &Broker) -> anyhow::Result<()> {
                 })
             );
         }
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        // The controller unfences a broker once its heartbeat says it has caught up with the metadata
+        // log up to its registration: heartbeat again as soon as newer metadata is installed, or after
+        // 100 ms (a fixed 100 ms pause cost every cold start 100 ms).
+        if let Ok(Err(_)) = tokio::time::timeout(Duration::from_millis(100), newer_metadata.changed()).await {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
     }
     let led_again = broker
         .metadata
