@@ -110,7 +110,7 @@ row "producer batched: p99 latency ms" batched 4
 row "consumer: MB/s" consumer 1
 row "consumer: records/s" consumer 2
 row "consumer: fetch MB/s" consumer 3
-row "cold start to ApiVersions ms (median)" coldstart 1
+row "cold start to ApiVersions ms" coldstart 1
 a="${R[oxka.rss]:-}"; b="${R[kafka.rss]:-}"
 printf '%-34s %14s %14s %12s\n' "broker peak RSS MB (VmHWM)" "${a:--}" "${b:--}" "$(ratio "$a" "$b")"
 echo
