@@ -185,6 +185,11 @@ impl Broker {
         let hosted = self.replicas.get(&TopicPartition::new(topic, partition));
         let (local_epoch, leads) = hosted.as_ref().map_or((epoch, false), |h| h.leader_epoch());
         replication::check_epoch(local_epoch.max(epoch), client_epoch)?;
+        if leader == self.broker_id() && hosted.is_none() && self.logs_behind.is_behind() {
+            // Led here, but its log could not be created (a full disk, no file descriptors left): Kafka
+            // answers KAFKA_STORAGE_ERROR for a replica whose log dir failed. Clients retry either way.
+            return Err(ResponseError::KafkaStorageError);
+        }
         if leader != self.broker_id() || !leads {
             return Err(ResponseError::NotLeaderOrFollower);
         }
@@ -628,9 +633,9 @@ mod tests {
             .await
             .expect("the controller creates the topic");
         assert_eq!(
-            broker.leader_partition("blocked", 0).err(),
-            Some(kafka_protocol::error::ResponseError::NotLeaderOrFollower),
-            "no log yet: clients are told to retry"
+            broker.leader_replica_at("blocked", 0, -1).err(),
+            Some(kafka_protocol::error::ResponseError::KafkaStorageError),
+            "no log: clients are told the storage failed (and retry)"
         );
         broker.logs_behind.retry_now();
         broker.retry_following_metadata().await;

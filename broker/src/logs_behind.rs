@@ -37,7 +37,6 @@ impl LogsBehind {
         }
     }
 
-    #[cfg(test)]
     pub(crate) fn is_behind(&self) -> bool {
         self.behind.lock().is_some()
     }
