@@ -218,6 +218,52 @@ consumer_perf() {
 }
 
 # ------------------------------------------------------------------------------------------------
+# Cold start (issue 15: "a broker with no data answers ApiVersions within 100 ms of exec")
+# ------------------------------------------------------------------------------------------------
+
+# cold_start_once NAME TAG: one start of NAME on a fresh data dir and new ports; prints the ms.
+cold_start_once() {
+  local name="$1" port dir
+  port=$(free_ports 1)
+  dir="$BENCH_DIR/coldstart-$name-$2"
+  mkdir -p "$dir"
+  case "$name" in
+    oxka)
+      printf '%s\n' "broker.id=0" "listeners=PLAINTEXT://127.0.0.1:$port" \
+        "advertised.listeners=PLAINTEXT://127.0.0.1:$port" "log.dirs=$dir/data" "metrics.port=-1" \
+        "offsets.topic.replication.factor=1" "transaction.state.log.replication.factor=1" \
+        "transaction.state.log.min.isr=1" >"$dir/server.properties"
+      python3 "$root/bench/apiversions_probe.py" "$port" 60 "$dir/broker.log" -- \
+        env RUST_LOG="${RUST_LOG:-warn}" "$OXKA_BIN" broker "$dir/server.properties" 2>>"$dir/probe.err"
+      ;;
+    kafka)
+      KAFKA_FORMAT_ONLY=1 "$root/scripts/apache-kafka-broker.sh" "$dir" "$port" "log.dirs=$dir/data" || return 1
+      python3 "$root/bench/apiversions_probe.py" "$port" 120 "$dir/broker.log" -- \
+        env KAFKA_HEAP_OPTS="$BROKER_HEAP" "$root/scripts/kafka" 4 server-start "$dir/server.properties" \
+        2>>"$dir/probe.err"
+      ;;
+  esac
+}
+
+# cold_start NAME RUNS: RUNS times, start broker NAME (oxka or kafka) on a fresh, empty data dir and
+# time exec -> first ApiVersions answered on loopback (bench/apiversions_probe.py, a tight connect
+# loop), then kill it. Prints "median min max" in ms. Kafka's storage is formatted before the clock
+# starts (`kafka-storage.sh format` is a step of its own, a separate JVM); the clock runs from the exec
+# of `kafka-server-start` with the bench's heap, as bench/run.sh starts it.
+cold_start() {
+  local name="$1" runs="$2" i ms all=()
+  for ((i = 0; i < runs; i++)); do
+    # A run that fails (another process took a port meanwhile, on a shared machine) is tried again.
+    ms=$(cold_start_once "$name" "$i.1" || cold_start_once "$name" "$i.2") \
+      || die "$name cold start failed twice (logs: $BENCH_DIR/coldstart-$name-$i.*)"
+    all+=("$ms")
+    log "$name cold start $((i + 1))/$runs: $ms ms"
+  done
+  printf '%s\n' "${all[@]}" | sort -g | awk '{ v[NR] = $1 } END {
+    m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2; printf "%.1f %.1f %.1f\n", m, v[1], v[NR] }'
+}
+
+# ------------------------------------------------------------------------------------------------
 # Report
 # ------------------------------------------------------------------------------------------------
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "" || b == "" || b + 0 == 0) print "-"; else printf "%.2f", a / b }'; }

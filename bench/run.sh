@@ -11,7 +11,9 @@
 #   1. kafka-producer-perf-test, acks=all, throughput -1, the producer's default batching
 #   2. the same with linger.ms=5 batch.size=131072
 #   3. kafka-consumer-perf-test over the records of run 1
-# and read the broker's peak RSS (VmHWM) before stopping it. Prints a table with oxka/Kafka ratios.
+# and read the broker's peak RSS (VmHWM) before stopping it; then COLDSTART_RUNS (default 5, 0: none)
+# cold starts of each (exec -> first ApiVersions answered, fresh data dir; bench/coldstart.sh alone
+# runs more). Prints a table with oxka/Kafka ratios.
 # Raw tool output stays in $BENCH_DIR (printed at the end).
 set -euo pipefail
 
@@ -77,6 +79,12 @@ for name in $BROKERS; do
   R[$name.rss]=$(peak_rss_mb "${NODE_PIDS[0]}")
   stop_nodes 60
 done
+if ((${COLDSTART_RUNS:-5} > 0)); then
+  for name in $BROKERS; do
+    log "$name: ${COLDSTART_RUNS:-5} cold starts"
+    R[$name.coldstart]=$(cold_start "$name" "${COLDSTART_RUNS:-5}")
+  done
+fi
 
 # ------------------------------------------------------------------------------------------------
 # Report
@@ -102,6 +110,7 @@ row "producer batched: p99 latency ms" batched 4
 row "consumer: MB/s" consumer 1
 row "consumer: records/s" consumer 2
 row "consumer: fetch MB/s" consumer 3
+row "cold start to ApiVersions ms" coldstart 1
 a="${R[oxka.rss]:-}"; b="${R[kafka.rss]:-}"
 printf '%-34s %14s %14s %12s\n' "broker peak RSS MB (VmHWM)" "${a:--}" "${b:--}" "$(ratio "$a" "$b")"
 echo

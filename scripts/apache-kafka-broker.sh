@@ -7,7 +7,8 @@
 #
 # Writes <data-dir>/server.properties (the given key=value lines override the defaults), formats the
 # storage on first start, then execs the broker (heap: KAFKA_HEAP_OPTS, default -Xmx1G -Xms1G as the seed).
-# The KRaft controller listens on <port>+1.
+# The KRaft controller listens on <port>+1. With KAFKA_FORMAT_ONLY=1 it stops after formatting (the
+# cold-start bench times the broker's own start, `scripts/kafka 4 server-start <data-dir>/server.properties`).
 set -euo pipefail
 
 [[ $# -ge 2 ]] || { echo "usage: $0 <data-dir> <port> [key=value ...]" >&2; exit 2; }
@@ -47,4 +48,5 @@ mv "$props.tmp" "$props"
 [[ -s "$dir/cluster.id" ]] || "$here/kafka" 4 storage random-uuid >"$dir/cluster.id"
 "$here/kafka" 4 storage format --ignore-formatted -t "$(cat "$dir/cluster.id")" -c "$props" \
   >"$dir/format.log" 2>&1 || { cat "$dir/format.log" >&2; exit 1; }
+[[ "${KAFKA_FORMAT_ONLY:-0}" == 1 ]] && exit 0
 exec "$here/kafka" 4 server-start "$props"

@@ -69,7 +69,7 @@ pub struct Broker {
     /// A cluster id whose metadata was refused (logged once per id).
     refused_cluster: Mutex<Option<String>>,
     /// The last metadata could not be applied to the logs; `retry_following_metadata` tries again.
-    logs_behind: std::sync::atomic::AtomicBool,
+    logs_behind: crate::logs_behind::LogsBehind,
     /// Partitions whose `partition.metadata` is known to name the current topic id (checked once).
     verified: Mutex<std::collections::HashMap<TopicPartition, uuid::Uuid>>,
 }
@@ -134,7 +134,7 @@ impl Broker {
             background: CancellationToken::new(),
             strays: Mutex::default(),
             verified: Mutex::default(),
-            logs_behind: Default::default(),
+            logs_behind: crate::logs_behind::LogsBehind::new(),
             refused_cluster: Mutex::default(),
             follower: Mutex::default(),
         }
@@ -188,6 +188,11 @@ impl Broker {
         let hosted = self.replicas.get(&TopicPartition::new(topic, partition));
         let (local_epoch, leads) = hosted.as_ref().map_or((epoch, false), |h| h.leader_epoch());
         replication::check_epoch(local_epoch.max(epoch), client_epoch)?;
+        if leader == self.broker_id() && hosted.is_none() && self.logs_behind.is_behind() {
+            // Led here, but its log could not be created (a full disk, no file descriptors left): Kafka
+            // answers KAFKA_STORAGE_ERROR for a replica whose log dir failed. Clients retry either way.
+            return Err(ResponseError::KafkaStorageError);
+        }
         if leader != self.broker_id() || !leads {
             return Err(ResponseError::NotLeaderOrFollower);
         }
@@ -373,10 +378,11 @@ impl Broker {
         }
     }
 
-    /// When the logs could not follow the last metadata (a full disk, say), tries again; the metadata
-    /// follower calls it after every fetch, so a transient failure heals within seconds.
+    /// When the logs could not follow the last metadata (a full disk, say), tries again once the
+    /// retry's backoff has passed (`LogsBehind`); the metadata follower calls it after every fetch, so a
+    /// transient failure heals within seconds and a lasting one is retried at most every 10 s.
     pub async fn retry_following_metadata(self: &Arc<Self>) {
-        if !self.logs_behind.load(std::sync::atomic::Ordering::Acquire) {
+        if !self.logs_behind.retry_due() {
             return;
         }
         let _one_at_a_time = self.installing.lock().await;
@@ -399,21 +405,13 @@ impl Broker {
         // Metadata that includes this broker's registration includes everything committed before it.
         let authoritative = self.includes_own_registration(offset);
         let broker = self.clone();
-        let ok = match tokio::task::spawn_blocking(move || broker.reconcile_logs(&image, authoritative)).await {
-            Ok(Ok(())) => true,
-            Ok(Err(e)) => {
-                tracing::error!(
-                    "cannot bring the logs in line with metadata offset {offset}: {}; retrying",
-                    e.message
-                );
-                false
-            }
-            Err(e) => {
-                tracing::error!("log reconciliation panicked: {e}");
-                false
-            }
-        };
-        self.logs_behind.store(!ok, std::sync::atomic::Ordering::Release);
+        match tokio::task::spawn_blocking(move || broker.reconcile_logs(&image, authoritative)).await {
+            Ok(Ok(())) => self.logs_behind.caught_up(),
+            Ok(Err(e)) => self.logs_behind.failed(offset, &e.message),
+            Err(e) => self
+                .logs_behind
+                .failed(offset, &format!("log reconciliation panicked: {e}")),
+        }
     }
 
     /// Makes the logs follow `image`: every partition assigned to this broker gets a log with its topic's
@@ -422,7 +420,8 @@ impl Broker {
     /// `partition.metadata` names another topic id (a topic deleted and re-created while this broker was
     /// away). An earlier image (the first answer after a restart may come from a lagging coordinator)
     /// only creates and reconfigures. Each partition is handled on its own: one failure does not stop the
-    /// others; the first error is returned after all were tried.
+    /// others; after all were tried, the first error is returned, its message counting the failed
+    /// partitions (the caller logs it, once per interval).
     pub fn reconcile_logs(&self, image: &ClusterImage, authoritative: bool) -> Result<(), TopicError> {
         let mut work = Vec::new();
         for (name, topic) in &image.topics {
@@ -446,14 +445,15 @@ impl Broker {
         // Partitions are brought in line by a few threads at once: creating a log waits on fsyncs
         // (its directory, the log dir, its checkpoint and `partition.metadata`), which a disk serves
         // in parallel, so a topic of thousands of partitions is created in seconds, not minutes.
-        let first_error = Mutex::new(None);
+        let failures = Mutex::new((0usize, None::<(TopicPartition, TopicError)>));
         crate::log::parallel::for_each(&work, RECONCILE_THREADS, 64, |(tp, topic_id, assigned, log_config)| {
             if let Err(e) = self.follow_partition(tp, *topic_id, *assigned, log_config, authoritative) {
-                tracing::error!(partition = %tp, "cannot bring this partition's log in line with metadata: {}", e.message);
-                first_error.lock().get_or_insert(e);
+                let mut failures = failures.lock();
+                failures.0 += 1;
+                failures.1.get_or_insert((tp.clone(), e));
             }
         });
-        let mut first_error = first_error.into_inner();
+        let (mut failed, mut first_error) = failures.into_inner();
         if authoritative {
             for tp in self
                 .logs
@@ -469,14 +469,24 @@ impl Broker {
                     self.verified.lock().remove(&tp);
                     tracing::info!(partition = %tp, "removing the data of a partition whose topic was deleted");
                     if let Err(e) = self.logs.remove(&tp) {
-                        tracing::warn!(partition = %tp, "could not remove it: {e}");
-                        first_error.get_or_insert_with(|| storage_error(e));
+                        failed += 1;
+                        first_error.get_or_insert_with(|| (tp.clone(), storage_error(e)));
                     }
                 }
             }
         }
         self.metrics.set_partition_count(self.logs.partition_count());
-        first_error.map_or(Ok(()), Err)
+        match first_error {
+            None => Ok(()),
+            Some((tp, mut e)) => {
+                e.message = if failed == 1 {
+                    format!("partition {tp}: {}", e.message)
+                } else {
+                    format!("{failed} partitions failed, the first ({tp}) with: {}", e.message)
+                };
+                Err(e)
+            }
+        }
     }
 
     /// One partition of `reconcile_logs`.
@@ -633,13 +643,20 @@ mod tests {
             .await
             .expect("the controller creates the topic");
         assert_eq!(
-            broker.leader_partition("blocked", 0).err(),
-            Some(kafka_protocol::error::ResponseError::NotLeaderOrFollower),
-            "no log yet: clients are told to retry"
+            broker.leader_replica_at("blocked", 0, -1).err(),
+            Some(kafka_protocol::error::ResponseError::KafkaStorageError),
+            "no log: clients are told the storage failed (and retry)"
         );
+        broker.logs_behind.retry_now();
         broker.retry_following_metadata().await;
         assert!(broker.partition("blocked", 0).is_none(), "still in the way");
         std::fs::remove_file(&blocker).unwrap();
+        broker.retry_following_metadata().await;
+        assert!(
+            broker.partition("blocked", 0).is_none(),
+            "not retried before its backoff has passed"
+        );
+        broker.logs_behind.retry_now();
         broker.retry_following_metadata().await;
         assert!(broker.leader_partition("blocked", 0).is_ok(), "the log exists now");
         crate::runtime::leave_cluster(&broker).await;

@@ -10,6 +10,7 @@ pub mod disk;
 pub mod group;
 pub mod inter_broker;
 pub mod log_dir_health;
+mod logs_behind;
 pub use oxka_coordinator as coordinator;
 pub use oxka_coordinator::metadata;
 pub use oxka_log as log;

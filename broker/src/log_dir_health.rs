@@ -26,7 +26,9 @@ use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 use tokio_util::sync::CancellationToken;
-use tracing::{error, info};
+use tracing::{error, info, warn};
+
+use crate::util::RateLimitedLog;
 
 /// Bytes each probe writes and fsyncs: enough that a disk with only a few blocks left stays offline.
 const PROBE_BYTES: usize = 1 << 20;
@@ -35,11 +37,18 @@ const PROBE_FILE: &str = ".oxka-write-probe";
 /// First pause between probes of an offline dir; it doubles up to `PROBE_MAX_INTERVAL`.
 const PROBE_INTERVAL: Duration = Duration::from_millis(500);
 const PROBE_MAX_INTERVAL: Duration = Duration::from_secs(5);
+/// How often a dir that stays offline is mentioned again, and how often one kind of storage failure
+/// (appends, fetch reads, flushes, checkpoints, retention) is logged: once per interval with a count,
+/// never once per attempt, so a full disk cannot fill the broker's own log.
+const REMINDER_INTERVAL: Duration = Duration::from_secs(60);
+const REPORT_INTERVAL: Duration = Duration::from_secs(30);
 
 /// Which of the broker's log dirs are offline, and why.
 pub struct LogDirHealth {
     dirs: Vec<PathBuf>,
     offline: Mutex<BTreeMap<PathBuf, Offline>>,
+    /// Storage failures by kind (`report`).
+    failures: RateLimitedLog,
 }
 
 struct Offline {
@@ -48,6 +57,7 @@ struct Offline {
     failed_writes: u64,
     next_probe: Instant,
     probe_interval: Duration,
+    reminded: Instant,
 }
 
 impl LogDirHealth {
@@ -55,7 +65,19 @@ impl LogDirHealth {
         LogDirHealth {
             dirs,
             offline: Mutex::default(),
+            failures: RateLimitedLog::new(REPORT_INTERVAL),
         }
+    }
+
+    /// Logs that `what` (say "append to t-0", "fetch read") failed with `problem`: the first of its
+    /// `kind` at once, then at most once per `REPORT_INTERVAL` with the number since the last line.
+    /// Returns whether it logged.
+    pub fn report(&self, kind: &str, what: &dyn Display, problem: &dyn Display) -> bool {
+        let Some(count) = self.failures.should_log(kind) else {
+            return false;
+        };
+        error!("{what} failed: {problem}{}", self.failures.repeats(count));
+        true
     }
 
     /// The configured log dir holding `partition_dir` (its parent when none matches).
@@ -95,6 +117,7 @@ impl LogDirHealth {
                 failed_writes: 1,
                 next_probe: now + PROBE_INTERVAL,
                 probe_interval: PROBE_INTERVAL,
+                reminded: now,
             },
         );
     }
@@ -141,9 +164,20 @@ impl LogDirHealth {
                     );
                     offline.remove(&dir);
                 }
-                Err(_) => {
+                Err(e) => {
                     o.probe_interval = (o.probe_interval * 2).min(PROBE_MAX_INTERVAL);
                     o.next_probe = Instant::now() + o.probe_interval;
+                    if o.reminded.elapsed() >= REMINDER_INTERVAL {
+                        o.reminded = Instant::now();
+                        warn!(
+                            log_dir = %dir.display(),
+                            "log dir {} is still offline after {:.0} s ({} writes failed; the probe fails with: {e}). \
+                             Free space or fix the disk",
+                            dir.display(),
+                            o.since.elapsed().as_secs_f64(),
+                            o.failed_writes
+                        );
+                    }
                 }
             }
         }
@@ -222,5 +256,18 @@ mod tests {
         let next = health.probe_due().expect("still offline");
         assert!(health.any_offline());
         assert!(next > Instant::now() + PROBE_INTERVAL, "the interval doubled");
+    }
+
+    #[test]
+    fn repeated_failures_of_one_kind_are_logged_once_per_interval() {
+        let health = LogDirHealth::new(Vec::new());
+        assert!(health.report("append", &"append to t-0", &"No space left on device"));
+        for _ in 0..1000 {
+            assert!(!health.report("append", &"append to t-0", &"No space left on device"));
+        }
+        assert!(
+            health.report("fetch read", &"fetch read of t-1", &"Input/output error"),
+            "kinds are separate"
+        );
     }
 }

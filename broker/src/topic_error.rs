@@ -34,9 +34,8 @@ impl TopicError {
     }
 }
 
-/// A log-dir failure while making the logs follow a topic change, logged and answered as
-/// KAFKA_STORAGE_ERROR.
+/// A log-dir failure while making the logs follow a topic change, answered as KAFKA_STORAGE_ERROR
+/// (logged by the caller, once per interval: `logs_behind`).
 pub(crate) fn storage_error(e: impl std::fmt::Display) -> TopicError {
-    tracing::error!("storage failure during topic administration: {e}");
     TopicError::new(ResponseError::KafkaStorageError, e.to_string())
 }

@@ -21,11 +21,12 @@ use openraft::raft::{
     AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse, VoteRequest,
     VoteResponse,
 };
+use oxka_protocol::util::{AcceptFailures, ExponentialBackoff};
 use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_util::sync::CancellationToken;
-use tracing::debug;
+use tracing::{debug, warn};
 
 use super::{Node, NodeId, Raft, TypeConfig};
 
@@ -265,8 +266,10 @@ impl RaftNetwork<TypeConfig> for PeerClient {
         }
     }
 
+    /// Pauses between calls to a peer that is unreachable: 100 ms doubling to 1 s, with jitter.
     fn backoff(&self) -> openraft::network::Backoff {
-        openraft::network::Backoff::new(std::iter::repeat(Duration::from_millis(200)))
+        let backoff = ExponentialBackoff::new(Duration::from_millis(100), Duration::from_secs(1));
+        openraft::network::Backoff::new((0u32..).map(move |attempt| backoff.delay(attempt)))
     }
 }
 
@@ -299,16 +302,26 @@ async fn read_frame(reader: &mut BufReader<TcpStream>) -> std::io::Result<Option
 
 /// Serves Raft RPCs from the other coordinators on the peer port until shutdown.
 pub async fn serve_peers(listener: TcpListener, raft: Raft, shutdown: CancellationToken) {
+    let mut failures = AcceptFailures::default();
     loop {
         let accepted = tokio::select! {
             _ = shutdown.cancelled() => return,
             accepted = listener.accept() => accepted,
         };
         let (stream, peer) = match accepted {
-            Ok(a) => a,
+            Ok(a) => {
+                failures.accepted();
+                a
+            }
             Err(e) => {
-                debug!("peer accept failed: {e}");
-                tokio::time::sleep(Duration::from_millis(100)).await;
+                let (line, pause) = failures.failed(&e);
+                if let Some(line) = line {
+                    warn!("peer port: {line}");
+                }
+                tokio::select! {
+                    _ = shutdown.cancelled() => return,
+                    _ = tokio::time::sleep(pause) => {}
+                }
                 continue;
             }
         };

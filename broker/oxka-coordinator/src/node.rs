@@ -186,6 +186,23 @@ impl CoordinatorNode {
         self.raft.metrics().borrow().state == ServerState::Leader
     }
 
+    /// Waits (up to `timeout`) until this member leads; woken by Raft's metrics, not polled.
+    pub async fn wait_until_leader(&self, timeout: Duration) -> bool {
+        let mut rx = self.raft.metrics();
+        tokio::time::timeout(timeout, async {
+            loop {
+                if rx.borrow_and_update().state == ServerState::Leader {
+                    return true;
+                }
+                if rx.changed().await.is_err() {
+                    return false;
+                }
+            }
+        })
+        .await
+        .unwrap_or(false)
+    }
+
     /// Whether this member leads *and* a quorum still acknowledges it. A leader cut off from the others
     /// keeps its role (openraft leaders do not step down) while the rest elect another; it must not
     /// tell brokers it is the controller, or they would heartbeat it and be fenced by the real one.
@@ -229,13 +246,21 @@ impl CoordinatorNode {
     /// shutdown.
     pub async fn run_controller_duties(self, shutdown: CancellationToken) {
         let mut rx = self.raft.metrics();
+        let problems = oxka_protocol::util::RateLimitedLog::new(Duration::from_secs(30));
         loop {
             let leader = rx.borrow_and_update().state == ServerState::Leader;
             if leader && self.state.data.read().image.cluster_id.is_empty() {
                 let cluster_id = new_cluster_id();
                 match self.write(MetadataCommand::InitCluster { cluster_id }).await {
                     Ok(_) => info!(cluster_id = %self.state.image().cluster_id, "cluster id set"),
-                    Err(e) => warn!("cannot set the cluster id yet: {e}"),
+                    Err(e) => {
+                        if let Some(count) = problems.should_log("cluster id") {
+                            warn!(
+                                "cannot set the cluster id yet: {e}; retrying every second{}",
+                                problems.repeats(count)
+                            );
+                        }
+                    }
                 }
             }
             tokio::select! {

@@ -76,9 +76,11 @@ pub(crate) fn write_atomically(dir: &Path, name: &str, content: &[u8]) -> Result
     let tmp = dir.join(format!("{name}.tmp"));
     let path = dir.join(name);
     let mut f = File::create(&tmp).map_err(LogError::io("creating a checkpoint", tmp.clone()))?;
-    f.write_all(content)
-        .and_then(|()| f.sync_all())
-        .map_err(LogError::io("writing a checkpoint", tmp.clone()))?;
+    f.write_all(content).and_then(|()| f.sync_all()).map_err(|e| {
+        // A failed write (a full disk) leaves no temporary file behind for the next open to clean.
+        let _ = fs::remove_file(&tmp);
+        LogError::io("writing a checkpoint", tmp.clone())(e)
+    })?;
     fs::rename(&tmp, &path).map_err(LogError::io("installing a checkpoint", path))?;
     Ok(())
 }

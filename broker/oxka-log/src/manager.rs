@@ -393,8 +393,8 @@ impl LogManager {
                     Ok(()) => {
                         last_written.insert(key, content);
                     }
+                    // The caller logs the first failure (the broker once per interval).
                     Err(e) => {
-                        tracing::error!(dir = %dir.display(), error = %e, "writing a log dir checkpoint failed");
                         first_err.get_or_insert(e);
                     }
                 }
@@ -403,26 +403,31 @@ impl LogManager {
         first_err.map_or(Ok(()), Err)
     }
 
-    /// Runs retention on every partition; a failing partition is logged and skipped. Returns the
-    /// number of segments deleted.
-    pub fn run_retention(&self, now_ms: i64) -> usize {
+    /// Runs retention on every partition; a failing partition is skipped. Returns the number of
+    /// segments deleted and the failures, for the caller to log (once per interval: retention runs
+    /// every few minutes on every partition, a failing disk would otherwise log each one each time).
+    pub fn run_retention(&self, now_ms: i64) -> (usize, Vec<(TopicPartition, LogError)>) {
         let mut deleted = 0;
+        let mut failures = Vec::new();
         for p in self.partitions() {
             match p.log.lock().apply_retention(now_ms) {
                 Ok(out) => deleted += out.deleted_segments,
-                Err(e) => tracing::error!(partition = %p.tp, error = %e, "retention failed"),
+                Err(e) => failures.push((p.tp.clone(), e)),
             }
         }
-        deleted
+        (deleted, failures)
     }
 
-    /// Calls `Log::maybe_flush` on every partition (flush.ms), logging failures.
-    pub fn maybe_flush_all(&self, now_ms: i64) {
+    /// Calls `Log::maybe_flush` on every partition (flush.ms); returns the failures for the caller
+    /// to log, as `run_retention`.
+    pub fn maybe_flush_all(&self, now_ms: i64) -> Vec<(TopicPartition, LogError)> {
+        let mut failures = Vec::new();
         for p in self.partitions() {
             if let Err(e) = p.log.lock().maybe_flush(now_ms) {
-                tracing::error!(partition = %p.tp, error = %e, "flush failed");
+                failures.push((p.tp.clone(), e));
             }
         }
+        failures
     }
 
     /// fsyncs every partition; returns the first failure after trying all.
@@ -499,7 +504,7 @@ mod tests {
         assert!(!dir.exists());
         assert!(m.get(&t0).is_none());
         assert!(!m.remove(&t0).unwrap());
-        assert_eq!(m.run_retention(2_000), 0);
+        assert_eq!(m.run_retention(2_000).0, 0);
         m.flush_all().unwrap();
     }
 

@@ -51,14 +51,18 @@ pub fn read(dir: &Path) -> std::io::Result<Option<Uuid>> {
 /// Records `topic_id` in `dir` (written to a temporary file, fsynced, renamed over the old one).
 pub fn write(dir: &Path, topic_id: Uuid) -> std::io::Result<()> {
     let tmp = dir.join(format!("{FILE_NAME}.tmp"));
-    {
-        let mut file = std::fs::File::create(&tmp)?;
+    let written = std::fs::File::create(&tmp).and_then(|mut file| {
         write!(
             file,
             "version: 0\ntopic_id: {}\n",
             URL_SAFE_NO_PAD.encode(topic_id.as_bytes())
         )?;
-        file.sync_all()?;
+        file.sync_all()
+    });
+    if let Err(e) = written {
+        // A failed write (a full disk) leaves no temporary file behind for the next open to clean.
+        let _ = std::fs::remove_file(&tmp);
+        return Err(e);
     }
     std::fs::rename(&tmp, dir.join(FILE_NAME))
 }

@@ -373,15 +373,11 @@ impl Log {
                 max_timestamp: b.header.max_timestamp,
             });
         }
-        let dir = self.dir.clone();
+        // No log line here: the caller reports the error (the broker once per interval with a count).
         let active = self.active_segment_mut();
         active
             .append(&buffer, &appended)
-            .map_err(LogError::io("appending to segment", active.log_path().to_path_buf()))
-            .map_err(|e| {
-                tracing::error!(dir = %dir.display(), error = %e, "append failed");
-                e
-            })?;
+            .map_err(LogError::io("appending to segment", active.log_path().to_path_buf()))?;
         let completed = self.producer_state.commit(staged);
         self.write_failed = false;
         super::producer_replay::complete_txns(&mut self.segments, &mut self.producer_state, completed, false)?;

@@ -299,7 +299,11 @@ fn plan(broker: &Broker, request: &FetchRequest, follower: Option<&FollowerFetch
                     data = data.with_error_code(ResponseError::OffsetOutOfRange.code());
                 }
                 Err(e) => {
-                    tracing::error!(topic = ?name, partition = wanted.partition, "fetch failed: {e}");
+                    broker.log_dirs.report(
+                        "fetch",
+                        &format_args!("fetch from {}-{}", name.as_deref().unwrap_or("?"), wanted.partition),
+                        &e,
+                    );
                     attempt.has_error = true;
                     data = data.with_error_code(ResponseError::KafkaStorageError.code());
                 }
@@ -356,7 +360,7 @@ async fn read(broker: &Broker, mut attempt: Attempt) -> (FetchResponse, MemoryPe
                 data.records = Some(bytes);
             }
             Err(e) => {
-                tracing::error!("reading fetched data failed: {e}");
+                broker.log_dirs.report("fetch", &"reading fetched data", &e);
                 data.error_code = ResponseError::KafkaStorageError.code();
             }
         }

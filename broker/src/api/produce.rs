@@ -186,7 +186,14 @@ fn append(
 ) -> Result<Appended, Failure> {
     let topic = topic.ok_or((ResponseError::UnknownTopicId, None))?;
     // Metadata first: UNKNOWN_TOPIC_OR_PARTITION for partitions that do not exist at all.
-    broker.leader_replica_at(topic, partition, -1).map_err(|e| (e, None))?;
+    broker.leader_replica_at(topic, partition, -1).map_err(|e| {
+        let message = (e == ResponseError::KafkaStorageError).then(|| {
+            "this broker could not create the partition's log (a full disk, or no file descriptors left: see \
+             its log); it retries with backoff"
+                .to_string()
+        });
+        (e, message)
+    })?;
     let tp = TopicPartition::new(topic, partition);
     let appended = match guard {
         Some(guard) => broker.replicas.append_verified(&tp, records, acks, guard),
@@ -207,11 +214,12 @@ fn append(
         }) => {
             let after_failed_write = matches!(append_error, Some(AppendError::AfterFailedWrite { .. }));
             if error == ResponseError::KafkaStorageError && !after_failed_write {
-                tracing::error!(
-                    topic,
-                    partition,
-                    "append failed: {}",
-                    message.as_deref().unwrap_or_default()
+                // Once per interval with a count: a producer retrying into a full disk must not write a
+                // line per attempt.
+                broker.log_dirs.report(
+                    "append",
+                    &format_args!("append to {tp}"),
+                    &message.as_deref().unwrap_or_default(),
                 );
             } else if append_error.is_some() {
                 tracing::debug!(

@@ -16,14 +16,20 @@ use super::remote::RemoteEnsemble;
 use crate::coordinator::kafka::metadata_fetch;
 use crate::coordinator::kafka::metadata_fetch_codec::{ImageUpdate, MetadataFetchRequest};
 use crate::coordinator::kafka::{dispatch, ClientContext};
+use crate::util::ExponentialBackoff;
 
 pub enum ControllerChannel {
     Embedded(Arc<ClientContext>),
     Remote(Arc<RemoteEnsemble>),
 }
 
-/// How long to wait before asking again when no controller is known (an election is under way).
-const NO_CONTROLLER_BACKOFF: Duration = Duration::from_millis(200);
+/// How long to wait before asking again when no controller is known (an election is under way): 50 ms
+/// doubling to 1 s, with jitter, so brokers do not ask in step.
+const NO_CONTROLLER_BACKOFF: ExponentialBackoff = ExponentialBackoff {
+    initial: Duration::from_millis(50),
+    max: Duration::from_secs(1),
+    jitter: 0.2,
+};
 
 impl ControllerChannel {
     /// Sends `request` to the controller and returns its response. NOT_CONTROLLER answers and lost
@@ -39,6 +45,7 @@ impl ControllerChannel {
     ) -> Result<ResponseKind, String> {
         let deadline = tokio::time::Instant::now() + timeout;
         let mut last_problem;
+        let mut attempts = 0u32;
         loop {
             let attempt = match self {
                 ControllerChannel::Embedded(ctx) => dispatch(ctx, version, request.clone()).await,
@@ -67,10 +74,12 @@ impl ControllerChannel {
                 }
                 Err(problem) => last_problem = problem,
             }
-            if tokio::time::Instant::now() + NO_CONTROLLER_BACKOFF > deadline {
+            let pause = NO_CONTROLLER_BACKOFF.delay(attempts);
+            attempts = attempts.saturating_add(1);
+            if tokio::time::Instant::now() + pause > deadline {
                 return Err(last_problem);
             }
-            tokio::time::sleep(NO_CONTROLLER_BACKOFF).await;
+            tokio::time::sleep(pause).await;
         }
     }
 

@@ -39,6 +39,9 @@ pub struct GroupCoordinator {
     warned: AtomicBool,
     /// Shutting down: nothing waits any more (see `shutdown`).
     closed: AtomicBool,
+    /// Failed `__consumer_offsets` appends, logged once per interval with a count (a commit loop into
+    /// a full disk must not log a line per commit).
+    errors: crate::util::RateLimitedLog,
 }
 
 /// Everything behind the coordinator's one lock.
@@ -74,6 +77,7 @@ impl GroupCoordinator {
             ready: AtomicBool::new(false),
             warned: AtomicBool::new(false),
             closed: AtomicBool::new(false),
+            errors: crate::util::RateLimitedLog::new(std::time::Duration::from_secs(30)),
         }
     }
 
@@ -592,7 +596,13 @@ impl GroupCoordinator {
                     let value = (!group.is(GroupState::Dead)).then(|| encode_group_value(&metadata_value(group)));
                     if let Err(e) = self.append(broker, group_id, vec![(key, value)]) {
                         // The group lives on in memory; only a restart would lose this generation.
-                        tracing::error!(group = group_id, "could not persist group metadata: {e}");
+                        if let Some(count) = self.errors.should_log("persist") {
+                            tracing::error!(
+                                group = group_id,
+                                "could not persist group metadata: {e}{}",
+                                self.errors.repeats(count)
+                            );
+                        }
                     }
                 }
             }
@@ -640,13 +650,16 @@ impl GroupCoordinator {
             }
         };
         appended.inspect_err(|failure| {
-            let message = failure.message.as_deref().unwrap_or_default();
-            tracing::error!(
-                group = group_id,
-                partition,
-                "append to {OFFSETS_TOPIC} failed: {:?} {message}",
-                failure.error
-            );
+            if let Some(count) = self.errors.should_log(&format!("append {:?}", failure.error)) {
+                let message = failure.message.as_deref().unwrap_or_default();
+                tracing::error!(
+                    group = group_id,
+                    partition,
+                    "append to {OFFSETS_TOPIC} failed: {:?} {message}{}",
+                    failure.error,
+                    self.errors.repeats(count)
+                );
+            }
         })
     }
 }

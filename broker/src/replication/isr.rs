@@ -18,7 +18,14 @@ use super::hosted::{HostedPartition, Role};
 use super::partition_state::{isr_change_failure, IsrChangeFailure, IsrProposal};
 use crate::cluster::{ControllerChannel, Lane};
 use crate::metrics::ReplicationCounters;
-use crate::util::RateLimitedLog;
+use crate::util::{ExponentialBackoff, RateLimitedLog};
+
+/// Pause before an ISR change the controller refused or did not answer is sent again.
+const ISR_RETRY_BACKOFF: ExponentialBackoff = ExponentialBackoff {
+    initial: Duration::from_millis(200),
+    max: Duration::from_secs(5),
+    jitter: 0.2,
+};
 
 /// AlterPartition v3: ISR members with their broker epochs (KIP-903) and topic ids.
 pub const ALTER_PARTITION_VERSION: i16 = 3;
@@ -61,6 +68,7 @@ impl IsrClient {
         let this = self.clone();
         tokio::spawn(async move {
             let mut retried = false;
+            let mut attempts = 0u32;
             loop {
                 let outcome = this.send(&hosted, &proposal).await;
                 let again = {
@@ -106,8 +114,10 @@ impl IsrClient {
                                 if again { "sending it again" } else { "proposed again from the next fetch or check, or settled by metadata" }
                             );
                         }
-                        // Back off a little so a refusal is not retried in a tight loop.
-                        tokio::time::sleep(Duration::from_millis(200)).await;
+                        // Back off (200 ms doubling to 5 s, with jitter) so a refusal is not retried in a
+                        // tight loop.
+                        tokio::time::sleep(ISR_RETRY_BACKOFF.delay(attempts)).await;
+                        attempts = attempts.saturating_add(1);
                     }
                 }
                 if !again {

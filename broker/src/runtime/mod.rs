@@ -22,7 +22,7 @@ use crate::broker::Broker;
 use crate::cluster::remote::RemoteEnsemble;
 use crate::cluster::{embedded, ControllerChannel, Session};
 use crate::config::{BrokerConfig, LogDefaults, RawConfig, TimestampKind};
-use crate::log::{CleanerConfig, CleanupPolicy, LogCleaner, LogConfig, LogManager, TimestampType};
+use crate::log::{CleanerConfig, CleanupPolicy, LogCleaner, LogConfig, LogManager, TimestampType, TopicPartition};
 use crate::metrics::Metrics;
 mod connection;
 mod lifecycle;
@@ -274,7 +274,8 @@ pub async fn serve(broker: &Arc<Broker>, tasks: &TaskTracker, shutdown: &Cancell
         broker.config.log_retention_check_interval_ms,
         "retention",
         |b| {
-            b.logs.run_retention(now_ms());
+            let (_, failures) = b.logs.run_retention(now_ms());
+            report_partition_failures(b, "retention", &failures);
         },
     );
     spawn_periodic(
@@ -283,7 +284,8 @@ pub async fn serve(broker: &Arc<Broker>, tasks: &TaskTracker, shutdown: &Cancell
         broker.config.log_flush_scheduler_interval_ms,
         "flush",
         |b| {
-            b.logs.maybe_flush_all(now_ms());
+            let failures = b.logs.maybe_flush_all(now_ms());
+            report_partition_failures(b, "flush", &failures);
         },
     );
     // Session, rebalance and initial-delay timeouts of consumer groups.
@@ -321,7 +323,8 @@ pub async fn serve(broker: &Arc<Broker>, tasks: &TaskTracker, shutdown: &Cancell
         |b| {
             if let Err(e) = b.logs.checkpoint_high_watermarks() {
                 report_io_failure(b, &e);
-                warn!("cannot write the high-watermark checkpoints: {e}");
+                b.log_dirs
+                    .report("checkpoint", &"writing the high-watermark checkpoints", &e);
             }
         },
     );
@@ -329,7 +332,11 @@ pub async fn serve(broker: &Arc<Broker>, tasks: &TaskTracker, shutdown: &Cancell
     spawn_periodic(broker, shutdown, 60_000, "offset checkpoints", |b| {
         if let Err(e) = b.logs.checkpoint_recovery_points_and_log_starts() {
             report_io_failure(b, &e);
-            warn!("cannot write the recovery-point and log-start-offset checkpoints: {e}");
+            b.log_dirs.report(
+                "checkpoint",
+                &"writing the recovery-point and log-start-offset checkpoints",
+                &e,
+            );
         }
     });
     start_log_cleaner(broker, tasks, shutdown);
@@ -457,6 +464,23 @@ fn write_meta_properties(dir: &Path, broker_id: i32, cluster_id: &str) -> anyhow
         "#\n#oxka broker identity (Kafka meta.properties format)\nversion=0\nbroker.id={broker_id}\ncluster.id={cluster_id}\n"
     );
     std::fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))
+}
+
+/// Failures of a periodic duty over all partitions (retention, flush): each I/O failure takes its log
+/// dir offline; one line per interval names the first and counts the rest.
+fn report_partition_failures(broker: &Broker, duty: &str, failures: &[(TopicPartition, crate::log::LogError)]) {
+    let Some((tp, first)) = failures.first() else {
+        return;
+    };
+    for (_, e) in failures {
+        report_io_failure(broker, e);
+    }
+    let what = if failures.len() == 1 {
+        format!("{duty} of {tp}")
+    } else {
+        format!("{duty} of {} partitions (the first, {tp})", failures.len())
+    };
+    broker.log_dirs.report(duty, &what, first);
 }
 
 /// A checkpoint that could not be written takes its log dir offline, as a failed append does.

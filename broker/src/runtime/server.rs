@@ -16,6 +16,7 @@ use super::sasl::SaslServer;
 use super::tls::Tls;
 use crate::api::ConnectionInfo;
 use crate::broker::Broker;
+use crate::util::AcceptFailures;
 
 /// Binds every configured listener; returns them with their actual local addresses (port 0 resolved).
 pub async fn bind_listeners(broker: &Broker) -> std::io::Result<Vec<(Arc<str>, TcpListener)>> {
@@ -56,6 +57,7 @@ pub async fn accept_loop(
     tasks: TaskTracker,
     shutdown: CancellationToken,
 ) {
+    let mut failures = AcceptFailures::default();
     loop {
         let permit = tokio::select! {
             _ = shutdown.cancelled() => break,
@@ -70,6 +72,7 @@ pub async fn accept_loop(
         };
         match accepted {
             Ok((stream, peer)) => {
+                failures.accepted();
                 configure_socket(&broker, &stream);
                 let mut info = ConnectionInfo {
                     listener: name.clone(),
@@ -99,9 +102,16 @@ pub async fn accept_loop(
                 });
             }
             Err(e) => {
-                // EMFILE and friends: back off briefly instead of spinning.
-                warn!(listener = %name, "accept failed: {e}");
-                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                // EMFILE and friends: back off instead of spinning, log once per interval.
+                let (line, pause) = failures.failed(&e);
+                if let Some(line) = line {
+                    warn!(listener = %name, "{line}");
+                }
+                drop(permit);
+                tokio::select! {
+                    _ = shutdown.cancelled() => break,
+                    _ = tokio::time::sleep(pause) => {}
+                }
             }
         }
     }

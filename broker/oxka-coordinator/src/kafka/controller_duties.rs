@@ -20,6 +20,7 @@ use oxka_protocol::util::now_ms;
 /// so a new controller starts every broker's clock when it first looks (a grace period of one timeout).
 pub async fn fence_expired_brokers(ctx: Arc<ClientContext>, shutdown: CancellationToken) {
     let mut ticker = tokio::time::interval(std::time::Duration::from_secs(1));
+    let problems = oxka_protocol::util::RateLimitedLog::new(std::time::Duration::from_secs(30));
     loop {
         tokio::select! {
             _ = shutdown.cancelled() => return,
@@ -42,7 +43,15 @@ pub async fn fence_expired_brokers(ctx: Arc<ClientContext>, shutdown: Cancellati
             };
             match ctx.node.write(command).await {
                 Ok(_) => tracing::info!(broker_id, "fenced a broker whose heartbeats stopped"),
-                Err(e) => warn!(broker_id, "cannot fence a broker whose heartbeats stopped: {e}"),
+                Err(e) => {
+                    if let Some(count) = problems.should_log("fence") {
+                        warn!(
+                            broker_id,
+                            "cannot fence a broker whose heartbeats stopped: {e}; retrying every second{}",
+                            problems.repeats(count)
+                        );
+                    }
+                }
             }
         }
         reconcile_leadership(&ctx).await;

@@ -35,6 +35,7 @@ use tracing::{debug, warn};
 use oxka_protocol::codec::{decode_request, encode_response, Decoded};
 use oxka_protocol::network::frame::{read_frame_body, read_frame_size, FrameError};
 use oxka_protocol::network::MemoryBudget;
+use oxka_protocol::util::AcceptFailures;
 use oxka_protocol::RequestError;
 
 pub mod allocate_producer_ids;
@@ -158,6 +159,7 @@ pub async fn serve_clients(
     shutdown: CancellationToken,
 ) {
     let connections = Arc::new(Semaphore::new(max_connections.clamp(1, Semaphore::MAX_PERMITS)));
+    let mut failures = AcceptFailures::default();
     loop {
         let permit = tokio::select! {
             _ = shutdown.cancelled() => return,
@@ -169,6 +171,7 @@ pub async fn serve_clients(
         };
         match accepted {
             Ok((stream, peer)) => {
+                failures.accepted();
                 let _ = stream.set_nodelay(true);
                 let (ctx, budget, shutdown) = (ctx.clone(), budget.clone(), shutdown.clone());
                 tasks.spawn(async move {
@@ -177,8 +180,15 @@ pub async fn serve_clients(
                 });
             }
             Err(e) => {
-                warn!("accept failed on clientPort: {e}");
-                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                let (line, pause) = failures.failed(&e);
+                if let Some(line) = line {
+                    warn!("clientPort: {line}");
+                }
+                drop(permit);
+                tokio::select! {
+                    _ = shutdown.cancelled() => return,
+                    _ = tokio::time::sleep(pause) => {}
+                }
             }
         }
     }

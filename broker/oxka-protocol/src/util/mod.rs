@@ -1,8 +1,10 @@
 //! Small helpers shared by several modules.
 
+mod accept_failures;
 mod backoff;
 mod rate_limited_log;
 
+pub use accept_failures::AcceptFailures;
 pub use backoff::ExponentialBackoff;
 pub use rate_limited_log::RateLimitedLog;
 

@@ -20,6 +20,23 @@ impl RateLimitedLog {
         }
     }
 
+    pub fn interval(&self) -> Duration {
+        self.interval
+    }
+
+    /// What a line logged after `should_log` returned `count` adds: nothing for a first occurrence,
+    /// else how many there were since the last line and how often such lines come.
+    pub fn repeats(&self, count: u64) -> String {
+        if count <= 1 {
+            String::new()
+        } else {
+            format!(
+                " ({count} times since the last such line; logged at most every {} s)",
+                self.interval.as_secs_f64()
+            )
+        }
+    }
+
     /// Counts one occurrence of `kind`; returns `Some(count)` (occurrences since it was last logged,
     /// this one included) when it should be logged now.
     pub fn should_log(&self, kind: &str) -> Option<u64> {
@@ -66,5 +83,10 @@ mod tests {
         assert_eq!(log.should_log_at("b", t0), Some(1), "kinds are separate");
         assert_eq!(log.should_log_at("a", t0 + Duration::from_secs(11)), Some(6));
         assert_eq!(log.should_log_at("a", t0 + Duration::from_secs(12)), None);
+        assert_eq!(log.repeats(1), "");
+        assert_eq!(
+            log.repeats(6),
+            " (6 times since the last such line; logged at most every 10 s)"
+        );
     }
 }
