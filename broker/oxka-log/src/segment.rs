@@ -572,6 +572,14 @@ impl FetchSlice {
         self.segment_base
     }
 
+    /// The planned bytes as a file region (file, position, length), for a send that never reads them
+    /// into memory (sendfile); `None` for an empty read. The file stays open as long as the `Arc`,
+    /// so a segment deleted meanwhile stays readable.
+    pub fn region(&self) -> Option<(Arc<File>, u64, usize)> {
+        let file = self.file.as_ref().filter(|_| self.len > 0)?;
+        Some((file.clone(), self.position, self.len))
+    }
+
     /// Reads the planned bytes with one `pread` (more only on short reads). If the file was
     /// truncated meanwhile (recovery, replica truncation), returns the bytes still there; Kafka
     /// clients accept a trailing partial batch.
