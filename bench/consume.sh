@@ -97,7 +97,7 @@ for name in $BROKERS; do
     --partitions "$PARTITIONS" --replication-factor 1 >/dev/null
   log "$name: writing $RECORDS records of $RECORD_SIZE B ($CONSUME_MB MiB) over $PARTITIONS partitions"
   PERF_RECORDS=$RECORDS producer_perf "$BENCH_DIR/$name/producer.txt" "127.0.0.1:$port" bench-consume \
-    acks=1 linger.ms=20 batch.size=1048576 max.request.size=10485760 buffer.memory=268435456 >/dev/null
+    acks=1 linger.ms=20 batch.size=1048576 max.request.size=10485760 >/dev/null
   for ((run = 1; run <= RUNS; run++)); do
     mib_s=$(kcat_read "$name" "127.0.0.1:$port" "$run")
     log "$name: read $run: $mib_s MiB/s"
@@ -107,6 +107,7 @@ for name in $BROKERS; do
     fi
   done
   stop_nodes 60
+  rm -rf "$BENCH_DIR/$name/data" # 1 GiB per broker: not kept
 done
 
 echo

@@ -356,3 +356,73 @@ fn with_zero_copy_off_the_copying_path_serves_the_same_records() {
     expect_every_record("kcat", &kcat_read(&broker));
     assert_eq!(zero_copy_bytes(&broker), 0.0);
 }
+
+/// A segment truncated while its region is being sent (here by hand; in a broker, by a replica
+/// truncating its log): the frame's length is already on the wire, so the broker closes the
+/// connection with a warning instead of sending a frame shorter than it announced, and goes on
+/// serving other connections. The client sees a disconnect, never a malformed response.
+#[test]
+fn a_segment_truncated_under_a_pending_send_closes_the_connection() {
+    let broker = Broker::start(&[]);
+    create_topic(&broker, "zc-cut", 1);
+    let script = r#"
+from confluent_kafka import Producer
+p = Producer({"bootstrap.servers": BOOTSTRAP, "linger.ms": 5, "batch.size": 1048576, "acks": "all"})
+for i in range(400):
+    p.produce("zc-cut", value=b"z" * 20000, partition=0)
+if p.flush(60) != 0:
+    fail("records left unacknowledged")
+"#;
+    python_ok(script, &broker.bootstrap());
+    // A client that asks for 8 MB and does not read yet: the broker's send waits on a full socket.
+    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    socket.set_recv_buffer_size(32 * 1024).unwrap();
+    let address: std::net::SocketAddr = broker.bootstrap().parse().unwrap();
+    socket.connect(&address.into()).unwrap();
+    let mut stream: TcpStream = socket.into();
+    stream.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let request_body = FetchRequest::default()
+        .with_replica_id(kafka_protocol::messages::BrokerId(-1))
+        .with_max_wait_ms(0)
+        .with_max_bytes(16 << 20)
+        .with_topics(vec![FetchTopic::default()
+            .with_topic(TopicName(StrBytes::from_static_str("zc-cut")))
+            .with_partitions(vec![FetchPartition::default()
+                .with_partition(0)
+                .with_fetch_offset(0)
+                .with_partition_max_bytes(16 << 20)])]);
+    stream.write_all(&request(ApiKey::Fetch, 11, 1, &request_body)).unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    let segment = &broker.segment_files("zc-cut", 0)[0];
+    let cut = 1 << 20;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(segment)
+        .unwrap()
+        .set_len(cut)
+        .unwrap();
+
+    let mut len = [0u8; 4];
+    stream.read_exact(&mut len).unwrap();
+    let announced = i32::from_be_bytes(len) as usize;
+    assert!(announced > 7 << 20, "the response announced {announced} bytes");
+    let mut got = Vec::new();
+    stream.read_to_end(&mut got).expect("the connection closes");
+    assert!(
+        got.len() < announced,
+        "the whole response came although the segment was cut"
+    );
+    assert!(
+        got.len() < cut as usize + 4096,
+        "bytes beyond the cut arrived: {}",
+        got.len()
+    );
+    wait_for("the broker's warning", Duration::from_secs(10), || {
+        broker
+            .log_text()
+            .contains("segment file truncated under a fetch response")
+    });
+    // Other connections are still served.
+    let out = kcat(&["-L", "-b", &broker.bootstrap(), "-t", "zc-cut"], b"");
+    expect_success("kcat -L after the cut", &out);
+}
