@@ -7,8 +7,9 @@
 //!   the healthy dir and are read back. The healthy rounds all succeed, the full partition answers
 //!   KAFKA_STORAGE_ERROR, and the broker's log holds a handful of lines about it.
 //! - `running_out_of_file_descriptors_backs_off_and_recovers`: the broker's soft open file limit is
-//!   lowered to 256 (`prlimit` on the running process) and a topic of 150 partitions is created (three files
-//!   each), and a few clients connect. The partitions that cannot get their files are retried with
+//!   lowered to 256 (`prlimit` on the running process) and a topic of 400 partitions is created (each
+//!   keeps its segment file open: the open-file budget was sized from the limit at start-up), and a few
+//!   clients connect. The partitions that cannot get their files are retried with
 //!   backoff, as is accepting the waiting connections; the log holds a few lines about it, not one per
 //!   attempt or per partition; once the limit is raised every partition is
 //!   created and takes records.
@@ -198,6 +199,9 @@ fn open_files(pid: u32) -> usize {
     std::fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, |d| d.count())
 }
 
+/// Partitions of the topic created while the broker's soft limit is 256 open files.
+const MANY: u32 = 400;
+
 #[test]
 fn running_out_of_file_descriptors_backs_off_and_recovers() {
     if !is_root() {
@@ -211,9 +215,10 @@ fn running_out_of_file_descriptors_backs_off_and_recovers() {
     set_soft_open_file_limit(pid, 256);
     let mark = broker.log_text().len();
     let started = Instant::now();
-    // The controller creates the topic (metadata only); the broker then opens three files for each
-    // partition and runs out of descriptors part way.
-    create_topic(&broker, "many", 150);
+    // The controller creates the topic (metadata only); the broker then creates each partition's
+    // files and keeps its segment file open (log.open.files.max was sized from the limit at
+    // start-up, far above 256), so it runs out of descriptors part way.
+    create_topic(&broker, "many", MANY);
     wait_for(
         "the broker to run out of file descriptors",
         Duration::from_secs(20),
@@ -253,7 +258,7 @@ fn running_out_of_file_descriptors_backs_off_and_recovers() {
     // takes records.
     set_soft_open_file_limit(pid, 4096);
     let raised = Instant::now();
-    wait_for("the logs of all 150 partitions", Duration::from_secs(30), || {
+    wait_for("the logs of all the partitions", Duration::from_secs(30), || {
         broker.log_text()[mark..].contains("the logs follow metadata again")
     });
     eprintln!(
@@ -261,6 +266,6 @@ fn running_out_of_file_descriptors_backs_off_and_recovers() {
         raised.elapsed()
     );
     produce_numbers(&broker.bootstrap(), "many", 1500);
-    assert_eq!(high_watermark_total(&broker.bootstrap(), "many", 150), 1500);
+    assert_eq!(high_watermark_total(&broker.bootstrap(), "many", MANY), 1500);
     assert_eq!(high_watermark_total(&broker.bootstrap(), "before", 1), 100);
 }

@@ -64,6 +64,11 @@ fn an_ssl_listener_serves_kafkas_java_clients_and_kcat() {
         .collect();
     values.sort();
     assert_eq!(values, ["one", "three", "two"], "{read:?}");
+    if broker.target() == Target::Oxka {
+        // TLS must see the bytes: fetches over it never go through sendfile.
+        let sent = metric_value(broker.metrics_port(), "oxka_fetch_zero_copy_bytes_total");
+        assert_eq!(sent, 0.0, "records went through sendfile on a TLS connection");
+    }
 
     // A plaintext client on the TLS port fails; the broker says why and goes on serving TLS clients.
     let plain = kafka_tool_timeout("4", "topics", &["--bootstrap-server", &ssl, "--list"], 90);

@@ -107,6 +107,9 @@ pub struct BrokerConfig {
     pub socket_send_buffer_bytes: i32,
     pub socket_receive_buffer_bytes: i32,
     pub socket_request_max_bytes: usize,
+    /// `fetch.zero.copy.enable` (oxka's, true): plaintext Fetch responses send record data from the
+    /// segment files with sendfile instead of reading it into memory first.
+    pub fetch_zero_copy_enable: bool,
     /// `quota.window.num` (11) and `quota.window.size.seconds` (1): the windows client quotas measure
     /// byte rates over.
     pub quota_window_num: usize,
@@ -386,6 +389,7 @@ impl BrokerConfig {
             socket_request_max_bytes: raw
                 .ranged::<usize>("socket.request.max.bytes", 1, i32::MAX as usize)?
                 .unwrap_or(104_857_600),
+            fetch_zero_copy_enable: raw.boolean("fetch.zero.copy.enable")?.unwrap_or(true),
             quota_window_num: raw.ranged::<usize>("quota.window.num", 1, 1000)?.unwrap_or(11),
             quota_window_size_seconds: raw.ranged::<u64>("quota.window.size.seconds", 1, 3600)?.unwrap_or(1),
             max_connections: raw

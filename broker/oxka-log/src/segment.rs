@@ -1,6 +1,6 @@
 //! `LogSegment`: one `.log` file of record batches plus its `OffsetIndex`, `TimeIndex` and
-//! `TransactionIndex` (the aborted transactions whose marker it holds), and the `FetchSlice` a read
-//! hands back.
+//! `TransactionIndex` (the aborted transactions whose marker it holds). A read hands back a
+//! `FetchSlice` (`fetch_slice.rs`).
 //!
 //! Data enters through `append` (one positional write of already validated, offset-assigned
 //! batches) or is found on disk at open. It leaves through `read`, which only *plans* a read (file
@@ -15,9 +15,8 @@ use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use bytes::{Bytes, BytesMut};
-
 use super::batch::{BatchHeader, HEADER_SIZE, NO_TIMESTAMP};
+use super::fetch_slice::{FetchSlice, SliceSource};
 use super::index::{OffsetIndex, TimeIndex};
 use super::open_files::{FileId, OpenFiles};
 use super::txn_index::TransactionIndex;
@@ -383,16 +382,16 @@ impl LogSegment {
             }
             end = pos + h.size() as u64;
         }
-        Ok(Some(FetchSlice {
-            source: Some(SliceSource {
+        Ok(Some(FetchSlice::of_segment(
+            SliceSource {
                 file_id: self.file_id,
                 path: self.log_path.clone(),
                 inode: self.inode,
-            }),
-            segment_base: self.base_offset,
-            position: start,
-            len: (end - start) as usize,
-        }))
+            },
+            self.base_offset,
+            start,
+            (end - start) as usize,
+        )))
     }
 
     /// First batch with maxTimestamp >= `timestamp` and lastOffset >= `starting_offset`, as
@@ -572,92 +571,5 @@ impl<'a> HeaderScanner<'a> {
         }
         self.pos = pos + header.size() as u64;
         Ok(Some((pos, header)))
-    }
-}
-
-/// A planned read: whole batches at `[position, position + len)` of a segment file. Cheap to make
-/// under the partition lock; `read()` does the `pread` afterwards. It names the file rather than
-/// holding it open, so a fetch planned over 20,000 partitions does not hold 20,000 files: `file()`
-/// takes the handle from `OpenFiles` (reopening it by path, checked by inode) when the bytes are read
-/// or sent. A segment deleted or replaced by the cleaner in between reads as empty, which the client
-/// fetches again (and then finds the offset moved on, as if it had fetched a moment later).
-#[derive(Debug, Clone, Default)]
-pub struct FetchSlice {
-    source: Option<SliceSource>,
-    /// Base offset of the segment read (to find where the read ends, `Log::fetch_upper_bound`).
-    segment_base: i64,
-    position: u64,
-    len: usize,
-}
-
-impl FetchSlice {
-    pub fn empty() -> FetchSlice {
-        FetchSlice::default()
-    }
-    pub fn is_empty(&self) -> bool {
-        self.len == 0
-    }
-    pub fn len(&self) -> usize {
-        self.len
-    }
-    pub fn position(&self) -> u64 {
-        self.position
-    }
-    pub(crate) fn segment_base(&self) -> i64 {
-        self.segment_base
-    }
-
-    /// The segment file to read, or None when there is nothing to read or the segment is gone.
-    pub fn file(&self) -> io::Result<Option<Arc<File>>> {
-        match &self.source {
-            Some(source) => source.open(),
-            None => Ok(None),
-        }
-    }
-
-    /// Reads the planned bytes with one `pread` (more only on short reads). If the file was
-    /// truncated meanwhile (recovery, replica truncation), returns the bytes still there; Kafka
-    /// clients accept a trailing partial batch.
-    pub fn read(&self) -> io::Result<Bytes> {
-        let Some(file) = self.file()? else {
-            return Ok(Bytes::new());
-        };
-        let mut buf = BytesMut::zeroed(self.len);
-        let mut done = 0;
-        while done < self.len {
-            match file.read_at(&mut buf[done..], self.position + done as u64) {
-                Ok(0) => break,
-                Ok(n) => done += n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e),
-            }
-        }
-        buf.truncate(done);
-        Ok(buf.freeze())
-    }
-}
-
-/// Which file a `FetchSlice` reads: its segment's handle id, path and inode.
-#[derive(Debug, Clone)]
-struct SliceSource {
-    file_id: FileId,
-    path: PathBuf,
-    inode: u64,
-}
-
-impl SliceSource {
-    /// The segment's file; None when the segment was deleted, or its name now belongs to another
-    /// file (the cleaner's replacement).
-    fn open(&self) -> io::Result<Option<Arc<File>>> {
-        let open_files = OpenFiles::global();
-        match open_files.get(self.file_id, &self.path) {
-            Ok(file) if std::os::unix::fs::MetadataExt::ino(&file.metadata()?) == self.inode => Ok(Some(file)),
-            Ok(_) => {
-                open_files.forget(self.file_id);
-                Ok(None)
-            }
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(e),
-        }
     }
 }

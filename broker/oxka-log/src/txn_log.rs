@@ -10,8 +10,9 @@
 use super::append_info::AppendInfo;
 use super::control::{self, ControlRecordType, EndTransactionMarker};
 use super::error::{AppendError, LogError, ReadError};
+use super::fetch_slice::FetchSlice;
 use super::producer_state::AppendOrigin;
-use super::segment::{FetchSlice, HeaderScanner};
+use super::segment::HeaderScanner;
 use super::txn_index::AbortedTxn;
 use super::unified_log::Log;
 

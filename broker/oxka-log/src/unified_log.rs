@@ -22,9 +22,10 @@ use super::checkpoint;
 use super::config::{LogConfig, TimestampType};
 use super::control;
 use super::error::{AppendError, LogError, ReadError};
+use super::fetch_slice::FetchSlice;
 use super::leader_epoch::LeaderEpochCache;
 use super::producer_state::{AppendOrigin, ProducerBatch, ProducerStateManager};
-use super::segment::{AppendedBatch, FetchSlice, LogSegment, SegmentSettings};
+use super::segment::{AppendedBatch, LogSegment, SegmentSettings};
 
 /// Write the recovery-point checkpoint from `flush` at most this often (it is always written on
 /// close and whenever the log start offset moves). A stale recovery point only means more

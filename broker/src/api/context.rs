@@ -17,6 +17,9 @@ pub struct ConnectionInfo {
     /// The principal name of a TLS client's certificate (`ssl.principal.mapping.rules` applied);
     /// `None` without TLS or without a client certificate.
     pub tls_principal: Option<Arc<str>>,
+    /// Fetch responses send record data from segment files with sendfile: a plaintext connection
+    /// (`PLAINTEXT`, `SASL_PLAINTEXT`) with `fetch.zero.copy.enable`. TLS must see the bytes.
+    pub zero_copy: bool,
 }
 
 /// What a handler may know about its request.

@@ -1,8 +1,11 @@
 //! Fetch: reads whole record batches from partition logs, long-polling until `min_bytes` are available
 //! or `max_wait_ms` passes. Limits: `max_bytes` for the response, `partition_max_bytes` per partition,
 //! and at least one batch from the first partition with data (so a batch larger than the limits still
-//! makes progress, as in Kafka). Data is read with one pread per partition after the partition lock is
-//! released; the bytes are reserved in the memory budget until the response is written.
+//! makes progress, as in Kafka). On a plaintext connection the records are not read at all: the
+//! response names each partition's segment file region (`fetch_frame`) and the connection sends it
+//! with sendfile, so the memory budget is not charged for them. On TLS connections (and with
+//! `fetch.zero.copy.enable=false`) they are read with one pread per partition after the partition
+//! lock is released, and the bytes are reserved in the memory budget until the response is written.
 //!
 //! A fetch from a follower (a replica id in the request, or KIP-903's replica state from v15) is first
 //! recorded with the replica manager, once per request (its progress moves the high watermark and may
@@ -24,6 +27,7 @@ use kafka_protocol::messages::{FetchRequest, FetchResponse, ProducerId};
 use kafka_protocol::protocol::VersionRange;
 
 use super::authorize::Op;
+use super::fetch_frame::{FileRegion, PartitionRegion};
 use super::{topic_name_for, RequestContext};
 use crate::broker::Broker;
 use crate::log::{FetchSlice, ReadError};
@@ -52,6 +56,14 @@ struct Attempt {
     has_error: bool,
 }
 
+/// A fetch's answer: the response, the memory its records hold, and the partitions whose records
+/// stay in files (sent with sendfile; their records are empty in `response`).
+pub struct Fetched {
+    pub response: FetchResponse,
+    pub permit: MemoryPermit,
+    pub regions: Vec<PartitionRegion>,
+}
+
 /// `request_permit` is the budget held for the request itself; it is released before the data's
 /// reservation is taken, so a fetch never holds memory while it waits for more.
 pub async fn handle(
@@ -59,7 +71,7 @@ pub async fn handle(
     ctx: &RequestContext<'_>,
     request: FetchRequest,
     request_permit: MemoryPermit,
-) -> (FetchResponse, MemoryPermit) {
+) -> Fetched {
     drop(request_permit);
     let wait = Duration::from_millis(request.max_wait_ms.max(0) as u64);
     let deadline = tokio::time::Instant::now() + wait;
@@ -84,44 +96,45 @@ pub async fn handle(
             _ = tokio::time::sleep_until(deadline) => {}
         }
     };
-    let (response, permit) = read(broker, attempt).await;
+    let fetched = read(broker, attempt, ctx.connection.zero_copy).await;
     if follower.is_some() {
-        return (response, permit);
+        return fetched;
     }
-    throttle_consumer(broker, ctx, response, permit)
+    throttle_consumer(broker, ctx, fetched)
 }
 
 /// A consumer's fetch counts against its `consumer_byte_rate` quota (`quota`): over it, the response
 /// carries the throttle time and no data, as Kafka's throttled fetch response (the bytes are taken back,
 /// since they were never sent; the client fetches them again after the throttle time).
-fn throttle_consumer(
-    broker: &Broker,
-    ctx: &RequestContext<'_>,
-    response: FetchResponse,
-    permit: MemoryPermit,
-) -> (FetchResponse, MemoryPermit) {
-    let bytes: u64 = response
+fn throttle_consumer(broker: &Broker, ctx: &RequestContext<'_>, fetched: Fetched) -> Fetched {
+    let in_memory: u64 = fetched
+        .response
         .responses
         .iter()
         .flat_map(|t| &t.partitions)
         .filter_map(|p| p.records.as_ref())
         .map(|r| r.len() as u64)
         .sum();
+    let bytes = in_memory + fetched.regions.iter().map(|r| r.region.len as u64).sum::<u64>();
     let image = broker.metadata.image();
     let now = crate::util::now_ms();
     let throttle_ms = broker
         .client_quotas
         .record(&image, quota::Kind::Fetch, ctx.user, ctx.client_id(), bytes, now);
     if throttle_ms == 0 {
-        return (response, permit);
+        return fetched;
     }
     broker
         .client_quotas
         .unrecord(&image, quota::Kind::Fetch, ctx.user, ctx.client_id(), bytes);
     let throttled = FetchResponse::default()
         .with_throttle_time_ms(throttle_ms)
-        .with_session_id(response.session_id);
-    (throttled, MemoryPermit::none())
+        .with_session_id(fetched.response.session_id);
+    Fetched {
+        response: throttled,
+        permit: MemoryPermit::none(),
+        regions: Vec::new(),
+    }
 }
 
 /// Per topic of the request, whether the caller may not read it (TOPIC_AUTHORIZATION_FAILED, as in
@@ -341,14 +354,57 @@ fn aborted_transactions(log: &crate::log::Log, fetch_offset: i64, slice: &FetchS
         .collect()
 }
 
-async fn read(broker: &Broker, mut attempt: Attempt) -> (FetchResponse, MemoryPermit) {
+/// Most segment files one zero-copy response holds open until it is sent. A planned read names its
+/// file without holding it (`FetchSlice`, so that the open-file budget holds), and a region must hold
+/// it from before the frame length is written until the bytes are sent: a fetch with data in more
+/// partitions than this (a consumer of thousands of partitions catching up) is read into memory
+/// instead, one file at a time.
+const ZERO_COPY_MAX_FILES: usize = 128;
+
+/// Reads the planned records into memory (reserving them in the budget), or with `zero_copy` leaves
+/// them in their files as regions for the connection to send (nothing reserved).
+async fn read(broker: &Broker, mut attempt: Attempt, zero_copy: bool) -> Fetched {
+    let mut total = 0u64;
+    let mut throttled = 0u64;
+    let with_data = attempt.reads.iter().filter(|r| !r.slice.is_empty()).count();
+    if zero_copy && with_data <= ZERO_COPY_MAX_FILES {
+        let mut regions = Vec::with_capacity(with_data);
+        for planned in attempt.reads {
+            let data = &mut attempt.topics[planned.topic].partitions[planned.partition];
+            let file = match planned.slice.file() {
+                Ok(Some(file)) if !planned.slice.is_empty() => file,
+                // Nothing to read, or the segment was deleted since the read was planned.
+                Ok(_) => continue,
+                Err(e) => {
+                    broker.log_dirs.report("fetch", &"opening fetched data", &e);
+                    data.error_code = ResponseError::KafkaStorageError.code();
+                    continue;
+                }
+            };
+            let (position, len) = (planned.slice.position(), planned.slice.len());
+            total += len as u64;
+            if planned.throttled {
+                throttled += len as u64;
+            }
+            regions.push(PartitionRegion {
+                topic: planned.topic,
+                partition: planned.partition,
+                region: FileRegion { file, position, len },
+            });
+        }
+        broker.metrics.record_fetch(total);
+        broker.replicas.quotas().leader.record(throttled, crate::util::now_ms());
+        return Fetched {
+            response: FetchResponse::default().with_responses(attempt.topics),
+            permit: MemoryPermit::none(),
+            regions,
+        };
+    }
     let permit = if attempt.bytes > 0 {
         broker.budget.reserve(attempt.bytes).await
     } else {
         MemoryPermit::none()
     };
-    let mut total = 0u64;
-    let mut throttled = 0u64;
     for planned in attempt.reads {
         let data = &mut attempt.topics[planned.topic].partitions[planned.partition];
         match planned.slice.read() {
@@ -367,5 +423,9 @@ async fn read(broker: &Broker, mut attempt: Attempt) -> (FetchResponse, MemoryPe
     }
     broker.metrics.record_fetch(total);
     broker.replicas.quotas().leader.record(throttled, crate::util::now_ms());
-    (FetchResponse::default().with_responses(attempt.topics), permit)
+    Fetched {
+        response: FetchResponse::default().with_responses(attempt.topics),
+        permit,
+        regions: Vec::new(),
+    }
 }

@@ -19,6 +19,7 @@ use crate::protocol::codec;
 pub use crate::protocol::{ApiSpec, RequestError};
 use crate::quota;
 pub use context::{code, topic_name_for, ConnectionInfo, RequestContext};
+pub use fetch_frame::FileRegion;
 
 pub mod add_offsets_to_txn;
 pub mod add_partitions_to_txn;
@@ -49,6 +50,7 @@ pub mod describe_user_scram_credentials;
 pub mod elect_leaders;
 pub mod end_txn;
 pub mod fetch;
+pub mod fetch_frame;
 pub mod find_coordinator;
 pub mod heartbeat;
 pub mod incremental_alter_configs;
@@ -140,8 +142,13 @@ pub const SUPPORTED: &[ApiSpec] = &[
 ];
 
 /// An encoded response frame and the memory it holds in the budget until written.
+///
+/// A plaintext Fetch response leaves its record data in the segment files: `regions` names them,
+/// each with the offset in `frame` where its bytes go (ascending; `fetch_frame`). The frame's
+/// length prefix counts them. Every other response has none.
 pub struct Response {
     pub frame: BytesMut,
+    pub regions: Vec<(usize, FileRegion)>,
     pub _permit: MemoryPermit,
 }
 
@@ -179,6 +186,7 @@ pub async fn start_request(
         codec::Decoded::UnknownApiVersions(frame) => {
             let response = Response {
                 frame,
+                regions: Vec::new(),
                 _permit: request_permit,
             };
             return Ok((Started::Done(Some(response)), Duration::ZERO));
@@ -231,17 +239,30 @@ pub async fn start_request(
         connection,
         user,
     };
+    if let RequestKind::Fetch(r) = request {
+        let fetched = fetch::handle(broker, &ctx, r, request_permit).await;
+        broker.metrics.request_done(api, started.elapsed());
+        let throttle = Duration::from_millis(fetched.response.throttle_time_ms.max(0) as u64);
+        let response = if fetched.regions.is_empty() {
+            let body = ResponseKind::Fetch(fetched.response);
+            encode(api, version, header.correlation_id, &body, fetched.permit)?
+        } else {
+            let encoded = fetch_frame::encode(version, header.correlation_id, fetched.response, fetched.regions)?;
+            Response {
+                frame: encoded.frame,
+                regions: encoded.regions,
+                _permit: fetched.permit,
+            }
+        };
+        return Ok((Started::Done(Some(response)), throttle));
+    }
     let outcome = dispatch(broker, &ctx, request, request_permit).await;
     broker.metrics.request_done(api, started.elapsed());
     let Some((body, response_permit)) = outcome else {
         return Ok((Started::Done(None), Duration::ZERO));
     };
-    let throttle = match &body {
-        ResponseKind::Fetch(r) => Duration::from_millis(r.throttle_time_ms.max(0) as u64),
-        _ => Duration::ZERO,
-    };
     let response = encode(api, version, header.correlation_id, &body, response_permit)?;
-    Ok((Started::Done(Some(response)), throttle))
+    Ok((Started::Done(Some(response)), Duration::ZERO))
 }
 
 fn encode(
@@ -253,20 +274,24 @@ fn encode(
 ) -> Result<Response, RequestError> {
     let response_header = ResponseHeader::default().with_correlation_id(correlation_id);
     let frame = codec::encode_response(api, version, &response_header, body)?;
-    Ok(Response { frame, _permit: permit })
+    Ok(Response {
+        frame,
+        regions: Vec::new(),
+        _permit: permit,
+    })
 }
 
-/// Routes a typed request to its handler. Returns the response and any memory it holds
-/// (Fetch reserves the bytes it read), or `None` when no response is due.
+/// Routes a typed request to its handler (Fetch is routed by `start_request`, since its response may
+/// leave record data in files). Returns the response and any memory it holds, or `None` when no
+/// response is due.
 ///
 /// `request_permit` holds the request's bytes in the memory budget; it is released when the handler is
-/// done with the request (Fetch releases it before reserving room for the data it reads, so that a
-/// connection never waits for memory while holding some: no reservation cycle can form).
+/// done with the request.
 async fn dispatch(
     broker: &Arc<Broker>,
     ctx: &RequestContext<'_>,
     request: RequestKind,
-    request_permit: MemoryPermit,
+    _request_permit: MemoryPermit,
 ) -> Option<(ResponseKind, MemoryPermit)> {
     let none = MemoryPermit::none;
     let response = match request {
@@ -276,10 +301,6 @@ async fn dispatch(
             return produce::handle(broker, ctx, r)
                 .await
                 .map(|r| (ResponseKind::Produce(r), none()))
-        }
-        RequestKind::Fetch(r) => {
-            let (response, permit) = fetch::handle(broker, ctx, r, request_permit).await;
-            return Some((ResponseKind::Fetch(response), permit));
         }
         RequestKind::ListOffsets(r) => ResponseKind::ListOffsets(list_offsets::handle(broker, ctx, r)),
         RequestKind::CreateTopics(r) => ResponseKind::CreateTopics(create_topics::handle(broker, ctx, r).await),

@@ -40,6 +40,7 @@ pub struct Metrics {
     messages_in: Family<TopicLabels, Counter>,
     failed_produce: Family<TopicLabels, Counter>,
     bytes_out: Counter,
+    zero_copy_bytes: Counter,
     requests: Family<RequestLabels, Counter>,
     request_seconds: Family<RequestLabels, Histogram>,
     rejected: Counter,
@@ -66,6 +67,7 @@ impl Metrics {
         let messages_in = Family::<TopicLabels, Counter>::default();
         let failed_produce = Family::<TopicLabels, Counter>::default();
         let bytes_out = Counter::default();
+        let zero_copy_bytes = Counter::default();
         let requests = Family::<RequestLabels, Counter>::default();
         let request_seconds = Family::<RequestLabels, Histogram>::new_with_constructor(|| {
             Histogram::new(exponential_buckets(0.0001, 2.0, 18))
@@ -94,6 +96,11 @@ impl Metrics {
             "kafka_server_brokertopicmetrics_bytesout",
             "Record bytes sent to fetchers",
             bytes_out.clone(),
+        );
+        registry.register(
+            "oxka_fetch_zero_copy_bytes",
+            "Record bytes sent to fetchers from segment files with sendfile (never copied into the broker)",
+            zero_copy_bytes.clone(),
         );
         registry.register(
             "kafka_network_requestmetrics_requests",
@@ -142,6 +149,7 @@ impl Metrics {
             messages_in,
             failed_produce,
             bytes_out,
+            zero_copy_bytes,
             requests,
             request_seconds,
             rejected,
@@ -170,6 +178,11 @@ impl Metrics {
 
     pub fn record_fetch(&self, bytes: u64) {
         self.bytes_out.inc_by(bytes);
+    }
+
+    /// Record bytes a plaintext Fetch response sent with sendfile.
+    pub fn record_zero_copy(&self, bytes: u64) {
+        self.zero_copy_bytes.inc_by(bytes);
     }
 
     pub fn request_done(&self, api: ApiKey, elapsed: Duration) {

@@ -12,17 +12,24 @@
 //!
 //! Bad input (oversize or malformed frames) closes only that connection, with a log line. On shutdown
 //! each connection finishes the requests it has started (their responses are written), then closes.
+//!
+//! A plaintext Fetch response's record data is sent from the segment files with sendfile
+//! (`sendfile`), between the frame's own bytes, all on the one socket in order: the next response
+//! starts only when the last region of the one before is sent.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
 
 use kafka_protocol::messages::ApiKey;
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
+use tokio::net::tcp::OwnedWriteHalf;
+use tokio::net::TcpStream;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, warn};
 
 use super::sasl::{SaslServer, SaslState, Step, FAILED_AUTHENTICATION_DELAY};
+use super::sendfile;
 use crate::api::{self, ConnectionInfo, RequestError, Response, Started};
 use crate::broker::Broker;
 use crate::network::frame::{read_frame_body, read_frame_size, FrameError};
@@ -40,6 +47,25 @@ enum Owed {
     Replicating(JoinHandle<Result<Option<Response>, RequestError>>),
 }
 
+/// The write side of a connection.
+pub trait ResponseWriter: AsyncWrite + Unpin {
+    /// The socket itself when what is written is what goes on the wire (plaintext): record data can
+    /// then be sent from files with sendfile. `None` for TLS.
+    fn plaintext_socket(&self) -> Option<&TcpStream>;
+}
+
+impl ResponseWriter for OwnedWriteHalf {
+    fn plaintext_socket(&self) -> Option<&TcpStream> {
+        Some(self.as_ref())
+    }
+}
+
+impl<S: AsyncRead + AsyncWrite> ResponseWriter for tokio::io::WriteHalf<S> {
+    fn plaintext_socket(&self) -> Option<&TcpStream> {
+        None
+    }
+}
+
 /// Serves one connection, plaintext (a TCP stream's halves) or TLS (a TLS stream's).
 pub async fn serve_connection<R, W>(
     broker: &Arc<Broker>,
@@ -50,7 +76,7 @@ pub async fn serve_connection<R, W>(
     shutdown: CancellationToken,
 ) where
     R: AsyncRead + Unpin,
-    W: AsyncWrite + Unpin,
+    W: ResponseWriter,
 {
     let max = broker.config.socket_request_max_bytes;
     let mut reader = BufReader::with_capacity(64 * 1024, read_half);
@@ -65,7 +91,9 @@ pub async fn serve_connection<R, W>(
             _ = shutdown.cancelled() => break,
             done = front(&mut owed), if !owed.is_empty() => {
                 owed.pop_front();
-                if !write(&mut writer, done, &info, broker).await || !write_ready(&mut owed, &mut writer, &info).await {
+                if !write(&mut writer, done, &info, broker).await
+                    || !write_ready(&mut owed, &mut writer, &info, broker).await
+                {
                     break;
                 }
                 continue;
@@ -191,7 +219,7 @@ fn failed_task(e: tokio::task::JoinError) -> RequestError {
 }
 
 /// Writes every owed response, in order, waiting for each. False when the connection must close.
-async fn pay_all<W: AsyncWrite + Unpin>(
+async fn pay_all<W: ResponseWriter>(
     owed: &mut VecDeque<Owed>,
     writer: &mut W,
     info: &ConnectionInfo,
@@ -210,13 +238,17 @@ async fn pay_all<W: AsyncWrite + Unpin>(
 }
 
 /// Writes the ready responses at the front (those that waited only for an earlier one).
-async fn write_ready<W: AsyncWrite + Unpin>(owed: &mut VecDeque<Owed>, writer: &mut W, info: &ConnectionInfo) -> bool {
+async fn write_ready<W: ResponseWriter>(
+    owed: &mut VecDeque<Owed>,
+    writer: &mut W,
+    info: &ConnectionInfo,
+    broker: &Broker,
+) -> bool {
     while let Some(Owed::Ready(_)) = owed.front() {
         let Some(Owed::Ready(response)) = owed.pop_front() else {
             unreachable!("checked above")
         };
-        if let Err(e) = writer.write_all(&response.frame).await {
-            debug!(peer = %info.peer, "cannot write response: {e}");
+        if !write(writer, Ok(Some(response)), info, broker).await {
             return false;
         }
     }
@@ -224,15 +256,19 @@ async fn write_ready<W: AsyncWrite + Unpin>(owed: &mut VecDeque<Owed>, writer: &
 }
 
 /// Writes one finished request's response. False when the connection must close.
-async fn write<W: AsyncWrite + Unpin>(
+async fn write<W: ResponseWriter>(
     writer: &mut W,
     done: Result<Option<Response>, RequestError>,
     info: &ConnectionInfo,
     broker: &Broker,
 ) -> bool {
     match done {
-        Ok(Some(response)) => match writer.write_all(&response.frame).await {
+        Ok(Some(response)) => match write_response(writer, &response, broker).await {
             Ok(()) => true,
+            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+                warn!(peer = %info.peer, listener = %info.listener, "closing connection mid-response: {e}");
+                false
+            }
             Err(e) => {
                 debug!(peer = %info.peer, "cannot write response: {e}");
                 false
@@ -245,4 +281,26 @@ async fn write<W: AsyncWrite + Unpin>(
             false
         }
     }
+}
+
+/// Writes a response frame, sending its file regions (if any) with sendfile where they go.
+async fn write_response<W: ResponseWriter>(
+    writer: &mut W,
+    response: &Response,
+    broker: &Broker,
+) -> std::io::Result<()> {
+    let mut at = 0;
+    for (offset, region) in &response.regions {
+        writer.write_all(&response.frame[at..*offset]).await?;
+        let Some(socket) = writer.plaintext_socket() else {
+            // `ConnectionInfo::zero_copy` is false on TLS connections, so Fetch never plans this.
+            return Err(std::io::Error::other(
+                "a response with file regions on a TLS connection",
+            ));
+        };
+        sendfile::send_region(socket, region).await?;
+        broker.metrics.record_zero_copy(region.len as u64);
+        at = *offset;
+    }
+    writer.write_all(&response.frame[at..]).await
 }

@@ -29,6 +29,7 @@ mod lifecycle;
 mod metrics_http;
 mod sasl;
 mod scram;
+mod sendfile;
 mod server;
 mod tls;
 mod tls_principal;

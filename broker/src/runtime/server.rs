@@ -78,6 +78,7 @@ pub async fn accept_loop(
                     listener: name.clone(),
                     peer,
                     tls_principal: None,
+                    zero_copy: security.tls.is_none() && broker.config.fetch_zero_copy_enable,
                 };
                 let broker = broker.clone();
                 let shutdown = shutdown.clone();
