@@ -13,11 +13,18 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use super::classic_group::{Group, GroupState};
+use super::consumer::records::{
+    decode_current_assignment, decode_epoch, decode_member_metadata, decode_target_member, CurrentAssignment,
+    MemberMetadata,
+};
+use super::consumer::{Assignment, ConsumerGroup, ConsumerMember, MemberState, TopicInfo};
 use super::coordinator::{GroupCoordinator, OFFSETS_TOPIC};
 use super::host::GroupHost;
 use super::member::{Member, Protocol};
 use super::offsets::CommittedOffset;
-use super::records::{decode_group_value, decode_key, decode_offset_value, GroupMetadataValue, RecordError, RecordKey};
+use super::records::{
+    decode_group_value, decode_key, decode_offset_value, ConsumerRecordKind, GroupMetadataValue, RecordError, RecordKey,
+};
 use super::txn_offsets::ProducerId;
 use crate::api::produce::now_ms;
 use crate::log::batch::{batch_size_from_prefix, validate_batch, HEADER_SIZE, LOG_OVERHEAD};
@@ -48,8 +55,89 @@ pub enum LoadError {
 #[derive(Default)]
 struct Replayed {
     metadata: Option<GroupMetadataValue>,
+    /// The records of a consumer-protocol group (`consumer::records`).
+    consumer: ReplayedConsumer,
     offsets: BTreeMap<(String, i32), Option<CommittedOffset>>,
     pending: BTreeMap<ProducerId, BTreeMap<(String, i32), CommittedOffset>>,
+}
+
+/// A consumer-protocol group being rebuilt: the latest value of each of its records.
+#[derive(Default)]
+struct ReplayedConsumer {
+    group_epoch: Option<i32>,
+    assignment_epoch: Option<i32>,
+    members: BTreeMap<String, MemberMetadata>,
+    targets: BTreeMap<String, Assignment>,
+    current: BTreeMap<String, CurrentAssignment>,
+}
+
+impl ReplayedConsumer {
+    fn apply(
+        &mut self,
+        kind: ConsumerRecordKind,
+        member: Option<String>,
+        value: Option<&[u8]>,
+    ) -> Result<(), RecordError> {
+        let member = member.unwrap_or_default();
+        match kind {
+            ConsumerRecordKind::Metadata => self.group_epoch = value.map(decode_epoch).transpose()?,
+            ConsumerRecordKind::TargetAssignmentMetadata => {
+                self.assignment_epoch = value.map(decode_epoch).transpose()?
+            }
+            ConsumerRecordKind::PartitionMetadata => {}
+            ConsumerRecordKind::MemberMetadata => match value {
+                Some(v) => drop(self.members.insert(member, decode_member_metadata(v)?)),
+                None => drop(self.members.remove(&member)),
+            },
+            ConsumerRecordKind::TargetAssignmentMember => match value {
+                Some(v) => drop(self.targets.insert(member, decode_target_member(v)?)),
+                None => drop(self.targets.remove(&member)),
+            },
+            ConsumerRecordKind::CurrentMemberAssignment => match value {
+                Some(v) => drop(self.current.insert(member, decode_current_assignment(v)?)),
+                None => drop(self.current.remove(&member)),
+            },
+        }
+        Ok(())
+    }
+
+    /// The group, if its metadata record is there. Members come back with a fresh session.
+    fn rebuild(self, session_deadline_ms: i64) -> Option<ConsumerGroup> {
+        let group_epoch = self.group_epoch?;
+        let mut group = ConsumerGroup {
+            group_epoch,
+            assignment_epoch: self.assignment_epoch.unwrap_or(0),
+            target: self.targets,
+            ..ConsumerGroup::default()
+        };
+        for (id, meta) in self.members {
+            let mut m = ConsumerMember::new(&id, session_deadline_ms);
+            m.instance_id = meta.instance_id;
+            m.rack_id = meta.rack_id;
+            m.client_id = meta.client_id;
+            m.client_host = meta.client_host;
+            m.subscribed_topic_names = meta.subscribed_topic_names.into_iter().collect();
+            m.subscribed_topic_regex = meta.subscribed_topic_regex;
+            m.rebalance_timeout_ms = meta.rebalance_timeout_ms;
+            m.server_assignor = meta.server_assignor;
+            if let Some(c) = self.current.get(&id) {
+                m.member_epoch = c.member_epoch;
+                m.previous_member_epoch = c.previous_member_epoch;
+                m.state = c.member_state();
+                m.assigned = c.assigned.clone();
+                m.pending_revocation = c.pending_revocation.clone();
+                if m.state == MemberState::UnrevokedPartitions {
+                    m.revocation_deadline_ms = Some(session_deadline_ms + i64::from(m.rebalance_timeout_ms.max(0)));
+                }
+            }
+            if let Some(instance) = &m.instance_id {
+                group.static_members.insert(instance.clone(), id.clone());
+            }
+            group.members.insert(id, m);
+        }
+        group.target.retain(|id, _| group.members.contains_key(id));
+        Some(group)
+    }
 }
 
 /// The groups of one `__consumer_offsets` partition with pending offsets, per producer id: what a
@@ -105,10 +193,22 @@ impl GroupCoordinator {
             }
         }
         let now = now_ms();
+        let session_ms = i64::from(self.config.consumer_session_timeout_ms);
+        let lookup = |name: &str| {
+            broker.topic(name).map(|t| TopicInfo {
+                id: t.topic_id,
+                partitions: t.partitions,
+            })
+        };
         self.with_inner(|inner| {
             for (group_id, r) in replayed {
-                match rebuild(&group_id, r, now) {
-                    Some(group) => {
+                match rebuild(&group_id, r, now, session_ms) {
+                    Some(mut group) => {
+                        if let Some(consumer) = group.consumer.as_mut() {
+                            // The topics as they are now are what the stored target was computed
+                            // from (Kafka keeps a hash of them in the group's metadata record).
+                            consumer.refresh_topics(&lookup);
+                        }
                         inner.groups.insert(group_id, group);
                         summary.groups += 1;
                     }
@@ -124,7 +224,7 @@ impl GroupCoordinator {
 
 /// The group a replay found, or None when nothing of it is left (deleted, or offsets only and all
 /// of them removed).
-fn rebuild(group_id: &str, r: Replayed, now: i64) -> Option<Group> {
+fn rebuild(group_id: &str, r: Replayed, now: i64, consumer_session_ms: i64) -> Option<Group> {
     let mut group = match &r.metadata {
         Some(m) => group_from_metadata(group_id, m, now),
         None => Group::new(group_id, now),
@@ -140,7 +240,14 @@ fn rebuild(group_id: &str, r: Replayed, now: i64) -> Option<Group> {
             .map(|((topic, partition), o)| (TopicPartition { topic, partition }, o));
         group.prepare_txn_offsets(producer_id, offsets);
     }
-    let nothing_left = r.metadata.is_none() && group.offsets.is_empty() && group.pending_txn_offsets.is_empty();
+    group.consumer = r.consumer.rebuild(now + consumer_session_ms).map(Box::new);
+    if group.consumer.is_some() {
+        group.protocol_type = Some("consumer".to_string());
+    }
+    let nothing_left = r.metadata.is_none()
+        && group.consumer.is_none()
+        && group.offsets.is_empty()
+        && group.pending_txn_offsets.is_empty();
     (!nothing_left).then_some(group)
 }
 
@@ -152,7 +259,7 @@ pub(super) fn replay_partition(bytes: &[u8]) -> HashMap<String, Group> {
     replay_batches(bytes, &mut replayed, &mut OpenTxns::new(), &mut LoadSummary::default());
     replayed
         .into_iter()
-        .filter_map(|(id, r)| rebuild(&id, r, 0).map(|g| (id, g)))
+        .filter_map(|(id, r)| rebuild(&id, r, 0, 0).map(|g| (id, g)))
         .collect()
 }
 
@@ -287,6 +394,9 @@ fn apply(
         RecordKey::Group { group } => {
             let metadata = value.map(decode_group_value).transpose()?;
             replayed.entry(group).or_default().metadata = metadata;
+        }
+        RecordKey::Consumer { kind, group, member } => {
+            replayed.entry(group).or_default().consumer.apply(kind, member, value)?;
         }
     }
     Ok(())

@@ -17,6 +17,7 @@
 pub mod certs;
 pub mod cluster;
 pub mod coordinator;
+pub mod group_members;
 pub mod secured;
 pub mod tools_compare;
 
