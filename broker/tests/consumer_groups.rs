@@ -82,11 +82,16 @@ fn assert_one_owner_at_a_time(dir: &Path, members: &[&str], died: &BTreeMap<&str
 }
 
 fn java_member(classpath: &str, broker: &Broker, dir: &Path, name: &str, strategy: &str) -> Proc {
+    java_member_on(classpath, broker, dir, name, TOPIC, strategy)
+}
+
+/// A Java member subscribed to `topic` (or `regex:<pattern>`) in group `kip848`.
+fn java_member_on(classpath: &str, broker: &Broker, dir: &Path, name: &str, topic: &str, strategy: &str) -> Proc {
     let leave = dir.join(format!("{name}.leave"));
     let args = [
         "GroupMember",
         &broker.bootstrap(),
-        TOPIC,
+        topic,
         "kip848",
         strategy,
         "-",
@@ -114,6 +119,58 @@ d = a.describe_consumer_groups([os.environ["GROUP"]])[os.environ["GROUP"]].resul
 counts = sorted(len(m.assignment.topic_partitions) for m in d.members)
 print(d.type.name, d.state.name, d.partition_assignor, ",".join(str(c) for c in counts))
 "#;
+
+fn consumer_groups_tool(broker: &Broker, args: &[&str]) -> String {
+    let bootstrap = broker.bootstrap();
+    let mut all = vec!["--bootstrap-server", bootstrap.as_str()];
+    all.extend_from_slice(args);
+    let out = kafka_tool("4", "consumer-groups", &all);
+    expect_success(&format!("kafka-consumer-groups {args:?}"), &out)
+}
+
+/// Kafka 4.1.1's `kafka-consumer-groups` sees the group of three members as Kafka would show it:
+/// listed as a consumer group (ListGroups type filter), its state and assignor, three members with
+/// four partitions each, and every partition with an owner and its offsets.
+fn check_consumer_groups_tool(broker: &Broker, assignor: &str) {
+    let listed = consumer_groups_tool(broker, &["--list", "--type", "consumer"]);
+    assert!(
+        listed.lines().any(|l| l.split_whitespace().next() == Some("kip848")),
+        "{listed}"
+    );
+    let classic = consumer_groups_tool(broker, &["--list", "--type", "classic"]);
+    assert!(!classic.contains("kip848"), "{classic}");
+    let state = consumer_groups_tool(broker, &["--describe", "--group", "kip848", "--state"]);
+    let row: Vec<&str> = state
+        .lines()
+        .find(|l| l.starts_with("kip848 "))
+        .unwrap_or_else(|| panic!("no state row:\n{state}"))
+        .split_whitespace()
+        .collect();
+    assert!(
+        row.contains(&assignor) && row.contains(&"Stable") && row.last() == Some(&"3"),
+        "{state}"
+    );
+    let members = consumer_groups_tool(broker, &["--describe", "--group", "kip848", "--members"]);
+    let counts: Vec<&str> = members
+        .lines()
+        .filter(|l| l.starts_with("kip848 "))
+        .filter_map(|l| l.split_whitespace().nth(4))
+        .collect();
+    assert_eq!(counts, ["4", "4", "4"], "{members}");
+    let offsets = consumer_groups_tool(broker, &["--describe", "--group", "kip848"]);
+    let rows: Vec<Vec<&str>> = offsets
+        .lines()
+        .filter(|l| l.starts_with("kip848 "))
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    assert_eq!(rows.len(), PARTS as usize, "{offsets}");
+    for row in &rows {
+        assert!(
+            row.len() >= 9 && row[6] != "-",
+            "partition without an owner: {row:?}\n{offsets}"
+        );
+    }
+}
 
 fn scenario(strategy: &str) {
     let _serial = serial();
@@ -148,6 +205,7 @@ fn scenario(strategy: &str) {
     let assignor = strategy.split_once(':').map_or("uniform", |(_, a)| a);
     let described = python_env_ok(PY_DESCRIBE, &broker.bootstrap(), &[("GROUP", "kip848")]);
     assert_eq!(described.trim(), format!("CONSUMER STABLE {assignor} 4,4,4"));
+    check_consumer_groups_tool(&broker, assignor);
 
     // A librdkafka member joins; then m2 leaves the group.
     let rdk = py_member(&broker, &dir, "rdk", TOPIC, "kip848", "consumer", SESSION_MS);
@@ -237,4 +295,42 @@ fn kip848_group_survives_a_broker_restart() {
     }
     stop_producer_and_check_consumed(&dir, &mut producer, &stop, &names, Duration::from_secs(30));
     drop(members);
+}
+
+/// A subscription by regex (`SubscriptionPattern`, resolved by the broker with RE2 semantics) picks up
+/// a topic created after the member joined, and never a topic it does not match.
+#[test]
+fn kip848_regex_subscription_picks_up_a_new_topic() {
+    let _serial = serial();
+    let broker = Broker::start(&[("group.consumer.heartbeat.interval.ms", "500")]);
+    let bootstrap = broker.bootstrap();
+    create_topic(&broker, "orders-eu", 3);
+    create_topic(&broker, "other", 1);
+    produce_numbers(&bootstrap, "orders-eu", 100);
+    produce_numbers(&bootstrap, "other", 5000);
+    let dir = broker.temp_dir().to_path_buf();
+    let classpath = java_classpath(&dir, &["GroupMember"]);
+    let member = java_member_on(&classpath, &broker, &dir, "m1", "regex:orders-.*", "consumer");
+    let values = || -> std::collections::BTreeSet<usize> {
+        records(&dir, &["m1"])
+            .into_iter()
+            .map(|(_, _, v)| v.parse().unwrap())
+            .collect()
+    };
+    wait_for("orders-eu to be consumed", Duration::from_secs(60), || {
+        values().len() == 100
+    });
+    create_topic(&broker, "orders-us", 2);
+    produce_numbers(&bootstrap, "orders-us", 1000);
+    wait_for(
+        "the new topic orders-us to be consumed",
+        Duration::from_secs(60),
+        || values() == (0..1000).collect(),
+    );
+    assert_eq!(
+        owned(&dir, "m1"),
+        (0..3).collect(),
+        "partitions 0-2 of orders-eu and 0-1 of orders-us"
+    );
+    drop(member);
 }

@@ -47,12 +47,16 @@ fn describe(broker: &Broker, ctx: &RequestContext<'_>, group_id: GroupId, with_o
     let allowed = ctx.group_allowed(broker, Op::Describe, &group_id.0);
     let group = allowed
         .and_then(|()| broker.groups.check_group(broker, &group_id.0))
-        .and_then(|()| broker.groups.consumer_describe(&group_id.0));
+        .map_err(|e| (e, None))
+        .and_then(|()| {
+            broker
+                .groups
+                .consumer_describe(&group_id.0)
+                .map_err(|(e, m)| (e, Some(m)))
+        });
     let group = match group {
         Ok(group) => group,
-        Err(e) => {
-            let message = (e == kafka_protocol::error::ResponseError::GroupIdNotFound)
-                .then(|| format!("Group {} not found.", &*group_id.0));
+        Err((e, message)) => {
             return described
                 .with_error_code(e.code())
                 .with_error_message(message.map(|m| str_bytes(&m)));

@@ -6,10 +6,26 @@ use kafka_protocol::error::ResponseError;
 
 use super::classic_group::{Group, GroupState};
 use super::consumer::records::changes;
-use super::consumer::{ConsumerGroup, Heartbeat, HeartbeatAnswer, HeartbeatError, TopicInfo};
+use super::consumer::{ConsumerGroup, Heartbeat, HeartbeatAnswer, HeartbeatError, TopicInfo, TopicSource};
 use super::coordinator::{GroupCoordinator, Inner};
 use super::host::GroupHost;
 use crate::api::produce::now_ms;
+
+/// The broker's metadata as the consumer protocol reads it.
+pub(super) struct HostTopics<'a, H>(pub &'a H);
+
+impl<H: GroupHost> TopicSource for HostTopics<'_, H> {
+    fn topic(&self, name: &str) -> Option<TopicInfo> {
+        self.0.topic(name).map(|t| TopicInfo {
+            id: t.topic_id,
+            partitions: t.partitions,
+        })
+    }
+
+    fn topic_names(&self) -> Vec<String> {
+        self.0.topic_names()
+    }
+}
 
 impl GroupCoordinator {
     /// ConsumerGroupHeartbeat for a group this broker coordinates (the handler checked that).
@@ -25,12 +41,7 @@ impl GroupCoordinator {
             // v0: the coordinator names a joining member.
             hb.member_id = uuid::Uuid::new_v4().simple().to_string();
         }
-        let lookup = |name: &str| {
-            broker.topic(name).map(|t| TopicInfo {
-                id: t.topic_id,
-                partitions: t.partitions,
-            })
-        };
+        let lookup = HostTopics(broker);
         let now = now_ms();
         self.with_inner(|inner| {
             if self.is_closed() {
@@ -101,14 +112,48 @@ impl GroupCoordinator {
         })
     }
 
+    /// OffsetFetch v9 of a member (Kafka's `validateOffsetFetch`): in a consumer-protocol group, a
+    /// fetch that names a member or an epoch needs a known member (UNKNOWN_MEMBER_ID) at its current
+    /// epoch (STALE_MEMBER_EPOCH). Admin fetches (no member, epoch -1) and classic groups pass.
+    pub fn validate_offset_fetch(
+        &self,
+        group_id: &str,
+        member_id: Option<&str>,
+        member_epoch: i32,
+    ) -> Result<(), ResponseError> {
+        if member_id.is_none() && member_epoch < 0 {
+            return Ok(());
+        }
+        self.with_inner(
+            |inner| match inner.groups.get(group_id).and_then(|g| g.consumer.as_ref()) {
+                Some(consumer) => {
+                    let member = consumer
+                        .members
+                        .get(member_id.unwrap_or_default())
+                        .ok_or(ResponseError::UnknownMemberId)?;
+                    if member.member_epoch != member_epoch {
+                        return Err(ResponseError::StaleMemberEpoch);
+                    }
+                    Ok(())
+                }
+                None => Ok(()),
+            },
+        )
+    }
+
     /// A copy of a consumer-protocol group for ConsumerGroupDescribe: GROUP_ID_NOT_FOUND when there is
     /// no such group or it is a classic group (Kafka's answer).
-    pub fn consumer_describe(&self, group_id: &str) -> Result<ConsumerGroup, ResponseError> {
+    pub fn consumer_describe(&self, group_id: &str) -> Result<ConsumerGroup, (ResponseError, String)> {
         self.with_inner(|inner| {
-            let group = inner.groups.get(group_id).ok_or(ResponseError::GroupIdNotFound)?;
+            let Some(group) = inner.groups.get(group_id).filter(|g| !g.is(GroupState::Dead)) else {
+                return Err((ResponseError::GroupIdNotFound, format!("Group {group_id} not found.")));
+            };
             match &group.consumer {
                 Some(consumer) => Ok((**consumer).clone()),
-                None => Err(ResponseError::GroupIdNotFound),
+                None => Err((
+                    ResponseError::GroupIdNotFound,
+                    format!("Group {group_id} is not a consumer group."),
+                )),
             }
         })
     }

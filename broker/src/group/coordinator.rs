@@ -58,7 +58,10 @@ pub(crate) struct Inner {
 pub struct ListedGroup {
     pub group_id: String,
     pub protocol_type: String,
-    pub state: GroupState,
+    /// Kafka's name of the group's state (classic: `GroupState`; consumer: `ConsumerGroupState`).
+    pub state: &'static str,
+    /// KIP-1043's group type: `classic` or `consumer`.
+    pub group_type: &'static str,
 }
 
 /// A record for `__consumer_offsets`: key and value (None: tombstone).
@@ -508,10 +511,19 @@ impl GroupCoordinator {
             .groups
             .values()
             .filter(|g| !g.is(GroupState::Dead))
-            .map(|g| ListedGroup {
-                group_id: g.group_id.clone(),
-                protocol_type: g.protocol_type.clone().unwrap_or_default(),
-                state: g.state,
+            .map(|g| match &g.consumer {
+                Some(consumer) => ListedGroup {
+                    group_id: g.group_id.clone(),
+                    protocol_type: "consumer".to_string(),
+                    state: consumer.state().name(),
+                    group_type: "consumer",
+                },
+                None => ListedGroup {
+                    group_id: g.group_id.clone(),
+                    protocol_type: g.protocol_type.clone().unwrap_or_default(),
+                    state: g.state.name(),
+                    group_type: "classic",
+                },
             })
             .collect();
         out.sort_by(|a, b| a.group_id.cmp(&b.group_id));

@@ -17,7 +17,8 @@ use super::consumer::records::{
     decode_current_assignment, decode_epoch, decode_member_metadata, decode_target_member, CurrentAssignment,
     MemberMetadata,
 };
-use super::consumer::{Assignment, ConsumerGroup, ConsumerMember, MemberState, TopicInfo};
+use super::consumer::{Assignment, ConsumerGroup, ConsumerMember, MemberState};
+use super::consumer_coordinator::HostTopics;
 use super::coordinator::{GroupCoordinator, OFFSETS_TOPIC};
 use super::host::GroupHost;
 use super::member::{Member, Protocol};
@@ -194,12 +195,7 @@ impl GroupCoordinator {
         }
         let now = now_ms();
         let session_ms = i64::from(self.config.consumer_session_timeout_ms);
-        let lookup = |name: &str| {
-            broker.topic(name).map(|t| TopicInfo {
-                id: t.topic_id,
-                partitions: t.partitions,
-            })
-        };
+        let lookup = HostTopics(broker);
         self.with_inner(|inner| {
             for (group_id, r) in replayed {
                 match rebuild(&group_id, r, now, session_ms) {

@@ -12,8 +12,9 @@
 //! requests into state-machine calls, completes waiting (long-polling) JoinGroup and SyncGroup
 //! responses through oneshot channels, appends records before it answers, and replays the topic at
 //! start-up (`load`). The KIP-848 consumer protocol is `consumer` (pure) and `consumer_coordinator`
-//! (its runtime in `GroupCoordinator`); its groups live in the same map, as `Group::consumer`. What the runtime needs of the broker it runs in is the `GroupHost` trait
-//! (`host`), which `Broker` implements, so nothing here imports the broker.
+//! (its runtime in `GroupCoordinator`); its groups live in the same map, as `Group::consumer`. What
+//! the runtime needs of the broker it runs in is the `GroupHost` trait (`host`), which `Broker`
+//! implements, so nothing here imports the broker.
 //!
 //! This broker is the group coordinator of every group: a group lives in partition
 //! `abs(javaHashCode(group)) % offsets.topic.num.partitions` of `__consumer_offsets`, as in Kafka, so the

@@ -1,4 +1,5 @@
-// A Kafka Java consumer in a group, for broker/tests/groups_acceptance.rs. Arguments: bootstrap, topic,
+// A Kafka Java consumer in a group, for broker/tests/groups_acceptance.rs and consumer_groups.rs.
+// Arguments: bootstrap, topic (or "regex:<pattern>", a broker-side KIP-848 subscription),
 // group, partition.assignment.strategy (range | roundrobin | cooperative-sticky | sticky),
 // session.timeout.ms, group.instance.id ("-" for a dynamic member), and optionally a file whose
 // appearance makes it leave the group (close(), then "CLOSED"). Polls until then, auto-committing, and
@@ -20,6 +21,7 @@ import java.util.stream.Collectors;
 import org.apache.kafka.clients.consumer.ConsumerRebalanceListener;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.clients.consumer.KafkaConsumer;
+import org.apache.kafka.clients.consumer.SubscriptionPattern;
 import org.apache.kafka.common.TopicPartition;
 import org.apache.kafka.common.serialization.StringDeserializer;
 
@@ -78,7 +80,7 @@ public class GroupMember {
         props.put("key.deserializer", StringDeserializer.class.getName());
         props.put("value.deserializer", StringDeserializer.class.getName());
         KafkaConsumer<String, String> consumer = new KafkaConsumer<>(props);
-        consumer.subscribe(List.of(args[1]), new ConsumerRebalanceListener() {
+        ConsumerRebalanceListener listener = new ConsumerRebalanceListener() {
             @Override
             public void onPartitionsRevoked(Collection<TopicPartition> parts) {
                 if (!parts.isEmpty()) {
@@ -104,7 +106,13 @@ public class GroupMember {
                 say("LOST " + list(parts));
                 say("OWNED " + owned.stream().map(String::valueOf).collect(Collectors.joining(",")));
             }
-        });
+        };
+        // "regex:<RE2J pattern>": the broker resolves the subscription (KIP-848, SubscriptionPattern).
+        if (args[1].startsWith("regex:")) {
+            consumer.subscribe(new SubscriptionPattern(args[1].substring(6)), listener);
+        } else {
+            consumer.subscribe(List.of(args[1]), listener);
+        }
         // Optional 7th argument: a file whose appearance makes the member leave the group (close()).
         java.nio.file.Path leave = args.length > 6 ? java.nio.file.Path.of(args[6]) : null;
         int generation = -1;

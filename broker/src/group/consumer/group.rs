@@ -22,6 +22,22 @@ pub struct TopicInfo {
     pub partitions: i32,
 }
 
+/// The topics as the broker's metadata shows them, for subscriptions by name and by regex.
+pub trait TopicSource {
+    fn topic(&self, name: &str) -> Option<TopicInfo>;
+    /// Every topic's name (internal topics included; regexes never match those).
+    fn topic_names(&self) -> Vec<String>;
+}
+
+/// Kafka's internal topics, which a subscription by regex never matches.
+const INTERNAL_TOPICS: &[&str] = &["__consumer_offsets", "__transaction_state", "__share_group_state"];
+
+/// A subscription regex as Kafka evaluates it (RE2/J `matches()`: the whole topic name must match);
+/// the Rust `regex` crate has RE2's syntax and guarantees.
+pub fn compile_regex(regex: &str) -> Result<regex::Regex, regex::Error> {
+    regex::Regex::new(&format!("^(?:{regex})$"))
+}
+
 /// Kafka's `ConsumerGroupState`, with Kafka's names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ConsumerGroupState {
@@ -53,6 +69,9 @@ pub struct ConsumerGroup {
     pub target: BTreeMap<String, Assignment>,
     /// The subscribed topics (name → id and partitions) the target was computed from.
     pub subscribed_topics: BTreeMap<String, TopicInfo>,
+    /// Each subscription regex of a member → the topics it matched when last resolved (derived
+    /// from the metadata at every heartbeat; not persisted).
+    pub resolved_regexes: BTreeMap<String, BTreeSet<String>>,
 }
 
 /// A member removed by the clock, and why (for the log).
@@ -93,21 +112,57 @@ impl ConsumerGroup {
             .unwrap_or_else(|| "uniform".to_string())
     }
 
-    /// Every topic name some member subscribes to.
-    pub fn subscribed_topic_names(&self) -> BTreeSet<String> {
-        self.members
-            .values()
-            .flat_map(|m| m.subscribed_topic_names.iter().cloned())
-            .collect()
+    /// The topic names a member subscribes to: by name, and those its regex matched.
+    pub fn member_topics(&self, m: &ConsumerMember) -> BTreeSet<String> {
+        let mut topics = m.subscribed_topic_names.clone();
+        if let Some(matched) = m
+            .subscribed_topic_regex
+            .as_ref()
+            .and_then(|r| self.resolved_regexes.get(r))
+        {
+            topics.extend(matched.iter().cloned());
+        }
+        topics
     }
 
-    /// Re-reads the subscribed topics' metadata; a change (a topic created, deleted or grown) bumps
-    /// the group epoch, as Kafka does when the subscription metadata changes.
-    pub fn refresh_topics(&mut self, lookup: &dyn Fn(&str) -> Option<TopicInfo>) -> bool {
+    /// Every topic name some member subscribes to.
+    pub fn subscribed_topic_names(&self) -> BTreeSet<String> {
+        self.members.values().flat_map(|m| self.member_topics(m)).collect()
+    }
+
+    /// Resolves the members' regexes and re-reads the subscribed topics' metadata; a change (a topic
+    /// created that a regex matches, a topic deleted or grown) is reported, for the caller to bump
+    /// the group epoch as Kafka does when the subscription metadata changes.
+    pub fn refresh_topics(&mut self, topics: &dyn TopicSource) -> bool {
+        let regexes: BTreeSet<&String> = self
+            .members
+            .values()
+            .filter_map(|m| m.subscribed_topic_regex.as_ref())
+            .collect();
+        let names = if regexes.is_empty() {
+            Vec::new()
+        } else {
+            topics.topic_names()
+        };
+        let resolved: BTreeMap<String, BTreeSet<String>> = regexes
+            .into_iter()
+            .map(|r| {
+                let matched = match compile_regex(r) {
+                    Ok(re) => names
+                        .iter()
+                        .filter(|n| !INTERNAL_TOPICS.contains(&n.as_str()) && re.is_match(n))
+                        .cloned()
+                        .collect(),
+                    Err(_) => BTreeSet::new(),
+                };
+                (r.clone(), matched)
+            })
+            .collect();
+        self.resolved_regexes = resolved;
         let now: BTreeMap<String, TopicInfo> = self
             .subscribed_topic_names()
             .into_iter()
-            .filter_map(|name| lookup(&name).map(|t| (name, t)))
+            .filter_map(|name| topics.topic(&name).map(|t| (name, t)))
             .collect();
         if now == self.subscribed_topics {
             return false;
@@ -124,8 +179,8 @@ impl ConsumerGroup {
             .values()
             .map(|m| MemberSpec {
                 member_id: &m.member_id,
-                topics: m
-                    .subscribed_topic_names
+                topics: self
+                    .member_topics(m)
                     .iter()
                     .filter_map(|n| self.subscribed_topics.get(n).map(|t| t.id))
                     .collect(),

@@ -8,7 +8,7 @@ use std::collections::BTreeSet;
 use kafka_protocol::error::ResponseError;
 
 use super::assignor;
-use super::group::{ConsumerGroup, TopicInfo};
+use super::group::{compile_regex, ConsumerGroup, TopicSource};
 use super::member::{
     is_subset, Assignment, ConsumerMember, MemberState, LEAVE_GROUP_MEMBER_EPOCH, LEAVE_GROUP_STATIC_MEMBER_EPOCH,
 };
@@ -84,11 +84,13 @@ pub fn validate(hb: &Heartbeat, version: i16, config: &GroupConfig) -> Result<()
         e if e < LEAVE_GROUP_STATIC_MEMBER_EPOCH => return invalid(&format!("MemberEpoch {e} is invalid.")),
         _ => {}
     }
-    if hb.subscribed_topic_regex.as_deref().is_some_and(|r| !r.is_empty()) {
-        return fail(
-            ResponseError::InvalidRegularExpression,
-            "SubscribedTopicRegex is not supported by this broker yet; subscribe by topic names.",
-        );
+    if let Some(regex) = hb.subscribed_topic_regex.as_deref().filter(|r| !r.is_empty()) {
+        if let Err(e) = compile_regex(regex) {
+            return fail(
+                ResponseError::InvalidRegularExpression,
+                format!("SubscribedTopicRegex `{regex}` is not a valid regular expression: {e}."),
+            );
+        }
     }
     if let Some(a) = hb
         .server_assignor
@@ -107,13 +109,13 @@ pub fn validate(hb: &Heartbeat, version: i16, config: &GroupConfig) -> Result<()
 }
 
 impl ConsumerGroup {
-    /// One heartbeat of a member of this group. `lookup` resolves a topic name to its id and partition
-    /// count (None: no such topic).
+    /// One heartbeat of a member of this group. `topics` resolves topic names (and regexes) to ids
+    /// and partition counts.
     pub fn heartbeat(
         &mut self,
         config: &GroupConfig,
         hb: &Heartbeat,
-        lookup: &dyn Fn(&str) -> Option<TopicInfo>,
+        topics: &dyn TopicSource,
         now_ms: i64,
     ) -> Result<HeartbeatAnswer, HeartbeatError> {
         if hb.member_epoch == LEAVE_GROUP_MEMBER_EPOCH || hb.member_epoch == LEAVE_GROUP_STATIC_MEMBER_EPOCH {
@@ -146,7 +148,7 @@ impl ConsumerGroup {
         if let Some(instance) = &hb.instance_id {
             self.static_members.insert(instance.clone(), hb.member_id.clone());
         }
-        let topics_changed = self.refresh_topics(lookup);
+        let topics_changed = self.refresh_topics(topics);
         if bump || topics_changed {
             self.group_epoch += 1;
         }

@@ -13,6 +13,6 @@ pub mod records;
 #[cfg(test)]
 mod tests;
 
-pub use group::{ConsumerGroup, ConsumerGroupState, TopicInfo};
+pub use group::{ConsumerGroup, ConsumerGroupState, TopicInfo, TopicSource};
 pub use heartbeat::{validate, Heartbeat, HeartbeatAnswer, HeartbeatError};
 pub use member::{Assignment, ConsumerMember, MemberState};

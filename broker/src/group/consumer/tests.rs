@@ -12,11 +12,20 @@ use crate::group::config::GroupConfig;
 
 const TOPIC: Uuid = Uuid::from_u128(7);
 
-fn lookup(name: &str) -> Option<TopicInfo> {
-    (name == "t").then_some(TopicInfo {
-        id: TOPIC,
-        partitions: 6,
-    })
+/// One topic `t` of 6 partitions.
+struct OneTopic;
+
+impl TopicSource for OneTopic {
+    fn topic(&self, name: &str) -> Option<TopicInfo> {
+        (name == "t").then_some(TopicInfo {
+            id: TOPIC,
+            partitions: 6,
+        })
+    }
+
+    fn topic_names(&self) -> Vec<String> {
+        vec!["t".to_string(), "__consumer_offsets".to_string()]
+    }
 }
 
 fn parts(a: &Assignment) -> BTreeSet<i32> {
@@ -108,28 +117,28 @@ fn range_gives_contiguous_ranges() {
 fn a_moved_partition_is_revoked_before_it_is_assigned() {
     let config = GroupConfig::default();
     let mut g = ConsumerGroup::default();
-    let a = g.heartbeat(&config, &join("a"), &lookup, 0).unwrap();
+    let a = g.heartbeat(&config, &join("a"), &OneTopic, 0).unwrap();
     assert_eq!((a.member_epoch, parts(a.assignment.as_ref().unwrap()).len()), (1, 6));
     // b joins: the group epoch moves to 2 but b gets nothing a still owns.
-    let b = g.heartbeat(&config, &join("b"), &lookup, 0).unwrap();
+    let b = g.heartbeat(&config, &join("b"), &OneTopic, 0).unwrap();
     assert_eq!(b.member_epoch, 2);
     assert!(parts(b.assignment.as_ref().unwrap()).is_empty());
     // a is told to revoke half, staying at epoch 1.
     let a = g
-        .heartbeat(&config, &beat("a", 1, &[0, 1, 2, 3, 4, 5]), &lookup, 0)
+        .heartbeat(&config, &beat("a", 1, &[0, 1, 2, 3, 4, 5]), &OneTopic, 0)
         .unwrap();
     assert_eq!(a.member_epoch, 1);
     let kept = parts(a.assignment.as_ref().unwrap());
     assert_eq!(kept.len(), 3);
     assert_eq!(g.members["a"].state, MemberState::UnrevokedPartitions);
     // Until a confirms, b still gets nothing.
-    let b = g.heartbeat(&config, &beat("b", 2, &[]), &lookup, 0).unwrap();
+    let b = g.heartbeat(&config, &beat("b", 2, &[]), &OneTopic, 0).unwrap();
     assert!(b.assignment.is_none() && g.members["b"].assigned.is_empty());
     // a confirms (owns only what it kept): it advances to epoch 2; then b gets the rest.
     let kept_list: Vec<i32> = kept.iter().copied().collect();
-    let a = g.heartbeat(&config, &beat("a", 1, &kept_list), &lookup, 0).unwrap();
+    let a = g.heartbeat(&config, &beat("a", 1, &kept_list), &OneTopic, 0).unwrap();
     assert_eq!(a.member_epoch, 2);
-    let b = g.heartbeat(&config, &beat("b", 2, &[]), &lookup, 0).unwrap();
+    let b = g.heartbeat(&config, &beat("b", 2, &[]), &OneTopic, 0).unwrap();
     let got = parts(b.assignment.as_ref().unwrap());
     assert_eq!(got.len(), 3);
     assert!(got.is_disjoint(&kept));
@@ -140,20 +149,20 @@ fn a_moved_partition_is_revoked_before_it_is_assigned() {
 fn epochs_are_checked() {
     let config = GroupConfig::default();
     let mut g = ConsumerGroup::default();
-    g.heartbeat(&config, &join("a"), &lookup, 0).unwrap();
+    g.heartbeat(&config, &join("a"), &OneTopic, 0).unwrap();
     let err = |r: Result<HeartbeatAnswer, HeartbeatError>| r.unwrap_err().error;
     assert_eq!(
-        err(g.heartbeat(&config, &beat("a", 5, &[]), &lookup, 0)),
+        err(g.heartbeat(&config, &beat("a", 5, &[]), &OneTopic, 0)),
         ResponseError::FencedMemberEpoch
     );
     assert_eq!(
-        err(g.heartbeat(&config, &beat("x", 1, &[]), &lookup, 0)),
+        err(g.heartbeat(&config, &beat("x", 1, &[]), &OneTopic, 0)),
         ResponseError::UnknownMemberId
     );
     // The previous epoch with a subset of the assignment is accepted (a lost answer).
     g.members.get_mut("a").unwrap().member_epoch = 2;
     g.members.get_mut("a").unwrap().previous_member_epoch = 1;
-    assert!(g.heartbeat(&config, &beat("a", 1, &[0]), &lookup, 0).is_ok());
+    assert!(g.heartbeat(&config, &beat("a", 1, &[0]), &OneTopic, 0).is_ok());
 }
 
 #[test]
@@ -188,8 +197,8 @@ fn leaving_and_session_timeout_free_partitions() {
         ..GroupConfig::default()
     };
     let mut g = ConsumerGroup::default();
-    g.heartbeat(&config, &join("a"), &lookup, 0).unwrap();
-    g.heartbeat(&config, &join("b"), &lookup, 0).unwrap();
+    g.heartbeat(&config, &join("a"), &OneTopic, 0).unwrap();
+    g.heartbeat(&config, &join("b"), &OneTopic, 0).unwrap();
     let epoch = g.group_epoch;
     let left = g
         .heartbeat(
@@ -198,7 +207,7 @@ fn leaving_and_session_timeout_free_partitions() {
                 member_epoch: -1,
                 ..beat("b", 2, &[])
             },
-            &lookup,
+            &OneTopic,
             10,
         )
         .unwrap();
@@ -219,7 +228,7 @@ fn offset_commits_need_the_current_member_epoch() {
         g.validate_member_epoch("", -1).is_ok(),
         "an empty group takes admin commits"
     );
-    g.heartbeat(&config, &join("a"), &lookup, 0).unwrap();
+    g.heartbeat(&config, &join("a"), &OneTopic, 0).unwrap();
     assert_eq!(g.validate_member_epoch("", -1), Err(ResponseError::UnknownMemberId));
     assert_eq!(g.validate_member_epoch("a", 0), Err(ResponseError::StaleMemberEpoch));
     assert!(g.validate_member_epoch("a", 1).is_ok());
@@ -257,7 +266,7 @@ fn records_round_trip_and_follow_each_step() {
     // writes tombstones for the member's records and the new group epoch.
     let config = GroupConfig::default();
     let mut g = ConsumerGroup::default();
-    g.heartbeat(&config, &join("a"), &lookup, 0).unwrap();
+    g.heartbeat(&config, &join("a"), &OneTopic, 0).unwrap();
     let joined = changes("g", None, Some(&g));
     assert_eq!(joined.len(), 5, "{joined:?}");
     assert!(joined.iter().all(|(_, v)| v.is_some()));
@@ -268,11 +277,67 @@ fn records_round_trip_and_follow_each_step() {
             member_epoch: -1,
             ..beat("a", 1, &[])
         },
-        &lookup,
+        &OneTopic,
         0,
     )
     .unwrap();
     let left = changes("g", Some(&before), Some(&g));
     assert_eq!(left.iter().filter(|(_, v)| v.is_none()).count(), 3, "{left:?}");
     assert!(changes("g", None, None).is_empty());
+}
+
+/// Topics `orders-eu`, `orders-us` (created later) and `other`.
+struct Orders {
+    with_us: bool,
+}
+
+impl TopicSource for Orders {
+    fn topic(&self, name: &str) -> Option<TopicInfo> {
+        let id = match name {
+            "orders-eu" => 1,
+            "orders-us" if self.with_us => 2,
+            "other" => 3,
+            _ => return None,
+        };
+        Some(TopicInfo {
+            id: Uuid::from_u128(id),
+            partitions: 2,
+        })
+    }
+
+    fn topic_names(&self) -> Vec<String> {
+        let mut names = vec!["orders-eu", "other", "__consumer_offsets"];
+        if self.with_us {
+            names.push("orders-us");
+        }
+        names.into_iter().map(String::from).collect()
+    }
+}
+
+#[test]
+fn a_regex_subscription_picks_up_a_new_topic() {
+    let config = GroupConfig::default();
+    let mut g = ConsumerGroup::default();
+    let hb = Heartbeat {
+        subscribed_topic_names: None,
+        subscribed_topic_regex: Some("orders-.*".into()),
+        ..join("a")
+    };
+    let a = g.heartbeat(&config, &hb, &Orders { with_us: false }, 0).unwrap();
+    let topics: Vec<Uuid> = a.assignment.unwrap().keys().copied().collect();
+    assert_eq!(topics, [Uuid::from_u128(1)]);
+    let a = g
+        .heartbeat(&config, &beat("a", 1, &[]), &Orders { with_us: true }, 0)
+        .unwrap();
+    assert_eq!(a.member_epoch, 2, "a new matching topic bumps the group epoch");
+    let topics: Vec<Uuid> = a.assignment.unwrap().keys().copied().collect();
+    assert_eq!(topics, [Uuid::from_u128(1), Uuid::from_u128(2)]);
+    let bad = Heartbeat {
+        subscribed_topic_regex: Some("orders-(".into()),
+        ..join("b")
+    };
+    assert_eq!(
+        validate(&bad, 1, &config).unwrap_err().error,
+        ResponseError::InvalidRegularExpression
+    );
 }
