@@ -87,6 +87,19 @@ fn java_member(classpath: &str, broker: &Broker, dir: &Path, name: &str, strateg
 
 /// A Java member subscribed to `topic` (or `regex:<pattern>`) in group `kip848`.
 fn java_member_on(classpath: &str, broker: &Broker, dir: &Path, name: &str, topic: &str, strategy: &str) -> Proc {
+    java_member_full(classpath, broker, dir, name, topic, strategy, "-")
+}
+
+/// A Java member of group `kip848`; `instance` is its `group.instance.id` ("-": dynamic).
+fn java_member_full(
+    classpath: &str,
+    broker: &Broker,
+    dir: &Path,
+    name: &str,
+    topic: &str,
+    strategy: &str,
+    instance: &str,
+) -> Proc {
     let leave = dir.join(format!("{name}.leave"));
     let args = [
         "GroupMember",
@@ -95,7 +108,7 @@ fn java_member_on(classpath: &str, broker: &Broker, dir: &Path, name: &str, topi
         "kip848",
         strategy,
         "-",
-        "-",
+        instance,
         leave.to_str().unwrap(),
     ];
     java_spawn(classpath, dir, name, &args)
@@ -333,4 +346,47 @@ fn kip848_regex_subscription_picks_up_a_new_topic() {
         "partitions 0-2 of orders-eu and 0-1 of orders-us"
     );
     drop(member);
+}
+
+/// A static member (`group.instance.id`) that closes (leaving with epoch -2) and starts again within
+/// its session gets the same partitions back, and the other member sees no rebalance.
+#[test]
+fn kip848_static_member_restart_keeps_its_assignment() {
+    let _serial = serial();
+    let broker = Broker::start(&[
+        ("group.consumer.session.timeout.ms", "20000"),
+        ("group.consumer.heartbeat.interval.ms", "500"),
+    ]);
+    create_topic(&broker, TOPIC, PARTS as u32);
+    let dir = broker.temp_dir().to_path_buf();
+    let classpath = java_classpath(&dir, &["GroupMember"]);
+    let s1 = java_member_full(&classpath, &broker, &dir, "s1", TOPIC, "consumer", "static-1");
+    let other = java_member(&classpath, &broker, &dir, "m2", "consumer");
+    wait_for("two members with 6 partitions each", Duration::from_secs(60), || {
+        owned(&dir, "s1").len() == 6 && owned(&dir, "m2").len() == 6
+    });
+    let before = owned(&dir, "s1");
+    let m2_events = ownership_events(&dir, "m2").len();
+    java_leave(&dir, "s1", s1);
+    let again = java_member_full(&classpath, &broker, &dir, "s1-again", TOPIC, "consumer", "static-1");
+    wait_for(
+        "the restarted static member to own partitions",
+        Duration::from_secs(30),
+        || !owned(&dir, "s1-again").is_empty(),
+    );
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(
+        owned(&dir, "s1-again"),
+        before,
+        "the static member got other partitions back"
+    );
+    let events = ownership_events(&dir, "m2");
+    assert_eq!(
+        events.len(),
+        m2_events,
+        "the other member saw a rebalance: {:?}",
+        &events[m2_events..]
+    );
+    assert_one_owner_at_a_time(&dir, &["s1", "s1-again", "m2"], &BTreeMap::new());
+    drop((again, other));
 }

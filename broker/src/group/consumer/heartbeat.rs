@@ -217,6 +217,27 @@ impl ConsumerGroup {
             }
             return Ok((ConsumerMember::new(&hb.member_id, now_ms), true));
         }
+        if let Some(instance) = &hb.instance_id {
+            // Kafka's throwIfInstanceIdIsUnknown / throwIfInstanceIdIsFenced.
+            match self.static_members.get(instance) {
+                None => {
+                    return fail(
+                        ResponseError::UnknownMemberId,
+                        format!("Instance id {instance} is unknown."),
+                    )
+                }
+                Some(owner) if *owner != hb.member_id => {
+                    return fail(
+                        ResponseError::FencedInstanceId,
+                        format!(
+                            "Static member {} with instance id {instance} was fenced by member {owner}.",
+                            hb.member_id
+                        ),
+                    )
+                }
+                Some(_) => {}
+            }
+        }
         let Some(member) = self.members.get(&hb.member_id) else {
             return fail(
                 ResponseError::UnknownMemberId,
@@ -288,9 +309,12 @@ impl ConsumerGroup {
             );
         };
         if hb.member_epoch == LEAVE_GROUP_STATIC_MEMBER_EPOCH && member.instance_id.is_some() {
-            // It keeps its partitions until it comes back or its session ends.
+            // It keeps its partitions until it comes back or its session ends; those it was revoking
+            // are free.
             member.previous_member_epoch = member.member_epoch;
             member.member_epoch = LEAVE_GROUP_STATIC_MEMBER_EPOCH;
+            member.pending_revocation.clear();
+            member.revocation_deadline_ms = None;
         } else {
             self.remove_member(&hb.member_id);
         }

@@ -341,3 +341,56 @@ fn a_regex_subscription_picks_up_a_new_topic() {
         ResponseError::InvalidRegularExpression
     );
 }
+
+#[test]
+fn a_static_member_that_left_for_a_while_gets_its_partitions_back() {
+    let config = GroupConfig::default();
+    let mut g = ConsumerGroup::default();
+    let s1 = Heartbeat {
+        instance_id: Some("s1".into()),
+        ..join("a")
+    };
+    g.heartbeat(&config, &s1, &OneTopic, 0).unwrap();
+    g.heartbeat(&config, &join("b"), &OneTopic, 0).unwrap();
+    // a revokes what b is to get; b takes it.
+    let a = g
+        .heartbeat(&config, &beat("a", 1, &[0, 1, 2, 3, 4, 5]), &OneTopic, 0)
+        .unwrap();
+    let kept: Vec<i32> = parts(a.assignment.as_ref().unwrap()).into_iter().collect();
+    g.heartbeat(&config, &beat("a", 1, &kept), &OneTopic, 0).unwrap();
+    g.heartbeat(&config, &beat("b", 2, &[]), &OneTopic, 0).unwrap();
+    let epoch = g.group_epoch;
+    // A new incarnation while the old one is live: refused.
+    let again = Heartbeat {
+        instance_id: Some("s1".into()),
+        ..join("a2")
+    };
+    assert_eq!(
+        g.heartbeat(&config, &again, &OneTopic, 0).unwrap_err().error,
+        ResponseError::UnreleasedInstanceId
+    );
+    // The old one leaves for a while (-2), the new one takes its place and partitions.
+    let leave = Heartbeat {
+        member_epoch: -2,
+        instance_id: Some("s1".into()),
+        ..beat("a", 2, &kept)
+    };
+    assert_eq!(g.heartbeat(&config, &leave, &OneTopic, 0).unwrap().member_epoch, -2);
+    assert_eq!(
+        g.group_epoch, epoch,
+        "a static member leaving for a while changes no assignment"
+    );
+    let back = g.heartbeat(&config, &again, &OneTopic, 0).unwrap();
+    assert_eq!(parts(back.assignment.as_ref().unwrap()), kept.iter().copied().collect());
+    assert_eq!(g.group_epoch, epoch);
+    assert!(!g.members.contains_key("a"));
+    // The old id is fenced from now on.
+    let old = Heartbeat {
+        instance_id: Some("s1".into()),
+        ..beat("a", 2, &kept)
+    };
+    assert_eq!(
+        g.heartbeat(&config, &old, &OneTopic, 0).unwrap_err().error,
+        ResponseError::FencedInstanceId
+    );
+}
