@@ -390,3 +390,22 @@ fn kip848_static_member_restart_keeps_its_assignment() {
     assert_one_owner_at_a_time(&dir, &["s1", "s1-again", "m2"], &BTreeMap::new());
     drop((again, other));
 }
+
+/// ConsumerGroupHeartbeat and ConsumerGroupDescribe are announced in ApiVersions only while
+/// `group.coordinator.rebalance.protocols` contains `consumer` (Kafka's `kafka-broker-api-versions`
+/// reads the table).
+#[test]
+fn kip848_apis_are_announced_only_when_enabled() {
+    for (protocols, announced) in [("classic,consumer", true), ("classic", false)] {
+        let broker = Broker::start(&[("group.coordinator.rebalance.protocols", protocols)]);
+        let out = kafka_tool("4", "broker-api-versions", &["--bootstrap-server", &broker.bootstrap()]);
+        let text = expect_success("kafka-broker-api-versions", &out);
+        for api in ["ConsumerGroupHeartbeat(68)", "ConsumerGroupDescribe(69)"] {
+            let line = text
+                .lines()
+                .find(|l| l.trim_start().starts_with(api))
+                .unwrap_or_else(|| panic!("no {api} line in:\n{text}"));
+            assert_eq!(!line.contains("UNSUPPORTED"), announced, "{protocols}: {line}");
+        }
+    }
+}

@@ -9,6 +9,7 @@ pub mod heartbeat;
 pub mod member;
 pub mod reconcile;
 pub mod records;
+pub mod replay;
 
 #[cfg(test)]
 mod tests;
