@@ -584,6 +584,10 @@ impl GroupHost for Broker {
         self.metadata.leader_of(topic, partition)
     }
 
+    fn topic_names(&self) -> Vec<String> {
+        self.metadata.read().topics.keys().cloned().collect()
+    }
+
     fn partition(&self, topic: &str, partition: i32) -> Option<Arc<Partition>> {
         Broker::partition(self, topic, partition)
     }

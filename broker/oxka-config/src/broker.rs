@@ -366,9 +366,18 @@ impl BrokerConfig {
             ("offset.metadata.max.bytes", 0),
             ("offsets.retention.minutes", 1),
             ("offsets.retention.check.interval.ms", 1),
+            ("group.consumer.session.timeout.ms", 1),
+            ("group.consumer.heartbeat.interval.ms", 1),
+            ("group.consumer.max.size", 1),
         ] {
             raw.ranged::<i64>(key, min, i32::MAX as i64)?;
         }
+        group_list_setting(
+            raw,
+            "group.coordinator.rebalance.protocols",
+            &["classic", "consumer", "share"],
+        )?;
+        group_list_setting(raw, "group.consumer.assignors", &["uniform", "range"])?;
 
         let config = BrokerConfig {
             broker_id: BrokerId(broker_id),
@@ -673,6 +682,26 @@ fn local_hostname() -> String {
         .unwrap_or_else(|| "localhost".to_string())
 }
 
+/// A comma-separated list setting of the group coordinator whose elements must be among `allowed`
+/// (assignors may also be named by Kafka's class names, which end in `UniformAssignor`/`RangeAssignor`).
+fn group_list_setting(raw: &RawConfig, key: &str, allowed: &[&str]) -> Result<(), ConfigError> {
+    let Some(value) = raw.string(key) else {
+        return Ok(());
+    };
+    for item in value.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        let short = item
+            .rsplit('.')
+            .next()
+            .unwrap_or(item)
+            .trim_end_matches("Assignor")
+            .to_ascii_lowercase();
+        if !allowed.contains(&item) && !allowed.contains(&short.as_str()) {
+            return Err(raw.invalid(key, format!("{item} is not one of {}", allowed.join(", "))));
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -766,6 +795,14 @@ mod tests {
             Some("10")
         );
         assert!(parse("group.max.size=0\n").is_err());
+        let c = parse(
+            "group.coordinator.rebalance.protocols=classic\ngroup.consumer.assignors=org.apache.kafka.coordinator.group.assignor.RangeAssignor,uniform\n\
+             group.consumer.session.timeout.ms=10000\ngroup.consumer.heartbeat.interval.ms=1000\n",
+        )
+        .unwrap();
+        assert!(c.unknown_keys.is_empty(), "{:?}", c.unknown_keys);
+        assert!(parse("group.consumer.assignors=sticky\n").is_err());
+        assert!(parse("group.coordinator.rebalance.protocols=classic,streams\n").is_err());
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! DescribeGroups: state, protocol and members of groups. Member metadata and assignments are shown
-//! only while the group is Stable, as Kafka does. An unknown group is Dead (v6+: GROUP_ID_NOT_FOUND).
+//! only while the group is Stable, as Kafka does. An unknown group is Dead (v6+: GROUP_ID_NOT_FOUND), and
+//! so is a consumer-protocol (KIP-848) group, as Kafka 4 answers (v6+: "Group … is not a classic group.").
 
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::describe_groups_response::{DescribedGroup, DescribedGroupMember};
@@ -52,6 +53,19 @@ fn describe(broker: &Broker, ctx: &RequestContext<'_>, group_id: GroupId, with_o
         }
         return described;
     };
+    if group.consumer.is_some() {
+        // Kafka 4 describes a consumer-protocol group through ConsumerGroupDescribe only.
+        let described = described.with_group_state(str_bytes(GroupState::Dead.name()));
+        if version >= 6 {
+            return described
+                .with_error_code(ResponseError::GroupIdNotFound.code())
+                .with_error_message(Some(str_bytes(&format!(
+                    "Group {} is not a classic group.",
+                    &*group_id.0
+                ))));
+        }
+        return described;
+    }
     let stable = group.is(GroupState::Stable);
     let protocol = if stable {
         group.protocol_name.clone().unwrap_or_default()

@@ -1,5 +1,5 @@
-//! ListGroups: every group this broker coordinates, optionally filtered by state (v4+) and type (v5+;
-//! all groups here are "classic"). Before `__consumer_offsets` exists no group can exist, and the answer
+//! ListGroups: every group this broker coordinates, optionally filtered by state (v4+) and type (v5+,
+//! KIP-1043: "classic" or "consumer" for KIP-848 groups). Before `__consumer_offsets` exists no group can exist, and the answer
 //! is an empty list, as Apache Kafka 4's group coordinator gives (not COORDINATOR_NOT_AVAILABLE, which
 //! admin clients such as aiokafka's report as a failure).
 
@@ -13,8 +13,6 @@ use crate::broker::Broker;
 
 pub const VERSIONS: VersionRange = VersionRange { min: 0, max: 5 };
 
-const GROUP_TYPE: &str = "classic";
-
 /// DESCRIBE on the cluster lists every group; otherwise only the groups the caller may DESCRIBE, as
 /// Kafka lists them.
 pub fn handle(broker: &Broker, ctx: &RequestContext<'_>, request: ListGroupsRequest) -> ListGroupsResponse {
@@ -26,20 +24,21 @@ pub fn handle(broker: &Broker, ctx: &RequestContext<'_>, request: ListGroupsRequ
     let wanted_state = |state: &str| {
         request.states_filter.is_empty() || request.states_filter.iter().any(|s| s.eq_ignore_ascii_case(state))
     };
-    let wanted_type =
-        request.types_filter.is_empty() || request.types_filter.iter().any(|t| t.eq_ignore_ascii_case(GROUP_TYPE));
+    let wanted_type = |group_type: &str| {
+        request.types_filter.is_empty() || request.types_filter.iter().any(|t| t.eq_ignore_ascii_case(group_type))
+    };
     let groups = broker
         .groups
         .list_groups()
         .into_iter()
-        .filter(|g| wanted_type && wanted_state(g.state.name()))
+        .filter(|g| wanted_type(g.group_type) && wanted_state(g.state))
         .filter(|g| all || access.allows_group(Op::Describe, &g.group_id))
         .map(|g| {
             ListedGroup::default()
                 .with_group_id(GroupId(str_bytes(&g.group_id)))
                 .with_protocol_type(str_bytes(&g.protocol_type))
-                .with_group_state(str_bytes(g.state.name()))
-                .with_group_type(str_bytes(GROUP_TYPE))
+                .with_group_state(str_bytes(g.state))
+                .with_group_type(str_bytes(g.group_type))
         })
         .collect();
     ListGroupsResponse::default().with_groups(groups)

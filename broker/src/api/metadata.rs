@@ -57,6 +57,8 @@ pub async fn handle(broker: &Broker, ctx: &RequestContext<'_>, request: Metadata
         Some(list) => {
             let mut out = Vec::with_capacity(list.len());
             for (name, topic_id) in list {
+                // A lookup by id: Kafka 4's Java client sends the name empty (not null) with the id.
+                let name = name.filter(|n| !n.is_empty() || topic_id.is_nil());
                 let name = match name {
                     Some(n) => n,
                     None => match super::topic_name_for(broker, "", topic_id) {

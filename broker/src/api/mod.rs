@@ -29,6 +29,8 @@ pub mod alter_partition_reassignments;
 pub mod alter_user_scram_credentials;
 pub mod api_versions;
 pub mod authorize;
+pub mod consumer_group_describe;
+pub mod consumer_group_heartbeat;
 mod context;
 pub mod create_acls;
 pub mod create_partitions;
@@ -106,6 +108,9 @@ pub const SUPPORTED: &[ApiSpec] = &[
     spec(ApiKey::OffsetDelete, offset_delete::VERSIONS),
     spec(ApiKey::TxnOffsetCommit, txn_offset_commit::VERSIONS),
     spec(ApiKey::OffsetForLeaderEpoch, offset_for_leader_epoch::VERSIONS),
+    // Announced only while `group.coordinator.rebalance.protocols` contains `consumer` (`api_versions`).
+    spec(ApiKey::ConsumerGroupHeartbeat, consumer_group_heartbeat::VERSIONS),
+    spec(ApiKey::ConsumerGroupDescribe, consumer_group_describe::VERSIONS),
     spec(
         ApiKey::AlterPartitionReassignments,
         alter_partition_reassignments::VERSIONS,
@@ -140,6 +145,17 @@ pub const SUPPORTED: &[ApiSpec] = &[
     spec(ApiKey::SaslHandshake, VersionRange { min: 0, max: 1 }),
     spec(ApiKey::SaslAuthenticate, VersionRange { min: 0, max: 2 }),
 ];
+
+/// The APIs ApiVersions announces: `SUPPORTED`, without the consumer group protocol's APIs when
+/// `group.coordinator.rebalance.protocols` leaves out `consumer` (as Kafka announces them).
+fn announced(broker: &Broker) -> Vec<ApiSpec> {
+    let consumer = broker.groups.config.consumer_protocol_enabled;
+    SUPPORTED
+        .iter()
+        .filter(|s| consumer || !matches!(s.key, ApiKey::ConsumerGroupHeartbeat | ApiKey::ConsumerGroupDescribe))
+        .cloned()
+        .collect()
+}
 
 /// An encoded response frame and the memory it holds in the budget until written.
 ///
@@ -295,7 +311,7 @@ async fn dispatch(
 ) -> Option<(ResponseKind, MemoryPermit)> {
     let none = MemoryPermit::none;
     let response = match request {
-        RequestKind::ApiVersions(r) => ResponseKind::ApiVersions(api_versions::handle(ctx, r, SUPPORTED)),
+        RequestKind::ApiVersions(r) => ResponseKind::ApiVersions(api_versions::handle(ctx, r, &announced(broker))),
         RequestKind::Metadata(r) => ResponseKind::Metadata(metadata::handle(broker, ctx, r).await),
         RequestKind::Produce(r) => {
             return produce::handle(broker, ctx, r)
@@ -329,6 +345,12 @@ async fn dispatch(
         RequestKind::OffsetFetch(r) => ResponseKind::OffsetFetch(offset_fetch::handle(broker, ctx, r)),
         RequestKind::ListGroups(r) => ResponseKind::ListGroups(list_groups::handle(broker, ctx, r)),
         RequestKind::DescribeGroups(r) => ResponseKind::DescribeGroups(describe_groups::handle(broker, ctx, r)),
+        RequestKind::ConsumerGroupHeartbeat(r) => {
+            ResponseKind::ConsumerGroupHeartbeat(consumer_group_heartbeat::handle(broker, ctx, r))
+        }
+        RequestKind::ConsumerGroupDescribe(r) => {
+            ResponseKind::ConsumerGroupDescribe(consumer_group_describe::handle(broker, ctx, r))
+        }
         RequestKind::DeleteGroups(r) => ResponseKind::DeleteGroups(delete_groups::handle(broker, ctx, r)),
         RequestKind::OffsetDelete(r) => ResponseKind::OffsetDelete(offset_delete::handle(broker, ctx, r)),
         RequestKind::TxnOffsetCommit(r) => {

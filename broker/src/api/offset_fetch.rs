@@ -36,7 +36,12 @@ pub fn handle(broker: &Broker, ctx: &RequestContext<'_>, request: OffsetFetchReq
                         .map(|t| (t.name.0.to_string(), t.partition_indexes))
                         .collect()
                 });
-                let fetched = fetch(broker, ctx, &g.group_id.0, topics, request.require_stable);
+                // v9 (KIP-848): a consumer-protocol member fetches with its member id and epoch.
+                let member = g.member_id.as_deref();
+                let fetched = broker
+                    .groups
+                    .validate_offset_fetch(&g.group_id.0, member, g.member_epoch)
+                    .and_then(|()| fetch(broker, ctx, &g.group_id.0, topics, request.require_stable));
                 group_response(g.group_id, fetched)
             })
             .collect();

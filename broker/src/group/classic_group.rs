@@ -11,6 +11,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use kafka_protocol::error::ResponseError;
 
+use super::consumer::ConsumerGroup;
 use super::member::{subscribed_topics, Member, Protocol};
 use crate::log::TopicPartition;
 
@@ -91,6 +92,9 @@ pub struct Group {
     /// Transactional offsets written but not yet committed or aborted, per producer id
     /// (`txn_offsets`): invisible to OffsetFetch until the transaction's COMMIT marker.
     pub pending_txn_offsets: BTreeMap<i64, BTreeMap<TopicPartition, CommittedOffset>>,
+    /// Some when the group uses the consumer protocol (KIP-848): its members and assignment live there,
+    /// and the classic membership above stays empty.
+    pub consumer: Option<Box<ConsumerGroup>>,
 }
 
 impl Group {
@@ -113,6 +117,7 @@ impl Group {
             subscribed_topics: None,
             offsets: BTreeMap::new(),
             pending_txn_offsets: BTreeMap::new(),
+            consumer: None,
         }
     }
 
@@ -127,6 +132,11 @@ impl Group {
 
     pub fn is_leader(&self, member_id: &str) -> bool {
         self.leader_id.as_deref() == Some(member_id)
+    }
+
+    /// The group uses the consumer protocol (KIP-848) and has members.
+    pub fn has_consumer_members(&self) -> bool {
+        self.consumer.as_ref().is_some_and(|c| !c.members.is_empty())
     }
 
     pub fn is_consumer_group(&self) -> bool {

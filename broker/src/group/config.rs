@@ -20,6 +20,18 @@ pub struct GroupConfig {
     pub offsets_retention_ms: i64,
     /// `offsets.retention.check.interval.ms`: how often expired offsets are removed.
     pub offsets_retention_check_interval_ms: i64,
+    /// `group.coordinator.rebalance.protocols` contains `consumer`: the KIP-848 protocol
+    /// (ConsumerGroupHeartbeat, ConsumerGroupDescribe) is served and announced.
+    pub consumer_protocol_enabled: bool,
+    /// `group.consumer.session.timeout.ms`: a consumer-protocol member that sends no heartbeat for
+    /// this long is fenced.
+    pub consumer_session_timeout_ms: i32,
+    /// `group.consumer.heartbeat.interval.ms`, returned to consumer-protocol members.
+    pub consumer_heartbeat_interval_ms: i32,
+    /// `group.consumer.max.size`.
+    pub consumer_max_size: usize,
+    /// `group.consumer.assignors`: the server-side assignors (short names), the first the default.
+    pub consumer_assignors: Vec<String>,
 }
 
 impl Default for GroupConfig {
@@ -33,6 +45,11 @@ impl Default for GroupConfig {
             offset_metadata_max_bytes: 4096,
             offsets_retention_ms: 7 * 24 * 60 * 60 * 1000,
             offsets_retention_check_interval_ms: 600_000,
+            consumer_protocol_enabled: true,
+            consumer_session_timeout_ms: 45_000,
+            consumer_heartbeat_interval_ms: 5_000,
+            consumer_max_size: i32::MAX as usize,
+            consumer_assignors: vec!["uniform".to_string(), "range".to_string()],
         }
     }
 }
@@ -63,7 +80,41 @@ impl GroupConfig {
         if let Some(v) = get("offsets.retention.check.interval.ms") {
             config.offsets_retention_check_interval_ms = v.max(1);
         }
+        if let Some(v) = get("group.consumer.session.timeout.ms") {
+            config.consumer_session_timeout_ms = v.clamp(1, i32::MAX as i64) as i32;
+        }
+        if let Some(v) = get("group.consumer.heartbeat.interval.ms") {
+            config.consumer_heartbeat_interval_ms = v.clamp(1, i32::MAX as i64) as i32;
+        }
+        if let Some(v) = get("group.consumer.max.size") {
+            config.consumer_max_size = v.max(1) as usize;
+        }
+        let list = |key: &str| {
+            settings.get(key).map(|v| {
+                v.split(',')
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .map(assignor_name)
+                    .collect::<Vec<String>>()
+            })
+        };
+        if let Some(protocols) = list("group.coordinator.rebalance.protocols") {
+            config.consumer_protocol_enabled = protocols.iter().any(|p| p == "consumer");
+        }
+        if let Some(assignors) = list("group.consumer.assignors").filter(|a| !a.is_empty()) {
+            config.consumer_assignors = assignors;
+        }
         config
+    }
+}
+
+/// An assignor's short name: Kafka accepts `uniform` or the class name
+/// `org.apache.kafka.coordinator.group.assignor.UniformAssignor`.
+fn assignor_name(item: &str) -> String {
+    match item.rsplit('.').next().unwrap_or(item) {
+        "UniformAssignor" => "uniform".to_string(),
+        "RangeAssignor" => "range".to_string(),
+        other => other.to_ascii_lowercase(),
     }
 }
 
@@ -78,5 +129,18 @@ mod tests {
         let c = GroupConfig::from_settings(&s);
         assert_eq!(c.initial_rebalance_delay_ms, 0);
         assert_eq!(c.min_session_timeout_ms, 6000);
+        assert!(c.consumer_protocol_enabled);
+        assert_eq!(c.consumer_assignors, ["uniform", "range"]);
+        s.insert(
+            "group.coordinator.rebalance.protocols".to_string(),
+            "classic".to_string(),
+        );
+        s.insert(
+            "group.consumer.assignors".to_string(),
+            "org.apache.kafka.coordinator.group.assignor.RangeAssignor".to_string(),
+        );
+        let c = GroupConfig::from_settings(&s);
+        assert!(!c.consumer_protocol_enabled);
+        assert_eq!(c.consumer_assignors, ["range"]);
     }
 }

@@ -15,6 +15,7 @@ use tokio::sync::oneshot;
 
 use super::classic_group::{Group, GroupState};
 use super::config::GroupConfig;
+use super::consumer::records as consumer_records;
 use super::host::GroupHost;
 use super::offsets::CommittedOffset;
 use super::records::partition_for;
@@ -60,7 +61,10 @@ pub(crate) struct Inner {
 pub struct ListedGroup {
     pub group_id: String,
     pub protocol_type: String,
-    pub state: GroupState,
+    /// Kafka's name of the group's state (classic: `GroupState`; consumer: `ConsumerGroupState`).
+    pub state: &'static str,
+    /// KIP-1043's group type: `classic` or `consumer`.
+    pub group_type: &'static str,
 }
 
 /// A record for `__consumer_offsets`: key and value (None: tombstone).
@@ -183,6 +187,20 @@ impl GroupCoordinator {
             }
             if !request.member_id.is_empty() && !inner.groups.contains_key(group_id) {
                 return JoinResult::error(&member_id, ResponseError::UnknownMemberId);
+            }
+            if let Some(group) = inner.groups.get_mut(group_id) {
+                if group.has_consumer_members() {
+                    // Members of the consumer protocol hold the group (no mixed groups here yet).
+                    return JoinResult::error(&member_id, ResponseError::InconsistentGroupProtocol);
+                }
+                // An empty consumer group becomes a classic one, as in Kafka.
+                if let Some(consumer) = group.consumer.take() {
+                    let records = consumer_records::changes(group_id, Some(&consumer), None);
+                    if let Err(e) = self.append(broker, group_id, records) {
+                        group.consumer = Some(consumer);
+                        return JoinResult::error(&member_id, e);
+                    }
+                }
             }
             request.waiter = inner.waiter();
             inner.joins.insert(request.waiter, tx);
@@ -308,7 +326,12 @@ impl GroupCoordinator {
         let ids: Vec<String> = inner
             .groups
             .iter()
-            .filter(|(_, g)| g.join_timer.is_some() || !g.members.is_empty() || !g.pending_members.is_empty())
+            .filter(|(_, g)| {
+                g.join_timer.is_some()
+                    || !g.members.is_empty()
+                    || !g.pending_members.is_empty()
+                    || g.has_consumer_members()
+            })
             .map(|(id, _)| id.clone())
             .collect();
         for id in ids {
@@ -317,6 +340,7 @@ impl GroupCoordinator {
                 None => continue,
             };
             self.perform(broker, &mut inner, &id, effects);
+            self.tick_consumer_group(broker, &mut inner, &id, now);
             inner.forget_if_unused(&id);
         }
         if now - inner.last_cleanup_ms >= self.config.offsets_retention_check_interval_ms {
@@ -335,12 +359,14 @@ impl GroupCoordinator {
             };
             let expired = group.expired_offsets(now, self.config.offsets_retention_ms);
             let gone = group.is(GroupState::Empty)
+                && !group.has_consumer_members()
                 && group.pending_members.is_empty()
                 && group.pending_txn_offsets.is_empty()
                 && group.offsets.len() == expired.len();
             let mut records: Vec<OffsetsRecord> = expired.iter().map(|tp| (offset_key(&id, tp), None)).collect();
             if gone {
                 records.push((encode_key(&RecordKey::Group { group: id.clone() }), None));
+                records.extend(consumer_records::changes(&id, group.consumer.as_deref(), None));
             }
             if records.is_empty() {
                 continue;
@@ -404,7 +430,11 @@ impl GroupCoordinator {
             inner.groups.insert(group_id.to_string(), Group::new(group_id, now));
         }
         let group = inner.groups.get_mut(group_id).expect("present");
-        if let Err(e) = group.validate_offset_commit(generation_id, member_id, instance_id, now) {
+        let valid = match &group.consumer {
+            Some(consumer) => consumer.validate_member_epoch(member_id, generation_id),
+            None => group.validate_offset_commit(generation_id, member_id, instance_id, now),
+        };
+        if let Err(e) = valid {
             return all(e);
         }
         let max_metadata = self.config.offset_metadata_max_bytes;
@@ -485,10 +515,19 @@ impl GroupCoordinator {
             .groups
             .values()
             .filter(|g| !g.is(GroupState::Dead))
-            .map(|g| ListedGroup {
-                group_id: g.group_id.clone(),
-                protocol_type: g.protocol_type.clone().unwrap_or_default(),
-                state: g.state,
+            .map(|g| match &g.consumer {
+                Some(consumer) => ListedGroup {
+                    group_id: g.group_id.clone(),
+                    protocol_type: "consumer".to_string(),
+                    state: consumer.state().name(),
+                    group_type: "consumer",
+                },
+                None => ListedGroup {
+                    group_id: g.group_id.clone(),
+                    protocol_type: g.protocol_type.clone().unwrap_or_default(),
+                    state: g.state.name(),
+                    group_type: "classic",
+                },
             })
             .collect();
         out.sort_by(|a, b| a.group_id.cmp(&b.group_id));
@@ -529,6 +568,7 @@ impl GroupCoordinator {
             }),
             None,
         ));
+        records.extend(consumer_records::changes(group_id, group.consumer.as_deref(), None));
         if let Err(e) = self.append(broker, group_id, records) {
             return Some(e);
         }
@@ -611,7 +651,7 @@ impl GroupCoordinator {
 
     /// Appends records for `group_id` to its `__consumer_offsets` partition as one batch. Returns
     /// the batch's base offset (its records follow one by one).
-    fn append(
+    pub(super) fn append(
         &self,
         broker: &impl GroupHost,
         group_id: &str,
@@ -680,6 +720,7 @@ impl Inner {
                 && g.pending_members.is_empty()
                 && g.offsets.is_empty()
                 && g.pending_txn_offsets.is_empty()
+                && g.consumer.is_none()
         });
         if unused {
             self.groups.remove(group_id);

@@ -21,6 +21,8 @@ pub trait GroupHost: Sync {
     fn offsets_topic_replication_factor(&self) -> i16;
     /// A topic as this broker's metadata shows it.
     fn topic(&self, name: &str) -> Option<TopicMeta>;
+    /// Every topic's name, as this broker's metadata shows it (subscriptions by regex).
+    fn topic_names(&self) -> Vec<String>;
     /// The leader of a partition, as this broker's metadata shows it.
     fn leader_of(&self, topic: &str, partition: i32) -> Option<i32>;
     /// The partition's log on this broker, if it has one.

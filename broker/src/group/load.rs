@@ -13,6 +13,8 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use super::classic_group::{Group, GroupState};
+use super::consumer::replay::ReplayedConsumer;
+use super::consumer_coordinator::HostTopics;
 use super::coordinator::{GroupCoordinator, OFFSETS_TOPIC};
 use super::host::GroupHost;
 use super::member::{Member, Protocol};
@@ -48,6 +50,8 @@ pub enum LoadError {
 #[derive(Default)]
 struct Replayed {
     metadata: Option<GroupMetadataValue>,
+    /// The records of a consumer-protocol group (`consumer::records`).
+    consumer: ReplayedConsumer,
     offsets: BTreeMap<(String, i32), Option<CommittedOffset>>,
     pending: BTreeMap<ProducerId, BTreeMap<(String, i32), CommittedOffset>>,
 }
@@ -105,10 +109,17 @@ impl GroupCoordinator {
             }
         }
         let now = now_ms();
+        let session_ms = i64::from(self.config.consumer_session_timeout_ms);
+        let lookup = HostTopics(broker);
         self.with_inner(|inner| {
             for (group_id, r) in replayed {
-                match rebuild(&group_id, r, now) {
-                    Some(group) => {
+                match rebuild(&group_id, r, now, session_ms) {
+                    Some(mut group) => {
+                        if let Some(consumer) = group.consumer.as_mut() {
+                            // The topics as they are now are what the stored target was computed
+                            // from (Kafka keeps a hash of them in the group's metadata record).
+                            consumer.refresh_topics(&lookup);
+                        }
                         inner.groups.insert(group_id, group);
                         summary.groups += 1;
                     }
@@ -124,7 +135,7 @@ impl GroupCoordinator {
 
 /// The group a replay found, or None when nothing of it is left (deleted, or offsets only and all
 /// of them removed).
-fn rebuild(group_id: &str, r: Replayed, now: i64) -> Option<Group> {
+fn rebuild(group_id: &str, r: Replayed, now: i64, consumer_session_ms: i64) -> Option<Group> {
     let mut group = match &r.metadata {
         Some(m) => group_from_metadata(group_id, m, now),
         None => Group::new(group_id, now),
@@ -140,7 +151,14 @@ fn rebuild(group_id: &str, r: Replayed, now: i64) -> Option<Group> {
             .map(|((topic, partition), o)| (TopicPartition { topic, partition }, o));
         group.prepare_txn_offsets(producer_id, offsets);
     }
-    let nothing_left = r.metadata.is_none() && group.offsets.is_empty() && group.pending_txn_offsets.is_empty();
+    group.consumer = r.consumer.rebuild(now + consumer_session_ms).map(Box::new);
+    if group.consumer.is_some() {
+        group.protocol_type = Some("consumer".to_string());
+    }
+    let nothing_left = r.metadata.is_none()
+        && group.consumer.is_none()
+        && group.offsets.is_empty()
+        && group.pending_txn_offsets.is_empty();
     (!nothing_left).then_some(group)
 }
 
@@ -152,7 +170,7 @@ pub(super) fn replay_partition(bytes: &[u8]) -> HashMap<String, Group> {
     replay_batches(bytes, &mut replayed, &mut OpenTxns::new(), &mut LoadSummary::default());
     replayed
         .into_iter()
-        .filter_map(|(id, r)| rebuild(&id, r, 0).map(|g| (id, g)))
+        .filter_map(|(id, r)| rebuild(&id, r, 0, 0).map(|g| (id, g)))
         .collect()
 }
 
@@ -287,6 +305,9 @@ fn apply(
         RecordKey::Group { group } => {
             let metadata = value.map(decode_group_value).transpose()?;
             replayed.entry(group).or_default().metadata = metadata;
+        }
+        RecordKey::Consumer { kind, group, member } => {
+            replayed.entry(group).or_default().consumer.apply(kind, member, value)?;
         }
     }
     Ok(())

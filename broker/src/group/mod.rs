@@ -11,8 +11,10 @@
 //! `coordinator` is the runtime (`GroupCoordinator`): it owns every group behind one lock, turns API
 //! requests into state-machine calls, completes waiting (long-polling) JoinGroup and SyncGroup
 //! responses through oneshot channels, appends records before it answers, and replays the topic at
-//! start-up (`load`). What the runtime needs of the broker it runs in is the `GroupHost` trait
-//! (`host`), which `Broker` implements, so nothing here imports the broker.
+//! start-up (`load`). The KIP-848 consumer protocol is `consumer` (pure) and `consumer_coordinator`
+//! (its runtime in `GroupCoordinator`); its groups live in the same map, as `Group::consumer`. What
+//! the runtime needs of the broker it runs in is the `GroupHost` trait (`host`), which `Broker`
+//! implements, so nothing here imports the broker.
 //!
 //! This broker is the group coordinator of every group: a group lives in partition
 //! `abs(javaHashCode(group)) % offsets.topic.num.partitions` of `__consumer_offsets`, as in Kafka, so the
@@ -20,6 +22,8 @@
 
 pub mod classic_group;
 pub mod config;
+pub mod consumer;
+mod consumer_coordinator;
 pub mod coordinator;
 pub mod host;
 mod liveness;
@@ -31,6 +35,8 @@ pub mod state;
 pub mod txn_commit;
 pub mod txn_offsets;
 
+#[cfg(test)]
+mod consumer_coordinator_tests;
 #[cfg(test)]
 mod coordinator_tests;
 #[cfg(test)]

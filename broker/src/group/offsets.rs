@@ -68,6 +68,9 @@ impl Group {
 
     /// DeleteGroups: only groups without members can be deleted.
     pub fn delete_rejection(&self) -> Option<ResponseError> {
+        if self.has_consumer_members() {
+            return Some(ResponseError::NonEmptyGroup);
+        }
         match self.state {
             GroupState::Dead => Some(ResponseError::GroupIdNotFound),
             GroupState::Empty => None,

@@ -1,6 +1,7 @@
 //! The records of `__consumer_offsets`, in Kafka's schemas so the topic stays readable by Kafka's tools:
 //! keys start with an i16 record type (0 or 1: offset commit, key fields group/topic/partition; 2: group
-//! metadata, key field group); values start with an i16 schema version. Written: offset commit key
+//! metadata, key field group; 3 to 8: a KIP-848 consumer group's records, keyed by group or group and
+//! member, whose values `consumer::records` encodes); values start with an i16 schema version. Written: offset commit key
 //! version 1 with `OffsetCommitValue` v3, group metadata key version 2 with `GroupMetadataValue` v3. Read:
 //! values v0..=3 (the non-flexible versions). A null value is a tombstone (the offset or group is gone).
 //!
@@ -26,6 +27,64 @@ pub enum RecordKey {
     Group {
         group: String,
     },
+    /// The records of a consumer-protocol group (KIP-848), record types 3 to 8 (`consumer_records`).
+    Consumer {
+        kind: ConsumerRecordKind,
+        group: String,
+        /// The member, for the per-member kinds.
+        member: Option<String>,
+    },
+}
+
+/// Kafka's record types (key versions) of a consumer-protocol group.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum ConsumerRecordKind {
+    /// 3: `ConsumerGroupMetadata` (the group epoch).
+    Metadata,
+    /// 4: `ConsumerGroupPartitionMetadata` (no longer written by Kafka 4.1; read and ignored).
+    PartitionMetadata,
+    /// 5: `ConsumerGroupMemberMetadata` (a member's subscription and client).
+    MemberMetadata,
+    /// 6: `ConsumerGroupTargetAssignmentMetadata` (the assignment epoch).
+    TargetAssignmentMetadata,
+    /// 7: `ConsumerGroupTargetAssignmentMember` (a member's target partitions).
+    TargetAssignmentMember,
+    /// 8: `ConsumerGroupCurrentMemberAssignment` (a member's epochs, state and partitions).
+    CurrentMemberAssignment,
+}
+
+impl ConsumerRecordKind {
+    pub fn record_type(self) -> i16 {
+        match self {
+            ConsumerRecordKind::Metadata => 3,
+            ConsumerRecordKind::PartitionMetadata => 4,
+            ConsumerRecordKind::MemberMetadata => 5,
+            ConsumerRecordKind::TargetAssignmentMetadata => 6,
+            ConsumerRecordKind::TargetAssignmentMember => 7,
+            ConsumerRecordKind::CurrentMemberAssignment => 8,
+        }
+    }
+
+    fn from_record_type(t: i16) -> Option<ConsumerRecordKind> {
+        Some(match t {
+            3 => ConsumerRecordKind::Metadata,
+            4 => ConsumerRecordKind::PartitionMetadata,
+            5 => ConsumerRecordKind::MemberMetadata,
+            6 => ConsumerRecordKind::TargetAssignmentMetadata,
+            7 => ConsumerRecordKind::TargetAssignmentMember,
+            8 => ConsumerRecordKind::CurrentMemberAssignment,
+            _ => return None,
+        })
+    }
+
+    fn per_member(self) -> bool {
+        matches!(
+            self,
+            ConsumerRecordKind::MemberMetadata
+                | ConsumerRecordKind::TargetAssignmentMember
+                | ConsumerRecordKind::CurrentMemberAssignment
+        )
+    }
 }
 
 /// A `GroupMetadataValue`: the group's generation and its members with their assignments.
@@ -79,6 +138,13 @@ pub fn encode_key(key: &RecordKey) -> Vec<u8> {
             out.extend_from_slice(&GROUP_METADATA_KEY_VERSION.to_be_bytes());
             put_string(&mut out, group);
         }
+        RecordKey::Consumer { kind, group, member } => {
+            out.extend_from_slice(&kind.record_type().to_be_bytes());
+            put_string(&mut out, group);
+            if let Some(member) = member {
+                put_string(&mut out, member);
+            }
+        }
     }
     out
 }
@@ -94,7 +160,14 @@ pub fn decode_key(mut buf: &[u8]) -> Result<RecordKey, RecordError> {
         2 => Ok(RecordKey::Group {
             group: take_string(buf, "group")?,
         }),
-        v => Err(RecordError::UnknownVersion(v)),
+        v => match ConsumerRecordKind::from_record_type(v) {
+            Some(kind) => Ok(RecordKey::Consumer {
+                kind,
+                group: take_string(buf, "group")?,
+                member: kind.per_member().then(|| take_string(buf, "member")).transpose()?,
+            }),
+            None => Err(RecordError::UnknownVersion(v)),
+        },
     }
 }
 

@@ -87,6 +87,9 @@ impl GroupHost for MemoryHost {
             configs: BTreeMap::new(),
         })
     }
+    fn topic_names(&self) -> Vec<String> {
+        vec![OFFSETS_TOPIC.to_string()]
+    }
     fn leader_of(&self, _topic: &str, _partition: i32) -> Option<i32> {
         Some(0)
     }

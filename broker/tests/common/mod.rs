@@ -18,6 +18,7 @@ pub mod certs;
 pub mod cluster;
 pub mod coordinator;
 pub mod disk;
+pub mod group_members;
 pub mod secured;
 pub mod tools_compare;
 

@@ -1,0 +1,411 @@
+//! The consumer group protocol of KIP-848 (ConsumerGroupHeartbeat, server-side assignment) with real
+//! clients: Kafka 4.1.1 Java consumers (`tests/java/GroupMember.java` with `group.protocol=consumer`)
+//! and a librdkafka consumer (confluent-kafka, `group.protocol=consumer`) on a 12-partition topic under
+//! a continuous producer. Members join and leave one at a time and one is killed (kill -9); every
+//! member logs its rebalance callbacks with wall-clock times, and the test checks that no partition
+//! was ever owned by two members at once (a moved partition is revoked before it is assigned), that
+//! every partition is owned at the end, and that every produced record was consumed with no offset
+//! skipped.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use common::group_members::*;
+use common::*;
+
+const TOPIC: &str = "events";
+const PARTS: i32 = 12;
+/// The broker fences a member after this long without a heartbeat (Kafka's default is 45 s).
+const SESSION_MS: &str = "6000";
+
+fn now_ms() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis() as i64
+}
+
+/// One member's ownership of one partition: from its ASSIGN callback to its REVOKE/LOST callback (or
+/// its death, or the end of the test).
+#[derive(Debug)]
+struct Ownership {
+    member: String,
+    from_ms: i64,
+    to_ms: i64,
+}
+
+/// Every ownership interval of `members`, by partition; `died` gives the kill time of killed members.
+fn ownership(dir: &Path, members: &[&str], died: &BTreeMap<&str, i64>) -> BTreeMap<i32, Vec<Ownership>> {
+    let mut out: BTreeMap<i32, Vec<Ownership>> = BTreeMap::new();
+    for member in members {
+        let mut open: BTreeMap<i32, i64> = BTreeMap::new();
+        for e in ownership_events(dir, member) {
+            for p in &e.partitions {
+                if e.kind == "ASSIGN" {
+                    open.entry(*p).or_insert(e.at_ms);
+                } else if let Some(from_ms) = open.remove(p) {
+                    out.entry(*p).or_default().push(Ownership {
+                        member: member.to_string(),
+                        from_ms,
+                        to_ms: e.at_ms,
+                    });
+                }
+            }
+        }
+        let end = died.get(member).copied().unwrap_or(i64::MAX);
+        for (p, from_ms) in open {
+            out.entry(p).or_default().push(Ownership {
+                member: member.to_string(),
+                from_ms,
+                to_ms: end,
+            });
+        }
+    }
+    out
+}
+
+/// No two members owned a partition at the same moment.
+fn assert_one_owner_at_a_time(dir: &Path, members: &[&str], died: &BTreeMap<&str, i64>) {
+    for (p, mut spans) in ownership(dir, members, died) {
+        spans.sort_by_key(|s| s.from_ms);
+        for pair in spans.windows(2) {
+            assert!(
+                pair[1].from_ms >= pair[0].to_ms,
+                "partition {p} owned by {} and {} at once: {:?} and {:?}",
+                pair[0].member,
+                pair[1].member,
+                pair[0],
+                pair[1]
+            );
+        }
+    }
+}
+
+fn java_member(classpath: &str, broker: &Broker, dir: &Path, name: &str, strategy: &str) -> Proc {
+    java_member_on(classpath, broker, dir, name, TOPIC, strategy)
+}
+
+/// A Java member subscribed to `topic` (or `regex:<pattern>`) in group `kip848`.
+fn java_member_on(classpath: &str, broker: &Broker, dir: &Path, name: &str, topic: &str, strategy: &str) -> Proc {
+    java_member_full(classpath, broker, dir, name, topic, strategy, "-")
+}
+
+/// A Java member of group `kip848`; `instance` is its `group.instance.id` ("-": dynamic).
+fn java_member_full(
+    classpath: &str,
+    broker: &Broker,
+    dir: &Path,
+    name: &str,
+    topic: &str,
+    strategy: &str,
+    instance: &str,
+) -> Proc {
+    let leave = dir.join(format!("{name}.leave"));
+    let args = [
+        "GroupMember",
+        &broker.bootstrap(),
+        topic,
+        "kip848",
+        strategy,
+        "-",
+        instance,
+        leave.to_str().unwrap(),
+    ];
+    java_spawn(classpath, dir, name, &args)
+}
+
+/// Asks a Java member to leave the group (close()) and waits until it has.
+fn java_leave(dir: &Path, name: &str, mut member: Proc) {
+    std::fs::write(dir.join(format!("{name}.leave")), "").unwrap();
+    wait_for(&format!("{name} to leave"), Duration::from_secs(30), || {
+        lines(dir, name).iter().any(|l| l == "CLOSED")
+    });
+    let _ = member.0.wait();
+}
+
+/// librdkafka's admin client describes the group (ConsumerGroupDescribe): its type, state, assignor
+/// and each member's partition count, as `type state assignor n,n,n`.
+const PY_DESCRIBE: &str = r#"
+from confluent_kafka.admin import AdminClient
+a = AdminClient({"bootstrap.servers": BOOTSTRAP})
+d = a.describe_consumer_groups([os.environ["GROUP"]])[os.environ["GROUP"]].result(30)
+counts = sorted(len(m.assignment.topic_partitions) for m in d.members)
+print(d.type.name, d.state.name, d.partition_assignor, ",".join(str(c) for c in counts))
+"#;
+
+fn consumer_groups_tool(broker: &Broker, args: &[&str]) -> String {
+    let bootstrap = broker.bootstrap();
+    let mut all = vec!["--bootstrap-server", bootstrap.as_str()];
+    all.extend_from_slice(args);
+    let out = kafka_tool("4", "consumer-groups", &all);
+    expect_success(&format!("kafka-consumer-groups {args:?}"), &out)
+}
+
+/// Kafka 4.1.1's `kafka-consumer-groups` sees the group of three members as Kafka would show it:
+/// listed as a consumer group (ListGroups type filter), its state and assignor, three members with
+/// four partitions each, and every partition with an owner and its offsets.
+fn check_consumer_groups_tool(broker: &Broker, assignor: &str) {
+    let listed = consumer_groups_tool(broker, &["--list", "--type", "consumer"]);
+    assert!(
+        listed.lines().any(|l| l.split_whitespace().next() == Some("kip848")),
+        "{listed}"
+    );
+    let classic = consumer_groups_tool(broker, &["--list", "--type", "classic"]);
+    assert!(!classic.contains("kip848"), "{classic}");
+    let state = consumer_groups_tool(broker, &["--describe", "--group", "kip848", "--state"]);
+    let row: Vec<&str> = state
+        .lines()
+        .find(|l| l.starts_with("kip848 "))
+        .unwrap_or_else(|| panic!("no state row:\n{state}"))
+        .split_whitespace()
+        .collect();
+    assert!(
+        row.contains(&assignor) && row.contains(&"Stable") && row.last() == Some(&"3"),
+        "{state}"
+    );
+    let members = consumer_groups_tool(broker, &["--describe", "--group", "kip848", "--members"]);
+    let counts: Vec<&str> = members
+        .lines()
+        .filter(|l| l.starts_with("kip848 "))
+        .filter_map(|l| l.split_whitespace().nth(4))
+        .collect();
+    assert_eq!(counts, ["4", "4", "4"], "{members}");
+    let offsets = consumer_groups_tool(broker, &["--describe", "--group", "kip848"]);
+    let rows: Vec<Vec<&str>> = offsets
+        .lines()
+        .filter(|l| l.starts_with("kip848 "))
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    assert_eq!(rows.len(), PARTS as usize, "{offsets}");
+    for row in &rows {
+        assert!(
+            row.len() >= 9 && row[6] != "-",
+            "partition without an owner: {row:?}\n{offsets}"
+        );
+    }
+}
+
+fn scenario(strategy: &str) {
+    let _serial = serial();
+    let broker = Broker::start(&[
+        ("group.consumer.session.timeout.ms", SESSION_MS),
+        ("group.consumer.heartbeat.interval.ms", "500"),
+    ]);
+    create_topic(&broker, TOPIC, PARTS as u32);
+    let dir = broker.temp_dir().to_path_buf();
+    let classpath = java_classpath(&dir, &["GroupMember"]);
+    let stop = dir.join("producer.stop");
+    let mut producer = Proc(python_spawn(
+        PY_PRODUCER,
+        &broker.bootstrap(),
+        &[("STOP", stop.to_str().unwrap()), ("TOPIC", TOPIC)],
+        &dir,
+        "producer",
+    ));
+    let settle = Duration::from_secs(60);
+
+    // Three Java members join one at a time.
+    let m1 = java_member(&classpath, &broker, &dir, "m1", strategy);
+    wait_one_owner_each(&dir, &["m1"], PARTS, settle);
+    let m2 = java_member(&classpath, &broker, &dir, "m2", strategy);
+    wait_one_owner_each(&dir, &["m1", "m2"], PARTS, settle);
+    let mut m3 = java_member(&classpath, &broker, &dir, "m3", strategy);
+    wait_one_owner_each(&dir, &["m1", "m2", "m3"], PARTS, settle);
+    // One owner each can hold mid-way (m3 has some, the others still revoke): wait for the balance.
+    wait_for("each of three members to own 4 of 12 partitions", settle, || {
+        ["m1", "m2", "m3"].iter().all(|m| owned(&dir, m).len() == 4)
+    });
+    let assignor = strategy.split_once(':').map_or("uniform", |(_, a)| a);
+    let described = python_env_ok(PY_DESCRIBE, &broker.bootstrap(), &[("GROUP", "kip848")]);
+    assert_eq!(described.trim(), format!("CONSUMER STABLE {assignor} 4,4,4"));
+    check_consumer_groups_tool(&broker, assignor);
+
+    // A librdkafka member joins; then m2 leaves the group.
+    let rdk = py_member(&broker, &dir, "rdk", TOPIC, "kip848", "consumer", SESSION_MS);
+    wait_one_owner_each(&dir, &["m1", "m2", "m3", "rdk"], PARTS, settle);
+    java_leave(&dir, "m2", m2);
+    wait_one_owner_each(&dir, &["m1", "m3", "rdk"], PARTS, settle);
+
+    // m3 is killed: its partitions move once the broker fences it (session timeout).
+    let killed_at = now_ms();
+    m3.kill9();
+    wait_one_owner_each(&dir, &["m1", "rdk"], PARTS, Duration::from_secs(6 + 20));
+    eprintln!("partitions moved {} ms after the kill", now_ms() - killed_at);
+
+    let all = ["m1", "m2", "m3", "rdk"];
+    let died = BTreeMap::from([("m3", killed_at)]);
+    assert_one_owner_at_a_time(&dir, &all, &died);
+    for m in all {
+        let events = ownership_events(&dir, m);
+        eprintln!("{m}: {} rebalance callbacks: {events:?}", events.len());
+    }
+    stop_producer_and_check_consumed(&dir, &mut producer, &stop, &all, Duration::from_secs(30));
+    drop((m1, rdk));
+}
+
+#[test]
+fn kip848_java_and_librdkafka_members_uniform() {
+    scenario("consumer");
+}
+
+#[test]
+fn kip848_java_members_range() {
+    scenario("consumer:range");
+}
+
+/// A broker restart under a stable consumer-protocol group: the group's records in
+/// `__consumer_offsets` bring back the member epochs and assignments, so the members carry on
+/// (no rebalance callback, same epoch) and no record is skipped.
+#[test]
+fn kip848_group_survives_a_broker_restart() {
+    let _serial = serial();
+    let mut broker = Broker::start(&[
+        ("group.consumer.session.timeout.ms", "10000"),
+        ("group.consumer.heartbeat.interval.ms", "500"),
+    ]);
+    create_topic(&broker, TOPIC, PARTS as u32);
+    let dir = broker.temp_dir().to_path_buf();
+    let classpath = java_classpath(&dir, &["GroupMember"]);
+    let stop = dir.join("producer.stop");
+    let mut producer = Proc(python_spawn(
+        PY_PRODUCER,
+        &broker.bootstrap(),
+        &[("STOP", stop.to_str().unwrap()), ("TOPIC", TOPIC)],
+        &dir,
+        "producer",
+    ));
+    let names = ["m1", "m2", "m3"];
+    let members: Vec<Proc> = names
+        .iter()
+        .map(|n| java_member(&classpath, &broker, &dir, n, "consumer"))
+        .collect();
+    wait_one_owner_each(&dir, &names, PARTS, Duration::from_secs(60));
+    std::thread::sleep(Duration::from_secs(3));
+    one_owner_each(&dir, &names, PARTS).expect("a stable group");
+    let epochs = |n: &str| generations_after(&dir, n, 0);
+    let before: Vec<(Vec<i32>, usize)> = names
+        .iter()
+        .map(|n| (epochs(n), ownership_events(&dir, n).len()))
+        .collect();
+
+    broker.restart();
+    // Past a few heartbeats and well past where a rebalance would have shown.
+    std::thread::sleep(Duration::from_secs(8));
+    one_owner_each(&dir, &names, PARTS).expect("the same owners after the restart");
+    for (n, (epochs_before, events_before)) in names.iter().zip(&before) {
+        let events = ownership_events(&dir, n);
+        assert_eq!(
+            events.len(),
+            *events_before,
+            "{n} saw a rebalance after the restart: {:?}",
+            &events[*events_before..]
+        );
+        assert_eq!(
+            epochs(n).last(),
+            epochs_before.last(),
+            "{n}'s member epoch changed across the restart"
+        );
+    }
+    stop_producer_and_check_consumed(&dir, &mut producer, &stop, &names, Duration::from_secs(30));
+    drop(members);
+}
+
+/// A subscription by regex (`SubscriptionPattern`, resolved by the broker with RE2 semantics) picks up
+/// a topic created after the member joined, and never a topic it does not match.
+#[test]
+fn kip848_regex_subscription_picks_up_a_new_topic() {
+    let _serial = serial();
+    let broker = Broker::start(&[("group.consumer.heartbeat.interval.ms", "500")]);
+    let bootstrap = broker.bootstrap();
+    create_topic(&broker, "orders-eu", 3);
+    create_topic(&broker, "other", 1);
+    produce_numbers(&bootstrap, "orders-eu", 100);
+    produce_numbers(&bootstrap, "other", 5000);
+    let dir = broker.temp_dir().to_path_buf();
+    let classpath = java_classpath(&dir, &["GroupMember"]);
+    let member = java_member_on(&classpath, &broker, &dir, "m1", "regex:orders-.*", "consumer");
+    let values = || -> std::collections::BTreeSet<usize> {
+        records(&dir, &["m1"])
+            .into_iter()
+            .map(|(_, _, v)| v.parse().unwrap())
+            .collect()
+    };
+    wait_for("orders-eu to be consumed", Duration::from_secs(60), || {
+        values().len() == 100
+    });
+    create_topic(&broker, "orders-us", 2);
+    produce_numbers(&bootstrap, "orders-us", 1000);
+    wait_for(
+        "the new topic orders-us to be consumed",
+        Duration::from_secs(60),
+        || values() == (0..1000).collect(),
+    );
+    assert_eq!(
+        owned(&dir, "m1"),
+        (0..3).collect(),
+        "partitions 0-2 of orders-eu and 0-1 of orders-us"
+    );
+    drop(member);
+}
+
+/// A static member (`group.instance.id`) that closes (leaving with epoch -2) and starts again within
+/// its session gets the same partitions back, and the other member sees no rebalance.
+#[test]
+fn kip848_static_member_restart_keeps_its_assignment() {
+    let _serial = serial();
+    let broker = Broker::start(&[
+        ("group.consumer.session.timeout.ms", "20000"),
+        ("group.consumer.heartbeat.interval.ms", "500"),
+    ]);
+    create_topic(&broker, TOPIC, PARTS as u32);
+    let dir = broker.temp_dir().to_path_buf();
+    let classpath = java_classpath(&dir, &["GroupMember"]);
+    let s1 = java_member_full(&classpath, &broker, &dir, "s1", TOPIC, "consumer", "static-1");
+    let other = java_member(&classpath, &broker, &dir, "m2", "consumer");
+    wait_for("two members with 6 partitions each", Duration::from_secs(60), || {
+        owned(&dir, "s1").len() == 6 && owned(&dir, "m2").len() == 6
+    });
+    let before = owned(&dir, "s1");
+    let m2_events = ownership_events(&dir, "m2").len();
+    java_leave(&dir, "s1", s1);
+    let again = java_member_full(&classpath, &broker, &dir, "s1-again", TOPIC, "consumer", "static-1");
+    wait_for(
+        "the restarted static member to own partitions",
+        Duration::from_secs(30),
+        || !owned(&dir, "s1-again").is_empty(),
+    );
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(
+        owned(&dir, "s1-again"),
+        before,
+        "the static member got other partitions back"
+    );
+    let events = ownership_events(&dir, "m2");
+    assert_eq!(
+        events.len(),
+        m2_events,
+        "the other member saw a rebalance: {:?}",
+        &events[m2_events..]
+    );
+    assert_one_owner_at_a_time(&dir, &["s1", "s1-again", "m2"], &BTreeMap::new());
+    drop((again, other));
+}
+
+/// ConsumerGroupHeartbeat and ConsumerGroupDescribe are announced in ApiVersions only while
+/// `group.coordinator.rebalance.protocols` contains `consumer` (Kafka's `kafka-broker-api-versions`
+/// reads the table).
+#[test]
+fn kip848_apis_are_announced_only_when_enabled() {
+    for (protocols, announced) in [("classic,consumer", true), ("classic", false)] {
+        let broker = Broker::start(&[("group.coordinator.rebalance.protocols", protocols)]);
+        let out = kafka_tool("4", "broker-api-versions", &["--bootstrap-server", &broker.bootstrap()]);
+        let text = expect_success("kafka-broker-api-versions", &out);
+        for api in ["ConsumerGroupHeartbeat(68)", "ConsumerGroupDescribe(69)"] {
+            let line = text
+                .lines()
+                .find(|l| l.trim_start().starts_with(api))
+                .unwrap_or_else(|| panic!("no {api} line in:\n{text}"));
+            assert_eq!(!line.contains("UNSUPPORTED"), announced, "{protocols}: {line}");
+        }
+    }
+}
