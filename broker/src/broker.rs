@@ -588,6 +588,27 @@ impl GroupHost for Broker {
         self.metadata.read().topics.keys().cloned().collect()
     }
 
+    fn partition_racks(&self, topic: &str) -> Vec<std::collections::BTreeSet<String>> {
+        let image = self.metadata.image();
+        let Some(state) = image.topics.get(topic) else {
+            return Vec::new();
+        };
+        let racks: Vec<std::collections::BTreeSet<String>> = state
+            .partitions
+            .iter()
+            .map(|p| {
+                p.replicas
+                    .iter()
+                    .filter_map(|r| image.brokers.get(r).and_then(|b| b.rack.clone()))
+                    .collect()
+            })
+            .collect();
+        if racks.iter().all(|r| r.is_empty()) {
+            return Vec::new();
+        }
+        racks
+    }
+
     fn partition(&self, topic: &str, partition: i32) -> Option<Arc<Partition>> {
         Broker::partition(self, topic, partition)
     }

@@ -13,6 +13,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use common::cluster::{self, Cluster};
 use common::group_members::*;
 use common::*;
 
@@ -389,6 +390,66 @@ fn kip848_static_member_restart_keeps_its_assignment() {
     );
     assert_one_owner_at_a_time(&dir, &["s1", "s1-again", "m2"], &BTreeMap::new());
     drop((again, other));
+}
+
+/// Rack-aware assignment: three brokers in racks a, b and c, a topic of 6 partitions with one replica
+/// each (spread over the racks by placement), and three Java members with `client.rack` a, b and c.
+/// Each member gets exactly the partitions whose replica is in its rack, with `uniform` and `range`.
+#[test]
+fn kip848_members_get_the_partitions_in_their_rack() {
+    let _serial = serial();
+    const RACKS: [&str; 3] = ["a", "b", "c"];
+    let cluster = Cluster::start_with(cluster::Options {
+        racks: Some(RACKS),
+        ..Default::default()
+    });
+    cluster.create_topic("local", 6, 1);
+    let leaders = cluster.wait_all_led("local", 6);
+    let mut expected: BTreeMap<&str, std::collections::BTreeSet<i32>> = BTreeMap::new();
+    for (p, leader) in &leaders {
+        expected.entry(RACKS[*leader as usize - 1]).or_default().insert(*p);
+    }
+    assert!(
+        expected.len() == 3 && expected.values().all(|ps| ps.len() == 2),
+        "placement spreads the 6 single-replica partitions over the 3 racks: {leaders:?}"
+    );
+    let broker = cluster.broker(1);
+    let dir = broker.temp_dir().to_path_buf();
+    let classpath = java_classpath(&dir, &["GroupMember"]);
+    for assignor in ["uniform", "range"] {
+        let strategy = format!("consumer:{assignor}");
+        let group = format!("racks-{assignor}");
+        let members: Vec<Proc> = RACKS
+            .iter()
+            .map(|rack| {
+                let name = format!("{assignor}-{rack}");
+                let rack_arg = format!("-Doxka.client.rack={rack}");
+                let leave = dir.join(format!("{name}.leave"));
+                let args = [
+                    rack_arg.as_str(),
+                    "GroupMember",
+                    &broker.bootstrap(),
+                    "local",
+                    &group,
+                    &strategy,
+                    "-",
+                    "-",
+                    leave.to_str().unwrap(),
+                ];
+                java_spawn(&classpath, &dir, &name, &args)
+            })
+            .collect();
+        wait_for(
+            &format!("{assignor}: each member to own the partitions in its rack {expected:?}"),
+            Duration::from_secs(60),
+            || {
+                RACKS
+                    .iter()
+                    .all(|rack| owned(&dir, &format!("{assignor}-{rack}")) == expected[rack])
+            },
+        );
+        drop(members);
+    }
 }
 
 /// ConsumerGroupHeartbeat and ConsumerGroupDescribe are announced in ApiVersions only while

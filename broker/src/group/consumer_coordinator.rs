@@ -19,6 +19,7 @@ impl<H: GroupHost> TopicSource for HostTopics<'_, H> {
         self.0.topic(name).map(|t| TopicInfo {
             id: t.topic_id,
             partitions: t.partitions,
+            partition_racks: self.0.partition_racks(name),
         })
     }
 

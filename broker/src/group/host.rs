@@ -23,6 +23,9 @@ pub trait GroupHost: Sync {
     fn topic(&self, name: &str) -> Option<TopicMeta>;
     /// Every topic's name, as this broker's metadata shows it (subscriptions by regex).
     fn topic_names(&self) -> Vec<String>;
+    /// The racks (`broker.rack`) of each partition's replicas (index = partition), for rack-aware
+    /// assignment; empty when none of the topic's replicas is on a broker with a rack.
+    fn partition_racks(&self, topic: &str) -> Vec<std::collections::BTreeSet<String>>;
     /// The leader of a partition, as this broker's metadata shows it.
     fn leader_of(&self, topic: &str, partition: i32) -> Option<i32>;
     /// The partition's log on this broker, if it has one.

@@ -90,6 +90,9 @@ impl GroupHost for MemoryHost {
     fn topic_names(&self) -> Vec<String> {
         vec![OFFSETS_TOPIC.to_string()]
     }
+    fn partition_racks(&self, _topic: &str) -> Vec<std::collections::BTreeSet<String>> {
+        Vec::new()
+    }
     fn leader_of(&self, _topic: &str, _partition: i32) -> Option<i32> {
         Some(0)
     }

@@ -77,6 +77,11 @@ public class GroupMember {
         if (!args[5].equals("-")) {
             props.put("group.instance.id", args[5]);
         }
+        // -Doxka.client.rack=<rack>: the member's client.rack (KIP-848 sends it as the heartbeat's RackId).
+        String rack = System.getProperty("oxka.client.rack");
+        if (rack != null) {
+            props.put("client.rack", rack);
+        }
         props.put("key.deserializer", StringDeserializer.class.getName());
         props.put("value.deserializer", StringDeserializer.class.getName());
         KafkaConsumer<String, String> consumer = new KafkaConsumer<>(props);

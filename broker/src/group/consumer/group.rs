@@ -12,14 +12,17 @@ use std::collections::{BTreeMap, BTreeSet};
 use kafka_protocol::error::ResponseError;
 use uuid::Uuid;
 
-use super::assignor::{self, MemberSpec};
+use super::assignor::{self, MemberSpec, TopicLayout};
 use super::member::{Assignment, ConsumerMember, MemberState};
 
-/// A topic as the group sees it: its id and partition count.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// A topic as the group sees it: its id, partition count and the racks of each partition's replicas
+/// (index = partition; empty when no replica's broker has a rack). A change of any of them changes
+/// the target assignment, so it bumps the group epoch (racks included, as KIP-1101).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TopicInfo {
     pub id: Uuid,
     pub partitions: i32,
+    pub partition_racks: Vec<BTreeSet<String>>,
 }
 
 /// The topics as the broker's metadata shows them, for subscriptions by name and by regex.
@@ -173,12 +176,23 @@ impl ConsumerGroup {
 
     /// Computes the target assignment for the current group epoch.
     pub fn compute_target(&mut self, assignor_name: &str) {
-        let partitions: BTreeMap<Uuid, i32> = self.subscribed_topics.values().map(|t| (t.id, t.partitions)).collect();
+        let topics: BTreeMap<Uuid, TopicLayout> = self
+            .subscribed_topics
+            .values()
+            .map(|t| {
+                let layout = TopicLayout {
+                    partitions: t.partitions,
+                    partition_racks: t.partition_racks.clone(),
+                };
+                (t.id, layout)
+            })
+            .collect();
         let specs: Vec<MemberSpec<'_>> = self
             .members
             .values()
             .map(|m| MemberSpec {
                 member_id: &m.member_id,
+                rack: m.rack_id.as_deref(),
                 topics: self
                     .member_topics(m)
                     .iter()
@@ -187,7 +201,7 @@ impl ConsumerGroup {
                 current: self.target.get(&m.member_id),
             })
             .collect();
-        self.target = assignor::assign(assignor_name, &specs, &partitions);
+        self.target = assignor::assign(assignor_name, &specs, &topics);
         self.assignment_epoch = self.group_epoch;
     }
 

@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use kafka_protocol::error::ResponseError;
 use uuid::Uuid;
 
-use super::assignor::{assign, MemberSpec};
+use super::assignor::{assign, MemberSpec, TopicLayout};
 use super::*;
 use crate::group::config::GroupConfig;
 
@@ -20,6 +20,7 @@ impl TopicSource for OneTopic {
         (name == "t").then_some(TopicInfo {
             id: TOPIC,
             partitions: 6,
+            partition_racks: Vec::new(),
         })
     }
 
@@ -38,6 +39,30 @@ fn owned(ps: &[i32]) -> Assignment {
         a.insert(TOPIC, ps.iter().copied().collect());
     }
     a
+}
+
+fn layout(partitions: i32) -> TopicLayout {
+    TopicLayout {
+        partitions,
+        partition_racks: Vec::new(),
+    }
+}
+
+/// A topic whose partition p has its one replica in rack `racks[p]`.
+fn racked(racks: &[&str]) -> TopicLayout {
+    TopicLayout {
+        partitions: racks.len() as i32,
+        partition_racks: racks.iter().map(|r| BTreeSet::from([r.to_string()])).collect(),
+    }
+}
+
+fn member<'a>(id: &'a str, rack: Option<&'a str>, current: Option<&'a Assignment>) -> MemberSpec<'a> {
+    MemberSpec {
+        member_id: id,
+        rack,
+        topics: [TOPIC].into(),
+        current,
+    }
 }
 
 fn join(id: &str) -> Heartbeat {
@@ -63,23 +88,26 @@ fn beat(id: &str, epoch: i32, owned_now: &[i32]) -> Heartbeat {
 
 #[test]
 fn uniform_is_balanced_and_sticky() {
-    let partitions = BTreeMap::from([(TOPIC, 12)]);
+    let partitions = BTreeMap::from([(TOPIC, layout(12))]);
     let topics: BTreeSet<Uuid> = [TOPIC].into();
     let a_had = owned(&(0..6).collect::<Vec<_>>());
     let b_had = owned(&(6..12).collect::<Vec<_>>());
     let members = [
         MemberSpec {
             member_id: "a",
+            rack: None,
             topics: topics.clone(),
             current: Some(&a_had),
         },
         MemberSpec {
             member_id: "b",
+            rack: None,
             topics: topics.clone(),
             current: Some(&b_had),
         },
         MemberSpec {
             member_id: "c",
+            rack: None,
             topics,
             current: None,
         },
@@ -94,16 +122,18 @@ fn uniform_is_balanced_and_sticky() {
 
 #[test]
 fn range_gives_contiguous_ranges() {
-    let partitions = BTreeMap::from([(TOPIC, 7)]);
+    let partitions = BTreeMap::from([(TOPIC, layout(7))]);
     let topics: BTreeSet<Uuid> = [TOPIC].into();
     let members = [
         MemberSpec {
             member_id: "a",
+            rack: None,
             topics: topics.clone(),
             current: None,
         },
         MemberSpec {
             member_id: "b",
+            rack: None,
             topics,
             current: None,
         },
@@ -111,6 +141,63 @@ fn range_gives_contiguous_ranges() {
     let target = assign("range", &members, &partitions);
     assert_eq!(parts(&target["a"]), (0..4).collect());
     assert_eq!(parts(&target["b"]), (4..7).collect());
+}
+
+#[test]
+fn with_racks_partitions_go_to_members_in_their_replicas_rack() {
+    // Partitions 0..6 on racks a, b, c, a, b, c; one member per rack.
+    let topics = BTreeMap::from([(TOPIC, racked(&["a", "b", "c", "a", "b", "c"]))]);
+    let members = [
+        member("m1", Some("c"), None),
+        member("m2", Some("a"), None),
+        member("m3", Some("b"), None),
+    ];
+    for assignor in ["uniform", "range"] {
+        let target = assign(assignor, &members, &topics);
+        assert_eq!(parts(&target["m1"]), BTreeSet::from([2, 5]), "{assignor}: {target:?}");
+        assert_eq!(parts(&target["m2"]), BTreeSet::from([0, 3]), "{assignor}: {target:?}");
+        assert_eq!(parts(&target["m3"]), BTreeSet::from([1, 4]), "{assignor}: {target:?}");
+    }
+    // Without the members' racks it is the plain assignment: range's contiguous ranges.
+    let plain = [
+        member("m1", None, None),
+        member("m2", None, None),
+        member("m3", None, None),
+    ];
+    let target = assign("range", &plain, &topics);
+    assert_eq!(parts(&target["m1"]), BTreeSet::from([0, 1]));
+}
+
+#[test]
+fn balance_comes_before_racks() {
+    // Every partition is in rack a, but only one of two members is: each still gets half.
+    let topics = BTreeMap::from([(TOPIC, racked(&["a"; 6]))]);
+    let members = [member("m1", Some("a"), None), member("m2", Some("b"), None)];
+    for assignor in ["uniform", "range"] {
+        let target = assign(assignor, &members, &topics);
+        assert_eq!(parts(&target["m1"]).len(), 3, "{assignor}: {target:?}");
+        assert_eq!(parts(&target["m2"]).len(), 3, "{assignor}: {target:?}");
+    }
+}
+
+#[test]
+fn uniform_moves_a_partition_to_its_rack_but_stays_sticky_otherwise() {
+    // m1 (rack a) had 0..3, m2 (rack b) had 3..6; partitions 0, 1 are in rack b and 4, 5 in rack a.
+    let topics = BTreeMap::from([(TOPIC, racked(&["b", "b", "a", "b", "a", "a"]))]);
+    let (had1, had2) = (owned(&[0, 1, 2]), owned(&[3, 4, 5]));
+    let members = [
+        member("m1", Some("a"), Some(&had1)),
+        member("m2", Some("b"), Some(&had2)),
+    ];
+    let target = assign("uniform", &members, &topics);
+    assert_eq!(parts(&target["m1"]), BTreeSet::from([2, 4, 5]), "{target:?}");
+    assert_eq!(parts(&target["m2"]), BTreeSet::from([0, 1, 3]), "{target:?}");
+    // Once local, the same target is kept.
+    let members = [
+        member("m1", Some("a"), target.get("m1")),
+        member("m2", Some("b"), target.get("m2")),
+    ];
+    assert_eq!(assign("uniform", &members, &topics), target);
 }
 
 #[test]
@@ -302,6 +389,7 @@ impl TopicSource for Orders {
         Some(TopicInfo {
             id: Uuid::from_u128(id),
             partitions: 2,
+            partition_racks: Vec::new(),
         })
     }
 
