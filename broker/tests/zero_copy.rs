@@ -12,14 +12,14 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::Duration;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
+use common::raw::{read_frame, request};
 use common::*;
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
 use kafka_protocol::messages::{
-    ApiKey, ApiVersionsRequest, ApiVersionsResponse, FetchRequest, FetchResponse, RequestHeader, ResponseHeader,
-    TopicName,
+    ApiKey, ApiVersionsRequest, ApiVersionsResponse, FetchRequest, FetchResponse, ResponseHeader, TopicName,
 };
-use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
+use kafka_protocol::protocol::{Decodable, StrBytes};
 use kafka_protocol::records::RecordBatchDecoder;
 
 const TOPIC: &str = "zc";
@@ -246,28 +246,6 @@ print("ok")
         zero_copy_bytes(&broker) - before > 2.0 * 1200.0 * 100.0,
         "not read through sendfile"
     );
-}
-
-fn request(api: ApiKey, version: i16, correlation_id: i32, body: &impl Encodable) -> Vec<u8> {
-    let header = RequestHeader::default()
-        .with_request_api_key(api as i16)
-        .with_request_api_version(version)
-        .with_correlation_id(correlation_id)
-        .with_client_id(Some(StrBytes::from_static_str("zero-copy-test")));
-    let mut buf = BytesMut::new();
-    header.encode(&mut buf, api.request_header_version(version)).unwrap();
-    body.encode(&mut buf, version).unwrap();
-    let mut out = (buf.len() as i32).to_be_bytes().to_vec();
-    out.extend_from_slice(&buf);
-    out
-}
-
-fn read_frame(stream: &mut TcpStream) -> Bytes {
-    let mut len = [0u8; 4];
-    stream.read_exact(&mut len).expect("a response frame");
-    let mut body = vec![0u8; i32::from_be_bytes(len) as usize];
-    stream.read_exact(&mut body).expect("the whole response frame");
-    Bytes::from(body)
 }
 
 /// The whole batches of a partition's records (a trailing partial batch, which Kafka may send when

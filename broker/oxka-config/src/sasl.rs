@@ -29,6 +29,9 @@ pub struct SaslConfig {
     pub mechanisms: Vec<String>,
     /// PLAIN's users: name -> password (empty when PLAIN is not enabled).
     pub plain_users: BTreeMap<String, String>,
+    /// KIP-368's `connections.max.reauth.ms` of each enabled mechanism (Kafka's key, which may be
+    /// prefixed `listener.name.<listener>.<mechanism in lower case>.`); 0: sessions never expire.
+    pub max_reauth_ms: BTreeMap<String, i64>,
 }
 
 impl SaslConfig {
@@ -59,11 +62,13 @@ impl SaslConfig {
         if mechanisms.is_empty() {
             return Err(raw.invalid(&key, format!("listener {listener}: names no SASL mechanism")));
         }
+        let max_reauth_ms = max_reauth_ms(raw, &lower, &mechanisms)?;
         if !mechanisms.iter().any(|m| m == "PLAIN") {
             return Ok(SaslConfig {
                 listener: listener.to_string(),
                 mechanisms,
                 plain_users: BTreeMap::new(),
+                max_reauth_ms,
             });
         }
         let jaas_key = format!("listener.name.{lower}.plain.sasl.jaas.config");
@@ -83,8 +88,26 @@ impl SaslConfig {
             listener: listener.to_string(),
             mechanisms,
             plain_users,
+            max_reauth_ms,
         })
     }
+}
+
+/// `connections.max.reauth.ms` for each mechanism: the listener-and-mechanism key if set, else the
+/// broker-wide key, else 0 (Kafka's default: no re-authentication).
+fn max_reauth_ms(raw: &RawConfig, listener: &str, mechanisms: &[String]) -> Result<BTreeMap<String, i64>, ConfigError> {
+    let broker_wide = raw.ranged("connections.max.reauth.ms", 0, i64::MAX)?.unwrap_or(0);
+    mechanisms
+        .iter()
+        .map(|m| {
+            let key = format!(
+                "listener.name.{listener}.{}.connections.max.reauth.ms",
+                m.to_lowercase()
+            );
+            let ms = raw.ranged(&key, 0, i64::MAX)?.unwrap_or(broker_wide);
+            Ok((m.clone(), ms))
+        })
+        .collect()
 }
 
 /// The `user_NAME="PASSWORD"` options of a JAAS line for PlainLoginModule.
@@ -200,6 +223,22 @@ mod tests {
                 ("b".to_string(), "bare".to_string())
             ]
         );
+    }
+
+    #[test]
+    fn reauthentication_lifetimes_are_per_mechanism_with_a_broker_wide_default() {
+        let c = sasl(
+            "sasl.enabled.mechanisms=SCRAM-SHA-512,SCRAM-SHA-256\n\
+             connections.max.reauth.ms=60000\n\
+             listener.name.sasl_plaintext.scram-sha-256.connections.max.reauth.ms=5000\n",
+        )
+        .unwrap();
+        assert_eq!(c.max_reauth_ms["SCRAM-SHA-512"], 60000);
+        assert_eq!(c.max_reauth_ms["SCRAM-SHA-256"], 5000);
+        let c = sasl("sasl.enabled.mechanisms=SCRAM-SHA-512\n").unwrap();
+        assert_eq!(c.max_reauth_ms["SCRAM-SHA-512"], 0);
+        let e = sasl("sasl.enabled.mechanisms=SCRAM-SHA-512\nconnections.max.reauth.ms=-1\n").unwrap_err();
+        assert!(e.contains("connections.max.reauth.ms"), "{e}");
     }
 
     #[test]

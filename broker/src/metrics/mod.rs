@@ -44,6 +44,8 @@ pub struct Metrics {
     requests: Family<RequestLabels, Counter>,
     request_seconds: Family<RequestLabels, Histogram>,
     rejected: Counter,
+    reauthentications: Counter,
+    expired_sessions: Counter,
     connections: Gauge,
     partition_count: Gauge,
     log_size: Family<PartitionLabels, Gauge>,
@@ -73,6 +75,8 @@ impl Metrics {
             Histogram::new(exponential_buckets(0.0001, 2.0, 18))
         });
         let rejected = Counter::default();
+        let reauthentications = Counter::default();
+        let expired_sessions = Counter::default();
         let connections = Gauge::default();
         let partition_count = Gauge::default();
         let log_size = Family::<PartitionLabels, Gauge>::default();
@@ -118,6 +122,16 @@ impl Metrics {
             rejected.clone(),
         );
         registry.register(
+            "kafka_server_socketservermetrics_reauthentication",
+            "SASL re-authentications begun on authenticated connections (KIP-368)",
+            reauthentications.clone(),
+        );
+        registry.register(
+            "kafka_server_socketservermetrics_expired_connections_killed",
+            "Connections closed because their SASL session expired without a re-authentication",
+            expired_sessions.clone(),
+        );
+        registry.register(
             "kafka_server_socketservermetrics_connection_count",
             "Open client connections",
             connections.clone(),
@@ -153,6 +167,8 @@ impl Metrics {
             requests,
             request_seconds,
             rejected,
+            reauthentications,
+            expired_sessions,
             connections,
             partition_count,
             log_size,
@@ -197,6 +213,14 @@ impl Metrics {
 
     pub fn request_rejected(&self) {
         self.rejected.inc();
+    }
+
+    pub fn sasl_reauthentication(&self) {
+        self.reauthentications.inc();
+    }
+
+    pub fn sasl_session_expired(&self) {
+        self.expired_sessions.inc();
     }
 
     pub fn connection_opened(&self) {

@@ -28,7 +28,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, warn};
 
-use super::sasl::{SaslServer, SaslState, Step, FAILED_AUTHENTICATION_DELAY};
+use super::sasl::{SaslConnection, SaslServer, Step, FAILED_AUTHENTICATION_DELAY};
 use super::sendfile;
 use crate::api::{self, ConnectionInfo, RequestError, Response, Started};
 use crate::broker::Broker;
@@ -83,7 +83,7 @@ pub async fn serve_connection<R, W>(
     // Invariant: the front, if any, is `Replicating` (ready responses behind it are written as soon as
     // it is).
     let mut owed: VecDeque<Owed> = VecDeque::new();
-    let mut sasl_state = SaslState::default();
+    let mut sasl_conn = SaslConnection::default();
     let mut muted_until: Option<tokio::time::Instant> = None;
     loop {
         let readable = tokio::select! {
@@ -138,12 +138,32 @@ pub async fn serve_connection<R, W>(
             }
         };
         let body = body.freeze();
-        // A SASL listener serves nothing but authentication until the client has logged in.
-        if let Some(server) = sasl
-            .as_ref()
-            .filter(|_| !matches!(sasl_state, SaslState::Authenticated { .. }))
-        {
-            match server.step(&mut sasl_state, body.clone(), &info) {
+        // A SASL listener serves nothing but authentication until the client has logged in, and
+        // closes a connection whose session ended without a re-authentication (KIP-368).
+        let authenticating = match &sasl {
+            Some(_) if sasl_conn.is_authenticated() => {
+                if sasl_conn.expired(std::time::Instant::now()) {
+                    debug!(peer = %info.peer, listener = %info.listener, "closing connection: its SASL session expired (connections.max.reauth.ms) and the client did not re-authenticate");
+                    broker.metrics.sasl_session_expired();
+                    break;
+                }
+                is_api(&body, ApiKey::SaslHandshake) && {
+                    // Earlier responses go first: the client re-authenticates between requests.
+                    if !pay_all(&mut owed, &mut writer, &info, broker).await {
+                        break;
+                    }
+                    let started = sasl_conn.begin_reauthentication();
+                    if started {
+                        broker.metrics.sasl_reauthentication();
+                    }
+                    started
+                }
+            }
+            Some(_) => true,
+            None => false,
+        };
+        if let Some(server) = sasl.as_ref().filter(|_| authenticating) {
+            match server.step(&mut sasl_conn, body.clone(), &info) {
                 Step::Serve => {}
                 Step::Respond(frame) => {
                     if writer.write_all(&frame).await.is_err() {
@@ -164,9 +184,9 @@ pub async fn serve_connection<R, W>(
         }
         // The principal: the SASL user, else the TLS client certificate's mapped subject, else
         // ANONYMOUS, as Kafka's default principal builder decides.
-        let user = match &sasl_state {
-            SaslState::Authenticated { principal } => principal.strip_prefix("User:").unwrap_or(principal),
-            _ => info.tls_principal.as_deref().unwrap_or(quota::ANONYMOUS),
+        let user = match sasl_conn.principal() {
+            Some(principal) => principal.strip_prefix("User:").unwrap_or(principal),
+            None => info.tls_principal.as_deref().unwrap_or(quota::ANONYMOUS),
         };
         let started = api::start_request(broker, &info, user, body, permit)
             .await
@@ -198,7 +218,12 @@ pub async fn serve_connection<R, W>(
 
 /// The request's API key (the frame's first two bytes) is Produce's.
 fn is_produce(body: &[u8]) -> bool {
-    body.len() >= 2 && i16::from_be_bytes([body[0], body[1]]) == ApiKey::Produce as i16
+    is_api(body, ApiKey::Produce)
+}
+
+/// The request's API key (the frame's first two bytes) is `api`.
+fn is_api(body: &[u8], api: ApiKey) -> bool {
+    body.len() >= 2 && i16::from_be_bytes([body[0], body[1]]) == api as i16
 }
 
 /// The first owed response, once its replicas have the records (pending while there is none).

@@ -6,10 +6,17 @@
 //! (SASL_AUTHENTICATION_FAILED, "Authentication failed: Invalid username or password") and the
 //! connection closed after Kafka's 100 ms delay; refusals are logged once a minute per listener and
 //! reason, with a count.
+//!
+//! Re-authentication (KIP-368): with `connections.max.reauth.ms` set for the mechanism, a successful
+//! SaslAuthenticate tells the client its session lifetime; a client that speaks SaslAuthenticate v1+
+//! re-authenticates before then by sending SaslHandshake and SaslAuthenticate again on the same
+//! connection, with the same mechanism and as the same principal (else the connection closes with
+//! Kafka's errors). A request that arrives after the session expired closes the connection, as Kafka's
+//! `Processor` does.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 use kafka_protocol::error::ResponseError;
@@ -38,6 +45,7 @@ pub struct SaslServer {
     metadata: Arc<MetadataView>,
     mechanisms: Vec<String>,
     plain_users: BTreeMap<String, String>,
+    max_reauth_ms: BTreeMap<String, i64>,
     refusals: RateLimitedLog,
 }
 
@@ -50,9 +58,59 @@ pub enum SaslState {
     Authenticating(String),
     /// SCRAM's server first message is sent; the client's final message comes next.
     ScramFinal(Box<ScramExchange>),
-    Authenticated {
-        principal: String,
-    },
+    Authenticated(Session),
+}
+
+/// An authenticated session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Session {
+    /// `User:<name>`.
+    pub principal: String,
+    pub mechanism: String,
+    /// When the session ends unless the client re-authenticates (`connections.max.reauth.ms`).
+    pub expires: Option<Instant>,
+}
+
+/// One connection's SASL: its state, and during a re-authentication the session it replaces.
+#[derive(Debug, Default)]
+pub struct SaslConnection {
+    state: SaslState,
+    reauthenticating: Option<Session>,
+    /// The client sent SaslAuthenticate v1 or later, so it knows session lifetimes (KIP-368).
+    supports_reauthentication: bool,
+}
+
+impl SaslConnection {
+    /// The authenticated principal (`User:<name>`), if the connection has logged in.
+    pub fn principal(&self) -> Option<&str> {
+        match &self.state {
+            SaslState::Authenticated(session) => Some(&session.principal),
+            _ => None,
+        }
+    }
+
+    pub fn is_authenticated(&self) -> bool {
+        matches!(self.state, SaslState::Authenticated(_))
+    }
+
+    /// Whether the session has ended without a re-authentication.
+    pub fn expired(&self, now: Instant) -> bool {
+        matches!(&self.state, SaslState::Authenticated(Session { expires: Some(at), .. }) if *at <= now)
+    }
+
+    /// Starts a re-authentication (a SaslHandshake on an authenticated connection of a client that
+    /// can re-authenticate). False when this connection cannot: the request is then served as any
+    /// other (SaslHandshake answers ILLEGAL_SASL_STATE, as Kafka's `KafkaApis`).
+    pub fn begin_reauthentication(&mut self) -> bool {
+        if !self.supports_reauthentication {
+            return false;
+        }
+        let SaslState::Authenticated(session) = std::mem::take(&mut self.state) else {
+            return false;
+        };
+        self.reauthenticating = Some(session);
+        true
+    }
 }
 
 /// What to do with one frame of a connection that has not authenticated yet.
@@ -74,12 +132,13 @@ impl SaslServer {
             metadata,
             mechanisms: config.mechanisms.clone(),
             plain_users: config.plain_users.clone(),
+            max_reauth_ms: config.max_reauth_ms.clone(),
             refusals: RateLimitedLog::new(Duration::from_secs(60)),
         }
     }
 
-    /// Handles `frame`, sent on a connection in `state` (not yet authenticated).
-    pub fn step(&self, state: &mut SaslState, frame: Bytes, info: &ConnectionInfo) -> Step {
+    /// Handles `frame`, sent on a connection that is authenticating (or re-authenticating).
+    pub fn step(&self, conn: &mut SaslConnection, frame: Bytes, info: &ConnectionInfo) -> Step {
         let decoded = match codec::decode_request(frame, api::SUPPORTED) {
             Ok(codec::Decoded::Request {
                 api,
@@ -99,6 +158,10 @@ impl SaslServer {
             let header = ResponseHeader::default().with_correlation_id(header.correlation_id);
             codec::encode_response(api, version, &header, &body).ok()
         };
+        if let RequestKind::SaslAuthenticate(_) = request {
+            conn.supports_reauthentication |= version > 0;
+        }
+        let state = &mut conn.state;
         match (request, &*state) {
             (RequestKind::ApiVersions(_), _) => Step::Serve,
             (RequestKind::SaslHandshake(_), SaslState::AwaitingHandshake) if version == 0 => {
@@ -110,6 +173,32 @@ impl SaslServer {
                     "SaslHandshake v0 (raw SASL tokens) is not served; the client must use v1",
                 );
                 let body = SaslHandshakeResponse::default().with_error_code(ResponseError::IllegalSaslState.code());
+                match respond(ResponseKind::SaslHandshake(body)) {
+                    Some(response) => Step::RespondAndClose(response),
+                    None => Step::Close,
+                }
+            }
+            (RequestKind::SaslHandshake(r), SaslState::AwaitingHandshake)
+                if conn
+                    .reauthenticating
+                    .as_ref()
+                    .is_some_and(|previous| previous.mechanism != r.mechanism.as_str()) =>
+            {
+                let previous = conn
+                    .reauthenticating
+                    .as_ref()
+                    .map(|p| p.mechanism.clone())
+                    .unwrap_or_default();
+                self.refused(
+                    info,
+                    &format!(
+                        "SASL mechanism '{}' requested by client is not supported for re-authentication of mechanism '{previous}'",
+                        r.mechanism.as_str()
+                    ),
+                );
+                let body = SaslHandshakeResponse::default()
+                    .with_error_code(ResponseError::UnsupportedSaslMechanism.code())
+                    .with_mechanisms(vec![StrBytes::from_string(previous)]);
                 match respond(ResponseKind::SaslHandshake(body)) {
                     Some(response) => Step::RespondAndClose(response),
                     None => Step::Close,
@@ -149,13 +238,29 @@ impl SaslServer {
             }
             (RequestKind::SaslAuthenticate(r), SaslState::Authenticating(_) | SaslState::ScramFinal(_)) => {
                 let body = SaslAuthenticateResponse::default();
-                match self.authenticate(state, &r.auth_bytes) {
+                let outcome = self
+                    .authenticate(state, &r.auth_bytes)
+                    .and_then(|(token, next)| same_principal(conn.reauthenticating.as_ref(), next).map(|n| (token, n)));
+                match outcome {
                     Ok((auth_bytes, next)) => {
-                        let body = body.with_auth_bytes(Bytes::from(auth_bytes));
+                        let mut body = body.with_auth_bytes(Bytes::from(auth_bytes));
+                        let next = match next {
+                            SaslState::Authenticated(session) => {
+                                let lifetime_ms = self.max_reauth_ms.get(&session.mechanism).copied().unwrap_or(0);
+                                body = body.with_session_lifetime_ms(lifetime_ms);
+                                conn.reauthenticating = None;
+                                SaslState::Authenticated(Session {
+                                    expires: (lifetime_ms > 0)
+                                        .then(|| Instant::now() + Duration::from_millis(lifetime_ms as u64)),
+                                    ..session
+                                })
+                            }
+                            other => other,
+                        };
                         let Some(response) = respond(ResponseKind::SaslAuthenticate(body)) else {
                             return Step::Close;
                         };
-                        *state = next;
+                        conn.state = next;
                         Step::Respond(response)
                     }
                     Err((client_message, reason)) => {
@@ -183,8 +288,12 @@ impl SaslServer {
     /// One SaslAuthenticate token in `state`: the answer's token and the next state, or the message for
     /// the client and the reason for the log.
     fn authenticate(&self, state: &SaslState, token: &[u8]) -> Result<(Vec<u8>, SaslState), (String, String)> {
-        let authenticated = |user: &str| SaslState::Authenticated {
-            principal: format!("User:{user}"),
+        let authenticated = |user: &str, mechanism: &str| {
+            SaslState::Authenticated(Session {
+                principal: format!("User:{user}"),
+                mechanism: mechanism.to_string(),
+                expires: None,
+            })
         };
         let scram_failure = |mechanism: Mechanism, failure: scram::Failure| match failure {
             scram::Failure::Invalid(reason) => (
@@ -198,7 +307,7 @@ impl SaslServer {
         };
         match state {
             SaslState::Authenticating(mechanism) if mechanism == "PLAIN" => plain(token, &self.plain_users)
-                .map(|user| (Vec::new(), authenticated(&user)))
+                .map(|user| (Vec::new(), authenticated(&user, "PLAIN")))
                 .map_err(|reason| {
                     (
                         "Authentication failed: Invalid username or password".to_string(),
@@ -228,7 +337,7 @@ impl SaslServer {
                 let server_final = exchange
                     .finish(token)
                     .map_err(|f| scram_failure(exchange.mechanism, f))?;
-                Ok((server_final, authenticated(&exchange.user)))
+                Ok((server_final, authenticated(&exchange.user, exchange.mechanism.name())))
             }
             other => Err((
                 "Unexpected SaslAuthenticate".to_string(),
@@ -241,6 +350,21 @@ impl SaslServer {
         if let Some(count) = self.refusals.should_log(reason) {
             warn!(listener = %self.listener, peer = %info.peer, count, "SASL authentication failed, connection closed: {reason}");
         }
+    }
+}
+
+/// A re-authentication must end as the principal it replaces (Kafka's `ensurePrincipalUnchanged`).
+fn same_principal(previous: Option<&Session>, next: SaslState) -> Result<SaslState, (String, String)> {
+    match (previous, &next) {
+        (Some(previous), SaslState::Authenticated(now)) if previous.principal != now.principal => {
+            let message = format!(
+                "Cannot change principals during re-authentication from {}: {}",
+                previous.principal.replacen(':', ".", 1),
+                now.principal.replacen(':', ".", 1)
+            );
+            Err((message.clone(), message))
+        }
+        _ => Ok(next),
     }
 }
 

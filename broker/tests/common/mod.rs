@@ -19,6 +19,7 @@ pub mod cluster;
 pub mod coordinator;
 pub mod disk;
 pub mod group_members;
+pub mod raw;
 pub mod secured;
 pub mod tools_compare;
 
