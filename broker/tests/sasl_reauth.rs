@@ -6,19 +6,13 @@
 
 mod common;
 
-use std::io::Write;
-use std::net::TcpStream;
 use std::time::Duration;
 
 use bytes::Bytes;
-use common::raw::{decode, read_frame, request, try_read_frame};
+use common::raw::Connection;
 use common::secured::text;
 use common::*;
-use kafka_protocol::messages::{
-    ApiKey, MetadataRequest, MetadataResponse, SaslAuthenticateRequest, SaslAuthenticateResponse, SaslHandshakeRequest,
-    SaslHandshakeResponse,
-};
-use kafka_protocol::protocol::StrBytes;
+use kafka_protocol::messages::SaslAuthenticateResponse;
 
 const PLAIN: &str = "org.apache.kafka.common.security.plain.PlainLoginModule";
 /// Kafka's error codes.
@@ -42,63 +36,17 @@ fn broker(reauth_ms: &str) -> (Broker, String) {
     (broker, format!("127.0.0.1:{sasl_port}"))
 }
 
-struct Raw {
-    stream: TcpStream,
-    correlation_id: i32,
+/// PLAIN's token for `user`, whose password is `<user>-secret`.
+fn plain(user: &str) -> Bytes {
+    Bytes::from(format!("\0{user}\0{user}-secret"))
 }
 
-impl Raw {
-    fn connect(address: &str) -> Raw {
-        let stream = TcpStream::connect(address).unwrap();
-        stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-        Raw {
-            stream,
-            correlation_id: 0,
-        }
-    }
-
-    fn send(&mut self, api: ApiKey, version: i16, body: &impl kafka_protocol::protocol::Encodable) {
-        self.correlation_id += 1;
-        self.stream
-            .write_all(&request(api, version, self.correlation_id, body))
-            .unwrap();
-    }
-
-    fn handshake(&mut self, mechanism: &'static str) -> SaslHandshakeResponse {
-        let body = SaslHandshakeRequest::default().with_mechanism(StrBytes::from_static_str(mechanism));
-        self.send(ApiKey::SaslHandshake, 1, &body);
-        decode(ApiKey::SaslHandshake, 1, read_frame(&mut self.stream)).1
-    }
-
-    /// SaslAuthenticate (at `version`) with PLAIN's token for `user`.
-    fn authenticate(&mut self, version: i16, user: &str) -> SaslAuthenticateResponse {
-        let token = format!("\0{user}\0{user}-secret");
-        let body = SaslAuthenticateRequest::default().with_auth_bytes(Bytes::from(token));
-        self.send(ApiKey::SaslAuthenticate, version, &body);
-        decode(ApiKey::SaslAuthenticate, version, read_frame(&mut self.stream)).1
-    }
-
-    fn login(&mut self, version: i16, user: &str) -> SaslAuthenticateResponse {
-        assert_eq!(self.handshake("PLAIN").error_code, 0);
-        let answer = self.authenticate(version, user);
-        assert_eq!(answer.error_code, 0, "{answer:?}");
-        answer
-    }
-
-    /// Metadata for no topic; the broker's answer, or the error that ended the connection.
-    fn metadata(&mut self) -> std::io::Result<MetadataResponse> {
-        self.send(
-            ApiKey::Metadata,
-            12,
-            &MetadataRequest::default().with_topics(Some(vec![])),
-        );
-        try_read_frame(&mut self.stream).map(|frame| decode(ApiKey::Metadata, 12, frame).1)
-    }
-
-    /// Whether the broker closed the connection (it reads EOF or a reset).
-    fn closed(&mut self) -> bool {
-        try_read_frame(&mut self.stream).is_err()
-    }
+/// Logs in with PLAIN as `user` (SaslAuthenticate at `version`); the broker's answer.
+fn login(conn: &mut Connection, version: i16, user: &str) -> SaslAuthenticateResponse {
+    assert_eq!(conn.handshake("PLAIN").error_code, 0);
+    let answer = conn.authenticate(version, plain(user));
+    assert_eq!(answer.error_code, 0, "{answer:?}");
+    answer
 }
 
 fn expired_connections(broker: &Broker) -> f64 {
@@ -113,8 +61,8 @@ fn sessions_expire_and_reauthentication_extends_them_as_the_same_principal() {
     let (broker, sasl) = broker("1500");
 
     // The session lifetime is told; after it, the next request closes the connection.
-    let mut expiring = Raw::connect(&sasl);
-    assert_eq!(expiring.login(2, "alice").session_lifetime_ms, 1500);
+    let mut expiring = Connection::connect(&sasl);
+    assert_eq!(login(&mut expiring, 2, "alice").session_lifetime_ms, 1500);
     assert!(expiring.metadata().is_ok());
     std::thread::sleep(Duration::from_millis(1700));
     assert!(
@@ -124,10 +72,10 @@ fn sessions_expire_and_reauthentication_extends_them_as_the_same_principal() {
     assert_eq!(expired_connections(&broker), 1.0);
 
     // A re-authentication as the same user starts a new session.
-    let mut renewed = Raw::connect(&sasl);
-    renewed.login(2, "alice");
+    let mut renewed = Connection::connect(&sasl);
+    login(&mut renewed, 2, "alice");
     std::thread::sleep(Duration::from_millis(1000));
-    assert_eq!(renewed.login(2, "alice").session_lifetime_ms, 1500);
+    assert_eq!(login(&mut renewed, 2, "alice").session_lifetime_ms, 1500);
     std::thread::sleep(Duration::from_millis(1000));
     assert!(
         renewed.metadata().is_ok(),
@@ -135,10 +83,10 @@ fn sessions_expire_and_reauthentication_extends_them_as_the_same_principal() {
     );
 
     // Another principal: refused with Kafka's message, and closed.
-    let mut switched = Raw::connect(&sasl);
-    switched.login(2, "alice");
+    let mut switched = Connection::connect(&sasl);
+    login(&mut switched, 2, "alice");
     assert_eq!(switched.handshake("PLAIN").error_code, 0);
-    let refused = switched.authenticate(2, "bob");
+    let refused = switched.authenticate(2, plain("bob"));
     assert_eq!(refused.error_code, SASL_AUTHENTICATION_FAILED);
     assert_eq!(
         refused.error_message.as_deref(),
@@ -147,15 +95,15 @@ fn sessions_expire_and_reauthentication_extends_them_as_the_same_principal() {
     assert!(switched.closed());
 
     // Another mechanism: refused, and closed.
-    let mut other = Raw::connect(&sasl);
-    other.login(2, "alice");
+    let mut other = Connection::connect(&sasl);
+    login(&mut other, 2, "alice");
     assert_eq!(other.handshake("SCRAM-SHA-256").error_code, UNSUPPORTED_SASL_MECHANISM);
     assert!(other.closed());
 
     // A client that logged in with SaslAuthenticate v0 cannot re-authenticate (its handshake is an
     // ordinary request, answered ILLEGAL_SASL_STATE) and its session ends all the same.
-    let mut old = Raw::connect(&sasl);
-    old.login(0, "alice");
+    let mut old = Connection::connect(&sasl);
+    login(&mut old, 0, "alice");
     assert_eq!(old.handshake("PLAIN").error_code, ILLEGAL_SASL_STATE);
     std::thread::sleep(Duration::from_millis(1700));
     assert!(old.metadata().is_err());

@@ -8,6 +8,7 @@ pub mod broker;
 pub mod coordinator;
 pub mod dynamic;
 pub mod leader_balance;
+pub mod oauthbearer;
 pub mod principal_mapping;
 pub mod properties;
 pub mod raw;

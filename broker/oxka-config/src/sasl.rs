@@ -9,16 +9,18 @@
 //!
 //! Every `user_NAME="PASSWORD"` option is a user who may log in. SCRAM-SHA-256 and SCRAM-SHA-512 take
 //! their users from the credentials kept in the metadata log (`kafka-configs --alter --entity-type users
-//! --add-config 'SCRAM-SHA-512=[password=...]'`), so they need no JAAS line on the broker. Other
-//! mechanisms (GSSAPI, OAUTHBEARER) are refused with what to do.
+//! --add-config 'SCRAM-SHA-512=[password=...]'`), so they need no JAAS line on the broker.
+//! OAUTHBEARER checks signed tokens against a JSON Web Key Set (`oauthbearer`). GSSAPI is refused with
+//! what to do.
 
 use std::collections::BTreeMap;
 
+use crate::oauthbearer::OAuthBearerConfig;
 use crate::raw::RawConfig;
 use crate::ConfigError;
 
 /// The mechanisms a broker serves.
-const SERVED: &[&str] = &["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"];
+const SERVED: &[&str] = &["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "OAUTHBEARER"];
 
 const PLAIN_MODULE: &str = "org.apache.kafka.common.security.plain.PlainLoginModule";
 
@@ -32,6 +34,8 @@ pub struct SaslConfig {
     /// KIP-368's `connections.max.reauth.ms` of each enabled mechanism (Kafka's key, which may be
     /// prefixed `listener.name.<listener>.<mechanism in lower case>.`); 0: sessions never expire.
     pub max_reauth_ms: BTreeMap<String, i64>,
+    /// How OAUTHBEARER tokens are checked, when OAUTHBEARER is enabled.
+    pub oauthbearer: Option<OAuthBearerConfig>,
 }
 
 impl SaslConfig {
@@ -63,12 +67,18 @@ impl SaslConfig {
             return Err(raw.invalid(&key, format!("listener {listener}: names no SASL mechanism")));
         }
         let max_reauth_ms = max_reauth_ms(raw, &lower, &mechanisms)?;
+        let oauthbearer = if mechanisms.iter().any(|m| m == "OAUTHBEARER") {
+            Some(OAuthBearerConfig::from_raw(raw, &lower)?)
+        } else {
+            None
+        };
         if !mechanisms.iter().any(|m| m == "PLAIN") {
             return Ok(SaslConfig {
                 listener: listener.to_string(),
                 mechanisms,
                 plain_users: BTreeMap::new(),
                 max_reauth_ms,
+                oauthbearer,
             });
         }
         let jaas_key = format!("listener.name.{lower}.plain.sasl.jaas.config");
@@ -89,6 +99,7 @@ impl SaslConfig {
             mechanisms,
             plain_users,
             max_reauth_ms,
+            oauthbearer,
         })
     }
 }
@@ -245,9 +256,14 @@ mod tests {
     fn refusals_say_what_to_set() {
         let e = sasl("").unwrap_err();
         assert!(e.contains("SASL mechanism GSSAPI is not served yet"), "{e}");
-        let e = sasl("sasl.enabled.mechanisms=PLAIN,OAUTHBEARER\n").unwrap_err();
-        assert!(e.contains("OAUTHBEARER is not served yet"), "{e}");
-        assert!(e.contains("one or more of PLAIN, SCRAM-SHA-256, SCRAM-SHA-512"), "{e}");
+        let e = sasl("sasl.enabled.mechanisms=PLAIN,GSSAPI\n").unwrap_err();
+        assert!(e.contains("GSSAPI is not served yet"), "{e}");
+        assert!(
+            e.contains("one or more of PLAIN, SCRAM-SHA-256, SCRAM-SHA-512, OAUTHBEARER"),
+            "{e}"
+        );
+        let e = sasl("sasl.enabled.mechanisms=OAUTHBEARER\n").unwrap_err();
+        assert!(e.contains("names no key set"), "{e}");
         let e = sasl("sasl.enabled.mechanisms=PLAIN\n").unwrap_err();
         assert!(
             e.contains("has no users: set listener.name.sasl_plaintext.plain.sasl.jaas.config"),

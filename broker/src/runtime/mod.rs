@@ -25,8 +25,10 @@ use crate::config::{BrokerConfig, LogDefaults, RawConfig, TimestampKind};
 use crate::log::{CleanerConfig, CleanupPolicy, LogCleaner, LogConfig, LogManager, TimestampType, TopicPartition};
 use crate::metrics::Metrics;
 mod connection;
+mod jwks;
 mod lifecycle;
 mod metrics_http;
+mod oauthbearer;
 mod sasl;
 mod scram;
 mod sendfile;
@@ -251,7 +253,9 @@ pub async fn serve(broker: &Arc<Broker>, tasks: &TaskTracker, shutdown: &Cancell
             .sasl
             .iter()
             .find(|s| *s.listener == *name)
-            .map(|config| Arc::new(sasl::SaslServer::new(config, broker.metadata.clone())));
+            .map(|config| sasl::SaslServer::new(config, broker.metadata.clone()).map(Arc::new))
+            .transpose()
+            .map_err(|e| anyhow::anyhow!("listener {name}: {e}"))?;
         tasks.spawn(accept_loop(
             broker.clone(),
             name,

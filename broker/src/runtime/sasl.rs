@@ -29,6 +29,8 @@ use oxka_protocol::scram::{constant_time_eq, Mechanism};
 use oxka_protocol::util::RateLimitedLog;
 use tracing::warn;
 
+use super::jwks::KeySet;
+use super::oauthbearer;
 use super::scram::{self, ScramExchange};
 use crate::api::{self, ConnectionInfo};
 use crate::cluster::view::MetadataView;
@@ -46,6 +48,8 @@ pub struct SaslServer {
     mechanisms: Vec<String>,
     plain_users: BTreeMap<String, String>,
     max_reauth_ms: BTreeMap<String, i64>,
+    /// OAUTHBEARER's token checks and key set, when the listener serves it.
+    oauthbearer: Option<(oxka_config::oauthbearer::OAuthBearerConfig, KeySet)>,
     refusals: RateLimitedLog,
 }
 
@@ -58,6 +62,9 @@ pub enum SaslState {
     Authenticating(String),
     /// SCRAM's server first message is sent; the client's final message comes next.
     ScramFinal(Box<ScramExchange>),
+    /// OAUTHBEARER's `invalid_token` challenge is sent; the client's `\x01` comes next, which is
+    /// answered with this message and the connection closed.
+    OAuthBearerRefused(String),
     Authenticated(Session),
 }
 
@@ -67,8 +74,11 @@ pub struct Session {
     /// `User:<name>`.
     pub principal: String,
     pub mechanism: String,
-    /// When the session ends unless the client re-authenticates (`connections.max.reauth.ms`).
+    /// When the session ends unless the client re-authenticates (`connections.max.reauth.ms`, or the
+    /// credential's own expiry).
     pub expires: Option<Instant>,
+    /// When the credential expires (an OAUTHBEARER token's `exp`), ms since the epoch.
+    pub credential_expires_ms: Option<i64>,
 }
 
 /// One connection's SASL: its state, and during a re-authentication the session it replaces.
@@ -126,15 +136,21 @@ pub enum Step {
 }
 
 impl SaslServer {
-    pub fn new(config: &SaslConfig, metadata: Arc<MetadataView>) -> SaslServer {
-        SaslServer {
+    /// The server of one listener; an error when its OAUTHBEARER key set cannot be read.
+    pub fn new(config: &SaslConfig, metadata: Arc<MetadataView>) -> Result<SaslServer, String> {
+        let oauthbearer = match &config.oauthbearer {
+            Some(c) => Some((c.clone(), oauthbearer::key_set(c)?)),
+            None => None,
+        };
+        Ok(SaslServer {
+            oauthbearer,
             listener: config.listener.clone(),
             metadata,
             mechanisms: config.mechanisms.clone(),
             plain_users: config.plain_users.clone(),
             max_reauth_ms: config.max_reauth_ms.clone(),
             refusals: RateLimitedLog::new(Duration::from_secs(60)),
-        }
+        })
     }
 
     /// Handles `frame`, sent on a connection that is authenticating (or re-authenticating).
@@ -236,22 +252,26 @@ impl SaslServer {
                     Step::RespondAndClose(response)
                 }
             }
-            (RequestKind::SaslAuthenticate(r), SaslState::Authenticating(_) | SaslState::ScramFinal(_)) => {
+            (
+                RequestKind::SaslAuthenticate(r),
+                SaslState::Authenticating(_) | SaslState::ScramFinal(_) | SaslState::OAuthBearerRefused(_),
+            ) => {
                 let body = SaslAuthenticateResponse::default();
                 let outcome = self
-                    .authenticate(state, &r.auth_bytes)
+                    .authenticate(state, &r.auth_bytes, info)
                     .and_then(|(token, next)| same_principal(conn.reauthenticating.as_ref(), next).map(|n| (token, n)));
                 match outcome {
                     Ok((auth_bytes, next)) => {
                         let mut body = body.with_auth_bytes(Bytes::from(auth_bytes));
                         let next = match next {
                             SaslState::Authenticated(session) => {
-                                let lifetime_ms = self.max_reauth_ms.get(&session.mechanism).copied().unwrap_or(0);
-                                body = body.with_session_lifetime_ms(lifetime_ms);
+                                let max_reauth_ms = self.max_reauth_ms.get(&session.mechanism).copied().unwrap_or(0);
+                                let lifetime_ms =
+                                    session_lifetime_ms(max_reauth_ms, session.credential_expires_ms, now_ms());
+                                body = body.with_session_lifetime_ms(lifetime_ms.unwrap_or(0));
                                 conn.reauthenticating = None;
                                 SaslState::Authenticated(Session {
-                                    expires: (lifetime_ms > 0)
-                                        .then(|| Instant::now() + Duration::from_millis(lifetime_ms as u64)),
+                                    expires: lifetime_ms.map(|ms| Instant::now() + Duration::from_millis(ms as u64)),
                                     ..session
                                 })
                             }
@@ -287,12 +307,18 @@ impl SaslServer {
 
     /// One SaslAuthenticate token in `state`: the answer's token and the next state, or the message for
     /// the client and the reason for the log.
-    fn authenticate(&self, state: &SaslState, token: &[u8]) -> Result<(Vec<u8>, SaslState), (String, String)> {
+    fn authenticate(
+        &self,
+        state: &SaslState,
+        token: &[u8],
+        info: &ConnectionInfo,
+    ) -> Result<(Vec<u8>, SaslState), (String, String)> {
         let authenticated = |user: &str, mechanism: &str| {
             SaslState::Authenticated(Session {
                 principal: format!("User:{user}"),
                 mechanism: mechanism.to_string(),
                 expires: None,
+                credential_expires_ms: None,
             })
         };
         let scram_failure = |mechanism: Mechanism, failure: scram::Failure| match failure {
@@ -314,6 +340,11 @@ impl SaslServer {
                         reason,
                     )
                 }),
+            SaslState::Authenticating(mechanism) if mechanism == "OAUTHBEARER" => self.oauthbearer_first(token, info),
+            SaslState::OAuthBearerRefused(message) => Err((
+                message.clone(),
+                "OAUTHBEARER client acknowledged the refusal of its token".into(),
+            )),
             SaslState::Authenticating(name) => {
                 let mechanism = Mechanism::from_name(name).ok_or_else(|| {
                     (
@@ -346,11 +377,66 @@ impl SaslServer {
         }
     }
 
+    /// OAUTHBEARER's client first message: a session for a valid token, or Kafka's challenge.
+    fn oauthbearer_first(&self, token: &[u8], info: &ConnectionInfo) -> Result<(Vec<u8>, SaslState), (String, String)> {
+        let Some((config, keys)) = &self.oauthbearer else {
+            return Err((
+                "Unsupported SASL mechanism".into(),
+                "OAUTHBEARER is not configured".into(),
+            ));
+        };
+        let (authzid, jwt) = oauthbearer::client_first(token).map_err(|e| (e.clone(), e))?;
+        match oauthbearer::validate(&jwt, config, keys, now_ms()) {
+            Ok(valid) if !authzid.is_empty() && authzid != valid.principal => {
+                let message = format!(
+                    "Authentication failed: Client requested an authorization id ({authzid}) that is different from the token's principal name ({})",
+                    valid.principal
+                );
+                Err((message.clone(), message))
+            }
+            Ok(valid) => Ok((
+                Vec::new(),
+                SaslState::Authenticated(Session {
+                    principal: format!("User:{}", valid.principal),
+                    mechanism: "OAUTHBEARER".into(),
+                    expires: None,
+                    credential_expires_ms: Some(valid.expires_ms),
+                }),
+            )),
+            Err(reason) => {
+                self.refused(info, &format!("OAUTHBEARER token refused: {reason}"));
+                Ok((
+                    oauthbearer::INVALID_TOKEN.as_bytes().to_vec(),
+                    SaslState::OAuthBearerRefused(oauthbearer::INVALID_TOKEN.into()),
+                ))
+            }
+        }
+    }
+
     fn refused(&self, info: &ConnectionInfo, reason: &str) {
         if let Some(count) = self.refusals.should_log(reason) {
             warn!(listener = %self.listener, peer = %info.peer, count, "SASL authentication failed, connection closed: {reason}");
         }
     }
+}
+
+/// How long a session lasts, as Kafka's `calcCompletionTimesAndReturnSessionLifetimeMs`: the shorter
+/// of `connections.max.reauth.ms` (when set) and the time the credential has left (when it expires);
+/// None: for ever.
+fn session_lifetime_ms(max_reauth_ms: i64, credential_expires_ms: Option<i64>, now_ms: i64) -> Option<i64> {
+    let left = credential_expires_ms.map(|at| (at - now_ms).max(0));
+    match (left, max_reauth_ms > 0) {
+        (None, false) => None,
+        (None, true) => Some(max_reauth_ms),
+        (Some(left), false) => Some(left),
+        (Some(left), true) => Some(left.min(max_reauth_ms)),
+    }
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
 }
 
 /// A re-authentication must end as the principal it replaces (Kafka's `ensurePrincipalUnchanged`).
@@ -402,6 +488,15 @@ mod tests {
 
     fn users() -> BTreeMap<String, String> {
         [("alice".to_string(), "alice-secret".to_string())].into()
+    }
+
+    #[test]
+    fn session_lifetimes_follow_kafka() {
+        assert_eq!(session_lifetime_ms(0, None, 1000), None);
+        assert_eq!(session_lifetime_ms(5000, None, 1000), Some(5000));
+        assert_eq!(session_lifetime_ms(0, Some(4000), 1000), Some(3000));
+        assert_eq!(session_lifetime_ms(2000, Some(4000), 1000), Some(2000));
+        assert_eq!(session_lifetime_ms(0, Some(500), 1000), Some(0));
     }
 
     #[test]

@@ -602,9 +602,22 @@ pub fn kafka_tool_timeout(version: &str, tool: &str, args: &[&str], timeout_secs
 }
 
 pub fn kafka_tool_stdin(version: &str, tool: &str, args: &[&str], stdin: &[u8], timeout_secs: u64) -> Output {
+    kafka_tool_env(version, tool, args, stdin, timeout_secs, &[])
+}
+
+/// [`kafka_tool_stdin`] with more environment variables (say, `KAFKA_OPTS` system properties).
+pub fn kafka_tool_env(
+    version: &str,
+    tool: &str,
+    args: &[&str],
+    stdin: &[u8],
+    timeout_secs: u64,
+    env: &[(&str, &str)],
+) -> Output {
     require_java_tools(version);
     let mut cmd = Command::new(repo_root().join("scripts/kafka"));
     cmd.arg(version).arg(tool).args(args);
+    cmd.envs(env.iter().copied());
     run(cmd, stdin, Duration::from_secs(timeout_secs))
 }
 

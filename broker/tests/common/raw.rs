@@ -2,12 +2,69 @@
 //! lets them do (pipelining, a re-authentication at a chosen moment): the frame of one request, and
 //! reading one response frame.
 
-use std::io::Read;
+use std::io::{Read, Write};
 use std::net::TcpStream;
+use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
-use kafka_protocol::messages::{ApiKey, RequestHeader, ResponseHeader};
+use kafka_protocol::messages::{
+    ApiKey, MetadataRequest, MetadataResponse, RequestHeader, ResponseHeader, SaslAuthenticateRequest,
+    SaslAuthenticateResponse, SaslHandshakeRequest, SaslHandshakeResponse,
+};
 use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
+
+/// One connection speaking requests written by hand, one at a time.
+pub struct Connection {
+    pub stream: TcpStream,
+    correlation_id: i32,
+}
+
+impl Connection {
+    pub fn connect(address: &str) -> Connection {
+        let stream = TcpStream::connect(address).unwrap();
+        stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        Connection {
+            stream,
+            correlation_id: 0,
+        }
+    }
+
+    pub fn send(&mut self, api: ApiKey, version: i16, body: &impl Encodable) {
+        self.correlation_id += 1;
+        self.stream
+            .write_all(&request(api, version, self.correlation_id, body))
+            .unwrap();
+    }
+
+    /// SaslHandshake v1 for `mechanism`.
+    pub fn handshake(&mut self, mechanism: &str) -> SaslHandshakeResponse {
+        let body = SaslHandshakeRequest::default().with_mechanism(StrBytes::from_string(mechanism.to_string()));
+        self.send(ApiKey::SaslHandshake, 1, &body);
+        decode(ApiKey::SaslHandshake, 1, read_frame(&mut self.stream)).1
+    }
+
+    /// SaslAuthenticate (at `version`) with `token`.
+    pub fn authenticate(&mut self, version: i16, token: impl Into<Bytes>) -> SaslAuthenticateResponse {
+        let body = SaslAuthenticateRequest::default().with_auth_bytes(token.into());
+        self.send(ApiKey::SaslAuthenticate, version, &body);
+        decode(ApiKey::SaslAuthenticate, version, read_frame(&mut self.stream)).1
+    }
+
+    /// Metadata for no topic; the broker's answer, or the error that ended the connection.
+    pub fn metadata(&mut self) -> std::io::Result<MetadataResponse> {
+        self.send(
+            ApiKey::Metadata,
+            12,
+            &MetadataRequest::default().with_topics(Some(vec![])),
+        );
+        try_read_frame(&mut self.stream).map(|frame| decode(ApiKey::Metadata, 12, frame).1)
+    }
+
+    /// Whether the broker closed the connection (the next read is EOF or a reset).
+    pub fn closed(&mut self) -> bool {
+        try_read_frame(&mut self.stream).is_err()
+    }
+}
 
 /// The size-prefixed frame of one request.
 pub fn request(api: ApiKey, version: i16, correlation_id: i32, body: &impl Encodable) -> Vec<u8> {
