@@ -116,6 +116,44 @@ stop_nodes() {
   NODE_LOGS=("${logs[@]}")
 }
 
+# start_broker NAME PORT [METRICS_PORT]: starts oxka, kafka or oxka-before (oxka from
+# $OXKA_BEFORE_BIN, an earlier build to compare with) on a fresh data dir under $BENCH_DIR/NAME, waits
+# until it serves metadata. oxka serves /metrics on METRICS_PORT if given.
+# Used by bench/run.sh and bench/latency.sh.
+start_broker() {
+  local name="$1" port="$2" metrics="${3:--1}" dir="$BENCH_DIR/$1"
+  mkdir -p "$dir"
+  local common=(
+    "num.partitions=1"
+    "log.segment.bytes=$SEGMENT_BYTES"
+    "offsets.topic.replication.factor=1"
+    "transaction.state.log.replication.factor=1"
+    "transaction.state.log.min.isr=1"
+    "group.initial.rebalance.delay.ms=0"
+  )
+  case "$name" in
+    oxka | oxka-before)
+      local bin="$OXKA_BIN"
+      [[ $name == oxka-before ]] && bin="${OXKA_BEFORE_BIN:?oxka-before needs OXKA_BEFORE_BIN}"
+      {
+        echo "broker.id=0"
+        echo "listeners=PLAINTEXT://127.0.0.1:$port"
+        echo "advertised.listeners=PLAINTEXT://127.0.0.1:$port"
+        echo "log.dirs=$dir/data"
+        echo "metrics.port=$metrics"
+        printf '%s\n' "${common[@]}"
+      } >"$dir/server.properties"
+      start_node "$name" "$dir/broker.log" env KAFKA_HEAP_OPTS="$BROKER_HEAP" RUST_LOG="${RUST_LOG:-warn}" \
+        "$bin" broker "$dir/server.properties"
+      ;;
+    kafka)
+      start_node kafka "$dir/broker.log" env KAFKA_HEAP_OPTS="$BROKER_HEAP" \
+        "$root/scripts/apache-kafka-broker.sh" "$dir" "$port" "log.dirs=$dir/data" "${common[@]}"
+      ;;
+  esac
+  wait_brokers "127.0.0.1:$port" 1 120 || die "$name did not come up on port $port"
+}
+
 peak_rss_mb() { awk '/^VmHWM:/ { printf "%.0f", $2 / 1024 }' "/proc/$1/status"; }
 
 # warn_lines LOG: how many lines of LOG are at WARN or ERROR level (oxka's tracing and Kafka's log4j).

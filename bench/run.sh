@@ -23,39 +23,6 @@ BROKERS="${BROKERS:-oxka kafka}"
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 bench_setup
 
-# start_broker NAME PORT: starts it (the only node), waits until it serves metadata.
-start_broker() {
-  local name="$1" port="$2" dir="$BENCH_DIR/$1"
-  mkdir -p "$dir"
-  local common=(
-    "num.partitions=1"
-    "log.segment.bytes=$SEGMENT_BYTES"
-    "offsets.topic.replication.factor=1"
-    "transaction.state.log.replication.factor=1"
-    "transaction.state.log.min.isr=1"
-    "group.initial.rebalance.delay.ms=0"
-  )
-  case "$name" in
-    oxka)
-      {
-        echo "broker.id=0"
-        echo "listeners=PLAINTEXT://127.0.0.1:$port"
-        echo "advertised.listeners=PLAINTEXT://127.0.0.1:$port"
-        echo "log.dirs=$dir/data"
-        echo "metrics.port=-1"
-        printf '%s\n' "${common[@]}"
-      } >"$dir/server.properties"
-      start_node oxka "$dir/broker.log" env KAFKA_HEAP_OPTS="$BROKER_HEAP" RUST_LOG="${RUST_LOG:-warn}" \
-        "$OXKA_BIN" broker "$dir/server.properties"
-      ;;
-    kafka)
-      start_node kafka "$dir/broker.log" env KAFKA_HEAP_OPTS="$BROKER_HEAP" \
-        "$root/scripts/apache-kafka-broker.sh" "$dir" "$port" "log.dirs=$dir/data" "${common[@]}"
-      ;;
-  esac
-  wait_brokers "127.0.0.1:$port" 1 120 || die "$name did not come up on port $port"
-}
-
 # producer_run NAME PORT TOPIC LABEL [extra producer props...]: prints "rec/s MB/s p50 p99 avg max".
 producer_run() {
   local name="$1" port="$2" topic="$3" label="$4"

@@ -221,3 +221,60 @@ fn pipelined_produce_requests_are_answered_in_order_and_appended_in_order() {
     assert_eq!(values, sent_values);
     cluster.stop_all();
 }
+
+/// A response that becomes ready while the client's next request is still arriving is written then:
+/// a producer at its in-flight limit may be waiting for exactly that answer before it sends the rest.
+#[test]
+fn a_response_is_written_while_the_next_request_frame_is_still_arriving() {
+    let mut cluster = Cluster::start_with(Options {
+        broker_config: &[("replica.lag.time.max.ms", "3000")],
+        ..Options::default()
+    });
+    let topic = "half-sent";
+    cluster.create_topic(topic, 1, 3);
+    let leader = cluster.wait_all_led(topic, 1)[&0];
+    let followers: Vec<i32> = (1..=3).filter(|&b| b != leader).collect();
+    for &f in &followers {
+        cluster.broker(f).pause();
+    }
+    let mut stream = TcpStream::connect(cluster.broker(leader).bootstrap()).unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    // The first Produce waits for the frozen followers to leave the ISR; the second is sent only in
+    // part, and stays so until the first's answer has come.
+    let first = frame(ApiKey::Produce, PRODUCE_VERSION, 0, &produce(topic, 0));
+    let second = frame(ApiKey::Produce, PRODUCE_VERSION, 1, &produce(topic, 1));
+    let half = second.len() / 2;
+    stream.write_all(&first).unwrap();
+    stream.write_all(&second[..half]).unwrap();
+
+    let started = Instant::now();
+    let mut response = read_frame(&mut stream);
+    let header =
+        ResponseHeader::decode(&mut response, ApiKey::Produce.response_header_version(PRODUCE_VERSION)).unwrap();
+    assert_eq!(header.correlation_id, 0);
+    let answer = ProduceResponse::decode(&mut response, PRODUCE_VERSION).unwrap();
+    let partition = &answer.responses[0].partition_responses[0];
+    assert_eq!(
+        (partition.error_code, partition.base_offset),
+        (0, 0),
+        "the first request is answered while the second is half sent ({:?})\n{}",
+        started.elapsed(),
+        cluster.logs()
+    );
+
+    stream.write_all(&second[half..]).unwrap();
+    let mut response = read_frame(&mut stream);
+    let header =
+        ResponseHeader::decode(&mut response, ApiKey::Produce.response_header_version(PRODUCE_VERSION)).unwrap();
+    assert_eq!(header.correlation_id, 1);
+    let answer = ProduceResponse::decode(&mut response, PRODUCE_VERSION).unwrap();
+    let partition = &answer.responses[0].partition_responses[0];
+    assert_eq!(
+        (partition.error_code, partition.base_offset),
+        (0, RECORDS_PER_REQUEST as i64)
+    );
+    for &f in &followers {
+        cluster.broker(f).resume();
+    }
+    cluster.stop_all();
+}

@@ -10,10 +10,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
+use futures::FutureExt;
 use kafka_protocol::messages::{ApiKey, RequestKind, ResponseHeader, ResponseKind};
 use kafka_protocol::protocol::VersionRange;
 
 use crate::broker::Broker;
+use crate::metrics::Stage;
 use crate::network::MemoryPermit;
 use crate::protocol::codec;
 pub use crate::protocol::{ApiSpec, RequestError};
@@ -166,6 +168,8 @@ pub struct Response {
     pub frame: BytesMut,
     pub regions: Vec<(usize, FileRegion)>,
     pub _permit: MemoryPermit,
+    /// When the frame was encoded: from then on it waits only for the connection to write it.
+    pub encoded_at: Instant,
 }
 
 /// What `start_request` did with a request.
@@ -178,8 +182,9 @@ pub enum Started {
 }
 
 /// Decodes and starts one request. Every request but an acks=all Produce is handled to the end here;
-/// such a Produce is appended here (so requests are appended in the order they arrive) and waits for
-/// its replicas on a task of its own.
+/// such a Produce is appended here (so requests are appended in the order they arrive) and, unless
+/// the in-sync replicas have its records at once (a single replica), waits for them on a task of its
+/// own.
 ///
 /// `user` is the connection's principal name (for client quotas). With the `Started`, the throttle time
 /// a client quota gave the request (`quota`): the connection reads nothing more from the client until
@@ -204,6 +209,7 @@ pub async fn start_request(
                 frame,
                 regions: Vec::new(),
                 _permit: request_permit,
+                encoded_at: Instant::now(),
             };
             return Ok((Started::Done(Some(response)), Duration::ZERO));
         }
@@ -225,25 +231,34 @@ pub async fn start_request(
             let verified = crate::txn_verify::verify_produce(broker, &r).await;
             let appending = produce::append_all(broker, &access, r, &verified);
             drop(request_permit);
+            broker.metrics.produce_stage(Stage::Local, started.elapsed());
             let correlation_id = header.correlation_id;
             let Some(appending) = appending else {
                 broker.metrics.request_done(api, started.elapsed());
                 return Ok((Started::Done(None), throttle));
             };
             let waits = appending.awaits_replicas();
+            // Remote time counts from here: the task's scheduling is part of the wait.
+            let waited = Instant::now();
             let finish = {
                 let broker = broker.clone();
                 async move {
                     let response = appending.respond(&broker).await.with_throttle_time_ms(throttle_ms);
+                    if waits {
+                        broker.metrics.produce_stage(Stage::Remote, waited.elapsed());
+                    }
                     let body = ResponseKind::Produce(response);
                     broker.metrics.request_done(api, started.elapsed());
                     encode(api, version, correlation_id, &body, MemoryPermit::none()).map(Some)
                 }
             };
-            let started = if waits {
-                Started::Replicating(tokio::spawn(finish))
-            } else {
-                Started::Done(finish.await?)
+            // When the in-sync replicas have the records already (this broker is the only one, or the
+            // followers were ahead), the response is ready at the first poll: answered here, with no
+            // task to spawn and no wake-up of the connection from another thread.
+            let mut finish = Box::pin(finish);
+            let started = match (&mut finish).now_or_never() {
+                Some(done) => Started::Done(done?),
+                None => Started::Replicating(tokio::spawn(finish)),
             };
             return Ok((started, throttle));
         }
@@ -268,6 +283,7 @@ pub async fn start_request(
                 frame: encoded.frame,
                 regions: encoded.regions,
                 _permit: fetched.permit,
+                encoded_at: Instant::now(),
             }
         };
         return Ok((Started::Done(Some(response)), throttle));
@@ -294,6 +310,7 @@ fn encode(
         frame,
         regions: Vec::new(),
         _permit: permit,
+        encoded_at: Instant::now(),
     })
 }
 

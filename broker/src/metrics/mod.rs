@@ -12,8 +12,11 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
 
+pub mod produce_stages;
 pub mod replication;
 pub mod txn;
+
+pub use produce_stages::{ProduceStages, Stage};
 
 pub use replication::{ReplicationCounters, ReplicationGauges, ReplicationSnapshot};
 pub use txn::{TxnCounters, TxnGauges};
@@ -50,6 +53,7 @@ pub struct Metrics {
     partition_count: Gauge,
     log_size: Family<PartitionLabels, Gauge>,
     budget_used: Gauge,
+    produce_stages: ProduceStages,
     replication: ReplicationCounters,
     replication_gauges: ReplicationGauges,
     txn: TxnCounters,
@@ -147,6 +151,7 @@ impl Metrics {
             "In-flight request and response bytes reserved",
             budget_used.clone(),
         );
+        let produce_stages = ProduceStages::register(&mut registry);
         let replication = ReplicationCounters::default();
         let replication_gauges = ReplicationGauges::default();
         replication::register(&mut registry, &replication, &replication_gauges);
@@ -173,6 +178,7 @@ impl Metrics {
             partition_count,
             log_size,
             budget_used,
+            produce_stages,
         }
     }
 
@@ -209,6 +215,11 @@ impl Metrics {
         self.request_seconds
             .get_or_create(&labels)
             .observe(elapsed.as_secs_f64());
+    }
+
+    /// Time a Produce request spent in one stage (`produce_stages`).
+    pub fn produce_stage(&self, stage: Stage, elapsed: Duration) {
+        self.produce_stages.observe(stage, elapsed);
     }
 
     pub fn request_rejected(&self) {

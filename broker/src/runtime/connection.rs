@@ -8,7 +8,9 @@
 //! idempotent producer's sequence checks see the same order), responses are still written in order,
 //! and any other request first waits until every earlier response is written, so it sees the effects
 //! of everything the client sent before it, as it would in Kafka. At most `MAX_PIPELINED` responses
-//! wait at a time; beyond that the connection stops reading.
+//! wait at a time; beyond that the connection stops reading. A response that becomes ready while the
+//! next request's frame is still arriving is written then (`read_body_writing`), so a producer at its
+//! in-flight limit is not kept waiting for an answer the broker already has.
 //!
 //! Bad input (oversize or malformed frames) closes only that connection, with a log line. On shutdown
 //! each connection finishes the requests it has started (their responses are written), then closes.
@@ -19,9 +21,11 @@
 
 use std::collections::VecDeque;
 use std::sync::Arc;
+use std::time::Instant;
 
+use bytes::BytesMut;
 use kafka_protocol::messages::ApiKey;
-use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::net::tcp::OwnedWriteHalf;
 use tokio::net::TcpStream;
 use tokio::task::JoinHandle;
@@ -32,19 +36,29 @@ use super::sasl::{SaslConnection, SaslServer, Step, FAILED_AUTHENTICATION_DELAY}
 use super::sendfile;
 use crate::api::{self, ConnectionInfo, RequestError, Response, Started};
 use crate::broker::Broker;
-use crate::network::frame::{read_frame_body, read_frame_size, FrameError};
+use crate::metrics::Stage;
+use crate::network::frame::{read_frame_size, FrameError};
 use crate::quota;
 
 /// Responses a connection may owe at once before it stops reading requests (a Kafka producer sends at
 /// most 5 with idempotence).
 const MAX_PIPELINED: usize = 16;
 
-/// A response owed, in request order.
+/// A response owed, in request order, with when its request's frame started to arrive if it is a
+/// Produce (for `metrics::produce_stages`).
 enum Owed {
     /// Produced already, behind an earlier response still waiting.
-    Ready(Response),
+    Ready(Response, Option<Instant>),
     /// An acks=all Produce waiting for its replicas.
-    Replicating(JoinHandle<Result<Option<Response>, RequestError>>),
+    Replicating(JoinHandle<Result<Option<Response>, RequestError>>, Option<Instant>),
+}
+
+impl Owed {
+    fn arrived(&self) -> Option<Instant> {
+        match self {
+            Owed::Ready(_, arrived) | Owed::Replicating(_, arrived) => *arrived,
+        }
+    }
 }
 
 /// The write side of a connection.
@@ -90,8 +104,8 @@ pub async fn serve_connection<R, W>(
             biased;
             _ = shutdown.cancelled() => break,
             done = front(&mut owed), if !owed.is_empty() => {
-                owed.pop_front();
-                if !write(&mut writer, done, &info, broker).await
+                let arrived = owed.pop_front().and_then(|o| o.arrived());
+                if !write(&mut writer, done, arrived, &info, broker).await
                     || !write_ready(&mut owed, &mut writer, &info, broker).await
                 {
                     break;
@@ -116,6 +130,7 @@ pub async fn serve_connection<R, W>(
             }
         }
         // A request has started to arrive: read it whole.
+        let arrived = Instant::now();
         let size = match read_frame_size(&mut reader, max).await {
             Ok(Some(size)) => size,
             Ok(None) => break,
@@ -129,15 +144,22 @@ pub async fn serve_connection<R, W>(
                 break;
             }
         };
+        let admitting = Instant::now();
         let permit = broker.budget.reserve(size).await;
-        let body = match read_frame_body(&mut reader, size).await {
-            Ok(body) => body,
-            Err(e) => {
-                debug!(peer = %info.peer, "closing connection: {e}");
-                break;
-            }
+        let admitted = Instant::now();
+        let Some(body) = read_body_writing(&mut reader, size, &mut owed, &mut writer, &info, broker).await else {
+            break;
         };
         let body = body.freeze();
+        let produce = is_produce(&body);
+        if produce {
+            let read = admitting.duration_since(arrived) + admitted.elapsed();
+            broker.metrics.produce_stage(Stage::Read, read);
+            broker
+                .metrics
+                .produce_stage(Stage::Budget, admitted.duration_since(admitting));
+        }
+        let arrived = produce.then_some(arrived);
         // A SASL listener serves nothing but authentication until the client has logged in, and
         // closes a connection whose session ended without a re-authentication (KIP-368).
         let authenticating = match &sasl {
@@ -179,7 +201,7 @@ pub async fn serve_connection<R, W>(
                 Step::Close => break,
             }
         }
-        if !is_produce(&body) && !pay_all(&mut owed, &mut writer, &info, broker).await {
+        if !produce && !pay_all(&mut owed, &mut writer, &info, broker).await {
             break;
         }
         // The principal: the SASL user, else the TLS client certificate's mapped subject, else
@@ -198,13 +220,13 @@ pub async fn serve_connection<R, W>(
             });
         match started {
             Ok(Started::Done(Some(response))) if owed.is_empty() => {
-                if !write(&mut writer, Ok(Some(response)), &info, broker).await {
+                if !write(&mut writer, Ok(Some(response)), arrived, &info, broker).await {
                     break;
                 }
             }
-            Ok(Started::Done(Some(response))) => owed.push_back(Owed::Ready(response)),
+            Ok(Started::Done(Some(response))) => owed.push_back(Owed::Ready(response, arrived)),
             Ok(Started::Done(None)) => {}
-            Ok(Started::Replicating(task)) => owed.push_back(Owed::Replicating(task)),
+            Ok(Started::Replicating(task)) => owed.push_back(Owed::Replicating(task, arrived)),
             Err(e) => {
                 warn!(peer = %info.peer, listener = %info.listener, "closing connection: {e}");
                 broker.metrics.request_rejected();
@@ -214,6 +236,46 @@ pub async fn serve_connection<R, W>(
     }
     pay_all(&mut owed, &mut writer, &info, broker).await;
     let _ = writer.shutdown().await;
+}
+
+/// Reads a frame's body of `size` bytes, writing the owed responses that become ready meanwhile: an
+/// acks=all Produce answered while the client's next (large) request is still arriving goes out then,
+/// not after it (a producer at its in-flight limit sends more only once it has an answer). `None`
+/// when the connection must close.
+async fn read_body_writing<R: AsyncRead + Unpin, W: ResponseWriter>(
+    reader: &mut BufReader<R>,
+    size: usize,
+    owed: &mut VecDeque<Owed>,
+    writer: &mut W,
+    info: &ConnectionInfo,
+    broker: &Broker,
+) -> Option<BytesMut> {
+    let mut body = BytesMut::zeroed(size);
+    let mut filled = 0;
+    while filled < size {
+        tokio::select! {
+            biased;
+            done = front(owed), if !owed.is_empty() => {
+                let arrived = owed.pop_front().and_then(|o| o.arrived());
+                if !write(writer, done, arrived, info, broker).await || !write_ready(owed, writer, info, broker).await {
+                    return None;
+                }
+            }
+            // `read` is cancel-safe: when the other branch wins, nothing was read.
+            read = reader.read(&mut body[filled..]) => match read {
+                Ok(0) => {
+                    debug!(peer = %info.peer, "closing connection: it ended inside a request frame");
+                    return None;
+                }
+                Ok(n) => filled += n,
+                Err(e) => {
+                    debug!(peer = %info.peer, "closing connection: {e}");
+                    return None;
+                }
+            },
+        }
+    }
+    Some(body)
 }
 
 /// The request's API key (the frame's first two bytes) is Produce's.
@@ -229,8 +291,8 @@ fn is_api(body: &[u8], api: ApiKey) -> bool {
 /// The first owed response, once its replicas have the records (pending while there is none).
 async fn front(owed: &mut VecDeque<Owed>) -> Result<Option<Response>, RequestError> {
     match owed.front_mut() {
-        Some(Owed::Replicating(task)) => task.await.unwrap_or_else(|e| Err(failed_task(e))),
-        Some(Owed::Ready(_)) | None => std::future::pending().await,
+        Some(Owed::Replicating(task, _)) => task.await.unwrap_or_else(|e| Err(failed_task(e))),
+        Some(Owed::Ready(..)) | None => std::future::pending().await,
     }
 }
 
@@ -251,11 +313,11 @@ async fn pay_all<W: ResponseWriter>(
     broker: &Broker,
 ) -> bool {
     while let Some(next) = owed.pop_front() {
-        let done = match next {
-            Owed::Ready(response) => Ok(Some(response)),
-            Owed::Replicating(task) => task.await.unwrap_or_else(|e| Err(failed_task(e))),
+        let (done, arrived) = match next {
+            Owed::Ready(response, arrived) => (Ok(Some(response)), arrived),
+            Owed::Replicating(task, arrived) => (task.await.unwrap_or_else(|e| Err(failed_task(e))), arrived),
         };
-        if !write(writer, done, info, broker).await {
+        if !write(writer, done, arrived, info, broker).await {
             return false;
         }
     }
@@ -269,27 +331,38 @@ async fn write_ready<W: ResponseWriter>(
     info: &ConnectionInfo,
     broker: &Broker,
 ) -> bool {
-    while let Some(Owed::Ready(_)) = owed.front() {
-        let Some(Owed::Ready(response)) = owed.pop_front() else {
+    while let Some(Owed::Ready(..)) = owed.front() {
+        let Some(Owed::Ready(response, arrived)) = owed.pop_front() else {
             unreachable!("checked above")
         };
-        if !write(writer, Ok(Some(response)), info, broker).await {
+        if !write(writer, Ok(Some(response)), arrived, info, broker).await {
             return false;
         }
     }
     true
 }
 
-/// Writes one finished request's response. False when the connection must close.
+/// Writes one finished request's response. False when the connection must close. `arrived`: when a
+/// Produce's frame started to arrive (its stages are timed).
 async fn write<W: ResponseWriter>(
     writer: &mut W,
     done: Result<Option<Response>, RequestError>,
+    arrived: Option<Instant>,
     info: &ConnectionInfo,
     broker: &Broker,
 ) -> bool {
+    let sending = Instant::now();
     match done {
         Ok(Some(response)) => match write_response(writer, &response, broker).await {
-            Ok(()) => true,
+            Ok(()) => {
+                if let Some(arrived) = arrived {
+                    let metrics = &broker.metrics;
+                    metrics.produce_stage(Stage::ResponseQueue, sending.duration_since(response.encoded_at));
+                    metrics.produce_stage(Stage::ResponseSend, sending.elapsed());
+                    metrics.produce_stage(Stage::Total, arrived.elapsed());
+                }
+                true
+            }
             Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
                 warn!(peer = %info.peer, listener = %info.listener, "closing connection mid-response: {e}");
                 false
