@@ -544,7 +544,13 @@ fn configs_matches_kafkas_tool_on_one_oxka_broker() {
             "consumer_byte_rate=10",
         ],
         &["--describe", "--user", "T-bob", "--client", "T-app"],
-        &["--alter", "--user", "T-alice", "--add-config", "request_percentage=20"],
+        &[
+            "--alter",
+            "--user",
+            "T-alice",
+            "--add-config",
+            "controller_mutation_rate=20",
+        ],
         &["--alter", "--user", "T-alice", "--add-config", "producer_byte_rate=1.5"],
         &[
             "--alter",

@@ -1,7 +1,8 @@
 //! Client quotas (issue 13 item 4; KIP-13, KIP-55, KIP-546): byte-rate quotas set with Apache Kafka's
 //! `kafka-configs` are described alike by Kafka's tool and oxka's, and enforced: Kafka's producer and
 //! consumer perf tests with the limited client id hold the limit, the clients see throttle times, and a
-//! client without a quota running at the same time is not slowed.
+//! client without a quota running at the same time is not slowed. A `request_percentage` quota
+//! (KIP-124) throttles a client that keeps the broker busy with many small requests, and no other.
 
 mod common;
 
@@ -107,10 +108,16 @@ fn byte_rate_quotas_hold_the_limited_client_and_no_one_else() {
     // What oxka does not enforce is refused, not stored; Kafka's own checks come first.
     let refused = kafka_configs(
         &b,
-        &["--alter", "--client", "x", "--add-config", "request_percentage=50"],
+        &[
+            "--alter",
+            "--client",
+            "x",
+            "--add-config",
+            "controller_mutation_rate=50",
+        ],
     );
     assert!(
-        refused.contains("request_percentage quotas are not enforced by oxka yet"),
+        refused.contains("controller_mutation_rate quotas are not enforced by oxka yet"),
         "{refused}"
     );
     let refused = kafka_configs(
@@ -223,4 +230,77 @@ fn byte_rate_quotas_hold_the_limited_client_and_no_one_else() {
         "the limited consumer ran at {consumed:.3} MB/s, not within 10% of 1 MB/s:\n{consumer_out}"
     );
     assert!(metric(&consumer_out, "consumer-fetch-manager-metrics:fetch-throttle-time-max") > 0.0);
+}
+
+/// KIP-124: a client limited to 0.5% of one thread's time sends one record per request; the broker's
+/// time on its requests soon exceeds that, so its responses carry throttle times (the Java producer
+/// waits them out and still delivers everything), while the same run without a quota is never
+/// throttled.
+#[test]
+fn request_percentage_throttles_a_busy_client_and_no_one_else() {
+    let _serial = serial();
+    let broker = Broker::start(&[("quota.window.num", "2"), ("quota.window.size.seconds", "1")]);
+    let b = broker.bootstrap();
+    create_topic(&broker, "busy", 1);
+    let set = kafka_configs(
+        &b,
+        &[
+            "--alter",
+            "--entity-type",
+            "clients",
+            "--entity-name",
+            "busy",
+            "--add-config",
+            "request_percentage=0.5",
+        ],
+    );
+    assert!(set.contains("Completed updating config for client busy."), "{set}");
+    let java = kafka_configs(&b, &["--describe", "--entity-type", "clients", "--entity-name", "busy"]);
+    assert_eq!(
+        java.trim(),
+        "Quota configs for client-id 'busy' are request_percentage=0.5"
+    );
+
+    let run = |client: &str| {
+        let props = [format!("bootstrap.servers={b}"), format!("client.id={client}")];
+        let out = kafka_tool_timeout(
+            "4",
+            "producer-perf-test",
+            &[
+                "--topic",
+                "busy",
+                "--num-records",
+                "300",
+                "--record-size",
+                "100",
+                "--throughput",
+                "-1",
+                "--producer-props",
+                &props[0],
+                &props[1],
+                "acks=1",
+                "batch.size=200",
+                "linger.ms=0",
+                "--print-metrics",
+            ],
+            150,
+        );
+        let text = String::from_utf8_lossy(&out.stdout).to_string();
+        assert!(
+            out.status.success() && text.contains("300 records sent"),
+            "{client}: {text}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        text
+    };
+    let busy = run("busy");
+    let throttled = metric(&busy, "producer-metrics:produce-throttle-time-max");
+    eprintln!("busy client: produce-throttle-time-max {throttled} ms");
+    assert!(throttled > 0.0, "the busy client was never throttled:\n{busy}");
+    assert!(
+        throttled <= 1000.0,
+        "a request quota's throttle is bounded by one window: {throttled} ms"
+    );
+    let free = run("free");
+    assert_eq!(metric(&free, "producer-metrics:produce-throttle-time-max"), 0.0);
 }

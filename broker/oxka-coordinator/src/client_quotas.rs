@@ -17,13 +17,11 @@ pub const IP: &str = "ip";
 /// The quota keys oxka enforces, and Kafka's type for each (a LONG must be a whole number).
 pub const PRODUCER_BYTE_RATE: &str = "producer_byte_rate";
 pub const CONSUMER_BYTE_RATE: &str = "consumer_byte_rate";
+/// KIP-124: the share of request-handling time (100 = one thread) a quota entity may use.
+pub const REQUEST_PERCENTAGE: &str = "request_percentage";
 
 /// Keys Kafka accepts that oxka does not enforce yet: refused rather than stored and ignored.
-const NOT_ENFORCED: &[&str] = &[
-    "request_percentage",
-    "controller_mutation_rate",
-    "connection_creation_rate",
-];
+const NOT_ENFORCED: &[&str] = &["controller_mutation_rate", "connection_creation_rate"];
 
 /// A quota entity: each part absent, the default (`Some(None)`), or a name.
 #[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -203,13 +201,13 @@ fn check_key_value(entity: &QuotaEntity, key: &str, value: f64) -> Result<(), Re
         return Err((
             INVALID_REQUEST,
             format!(
-                "{key} quotas are not enforced by oxka yet (it enforces {PRODUCER_BYTE_RATE} and {CONSUMER_BYTE_RATE}); remove it"
+                "{key} quotas are not enforced by oxka yet (it enforces {PRODUCER_BYTE_RATE}, {CONSUMER_BYTE_RATE} and {REQUEST_PERCENTAGE}); remove it"
             ),
         ));
     }
-    // Both byte rates are LONGs in Kafka.
+    // Both byte rates are LONGs in Kafka; request_percentage is a DOUBLE.
     let epsilon = 1e-6;
-    if ((value + epsilon).trunc() - value).abs() > epsilon {
+    if key != REQUEST_PERCENTAGE && ((value + epsilon).trunc() - value).abs() > epsilon {
         return Err((INVALID_REQUEST, format!("Configuration {key} must be a Long value")));
     }
     Ok(())
@@ -401,7 +399,7 @@ mod tests {
             alteration(&[("group", Some("g"))], &[]),
             alteration(&[("ip", Some("1.2.3.4")), ("user", None)], &[]),
             alteration(&[("user", None)], &[("bogus", Some(1.0))]),
-            alteration(&[("client-id", Some("x"))], &[("request_percentage", Some(50.0))]),
+            alteration(&[("client-id", Some("x"))], &[("controller_mutation_rate", Some(50.0))]),
             alteration(
                 &[("client-id", None)],
                 &[("producer_byte_rate", Some(5.0)), ("producer_byte_rate", None)],
@@ -428,7 +426,7 @@ mod tests {
         assert_eq!(messages[4], "Unhandled client quota entity type: group");
         assert_eq!(messages[5], "Invalid empty client quota entity");
         assert_eq!(messages[6], "Invalid configuration key bogus");
-        assert!(messages[7].starts_with("request_percentage quotas are not enforced by oxka yet"));
+        assert!(messages[7].starts_with("controller_mutation_rate quotas are not enforced by oxka yet"));
         assert!(messages[8].starts_with("Duplicate quota key producer_byte_rate"));
         assert_eq!(messages[9], "ok");
     }

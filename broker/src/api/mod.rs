@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 use futures::FutureExt;
-use kafka_protocol::messages::{ApiKey, RequestKind, ResponseHeader, ResponseKind};
+use kafka_protocol::messages::{ApiKey, RequestHeader, RequestKind, ResponseHeader, ResponseKind};
 use kafka_protocol::protocol::VersionRange;
 
 use crate::broker::Broker;
@@ -31,6 +31,7 @@ pub mod alter_partition_reassignments;
 pub mod alter_user_scram_credentials;
 pub mod api_versions;
 pub mod authorize;
+pub mod busy;
 pub mod consumer_group_describe;
 pub mod consumer_group_heartbeat;
 mod context;
@@ -72,6 +73,7 @@ pub mod offset_fetch;
 pub mod offset_for_leader_epoch;
 pub mod produce;
 pub mod sync_group;
+pub mod throttle_field;
 pub mod txn_offset_commit;
 pub mod write_txn_markers;
 
@@ -225,11 +227,22 @@ pub async fn start_request(
                 frame_size,
                 crate::util::now_ms(),
             );
-            let throttle = Duration::from_millis(throttle_ms as u64);
             let access = authorize::Access::new(broker, user, connection.peer.ip());
-            // KIP-890: the coordinator confirms a transaction's first batch on each partition first.
-            let verified = crate::txn_verify::verify_produce(broker, &r).await;
-            let appending = produce::append_all(broker, &access, r, &verified);
+            let acks = r.acks;
+            let (appending, busy) = busy::Busy::new(async {
+                // KIP-890: the coordinator confirms a transaction's first batch on each partition first.
+                let verified = crate::txn_verify::verify_produce(broker, &r).await;
+                produce::append_all(broker, &access, r, &verified)
+            })
+            .await;
+            // As Kafka: acks=0 requests are not counted against request quotas.
+            let request_ms = if acks == 0 {
+                0
+            } else {
+                request_throttle_ms(broker, &header, user, busy)
+            };
+            let throttle_ms = throttle_ms.max(request_ms);
+            let throttle = Duration::from_millis(throttle_ms as u64);
             drop(request_permit);
             broker.metrics.produce_stage(Stage::Local, started.elapsed());
             let correlation_id = header.correlation_id;
@@ -271,7 +284,12 @@ pub async fn start_request(
         user,
     };
     if let RequestKind::Fetch(r) = request {
-        let fetched = fetch::handle(broker, &ctx, r, request_permit).await;
+        let follower = is_follower_fetch(&r);
+        let (mut fetched, busy) = busy::Busy::new(fetch::handle(broker, &ctx, r, request_permit)).await;
+        if !follower {
+            let request_ms = request_throttle_ms(broker, &header, user, busy);
+            fetched.response.throttle_time_ms = fetched.response.throttle_time_ms.max(request_ms);
+        }
         broker.metrics.request_done(api, started.elapsed());
         let throttle = Duration::from_millis(fetched.response.throttle_time_ms.max(0) as u64);
         let response = if fetched.regions.is_empty() {
@@ -288,13 +306,55 @@ pub async fn start_request(
         };
         return Ok((Started::Done(Some(response)), throttle));
     }
-    let outcome = dispatch(broker, &ctx, request, request_permit).await;
+    let exempt = exempt_from_request_quota(api);
+    let (outcome, busy) = busy::Busy::new(dispatch(broker, &ctx, request, request_permit)).await;
     broker.metrics.request_done(api, started.elapsed());
-    let Some((body, response_permit)) = outcome else {
-        return Ok((Started::Done(None), Duration::ZERO));
+    let throttle_ms = if exempt {
+        0
+    } else {
+        request_throttle_ms(broker, &header, user, busy)
     };
+    let Some((mut body, response_permit)) = outcome else {
+        return Ok((Started::Done(None), Duration::from_millis(throttle_ms as u64)));
+    };
+    if throttle_ms > 0 {
+        throttle_field::raise(&mut body, throttle_ms);
+    }
     let response = encode(api, version, header.correlation_id, &body, response_permit)?;
-    Ok((Started::Done(Some(response)), Duration::ZERO))
+    Ok((Started::Done(Some(response)), Duration::from_millis(throttle_ms as u64)))
+}
+
+/// Records a request's busy time against its client's `request_percentage` quota (KIP-124); the
+/// throttle time it earns.
+fn request_throttle_ms(broker: &Broker, header: &RequestHeader, user: &str, busy: Duration) -> i32 {
+    broker.client_quotas.record_request_time(
+        &broker.metadata.image(),
+        user,
+        header.client_id.as_deref().unwrap_or(""),
+        busy,
+        crate::util::now_ms(),
+    )
+}
+
+/// Requests request quotas never count: those between brokers and coordinators (Kafka's cluster
+/// actions) and the authentication exchange.
+fn exempt_from_request_quota(api: ApiKey) -> bool {
+    matches!(
+        api,
+        ApiKey::WriteTxnMarkers
+            | ApiKey::AlterPartition
+            | ApiKey::BrokerRegistration
+            | ApiKey::BrokerHeartbeat
+            | ApiKey::UnregisterBroker
+            | ApiKey::Envelope
+            | ApiKey::SaslHandshake
+            | ApiKey::SaslAuthenticate
+    )
+}
+
+/// A follower's Fetch (replica id in the request before v15, in its replica state from v15).
+fn is_follower_fetch(r: &kafka_protocol::messages::FetchRequest) -> bool {
+    r.replica_id.0 >= 0 || r.replica_state.replica_id.0 >= 0
 }
 
 fn encode(

@@ -6,6 +6,12 @@
 //! response carries it in `throttle_time_ms` (a throttled Fetch returns no data, as Kafka's does) and
 //! the connection reads nothing more from the client until it has passed (KIP-219's muted channel).
 //! Replicas' fetches are not client traffic and are never counted here.
+//!
+//! Request quotas (KIP-124, `request_percentage`): the time each request kept the broker busy
+//! (`api::busy`, waits excluded) counts against the share of one thread the entity may use
+//! (100 = one thread, over the same windows); over it, the same throttle formula bounded by one
+//! window (Kafka's `boundedThrottleTime`), the response's `throttle_time_ms` and the muted connection. Requests between brokers (Kafka's cluster actions and
+//! followers' fetches) are exempt.
 
 mod rate;
 
@@ -13,18 +19,23 @@ use std::collections::HashMap;
 
 use parking_lot::Mutex;
 
-use crate::coordinator::client_quotas::{limit_for, QuotaEntity, CONSUMER_BYTE_RATE, PRODUCER_BYTE_RATE};
+use crate::coordinator::client_quotas::{
+    limit_for, QuotaEntity, CONSUMER_BYTE_RATE, PRODUCER_BYTE_RATE, REQUEST_PERCENTAGE,
+};
 use crate::coordinator::ClusterImage;
 pub use rate::SampledRate;
 
 /// The principal name of a connection that has not authenticated (Kafka's `KafkaPrincipal.ANONYMOUS`).
 pub const ANONYMOUS: &str = "ANONYMOUS";
 
-/// Which byte rate a request counts against.
+/// Which rate a request counts against.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
     Produce,
     Fetch,
+    /// Request-handling time, recorded in millionths of a percent-second (a nanosecond of one thread
+    /// is 1e-7 percent-seconds, so `nanos / 10`).
+    Request,
 }
 
 impl Kind {
@@ -33,6 +44,15 @@ impl Kind {
         match self {
             Kind::Produce => PRODUCER_BYTE_RATE,
             Kind::Fetch => CONSUMER_BYTE_RATE,
+            Kind::Request => REQUEST_PERCENTAGE,
+        }
+    }
+
+    /// How many recorded units one unit of the quota's value is.
+    fn scale(self) -> f64 {
+        match self {
+            Kind::Request => 1e6,
+            Kind::Produce | Kind::Fetch => 1.0,
         }
     }
 }
@@ -43,6 +63,7 @@ pub struct ClientQuotas {
     window_ms: i64,
     produce: Mutex<HashMap<QuotaEntity, SampledRate>>,
     fetch: Mutex<HashMap<QuotaEntity, SampledRate>>,
+    request: Mutex<HashMap<QuotaEntity, SampledRate>>,
 }
 
 impl ClientQuotas {
@@ -52,6 +73,7 @@ impl ClientQuotas {
             window_ms,
             produce: Mutex::default(),
             fetch: Mutex::default(),
+            request: Mutex::default(),
         }
     }
 
@@ -59,7 +81,22 @@ impl ClientQuotas {
         match kind {
             Kind::Produce => &self.produce,
             Kind::Fetch => &self.fetch,
+            Kind::Request => &self.request,
         }
+    }
+
+    /// Records the time a request of `user` with `client_id` kept the broker busy; the throttle time
+    /// in milliseconds it earns against a `request_percentage` quota (0 without one).
+    pub fn record_request_time(
+        &self,
+        image: &ClusterImage,
+        user: &str,
+        client_id: &str,
+        busy: std::time::Duration,
+        now_ms: i64,
+    ) -> i32 {
+        let units = (busy.as_nanos() / 10).min(u64::MAX as u128) as u64;
+        self.record(image, Kind::Request, user, client_id, units, now_ms)
     }
 
     /// Records `bytes` of a request of `user` with `client_id`; the throttle time in milliseconds it
@@ -85,7 +122,12 @@ impl ClientQuotas {
             .entry(entity)
             .or_insert_with(|| SampledRate::new(self.samples, self.window_ms));
         rate.record(bytes, now_ms);
-        throttle_ms(rate.rate(now_ms), limit, rate.window_ms(now_ms))
+        let throttle = throttle_ms(rate.rate(now_ms), limit * kind.scale(), rate.window_ms(now_ms));
+        match kind {
+            // Kafka bounds a request quota's throttle by one window (`boundedThrottleTime`).
+            Kind::Request => throttle.min(self.window_ms.min(i32::MAX as i64) as i32),
+            Kind::Produce | Kind::Fetch => throttle,
+        }
     }
 
     /// Takes back bytes recorded for a response that was not sent (a throttled Fetch).
@@ -137,6 +179,28 @@ mod tests {
         assert_eq!(quotas.record(&image, Kind::Fetch, ANONYMOUS, "limited", 1 << 30, 0), 0);
         quotas.unrecord(&image, Kind::Produce, ANONYMOUS, "limited", 5_000);
         assert_eq!(quotas.record(&image, Kind::Produce, ANONYMOUS, "limited", 0, 0), 0);
+    }
+
+    #[test]
+    fn request_time_counts_against_request_percentage() {
+        let mut image = ClusterImage::default();
+        let busy = QuotaEntity {
+            user: Some(Some("busy".into())),
+            ..QuotaEntity::default()
+        };
+        // 10% of one thread: 100 ms of work a second.
+        apply(
+            &mut image,
+            &busy,
+            &[(REQUEST_PERCENTAGE.to_string(), Some(QuotaValue(10.0)))].into(),
+        );
+        let quotas = ClientQuotas::new(11, 1000);
+        let ms = std::time::Duration::from_millis;
+        // 1 s of work over the first 10 s of windows is exactly 10%.
+        assert_eq!(quotas.record_request_time(&image, "busy", "app", ms(1000), 0), 0);
+        // 0.5 s more is 50% over: 5 s, bounded by one window.
+        assert_eq!(quotas.record_request_time(&image, "busy", "app", ms(500), 0), 1_000);
+        assert_eq!(quotas.record_request_time(&image, "idle", "app", ms(60_000), 0), 0);
     }
 
     #[test]
