@@ -59,6 +59,8 @@ fi
 
 step "cargo test"
 cargo test --workspace --no-fail-fast
+# Built now, run beside the fault checker (scripts/side-tests.sh).
+cargo test -p oxka-broker --test transactions_cluster --test native_tools --no-run
 
 # The fault checker (tests/faultcheck, docs/testing.md): 3 coordinators and 3 brokers in network
 # namespaces, replication factor 3 / min.insync.replicas 2, acks=all producers, >= 30 faults of every
@@ -74,8 +76,9 @@ cargo test --workspace --no-fail-fast
 # and the two share no port. Together they take ~7.5 minutes instead of ~12 (measured on this 2-core
 # machine: e2e 394 s and the fault run 432 s side by side, 45 passed and VERDICT: PASS).
 # The replicated-transactions tests (broker/tests/transactions_cluster.rs, #[ignore]d in the plain
-# cargo test run, ~3.5 minutes of waiting on failovers and timeouts) run there too, which keeps the
-# whole CI run under 45 minutes. Each side job's output is printed whole once it ends, and its failure
+# cargo test run, ~3.5 minutes of waiting on failovers and timeouts) and then the native tools'
+# comparisons (broker/tests/native_tools.rs, `test = false`, ~4.5 minutes of Java tools) run there
+# too, one after the other (scripts/side-tests.sh), which keeps the whole CI run under 45 minutes. Each side job's output is printed whole once it ends, and its failure
 # fails the run; OXKA_E2E_SERIAL=1 runs them after the checker instead.
 side_pids=()
 side_names=()
@@ -95,7 +98,7 @@ start_beside() {
 }
 side_commands() {
   [[ -f e2e/run.sh ]] && echo "e2e/run.sh (API server)|bash e2e/run.sh"
-  echo "cargo test --test transactions_cluster -- --ignored|cargo test -p oxka-broker --test transactions_cluster -- --ignored"
+  echo "replicated transactions and native tools (scripts/side-tests.sh)|bash scripts/side-tests.sh"
 }
 start_side_jobs() {
   [[ "${OXKA_E2E_SERIAL:-}" != 1 ]] || return 0
