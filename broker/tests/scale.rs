@@ -67,6 +67,7 @@ fn twenty_thousand_partitions_under_an_open_file_limit_of_4096() {
         broker.log_tail(20)
     );
     let sampler = FdSampler::start(broker.pid());
+    let rss_empty = rss_mib(broker.pid());
 
     let started = Instant::now();
     let created = python_ok(
@@ -123,6 +124,9 @@ print("left", left, "errors", len(errors), errors[:3])
     });
     let start_secs = starting.elapsed().as_secs_f64();
     let sampler = FdSampler::start(broker.pid());
+    // Idle: loaded, listening, no client yet.
+    std::thread::sleep(Duration::from_secs(2));
+    let rss_idle = rss_mib(broker.pid());
 
     let read = python_ok(
         &format!(
@@ -154,7 +158,8 @@ print("read", len(seen), "wrong", len(wrong), wrong[:3])
     );
     eprintln!(
         "{} partitions: created in {create_secs:.1} s, stopped in {stop_secs:.1} s, restarted in {start_secs:.1} s; \
-         peak open files {during_load} before and {after_restart} after the restart (limit {LIMIT}, segment budget {BUDGET})",
+         peak open files {during_load} before and {after_restart} after the restart (limit {LIMIT}, segment budget {BUDGET}); \
+         RSS {rss_empty:.0} MiB without partitions, {rss_idle:.0} MiB with them idle after the restart",
         TOPICS * PARTITIONS
     );
     for (when, peak) in [("before the restart", during_load), ("after it", after_restart)] {
@@ -169,6 +174,16 @@ print("read", len(seen), "wrong", len(wrong), wrong[:3])
         "the broker ran into its open-file limit\n{}",
         broker.log_tail(40)
     );
+}
+
+/// The process's resident set size in MiB (`VmRSS` of /proc/PID/status).
+fn rss_mib(pid: u32) -> f64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        .map_or(0.0, |kb| kb / 1024.0)
 }
 
 fn partition_dirs(broker: &Broker) -> usize {

@@ -12,7 +12,8 @@
 //!   before a truncation. At open it is used if its offset is not past the log end, and the
 //!   batches after it are replayed; otherwise state is rebuilt from all batch headers.
 //! - `.kafka_cleanshutdown`: written by `Log::close` after everything is flushed; its presence at
-//!   open means recovery can be skipped. Removed (durably) at open.
+//!   open means recovery can be skipped. Removed (durably) at open. `LogManager::shutdown` writes
+//!   one in the log dir instead, for all its partitions at once (`shutdown`).
 //!
 //! Writes go to a temp file, are fsynced, then renamed over the old file, so a crash leaves either
 //! the old or the new content.
@@ -66,17 +67,35 @@ pub(crate) fn read(dir: &Path) -> Result<Option<Checkpoint>, LogError> {
     }))
 }
 
-/// Atomically replaces the checkpoint.
-pub(crate) fn write(dir: &Path, log_start_offset: i64, recovery_point: i64) -> Result<(), LogError> {
-    let content = format!("{VERSION}\nlog_start_offset {log_start_offset}\nrecovery_point {recovery_point}\n");
-    write_atomically(dir, CHECKPOINT_FILE, content.as_bytes())
+/// The checkpoint's content.
+pub(crate) fn render(log_start_offset: i64, recovery_point: i64) -> String {
+    format!("{VERSION}\nlog_start_offset {log_start_offset}\nrecovery_point {recovery_point}\n")
 }
 
+/// Atomically replaces the checkpoint.
+pub(crate) fn write(dir: &Path, log_start_offset: i64, recovery_point: i64) -> Result<(), LogError> {
+    write_atomically(
+        dir,
+        CHECKPOINT_FILE,
+        render(log_start_offset, recovery_point).as_bytes(),
+    )
+}
+
+/// Replaces `name` with `content` through a temporary file and a rename, fsyncing the content first.
 pub(crate) fn write_atomically(dir: &Path, name: &str, content: &[u8]) -> Result<(), LogError> {
+    write_replacing(dir, name, content, true)
+}
+
+/// `write_atomically`, with the fsync left to the caller when `sync` is false (a clean shutdown
+/// syncs the whole filesystem once after writing every partition's files, see `shutdown`).
+pub(crate) fn write_replacing(dir: &Path, name: &str, content: &[u8], sync: bool) -> Result<(), LogError> {
     let tmp = dir.join(format!("{name}.tmp"));
     let path = dir.join(name);
     let mut f = File::create(&tmp).map_err(LogError::io("creating a checkpoint", tmp.clone()))?;
-    f.write_all(content).and_then(|()| f.sync_all()).map_err(|e| {
+    let written = f
+        .write_all(content)
+        .and_then(|()| if sync { f.sync_all() } else { Ok(()) });
+    written.map_err(|e| {
         // A failed write (a full disk) leaves no temporary file behind for the next open to clean.
         let _ = fs::remove_file(&tmp);
         LogError::io("writing a checkpoint", tmp.clone())(e)

@@ -49,6 +49,7 @@ pub(crate) mod records;
 mod recovery;
 mod retention;
 mod segment;
+mod shutdown;
 pub mod throttled_replicas;
 mod topic_partition;
 pub mod txn_index;

@@ -264,6 +264,8 @@ fn complete_swap(
 pub(crate) struct LogDirOffsets {
     pub log_start_offset: Option<i64>,
     pub recovery_point: Option<i64>,
+    /// The log dir's `.kafka_cleanshutdown` was there: every log in it was closed cleanly.
+    pub log_dir_clean: bool,
 }
 
 /// Combines the log-dir checkpoints with the partition's own `partition-offsets.checkpoint`
@@ -305,8 +307,9 @@ impl Log {
         dir_offsets: LogDirOffsets,
     ) -> Result<Log, LogError> {
         fs::create_dir_all(&dir).map_err(LogError::io("creating the log dir", dir.clone()))?;
-        let clean = checkpoint::has_clean_shutdown_marker(&dir);
-        let saved = merge_offsets(checkpoint::read(&dir)?, dir_offsets);
+        let clean = dir_offsets.log_dir_clean || checkpoint::has_clean_shutdown_marker(&dir);
+        let own_offsets = checkpoint::read(&dir)?;
+        let saved = merge_offsets(own_offsets, dir_offsets);
         let loaded_epochs = LeaderEpochCache::load(&dir)?;
         let epochs_missing = loaded_epochs.is_none();
         let mut epochs = loaded_epochs.unwrap_or_else(|| LeaderEpochCache::empty(&dir));
@@ -392,7 +395,7 @@ impl Log {
                 .load_first_batch_timestamp()
                 .map_err(LogError::io("reading the active segment's first batch", path))?;
         }
-        let producer_state =
+        let (producer_state, snapshot_at_end) =
             load_producer_state(&dir, &mut segments, log_start_offset, log_end_offset, first_recovered)?;
         if epochs_missing {
             epochs = rebuild_leader_epochs(&dir, &segments)?;
@@ -409,6 +412,9 @@ impl Log {
             saved.map_or(0, |c| c.recovery_point).clamp(0, log_end_offset)
         };
         checkpoint::remove_clean_shutdown_marker(&dir)?;
+        let own_current =
+            own_offsets.is_some_and(|c| c.log_start_offset == log_start_offset && c.recovery_point == log_end_offset);
+        let files_on_disk_at = (clean && snapshot_at_end && own_current).then_some((log_start_offset, log_end_offset));
         let log = Log {
             dir,
             config,
@@ -425,6 +431,7 @@ impl Log {
             closed: false,
             write_failed: false,
             verification_guards: Default::default(),
+            files_on_disk_at,
         };
         tracing::debug!(dir = %log.dir.display(), log_start_offset, log_end_offset, clean, segments = log.segments.len(), "opened log");
         Ok(log)
@@ -477,32 +484,33 @@ fn rebuild_leader_epochs(dir: &Path, segments: &BTreeMap<i64, LogSegment>) -> Re
 /// when it is not past the log end, plus the headers of every batch after it; otherwise a scan
 /// of every header from the log start offset. The replay also rebuilds the transaction index of
 /// recovered segments, so a snapshot past the first recovered segment is not used (the replay
-/// must cover every recovered segment).
+/// must cover every recovered segment). The flag: the snapshot was taken at the log end offset
+/// (nothing replayed).
 fn load_producer_state(
     dir: &Path,
     segments: &mut BTreeMap<i64, LogSegment>,
     log_start_offset: i64,
     log_end_offset: i64,
     first_recovered: Option<i64>,
-) -> Result<ProducerStateManager, LogError> {
+) -> Result<(ProducerStateManager, bool), LogError> {
     let snapshot = fs::read_to_string(dir.join(checkpoint::PRODUCER_SNAPSHOT_FILE))
         .ok()
         .map(|text| ProducerStateManager::from_snapshot(&text));
-    let (mut state, from) = match snapshot {
+    let (mut state, from, at_end) = match snapshot {
         Some(Some((offset, state)))
             if offset <= log_end_offset && first_recovered.is_none_or(|base| offset <= base) =>
         {
-            (state, offset.max(log_start_offset))
+            (state, offset.max(log_start_offset), offset == log_end_offset)
         }
         Some(_) => {
             tracing::info!(dir = %dir.display(), "producer state snapshot is unreadable, past the log end or past a recovered segment; rebuilding from the log");
-            (ProducerStateManager::new(), log_start_offset)
+            (ProducerStateManager::new(), log_start_offset, false)
         }
-        None => (ProducerStateManager::new(), log_start_offset),
+        None => (ProducerStateManager::new(), log_start_offset, false),
     };
     if from >= log_end_offset {
-        return Ok(state);
+        return Ok((state, at_end));
     }
     super::producer_replay::replay_producer_state(segments, from, &mut state)?;
-    Ok(state)
+    Ok((state, false))
 }

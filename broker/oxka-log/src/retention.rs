@@ -54,8 +54,13 @@ impl Log {
                 })?;
             }
         }
+        let producers = self.producer_state.producer_count();
         self.producer_state
             .remove_expired(now_ms, self.config.producer_id_expiration_ms);
+        if self.producer_state.producer_count() != producers {
+            // The producer snapshot on disk still holds the expired ones: rewrite it at shutdown.
+            self.files_on_disk_at = None;
+        }
         out.log_start_offset = self.log_start_offset;
         Ok(out)
     }

@@ -433,9 +433,9 @@ impl LogSegment {
     pub fn on_become_inactive(&mut self) -> io::Result<()> {
         // Bytes past the segment's end (from a write that failed part-way) would look like a torn
         // batch to recovery, which would then drop every later segment: trim them (Kafka trims too).
-        let file = self.file()?;
-        if file.metadata()?.len() > self.size {
-            file.set_len(self.size)?;
+        // A stat, not an open: at shutdown most segment files are closed (`open_files`).
+        if std::fs::metadata(&self.log_path)?.len() > self.size {
+            self.file()?.set_len(self.size)?;
         }
         self.time_index
             .maybe_append(self.max_timestamp_so_far, self.offset_of_max_timestamp_so_far, true)?;

@@ -54,6 +54,10 @@ pub struct Log {
     /// KIP-890 verification guards of producers whose transaction is not ongoing here yet
     /// (`txn_verify.rs`); in memory only, as Kafka's.
     pub(crate) verification_guards: std::collections::HashMap<i64, u64>,
+    /// (log start offset, log end offset) that the offsets checkpoint and producer snapshot on disk
+    /// describe, as found durable at a clean open: a clean shutdown with the same offsets skips
+    /// rewriting them (`shutdown.rs`), so an idle partition costs no write at shutdown.
+    pub(crate) files_on_disk_at: Option<(i64, i64)>,
 }
 
 pub(crate) fn wall_clock_ms() -> i64 {
@@ -173,7 +177,7 @@ impl Log {
             .next_back()
             .expect("a log always has an active segment")
     }
-    fn active_segment_mut(&mut self) -> &mut LogSegment {
+    pub(crate) fn active_segment_mut(&mut self) -> &mut LogSegment {
         self.segments
             .values_mut()
             .next_back()
