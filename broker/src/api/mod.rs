@@ -69,6 +69,10 @@ pub mod offset_delete;
 pub mod offset_fetch;
 pub mod offset_for_leader_epoch;
 pub mod produce;
+pub mod share_acknowledge;
+pub mod share_fetch;
+pub mod share_group_describe;
+pub mod share_group_heartbeat;
 pub mod sync_group;
 pub mod txn_offset_commit;
 pub mod write_txn_markers;
@@ -111,6 +115,11 @@ pub const SUPPORTED: &[ApiSpec] = &[
     // Announced only while `group.coordinator.rebalance.protocols` contains `consumer` (`api_versions`).
     spec(ApiKey::ConsumerGroupHeartbeat, consumer_group_heartbeat::VERSIONS),
     spec(ApiKey::ConsumerGroupDescribe, consumer_group_describe::VERSIONS),
+    // Announced only while share groups are enabled (`api_versions`).
+    spec(ApiKey::ShareGroupHeartbeat, share_group_heartbeat::VERSIONS),
+    spec(ApiKey::ShareGroupDescribe, share_group_describe::VERSIONS),
+    spec(ApiKey::ShareFetch, share_fetch::VERSIONS),
+    spec(ApiKey::ShareAcknowledge, share_acknowledge::VERSIONS),
     spec(
         ApiKey::AlterPartitionReassignments,
         alter_partition_reassignments::VERSIONS,
@@ -147,12 +156,24 @@ pub const SUPPORTED: &[ApiSpec] = &[
 ];
 
 /// The APIs ApiVersions announces: `SUPPORTED`, without the consumer group protocol's APIs when
-/// `group.coordinator.rebalance.protocols` leaves out `consumer` (as Kafka announces them).
+/// `group.coordinator.rebalance.protocols` leaves out `consumer`, and without the share group APIs
+/// while share groups are disabled (as Kafka announces them).
 fn announced(broker: &Broker) -> Vec<ApiSpec> {
     let consumer = broker.groups.config.consumer_protocol_enabled;
+    let share = broker.groups.config.share_enabled;
     SUPPORTED
         .iter()
         .filter(|s| consumer || !matches!(s.key, ApiKey::ConsumerGroupHeartbeat | ApiKey::ConsumerGroupDescribe))
+        .filter(|s| {
+            share
+                || !matches!(
+                    s.key,
+                    ApiKey::ShareGroupHeartbeat
+                        | ApiKey::ShareGroupDescribe
+                        | ApiKey::ShareFetch
+                        | ApiKey::ShareAcknowledge
+                )
+        })
         .cloned()
         .collect()
 }
@@ -319,6 +340,14 @@ async fn dispatch(
                 .map(|r| (ResponseKind::Produce(r), none()))
         }
         RequestKind::ListOffsets(r) => ResponseKind::ListOffsets(list_offsets::handle(broker, ctx, r)),
+        RequestKind::ShareGroupHeartbeat(r) => {
+            ResponseKind::ShareGroupHeartbeat(share_group_heartbeat::handle(broker, ctx, r))
+        }
+        RequestKind::ShareGroupDescribe(r) => {
+            ResponseKind::ShareGroupDescribe(share_group_describe::handle(broker, ctx, r))
+        }
+        RequestKind::ShareFetch(r) => ResponseKind::ShareFetch(share_fetch::handle(broker, ctx, r).await),
+        RequestKind::ShareAcknowledge(r) => ResponseKind::ShareAcknowledge(share_acknowledge::handle(broker, ctx, r)),
         RequestKind::CreateTopics(r) => ResponseKind::CreateTopics(create_topics::handle(broker, ctx, r).await),
         RequestKind::DeleteTopics(r) => ResponseKind::DeleteTopics(delete_topics::handle(broker, ctx, r).await),
         RequestKind::CreatePartitions(r) => {
