@@ -112,6 +112,25 @@ fn stop_member(dir: &Path, name: &str, member: Proc) {
     drop(member);
 }
 
+/// `wait_for`, showing the members' output and errors when it times out.
+fn wait_members(dir: &Path, what: &str, timeout: Duration, mut check: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + timeout;
+    while !check() {
+        if std::time::Instant::now() > deadline {
+            let mut shown = String::new();
+            for entry in std::fs::read_dir(dir).unwrap().flatten() {
+                let name = entry.file_name().to_string_lossy().to_string();
+                if name.ends_with(".out") || name.ends_with(".err") {
+                    let text = std::fs::read(entry.path()).unwrap_or_default();
+                    shown.push_str(&format!("---- {name}\n{}\n", tail(&text, 30)));
+                }
+            }
+            panic!("timed out after {timeout:?} waiting for {what}\n{shown}");
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
 fn values(prefix: &str, n: usize) -> Vec<String> {
     (0..n).map(|i| format!("{prefix}{i}")).collect()
 }
@@ -210,9 +229,12 @@ fn released_records_return_and_rejected_do_not() {
     all.extend(values("release-", 10));
     all.extend(values("reject-", 10));
     produce_values(&broker.bootstrap(), TOPIC, &all);
-    wait_for("released records delivered again", Duration::from_secs(60), || {
-        deliveries(dir.path(), "m").len() >= 40
-    });
+    wait_members(
+        dir.path(),
+        "released records delivered again",
+        Duration::from_secs(60),
+        || deliveries(dir.path(), "m").len() >= 40,
+    );
     std::thread::sleep(Duration::from_secs(3));
     let got = deliveries(dir.path(), "m");
     for v in &all {
@@ -255,7 +277,7 @@ fn a_killed_members_records_are_redelivered_after_the_lock_expires() {
     let mut holder = start_member(&cp, dir.path(), &broker, "holder", "locks", "hold");
     wait_fetching(&broker, dir.path(), "holder", "locks");
     produce_values(&broker.bootstrap(), TOPIC, &values("job", 20));
-    wait_for("the holder holds records", Duration::from_secs(60), || {
+    wait_members(dir.path(), "the holder holds records", Duration::from_secs(60), || {
         lines(dir.path(), "holder").iter().any(|l| l == "HOLDING")
     });
     let held = deliveries(dir.path(), "holder");
@@ -296,7 +318,7 @@ fn share_state_survives_a_broker_restart() {
     let mut holder = start_member(&cp, dir.path(), &broker, "holder", "durable", "hold");
     wait_fetching(&broker, dir.path(), "holder", "durable");
     produce_values(&broker.bootstrap(), TOPIC, &values("second", 10));
-    wait_for("the holder holds records", Duration::from_secs(60), || {
+    wait_members(dir.path(), "the holder holds records", Duration::from_secs(60), || {
         lines(dir.path(), "holder").iter().any(|l| l == "HOLDING")
     });
     let held = deliveries(dir.path(), "holder");

@@ -249,7 +249,8 @@ fn respond(broker: &Broker, lock_duration_ms: i64, parts: BTreeMap<(Uuid, i32), 
             .with_error_code(part.error.map_or(0, |e| e.code()))
             .with_acknowledge_error_code(ack_code(ack_error))
             .with_acknowledge_error_message(ack_message.map(|m| str_bytes(&m)))
-            .with_records(part.records)
+            // Not nullable in Kafka's schema (the Java client refuses a null): empty when none.
+            .with_records(Some(part.records.unwrap_or_default()))
             .with_acquired_records(part.acquired);
         data.current_leader.leader_id = broker.broker_id();
         data.current_leader.leader_epoch = part.leader_epoch;

@@ -55,7 +55,11 @@ fn accept_release_reject_and_the_start_offset() {
     assert_eq!(sp.record(12).unwrap().state, RecordState::Archived);
     assert_eq!(sp.next_fetch_offset(), 11);
     let again = sp.acquire("b", &[batch(10, 14)], 10, 0, LIMITS);
-    assert_eq!(ranges(&again), [(11, 11, 2)], "only the released record, second delivery");
+    assert_eq!(
+        ranges(&again),
+        [(11, 11, 2)],
+        "only the released record, second delivery"
+    );
     sp.acknowledge("b", 11, 11, &[1], LIMITS).unwrap();
     assert_eq!(sp.start_offset(), 15);
     assert_eq!(sp.in_flight(), 0);
@@ -73,7 +77,10 @@ fn only_the_holder_may_acknowledge() {
         sp.acknowledge("a", 0, 1, &[1, 1, 1], LIMITS),
         Err(AckError::InvalidRequest(_))
     ));
-    assert!(matches!(sp.acknowledge("a", 0, 1, &[7], LIMITS), Err(AckError::InvalidRequest(_))));
+    assert!(matches!(
+        sp.acknowledge("a", 0, 1, &[7], LIMITS),
+        Err(AckError::InvalidRequest(_))
+    ));
     // All or nothing: offset 2 was never acquired.
     assert!(sp.acknowledge("a", 0, 2, &[1], LIMITS).is_err());
     assert_eq!(sp.record(0).unwrap().state, RecordState::Acquired);
@@ -183,10 +190,20 @@ fn members_share_a_partition_and_move_to_the_group_epoch() {
     let mut g = ShareGroup::default();
     let a = g.heartbeat(join("a", &["one"]), &topics(), 10, 0).unwrap();
     assert_eq!(a.member_epoch, 1);
-    assert_eq!(a.assignment.unwrap()[&Uuid::from_u128(1)].iter().copied().collect::<Vec<_>>(), [0]);
+    assert_eq!(
+        a.assignment.unwrap()[&Uuid::from_u128(1)]
+            .iter()
+            .copied()
+            .collect::<Vec<_>>(),
+        [0]
+    );
     let b = g.heartbeat(join("b", &["one"]), &topics(), 10, 0).unwrap();
     assert_eq!(b.member_epoch, 2);
-    assert_eq!(b.assignment.unwrap()[&Uuid::from_u128(1)].len(), 1, "b shares partition 0");
+    assert_eq!(
+        b.assignment.unwrap()[&Uuid::from_u128(1)].len(),
+        1,
+        "b shares partition 0"
+    );
     // a heartbeats with its old epoch: fenced (its epoch moved to 2 with the group).
     let mut hb = join("a", &["one"]);
     hb.member_epoch = 1;
@@ -197,7 +214,11 @@ fn members_share_a_partition_and_move_to_the_group_epoch() {
     ));
     hb.member_epoch = 2;
     let again = g.heartbeat(hb, &topics(), 10, 0).unwrap();
-    assert_eq!((again.member_epoch, again.assignment), (2, None), "nothing changed: no assignment");
+    assert_eq!(
+        (again.member_epoch, again.assignment),
+        (2, None),
+        "nothing changed: no assignment"
+    );
     assert_eq!(g.members["a"].assignment, g.members["b"].assignment);
 }
 
@@ -255,7 +276,12 @@ fn share_session_epochs() {
             partitions: [(t, 1)].into()
         })
     );
-    assert_eq!(s.check_ack("g", "m", 2), Ok(SessionStep::Open { partitions: [(t, 1)].into() }));
+    assert_eq!(
+        s.check_ack("g", "m", 2),
+        Ok(SessionStep::Open {
+            partitions: [(t, 1)].into()
+        })
+    );
     assert_eq!(s.check_ack("g", "m", 0), Err(SessionError::InvalidEpoch));
     assert_eq!(s.step("g", "other", 0, &[], &[], 1), Err(SessionError::LimitReached));
     assert_eq!(s.step("g", "m", -1, &[], &[], 10), Ok(SessionStep::Closed));
