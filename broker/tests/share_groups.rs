@@ -212,6 +212,28 @@ fn two_members_share_one_partition() {
     }
     assert_eq!(seen.len(), n, "every offset delivered");
     assert!(seen.values().all(|c| *c == 1), "no record went to both members");
+    // Every record accepted: the share partition starts at the end (DescribeShareGroupOffsets).
+    let offsets = expect_success(
+        "kafka-share-groups --describe",
+        &kafka_tool(
+            "4",
+            "share-groups",
+            &[
+                "--bootstrap-server",
+                &broker.bootstrap(),
+                "--describe",
+                "--group",
+                "workers",
+            ],
+        ),
+    );
+    assert!(
+        offsets.lines().any(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            f.len() >= 4 && f[0] == "workers" && f[1] == TOPIC && f[2] == "0" && f[3] == n.to_string()
+        }),
+        "{offsets}"
+    );
     stop_member(dir.path(), "a", a);
     stop_member(dir.path(), "b", b);
 }

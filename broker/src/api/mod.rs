@@ -47,6 +47,7 @@ pub mod describe_groups;
 pub mod describe_log_dirs;
 pub mod describe_producers;
 pub mod describe_quorum;
+pub mod describe_share_group_offsets;
 pub mod describe_transactions;
 pub mod describe_user_scram_credentials;
 pub mod elect_leaders;
@@ -121,6 +122,10 @@ pub const SUPPORTED: &[ApiSpec] = &[
     spec(ApiKey::ShareFetch, share_fetch::VERSIONS),
     spec(ApiKey::ShareAcknowledge, share_acknowledge::VERSIONS),
     spec(
+        ApiKey::DescribeShareGroupOffsets,
+        describe_share_group_offsets::VERSIONS,
+    ),
+    spec(
         ApiKey::AlterPartitionReassignments,
         alter_partition_reassignments::VERSIONS,
     ),
@@ -172,6 +177,7 @@ fn announced(broker: &Broker) -> Vec<ApiSpec> {
                         | ApiKey::ShareGroupDescribe
                         | ApiKey::ShareFetch
                         | ApiKey::ShareAcknowledge
+                        | ApiKey::DescribeShareGroupOffsets
                 )
         })
         .cloned()
@@ -347,6 +353,9 @@ async fn dispatch(
             ResponseKind::ShareGroupDescribe(share_group_describe::handle(broker, ctx, r))
         }
         RequestKind::ShareFetch(r) => ResponseKind::ShareFetch(share_fetch::handle(broker, ctx, r).await),
+        RequestKind::DescribeShareGroupOffsets(r) => {
+            ResponseKind::DescribeShareGroupOffsets(describe_share_group_offsets::handle(broker, ctx, r))
+        }
         RequestKind::ShareAcknowledge(r) => ResponseKind::ShareAcknowledge(share_acknowledge::handle(broker, ctx, r)),
         RequestKind::CreateTopics(r) => ResponseKind::CreateTopics(create_topics::handle(broker, ctx, r).await),
         RequestKind::DeleteTopics(r) => ResponseKind::DeleteTopics(delete_topics::handle(broker, ctx, r).await),
