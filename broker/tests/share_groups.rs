@@ -371,3 +371,71 @@ fn share_state_survives_a_broker_restart() {
     }
     stop_member(dir.path(), "b", b);
 }
+
+/// Runs `tests/java/ShareOffsets.java` (the Admin client's alter/deleteShareGroupOffsets).
+fn share_offsets(cp: &str, broker: &Broker, group: &str, op: &[&str]) -> String {
+    let mut cmd = std::process::Command::new("java");
+    cmd.arg("-cp")
+        .arg(cp)
+        .args(["ShareOffsets", &broker.bootstrap(), group, TOPIC])
+        .args(op);
+    String::from_utf8_lossy(&run(cmd, b"", Duration::from_secs(120)).stdout).to_string()
+}
+
+#[test]
+fn an_empty_groups_offsets_can_be_altered_and_deleted() {
+    let _serial = serial();
+    let broker = share_broker(&[]);
+    create_topic(&broker, TOPIC, 1);
+    let dir = tempfile::tempdir().unwrap();
+    let cp = java_classpath(dir.path(), &["ShareMember", "ShareOffsets"]);
+    let a = start_member(&cp, dir.path(), &broker, "a", "resets", "accept");
+    wait_fetching(&broker, dir.path(), "a", "resets");
+    produce_values(&broker.bootstrap(), TOPIC, &values("x", 10));
+    wait_members(dir.path(), "the records accepted", Duration::from_secs(60), || {
+        deliveries(dir.path(), "a").len() >= 10
+    });
+    // Refused while the group has a member.
+    let refused = share_offsets(&cp, &broker, "resets", &["alter", "0"]);
+    assert!(
+        refused.contains("ERROR") && refused.contains("GroupNotEmpty"),
+        "{refused}"
+    );
+    stop_member(dir.path(), "a", a);
+    assert_eq!(share_offsets(&cp, &broker, "resets", &["alter", "3"]).trim(), "OK");
+    let b = start_member(&cp, dir.path(), &broker, "b", "resets", "accept");
+    wait_members(
+        dir.path(),
+        "the records from offset 3 delivered again",
+        Duration::from_secs(60),
+        || deliveries(dir.path(), "b").len() >= 7,
+    );
+    std::thread::sleep(Duration::from_secs(2));
+    let got = deliveries(dir.path(), "b");
+    assert_eq!(
+        got.iter().map(|d| d.offset).collect::<Vec<_>>(),
+        (3..10).collect::<Vec<_>>()
+    );
+    assert!(
+        got.iter().all(|d| d.count == 1),
+        "an altered start begins afresh: {got:?}"
+    );
+    stop_member(dir.path(), "b", b);
+    assert_eq!(share_offsets(&cp, &broker, "resets", &["delete"]).trim(), "OK");
+    let offsets = kafka_tool(
+        "4",
+        "share-groups",
+        &[
+            "--bootstrap-server",
+            &broker.bootstrap(),
+            "--describe",
+            "--group",
+            "resets",
+        ],
+    );
+    let text = expect_success("kafka-share-groups --describe", &offsets);
+    assert!(
+        !text.lines().any(|l| l.split_whitespace().nth(3) == Some("10")),
+        "{text}"
+    );
+}

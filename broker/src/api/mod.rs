@@ -26,6 +26,7 @@ pub mod add_partitions_to_txn;
 pub mod alter_client_quotas;
 pub mod alter_configs;
 pub mod alter_partition_reassignments;
+pub mod alter_share_group_offsets;
 pub mod alter_user_scram_credentials;
 pub mod api_versions;
 pub mod authorize;
@@ -38,6 +39,7 @@ pub mod create_topics;
 pub mod delete_acls;
 pub mod delete_groups;
 pub mod delete_records;
+pub mod delete_share_group_offsets;
 pub mod delete_topics;
 pub mod describe_acls;
 pub mod describe_client_quotas;
@@ -125,6 +127,8 @@ pub const SUPPORTED: &[ApiSpec] = &[
         ApiKey::DescribeShareGroupOffsets,
         describe_share_group_offsets::VERSIONS,
     ),
+    spec(ApiKey::AlterShareGroupOffsets, alter_share_group_offsets::VERSIONS),
+    spec(ApiKey::DeleteShareGroupOffsets, delete_share_group_offsets::VERSIONS),
     spec(
         ApiKey::AlterPartitionReassignments,
         alter_partition_reassignments::VERSIONS,
@@ -178,6 +182,8 @@ fn announced(broker: &Broker) -> Vec<ApiSpec> {
                         | ApiKey::ShareFetch
                         | ApiKey::ShareAcknowledge
                         | ApiKey::DescribeShareGroupOffsets
+                        | ApiKey::AlterShareGroupOffsets
+                        | ApiKey::DeleteShareGroupOffsets
                 )
         })
         .cloned()
@@ -353,6 +359,12 @@ async fn dispatch(
             ResponseKind::ShareGroupDescribe(share_group_describe::handle(broker, ctx, r))
         }
         RequestKind::ShareFetch(r) => ResponseKind::ShareFetch(share_fetch::handle(broker, ctx, r).await),
+        RequestKind::AlterShareGroupOffsets(r) => {
+            ResponseKind::AlterShareGroupOffsets(alter_share_group_offsets::handle(broker, ctx, r))
+        }
+        RequestKind::DeleteShareGroupOffsets(r) => {
+            ResponseKind::DeleteShareGroupOffsets(delete_share_group_offsets::handle(broker, ctx, r))
+        }
         RequestKind::DescribeShareGroupOffsets(r) => {
             ResponseKind::DescribeShareGroupOffsets(describe_share_group_offsets::handle(broker, ctx, r))
         }

@@ -249,6 +249,42 @@ impl ShareCoordinator {
             .collect()
     }
 
+    /// Whether the group has no members (its offsets may be altered or deleted only then).
+    pub fn is_empty_group(&self, group_id: &str) -> bool {
+        self.inner
+            .lock()
+            .groups
+            .get(group_id)
+            .is_none_or(|g| g.members.is_empty())
+    }
+
+    /// Sets a share partition's start offset (AlterShareGroupOffsets): nothing in flight, the next
+    /// fetch reads from `start_offset`.
+    pub fn alter_start_offset(&self, key: &SharePartitionKey, start_offset: i64) -> Result<(), String> {
+        let mut inner = self.inner.lock();
+        inner.partitions.insert(key.clone(), SharePartition::new(start_offset));
+        match &self.store {
+            Some(store) => store.write(key, &inner.partitions[key]).map_err(|e| e.to_string()),
+            None => Ok(()),
+        }
+    }
+
+    /// Forgets a group's share partitions of a topic (DeleteShareGroupOffsets): the next fetch starts
+    /// them as new ones.
+    /// `partitions` is the topic's partition count (the state of partitions not loaded since the
+    /// last restart is in the store only).
+    pub fn delete_topic_state(&self, group_id: &str, topic_id: Uuid, partitions: i32) -> Result<(), String> {
+        let mut inner = self.inner.lock();
+        for p in 0..partitions {
+            let key = (group_id.to_string(), topic_id, p);
+            inner.partitions.remove(&key);
+            if let Some(store) = &self.store {
+                store.remove(&key).map_err(|e| e.to_string())?;
+            }
+        }
+        Ok(())
+    }
+
     /// Whether any share group has members here (tests, ListGroups).
     pub fn group_ids(&self) -> BTreeSet<String> {
         self.inner.lock().groups.keys().cloned().collect()

@@ -62,6 +62,20 @@ impl ShareStateStore {
         Ok(())
     }
 
+    /// Removes a share partition's state (DeleteShareGroupOffsets); gone already is fine.
+    pub fn remove(&self, key: &(String, uuid::Uuid, i32)) -> Result<(), StoreError> {
+        let path = self.path(key);
+        match std::fs::remove_file(&path) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(source) => Err(StoreError::Io {
+                step: "remove",
+                path,
+                source,
+            }),
+        }
+    }
+
     /// Reads a share partition's state, `None` when it was never written.
     pub fn read(&self, key: &(String, uuid::Uuid, i32)) -> Result<Option<SharePartition>, StoreError> {
         let path = self.path(key);
