@@ -85,7 +85,10 @@ impl Broker {
     ) -> Self {
         let budget = MemoryBudget::new(config.heap_bytes);
         let client_quotas = ClientQuotas::new(config.quota_window_num, config.quota_window_size_seconds as i64 * 1000);
-        let groups = GroupCoordinator::new(GroupConfig::from_settings(&config.static_settings));
+        let groups = GroupCoordinator::with_share_state(
+            GroupConfig::from_settings(&config.static_settings),
+            config.log_dirs.first().map(|d| d.join("share-group-state")),
+        );
         let txns = TxnCoordinator::new(TxnConfig::from_broker(&config), metrics.txn());
         let metadata = Arc::new(MetadataView::new());
         let controller = Arc::new(controller);

@@ -369,9 +369,17 @@ impl BrokerConfig {
             ("group.consumer.session.timeout.ms", 1),
             ("group.consumer.heartbeat.interval.ms", 1),
             ("group.consumer.max.size", 1),
+            ("group.share.session.timeout.ms", 1),
+            ("group.share.heartbeat.interval.ms", 1),
+            ("group.share.max.size", 1),
+            // Kafka's `ShareGroupConfig` lower bounds.
+            ("group.share.record.lock.duration.ms", 1000),
+            ("group.share.partition.max.record.locks", 100),
+            ("group.share.max.share.sessions", 1),
         ] {
             raw.ranged::<i64>(key, min, i32::MAX as i64)?;
         }
+        raw.ranged::<i64>("group.share.delivery.count.limit", 2, 10)?;
         group_list_setting(
             raw,
             "group.coordinator.rebalance.protocols",

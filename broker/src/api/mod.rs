@@ -28,6 +28,7 @@ pub mod add_partitions_to_txn;
 pub mod alter_client_quotas;
 pub mod alter_configs;
 pub mod alter_partition_reassignments;
+pub mod alter_share_group_offsets;
 pub mod alter_user_scram_credentials;
 pub mod api_versions;
 pub mod authorize;
@@ -41,6 +42,7 @@ pub mod create_topics;
 pub mod delete_acls;
 pub mod delete_groups;
 pub mod delete_records;
+pub mod delete_share_group_offsets;
 pub mod delete_topics;
 pub mod describe_acls;
 pub mod describe_client_quotas;
@@ -50,6 +52,7 @@ pub mod describe_groups;
 pub mod describe_log_dirs;
 pub mod describe_producers;
 pub mod describe_quorum;
+pub mod describe_share_group_offsets;
 pub mod describe_transactions;
 pub mod describe_user_scram_credentials;
 pub mod elect_leaders;
@@ -72,6 +75,10 @@ pub mod offset_delete;
 pub mod offset_fetch;
 pub mod offset_for_leader_epoch;
 pub mod produce;
+pub mod share_acknowledge;
+pub mod share_fetch;
+pub mod share_group_describe;
+pub mod share_group_heartbeat;
 pub mod sync_group;
 pub mod throttle_field;
 pub mod txn_offset_commit;
@@ -115,6 +122,17 @@ pub const SUPPORTED: &[ApiSpec] = &[
     // Announced only while `group.coordinator.rebalance.protocols` contains `consumer` (`api_versions`).
     spec(ApiKey::ConsumerGroupHeartbeat, consumer_group_heartbeat::VERSIONS),
     spec(ApiKey::ConsumerGroupDescribe, consumer_group_describe::VERSIONS),
+    // Announced only while share groups are enabled (`api_versions`).
+    spec(ApiKey::ShareGroupHeartbeat, share_group_heartbeat::VERSIONS),
+    spec(ApiKey::ShareGroupDescribe, share_group_describe::VERSIONS),
+    spec(ApiKey::ShareFetch, share_fetch::VERSIONS),
+    spec(ApiKey::ShareAcknowledge, share_acknowledge::VERSIONS),
+    spec(
+        ApiKey::DescribeShareGroupOffsets,
+        describe_share_group_offsets::VERSIONS,
+    ),
+    spec(ApiKey::AlterShareGroupOffsets, alter_share_group_offsets::VERSIONS),
+    spec(ApiKey::DeleteShareGroupOffsets, delete_share_group_offsets::VERSIONS),
     spec(
         ApiKey::AlterPartitionReassignments,
         alter_partition_reassignments::VERSIONS,
@@ -151,12 +169,27 @@ pub const SUPPORTED: &[ApiSpec] = &[
 ];
 
 /// The APIs ApiVersions announces: `SUPPORTED`, without the consumer group protocol's APIs when
-/// `group.coordinator.rebalance.protocols` leaves out `consumer` (as Kafka announces them).
+/// `group.coordinator.rebalance.protocols` leaves out `consumer`, and without the share group APIs
+/// while share groups are disabled (as Kafka announces them).
 fn announced(broker: &Broker) -> Vec<ApiSpec> {
     let consumer = broker.groups.config.consumer_protocol_enabled;
+    let share = broker.groups.config.share_enabled;
     SUPPORTED
         .iter()
         .filter(|s| consumer || !matches!(s.key, ApiKey::ConsumerGroupHeartbeat | ApiKey::ConsumerGroupDescribe))
+        .filter(|s| {
+            share
+                || !matches!(
+                    s.key,
+                    ApiKey::ShareGroupHeartbeat
+                        | ApiKey::ShareGroupDescribe
+                        | ApiKey::ShareFetch
+                        | ApiKey::ShareAcknowledge
+                        | ApiKey::DescribeShareGroupOffsets
+                        | ApiKey::AlterShareGroupOffsets
+                        | ApiKey::DeleteShareGroupOffsets
+                )
+        })
         .cloned()
         .collect()
 }
@@ -396,6 +429,23 @@ async fn dispatch(
                 .map(|r| (ResponseKind::Produce(r), none()))
         }
         RequestKind::ListOffsets(r) => ResponseKind::ListOffsets(list_offsets::handle(broker, ctx, r)),
+        RequestKind::ShareGroupHeartbeat(r) => {
+            ResponseKind::ShareGroupHeartbeat(share_group_heartbeat::handle(broker, ctx, r))
+        }
+        RequestKind::ShareGroupDescribe(r) => {
+            ResponseKind::ShareGroupDescribe(share_group_describe::handle(broker, ctx, r))
+        }
+        RequestKind::ShareFetch(r) => ResponseKind::ShareFetch(share_fetch::handle(broker, ctx, r).await),
+        RequestKind::AlterShareGroupOffsets(r) => {
+            ResponseKind::AlterShareGroupOffsets(alter_share_group_offsets::handle(broker, ctx, r))
+        }
+        RequestKind::DeleteShareGroupOffsets(r) => {
+            ResponseKind::DeleteShareGroupOffsets(delete_share_group_offsets::handle(broker, ctx, r))
+        }
+        RequestKind::DescribeShareGroupOffsets(r) => {
+            ResponseKind::DescribeShareGroupOffsets(describe_share_group_offsets::handle(broker, ctx, r))
+        }
+        RequestKind::ShareAcknowledge(r) => ResponseKind::ShareAcknowledge(share_acknowledge::handle(broker, ctx, r)),
         RequestKind::CreateTopics(r) => ResponseKind::CreateTopics(create_topics::handle(broker, ctx, r).await),
         RequestKind::DeleteTopics(r) => ResponseKind::DeleteTopics(delete_topics::handle(broker, ctx, r).await),
         RequestKind::CreatePartitions(r) => {

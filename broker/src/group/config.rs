@@ -32,6 +32,24 @@ pub struct GroupConfig {
     pub consumer_max_size: usize,
     /// `group.consumer.assignors`: the server-side assignors (short names), the first the default.
     pub consumer_assignors: Vec<String>,
+    /// Share groups (KIP-932) are served and announced: `share` in
+    /// `group.coordinator.rebalance.protocols`, or `group.share.enable=true` (Kafka 4.1's internal
+    /// switch; Kafka 4.1 otherwise needs the `share.version` feature, off in a new cluster).
+    pub share_enabled: bool,
+    /// `group.share.session.timeout.ms`.
+    pub share_session_timeout_ms: i32,
+    /// `group.share.heartbeat.interval.ms`.
+    pub share_heartbeat_interval_ms: i32,
+    /// `group.share.max.size`.
+    pub share_max_size: usize,
+    /// `group.share.record.lock.duration.ms`: how long a member holds the records it acquired.
+    pub share_record_lock_duration_ms: i32,
+    /// `group.share.delivery.count.limit`: deliveries after which a record is archived.
+    pub share_delivery_count_limit: i16,
+    /// `group.share.partition.max.record.locks`: in-flight records per share partition.
+    pub share_partition_max_record_locks: usize,
+    /// `group.share.max.share.sessions`.
+    pub share_max_sessions: usize,
 }
 
 impl Default for GroupConfig {
@@ -50,6 +68,14 @@ impl Default for GroupConfig {
             consumer_heartbeat_interval_ms: 5_000,
             consumer_max_size: i32::MAX as usize,
             consumer_assignors: vec!["uniform".to_string(), "range".to_string()],
+            share_enabled: false,
+            share_session_timeout_ms: 45_000,
+            share_heartbeat_interval_ms: 5_000,
+            share_max_size: 200,
+            share_record_lock_duration_ms: 30_000,
+            share_delivery_count_limit: 5,
+            share_partition_max_record_locks: 2_000,
+            share_max_sessions: 2_000,
         }
     }
 }
@@ -100,6 +126,32 @@ impl GroupConfig {
         };
         if let Some(protocols) = list("group.coordinator.rebalance.protocols") {
             config.consumer_protocol_enabled = protocols.iter().any(|p| p == "consumer");
+            config.share_enabled = protocols.iter().any(|p| p == "share");
+        }
+        if settings.get("group.share.enable").is_some_and(|v| v.trim() == "true") {
+            config.share_enabled = true;
+        }
+        let positive_i32 = |v: i64| v.clamp(1, i32::MAX as i64) as i32;
+        if let Some(v) = get("group.share.session.timeout.ms") {
+            config.share_session_timeout_ms = positive_i32(v);
+        }
+        if let Some(v) = get("group.share.heartbeat.interval.ms") {
+            config.share_heartbeat_interval_ms = positive_i32(v);
+        }
+        if let Some(v) = get("group.share.max.size") {
+            config.share_max_size = v.max(1) as usize;
+        }
+        if let Some(v) = get("group.share.record.lock.duration.ms") {
+            config.share_record_lock_duration_ms = positive_i32(v);
+        }
+        if let Some(v) = get("group.share.delivery.count.limit") {
+            config.share_delivery_count_limit = v.clamp(1, i16::MAX as i64) as i16;
+        }
+        if let Some(v) = get("group.share.partition.max.record.locks") {
+            config.share_partition_max_record_locks = v.max(1) as usize;
+        }
+        if let Some(v) = get("group.share.max.share.sessions") {
+            config.share_max_sessions = v.max(1) as usize;
         }
         if let Some(assignors) = list("group.consumer.assignors").filter(|a| !a.is_empty()) {
             config.consumer_assignors = assignors;

@@ -33,6 +33,8 @@ pub const OFFSETS_TOPIC: &str = "__consumer_offsets";
 
 pub struct GroupCoordinator {
     pub config: GroupConfig,
+    /// Share groups (KIP-932) and the share partitions of this broker's partitions.
+    pub share: super::ShareCoordinator,
     inner: Mutex<Inner>,
     /// `__consumer_offsets` exists (created at first use or found at start-up).
     ready: AtomicBool,
@@ -75,7 +77,14 @@ pub type FetchedOffset = Result<Option<CommittedOffset>, ResponseError>;
 
 impl GroupCoordinator {
     pub fn new(config: GroupConfig) -> GroupCoordinator {
+        GroupCoordinator::with_share_state(config, None)
+    }
+
+    /// A group coordinator whose share partitions keep their state in `share_state_dir`.
+    pub fn with_share_state(config: GroupConfig, share_state_dir: Option<std::path::PathBuf>) -> GroupCoordinator {
+        let store = share_state_dir.map(super::share::store::ShareStateStore::new);
         GroupCoordinator {
+            share: super::ShareCoordinator::new(&config, store),
             config,
             inner: Mutex::new(Inner::default()),
             ready: AtomicBool::new(false),

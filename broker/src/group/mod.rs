@@ -14,7 +14,8 @@
 //! start-up (`load`). The KIP-848 consumer protocol is `consumer` (pure) and `consumer_coordinator`
 //! (its runtime in `GroupCoordinator`); its groups live in the same map, as `Group::consumer`. What
 //! the runtime needs of the broker it runs in is the `GroupHost` trait (`host`), which `Broker`
-//! implements, so nothing here imports the broker.
+//! implements, so nothing here imports the broker. Share groups (KIP-932) are `share` (pure) and
+//! `share_coordinator` (their runtime, the `share` field of `GroupCoordinator`).
 //!
 //! This broker is the group coordinator of every group: a group lives in partition
 //! `abs(javaHashCode(group)) % offsets.topic.num.partitions` of `__consumer_offsets`, as in Kafka, so the
@@ -31,6 +32,8 @@ mod load;
 pub mod member;
 pub mod offsets;
 pub mod records;
+pub mod share;
+pub mod share_coordinator;
 pub mod state;
 pub mod txn_commit;
 pub mod txn_offsets;
@@ -51,4 +54,5 @@ pub use host::GroupHost;
 pub use member::{Member, Protocol};
 pub use offsets::CommittedOffset;
 pub use records::partition_for;
+pub use share_coordinator::ShareCoordinator;
 pub use state::{Effect, JoinRequest, JoinResult, SyncRequest, SyncResult, WaiterId};

@@ -1,0 +1,91 @@
+//! AlterShareGroupOffsets (KIP-932): sets the start offsets of an empty share group's share
+//! partitions (`kafka-share-groups --reset-offsets --execute`); nothing stays in flight and the next
+//! fetch reads from the new start. A group with members is NON_EMPTY_GROUP, as Kafka answers.
+
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::alter_share_group_offsets_response::{
+    AlterShareGroupOffsetsResponsePartition, AlterShareGroupOffsetsResponseTopic,
+};
+use kafka_protocol::messages::{AlterShareGroupOffsetsRequest, AlterShareGroupOffsetsResponse};
+use kafka_protocol::protocol::VersionRange;
+
+use super::authorize::Op;
+use super::share_group_heartbeat::share_topics;
+use super::{str_bytes, RequestContext};
+use crate::broker::Broker;
+
+pub const VERSIONS: VersionRange = VersionRange { min: 0, max: 0 };
+
+pub fn handle(
+    broker: &Broker,
+    ctx: &RequestContext<'_>,
+    request: AlterShareGroupOffsetsRequest,
+) -> AlterShareGroupOffsetsResponse {
+    let group_id = request.group_id.0.to_string();
+    let fail = |e: ResponseError, message: Option<String>| {
+        AlterShareGroupOffsetsResponse::default()
+            .with_error_code(e.code())
+            .with_error_message(message.map(|m| str_bytes(&m)))
+    };
+    if !broker.groups.config.share_enabled {
+        return fail(ResponseError::UnsupportedVersion, None);
+    }
+    let allowed = ctx.group_allowed(broker, Op::Read, &group_id);
+    if let Err(e) = allowed.and_then(|()| broker.groups.check_group(broker, &group_id)) {
+        return fail(e, None);
+    }
+    // Kafka answers a non-empty group with the error at the top and on every partition (the admin
+    // client reads the partitions').
+    let non_empty = (!broker.groups.share.is_empty_group(&group_id))
+        .then(|| format!("The share group {group_id} has members: offsets can be altered only when it is empty."));
+    let topics = share_topics(broker);
+    let access = ctx.access(broker);
+    let responses = request
+        .topics
+        .into_iter()
+        .map(|t| {
+            let name = t.topic_name.0.to_string();
+            let found = topics.get(&name).copied();
+            let partitions = t
+                .partitions
+                .into_iter()
+                .map(|p| {
+                    let answer =
+                        AlterShareGroupOffsetsResponsePartition::default().with_partition_index(p.partition_index);
+                    let outcome = match found {
+                        _ if non_empty.is_some() => Err((ResponseError::NonEmptyGroup, non_empty.clone())),
+                        _ if !access.allows_topic(Op::Read, &name) => {
+                            Err((ResponseError::TopicAuthorizationFailed, None))
+                        }
+                        Some((_, count)) if p.partition_index < 0 || p.partition_index >= count => {
+                            Err((ResponseError::UnknownTopicOrPartition, None))
+                        }
+                        None => Err((ResponseError::UnknownTopicOrPartition, None)),
+                        Some((topic_id, _)) => broker
+                            .groups
+                            .share
+                            .alter_start_offset(&(group_id.clone(), topic_id, p.partition_index), p.start_offset)
+                            .map_err(|m| (ResponseError::UnknownServerError, Some(m))),
+                    };
+                    match outcome {
+                        Ok(()) => answer,
+                        Err((e, m)) => answer
+                            .with_error_code(e.code())
+                            .with_error_message(m.map(|m| str_bytes(&m))),
+                    }
+                })
+                .collect();
+            AlterShareGroupOffsetsResponseTopic::default()
+                .with_topic_name(t.topic_name)
+                .with_topic_id(found.map(|f| f.0).unwrap_or_default())
+                .with_partitions(partitions)
+        })
+        .collect();
+    let response = AlterShareGroupOffsetsResponse::default().with_responses(responses);
+    match non_empty {
+        Some(m) => response
+            .with_error_code(ResponseError::NonEmptyGroup.code())
+            .with_error_message(Some(str_bytes(&m))),
+        None => response,
+    }
+}

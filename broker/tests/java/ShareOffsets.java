@@ -1,0 +1,28 @@
+// Alters or deletes a share group's offsets with the Kafka 4.1.1 Admin client, for
+// broker/tests/share_groups.rs (kafka-share-groups 4.1.1 has no --reset-offsets yet).
+// Arguments: bootstrap, group, topic, and "alter <offset>" (partition 0) or "delete".
+// Prints "OK", or "ERROR <exception>" and exits 1.
+import java.util.Map;
+import java.util.Properties;
+import java.util.Set;
+import org.apache.kafka.clients.admin.Admin;
+import org.apache.kafka.common.TopicPartition;
+
+public class ShareOffsets {
+    public static void main(String[] args) {
+        Properties props = new Properties();
+        props.put("bootstrap.servers", args[0]);
+        try (Admin admin = Admin.create(props)) {
+            if (args[3].equals("alter")) {
+                admin.alterShareGroupOffsets(args[1], Map.of(new TopicPartition(args[2], 0), Long.parseLong(args[4])))
+                        .all().get();
+            } else {
+                admin.deleteShareGroupOffsets(args[1], Set.of(args[2])).all().get();
+            }
+            System.out.println("OK");
+        } catch (Exception e) {
+            System.out.println("ERROR " + e);
+            System.exit(1);
+        }
+    }
+}

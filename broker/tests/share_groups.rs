@@ -1,0 +1,441 @@
+//! Share groups (KIP-932) with the Kafka 4.1.1 Java `KafkaShareConsumer` (`tests/java/ShareMember.java`,
+//! explicit acknowledgement): two members share one partition and no record is delivered to both;
+//! released records come back, rejected ones and those past `group.share.delivery.count.limit` never
+//! do; a member killed while it holds records has them redelivered to another after
+//! `group.share.record.lock.duration.ms`; and acknowledged records stay acknowledged, held ones are
+//! delivered again, across a broker restart. Also ApiVersions and `kafka-share-groups --list/--describe`.
+//!
+//! A share group starts at the partition's end (`share.auto.offset.reset=latest`, Kafka's default), at its
+//! first ShareFetch: the tests produce only once the members have fetched (on oxka: the share
+//! partition's state file exists).
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Duration;
+
+use common::group_members::*;
+use common::*;
+
+const TOPIC: &str = "jobs";
+
+fn share_broker(extra: &[(&str, &str)]) -> Broker {
+    let mut overrides = vec![
+        ("group.coordinator.rebalance.protocols", "classic,consumer,share"),
+        ("offsets.topic.num.partitions", "1"),
+    ];
+    overrides.extend_from_slice(extra);
+    Broker::start(&overrides)
+}
+
+/// Produces `values` to partition 0 of `topic` with librdkafka (acks=all).
+fn produce_values(bootstrap: &str, topic: &str, values: &[String]) {
+    let script = r#"
+import os
+from confluent_kafka import Producer
+p = Producer({"bootstrap.servers": BOOTSTRAP, "linger.ms": 5})
+for v in os.environ["VALUES"].split(","):
+    p.produce(os.environ["TOPIC"], value=v, partition=0)
+if p.flush(60) != 0:
+    fail("records left unacknowledged")
+"#;
+    python_env_ok(script, bootstrap, &[("TOPIC", topic), ("VALUES", &values.join(","))]);
+}
+
+/// A delivery a member printed: partition, offset, value, delivery count.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Delivery {
+    offset: i64,
+    value: String,
+    count: i32,
+}
+
+fn deliveries(dir: &Path, name: &str) -> Vec<Delivery> {
+    lines(dir, name)
+        .iter()
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split(' ').collect();
+            (f.len() == 5 && f[0] == "REC").then(|| Delivery {
+                offset: f[2].parse().unwrap(),
+                value: f[3].to_string(),
+                count: f[4].parse().unwrap(),
+            })
+        })
+        .collect()
+}
+
+fn start_member(cp: &str, dir: &Path, broker: &Broker, name: &str, group: &str, mode: &str) -> Proc {
+    let stop = dir.join(format!("{name}.stop"));
+    java_spawn(
+        cp,
+        dir,
+        name,
+        &[
+            "ShareMember",
+            &broker.bootstrap(),
+            TOPIC,
+            group,
+            mode,
+            stop.to_str().unwrap(),
+        ],
+    )
+}
+
+/// Waits until `name` has polled and the share partition of `group` exists (its first ShareFetch set
+/// its start offset), so records produced from now on are delivered.
+fn wait_fetching(broker: &Broker, dir: &Path, name: &str, group: &str) {
+    wait_for(&format!("{name} polling"), Duration::from_secs(60), || {
+        lines(dir, name).iter().any(|l| l == "POLLED")
+    });
+    match target() {
+        Target::Oxka => {
+            let hex: String = group.bytes().map(|b| format!("{b:02x}")).collect();
+            let state = broker.data_dir().join("share-group-state");
+            wait_for("the share partition's state", Duration::from_secs(30), || {
+                std::fs::read_dir(&state).is_ok_and(|entries| {
+                    entries
+                        .flatten()
+                        .any(|e| e.file_name().to_string_lossy().starts_with(&format!("{hex}-")))
+                })
+            });
+        }
+        Target::ApacheKafka => std::thread::sleep(Duration::from_secs(5)),
+    }
+}
+
+fn stop_member(dir: &Path, name: &str, member: Proc) {
+    std::fs::write(dir.join(format!("{name}.stop")), b"").unwrap();
+    wait_for(&format!("{name} closed"), Duration::from_secs(60), || {
+        lines(dir, name).iter().any(|l| l == "CLOSED")
+    });
+    drop(member);
+}
+
+/// `wait_for`, showing the members' output and errors when it times out.
+fn wait_members(dir: &Path, what: &str, timeout: Duration, mut check: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + timeout;
+    while !check() {
+        if std::time::Instant::now() > deadline {
+            let mut shown = String::new();
+            for entry in std::fs::read_dir(dir).unwrap().flatten() {
+                let name = entry.file_name().to_string_lossy().to_string();
+                if name.ends_with(".out") || name.ends_with(".err") {
+                    let text = std::fs::read(entry.path()).unwrap_or_default();
+                    shown.push_str(&format!("---- {name}\n{}\n", tail(&text, 30)));
+                }
+            }
+            panic!("timed out after {timeout:?} waiting for {what}\n{shown}");
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+fn values(prefix: &str, n: usize) -> Vec<String> {
+    (0..n).map(|i| format!("{prefix}{i}")).collect()
+}
+
+#[test]
+fn share_apis_are_announced_only_when_enabled() {
+    let _serial = serial();
+    for (protocols, announced) in [("classic,consumer,share", true), ("classic,consumer", false)] {
+        let broker = Broker::start(&[("group.coordinator.rebalance.protocols", protocols)]);
+        let out = kafka_tool("4", "broker-api-versions", &["--bootstrap-server", &broker.bootstrap()]);
+        let text = expect_success("kafka-broker-api-versions", &out);
+        for api in [
+            "ShareGroupHeartbeat(76)",
+            "ShareGroupDescribe(77)",
+            "ShareFetch(78)",
+            "ShareAcknowledge(79)",
+        ] {
+            let line = text
+                .lines()
+                .find(|l| l.contains(api))
+                .unwrap_or_else(|| panic!("{api} missing:\n{text}"));
+            assert_eq!(!line.contains("UNSUPPORTED"), announced, "{protocols}: {line}");
+        }
+    }
+}
+
+#[test]
+fn two_members_share_one_partition() {
+    let _serial = serial();
+    let broker = share_broker(&[]);
+    create_topic(&broker, TOPIC, 1);
+    let dir = tempfile::tempdir().unwrap();
+    let cp = java_classpath(dir.path(), &["ShareMember"]);
+    let a = start_member(&cp, dir.path(), &broker, "a", "workers", "accept");
+    let b = start_member(&cp, dir.path(), &broker, "b", "workers", "accept");
+    wait_fetching(&broker, dir.path(), "a", "workers");
+    wait_fetching(&broker, dir.path(), "b", "workers");
+    let n = 300;
+    for round in 0..6 {
+        produce_values(&broker.bootstrap(), TOPIC, &values(&format!("r{round}-"), n / 6));
+    }
+    wait_for("every record delivered", Duration::from_secs(60), || {
+        deliveries(dir.path(), "a").len() + deliveries(dir.path(), "b").len() >= n
+    });
+    // Both members are in the group and both are assigned the one partition (kafka-share-groups).
+    let out = kafka_tool(
+        "4",
+        "share-groups",
+        &[
+            "--bootstrap-server",
+            &broker.bootstrap(),
+            "--describe",
+            "--group",
+            "workers",
+            "--members",
+        ],
+    );
+    let text = expect_success("kafka-share-groups --describe --members", &out);
+    assert_eq!(
+        text.lines().filter(|l| l.contains(&format!("{TOPIC}:0"))).count(),
+        2,
+        "{text}"
+    );
+    let list = expect_success(
+        "kafka-share-groups --list",
+        &kafka_tool(
+            "4",
+            "share-groups",
+            &["--bootstrap-server", &broker.bootstrap(), "--list"],
+        ),
+    );
+    assert!(list.lines().any(|l| l.trim() == "workers"), "{list}");
+    std::thread::sleep(Duration::from_secs(2));
+    let (da, db) = (deliveries(dir.path(), "a"), deliveries(dir.path(), "b"));
+    let mut seen: BTreeMap<i64, usize> = BTreeMap::new();
+    for d in da.iter().chain(&db) {
+        *seen.entry(d.offset).or_default() += 1;
+        assert_eq!(d.count, 1, "accepted records are delivered once: {d:?}");
+    }
+    assert_eq!(seen.len(), n, "every offset delivered");
+    assert!(seen.values().all(|c| *c == 1), "no record went to both members");
+    // Every record accepted: the share partition starts at the end (DescribeShareGroupOffsets).
+    let offsets = expect_success(
+        "kafka-share-groups --describe",
+        &kafka_tool(
+            "4",
+            "share-groups",
+            &[
+                "--bootstrap-server",
+                &broker.bootstrap(),
+                "--describe",
+                "--group",
+                "workers",
+            ],
+        ),
+    );
+    assert!(
+        offsets.lines().any(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            f.len() >= 4 && f[0] == "workers" && f[1] == TOPIC && f[2] == "0" && f[3] == n.to_string()
+        }),
+        "{offsets}"
+    );
+    stop_member(dir.path(), "a", a);
+    stop_member(dir.path(), "b", b);
+}
+
+#[test]
+fn released_records_return_and_rejected_do_not() {
+    let _serial = serial();
+    let broker = share_broker(&[]);
+    create_topic(&broker, TOPIC, 1);
+    let dir = tempfile::tempdir().unwrap();
+    let cp = java_classpath(dir.path(), &["ShareMember"]);
+    let m = start_member(&cp, dir.path(), &broker, "m", "mixed", "value");
+    wait_fetching(&broker, dir.path(), "m", "mixed");
+    let mut all = values("ok-", 10);
+    all.extend(values("release-", 10));
+    all.extend(values("reject-", 10));
+    produce_values(&broker.bootstrap(), TOPIC, &all);
+    wait_members(
+        dir.path(),
+        "released records delivered again",
+        Duration::from_secs(60),
+        || deliveries(dir.path(), "m").len() >= 40,
+    );
+    std::thread::sleep(Duration::from_secs(3));
+    let got = deliveries(dir.path(), "m");
+    for v in &all {
+        let counts: Vec<i32> = got.iter().filter(|d| &d.value == v).map(|d| d.count).collect();
+        let want: &[i32] = if v.starts_with("release") { &[1, 2] } else { &[1] };
+        assert_eq!(counts, want, "deliveries of {v}");
+    }
+    stop_member(dir.path(), "m", m);
+}
+
+#[test]
+fn records_past_the_delivery_limit_are_archived() {
+    let _serial = serial();
+    let broker = share_broker(&[("group.share.delivery.count.limit", "3")]);
+    create_topic(&broker, TOPIC, 1);
+    let dir = tempfile::tempdir().unwrap();
+    let cp = java_classpath(dir.path(), &["ShareMember"]);
+    let m = start_member(&cp, dir.path(), &broker, "m", "limited", "release");
+    wait_fetching(&broker, dir.path(), "m", "limited");
+    produce_values(&broker.bootstrap(), TOPIC, &values("v", 5));
+    wait_for("three deliveries each", Duration::from_secs(60), || {
+        deliveries(dir.path(), "m").len() >= 15
+    });
+    std::thread::sleep(Duration::from_secs(3));
+    let got = deliveries(dir.path(), "m");
+    for v in values("v", 5) {
+        let counts: Vec<i32> = got.iter().filter(|d| d.value == v).map(|d| d.count).collect();
+        assert_eq!(counts, [1, 2, 3], "deliveries of {v}");
+    }
+    stop_member(dir.path(), "m", m);
+}
+
+#[test]
+fn a_killed_members_records_are_redelivered_after_the_lock_expires() {
+    let _serial = serial();
+    let broker = share_broker(&[("group.share.record.lock.duration.ms", "2000")]);
+    create_topic(&broker, TOPIC, 1);
+    let dir = tempfile::tempdir().unwrap();
+    let cp = java_classpath(dir.path(), &["ShareMember"]);
+    let mut holder = start_member(&cp, dir.path(), &broker, "holder", "locks", "hold");
+    wait_fetching(&broker, dir.path(), "holder", "locks");
+    produce_values(&broker.bootstrap(), TOPIC, &values("job", 20));
+    wait_members(dir.path(), "the holder holds records", Duration::from_secs(60), || {
+        lines(dir.path(), "holder").iter().any(|l| l == "HOLDING")
+    });
+    let held = deliveries(dir.path(), "holder");
+    assert!(!held.is_empty());
+    holder.kill9();
+    let w = start_member(&cp, dir.path(), &broker, "worker", "locks", "accept");
+    wait_for("every record delivered to the worker", Duration::from_secs(60), || {
+        deliveries(dir.path(), "worker").len() >= 20
+    });
+    let got = deliveries(dir.path(), "worker");
+    for h in &held {
+        let again = got
+            .iter()
+            .find(|d| d.offset == h.offset)
+            .expect("held record redelivered");
+        assert_eq!(again.count, 2, "{again:?} is its second delivery");
+    }
+    stop_member(dir.path(), "worker", w);
+}
+
+#[test]
+fn share_state_survives_a_broker_restart() {
+    let _serial = serial();
+    let mut broker = share_broker(&[("group.share.record.lock.duration.ms", "60000")]);
+    create_topic(&broker, TOPIC, 1);
+    let dir = tempfile::tempdir().unwrap();
+    let cp = java_classpath(dir.path(), &["ShareMember"]);
+    // First: 10 records accepted.
+    let a = start_member(&cp, dir.path(), &broker, "a", "durable", "accept");
+    wait_fetching(&broker, dir.path(), "a", "durable");
+    produce_values(&broker.bootstrap(), TOPIC, &values("first", 10));
+    wait_for("the first records accepted", Duration::from_secs(60), || {
+        deliveries(dir.path(), "a").len() >= 10
+    });
+    stop_member(dir.path(), "a", a);
+    // Then: 10 records held by a member killed before it acknowledges (a lock of 60 s: only the
+    // restart gives them back).
+    let mut holder = start_member(&cp, dir.path(), &broker, "holder", "durable", "hold");
+    wait_fetching(&broker, dir.path(), "holder", "durable");
+    produce_values(&broker.bootstrap(), TOPIC, &values("second", 10));
+    wait_members(dir.path(), "the holder holds records", Duration::from_secs(60), || {
+        lines(dir.path(), "holder").iter().any(|l| l == "HOLDING")
+    });
+    let held = deliveries(dir.path(), "holder");
+    holder.kill9();
+    broker.restart();
+    produce_values(&broker.bootstrap(), TOPIC, &values("third", 10));
+    let b = start_member(&cp, dir.path(), &broker, "b", "durable", "accept");
+    wait_for("the rest delivered after the restart", Duration::from_secs(90), || {
+        deliveries(dir.path(), "b").len() >= 20
+    });
+    std::thread::sleep(Duration::from_secs(2));
+    let got = deliveries(dir.path(), "b");
+    let mut values_got: Vec<&str> = got.iter().map(|d| d.value.as_str()).collect();
+    values_got.sort();
+    let mut want: Vec<String> = values("second", 10);
+    want.extend(values("third", 10));
+    want.sort();
+    assert_eq!(
+        values_got, want,
+        "accepted records stay accepted; held and new ones are delivered once"
+    );
+    for h in &held {
+        let again = got
+            .iter()
+            .find(|d| d.offset == h.offset)
+            .expect("held record redelivered");
+        assert_eq!(again.count, 2, "{again:?}: the delivery count survived");
+    }
+    stop_member(dir.path(), "b", b);
+}
+
+/// Runs `tests/java/ShareOffsets.java` (the Admin client's alter/deleteShareGroupOffsets).
+fn share_offsets(cp: &str, broker: &Broker, group: &str, op: &[&str]) -> String {
+    let mut cmd = std::process::Command::new("java");
+    cmd.arg("-cp")
+        .arg(cp)
+        .args(["ShareOffsets", &broker.bootstrap(), group, TOPIC])
+        .args(op);
+    String::from_utf8_lossy(&run(cmd, b"", Duration::from_secs(120)).stdout).to_string()
+}
+
+#[test]
+fn an_empty_groups_offsets_can_be_altered_and_deleted() {
+    let _serial = serial();
+    let broker = share_broker(&[]);
+    create_topic(&broker, TOPIC, 1);
+    let dir = tempfile::tempdir().unwrap();
+    let cp = java_classpath(dir.path(), &["ShareMember", "ShareOffsets"]);
+    let a = start_member(&cp, dir.path(), &broker, "a", "resets", "accept");
+    wait_fetching(&broker, dir.path(), "a", "resets");
+    produce_values(&broker.bootstrap(), TOPIC, &values("x", 10));
+    wait_members(dir.path(), "the records accepted", Duration::from_secs(60), || {
+        deliveries(dir.path(), "a").len() >= 10
+    });
+    // Refused while the group has a member.
+    let refused = share_offsets(&cp, &broker, "resets", &["alter", "0"]);
+    assert!(
+        refused.contains("ERROR") && refused.contains("GroupNotEmpty"),
+        "{refused}"
+    );
+    stop_member(dir.path(), "a", a);
+    assert_eq!(share_offsets(&cp, &broker, "resets", &["alter", "3"]).trim(), "OK");
+    let b = start_member(&cp, dir.path(), &broker, "b", "resets", "accept");
+    wait_members(
+        dir.path(),
+        "the records from offset 3 delivered again",
+        Duration::from_secs(60),
+        || deliveries(dir.path(), "b").len() >= 7,
+    );
+    std::thread::sleep(Duration::from_secs(2));
+    let got = deliveries(dir.path(), "b");
+    assert_eq!(
+        got.iter().map(|d| d.offset).collect::<Vec<_>>(),
+        (3..10).collect::<Vec<_>>()
+    );
+    assert!(
+        got.iter().all(|d| d.count == 1),
+        "an altered start begins afresh: {got:?}"
+    );
+    stop_member(dir.path(), "b", b);
+    assert_eq!(share_offsets(&cp, &broker, "resets", &["delete"]).trim(), "OK");
+    let offsets = kafka_tool(
+        "4",
+        "share-groups",
+        &[
+            "--bootstrap-server",
+            &broker.bootstrap(),
+            "--describe",
+            "--group",
+            "resets",
+        ],
+    );
+    let text = expect_success("kafka-share-groups --describe", &offsets);
+    assert!(
+        !text.lines().any(|l| l.split_whitespace().nth(3) == Some("10")),
+        "{text}"
+    );
+}
