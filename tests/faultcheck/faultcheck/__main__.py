@@ -55,7 +55,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                                  formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     ap.add_argument("--seed", type=int, default=None, help="fault schedule seed (default: from the clock, printed)")
     ap.add_argument("--duration", type=float, default=300,
-                    help="seconds of faults under load; the run goes on (up to 1.5 times as long) until every "
+                    help="seconds of faults under load; the run goes on (up to twice as long) until every "
                          "kind reached --min-faults-per-kind")
     ap.add_argument("--min-faults-per-kind", type=int, default=30, help="fewer injected faults of any kind fail the run")
     ap.add_argument("--coordinators", type=int, default=3, help="oxka coordinator processes (the Raft ensemble)")
@@ -293,8 +293,10 @@ class Run:
             elapsed = time.time() - started
             if elapsed < a.duration:
                 return True
+            # On a loaded machine (CI runs other suites beside the checker) recoveries take longer and
+            # fewer faults fit in the duration: the run goes on, bounded, until every kind has its count.
             short = any(self.faults[k] < a.min_faults_per_kind for k in a.kinds)
-            return short and elapsed < a.duration * 1.5
+            return short and elapsed < a.duration * 2
 
         while a.kinds and more_faults():
             fault = schedule.next()
