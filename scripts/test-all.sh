@@ -59,7 +59,7 @@ fi
 
 step "cargo test"
 cargo test --workspace --no-fail-fast
-# Built now, run beside the fault checker (side_commands below).
+# Built now, run beside the fault checker (scripts/side-tests.sh).
 cargo test -p oxka-broker --test transactions_cluster --test native_tools --no-run
 
 # The fault checker (tests/faultcheck, docs/testing.md): 3 coordinators and 3 brokers in network
@@ -76,12 +76,12 @@ cargo test -p oxka-broker --test transactions_cluster --test native_tools --no-r
 # and the two share no port. Together they take ~7.5 minutes instead of ~12 (measured on this 2-core
 # machine: e2e 394 s and the fault run 432 s side by side, 45 passed and VERDICT: PASS).
 # The replicated-transactions tests (broker/tests/transactions_cluster.rs, #[ignore]d in the plain
-# cargo test run, ~3.5 minutes of waiting on failovers and timeouts) and the native tools'
+# cargo test run, ~3.5 minutes of waiting on failovers and timeouts) and then the native tools'
 # comparisons (broker/tests/native_tools.rs, `test = false`, ~4.5 minutes of Java tools) run there
-# too, each beside the others; on the loaded machine the checker's recoveries are slower, and its run
-# goes on (bounded) until every fault kind has its count. Measured one after the other beside the
-# checker: 327 s and 326 s, e2e 372 s, the fault run 456 s with 150 faults and VERDICT: PASS. Each side job's output is printed whole once it ends, and its failure
-# fails the run; OXKA_E2E_SERIAL=1 runs them after the checker instead.
+# too, one after the other (scripts/side-tests.sh). Measured on a fresh clone: 327 s + 326 s beside
+# the fault run (456 s, 150 faults, VERDICT: PASS) and e2e (372 s); the whole CI run about 46.5
+# minutes. Each side job's output is printed whole once it ends, and its failure fails the run;
+# OXKA_E2E_SERIAL=1 runs them after the checker instead.
 side_pids=()
 side_names=()
 side_logs=()
@@ -100,8 +100,7 @@ start_beside() {
 }
 side_commands() {
   [[ -f e2e/run.sh ]] && echo "e2e/run.sh (API server)|bash e2e/run.sh"
-  echo "cargo test --test transactions_cluster -- --ignored|cargo test -p oxka-broker --test transactions_cluster -- --ignored"
-  echo "cargo test --test native_tools|cargo test -p oxka-broker --test native_tools"
+  echo "replicated transactions and native tools (scripts/side-tests.sh)|bash scripts/side-tests.sh"
 }
 start_side_jobs() {
   [[ "${OXKA_E2E_SERIAL:-}" != 1 ]] || return 0
