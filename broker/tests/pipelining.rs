@@ -6,37 +6,24 @@
 
 mod common;
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 use common::cluster::*;
+use common::raw;
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::{
     ApiKey, DescribeLogDirsRequest, DescribeLogDirsResponse, MetadataRequest, MetadataResponse, ProduceRequest,
-    ProduceResponse, RequestHeader, ResponseHeader, TopicName,
+    ProduceResponse, ResponseHeader, TopicName,
 };
-use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
+use kafka_protocol::protocol::{Decodable, StrBytes};
 use kafka_protocol::records::{Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType};
 
 const PRODUCE_VERSION: i16 = 9;
 const METADATA_VERSION: i16 = 12;
 const RECORDS_PER_REQUEST: usize = 10;
-
-fn frame(api: ApiKey, version: i16, correlation_id: i32, body: &impl Encodable) -> Vec<u8> {
-    let header = RequestHeader::default()
-        .with_request_api_key(api as i16)
-        .with_request_api_version(version)
-        .with_correlation_id(correlation_id)
-        .with_client_id(Some(StrBytes::from_static_str("pipelining-test")));
-    let mut buf = BytesMut::new();
-    header.encode(&mut buf, api.request_header_version(version)).unwrap();
-    body.encode(&mut buf, version).unwrap();
-    let mut out = (buf.len() as i32).to_be_bytes().to_vec();
-    out.extend_from_slice(&buf);
-    out
-}
 
 fn produce(topic: &str, request: usize) -> ProduceRequest {
     let records: Vec<Record> = (0..RECORDS_PER_REQUEST)
@@ -72,14 +59,6 @@ fn produce(topic: &str, request: usize) -> ProduceRequest {
                 .with_records(Some(batch.freeze()))])])
 }
 
-fn read_frame(stream: &mut TcpStream) -> Bytes {
-    let mut len = [0u8; 4];
-    stream.read_exact(&mut len).expect("a response frame");
-    let mut body = vec![0u8; i32::from_be_bytes(len) as usize];
-    stream.read_exact(&mut body).expect("the whole response frame");
-    Bytes::from(body)
-}
-
 /// The partition's size on the leader's disk (DescribeLogDirs, on a connection of its own).
 fn partition_size(address: &str, topic: &str) -> i64 {
     let mut stream = TcpStream::connect(address).unwrap();
@@ -87,9 +66,9 @@ fn partition_size(address: &str, topic: &str) -> i64 {
     let version = 1;
     let request = DescribeLogDirsRequest::default().with_topics(None);
     stream
-        .write_all(&frame(ApiKey::DescribeLogDirs, version, 0, &request))
+        .write_all(&raw::request(ApiKey::DescribeLogDirs, version, 0, &request))
         .unwrap();
-    let mut body = read_frame(&mut stream);
+    let mut body = raw::read_frame(&mut stream);
     ResponseHeader::decode(&mut body, ApiKey::DescribeLogDirs.response_header_version(version)).unwrap();
     let response = DescribeLogDirsResponse::decode(&mut body, version).unwrap();
     response
@@ -127,10 +106,10 @@ fn pipelined_produce_requests_are_answered_in_order_and_appended_in_order() {
         if request == 8 {
             // Any other request runs only after everything the client sent before it.
             let metadata = MetadataRequest::default().with_topics(None);
-            sent.extend(frame(ApiKey::Metadata, METADATA_VERSION, request, &metadata));
+            sent.extend(raw::request(ApiKey::Metadata, METADATA_VERSION, request, &metadata));
             kinds.push(ApiKey::Metadata);
         } else {
-            sent.extend(frame(
+            sent.extend(raw::request(
                 ApiKey::Produce,
                 PRODUCE_VERSION,
                 request,
@@ -169,7 +148,7 @@ fn pipelined_produce_requests_are_answered_in_order_and_appended_in_order() {
 
     let mut base_offsets = Vec::new();
     for (expected, kind) in kinds.iter().enumerate() {
-        let mut frame = read_frame(&mut stream);
+        let mut frame = raw::read_frame(&mut stream);
         let version = if *kind == ApiKey::Produce {
             PRODUCE_VERSION
         } else {
@@ -241,14 +220,14 @@ fn a_response_is_written_while_the_next_request_frame_is_still_arriving() {
     stream.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
     // The first Produce waits for the frozen followers to leave the ISR; the second is sent only in
     // part, and stays so until the first's answer has come.
-    let first = frame(ApiKey::Produce, PRODUCE_VERSION, 0, &produce(topic, 0));
-    let second = frame(ApiKey::Produce, PRODUCE_VERSION, 1, &produce(topic, 1));
+    let first = raw::request(ApiKey::Produce, PRODUCE_VERSION, 0, &produce(topic, 0));
+    let second = raw::request(ApiKey::Produce, PRODUCE_VERSION, 1, &produce(topic, 1));
     let half = second.len() / 2;
     stream.write_all(&first).unwrap();
     stream.write_all(&second[..half]).unwrap();
 
     let started = Instant::now();
-    let mut response = read_frame(&mut stream);
+    let mut response = raw::read_frame(&mut stream);
     let header =
         ResponseHeader::decode(&mut response, ApiKey::Produce.response_header_version(PRODUCE_VERSION)).unwrap();
     assert_eq!(header.correlation_id, 0);
@@ -263,7 +242,7 @@ fn a_response_is_written_while_the_next_request_frame_is_still_arriving() {
     );
 
     stream.write_all(&second[half..]).unwrap();
-    let mut response = read_frame(&mut stream);
+    let mut response = raw::read_frame(&mut stream);
     let header =
         ResponseHeader::decode(&mut response, ApiKey::Produce.response_header_version(PRODUCE_VERSION)).unwrap();
     assert_eq!(header.correlation_id, 1);
