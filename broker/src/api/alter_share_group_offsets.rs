@@ -16,6 +16,26 @@ use crate::broker::Broker;
 
 pub const VERSIONS: VersionRange = VersionRange { min: 0, max: 0 };
 
+/// What AlterShareGroupOffsets and DeleteShareGroupOffsets check first: share groups enabled, the
+/// client allowed `op` on the group, and this broker its coordinator. Ok carries the message for a
+/// group with members, which Kafka answers with NON_EMPTY_GROUP at the top and on every partition
+/// (the admin client reads the partitions'); `verb` is what could not be done to its offsets.
+pub(super) fn admit(
+    broker: &Broker,
+    ctx: &RequestContext<'_>,
+    op: Op,
+    group_id: &str,
+    verb: &str,
+) -> Result<Option<String>, ResponseError> {
+    if !broker.groups.config.share_enabled {
+        return Err(ResponseError::UnsupportedVersion);
+    }
+    ctx.group_allowed(broker, op, group_id)?;
+    broker.groups.check_group(broker, group_id)?;
+    Ok((!broker.groups.share.is_empty_group(group_id))
+        .then(|| format!("The share group {group_id} has members: offsets can be {verb} only when it is empty.")))
+}
+
 pub fn handle(
     broker: &Broker,
     ctx: &RequestContext<'_>,
@@ -27,17 +47,10 @@ pub fn handle(
             .with_error_code(e.code())
             .with_error_message(message.map(|m| str_bytes(&m)))
     };
-    if !broker.groups.config.share_enabled {
-        return fail(ResponseError::UnsupportedVersion, None);
-    }
-    let allowed = ctx.group_allowed(broker, Op::Read, &group_id);
-    if let Err(e) = allowed.and_then(|()| broker.groups.check_group(broker, &group_id)) {
-        return fail(e, None);
-    }
-    // Kafka answers a non-empty group with the error at the top and on every partition (the admin
-    // client reads the partitions').
-    let non_empty = (!broker.groups.share.is_empty_group(&group_id))
-        .then(|| format!("The share group {group_id} has members: offsets can be altered only when it is empty."));
+    let non_empty = match admit(broker, ctx, Op::Read, &group_id, "altered") {
+        Ok(non_empty) => non_empty,
+        Err(e) => return fail(e, None),
+    };
     let topics = share_topics(broker);
     let access = ctx.access(broker);
     let responses = request

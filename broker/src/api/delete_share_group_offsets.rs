@@ -25,17 +25,10 @@ pub fn handle(
             .with_error_code(e.code())
             .with_error_message(message.map(|m| str_bytes(&m)))
     };
-    if !broker.groups.config.share_enabled {
-        return fail(ResponseError::UnsupportedVersion, None);
-    }
-    let allowed = ctx.group_allowed(broker, Op::Delete, &group_id);
-    if let Err(e) = allowed.and_then(|()| broker.groups.check_group(broker, &group_id)) {
-        return fail(e, None);
-    }
-    // Kafka answers a non-empty group with the error at the top and on every partition (the admin
-    // client reads the partitions').
-    let non_empty = (!broker.groups.share.is_empty_group(&group_id))
-        .then(|| format!("The share group {group_id} has members: offsets can be deleted only when it is empty."));
+    let non_empty = match super::alter_share_group_offsets::admit(broker, ctx, Op::Delete, &group_id, "deleted") {
+        Ok(non_empty) => non_empty,
+        Err(e) => return fail(e, None),
+    };
     let topics = share_topics(broker);
     let access = ctx.access(broker);
     let responses = request
