@@ -59,7 +59,7 @@ fi
 
 step "cargo test"
 cargo test --workspace --no-fail-fast
-# Built now, run beside the fault checker (scripts/side-tests.sh).
+# Built now, run beside the fault checker (scripts/side-tests.sh, two lanes).
 cargo test -p oxka-broker --test transactions_cluster --test native_tools --no-run
 
 # The fault checker (tests/faultcheck, docs/testing.md): 3 coordinators and 3 brokers in network
@@ -76,12 +76,13 @@ cargo test -p oxka-broker --test transactions_cluster --test native_tools --no-r
 # and the two share no port. Together they take ~7.5 minutes instead of ~12 (measured on this 2-core
 # machine: e2e 394 s and the fault run 432 s side by side, 45 passed and VERDICT: PASS).
 # The replicated-transactions tests (broker/tests/transactions_cluster.rs, #[ignore]d in the plain
-# cargo test run, ~3.5 minutes of waiting on failovers and timeouts) and then the native tools'
-# comparisons (broker/tests/native_tools.rs, `test = false`, ~4.5 minutes of Java tools) run there
-# too, one after the other (scripts/side-tests.sh). Measured on a fresh clone: 327 s + 326 s beside
-# the fault run (456 s, 150 faults, VERDICT: PASS) and e2e (372 s); the whole CI run about 46.5
-# minutes. Each side job's output is printed whole once it ends, and its failure fails the run;
-# OXKA_E2E_SERIAL=1 runs them after the checker instead.
+# cargo test run, ~3.5 minutes of waiting on failovers and timeouts) and the native tools' comparisons
+# (broker/tests/native_tools.rs, `test = false`, ~4.5 minutes of Java tools, one test at a time) run
+# there too, in two lanes (scripts/side-tests.sh): the transactions tests and then half of the
+# comparisons in one, the e2e suite and then the other half in the other. One after the other in one
+# lane (327 s + 326 s) they were the stage's longest path, past the fault run (456 s) and e2e (372 s),
+# and the whole CI run took about 47 minutes. Each side job's output is printed whole once it ends,
+# and its failure fails the run; OXKA_E2E_SERIAL=1 runs them after the checker instead.
 side_pids=()
 side_names=()
 side_logs=()
@@ -99,8 +100,8 @@ start_beside() {
   side_logs+=("$log")
 }
 side_commands() {
-  [[ -f e2e/run.sh ]] && echo "e2e/run.sh (API server)|bash e2e/run.sh"
-  echo "replicated transactions and native tools (scripts/side-tests.sh)|bash scripts/side-tests.sh"
+  echo "e2e/run.sh (API server), then half of the native tools' comparisons|bash scripts/side-tests.sh after-e2e"
+  echo "replicated transactions, then the other half of the comparisons|bash scripts/side-tests.sh transactions"
 }
 start_side_jobs() {
   [[ "${OXKA_E2E_SERIAL:-}" != 1 ]] || return 0
