@@ -15,7 +15,8 @@
 //! 6. brokers' racks are in Metadata, leaders spread evenly, and a replication factor above 1 is refused
 //!    with the reason until brokers replicate;
 //! 7. users' SCRAM credentials and client quotas set through one broker reach every broker, also after
-//!    the coordinator leader stops.
+//!    the coordinator leader stops;
+//! 8. after its first image, a broker follows metadata by deltas (issue 15), and all brokers agree.
 
 mod common;
 
@@ -686,4 +687,87 @@ fn credentials_and_quotas_set_through_one_broker_reach_every_broker() {
     let leader = cluster.wait_leader();
     cluster.coordinator_mut(leader).stop();
     everywhere(&cluster);
+}
+
+// ------------------------------------------------------------------------------------------------
+// 8. Brokers follow metadata by deltas (issue 15): after its first image, a broker gets only what
+//    changed, and every broker still ends at the same topics
+// ------------------------------------------------------------------------------------------------
+
+#[test]
+fn brokers_follow_metadata_by_deltas_and_agree() {
+    let _serial = serial();
+    let cluster = Cluster::start();
+    let sent = |name: &str| -> f64 {
+        cluster
+            .coordinator_metrics_ports
+            .iter()
+            .map(|&port| metric_value(port, name))
+            .sum()
+    };
+    // Every broker has its first image once its Metadata names the three brokers.
+    for id in 1..=3 {
+        cluster.wait_until(
+            &format!("broker {id}'s Metadata to name brokers 1-3"),
+            Duration::from_secs(20),
+            || {
+                let named = broker_ids(&cluster.try_metadata_via(id)?);
+                (named == BTreeSet::from([1, 2, 3]))
+                    .then_some(())
+                    .ok_or(format!("{named:?}"))
+            },
+        );
+    }
+    let images_at_start = sent("oxka_coordinator_metadata_images_sent_total");
+    // 40 topics in one CreateTopics, 10 of them deleted, one grown: 51 metadata changes.
+    let script = r#"
+import os
+from confluent_kafka.admin import AdminClient, NewTopic, NewPartitions
+admin = AdminClient({"bootstrap.servers": os.environ["BOOTSTRAP"]})
+for f in admin.create_topics([NewTopic(f"d{i}", 2, 1) for i in range(40)], request_timeout=30).values():
+    f.result(timeout=60)
+for f in admin.delete_topics([f"d{i}" for i in range(10)], request_timeout=30).values():
+    f.result(timeout=60)
+for f in admin.create_partitions([NewPartitions("d10", 4)], request_timeout=30).values():
+    f.result(timeout=60)
+"#;
+    cluster.expect_ok("create, delete and grow topics", &python(script, &cluster.bootstrap()));
+
+    let want: BTreeMap<String, usize> = (10..40)
+        .map(|i| (format!("d{i}"), if i == 10 { 4 } else { 2 }))
+        .collect();
+    for id in 1..=3 {
+        cluster.wait_until(
+            &format!("broker {id}'s Metadata to show topics d10..d39 (d10 with 4 partitions)"),
+            Duration::from_secs(20),
+            || {
+                let m = cluster.try_metadata_via(id)?;
+                let seen: BTreeMap<String, usize> = m
+                    .topics
+                    .iter()
+                    .filter_map(|t| Some((t.name.as_ref()?.to_string(), t.partitions.len())))
+                    .filter(|(name, _)| name.starts_with('d'))
+                    .collect();
+                if seen == want {
+                    Ok(())
+                } else {
+                    Err(format!("{seen:?}"))
+                }
+            },
+        );
+    }
+    let images = sent("oxka_coordinator_metadata_images_sent_total") - images_at_start;
+    let deltas = sent("oxka_coordinator_metadata_deltas_sent_total");
+    println!("metadata answers to 3 brokers over 51 changes: {images} whole images, {deltas} deltas");
+    assert!(
+        deltas >= 3.0,
+        "each broker should have followed the changes by deltas (got {deltas}):\n{}",
+        cluster.logs()
+    );
+    assert_eq!(
+        images,
+        0.0,
+        "brokers that already had an image should get no other whole image:\n{}",
+        cluster.logs()
+    );
 }

@@ -38,6 +38,7 @@ pub mod client_quotas;
 pub mod cluster_image;
 pub mod election;
 pub mod image;
+pub mod image_delta;
 pub mod kafka;
 pub mod log_store;
 pub mod metadata;

@@ -34,6 +34,9 @@ pub struct CoordinatorMetrics {
     applied_records: Counter,
     snapshots: Counter,
     writes_refused: Counter,
+    metadata_images_sent: Counter,
+    metadata_deltas_sent: Counter,
+    metadata_fetch_bytes: Counter,
     last_leader: AtomicI64,
 }
 
@@ -57,6 +60,9 @@ impl CoordinatorMetrics {
             applied_records: Counter::default(),
             snapshots: Counter::default(),
             writes_refused: Counter::default(),
+            metadata_images_sent: Counter::default(),
+            metadata_deltas_sent: Counter::default(),
+            metadata_fetch_bytes: Counter::default(),
             last_leader: AtomicI64::new(-1),
             registry: Registry::default(),
         };
@@ -110,7 +116,34 @@ impl CoordinatorMetrics {
             "Metadata writes refused (not the controller, or no quorum)",
             m.writes_refused.clone(),
         );
+        registry.register(
+            "oxka_coordinator_metadata_images_sent",
+            "MetadataFetch answers carrying the whole image (a broker's first fetch, or one behind the change log)",
+            m.metadata_images_sent.clone(),
+        );
+        registry.register(
+            "oxka_coordinator_metadata_deltas_sent",
+            "MetadataFetch answers carrying a delta from the broker's offset",
+            m.metadata_deltas_sent.clone(),
+        );
+        registry.register(
+            "oxka_coordinator_metadata_fetch_bytes",
+            "Bytes of MetadataFetch answers written to brokers",
+            m.metadata_fetch_bytes.clone(),
+        );
         CoordinatorMetrics { registry, ..m }
+    }
+
+    /// A MetadataFetch answer of `bytes` went to a broker, with the whole image or a delta (or neither:
+    /// the broker was up to date).
+    pub fn metadata_sent(&self, image: bool, delta: bool, bytes: usize) {
+        if image {
+            self.metadata_images_sent.inc();
+        }
+        if delta {
+            self.metadata_deltas_sent.inc();
+        }
+        self.metadata_fetch_bytes.inc_by(bytes as u64);
     }
 
     pub fn applied(&self, entries: usize, last_index: u64, took: Duration) {

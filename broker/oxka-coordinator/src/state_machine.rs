@@ -24,18 +24,23 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 
 use super::image::{apply, ClusterImage, MetadataResponse};
+use super::image_delta::ChangeLog;
 use super::log_store::write_atomically;
 use super::metrics::CoordinatorMetrics;
 use super::{Entry, Node, NodeId, TypeConfig};
 
 const SNAPSHOT_FILE: &str = "snapshot.json";
 
-/// What a snapshot holds: the image and how far into the log it reflects.
+/// What a snapshot holds: the image and how far into the log it reflects. Beside it, not in
+/// snapshots, the scopes of the commands applied since this member loaded its image, from which
+/// brokers get deltas (`image_delta`).
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct StateMachineData {
     pub last_applied: Option<LogId<NodeId>>,
     pub last_membership: StoredMembership<NodeId, Node>,
     pub image: ClusterImage,
+    #[serde(skip)]
+    pub changes: ChangeLog,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -91,7 +96,7 @@ impl MetadataStateMachine {
     /// Opens the state machine in `dir`, starting from `snapshot.json` when there is one.
     pub fn open(dir: PathBuf, metrics: Arc<CoordinatorMetrics>, sync: bool) -> std::io::Result<Self> {
         std::fs::create_dir_all(&dir)?;
-        let (data, snapshot) = match std::fs::read(dir.join(SNAPSHOT_FILE)) {
+        let (mut data, snapshot) = match std::fs::read(dir.join(SNAPSHOT_FILE)) {
             Ok(bytes) => {
                 let stored: StoredSnapshot = serde_json::from_slice(&bytes).map_err(invalid)?;
                 let data: StateMachineData = serde_json::from_slice(&stored.data).map_err(invalid)?;
@@ -100,7 +105,9 @@ impl MetadataStateMachine {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => (StateMachineData::default(), None),
             Err(e) => return Err(e),
         };
-        let (applied_index, _) = watch::channel(data.last_applied.map(|l| l.index).unwrap_or(0));
+        let loaded_at = data.last_applied.map(|l| l.index).unwrap_or(0);
+        data.changes = ChangeLog::starting_at(loaded_at);
+        let (applied_index, _) = watch::channel(loaded_at);
         Ok(MetadataStateMachine {
             dir,
             shared: Arc::new(SharedState {
@@ -199,7 +206,10 @@ impl RaftStateMachine<TypeConfig> for MetadataStateMachine {
             ));
             let response = match entry.payload {
                 EntryPayload::Blank => MetadataResponse::Done,
-                EntryPayload::Normal(command) => apply(&mut data.image, entry.log_id.index, &command),
+                EntryPayload::Normal(command) => {
+                    data.changes.record(entry.log_id.index, command.scope());
+                    apply(&mut data.image, entry.log_id.index, &command)
+                }
                 EntryPayload::Membership(m) => {
                     data.last_membership = StoredMembership::new(Some(entry.log_id), m);
                     MetadataResponse::Done
@@ -215,8 +225,14 @@ impl RaftStateMachine<TypeConfig> for MetadataStateMachine {
     }
 
     async fn get_snapshot_builder(&mut self) -> Self::SnapshotBuilder {
+        let data = self.shared.data.read();
         SnapshotBuilder {
-            data: self.shared.data.read().clone(),
+            data: StateMachineData {
+                last_applied: data.last_applied,
+                last_membership: data.last_membership.clone(),
+                image: data.image.clone(),
+                changes: ChangeLog::default(),
+            },
             machine: MetadataStateMachine {
                 dir: self.dir.clone(),
                 shared: self.shared.clone(),
@@ -247,6 +263,7 @@ impl RaftStateMachine<TypeConfig> for MetadataStateMachine {
             last_applied: meta.last_log_id,
             last_membership: meta.last_membership.clone(),
             image: data.image,
+            changes: ChangeLog::starting_at(meta.last_log_id.map(|l| l.index).unwrap_or(0)),
         };
         *self.shared.data.write() = installed;
         self.shared

@@ -83,11 +83,13 @@ impl ControllerChannel {
         }
     }
 
-    /// Waits (up to `max_wait`) for metadata newer than `after`.
+    /// Waits (up to `max_wait`) for metadata newer than `after`: a delta from `after` when the member
+    /// can make one, else the whole image.
     pub async fn fetch_metadata(&self, after: u64, max_wait: Duration) -> Result<ImageUpdate, String> {
         let request = MetadataFetchRequest {
             after,
             max_wait_ms: max_wait.as_millis() as u64,
+            deltas: true,
         };
         match self {
             ControllerChannel::Embedded(ctx) => Ok(metadata_fetch::fetch(&ctx.node.state, &request).await),

@@ -73,6 +73,12 @@ impl MetadataView {
         self.current.read().image.clone()
     }
 
+    /// The current offset and image, read together.
+    pub fn offset_and_image(&self) -> (u64, Arc<ClusterImage>) {
+        let current = self.current.read();
+        (current.offset, current.image.clone())
+    }
+
     /// Topics as `MetadataImage` (read-locked while the guard lives: keep it short).
     pub fn read(&self) -> MappedRwLockReadGuard<'_, MetadataImage> {
         RwLockReadGuard::map(self.current.read(), |c| &c.topics)

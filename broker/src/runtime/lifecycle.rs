@@ -313,6 +313,16 @@ pub async fn follow_metadata(broker: Arc<Broker>, stop: CancellationToken) {
                 }
                 if let Some(image) = update.image {
                     broker.install_metadata(update.offset, image).await;
+                } else if let Some(delta) = update.delta {
+                    // The delta turns the image at `after` into the one at `update.offset`. Only this
+                    // loop installs metadata, so the view is still at `after`; if it were not, the
+                    // next fetch would start from where it is.
+                    let (offset, base) = broker.metadata.offset_and_image();
+                    if offset == after {
+                        let mut image = Arc::unwrap_or_clone(base);
+                        delta.apply_to(&mut image);
+                        broker.install_metadata(update.offset, image).await;
+                    }
                 }
                 broker.retry_following_metadata().await;
             }

@@ -45,6 +45,8 @@ pub struct Cluster {
     // data and logs last.
     pub brokers: Vec<Broker>,
     pub coordinators: Vec<Coordinator>,
+    /// The coordinators' `metrics.port`s, member `i` at index `i - 1`.
+    pub coordinator_metrics_ports: Vec<u16>,
     pub connect: String,
     pub session_timeout: Duration,
     /// `--command-config` of the Java tools: bounded admin timeouts.
@@ -84,6 +86,7 @@ impl Cluster {
         );
         let connect = ensemble.connect_string();
         let coordinators = ensemble.members;
+        let coordinator_metrics_ports = ensemble.metrics_ports;
         wait_for_leader(&coordinators.iter().collect::<Vec<_>>(), None);
         let client_config = dir.path().join("client.properties");
         std::fs::write(
@@ -94,6 +97,7 @@ impl Cluster {
         let mut cluster = Cluster {
             brokers: Vec::new(),
             coordinators,
+            coordinator_metrics_ports,
             connect,
             session_timeout: Duration::from_millis(options.session_timeout_ms),
             client_config,

@@ -1,6 +1,7 @@
 //! MetadataFetch: how a broker follows the metadata log. It is oxka's own API (key 30000, outside
 //! Kafka's range, and not listed in ApiVersions), the counterpart of KRaft brokers fetching
-//! `__cluster_metadata`. Because the image is small, the answer is the whole image rather than records.
+//! `__cluster_metadata`. The answer is the whole image the first time, then a delta from the broker's offset
+//! (`image_delta`): the topics changed since, and the rest of the image only when it changed.
 //!
 //! A broker asks with the last offset it has (`after`); the member answers as soon as its applied index
 //! passes it, or after `max_wait_ms` (at most 30 s) with no image. Any member may answer, leader or
@@ -12,6 +13,7 @@ use std::future::Future;
 use std::time::Duration;
 
 use super::metadata_fetch_codec::{ImageUpdate, MetadataFetchRequest};
+use crate::image_delta::ImageDelta;
 use crate::state_machine::SharedState;
 
 /// The longest a fetch waits, whatever it asks: long enough to make polling cheap, short enough that a
@@ -38,7 +40,7 @@ pub async fn fetch_until(
         _ = tokio::time::timeout(wait, newer) => {}
         _ = stop => {}
     }
-    current(state, request.after)
+    current(state, request)
 }
 
 /// How long `request` may wait: what it asks, at most `MAX_WAIT`.
@@ -46,14 +48,27 @@ fn longest_wait(request: &MetadataFetchRequest) -> Duration {
     Duration::from_millis(request.max_wait_ms).min(MAX_WAIT)
 }
 
-/// The image and its offset read under one lock, so they always match.
-fn current(state: &SharedState, after: u64) -> ImageUpdate {
+/// The offset and what the broker lacks of it (a delta from its offset when it takes deltas and the
+/// change log reaches back to it, else the whole image), read under one lock so they always match.
+fn current(state: &SharedState, request: &MetadataFetchRequest) -> ImageUpdate {
     let data = state.data.read();
     let offset = data.last_applied.map(|l| l.index).unwrap_or(0);
-    ImageUpdate {
+    let mut update = ImageUpdate {
         offset,
-        image: (offset > after).then(|| data.image.clone()),
+        image: None,
+        delta: None,
+    };
+    if offset <= request.after {
+        return update;
     }
+    let delta = (request.deltas && request.after > 0)
+        .then(|| ImageDelta::since(&data.image, &data.changes, request.after))
+        .flatten();
+    match delta {
+        Some(delta) => update.delta = Some(delta),
+        None => update.image = Some(data.image.clone()),
+    }
+    update
 }
 
 #[cfg(test)]
@@ -61,7 +76,7 @@ mod tests {
     use std::sync::Arc;
     use std::time::Instant;
 
-    use openraft::storage::RaftStateMachine;
+    use openraft::storage::{RaftSnapshotBuilder, RaftStateMachine};
     use openraft::{CommittedLeaderId, EntryPayload, LogId};
 
     use super::*;
@@ -92,10 +107,18 @@ mod tests {
             &MetadataFetchRequest {
                 after: 0,
                 max_wait_ms: 100,
+                deltas: false,
             },
         )
         .await;
-        assert_eq!(update, ImageUpdate { offset: 0, image: None });
+        assert_eq!(
+            update,
+            ImageUpdate {
+                offset: 0,
+                image: None,
+                delta: None
+            }
+        );
         assert!(started.elapsed() >= Duration::from_millis(100));
 
         sm.apply([entry(1, "a"), entry(2, "b")]).await.unwrap();
@@ -105,6 +128,7 @@ mod tests {
             &MetadataFetchRequest {
                 after: 0,
                 max_wait_ms: 10_000,
+                deltas: false,
             },
         )
         .await;
@@ -121,6 +145,7 @@ mod tests {
                     &MetadataFetchRequest {
                         after: 2,
                         max_wait_ms: 10_000,
+                        deltas: false,
                     },
                 )
                 .await
@@ -142,10 +167,56 @@ mod tests {
             &MetadataFetchRequest {
                 after: 9,
                 max_wait_ms: 10,
+                deltas: false,
             },
         )
         .await;
-        assert_eq!(update, ImageUpdate { offset: 3, image: None });
+        assert_eq!(
+            update,
+            ImageUpdate {
+                offset: 3,
+                image: None,
+                delta: None
+            }
+        );
+    }
+
+    #[tokio::test]
+    async fn a_broker_that_takes_deltas_gets_what_changed_after_its_offset() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut sm = open(dir.path());
+        let state = sm.shared();
+        sm.apply([entry(1, "a"), entry(2, "b")]).await.unwrap();
+        let ask = |after| MetadataFetchRequest {
+            after,
+            max_wait_ms: 0,
+            deltas: true,
+        };
+        // Nothing yet: the whole image, even when deltas are welcome.
+        let first = fetch(&state, &ask(0)).await;
+        assert!(first.image.is_some() && first.delta.is_none());
+        // From offset 1: a delta naming the one topic command after it, and no image.
+        let update = fetch(&state, &ask(1)).await;
+        assert_eq!(update.offset, 2);
+        assert_eq!(update.image, None);
+        let delta = update.delta.expect("a delta");
+        assert_eq!(delta.deleted_topics, ["b"], "topic 'b' is not in the image");
+        assert!(delta.topics.is_empty() && delta.cluster.is_none());
+        // A broker that does not take deltas still gets the image.
+        let update = fetch(
+            &state,
+            &MetadataFetchRequest {
+                deltas: false,
+                ..ask(1)
+            },
+        )
+        .await;
+        assert!(update.image.is_some() && update.delta.is_none());
+        // A reopened member's log starts at its snapshot: older offsets get the image.
+        sm.get_snapshot_builder().await.build_snapshot().await.unwrap();
+        let reopened = open(dir.path()).shared();
+        let update = fetch(&reopened, &ask(1)).await;
+        assert!(update.image.is_some() && update.delta.is_none());
     }
 
     #[tokio::test]
@@ -155,17 +226,26 @@ mod tests {
         let request = MetadataFetchRequest {
             after: 0,
             max_wait_ms: u64::MAX,
+            deltas: false,
         };
         let started = Instant::now();
         let stop = tokio::time::sleep(Duration::from_millis(50));
         let update = fetch_until(&state, &request, stop).await;
-        assert_eq!(update, ImageUpdate { offset: 0, image: None });
+        assert_eq!(
+            update,
+            ImageUpdate {
+                offset: 0,
+                image: None,
+                delta: None
+            }
+        );
         assert!(started.elapsed() < Duration::from_secs(5));
         assert_eq!(longest_wait(&request), MAX_WAIT);
         assert_eq!(
             longest_wait(&MetadataFetchRequest {
                 after: 0,
-                max_wait_ms: 250
+                max_wait_ms: 250,
+                deltas: false,
             }),
             Duration::from_millis(250)
         );

@@ -11,6 +11,7 @@ use bytes::{BufMut, BytesMut};
 use serde::{Deserialize, Serialize};
 
 use crate::cluster_image::ClusterImage;
+use crate::image_delta::ImageDelta;
 
 pub const API_KEY: i16 = 30000;
 pub const API_VERSION: i16 = 0;
@@ -20,14 +21,22 @@ pub struct MetadataFetchRequest {
     /// The offset of the image the broker has (0 = none).
     pub after: u64,
     pub max_wait_ms: u64,
+    /// Whether the broker takes an `ImageDelta` from `after` instead of the whole image. Brokers
+    /// from before deltas leave it out (false) and keep getting whole images.
+    #[serde(default)]
+    pub deltas: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ImageUpdate {
     /// The answering member's applied log index (0 = nothing applied).
     pub offset: u64,
-    /// The image at `offset`; present iff `offset > after`.
+    /// The image at `offset`, when `offset > after` and no delta is sent.
     pub image: Option<ClusterImage>,
+    /// What turns the image at `after` into the one at `offset`, when `offset > after`, the broker
+    /// takes deltas and this member's change log reaches back to `after`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delta: Option<ImageDelta>,
 }
 
 /// A full request frame, with its 4-byte length prefix.
@@ -129,6 +138,7 @@ mod tests {
         let request = MetadataFetchRequest {
             after: 42,
             max_wait_ms: 500,
+            deltas: true,
         };
         let frame = encode_request(7, "broker-3", &request);
         let size = i32::from_be_bytes(frame[..4].try_into().unwrap());
@@ -150,8 +160,21 @@ mod tests {
             ImageUpdate {
                 offset: 9,
                 image: Some(image),
+                delta: None,
             },
-            ImageUpdate { offset: 4, image: None },
+            ImageUpdate {
+                offset: 4,
+                image: None,
+                delta: None,
+            },
+            ImageUpdate {
+                offset: 12,
+                image: None,
+                delta: Some(ImageDelta {
+                    deleted_topics: vec!["gone".into()],
+                    ..Default::default()
+                }),
+            },
         ] {
             let frame = encode_response(-5, &update);
             assert_eq!(
@@ -170,9 +193,15 @@ mod tests {
             &MetadataFetchRequest {
                 after: 0,
                 max_wait_ms: 0,
+                deltas: false,
             },
         );
         assert!(decode_request(&frame[4..7]).unwrap_err().contains("truncated"));
+        // A request from a broker that predates deltas has no `deltas` field: it gets whole images.
+        let mut old = frame[4..12].to_vec();
+        old.extend_from_slice(&(-1i16).to_be_bytes());
+        old.extend_from_slice(br#"{"after":3,"max_wait_ms":10}"#);
+        assert!(!decode_request(&old).unwrap().1.deltas);
         let mut other_version = frame[4..].to_vec();
         other_version[3] = 1;
         assert!(decode_request(&other_version).unwrap_err().contains("version 1"));

@@ -258,7 +258,11 @@ pub async fn handle_request(ctx: &ClientContext, frame: Bytes) -> Result<BytesMu
         let (correlation_id, request) =
             metadata_fetch_codec::decode_request(&frame).map_err(ClientRequestError::MetadataFetch)?;
         let update = metadata_fetch::fetch_until(&ctx.node.state, &request, ctx.shutdown.cancelled()).await;
-        return Ok(metadata_fetch_codec::encode_response(correlation_id, &update));
+        let frame = metadata_fetch_codec::encode_response(correlation_id, &update);
+        ctx.node
+            .metrics
+            .metadata_sent(update.image.is_some(), update.delta.is_some(), frame.len());
+        return Ok(frame);
     }
     let (api, version, header, request) = match decode_request(frame, SUPPORTED)? {
         Decoded::Request {
@@ -351,8 +355,17 @@ mod tests {
         tasks.spawn(serve_clients(ctx, listener, 4, budget, tasks.clone(), shutdown.clone()));
         let mut stream = TcpStream::connect(addr).await.unwrap();
 
-        let ask =
-            |after, max_wait_ms| encode_request(after as i32, "broker-0", &MetadataFetchRequest { after, max_wait_ms });
+        let ask = |after, max_wait_ms| {
+            encode_request(
+                after as i32,
+                "broker-0",
+                &MetadataFetchRequest {
+                    after,
+                    max_wait_ms,
+                    deltas: false,
+                },
+            )
+        };
         stream.write_all(&ask(0, 10_000)).await.unwrap();
         let (correlation_id, update) = decode_response(&read_response(&mut stream).await).unwrap();
         assert_eq!(correlation_id, 0);
