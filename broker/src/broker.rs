@@ -220,12 +220,11 @@ impl Broker {
     /// Installs newer metadata from the controller: first the logs follow it (partitions assigned to this
     /// broker get logs, config changes are applied, deleted topics' data is removed), then it becomes
     /// what handlers see.
-    pub async fn install_metadata(self: &Arc<Self>, offset: u64, image: ClusterImage) {
+    pub async fn install_metadata(self: &Arc<Self>, offset: u64, image: Arc<ClusterImage>) {
         let _one_at_a_time = self.installing.lock().await;
         if offset <= self.metadata.offset() || !self.is_our_cluster(&image) {
             return;
         }
-        let image = Arc::new(image);
         self.follow_with_logs(offset, image.clone()).await;
         // Roles follow only metadata that includes this broker's registration: the first image after a
         // restart may come from a lagging coordinator, older than what this broker saw before it went
@@ -240,7 +239,7 @@ impl Broker {
         self.move_group_coordination(&changes).await;
         self.move_txn_coordination(&changes).await;
         self.delete_removed_replicas(offset, &changes.removed).await;
-        self.metadata.install(offset, Arc::unwrap_or_clone(image));
+        self.metadata.install(offset, image);
     }
 
     /// The group coordinator follows `__consumer_offsets` leadership: groups of partitions this broker

@@ -38,7 +38,9 @@ const SNAPSHOT_FILE: &str = "snapshot.json";
 pub struct StateMachineData {
     pub last_applied: Option<LogId<NodeId>>,
     pub last_membership: StoredMembership<NodeId, Node>,
-    pub image: ClusterImage,
+    /// Shared with readers, who take it without copying; `apply` copies it only when a reader
+    /// still holds the one it is about to change.
+    pub image: Arc<ClusterImage>,
     #[serde(skip)]
     pub changes: ChangeLog,
 }
@@ -64,8 +66,8 @@ pub struct SharedState {
 }
 
 impl SharedState {
-    /// A copy of the current image (small: no records).
-    pub fn image(&self) -> ClusterImage {
+    /// The current image, shared (no copy is made).
+    pub fn image(&self) -> Arc<ClusterImage> {
         self.data.read().image.clone()
     }
 
@@ -195,7 +197,8 @@ impl RaftStateMachine<TypeConfig> for MetadataStateMachine {
         I::IntoIter: Send,
     {
         let started = Instant::now();
-        let mut data = self.shared.data.write();
+        let mut guard = self.shared.data.write();
+        let data = &mut *guard;
         let mut out = Vec::new();
         for entry in entries {
             data.last_applied = Some(entry.log_id);
@@ -208,7 +211,7 @@ impl RaftStateMachine<TypeConfig> for MetadataStateMachine {
                 EntryPayload::Blank => MetadataResponse::Done,
                 EntryPayload::Normal(command) => {
                     data.changes.record(entry.log_id.index, command.scope());
-                    apply(&mut data.image, entry.log_id.index, &command)
+                    apply(Arc::make_mut(&mut data.image), entry.log_id.index, &command)
                 }
                 EntryPayload::Membership(m) => {
                     data.last_membership = StoredMembership::new(Some(entry.log_id), m);
@@ -218,7 +221,7 @@ impl RaftStateMachine<TypeConfig> for MetadataStateMachine {
             out.push(response);
         }
         let applied = data.last_applied.map(|l| l.index).unwrap_or(0);
-        drop(data);
+        drop(guard);
         self.shared.applied_index.send_replace(applied);
         self.metrics.applied(out.len(), applied, started.elapsed());
         Ok(out)

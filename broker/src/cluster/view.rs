@@ -47,18 +47,14 @@ impl MetadataView {
     }
 
     /// Installs `image` at `offset` if it is newer than the current one; returns whether it was.
-    pub fn install(&self, offset: u64, image: ClusterImage) -> bool {
+    pub fn install(&self, offset: u64, image: Arc<ClusterImage>) -> bool {
         let mut current = self.current.write();
         if offset <= current.offset {
             return false;
         }
         let mut topics = image.to_metadata_image();
         topics.epoch = offset;
-        *current = Current {
-            offset,
-            image: Arc::new(image),
-            topics,
-        };
+        *current = Current { offset, image, topics };
         drop(current);
         self.changed.send_replace(offset);
         true
@@ -172,13 +168,13 @@ mod tests {
             cluster_id: "a".into(),
             ..Default::default()
         };
-        assert!(view.install(5, image.clone()));
+        assert!(view.install(5, Arc::new(image.clone())));
         let older = ClusterImage {
             cluster_id: "old".into(),
             ..Default::default()
         };
-        assert!(!view.install(4, older.clone()));
-        assert!(!view.install(5, older));
+        assert!(!view.install(4, Arc::new(older.clone())));
+        assert!(!view.install(5, Arc::new(older)));
         assert_eq!(view.cluster_id(), "a");
         assert_eq!(view.offset(), 5);
         assert_eq!(view.read().epoch, 5);

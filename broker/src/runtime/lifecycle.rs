@@ -321,7 +321,7 @@ pub async fn follow_metadata(broker: Arc<Broker>, stop: CancellationToken) {
                     if offset == after {
                         let mut image = Arc::unwrap_or_clone(base);
                         delta.apply_to(&mut image);
-                        broker.install_metadata(update.offset, image).await;
+                        broker.install_metadata(update.offset, Arc::new(image)).await;
                     }
                 }
                 broker.retry_following_metadata().await;

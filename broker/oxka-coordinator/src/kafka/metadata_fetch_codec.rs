@@ -10,6 +10,8 @@
 use bytes::{BufMut, BytesMut};
 use serde::{Deserialize, Serialize};
 
+use std::sync::Arc;
+
 use crate::cluster_image::ClusterImage;
 use crate::image_delta::ImageDelta;
 
@@ -32,7 +34,7 @@ pub struct ImageUpdate {
     /// The answering member's applied log index (0 = nothing applied).
     pub offset: u64,
     /// The image at `offset`, when `offset > after` and no delta is sent.
-    pub image: Option<ClusterImage>,
+    pub image: Option<Arc<ClusterImage>>,
     /// What turns the image at `after` into the one at `offset`, when `offset > after`, the broker
     /// takes deltas and this member's change log reaches back to `after`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -159,7 +161,7 @@ mod tests {
         for update in [
             ImageUpdate {
                 offset: 9,
-                image: Some(image),
+                image: Some(Arc::new(image)),
                 delta: None,
             },
             ImageUpdate {
