@@ -304,3 +304,81 @@ fn request_percentage_throttles_a_busy_client_and_no_one_else() {
     let free = run("free");
     assert_eq!(metric(&free, "producer-metrics:produce-throttle-time-max"), 0.0);
 }
+
+/// KIP-124 on Fetch: a consumer throttled by its request quota alone gets Kafka's throttled fetch
+/// response, the throttle time and no data (and the bytes are not charged to its byte-rate quota),
+/// where before the quota the same fetch read the records.
+#[test]
+fn a_fetch_throttled_by_the_request_quota_comes_back_empty() {
+    use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
+    use kafka_protocol::messages::{FetchRequest, FetchResponse, TopicName};
+    use kafka_protocol::protocol::StrBytes;
+
+    let _serial = serial();
+    let broker = Broker::start(&[("quota.window.num", "2"), ("quota.window.size.seconds", "1")]);
+    let b = broker.bootstrap();
+    create_topic(&broker, "rq", 1);
+    produce_numbers(&b, "rq", 50);
+    // The hand-written requests' client id (common::raw) gets a hundredth of a percent of a thread.
+    let set = || {
+        kafka_configs(
+            &b,
+            &[
+                "--alter",
+                "--entity-type",
+                "clients",
+                "--entity-name",
+                "oxka-raw-test",
+                "--add-config",
+                "request_percentage=0.01",
+            ],
+        )
+    };
+
+    let fetch = FetchRequest::default()
+        .with_replica_id((-1).into())
+        .with_max_wait_ms(0)
+        .with_min_bytes(0)
+        .with_max_bytes(1 << 20)
+        .with_session_epoch(-1)
+        .with_topics(vec![FetchTopic::default()
+            .with_topic(TopicName(StrBytes::from_static_str("rq")))
+            .with_partitions(vec![FetchPartition::default()
+                .with_partition(0)
+                .with_fetch_offset(0)
+                .with_partition_max_bytes(1 << 20)])]);
+    let mut connection = raw::Connection::connect(&b);
+    let mut fetch_once = || {
+        connection.send(kafka_protocol::messages::ApiKey::Fetch, 12, &fetch);
+        let frame = raw::read_frame(&mut connection.stream);
+        let (_, response): (i32, FetchResponse) = raw::decode(kafka_protocol::messages::ApiKey::Fetch, 12, frame);
+        let records: usize = response
+            .responses
+            .iter()
+            .flat_map(|t| &t.partitions)
+            .filter_map(|p| p.records.as_ref())
+            .map(|r| r.len())
+            .sum();
+        (response.throttle_time_ms, records)
+    };
+    let before = fetch_once();
+    assert!(before.0 == 0 && before.1 > 0, "without a quota: {before:?}");
+    let done = set();
+    assert!(done.contains("Completed updating config"), "{done}");
+    let mut answers = vec![before];
+    for _ in 0..40 {
+        answers.push(fetch_once());
+        if answers.iter().filter(|(ms, _)| *ms > 0).count() >= 3 {
+            break;
+        }
+    }
+    eprintln!("(throttle ms, record bytes) per fetch: {answers:?}");
+    assert!(
+        answers.iter().any(|&(ms, _)| ms > 0),
+        "the request quota never throttled: {answers:?}"
+    );
+    assert!(
+        answers.iter().all(|&(ms, bytes)| ms == 0 || bytes == 0),
+        "a throttled fetch carried records: {answers:?}"
+    );
+}

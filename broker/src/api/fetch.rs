@@ -107,15 +107,7 @@ pub async fn handle(
 /// carries the throttle time and no data, as Kafka's throttled fetch response (the bytes are taken back,
 /// since they were never sent; the client fetches them again after the throttle time).
 fn throttle_consumer(broker: &Broker, ctx: &RequestContext<'_>, fetched: Fetched) -> Fetched {
-    let in_memory: u64 = fetched
-        .response
-        .responses
-        .iter()
-        .flat_map(|t| &t.partitions)
-        .filter_map(|p| p.records.as_ref())
-        .map(|r| r.len() as u64)
-        .sum();
-    let bytes = in_memory + fetched.regions.iter().map(|r| r.region.len as u64).sum::<u64>();
+    let bytes = fetched_bytes(&fetched);
     let image = broker.metadata.image();
     let now = crate::util::now_ms();
     let throttle_ms = broker
@@ -127,6 +119,51 @@ fn throttle_consumer(broker: &Broker, ctx: &RequestContext<'_>, fetched: Fetched
     broker
         .client_quotas
         .unrecord(&image, quota::Kind::Fetch, ctx.user, ctx.client_id(), bytes);
+    emptied(fetched, throttle_ms)
+}
+
+/// A consumer's fetch that its `request_percentage` quota throttles (KIP-124) goes out empty too, as
+/// Kafka's `handleFetchRequest` sends it whichever quota throttled it; the bytes its byte-rate quota
+/// counted are taken back, since they are not sent. A response the byte-rate quota already emptied
+/// keeps the larger throttle time.
+pub fn throttle_for_request_quota(
+    broker: &Broker,
+    ctx: &RequestContext<'_>,
+    fetched: Fetched,
+    request_ms: i32,
+) -> Fetched {
+    if request_ms <= 0 {
+        return fetched;
+    }
+    let bytes = fetched_bytes(&fetched);
+    if bytes > 0 {
+        broker.client_quotas.unrecord(
+            &broker.metadata.image(),
+            quota::Kind::Fetch,
+            ctx.user,
+            ctx.client_id(),
+            bytes,
+        );
+    }
+    let throttle_ms = fetched.response.throttle_time_ms.max(request_ms);
+    emptied(fetched, throttle_ms)
+}
+
+/// The record bytes a fetch response carries, in memory and in segment regions.
+fn fetched_bytes(fetched: &Fetched) -> u64 {
+    let in_memory: u64 = fetched
+        .response
+        .responses
+        .iter()
+        .flat_map(|t| &t.partitions)
+        .filter_map(|p| p.records.as_ref())
+        .map(|r| r.len() as u64)
+        .sum();
+    in_memory + fetched.regions.iter().map(|r| r.region.len as u64).sum::<u64>()
+}
+
+/// Kafka's throttled fetch response: the throttle time, the session, no data.
+fn emptied(fetched: Fetched, throttle_ms: i32) -> Fetched {
     let throttled = FetchResponse::default()
         .with_throttle_time_ms(throttle_ms)
         .with_session_id(fetched.response.session_id);

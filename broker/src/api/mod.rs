@@ -321,7 +321,7 @@ pub async fn start_request(
         let (mut fetched, busy) = busy::Busy::new(fetch::handle(broker, &ctx, r, request_permit)).await;
         if !follower {
             let request_ms = request_throttle_ms(broker, &header, user, busy);
-            fetched.response.throttle_time_ms = fetched.response.throttle_time_ms.max(request_ms);
+            fetched = fetch::throttle_for_request_quota(broker, &ctx, fetched, request_ms);
         }
         broker.metrics.request_done(api, started.elapsed());
         let throttle = Duration::from_millis(fetched.response.throttle_time_ms.max(0) as u64);
