@@ -77,14 +77,8 @@ pub type FetchedOffset = Result<Option<CommittedOffset>, ResponseError>;
 
 impl GroupCoordinator {
     pub fn new(config: GroupConfig) -> GroupCoordinator {
-        GroupCoordinator::with_share_state(config, None)
-    }
-
-    /// A group coordinator whose share partitions keep their state in `share_state_dir`.
-    pub fn with_share_state(config: GroupConfig, share_state_dir: Option<std::path::PathBuf>) -> GroupCoordinator {
-        let store = share_state_dir.map(super::share::store::ShareStateStore::new);
         GroupCoordinator {
-            share: super::ShareCoordinator::new(&config, store),
+            share: super::ShareCoordinator::new(&config),
             config,
             inner: Mutex::new(Inner::default()),
             ready: AtomicBool::new(false),
