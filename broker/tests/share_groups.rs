@@ -360,6 +360,40 @@ fn share_state_survives_a_broker_restart() {
         assert_eq!(again.count, 2, "{again:?}: the delivery count survived");
     }
     stop_member(dir.path(), "b", b);
+    if target() == Target::Oxka {
+        assert_dump_log_decodes(&broker, "durable");
+    }
+}
+
+/// Kafka's `kafka-dump-log --share-group-state-decoder` reads oxka's `__share_group_state` segments:
+/// ShareSnapshot records of `group` with their state batches.
+fn assert_dump_log_decodes(broker: &Broker, group: &str) {
+    let files: Vec<String> = (0..50)
+        .flat_map(|p| broker.segment_files("__share_group_state", p))
+        .filter(|f| std::fs::metadata(f).is_ok_and(|m| m.len() > 0))
+        .map(|f| f.display().to_string())
+        .collect();
+    assert!(!files.is_empty(), "no __share_group_state segment has data");
+    let out = kafka_tool(
+        "4",
+        "dump-log",
+        &[
+            "--files",
+            &files.join(","),
+            "--share-group-state-decoder",
+            "--print-data-log",
+        ],
+    );
+    let text = expect_success("kafka-dump-log --share-group-state-decoder", &out);
+    let decoded: Vec<&str> = text.lines().filter(|l| l.contains("snapshotEpoch")).collect();
+    assert!(!decoded.is_empty(), "no decoded ShareSnapshot:\n{text}");
+    assert!(
+        decoded
+            .iter()
+            .all(|l| l.contains(&format!("\"groupId\":\"{group}\"")) && l.contains("stateBatches")),
+        "{text}"
+    );
+    assert!(!text.contains("Could not") && !text.contains("Exception"), "{text}");
 }
 
 /// Runs `tests/java/ShareOffsets.java` (the Admin client's alter/deleteShareGroupOffsets).
@@ -553,4 +587,31 @@ fn share_state_survives_the_partition_leaders_failover() {
         assert!(counts == &[1, 2] || counts == &[2], "{v}: {counts:?}");
     }
     stop_member(dir.path(), "b", b);
+}
+
+/// A group id a classic (or consumer) group holds cannot be a share group's: the share consumer's
+/// heartbeat is refused with GROUP_ID_NOT_FOUND, "Group <id> is not a share group.", as Kafka 4.1
+/// answers (and JoinGroup or ConsumerGroupHeartbeat for a share group's id likewise).
+#[test]
+fn a_classic_groups_id_is_not_a_share_groups() {
+    let _serial = serial();
+    let broker = share_broker(&[]);
+    create_topic(&broker, TOPIC, 1);
+    let commit = r#"
+from confluent_kafka import Consumer, TopicPartition
+c = Consumer({"bootstrap.servers": BOOTSTRAP, "group.id": "taken", "enable.auto.commit": False})
+c.commit(offsets=[TopicPartition("jobs", 0, 0)], asynchronous=False)
+c.close()
+"#;
+    python_ok(commit, &broker.bootstrap());
+    let dir = tempfile::tempdir().unwrap();
+    let cp = java_classpath(dir.path(), &["ShareMember"]);
+    let mut m = start_member(&cp, dir.path(), &broker.bootstrap(), "m", "taken", "accept");
+    let err = dir.path().join("m.err");
+    wait_for("the share consumer refused", Duration::from_secs(60), || {
+        std::fs::read_to_string(&err).is_ok_and(|e| e.contains("Group taken is not a share group."))
+    });
+    let text = std::fs::read_to_string(&err).unwrap();
+    assert!(text.contains("GroupIdNotFoundException"), "{text}");
+    m.kill9();
 }

@@ -83,8 +83,15 @@ pub async fn persist(
     let failed = crate::share_state::persister::flush(broker, keys).await;
     let mut out = BTreeMap::new();
     for (key, e) in failed {
-        if broker.groups.share.persist_errors.should_log("write").is_some() {
-            tracing::warn!(group = key.0, topic_id = %key.1, partition = key.2, "cannot persist a share partition's state: {e}");
+        let errors = &broker.groups.share.persist_errors;
+        if let Some(count) = errors.should_log("write") {
+            tracing::warn!(
+                "cannot persist the state of share partition {}:{}:{}: {e}{}",
+                key.0,
+                key.1,
+                key.2,
+                errors.repeats(count)
+            );
         }
         out.insert((key.1, key.2), (e.error, e.to_string()));
     }

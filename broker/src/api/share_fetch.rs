@@ -162,12 +162,11 @@ async fn load_session(
         }
         let high_watermark = found.log.log.lock().high_watermark();
         if let Err(e) = crate::share_state::persister::load(broker, &key, leader_epoch, high_watermark).await {
-            if broker.groups.share.persist_errors.should_log("load").is_some() {
+            let errors = &broker.groups.share.persist_errors;
+            if let Some(count) = errors.should_log("load") {
                 tracing::warn!(
-                    group = group_id,
-                    topic = name,
-                    partition,
-                    "cannot load a share partition's state: {e}"
+                    "cannot load share partition {group_id}:{name}-{partition}; it delivers nothing until it can: {e}{}",
+                    errors.repeats(count)
                 );
             }
         }

@@ -345,6 +345,11 @@ impl ShareCoordinator {
     pub fn group_ids(&self) -> BTreeSet<String> {
         self.inner.lock().groups.keys().cloned().collect()
     }
+
+    /// Whether a share group has this id (a classic or consumer group may not use it).
+    pub fn has_group(&self, group_id: &str) -> bool {
+        self.inner.lock().groups.contains_key(group_id)
+    }
 }
 
 impl Inner {

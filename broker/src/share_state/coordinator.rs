@@ -62,6 +62,9 @@ pub struct ShareStateCoordinator {
     ready: AtomicBool,
     /// The "cannot create the topic" error was logged.
     warned: AtomicBool,
+    /// One read-modify-write of a share partition's state at a time, so a fencing check and the
+    /// append it guards are not interleaved with another's.
+    key_locks: Mutex<HashMap<SharePartitionKey, std::sync::Arc<tokio::sync::Mutex<()>>>>,
 }
 
 #[derive(Default)]
@@ -87,7 +90,12 @@ impl ShareStateCoordinator {
             inner: Mutex::default(),
             ready: AtomicBool::new(false),
             warned: AtomicBool::new(false),
+            key_locks: Mutex::default(),
         }
+    }
+
+    fn key_lock(&self, key: &SharePartitionKey) -> std::sync::Arc<tokio::sync::Mutex<()>> {
+        self.key_locks.lock().entry(key.clone()).or_default().clone()
     }
 
     /// Makes sure `__share_group_state` exists, having the controller create it on first use (as
@@ -188,6 +196,8 @@ impl ShareStateCoordinator {
         key: &SharePartitionKey,
         leader_epoch: i32,
     ) -> Result<Option<ShareSnapshot>, ResponseError> {
+        let lock = self.key_lock(key);
+        let _one_at_a_time = lock.lock().await;
         let (partition, epoch) = self.owner(broker, key)?;
         let Some(state) = self.inner.lock().states.get(key).cloned() else {
             return Ok(None);
@@ -212,6 +222,8 @@ impl ShareStateCoordinator {
         key: &SharePartitionKey,
         mut next: ShareSnapshot,
     ) -> Result<(), ResponseError> {
+        let lock = self.key_lock(key);
+        let _one_at_a_time = lock.lock().await;
         let (partition, epoch) = self.owner(broker, key)?;
         let current = self.inner.lock().states.get(key).cloned();
         let now = crate::util::now_ms();
@@ -241,6 +253,8 @@ impl ShareStateCoordinator {
 
     /// DeleteShareGroupState: a tombstone; the share partition starts anew at its next fetch.
     pub async fn delete(&self, broker: &Broker, key: &SharePartitionKey) -> Result<(), ResponseError> {
+        let lock = self.key_lock(key);
+        let _one_at_a_time = lock.lock().await;
         let (partition, epoch) = self.owner(broker, key)?;
         if !self.inner.lock().states.contains_key(key) {
             return Ok(());

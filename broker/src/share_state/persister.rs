@@ -299,9 +299,19 @@ async fn write_unpersisted(broker: &Broker, key: &SharePartitionKey) -> Result<(
     let Some((state, version)) = share.unpersisted(key) else {
         return Ok(());
     };
-    write(broker, key, state).await?;
-    share.persisted(key, version);
-    Ok(())
+    match write(broker, key, state).await {
+        Ok(()) => {
+            share.persisted(key, version);
+            Ok(())
+        }
+        Err(e) => {
+            if e.error == ResponseError::FencedLeaderEpoch {
+                // A newer leader of the partition has loaded it: what this broker holds is stale.
+                share.forget(key);
+            }
+            Err(e)
+        }
+    }
 }
 
 /// AlterShareGroupOffsets of one share partition (its group is empty): the persisted state starts

@@ -302,7 +302,9 @@ mod tests {
             Some("a:b:c".to_string())
         );
         assert_eq!(parse_coordinator_key("g:nope:1"), None);
-        let p = partition_for("g:AAAAAAAAAAAAAAAAAAAAAA:3", 50);
-        assert!((0..50).contains(&p));
+        // Java: Math.abs("g:AAAAAAAAAAAAAAAAAAAAAA:3".hashCode()) % 50 == 46 (checked with jshell).
+        assert_eq!(partition_for("g:AAAAAAAAAAAAAAAAAAAAAA:3", 50), 46);
+        // Uuid.fromString("AAAAAAAAAAAAAAAAAAAAAQ") is the uuid 1.
+        assert_eq!(java_uuid(&Uuid::from_u128(1)), "AAAAAAAAAAAAAAAAAAAAAQ");
     }
 }
