@@ -216,17 +216,6 @@ impl ShareCoordinator {
         }
     }
 
-    /// Share partitions with changes not persisted yet (members that left released records).
-    pub fn unpersisted_keys(&self) -> Vec<SharePartitionKey> {
-        self.inner
-            .lock()
-            .loaded
-            .iter()
-            .filter(|(_, l)| l.version > l.persisted)
-            .map(|(k, _)| k.clone())
-            .collect()
-    }
-
     /// The lock one writer of the share partition's state holds while it writes.
     pub fn write_lock(&self, key: &SharePartitionKey) -> std::sync::Arc<tokio::sync::Mutex<()>> {
         self.write_locks.lock().entry(key.clone()).or_default().clone()

@@ -273,15 +273,18 @@ pub async fn load(
     Ok(())
 }
 
-/// Persists the changes of these share partitions (and of any other with unpersisted changes)
-/// that are not persisted yet; returns the share partitions whose write failed.
+/// Persists the changes of these share partitions that are not persisted yet; returns the share
+/// partitions whose write failed. Only the caller's: a share partition whose writes fail (its
+/// share coordinator is down) must not hold up requests about others. Changes nobody's request
+/// made (a member left and its records became available again) are written with the share
+/// partition's next change; until then its persisted form differs only where such a release
+/// archived a record at the delivery limit or moved the start offset.
 pub async fn flush(
     broker: &Broker,
     keys: impl IntoIterator<Item = SharePartitionKey>,
 ) -> Vec<(SharePartitionKey, PersistError)> {
     let share = &broker.groups.share;
-    let mut all: std::collections::BTreeSet<SharePartitionKey> = keys.into_iter().collect();
-    all.extend(share.unpersisted_keys());
+    let all: std::collections::BTreeSet<SharePartitionKey> = keys.into_iter().collect();
     let mut failed = Vec::new();
     for key in all {
         let lock = share.write_lock(&key);
