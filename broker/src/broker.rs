@@ -25,6 +25,7 @@ use crate::metrics::Metrics;
 use crate::network::MemoryBudget;
 use crate::quota::ClientQuotas;
 use crate::replication::{self, HostedPartition, IsrClient, ReplicaManager, RoleChanges};
+use crate::share_state::{ShareStateConfig, ShareStateCoordinator, SHARE_GROUP_STATE_TOPIC};
 use crate::topic_error::storage_error;
 pub use crate::topic_error::TopicError;
 use crate::txn::{TxnConfig, TxnCoordinator, TRANSACTION_STATE_TOPIC};
@@ -54,6 +55,9 @@ pub struct Broker {
     /// The transaction coordinator of the transactional ids whose `__transaction_state` partition this
     /// broker leads.
     pub txns: TxnCoordinator,
+    /// The share coordinator of the share partitions whose `__share_group_state` partition this broker
+    /// leads (their durable state; the share partitions themselves are `groups.share`).
+    pub share_state: ShareStateCoordinator,
     /// Connections kept to other brokers for WriteTxnMarkers and KIP-890 verifications.
     pub(crate) inter_broker: crate::inter_broker::InterBrokerConnections,
     /// Serializes installing metadata (log changes follow metadata in order).
@@ -85,10 +89,8 @@ impl Broker {
     ) -> Self {
         let budget = MemoryBudget::new(config.heap_bytes);
         let client_quotas = ClientQuotas::new(config.quota_window_num, config.quota_window_size_seconds as i64 * 1000);
-        let groups = GroupCoordinator::with_share_state(
-            GroupConfig::from_settings(&config.static_settings),
-            config.log_dirs.first().map(|d| d.join("share-group-state")),
-        );
+        let groups = GroupCoordinator::new(GroupConfig::from_settings(&config.static_settings));
+        let share_state = ShareStateCoordinator::new(ShareStateConfig::from_settings(&config.static_settings));
         let txns = TxnCoordinator::new(TxnConfig::from_broker(&config), metrics.txn());
         let metadata = Arc::new(MetadataView::new());
         let controller = Arc::new(controller);
@@ -131,6 +133,7 @@ impl Broker {
             budget,
             groups,
             txns,
+            share_state,
             inter_broker: Default::default(),
             installing: tokio::sync::Mutex::new(()),
             producer_ids: tokio::sync::Mutex::new((0, 0)),
@@ -238,6 +241,7 @@ impl Broker {
         };
         self.move_group_coordination(&changes).await;
         self.move_txn_coordination(&changes).await;
+        self.move_share_state_coordination(&changes).await;
         self.delete_removed_replicas(offset, &changes.removed).await;
         self.metadata.install(offset, image);
     }
@@ -317,6 +321,44 @@ impl Broker {
             }
             Ok(Err(e)) => tracing::error!("cannot load transactions: {e}"),
             Err(e) => tracing::error!("loading transactions panicked: {e}"),
+        }
+    }
+
+    /// The share coordinator follows `__share_group_state` leadership as the transaction coordinator
+    /// follows `__transaction_state`.
+    async fn move_share_state_coordination(self: &Arc<Self>, changes: &RoleChanges) {
+        let state_partitions = |tps: &[TopicPartition]| -> Vec<i32> {
+            tps.iter()
+                .filter(|tp| tp.topic == SHARE_GROUP_STATE_TOPIC)
+                .map(|tp| tp.partition)
+                .collect()
+        };
+        self.share_state
+            .unload_partitions(self, &state_partitions(&changes.became_follower));
+        let led: Vec<(i32, i32)> = state_partitions(&changes.became_leader)
+            .into_iter()
+            .filter_map(|p| {
+                let tp = TopicPartition::new(SHARE_GROUP_STATE_TOPIC, p);
+                let (epoch, leads) = self.replicas.get(&tp)?.leader_epoch();
+                leads.then_some((p, epoch))
+            })
+            .collect();
+        if led.is_empty() {
+            return;
+        }
+        let broker = self.clone();
+        let loaded = tokio::task::spawn_blocking(move || broker.share_state.load_partitions(&broker, &led)).await;
+        match loaded {
+            Ok(Ok(summary)) if summary.records > 0 => tracing::info!(
+                partitions = summary.partitions,
+                states = summary.states,
+                records = summary.records,
+                skipped = summary.skipped,
+                "loaded the share-partition states of the {SHARE_GROUP_STATE_TOPIC} partitions now led here"
+            ),
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => tracing::error!("cannot load share-partition states: {e}"),
+            Err(e) => tracing::error!("loading share-partition states panicked: {e}"),
         }
     }
 

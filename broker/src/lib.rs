@@ -21,6 +21,7 @@ pub mod process;
 pub mod quota;
 pub mod replication;
 pub mod runtime;
+pub mod share_state;
 pub mod topic_error;
 pub mod txn;
 mod txn_host;

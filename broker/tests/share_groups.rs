@@ -3,11 +3,13 @@
 //! released records come back, rejected ones and those past `group.share.delivery.count.limit` never
 //! do; a member killed while it holds records has them redelivered to another after
 //! `group.share.record.lock.duration.ms`; and acknowledged records stay acknowledged, held ones are
-//! delivered again, across a broker restart. Also ApiVersions and `kafka-share-groups --list/--describe`.
+//! delivered again, across a broker restart and across the failover of the partition's leader in a
+//! three-broker cluster (the state is in `__share_group_state`, replicated). Also ApiVersions and
+//! `kafka-share-groups --list/--describe`.
 //!
 //! A share group starts at the partition's end (`share.auto.offset.reset=latest`, Kafka's default), at its
 //! first ShareFetch: the tests produce only once the members have fetched (on oxka: the share
-//! partition's state file exists).
+//! partition's state is in `__share_group_state`, which its log says).
 
 mod common;
 
@@ -65,20 +67,13 @@ fn deliveries(dir: &Path, name: &str) -> Vec<Delivery> {
         .collect()
 }
 
-fn start_member(cp: &str, dir: &Path, broker: &Broker, name: &str, group: &str, mode: &str) -> Proc {
+fn start_member(cp: &str, dir: &Path, bootstrap: &str, name: &str, group: &str, mode: &str) -> Proc {
     let stop = dir.join(format!("{name}.stop"));
     java_spawn(
         cp,
         dir,
         name,
-        &[
-            "ShareMember",
-            &broker.bootstrap(),
-            TOPIC,
-            group,
-            mode,
-            stop.to_str().unwrap(),
-        ],
+        &["ShareMember", bootstrap, TOPIC, group, mode, stop.to_str().unwrap()],
     )
 }
 
@@ -90,14 +85,9 @@ fn wait_fetching(broker: &Broker, dir: &Path, name: &str, group: &str) {
     });
     match target() {
         Target::Oxka => {
-            let hex: String = group.bytes().map(|b| format!("{b:02x}")).collect();
-            let state = broker.data_dir().join("share-group-state");
+            let loaded = format!("loaded share partition {group}:");
             wait_for("the share partition's state", Duration::from_secs(30), || {
-                std::fs::read_dir(&state).is_ok_and(|entries| {
-                    entries
-                        .flatten()
-                        .any(|e| e.file_name().to_string_lossy().starts_with(&format!("{hex}-")))
-                })
+                broker.log_text().contains(&loaded)
             });
         }
         Target::ApacheKafka => std::thread::sleep(Duration::from_secs(5)),
@@ -164,8 +154,8 @@ fn two_members_share_one_partition() {
     create_topic(&broker, TOPIC, 1);
     let dir = tempfile::tempdir().unwrap();
     let cp = java_classpath(dir.path(), &["ShareMember"]);
-    let a = start_member(&cp, dir.path(), &broker, "a", "workers", "accept");
-    let b = start_member(&cp, dir.path(), &broker, "b", "workers", "accept");
+    let a = start_member(&cp, dir.path(), &broker.bootstrap(), "a", "workers", "accept");
+    let b = start_member(&cp, dir.path(), &broker.bootstrap(), "b", "workers", "accept");
     wait_fetching(&broker, dir.path(), "a", "workers");
     wait_fetching(&broker, dir.path(), "b", "workers");
     let n = 300;
@@ -245,7 +235,7 @@ fn released_records_return_and_rejected_do_not() {
     create_topic(&broker, TOPIC, 1);
     let dir = tempfile::tempdir().unwrap();
     let cp = java_classpath(dir.path(), &["ShareMember"]);
-    let m = start_member(&cp, dir.path(), &broker, "m", "mixed", "value");
+    let m = start_member(&cp, dir.path(), &broker.bootstrap(), "m", "mixed", "value");
     wait_fetching(&broker, dir.path(), "m", "mixed");
     let mut all = values("ok-", 10);
     all.extend(values("release-", 10));
@@ -274,7 +264,7 @@ fn records_past_the_delivery_limit_are_archived() {
     create_topic(&broker, TOPIC, 1);
     let dir = tempfile::tempdir().unwrap();
     let cp = java_classpath(dir.path(), &["ShareMember"]);
-    let m = start_member(&cp, dir.path(), &broker, "m", "limited", "release");
+    let m = start_member(&cp, dir.path(), &broker.bootstrap(), "m", "limited", "release");
     wait_fetching(&broker, dir.path(), "m", "limited");
     produce_values(&broker.bootstrap(), TOPIC, &values("v", 5));
     wait_for("three deliveries each", Duration::from_secs(60), || {
@@ -296,7 +286,7 @@ fn a_killed_members_records_are_redelivered_after_the_lock_expires() {
     create_topic(&broker, TOPIC, 1);
     let dir = tempfile::tempdir().unwrap();
     let cp = java_classpath(dir.path(), &["ShareMember"]);
-    let mut holder = start_member(&cp, dir.path(), &broker, "holder", "locks", "hold");
+    let mut holder = start_member(&cp, dir.path(), &broker.bootstrap(), "holder", "locks", "hold");
     wait_fetching(&broker, dir.path(), "holder", "locks");
     produce_values(&broker.bootstrap(), TOPIC, &values("job", 20));
     wait_members(dir.path(), "the holder holds records", Duration::from_secs(60), || {
@@ -305,7 +295,7 @@ fn a_killed_members_records_are_redelivered_after_the_lock_expires() {
     let held = deliveries(dir.path(), "holder");
     assert!(!held.is_empty());
     holder.kill9();
-    let w = start_member(&cp, dir.path(), &broker, "worker", "locks", "accept");
+    let w = start_member(&cp, dir.path(), &broker.bootstrap(), "worker", "locks", "accept");
     wait_for("every record delivered to the worker", Duration::from_secs(60), || {
         deliveries(dir.path(), "worker").len() >= 20
     });
@@ -328,7 +318,7 @@ fn share_state_survives_a_broker_restart() {
     let dir = tempfile::tempdir().unwrap();
     let cp = java_classpath(dir.path(), &["ShareMember"]);
     // First: 10 records accepted.
-    let a = start_member(&cp, dir.path(), &broker, "a", "durable", "accept");
+    let a = start_member(&cp, dir.path(), &broker.bootstrap(), "a", "durable", "accept");
     wait_fetching(&broker, dir.path(), "a", "durable");
     produce_values(&broker.bootstrap(), TOPIC, &values("first", 10));
     wait_for("the first records accepted", Duration::from_secs(60), || {
@@ -337,7 +327,7 @@ fn share_state_survives_a_broker_restart() {
     stop_member(dir.path(), "a", a);
     // Then: 10 records held by a member killed before it acknowledges (a lock of 60 s: only the
     // restart gives them back).
-    let mut holder = start_member(&cp, dir.path(), &broker, "holder", "durable", "hold");
+    let mut holder = start_member(&cp, dir.path(), &broker.bootstrap(), "holder", "durable", "hold");
     wait_fetching(&broker, dir.path(), "holder", "durable");
     produce_values(&broker.bootstrap(), TOPIC, &values("second", 10));
     wait_members(dir.path(), "the holder holds records", Duration::from_secs(60), || {
@@ -347,7 +337,7 @@ fn share_state_survives_a_broker_restart() {
     holder.kill9();
     broker.restart();
     produce_values(&broker.bootstrap(), TOPIC, &values("third", 10));
-    let b = start_member(&cp, dir.path(), &broker, "b", "durable", "accept");
+    let b = start_member(&cp, dir.path(), &broker.bootstrap(), "b", "durable", "accept");
     wait_for("the rest delivered after the restart", Duration::from_secs(90), || {
         deliveries(dir.path(), "b").len() >= 20
     });
@@ -370,6 +360,40 @@ fn share_state_survives_a_broker_restart() {
         assert_eq!(again.count, 2, "{again:?}: the delivery count survived");
     }
     stop_member(dir.path(), "b", b);
+    if target() == Target::Oxka {
+        assert_dump_log_decodes(&broker, "durable");
+    }
+}
+
+/// Kafka's `kafka-dump-log --share-group-state-decoder` reads oxka's `__share_group_state` segments:
+/// ShareSnapshot records of `group` with their state batches.
+fn assert_dump_log_decodes(broker: &Broker, group: &str) {
+    let files: Vec<String> = (0..50)
+        .flat_map(|p| broker.segment_files("__share_group_state", p))
+        .filter(|f| std::fs::metadata(f).is_ok_and(|m| m.len() > 0))
+        .map(|f| f.display().to_string())
+        .collect();
+    assert!(!files.is_empty(), "no __share_group_state segment has data");
+    let out = kafka_tool(
+        "4",
+        "dump-log",
+        &[
+            "--files",
+            &files.join(","),
+            "--share-group-state-decoder",
+            "--print-data-log",
+        ],
+    );
+    let text = expect_success("kafka-dump-log --share-group-state-decoder", &out);
+    let decoded: Vec<&str> = text.lines().filter(|l| l.contains("snapshotEpoch")).collect();
+    assert!(!decoded.is_empty(), "no decoded ShareSnapshot:\n{text}");
+    assert!(
+        decoded
+            .iter()
+            .all(|l| l.contains(&format!("\"groupId\":\"{group}\"")) && l.contains("stateBatches")),
+        "{text}"
+    );
+    assert!(!text.contains("Could not") && !text.contains("Exception"), "{text}");
 }
 
 /// Runs `tests/java/ShareOffsets.java` (the Admin client's alter/deleteShareGroupOffsets).
@@ -389,7 +413,7 @@ fn an_empty_groups_offsets_can_be_altered_and_deleted() {
     create_topic(&broker, TOPIC, 1);
     let dir = tempfile::tempdir().unwrap();
     let cp = java_classpath(dir.path(), &["ShareMember", "ShareOffsets"]);
-    let a = start_member(&cp, dir.path(), &broker, "a", "resets", "accept");
+    let a = start_member(&cp, dir.path(), &broker.bootstrap(), "a", "resets", "accept");
     wait_fetching(&broker, dir.path(), "a", "resets");
     produce_values(&broker.bootstrap(), TOPIC, &values("x", 10));
     wait_members(dir.path(), "the records accepted", Duration::from_secs(60), || {
@@ -403,7 +427,7 @@ fn an_empty_groups_offsets_can_be_altered_and_deleted() {
     );
     stop_member(dir.path(), "a", a);
     assert_eq!(share_offsets(&cp, &broker, "resets", &["alter", "3"]).trim(), "OK");
-    let b = start_member(&cp, dir.path(), &broker, "b", "resets", "accept");
+    let b = start_member(&cp, dir.path(), &broker.bootstrap(), "b", "resets", "accept");
     wait_members(
         dir.path(),
         "the records from offset 3 delivered again",
@@ -438,4 +462,157 @@ fn an_empty_groups_offsets_can_be_altered_and_deleted() {
         !text.lines().any(|l| l.split_whitespace().nth(3) == Some("10")),
         "{text}"
     );
+}
+
+/// The share partition's state is in `__share_group_state` (replication factor 3): when the leader of
+/// the share partition's topic partition is killed -9, the new leader loads it from the share
+/// coordinator. Nothing is skipped, acknowledged records are not delivered again, and delivery counts
+/// carry over: with `group.share.delivery.count.limit=2`, a record a killed member held (delivery 1)
+/// is delivered once more (delivery 2) and, released then, never again. Share groups are on by
+/// default here (no `group.coordinator.rebalance.protocols` set).
+#[test]
+fn share_state_survives_the_partition_leaders_failover() {
+    let _serial = serial();
+    let mut cluster = common::cluster::Cluster::start_with(common::cluster::Options {
+        broker_config: &[
+            ("min.insync.replicas", "2"),
+            ("group.share.delivery.count.limit", "2"),
+            ("group.share.record.lock.duration.ms", "60000"),
+        ],
+        ..Default::default()
+    });
+    cluster.create_topic(TOPIC, 1, 3);
+    let leader = cluster.wait_all_led(TOPIC, 1)[&0];
+    let all: String = (1..=3)
+        .map(|id| cluster.broker(id).bootstrap())
+        .collect::<Vec<_>>()
+        .join(",");
+    let dir = tempfile::tempdir().unwrap();
+    let cp = java_classpath(dir.path(), &["ShareMember"]);
+    let loaded = |id: i32| {
+        cluster
+            .broker(id)
+            .log_text()
+            .contains("loaded share partition failover:")
+    };
+    // First: 10 records accepted.
+    let a = start_member(&cp, dir.path(), &all, "a", "failover", "accept");
+    wait_for("a polling", Duration::from_secs(60), || {
+        lines(dir.path(), "a").iter().any(|l| l == "POLLED")
+    });
+    wait_for(
+        "the share partition loaded on its leader",
+        Duration::from_secs(30),
+        || loaded(leader),
+    );
+    produce_values(&all, TOPIC, &values("first", 10));
+    wait_for("the first records accepted", Duration::from_secs(60), || {
+        deliveries(dir.path(), "a").len() >= 10
+    });
+    stop_member(dir.path(), "a", a);
+    // Then: 10 records, some held by a member killed before it acknowledges (a lock of 60 s).
+    let mut holder = start_member(&cp, dir.path(), &all, "holder", "failover", "hold");
+    wait_for("holder polling", Duration::from_secs(60), || {
+        lines(dir.path(), "holder").iter().any(|l| l == "POLLED")
+    });
+    produce_values(&all, TOPIC, &values("second", 10));
+    wait_members(dir.path(), "the holder holds records", Duration::from_secs(60), || {
+        lines(dir.path(), "holder").iter().any(|l| l == "HOLDING")
+    });
+    let held: Vec<String> = deliveries(dir.path(), "holder").into_iter().map(|d| d.value).collect();
+    assert!(!held.is_empty());
+    holder.kill9();
+    // The partition's leader dies; another in-sync replica takes over.
+    cluster.broker_mut(leader).kill9();
+    let survivor = if leader == 1 { 2 } else { 1 };
+    let new_leader = cluster.wait_until("a new leader of the partition", Duration::from_secs(30), || {
+        let m = cluster.try_metadata_via(survivor)?;
+        match common::cluster::partition_leaders(&m, TOPIC).get(&0) {
+            Some(&l) if l >= 0 && l != leader => Ok(l),
+            other => Err(format!("leader {other:?}")),
+        }
+    });
+    let live: String = (1..=3)
+        .filter(|id| *id != leader)
+        .map(|id| cluster.broker(id).bootstrap())
+        .collect::<Vec<_>>()
+        .join(",");
+    produce_values(&live, TOPIC, &values("third", 10));
+    let b = start_member(&cp, dir.path(), &live, "b", "failover", "release");
+    // Each held record once more; every other second and third record up to twice.
+    wait_for("the rest delivered after the failover", Duration::from_secs(90), || {
+        let got = deliveries(dir.path(), "b");
+        let values: std::collections::BTreeSet<&str> = got.iter().map(|d| d.value.as_str()).collect();
+        values.len() >= 20 && got.iter().filter(|d| d.count == 2).count() >= 20
+    });
+    std::thread::sleep(Duration::from_secs(3));
+    assert!(
+        cluster
+            .broker(new_leader)
+            .log_text()
+            .contains("loaded share partition failover:"),
+        "the new leader loaded the share partition"
+    );
+    let got = deliveries(dir.path(), "b");
+    let mut by_value: BTreeMap<String, Vec<i32>> = BTreeMap::new();
+    for d in &got {
+        by_value.entry(d.value.clone()).or_default().push(d.count);
+    }
+    let mut want: Vec<String> = values("second", 10);
+    want.extend(values("third", 10));
+    assert_eq!(
+        by_value.keys().cloned().collect::<Vec<_>>(),
+        {
+            let mut w = want.clone();
+            w.sort();
+            w
+        },
+        "every record not accepted before the failover is delivered, none skipped, no accepted one again: {got:?}"
+    );
+    for v in &held {
+        assert_eq!(
+            by_value[v],
+            [2],
+            "{v} was held (delivery 1): its delivery count carried over"
+        );
+    }
+    for v in values("third", 10) {
+        assert_eq!(
+            by_value[&v],
+            [1, 2],
+            "{v}: delivered until the delivery limit, then archived"
+        );
+    }
+    for (v, counts) in &by_value {
+        assert!(counts == &[1, 2] || counts == &[2], "{v}: {counts:?}");
+    }
+    stop_member(dir.path(), "b", b);
+}
+
+/// A group id a classic (or consumer) group holds cannot be a share group's: the share consumer's
+/// heartbeat is refused with GROUP_ID_NOT_FOUND, "Group <id> is not a share group.", as Kafka 4.1
+/// answers (and JoinGroup or ConsumerGroupHeartbeat for a share group's id likewise).
+#[test]
+fn a_classic_groups_id_is_not_a_share_groups() {
+    let _serial = serial();
+    let broker = share_broker(&[]);
+    create_topic(&broker, TOPIC, 1);
+    let commit = r#"
+from confluent_kafka import Consumer, TopicPartition
+c = Consumer({"bootstrap.servers": BOOTSTRAP, "group.id": "taken", "enable.auto.commit": False})
+c.commit(offsets=[TopicPartition("jobs", 0, 0)], asynchronous=False)
+c.close()
+"#;
+    python_ok(commit, &broker.bootstrap());
+    let dir = tempfile::tempdir().unwrap();
+    let cp = java_classpath(dir.path(), &["ShareMember"]);
+    let mut m = start_member(&cp, dir.path(), &broker.bootstrap(), "m", "taken", "accept");
+    let err = dir.path().join("m.err");
+    // Its heartbeat manager logs the error, then poll() throws it.
+    wait_for("the share consumer refused", Duration::from_secs(60), || {
+        std::fs::read_to_string(&err)
+            .is_ok_and(|e| e.contains("Group taken is not a share group.") && e.contains("GroupIdNotFoundException"))
+    });
+    assert!(!lines(dir.path(), "m").iter().any(|l| l.starts_with("REC ")));
+    m.kill9();
 }

@@ -36,7 +36,7 @@ pub(super) fn admit(
         .then(|| format!("The share group {group_id} has members: offsets can be {verb} only when it is empty.")))
 }
 
-pub fn handle(
+pub async fn handle(
     broker: &Broker,
     ctx: &RequestContext<'_>,
     request: AlterShareGroupOffsetsRequest,
@@ -53,47 +53,41 @@ pub fn handle(
     };
     let topics = share_topics(broker);
     let access = ctx.access(broker);
-    let responses = request
-        .topics
-        .into_iter()
-        .map(|t| {
-            let name = t.topic_name.0.to_string();
-            let found = topics.get(&name).copied();
-            let partitions = t
-                .partitions
-                .into_iter()
-                .map(|p| {
-                    let answer =
-                        AlterShareGroupOffsetsResponsePartition::default().with_partition_index(p.partition_index);
-                    let outcome = match found {
-                        _ if non_empty.is_some() => Err((ResponseError::NonEmptyGroup, non_empty.clone())),
-                        _ if !access.allows_topic(Op::Read, &name) => {
-                            Err((ResponseError::TopicAuthorizationFailed, None))
-                        }
-                        Some((_, count)) if p.partition_index < 0 || p.partition_index >= count => {
-                            Err((ResponseError::UnknownTopicOrPartition, None))
-                        }
-                        None => Err((ResponseError::UnknownTopicOrPartition, None)),
-                        Some((topic_id, _)) => broker
-                            .groups
-                            .share
-                            .alter_start_offset(&(group_id.clone(), topic_id, p.partition_index), p.start_offset)
-                            .map_err(|m| (ResponseError::UnknownServerError, Some(m))),
-                    };
-                    match outcome {
-                        Ok(()) => answer,
-                        Err((e, m)) => answer
-                            .with_error_code(e.code())
-                            .with_error_message(m.map(|m| str_bytes(&m))),
-                    }
-                })
-                .collect();
+    let mut responses = Vec::with_capacity(request.topics.len());
+    for t in request.topics {
+        let name = t.topic_name.0.to_string();
+        let found = topics.get(&name).copied();
+        let mut partitions = Vec::with_capacity(t.partitions.len());
+        for p in t.partitions {
+            let answer = AlterShareGroupOffsetsResponsePartition::default().with_partition_index(p.partition_index);
+            let outcome = match found {
+                _ if non_empty.is_some() => Err((ResponseError::NonEmptyGroup, non_empty.clone())),
+                _ if !access.allows_topic(Op::Read, &name) => Err((ResponseError::TopicAuthorizationFailed, None)),
+                Some((_, count)) if p.partition_index < 0 || p.partition_index >= count => {
+                    Err((ResponseError::UnknownTopicOrPartition, None))
+                }
+                None => Err((ResponseError::UnknownTopicOrPartition, None)),
+                Some((topic_id, _)) => {
+                    let key = (group_id.clone(), topic_id, p.partition_index);
+                    crate::share_state::persister::alter_start_offset(broker, &key, p.start_offset)
+                        .await
+                        .map_err(|e| (e.error, Some(e.to_string())))
+                }
+            };
+            partitions.push(match outcome {
+                Ok(()) => answer,
+                Err((e, m)) => answer
+                    .with_error_code(e.code())
+                    .with_error_message(m.map(|m| str_bytes(&m))),
+            });
+        }
+        responses.push(
             AlterShareGroupOffsetsResponseTopic::default()
                 .with_topic_name(t.topic_name)
                 .with_topic_id(found.map(|f| f.0).unwrap_or_default())
-                .with_partitions(partitions)
-        })
-        .collect();
+                .with_partitions(partitions),
+        );
+    }
     let response = AlterShareGroupOffsetsResponse::default().with_responses(responses);
     match non_empty {
         Some(m) => response

@@ -14,7 +14,7 @@ use crate::broker::Broker;
 
 pub const VERSIONS: VersionRange = VersionRange { min: 0, max: 0 };
 
-pub fn handle(
+pub async fn handle(
     broker: &Broker,
     ctx: &RequestContext<'_>,
     request: DeleteShareGroupOffsetsRequest,
@@ -31,33 +31,30 @@ pub fn handle(
     };
     let topics = share_topics(broker);
     let access = ctx.access(broker);
-    let responses = request
-        .topics
-        .into_iter()
-        .map(|t| {
-            let name = t.topic_name.0.to_string();
-            let found = topics.get(&name).copied();
-            let answer = DeleteShareGroupOffsetsResponseTopic::default()
-                .with_topic_name(t.topic_name)
-                .with_topic_id(found.map(|f| f.0).unwrap_or_default());
-            let outcome = match found {
-                _ if non_empty.is_some() => Err((ResponseError::NonEmptyGroup, non_empty.clone())),
-                _ if !access.allows_topic(Op::Read, &name) => Err((ResponseError::TopicAuthorizationFailed, None)),
-                None => Err((ResponseError::UnknownTopicOrPartition, None)),
-                Some((topic_id, count)) => broker
-                    .groups
-                    .share
-                    .delete_topic_state(&group_id, topic_id, count)
-                    .map_err(|m| (ResponseError::UnknownServerError, Some(m))),
-            };
-            match outcome {
-                Ok(()) => answer,
-                Err((e, m)) => answer
-                    .with_error_code(e.code())
-                    .with_error_message(m.map(|m: String| str_bytes(&m))),
+    let mut responses = Vec::with_capacity(request.topics.len());
+    for t in request.topics {
+        let name = t.topic_name.0.to_string();
+        let found = topics.get(&name).copied();
+        let answer = DeleteShareGroupOffsetsResponseTopic::default()
+            .with_topic_name(t.topic_name)
+            .with_topic_id(found.map(|f| f.0).unwrap_or_default());
+        let outcome = match found {
+            _ if non_empty.is_some() => Err((ResponseError::NonEmptyGroup, non_empty.clone())),
+            _ if !access.allows_topic(Op::Read, &name) => Err((ResponseError::TopicAuthorizationFailed, None)),
+            None => Err((ResponseError::UnknownTopicOrPartition, None)),
+            Some((topic_id, count)) => {
+                crate::share_state::persister::delete_topic_state(broker, &group_id, topic_id, count)
+                    .await
+                    .map_err(|e| (e.error, Some(e.to_string())))
             }
-        })
-        .collect();
+        };
+        responses.push(match outcome {
+            Ok(()) => answer,
+            Err((e, m)) => answer
+                .with_error_code(e.code())
+                .with_error_message(m.map(|m: String| str_bytes(&m))),
+        });
+    }
     let response = DeleteShareGroupOffsetsResponse::default().with_responses(responses);
     match non_empty {
         Some(m) => response

@@ -1,7 +1,9 @@
 //! FindCoordinator: a group's coordinator is the leader of the group's `__consumer_offsets` partition
 //! (created, through the controller, on the first lookup), with its address for the client's listener.
 //! A transactional id's coordinator is the leader of its `__transaction_state` partition (that topic is
-//! created the same way).
+//! created the same way). A share partition's share coordinator (key type SHARE, KIP-932, key
+//! `group:topicId:partition`, CLUSTER_ACTION needed as in Kafka) is the leader of its
+//! `__share_group_state` partition.
 
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::find_coordinator_response::Coordinator;
@@ -16,6 +18,8 @@ pub const VERSIONS: VersionRange = VersionRange { min: 0, max: 6 };
 
 const KEY_TYPE_GROUP: i8 = 0;
 const KEY_TYPE_TRANSACTION: i8 = 1;
+/// KIP-932: the share coordinator of a share partition, key `group:topicId:partition`.
+const KEY_TYPE_SHARE: i8 = 2;
 
 pub async fn handle(
     broker: &Broker,
@@ -71,6 +75,16 @@ async fn find(broker: &Broker, ctx: &RequestContext<'_>, key_type: i8, key: StrB
         KEY_TYPE_TRANSACTION => match broker.txns.ensure_topic(broker).await {
             Ok(()) => broker.txns.coordinator_of(broker, key.as_str()),
             Err(e) => Err(e),
+        },
+        KEY_TYPE_SHARE if !ctx.access(broker).allows_cluster(Op::ClusterAction) => {
+            Err(ResponseError::ClusterAuthorizationFailed)
+        }
+        KEY_TYPE_SHARE => match crate::share_state::records::parse_coordinator_key(key.as_str()) {
+            None => Err(ResponseError::InvalidRequest),
+            Some(share_key) => match broker.share_state.ensure_topic(broker).await {
+                Ok(()) => broker.share_state.coordinator_of(broker, &share_key),
+                Err(e) => Err(e),
+            },
         },
         _ => Err(ResponseError::InvalidRequest),
     };

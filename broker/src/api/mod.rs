@@ -43,6 +43,7 @@ pub mod delete_acls;
 pub mod delete_groups;
 pub mod delete_records;
 pub mod delete_share_group_offsets;
+pub mod delete_share_group_state;
 pub mod delete_topics;
 pub mod describe_acls;
 pub mod describe_client_quotas;
@@ -75,6 +76,7 @@ pub mod offset_delete;
 pub mod offset_fetch;
 pub mod offset_for_leader_epoch;
 pub mod produce;
+pub mod read_share_group_state;
 pub mod share_acknowledge;
 pub mod share_fetch;
 pub mod share_group_describe;
@@ -82,6 +84,7 @@ pub mod share_group_heartbeat;
 pub mod sync_group;
 pub mod throttle_field;
 pub mod txn_offset_commit;
+pub mod write_share_group_state;
 pub mod write_txn_markers;
 
 const fn spec(key: ApiKey, versions: VersionRange) -> ApiSpec {
@@ -133,6 +136,10 @@ pub const SUPPORTED: &[ApiSpec] = &[
     ),
     spec(ApiKey::AlterShareGroupOffsets, alter_share_group_offsets::VERSIONS),
     spec(ApiKey::DeleteShareGroupOffsets, delete_share_group_offsets::VERSIONS),
+    // Between brokers: a share partition's leader and its share coordinator (`share_state`).
+    spec(ApiKey::ReadShareGroupState, read_share_group_state::VERSIONS),
+    spec(ApiKey::WriteShareGroupState, write_share_group_state::VERSIONS),
+    spec(ApiKey::DeleteShareGroupState, delete_share_group_state::VERSIONS),
     spec(
         ApiKey::AlterPartitionReassignments,
         alter_partition_reassignments::VERSIONS,
@@ -188,6 +195,9 @@ fn announced(broker: &Broker) -> Vec<ApiSpec> {
                         | ApiKey::DescribeShareGroupOffsets
                         | ApiKey::AlterShareGroupOffsets
                         | ApiKey::DeleteShareGroupOffsets
+                        | ApiKey::ReadShareGroupState
+                        | ApiKey::WriteShareGroupState
+                        | ApiKey::DeleteShareGroupState
                 )
         })
         .cloned()
@@ -375,6 +385,9 @@ fn exempt_from_request_quota(api: ApiKey) -> bool {
     matches!(
         api,
         ApiKey::WriteTxnMarkers
+            | ApiKey::ReadShareGroupState
+            | ApiKey::WriteShareGroupState
+            | ApiKey::DeleteShareGroupState
             | ApiKey::AlterPartition
             | ApiKey::BrokerRegistration
             | ApiKey::BrokerHeartbeat
@@ -437,15 +450,26 @@ async fn dispatch(
         }
         RequestKind::ShareFetch(r) => ResponseKind::ShareFetch(share_fetch::handle(broker, ctx, r).await),
         RequestKind::AlterShareGroupOffsets(r) => {
-            ResponseKind::AlterShareGroupOffsets(alter_share_group_offsets::handle(broker, ctx, r))
+            ResponseKind::AlterShareGroupOffsets(alter_share_group_offsets::handle(broker, ctx, r).await)
         }
         RequestKind::DeleteShareGroupOffsets(r) => {
-            ResponseKind::DeleteShareGroupOffsets(delete_share_group_offsets::handle(broker, ctx, r))
+            ResponseKind::DeleteShareGroupOffsets(delete_share_group_offsets::handle(broker, ctx, r).await)
         }
         RequestKind::DescribeShareGroupOffsets(r) => {
             ResponseKind::DescribeShareGroupOffsets(describe_share_group_offsets::handle(broker, ctx, r))
         }
-        RequestKind::ShareAcknowledge(r) => ResponseKind::ShareAcknowledge(share_acknowledge::handle(broker, ctx, r)),
+        RequestKind::ShareAcknowledge(r) => {
+            ResponseKind::ShareAcknowledge(share_acknowledge::handle(broker, ctx, r).await)
+        }
+        RequestKind::ReadShareGroupState(r) => {
+            ResponseKind::ReadShareGroupState(read_share_group_state::handle(broker, ctx, r).await)
+        }
+        RequestKind::WriteShareGroupState(r) => {
+            ResponseKind::WriteShareGroupState(write_share_group_state::handle(broker, ctx, r).await)
+        }
+        RequestKind::DeleteShareGroupState(r) => {
+            ResponseKind::DeleteShareGroupState(delete_share_group_state::handle(broker, ctx, r).await)
+        }
         RequestKind::CreateTopics(r) => ResponseKind::CreateTopics(create_topics::handle(broker, ctx, r).await),
         RequestKind::DeleteTopics(r) => ResponseKind::DeleteTopics(delete_topics::handle(broker, ctx, r).await),
         RequestKind::CreatePartitions(r) => {

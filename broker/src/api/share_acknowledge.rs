@@ -56,11 +56,12 @@ pub fn acknowledge_partition(
     if !ctx.access(broker).allows_topic(Op::Read, name) {
         return (Some(ResponseError::TopicAuthorizationFailed), None);
     }
-    if let Err(e) = broker.leader_replica_at(name, partition, -1) {
-        return (Some(e), None);
-    }
+    let leader_epoch = match broker.leader_replica_at(name, partition, -1) {
+        Ok(found) => found.leader_epoch().0,
+        Err(e) => return (Some(e), None),
+    };
     let key = (group_id.to_string(), topic_id, partition);
-    match broker.groups.share.acknowledge(&key, member_id, batches) {
+    match broker.groups.share.acknowledge(&key, leader_epoch, member_id, batches) {
         Ok(()) => (None, None),
         Err(AckError::InvalidRecordState(m)) => (Some(ResponseError::InvalidRecordState), Some(m)),
         Err(AckError::InvalidRequest(m)) => (Some(ResponseError::InvalidRequest), Some(m)),
@@ -72,7 +73,36 @@ pub fn ack_code(e: Option<ResponseError>) -> i16 {
     e.map_or(0, |e| e.code())
 }
 
-pub fn handle(broker: &Broker, ctx: &RequestContext<'_>, request: ShareAcknowledgeRequest) -> ShareAcknowledgeResponse {
+/// Persists the share partitions' changes (`share_state::persister::flush`) and returns, per
+/// partition whose write failed, the error to answer its acknowledgements with: they are applied
+/// here but not durable, so the client must not count on them.
+pub async fn persist(
+    broker: &Broker,
+    keys: impl IntoIterator<Item = (String, Uuid, i32)>,
+) -> BTreeMap<(Uuid, i32), (ResponseError, String)> {
+    let failed = crate::share_state::persister::flush(broker, keys).await;
+    let mut out = BTreeMap::new();
+    for (key, e) in failed {
+        let errors = &broker.groups.share.persist_errors;
+        if let Some(count) = errors.should_log("write") {
+            tracing::warn!(
+                "cannot persist the state of share partition {}:{}:{}: {e}{}",
+                key.0,
+                key.1,
+                key.2,
+                errors.repeats(count)
+            );
+        }
+        out.insert((key.1, key.2), (e.error, e.to_string()));
+    }
+    out
+}
+
+pub async fn handle(
+    broker: &Broker,
+    ctx: &RequestContext<'_>,
+    request: ShareAcknowledgeRequest,
+) -> ShareAcknowledgeResponse {
     let fail = |e: ResponseError, message: &str| {
         ShareAcknowledgeResponse::default()
             .with_error_code(e.code())
@@ -98,7 +128,16 @@ pub fn handle(broker: &Broker, ctx: &RequestContext<'_>, request: ShareAcknowled
         }
     }
     let leader_id = broker.broker_id();
-    let responses = request
+    let keys: Vec<(String, Uuid, i32)> = request
+        .topics
+        .iter()
+        .flat_map(|t| {
+            t.partitions
+                .iter()
+                .map(|p| (group_id.clone(), t.topic_id, p.partition_index))
+        })
+        .collect();
+    let mut responses: Vec<ShareAcknowledgeTopicResponse> = request
         .topics
         .iter()
         .map(|t| {
@@ -133,6 +172,15 @@ pub fn handle(broker: &Broker, ctx: &RequestContext<'_>, request: ShareAcknowled
                 .with_partitions(partitions)
         })
         .collect();
+    let failed = persist(broker, keys).await;
+    for t in &mut responses {
+        for p in &mut t.partitions {
+            if let (0, Some((e, message))) = (p.error_code, failed.get(&(t.topic_id, p.partition_index))) {
+                p.error_code = e.code();
+                p.error_message = Some(str_bytes(message));
+            }
+        }
+    }
     if epoch == -1 {
         if let Err(e) = broker.groups.share.session_ack(&group_id, &member_id, epoch) {
             return fail(session_error(e), "The share session was not found.");

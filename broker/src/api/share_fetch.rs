@@ -17,7 +17,7 @@ use kafka_protocol::protocol::VersionRange;
 use uuid::Uuid;
 
 use super::authorize::Op;
-use super::share_acknowledge::{ack_code, acknowledge_partition, session_error, topic_names};
+use super::share_acknowledge::{ack_code, acknowledge_partition, persist, session_error, topic_names};
 use super::{str_bytes, RequestContext};
 use crate::broker::Broker;
 use crate::group::share::partition::LogBatch;
@@ -111,6 +111,7 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext<'_>, request: Sha
     let deadline = Instant::now() + Duration::from_millis(request.max_wait_ms.max(0) as u64);
     let mut appends = broker.subscribe_appends();
     loop {
+        load_session(broker, &group_id, &names, &session).await;
         let got = fetch_once(
             broker,
             ctx,
@@ -129,7 +130,47 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext<'_>, request: Sha
         let wait = (deadline - now).min(Duration::from_millis(100));
         let _ = tokio::time::timeout(wait, appends.changed()).await;
     }
+    let keys: Vec<(String, Uuid, i32)> = parts.keys().map(|(t, p)| (group_id.clone(), *t, *p)).collect();
+    for ((topic_id, partition), (e, message)) in persist(broker, keys).await {
+        if let Some(Some((None, _))) = parts.get(&(topic_id, partition)).map(|p| &p.ack) {
+            parts.get_mut(&(topic_id, partition)).expect("present").ack = Some((Some(e), Some(message)));
+        }
+    }
     respond(broker, share.limits().lock_duration_ms, parts)
+}
+
+/// Loads the session's share partitions this broker leads that are not loaded at their current
+/// leader epoch (`share_state::persister::load`). One that cannot be loaded now (its share
+/// coordinator is unavailable) delivers nothing this time.
+async fn load_session(
+    broker: &Broker,
+    group_id: &str,
+    names: &BTreeMap<Uuid, String>,
+    session: &std::collections::BTreeSet<(Uuid, i32)>,
+) {
+    for &(topic_id, partition) in session {
+        let Some(name) = names.get(&topic_id) else {
+            continue;
+        };
+        let Ok(found) = broker.leader_replica_at(name, partition, -1) else {
+            continue;
+        };
+        let leader_epoch = found.leader_epoch().0;
+        let key = (group_id.to_string(), topic_id, partition);
+        if !broker.groups.share.needs_load(&key, leader_epoch) {
+            continue;
+        }
+        let high_watermark = found.log.log.lock().high_watermark();
+        if let Err(e) = crate::share_state::persister::load(broker, &key, leader_epoch, high_watermark).await {
+            let errors = &broker.groups.share.persist_errors;
+            if let Some(count) = errors.should_log("load") {
+                tracing::warn!(
+                    "cannot load share partition {group_id}:{name}-{partition}; it delivers nothing until it can: {e}{}",
+                    errors.repeats(count)
+                );
+            }
+        }
+    }
 }
 
 /// One pass over the session's partitions; whether any records were acquired.
@@ -179,7 +220,10 @@ fn fetch_once(
         };
         let key = (group_id.to_string(), topic_id, partition);
         let now_ms = crate::util::now_ms();
-        let offset = share.fetch_offset(&key, log_start_offset, high_watermark, now_ms);
+        let leader_epoch = found.leader_epoch().0;
+        let Some(offset) = share.fetch_offset(&key, leader_epoch, log_start_offset, now_ms) else {
+            continue;
+        };
         if offset >= high_watermark {
             continue;
         }
@@ -197,7 +241,7 @@ fn fetch_once(
             }
         };
         let batches = log_batches(&bytes);
-        let acquired = share.acquire(&key, member_id, &batches, records_left, now_ms);
+        let acquired = share.acquire(&key, leader_epoch, member_id, &batches, records_left, now_ms);
         if acquired.is_empty() {
             continue;
         }

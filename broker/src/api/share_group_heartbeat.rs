@@ -58,6 +58,13 @@ pub fn handle(
     if let Err(e) = allowed.and_then(|()| broker.groups.check_group(broker, &group_id)) {
         return error(e, None);
     }
+    if broker.groups.holds_group(&group_id) {
+        // A classic or consumer group has this id: Kafka 4.1 answers GROUP_ID_NOT_FOUND.
+        return error(
+            ResponseError::GroupIdNotFound,
+            Some(format!("Group {group_id} is not a share group.")),
+        );
+    }
     if let Some(names) = &request.subscribed_topic_names {
         let access = ctx.access(broker);
         if let Some(denied) = names.iter().find(|t| !access.allows_topic(Op::Describe, &t.0)) {

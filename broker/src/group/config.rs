@@ -33,8 +33,9 @@ pub struct GroupConfig {
     /// `group.consumer.assignors`: the server-side assignors (short names), the first the default.
     pub consumer_assignors: Vec<String>,
     /// Share groups (KIP-932) are served and announced: `share` in
-    /// `group.coordinator.rebalance.protocols`, or `group.share.enable=true` (Kafka 4.1's internal
-    /// switch; Kafka 4.1 otherwise needs the `share.version` feature, off in a new cluster).
+    /// `group.coordinator.rebalance.protocols` (its default `classic,consumer,share` has it, as
+    /// issue 14 asks and Kafka 4.1 lists it), or `group.share.enable=true` (Kafka 4.1's internal
+    /// switch). Kafka 4.1 also needs the `share.version` feature, which oxka does not have.
     pub share_enabled: bool,
     /// `group.share.session.timeout.ms`.
     pub share_session_timeout_ms: i32,
@@ -68,7 +69,7 @@ impl Default for GroupConfig {
             consumer_heartbeat_interval_ms: 5_000,
             consumer_max_size: i32::MAX as usize,
             consumer_assignors: vec!["uniform".to_string(), "range".to_string()],
-            share_enabled: false,
+            share_enabled: true,
             share_session_timeout_ms: 45_000,
             share_heartbeat_interval_ms: 5_000,
             share_max_size: 200,
@@ -182,6 +183,7 @@ mod tests {
         assert_eq!(c.initial_rebalance_delay_ms, 0);
         assert_eq!(c.min_session_timeout_ms, 6000);
         assert!(c.consumer_protocol_enabled);
+        assert!(c.share_enabled, "classic,consumer,share by default, as in Kafka 4.1");
         assert_eq!(c.consumer_assignors, ["uniform", "range"]);
         s.insert(
             "group.coordinator.rebalance.protocols".to_string(),
@@ -193,6 +195,7 @@ mod tests {
         );
         let c = GroupConfig::from_settings(&s);
         assert!(!c.consumer_protocol_enabled);
+        assert!(!c.share_enabled);
         assert_eq!(c.consumer_assignors, ["range"]);
     }
 }

@@ -51,6 +51,12 @@ impl GroupCoordinator {
                     message: "The coordinator is shutting down.".to_string(),
                 });
             }
+            if self.share.has_group(group_id) {
+                return Err(HeartbeatError {
+                    error: ResponseError::GroupIdNotFound,
+                    message: format!("Group {group_id} is not a consumer group."),
+                });
+            }
             let joining = hb.member_epoch == 0;
             let group = match inner.groups.get_mut(group_id) {
                 Some(group) => group,

@@ -130,3 +130,26 @@ async fn consumer_groups_survive_a_restart() {
     crate::runtime::leave_cluster(&broker).await;
     broker.logs.shutdown().unwrap();
 }
+
+/// A share group's id is not a consumer group's (nor a classic group's): GROUP_ID_NOT_FOUND, as
+/// Kafka 4.1 answers.
+#[tokio::test]
+async fn a_share_groups_id_is_refused_to_consumer_and_classic_members() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = start(dir.path()).await;
+    let groups = &broker.groups;
+    let hb = crate::group::share::group::ShareHeartbeat {
+        member_id: "s".into(),
+        member_epoch: 0,
+        rack_id: None,
+        subscribed_topic_names: Some(vec!["t".into()]),
+        client_id: "c".into(),
+        client_host: "/127.0.0.1".into(),
+    };
+    groups.share.heartbeat("shared", hb, &Default::default(), 0).unwrap();
+    let refused = groups.consumer_heartbeat(&*broker, "shared", 1, join("a")).unwrap_err();
+    assert_eq!(refused.error, kafka_protocol::error::ResponseError::GroupIdNotFound);
+    assert_eq!(refused.message, "Group shared is not a consumer group.");
+    assert!(!groups.holds_group("shared"), "no consumer group was made");
+    broker.logs.shutdown().unwrap();
+}

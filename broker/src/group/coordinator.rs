@@ -77,14 +77,8 @@ pub type FetchedOffset = Result<Option<CommittedOffset>, ResponseError>;
 
 impl GroupCoordinator {
     pub fn new(config: GroupConfig) -> GroupCoordinator {
-        GroupCoordinator::with_share_state(config, None)
-    }
-
-    /// A group coordinator whose share partitions keep their state in `share_state_dir`.
-    pub fn with_share_state(config: GroupConfig, share_state_dir: Option<std::path::PathBuf>) -> GroupCoordinator {
-        let store = share_state_dir.map(super::share::store::ShareStateStore::new);
         GroupCoordinator {
-            share: super::ShareCoordinator::new(&config, store),
+            share: super::ShareCoordinator::new(&config),
             config,
             inner: Mutex::new(Inner::default()),
             ready: AtomicBool::new(false),
@@ -186,6 +180,11 @@ impl GroupCoordinator {
         partition_for(group_id, partitions)
     }
 
+    /// Whether a classic or consumer group has this id (a share group may not use it).
+    pub fn holds_group(&self, group_id: &str) -> bool {
+        self.inner.lock().groups.contains_key(group_id)
+    }
+
     pub async fn join(&self, broker: &impl GroupHost, group_id: &str, mut request: JoinRequest) -> JoinResult {
         let member_id = request.member_id.clone();
         let (tx, rx) = oneshot::channel();
@@ -193,6 +192,10 @@ impl GroupCoordinator {
             let mut inner = self.inner.lock();
             if self.closed.load(Ordering::Acquire) {
                 return JoinResult::error(&member_id, ResponseError::NotCoordinator);
+            }
+            if self.share.has_group(group_id) {
+                // A share group has this id: Kafka 4.1 answers GROUP_ID_NOT_FOUND ("not a classic group").
+                return JoinResult::error(&member_id, ResponseError::GroupIdNotFound);
             }
             if !request.member_id.is_empty() && !inner.groups.contains_key(group_id) {
                 return JoinResult::error(&member_id, ResponseError::UnknownMemberId);

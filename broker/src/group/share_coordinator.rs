@@ -4,9 +4,12 @@
 //! id and partition) and the members' share sessions (`share::session`). The API handlers
 //! (`api/share_*.rs`) call it with the clock and the topic metadata; reading the log is theirs.
 //!
-//! Durability: the share partitions' state is written to `share_state::ShareStateStore` (when one is
-//! attached) after every change, before the request that made it is answered, and read back the
-//! first time a share partition is used after a restart.
+//! Durability: each share partition is loaded at a leader epoch of its topic partition, from the
+//! state its share coordinator keeps in `__share_group_state` (`share_state::persister::load`),
+//! before it serves anything; one loaded at an older epoch (this broker led it before) is loaded
+//! again. Every change bumps the share partition's version; `share_state::persister::flush` writes
+//! the versions not yet written (one writer per share partition at a time, under `write_lock`)
+//! before the request that made the change is answered.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -15,9 +18,9 @@ use uuid::Uuid;
 
 use super::config::GroupConfig;
 use super::share::group::{ShareGroup, ShareHeartbeat, ShareHeartbeatAnswer, ShareHeartbeatError};
-use super::share::partition::{AckError, Acquired, LogBatch, ShareLimits, SharePartition};
+use super::share::partition::{AckError, Acquired, LogBatch, RecordState, ShareLimits, SharePartition};
 use super::share::session::{SessionError, SessionPartition, SessionStep, ShareSessions};
-use super::share::store::ShareStateStore;
+use crate::share_state::records::{ShareSnapshot, StateBatch};
 
 /// A share partition's key: group id, topic id, partition.
 pub type SharePartitionKey = (String, Uuid, i32);
@@ -29,18 +32,31 @@ pub struct ShareCoordinator {
     max_size: usize,
     max_sessions: usize,
     inner: Mutex<Inner>,
-    store: Option<ShareStateStore>,
+    /// Failed loads and writes of share-partition state, logged once per interval with a count.
+    pub persist_errors: crate::util::RateLimitedLog,
+    /// One writer of a share partition's state at a time (`share_state::persister`).
+    write_locks: Mutex<BTreeMap<SharePartitionKey, std::sync::Arc<tokio::sync::Mutex<()>>>>,
 }
 
 #[derive(Default)]
 struct Inner {
     groups: BTreeMap<String, ShareGroup>,
     partitions: BTreeMap<SharePartitionKey, SharePartition>,
+    /// Per share partition: the leader epoch it was loaded at, its version (bumped by every change)
+    /// and the version last persisted.
+    loaded: BTreeMap<SharePartitionKey, Loaded>,
     sessions: ShareSessions,
 }
 
+#[derive(Debug, Clone, Copy)]
+struct Loaded {
+    leader_epoch: i32,
+    version: u64,
+    persisted: u64,
+}
+
 impl ShareCoordinator {
-    pub fn new(config: &GroupConfig, store: Option<ShareStateStore>) -> ShareCoordinator {
+    pub fn new(config: &GroupConfig) -> ShareCoordinator {
         ShareCoordinator {
             limits: ShareLimits {
                 lock_duration_ms: i64::from(config.share_record_lock_duration_ms),
@@ -51,7 +67,8 @@ impl ShareCoordinator {
             max_size: config.share_max_size,
             max_sessions: config.share_max_sessions,
             inner: Mutex::new(Inner::default()),
-            store,
+            write_locks: Mutex::default(),
+            persist_errors: crate::util::RateLimitedLog::new(std::time::Duration::from_secs(30)),
         }
     }
 
@@ -91,7 +108,7 @@ impl ShareCoordinator {
             }
         }
         for key in changed {
-            self.persist(inner, &key);
+            inner.touch(&key);
         }
     }
 
@@ -146,52 +163,94 @@ impl ShareCoordinator {
         step
     }
 
+    /// Whether the share partition must be loaded (again) before it serves at `leader_epoch`.
+    pub fn needs_load(&self, key: &SharePartitionKey, leader_epoch: i32) -> bool {
+        self.inner
+            .lock()
+            .loaded
+            .get(key)
+            .is_none_or(|l| l.leader_epoch != leader_epoch)
+    }
+
+    /// Installs a share partition loaded at `leader_epoch`: from its persisted state, or (none)
+    /// starting at `initial_offset` (`share.auto.offset.reset`: latest, the high watermark), which
+    /// is then a change to persist.
+    pub fn install(
+        &self,
+        key: &SharePartitionKey,
+        leader_epoch: i32,
+        state: Option<&ShareSnapshot>,
+        initial_offset: i64,
+    ) {
+        let mut inner = self.inner.lock();
+        let (sp, version) = match state {
+            Some(s) => (from_snapshot(s), 0),
+            None => (SharePartition::new(initial_offset), 1),
+        };
+        inner.partitions.insert(key.clone(), sp);
+        inner.loaded.insert(
+            key.clone(),
+            Loaded {
+                leader_epoch,
+                version,
+                persisted: 0,
+            },
+        );
+    }
+
+    /// The share partition's state to persist, with its version, when a change is not persisted yet.
+    pub fn unpersisted(&self, key: &SharePartitionKey) -> Option<(ShareSnapshot, u64)> {
+        let inner = self.inner.lock();
+        let loaded = inner.loaded.get(key)?;
+        if loaded.version <= loaded.persisted {
+            return None;
+        }
+        let sp = inner.partitions.get(key)?;
+        Some((to_snapshot(sp, loaded.leader_epoch), loaded.version))
+    }
+
+    /// `version` of the share partition is durable.
+    pub fn persisted(&self, key: &SharePartitionKey, version: u64) {
+        if let Some(l) = self.inner.lock().loaded.get_mut(key) {
+            l.persisted = l.persisted.max(version);
+        }
+    }
+
+    /// The lock one writer of the share partition's state holds while it writes.
+    pub fn write_lock(&self, key: &SharePartitionKey) -> std::sync::Arc<tokio::sync::Mutex<()>> {
+        self.write_locks.lock().entry(key.clone()).or_default().clone()
+    }
+
     /// Where the next fetch of a share partition reads the log, after its expired locks are released
-    /// and its start follows the log's. A share partition used for the first time starts at its
-    /// persisted state, else at `initial_offset` (`share.auto.offset.reset`: latest, the high watermark).
+    /// and its start follows the log's; `None` when it is not loaded at `leader_epoch`.
     pub fn fetch_offset(
         &self,
         key: &SharePartitionKey,
+        leader_epoch: i32,
         log_start_offset: i64,
-        initial_offset: i64,
         now_ms: i64,
-    ) -> i64 {
+    ) -> Option<i64> {
         let mut inner = self.inner.lock();
-        self.ensure_loaded(&mut inner, key, initial_offset);
+        if inner.loaded.get(key).is_none_or(|l| l.leader_epoch != leader_epoch) {
+            return None;
+        }
         let limits = self.limits;
-        let sp = inner.partitions.get_mut(key).expect("loaded above");
+        let sp = inner.partitions.get_mut(key)?;
         let before = sp.start_offset();
         let expired = sp.expire_locks(now_ms, limits);
         sp.follow_log_start(log_start_offset);
         let offset = sp.next_fetch_offset();
         if expired > 0 || sp.start_offset() != before {
-            self.persist(&inner, key);
+            inner.touch(key);
         }
-        offset
-    }
-
-    fn ensure_loaded(&self, inner: &mut Inner, key: &SharePartitionKey, initial_offset: i64) {
-        if inner.partitions.contains_key(key) {
-            return;
-        }
-        let restored = self.store.as_ref().and_then(|store| match store.read(key) {
-            Ok(found) => found,
-            Err(e) => {
-                tracing::error!(group = key.0, topic_id = %key.1, partition = key.2, "cannot read share-partition state, starting from the log: {e}");
-                None
-            }
-        });
-        let sp = restored.unwrap_or_else(|| SharePartition::new(initial_offset));
-        inner.partitions.insert(key.clone(), sp);
-        if self.store.is_some() {
-            self.persist(inner, key);
-        }
+        Some(offset)
     }
 
     /// Acquires records of `batches` for `member`.
     pub fn acquire(
         &self,
         key: &SharePartitionKey,
+        leader_epoch: i32,
         member: &str,
         batches: &[LogBatch],
         max_records: usize,
@@ -199,13 +258,16 @@ impl ShareCoordinator {
     ) -> Vec<Acquired> {
         let mut inner = self.inner.lock();
         let limits = self.limits;
+        if inner.loaded.get(key).is_none_or(|l| l.leader_epoch != leader_epoch) {
+            return Vec::new();
+        }
         let Some(sp) = inner.partitions.get_mut(key) else {
             return Vec::new();
         };
         let before = (sp.start_offset(), sp.end_offset());
         let acquired = sp.acquire(member, batches, max_records, now_ms, limits);
         if !acquired.is_empty() || (sp.start_offset(), sp.end_offset()) != before {
-            self.persist(&inner, key);
+            inner.touch(key);
         }
         acquired
     }
@@ -215,12 +277,14 @@ impl ShareCoordinator {
     pub fn acknowledge(
         &self,
         key: &SharePartitionKey,
+        leader_epoch: i32,
         member: &str,
         batches: &[(i64, i64, Vec<i8>)],
     ) -> Result<(), AckError> {
         let mut inner = self.inner.lock();
         let limits = self.limits;
-        let Some(sp) = inner.partitions.get_mut(key) else {
+        let current = inner.loaded.get(key).is_some_and(|l| l.leader_epoch == leader_epoch);
+        let Some(sp) = inner.partitions.get_mut(key).filter(|_| current) else {
             return Err(AckError::InvalidRecordState(format!(
                 "Member {member} holds no records of partition {} here.",
                 key.2
@@ -234,7 +298,7 @@ impl ShareCoordinator {
                 }
             }
         }
-        self.persist(&inner, key);
+        inner.touch(key);
         result
     }
 
@@ -258,31 +322,12 @@ impl ShareCoordinator {
             .is_none_or(|g| g.members.is_empty())
     }
 
-    /// Sets a share partition's start offset (AlterShareGroupOffsets): nothing in flight, the next
-    /// fetch reads from `start_offset`.
-    pub fn alter_start_offset(&self, key: &SharePartitionKey, start_offset: i64) -> Result<(), String> {
+    /// Forgets a share partition here (AlterShareGroupOffsets and DeleteShareGroupOffsets change
+    /// its persisted state): its next fetch loads it again.
+    pub fn forget(&self, key: &SharePartitionKey) {
         let mut inner = self.inner.lock();
-        inner.partitions.insert(key.clone(), SharePartition::new(start_offset));
-        match &self.store {
-            Some(store) => store.write(key, &inner.partitions[key]).map_err(|e| e.to_string()),
-            None => Ok(()),
-        }
-    }
-
-    /// Forgets a group's share partitions of a topic (DeleteShareGroupOffsets): the next fetch starts
-    /// them as new ones.
-    /// `partitions` is the topic's partition count (the state of partitions not loaded since the
-    /// last restart is in the store only).
-    pub fn delete_topic_state(&self, group_id: &str, topic_id: Uuid, partitions: i32) -> Result<(), String> {
-        let mut inner = self.inner.lock();
-        for p in 0..partitions {
-            let key = (group_id.to_string(), topic_id, p);
-            inner.partitions.remove(&key);
-            if let Some(store) = &self.store {
-                store.remove(&key).map_err(|e| e.to_string())?;
-            }
-        }
-        Ok(())
+        inner.partitions.remove(key);
+        inner.loaded.remove(key);
     }
 
     /// Whether any share group has members here (tests, ListGroups).
@@ -290,12 +335,54 @@ impl ShareCoordinator {
         self.inner.lock().groups.keys().cloned().collect()
     }
 
-    fn persist(&self, inner: &Inner, key: &SharePartitionKey) {
-        let (Some(store), Some(sp)) = (&self.store, inner.partitions.get(key)) else {
-            return;
-        };
-        if let Err(e) = store.write(key, sp) {
-            tracing::error!(group = key.0, topic_id = %key.1, partition = key.2, "cannot write share-partition state: {e}");
+    /// Whether a share group has this id (a classic or consumer group may not use it).
+    pub fn has_group(&self, group_id: &str) -> bool {
+        self.inner.lock().groups.contains_key(group_id)
+    }
+}
+
+impl Inner {
+    /// A change of the share partition, to persist.
+    fn touch(&mut self, key: &SharePartitionKey) {
+        if let Some(l) = self.loaded.get_mut(key) {
+            l.version += 1;
         }
     }
+}
+
+/// The persisted form of a share partition (acquired records as available: locks do not survive).
+pub fn to_snapshot(sp: &SharePartition, leader_epoch: i32) -> ShareSnapshot {
+    ShareSnapshot {
+        snapshot_epoch: 0,
+        state_epoch: 0,
+        leader_epoch,
+        start_offset: sp.start_offset(),
+        create_timestamp: 0,
+        write_timestamp: 0,
+        state_batches: sp
+            .state_batches()
+            .into_iter()
+            .map(|(first, last, state, count)| StateBatch {
+                first_offset: first,
+                last_offset: last,
+                delivery_state: state.code(),
+                delivery_count: count,
+            })
+            .collect(),
+    }
+}
+
+/// A share partition from its persisted state; a batch of an unknown delivery state comes back
+/// available (delivered again rather than lost).
+pub fn from_snapshot(s: &ShareSnapshot) -> SharePartition {
+    let batches: Vec<(i64, i64, RecordState, i16)> = s
+        .state_batches
+        .iter()
+        .filter(|b| b.last_offset >= b.first_offset)
+        .map(|b| {
+            let state = RecordState::from_code(b.delivery_state).unwrap_or(RecordState::Available);
+            (b.first_offset, b.last_offset, state, b.delivery_count)
+        })
+        .collect();
+    SharePartition::restore(s.start_offset.max(0), &batches)
 }

@@ -1,4 +1,4 @@
-//! Unit tests of the pure share-group state: share partitions, membership, sessions, the store's codec.
+//! Unit tests of the pure share-group state: share partitions, membership, sessions, the persisted form of a share partition.
 
 use std::collections::BTreeMap;
 
@@ -7,7 +7,6 @@ use uuid::Uuid;
 use super::group::{ShareGroup, ShareHeartbeat, ShareHeartbeatError};
 use super::partition::{AckError, LogBatch, RecordState, ShareLimits, SharePartition};
 use super::session::{SessionError, SessionStep, ShareSessions};
-use super::store;
 
 const LIMITS: ShareLimits = ShareLimits {
     lock_duration_ms: 1000,
@@ -150,21 +149,27 @@ fn the_log_start_offset_moves_the_share_partition() {
 }
 
 #[test]
-fn state_round_trips_through_the_store_codec() {
+fn state_round_trips_through_its_persisted_batches() {
     let mut sp = SharePartition::new(0);
     sp.acquire("a", &[batch(0, 5)], 10, 0, LIMITS);
     sp.acknowledge("a", 1, 2, &[1], LIMITS).unwrap();
     sp.acknowledge("a", 3, 3, &[3], LIMITS).unwrap();
-    let text = store::encode(&sp);
-    assert_eq!(text, "1\nstart 0\n0 0 0 1\n1 2 2 1\n3 3 4 1\n4 5 0 1\n");
-    let back = store::decode(&text).unwrap();
+    let batches = sp.state_batches();
+    assert_eq!(
+        batches,
+        [
+            (0, 0, RecordState::Available, 1),
+            (1, 2, RecordState::Acknowledged, 1),
+            (3, 3, RecordState::Archived, 1),
+            (4, 5, RecordState::Available, 1),
+        ]
+    );
+    let back = SharePartition::restore(sp.start_offset(), &batches);
     // Acquired records come back available, with their delivery counts.
     assert_eq!(back.record(0).unwrap().state, RecordState::Available);
     assert_eq!(back.record(0).unwrap().delivery_count, 1);
     assert_eq!(back.record(1).unwrap().state, RecordState::Acknowledged);
     assert_eq!(back.end_offset(), 6);
-    assert_eq!(store::decode("1\nstart x\n"), Err(2));
-    assert_eq!(store::decode("1\nstart 0\n0 1 9 1\n"), Err(3));
 }
 
 fn topics() -> BTreeMap<String, (Uuid, i32)> {

@@ -1,0 +1,14 @@
+//! Share-partition state (KIP-932) in Kafka's internal topic `__share_group_state`: `records`
+//! (Kafka's ShareSnapshot key and value, the partition of a share partition's state),
+//! `coordinator` (`ShareStateCoordinator`, Kafka's share coordinator: owns the state of the
+//! partitions of that topic this broker leads, loads them on becoming leader, writes with
+//! acks=all), `persister` (what a share partition's leader calls: the share coordinator
+//! in-process or over the inter-broker connection). The share partitions themselves are
+//! `group::share` and `group::share_coordinator`.
+
+pub mod coordinator;
+pub mod persister;
+pub mod records;
+
+pub use coordinator::{ShareStateConfig, ShareStateCoordinator};
+pub use records::SHARE_GROUP_STATE_TOPIC;
