@@ -311,6 +311,87 @@ fn kip848_group_survives_a_broker_restart() {
     drop(members);
 }
 
+/// A failover of the group's coordinator (issue 14): three brokers, `__consumer_offsets` and the topic
+/// at RF 3, a stable consumer-protocol group of three Java members under a producer; the broker that
+/// leads the group's `__consumer_offsets` partition is killed -9. Its successor loads the group's
+/// records from its replica, so the members carry on with their member epochs and assignments (no
+/// rebalance callback) and no record is skipped.
+#[test]
+fn kip848_group_survives_its_coordinators_failover() {
+    let _serial = serial();
+    let mut cluster = Cluster::start_with(cluster::Options {
+        broker_config: &[
+            ("group.consumer.session.timeout.ms", "15000"),
+            ("group.consumer.heartbeat.interval.ms", "500"),
+        ],
+        ..Default::default()
+    });
+    cluster.create_topic(TOPIC, PARTS as u32, 3);
+    cluster.wait_all_led(TOPIC, PARTS as usize);
+    let all = [1, 2, 3].map(|id| cluster.broker(id).bootstrap()).join(",");
+    let work = tempfile::tempdir().unwrap();
+    let dir = work.path().to_path_buf();
+    let classpath = java_classpath(&dir, &["GroupMember"]);
+    let stop = dir.join("producer.stop");
+    let mut producer = Proc(python_spawn(
+        PY_PRODUCER,
+        &all,
+        &[("STOP", stop.to_str().unwrap()), ("TOPIC", TOPIC)],
+        &dir,
+        "producer",
+    ));
+    let names = ["m1", "m2", "m3"];
+    let members: Vec<Proc> = names
+        .iter()
+        .map(|n| java_member(&classpath, cluster.broker(1), &dir, n, "consumer"))
+        .collect();
+    wait_one_owner_each(&dir, &names, PARTS, Duration::from_secs(90));
+    std::thread::sleep(Duration::from_secs(3));
+    one_owner_each(&dir, &names, PARTS).expect("a stable group");
+    let epochs = |n: &str| generations_after(&dir, n, 0);
+    let before: Vec<(Vec<i32>, usize)> = names
+        .iter()
+        .map(|n| (epochs(n), ownership_events(&dir, n).len()))
+        .collect();
+
+    let offsets_leaders = cluster::partition_leaders(&cluster.metadata_via(1), "__consumer_offsets");
+    let coordinator = offsets_leaders[&cluster::offsets_partition("kip848", 50)];
+    assert!(
+        coordinator > 0,
+        "the group's partition has a leader: {offsets_leaders:?}"
+    );
+    cluster.broker_mut(coordinator).kill9();
+    // Past the broker session timeout (the controller moves leadership), a new coordinator's load,
+    // and many heartbeats.
+    std::thread::sleep(Duration::from_secs(15));
+    one_owner_each(&dir, &names, PARTS).expect("the same owners after the failover");
+    for (n, (epochs_before, events_before)) in names.iter().zip(&before) {
+        let events = ownership_events(&dir, n);
+        assert_eq!(
+            events.len(),
+            *events_before,
+            "{n} saw a rebalance after broker {coordinator} (its coordinator) was killed: {:?}\n{}",
+            &events[*events_before..],
+            cluster.logs()
+        );
+        assert_eq!(
+            epochs(n).last(),
+            epochs_before.last(),
+            "{n}'s member epoch changed across the failover"
+        );
+    }
+    let now_leader = cluster::partition_leaders(
+        &cluster.metadata_via(if coordinator == 1 { 2 } else { 1 }),
+        "__consumer_offsets",
+    )[&cluster::offsets_partition("kip848", 50)];
+    assert!(
+        now_leader > 0 && now_leader != coordinator,
+        "the group's partition moved to a live broker: {now_leader}"
+    );
+    stop_producer_and_check_consumed(&dir, &mut producer, &stop, &names, Duration::from_secs(60));
+    drop(members);
+}
+
 /// A subscription by regex (`SubscriptionPattern`, resolved by the broker with RE2 semantics) picks up
 /// a topic created after the member joined, and never a topic it does not match.
 #[test]

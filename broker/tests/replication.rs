@@ -313,18 +313,6 @@ fn java_idempotent_producer_rides_out_a_leader_kill_without_waiting_for_it() {
     assert_eq!(out.trim(), format!("ok {COUNT}"));
 }
 
-/// Java's `String.hashCode`, as Kafka maps a group to its `__consumer_offsets` partition.
-fn java_hash(s: &str) -> i32 {
-    s.encode_utf16()
-        .fold(0i32, |h, c| h.wrapping_mul(31).wrapping_add(c as i32))
-}
-
-/// Kafka's `Utils.abs(groupId.hashCode) % partitions`.
-fn offsets_partition(group: &str, partitions: i32) -> i32 {
-    let h = java_hash(group);
-    (if h == i32::MIN { 0 } else { h.abs() }) % partitions
-}
-
 /// A librdkafka consumer group (confluent-kafka) and a Java consumer group (Kafka's console consumer)
 /// keep consuming through a kill -9 of the broker that leads their `__consumer_offsets` partition
 /// (RF 3): the new leader loads the groups from its replica, both resume from their committed offsets,

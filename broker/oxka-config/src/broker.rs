@@ -380,6 +380,10 @@ impl BrokerConfig {
             raw.ranged::<i64>(key, min, i32::MAX as i64)?;
         }
         raw.ranged::<i64>("group.share.delivery.count.limit", 2, 10)?;
+        // The share coordinator's `__share_group_state` (read by `share_state::ShareStateConfig`).
+        raw.ranged::<i64>("share.coordinator.state.topic.num.partitions", 1, 1_000_000)?;
+        raw.ranged::<i64>("share.coordinator.state.topic.replication.factor", 1, i16::MAX as i64)?;
+        raw.ranged::<i64>("share.coordinator.state.topic.min.isr", 1, i16::MAX as i64)?;
         group_list_setting(
             raw,
             "group.coordinator.rebalance.protocols",

@@ -34,10 +34,11 @@ const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
 pub struct ShareStateConfig {
     /// `share.coordinator.state.topic.num.partitions` (50).
     pub num_partitions: i32,
-    /// `share.coordinator.state.topic.replication.factor` (3; capped to the live brokers when the
-    /// topic is created, so a single broker serves share groups with the defaults).
+    /// `share.coordinator.state.topic.replication.factor` (3). As in Kafka, the topic is not created
+    /// while fewer brokers are live: a single broker sets it to 1 (config/server.properties does, as
+    /// Kafka's own does), never silently, so a cluster never ends up with share state on one replica.
     pub replication_factor: i16,
-    /// `share.coordinator.state.topic.min.isr` (2; capped to the replication factor).
+    /// `share.coordinator.state.topic.min.isr` (2): the topic's `min.insync.replicas`.
     pub min_isr: i32,
 }
 
@@ -105,16 +106,8 @@ impl ShareStateCoordinator {
             self.ready.store(true, Ordering::Release);
             return Ok(());
         }
-        let live = broker
-            .metadata
-            .image()
-            .brokers
-            .values()
-            .filter(|b| !b.fenced)
-            .count()
-            .max(1);
-        let rf = self.config.replication_factor.min(live as i16);
-        let min_isr = self.config.min_isr.min(i32::from(rf));
+        let rf = self.config.replication_factor;
+        let min_isr = self.config.min_isr;
         // Kafka uses cleanup.policy=delete and prunes what newer snapshots replaced; oxka writes only
         // whole snapshots under one key per share partition, so compaction keeps the latest of each.
         let configs: BTreeMap<String, String> = [
@@ -144,7 +137,9 @@ impl ShareStateCoordinator {
                 if !self.warned.swap(true, Ordering::Relaxed) {
                     tracing::error!(
                         "cannot create {SHARE_GROUP_STATE_TOPIC} (share.coordinator.state.topic.replication.factor={rf}, \
-                         share.coordinator.state.topic.num.partitions={}): {}; share groups are unavailable until it can be",
+                         share.coordinator.state.topic.num.partitions={}): {}; share groups are unavailable until it can be \
+                         (with fewer brokers than that, lower share.coordinator.state.topic.replication.factor and \
+                         share.coordinator.state.topic.min.isr, as a single broker sets them to 1)",
                         self.config.num_partitions,
                         e.message
                     );

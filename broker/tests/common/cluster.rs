@@ -126,6 +126,13 @@ impl Cluster {
             ("broker.heartbeat.interval.ms".to_string(), "500".to_string()),
             // Groups fail over with their __consumer_offsets partition, as in a real cluster.
             ("offsets.topic.replication.factor".to_string(), "3".to_string()),
+            // So does share-group state with its __share_group_state partition (Kafka's defaults; the
+            // single-broker harness sets 1).
+            (
+                "share.coordinator.state.topic.replication.factor".to_string(),
+                "3".to_string(),
+            ),
+            ("share.coordinator.state.topic.min.isr".to_string(), "2".to_string()),
             // Shorter than the harness's 30 s wait for the listener, so a broker that cannot register
             // exits with its own error first.
             (
@@ -634,4 +641,16 @@ pub fn per_partition(records: &[Record]) -> BTreeMap<i32, usize> {
 pub fn sorted(mut records: Vec<Record>) -> Vec<Record> {
     records.sort();
     records
+}
+
+/// Java's `String.hashCode`, as Kafka maps a group to its `__consumer_offsets` partition.
+pub fn java_hash(s: &str) -> i32 {
+    s.encode_utf16()
+        .fold(0i32, |h, c| h.wrapping_mul(31).wrapping_add(c as i32))
+}
+
+/// Kafka's `Utils.abs(groupId.hashCode) % partitions`: the `__consumer_offsets` partition of a group.
+pub fn offsets_partition(group: &str, partitions: i32) -> i32 {
+    let h = java_hash(group);
+    (if h == i32::MIN { 0 } else { h.abs() }) % partitions
 }

@@ -227,6 +227,8 @@ impl Broker {
         set("offsets.topic.replication.factor", "1".into());
         set("transaction.state.log.replication.factor", "1".into());
         set("transaction.state.log.min.isr", "1".into());
+        set("share.coordinator.state.topic.replication.factor", "1".into());
+        set("share.coordinator.state.topic.min.isr", "1".into());
         set("group.initial.rebalance.delay.ms", "0".into());
         if self.target == Target::Oxka {
             set("metrics.port", self.metrics_port.to_string());
