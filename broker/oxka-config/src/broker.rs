@@ -338,7 +338,8 @@ impl BrokerConfig {
         // Accepted for compatibility: they describe JVM or ZooKeeper-era machinery that has no
         // counterpart here, and ignoring them changes no observable behaviour.
         raw.accept("zookeeper.session.timeout.ms");
-        let replication = ReplicationConfig::from_raw(raw, &listeners[0].name)?;
+        let listener_names: Vec<&str> = listeners.iter().map(|l| l.name.as_str()).collect();
+        let mut replication = ReplicationConfig::from_raw(raw, &listener_names)?;
         let leader_balance = LeaderBalanceConfig::from_raw(raw)?;
         if !listeners.iter().any(|l| l.name == replication.inter_broker_listener) {
             return Err(raw.invalid(
@@ -346,16 +347,13 @@ impl BrokerConfig {
                 format!("{} is not among listeners", replication.inter_broker_listener),
             ));
         }
-        let secured = tls.iter().map(|t| &t.listener).chain(sasl.iter().map(|s| &s.listener));
-        if secured.into_iter().any(|l| *l == replication.inter_broker_listener) {
-            return Err(raw.invalid(
-                "inter.broker.listener.name",
-                format!(
-                    "{} is an SSL or SASL listener, and brokers do not speak TLS or SASL to each other yet; name a PLAINTEXT listener (the first listener is the default)",
-                    replication.inter_broker_listener
-                ),
-            ));
-        }
+        let inter_broker = replication.inter_broker_listener.clone();
+        replication.inter_broker_security = crate::inter_broker::InterBrokerSecurity::from_raw(
+            raw,
+            &inter_broker,
+            tls.iter().find(|t| t.listener == inter_broker),
+            sasl.iter().find(|s| s.listener == inter_broker),
+        )?;
         // The group coordinator's settings: validated here (so a bad value stops the broker with
         // file:line), read by `group::GroupConfig::from_settings` from `static_settings`.
         for (key, min) in [
@@ -787,10 +785,6 @@ mod tests {
             .unwrap();
         assert_eq!(c.tls.len(), 1);
         assert_eq!(c.tls[0].listener, "SSL");
-        let e = parse("listeners=SSL://:9093,PLAINTEXT://:9092\nssl.keystore.type=PEM\nssl.keystore.location=/k.pem\n")
-            .unwrap_err()
-            .to_string();
-        assert!(e.contains("brokers do not speak TLS or SASL to each other yet"), "{e}");
         assert!(parse("advertised.listeners=OTHER://h:1\n").is_err());
     }
 

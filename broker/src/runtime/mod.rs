@@ -135,6 +135,16 @@ pub async fn start(config: BrokerConfig) -> anyhow::Result<Arc<Broker>> {
     if !config.unknown_keys.is_empty() {
         warn!("ignoring unknown config keys: {}", config.unknown_keys.join(", "));
     }
+    // The inter-broker listener's PEM files are read on every connection to another broker; an
+    // unreadable one stops the broker here, with the reason, rather than at the first fetch.
+    let inter_broker = &config.replication.inter_broker_security;
+    crate::inter_broker::client_security(inter_broker)
+        .map_err(|e| anyhow::anyhow!("listener {}: {e}", config.replication.inter_broker_listener))?;
+    info!(
+        listener = %config.replication.inter_broker_listener,
+        protocol = inter_broker.protocol(),
+        "connections to other brokers use the inter-broker listener"
+    );
     let mut known_cluster_id = None;
     for dir in &config.log_dirs {
         if let Some(id) = prepare_log_dir(dir, config.broker_id.0)? {

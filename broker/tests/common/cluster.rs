@@ -25,6 +25,9 @@ pub struct Options {
     pub coordinator_config: &'static str,
     /// More `server.properties` settings for every broker.
     pub broker_config: &'static [(&'static str, &'static str)],
+    /// More settings for each broker (index 0 is broker 1), after `broker_config`: say, a listener on
+    /// a port of its own, or paths made by the test.
+    pub per_broker: Vec<Vec<(String, String)>>,
 }
 
 impl Default for Options {
@@ -34,6 +37,7 @@ impl Default for Options {
             racks: None,
             coordinator_config: "",
             broker_config: &[],
+            per_broker: Vec::new(),
         }
     }
 }
@@ -106,6 +110,14 @@ impl Cluster {
                 .iter()
                 .map(|(k, v)| (k.as_str(), v.as_str()))
                 .chain(options.broker_config.iter().copied())
+                .chain(
+                    options
+                        .per_broker
+                        .get(id as usize - 1)
+                        .into_iter()
+                        .flatten()
+                        .map(|(k, v)| (k.as_str(), v.as_str())),
+                )
                 .collect();
             cluster.brokers.push(Broker::start(&overrides));
         }

@@ -1,5 +1,6 @@
 //! The client side of TLS and SASL PLAIN, for connections that a `security.protocol` other than
-//! PLAINTEXT asks for (the native tools' `--command-config`): a rustls client configuration from PEM
+//! PLAINTEXT asks for (the native tools' `--command-config`, and a broker's connections to other brokers
+//! over an SSL or SASL inter-broker listener): a rustls client configuration from PEM
 //! files, the TLS handshake, and the SASL login (PLAIN or SCRAM over SaslHandshake v1 and
 //! SaslAuthenticate) that must come before any other request. `Stream` halves carry either a plain TCP stream or a TLS one.
 
