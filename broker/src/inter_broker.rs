@@ -100,7 +100,7 @@ impl InterBrokerConnections {
         version: i16,
         request: &RequestKind,
         timeout: Duration,
-        security: &ClientSecurity,
+        settings: &InterBrokerSecurity,
     ) -> Result<ResponseKind, ClientError> {
         if let Some(mut connection) = self.take(broker, address) {
             match connection.call(api, version, request, timeout).await {
@@ -112,8 +112,10 @@ impl InterBrokerConnections {
                 Err(e) => return Err(e),
             }
         }
+        // Built only for a new connection: a kept one needs no PEM files read.
+        let security = client_security(settings).map_err(ClientError::Protocol)?;
         let mut connection =
-            ClientConnection::connect_secured(address, client_id, CONNECT_TIMEOUT, MAX_RESPONSE_BYTES, security)
+            ClientConnection::connect_secured(address, client_id, CONNECT_TIMEOUT, MAX_RESPONSE_BYTES, &security)
                 .await?;
         let response = connection.call(api, version, request, timeout).await?;
         self.put(broker, connection);
@@ -139,10 +141,10 @@ pub async fn call(
         .and_then(|b| b.address(&broker.config.replication.inter_broker_listener))
         .ok_or_else(|| format!("broker {target} has no registered endpoint"))?;
     let client_id = format!("oxka-broker-{}", broker.broker_id());
-    let security = client_security(&broker.config.replication.inter_broker_security)?;
+    let settings = &broker.config.replication.inter_broker_security;
     broker
         .inter_broker
-        .call(target, &address, &client_id, api, version, &request, timeout, &security)
+        .call(target, &address, &client_id, api, version, &request, timeout, settings)
         .await
         .map_err(|e| e.to_string())
 }

@@ -612,3 +612,88 @@ fn brokers_replicate_over_sasl_ssl_logging_in_with_scram_as_a_super_user() {
         });
     }
 }
+
+/// Issue 13, bad input: broker 3's truststore holds another CA, so it cannot check the other brokers'
+/// certificates. Its fetchers log the refused handshake once per interval with a count, naming the
+/// leader, and retry with backoff (a handful of lines, not a tight loop); the leaders drop it from the
+/// ISR, and acks=all writes (min.insync.replicas 2) go on with brokers 1 and 2.
+#[test]
+fn a_broker_that_does_not_trust_its_peers_logs_it_and_the_others_carry_on() {
+    let _serial = serial();
+    let certs = Certs::new();
+    let ports: Vec<u16> = (0..3).map(|_| free_port()).collect();
+    let keystore = certs.path("server-store.pem").display().to_string();
+    let per_broker = ports
+        .iter()
+        .enumerate()
+        .map(|(i, &port)| {
+            let ca = if i == 2 { "other-ca.pem" } else { "ca.pem" };
+            let mut settings = inter_broker_listener("INTERNAL", "SSL", port);
+            for (k, v) in [
+                ("listener.name.internal.ssl.keystore.type", "PEM".to_string()),
+                ("listener.name.internal.ssl.keystore.location", keystore.clone()),
+                ("listener.name.internal.ssl.truststore.type", "PEM".to_string()),
+                (
+                    "listener.name.internal.ssl.truststore.location",
+                    certs.path(ca).display().to_string(),
+                ),
+                ("replica.lag.time.max.ms", "3000".to_string()),
+                ("replica.fetch.backoff.ms", "500".to_string()),
+            ] {
+                settings.push((k.to_string(), v));
+            }
+            settings
+        })
+        .collect();
+    let mut cluster = common::cluster::Cluster::start_with(common::cluster::Options {
+        per_broker,
+        ..Default::default()
+    });
+    cluster.create_topic("distrust", 3, 3);
+    let line = cluster.wait_until(
+        "broker 3's log line about the untrusted certificate",
+        Duration::from_secs(30),
+        || {
+            cluster
+                .broker(3)
+                .log_text()
+                .lines()
+                .find(|l| l.contains("replica fetcher") && l.contains("TLS handshake failed"))
+                .map(str::to_string)
+                .ok_or_else(|| "no such line yet".to_string())
+        },
+    );
+    eprintln!("{line}");
+    assert!(
+        line.contains("in the last interval") && line.contains("leader=") && line.contains("127.0.0.1:"),
+        "{line}"
+    );
+    let bootstrap = cluster.bootstrap();
+    let records: String = (0..20).map(|i| format!("kept-{i}\n")).collect();
+    let produced = kafka_tool_stdin(
+        "4",
+        "console-producer",
+        &[
+            "--bootstrap-server",
+            &bootstrap,
+            "--topic",
+            "distrust",
+            "--producer-property",
+            "acks=all",
+        ],
+        records.as_bytes(),
+        90,
+    );
+    cluster.expect_ok("kafka-console-producer acks=all without broker 3", &produced);
+    let refused = cluster
+        .broker(3)
+        .log_text()
+        .lines()
+        .filter(|l| l.contains("replica fetcher"))
+        .count();
+    assert!(
+        (1..20).contains(&refused),
+        "{refused} replica fetcher lines on broker 3: retried in a tight loop?"
+    );
+    assert!(cluster.broker_mut(3).is_running(), "broker 3 stopped");
+}
