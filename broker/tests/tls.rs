@@ -697,3 +697,70 @@ fn a_broker_that_does_not_trust_its_peers_logs_it_and_the_others_carry_on() {
     );
     assert!(cluster.broker_mut(3).is_running(), "broker 3 stopped");
 }
+
+/// Issue 13, coordinators: `sslQuorum=true` with ZooKeeper's `ssl.quorum.*` keys (PEM) puts Raft
+/// between the three coordinators on mutual TLS. The ensemble elects a leader and commits (the brokers
+/// register, a topic is created); a capture of the peer ports holds none of the topic's name, while a
+/// capture of the coordinators' client ports (the brokers' CreateTopics to the controller, still
+/// plaintext: the negative control) does.
+#[test]
+fn coordinators_replicate_metadata_over_quorum_tls() {
+    let _serial = serial();
+    let certs = Certs::new();
+    let quorum = format!(
+        "sslQuorum=true\nssl.quorum.keyStore.location={}\nssl.quorum.keyStore.type=PEM\n\
+         ssl.quorum.trustStore.location={}\nssl.quorum.trustStore.type=PEM\n",
+        certs.path("server-store.pem").display(),
+        certs.path("ca.pem").display()
+    );
+    let cluster = common::cluster::Cluster::start_with(common::cluster::Options {
+        coordinator_config: Box::leak(quorum.into_boxed_str()),
+        ..Default::default()
+    });
+    let mut peer_ports = Vec::new();
+    for c in &cluster.coordinators {
+        let log = std::fs::read_to_string(c.log_path()).unwrap();
+        assert!(
+            log.contains("Raft between coordinators over TLS"),
+            "{}",
+            c.log_tail_lines(20)
+        );
+        let port = log
+            .split("peers ")
+            .nth(1)
+            .and_then(|rest| rest.split([',', ' ', '\n']).next())
+            .and_then(|addr| addr.rsplit_once(':'))
+            .and_then(|(_, port)| port.parse::<u16>().ok())
+            .unwrap_or_else(|| panic!("no peer port in the coordinator's log:\n{log}"));
+        peer_ports.push(port);
+    }
+    let client_ports: Vec<u16> = cluster
+        .coordinators
+        .iter()
+        .map(|c| c.address().rsplit_once(':').unwrap().1.parse().unwrap())
+        .collect();
+    let peers = Capture::start(cluster._dir.path().join("peers.pcap"), &peer_ports);
+    let clients = Capture::start(cluster._dir.path().join("coordinator-clients.pcap"), &client_ports);
+    let marker = "PLAINTEXT-MARKER-quorum-5c1e";
+    cluster.create_topic(marker, 3, 3);
+    let described = cluster.topics_ok(&["--describe", "--topic", marker]);
+    assert!(described.contains("ReplicationFactor: 3"), "{described}");
+    std::thread::sleep(Duration::from_secs(1));
+    let peers = peers.finish();
+    let clients = clients.finish();
+    eprintln!(
+        "captured {} bytes between coordinators, {} bytes on their client ports",
+        peers.len(),
+        clients.len()
+    );
+    assert!(peers.len() > 2_000, "no Raft traffic captured");
+    assert_eq!(
+        occurrences(&peers, marker.as_bytes()),
+        0,
+        "the topic name crossed the peer port in plaintext"
+    );
+    assert!(
+        occurrences(&clients, marker.as_bytes()) > 0,
+        "the control capture of the coordinators' client ports should show the topic name"
+    );
+}

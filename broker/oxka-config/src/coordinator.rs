@@ -84,6 +84,8 @@ pub struct CoordinatorConfig {
     pub metrics_port: Option<u16>,
     /// Memory budget from `KAFKA_HEAP_OPTS` `-Xmx` (default 512 MiB).
     pub heap_bytes: u64,
+    /// `sslQuorum=true` and `ssl.quorum.*` (ZooKeeper's keys): TLS on the Raft peer port.
+    pub quorum_tls: Option<crate::quorum_tls::QuorumTls>,
     pub unknown_keys: Vec<String>,
 }
 
@@ -229,6 +231,7 @@ impl CoordinatorConfig {
             leader_balance,
             metrics_port,
             heap_bytes,
+            quorum_tls: crate::quorum_tls::from_raw(raw)?,
             unknown_keys: raw.unknown_keys(),
         })
     }

@@ -13,6 +13,7 @@ pub mod leader_balance;
 pub mod oauthbearer;
 pub mod principal_mapping;
 pub mod properties;
+pub mod quorum_tls;
 pub mod raw;
 pub mod replication;
 pub mod sasl;
