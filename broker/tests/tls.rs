@@ -699,24 +699,64 @@ fn a_broker_that_does_not_trust_its_peers_logs_it_and_the_others_carry_on() {
 }
 
 /// Issue 13, coordinators: `sslQuorum=true` with ZooKeeper's `ssl.quorum.*` keys (PEM) puts Raft
-/// between the three coordinators on mutual TLS. The ensemble elects a leader and commits (the brokers
-/// register, a topic is created); a capture of the peer ports holds none of the topic's name, while a
-/// capture of the coordinators' client ports (the brokers' CreateTopics to the controller, still
-/// plaintext: the negative control) does.
+/// between the three coordinators on mutual TLS, and each coordinator's `secureClientPort` (with
+/// ZooKeeper's `ssl.*` keys, client certificates needed) serves the brokers, which connect with
+/// KIP-515's `zookeeper.ssl.*` keys. The ensemble elects a leader and commits (the brokers register
+/// over TLS, a topic is created through the controller); captures of the peer ports and of the secure
+/// client ports hold none of the topic's name, while a capture of the brokers' PLAINTEXT listener,
+/// where kafka-topics sends it (the negative control), does.
 #[test]
-fn coordinators_replicate_metadata_over_quorum_tls() {
+fn coordinators_replicate_and_serve_brokers_over_tls() {
     let _serial = serial();
     let certs = Certs::new();
+    let (keystore, truststore) = (certs.path("server-store.pem"), certs.path("ca.pem"));
     let quorum = format!(
         "sslQuorum=true\nssl.quorum.keyStore.location={}\nssl.quorum.keyStore.type=PEM\n\
          ssl.quorum.trustStore.location={}\nssl.quorum.trustStore.type=PEM\n",
-        certs.path("server-store.pem").display(),
-        certs.path("ca.pem").display()
+        keystore.display(),
+        truststore.display()
     );
+    let secure_ports: Vec<u16> = (0..3).map(|_| free_port()).collect();
+    let per_coordinator = secure_ports
+        .iter()
+        .map(|port| {
+            format!(
+                "secureClientPort={port}\nssl.keyStore.location={}\nssl.keyStore.type=PEM\n\
+                 ssl.trustStore.location={}\nssl.trustStore.type=PEM\n",
+                keystore.display(),
+                truststore.display()
+            )
+        })
+        .collect();
+    let connect = secure_ports
+        .iter()
+        .map(|p| format!("127.0.0.1:{p}"))
+        .collect::<Vec<_>>()
+        .join(",");
+    let broker_tls: Vec<(String, String)> = [
+        ("zookeeper.connect", connect.as_str()),
+        ("zookeeper.ssl.client.enable", "true"),
+        ("zookeeper.ssl.truststore.location", &truststore.display().to_string()),
+        ("zookeeper.ssl.truststore.type", "PEM"),
+        ("zookeeper.ssl.keystore.location", &keystore.display().to_string()),
+        ("zookeeper.ssl.keystore.type", "PEM"),
+    ]
+    .iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
     let cluster = common::cluster::Cluster::start_with(common::cluster::Options {
         coordinator_config: Box::leak(quorum.into_boxed_str()),
+        per_coordinator,
+        per_broker: vec![broker_tls; 3],
         ..Default::default()
     });
+    for b in &cluster.brokers {
+        assert!(
+            b.log_text().contains("connections to the coordinator ensemble use TLS"),
+            "{}",
+            b.log_tail(20)
+        );
+    }
     let mut peer_ports = Vec::new();
     for c in &cluster.coordinators {
         let log = std::fs::read_to_string(c.log_path()).unwrap();
@@ -734,33 +774,38 @@ fn coordinators_replicate_metadata_over_quorum_tls() {
             .unwrap_or_else(|| panic!("no peer port in the coordinator's log:\n{log}"));
         peer_ports.push(port);
     }
-    let client_ports: Vec<u16> = cluster
-        .coordinators
-        .iter()
-        .map(|c| c.address().rsplit_once(':').unwrap().1.parse().unwrap())
-        .collect();
+    let broker_ports: Vec<u16> = cluster.brokers.iter().map(|b| b.port()).collect();
     let peers = Capture::start(cluster._dir.path().join("peers.pcap"), &peer_ports);
-    let clients = Capture::start(cluster._dir.path().join("coordinator-clients.pcap"), &client_ports);
+    let secure = Capture::start(cluster._dir.path().join("secure-clients.pcap"), &secure_ports);
+    let control = Capture::start(cluster._dir.path().join("broker-clients.pcap"), &broker_ports);
     let marker = "PLAINTEXT-MARKER-quorum-5c1e";
     cluster.create_topic(marker, 3, 3);
     let described = cluster.topics_ok(&["--describe", "--topic", marker]);
     assert!(described.contains("ReplicationFactor: 3"), "{described}");
     std::thread::sleep(Duration::from_secs(1));
-    let peers = peers.finish();
-    let clients = clients.finish();
+    let (peers, secure, control) = (peers.finish(), secure.finish(), control.finish());
     eprintln!(
-        "captured {} bytes between coordinators, {} bytes on their client ports",
+        "captured {} bytes between coordinators, {} on their secure client ports, {} on the brokers' listeners",
         peers.len(),
-        clients.len()
+        secure.len(),
+        control.len()
     );
-    assert!(peers.len() > 2_000, "no Raft traffic captured");
+    assert!(
+        peers.len() > 2_000 && secure.len() > 2_000,
+        "no coordinator traffic captured"
+    );
     assert_eq!(
         occurrences(&peers, marker.as_bytes()),
         0,
         "the topic name crossed the peer port in plaintext"
     );
+    assert_eq!(
+        occurrences(&secure, marker.as_bytes()),
+        0,
+        "the topic name crossed a secure client port in plaintext"
+    );
     assert!(
-        occurrences(&clients, marker.as_bytes()) > 0,
-        "the control capture of the coordinators' client ports should show the topic name"
+        occurrences(&control, marker.as_bytes()) > 0,
+        "the control capture of the brokers' PLAINTEXT listeners should show the topic name"
     );
 }

@@ -158,6 +158,9 @@ pub struct BrokerConfig {
     pub delete_topic_enable: bool,
     /// The coordinator ensemble to join; `None` runs the embedded single-node coordinator.
     pub coordinator_connect: Option<Vec<HostPort>>,
+    /// `zookeeper.ssl.client.enable` and `zookeeper.ssl.*` (KIP-515's keys): TLS to the ensemble's
+    /// `secureClientPort`s.
+    pub coordinator_tls: Option<crate::ensemble_tls::EnsembleClientTls>,
     pub coordinator_connection_timeout_ms: u64,
     /// `broker.heartbeat.interval.ms` (KRaft's key, default 2000): how often the broker heartbeats.
     pub broker_heartbeat_interval_ms: u64,
@@ -478,6 +481,7 @@ impl BrokerConfig {
             auto_create_topics_enable: raw.boolean("auto.create.topics.enable")?.unwrap_or(true),
             delete_topic_enable: raw.boolean("delete.topic.enable")?.unwrap_or(true),
             coordinator_connect,
+            coordinator_tls: crate::ensemble_tls::client(raw)?,
             coordinator_connection_timeout_ms: raw
                 .ranged::<u64>("zookeeper.connection.timeout.ms", 1, i32::MAX as u64)?
                 .or(raw.ranged::<u64>("coordinator.connection.timeout.ms", 1, i32::MAX as u64)?)

@@ -8,6 +8,7 @@ pub mod authorizer;
 pub mod broker;
 pub mod coordinator;
 pub mod dynamic;
+pub mod ensemble_tls;
 pub mod inter_broker;
 pub mod leader_balance;
 pub mod oauthbearer;

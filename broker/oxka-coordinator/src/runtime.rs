@@ -148,9 +148,42 @@ pub async fn start(
             .with_shutdown(shutdown.clone()),
     );
     let budget = Arc::new(MemoryBudget::new(config.heap_bytes));
+    if let Some(secure) = &config.secure_client_port {
+        use oxka_config::ensemble_tls::ClientAuth;
+        use oxka_protocol::network::secure::{tls_server_config, PemSource};
+        let tls = tls_server_config(
+            PemSource::File(&secure.keystore),
+            secure
+                .truststore
+                .as_deref()
+                .filter(|_| secure.client_auth != ClientAuth::None)
+                .map(PemSource::File),
+            secure.client_auth == ClientAuth::Need,
+        )
+        .map_err(|e| anyhow::anyhow!("secureClientPort: {e}"))?;
+        let host = if config.client_bind_host.is_empty() {
+            "0.0.0.0"
+        } else {
+            &config.client_bind_host
+        };
+        let socket = TcpListener::bind(oxka_config::join_host_port(host, secure.port))
+            .await
+            .with_context(|| format!("cannot listen on secureClientPort {}", secure.port))?;
+        bound.push(format!("TLS clients {}", socket.local_addr()?));
+        tasks.spawn(serve_clients(
+            ctx.clone(),
+            socket,
+            Some(tls),
+            config.max_client_connections,
+            budget.clone(),
+            tasks.clone(),
+            shutdown.clone(),
+        ));
+    }
     tasks.spawn(serve_clients(
         ctx.clone(),
         client,
+        None,
         config.max_client_connections,
         budget,
         tasks.clone(),

@@ -167,7 +167,21 @@ pub async fn start(config: BrokerConfig) -> anyhow::Result<Arc<Broker>> {
                      so brokers of every cluster pointed at it would join the same cluster"
                 );
             }
-            ControllerChannel::Remote(Arc::new(RemoteEnsemble::new(addresses, config.broker_id.0)))
+            let tls = match &config.coordinator_tls {
+                None => None,
+                Some(tls) => {
+                    use crate::network::secure::{tls_client_config, PemSource};
+                    let config = tls_client_config(
+                        Some(PemSource::File(&tls.truststore)),
+                        tls.keystore.as_deref().map(PemSource::File),
+                        tls.check_host_name,
+                    )
+                    .map_err(|e| anyhow::anyhow!("zookeeper.ssl.*: {e}"))?;
+                    info!("connections to the coordinator ensemble use TLS (zookeeper.ssl.client.enable)");
+                    Some(config)
+                }
+            };
+            ControllerChannel::Remote(Arc::new(RemoteEnsemble::new(addresses, config.broker_id.0, tls)))
         }
         None => ControllerChannel::Embedded(embedded::start(&config, &background).await?),
     };

@@ -28,6 +28,8 @@ pub struct Options {
     /// More settings for each broker (index 0 is broker 1), after `broker_config`: say, a listener on
     /// a port of its own, or paths made by the test.
     pub per_broker: Vec<Vec<(String, String)>>,
+    /// More `zookeeper.properties` lines for each coordinator (index 0 is coordinator 1).
+    pub per_coordinator: Vec<String>,
 }
 
 impl Default for Options {
@@ -38,6 +40,7 @@ impl Default for Options {
             coordinator_config: "",
             broker_config: &[],
             per_broker: Vec::new(),
+            per_coordinator: Vec::new(),
         }
     }
 }
@@ -78,13 +81,14 @@ impl Cluster {
             .prefix("oxka-cluster-")
             .tempdir()
             .expect("create temp dir");
-        let ensemble = Ensemble::start(
+        let ensemble = Ensemble::start_with(
             dir.path(),
             &format!(
                 "raft.election.timeout.ms=500\nraft.heartbeat.interval.ms=100\nrequest.timeout.ms=3000\n\
                  broker.session.timeout.ms={}\n{}",
                 options.session_timeout_ms, options.coordinator_config
             ),
+            &options.per_coordinator,
         );
         let connect = ensemble.connect_string();
         let coordinators = ensemble.members;
