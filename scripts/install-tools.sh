@@ -8,8 +8,9 @@
 #                                            (4.x also Kafka Streams and rocksdbjni, for tests/streams.rs)
 #   $OXKA_CACHE/kafka-<ver>/log4j*.properties  quiet logging for the tools (WARN to stderr)
 #   $OXKA_CACHE/venv                         kafka-python, confluent-kafka and the compression codecs
-#   kcat, iptables, openssl, iperf3          Debian packages (apt-get); iptables for tests/faultcheck,
-#                                            openssl for the TLS tests' certificates, iperf3 for bench/consume.sh
+#   kcat, iptables, openssl, iperf3, tcpdump Debian packages (apt-get); iptables for tests/faultcheck,
+#                                            openssl for the TLS tests' certificates, iperf3 for bench/consume.sh,
+#                                            tcpdump for tests/tls.rs's capture of replication traffic
 #
 # Needs: Java 17, Maven, Python 3, and apt-get (as root) when kcat or iptables is missing.
 # Override versions with OXKA_KAFKA_OLD (default 2.8.2) and OXKA_KAFKA_NEW (default 4.1.1).
@@ -129,8 +130,9 @@ classpath_complete() {
 }
 
 # ---------------------------------------------------------------------------------------------
-# kcat, iptables, openssl and iperf3 (Debian; iptables is for the fault checker's network partitions,
-# openssl makes the TLS tests' certificates, iperf3 is the consume bench's loopback baseline)
+# kcat, iptables, openssl, iperf3 and tcpdump (Debian; iptables is for the fault checker's network
+# partitions, openssl makes the TLS tests' certificates, iperf3 is the consume bench's loopback baseline,
+# tcpdump captures replication traffic in tests/tls.rs)
 # ---------------------------------------------------------------------------------------------
 # install_deb COMMAND PACKAGE: apt-get installs PACKAGE unless COMMAND is on the PATH (or in /usr/sbin).
 install_deb() {
@@ -186,6 +188,7 @@ install_deb kcat kcat
 install_deb iptables iptables
 install_deb openssl openssl
 install_deb iperf3 iperf3 # bench/consume.sh measures loopback TCP bandwidth with it
+install_deb tcpdump tcpdump # tests/tls.rs captures the inter-broker traffic to show it is encrypted
 install_venv
 
 # Stable names the wrapper and the tests use: kafka-2.8 and kafka-4 point at the chosen versions.

@@ -4,6 +4,10 @@
 //! per call would leave a socket in TIME_WAIT for every remote leader of every transaction (hundreds a
 //! second on a busy coordinator, until the ephemeral ports run out). The address comes from the
 //! registration in this broker's metadata.
+//!
+//! Every connection to another broker (these, and the replica fetchers') is secured as the
+//! inter-broker listener's protocol says (`client_security`): TLS with that listener's truststore and
+//! keystore, then a SASL login with the JAAS line's username and password.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -11,7 +15,44 @@ use std::time::Duration;
 use kafka_protocol::messages::{ApiKey, RequestKind, ResponseKind};
 
 use crate::broker::Broker;
+use crate::config::inter_broker::InterBrokerSecurity;
+use crate::config::tls::{KeyStore, Pem};
 use crate::network::client::{ClientConnection, ClientError, CONNECT_TIMEOUT};
+use crate::network::secure::{tls_client_config, ClientSecurity, PemSource, SaslLogin};
+
+/// The client side of the inter-broker listener as `ClientConnection::connect_secured` takes it. The
+/// PEM files are read on every call, so a connection opened after a certificate rotation uses the
+/// new files (the listener reloads its own the same way); the broker calls it once at start-up so
+/// that an unreadable file stops it with the reason.
+pub fn client_security(settings: &InterBrokerSecurity) -> Result<ClientSecurity, String> {
+    let tls = match &settings.tls {
+        None => None,
+        Some(tls) => {
+            let truststore = match &tls.truststore {
+                Pem::File(path) => PemSource::File(path),
+                Pem::Inline(text) => PemSource::Inline(text),
+            };
+            let inline_keystore;
+            let keystore = match &tls.keystore {
+                KeyStore::File(path) => PemSource::File(path),
+                KeyStore::Inline { chain, key } => {
+                    inline_keystore = format!("{key}\n{chain}");
+                    PemSource::Inline(&inline_keystore)
+                }
+            };
+            Some(
+                tls_client_config(Some(truststore), Some(keystore), tls.check_host_name)
+                    .map_err(|e| format!("the inter-broker listener's TLS settings: {e}"))?,
+            )
+        }
+    };
+    let sasl = settings.sasl.as_ref().map(|login| SaslLogin {
+        mechanism: login.mechanism.clone(),
+        user: login.username.clone(),
+        password: login.password.clone(),
+    });
+    Ok(ClientSecurity { tls, sasl })
+}
 
 /// Idle connections kept per broker: as many as the marker and verification tasks usually send to
 /// it at once.
@@ -59,6 +100,7 @@ impl InterBrokerConnections {
         version: i16,
         request: &RequestKind,
         timeout: Duration,
+        settings: &InterBrokerSecurity,
     ) -> Result<ResponseKind, ClientError> {
         if let Some(mut connection) = self.take(broker, address) {
             match connection.call(api, version, request, timeout).await {
@@ -70,7 +112,11 @@ impl InterBrokerConnections {
                 Err(e) => return Err(e),
             }
         }
-        let mut connection = ClientConnection::connect(address, client_id, CONNECT_TIMEOUT, MAX_RESPONSE_BYTES).await?;
+        // Built only for a new connection: a kept one needs no PEM files read.
+        let security = client_security(settings).map_err(ClientError::Protocol)?;
+        let mut connection =
+            ClientConnection::connect_secured(address, client_id, CONNECT_TIMEOUT, MAX_RESPONSE_BYTES, &security)
+                .await?;
         let response = connection.call(api, version, request, timeout).await?;
         self.put(broker, connection);
         Ok(response)
@@ -95,9 +141,10 @@ pub async fn call(
         .and_then(|b| b.address(&broker.config.replication.inter_broker_listener))
         .ok_or_else(|| format!("broker {target} has no registered endpoint"))?;
     let client_id = format!("oxka-broker-{}", broker.broker_id());
+    let settings = &broker.config.replication.inter_broker_security;
     broker
         .inter_broker
-        .call(target, &address, &client_id, api, version, &request, timeout)
+        .call(target, &address, &client_id, api, version, &request, timeout, settings)
         .await
         .map_err(|e| e.to_string())
 }

@@ -158,6 +158,9 @@ pub struct BrokerConfig {
     pub delete_topic_enable: bool,
     /// The coordinator ensemble to join; `None` runs the embedded single-node coordinator.
     pub coordinator_connect: Option<Vec<HostPort>>,
+    /// `zookeeper.ssl.client.enable` and `zookeeper.ssl.*` (KIP-515's keys): TLS to the ensemble's
+    /// `secureClientPort`s.
+    pub coordinator_tls: Option<crate::ensemble_tls::EnsembleClientTls>,
     pub coordinator_connection_timeout_ms: u64,
     /// `broker.heartbeat.interval.ms` (KRaft's key, default 2000): how often the broker heartbeats.
     pub broker_heartbeat_interval_ms: u64,
@@ -338,7 +341,8 @@ impl BrokerConfig {
         // Accepted for compatibility: they describe JVM or ZooKeeper-era machinery that has no
         // counterpart here, and ignoring them changes no observable behaviour.
         raw.accept("zookeeper.session.timeout.ms");
-        let replication = ReplicationConfig::from_raw(raw, &listeners[0].name)?;
+        let listener_names: Vec<&str> = listeners.iter().map(|l| l.name.as_str()).collect();
+        let mut replication = ReplicationConfig::from_raw(raw, &listener_names)?;
         let leader_balance = LeaderBalanceConfig::from_raw(raw)?;
         if !listeners.iter().any(|l| l.name == replication.inter_broker_listener) {
             return Err(raw.invalid(
@@ -346,16 +350,13 @@ impl BrokerConfig {
                 format!("{} is not among listeners", replication.inter_broker_listener),
             ));
         }
-        let secured = tls.iter().map(|t| &t.listener).chain(sasl.iter().map(|s| &s.listener));
-        if secured.into_iter().any(|l| *l == replication.inter_broker_listener) {
-            return Err(raw.invalid(
-                "inter.broker.listener.name",
-                format!(
-                    "{} is an SSL or SASL listener, and brokers do not speak TLS or SASL to each other yet; name a PLAINTEXT listener (the first listener is the default)",
-                    replication.inter_broker_listener
-                ),
-            ));
-        }
+        let inter_broker = replication.inter_broker_listener.clone();
+        replication.inter_broker_security = crate::inter_broker::InterBrokerSecurity::from_raw(
+            raw,
+            &inter_broker,
+            tls.iter().find(|t| t.listener == inter_broker),
+            sasl.iter().find(|s| s.listener == inter_broker),
+        )?;
         // The group coordinator's settings: validated here (so a bad value stops the broker with
         // file:line), read by `group::GroupConfig::from_settings` from `static_settings`.
         for (key, min) in [
@@ -484,6 +485,7 @@ impl BrokerConfig {
             auto_create_topics_enable: raw.boolean("auto.create.topics.enable")?.unwrap_or(true),
             delete_topic_enable: raw.boolean("delete.topic.enable")?.unwrap_or(true),
             coordinator_connect,
+            coordinator_tls: crate::ensemble_tls::client(raw)?,
             coordinator_connection_timeout_ms: raw
                 .ranged::<u64>("zookeeper.connection.timeout.ms", 1, i32::MAX as u64)?
                 .or(raw.ranged::<u64>("coordinator.connection.timeout.ms", 1, i32::MAX as u64)?)
@@ -791,10 +793,6 @@ mod tests {
             .unwrap();
         assert_eq!(c.tls.len(), 1);
         assert_eq!(c.tls[0].listener, "SSL");
-        let e = parse("listeners=SSL://:9093,PLAINTEXT://:9092\nssl.keystore.type=PEM\nssl.keystore.location=/k.pem\n")
-            .unwrap_err()
-            .to_string();
-        assert!(e.contains("brokers do not speak TLS or SASL to each other yet"), "{e}");
         assert!(parse("advertised.listeners=OTHER://h:1\n").is_err());
     }
 

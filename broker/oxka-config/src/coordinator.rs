@@ -84,6 +84,10 @@ pub struct CoordinatorConfig {
     pub metrics_port: Option<u16>,
     /// Memory budget from `KAFKA_HEAP_OPTS` `-Xmx` (default 512 MiB).
     pub heap_bytes: u64,
+    /// `sslQuorum=true` and `ssl.quorum.*` (ZooKeeper's keys): TLS on the Raft peer port.
+    pub quorum_tls: Option<crate::quorum_tls::QuorumTls>,
+    /// `secureClientPort` and ZooKeeper's `ssl.*` keys: a second, TLS-only client port.
+    pub secure_client_port: Option<crate::ensemble_tls::SecureClientPort>,
     pub unknown_keys: Vec<String>,
 }
 
@@ -229,6 +233,8 @@ impl CoordinatorConfig {
             leader_balance,
             metrics_port,
             heap_bytes,
+            quorum_tls: crate::quorum_tls::from_raw(raw)?,
+            secure_client_port: crate::ensemble_tls::secure_client_port(raw)?,
             unknown_keys: raw.unknown_keys(),
         })
     }

@@ -1,16 +1,20 @@
 //! oxka's configuration (the `oxka-config` crate; the broker re-exports it as `oxka_broker::config`):
 //! Java properties parsing (`properties`), raw settings with origins (`raw`), and the
-//! validated configs each role runs with (`broker`, with its `replication` settings; `coordinator`;
+//! validated configs each role runs with (`broker`, with its `replication` settings and the client side
+//! of the inter-broker listener, `inter_broker`; `coordinator`;
 //! `leader_balance`, which both read; `dynamic`, the broker configs that change at run time). Everything behind this module uses typed values.
 
 pub mod authorizer;
 pub mod broker;
 pub mod coordinator;
 pub mod dynamic;
+pub mod ensemble_tls;
+pub mod inter_broker;
 pub mod leader_balance;
 pub mod oauthbearer;
 pub mod principal_mapping;
 pub mod properties;
+pub mod quorum_tls;
 pub mod raw;
 pub mod replication;
 pub mod sasl;

@@ -25,8 +25,12 @@ pub struct ReplicationConfig {
     pub socket_timeout_ms: u64,
     /// `replica.high.watermark.checkpoint.interval.ms` (5000): how often high watermarks are written.
     pub high_watermark_checkpoint_interval_ms: u64,
-    /// `inter.broker.listener.name` (the first listener): the listener followers fetch through.
+    /// `inter.broker.listener.name` or `security.inter.broker.protocol` (the PLAINTEXT listener, else the
+    /// first): the listener followers fetch through and other brokers are called on.
     pub inter_broker_listener: String,
+    /// How connections to that listener are secured (TLS, SASL login): set by `BrokerConfig`, which
+    /// knows each listener's protocol.
+    pub inter_broker_security: crate::inter_broker::InterBrokerSecurity,
     /// `unclean.leader.election.enable` (false): the broker default of the topic config.
     pub unclean_leader_election: bool,
     /// `replication.quota.window.num` (11): windows the replication throttles measure over.
@@ -36,8 +40,9 @@ pub struct ReplicationConfig {
 }
 
 impl ReplicationConfig {
-    /// Reads and validates the keys; `first_listener` is the default inter-broker listener.
-    pub fn from_raw(raw: &RawConfig, first_listener: &str) -> Result<Self, ConfigError> {
+    /// Reads and validates the keys; `listeners` are the names of the broker's listeners, in order.
+    /// The inter-broker security is left PLAINTEXT here.
+    pub fn from_raw(raw: &RawConfig, listeners: &[&str]) -> Result<Self, ConfigError> {
         let fetch_max_bytes = raw
             .ranged::<i32>("replica.fetch.max.bytes", 0, i32::MAX)?
             .unwrap_or(1 << 20);
@@ -72,9 +77,8 @@ impl ReplicationConfig {
             high_watermark_checkpoint_interval_ms: raw
                 .ranged::<u64>("replica.high.watermark.checkpoint.interval.ms", 1, i32::MAX as u64)?
                 .unwrap_or(5000),
-            inter_broker_listener: raw
-                .string("inter.broker.listener.name")
-                .unwrap_or_else(|| first_listener.to_string()),
+            inter_broker_listener: crate::inter_broker::listener_name(raw, listeners)?,
+            inter_broker_security: Default::default(),
             unclean_leader_election: raw.boolean("unclean.leader.election.enable")?.unwrap_or(false),
             quota_window_num: raw
                 .ranged::<usize>("replication.quota.window.num", 1, 1000)?
@@ -92,7 +96,7 @@ mod tests {
 
     fn parse(text: &str) -> Result<ReplicationConfig, ConfigError> {
         let raw = RawConfig::from_text(text, "test").unwrap();
-        ReplicationConfig::from_raw(&raw, "PLAINTEXT")
+        ReplicationConfig::from_raw(&raw, &["PLAINTEXT"])
     }
 
     #[test]

@@ -257,6 +257,7 @@ async fn follower_lag(
         1,
         &RequestKind::DescribeQuorum(request),
         Duration::from_secs(2),
+        None,
     )
     .await?;
     let ResponseKind::DescribeQuorum(response) = answer else {

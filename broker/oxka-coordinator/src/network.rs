@@ -7,6 +7,10 @@
 //! it (openraft sends to a target sequentially), reconnected after any error. Every RPC is bounded by
 //! openraft's `RPCOption::hard_ttl`, so a dead peer costs a timeout, never a hang.
 //!
+//! With `sslQuorum=true` (ZooKeeper's quorum TLS keys, `oxka_config::quorum_tls`) both sides speak
+//! mutual TLS: each member presents its keystore and requires the other's certificate to chain to its
+//! truststore. A failed handshake is logged once per interval with a count, naming the peer.
+//!
 //! `handle_peer_request` is the receiving side's one path into Raft; the TCP server and the in-process
 //! test harness both use it.
 //!
@@ -23,7 +27,10 @@ use openraft::raft::{
 };
 use oxka_protocol::util::{AcceptFailures, ExponentialBackoff};
 use serde::{Deserialize, Serialize};
-use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader};
+use std::sync::Arc;
+
+use oxka_protocol::util::RateLimitedLog;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, warn};
@@ -78,9 +85,16 @@ pub enum TransportError {
     Malformed { target: NodeId, reason: String },
 }
 
-/// Creates a `PeerClient` per target; addresses come from the membership's `BasicNode::addr`.
+/// A peer connection: plain TCP, or TLS over it.
+pub trait PeerStream: AsyncRead + AsyncWrite + Unpin + Send + Sync {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send + Sync> PeerStream for T {}
+
+/// Creates a `PeerClient` per target; addresses come from the membership's `BasicNode::addr`. With
+/// `tls`, every connection to a peer is TLS (quorum TLS).
 #[derive(Clone, Default)]
-pub struct TcpNetworkFactory;
+pub struct TcpNetworkFactory {
+    pub tls: Option<Arc<rustls::ClientConfig>>,
+}
 
 impl RaftNetworkFactory<TypeConfig> for TcpNetworkFactory {
     type Network = PeerClient;
@@ -90,6 +104,7 @@ impl RaftNetworkFactory<TypeConfig> for TcpNetworkFactory {
             target,
             addr: node.addr.clone(),
             connection: None,
+            tls: self.tls.clone(),
         }
     }
 }
@@ -163,7 +178,8 @@ impl RaftNetwork<TypeConfig> for NoPeerConnection {
 pub struct PeerClient {
     target: NodeId,
     addr: String,
-    connection: Option<BufReader<TcpStream>>,
+    connection: Option<BufReader<Box<dyn PeerStream>>>,
+    tls: Option<Arc<rustls::ClientConfig>>,
 }
 
 impl PeerClient {
@@ -194,6 +210,20 @@ impl PeerClient {
                     source,
                 })?;
             let _ = stream.set_nodelay(true);
+            let stream: Box<dyn PeerStream> = match &self.tls {
+                None => Box::new(stream),
+                Some(tls) => {
+                    let host = self.addr.rsplit_once(':').map_or(self.addr.as_str(), |(h, _)| h);
+                    let stream = oxka_protocol::network::secure::tls_connect(tls, host, stream)
+                        .await
+                        .map_err(|e| TransportError::Connect {
+                            target,
+                            addr: self.addr.clone(),
+                            source: std::io::Error::other(format!("TLS handshake failed: {e}")),
+                        })?;
+                    Box::new(stream)
+                }
+            };
             self.connection = Some(BufReader::new(stream));
         }
         let conn = self.connection.as_mut().expect("connected above");
@@ -273,7 +303,7 @@ impl RaftNetwork<TypeConfig> for PeerClient {
     }
 }
 
-async fn write_frame<T: Serialize>(stream: &mut TcpStream, message: &T) -> std::io::Result<()> {
+async fn write_frame<T: Serialize, S: AsyncWrite + Unpin + ?Sized>(stream: &mut S, message: &T) -> std::io::Result<()> {
     let body = serde_json::to_vec(message).map_err(std::io::Error::other)?;
     let mut buf = Vec::with_capacity(body.len() + 4);
     buf.extend_from_slice(&(body.len() as u32).to_be_bytes());
@@ -281,7 +311,7 @@ async fn write_frame<T: Serialize>(stream: &mut TcpStream, message: &T) -> std::
     stream.write_all(&buf).await
 }
 
-async fn read_frame(reader: &mut BufReader<TcpStream>) -> std::io::Result<Option<Vec<u8>>> {
+async fn read_frame<S: AsyncRead + Unpin>(reader: &mut BufReader<S>) -> std::io::Result<Option<Vec<u8>>> {
     let mut prefix = [0u8; 4];
     match reader.read_exact(&mut prefix).await {
         Ok(_) => {}
@@ -300,9 +330,17 @@ async fn read_frame(reader: &mut BufReader<TcpStream>) -> std::io::Result<Option
     Ok(Some(body))
 }
 
-/// Serves Raft RPCs from the other coordinators on the peer port until shutdown.
-pub async fn serve_peers(listener: TcpListener, raft: Raft, shutdown: CancellationToken) {
+/// Serves Raft RPCs from the other coordinators on the peer port until shutdown; with `tls`, each
+/// connection's TLS handshake (client certificate required) comes first.
+pub async fn serve_peers(
+    listener: TcpListener,
+    raft: Raft,
+    tls: Option<Arc<rustls::ServerConfig>>,
+    shutdown: CancellationToken,
+) {
     let mut failures = AcceptFailures::default();
+    let refused = Arc::new(RateLimitedLog::new(Duration::from_secs(10)));
+    let acceptor = tls.map(tokio_rustls::TlsAcceptor::from);
     loop {
         let accepted = tokio::select! {
             _ = shutdown.cancelled() => return,
@@ -327,8 +365,23 @@ pub async fn serve_peers(listener: TcpListener, raft: Raft, shutdown: Cancellati
         };
         let raft = raft.clone();
         let shutdown = shutdown.clone();
+        let (acceptor, refused) = (acceptor.clone(), refused.clone());
         tokio::spawn(async move {
             let _ = stream.set_nodelay(true);
+            let stream: Box<dyn PeerStream> = match acceptor {
+                None => Box::new(stream),
+                Some(acceptor) => match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(stream)).await {
+                    Ok(Ok(stream)) => Box::new(stream),
+                    Ok(Err(e)) => {
+                        let reason = format!("TLS handshake failed: {e}");
+                        if let Some(count) = refused.should_log(&format!("{}: {reason}", peer.ip())) {
+                            warn!(%peer, "peer port: {reason} ({count} in the last interval)");
+                        }
+                        return;
+                    }
+                    Err(_) => return,
+                },
+            };
             let mut reader = BufReader::new(stream);
             loop {
                 let frame = tokio::select! {

@@ -101,7 +101,24 @@ pub async fn start(
         write_timeout: Duration::from_millis(config.write_timeout_ms),
         sync: true,
     };
-    let node = CoordinatorNode::open(config.id.0, &config.data_dir, &settings, TcpNetworkFactory).await?;
+    let (peer_client_tls, peer_server_tls) = match &config.quorum_tls {
+        None => (None, None),
+        Some(tls) => {
+            use oxka_protocol::network::secure::{mutual_tls_server_config, tls_client_config, PemSource};
+            let client = tls_client_config(
+                Some(PemSource::File(&tls.truststore)),
+                Some(PemSource::File(&tls.keystore)),
+                tls.hostname_verification,
+            )
+            .map_err(|e| anyhow::anyhow!("sslQuorum: {e}"))?;
+            let server = mutual_tls_server_config(PemSource::File(&tls.keystore), PemSource::File(&tls.truststore))
+                .map_err(|e| anyhow::anyhow!("sslQuorum: {e}"))?;
+            info!("Raft between coordinators over TLS (sslQuorum=true)");
+            (Some(client), Some(server))
+        }
+    };
+    let network = TcpNetworkFactory { tls: peer_client_tls };
+    let node = CoordinatorNode::open(config.id.0, &config.data_dir, &settings, network).await?;
     let mut bound = Vec::new();
     if let Some(peer_port) = config.me().peer_port {
         let socket = TcpListener::bind(("0.0.0.0", peer_port)).await.with_context(|| {
@@ -111,7 +128,12 @@ pub async fn start(
             )
         })?;
         bound.push(format!("peers {}", socket.local_addr()?));
-        tokio::spawn(serve_peers(socket, node.raft.clone(), shutdown.clone()));
+        tokio::spawn(serve_peers(
+            socket,
+            node.raft.clone(),
+            peer_server_tls,
+            shutdown.clone(),
+        ));
     }
     let client = TcpListener::bind(config.client_bind_address()).await.with_context(|| {
         format!(
@@ -126,9 +148,42 @@ pub async fn start(
             .with_shutdown(shutdown.clone()),
     );
     let budget = Arc::new(MemoryBudget::new(config.heap_bytes));
+    if let Some(secure) = &config.secure_client_port {
+        use oxka_config::ensemble_tls::ClientAuth;
+        use oxka_protocol::network::secure::{tls_server_config, PemSource};
+        let tls = tls_server_config(
+            PemSource::File(&secure.keystore),
+            secure
+                .truststore
+                .as_deref()
+                .filter(|_| secure.client_auth != ClientAuth::None)
+                .map(PemSource::File),
+            secure.client_auth == ClientAuth::Need,
+        )
+        .map_err(|e| anyhow::anyhow!("secureClientPort: {e}"))?;
+        let host = if config.client_bind_host.is_empty() {
+            "0.0.0.0"
+        } else {
+            &config.client_bind_host
+        };
+        let socket = TcpListener::bind(oxka_config::join_host_port(host, secure.port))
+            .await
+            .with_context(|| format!("cannot listen on secureClientPort {}", secure.port))?;
+        bound.push(format!("TLS clients {}", socket.local_addr()?));
+        tasks.spawn(serve_clients(
+            ctx.clone(),
+            socket,
+            Some(tls),
+            config.max_client_connections,
+            budget.clone(),
+            tasks.clone(),
+            shutdown.clone(),
+        ));
+    }
     tasks.spawn(serve_clients(
         ctx.clone(),
         client,
+        None,
         config.max_client_connections,
         budget,
         tasks.clone(),

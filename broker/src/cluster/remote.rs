@@ -5,8 +5,11 @@
 //! `Lane` to it, and forgets it when a connection fails or a member says NOT_CONTROLLER, so the next call
 //! finds the new one. The metadata long-poll goes to the controller when it is known, else to any member
 //! (a broker only ever accepts newer metadata, so a lagging member's answer does no harm).
+//! With `zookeeper.ssl.client.enable=true` every connection to a member is TLS (the members'
+//! `secureClientPort`s, listed in `zookeeper.connect`).
 
 use std::sync::atomic::{AtomicI32, AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
@@ -31,10 +34,12 @@ pub struct RemoteEnsemble {
     correlation: AtomicI32,
     /// Where the next discovery round starts, so one dead member is not asked first every time.
     next_member: AtomicUsize,
+    /// `zookeeper.ssl.client.enable`: every connection to a member is TLS (its `secureClientPort`).
+    tls: Option<Arc<rustls::ClientConfig>>,
 }
 
 impl RemoteEnsemble {
-    pub fn new(addresses: Vec<String>, broker_id: i32) -> Self {
+    pub fn new(addresses: Vec<String>, broker_id: i32, tls: Option<Arc<rustls::ClientConfig>>) -> Self {
         RemoteEnsemble {
             addresses,
             client_id: format!("oxka-broker-{broker_id}"),
@@ -42,6 +47,7 @@ impl RemoteEnsemble {
             lanes: Default::default(),
             correlation: AtomicI32::new(1),
             next_member: AtomicUsize::new(0),
+            tls,
         }
     }
 
@@ -70,7 +76,7 @@ impl RemoteEnsemble {
             };
             let frame = self.encode(api, version, request)?;
             let mut slot = self.lanes[lane as usize].lock().await;
-            let result = exchange(&mut slot, &controller, &frame).await;
+            let result = exchange(&mut slot, &controller, &frame, self.tls.as_ref()).await;
             match result {
                 Ok(body) => decode_response(api, version, body),
                 Err(e) => {
@@ -102,8 +108,11 @@ impl RemoteEnsemble {
             (None, Some(c)) => c.address().to_string(),
             (None, None) => self.next_address(),
         };
-        let answer =
-            tokio::time::timeout(max_wait + Duration::from_secs(5), exchange(&mut slot, &address, &frame)).await;
+        let answer = tokio::time::timeout(
+            max_wait + Duration::from_secs(5),
+            exchange(&mut slot, &address, &frame, self.tls.as_ref()),
+        )
+        .await;
         let body = match answer {
             Ok(Ok(body)) => body,
             Ok(Err(e)) => {
@@ -172,6 +181,7 @@ impl RemoteEnsemble {
                 1,
                 &request,
                 CONNECT_TIMEOUT,
+                self.tls.as_ref(),
             )
             .await;
             let response = match answer {
@@ -199,10 +209,13 @@ impl RemoteEnsemble {
             RequestKind::DescribeCluster(DescribeClusterRequest::default().with_endpoint_type(CONTROLLER_ENDPOINTS));
         let frame = self.encode(ApiKey::DescribeCluster, 1, &request)?;
         let mut slot = None;
-        let body = tokio::time::timeout(CONNECT_TIMEOUT * 2, exchange(&mut slot, address, &frame))
-            .await
-            .map_err(|_| "timed out".to_string())?
-            .map_err(|e| e.to_string())?;
+        let body = tokio::time::timeout(
+            CONNECT_TIMEOUT * 2,
+            exchange(&mut slot, address, &frame, self.tls.as_ref()),
+        )
+        .await
+        .map_err(|_| "timed out".to_string())?
+        .map_err(|e| e.to_string())?;
         let ResponseKind::DescribeCluster(response) = decode_response(ApiKey::DescribeCluster, 1, body)? else {
             return Err("unexpected response to DescribeCluster".into());
         };

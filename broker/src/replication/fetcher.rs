@@ -216,9 +216,19 @@ impl FetcherTask {
                 connection = None;
             }
             if connection.is_none() {
+                // Secured as the inter-broker listener is (TLS, SASL login); the files are read anew
+                // on each connect so rotated certificates are picked up.
+                let security = match crate::inter_broker::client_security(&self.config.inter_broker_security) {
+                    Ok(security) => security,
+                    Err(e) => {
+                        self.report(&e);
+                        failures = self.back_off(&backoff, failures).await;
+                        continue;
+                    }
+                };
                 let connected = tokio::select! {
                     _ = self.shutdown.cancelled() => return,
-                    c = ClientConnection::connect(&address, &self.client_id, CONNECT_TIMEOUT, self.max_response_bytes()) => c,
+                    c = ClientConnection::connect_secured(&address, &self.client_id, CONNECT_TIMEOUT, self.max_response_bytes(), &security) => c,
                 };
                 match connected {
                     Ok(c) => connection = Some(c),
@@ -538,7 +548,7 @@ mod tests {
         assert_eq!(java_string_hash(""), 0);
         let config = ReplicationConfig {
             num_replica_fetchers: 4,
-            ..crate::config::ReplicationConfig::from_raw(&crate::config::RawConfig::from_text("", "t").unwrap(), "P")
+            ..crate::config::ReplicationConfig::from_raw(&crate::config::RawConfig::from_text("", "t").unwrap(), &["P"])
                 .unwrap()
         };
         let m = FetcherManager::new(

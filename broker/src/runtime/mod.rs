@@ -135,6 +135,16 @@ pub async fn start(config: BrokerConfig) -> anyhow::Result<Arc<Broker>> {
     if !config.unknown_keys.is_empty() {
         warn!("ignoring unknown config keys: {}", config.unknown_keys.join(", "));
     }
+    // The inter-broker listener's PEM files are read on every connection to another broker; an
+    // unreadable one stops the broker here, with the reason, rather than at the first fetch.
+    let inter_broker = &config.replication.inter_broker_security;
+    crate::inter_broker::client_security(inter_broker)
+        .map_err(|e| anyhow::anyhow!("listener {}: {e}", config.replication.inter_broker_listener))?;
+    info!(
+        listener = %config.replication.inter_broker_listener,
+        protocol = inter_broker.protocol(),
+        "connections to other brokers use the inter-broker listener"
+    );
     let mut known_cluster_id = None;
     for dir in &config.log_dirs {
         if let Some(id) = prepare_log_dir(dir, config.broker_id.0)? {
@@ -157,7 +167,21 @@ pub async fn start(config: BrokerConfig) -> anyhow::Result<Arc<Broker>> {
                      so brokers of every cluster pointed at it would join the same cluster"
                 );
             }
-            ControllerChannel::Remote(Arc::new(RemoteEnsemble::new(addresses, config.broker_id.0)))
+            let tls = match &config.coordinator_tls {
+                None => None,
+                Some(tls) => {
+                    use crate::network::secure::{tls_client_config, PemSource};
+                    let config = tls_client_config(
+                        Some(PemSource::File(&tls.truststore)),
+                        tls.keystore.as_deref().map(PemSource::File),
+                        tls.check_host_name,
+                    )
+                    .map_err(|e| anyhow::anyhow!("zookeeper.ssl.*: {e}"))?;
+                    info!("connections to the coordinator ensemble use TLS (zookeeper.ssl.client.enable)");
+                    Some(config)
+                }
+            };
+            ControllerChannel::Remote(Arc::new(RemoteEnsemble::new(addresses, config.broker_id.0, tls)))
         }
         None => ControllerChannel::Embedded(embedded::start(&config, &background).await?),
     };

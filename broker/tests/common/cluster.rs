@@ -25,6 +25,11 @@ pub struct Options {
     pub coordinator_config: &'static str,
     /// More `server.properties` settings for every broker.
     pub broker_config: &'static [(&'static str, &'static str)],
+    /// More settings for each broker (index 0 is broker 1), after `broker_config`: say, a listener on
+    /// a port of its own, or paths made by the test.
+    pub per_broker: Vec<Vec<(String, String)>>,
+    /// More `zookeeper.properties` lines for each coordinator (index 0 is coordinator 1).
+    pub per_coordinator: Vec<String>,
 }
 
 impl Default for Options {
@@ -34,6 +39,8 @@ impl Default for Options {
             racks: None,
             coordinator_config: "",
             broker_config: &[],
+            per_broker: Vec::new(),
+            per_coordinator: Vec::new(),
         }
     }
 }
@@ -76,13 +83,14 @@ impl Cluster {
             .prefix("oxka-cluster-")
             .tempdir()
             .expect("create temp dir");
-        let ensemble = Ensemble::start(
+        let ensemble = Ensemble::start_with(
             dir.path(),
             &format!(
                 "raft.election.timeout.ms=500\nraft.heartbeat.interval.ms=100\nrequest.timeout.ms=3000\n\
                  broker.session.timeout.ms={}\n{}",
                 options.session_timeout_ms, options.coordinator_config
             ),
+            &options.per_coordinator,
         );
         let connect = ensemble.connect_string();
         let coordinators = ensemble.members;
@@ -110,6 +118,14 @@ impl Cluster {
                 .iter()
                 .map(|(k, v)| (k.as_str(), v.as_str()))
                 .chain(options.broker_config.iter().copied())
+                .chain(
+                    options
+                        .per_broker
+                        .get(id as usize - 1)
+                        .into_iter()
+                        .flatten()
+                        .map(|(k, v)| (k.as_str(), v.as_str())),
+                )
                 .collect();
             cluster.brokers.push(Broker::start(&overrides));
         }

@@ -168,6 +168,12 @@ impl Ensemble {
     /// Starts the three; `extra` is appended to every member's properties (one `key=value` a line).
     /// Returns once every client port accepts connections (not necessarily with a leader elected).
     pub fn start(dir: &Path, extra: &str) -> Ensemble {
+        Ensemble::start_with(dir, extra, &[])
+    }
+
+    /// As `start`, with `per_member[i]` appended to member i+1's properties too (say, its own
+    /// `secureClientPort`).
+    pub fn start_with(dir: &Path, extra: &str, per_member: &[String]) -> Ensemble {
         let client_ports: Vec<u16> = (0..3).map(|_| free_port()).collect();
         let peer_ports: Vec<u16> = (0..3).map(|_| free_port()).collect();
         let metrics_ports: Vec<u16> = (0..3).map(|_| free_port()).collect();
@@ -187,8 +193,9 @@ impl Ensemble {
                 let data = dir.join(format!("zk{}", i + 1));
                 std::fs::create_dir_all(&data).unwrap();
                 std::fs::write(data.join("myid"), format!("{}\n", i + 1)).unwrap();
+                let own = per_member.get(i).map(String::as_str).unwrap_or("");
                 let properties = format!(
-                    "dataDir={}\nclientPort={}\nmetrics.port={}\n{extra}\n{servers}",
+                    "dataDir={}\nclientPort={}\nmetrics.port={}\n{extra}\n{own}\n{servers}",
                     data.display(),
                     client_ports[i],
                     metrics_ports[i]

@@ -26,7 +26,7 @@ use std::sync::Arc;
 use bytes::{Bytes, BytesMut};
 use kafka_protocol::messages::{ApiKey, RequestKind, ResponseHeader, ResponseKind};
 use tokio::io::{AsyncWriteExt, BufReader};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -149,10 +149,14 @@ pub use oxka_protocol::util::now_ms;
 
 pub use oxka_protocol::util::str_bytes;
 
-/// Accepts connections until shutdown; each is served by its own tracked task.
+/// Accepts connections until shutdown; each is served by its own tracked task. With `tls` (the
+/// `secureClientPort`), each connection's TLS handshake comes first; a refused one is logged once per
+/// interval with a count, naming the client.
+#[allow(clippy::too_many_arguments)]
 pub async fn serve_clients(
     ctx: Arc<ClientContext>,
     listener: TcpListener,
+    tls: Option<Arc<rustls::ServerConfig>>,
     max_connections: usize,
     budget: Arc<MemoryBudget>,
     tasks: TaskTracker,
@@ -160,6 +164,10 @@ pub async fn serve_clients(
 ) {
     let connections = Arc::new(Semaphore::new(max_connections.clamp(1, Semaphore::MAX_PERMITS)));
     let mut failures = AcceptFailures::default();
+    let acceptor = tls.map(tokio_rustls::TlsAcceptor::from);
+    let refused = Arc::new(oxka_protocol::util::RateLimitedLog::new(
+        std::time::Duration::from_secs(10),
+    ));
     loop {
         let permit = tokio::select! {
             _ = shutdown.cancelled() => return,
@@ -174,8 +182,25 @@ pub async fn serve_clients(
                 failures.accepted();
                 let _ = stream.set_nodelay(true);
                 let (ctx, budget, shutdown) = (ctx.clone(), budget.clone(), shutdown.clone());
+                let (acceptor, refused) = (acceptor.clone(), refused.clone());
                 tasks.spawn(async move {
-                    serve_connection(&ctx, stream, peer, &budget, shutdown).await;
+                    match acceptor {
+                        None => serve_connection(&ctx, stream, peer, &budget, shutdown).await,
+                        Some(acceptor) => {
+                            let handshake =
+                                tokio::time::timeout(std::time::Duration::from_secs(10), acceptor.accept(stream)).await;
+                            match handshake {
+                                Ok(Ok(stream)) => serve_connection(&ctx, stream, peer, &budget, shutdown).await,
+                                Ok(Err(e)) => {
+                                    let reason = format!("TLS handshake failed: {e}");
+                                    if let Some(count) = refused.should_log(&format!("{}: {reason}", peer.ip())) {
+                                        warn!(%peer, "secureClientPort: {reason} ({count} in the last interval)");
+                                    }
+                                }
+                                Err(_) => debug!(%peer, "secureClientPort: no TLS handshake within 10 s"),
+                            }
+                        }
+                    }
                     drop(permit);
                 });
             }
@@ -194,14 +219,14 @@ pub async fn serve_clients(
     }
 }
 
-async fn serve_connection(
+async fn serve_connection<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send>(
     ctx: &ClientContext,
-    stream: TcpStream,
+    stream: S,
     peer: SocketAddr,
     budget: &MemoryBudget,
     shutdown: CancellationToken,
 ) {
-    let (read_half, mut write_half) = stream.into_split();
+    let (read_half, mut write_half) = tokio::io::split(stream);
     let mut reader = BufReader::new(read_half);
     loop {
         let size = tokio::select! {
@@ -326,6 +351,7 @@ mod tests {
     use std::time::Duration;
 
     use tokio::io::AsyncReadExt;
+    use tokio::net::TcpStream;
 
     use super::*;
     use crate::image::{apply, MetadataCommand};
@@ -352,7 +378,15 @@ mod tests {
         let addr = listener.local_addr().unwrap();
         let tasks = TaskTracker::new();
         let budget = Arc::new(MemoryBudget::new(1 << 20));
-        tasks.spawn(serve_clients(ctx, listener, 4, budget, tasks.clone(), shutdown.clone()));
+        tasks.spawn(serve_clients(
+            ctx,
+            listener,
+            None,
+            4,
+            budget,
+            tasks.clone(),
+            shutdown.clone(),
+        ));
         let mut stream = TcpStream::connect(addr).await.unwrap();
 
         let ask = |after, max_wait_ms| {

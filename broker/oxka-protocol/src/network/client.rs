@@ -5,6 +5,7 @@
 //! `request_once` is one request on a fresh connection (a coordinator asking its leader how far it has
 //! caught up).
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::{Buf, Bytes, BytesMut};
@@ -303,8 +304,8 @@ pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 /// reused while it is idle and to the same address (the controller channel's lanes).
 pub struct ReusableConnection {
     address: String,
-    reader: BufReader<tokio::net::tcp::OwnedReadHalf>,
-    writer: tokio::net::tcp::OwnedWriteHalf,
+    reader: BufReader<ReadStream>,
+    writer: WriteStream,
     /// False between sending a request and reading its whole response: a call abandoned there (timed
     /// out) leaves a response in flight, so the connection is not reused.
     idle: bool,
@@ -325,11 +326,12 @@ pub async fn request_once(
     version: i16,
     request: &RequestKind,
     timeout: Duration,
+    tls: Option<&Arc<rustls::ClientConfig>>,
 ) -> Result<ResponseKind, String> {
     // The first correlation id of a fresh connection.
     let frame = encode_request(api, version, 1, client_id, request)?;
     let mut slot = None;
-    let body = tokio::time::timeout(timeout, exchange(&mut slot, address, &frame))
+    let body = tokio::time::timeout(timeout, exchange(&mut slot, address, &frame, tls))
         .await
         .map_err(|_| format!("{address} did not answer within {timeout:?}"))?
         .map_err(|e| format!("{address}: {e}"))?;
@@ -337,8 +339,14 @@ pub async fn request_once(
 }
 
 /// Sends `frame` over the connection in `slot` (connecting to `address` first if needed, or if the
-/// connection is to another member) and reads one response frame body.
-pub async fn exchange(slot: &mut Option<ReusableConnection>, address: &str, frame: &[u8]) -> std::io::Result<Bytes> {
+/// connection is to another member; over TLS when `tls` is given: a coordinator's `secureClientPort`)
+/// and reads one response frame body.
+pub async fn exchange(
+    slot: &mut Option<ReusableConnection>,
+    address: &str,
+    frame: &[u8],
+    tls: Option<&Arc<rustls::ClientConfig>>,
+) -> std::io::Result<Bytes> {
     if slot.as_ref().is_some_and(|c| c.address != address || !c.idle) {
         *slot = None;
     }
@@ -347,7 +355,17 @@ pub async fn exchange(slot: &mut Option<ReusableConnection>, address: &str, fram
             .await
             .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "connect timed out"))??;
         let _ = stream.set_nodelay(true);
-        let (read, write) = stream.into_split();
+        let (read, write) = match tls {
+            None => split_plain(stream),
+            Some(tls) => {
+                let host = address.rsplit_once(':').map_or(address, |(host, _)| host);
+                let stream = tokio::time::timeout(CONNECT_TIMEOUT, tls_connect(tls, host, stream))
+                    .await
+                    .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "TLS handshake timed out"))?
+                    .map_err(|e| std::io::Error::other(format!("TLS handshake failed: {e}")))?;
+                split_tls(stream)
+            }
+        };
         *slot = Some(ReusableConnection {
             address: address.to_string(),
             reader: BufReader::new(read),

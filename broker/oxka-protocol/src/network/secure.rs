@@ -1,5 +1,6 @@
 //! The client side of TLS and SASL PLAIN, for connections that a `security.protocol` other than
-//! PLAINTEXT asks for (the native tools' `--command-config`): a rustls client configuration from PEM
+//! PLAINTEXT asks for (the native tools' `--command-config`, and a broker's connections to other brokers
+//! over an SSL or SASL inter-broker listener): a rustls client configuration from PEM
 //! files, the TLS handshake, and the SASL login (PLAIN or SCRAM over SaslHandshake v1 and
 //! SaslAuthenticate) that must come before any other request. `Stream` halves carry either a plain TCP stream or a TLS one.
 
@@ -121,6 +122,63 @@ pub fn tls_client_config(
                 .map_err(|e| format!("the keystore's key and certificate cannot be used: {e}"))?
         }
     };
+    Ok(Arc::new(config))
+}
+
+/// A TLS server configuration that requires a client certificate from the truststore's CAs (mutual
+/// TLS, as ZooKeeper's quorum TLS always is): for the coordinators' peer port.
+pub fn mutual_tls_server_config(
+    keystore: PemSource,
+    truststore: PemSource,
+) -> Result<Arc<rustls::ServerConfig>, String> {
+    tls_server_config(keystore, Some(truststore), true)
+}
+
+/// A TLS server configuration from a PEM keystore; with a truststore, client certificates are checked
+/// against it, and required when `require_client_cert` (else a client may present none).
+pub fn tls_server_config(
+    keystore: PemSource,
+    truststore: Option<PemSource>,
+    require_client_cert: bool,
+) -> Result<Arc<rustls::ServerConfig>, String> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?;
+    let builder = match truststore {
+        None => builder.with_no_client_auth(),
+        Some(truststore) => {
+            let mut roots = RootCertStore::empty();
+            let text = truststore.bytes("the truststore")?;
+            for cert in CertificateDer::pem_slice_iter(&text) {
+                roots
+                    .add(cert.map_err(|e| format!("the truststore is not valid PEM: {e}"))?)
+                    .map_err(|e| format!("a truststore certificate cannot be used: {e}"))?;
+            }
+            if roots.is_empty() {
+                return Err("the truststore holds no certificate".into());
+            }
+            let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider);
+            let verifier = if require_client_cert {
+                verifier
+            } else {
+                verifier.allow_unauthenticated()
+            };
+            builder.with_client_cert_verifier(
+                verifier
+                    .build()
+                    .map_err(|e| format!("client certificate checks: {e}"))?,
+            )
+        }
+    };
+    let text = keystore.bytes("the keystore")?;
+    let chain = CertificateDer::pem_slice_iter(&text)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| format!("the keystore is not valid PEM: {e}"))?;
+    let key = PrivateKeyDer::from_pem_slice(&text).map_err(|e| format!("the keystore holds no usable key: {e}"))?;
+    let config = builder
+        .with_single_cert(chain, key)
+        .map_err(|e| format!("the keystore's key and certificate cannot be used: {e}"))?;
     Ok(Arc::new(config))
 }
 
