@@ -373,12 +373,16 @@ async fn cleanup(user: &KafkaUser, ctx: &Context) -> Result<Action, Error> {
     if user.spec.authentication.is_some() {
         user_admin::delete_scram(&address, &name).await.map_err(delete_error)?;
     }
+    // ACLs only when the KafkaUser managed them: without spec.authorization they were never ours.
     let principal = user_acls::principal(&name);
-    let have = user_admin::describe_acls(&address, &principal)
-        .await
-        .map_err(delete_error)?;
-    let all: Vec<_> = have.into_iter().collect();
-    user_admin::delete_acls(&address, &all).await.map_err(delete_error)?;
+    let mut all = Vec::new();
+    if user.spec.authorization.is_some() {
+        let have = user_admin::describe_acls(&address, &principal)
+            .await
+            .map_err(delete_error)?;
+        all = have.into_iter().collect();
+        user_admin::delete_acls(&address, &all).await.map_err(delete_error)?;
+    }
     event(
         ctx,
         user,
