@@ -139,6 +139,7 @@ async fn reconcile_cluster(cluster: &KafkaCluster, ctx: &Context) -> Result<Acti
     let namespace = cluster.namespace().unwrap_or_else(|| "default".to_string());
     if cluster.metadata.deletion_timestamp.is_some() {
         ctx.canaries.stop(&canary_key(&namespace, &name));
+        super::kafka_security::forget(&format!("{namespace}/{name}"));
         // Children carry owner references: the garbage collector removes them.
         return Ok(Action::await_change());
     }
@@ -277,9 +278,19 @@ async fn reconcile_cluster(cluster: &KafkaCluster, ctx: &Context) -> Result<Acti
     let objects = render(cluster, &options)?;
     // The inter-broker listener of a secured cluster is PLAINTEXT (ANONYMOUS): with an authorizer,
     // ANONYMOUS needs CLUSTER_ACTION for followers' Fetch. Best effort: the brokers retry until it exists.
-    if cluster.spec.authorization.is_some() && existing_brokers.is_some() {
+    // Once per cluster and process: CreateAcls of an existing binding changes nothing but is still a
+    // metadata log entry.
+    let grant_key = format!("{namespace}/{name}");
+    if cluster.spec.authorization.is_some()
+        && existing_brokers.is_some()
+        && !super::kafka_security::replication_granted(&grant_key)
+    {
         if let Err(e) = super::user_admin::grant_replication(&address).await {
-            tracing::info!(cluster = %name, "granting ANONYMOUS CLUSTER_ACTION for replication not done yet: {e}");
+            // Debug: an unreachable cluster is reported by the roll and the canary already, and this runs
+            // every reconciliation.
+            tracing::debug!(cluster = %name, "granting ANONYMOUS CLUSTER_ACTION for replication not done yet: {e}");
+        } else {
+            super::kafka_security::set_replication_granted(&grant_key);
         }
     }
 

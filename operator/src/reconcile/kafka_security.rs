@@ -48,6 +48,24 @@ pub fn register(cluster: &str, addresses: impl IntoIterator<Item = String>, secu
 pub fn forget(cluster: &str) {
     let mut map = registry().lock().unwrap_or_else(|e| e.into_inner());
     map.retain(|_, (owner, _)| owner != cluster);
+    granted().lock().unwrap_or_else(|e| e.into_inner()).remove(cluster);
+}
+
+fn granted() -> &'static Mutex<std::collections::HashSet<String>> {
+    static GRANTED: OnceLock<Mutex<std::collections::HashSet<String>>> = OnceLock::new();
+    GRANTED.get_or_init(Default::default)
+}
+
+/// Whether this process already granted `cluster`'s replication listener its ACL.
+pub fn replication_granted(cluster: &str) -> bool {
+    granted().lock().unwrap_or_else(|e| e.into_inner()).contains(cluster)
+}
+
+pub fn set_replication_granted(cluster: &str) {
+    granted()
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .insert(cluster.to_string());
 }
 
 /// TLS with the operator's client certificate (`keystore_pem`: key then chain) trusting `ca_pem`.
