@@ -223,7 +223,7 @@ def security_user_deletion_removes_acls_and_credential():
     password = secret("alice")["password"]
     h.sh("kubectl", "delete", "kafkauser", "alice", "-n", NS, "--wait=true", "--timeout=60s")
     listed = kafka_acls("--list", "--principal", "User:alice")
-    h.check("User:alice" not in listed, f"alice's ACLs remain:\n{listed}")
+    h.check("principal=User:alice" not in listed, f"alice's ACLs remain:\n{listed}")
     r = client("alice", password, "orders", 1)
     h.check(r.returncode != 0 and "Authentication failed" in r.stdout + r.stderr, f"alice still logs in: {r.stdout}")
     h.wait_for("Secret alice to be garbage-collected", lambda: secret("alice") is None, 60)
