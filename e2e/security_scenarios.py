@@ -55,13 +55,13 @@ def user_ready(name, timeout=60):
 CLIENT = r"""
 import sys, time
 from confluent_kafka import Consumer, Producer
-bootstrap, user, password, ca, topic, count = sys.argv[1:7]
+bootstrap, user, password, ca, topic, count, timeout_ms = sys.argv[1:8]
 conf = {"bootstrap.servers": bootstrap, "security.protocol": "SASL_SSL", "sasl.mechanisms": "SCRAM-SHA-512",
         "sasl.username": user, "sasl.password": password, "ssl.ca.location": ca,
         # The broker's certificate names its pod's DNS name; here it is reached as 127.0.0.1.
         "ssl.endpoint.identification.algorithm": "none"}
 errors = []
-p = Producer(dict(conf, acks="all", **{"message.timeout.ms": 20000}))
+p = Producer(dict(conf, acks="all", **{"message.timeout.ms": int(timeout_ms)}))
 for i in range(int(count)):
     p.produce(topic, f"r{i}".encode(), on_delivery=lambda e, m: e and errors.append(str(e)))
 left = p.flush(30)
@@ -84,11 +84,12 @@ print(" ".join(got))
 """
 
 
-def client(user, password, topic, count):
-    """Produces `count` records to `topic` as `user` and reads them back in group orders-e2e."""
+def client(user, password, topic, count, timeout_ms=20000):
+    """Produces `count` records to `topic` as `user` and reads them back in group orders-e2e; a record not
+    acknowledged within `timeout_ms` fails it (short where a refusal is expected)."""
     python = os.path.join(os.environ.get("OXKA_CACHE", os.path.expanduser("~/.cache/oxka")), "venv", "bin", "python")
     return subprocess.run([python, "-c", CLIENT, f"127.0.0.1:{WORK['client']}", user, password, WORK["ca"], topic,
-                           str(count)], capture_output=True, text=True, timeout=120)
+                           str(count), str(timeout_ms)], capture_output=True, text=True, timeout=120)
 
 
 def kafka_acls(*args):
@@ -213,7 +214,7 @@ def security_client_produces_and_consumes():
             f"alice's round trip over SASL_SSL: {r.stdout} {r.stderr[-1500:]}")
     r = client("alice", password, "payments", 1)
     h.check(r.returncode != 0 and "AUTHORIZATION" in r.stdout.upper(), f"alice wrote to payments: {r.stdout}")
-    r = client("alice", password + "x", "orders", 1)
+    r = client("alice", password + "x", "orders", 1, timeout_ms=5000)
     h.check(r.returncode != 0 and "Authentication failed" in r.stdout + r.stderr, f"a wrong password was accepted: {r.stdout}")
 
 
@@ -224,7 +225,7 @@ def security_user_deletion_removes_acls_and_credential():
     h.sh("kubectl", "delete", "kafkauser", "alice", "-n", NS, "--wait=true", "--timeout=60s")
     listed = kafka_acls("--list", "--principal", "User:alice")
     h.check("principal=User:alice" not in listed, f"alice's ACLs remain:\n{listed}")
-    r = client("alice", password, "orders", 1)
+    r = client("alice", password, "orders", 1, timeout_ms=5000)
     h.check(r.returncode != 0 and "Authentication failed" in r.stdout + r.stderr, f"alice still logs in: {r.stdout}")
     h.wait_for("Secret alice to be garbage-collected", lambda: secret("alice") is None, 60)
     h.sh("kubectl", "delete", "kafkatopic", "orders", "-n", NS, "--wait=true", "--timeout=60s")
