@@ -3,10 +3,11 @@
 //!
 //! A cluster whose internal listener has TLS or authentication runs three listeners:
 //! - `INTERNAL` (spec.listeners.internal.port) for clients: SSL, SASL_SSL or SASL_PLAINTEXT;
-//! - `REPLICATION` (9091), PLAINTEXT, the `inter.broker.listener.name`: oxka brokers do not yet speak
-//!   TLS or SASL to each other (the broker refuses a secured inter-broker listener). Its principal is
-//!   ANONYMOUS, which the operator grants CLUSTER_ACTION (the inter-broker operations) with an ACL
-//!   when authorization is on; the NetworkPolicy admits only broker pods to this port.
+//! - `REPLICATION` (9091), PLAINTEXT, the `inter.broker.listener.name` (built while brokers could not
+//!   speak TLS to each other; making it mutual TLS with each broker's certificate is the next step).
+//!   Its principal is ANONYMOUS, which the operator grants CLUSTER_ACTION (the inter-broker
+//!   operations) with an ACL when authorization is on; the NetworkPolicy admits only broker pods to
+//!   this port.
 //! - `OPERATOR` (9093), SSL with `ssl.client.auth=required` against the cluster CA: the operator's
 //!   own admin connection, authenticated by the client certificate it issued itself
 //!   (`CN=oxka-operator`, a super user). This is how the operator creates the first SCRAM credentials
