@@ -20,6 +20,7 @@ import time
 import canary_scenarios
 import drain_scenarios
 import harness as h
+import security_scenarios
 import topic_scenarios
 from harness import (BROKERS, NS, OP_NS, RELEASE, check, condition, get, http_get, kc, kubectl_json,
                      operator_kubeconfig, patch_kc, pods, settle, sh, start_operator, start_oxka_broker,
@@ -599,10 +600,12 @@ SCENARIOS = [
 SCENARIOS[-1:-1] = topic_scenarios.SCENARIOS
 # The canary scenarios (canary_scenarios.py) run their own 3-broker oxka cluster and KafkaCluster.
 SCENARIOS[-1:-1] = canary_scenarios.SCENARIOS
+# The security scenarios (security_scenarios.py) run their own secured oxka broker, KafkaUsers and KafkaCluster.
+SCENARIOS[-1:-1] = security_scenarios.SCENARIOS
 # Later scenarios need these; when one fails the rest cannot run meaningfully.
 REQUIRED = {chart_template_dry_run, helm_install, operator_starts_with_chart_rbac, minimal_cluster_objects}
 # Scenarios that build on each other: `--only` naming one of a group runs the whole group.
-GROUPS = [topic_scenarios.SCENARIOS, canary_scenarios.SCENARIOS]
+GROUPS = [topic_scenarios.SCENARIOS, canary_scenarios.SCENARIOS, security_scenarios.SCENARIOS]
 
 
 if __name__ == "__main__":

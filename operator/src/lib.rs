@@ -21,9 +21,18 @@ pub fn topic_crd_yaml() -> String {
     generated(&crd::topic::KafkaTopic::crd())
 }
 
+/// The KafkaUser CRD YAML exactly as committed in `crds/kafkauser.yaml` (and the chart's `crds/`).
+pub fn user_crd_yaml() -> String {
+    generated(&crd::user::KafkaUser::crd())
+}
+
 /// Every CRD with the file it is committed as, under `crds/` and the chart's `crds/`.
 pub fn crd_files() -> Vec<(&'static str, String)> {
-    vec![("kafkacluster.yaml", crd_yaml()), ("kafkatopic.yaml", topic_crd_yaml())]
+    vec![
+        ("kafkacluster.yaml", crd_yaml()),
+        ("kafkatopic.yaml", topic_crd_yaml()),
+        ("kafkauser.yaml", user_crd_yaml()),
+    ]
 }
 
 fn generated(

@@ -18,6 +18,7 @@ fn every_rendered_broker_config_is_accepted_by_the_broker() {
         "examples/minimal.yaml",
         "examples/production.yaml",
         "operator/tests/fixtures/loadbalancer.yaml",
+        "examples/secured.yaml",
     ] {
         let cluster = load(input);
         let objects = render(&cluster, &RenderOptions::default()).unwrap();

@@ -29,7 +29,11 @@ const HEAD: &str = "apiVersion: oxka.io/v1alpha1\nkind: KafkaCluster\nmetadata: 
 
 #[test]
 fn examples_pass() {
-    for path in ["../examples/minimal.yaml", "../examples/production.yaml"] {
+    for path in [
+        "../examples/minimal.yaml",
+        "../examples/production.yaml",
+        "../examples/secured.yaml",
+    ] {
         let text = std::fs::read_to_string(path).unwrap();
         assert_eq!(messages(&text, None), Vec::<String>::new(), "{path}");
     }
@@ -112,4 +116,30 @@ fn the_canary_needs_time_to_read_a_record_back_before_calling_it_lost() {
             "{spec}"
         );
     }
+}
+
+#[test]
+fn mutual_tls_needs_tls_and_renewal_comes_before_expiry() {
+    let m = messages(
+        &format!("{HEAD}spec:\n  listeners: {{internal: {{authentication: {{type: tls}}}}}}\n"),
+        None,
+    );
+    assert!(
+        m.iter()
+            .any(|m| m.contains("authentication.type tls (mutual TLS) needs listeners.internal.tls.enabled")),
+        "{m:?}"
+    );
+    let m = messages(
+        &format!("{HEAD}spec:\n  listeners: {{internal: {{tls: {{enabled: true}}, authentication: {{type: tls}}}}}}\n"),
+        None,
+    );
+    assert_eq!(m, Vec::<String>::new());
+    let m = messages(
+        &format!("{HEAD}spec:\n  clusterCa: {{validityDays: 30, renewalDays: 30}}\n"),
+        None,
+    );
+    assert!(
+        m.iter().any(|m| m.contains("clusterCa.renewalDays must be less than")),
+        "{m:?}"
+    );
 }

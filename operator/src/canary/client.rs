@@ -117,7 +117,8 @@ impl Layout {
 }
 
 pub async fn connect(address: &str) -> Result<ClientConnection, CanaryError> {
-    Ok(ClientConnection::connect(address, CLIENT_ID, REQUEST_TIMEOUT, MAX_RESPONSE_BYTES).await?)
+    let security = crate::reconcile::kafka_security::for_address(address);
+    Ok(ClientConnection::connect_secured(address, CLIENT_ID, REQUEST_TIMEOUT, MAX_RESPONSE_BYTES, &security).await?)
 }
 
 async fn call(

@@ -121,7 +121,11 @@ mod tests {
 
     #[test]
     fn the_examples_are_admitted() {
-        for path in ["../examples/minimal.yaml", "../examples/production.yaml"] {
+        for path in [
+            "../examples/minimal.yaml",
+            "../examples/production.yaml",
+            "../examples/secured.yaml",
+        ] {
             let cluster: KafkaCluster = serde_yaml::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
             assert_eq!(problems(&cluster), Vec::<String>::new(), "{path}");
         }

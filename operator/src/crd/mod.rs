@@ -8,7 +8,9 @@
 //! keys the operator owns, heap against memory limit) live in `validate` and are reported in status.
 
 pub mod admission;
+pub mod security;
 pub mod topic;
+pub mod user;
 pub mod validate;
 
 use std::collections::BTreeMap;
@@ -80,6 +82,18 @@ pub struct KafkaClusterSpec {
     /// `__oxka_canary` and reports what was lost, duplicated and how long records took.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub canary: Option<CanarySpec>,
+    /// Kafka's ACL authorizer on every broker (`authorizer.class.name`, `super.users`); KafkaUsers'
+    /// ACLs are what it enforces.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub authorization: Option<security::ClusterAuthorization>,
+    /// The cluster CA the operator creates for the brokers' certificates (and its own client
+    /// certificate): how long its certificates are valid and how early they are renewed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster_ca: Option<security::ClusterCaSpec>,
+    /// NetworkPolicies per role: client ports from `clients`, replication only from brokers, the
+    /// ensemble's ports only from brokers and coordinators, metrics from `metrics`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub network_policy: Option<security::NetworkPolicySpec>,
 }
 
 /// The built-in canary (an acks=all idempotent producer and a consumer run by the operator itself).
@@ -283,17 +297,41 @@ pub struct ListenersSpec {
 /// The in-cluster listener, advertised as each pod's DNS name under the headless Service.
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new(
+    "!has(self.authentication) || self.authentication.type != 'tls' || (has(self.tls) && self.tls.enabled)"
+).message("listeners.internal.authentication.type tls (mutual TLS) needs listeners.internal.tls.enabled: true"))]
 pub struct InternalListener {
     #[serde(default = "default_internal_port")]
     #[schemars(range(min = 1024, max = 65535))]
     pub port: i32,
+    /// TLS on this listener: certificates from a Secret, or issued by the operator's cluster CA.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<security::ListenerTls>,
+    /// How clients authenticate on this listener (none when unset).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub authentication: Option<security::ListenerAuthentication>,
 }
 
 impl Default for InternalListener {
     fn default() -> Self {
         InternalListener {
             port: default_internal_port(),
+            tls: None,
+            authentication: None,
         }
+    }
+}
+
+impl InternalListener {
+    /// TLS is on (`tls.enabled`).
+    pub fn tls_enabled(&self) -> bool {
+        self.tls.as_ref().is_some_and(|t| t.enabled)
+    }
+
+    /// Anything beyond PLAINTEXT: the cluster then runs the operator's CA, a separate replication
+    /// listener and the operator's own mTLS listener.
+    pub fn secured(&self) -> bool {
+        self.tls_enabled() || self.authentication.is_some()
     }
 }
 

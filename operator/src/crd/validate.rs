@@ -73,6 +73,7 @@ pub fn validate(spec: &KafkaClusterSpec) -> Result<Sizing, InvalidSpec> {
             problems.push(format!("spec.brokers.config must not set {key}: {why}; remove it"));
         }
     }
+    security_problems(spec, &mut problems);
     let broker_heap_mib = heap_mib(
         "brokers",
         spec.brokers.heap.as_ref(),
@@ -98,6 +99,58 @@ pub fn validate(spec: &KafkaClusterSpec) -> Result<Sizing, InvalidSpec> {
         })
     } else {
         Err(InvalidSpec { problems })
+    }
+}
+
+/// Ports a secured cluster's brokers use besides the client listeners: the replication listener
+/// (PLAINTEXT, inter-broker only) and the operator's mutual-TLS listener.
+pub const REPLICATION_PORT: i32 = 9091;
+pub const OPERATOR_PORT: i32 = 9093;
+
+/// What the security settings need beyond their schema: the keys they own, and ports that must not
+/// collide with the extra listeners a secured cluster runs.
+fn security_problems(spec: &KafkaClusterSpec, problems: &mut Vec<String>) {
+    if let Some(authorization) = &spec.authorization {
+        for principal in &authorization.super_users {
+            if !principal.contains(':') || principal.contains(';') {
+                problems.push(format!(
+                    "spec.authorization.superUsers: {principal:?} is not a principal; write Type:name (User:admin), without ';'"
+                ));
+            }
+        }
+        for key in ["authorizer.class.name", "super.users"] {
+            if spec.brokers.config.contains_key(key) {
+                problems.push(format!(
+                    "spec.brokers.config must not set {key}: spec.authorization renders it (add principals to authorization.superUsers); remove it"
+                ));
+            }
+        }
+        if !spec.listeners.internal.secured() {
+            problems.push(
+                "spec.authorization needs listeners.internal.tls or listeners.internal.authentication: without them every client is ANONYMOUS, and the operator could not prove it is the super user"
+                    .to_string(),
+            );
+        }
+    }
+    if !spec.listeners.internal.secured() {
+        return;
+    }
+    if spec.brokers.config.keys().any(|k| k.starts_with("listener.name.")) {
+        problems.push(
+            "spec.brokers.config must not set listener.name.* keys on a secured cluster: the operator renders each listener's ssl and sasl keys from spec.listeners; remove them"
+                .to_string(),
+        );
+    }
+    let mut ports = vec![("listeners.internal.port", spec.listeners.internal.port)];
+    if let Some(external) = &spec.listeners.external {
+        ports.push(("listeners.external.port", external.port));
+    }
+    for (field, port) in ports {
+        if port == REPLICATION_PORT || port == OPERATOR_PORT {
+            problems.push(format!(
+                "spec.{field} {port} collides with a secured cluster's own listeners ({REPLICATION_PORT}: replication between brokers, {OPERATOR_PORT}: the operator); choose another port"
+            ));
+        }
     }
 }
 
@@ -258,6 +311,24 @@ mod tests {
         assert_eq!(err.problems.len(), 2, "{err}");
         assert!(err.problems[0].contains("must not set broker.id: the operator sets it from the StatefulSet ordinal"));
         assert!(err.problems[1].contains("zookeeper.connect"));
+    }
+
+    #[test]
+    fn security_settings_are_refused_with_what_to_fix() {
+        let s: KafkaClusterSpec = serde_yaml::from_str("authorization: {type: simple}").unwrap();
+        let err = validate(&s).unwrap_err().to_string();
+        assert!(err.contains("spec.authorization needs listeners.internal.tls"), "{err}");
+        let s: KafkaClusterSpec = serde_yaml::from_str(
+            "listeners: {internal: {port: 9093, authentication: {type: scram-sha-512}}}\nauthorization: {type: simple}\nbrokers: {config: {super.users: 'User:x'}}",
+        )
+        .unwrap();
+        let err = validate(&s).unwrap_err();
+        assert_eq!(err.problems.len(), 2, "{err}");
+        assert!(err.problems[0].contains("must not set super.users"), "{err}");
+        assert!(
+            err.problems[1].contains("spec.listeners.internal.port 9093 collides"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 
 use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::core::v1::{ConfigMap, Service};
+use k8s_openapi::api::networking::v1::NetworkPolicy;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
 use k8s_openapi::NamespaceResourceScope;
@@ -28,6 +29,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use super::canary_step::{canary_key, canary_step, roll_record};
+use super::cluster_certs::{self, CertsError};
 use super::http::Metrics;
 use super::racks;
 use super::rolling;
@@ -73,7 +75,10 @@ impl Context {
             .replace("{name}", &cluster.name_any())
             .replace("{namespace}", namespace)
             .replace("{domain}", &self.cluster_domain)
-            .replace("{port}", &cluster.spec.listeners.internal.port.to_string())
+            .replace(
+                "{port}",
+                &crate::render::security::operator_port(&cluster.spec).to_string(),
+            )
     }
 }
 
@@ -92,7 +97,7 @@ pub enum Error {
         name: String,
         source: kube::Error,
     },
-    #[error("deleting Service {name}, which the spec no longer needs, failed: {source}")]
+    #[error("deleting {name}, which the spec no longer needs, failed: {source}")]
     Prune { name: String, source: kube::Error },
     #[error("deleting pod {pod} to restart it on the new revision failed: {source}")]
     Restart { pod: String, source: kube::Error },
@@ -100,6 +105,8 @@ pub enum Error {
     Status { name: String, source: kube::Error },
     #[error("rendering failed: {0}")]
     Render(#[from] RenderError),
+    #[error("the cluster's certificates: {0}")]
+    Certs(#[from] CertsError),
 }
 
 /// Requeue interval while something is still moving (scale-down waiting, pods starting).
@@ -132,6 +139,7 @@ async fn reconcile_cluster(cluster: &KafkaCluster, ctx: &Context) -> Result<Acti
     let namespace = cluster.namespace().unwrap_or_else(|| "default".to_string());
     if cluster.metadata.deletion_timestamp.is_some() {
         ctx.canaries.stop(&canary_key(&namespace, &name));
+        super::kafka_security::forget(&format!("{namespace}/{name}"));
         // Children carry owner references: the garbage collector removes them.
         return Ok(Action::await_change());
     }
@@ -235,7 +243,56 @@ async fn reconcile_cluster(cluster: &KafkaCluster, ctx: &Context) -> Result<Acti
         }
     }
 
+    // A secured cluster's CA and certificates, before anything that mounts or trusts them.
+    let cert_brokers = current_brokers.unwrap_or(0).max(cluster.spec.brokers.replicas);
+    match cluster_certs::ensure(ctx, cluster, &namespace, cert_brokers, vec![address.clone()]).await {
+        Ok(ready) => options.certificates_hash = ready.map(|r| r.hash),
+        Err(CertsError::UserSecret(why)) => {
+            let why = format!("{why}; the running pods are left as they are");
+            if !has_message(previous.as_ref(), "Degraded", &why) {
+                publish(
+                    ctx,
+                    cluster,
+                    EventType::Warning,
+                    "InvalidSpec",
+                    "Certificates",
+                    why.clone(),
+                )
+                .await;
+            }
+            holds.push(Hold::InvalidSpec(why));
+            let mut observed = observe(
+                cluster,
+                existing_coordinators.as_ref(),
+                existing_brokers.as_ref(),
+                None,
+                holds,
+            );
+            observed.canary = canary;
+            write_status(ctx, cluster, &observed).await?;
+            return Ok(Action::requeue(BUSY_REQUEUE));
+        }
+        Err(e) => return Err(Error::Certs(e)),
+    }
+
     let objects = render(cluster, &options)?;
+    // The inter-broker listener of a secured cluster is PLAINTEXT (ANONYMOUS): with an authorizer,
+    // ANONYMOUS needs CLUSTER_ACTION for followers' Fetch. Best effort: the brokers retry until it exists.
+    // Once per cluster and process: CreateAcls of an existing binding changes nothing but is still a
+    // metadata log entry.
+    let grant_key = format!("{namespace}/{name}");
+    if cluster.spec.authorization.is_some()
+        && existing_brokers.is_some()
+        && !super::kafka_security::replication_granted(&grant_key)
+    {
+        if let Err(e) = super::user_admin::grant_replication(&address).await {
+            // Debug: an unreachable cluster is reported by the roll and the canary already, and this runs
+            // every reconciliation.
+            tracing::debug!(cluster = %name, "granting ANONYMOUS CLUSTER_ACTION for replication not done yet: {e}");
+        } else {
+            super::kafka_security::set_replication_granted(&grant_key);
+        }
+    }
 
     let coordinators = apply_tier(
         ctx,
@@ -349,6 +406,19 @@ async fn apply_tier(
         apply(&ctx.client, namespace, service).await?;
     }
     apply(&ctx.client, namespace, &tier.pdb).await?;
+    match &tier.network_policy {
+        Some(policy) => {
+            apply(&ctx.client, namespace, policy).await?;
+        }
+        None => {
+            remove_network_policy(
+                ctx,
+                namespace,
+                &format!("{}-{}", cluster.name_any(), tier.role.as_str()),
+            )
+            .await?
+        }
+    }
     if !workload {
         return Ok(existing.cloned().unwrap_or_default());
     }
@@ -432,6 +502,19 @@ async fn get(api: &Api<StatefulSet>, name: &str) -> Result<Option<StatefulSet>, 
         name: name.to_string(),
         source,
     })
+}
+
+/// Deletes a NetworkPolicy the spec no longer asks for (none there is no error).
+async fn remove_network_policy(ctx: &Context, namespace: &str, name: &str) -> Result<(), Error> {
+    let api: Api<NetworkPolicy> = Api::namespaced(ctx.client.clone(), namespace);
+    match api.delete(name, &DeleteParams::default()).await {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(e)) if e.code == 404 => Ok(()),
+        Err(source) => Err(Error::Prune {
+            name: name.to_string(),
+            source,
+        }),
+    }
 }
 
 /// Deletes this cluster's broker Services that the spec no longer renders (external Services of

@@ -77,7 +77,9 @@ where
     F: AsyncFnOnce(&mut ClientConnection) -> Result<T, AdminError>,
 {
     let work = async {
-        let mut connection = ClientConnection::connect(address, CLIENT_ID, TIMEOUT, MAX_RESPONSE_BYTES).await?;
+        let security = super::kafka_security::for_address(address);
+        let mut connection =
+            ClientConnection::connect_secured(address, CLIENT_ID, TIMEOUT, MAX_RESPONSE_BYTES, &security).await?;
         f(&mut connection).await
     };
     tokio::time::timeout(TIMEOUT, work)

@@ -7,11 +7,14 @@
 
 pub mod canary_status;
 mod canary_step;
+pub mod certs;
 pub mod cluster;
+pub mod cluster_certs;
 pub mod drain;
 pub mod draining;
 pub mod http;
 pub mod kafka_admin;
+pub mod kafka_security;
 pub mod leader;
 pub mod racks;
 pub mod roll;
@@ -25,6 +28,9 @@ pub mod topic;
 pub mod topic_admin;
 pub mod topic_plan;
 pub mod topic_status;
+pub mod user;
+pub mod user_acls;
+pub mod user_admin;
 
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
@@ -43,6 +49,7 @@ use kube::runtime::{watcher, Controller};
 use kube::{Api, Client, CustomResourceExt, ResourceExt};
 
 use crate::crd::topic::KafkaTopic;
+use crate::crd::user::KafkaUser;
 use crate::crd::KafkaCluster;
 use crate::render::MANAGER;
 
@@ -104,7 +111,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
 
     if args.install_crds {
         let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
-        for crd in [KafkaCluster::crd(), KafkaTopic::crd()] {
+        for crd in [KafkaCluster::crd(), KafkaTopic::crd(), KafkaUser::crd()] {
             let name = crd.metadata.name.clone().unwrap_or_default();
             crds.patch(&name, &PatchParams::apply(MANAGER).force(), &Patch::Apply(&crd))
                 .await
@@ -180,6 +187,18 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
             Err(e) => tracing::debug!("topic controller: {e}"),
         }
     });
+    let users = Controller::new(
+        scoped::<KafkaUser>(&client, args.namespace.as_deref()),
+        watcher::Config::default(),
+    )
+    .shutdown_on_signal()
+    .run(user::reconcile, user::error_policy, ctx.clone())
+    .for_each(|result| async move {
+        match result {
+            Ok((object, _)) => tracing::debug!(user = %object.name, "reconciled"),
+            Err(e) => tracing::debug!("user controller: {e}"),
+        }
+    });
     let clusters = Controller::new(clusters, watcher::Config::default())
         .owns(scoped::<StatefulSet>(&client, args.namespace.as_deref()), owned.clone())
         .owns(scoped::<ConfigMap>(&client, args.namespace.as_deref()), owned.clone())
@@ -199,7 +218,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
                 Err(e) => tracing::debug!("controller: {e}"),
             }
         });
-    futures::join!(clusters, topics);
+    futures::join!(clusters, topics, users);
     tracing::info!("controller stopped");
     if let Some((leader, hold)) = elector {
         hold.abort();

@@ -137,6 +137,11 @@ async fn apply(topic: &KafkaTopic, ctx: &Context) -> Result<Action, Error> {
         return waiting(ctx, topic, "TopicConflict", message, &observed).await;
     }
     let address = ctx.kafka_address(&cluster, &namespace);
+    // A secured cluster's admin connection uses the operator's client certificate.
+    if let Err(e) = super::cluster_certs::register_existing(ctx, &cluster, &namespace, &address).await {
+        let message = format!("cannot reach the Kafka admin API of {}: {e}", topic.spec.cluster);
+        return waiting(ctx, topic, "KafkaUnreachable", message, &observed).await;
+    }
     let actual = match topic_admin::describe(&address, &desired.name).await {
         Ok(actual) => actual,
         Err(TopicAdminError::Kafka(refusal)) => {
@@ -314,6 +319,9 @@ async fn cleanup(topic: &KafkaTopic, ctx: &Context) -> Result<Action, Error> {
         return Ok(Action::await_change());
     }
     let address = ctx.kafka_address(&cluster, &namespace);
+    if let Err(e) = super::cluster_certs::register_existing(ctx, &cluster, &namespace, &address).await {
+        tracing::info!(topic = %name, "the operator's certificate for {} is unreadable: {e}", topic.spec.cluster);
+    }
     topic_admin::delete(&address, &name)
         .await
         .map_err(|source| Error::Delete {

@@ -79,7 +79,11 @@ mod tests {
 
     #[test]
     fn the_examples_render_files_the_broker_and_coordinator_accept() {
-        for path in ["../examples/minimal.yaml", "../examples/production.yaml"] {
+        for path in [
+            "../examples/minimal.yaml",
+            "../examples/production.yaml",
+            "../examples/secured.yaml",
+        ] {
             let cluster: KafkaCluster = serde_yaml::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
             let objects = render(&cluster, &RenderOptions::default()).unwrap();
             assert_eq!(rendered_files(&objects), Vec::<String>::new(), "{path}");

@@ -6,9 +6,8 @@
 //! way other than its own id, and not when brokers are added (which must not restart the others).
 
 use std::collections::BTreeMap;
-use std::fmt::Write;
 
-use super::{BrokerRack, RenderContext, Role};
+use super::{security, BrokerRack, RenderContext, Role};
 use crate::crd::ExternalType;
 
 /// Ports the operator fixes; the pod spec, Services and configs all use these.
@@ -64,10 +63,14 @@ pub fn coordinator_connect(ctx: &RenderContext) -> String {
 /// Broker `id`'s server.properties.
 pub fn broker_properties(ctx: &RenderContext, id: &str) -> String {
     let spec = &ctx.cluster.spec;
-    let internal_port = spec.listeners.internal.port;
-    let mut listeners = format!("INTERNAL://:{internal_port}");
-    let mut advertised = format!("INTERNAL://{}:{internal_port}", ctx.pod_host(Role::Broker, id));
-    let mut protocols = "INTERNAL:PLAINTEXT".to_string();
+    let host = ctx.pod_host(Role::Broker, id);
+    let internal = security::internal_listeners(spec);
+    let mut listeners: Vec<String> = internal.iter().map(|l| format!("{}://:{}", l.name, l.port)).collect();
+    let mut advertised: Vec<String> = internal
+        .iter()
+        .map(|l| format!("{}://{host}:{}", l.name, l.port))
+        .collect();
+    let mut protocols: Vec<String> = internal.iter().map(|l| format!("{}:{}", l.name, l.protocol)).collect();
     if let Some(external) = &spec.listeners.external {
         let host = external.advertised_host_template.replace("{id}", id);
         let port = match (external.type_, external.node_port_base) {
@@ -77,23 +80,34 @@ pub fn broker_properties(ctx: &RenderContext, id: &str) -> String {
             },
             _ => external.port.to_string(),
         };
-        let _ = write!(listeners, ",EXTERNAL://:{}", external.port);
-        let _ = write!(advertised, ",EXTERNAL://{host}:{port}");
-        protocols.push_str(",EXTERNAL:PLAINTEXT");
+        listeners.push(format!("EXTERNAL://:{}", external.port));
+        advertised.push(format!("EXTERNAL://{host}:{port}"));
+        protocols.push("EXTERNAL:PLAINTEXT".to_string());
     }
+    let (listeners, advertised, protocols) = (listeners.join(","), advertised.join(","), protocols.join(","));
     let mut out = header("server.properties", "broker", id, ctx);
     let owned = [
         ("broker.id", id.to_string()),
         ("listeners", listeners),
         ("advertised.listeners", advertised),
         ("listener.security.protocol.map", protocols),
-        ("inter.broker.listener.name", "INTERNAL".to_string()),
+        (
+            "inter.broker.listener.name",
+            security::inter_broker_listener(spec).to_string(),
+        ),
         ("zookeeper.connect", coordinator_connect(ctx)),
         ("log.dirs", BROKER_DATA_DIR.to_string()),
         ("metrics.port", METRICS_PORT.to_string()),
     ];
     for (key, value) in owned {
         push_entry(&mut out, key, &value);
+    }
+    let secured = security::security_entries(spec, id);
+    if !secured.is_empty() {
+        out.push_str("\n# From spec.listeners (TLS, authentication) and spec.authorization:\n");
+        for (key, value) in &secured {
+            push_entry(&mut out, key, value);
+        }
     }
     // Known only once the pod is scheduled (the operator reads its node's label): per pod, and never
     // in the template the config hash is computed from (its id is a placeholder).

@@ -8,12 +8,15 @@
 
 pub mod check;
 pub mod config;
+pub mod network_policy;
 mod objects;
+pub mod security;
 
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::core::v1::{ConfigMap, Service};
+use k8s_openapi::api::networking::v1::NetworkPolicy;
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 use kube::{Resource, ResourceExt};
@@ -72,6 +75,9 @@ pub struct RenderOptions {
     /// `broker.rack` per broker id (the pod ordinal), learned from the label `spec.rack.topologyKey` of
     /// the node each broker pod was scheduled on. Per-pod: never part of the config hash.
     pub racks: BTreeMap<String, BrokerRack>,
+    /// Digest of the certificates in the broker certificate Secret (`reconcile::certs`): part of the
+    /// brokers' config hash, so a renewal restarts them. None offline (`render`) and when unsecured.
+    pub certificates_hash: Option<String>,
 }
 
 /// A broker's rack and the node it was read from.
@@ -91,6 +97,7 @@ impl Default for RenderOptions {
             cluster_domain: "cluster.local".to_string(),
             broker_replicas: None,
             racks: BTreeMap::new(),
+            certificates_hash: None,
         }
     }
 }
@@ -105,6 +112,7 @@ pub struct RenderContext<'a> {
     pub coordinator_replicas: i32,
     pub sizing: Sizing,
     pub racks: BTreeMap<String, BrokerRack>,
+    pub certificates_hash: Option<String>,
 }
 
 impl RenderContext<'_> {
@@ -183,6 +191,8 @@ pub struct Tier {
     pub config_map: ConfigMap,
     pub services: Vec<Service>,
     pub pdb: PodDisruptionBudget,
+    /// Present when `spec.networkPolicy.enabled`.
+    pub network_policy: Option<NetworkPolicy>,
     pub stateful_set: StatefulSet,
     /// Hash of the config every pod of the role should run (also on the pod template).
     pub config_hash: String,
@@ -206,6 +216,9 @@ impl ClusterObjects {
                 push_value(&mut out, service);
             }
             push_value(&mut out, &tier.pdb);
+            if let Some(policy) = &tier.network_policy {
+                push_value(&mut out, policy);
+            }
             push_value(&mut out, &tier.stateful_set);
         }
         out
@@ -242,6 +255,7 @@ pub fn render(cluster: &KafkaCluster, options: &RenderOptions) -> Result<Cluster
         coordinator_replicas: cluster.spec.coordinators.replicas,
         sizing,
         racks: options.racks.clone(),
+        certificates_hash: options.certificates_hash.clone(),
     };
     let objects = ClusterObjects {
         coordinators: objects::coordinator_tier(&ctx)?,

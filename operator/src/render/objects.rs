@@ -16,8 +16,11 @@ use serde::de::DeserializeOwned;
 use serde_json::{json, Value};
 
 use super::config::*;
+use super::network_policy::network_policy;
+use super::security::{broker_certs_secret, TLS_DIR};
 use super::{config_hash, RenderContext, RenderError, Role, Tier, CONFIG_HASH_ANNOTATION};
 use crate::crd::validate::heap_opts;
+use crate::crd::validate::{OPERATOR_PORT, REPLICATION_PORT};
 use crate::crd::{ExternalType, PodOverrides, StorageSpec, RESTART_ANNOTATION};
 
 const POD_INDEX_PLACEHOLDER: &str = "$(POD_INDEX)";
@@ -77,6 +80,9 @@ pub fn coordinator_tier(ctx: &RenderContext) -> Result<Tier, RenderError> {
         config_map: build(ctx, "ConfigMap", config_map(ctx, role, data))?,
         services: vec![build(ctx, "Service", headless)?],
         pdb: build(ctx, "PodDisruptionBudget", pdb(ctx, role))?,
+        network_policy: network_policy(ctx, role)
+            .map(|p| build(ctx, "NetworkPolicy", p))
+            .transpose()?,
         stateful_set: build(
             ctx,
             "StatefulSet",
@@ -86,6 +92,7 @@ pub fn coordinator_tier(ctx: &RenderContext) -> Result<Tier, RenderError> {
                 ctx.coordinator_replicas,
                 Vec::new(),
                 container,
+                Vec::new(),
                 &spec.pod,
                 &spec.storage,
                 &ctx.sizing.coordinator_storage.0,
@@ -110,32 +117,53 @@ pub fn broker_tier(ctx: &RenderContext) -> Result<Tier, RenderError> {
         }
     }
     let heap = heap_opts(ctx.sizing.broker_heap_mib);
-    let hash = config_hash(&[&broker_properties(ctx, POD_INDEX_PLACEHOLDER), &heap]);
+    // A renewed certificate or CA changes the hash: brokers restart onto it one at a time, health-gated
+    // (they would also reload the files, but a restart proves every broker serves the new ones).
+    // Only when there are certificates: an unsecured cluster's hash stays what it was before they
+    // existed, so upgrading the operator restarts nothing.
+    let template = broker_properties(ctx, POD_INDEX_PLACEHOLDER);
+    let mut hashed = vec![template.as_str(), heap.as_str()];
+    hashed.extend(ctx.certificates_hash.as_deref());
+    let hash = config_hash(&hashed);
     let internal = listeners.internal.port;
+    let secured = listeners.internal.secured();
+    let mut headless_ports = vec![
+        json!({"name": "kafka", "port": internal, "targetPort": "kafka"}),
+        json!({"name": "metrics", "port": METRICS_PORT, "targetPort": "metrics"}),
+    ];
+    if secured {
+        headless_ports.push(json!({"name": "replication", "port": REPLICATION_PORT, "targetPort": "replication"}));
+        headless_ports.push(json!({"name": "operator", "port": OPERATOR_PORT, "targetPort": "operator"}));
+    }
     let mut services = vec![
-        build(
-            ctx,
-            "Service",
-            headless_service(
-                ctx,
-                role,
-                json!([
-                    {"name": "kafka", "port": internal, "targetPort": "kafka"},
-                    {"name": "metrics", "port": METRICS_PORT, "targetPort": "metrics"},
-                ]),
-            ),
-        )?,
+        build(ctx, "Service", headless_service(ctx, role, json!(headless_ports)))?,
         build(ctx, "Service", bootstrap_service(ctx))?,
     ];
     let mut ports = vec![
         json!({"name": "kafka", "containerPort": internal}),
         json!({"name": "metrics", "containerPort": METRICS_PORT}),
     ];
+    if secured {
+        ports.push(json!({"name": "replication", "containerPort": REPLICATION_PORT}));
+        ports.push(json!({"name": "operator", "containerPort": OPERATOR_PORT}));
+    }
     if let Some(external) = &listeners.external {
         ports.push(json!({"name": "external", "containerPort": external.port}));
         for i in 0..ctx.broker_replicas {
             services.push(build(ctx, "Service", external_service(ctx, i))?);
         }
+    }
+    let mut mounts = vec![
+        json!({"name": "data", "mountPath": BROKER_DATA_DIR}),
+        json!({"name": "config", "mountPath": format!("{CONFIG_DIR}/server.properties"), "subPathExpr": broker_file(POD_INDEX_PLACEHOLDER)}),
+    ];
+    let mut extra_volumes = Vec::new();
+    if secured {
+        // The whole Secret as a directory (no subPath): the kubelet updates renewed certificates in place.
+        mounts.push(json!({"name": "tls", "mountPath": TLS_DIR, "readOnly": true}));
+        extra_volumes.push(
+            json!({"name": "tls", "secret": {"secretName": broker_certs_secret(&ctx.name), "defaultMode": 0o440}}),
+        );
     }
     let container = json!({
         "name": "broker",
@@ -152,10 +180,7 @@ pub fn broker_tier(ctx: &RenderContext) -> Result<Tier, RenderError> {
         "livenessProbe": {"tcpSocket": {"port": "kafka"}, "initialDelaySeconds": 30, "periodSeconds": 10, "failureThreshold": 6},
         "resources": spec.resources,
         "securityContext": container_security_context(),
-        "volumeMounts": [
-            {"name": "data", "mountPath": BROKER_DATA_DIR},
-            {"name": "config", "mountPath": format!("{CONFIG_DIR}/server.properties"), "subPathExpr": broker_file(POD_INDEX_PLACEHOLDER)},
-        ],
+        "volumeMounts": mounts,
     });
     let init_containers: Vec<Value> = ctx
         .cluster
@@ -170,6 +195,9 @@ pub fn broker_tier(ctx: &RenderContext) -> Result<Tier, RenderError> {
         config_map: build(ctx, "ConfigMap", config_map(ctx, role, data))?,
         services,
         pdb: build(ctx, "PodDisruptionBudget", pdb(ctx, role))?,
+        network_policy: network_policy(ctx, role)
+            .map(|p| build(ctx, "NetworkPolicy", p))
+            .transpose()?,
         stateful_set: build(
             ctx,
             "StatefulSet",
@@ -179,6 +207,7 @@ pub fn broker_tier(ctx: &RenderContext) -> Result<Tier, RenderError> {
                 ctx.broker_replicas,
                 init_containers,
                 container,
+                extra_volumes,
                 &spec.pod,
                 &spec.storage,
                 &ctx.sizing.broker_storage.0,
@@ -284,6 +313,12 @@ fn headless_service(ctx: &RenderContext, role: Role, ports: Value) -> Value {
 }
 
 fn bootstrap_service(ctx: &RenderContext) -> Value {
+    let mut ports =
+        vec![json!({"name": "kafka", "port": ctx.cluster.spec.listeners.internal.port, "targetPort": "kafka"})];
+    if ctx.cluster.spec.listeners.internal.secured() {
+        // The operator's admin address (`--kafka-bootstrap-template`'s {port}) on a secured cluster.
+        ports.push(json!({"name": "operator", "port": OPERATOR_PORT, "targetPort": "operator"}));
+    }
     json!({
         "apiVersion": "v1",
         "kind": "Service",
@@ -291,7 +326,7 @@ fn bootstrap_service(ctx: &RenderContext) -> Value {
         "spec": {
             "type": "ClusterIP",
             "selector": ctx.selector_labels(Role::Broker),
-            "ports": [{"name": "kafka", "port": ctx.cluster.spec.listeners.internal.port, "targetPort": "kafka"}],
+            "ports": ports,
         },
     })
 }
@@ -343,6 +378,7 @@ fn stateful_set(
     replicas: i32,
     init_containers: Vec<Value>,
     container: Value,
+    extra_volumes: Vec<Value>,
     pod: &PodOverrides,
     storage: &StorageSpec,
     storage_size: &str,
@@ -363,6 +399,7 @@ fn stateful_set(
         pod_annotations.insert(RESTART_ANNOTATION.to_string(), restart.clone());
     }
     let mut volumes = vec![json!({"name": "config", "configMap": {"name": ctx.config_map_name(role)}})];
+    volumes.extend(extra_volumes);
     let mut claims = Vec::new();
     if storage.ephemeral {
         volumes.push(json!({"name": "data", "emptyDir": {}}));

@@ -20,6 +20,7 @@ fn rendering_matches_committed_expected_output() {
         ("examples/minimal.yaml", "minimal"),
         ("examples/production.yaml", "production"),
         ("operator/tests/fixtures/loadbalancer.yaml", "loadbalancer"),
+        ("examples/secured.yaml", "secured"),
     ];
     let mut stale = Vec::new();
     for (input, name) in cases {
@@ -316,4 +317,93 @@ fn committed_crds_are_current() {
             "{path} is stale: run `UPDATE_EXPECT=1 cargo test -p oxka-operator` and commit it"
         );
     }
+}
+
+#[test]
+fn a_secured_internal_listener_renders_kafkas_keys_and_separate_replication_and_operator_listeners() {
+    let objects = render(&load("examples/secured.yaml"), &RenderOptions::default()).unwrap();
+    let b1 = config_of(&objects, Role::Broker, "server-1.properties");
+    for line in [
+        "listeners=INTERNAL://:9092,OPERATOR://:9093,REPLICATION://:9091\n",
+        "listener.security.protocol.map=INTERNAL:SASL_SSL,OPERATOR:SSL,REPLICATION:PLAINTEXT\n",
+        "inter.broker.listener.name=REPLICATION\n",
+        "advertised.listeners=INTERNAL://secured-broker-1.secured-broker-headless.default.svc.cluster.local:9092,OPERATOR://secured-broker-1.",
+        "listener.name.internal.ssl.keystore.type=PEM\n",
+        "listener.name.internal.ssl.keystore.location=/etc/oxka/tls/broker-1.pem\n",
+        "listener.name.internal.sasl.enabled.mechanisms=SCRAM-SHA-512\n",
+        "listener.name.operator.ssl.client.auth=required\n",
+        "listener.name.operator.ssl.truststore.location=/etc/oxka/tls/ca.crt\n",
+        "authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer\n",
+        "super.users=User:CN=oxka-operator\n",
+    ] {
+        assert!(b1.contains(line), "missing {line:?} in\n{b1}");
+    }
+    // The broker certificates are mounted as a directory (renewals reach the files), read-only.
+    let pod = objects
+        .brokers
+        .stateful_set
+        .spec
+        .as_ref()
+        .unwrap()
+        .template
+        .spec
+        .as_ref()
+        .unwrap();
+    let volume = pod.volumes.as_ref().unwrap().iter().find(|v| v.name == "tls").unwrap();
+    assert_eq!(
+        volume.secret.as_ref().unwrap().secret_name.as_deref(),
+        Some("secured-broker-certs")
+    );
+    let mount = pod.containers[0]
+        .volume_mounts
+        .as_ref()
+        .unwrap()
+        .iter()
+        .find(|m| m.name == "tls")
+        .unwrap();
+    assert_eq!(
+        (mount.mount_path.as_str(), mount.sub_path_expr.as_deref()),
+        ("/etc/oxka/tls", None)
+    );
+}
+
+#[test]
+fn a_certificate_renewal_changes_the_broker_hash_only() {
+    let cluster = load("examples/secured.yaml");
+    let before = render(&cluster, &RenderOptions::default()).unwrap();
+    let options = RenderOptions {
+        certificates_hash: Some("renewed".into()),
+        ..RenderOptions::default()
+    };
+    let after = render(&cluster, &options).unwrap();
+    assert_ne!(before.brokers.config_hash, after.brokers.config_hash);
+    assert_eq!(before.coordinators.config_hash, after.coordinators.config_hash);
+}
+
+#[test]
+fn network_policies_keep_replication_to_brokers_and_the_ensemble_to_its_members() {
+    let objects = render(&load("examples/secured.yaml"), &RenderOptions::default()).unwrap();
+    let broker = serde_json::to_value(objects.brokers.network_policy.as_ref().unwrap()).unwrap();
+    let rules = broker["spec"]["ingress"].as_array().unwrap();
+    let rule_for = |port: i64| rules.iter().find(|r| r["ports"][0]["port"] == port).unwrap().clone();
+    assert!(rule_for(9092).get("from").is_none(), "clients from anywhere by default");
+    assert_eq!(
+        rule_for(9091)["from"][0]["podSelector"]["matchLabels"]["app.kubernetes.io/component"],
+        "broker"
+    );
+    assert_eq!(
+        rule_for(9093)["from"][0]["podSelector"]["matchLabels"]["app.kubernetes.io/name"],
+        "oxka-operator"
+    );
+    let coordinator = serde_json::to_value(objects.coordinators.network_policy.as_ref().unwrap()).unwrap();
+    let rules = coordinator["spec"]["ingress"].as_array().unwrap();
+    let peers = rules.iter().find(|r| r["ports"][0]["port"] == 2888).unwrap()["from"].clone();
+    assert_eq!(peers.as_array().unwrap().len(), 1);
+    assert_eq!(
+        peers[0]["podSelector"]["matchLabels"]["app.kubernetes.io/component"],
+        "coordinator"
+    );
+    // Not asked for: none.
+    let plain = render(&load("examples/minimal.yaml"), &RenderOptions::default()).unwrap();
+    assert!(plain.brokers.network_policy.is_none() && plain.coordinators.network_policy.is_none());
 }
