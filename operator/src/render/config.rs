@@ -146,6 +146,8 @@ pub fn replication_defaults(brokers: i32) -> Vec<(&'static str, String)> {
         ("offsets.topic.replication.factor", rf.to_string()),
         ("transaction.state.log.replication.factor", rf.to_string()),
         ("transaction.state.log.min.isr", min_isr.to_string()),
+        ("share.coordinator.state.topic.replication.factor", rf.to_string()),
+        ("share.coordinator.state.topic.min.isr", min_isr.to_string()),
     ]
 }
 
