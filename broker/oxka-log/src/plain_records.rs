@@ -6,6 +6,49 @@
 /// One record: offset delta from the batch's base offset, key and value (None: null).
 pub type PlainRecord<'a> = (i64, Option<&'a [u8]>, Option<&'a [u8]>);
 
+/// Walks every whole batch in `bytes` (a read of a coordinator's compacted topic), calling
+/// `apply(batch base offset, key, value)` for each keyed record of its uncompressed data batches; a
+/// trailing partial batch is left for the next read. Returns the offset after the last batch read (-1:
+/// none) and how many batches it could not read (corrupt, compressed, or malformed records); control
+/// batches are passed over.
+pub fn for_each_keyed_record(bytes: &[u8], mut apply: impl FnMut(i64, &[u8], Option<&[u8]>)) -> (i64, usize) {
+    use crate::batch::{batch_size_from_prefix, validate_batch, HEADER_SIZE, LOG_OVERHEAD};
+    let mut pos = 0;
+    let mut next = -1;
+    let mut unreadable = 0;
+    while bytes.len() - pos >= HEADER_SIZE {
+        let Ok(size) = batch_size_from_prefix(&bytes[pos..pos + LOG_OVERHEAD]) else {
+            break;
+        };
+        if bytes.len() - pos < size {
+            break;
+        }
+        let batch = &bytes[pos..pos + size];
+        pos += size;
+        let Ok(header) = validate_batch(batch) else {
+            unreadable += 1;
+            continue;
+        };
+        next = header.next_offset();
+        if header.is_control() {
+            continue;
+        }
+        let records = (header.compression() == 0)
+            .then(|| plain_records(&batch[HEADER_SIZE..], header.records_count))
+            .flatten();
+        let Some(records) = records else {
+            unreadable += 1;
+            continue;
+        };
+        for (_, key, value) in records {
+            if let Some(key) = key {
+                apply(header.base_offset, key, value);
+            }
+        }
+    }
+    (next, unreadable)
+}
+
 /// Decodes `count` records of an uncompressed v2 batch body (the bytes after the 61-byte header).
 /// None if malformed.
 pub fn plain_records(mut body: &[u8], count: i32) -> Option<Vec<PlainRecord<'_>>> {

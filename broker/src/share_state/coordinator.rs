@@ -22,8 +22,8 @@ use super::records::{
     SHARE_GROUP_STATE_TOPIC,
 };
 use crate::broker::Broker;
-use crate::log::batch::{batch_size_from_prefix, validate_batch, BatchBuilder, HEADER_SIZE, LOG_OVERHEAD};
-use crate::log::plain_records::plain_records;
+use crate::log::batch::BatchBuilder;
+use crate::log::plain_records::for_each_keyed_record;
 use crate::log::TopicPartition;
 
 /// How long a state write may wait for the in-sync replicas (Kafka: `request.timeout.ms`).
@@ -377,51 +377,26 @@ fn replay(
     found: &mut HashMap<SharePartitionKey, Option<ShareSnapshot>>,
     summary: &mut LoadSummary,
 ) -> i64 {
-    let mut pos = 0;
-    let mut next = -1;
-    while bytes.len() - pos >= HEADER_SIZE {
-        let Ok(size) = batch_size_from_prefix(&bytes[pos..pos + LOG_OVERHEAD]) else {
-            break;
-        };
-        if bytes.len() - pos < size {
-            break;
-        }
-        let batch = &bytes[pos..pos + size];
-        pos += size;
-        let Ok(header) = validate_batch(batch) else {
-            summary.skipped += 1;
-            continue;
-        };
-        next = header.next_offset();
-        if header.is_control() || header.compression() != 0 {
-            summary.skipped += usize::from(!header.is_control());
-            continue;
-        }
-        let Some(records) = plain_records(&batch[HEADER_SIZE..], header.records_count) else {
-            summary.skipped += 1;
-            continue;
-        };
-        for (_, key, value) in records {
-            let Some(key) = key else { continue };
-            let decoded = decode_key(key).and_then(|k| {
-                let state = value.map(decode_value).transpose()?;
-                Ok::<_, RecordError>((k, state))
-            });
-            match decoded {
-                Ok((k, state)) => {
-                    summary.records += 1;
-                    found.insert(k, state);
-                }
-                Err(e) => {
-                    tracing::warn!(
-                        offset = header.base_offset,
-                        "skipping a record in {SHARE_GROUP_STATE_TOPIC}: {e}"
-                    );
-                    summary.skipped += 1;
-                }
+    let (next, unreadable) = for_each_keyed_record(bytes, |base_offset, key, value| {
+        let decoded = decode_key(key).and_then(|k| {
+            let state = value.map(decode_value).transpose()?;
+            Ok::<_, RecordError>((k, state))
+        });
+        match decoded {
+            Ok((k, state)) => {
+                summary.records += 1;
+                found.insert(k, state);
+            }
+            Err(e) => {
+                tracing::warn!(
+                    offset = base_offset,
+                    "skipping a record in {SHARE_GROUP_STATE_TOPIC}: {e}"
+                );
+                summary.skipped += 1;
             }
         }
-    }
+    });
+    summary.skipped += unreadable;
     next
 }
 

@@ -10,8 +10,7 @@ use super::coordinator::{Entry, TxnCoordinator};
 use super::host::TxnHost;
 use super::records::{decode_key, decode_value, TRANSACTION_STATE_TOPIC};
 use super::state::TxnMetadata;
-use crate::log::batch::{batch_size_from_prefix, validate_batch, HEADER_SIZE, LOG_OVERHEAD};
-use crate::log::plain_records::plain_records;
+use crate::log::plain_records::for_each_keyed_record;
 
 #[derive(Debug, Default, Clone, Copy)]
 pub struct LoadSummary {
@@ -83,51 +82,26 @@ impl TxnCoordinator {
 
 /// Applies every whole batch in `bytes`; returns the offset after the last one read.
 fn replay(bytes: &[u8], found: &mut HashMap<String, Option<TxnMetadata>>, summary: &mut LoadSummary) -> i64 {
-    let mut pos = 0;
-    let mut next = -1;
-    while bytes.len() - pos >= HEADER_SIZE {
-        let Ok(size) = batch_size_from_prefix(&bytes[pos..pos + LOG_OVERHEAD]) else {
-            break;
-        };
-        if bytes.len() - pos < size {
-            break;
-        }
-        let batch = &bytes[pos..pos + size];
-        pos += size;
-        let Ok(header) = validate_batch(batch) else {
-            summary.skipped += 1;
-            continue;
-        };
-        next = header.next_offset();
-        if header.is_control() || header.compression() != 0 {
-            summary.skipped += usize::from(!header.is_control());
-            continue;
-        }
-        let Some(records) = plain_records(&batch[HEADER_SIZE..], header.records_count) else {
-            summary.skipped += 1;
-            continue;
-        };
-        for (_, key, value) in records {
-            let Some(key) = key else { continue };
-            let decoded = decode_key(key).and_then(|id| {
-                let meta = value.map(|v| decode_value(&id, v)).transpose()?;
-                Ok((id, meta))
-            });
-            match decoded {
-                Ok((id, meta)) => {
-                    summary.records += 1;
-                    found.insert(id, meta);
-                }
-                Err(e) => {
-                    tracing::warn!(
-                        offset = header.base_offset,
-                        "skipping a record in {TRANSACTION_STATE_TOPIC}: {e}"
-                    );
-                    summary.skipped += 1;
-                }
+    let (next, unreadable) = for_each_keyed_record(bytes, |base_offset, key, value| {
+        let decoded = decode_key(key).and_then(|id| {
+            let meta = value.map(|v| decode_value(&id, v)).transpose()?;
+            Ok((id, meta))
+        });
+        match decoded {
+            Ok((id, meta)) => {
+                summary.records += 1;
+                found.insert(id, meta);
+            }
+            Err(e) => {
+                tracing::warn!(
+                    offset = base_offset,
+                    "skipping a record in {TRANSACTION_STATE_TOPIC}: {e}"
+                );
+                summary.skipped += 1;
             }
         }
-    }
+    });
+    summary.skipped += unreadable;
     next
 }
 
