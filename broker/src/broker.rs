@@ -282,22 +282,8 @@ impl Broker {
     /// follows `__consumer_offsets`; transactions found decided but not complete get their markers
     /// written again.
     async fn move_txn_coordination(self: &Arc<Self>, changes: &RoleChanges) {
-        let txn_state = |tps: &[TopicPartition]| -> Vec<i32> {
-            tps.iter()
-                .filter(|tp| tp.topic == TRANSACTION_STATE_TOPIC)
-                .map(|tp| tp.partition)
-                .collect()
-        };
-        self.txns
-            .unload_partitions(&**self, &txn_state(&changes.became_follower));
-        let led: Vec<(i32, i32)> = txn_state(&changes.became_leader)
-            .into_iter()
-            .filter_map(|p| {
-                let tp = TopicPartition::new(TRANSACTION_STATE_TOPIC, p);
-                let (epoch, leads) = self.replicas.get(&tp)?.leader_epoch();
-                leads.then_some((p, epoch))
-            })
-            .collect();
+        let (followed, led) = self.coordinator_moves(changes, TRANSACTION_STATE_TOPIC);
+        self.txns.unload_partitions(&**self, &followed);
         if led.is_empty() {
             return;
         }
@@ -324,25 +310,33 @@ impl Broker {
         }
     }
 
+    /// Of the internal topic `topic` (a coordinator's log): the partitions this broker stopped leading,
+    /// and those it leads now, each with its leader epoch (a partition whose leadership moved on
+    /// again since is left out).
+    fn coordinator_moves(&self, changes: &RoleChanges, topic: &str) -> (Vec<i32>, Vec<(i32, i32)>) {
+        let followed = changes
+            .became_follower
+            .iter()
+            .filter(|tp| tp.topic == topic)
+            .map(|tp| tp.partition)
+            .collect();
+        let led = changes
+            .became_leader
+            .iter()
+            .filter(|tp| tp.topic == topic)
+            .filter_map(|tp| {
+                let (epoch, leads) = self.replicas.get(tp)?.leader_epoch();
+                leads.then_some((tp.partition, epoch))
+            })
+            .collect();
+        (followed, led)
+    }
+
     /// The share coordinator follows `__share_group_state` leadership as the transaction coordinator
     /// follows `__transaction_state`.
     async fn move_share_state_coordination(self: &Arc<Self>, changes: &RoleChanges) {
-        let state_partitions = |tps: &[TopicPartition]| -> Vec<i32> {
-            tps.iter()
-                .filter(|tp| tp.topic == SHARE_GROUP_STATE_TOPIC)
-                .map(|tp| tp.partition)
-                .collect()
-        };
-        self.share_state
-            .unload_partitions(self, &state_partitions(&changes.became_follower));
-        let led: Vec<(i32, i32)> = state_partitions(&changes.became_leader)
-            .into_iter()
-            .filter_map(|p| {
-                let tp = TopicPartition::new(SHARE_GROUP_STATE_TOPIC, p);
-                let (epoch, leads) = self.replicas.get(&tp)?.leader_epoch();
-                leads.then_some((p, epoch))
-            })
-            .collect();
+        let (followed, led) = self.coordinator_moves(changes, SHARE_GROUP_STATE_TOPIC);
+        self.share_state.unload_partitions(self, &followed);
         if led.is_empty() {
             return;
         }
