@@ -16,7 +16,9 @@
 //!    with the reason until brokers replicate;
 //! 7. users' SCRAM credentials and client quotas set through one broker reach every broker, also after
 //!    the coordinator leader stops;
-//! 8. after its first image, a broker follows metadata by deltas (issue 15), and all brokers agree.
+//! 8. after its first image, a broker follows metadata by deltas (issue 15), and all brokers agree;
+//! 9. a broker refusing a Produce or Fetch because it does not lead the partition names the leader
+//!    (KIP-951).
 
 mod common;
 
@@ -770,4 +772,144 @@ for f in admin.create_partitions([NewPartitions("d10", 4)], request_timeout=30).
         "brokers that already had an image should get no other whole image:\n{}",
         cluster.logs()
     );
+}
+
+// ------------------------------------------------------------------------------------------------
+// 9. KIP-951: a refusal names the partition's leader
+// ------------------------------------------------------------------------------------------------
+
+/// A broker that does not lead a partition refuses a Produce (v10+) and a Fetch (v16+) for it with
+/// NOT_LEADER_OR_FOLLOWER and names the leader it knows: id, leader epoch, and its endpoint for the
+/// client's listener, as Apache Kafka 3.7+ answers (KIP-951). Java clients then send to the new leader
+/// without a Metadata round trip and without backing off, which is what keeps produce latency low
+/// while leadership moves in a rolling restart (issue 11). Older versions carry no such fields.
+#[test]
+fn a_refused_produce_or_fetch_names_the_partitions_leader() {
+    use common::raw::{decode, read_frame, Connection};
+    use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
+    use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
+    use kafka_protocol::messages::{ApiKey, FetchRequest, FetchResponse, ProduceRequest, ProduceResponse, TopicName};
+    use kafka_protocol::protocol::StrBytes;
+    use kafka_protocol::records::{Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType};
+
+    let cluster = Cluster::start();
+    let topic = "hints";
+    cluster.create_topic(topic, 1, 3);
+    let leader = cluster.wait_all_led(topic, 1)[&0];
+    let other = (1..=3).find(|b| *b != leader).unwrap();
+    let m = cluster.metadata_via(other);
+    let partition = &m
+        .topics
+        .iter()
+        .find(|t| t.name.as_ref().is_some_and(|n| n.as_str() == topic))
+        .unwrap()
+        .partitions[0];
+    assert_eq!(partition.leader_id.0, leader);
+    let epoch = partition.leader_epoch;
+    let listed = m.brokers.iter().find(|b| b.node_id.0 == leader).unwrap();
+
+    let mut batch = bytes::BytesMut::new();
+    let record = Record {
+        transactional: false,
+        control: false,
+        delete_horizon: false,
+        partition_leader_epoch: -1,
+        producer_id: -1,
+        producer_epoch: -1,
+        timestamp_type: TimestampType::Creation,
+        offset: 0,
+        sequence: -1,
+        timestamp: 0,
+        key: None,
+        value: Some(bytes::Bytes::from_static(b"to the wrong broker")),
+        headers: Default::default(),
+    };
+    let options = RecordEncodeOptions {
+        version: 2,
+        compression: Compression::None,
+    };
+    RecordBatchEncoder::encode(&mut batch, [&record], &options).unwrap();
+    let produce = ProduceRequest::default()
+        .with_acks(1)
+        .with_timeout_ms(5_000)
+        .with_topic_data(vec![TopicProduceData::default()
+            .with_name(TopicName(StrBytes::from_static_str(topic)))
+            .with_partition_data(vec![PartitionProduceData::default()
+                .with_index(0)
+                .with_records(Some(batch.freeze()))])]);
+    let mut conn = Connection::connect(&cluster.broker(other).bootstrap());
+    for version in [9, 12] {
+        conn.send(ApiKey::Produce, version, &produce);
+        let (_, r): (_, ProduceResponse) = decode(ApiKey::Produce, version, read_frame(&mut conn.stream));
+        let p = &r.responses[0].partition_responses[0];
+        assert_eq!(
+            p.error_code, 6,
+            "Produce v{version} to broker {other}, which does not lead: {r:?}"
+        );
+        let named = (p.current_leader.leader_id.0, p.current_leader.leader_epoch);
+        let endpoints: Vec<_> = r
+            .node_endpoints
+            .iter()
+            .map(|n| (n.node_id.0, n.host.to_string(), n.port))
+            .collect();
+        if version < 10 {
+            assert_eq!(named, (-1, -1), "Produce v{version} has no current leader: {r:?}");
+            assert!(endpoints.is_empty(), "{r:?}");
+        } else {
+            assert_eq!(named, (leader, epoch), "Produce v{version}: {r:?}");
+            assert_eq!(
+                endpoints,
+                vec![(leader, listed.host.to_string(), listed.port)],
+                "Produce v{version}: {r:?}"
+            );
+        }
+    }
+
+    let fetch = |version: i16| {
+        let mut wanted = FetchTopic::default().with_partitions(vec![FetchPartition::default()
+            .with_partition(0)
+            .with_current_leader_epoch(-1)
+            .with_partition_max_bytes(1 << 20)]);
+        if version >= 13 {
+            let id = m
+                .topics
+                .iter()
+                .find(|t| t.name.as_ref().is_some_and(|n| n.as_str() == topic))
+                .unwrap()
+                .topic_id;
+            wanted = wanted.with_topic_id(id);
+        } else {
+            wanted = wanted.with_topic(TopicName(StrBytes::from_static_str(topic)));
+        }
+        FetchRequest::default()
+            .with_replica_id(kafka_protocol::messages::BrokerId(-1))
+            .with_max_wait_ms(0)
+            .with_max_bytes(1 << 20)
+            .with_topics(vec![wanted])
+    };
+    for version in [15, 16] {
+        conn.send(ApiKey::Fetch, version, &fetch(version));
+        let (_, r): (_, FetchResponse) = decode(ApiKey::Fetch, version, read_frame(&mut conn.stream));
+        let p = &r.responses[0].partitions[0];
+        assert_eq!(
+            p.error_code, 6,
+            "Fetch v{version} from broker {other}, which does not lead: {r:?}"
+        );
+        let endpoints: Vec<_> = r
+            .node_endpoints
+            .iter()
+            .map(|n| (n.node_id.0, n.host.to_string(), n.port))
+            .collect();
+        if version < 16 {
+            assert!(endpoints.is_empty(), "Fetch v{version} has no endpoints: {r:?}");
+        } else {
+            let named = (p.current_leader.leader_id.0, p.current_leader.leader_epoch);
+            assert_eq!(named, (leader, epoch), "Fetch v{version}: {r:?}");
+            assert_eq!(
+                endpoints,
+                vec![(leader, listed.host.to_string(), listed.port)],
+                "Fetch v{version}: {r:?}"
+            );
+        }
+    }
 }

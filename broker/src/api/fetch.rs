@@ -22,13 +22,15 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use kafka_protocol::error::ResponseError;
-use kafka_protocol::messages::fetch_response::{AbortedTransaction, FetchableTopicResponse, PartitionData};
-use kafka_protocol::messages::{FetchRequest, FetchResponse, ProducerId};
+use kafka_protocol::messages::fetch_response::{
+    AbortedTransaction, FetchableTopicResponse, LeaderIdAndEpoch, NodeEndpoint, PartitionData,
+};
+use kafka_protocol::messages::{BrokerId, FetchRequest, FetchResponse, ProducerId};
 use kafka_protocol::protocol::VersionRange;
 
 use super::authorize::Op;
 use super::fetch_frame::{FileRegion, PartitionRegion};
-use super::{topic_name_for, RequestContext};
+use super::{str_bytes, topic_name_for, RequestContext};
 use crate::broker::Broker;
 use crate::log::{FetchSlice, ReadError};
 use crate::network::MemoryPermit;
@@ -96,11 +98,55 @@ pub async fn handle(
             _ = tokio::time::sleep_until(deadline) => {}
         }
     };
-    let fetched = read(broker, attempt, ctx.connection.zero_copy).await;
+    let mut fetched = read(broker, attempt, ctx.connection.zero_copy).await;
+    if ctx.version >= FIRST_LEADER_HINT_VERSION {
+        name_current_leaders(broker, &ctx.connection.listener, &mut fetched.response);
+    }
     if follower.is_some() {
         return fetched;
     }
     throttle_consumer(broker, ctx, fetched)
+}
+
+/// First Fetch version whose response names the current leader of a partition refused with
+/// NOT_LEADER_OR_FOLLOWER or FENCED_LEADER_EPOCH, with its endpoint (KIP-951).
+const FIRST_LEADER_HINT_VERSION: i16 = 16;
+
+/// KIP-951: every partition refused because this broker does not lead it (at that epoch) names the
+/// leader it knows, and the response carries those leaders' endpoints for the client's listener, so
+/// the client fetches from the new leader without a Metadata round trip first.
+fn name_current_leaders(broker: &Broker, listener: &str, response: &mut FetchResponse) {
+    let not_leader = [
+        ResponseError::NotLeaderOrFollower.code(),
+        ResponseError::FencedLeaderEpoch.code(),
+    ];
+    let mut endpoints = std::collections::BTreeMap::new();
+    for topic in &mut response.responses {
+        let Some(name) = topic_name_for(broker, topic.topic.as_str(), topic.topic_id) else {
+            continue;
+        };
+        for data in topic
+            .partitions
+            .iter_mut()
+            .filter(|d| not_leader.contains(&d.error_code))
+        {
+            let leader = broker.metadata.current_leader(&name, data.partition_index, listener);
+            data.current_leader = LeaderIdAndEpoch::default()
+                .with_leader_id(BrokerId(leader.id))
+                .with_leader_epoch(leader.epoch);
+            if let Some((endpoint, rack)) = leader.node {
+                endpoints.insert(
+                    leader.id,
+                    NodeEndpoint::default()
+                        .with_node_id(BrokerId(leader.id))
+                        .with_host(str_bytes(&endpoint.host))
+                        .with_port(i32::from(endpoint.port))
+                        .with_rack(rack.as_deref().map(str_bytes)),
+                );
+            }
+        }
+    }
+    response.node_endpoints = endpoints.into_values().collect();
 }
 
 /// A consumer's fetch counts against its `consumer_byte_rate` quota (`quota`): over it, the response

@@ -298,8 +298,12 @@ pub async fn start_request(
             let waited = Instant::now();
             let finish = {
                 let broker = broker.clone();
+                let hints = produce::leader_hints(version, &connection.listener).map(str::to_string);
                 async move {
-                    let response = appending.respond(&broker).await.with_throttle_time_ms(throttle_ms);
+                    let response = appending
+                        .respond(&broker, hints.as_deref())
+                        .await
+                        .with_throttle_time_ms(throttle_ms);
                     if waits {
                         broker.metrics.produce_stage(Stage::Remote, waited.elapsed());
                     }

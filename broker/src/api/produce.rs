@@ -9,8 +9,10 @@
 use std::time::Duration;
 
 use kafka_protocol::error::ResponseError;
-use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
-use kafka_protocol::messages::{ProduceRequest, ProduceResponse};
+use kafka_protocol::messages::produce_response::{
+    LeaderIdAndEpoch, NodeEndpoint, PartitionProduceResponse, TopicProduceResponse,
+};
+use kafka_protocol::messages::{BrokerId, ProduceRequest, ProduceResponse};
 use kafka_protocol::protocol::VersionRange;
 
 use super::authorize::{Access, Op, Resource};
@@ -38,8 +40,14 @@ struct Appended {
 pub struct Appending {
     deadline: tokio::time::Instant,
     topics: Vec<TopicProduceResponse>,
+    /// Each topic's name, by its index in `topics` (None: an unknown topic id).
+    names: Vec<Option<String>>,
     outcomes: Vec<(usize, i32, Result<Appended, Failure>)>,
 }
+
+/// First Produce version whose response names the current leader of a partition refused with
+/// NOT_LEADER_OR_FOLLOWER (KIP-951).
+const FIRST_LEADER_HINT_VERSION: i16 = 10;
 
 pub async fn handle(
     broker: &std::sync::Arc<Broker>,
@@ -49,7 +57,7 @@ pub async fn handle(
     let verified = crate::txn_verify::verify_produce(broker, &request).await;
     Some(
         append_all(broker, &ctx.access(broker), request, &verified)?
-            .respond(broker)
+            .respond(broker, leader_hints(ctx.version, &ctx.connection.listener))
             .await,
     )
 }
@@ -74,8 +82,10 @@ pub fn append_all(
         .is_some_and(|id| !access.allows(Op::Write, Resource::TransactionalId, id.as_str()));
     let timeout = Duration::from_millis(request.timeout_ms.max(0) as u64);
     let mut outcomes: Vec<(usize, i32, Result<Appended, Failure>)> = Vec::new();
+    let mut names = Vec::with_capacity(request.topic_data.len());
     for (topic_index, topic) in request.topic_data.iter().enumerate() {
         let name = topic_name_for(broker, topic.name.as_str(), topic.topic_id);
+        names.push(name.clone());
         for data in &topic.partition_data {
             let outcome = if !valid_acks {
                 Err((ResponseError::InvalidRequiredAcks, None))
@@ -120,6 +130,7 @@ pub fn append_all(
     Some(Appending {
         deadline: tokio::time::Instant::now() + timeout,
         topics,
+        names,
         outcomes,
     })
 }
@@ -133,13 +144,17 @@ impl Appending {
     }
 
     /// Phase 2: acks=all waits until the in-sync replicas have each partition's records, at most until
-    /// the request's timeout; then the response.
-    pub async fn respond(self, broker: &Broker) -> ProduceResponse {
+    /// the request's timeout; then the response. `leader_hints`: the listener whose endpoints name the
+    /// current leader of partitions refused with NOT_LEADER_OR_FOLLOWER (`leader_hints()`), None for
+    /// versions before KIP-951.
+    pub async fn respond(self, broker: &Broker, leader_hints: Option<&str>) -> ProduceResponse {
         let Appending {
             deadline,
             mut topics,
+            names,
             outcomes,
         } = self;
+        let mut node_endpoints = std::collections::BTreeMap::new();
         for (topic_index, index, outcome) in outcomes {
             let outcome = match outcome {
                 Ok(Appended {
@@ -167,13 +182,41 @@ impl Appending {
                     .with_base_offset(info.base_offset)
                     .with_log_append_time_ms(info.log_append_time)
                     .with_log_start_offset(info.log_start_offset),
-                Err((error, message)) => response
-                    .with_error_code(error.code())
-                    .with_error_message(message.as_deref().map(str_bytes)),
+                Err((error, message)) => {
+                    let mut response = response
+                        .with_error_code(error.code())
+                        .with_error_message(message.as_deref().map(str_bytes));
+                    if let (ResponseError::NotLeaderOrFollower, Some(listener), Some(topic)) =
+                        (error, leader_hints, names[topic_index].as_deref())
+                    {
+                        let leader = broker.metadata.current_leader(topic, index, listener);
+                        response.current_leader = LeaderIdAndEpoch::default()
+                            .with_leader_id(BrokerId(leader.id))
+                            .with_leader_epoch(leader.epoch);
+                        if let Some((endpoint, rack)) = leader.node {
+                            node_endpoints.insert(
+                                leader.id,
+                                NodeEndpoint::default()
+                                    .with_node_id(BrokerId(leader.id))
+                                    .with_host(str_bytes(&endpoint.host))
+                                    .with_port(i32::from(endpoint.port))
+                                    .with_rack(rack.as_deref().map(str_bytes)),
+                            );
+                        }
+                    }
+                    response
+                }
             });
         }
-        ProduceResponse::default().with_responses(topics)
+        ProduceResponse::default()
+            .with_responses(topics)
+            .with_node_endpoints(node_endpoints.into_values().collect())
     }
+}
+
+/// The listener to name leaders for in a Produce response of `version` (KIP-951), if it has the fields.
+pub fn leader_hints(version: i16, listener: &str) -> Option<&str> {
+    (version >= FIRST_LEADER_HINT_VERSION).then_some(listener)
 }
 
 fn append(

@@ -22,6 +22,14 @@ struct Current {
     topics: MetadataImage,
 }
 
+/// A partition's leader as `MetadataView::current_leader` finds it.
+pub struct CurrentLeader {
+    pub id: i32,
+    pub epoch: i32,
+    /// The leader's endpoint and rack, when it is alive.
+    pub node: Option<(BrokerEndpoint, Option<String>)>,
+}
+
 pub struct MetadataView {
     current: RwLock<Current>,
     /// The offset of the current image; waiters watch it.
@@ -136,6 +144,28 @@ impl MetadataView {
                 Some((b.clone(), endpoint.clone()))
             })
             .collect()
+    }
+
+    /// KIP-951: the leader of a partition as a client that was refused (NOT_LEADER_OR_FOLLOWER,
+    /// FENCED_LEADER_EPOCH) should learn it from the refusal: its id and epoch (-1 when there is no such
+    /// partition), and its endpoint for `listener` when it is alive, as Metadata would list it.
+    pub fn current_leader(&self, topic: &str, partition: i32, listener: &str) -> CurrentLeader {
+        let current = self.current.read();
+        let image = &current.image;
+        let (id, epoch) = image
+            .topics
+            .get(topic)
+            .and_then(|t| t.partitions.get(usize::try_from(partition).ok()?))
+            .map_or((-1, -1), |p| (p.leader, p.leader_epoch));
+        let node = image.brokers.get(&id).filter(|b| !b.fenced).and_then(|b| {
+            let endpoint = b
+                .endpoints
+                .iter()
+                .find(|e| e.name == listener)
+                .or(b.endpoints.first())?;
+            Some((endpoint.clone(), b.rack.clone()))
+        });
+        CurrentLeader { id, epoch, node }
     }
 
     /// Waits until `ready` holds for the current image, up to `timeout`; returns whether it did.
