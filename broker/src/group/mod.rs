@@ -12,7 +12,10 @@
 //! requests into state-machine calls, completes waiting (long-polling) JoinGroup and SyncGroup
 //! responses through oneshot channels, appends records before it answers, and replays the topic at
 //! start-up (`load`). The KIP-848 consumer protocol is `consumer` (pure) and `consumer_coordinator`
-//! (its runtime in `GroupCoordinator`); its groups live in the same map, as `Group::consumer`. What
+//! (its runtime in `GroupCoordinator`); its groups live in the same map, as `Group::consumer`. A
+//! non-empty group moves between the protocols online (`consumer::migration`, `consumer::classic_member`,
+//! run by `migration_coordinator`; `consumer_protocol` decodes the classic consumer's embedded
+//! subscription and encodes its assignment): classic members live on inside a consumer group. What
 //! the runtime needs of the broker it runs in is the `GroupHost` trait (`host`), which `Broker`
 //! implements, so nothing here imports the broker. Share groups (KIP-932) are `share` (pure) and
 //! `share_coordinator` (their runtime, the `share` field of `GroupCoordinator`).
