@@ -74,7 +74,12 @@ impl GroupCoordinator {
             let mut upgrade = None;
             if group.consumer.is_none() {
                 if !group.members.is_empty() || !group.is(GroupState::Empty) {
-                    // A running classic group: Kafka's online upgrade, if allowed.
+                    // A running classic group: Kafka's online upgrade, if allowed, when a member
+                    // joins (any other heartbeat is for a consumer group that does not exist).
+                    if !joining {
+                        let (error, message) = super::consumer::migration::not_a_consumer_group(group_id);
+                        return Err(HeartbeatError { error, message });
+                    }
                     upgrade = Some(self.upgrade_classic_group(group, &lookup, now)?);
                 } else {
                     // An empty classic group (or one with offsets only) becomes a consumer group.
@@ -90,6 +95,11 @@ impl GroupCoordinator {
             let consumer = group.consumer.as_mut().expect("set above");
             let epoch_before = consumer.group_epoch;
             let answer = consumer.heartbeat(&self.config, &hb, &lookup, now);
+            if let (Err(_), Some(u)) = (&answer, &upgrade) {
+                // The member that would have upgraded the group was refused: it stays classic.
+                *group = u.classic.clone();
+                return answer;
+            }
             let leaving = answer.is_ok() && hb.member_epoch == super::consumer::member::LEAVE_GROUP_MEMBER_EPOCH;
             if leaving && super::consumer::migration::should_downgrade(&self.config, consumer) {
                 // The last consumer-protocol member left: the classic members get their classic group back.

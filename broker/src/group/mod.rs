@@ -48,6 +48,8 @@ mod consumer_coordinator_tests;
 #[cfg(test)]
 mod coordinator_tests;
 #[cfg(test)]
+mod migration_coordinator_tests;
+#[cfg(test)]
 mod state_tests;
 #[cfg(test)]
 mod txn_tests;
