@@ -26,62 +26,6 @@ fn now_ms() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis() as i64
 }
 
-/// One member's ownership of one partition: from its ASSIGN callback to its REVOKE/LOST callback (or
-/// its death, or the end of the test).
-#[derive(Debug)]
-struct Ownership {
-    member: String,
-    from_ms: i64,
-    to_ms: i64,
-}
-
-/// Every ownership interval of `members`, by partition; `died` gives the kill time of killed members.
-fn ownership(dir: &Path, members: &[&str], died: &BTreeMap<&str, i64>) -> BTreeMap<i32, Vec<Ownership>> {
-    let mut out: BTreeMap<i32, Vec<Ownership>> = BTreeMap::new();
-    for member in members {
-        let mut open: BTreeMap<i32, i64> = BTreeMap::new();
-        for e in ownership_events(dir, member) {
-            for p in &e.partitions {
-                if e.kind == "ASSIGN" {
-                    open.entry(*p).or_insert(e.at_ms);
-                } else if let Some(from_ms) = open.remove(p) {
-                    out.entry(*p).or_default().push(Ownership {
-                        member: member.to_string(),
-                        from_ms,
-                        to_ms: e.at_ms,
-                    });
-                }
-            }
-        }
-        let end = died.get(member).copied().unwrap_or(i64::MAX);
-        for (p, from_ms) in open {
-            out.entry(p).or_default().push(Ownership {
-                member: member.to_string(),
-                from_ms,
-                to_ms: end,
-            });
-        }
-    }
-    out
-}
-
-/// No two members owned a partition at the same moment.
-fn assert_one_owner_at_a_time(dir: &Path, members: &[&str], died: &BTreeMap<&str, i64>) {
-    for (p, mut spans) in ownership(dir, members, died) {
-        spans.sort_by_key(|s| s.from_ms);
-        for pair in spans.windows(2) {
-            assert!(
-                pair[1].from_ms >= pair[0].to_ms,
-                "partition {p} owned by {} and {} at once: {:?} and {:?}",
-                pair[0].member,
-                pair[1].member,
-                pair[0],
-                pair[1]
-            );
-        }
-    }
-}
-
 fn java_member(classpath: &str, broker: &Broker, dir: &Path, name: &str, strategy: &str) -> Proc {
     java_member_on(classpath, broker, dir, name, TOPIC, strategy)
 }
@@ -115,15 +59,6 @@ fn java_member_full(
     java_spawn(classpath, dir, name, &args)
 }
 
-/// Asks a Java member to leave the group (close()) and waits until it has.
-fn java_leave(dir: &Path, name: &str, mut member: Proc) {
-    std::fs::write(dir.join(format!("{name}.leave")), "").unwrap();
-    wait_for(&format!("{name} to leave"), Duration::from_secs(30), || {
-        lines(dir, name).iter().any(|l| l == "CLOSED")
-    });
-    let _ = member.0.wait();
-}
-
 /// librdkafka's admin client describes the group (ConsumerGroupDescribe): its type, state, assignor
 /// and each member's partition count, as `type state assignor n,n,n`.
 const PY_DESCRIBE: &str = r#"
@@ -133,14 +68,6 @@ d = a.describe_consumer_groups([os.environ["GROUP"]])[os.environ["GROUP"]].resul
 counts = sorted(len(m.assignment.topic_partitions) for m in d.members)
 print(d.type.name, d.state.name, d.partition_assignor, ",".join(str(c) for c in counts))
 "#;
-
-fn consumer_groups_tool(broker: &Broker, args: &[&str]) -> String {
-    let bootstrap = broker.bootstrap();
-    let mut all = vec!["--bootstrap-server", bootstrap.as_str()];
-    all.extend_from_slice(args);
-    let out = kafka_tool("4", "consumer-groups", &all);
-    expect_success(&format!("kafka-consumer-groups {args:?}"), &out)
-}
 
 /// Kafka 4.1.1's `kafka-consumer-groups` sees the group of three members as Kafka would show it:
 /// listed as a consumer group (ListGroups type filter), its state and assignor, three members with

@@ -391,6 +391,16 @@ impl BrokerConfig {
             &["classic", "consumer", "share"],
         )?;
         group_list_setting(raw, "group.consumer.assignors", &["uniform", "range"])?;
+        // Kafka's `ConsumerGroupMigrationPolicy` names, case-insensitive (read by `GroupConfig`).
+        if let Some(policy) = raw.string("group.consumer.migration.policy") {
+            let allowed = ["disabled", "upgrade", "downgrade", "bidirectional"];
+            if !allowed.contains(&policy.trim().to_ascii_lowercase().as_str()) {
+                return Err(raw.invalid(
+                    "group.consumer.migration.policy",
+                    format!("{policy} is not one of {}", allowed.join(", ")),
+                ));
+            }
+        }
 
         let config = BrokerConfig {
             broker_id: BrokerId(broker_id),
@@ -812,6 +822,8 @@ mod tests {
         .unwrap();
         assert!(c.unknown_keys.is_empty(), "{:?}", c.unknown_keys);
         assert!(parse("group.consumer.assignors=sticky\n").is_err());
+        assert!(parse("group.consumer.migration.policy=BIDIRECTIONAL\n").is_ok());
+        assert!(parse("group.consumer.migration.policy=sideways\n").is_err());
         assert!(parse("group.coordinator.rebalance.protocols=classic,streams\n").is_err());
     }
 

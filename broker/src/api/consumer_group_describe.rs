@@ -18,7 +18,9 @@ pub const VERSIONS: VersionRange = VersionRange { min: 0, max: 1 };
 
 /// Kafka's "authorized operations not requested" marker.
 const OPERATIONS_OMITTED: i32 = i32::MIN;
-/// ConsumerGroupDescribe v1 `MemberType`: the member uses the consumer protocol.
+/// ConsumerGroupDescribe v1 `MemberType`: 0 the member uses the classic protocol (KIP-848's online
+/// migration keeps such members in a consumer group), 1 the consumer protocol.
+const MEMBER_TYPE_CLASSIC: i8 = 0;
 const MEMBER_TYPE_CONSUMER: i8 = 1;
 
 pub fn handle(
@@ -98,7 +100,11 @@ fn members(group: &ConsumerGroup, names: &BTreeMap<Uuid, &str>) -> Vec<Member> {
                 .with_subscribed_topic_regex(m.subscribed_topic_regex.as_deref().map(str_bytes))
                 .with_assignment(assignment(&m.assigned, names))
                 .with_target_assignment(assignment(group.target.get(&m.member_id).unwrap_or(&empty), names))
-                .with_member_type(MEMBER_TYPE_CONSUMER)
+                .with_member_type(if m.uses_classic_protocol() {
+                    MEMBER_TYPE_CLASSIC
+                } else {
+                    MEMBER_TYPE_CONSUMER
+                })
         })
         .collect()
 }

@@ -32,6 +32,9 @@ pub struct GroupConfig {
     pub consumer_max_size: usize,
     /// `group.consumer.assignors`: the server-side assignors (short names), the first the default.
     pub consumer_assignors: Vec<String>,
+    /// `group.consumer.migration.policy`: whether a non-empty classic group may become a consumer
+    /// group (upgrade) and back (downgrade) while its members roll from one protocol to the other.
+    pub consumer_migration_policy: MigrationPolicy,
     /// Share groups (KIP-932) are served and announced: `share` in
     /// `group.coordinator.rebalance.protocols` (its default `classic,consumer,share` has it, as
     /// issue 14 asks and Kafka 4.1 lists it), or `group.share.enable=true` (Kafka 4.1's internal
@@ -69,6 +72,7 @@ impl Default for GroupConfig {
             consumer_heartbeat_interval_ms: 5_000,
             consumer_max_size: i32::MAX as usize,
             consumer_assignors: vec!["uniform".to_string(), "range".to_string()],
+            consumer_migration_policy: MigrationPolicy::Bidirectional,
             share_enabled: true,
             share_session_timeout_ms: 45_000,
             share_heartbeat_interval_ms: 5_000,
@@ -157,7 +161,47 @@ impl GroupConfig {
         if let Some(assignors) = list("group.consumer.assignors").filter(|a| !a.is_empty()) {
             config.consumer_assignors = assignors;
         }
+        if let Some(policy) = settings
+            .get("group.consumer.migration.policy")
+            .and_then(|v| MigrationPolicy::parse(v))
+        {
+            config.consumer_migration_policy = policy;
+        }
         config
+    }
+}
+
+/// Kafka's `ConsumerGroupMigrationPolicy` (`group.consumer.migration.policy`; Kafka 4.x's default is
+/// `bidirectional`): which online conversions between a non-empty classic group and a consumer
+/// group are allowed. An empty group converts either way whatever the policy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MigrationPolicy {
+    Disabled,
+    Upgrade,
+    Downgrade,
+    Bidirectional,
+}
+
+impl MigrationPolicy {
+    /// The names Kafka accepts, case-insensitively (oxka-config validates them at start-up).
+    pub const NAMES: [&'static str; 4] = ["disabled", "upgrade", "downgrade", "bidirectional"];
+
+    pub fn parse(value: &str) -> Option<MigrationPolicy> {
+        match value.trim().to_ascii_lowercase().as_str() {
+            "disabled" => Some(MigrationPolicy::Disabled),
+            "upgrade" => Some(MigrationPolicy::Upgrade),
+            "downgrade" => Some(MigrationPolicy::Downgrade),
+            "bidirectional" => Some(MigrationPolicy::Bidirectional),
+            _ => None,
+        }
+    }
+
+    pub fn upgrade_enabled(self) -> bool {
+        matches!(self, MigrationPolicy::Upgrade | MigrationPolicy::Bidirectional)
+    }
+
+    pub fn downgrade_enabled(self) -> bool {
+        matches!(self, MigrationPolicy::Downgrade | MigrationPolicy::Bidirectional)
     }
 }
 
@@ -185,6 +229,7 @@ mod tests {
         assert!(c.consumer_protocol_enabled);
         assert!(c.share_enabled, "classic,consumer,share by default, as in Kafka 4.1");
         assert_eq!(c.consumer_assignors, ["uniform", "range"]);
+        assert_eq!(c.consumer_migration_policy, MigrationPolicy::Bidirectional);
         s.insert(
             "group.coordinator.rebalance.protocols".to_string(),
             "classic".to_string(),
@@ -197,5 +242,9 @@ mod tests {
         assert!(!c.consumer_protocol_enabled);
         assert!(!c.share_enabled);
         assert_eq!(c.consumer_assignors, ["range"]);
+        s.insert("group.consumer.migration.policy".to_string(), "Upgrade".to_string());
+        let c = GroupConfig::from_settings(&s);
+        assert!(c.consumer_migration_policy.upgrade_enabled());
+        assert!(!c.consumer_migration_policy.downgrade_enabled());
     }
 }

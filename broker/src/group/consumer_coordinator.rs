@@ -71,31 +71,55 @@ impl GroupCoordinator {
                     })
                 }
             };
+            let mut upgrade = None;
             if group.consumer.is_none() {
                 if !group.members.is_empty() || !group.is(GroupState::Empty) {
-                    return Err(HeartbeatError {
-                        error: ResponseError::GroupIdNotFound,
-                        message: format!("Group {group_id} is not a consumer group."),
-                    });
+                    // A running classic group: Kafka's online upgrade, if allowed, when a member
+                    // joins (any other heartbeat is for a consumer group that does not exist).
+                    if !joining {
+                        let (error, message) = super::consumer::migration::not_a_consumer_group(group_id);
+                        return Err(HeartbeatError { error, message });
+                    }
+                    upgrade = Some(self.upgrade_classic_group(group, &lookup, now)?);
+                } else {
+                    // An empty classic group (or one with offsets only) becomes a consumer group.
+                    group.consumer = Some(Box::default());
+                    group.protocol_type = Some("consumer".to_string());
                 }
-                // An empty classic group (or one with offsets only) becomes a consumer group.
-                group.consumer = Some(Box::default());
-                group.protocol_type = Some("consumer".to_string());
             }
             let before = group
                 .consumer
                 .as_deref()
-                .filter(|c| **c != ConsumerGroup::default())
+                .filter(|c| upgrade.is_none() && **c != ConsumerGroup::default())
                 .cloned();
             let consumer = group.consumer.as_mut().expect("set above");
             let epoch_before = consumer.group_epoch;
             let answer = consumer.heartbeat(&self.config, &hb, &lookup, now);
+            if let (Err(_), Some(u)) = (&answer, &upgrade) {
+                // The member that would have upgraded the group was refused: it stays classic.
+                *group = u.classic.clone();
+                return answer;
+            }
+            let leaving = answer.is_ok() && hb.member_epoch == super::consumer::member::LEAVE_GROUP_MEMBER_EPOCH;
+            if leaving && super::consumer::migration::should_downgrade(&self.config, consumer) {
+                // The last consumer-protocol member left: the classic members get their classic group back.
+                self.downgrade(broker, inner, group_id, before, now)
+                    .map_err(|e| HeartbeatError {
+                        error: e,
+                        message: format!("The group's records could not be written: {e}."),
+                    })?;
+                return answer;
+            }
             // The log says what memory says before the member hears it (Kafka writes the records
             // of a heartbeat before answering it); a failed append undoes the step.
-            let records = changes(group_id, before.as_ref(), Some(consumer));
+            let mut records = upgrade.as_ref().map(|u| u.records.clone()).unwrap_or_default();
+            records.extend(changes(group_id, before.as_ref(), Some(consumer)));
             if !records.is_empty() {
                 if let Err(e) = self.append(broker, group_id, records) {
-                    group.consumer = before.map(Box::new);
+                    match upgrade {
+                        Some(u) => *group = u.classic,
+                        None => group.consumer = before.map(Box::new),
+                    }
                     inner.forget_if_unused(group_id);
                     return Err(HeartbeatError {
                         error: e,
@@ -113,6 +137,9 @@ impl GroupCoordinator {
                     members = consumer.members.len(),
                     "consumer group epoch bumped"
                 );
+            }
+            if let Some(u) = upgrade {
+                inner.complete_upgraded_waiters(&u);
             }
             inner.forget_if_unused(group_id);
             answer
@@ -175,6 +202,24 @@ impl GroupCoordinator {
         if fenced.is_empty() {
             return;
         }
+        if super::consumer::migration::should_downgrade(&self.config, consumer) {
+            // Only classic members are left (Kafka's `validateOnlineDowngradeWithFencedMember`).
+            if self
+                .downgrade(broker, inner, group_id, Some(before.clone()), now)
+                .is_err()
+            {
+                // Tried again at the next tick.
+                if let Some(c) = inner.groups.get_mut(group_id).and_then(|g| g.consumer.as_mut()) {
+                    **c = before;
+                }
+            }
+            return;
+        }
+        let consumer = inner
+            .groups
+            .get_mut(group_id)
+            .and_then(|g| g.consumer.as_mut())
+            .expect("looked up above");
         if self
             .append(broker, group_id, changes(group_id, Some(&before), Some(consumer)))
             .is_err()

@@ -52,8 +52,8 @@ pub struct GroupCoordinator {
 pub(crate) struct Inner {
     pub(crate) groups: HashMap<String, Group>,
     /// Parked JoinGroup and SyncGroup requests, answered by `Effect::CompleteJoin`/`CompleteSync`.
-    joins: HashMap<WaiterId, oneshot::Sender<JoinResult>>,
-    syncs: HashMap<WaiterId, oneshot::Sender<SyncResult>>,
+    pub(super) joins: HashMap<WaiterId, oneshot::Sender<JoinResult>>,
+    pub(super) syncs: HashMap<WaiterId, oneshot::Sender<SyncResult>>,
     next_waiter: WaiterId,
     /// When expired offsets were last removed.
     last_cleanup_ms: i64,
@@ -202,8 +202,8 @@ impl GroupCoordinator {
             }
             if let Some(group) = inner.groups.get_mut(group_id) {
                 if group.has_consumer_members() {
-                    // Members of the consumer protocol hold the group (no mixed groups here yet).
-                    return JoinResult::error(&member_id, ResponseError::InconsistentGroupProtocol);
+                    // A classic member of a consumer group (KIP-848's online migration).
+                    return self.classic_join_to_consumer(broker, &mut inner, group_id, request);
                 }
                 // An empty consumer group becomes a classic one, as in Kafka.
                 if let Some(consumer) = group.consumer.take() {
@@ -240,6 +240,11 @@ impl GroupCoordinator {
             inner.syncs.insert(request.waiter, tx);
             let now = now_ms();
             let effects = match inner.groups.get_mut(group_id) {
+                Some(group) if group.consumer.is_some() => {
+                    let consumer = group.consumer.as_mut().expect("checked");
+                    let result = Self::classic_sync_to_consumer(consumer, &request);
+                    vec![Effect::CompleteSync(request.waiter, result)]
+                }
                 Some(group) => group.sync(&self.config, request, now),
                 None => vec![Effect::CompleteSync(
                     request.waiter,
@@ -264,6 +269,11 @@ impl GroupCoordinator {
         let Some(group) = inner.groups.get_mut(group_id) else {
             return Some(ResponseError::UnknownMemberId);
         };
+        if let Some(consumer) = group.consumer.as_mut() {
+            return consumer
+                .classic_heartbeat(member_id, instance_id, generation_id, now_ms())
+                .err();
+        }
         let (error, effects) = group.heartbeat(&self.config, member_id, instance_id, generation_id, now_ms());
         self.perform(broker, &mut inner, group_id, effects);
         error
@@ -282,6 +292,9 @@ impl GroupCoordinator {
         };
         if group.is(GroupState::Dead) {
             return Err(ResponseError::CoordinatorNotAvailable);
+        }
+        if group.consumer.is_some() {
+            return self.classic_leave_to_consumer(broker, &mut inner, group_id, members);
         }
         let (outcomes, effects) = group.leave(&self.config, members, now_ms());
         self.perform(broker, &mut inner, group_id, effects);
@@ -625,7 +638,7 @@ impl GroupCoordinator {
     }
 
     /// Performs a state-machine step's effects in order.
-    fn perform(&self, broker: &impl GroupHost, inner: &mut Inner, group_id: &str, effects: Vec<Effect>) {
+    pub(super) fn perform(&self, broker: &impl GroupHost, inner: &mut Inner, group_id: &str, effects: Vec<Effect>) {
         for effect in effects {
             match effect {
                 Effect::CompleteJoin(waiter, result) => {

@@ -12,7 +12,10 @@
 //! requests into state-machine calls, completes waiting (long-polling) JoinGroup and SyncGroup
 //! responses through oneshot channels, appends records before it answers, and replays the topic at
 //! start-up (`load`). The KIP-848 consumer protocol is `consumer` (pure) and `consumer_coordinator`
-//! (its runtime in `GroupCoordinator`); its groups live in the same map, as `Group::consumer`. What
+//! (its runtime in `GroupCoordinator`); its groups live in the same map, as `Group::consumer`. A
+//! non-empty group moves between the protocols online (`consumer::migration`, `consumer::classic_member`,
+//! run by `migration_coordinator`; `consumer_protocol` decodes the classic consumer's embedded
+//! subscription and encodes its assignment): classic members live on inside a consumer group. What
 //! the runtime needs of the broker it runs in is the `GroupHost` trait (`host`), which `Broker`
 //! implements, so nothing here imports the broker. Share groups (KIP-932) are `share` (pure) and
 //! `share_coordinator` (their runtime, the `share` field of `GroupCoordinator`).
@@ -25,11 +28,13 @@ pub mod classic_group;
 pub mod config;
 pub mod consumer;
 mod consumer_coordinator;
+pub mod consumer_protocol;
 pub mod coordinator;
 pub mod host;
 mod liveness;
 mod load;
 pub mod member;
+mod migration_coordinator;
 pub mod offsets;
 pub mod records;
 pub mod share;
@@ -42,6 +47,8 @@ pub mod txn_offsets;
 mod consumer_coordinator_tests;
 #[cfg(test)]
 mod coordinator_tests;
+#[cfg(test)]
+mod migration_coordinator_tests;
 #[cfg(test)]
 mod state_tests;
 #[cfg(test)]

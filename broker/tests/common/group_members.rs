@@ -3,7 +3,7 @@
 //! REVOKE, LOST, OWNED, GEN, REC, EVENT), readers of those lines, and a numbered producer that runs
 //! until told to stop.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -350,4 +350,78 @@ pub fn stop_producer_and_check_consumed(
         );
     }
     produced
+}
+
+/// One member's ownership of one partition: from its ASSIGN callback to its REVOKE/LOST callback (or
+/// its death, or the end of the test).
+#[derive(Debug)]
+pub struct Ownership {
+    pub member: String,
+    pub from_ms: i64,
+    pub to_ms: i64,
+}
+
+/// Every ownership interval of `members`, by partition; `died` gives the kill time of killed members.
+pub fn ownership(dir: &Path, members: &[&str], died: &BTreeMap<&str, i64>) -> BTreeMap<i32, Vec<Ownership>> {
+    let mut out: BTreeMap<i32, Vec<Ownership>> = BTreeMap::new();
+    for member in members {
+        let mut open: BTreeMap<i32, i64> = BTreeMap::new();
+        for e in ownership_events(dir, member) {
+            for p in &e.partitions {
+                if e.kind == "ASSIGN" {
+                    open.entry(*p).or_insert(e.at_ms);
+                } else if let Some(from_ms) = open.remove(p) {
+                    out.entry(*p).or_default().push(Ownership {
+                        member: member.to_string(),
+                        from_ms,
+                        to_ms: e.at_ms,
+                    });
+                }
+            }
+        }
+        let end = died.get(member).copied().unwrap_or(i64::MAX);
+        for (p, from_ms) in open {
+            out.entry(p).or_default().push(Ownership {
+                member: member.to_string(),
+                from_ms,
+                to_ms: end,
+            });
+        }
+    }
+    out
+}
+
+/// No two members owned a partition at the same moment.
+pub fn assert_one_owner_at_a_time(dir: &Path, members: &[&str], died: &BTreeMap<&str, i64>) {
+    for (p, mut spans) in ownership(dir, members, died) {
+        spans.sort_by_key(|s| s.from_ms);
+        for pair in spans.windows(2) {
+            assert!(
+                pair[1].from_ms >= pair[0].to_ms,
+                "partition {p} owned by {} and {} at once: {:?} and {:?}",
+                pair[0].member,
+                pair[1].member,
+                pair[0],
+                pair[1]
+            );
+        }
+    }
+}
+
+/// Asks a Java member to leave the group (close()) and waits until it has.
+pub fn java_leave(dir: &Path, name: &str, mut member: Proc) {
+    std::fs::write(dir.join(format!("{name}.leave")), "").unwrap();
+    wait_for(&format!("{name} to leave"), Duration::from_secs(30), || {
+        lines(dir, name).iter().any(|l| l == "CLOSED")
+    });
+    let _ = member.0.wait();
+}
+
+/// Kafka 4.x's `kafka-consumer-groups` against `broker`; its stdout (the run must succeed).
+pub fn consumer_groups_tool(broker: &Broker, args: &[&str]) -> String {
+    let bootstrap = broker.bootstrap();
+    let mut all = vec!["--bootstrap-server", bootstrap.as_str()];
+    all.extend_from_slice(args);
+    let out = kafka_tool("4", "consumer-groups", &all);
+    expect_success(&format!("kafka-consumer-groups {args:?}"), &out)
 }

@@ -255,12 +255,17 @@ impl ConsumerGroup {
 
     /// Kafka's `ConsumerGroup.validateOffsetCommit` (and `validateOffsetFetch` when `member_id` is
     /// given): a commit with a negative epoch is allowed only while the group is empty; otherwise the
-    /// member must exist and send its current member epoch (STALE_MEMBER_EPOCH when not).
+    /// member must exist and send its current member epoch (STALE_MEMBER_EPOCH when not; a classic
+    /// member's generation is checked as Kafka does for it, ILLEGAL_GENERATION).
     pub fn validate_member_epoch(&self, member_id: &str, member_epoch: i32) -> Result<(), ResponseError> {
         if member_epoch < 0 && self.members.is_empty() {
             return Ok(());
         }
         let member = self.members.get(member_id).ok_or(ResponseError::UnknownMemberId)?;
+        if member.member_epoch != member_epoch && member.uses_classic_protocol() {
+            // A classic member's generation is its member epoch; it knows ILLEGAL_GENERATION.
+            return Err(ResponseError::IllegalGeneration);
+        }
         if member.member_epoch != member_epoch {
             return Err(ResponseError::StaleMemberEpoch);
         }

@@ -148,29 +148,15 @@ impl ConsumerGroup {
         if let Some(instance) = &hb.instance_id {
             self.static_members.insert(instance.clone(), hb.member_id.clone());
         }
-        let topics_changed = self.refresh_topics(topics);
-        if bump || topics_changed {
-            self.group_epoch += 1;
-        }
-        if self.group_epoch > self.assignment_epoch {
-            let assignor = self.preferred_assignor(&config.consumer_assignors);
-            self.compute_target(&assignor);
-        }
-        let empty = Assignment::new();
-        let current = self.members[&hb.member_id].clone();
-        let target = Target {
-            epoch: self.assignment_epoch,
-            partitions: self.target.get(&hb.member_id).unwrap_or(&empty),
-        };
-        let mut next = reconcile(&current, &target, hb.owned.as_ref(), &|t, p| {
-            self.owned_by_other(&hb.member_id, t, p)
-        });
-        next.session_deadline_ms = now_ms + i64::from(config.consumer_session_timeout_ms);
-        next.revocation_deadline_ms = match (current.state, next.state) {
-            (MemberState::UnrevokedPartitions, MemberState::UnrevokedPartitions) => current.revocation_deadline_ms,
-            (_, MemberState::UnrevokedPartitions) => Some(now_ms + i64::from(next.rebalance_timeout_ms.max(0))),
-            _ => None,
-        };
+        let next = self.advance(
+            config,
+            &hb.member_id,
+            bump,
+            hb.owned.as_ref(),
+            topics,
+            now_ms,
+            config.consumer_session_timeout_ms,
+        );
         let full = hb.rebalance_timeout_ms != -1
             && (hb.subscribed_topic_names.is_some() || hb.subscribed_topic_regex.is_some())
             && hb.owned.is_some();
@@ -180,8 +166,47 @@ impl ConsumerGroup {
             member_epoch: next.member_epoch,
             assignment: send_assignment.then(|| next.assigned.clone()),
         };
-        self.members.insert(next.member_id.clone(), next);
         Ok(answer)
+    }
+
+    /// What follows a member's update (it is in `members` already), for both protocols: bump the
+    /// group epoch when `bump` or the subscribed topics changed, compute the target assignment for a
+    /// new group epoch, reconcile the member with it given what it reported owning, and restart its
+    /// session (`session_timeout_ms`). Returns the member as it is now (also stored).
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn advance(
+        &mut self,
+        config: &GroupConfig,
+        member_id: &str,
+        bump: bool,
+        owned: Option<&Assignment>,
+        topics: &dyn TopicSource,
+        now_ms: i64,
+        session_timeout_ms: i32,
+    ) -> ConsumerMember {
+        let topics_changed = self.refresh_topics(topics);
+        if bump || topics_changed {
+            self.group_epoch += 1;
+        }
+        if self.group_epoch > self.assignment_epoch {
+            let assignor = self.preferred_assignor(&config.consumer_assignors);
+            self.compute_target(&assignor);
+        }
+        let empty = Assignment::new();
+        let current = self.members[member_id].clone();
+        let target = Target {
+            epoch: self.assignment_epoch,
+            partitions: self.target.get(member_id).unwrap_or(&empty),
+        };
+        let mut next = reconcile(&current, &target, owned, &|t, p| self.owned_by_other(member_id, t, p));
+        next.session_deadline_ms = now_ms + i64::from(session_timeout_ms);
+        next.revocation_deadline_ms = match (current.state, next.state) {
+            (MemberState::UnrevokedPartitions, MemberState::UnrevokedPartitions) => current.revocation_deadline_ms,
+            (_, MemberState::UnrevokedPartitions) => Some(now_ms + i64::from(next.rebalance_timeout_ms.max(0))),
+            _ => None,
+        };
+        self.members.insert(next.member_id.clone(), next.clone());
+        next
     }
 
     /// The member the heartbeat is for, and whether it just joined: a new member (epoch 0), a static

@@ -6,6 +6,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use uuid::Uuid;
 
+use crate::group::member::Protocol;
+
 /// Partitions by topic id, as the consumer protocol names them.
 pub type Assignment = BTreeMap<Uuid, BTreeSet<i32>>;
 
@@ -36,6 +38,16 @@ impl MemberState {
     }
 }
 
+/// Kafka's `ClassicMemberMetadata`: what a member that speaks the classic protocol (JoinGroup,
+/// SyncGroup, Heartbeat) inside a consumer group needs besides a consumer member's data: its session
+/// timeout from JoinGroup and the protocols it offered (to answer it, and to turn the group back into
+/// a classic group).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClassicMemberMetadata {
+    pub session_timeout_ms: i32,
+    pub supported_protocols: Vec<Protocol>,
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct ConsumerMember {
     pub member_id: String,
@@ -59,6 +71,9 @@ pub struct ConsumerMember {
     /// While partitions are pending revocation: fenced when they are not revoked by then (the
     /// member's rebalance timeout).
     pub revocation_deadline_ms: Option<i64>,
+    /// Some when the member uses the classic protocol (it came with an upgraded classic group or
+    /// joined with JoinGroup); None for a consumer-protocol member.
+    pub classic: Option<ClassicMemberMetadata>,
 }
 
 impl ConsumerMember {
@@ -80,6 +95,7 @@ impl ConsumerMember {
             pending_revocation: Assignment::new(),
             session_deadline_ms: now_ms,
             revocation_deadline_ms: None,
+            classic: None,
         }
     }
 
@@ -95,6 +111,11 @@ impl ConsumerMember {
     pub fn owns(&self, topic: &Uuid, partition: i32) -> bool {
         let has = |a: &Assignment| a.get(topic).is_some_and(|p| p.contains(&partition));
         has(&self.assigned) || has(&self.pending_revocation)
+    }
+
+    /// Whether the member speaks the classic protocol.
+    pub fn uses_classic_protocol(&self) -> bool {
+        self.classic.is_some()
     }
 
     /// A static member that left for a while (epoch -2) and has not come back.

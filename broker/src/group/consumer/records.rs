@@ -13,7 +13,8 @@ use std::collections::BTreeSet;
 use uuid::Uuid;
 
 use super::group::ConsumerGroup;
-use super::member::{Assignment, ConsumerMember, MemberState};
+use super::member::{Assignment, ClassicMemberMetadata, ConsumerMember, MemberState};
+use crate::group::member::Protocol;
 use crate::group::records::{encode_key, ConsumerRecordKind, RecordError, RecordKey};
 
 const VALUE_VERSION: i16 = 0;
@@ -29,6 +30,8 @@ pub struct MemberMetadata {
     pub subscribed_topic_regex: Option<String>,
     pub rebalance_timeout_ms: i32,
     pub server_assignor: Option<String>,
+    /// The tagged field 0 `ClassicMemberMetadata` (written only for classic members).
+    pub classic: Option<ClassicMemberMetadata>,
 }
 
 /// `ConsumerGroupCurrentMemberAssignmentValue`.
@@ -53,6 +56,7 @@ impl MemberMetadata {
             subscribed_topic_regex: m.subscribed_topic_regex.clone(),
             rebalance_timeout_ms: m.rebalance_timeout_ms,
             server_assignor: m.server_assignor.clone(),
+            classic: m.classic.clone(),
         }
     }
 }
@@ -145,6 +149,32 @@ pub fn encode_member_metadata(m: &MemberMetadata) -> Vec<u8> {
     put_compact_nullable_string(&mut out, m.subscribed_topic_regex.as_deref());
     out.extend_from_slice(&m.rebalance_timeout_ms.to_be_bytes());
     put_compact_nullable_string(&mut out, m.server_assignor.as_deref());
+    match &m.classic {
+        None => put_no_tags(&mut out),
+        Some(classic) => {
+            // One tagged field: tag 0, its size, then the nullable struct (1: present).
+            let body = encode_classic_metadata(classic);
+            put_uvarint(&mut out, 1);
+            put_uvarint(&mut out, 0);
+            put_uvarint(&mut out, body.len() as u64);
+            out.extend_from_slice(&body);
+        }
+    }
+    out
+}
+
+/// `ClassicMemberMetadata` as a present nullable struct: SessionTimeoutMs, then SupportedProtocols
+/// (name, metadata bytes), each struct with its (empty) tagged fields.
+fn encode_classic_metadata(c: &ClassicMemberMetadata) -> Vec<u8> {
+    let mut out = vec![1u8];
+    out.extend_from_slice(&c.session_timeout_ms.to_be_bytes());
+    put_uvarint(&mut out, c.supported_protocols.len() as u64 + 1);
+    for p in &c.supported_protocols {
+        put_compact_string(&mut out, &p.name);
+        put_uvarint(&mut out, p.metadata.len() as u64 + 1);
+        out.extend_from_slice(&p.metadata);
+        put_no_tags(&mut out);
+    }
     put_no_tags(&mut out);
     out
 }
@@ -267,16 +297,50 @@ pub fn decode_member_metadata(buf: &[u8]) -> Result<MemberMetadata, RecordError>
     for _ in 0..r.length("subscribedTopicNames")?.unwrap_or(0) {
         subscribed_topic_names.push(r.string("subscribedTopicName")?);
     }
+    let subscribed_topic_regex = r.nullable_string("subscribedTopicRegex")?;
+    let rebalance_timeout_ms = r.i32("rebalanceTimeoutMs")?;
+    let server_assignor = r.nullable_string("serverAssignor")?;
+    let mut classic = None;
+    for _ in 0..r.uvarint("tagged fields")? {
+        let tag = r.uvarint("tag")?;
+        let size = r.uvarint("tag size")? as usize;
+        let body = r.take(size, "tagged field")?;
+        if tag == 0 {
+            classic = decode_classic_metadata(body)?;
+        }
+    }
     Ok(MemberMetadata {
         instance_id,
         rack_id,
         client_id,
         client_host,
         subscribed_topic_names,
-        subscribed_topic_regex: r.nullable_string("subscribedTopicRegex")?,
-        rebalance_timeout_ms: r.i32("rebalanceTimeoutMs")?,
-        server_assignor: r.nullable_string("serverAssignor")?,
+        subscribed_topic_regex,
+        rebalance_timeout_ms,
+        server_assignor,
+        classic,
     })
+}
+
+fn decode_classic_metadata(buf: &[u8]) -> Result<Option<ClassicMemberMetadata>, RecordError> {
+    let mut r = Reader(buf);
+    if r.i8("classicMemberMetadata")? < 0 {
+        return Ok(None);
+    }
+    let session_timeout_ms = r.i32("sessionTimeoutMs")?;
+    let mut supported_protocols = Vec::new();
+    for _ in 0..r.length("supportedProtocols")?.unwrap_or(0) {
+        let name = r.string("protocol name")?;
+        let len = r.length("protocol metadata")?.unwrap_or(0);
+        let metadata = bytes::Bytes::copy_from_slice(r.take(len, "protocol metadata")?);
+        r.skip_tags()?;
+        supported_protocols.push(Protocol { name, metadata });
+    }
+    r.skip_tags()?;
+    Ok(Some(ClassicMemberMetadata {
+        session_timeout_ms,
+        supported_protocols,
+    }))
 }
 
 pub fn decode_target_member(buf: &[u8]) -> Result<Assignment, RecordError> {

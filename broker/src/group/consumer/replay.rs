@@ -71,6 +71,7 @@ impl ReplayedConsumer {
             m.subscribed_topic_regex = meta.subscribed_topic_regex;
             m.rebalance_timeout_ms = meta.rebalance_timeout_ms;
             m.server_assignor = meta.server_assignor;
+            m.classic = meta.classic;
             if let Some(c) = self.current.get(&id) {
                 m.member_epoch = c.member_epoch;
                 m.previous_member_epoch = c.previous_member_epoch;

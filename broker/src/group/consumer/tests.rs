@@ -333,6 +333,7 @@ fn records_round_trip_and_follow_each_step() {
         subscribed_topic_regex: None,
         rebalance_timeout_ms: 300_000,
         server_assignor: Some("range".into()),
+        classic: None,
     };
     assert_eq!(decode_member_metadata(&encode_member_metadata(&m)).unwrap(), m);
     let c = CurrentAssignment {
