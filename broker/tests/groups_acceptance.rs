@@ -284,7 +284,8 @@ fn mixed_group(strategy: &str) {
         &dir,
         "producer",
     ));
-    // The static Java member has a 10 s session (time for a JVM to restart); the librdkafka ones 6 s.
+    // The static Java member has a 20 s session (time for a JVM to restart, also on a busy 2-core
+    // machine: with 10 s a restart under a load average of 20 took longer); the librdkafka ones 6 s.
     let java_args = |instance: &str| {
         vec![
             "GroupMember".to_string(),
@@ -292,7 +293,7 @@ fn mixed_group(strategy: &str) {
             TOPIC.into(),
             GROUP.into(),
             strategy.into(),
-            "10000".into(),
+            "20000".into(),
             instance.into(),
         ]
     };
