@@ -381,6 +381,93 @@ fn a_killed_members_records_are_redelivered_after_the_lock_expires() {
     drop(w);
 }
 
+#[test]
+fn share_state_survives_a_broker_restart() {
+    let _serial = serial();
+    let mut broker = share_broker(&[("group.share.record.lock.duration.ms", "60000")]);
+    create_topic(&broker, TOPIC, 1);
+    let dir = tempfile::tempdir().unwrap();
+    let cp = java_classpath(dir.path(), &["ShareMember"]);
+    // First: 10 records accepted.
+    let a = start_member(&cp, dir.path(), &broker.bootstrap(), "a", "durable", "accept");
+    wait_fetching(&broker, dir.path(), "a", "durable");
+    produce_values(&broker.bootstrap(), TOPIC, &values("first", 10));
+    wait_for("the first records accepted", Duration::from_secs(60), || {
+        deliveries(dir.path(), "a").len() >= 10
+    });
+    stop_member(dir.path(), "a", a);
+    // Then: 10 records held by a member killed before it acknowledges (a lock of 60 s: only the
+    // restart gives them back).
+    let mut holder = start_member(&cp, dir.path(), &broker.bootstrap(), "holder", "durable", "hold");
+    wait_fetching(&broker, dir.path(), "holder", "durable");
+    produce_values(&broker.bootstrap(), TOPIC, &values("second", 10));
+    wait_members(dir.path(), "the holder holds records", Duration::from_secs(60), || {
+        lines(dir.path(), "holder").iter().any(|l| l == "HOLDING")
+    });
+    let held = deliveries(dir.path(), "holder");
+    holder.kill9();
+    broker.restart();
+    produce_values(&broker.bootstrap(), TOPIC, &values("third", 10));
+    let b = start_member(&cp, dir.path(), &broker.bootstrap(), "b", "durable", "accept");
+    wait_for("the rest delivered after the restart", Duration::from_secs(90), || {
+        deliveries(dir.path(), "b").len() >= 20
+    });
+    std::thread::sleep(Duration::from_secs(2));
+    let got = deliveries(dir.path(), "b");
+    let mut values_got: Vec<&str> = got.iter().map(|d| d.value.as_str()).collect();
+    values_got.sort();
+    let mut want: Vec<String> = values("second", 10);
+    want.extend(values("third", 10));
+    want.sort();
+    assert_eq!(
+        values_got, want,
+        "accepted records stay accepted; held and new ones are delivered once"
+    );
+    for h in &held {
+        let again = got
+            .iter()
+            .find(|d| d.offset == h.offset)
+            .expect("held record redelivered");
+        assert_eq!(again.count, 2, "{again:?}: the delivery count survived");
+    }
+    stop_member(dir.path(), "b", b);
+    if target() == Target::Oxka {
+        assert_dump_log_decodes(&broker, "durable");
+    }
+}
+
+/// Kafka's `kafka-dump-log --share-group-state-decoder` reads oxka's `__share_group_state` segments:
+/// ShareSnapshot records of `group` with their state batches.
+fn assert_dump_log_decodes(broker: &Broker, group: &str) {
+    let files: Vec<String> = (0..50)
+        .flat_map(|p| broker.segment_files("__share_group_state", p))
+        .filter(|f| std::fs::metadata(f).is_ok_and(|m| m.len() > 0))
+        .map(|f| f.display().to_string())
+        .collect();
+    assert!(!files.is_empty(), "no __share_group_state segment has data");
+    let out = kafka_tool(
+        "4",
+        "dump-log",
+        &[
+            "--files",
+            &files.join(","),
+            "--share-group-state-decoder",
+            "--print-data-log",
+        ],
+    );
+    let text = expect_success("kafka-dump-log --share-group-state-decoder", &out);
+    let decoded: Vec<&str> = text.lines().filter(|l| l.contains("snapshotEpoch")).collect();
+    assert!(!decoded.is_empty(), "no decoded ShareSnapshot:\n{text}");
+    assert!(
+        decoded
+            .iter()
+            .all(|l| l.contains(&format!("\"groupId\":\"{group}\"")) && l.contains("stateBatches")),
+        "{text}"
+    );
+    assert!(!text.contains("Could not") && !text.contains("Exception"), "{text}");
+}
+
+/// Runs `tests/java/ShareOffsets.java` (the Admin client's alter/deleteShareGroupOffsets).
 fn share_offsets(cp: &str, broker: &Broker, group: &str, op: &[&str]) -> String {
     let mut cmd = std::process::Command::new("java");
     cmd.arg("-cp")
@@ -685,7 +772,7 @@ fn share_offsets_are_described_and_reset_across_the_cluster() {
         );
     }
     assert!(got.iter().all(|d| d.count == 1), "a reset state begins afresh: {got:?}");
-    stop_member(dir.path(), "b", b);
+    drop(b);
 }
 
 /// A group id a classic (or consumer) group holds cannot be a share group's: the share consumer's
