@@ -64,6 +64,7 @@ pub mod find_coordinator;
 pub mod heartbeat;
 pub mod incremental_alter_configs;
 pub mod init_producer_id;
+pub mod initialize_share_group_state;
 pub mod join_group;
 pub mod leave_group;
 pub mod list_groups;
@@ -77,6 +78,7 @@ pub mod offset_fetch;
 pub mod offset_for_leader_epoch;
 pub mod produce;
 pub mod read_share_group_state;
+pub mod read_share_group_state_summary;
 pub mod share_acknowledge;
 pub mod share_fetch;
 pub mod share_group_describe;
@@ -141,6 +143,14 @@ pub const SUPPORTED: &[ApiSpec] = &[
     spec(ApiKey::WriteShareGroupState, write_share_group_state::VERSIONS),
     spec(ApiKey::DeleteShareGroupState, delete_share_group_state::VERSIONS),
     spec(
+        ApiKey::InitializeShareGroupState,
+        initialize_share_group_state::VERSIONS,
+    ),
+    spec(
+        ApiKey::ReadShareGroupStateSummary,
+        read_share_group_state_summary::VERSIONS,
+    ),
+    spec(
         ApiKey::AlterPartitionReassignments,
         alter_partition_reassignments::VERSIONS,
     ),
@@ -198,6 +208,8 @@ fn announced(broker: &Broker) -> Vec<ApiSpec> {
                         | ApiKey::ReadShareGroupState
                         | ApiKey::WriteShareGroupState
                         | ApiKey::DeleteShareGroupState
+                        | ApiKey::InitializeShareGroupState
+                        | ApiKey::ReadShareGroupStateSummary
                 )
         })
         .cloned()
@@ -392,6 +404,8 @@ fn exempt_from_request_quota(api: ApiKey) -> bool {
             | ApiKey::ReadShareGroupState
             | ApiKey::WriteShareGroupState
             | ApiKey::DeleteShareGroupState
+            | ApiKey::InitializeShareGroupState
+            | ApiKey::ReadShareGroupStateSummary
             | ApiKey::AlterPartition
             | ApiKey::BrokerRegistration
             | ApiKey::BrokerHeartbeat
@@ -460,7 +474,7 @@ async fn dispatch(
             ResponseKind::DeleteShareGroupOffsets(delete_share_group_offsets::handle(broker, ctx, r).await)
         }
         RequestKind::DescribeShareGroupOffsets(r) => {
-            ResponseKind::DescribeShareGroupOffsets(describe_share_group_offsets::handle(broker, ctx, r))
+            ResponseKind::DescribeShareGroupOffsets(describe_share_group_offsets::handle(broker, ctx, r).await)
         }
         RequestKind::ShareAcknowledge(r) => {
             ResponseKind::ShareAcknowledge(share_acknowledge::handle(broker, ctx, r).await)
@@ -473,6 +487,12 @@ async fn dispatch(
         }
         RequestKind::DeleteShareGroupState(r) => {
             ResponseKind::DeleteShareGroupState(delete_share_group_state::handle(broker, ctx, r).await)
+        }
+        RequestKind::InitializeShareGroupState(r) => {
+            ResponseKind::InitializeShareGroupState(initialize_share_group_state::handle(broker, ctx, r).await)
+        }
+        RequestKind::ReadShareGroupStateSummary(r) => {
+            ResponseKind::ReadShareGroupStateSummary(read_share_group_state_summary::handle(broker, ctx, r).await)
         }
         RequestKind::CreateTopics(r) => ResponseKind::CreateTopics(create_topics::handle(broker, ctx, r).await),
         RequestKind::DeleteTopics(r) => ResponseKind::DeleteTopics(delete_topics::handle(broker, ctx, r).await),

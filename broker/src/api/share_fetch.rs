@@ -3,7 +3,9 @@
 //! partition`) decides which offsets this member acquires; the response carries the whole batches
 //! the log holds around them (the client keeps only the acquired offsets) and the acquired ranges
 //! with their delivery counts. With nothing to acquire it waits up to `MaxWaitMs` for an append or
-//! a released record (looking again every 100 ms, so an expired lock is noticed).
+//! a released record (an acknowledgement, a leaving member, or an acquisition lock the share-partition
+//! timer found expired: `share_state::timer`). A ShareFetch opening a share session first checks that
+//! the share partitions loaded here were not reset meanwhile (`persister::revalidate`).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -110,8 +112,13 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext<'_>, request: Sha
         .unwrap_or(50 << 20);
     let deadline = Instant::now() + Duration::from_millis(request.max_wait_ms.max(0) as u64);
     let mut appends = broker.subscribe_appends();
+    let mut available = share.subscribe_available();
+    if epoch == 0 {
+        let keys: Vec<(String, Uuid, i32)> = session.iter().map(|(t, p)| (group_id.clone(), *t, *p)).collect();
+        crate::share_state::persister::revalidate(broker, keys).await;
+    }
     loop {
-        load_session(broker, &group_id, &names, &session).await;
+        let all_loaded = load_session(broker, &group_id, &names, &session).await;
         let got = fetch_once(
             broker,
             ctx,
@@ -127,8 +134,20 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext<'_>, request: Sha
         if got || session.is_empty() || now >= deadline || parts.values().any(|p| p.error.is_some()) {
             break;
         }
-        let wait = (deadline - now).min(Duration::from_millis(100));
-        let _ = tokio::time::timeout(wait, appends.changed()).await;
+        // A share partition that could not be loaded is tried again soon; otherwise only an append
+        // or a release can give this member records.
+        let wait = if all_loaded {
+            deadline - now
+        } else {
+            (deadline - now).min(Duration::from_millis(200))
+        };
+        let _ = tokio::time::timeout(wait, async {
+            tokio::select! {
+                _ = appends.changed() => {}
+                _ = available.changed() => {}
+            }
+        })
+        .await;
     }
     let keys: Vec<(String, Uuid, i32)> = parts.keys().map(|(t, p)| (group_id.clone(), *t, *p)).collect();
     for ((topic_id, partition), (e, message)) in persist(broker, keys).await {
@@ -141,13 +160,14 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext<'_>, request: Sha
 
 /// Loads the session's share partitions this broker leads that are not loaded at their current
 /// leader epoch (`share_state::persister::load`). One that cannot be loaded now (its share
-/// coordinator is unavailable) delivers nothing this time.
+/// coordinator is unavailable) delivers nothing this time; false then.
 async fn load_session(
     broker: &Broker,
     group_id: &str,
     names: &BTreeMap<Uuid, String>,
     session: &std::collections::BTreeSet<(Uuid, i32)>,
-) {
+) -> bool {
+    let mut all_loaded = true;
     for &(topic_id, partition) in session {
         let Some(name) = names.get(&topic_id) else {
             continue;
@@ -162,6 +182,7 @@ async fn load_session(
         }
         let high_watermark = found.log.log.lock().high_watermark();
         if let Err(e) = crate::share_state::persister::load(broker, &key, leader_epoch, high_watermark).await {
+            all_loaded = false;
             let errors = &broker.groups.share.persist_errors;
             if let Some(count) = errors.should_log("load") {
                 tracing::warn!(
@@ -171,6 +192,7 @@ async fn load_session(
             }
         }
     }
+    all_loaded
 }
 
 /// One pass over the session's partitions; whether any records were acquired.

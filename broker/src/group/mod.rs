@@ -18,11 +18,14 @@
 //! subscription and encodes its assignment): classic members live on inside a consumer group. What
 //! the runtime needs of the broker it runs in is the `GroupHost` trait (`host`), which `Broker`
 //! implements, so nothing here imports the broker. Share groups (KIP-932) are `share` (pure) and
-//! `share_coordinator` (their runtime, the `share` field of `GroupCoordinator`).
+//! `share_coordinator` (their runtime, the `share` field of `GroupCoordinator`: membership of the
+//! share groups this broker coordinates, and the share partitions of the partitions it leads); their
+//! durable state and its lock timer are `crate::share_state`.
 //!
-//! This broker is the group coordinator of every group: a group lives in partition
-//! `abs(javaHashCode(group)) % offsets.topic.num.partitions` of `__consumer_offsets`, as in Kafka, so the
-//! data stays where a Kafka broker would look for it.
+//! This broker is the group coordinator of the groups whose partition of `__consumer_offsets` it
+//! leads: a group lives in partition `abs(javaHashCode(group)) % offsets.topic.num.partitions`, as in
+//! Kafka, so the data stays where a Kafka broker would look for it; the groups of a partition are
+//! loaded when this broker becomes its leader and dropped when it stops (`load`).
 
 pub mod classic_group;
 pub mod config;

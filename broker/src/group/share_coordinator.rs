@@ -9,7 +9,10 @@
 //! before it serves anything; one loaded at an older epoch (this broker led it before) is loaded
 //! again. Every change bumps the share partition's version; `share_state::persister::flush` writes
 //! the versions not yet written (one writer per share partition at a time, under `write_lock`)
-//! before the request that made the change is answered.
+//! before the request that made the change is answered. Changes no request waits for (expired
+//! acquisition locks, what a leaving member held) are released and written by the share-partition
+//! timer (`group::share_timer`), which this runtime wakes (`timer_wake`) and which tells long-polling
+//! ShareFetches that records became available (`subscribe_available`).
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -36,6 +39,11 @@ pub struct ShareCoordinator {
     pub persist_errors: crate::util::RateLimitedLog,
     /// One writer of a share partition's state at a time (`share_state::persister`).
     write_locks: Mutex<BTreeMap<SharePartitionKey, std::sync::Arc<tokio::sync::Mutex<()>>>>,
+    /// Bumped whenever records may have become available again (released, lock expired, member
+    /// left): a ShareFetch waiting for records looks again.
+    available: tokio::sync::watch::Sender<u64>,
+    /// Wakes the share-partition timer: a change to persist that no request will write.
+    pub timer_wake: tokio::sync::Notify,
 }
 
 #[derive(Default)]
@@ -51,6 +59,9 @@ struct Inner {
 #[derive(Debug, Clone, Copy)]
 struct Loaded {
     leader_epoch: i32,
+    /// The state epoch of the persisted state it was loaded from (0 for a new one): writes carry
+    /// it, and a newer one at the share coordinator means the state was initialized anew.
+    state_epoch: i32,
     version: u64,
     persisted: u64,
 }
@@ -68,6 +79,8 @@ impl ShareCoordinator {
             max_sessions: config.share_max_sessions,
             inner: Mutex::new(Inner::default()),
             write_locks: Mutex::default(),
+            available: tokio::sync::watch::channel(0).0,
+            timer_wake: tokio::sync::Notify::new(),
             persist_errors: crate::util::RateLimitedLog::new(std::time::Duration::from_secs(30)),
         }
     }
@@ -89,7 +102,12 @@ impl ShareCoordinator {
         let leaving = (hb.member_epoch == -1).then(|| hb.member_id.clone());
         let group = inner.groups.entry(group_id.to_string()).or_default();
         let mut gone = group.expire_members(now_ms, self.session_timeout_ms, topics);
+        let joining =
+            (hb.member_epoch == 0 && !group.members.contains_key(&hb.member_id)).then(|| hb.member_id.clone());
         let answer = group.heartbeat(hb, topics, self.max_size, now_ms);
+        if let (Some(member), Ok(_)) = (joining, &answer) {
+            tracing::info!(group = group_id, member, "share group member joined");
+        }
         gone.extend(leaving);
         for member in gone {
             tracing::info!(group = group_id, member, "share group member left");
@@ -107,9 +125,76 @@ impl ShareCoordinator {
                 changed.push(key.clone());
             }
         }
+        let released = !changed.is_empty();
         for key in changed {
             inner.touch(&key);
         }
+        if released {
+            self.records_released();
+        }
+    }
+
+    /// Records may be available again: long-polling fetches look again, and the timer persists
+    /// the change (no request of the member that gave them back will).
+    fn records_released(&self) {
+        self.available.send_modify(|n| *n = n.wrapping_add(1));
+        self.timer_wake.notify_one();
+    }
+
+    /// What a ShareFetch waiting for records watches, besides appends.
+    pub fn subscribe_available(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.available.subscribe()
+    }
+
+    /// The share-partition timer's step: releases every expired acquisition lock here (records
+    /// become available, or archived at the delivery count limit); returns how many.
+    pub fn expire_locks(&self, now_ms: i64) -> usize {
+        let mut inner = self.inner.lock();
+        let limits = self.limits;
+        let mut changed = Vec::new();
+        let mut released = 0;
+        for (key, sp) in inner.partitions.iter_mut() {
+            let n = sp.expire_locks(now_ms, limits);
+            if n > 0 {
+                released += n;
+                changed.push(key.clone());
+            }
+        }
+        for key in &changed {
+            inner.touch(key);
+        }
+        drop(inner);
+        if released > 0 {
+            self.available.send_modify(|n| *n = n.wrapping_add(1));
+        }
+        released
+    }
+
+    /// The earliest acquisition-lock expiry here, when the timer must look next. A walk over the
+    /// in-flight records (at most `group.share.partition.max.record.locks` per share partition).
+    pub fn next_lock_expiry(&self) -> Option<i64> {
+        let inner = self.inner.lock();
+        inner
+            .partitions
+            .values()
+            .filter_map(SharePartition::next_lock_expiry)
+            .min()
+    }
+
+    /// The share partitions with a change not persisted yet.
+    pub fn unpersisted_keys(&self) -> Vec<SharePartitionKey> {
+        let inner = self.inner.lock();
+        inner
+            .loaded
+            .iter()
+            .filter(|(_, l)| l.version > l.persisted)
+            .map(|(k, _)| k.clone())
+            .collect()
+    }
+
+    /// The state epoch a loaded share partition was loaded with; `None` when it is not loaded.
+    pub fn loaded_state_epoch(&self, key: &SharePartitionKey) -> Option<i32> {
+        self.inner.lock().loaded.get(key).map(|l| l.state_epoch)
     }
 
     /// A copy of a share group (ShareGroupDescribe), `None` when there is none.
@@ -183,15 +268,18 @@ impl ShareCoordinator {
         initial_offset: i64,
     ) {
         let mut inner = self.inner.lock();
-        let (sp, version) = match state {
-            Some(s) => (from_snapshot(s), 0),
-            None => (SharePartition::new(initial_offset), 1),
+        let (sp, version, state_epoch) = match state {
+            // Initialized without a start offset (-1): it starts as a new one would, and says so.
+            Some(s) if s.start_offset < 0 => (SharePartition::new(initial_offset), 1, s.state_epoch.max(0)),
+            Some(s) => (from_snapshot(s), 0, s.state_epoch.max(0)),
+            None => (SharePartition::new(initial_offset), 1, 0),
         };
         inner.partitions.insert(key.clone(), sp);
         inner.loaded.insert(
             key.clone(),
             Loaded {
                 leader_epoch,
+                state_epoch,
                 version,
                 persisted: 0,
             },
@@ -206,7 +294,9 @@ impl ShareCoordinator {
             return None;
         }
         let sp = inner.partitions.get(key)?;
-        Some((to_snapshot(sp, loaded.leader_epoch), loaded.version))
+        let mut snapshot = to_snapshot(sp, loaded.leader_epoch);
+        snapshot.state_epoch = loaded.state_epoch;
+        Some((snapshot, loaded.version))
     }
 
     /// `version` of the share partition is durable.
@@ -299,6 +389,9 @@ impl ShareCoordinator {
             }
         }
         inner.touch(key);
+        drop(inner);
+        // A release makes records available to members waiting in a ShareFetch.
+        self.available.send_modify(|n| *n = n.wrapping_add(1));
         result
     }
 
@@ -311,6 +404,16 @@ impl ShareCoordinator {
             .filter(|(k, _)| k.0 == group_id)
             .map(|(k, sp)| ((k.1, k.2), sp.start_offset()))
             .collect()
+    }
+
+    /// The topics a share group's members subscribed to (DescribeShareGroupOffsets for all topics).
+    pub fn subscribed_topics(&self, group_id: &str) -> BTreeSet<String> {
+        self.inner
+            .lock()
+            .groups
+            .get(group_id)
+            .map(|g| g.subscribed_topics.clone())
+            .unwrap_or_default()
     }
 
     /// Whether the group has no members (its offsets may be altered or deleted only then).
@@ -385,4 +488,89 @@ pub fn from_snapshot(s: &ShareSnapshot) -> SharePartition {
         })
         .collect();
     SharePartition::restore(s.start_offset.max(0), &batches)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn heartbeat(member: &str, epoch: i32) -> ShareHeartbeat {
+        ShareHeartbeat {
+            member_id: member.to_string(),
+            member_epoch: epoch,
+            rack_id: None,
+            subscribed_topic_names: (epoch == 0).then(|| vec!["jobs".to_string()]),
+            client_id: "c".to_string(),
+            client_host: "/127.0.0.1".to_string(),
+        }
+    }
+
+    /// A share partition loaded at leader epoch 3 (state epoch 2), where `member` holds offsets
+    /// 0..=4 (delivery 1) and everything is persisted.
+    fn held(member: &str) -> (ShareCoordinator, SharePartitionKey, BTreeMap<String, (Uuid, i32)>) {
+        let sc = ShareCoordinator::new(&GroupConfig::default());
+        let topic = Uuid::from_u128(9);
+        let topics = BTreeMap::from([("jobs".to_string(), (topic, 1))]);
+        let key: SharePartitionKey = ("g".to_string(), topic, 0);
+        sc.heartbeat("g", heartbeat(member, 0), &topics, 0).unwrap();
+        let persisted = ShareSnapshot {
+            snapshot_epoch: 0,
+            state_epoch: 2,
+            leader_epoch: 3,
+            start_offset: 0,
+            create_timestamp: 0,
+            write_timestamp: 0,
+            state_batches: Vec::new(),
+        };
+        sc.install(&key, 3, Some(&persisted), 0);
+        let batch = LogBatch {
+            base_offset: 0,
+            last_offset: 4,
+            control: false,
+        };
+        assert_eq!(sc.acquire(&key, 3, member, &[batch], 100, 0).len(), 1);
+        let (_, version) = sc.unpersisted(&key).expect("the acquisition is a change");
+        sc.persisted(&key, version);
+        assert!(sc.unpersisted_keys().is_empty());
+        (sc, key, topics)
+    }
+
+    #[test]
+    fn a_leaving_members_release_is_a_change_the_timer_persists() {
+        let (sc, key, topics) = held("m");
+        let available = sc.subscribe_available();
+        sc.heartbeat("g", heartbeat("m", -1), &topics, 10).unwrap();
+        // The timer's next step writes it: the records available, delivered once, the state epoch
+        // the share partition was loaded with (else its share coordinator would fence the write).
+        assert_eq!(sc.unpersisted_keys(), vec![key.clone()]);
+        let (state, _) = sc.unpersisted(&key).unwrap();
+        assert_eq!(state.state_epoch, 2);
+        assert_eq!(state.leader_epoch, 3);
+        assert_eq!(state.state_batches.len(), 1);
+        let b = state.state_batches[0];
+        assert_eq!((b.first_offset, b.last_offset), (0, 4));
+        assert_eq!(b.delivery_state, RecordState::Available.code());
+        assert_eq!(b.delivery_count, 1);
+        assert!(available.has_changed().unwrap(), "waiting fetches look again");
+        // A closed share session releases likewise.
+        let (sc, key, _) = held("n");
+        sc.session_step("g", "n", 0, &[(key.1, 0)], &[]).unwrap();
+        sc.session_step("g", "n", -1, &[], &[]).unwrap();
+        assert_eq!(sc.unpersisted_keys(), vec![key]);
+    }
+
+    #[test]
+    fn expired_locks_are_released_by_the_timer_step() {
+        let (sc, key, _) = held("m");
+        let expiry = sc.next_lock_expiry().expect("a lock is held");
+        assert_eq!(expiry, sc.limits().lock_duration_ms);
+        let available = sc.subscribe_available();
+        assert_eq!(sc.expire_locks(expiry - 1), 0);
+        assert!(sc.unpersisted_keys().is_empty());
+        assert!(!available.has_changed().unwrap());
+        assert_eq!(sc.expire_locks(expiry), 5);
+        assert_eq!(sc.unpersisted_keys(), vec![key]);
+        assert!(available.has_changed().unwrap());
+        assert_eq!(sc.next_lock_expiry(), None);
+    }
 }

@@ -335,6 +335,9 @@ pub async fn serve(broker: &Arc<Broker>, tasks: &TaskTracker, shutdown: &Cancell
             }
         });
     }
+    // Share partitions: expired acquisition locks released on time, changes no request writes
+    // (locks expired, a leaving member's records) persisted.
+    tokio::spawn(crate::share_state::timer::run(broker.clone(), shutdown.clone()));
     // Followers that stopped catching up leave the ISR (Kafka checks every half lag time).
     let replication = &broker.config.replication;
     spawn_periodic(

@@ -75,6 +75,14 @@ struct Inner {
     states: HashMap<SharePartitionKey, ShareSnapshot>,
 }
 
+/// ReadShareGroupStateSummary's answer for one share partition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Summary {
+    pub state_epoch: i32,
+    pub leader_epoch: i32,
+    pub start_offset: i64,
+}
+
 /// What a load found, for the log line.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct LoadSummary {
@@ -226,6 +234,11 @@ impl ShareStateCoordinator {
             Some(c) if next.leader_epoch >= 0 && next.leader_epoch < c.leader_epoch => {
                 return Err(ResponseError::FencedLeaderEpoch);
             }
+            // The state was initialized anew (AlterShareGroupOffsets) since the writer loaded it:
+            // what it holds is stale, it must load the share partition again.
+            Some(c) if next.leader_epoch >= 0 && next.state_epoch < c.state_epoch => {
+                return Err(ResponseError::FencedStateEpoch);
+            }
             Some(c) => {
                 next.snapshot_epoch = c.snapshot_epoch.wrapping_add(1);
                 next.create_timestamp = c.create_timestamp;
@@ -244,6 +257,55 @@ impl ShareStateCoordinator {
         }
         next.write_timestamp = now;
         self.append(broker, partition, epoch, key, Some(next)).await.map(|_| ())
+    }
+
+    /// InitializeShareGroupState: the share partition's state starts anew at `start_offset` with
+    /// nothing in flight and `state_epoch`, which must not be older than the current one
+    /// (FENCED_STATE_EPOCH). The group coordinator initializes with a new state epoch when it sets
+    /// a start offset (AlterShareGroupOffsets); a share partition's leader holding the older epoch
+    /// is then fenced at its next write, and reloads when a share session opens
+    /// (`persister::revalidate`). The recorded leader epoch is kept, so former leaders stay fenced.
+    pub async fn initialize(
+        &self,
+        broker: &Broker,
+        key: &SharePartitionKey,
+        state_epoch: i32,
+        start_offset: i64,
+    ) -> Result<(), ResponseError> {
+        let lock = self.key_lock(key);
+        let _one_at_a_time = lock.lock().await;
+        let (partition, epoch) = self.owner(broker, key)?;
+        let current = self.inner.lock().states.get(key).cloned();
+        let now = crate::util::now_ms();
+        if current.as_ref().is_some_and(|c| c.state_epoch > state_epoch) {
+            return Err(ResponseError::FencedStateEpoch);
+        }
+        let next = ShareSnapshot {
+            snapshot_epoch: current.as_ref().map_or(0, |c| c.snapshot_epoch.wrapping_add(1)),
+            state_epoch,
+            leader_epoch: current.as_ref().map_or(0, |c| c.leader_epoch),
+            start_offset,
+            create_timestamp: current.as_ref().map_or(now, |c| c.create_timestamp),
+            write_timestamp: now,
+            state_batches: Vec::new(),
+        };
+        self.append(broker, partition, epoch, key, Some(next)).await.map(|_| ())
+    }
+
+    /// ReadShareGroupStateSummary: a share partition's state epoch, leader epoch and start offset,
+    /// without its batches and without recording a leader epoch (DescribeShareGroupOffsets asks
+    /// it, and leaders checking whether the state was initialized anew). `None`: no state.
+    pub async fn read_summary(
+        &self,
+        broker: &Broker,
+        key: &SharePartitionKey,
+    ) -> Result<Option<Summary>, ResponseError> {
+        self.owner(broker, key)?;
+        Ok(self.inner.lock().states.get(key).map(|s| Summary {
+            state_epoch: s.state_epoch,
+            leader_epoch: s.leader_epoch,
+            start_offset: s.start_offset,
+        }))
     }
 
     /// DeleteShareGroupState: a tombstone; the share partition starts anew at its next fetch.

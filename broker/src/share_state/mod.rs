@@ -3,12 +3,15 @@
 //! `coordinator` (`ShareStateCoordinator`, Kafka's share coordinator: owns the state of the
 //! partitions of that topic this broker leads, loads them on becoming leader, writes with
 //! acks=all), `persister` (what a share partition's leader calls: the share coordinator
-//! in-process or over the inter-broker connection). The share partitions themselves are
+//! in-process or over the inter-broker connection; also what the group coordinator calls for
+//! AlterShareGroupOffsets and DescribeShareGroupOffsets), `timer` (releases expired acquisition
+//! locks on time and persists changes no request writes). The share partitions themselves are
 //! `group::share` and `group::share_coordinator`.
 
 pub mod coordinator;
 pub mod persister;
 pub mod records;
+pub mod timer;
 
 pub use coordinator::{ShareStateConfig, ShareStateCoordinator};
 pub use records::SHARE_GROUP_STATE_TOPIC;

@@ -1,7 +1,8 @@
-//! The share partition leader's side of share-partition state (Kafka's `Persister`): reads,
-//! writes and deletes the state of a share partition at its share coordinator, the leader of the
-//! state's `__share_group_state` partition: in-process when that is this broker, else with
-//! Read/Write/DeleteShareGroupState over the inter-broker connections (`inter_broker`). Errors
+//! The share partition leader's and the group coordinator's side of share-partition state
+//! (Kafka's `Persister`): reads, writes, initializes, summarizes and deletes the state of a share
+//! partition at its share coordinator, the leader of the state's `__share_group_state` partition:
+//! in-process when that is this broker, else with Read/Write/Initialize/DeleteShareGroupState and
+//! ReadShareGroupStateSummary over the inter-broker connections (`inter_broker`). Errors
 //! that pass with time (no coordinator yet, it is loading or moving, the write did not reach
 //! min.insync.replicas yet) are retried for up to `RETRY_FOR`, so a failover of the state's own
 //! partition only delays the answer.
@@ -10,12 +11,15 @@ use std::time::{Duration, Instant};
 
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::{
-    delete_share_group_state_request as del, read_share_group_state_request as rd,
-    write_share_group_state_request as wr, ApiKey, DeleteShareGroupStateRequest, ReadShareGroupStateRequest,
-    RequestKind, ResponseKind, WriteShareGroupStateRequest,
+    delete_share_group_state_request as del, initialize_share_group_state_request as init,
+    read_share_group_state_request as rd, read_share_group_state_summary_request as sum,
+    write_share_group_state_request as wr, ApiKey, DeleteShareGroupStateRequest, InitializeShareGroupStateRequest,
+    ReadShareGroupStateRequest, ReadShareGroupStateSummaryRequest, RequestKind, ResponseKind,
+    WriteShareGroupStateRequest,
 };
 use kafka_protocol::protocol::StrBytes;
 
+use super::coordinator::Summary;
 use super::records::{SharePartitionKey, ShareSnapshot, StateBatch};
 use crate::broker::Broker;
 
@@ -52,10 +56,14 @@ enum Call {
     Read(i32),
     Write(ShareSnapshot),
     Delete,
+    /// State epoch, start offset.
+    Initialize(i32, i64),
+    ReadSummary,
 }
 
 enum Answer {
     Read(Option<ShareSnapshot>),
+    Summary(Option<Summary>),
     Done,
 }
 
@@ -73,6 +81,11 @@ async fn call_once(broker: &Broker, key: &SharePartitionKey, call: &Call) -> Res
             Call::Read(epoch) => coordinator.read(broker, key, *epoch).await.map(Answer::Read),
             Call::Write(s) => coordinator.write(broker, key, s.clone()).await.map(|()| Answer::Done),
             Call::Delete => coordinator.delete(broker, key).await.map(|()| Answer::Done),
+            Call::Initialize(state_epoch, start_offset) => coordinator
+                .initialize(broker, key, *state_epoch, *start_offset)
+                .await
+                .map(|()| Answer::Done),
+            Call::ReadSummary => coordinator.read_summary(broker, key).await.map(Answer::Summary),
         }
         .map_err(|e| (e, "at this broker".to_string()));
     }
@@ -88,6 +101,14 @@ async fn call_once(broker: &Broker, key: &SharePartitionKey, call: &Call) -> Res
         Call::Delete => (
             ApiKey::DeleteShareGroupState,
             RequestKind::DeleteShareGroupState(delete_request(key)),
+        ),
+        Call::Initialize(state_epoch, start_offset) => (
+            ApiKey::InitializeShareGroupState,
+            RequestKind::InitializeShareGroupState(initialize_request(key, *state_epoch, *start_offset)),
+        ),
+        Call::ReadSummary => (
+            ApiKey::ReadShareGroupStateSummary,
+            RequestKind::ReadShareGroupStateSummary(summary_request(key)),
         ),
     };
     let response = crate::inter_broker::call(broker, leader, api, 0, request, CALL_TIMEOUT)
@@ -139,6 +160,26 @@ async fn call_once(broker: &Broker, key: &SharePartitionKey, call: &Call) -> Res
             Some(p) if p.error_code != 0 => Err(at(p.error_code, p.error_message)),
             _ => Ok(Answer::Done),
         },
+        ResponseKind::InitializeShareGroupState(r) => match r.results.into_iter().flat_map(|t| t.partitions).next() {
+            Some(p) if p.error_code != 0 => Err(at(p.error_code, p.error_message)),
+            _ => Ok(Answer::Done),
+        },
+        ResponseKind::ReadShareGroupStateSummary(r) => {
+            let p = r.results.into_iter().flat_map(|t| t.partitions).next().ok_or((
+                ResponseError::UnknownServerError,
+                format!("broker {leader} answered no partition"),
+            ))?;
+            if p.error_code != 0 {
+                return Err(at(p.error_code, p.error_message));
+            }
+            Ok(Answer::Summary((p.start_offset >= 0 || p.state_epoch >= 0).then_some(
+                Summary {
+                    state_epoch: p.state_epoch,
+                    leader_epoch: p.leader_epoch,
+                    start_offset: p.start_offset,
+                },
+            )))
+        }
         _ => Err((
             ResponseError::UnknownServerError,
             format!("broker {leader} answered with another API's response"),
@@ -180,8 +221,29 @@ pub async fn read(
 ) -> Result<Option<ShareSnapshot>, PersistError> {
     match call(broker, key, Call::Read(leader_epoch), "read").await? {
         Answer::Read(state) => Ok(state),
-        Answer::Done => Ok(None),
+        _ => Ok(None),
     }
+}
+
+/// The summary of a share partition's persisted state (its state epoch and start offset); `None`
+/// when it has none.
+pub async fn read_summary(broker: &Broker, key: &SharePartitionKey) -> Result<Option<Summary>, PersistError> {
+    match call(broker, key, Call::ReadSummary, "summary read").await? {
+        Answer::Summary(summary) => Ok(summary),
+        _ => Ok(None),
+    }
+}
+
+/// Starts a share partition's persisted state anew at `start_offset`, with `state_epoch`.
+pub async fn initialize(
+    broker: &Broker,
+    key: &SharePartitionKey,
+    state_epoch: i32,
+    start_offset: i64,
+) -> Result<(), PersistError> {
+    call(broker, key, Call::Initialize(state_epoch, start_offset), "initialize")
+        .await
+        .map(|_| ())
 }
 
 /// Replaces the persisted state of a share partition (acks=all at its share coordinator).
@@ -226,6 +288,31 @@ fn write_request(key: &SharePartitionKey, s: &ShareSnapshot) -> WriteShareGroupS
                 .with_leader_epoch(s.leader_epoch)
                 .with_start_offset(s.start_offset)
                 .with_state_batches(batches)])])
+}
+
+fn initialize_request(
+    key: &SharePartitionKey,
+    state_epoch: i32,
+    start_offset: i64,
+) -> InitializeShareGroupStateRequest {
+    InitializeShareGroupStateRequest::default()
+        .with_group_id(StrBytes::from_string(key.0.clone()))
+        .with_topics(vec![init::InitializeStateData::default()
+            .with_topic_id(key.1)
+            .with_partitions(vec![init::PartitionData::default()
+                .with_partition(key.2)
+                .with_state_epoch(state_epoch)
+                .with_start_offset(start_offset)])])
+}
+
+fn summary_request(key: &SharePartitionKey) -> ReadShareGroupStateSummaryRequest {
+    ReadShareGroupStateSummaryRequest::default()
+        .with_group_id(StrBytes::from_string(key.0.clone()))
+        .with_topics(vec![sum::ReadStateSummaryData::default()
+            .with_topic_id(key.1)
+            .with_partitions(vec![sum::PartitionData::default()
+                .with_partition(key.2)
+                .with_leader_epoch(-1)])])
 }
 
 fn delete_request(key: &SharePartitionKey) -> DeleteShareGroupStateRequest {
@@ -308,8 +395,19 @@ async fn write_unpersisted(broker: &Broker, key: &SharePartitionKey) -> Result<(
             Ok(())
         }
         Err(e) => {
-            if e.error == ResponseError::FencedLeaderEpoch {
-                // A newer leader of the partition has loaded it: what this broker holds is stale.
+            if matches!(
+                e.error,
+                ResponseError::FencedLeaderEpoch | ResponseError::FencedStateEpoch
+            ) {
+                // A newer leader of the partition has loaded it, or the group coordinator started
+                // its state anew (AlterShareGroupOffsets): what this broker holds is stale.
+                tracing::info!(
+                    "share partition {}:{}:{} is stale here ({:?}): it is loaded again at its next fetch",
+                    key.0,
+                    key.1,
+                    key.2,
+                    e.error
+                );
                 share.forget(key);
             }
             Err(e)
@@ -317,9 +415,11 @@ async fn write_unpersisted(broker: &Broker, key: &SharePartitionKey) -> Result<(
     }
 }
 
-/// AlterShareGroupOffsets of one share partition (its group is empty): the persisted state starts
-/// anew at `start_offset` with nothing in flight (a new state epoch), and this broker forgets the
-/// share partition so its next fetch loads that.
+/// AlterShareGroupOffsets of one share partition (its group is empty), as Kafka's group
+/// coordinator does it: InitializeShareGroupState at `start_offset` with nothing in flight and the
+/// next state epoch. This broker forgets its copy at once; the partition's leader elsewhere finds
+/// the new state epoch when a share session opens there (`revalidate`), or is fenced at its next
+/// write (FENCED_STATE_EPOCH), and loads the share partition again.
 pub async fn alter_start_offset(
     broker: &Broker,
     key: &SharePartitionKey,
@@ -329,16 +429,43 @@ pub async fn alter_start_offset(
     let lock = share.write_lock(key);
     let _one_writer = lock.lock().await;
     share.forget(key);
-    let state = ShareSnapshot {
-        snapshot_epoch: 0,
-        state_epoch: 0,
-        leader_epoch: -1,
-        start_offset,
-        create_timestamp: 0,
-        write_timestamp: 0,
-        state_batches: Vec::new(),
-    };
-    write(broker, key, state).await
+    let state_epoch = read_summary(broker, key)
+        .await?
+        .map_or(0, |s| s.state_epoch.max(-1).wrapping_add(1));
+    initialize(broker, key, state_epoch, start_offset).await
+}
+
+/// A share session opened here: its share partitions loaded on this broker whose persisted state
+/// was initialized anew or deleted since they were loaded (AlterShareGroupOffsets,
+/// DeleteShareGroupOffsets, answered by the group coordinator, maybe on another broker) are
+/// forgotten, so the fetch loads them again. Such changes need an empty group, so any member
+/// fetching after one opens a new session first. A summary that cannot be read keeps the copy.
+pub async fn revalidate(broker: &Broker, keys: Vec<SharePartitionKey>) {
+    let share = &broker.groups.share;
+    for key in keys {
+        let Some(loaded_epoch) = share.loaded_state_epoch(&key) else {
+            continue;
+        };
+        let persisted = match read_summary(broker, &key).await {
+            Ok(summary) => summary.map(|s| s.state_epoch),
+            Err(e) => {
+                tracing::debug!("cannot check share partition {}:{}:{}: {e}", key.0, key.1, key.2);
+                continue;
+            }
+        };
+        if persisted != Some(loaded_epoch) {
+            let lock = share.write_lock(&key);
+            let _one_writer = lock.lock().await;
+            tracing::info!(
+                "share partition {}:{}:{} was reset (state epoch {loaded_epoch} here, {persisted:?} at its share \
+                 coordinator): loading it again",
+                key.0,
+                key.1,
+                key.2
+            );
+            share.forget(&key);
+        }
+    }
 }
 
 /// DeleteShareGroupOffsets of a topic (its group is empty): the state of each of its `partitions`

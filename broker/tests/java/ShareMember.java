@@ -1,6 +1,7 @@
 // A Kafka 4.1 share consumer (KIP-932, org.apache.kafka.clients.consumer.KafkaShareConsumer) for
 // broker/tests/share_groups.rs. Arguments: bootstrap, topic, group, mode, and optionally a file whose
-// appearance makes it close. Acknowledges explicitly (share.acknowledgement.mode=explicit) and commits
+// appearance makes it close, then consumer properties as key=value,key=value (the key await.file
+// is no property: the member subscribes only once that file exists). Acknowledges explicitly (share.acknowledgement.mode=explicit) and commits
 // after every poll (commitSync: a ShareAcknowledge), as the mode says:
 //   accept    ACCEPT every record
 //   release   RELEASE every record (each is delivered again until the delivery count limit)
@@ -38,7 +39,19 @@ public class ShareMember {
         props.put("share.acknowledgement.mode", "explicit");
         props.put("key.deserializer", StringDeserializer.class.getName());
         props.put("value.deserializer", StringDeserializer.class.getName());
+        if (args.length > 5) {
+            for (String kv : args[5].split(",")) {
+                String[] pair = kv.split("=", 2);
+                props.put(pair[0], pair[1]);
+            }
+        }
+        Object await = props.remove("await.file");
         KafkaShareConsumer<String, String> consumer = new KafkaShareConsumer<>(props);
+        if (await != null) {
+            while (!new File((String) await).exists()) {
+                Thread.sleep(20);
+            }
+        }
         consumer.subscribe(List.of(args[1]));
         boolean polled = false;
         while (stop == null || !stop.exists()) {

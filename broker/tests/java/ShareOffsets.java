@@ -1,7 +1,9 @@
 // Alters or deletes a share group's offsets with the Kafka 4.1.1 Admin client, for
 // broker/tests/share_groups.rs (kafka-share-groups 4.1.1 has no --reset-offsets yet).
-// Arguments: bootstrap, group, topic, and "alter <offset>" (partition 0) or "delete".
+// Arguments: bootstrap, group, topic, and "alter <offset> [<partitions>]" (partition 0, or
+// partitions 0 to <partitions> - 1) or "delete".
 // Prints "OK", or "ERROR <exception>" and exits 1.
+import java.util.HashMap;
 import java.util.Map;
 import java.util.Properties;
 import java.util.Set;
@@ -14,8 +16,12 @@ public class ShareOffsets {
         props.put("bootstrap.servers", args[0]);
         try (Admin admin = Admin.create(props)) {
             if (args[3].equals("alter")) {
-                admin.alterShareGroupOffsets(args[1], Map.of(new TopicPartition(args[2], 0), Long.parseLong(args[4])))
-                        .all().get();
+                int partitions = args.length > 5 ? Integer.parseInt(args[5]) : 1;
+                Map<TopicPartition, Long> offsets = new HashMap<>();
+                for (int p = 0; p < partitions; p++) {
+                    offsets.put(new TopicPartition(args[2], p), Long.parseLong(args[4]));
+                }
+                admin.alterShareGroupOffsets(args[1], offsets).all().get();
             } else {
                 admin.deleteShareGroupOffsets(args[1], Set.of(args[2])).all().get();
             }

@@ -30,6 +30,10 @@ pub struct ShareGroup {
     pub group_epoch: i32,
     pub assignment_epoch: i32,
     pub members: BTreeMap<String, ShareMember>,
+    /// Every topic a member subscribed to since this broker became the group's coordinator: the
+    /// topics DescribeShareGroupOffsets reports when asked for all (Kafka keeps the initialized
+    /// partitions durably, in ShareGroupStatePartitionMetadata records; here they are in memory).
+    pub subscribed_topics: BTreeSet<String>,
 }
 
 /// One ShareGroupHeartbeat, validated.
@@ -92,6 +96,9 @@ impl ShareGroup {
                 member_epoch: -1,
                 assignment: None,
             });
+        }
+        if let Some(names) = &hb.subscribed_topic_names {
+            self.subscribed_topics.extend(names.iter().cloned());
         }
         let full = hb.subscribed_topic_names.is_some();
         let known = self.members.contains_key(&hb.member_id);
