@@ -6,7 +6,7 @@
 //! As in Java, a JKS-typed file that holds PKCS12 is read as PKCS12 (keytool writes PKCS12 since
 //! JDK 9 unless told `-storetype JKS`, whatever the file is called).
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use crate::jks::{self, JksError};
 
@@ -144,6 +144,16 @@ pub fn load_truststore(store: &StoreFile) -> Result<Vec<u8>, String> {
         return Err(format!("{} holds no certificate", store.context()));
     }
     Ok(certs.iter().flat_map(|c| to_pem("CERTIFICATE", c)).collect())
+}
+
+/// `load_keystore` as text (PEM is ASCII), for callers that take PEM strings.
+pub fn keystore_pem(store: &StoreFile) -> Result<String, String> {
+    load_keystore(store).map(|pem| String::from_utf8_lossy(&pem).into_owned())
+}
+
+/// `load_truststore` as text.
+pub fn truststore_pem(store: &StoreFile) -> Result<String, String> {
+    load_truststore(store).map(|pem| String::from_utf8_lossy(&pem).into_owned())
 }
 
 fn jks_error(store: &StoreFile, e: JksError) -> String {
@@ -291,9 +301,39 @@ pub fn store_file(
     }))
 }
 
+/// A ZooKeeper-style store (`ssl.keyStore.*`, `ssl.quorum.trustStore.*`, `zookeeper.ssl.keystore.*`):
+/// with its type unset, ZooKeeper goes by the file name (`.pem`, `.p12`/`.pfx`, else JKS).
+pub fn zookeeper_store(
+    raw: &crate::RawConfig,
+    location: &str,
+    kind: &str,
+    password: &str,
+) -> Result<Option<StoreFile>, crate::ConfigError> {
+    let get = |key: &str| -> Option<(String, String)> {
+        let value = raw.string(key).filter(|v| !v.trim().is_empty());
+        match value {
+            Some(v) => Some((key.to_string(), v)),
+            None if key == kind => {
+                let path = raw.string(location)?.to_lowercase();
+                let by_name = if path.ends_with(".pem") {
+                    "PEM"
+                } else if path.ends_with(".p12") || path.ends_with(".pfx") {
+                    "PKCS12"
+                } else {
+                    "JKS"
+                };
+                Some((key.to_string(), by_name.to_string()))
+            }
+            None => None,
+        }
+    };
+    store_file(&get, location, kind, password, None).map_err(|(key, why)| raw.invalid(&key, why))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::path::Path;
     use std::process::Command;
 
     #[test]
