@@ -223,10 +223,23 @@ mod tests {
             .to_string();
         assert!(e.contains("needs zookeeper.ssl.truststore.location"), "{e}");
         let e = client(&raw(
-            "zookeeper.ssl.client.enable=true\nzookeeper.ssl.truststore.location=/ca.jks\n",
+            "zookeeper.ssl.client.enable=true\nzookeeper.ssl.truststore.location=/ca\nzookeeper.ssl.truststore.type=JCEKS\n",
         ))
         .unwrap_err()
         .to_string();
-        assert!(e.contains("zookeeper.ssl.truststore.type"), "{e}");
+        assert!(
+            e.contains("zookeeper.ssl.truststore.type") && e.contains("JCEKS stores are not supported"),
+            "{e}"
+        );
+        let c = client(&raw(
+            "zookeeper.ssl.client.enable=true\nzookeeper.ssl.truststore.location=/ca.jks\nzookeeper.ssl.truststore.password=p\n",
+        ))
+        .unwrap()
+        .unwrap();
+        assert_eq!(
+            c.truststore.kind,
+            crate::keystore::StoreType::Jks,
+            "a .jks file, ZooKeeper's default"
+        );
     }
 }

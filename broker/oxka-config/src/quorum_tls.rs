@@ -73,6 +73,7 @@ mod tests {
         .unwrap();
         assert_eq!(tls.keystore.path, std::path::PathBuf::from("/k.pem"));
         assert_eq!(tls.truststore.path, std::path::PathBuf::from("/ca.pem"));
+        assert!(!tls.hostname_verification);
         let tls = parse(
             "sslQuorum=true\nssl.quorum.keyStore.location=/k.jks\nssl.quorum.keyStore.password=s\n\
              ssl.quorum.trustStore.location=/ca.p12\n",
@@ -89,7 +90,7 @@ mod tests {
             Some(("ssl.quorum.keyStore.password".into(), "s".into()))
         );
         assert_eq!(tls.truststore.kind, crate::keystore::StoreType::Pkcs12);
-        assert!(!tls.hostname_verification);
+        assert!(tls.hostname_verification, "true by default");
     }
 
     #[test]
