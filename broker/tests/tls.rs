@@ -355,7 +355,10 @@ fn jks_and_pkcs12_stores_made_by_keytool_serve_kafkas_console_clients() {
     java_stores(&certs, "client", "PKCS12", "CN=alice", "extendedKeyUsage=clientAuth");
     let ssl_port = free_port();
     let (listen, advertise) = listeners(ssl_port);
-    let keystore = certs.path("server.keystore.JKS").display().to_string();
+    // The broker reads a copy, replaced below by a renewed store.
+    let live = certs.path("live.keystore.jks");
+    std::fs::copy(certs.path("server.keystore.JKS"), &live).unwrap();
+    let keystore = live.display().to_string();
     let truststore = certs.path("server.truststore.JKS").display().to_string();
     let settings = |trust_password: &'static str| {
         vec![
@@ -368,6 +371,7 @@ fn jks_and_pkcs12_stores_made_by_keytool_serve_kafkas_console_clients() {
             ("ssl.truststore.location", truststore.clone()),
             ("ssl.truststore.password", trust_password.into()),
             ("ssl.client.auth", "required".into()),
+            ("ssl.reload.interval.ms", "200".into()),
         ]
     };
     let wrong = settings("not-the-password");
@@ -386,7 +390,7 @@ fn jks_and_pkcs12_stores_made_by_keytool_serve_kafkas_console_clients() {
 
     let good = settings("trust-secret");
     let good: Vec<(&str, &str)> = good.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    let _broker = Broker::start(&good);
+    let broker = Broker::start(&good);
     let client = certs.path("client.properties");
     std::fs::write(
         &client,
@@ -409,6 +413,23 @@ fn jks_and_pkcs12_stores_made_by_keytool_serve_kafkas_console_clients() {
         !without.status.success() && text(&without).contains("SslAuthenticationException"),
         "{without:?}"
     );
+
+    // A renewed JKS keystore (same passwords) is loaded without a restart, like a PEM one.
+    java_stores(
+        &certs,
+        "renewed",
+        "JKS",
+        "CN=localhost",
+        "subjectAltName=DNS:localhost,IP:127.0.0.1",
+    );
+    std::fs::copy(certs.path("renewed.keystore.JKS"), &live).unwrap();
+    wait_for("the renewed keystore loaded", Duration::from_secs(10), || {
+        broker
+            .log_text()
+            .contains("TLS keystore or truststore changed: loaded for new connections")
+    });
+    let listed = topics(&ssl, &client, &["--list"]);
+    assert!(text(&listed).lines().any(|l| l == "stores"), "{listed:?}");
 }
 
 /// A client properties file trusting only `ca`.
