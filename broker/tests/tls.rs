@@ -407,6 +407,19 @@ fn jks_and_pkcs12_stores_made_by_keytool_serve_kafkas_console_clients() {
     assert_eq!(text(&created).trim(), "Created topic stores.", "{created:?}");
     let got = round_trip(&ssl, &client, "stores", "stores-group", &["one", "two", "three"]);
     assert_eq!(got, ["one", "three", "two"], "(sorted)");
+    // oxka's own tools read the same PKCS12 client stores.
+    let native = common::tools_compare::native(&[
+        "topics",
+        "--bootstrap-server",
+        &ssl,
+        "--command-config",
+        client.to_str().unwrap(),
+        "--list",
+    ]);
+    assert!(
+        String::from_utf8_lossy(&native.stdout).lines().any(|l| l == "stores"),
+        "{native:?}"
+    );
     // A client without a certificate is refused (ssl.client.auth=required).
     let without = topics(&ssl, &certs.client_config(None), &["--list"]);
     assert!(
