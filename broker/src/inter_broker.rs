@@ -16,6 +16,7 @@ use kafka_protocol::messages::{ApiKey, RequestKind, ResponseKind};
 
 use crate::broker::Broker;
 use crate::config::inter_broker::InterBrokerSecurity;
+use crate::config::keystore::{load_keystore, load_truststore};
 use crate::config::tls::{KeyStore, Pem};
 use crate::network::client::{ClientConnection, ClientError, CONNECT_TIMEOUT};
 use crate::network::secure::{tls_client_config, ClientSecurity, PemSource, SaslLogin};
@@ -28,15 +29,31 @@ pub fn client_security(settings: &InterBrokerSecurity) -> Result<ClientSecurity,
     let tls = match &settings.tls {
         None => None,
         Some(tls) => {
+            // JKS and PKCS12 stores are read here as PEM, on every call too.
+            let pem_truststore;
             let truststore = match &tls.truststore {
                 Pem::File(path) => PemSource::File(path),
                 Pem::Inline(text) => PemSource::Inline(text),
+                Pem::Store(store) => {
+                    pem_truststore = String::from_utf8(
+                        load_truststore(store).map_err(|e| format!("the inter-broker listener's TLS settings: {e}"))?,
+                    )
+                    .unwrap_or_default();
+                    PemSource::Inline(&pem_truststore)
+                }
             };
             let inline_keystore;
             let keystore = match &tls.keystore {
                 KeyStore::File(path) => PemSource::File(path),
                 KeyStore::Inline { chain, key } => {
                     inline_keystore = format!("{key}\n{chain}");
+                    PemSource::Inline(&inline_keystore)
+                }
+                KeyStore::Store(store) => {
+                    inline_keystore = String::from_utf8(
+                        load_keystore(store).map_err(|e| format!("the inter-broker listener's TLS settings: {e}"))?,
+                    )
+                    .unwrap_or_default();
                     PemSource::Inline(&inline_keystore)
                 }
             };

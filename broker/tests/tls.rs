@@ -209,6 +209,242 @@ fn a_keystore_that_cannot_be_read_stops_the_broker_with_the_reason() {
     );
 }
 
+/// Runs the JDK's keytool in the certificates' directory.
+fn keytool(certs: &Certs, args: &[&str]) {
+    let out = std::process::Command::new("keytool")
+        .args(args)
+        .current_dir(certs.path(""))
+        .output()
+        .expect("keytool (installed with Java)");
+    assert!(out.status.success(), "keytool {args:?}: {out:?}");
+}
+
+/// Keystores and truststores made as Kafka's documentation makes them (keytool -genkeypair,
+/// -certreq, signed by a CA made with openssl, the CA and the signed certificate imported back):
+/// the broker's in JKS with a key password of its own, the client's in PKCS12.
+fn java_stores(certs: &Certs, name: &str, storetype: &str, dname: &str, extension: &str) {
+    let (keystore, truststore) = (
+        format!("{name}.keystore.{storetype}"),
+        format!("{name}.truststore.{storetype}"),
+    );
+    let keypass = if storetype == "JKS" {
+        "key-secret"
+    } else {
+        "store-secret"
+    };
+    let store = [
+        "-storetype",
+        storetype,
+        "-keystore",
+        &keystore,
+        "-storepass",
+        "store-secret",
+        "-keypass",
+        keypass,
+    ];
+    keytool(
+        certs,
+        &[
+            &[
+                "-genkeypair",
+                "-alias",
+                name,
+                "-keyalg",
+                "RSA",
+                "-keysize",
+                "2048",
+                "-validity",
+                "2",
+                "-dname",
+                dname,
+            ][..],
+            &store,
+        ]
+        .concat(),
+    );
+    keytool(
+        certs,
+        &[
+            &["-certreq", "-alias", name, "-file", &format!("{name}.csr")][..],
+            &store,
+        ]
+        .concat(),
+    );
+    std::fs::write(certs.path(&format!("{name}.ext")), format!("{extension}\n")).unwrap();
+    let signed = std::process::Command::new("openssl")
+        .args([
+            "x509",
+            "-req",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-days",
+            "2",
+        ])
+        .args([
+            "-in",
+            &format!("{name}.csr"),
+            "-out",
+            &format!("{name}-signed.pem"),
+            "-extfile",
+            &format!("{name}.ext"),
+        ])
+        .current_dir(certs.path(""))
+        .output()
+        .unwrap();
+    assert!(signed.status.success(), "{signed:?}");
+    keytool(
+        certs,
+        &[
+            &["-importcert", "-noprompt", "-alias", "CARoot", "-file", "ca.pem"][..],
+            &store,
+        ]
+        .concat(),
+    );
+    keytool(
+        certs,
+        &[
+            &[
+                "-importcert",
+                "-noprompt",
+                "-alias",
+                name,
+                "-file",
+                &format!("{name}-signed.pem"),
+            ][..],
+            &store,
+        ]
+        .concat(),
+    );
+    keytool(
+        certs,
+        &[
+            "-importcert",
+            "-noprompt",
+            "-alias",
+            "CARoot",
+            "-file",
+            "ca.pem",
+            "-storetype",
+            storetype,
+            "-keystore",
+            &truststore,
+            "-storepass",
+            "trust-secret",
+        ],
+    );
+}
+
+/// Kafka's usual `server.properties` TLS settings: JKS keystore and truststore (with a key password
+/// of its own) and required client certificates; Kafka 4.1.1's console producer and consumer with a
+/// PKCS12 client keystore and truststore round-trip records, a wrong truststore password stops the
+/// broker naming the key.
+#[test]
+fn jks_and_pkcs12_stores_made_by_keytool_serve_kafkas_console_clients() {
+    let _serial = serial();
+    let certs = Certs::new();
+    java_stores(
+        &certs,
+        "server",
+        "JKS",
+        "CN=localhost",
+        "subjectAltName=DNS:localhost,IP:127.0.0.1",
+    );
+    java_stores(&certs, "client", "PKCS12", "CN=alice", "extendedKeyUsage=clientAuth");
+    let ssl_port = free_port();
+    let (listen, advertise) = listeners(ssl_port);
+    // The broker reads a copy, replaced below by a renewed store.
+    let live = certs.path("live.keystore.jks");
+    std::fs::copy(certs.path("server.keystore.JKS"), &live).unwrap();
+    let keystore = live.display().to_string();
+    let truststore = certs.path("server.truststore.JKS").display().to_string();
+    let settings = |trust_password: &'static str| {
+        vec![
+            ("listeners", listen.clone()),
+            ("advertised.listeners", advertise.clone()),
+            ("ssl.keystore.type", "JKS".into()),
+            ("ssl.keystore.location", keystore.clone()),
+            ("ssl.keystore.password", "store-secret".into()),
+            ("ssl.key.password", "key-secret".into()),
+            ("ssl.truststore.location", truststore.clone()),
+            ("ssl.truststore.password", trust_password.into()),
+            ("ssl.client.auth", "required".into()),
+            ("ssl.reload.interval.ms", "200".into()),
+        ]
+    };
+    let wrong = settings("not-the-password");
+    let wrong: Vec<(&str, &str)> = wrong.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let mut refused = Broker::launch(&wrong);
+    assert!(!refused
+        .wait_exit(Duration::from_secs(30))
+        .expect("the broker exits")
+        .success());
+    let log = refused.log_text();
+    assert!(
+        log.contains("the password is wrong: check ssl.truststore.password"),
+        "{log}"
+    );
+    drop(refused);
+
+    let good = settings("trust-secret");
+    let good: Vec<(&str, &str)> = good.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let broker = Broker::start(&good);
+    let client = certs.path("client.properties");
+    std::fs::write(
+        &client,
+        format!(
+            "security.protocol=SSL\nssl.keystore.type=PKCS12\nssl.keystore.location={}\nssl.keystore.password=store-secret\n\
+             ssl.truststore.type=PKCS12\nssl.truststore.location={}\nssl.truststore.password=trust-secret\n",
+            certs.path("client.keystore.PKCS12").display(),
+            certs.path("client.truststore.PKCS12").display()
+        ),
+    )
+    .unwrap();
+    let ssl = format!("127.0.0.1:{ssl_port}");
+    let created = topics(&ssl, &client, &["--create", "--topic", "stores"]);
+    assert_eq!(text(&created).trim(), "Created topic stores.", "{created:?}");
+    let got = round_trip(&ssl, &client, "stores", "stores-group", &["one", "two", "three"]);
+    assert_eq!(got, ["one", "three", "two"], "(sorted)");
+    // oxka's own tools read the same PKCS12 client stores.
+    let native = common::tools_compare::native(&[
+        "topics",
+        "--bootstrap-server",
+        &ssl,
+        "--command-config",
+        client.to_str().unwrap(),
+        "--list",
+    ]);
+    assert!(
+        String::from_utf8_lossy(&native.stdout).lines().any(|l| l == "stores"),
+        "{native:?}"
+    );
+    // A client without a certificate is refused (ssl.client.auth=required).
+    let without = topics(&ssl, &certs.client_config(None), &["--list"]);
+    assert!(
+        !without.status.success() && text(&without).contains("SslAuthenticationException"),
+        "{without:?}"
+    );
+
+    // A renewed JKS keystore (same passwords) is loaded without a restart, like a PEM one.
+    java_stores(
+        &certs,
+        "renewed",
+        "JKS",
+        "CN=localhost",
+        "subjectAltName=DNS:localhost,IP:127.0.0.1",
+    );
+    std::fs::copy(certs.path("renewed.keystore.JKS"), &live).unwrap();
+    wait_for("the renewed keystore loaded", Duration::from_secs(10), || {
+        broker
+            .log_text()
+            .contains("TLS keystore or truststore changed: loaded for new connections")
+    });
+    let listed = topics(&ssl, &client, &["--list"]);
+    assert!(text(&listed).lines().any(|l| l == "stores"), "{listed:?}");
+}
+
 /// A client properties file trusting only `ca`.
 fn trusting(certs: &Certs, ca: &str) -> std::path::PathBuf {
     let file = certs.path(&format!("trusting-{ca}.properties"));

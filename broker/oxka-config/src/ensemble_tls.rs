@@ -21,10 +21,11 @@
 //! zookeeper.ssl.endpoint.identification.algorithm=HTTPS   # the default; empty: no host name check
 //! ```
 //!
-//! Only the values are checked here; the files are read when the process starts.
+//! The stores may also be JKS or PKCS12 (`*.type`, with `*.password`); with the type unset the file
+//! name decides, as in ZooKeeper. Only the values are checked here; the files are read when the
+//! process starts.
 
-use std::path::PathBuf;
-
+use crate::keystore::{zookeeper_store, StoreFile};
 use crate::raw::RawConfig;
 use crate::ConfigError;
 
@@ -40,34 +41,23 @@ pub enum ClientAuth {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SecureClientPort {
     pub port: u16,
-    pub keystore: PathBuf,
-    pub truststore: Option<PathBuf>,
+    pub keystore: StoreFile,
+    pub truststore: Option<StoreFile>,
     pub client_auth: ClientAuth,
 }
 
 /// A broker's TLS settings toward the ensemble.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EnsembleClientTls {
-    pub truststore: PathBuf,
-    pub keystore: Option<PathBuf>,
+    pub truststore: StoreFile,
+    pub keystore: Option<StoreFile>,
     pub check_host_name: bool,
 }
 
-/// A PEM file named by `location` whose `kind` key must say PEM.
-fn pem_store(raw: &RawConfig, location: &str, kind: &str, what: &str) -> Result<Option<PathBuf>, ConfigError> {
-    let Some(path) = raw.string(location).filter(|p| !p.is_empty()) else {
-        return Ok(None);
-    };
-    match raw.string(kind) {
-        Some(t) if t.eq_ignore_ascii_case("PEM") => Ok(Some(PathBuf::from(path))),
-        other => Err(raw.invalid(
-            kind,
-            format!(
-                "{} is not supported yet; set {kind}=PEM with the {what} in PEM",
-                other.unwrap_or_else(|| "unset (JKS)".into())
-            ),
-        )),
-    }
+/// The store named by `location` (JKS, PKCS12 or PEM, as `kind` says or else the file name).
+fn pem_store(raw: &RawConfig, location: &str, kind: &str, _what: &str) -> Result<Option<StoreFile>, ConfigError> {
+    let password = kind.replace(".type", ".password");
+    zookeeper_store(raw, location, kind, &password)
 }
 
 /// `secureClientPort` and its `ssl.*` keys (a coordinator); `None` without `secureClientPort`.
@@ -79,7 +69,7 @@ pub fn secure_client_port(raw: &RawConfig) -> Result<Option<SecureClientPort>, C
         .ok_or_else(|| {
             raw.invalid(
                 "ssl.keyStore.location",
-                "secureClientPort needs ssl.keyStore.location (a PEM file with the key and certificate chain) and ssl.keyStore.type=PEM".into(),
+                "secureClientPort needs ssl.keyStore.location (a JKS, PKCS12 or PEM store with the key and certificate chain; ssl.keyStore.type says which, else the file name)".into(),
             )
         })?;
     let truststore = pem_store(raw, "ssl.trustStore.location", "ssl.trustStore.type", "CA certificates")?;
@@ -94,7 +84,7 @@ pub fn secure_client_port(raw: &RawConfig) -> Result<Option<SecureClientPort>, C
     if client_auth != ClientAuth::None && truststore.is_none() {
         return Err(raw.invalid(
             "ssl.trustStore.location",
-            "ssl.clientAuth (need, ZooKeeper's default, or want) checks client certificates against a truststore: set ssl.trustStore.location and ssl.trustStore.type=PEM, or ssl.clientAuth=none".into(),
+            "ssl.clientAuth (need, ZooKeeper's default, or want) checks client certificates against a truststore: set ssl.trustStore.location, or ssl.clientAuth=none".into(),
         ));
     }
     Ok(Some(SecureClientPort {
@@ -121,7 +111,7 @@ pub fn client(raw: &RawConfig) -> Result<Option<EnsembleClientTls>, ConfigError>
     .ok_or_else(|| {
         raw.invalid(
             "zookeeper.ssl.truststore.location",
-            "zookeeper.ssl.client.enable=true needs zookeeper.ssl.truststore.location (the CA of the coordinators' certificates) and zookeeper.ssl.truststore.type=PEM".into(),
+            "zookeeper.ssl.client.enable=true needs zookeeper.ssl.truststore.location (the CA of the coordinators' certificates; zookeeper.ssl.truststore.type JKS, PKCS12 or PEM, else by the file name)".into(),
         )
     })?;
     let keystore = pem_store(
@@ -201,7 +191,10 @@ mod tests {
         )
         .unwrap();
         assert!(c.unknown_keys.is_empty(), "{:?}", c.unknown_keys);
-        assert_eq!(c.coordinator_tls.unwrap().keystore, Some(PathBuf::from("/b.pem")));
+        assert_eq!(
+            c.coordinator_tls.unwrap().keystore.map(|k| k.path),
+            Some(std::path::PathBuf::from("/b.pem"))
+        );
         let c = crate::CoordinatorConfig::from_properties_text(
             "dataDir=/tmp/zk\nsecureClientPort=2182\nssl.keyStore.location=/k.pem\nssl.keyStore.type=PEM\n\
              ssl.clientAuth=none\nsslQuorum=true\nssl.quorum.keyStore.location=/k.pem\n\
@@ -223,17 +216,30 @@ mod tests {
         ))
         .unwrap()
         .unwrap();
-        assert_eq!(c.truststore, PathBuf::from("/ca.pem"));
+        assert_eq!(c.truststore.path, std::path::PathBuf::from("/ca.pem"));
         assert!(!c.check_host_name && c.keystore.is_none());
         let e = client(&raw("zookeeper.ssl.client.enable=true\n"))
             .unwrap_err()
             .to_string();
         assert!(e.contains("needs zookeeper.ssl.truststore.location"), "{e}");
         let e = client(&raw(
-            "zookeeper.ssl.client.enable=true\nzookeeper.ssl.truststore.location=/ca.jks\n",
+            "zookeeper.ssl.client.enable=true\nzookeeper.ssl.truststore.location=/ca\nzookeeper.ssl.truststore.type=JCEKS\n",
         ))
         .unwrap_err()
         .to_string();
-        assert!(e.contains("zookeeper.ssl.truststore.type"), "{e}");
+        assert!(
+            e.contains("zookeeper.ssl.truststore.type") && e.contains("JCEKS stores are not supported"),
+            "{e}"
+        );
+        let c = client(&raw(
+            "zookeeper.ssl.client.enable=true\nzookeeper.ssl.truststore.location=/ca.jks\nzookeeper.ssl.truststore.password=p\n",
+        ))
+        .unwrap()
+        .unwrap();
+        assert_eq!(
+            c.truststore.kind,
+            crate::keystore::StoreType::Jks,
+            "a .jks file, ZooKeeper's default"
+        );
     }
 }

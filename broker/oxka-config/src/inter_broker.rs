@@ -138,7 +138,7 @@ fn client_tls(raw: &RawConfig, listener: &str, lower: &str, tls: &TlsConfig) -> 
         return Err(raw.invalid(
             &format!("listener.name.{lower}.ssl.truststore.location"),
             format!(
-                "{listener} is the inter-broker listener and uses TLS, but has no truststore to check the other brokers' certificates: set ssl.truststore.type=PEM and ssl.truststore.location (the CA that signed the brokers' certificates)"
+                "{listener} is the inter-broker listener and uses TLS, but has no truststore to check the other brokers' certificates: set ssl.truststore.location (a JKS, PKCS12 or PEM store, as ssl.truststore.type says; the CA that signed the brokers' certificates)"
             ),
         ));
     };

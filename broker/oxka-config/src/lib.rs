@@ -10,6 +10,8 @@ pub mod coordinator;
 pub mod dynamic;
 pub mod ensemble_tls;
 pub mod inter_broker;
+pub mod jks;
+pub mod keystore;
 pub mod leader_balance;
 pub mod oauthbearer;
 pub mod principal_mapping;

@@ -3,8 +3,8 @@
 //!
 //! ```text
 //! sslQuorum=true
-//! ssl.quorum.keyStore.location=/etc/oxka/coordinator-1.pem   # key and certificate chain, PEM
-//! ssl.quorum.keyStore.type=PEM
+//! ssl.quorum.keyStore.location=/etc/oxka/coordinator-1.pem   # key and certificate chain
+//! ssl.quorum.keyStore.type=PEM          # or JKS, PKCS12 (with ssl.quorum.keyStore.password); unset: by file name
 //! ssl.quorum.trustStore.location=/etc/oxka/ca.pem
 //! ssl.quorum.trustStore.type=PEM
 //! ssl.quorum.hostnameVerification=true                      # the default
@@ -14,17 +14,16 @@
 //! theirs to chain to its truststore. Only the values are checked here; the coordinator reads the
 //! files when it starts.
 
-use std::path::PathBuf;
-
+use crate::keystore::{zookeeper_store, StoreFile};
 use crate::raw::RawConfig;
 use crate::ConfigError;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct QuorumTls {
-    /// This member's key and certificate chain (one PEM file).
-    pub keystore: PathBuf,
-    /// The CAs the other members' certificates must chain to.
-    pub truststore: PathBuf,
+    /// This member's key and certificate chain (`crate::keystore::load_keystore`).
+    pub keystore: StoreFile,
+    /// The CAs the other members' certificates must chain to (`crate::keystore::load_truststore`).
+    pub truststore: StoreFile,
     /// `ssl.quorum.hostnameVerification` (true): a member's certificate must name the host of its
     /// `server.N` line.
     pub hostname_verification: bool,
@@ -35,30 +34,15 @@ pub fn from_raw(raw: &RawConfig) -> Result<Option<QuorumTls>, ConfigError> {
     if !raw.boolean("sslQuorum")?.unwrap_or(false) {
         return Ok(None);
     }
-    let store = |what: &str| -> Result<PathBuf, ConfigError> {
+    let store = |what: &str| -> Result<StoreFile, ConfigError> {
         let location = format!("ssl.quorum.{what}.location");
         let kind = format!("ssl.quorum.{what}.type");
-        let Some(path) = raw.string(&location).filter(|p| !p.is_empty()) else {
-            return Err(raw.invalid(
+        zookeeper_store(raw, &location, &kind, &format!("ssl.quorum.{what}.password"))?.ok_or_else(|| {
+            raw.invalid(
                 &location,
-                format!("sslQuorum=true needs {location} (a PEM file) and {kind}=PEM"),
-            ));
-        };
-        match raw.string(&kind) {
-            Some(t) if t.eq_ignore_ascii_case("PEM") => Ok(PathBuf::from(path)),
-            other => Err(raw.invalid(
-                &kind,
-                format!(
-                    "{} is not supported yet; set {kind}=PEM with the {} in PEM",
-                    other.unwrap_or_else(|| "unset (JKS)".into()),
-                    if what == "keyStore" {
-                        "key and certificate chain"
-                    } else {
-                        "CA certificates"
-                    }
-                ),
-            )),
-        }
+                format!("sslQuorum=true needs {location} (a JKS, PKCS12 or PEM store; {kind} says which, else the file name)"),
+            )
+        })
     };
     Ok(Some(QuorumTls {
         keystore: store("keyStore")?,
@@ -87,18 +71,35 @@ mod tests {
         )
         .unwrap()
         .unwrap();
-        assert_eq!(tls.keystore, PathBuf::from("/k.pem"));
-        assert_eq!(tls.truststore, PathBuf::from("/ca.pem"));
+        assert_eq!(tls.keystore.path, std::path::PathBuf::from("/k.pem"));
+        assert_eq!(tls.truststore.path, std::path::PathBuf::from("/ca.pem"));
         assert!(!tls.hostname_verification);
+        let tls = parse(
+            "sslQuorum=true\nssl.quorum.keyStore.location=/k.jks\nssl.quorum.keyStore.password=s\n\
+             ssl.quorum.trustStore.location=/ca.p12\n",
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(
+            tls.keystore.kind,
+            crate::keystore::StoreType::Jks,
+            "by the file name, as ZooKeeper"
+        );
+        assert_eq!(
+            tls.keystore.password,
+            Some(("ssl.quorum.keyStore.password".into(), "s".into()))
+        );
+        assert_eq!(tls.truststore.kind, crate::keystore::StoreType::Pkcs12);
+        assert!(tls.hostname_verification, "true by default");
     }
 
     #[test]
     fn refusals_say_what_to_set() {
         let e = parse("sslQuorum=true\n").unwrap_err();
         assert!(e.contains("sslQuorum=true needs ssl.quorum.keyStore.location"), "{e}");
-        let e = parse("sslQuorum=true\nssl.quorum.keyStore.location=/k.jks\n").unwrap_err();
+        let e = parse("sslQuorum=true\nssl.quorum.keyStore.location=/k\nssl.quorum.keyStore.type=JCEKS\n").unwrap_err();
         assert!(
-            e.contains("ssl.quorum.keyStore.type") && e.contains("not supported yet"),
+            e.contains("ssl.quorum.keyStore.type") && e.contains("JCEKS stores are not supported"),
             "{e}"
         );
         let e =

@@ -20,11 +20,13 @@ pub enum ClientAuth {
     Required,
 }
 
-/// Where PEM text comes from: a file, or the config value itself.
+/// Where a truststore's certificates come from: a PEM file, the config value itself, or a JKS or
+/// PKCS12 store (`crate::keystore::load_truststore` gives its certificates as PEM).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Pem {
     File(PathBuf),
     Inline(String),
+    Store(crate::keystore::StoreFile),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -51,6 +53,8 @@ pub enum KeyStore {
     File(PathBuf),
     /// `ssl.keystore.certificate.chain` and `ssl.keystore.key`.
     Inline { chain: String, key: String },
+    /// A JKS or PKCS12 store at `ssl.keystore.location` (`crate::keystore::load_keystore`).
+    Store(crate::keystore::StoreFile),
 }
 
 impl TlsConfig {
@@ -65,52 +69,78 @@ impl TlsConfig {
                 .filter(|(_, v)| !v.trim().is_empty())
         };
         let invalid = |key: &str, reason: String| raw.invalid(key, reason);
-        let (type_key, keystore_type) = get("ssl.keystore.type").unwrap_or(("ssl.keystore.type".into(), "JKS".into()));
-        if !keystore_type.eq_ignore_ascii_case("PEM") {
-            return Err(invalid(
-                &type_key,
-                format!(
-                    "listener {listener}: keystore type {keystore_type} is not supported yet; use ssl.keystore.type=PEM with the key and certificate chain in one PEM file (openssl pkcs12 -in store.p12 -nodes -out store.pem converts a PKCS12 store)"
-                ),
-            ));
-        }
-        let keystore = match (
-            get("ssl.keystore.location"),
-            get("ssl.keystore.certificate.chain"),
-            get("ssl.keystore.key"),
-        ) {
-            (Some((_, location)), None, None) => KeyStore::File(PathBuf::from(location.trim())),
-            (None, Some((_, chain)), Some((_, key))) => KeyStore::Inline { chain, key },
-            (None, None, None) => {
-                return Err(invalid(
-                    &format!("{prefix}ssl.keystore.location"),
-                    format!(
-                        "listener {listener} is SSL but has no keystore: set ssl.keystore.location (a PEM file with the key and the certificate chain), or ssl.keystore.certificate.chain and ssl.keystore.key"
-                    ),
-                ))
+        let store = |location: &str, kind: &str, password: &str, key_password: Option<&str>| {
+            crate::keystore::store_file(&get, location, kind, password, key_password)
+                .map_err(|(key, why)| invalid(&key, format!("listener {listener}: {why}")))
+        };
+        let keystore_type = get("ssl.keystore.type")
+            .map(|(_, t)| t.trim().to_uppercase())
+            .unwrap_or_else(|| "JKS".into());
+        let keystore = if keystore_type != "PEM" {
+            // JKS (Kafka's default) or PKCS12: a file with the store password, and the key's.
+            match store("ssl.keystore.location", "ssl.keystore.type", "ssl.keystore.password", Some("ssl.key.password"))? {
+                Some(file) => KeyStore::Store(file),
+                None => {
+                    return Err(invalid(
+                        &format!("{prefix}ssl.keystore.location"),
+                        format!("listener {listener} is SSL but has no keystore: set ssl.keystore.location (a {keystore_type} store; ssl.keystore.type is JKS when unset) and ssl.keystore.password"),
+                    ))
+                }
             }
-            (Some((key, _)), _, _) => {
+        } else {
+            let keystore = match (
+                get("ssl.keystore.location"),
+                get("ssl.keystore.certificate.chain"),
+                get("ssl.keystore.key"),
+            ) {
+                (Some((_, location)), None, None) => KeyStore::File(PathBuf::from(location.trim())),
+                (None, Some((_, chain)), Some((_, key))) => KeyStore::Inline { chain, key },
+                (None, None, None) => {
+                    return Err(invalid(
+                        &format!("{prefix}ssl.keystore.location"),
+                        format!(
+                            "listener {listener} is SSL but has no keystore: set ssl.keystore.location (a PEM file with the key and the certificate chain), or ssl.keystore.certificate.chain and ssl.keystore.key"
+                        ),
+                    ))
+                }
+                (Some((key, _)), _, _) => {
+                    return Err(invalid(
+                        &key,
+                        format!("listener {listener}: set either ssl.keystore.location or ssl.keystore.certificate.chain with ssl.keystore.key, not both"),
+                    ))
+                }
+                (None, chain, _) => {
+                    let missing = if chain.is_none() { "ssl.keystore.certificate.chain" } else { "ssl.keystore.key" };
+                    return Err(invalid(
+                        missing,
+                        format!("listener {listener}: ssl.keystore.certificate.chain and ssl.keystore.key go together; {missing} is missing"),
+                    ));
+                }
+            };
+            for key in ["ssl.key.password", "ssl.keystore.password"] {
+                if let Some((key, _)) = get(key) {
+                    return Err(invalid(
+                        &key,
+                        format!("listener {listener}: encrypted PEM private keys are not supported; decrypt the key (openssl pkcs8 -topk8 -nocrypt) and drop {key}, or use a PKCS12 or JKS keystore"),
+                    ));
+                }
+            }
+            keystore
+        };
+        let truststore_type = get("ssl.truststore.type")
+            .map(|(_, t)| t.trim().to_uppercase())
+            .unwrap_or_else(|| "JKS".into());
+        let truststore = match (get("ssl.truststore.location"), get("ssl.truststore.certificates")) {
+            (Some(_), None) if truststore_type != "PEM" => {
+                store("ssl.truststore.location", "ssl.truststore.type", "ssl.truststore.password", None)?.map(Pem::Store)
+            }
+            (Some((_, location)), None) => Some(Pem::File(PathBuf::from(location.trim()))),
+            (None, Some((key, _))) if truststore_type != "PEM" => {
                 return Err(invalid(
                     &key,
-                    format!("listener {listener}: set either ssl.keystore.location or ssl.keystore.certificate.chain with ssl.keystore.key, not both"),
+                    format!("listener {listener}: ssl.truststore.certificates is PEM text: set ssl.truststore.type=PEM (it is {truststore_type})"),
                 ))
             }
-            (None, chain, _) => {
-                let missing = if chain.is_none() { "ssl.keystore.certificate.chain" } else { "ssl.keystore.key" };
-                return Err(invalid(
-                    missing,
-                    format!("listener {listener}: ssl.keystore.certificate.chain and ssl.keystore.key go together; {missing} is missing"),
-                ));
-            }
-        };
-        if let Some((key, _)) = get("ssl.key.password") {
-            return Err(invalid(
-                &key,
-                format!("listener {listener}: encrypted private keys are not supported yet; decrypt the key (openssl pkcs8 -topk8 -nocrypt) and drop ssl.key.password"),
-            ));
-        }
-        let truststore = match (get("ssl.truststore.location"), get("ssl.truststore.certificates")) {
-            (Some((_, location)), None) => Some(Pem::File(PathBuf::from(location.trim()))),
             (None, Some((_, text))) => Some(Pem::Inline(text)),
             (None, None) => None,
             (Some((key, _)), Some(_)) => {
@@ -122,16 +152,6 @@ impl TlsConfig {
                 ))
             }
         };
-        if truststore.is_some() {
-            let (key, truststore_type) =
-                get("ssl.truststore.type").unwrap_or(("ssl.truststore.type".into(), "JKS".into()));
-            if !truststore_type.eq_ignore_ascii_case("PEM") {
-                return Err(invalid(
-                    &key,
-                    format!("listener {listener}: truststore type {truststore_type} is not supported yet; use ssl.truststore.type=PEM"),
-                ));
-            }
-        }
         let client_auth = match get("ssl.client.auth").map(|(k, v)| (k, v.trim().to_lowercase())) {
             None => ClientAuth::None,
             Some((_, v)) if v == "none" => ClientAuth::None,
@@ -222,11 +242,15 @@ mod tests {
 
     #[test]
     fn refusals_name_the_key_and_what_to_do() {
-        let e = tls("ssl.keystore.type=PKCS12\nssl.keystore.location=/k.p12\n").unwrap_err();
+        let e = tls("ssl.keystore.type=JCEKS\nssl.keystore.location=/k.jceks\n").unwrap_err();
         assert!(
-            e.contains("ssl.keystore.type") && e.contains("PKCS12 is not supported yet"),
+            e.contains("ssl.keystore.type") && e.contains("JCEKS stores are not supported"),
             "{e}"
         );
+        let e = tls("ssl.keystore.password=x\n").unwrap_err();
+        assert!(e.contains("a JKS store; ssl.keystore.type is JKS when unset"), "{e}");
+        let e = tls("ssl.keystore.location=/k.jks\nssl.truststore.certificates=C\n").unwrap_err();
+        assert!(e.contains("ssl.truststore.certificates is PEM text"), "{e}");
         let e = tls("ssl.keystore.type=PEM\n").unwrap_err();
         assert!(e.contains("has no keystore"), "{e}");
         let e = tls("ssl.keystore.type=PEM\nssl.keystore.key=K\n").unwrap_err();
@@ -238,7 +262,30 @@ mod tests {
         let e = tls("ssl.keystore.type=PEM\nssl.keystore.location=/k\nssl.enabled.protocols=TLSv1.1\n").unwrap_err();
         assert!(e.contains("TLSv1.1 is not served"), "{e}");
         let e = tls("ssl.keystore.type=PEM\nssl.keystore.location=/k\nssl.key.password=x\n").unwrap_err();
-        assert!(e.contains("encrypted private keys are not supported yet"), "{e}");
+        assert!(e.contains("encrypted PEM private keys are not supported"), "{e}");
+    }
+
+    #[test]
+    fn jks_is_the_default_and_pkcs12_is_read() {
+        let c = tls(
+            "ssl.keystore.location=/k.jks\nssl.keystore.password=s\nssl.key.password=k\n\
+             ssl.truststore.type=PKCS12\nssl.truststore.location=/t.p12\nssl.client.auth=required\n",
+        )
+        .unwrap();
+        let KeyStore::Store(ks) = &c.keystore else {
+            panic!("{:?}", c.keystore)
+        };
+        assert_eq!(ks.kind, crate::keystore::StoreType::Jks);
+        assert_eq!(ks.password, Some(("ssl.keystore.password".into(), "s".into())));
+        assert_eq!(ks.key_password, Some(("ssl.key.password".into(), "k".into())));
+        let Some(Pem::Store(ts)) = &c.truststore else {
+            panic!("{:?}", c.truststore)
+        };
+        assert_eq!(
+            (ts.kind, ts.password.clone()),
+            (crate::keystore::StoreType::Pkcs12, None)
+        );
+        assert!(!format!("{c:?}").contains("=s"), "passwords are not printed: {c:?}");
     }
 
     #[test]

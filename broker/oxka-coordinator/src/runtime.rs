@@ -104,14 +104,18 @@ pub async fn start(
     let (peer_client_tls, peer_server_tls) = match &config.quorum_tls {
         None => (None, None),
         Some(tls) => {
+            use oxka_config::keystore::{keystore_pem, truststore_pem};
             use oxka_protocol::network::secure::{mutual_tls_server_config, tls_client_config, PemSource};
+            // JKS and PKCS12 stores as PEM (PEM files as they are).
+            let keystore = keystore_pem(&tls.keystore).map_err(|e| anyhow::anyhow!("sslQuorum: {e}"))?;
+            let truststore = truststore_pem(&tls.truststore).map_err(|e| anyhow::anyhow!("sslQuorum: {e}"))?;
             let client = tls_client_config(
-                Some(PemSource::File(&tls.truststore)),
-                Some(PemSource::File(&tls.keystore)),
+                Some(PemSource::Inline(&truststore)),
+                Some(PemSource::Inline(&keystore)),
                 tls.hostname_verification,
             )
             .map_err(|e| anyhow::anyhow!("sslQuorum: {e}"))?;
-            let server = mutual_tls_server_config(PemSource::File(&tls.keystore), PemSource::File(&tls.truststore))
+            let server = mutual_tls_server_config(PemSource::Inline(&keystore), PemSource::Inline(&truststore))
                 .map_err(|e| anyhow::anyhow!("sslQuorum: {e}"))?;
             info!("Raft between coordinators over TLS (sslQuorum=true)");
             (Some(client), Some(server))
@@ -150,14 +154,20 @@ pub async fn start(
     let budget = Arc::new(MemoryBudget::new(config.heap_bytes));
     if let Some(secure) = &config.secure_client_port {
         use oxka_config::ensemble_tls::ClientAuth;
+        use oxka_config::keystore::{keystore_pem, truststore_pem};
         use oxka_protocol::network::secure::{tls_server_config, PemSource};
+        let keystore = keystore_pem(&secure.keystore).map_err(|e| anyhow::anyhow!("secureClientPort: {e}"))?;
+        let truststore = match secure
+            .truststore
+            .as_ref()
+            .filter(|_| secure.client_auth != ClientAuth::None)
+        {
+            Some(store) => Some(truststore_pem(store).map_err(|e| anyhow::anyhow!("secureClientPort: {e}"))?),
+            None => None,
+        };
         let tls = tls_server_config(
-            PemSource::File(&secure.keystore),
-            secure
-                .truststore
-                .as_deref()
-                .filter(|_| secure.client_auth != ClientAuth::None)
-                .map(PemSource::File),
+            PemSource::Inline(&keystore),
+            truststore.as_deref().map(PemSource::Inline),
             secure.client_auth == ClientAuth::Need,
         )
         .map_err(|e| anyhow::anyhow!("secureClientPort: {e}"))?;

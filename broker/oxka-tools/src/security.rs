@@ -1,17 +1,19 @@
 //! The security settings of a Kafka client properties file (`--command-config`, `--producer.config`,
 //! ...), read as Kafka's clients read them: `security.protocol` (PLAINTEXT, SSL, SASL_PLAINTEXT,
-//! SASL_SSL); for TLS a PEM truststore (`ssl.truststore.type=PEM` with `ssl.truststore.location` or
-//! `ssl.truststore.certificates`), an optional PEM keystore for mutual TLS (`ssl.keystore.location`,
-//! or `ssl.keystore.certificate.chain` with `ssl.keystore.key`) and
+//! SASL_SSL); for TLS a truststore (`ssl.truststore.location`, a JKS, PKCS12 or PEM store as
+//! `ssl.truststore.type` says, JKS when unset, with `ssl.truststore.password`; or PEM text in
+//! `ssl.truststore.certificates`), an optional keystore for mutual TLS (`ssl.keystore.location` with
+//! `ssl.keystore.password` and `ssl.key.password`, or PEM `ssl.keystore.certificate.chain` with
+//! `ssl.keystore.key`) and
 //! `ssl.endpoint.identification.algorithm` (`https`, the default, checks the broker's host name; empty
 //! does not); for SASL `sasl.mechanism` PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512 with `sasl.jaas.config`'s
 //! PlainLoginModule or ScramLoginModule username and password. What oxka's tools do not speak yet
-//! (JKS/PKCS12 stores, encrypted keys, other SASL mechanisms) is refused with the key named, never
+//! (JCEKS stores, encrypted PEM keys, other SASL mechanisms) is refused with the key named, never
 //! silently ignored.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 
+use oxka_config::keystore::{keystore_pem, store_file, truststore_pem};
 use oxka_protocol::network::secure::{tls_client_config, ClientSecurity, PemSource, SaslLogin};
 
 const PLAIN_MODULE: &str = "org.apache.kafka.common.security.plain.PlainLoginModule";
@@ -33,6 +35,7 @@ const KNOWN: &[&str] = &[
     "ssl.keystore.certificate.chain",
     "ssl.keystore.key",
     "ssl.keystore.password",
+    "ssl.key.password",
     "ssl.endpoint.identification.algorithm",
     "ssl.protocol",
     "ssl.enabled.protocols",
@@ -77,37 +80,37 @@ impl SecurityProps {
         };
         let mut security = ClientSecurity::default();
         if tls {
-            for (kind, location_keys) in [
-                (
-                    "ssl.truststore.type",
-                    ["ssl.truststore.location", "ssl.truststore.certificates"],
-                ),
-                (
-                    "ssl.keystore.type",
-                    ["ssl.keystore.location", "ssl.keystore.certificate.chain"],
-                ),
+            // JKS (the default type, as in Kafka's clients), PKCS12 or PEM files, read as PEM by
+            // the broker's own loader; inline PEM only with the type PEM.
+            let get = |key: &str| self.get(key).map(|v| (key.to_string(), v.to_string()));
+            let file = |location: &str, kind: &str, password: &str, key_password: Option<&str>| {
+                store_file(&get, location, kind, password, key_password).map_err(|(key, why)| format!("{key}: {why}"))
+            };
+            for (kind, inline) in [
+                ("ssl.truststore.type", "ssl.truststore.certificates"),
+                ("ssl.keystore.type", "ssl.keystore.certificate.chain"),
             ] {
-                let used = location_keys.iter().any(|k| self.get(k).is_some());
                 let store_type = self.get(kind).unwrap_or("JKS");
-                if used && !store_type.eq_ignore_ascii_case("PEM") {
-                    return Err(format!(
-                        "{kind}={store_type}: oxka's tools read PEM stores only so far; set {kind}=PEM with a PEM file"
-                    ));
+                if self.get(inline).is_some() && !store_type.eq_ignore_ascii_case("PEM") {
+                    return Err(format!("{inline} is PEM text: set {kind}=PEM (it is {store_type})"));
                 }
             }
-            if self.get("ssl.keystore.password").is_some() || self.get("ssl.truststore.password").is_some() {
-                return Err(
-                    "ssl.keystore.password / ssl.truststore.password: PEM stores here are not encrypted; remove the line"
-                        .to_string(),
-                );
-            }
-            let truststore_path = self.get("ssl.truststore.location").map(PathBuf::from);
-            let truststore = match (&truststore_path, self.get("ssl.truststore.certificates")) {
-                (Some(path), _) => Some(PemSource::File(path)),
-                (None, Some(text)) => Some(PemSource::Inline(text)),
-                (None, None) => None,
+            let truststore_pem = match file(
+                "ssl.truststore.location",
+                "ssl.truststore.type",
+                "ssl.truststore.password",
+                None,
+            )? {
+                Some(store) => Some(truststore_pem(&store)?),
+                None => self.get("ssl.truststore.certificates").map(str::to_string),
             };
-            let keystore_path = self.get("ssl.keystore.location").map(PathBuf::from);
+            let truststore = truststore_pem.as_deref().map(PemSource::Inline);
+            let keystore_file = file(
+                "ssl.keystore.location",
+                "ssl.keystore.type",
+                "ssl.keystore.password",
+                Some("ssl.key.password"),
+            )?;
             let inline_keystore = match (self.get("ssl.keystore.certificate.chain"), self.get("ssl.keystore.key")) {
                 (Some(chain), Some(key)) => Some(format!("{key}\n{chain}\n")),
                 (None, None) => None,
@@ -115,11 +118,11 @@ impl SecurityProps {
                     return Err("ssl.keystore.certificate.chain and ssl.keystore.key go together; set both".to_string())
                 }
             };
-            let keystore = match (&keystore_path, &inline_keystore) {
-                (Some(path), _) => Some(PemSource::File(path)),
-                (None, Some(text)) => Some(PemSource::Inline(text)),
-                (None, None) => None,
+            let keystore_pem = match keystore_file {
+                Some(store) => Some(keystore_pem(&store)?),
+                None => inline_keystore,
             };
+            let keystore = keystore_pem.as_deref().map(PemSource::Inline);
             let check_host_name = match self.0.get("ssl.endpoint.identification.algorithm").map(String::as_str) {
                 None => true,
                 Some(v) if v.eq_ignore_ascii_case("https") => true,
@@ -214,9 +217,16 @@ mod tests {
         ])
         .contains("logs in with org.apache.kafka.common.security.scram.ScramLoginModule"));
         assert!(e(&[("security.protocol", "SSL")]).contains("set ssl.truststore.location"));
+        let jks = e(&[("security.protocol", "SSL"), ("ssl.truststore.location", "/x.jks")]);
+        assert!(jks.contains("cannot read ssl.truststore.location /x.jks"), "{jks}");
+        let jceks = e(&[
+            ("security.protocol", "SSL"),
+            ("ssl.truststore.location", "/x"),
+            ("ssl.truststore.type", "JCEKS"),
+        ]);
         assert!(
-            e(&[("security.protocol", "SSL"), ("ssl.truststore.location", "/x.jks")])
-                .contains("ssl.truststore.type=JKS")
+            jceks.contains("ssl.truststore.type: JCEKS stores are not supported"),
+            "{jceks}"
         );
         assert!(e(&[("security.protocol", "TLS")]).contains("expected PLAINTEXT, SSL"));
         assert!(SecurityProps::default().set("sasl.login.class", "x").is_err());

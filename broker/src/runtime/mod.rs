@@ -170,10 +170,15 @@ pub async fn start(config: BrokerConfig) -> anyhow::Result<Arc<Broker>> {
             let tls = match &config.coordinator_tls {
                 None => None,
                 Some(tls) => {
+                    use crate::config::keystore::{keystore_pem, truststore_pem};
                     use crate::network::secure::{tls_client_config, PemSource};
+                    // JKS and PKCS12 stores as PEM (PEM files as they are).
+                    let zk = |e| anyhow::anyhow!("zookeeper.ssl.*: {e}");
+                    let truststore = truststore_pem(&tls.truststore).map_err(zk)?;
+                    let keystore = tls.keystore.as_ref().map(keystore_pem).transpose().map_err(zk)?;
                     let config = tls_client_config(
-                        Some(PemSource::File(&tls.truststore)),
-                        tls.keystore.as_deref().map(PemSource::File),
+                        Some(PemSource::Inline(&truststore)),
+                        keystore.as_deref().map(PemSource::Inline),
                         tls.check_host_name,
                     )
                     .map_err(|e| anyhow::anyhow!("zookeeper.ssl.*: {e}"))?;

@@ -1,6 +1,7 @@
 //! TLS for `SSL` listeners (rustls with ring): the server side built from a listener's
-//! `oxka_config::tls::TlsConfig` when the broker starts (PEM key and certificate chain, a PEM
-//! truststore for client certificates under `ssl.client.auth`), and the handshake of each accepted
+//! `oxka_config::tls::TlsConfig` when the broker starts (key and certificate chain, a truststore
+//! for client certificates under `ssl.client.auth`; JKS and PKCS12 stores are read as PEM by
+//! `oxka_config::keystore`), and the handshake of each accepted
 //! connection, bounded in time. A failed handshake (a plaintext client on a TLS port, an untrusted or
 //! missing client certificate) closes that connection with a log line naming the peer and the reason,
 //! once per interval per listener and reason, with a count. Keystore and truststore files are checked
@@ -12,6 +13,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use anyhow::{anyhow, bail, Context};
+use oxka_config::keystore::{load_keystore, load_truststore};
 use oxka_config::tls::{ClientAuth, KeyStore, Pem, TlsConfig};
 use oxka_protocol::util::RateLimitedLog;
 use rustls::pki_types::pem::PemObject;
@@ -109,11 +111,15 @@ impl Tls {
 /// The files a listener reads, with their modification time and size (`None`: unreadable).
 fn stamps(config: &TlsConfig) -> Vec<(PathBuf, Option<(SystemTime, u64)>)> {
     let mut files = Vec::new();
-    if let KeyStore::File(path) = &config.keystore {
-        files.push(path.clone());
+    match &config.keystore {
+        KeyStore::File(path) => files.push(path.clone()),
+        KeyStore::Store(store) => files.push(store.path.clone()),
+        KeyStore::Inline { .. } => {}
     }
-    if let Some(Pem::File(path)) = &config.truststore {
-        files.push(path.clone());
+    match &config.truststore {
+        Some(Pem::File(path)) => files.push(path.clone()),
+        Some(Pem::Store(store)) => files.push(store.path.clone()),
+        _ => {}
     }
     files
         .into_iter()
@@ -139,6 +145,14 @@ fn acceptor(config: &TlsConfig) -> anyhow::Result<TlsAcceptor> {
             key.as_bytes().to_vec(),
             "ssl.keystore.certificate.chain / ssl.keystore.key".to_string(),
         ),
+        KeyStore::Store(store) => {
+            let pem = load_keystore(store).map_err(|e| anyhow!("listener {listener}: {e}"))?;
+            (
+                pem.clone(),
+                pem,
+                format!("{} {}", store.location_key, store.path.display()),
+            )
+        }
     };
     let chain = CertificateDer::pem_slice_iter(&chain_text)
         .collect::<Result<Vec<_>, _>>()
@@ -169,6 +183,7 @@ fn acceptor(config: &TlsConfig) -> anyhow::Result<TlsAcceptor> {
             let text = match truststore {
                 Pem::File(path) => read(path, "ssl.truststore.location", listener)?,
                 Pem::Inline(text) => text.as_bytes().to_vec(),
+                Pem::Store(store) => load_truststore(store).map_err(|e| anyhow!("listener {listener}: {e}"))?,
             };
             let mut roots = RootCertStore::empty();
             for cert in CertificateDer::pem_slice_iter(&text) {
