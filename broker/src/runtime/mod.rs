@@ -109,10 +109,15 @@ pub fn run_broker(config: BrokerConfig) -> anyhow::Result<()> {
         let ready = serve(&broker, &tasks, &shutdown).await?;
         info!(broker_id = broker.broker_id(), "{ready}");
         wait_for_signal().await;
+        // As Kafka's broker: the controlled shutdown first, while every listener still serves, so a
+        // client keeps writing to this broker until each partition has its new leader, and is then
+        // refused with that leader named (KIP-951) instead of finding the connection closed and a
+        // Metadata answer that still names this broker.
+        info!("shutting down: moving partition leadership to other brokers first (controlled shutdown)");
+        lifecycle::controlled_shutdown(&broker).await;
         info!("shutting down: no new connections, finishing in-flight requests");
         shutdown.cancel();
         broker.groups.shutdown();
-        lifecycle::controlled_shutdown(&broker).await;
         tasks.close();
         if tokio::time::timeout(DRAIN_TIMEOUT, tasks.wait()).await.is_err() {
             warn!("some requests did not finish within {DRAIN_TIMEOUT:?}; closing logs anyway");

@@ -18,7 +18,7 @@ use kafka_protocol::messages::{BrokerHeartbeatRequest, BrokerHeartbeatResponse};
 use kafka_protocol::protocol::VersionRange;
 use tracing::{info, warn};
 
-use super::{propose, ClientContext};
+use super::{propose_all, ClientContext};
 use crate::image::{error_code, partition_leadership_changes, MetadataCommand, MetadataResponse};
 use crate::ClusterImage;
 
@@ -91,8 +91,8 @@ async fn move_leadership_off(ctx: &ClientContext, broker_id: i32) -> Result<(), 
             );
             return Ok(());
         }
-        for command in partition_leadership_changes(&image) {
-            match propose(ctx, command).await {
+        for outcome in propose_all(ctx, partition_leadership_changes(&image)).await {
+            match outcome {
                 Ok(_) => {}
                 // Changed under us by another proposal: the next round recomputes from the new image.
                 Err((code, _)) if is_stale(code) => {}

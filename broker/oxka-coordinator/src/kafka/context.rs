@@ -82,3 +82,14 @@ pub async fn propose(ctx: &ClientContext, command: MetadataCommand) -> Result<Me
         Err(e) => Err((e.kafka_code(), e.to_string())),
     }
 }
+
+/// Proposes independent commands (each names its own partition and epoch) all at once: Raft carries
+/// them in a few appends instead of one commit each, as Kafka's controller writes a broker's
+/// leadership changes in one batch. A controlled shutdown moving 100 partitions takes a round trip or
+/// two instead of 100 (each commit is a quorum round trip and an fsync). Results in command order.
+pub async fn propose_all(
+    ctx: &ClientContext,
+    commands: Vec<MetadataCommand>,
+) -> Vec<Result<MetadataResponse, (i16, String)>> {
+    futures::future::join_all(commands.into_iter().map(|command| propose(ctx, command))).await
+}

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, warn};
 
-use super::context::{propose, ClientContext};
+use super::context::{propose_all, ClientContext};
 use crate::{ClusterImage, MetadataCommand};
 use oxka_config::LeaderBalanceConfig;
 use oxka_protocol::util::now_ms;
@@ -65,8 +65,8 @@ pub async fn reconcile_leadership(ctx: &ClientContext) {
     let image = ctx.node.state.image();
     let changes = crate::image::partition_leadership_changes(&image);
     let completions = crate::image::reassignment_completions(&image);
-    for command in changes.into_iter().chain(completions) {
-        if let Err((_, message)) = propose(ctx, command).await {
+    for outcome in propose_all(ctx, changes.into_iter().chain(completions).collect()).await {
+        if let Err((_, message)) = outcome {
             debug!("partition leadership change not applied (retried later): {message}");
         }
     }
@@ -98,8 +98,8 @@ pub async fn rebalance_leaders(ctx: Arc<ClientContext>, settings: LeaderBalanceC
             continue;
         }
         let (mut elected, wanted) = (0, changes.len());
-        for command in changes {
-            match propose(&ctx, command).await {
+        for outcome in propose_all(&ctx, changes).await {
+            match outcome {
                 Ok(_) => elected += 1,
                 Err((_, message)) => debug!("preferred leader election not applied (retried later): {message}"),
             }

@@ -143,7 +143,7 @@ pub const SUPPORTED: &[ApiSpec] = &[
     },
 ];
 
-pub use context::{propose, ClientContext};
+pub use context::{propose, propose_all, ClientContext};
 pub use controller_duties::{expired_brokers, fence_expired_brokers, rebalance_leaders, reconcile_leadership};
 pub use oxka_protocol::util::now_ms;
 
