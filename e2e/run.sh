@@ -17,7 +17,7 @@ export PATH="$CACHE/k8s/bin:/usr/local/go/bin:$PATH"
 "$ROOT/e2e/install-k8s.sh" all
 command -v kubectl >/dev/null || { echo "e2e: kubectl is not installed (apt-get install kubectl, or build it like install-k8s.sh)" >&2; exit 1; }
 # The operator, the config checker, and the oxka broker (a real broker answers placement questions).
-(cd "$ROOT" && nice cargo build -q -p oxka-operator --bin oxka-operator --example check-config && nice cargo build -q -p oxka-broker --bin oxka)
+(cd "$ROOT" && nice cargo build -q --workspace --bin oxka-operator --bin oxka --example check-config)
 
 WORK="$(mktemp -d /tmp/oxka-e2e.XXXXXX)"
 # shellcheck source=lib/controlplane.sh

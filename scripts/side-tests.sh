@@ -12,18 +12,18 @@ set -euo pipefail
 # native_tools_half N: the comparisons whose place in `--list` order is N modulo 2.
 native_tools_half() {
   local half="$1" names
-  mapfile -t names < <(cargo test -q -p oxka-broker --test native_tools -- --list 2>/dev/null |
+  mapfile -t names < <(cargo test -q --workspace --test native_tools -- --list 2>/dev/null |
     sed -n 's/: test$//p' | awk -v half="$half" 'NR % 2 == half')
   if [[ ${#names[@]} -eq 0 ]]; then
     echo "side-tests.sh: no native_tools tests listed (cargo test --test native_tools -- --list)" >&2
     return 1
   fi
-  cargo test -p oxka-broker --test native_tools -- --exact "${names[@]}"
+  cargo test --workspace --test native_tools -- --exact "${names[@]}"
 }
 
 case "${1:-all}" in
   transactions)
-    cargo test -p oxka-broker --test transactions_cluster -- --ignored
+    cargo test --workspace --test transactions_cluster -- --ignored
     native_tools_half 0
     ;;
   after-e2e)
@@ -31,8 +31,8 @@ case "${1:-all}" in
     native_tools_half 1
     ;;
   all)
-    cargo test -p oxka-broker --test transactions_cluster -- --ignored
-    cargo test -p oxka-broker --test native_tools
+    cargo test --workspace --test transactions_cluster -- --ignored
+    cargo test --workspace --test native_tools
     ;;
   *)
     echo "usage: side-tests.sh [transactions|after-e2e|all]" >&2

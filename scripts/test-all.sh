@@ -57,10 +57,12 @@ if [[ -n "${OXKA_TEST_RELEASE:-}" ]]; then
   export OXKA_BIN="$CARGO_TARGET_DIR/release/oxka"
 fi
 
-step "cargo test"
-cargo test --workspace --no-fail-fast
+# Every test `cargo test --workspace` runs, in two lanes side by side (scripts/test-lanes.sh says why
+# and which binaries go where).
+step "cargo test (two lanes: scripts/test-lanes.sh)"
+bash scripts/test-lanes.sh
 # Built now, run beside the fault checker (scripts/side-tests.sh, two lanes).
-cargo test -p oxka-broker --test transactions_cluster --test native_tools --no-run
+cargo test --workspace --test transactions_cluster --test native_tools --no-run
 
 # The fault checker (tests/faultcheck, docs/testing.md): 3 coordinators and 3 brokers in network
 # namespaces, replication factor 3 / min.insync.replicas 2, acks=all producers, >= 30 faults of every
@@ -139,8 +141,12 @@ finish_side_jobs() {
 
 if [[ "${OXKA_FAULTCHECK_SKIP:-}" != 1 ]]; then
   step "fault checker (verdict unit tests, self-test, then ${OXKA_FAULTCHECK_SECONDS:-300} s of faults)"
-  cargo build -p oxka-broker --bin oxka
+  # The debug oxka that cargo test built. A plain `cargo build --bin oxka` would build every crate of the
+  # workspace again: without the tests' dev-dependencies, or with `-p`, cargo unifies other features.
+  # The same goes for every cargo command CI runs: `--workspace`, with the tests' (or an example's)
+  # dev-dependencies, so that they all reuse one set of artifacts.
   export OXKA_BIN="${OXKA_BIN:-$CARGO_TARGET_DIR/debug/oxka}"
+  [[ -x "$OXKA_BIN" ]] || { echo "no oxka binary at $OXKA_BIN: cargo test should have built it" >&2; exit 1; }
   start_side_jobs
   (cd tests/faultcheck && "${OXKA_CACHE:-$HOME/.cache/oxka}/venv/bin/python" -m unittest test_verify)
   bash tests/faultcheck/run.sh --self-test --duration 15 --min-faults-per-kind 0

@@ -77,9 +77,11 @@ release_binaries() {
     log "cargo build --release (oxka, oxka-operator)"
     (cd "$ROOT" && nice cargo build -q --release --locked -p oxka-broker --bin oxka -p oxka-operator --bin oxka-operator)
   else
-    # One package at a time, exactly as e2e/run.sh builds them, so that the binaries it built are reused.
+    # With the whole workspace's features, exactly as e2e/run.sh and scripts/test-all.sh build them, so
+    # that the binaries cargo test built are reused (a `-p` build unifies fewer features and rebuilds
+    # every crate of the workspace).
     log "cargo build (debug: oxka, oxka-operator)"
-    (cd "$ROOT" && nice cargo build -q -p oxka-operator --bin oxka-operator --example check-config && nice cargo build -q -p oxka-broker --bin oxka)
+    (cd "$ROOT" && nice cargo build -q --workspace --bin oxka-operator --bin oxka --example check-config)
   fi
   BUILT=1
 }
