@@ -79,19 +79,22 @@ pub async fn handle(ctx: &ClientContext, request: BrokerHeartbeatRequest) -> Bro
     }
 }
 
-/// Proposes the leadership changes a fenced `broker_id` needs, until it leads no partition. Returns the
-/// Kafka error code to answer with when that cannot be done now.
+/// Proposes the leadership and ISR changes a fenced `broker_id` needs, until it leads no partition and
+/// is in no ISR it can leave (as Kafka's controller, which removes a shutting-down broker from every
+/// ISR: an acks=all write would otherwise wait for it until its leader drops it after
+/// `replica.lag.time.max.ms`). Returns the Kafka error code to answer with when that cannot be done now.
 async fn move_leadership_off(ctx: &ClientContext, broker_id: i32) -> Result<(), i16> {
     for _ in 0..SHUTDOWN_ROUNDS {
         let image = ctx.node.state.image();
-        if leads_no_partition(&image, broker_id) {
+        let changes = partition_leadership_changes(&image);
+        if leads_no_partition(&image, broker_id) && changes.is_empty() {
             info!(
                 broker_id,
-                "controlled shutdown: the broker leads no partition, it may stop"
+                "controlled shutdown: the broker leads no partition and is in no ISR it can leave; it may stop"
             );
             return Ok(());
         }
-        for outcome in propose_all(ctx, partition_leadership_changes(&image)).await {
+        for outcome in propose_all(ctx, changes).await {
             match outcome {
                 Ok(_) => {}
                 // Changed under us by another proposal: the next round recomputes from the new image.
@@ -343,6 +346,71 @@ mod tests {
         };
         assert_eq!((back.error_code, back.is_fenced), (0, false));
         assert!(!ctx.node.state.image().brokers[&1].fenced);
+        ctx.node.raft.shutdown().await.unwrap();
+    }
+
+    /// A broker that leads nothing but follows partitions leaves their ISRs in its controlled shutdown,
+    /// as Kafka's controller removes a shutting-down broker from every ISR: otherwise acks=all writes
+    /// on those partitions wait for it until their leader drops it after `replica.lag.time.max.ms`
+    /// (30 s), which is what a rolling restart showed.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_follower_only_broker_shutting_down_leaves_every_isr() {
+        let dir = tempfile::tempdir().unwrap();
+        let node = single_voter(0, dir.path()).await;
+        let ctx = ClientContext::new(node, BTreeMap::new(), 9000);
+        let mut epochs = BTreeMap::new();
+        for id in [1, 2] {
+            let registration = BrokerRegistrationRequest::default()
+                .with_broker_id(BrokerId(id))
+                .with_incarnation_id(Uuid::new_v4());
+            let ResponseKind::BrokerRegistration(registered) =
+                dispatch(&ctx, 4, RequestKind::BrokerRegistration(registration))
+                    .await
+                    .unwrap()
+            else {
+                panic!("a registration answer");
+            };
+            epochs.insert(id, registered.broker_epoch);
+        }
+        let heartbeat = |id: i32, want_shut_down: bool| {
+            RequestKind::BrokerHeartbeat(
+                BrokerHeartbeatRequest::default()
+                    .with_broker_id(BrokerId(id))
+                    .with_broker_epoch(epochs[&id])
+                    .with_current_metadata_offset(i64::MAX / 2)
+                    .with_want_shut_down(want_shut_down),
+            )
+        };
+        for id in [1, 2] {
+            let ResponseKind::BrokerHeartbeat(alive) = dispatch(&ctx, 1, heartbeat(id, false)).await.unwrap() else {
+                panic!("a heartbeat answer");
+            };
+            assert_eq!((alive.error_code, alive.is_fenced), (0, false));
+        }
+        let topic = CreatableTopic::default()
+            .with_name(super::super::str_bytes("t").into())
+            .with_num_partitions(1)
+            .with_replication_factor(2);
+        let create = CreateTopicsRequest::default().with_topics(vec![topic]);
+        let ResponseKind::CreateTopics(created) = dispatch(&ctx, 7, RequestKind::CreateTopics(create)).await.unwrap()
+        else {
+            panic!("a CreateTopics answer");
+        };
+        assert_eq!(created.topics[0].error_code, 0, "{:?}", created.topics[0].error_message);
+        let p = ctx.node.state.image().topics["t"].partitions[0].clone();
+        assert_eq!(p.isr.len(), 2);
+        let follower = if p.leader == 1 { 2 } else { 1 };
+
+        let ResponseKind::BrokerHeartbeat(out) = dispatch(&ctx, 1, heartbeat(follower, true)).await.unwrap() else {
+            panic!("a heartbeat answer");
+        };
+        assert_eq!((out.error_code, out.is_fenced, out.should_shut_down), (0, true, true));
+        let after = ctx.node.state.image().topics["t"].partitions[0].clone();
+        assert_eq!(
+            (after.leader, after.isr.clone()),
+            (p.leader, vec![p.leader]),
+            "broker {follower} left the ISR before it was told to shut down"
+        );
         ctx.node.raft.shutdown().await.unwrap();
     }
 }
