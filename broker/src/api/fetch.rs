@@ -78,6 +78,7 @@ pub async fn handle(
     let wait = Duration::from_millis(request.max_wait_ms.max(0) as u64);
     let deadline = tokio::time::Instant::now() + wait;
     let mut appends = broker.subscribe_appends();
+    let leaderships = broker.replicas.subscribe_leaderships();
     let denied = denied_topics(broker, ctx, &request);
     let follower = if denied.iter().all(|d| *d) && !denied.is_empty() {
         None
@@ -87,8 +88,11 @@ pub async fn handle(
     let attempt = loop {
         appends.borrow_and_update();
         let attempt = plan(broker, &request, follower.as_ref(), &denied);
+        // A follower's fetch also returns when this broker took over partitions meanwhile: the
+        // follower may replicate some of them and should ask for them at once.
         let ready = attempt.bytes >= request.min_bytes.max(0) as usize
             || attempt.has_error
+            || (follower.is_some() && leaderships.has_changed().unwrap_or(false))
             || tokio::time::Instant::now() >= deadline;
         if ready {
             break attempt;

@@ -89,6 +89,11 @@ pub struct ReplicaManager {
     isr: Arc<IsrClient>,
     /// Bumped after every append or high-watermark move here; long-polling fetches watch it.
     appended: watch::Sender<u64>,
+    /// Bumped when this broker becomes the leader of partitions: a follower's long-polling fetch
+    /// returns then, so that its next one asks for them too. Otherwise an acks=all write to a
+    /// partition that just moved here (a controlled shutdown) waits for the follower's fetch already
+    /// in flight, up to `replica.fetch.wait.max.ms` (500 ms), before the follower even asks for it.
+    leaderships: watch::Sender<u64>,
     counters: ReplicationCounters,
     quotas: Arc<ReplicationQuotas>,
     /// Told of every write that fails with an I/O error (the log dir goes offline).
@@ -125,6 +130,7 @@ impl ReplicaManager {
             fetchers,
             isr,
             appended: watch::channel(0).0,
+            leaderships: watch::channel(0).0,
             counters,
             quotas,
             log_dirs,
@@ -146,6 +152,11 @@ impl ReplicaManager {
 
     pub fn subscribe_appends(&self) -> watch::Receiver<u64> {
         self.appended.subscribe()
+    }
+
+    /// Changes when this broker becomes the leader of more partitions (see `leaderships`).
+    pub fn subscribe_leaderships(&self) -> watch::Receiver<u64> {
+        self.leaderships.subscribe()
     }
 
     pub fn get(&self, tp: &TopicPartition) -> Option<Arc<HostedPartition>> {
@@ -255,6 +266,9 @@ impl ReplicaManager {
                     "the leader has no registered endpoint; not fetching until metadata names one"
                 ),
             }
+        }
+        if !changes.became_leader.is_empty() {
+            self.leaderships.send_modify(|n| *n = n.wrapping_add(1));
         }
         self.notify_appended();
         changes
