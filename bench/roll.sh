@@ -160,7 +160,9 @@ roll() {
   local producer=$!
   # A consumer group reads beside it, as in issue 11's scenario: __consumer_offsets (50 partitions,
   # RF 3) then changes leaders in the roll too.
-  kafka4 console-consumer --bootstrap-server "$BOOTSTRAP" --topic roll --group roll >/dev/null 2>"$dir/consumer.log" &
+  # In its own process group: the tool's JVM is a child of the script that starts it.
+  setsid "$root/scripts/kafka" 4 console-consumer --bootstrap-server "$BOOTSTRAP" --topic roll --group roll \
+    >/dev/null 2>"$dir/consumer.log" &
   local consumer=$!
   echo "start $(now_ms)" >"$dir/marks.txt"
   sleep "$STEADY_SECONDS"
@@ -186,7 +188,7 @@ roll() {
   sleep "$AFTER_SECONDS"
   touch "$dir/stop"
   wait "$producer" || log "$name: the producer exited with an error (see $dir/producer.log)"
-  kill "$consumer" 2>/dev/null || true
+  kill -- "-$consumer" 2>/dev/null || true
   wait "$consumer" 2>/dev/null || true
   stop_nodes 30
 }
