@@ -591,10 +591,18 @@ impl Broker {
 impl Broker {
     /// The topic id a partition's directory records (`partition.metadata`); `None` when there is none or
     /// it cannot be read (it is then rewritten for the current topic).
+    ///
+    /// Logged once per 30 s with a count for all partitions together: out of file descriptors, every
+    /// partition fails the same way on every retry of the metadata follower (a CI run counted one line
+    /// per retry, every 5 s).
     fn recorded_topic_id(&self, partition: &Partition) -> Option<uuid::Uuid> {
+        static PROBLEMS: std::sync::LazyLock<crate::util::RateLimitedLog> =
+            std::sync::LazyLock::new(|| crate::util::RateLimitedLog::new(std::time::Duration::from_secs(30)));
         let dir = partition.log_dir().join(partition.topic_partition().to_string());
         partition_metadata::read(&dir).unwrap_or_else(|e| {
-            tracing::warn!("{e}; rewriting it for the current topic");
+            if let Some(count) = PROBLEMS.should_log("partition.metadata") {
+                tracing::warn!("{e}; rewriting it for the current topic{}", PROBLEMS.repeats(count));
+            }
             None
         })
     }
