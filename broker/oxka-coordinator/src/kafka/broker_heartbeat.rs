@@ -183,6 +183,25 @@ mod tests {
         image
     }
 
+    /// Registers `ids` through `dispatch`; their broker epochs.
+    async fn register(ctx: &ClientContext, ids: &[i32]) -> BTreeMap<i32, i64> {
+        let mut epochs = BTreeMap::new();
+        for &id in ids {
+            let registration = BrokerRegistrationRequest::default()
+                .with_broker_id(BrokerId(id))
+                .with_incarnation_id(Uuid::new_v4());
+            let ResponseKind::BrokerRegistration(registered) =
+                dispatch(ctx, 4, RequestKind::BrokerRegistration(registration))
+                    .await
+                    .unwrap()
+            else {
+                panic!("a registration answer");
+            };
+            epochs.insert(id, registered.broker_epoch);
+        }
+        epochs
+    }
+
     #[test]
     fn fencing_then_reconciling_moves_all_leadership_off_a_broker() {
         let mut image = image_with(
@@ -290,20 +309,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let node = single_voter(0, dir.path()).await;
         let ctx = ClientContext::new(node, BTreeMap::new(), 9000);
-        let mut epochs = BTreeMap::new();
-        for id in [1, 2] {
-            let registration = BrokerRegistrationRequest::default()
-                .with_broker_id(BrokerId(id))
-                .with_incarnation_id(Uuid::new_v4());
-            let ResponseKind::BrokerRegistration(registered) =
-                dispatch(&ctx, 4, RequestKind::BrokerRegistration(registration))
-                    .await
-                    .unwrap()
-            else {
-                panic!("a registration answer");
-            };
-            epochs.insert(id, registered.broker_epoch);
-        }
+        let epochs = register(&ctx, &[1, 2]).await;
         let heartbeat = |id: i32, want_fence: bool| {
             RequestKind::BrokerHeartbeat(
                 BrokerHeartbeatRequest::default()
@@ -358,20 +364,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let node = single_voter(0, dir.path()).await;
         let ctx = ClientContext::new(node, BTreeMap::new(), 9000);
-        let mut epochs = BTreeMap::new();
-        for id in [1, 2] {
-            let registration = BrokerRegistrationRequest::default()
-                .with_broker_id(BrokerId(id))
-                .with_incarnation_id(Uuid::new_v4());
-            let ResponseKind::BrokerRegistration(registered) =
-                dispatch(&ctx, 4, RequestKind::BrokerRegistration(registration))
-                    .await
-                    .unwrap()
-            else {
-                panic!("a registration answer");
-            };
-            epochs.insert(id, registered.broker_epoch);
-        }
+        let epochs = register(&ctx, &[1, 2]).await;
         let heartbeat = |id: i32, want_shut_down: bool| {
             RequestKind::BrokerHeartbeat(
                 BrokerHeartbeatRequest::default()
