@@ -197,6 +197,7 @@ class Load:
                          "--max-messages", str(records or -1), "--throughput", str(throughput), "--acks", "-1",
                          "--producer.config", config])
         self.acked, self.errors, self.consumed, self.error_kinds, self.sent = set(), 0, 0, {}, None
+        self.ack_times = []  # (value, the ack's time in ms, partition), to locate stalls
         self.threads = [threading.Thread(target=self._read_producer, daemon=True)]
         self.threads[0].start()
         # The consumer joins once records flow, so that it never waits on a topic its brokers do not know
@@ -229,12 +230,33 @@ class Load:
                 continue
             if e.get("name") == "producer_send_success":
                 self.acked.add(e["value"])
+                self.ack_times.append((int(e["value"]), e.get("timestamp", 0), e.get("partition", -1)))
             elif e.get("name") == "producer_send_error":
                 self.errors += 1
                 kind = f"{e.get('exception', '')}: {e.get('message', '')}"[:160]
                 self.error_kinds[kind] = self.error_kinds.get(kind, 0) + 1
             elif e.get("name") == "tool_data":
                 self.sent = e.get("sent")
+
+    def longest_stalls(self, since_s, rate, n=5):
+        """The `n` most delayed acknowledgements after `since_s` (epoch s), at most one per second:
+        (ack time as HH:MM:SS.mmm UTC, delay in ms, partition). VerifiableProducer sends value v at about
+        v / rate s after its first send (its throttle catches up after a blocked send), so an ack's delay
+        is its time minus that, less the smallest such difference (the run's fastest ack)."""
+        late = [(ts - v * 1000 / rate, ts, partition) for v, ts, partition in self.ack_times]
+        if not late:
+            return []
+        base = min(d for d, _, _ in late)
+        worst, seconds = [], set()
+        for d, ts, partition in sorted(late, reverse=True):
+            if ts < since_s * 1000 or ts // 1000 in seconds:
+                continue
+            seconds.add(ts // 1000)
+            worst.append((time.strftime("%H:%M:%S", time.gmtime(ts / 1000)) + f".{int(ts) % 1000:03d}",
+                          int(d - base), partition))
+            if len(worst) == n:
+                break
+        return worst
 
     def _read_consumer(self):
         for _ in self.consumer.stdout:
@@ -400,6 +422,7 @@ PERF_RATE, PERF_SECONDS, PERF_EVERY = 200, 20, 15
 def perf_latency(topic):
     """One producer-perf-test run of PERF_SECONDS at a fixed PERF_RATE (acks=all, the Java client's default
     retries and idempotence): its final line's latency percentiles, in ms."""
+    started = time.time()
     out = kafka("producer-perf-test", "--topic", topic, "--num-records", str(PERF_RATE * PERF_SECONDS),
                 "--record-size", "100", "--throughput", str(PERF_RATE), "--producer-props",
                 f"bootstrap.servers={BOOTSTRAP}", "acks=all", timeout=PERF_SECONDS * 10).stdout
@@ -408,7 +431,9 @@ def perf_latency(topic):
     check(m, f"producer-perf-test printed no final percentiles: {out[-500:]}")
     sent, top, p50, p95, p99, p999 = (int(float(x)) for x in m.groups())
     check(sent == PERF_RATE * PERF_SECONDS, f"producer-perf-test completed {sent} of {PERF_RATE * PERF_SECONDS} records")
-    return {"p50": p50, "p99": p99, "p999": p999, "max": top}
+    # The tool's 5 s windows ("N records sent, ... max latency"), kept to locate a stall in time.
+    windows = [line.strip() for line in out.splitlines() if "records sent" in line][:-1]
+    return {"p50": p50, "p99": p99, "p999": p999, "max": top, "started": started, "windows": windows}
 
 
 class PerfDuringRoll:
@@ -464,6 +489,40 @@ def wait_rolled(before, components, timeout=600):
     raise Failed(f"the {' and '.join(components)} did not all roll within {timeout} s")
 
 
+class PodLogs:
+    """Follows the logs of every broker, coordinator and operator pod into OXKA_E2E_POD_LOGS (one file per
+    pod incarnation, named by pod and uid), so that the logs of pods a roll replaced survive for diagnosis;
+    does nothing when that variable is unset."""
+
+    def __init__(self):
+        self.dir = os.environ.get("OXKA_E2E_POD_LOGS")
+        self.followed, self.done = {}, threading.Event()
+        if self.dir:
+            os.makedirs(self.dir, exist_ok=True)
+            threading.Thread(target=self._watch, daemon=True).start()
+
+    def _watch(self):
+        while not self.done.wait(1):
+            try:
+                pods = pods_of("broker") + pods_of("coordinator")
+            except Exception:  # noqa: BLE001 -- the API server may be busy; the next second retries
+                continue
+            for pod in pods:
+                name, uid = pod["metadata"]["name"], pod["metadata"]["uid"]
+                running = any("running" in c.get("state", {}) for c in pod.get("status", {}).get("containerStatuses", []))
+                if uid in self.followed or not running:
+                    continue
+                out = open(os.path.join(self.dir, f"{name}.{uid[:8]}.log"), "wb")
+                self.followed[uid] = subprocess.Popen(
+                    ["kubectl", "--kubeconfig", ARGS.kubeconfig, "logs", "-f", "-n", NS, name],
+                    stdout=out, stderr=subprocess.STDOUT)
+
+    def stop(self):
+        self.done.set()
+        for p in self.followed.values():
+            p.terminate()
+
+
 def uids():
     return {p["metadata"]["name"]: p["metadata"]["uid"] for p in pods_of("broker") + pods_of("coordinator")}
 
@@ -482,6 +541,7 @@ def rolling_restart_under_load():
     upgrade = f"oxka:{version()}-upgrade"
     kafka("topics", "--bootstrap-server", BOOTSTRAP, "--create", "--topic", "latency", "--partitions", "6",
           "--replication-factor", "3")
+    logs = PodLogs()
     load = Load("rolling", records=None, throughput=500, retries=True)
     waits = set()
     try:
@@ -504,8 +564,12 @@ def rolling_restart_under_load():
         runs = during.stop()
     except Exception:
         load.abort()
+        logs.stop()
         raise
     numbers = load.stop()
+    logs.stop()
+    stalls = ", ".join(f"{at} {late} ms (partition {p})" for at, late, p in load.longest_stalls(t0, 500))
+    print(f"     the load's most delayed acks during the rolls (at most one per second): {stalls}", flush=True)
     images = {c["image"] for p in pods_of("broker") + pods_of("coordinator") for c in p["spec"]["containers"]}
     check(images == {upgrade}, f"pods run {images} after the upgrade, want {upgrade}")
     p99_roll = max(r["p99"] for r in runs)
@@ -519,6 +583,15 @@ def rolling_restart_under_load():
     print(f"     produce latency (producer-perf-test, {PERF_RATE}/s, {PERF_SECONDS} s per run): steady p99 "
           f"{steady['p99']} ms; during the rolls p99 <= {p99_roll} ms over {len(runs)} runs {numbers['p99_roll_runs_ms']}",
           flush=True)
+    timeline = sorted((p["metadata"]["creationTimestamp"][11:19], p["metadata"]["name"])
+                      for c in ("coordinator", "broker") for p in pods_of(c))
+    print("     pods created (UTC, the image roll's order): " + ", ".join(f"{n} {t}" for t, n in timeline), flush=True)
+    for r in runs:
+        if r["p99"] > 3 * max(steady["p99"], 1):
+            at = time.strftime("%H:%M:%S", time.gmtime(r["started"]))
+            print(f"     a run above 3x steady, started {at} UTC (p99 {r['p99']} ms), its 5 s windows:", flush=True)
+            for w in r["windows"]:
+                print(f"       {w}", flush=True)
     check(numbers["max_brokers_down"] <= 1, f"{numbers['max_brokers_down']} broker pods were down at once")
     check(rolled_while_producing, "the producer was not running through both rolls")
     check(numbers["send_errors"] == 0, f"{numbers['send_errors']} sends failed during the rolls: {numbers}")

@@ -44,7 +44,7 @@ source "$ROOT/e2e/lib/node.sh"
 status=1
 cleanup() {
   trap - EXIT INT TERM
-  if [[ $status -ne 0 && -n "${ADMIN_KUBECONFIG:-}" ]]; then node_collect_logs || true; fi
+  if [[ ($status -ne 0 || -n "${OXKA_E2E_KEEP:-}") && -n "${ADMIN_KUBECONFIG:-}" ]]; then node_collect_logs || true; fi
   local t=$SECONDS
   node_stop || true
   echo "e2e-node: node stopped and machine restored in $((SECONDS - t)) s" >&2
@@ -70,6 +70,9 @@ if [[ "${1:-}" == --up ]]; then
   while sleep 1; do :; done
 fi
 set +e
+# With OXKA_E2E_KEEP, the logs of every broker and coordinator pod are followed as they run (pods a roll
+# replaced included) into logs/pods.
+[[ -n "${OXKA_E2E_KEEP:-}" ]] && export OXKA_E2E_POD_LOGS="$WORK/logs/pods"
 python3 "$ROOT/e2e/pods.py" --kubeconfig "$ADMIN_KUBECONFIG" --node-address "$NODE_IP" "$@"
 status=$?
 set -e
