@@ -16,8 +16,8 @@ use kafka_protocol::messages::create_topics_request::{
 use kafka_protocol::messages::delete_topics_request::DeleteTopicState;
 use kafka_protocol::messages::incremental_alter_configs_request::{AlterConfigsResource, AlterableConfig};
 use kafka_protocol::messages::{
-    AllocateProducerIdsRequest, ApiKey, BrokerId, CreatePartitionsRequest, CreateTopicsRequest, DeleteTopicsRequest,
-    ElectLeadersRequest, ElectLeadersResponse, IncrementalAlterConfigsRequest, RequestKind, ResponseKind, TopicName,
+    ApiKey, BrokerId, CreatePartitionsRequest, CreateTopicsRequest, DeleteTopicsRequest, ElectLeadersRequest,
+    ElectLeadersResponse, IncrementalAlterConfigsRequest, RequestKind, ResponseKind, TopicName,
 };
 use kafka_protocol::protocol::StrBytes;
 
@@ -342,35 +342,9 @@ impl Broker {
         Ok(())
     }
 
-    /// Hands out a fresh producer id, fetching a new block from the controller when the current one runs
-    /// out; the controller's counter is in the metadata log, so no id is ever handed out twice.
+    /// Hands out a fresh producer id (`producer_ids`).
     pub async fn allocate_producer_id(&self) -> Result<i64, TopicError> {
-        let mut ids = self.producer_ids.lock().await;
-        if ids.0 >= ids.1 {
-            let request = AllocateProducerIdsRequest::default()
-                .with_broker_id(BrokerId(self.broker_id()))
-                .with_broker_epoch(self.session.epoch());
-            let response = self
-                .to_controller(
-                    ApiKey::AllocateProducerIds,
-                    0,
-                    RequestKind::AllocateProducerIds(request),
-                )
-                .await?;
-            let ResponseKind::AllocateProducerIds(r) = response else {
-                return Err(unexpected(&response));
-            };
-            if r.error_code != 0 {
-                return Err(TopicError::from_code(r.error_code, None));
-            }
-            *ids = (
-                r.producer_id_start.0,
-                r.producer_id_start.0 + i64::from(r.producer_id_len.max(0)),
-            );
-        }
-        let id = ids.0;
-        ids.0 += 1;
-        Ok(id)
+        self.producer_ids.allocate().await
     }
 
     /// Forwards an ElectLeaders request (`version` is the client's) to the controller, then waits until

@@ -62,8 +62,8 @@ pub struct Broker {
     pub(crate) inter_broker: crate::inter_broker::InterBrokerConnections,
     /// Serializes installing metadata (log changes follow metadata in order).
     installing: tokio::sync::Mutex<()>,
-    /// Producer ids handed out from the current block: (next, end exclusive).
-    pub(crate) producer_ids: tokio::sync::Mutex<(i64, i64)>,
+    /// The producer ids InitProducerId hands out, from blocks the controller allocates.
+    pub producer_ids: crate::producer_ids::ProducerIds,
     /// Stops the background work of this broker's membership (heartbeats, metadata, embedded coordinator).
     pub background: CancellationToken,
     /// Partitions that are assigned elsewhere but have a log here (warned about once).
@@ -119,6 +119,8 @@ impl Broker {
             metrics.replication(),
             log_dirs.clone(),
         );
+        let producer_ids =
+            crate::producer_ids::ProducerIds::new(config.broker_id.0, controller.clone(), session.clone());
         Broker {
             config,
             default_log_config,
@@ -136,7 +138,7 @@ impl Broker {
             share_state,
             inter_broker: Default::default(),
             installing: tokio::sync::Mutex::new(()),
-            producer_ids: tokio::sync::Mutex::new((0, 0)),
+            producer_ids,
             background: CancellationToken::new(),
             strays: Mutex::default(),
             verified: Mutex::default(),

@@ -18,6 +18,7 @@ pub use oxka_protocol as protocol;
 pub use oxka_protocol::{network, util};
 pub mod metrics;
 pub mod process;
+pub mod producer_ids;
 pub mod quota;
 pub mod replication;
 pub mod runtime;

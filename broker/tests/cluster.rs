@@ -358,6 +358,20 @@ fn coordinator_leader_failover_keeps_brokers_registered() {
         cluster.logs()
     );
 
+    // Idempotent producers still start: InitProducerId hands out an id from the block each broker fetched
+    // ahead of time (`producer_ids`), without asking the controller (before, it waited for the controller
+    // and the producer gave up). The records are read back after the restart of everything below.
+    for p in 0..3 {
+        produced.extend(kcat_produce_with(
+            &cluster,
+            "before",
+            p,
+            "no-quorum",
+            5,
+            &["enable.idempotence=true"],
+        ));
+    }
+
     // One comes back: creation works again, and the refused topic never happened.
     cluster.coordinator_mut(follower).spawn();
     cluster.create_topic_retrying("recovered", 3, Duration::from_secs(30));

@@ -74,6 +74,9 @@ pub async fn join(broker: &Broker) -> anyhow::Result<()> {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
+    // The first block of producer ids, fetched now rather than by the first InitProducerId (which would
+    // then wait for the controller).
+    broker.producer_ids.prefetch();
     let led_again = broker
         .metadata
         .wait_until(deadline.saturating_duration_since(Instant::now()), |image| {
