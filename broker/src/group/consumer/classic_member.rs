@@ -106,6 +106,16 @@ impl ConsumerGroup {
             now_ms,
             join.session_timeout_ms,
         );
+        // Kafka's sync timeout: the member must follow with SyncGroup within the JoinGroup's
+        // rebalance timeout (JoinGroup v0 has none: the member's, which is its session timeout then).
+        let sync_within = if join.rebalance_timeout_ms >= 0 {
+            join.rebalance_timeout_ms
+        } else {
+            next.rebalance_timeout_ms.max(join.session_timeout_ms)
+        };
+        if let Some(m) = self.members.get_mut(&next.member_id) {
+            m.sync_deadline_ms = Some(now_ms + i64::from(sync_within));
+        }
         Ok(ClassicJoinAnswer {
             member_id: next.member_id,
             generation_id: next.member_epoch,
@@ -218,15 +228,21 @@ impl ConsumerGroup {
         {
             return Err(ResponseError::InconsistentGroupProtocol);
         }
+        let id = member.member_id.clone();
         if group_epoch > member.member_epoch && member.state != MemberState::UnrevokedPartitions {
+            // Kafka's throwIfRebalanceInProgress: it must rejoin within its rebalance timeout
+            // (the join timeout, kept if already running); its sync timeout keeps running too.
+            let m = self.members.get_mut(&id).expect("found above");
+            if m.revocation_deadline_ms.is_none() {
+                m.revocation_deadline_ms = Some(now_ms + i64::from(m.rebalance_timeout_ms.max(0)));
+            }
             return Err(ResponseError::RebalanceInProgress);
         }
         let session = i64::from(classic.session_timeout_ms);
         let assigned = member.assigned.clone();
-        let id = member.member_id.clone();
-        if let Some(m) = self.members.get_mut(&id) {
-            m.session_deadline_ms = now_ms + session;
-        }
+        let m = self.members.get_mut(&id).expect("found above");
+        m.session_deadline_ms = now_ms + session;
+        m.sync_deadline_ms = None;
         Ok(assigned)
     }
 
