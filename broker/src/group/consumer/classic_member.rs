@@ -7,7 +7,10 @@
 //! the generation it gets is its member epoch, and it is reconciled like any member (revoke before
 //! assign; nothing another member still owns). SyncGroup hands it its current assignment. Because a
 //! classic member can only revoke by rejoining, its Heartbeat answers REBALANCE_IN_PROGRESS whenever
-//! it must move (new group epoch, partitions to revoke, or partitions it waited for now free).
+//! it must move (new group epoch, partitions to revoke, or partitions it waited for now free). Its
+//! timers are Kafka's: the session timeout of its JoinGroup, the sync timeout (SyncGroup must follow
+//! JoinGroup within the JoinGroup's rebalance timeout) and the join timeout (told to rejoin, it must
+//! within its rebalance timeout); the group's clock (`ConsumerGroup::tick`) removes it when one ends.
 //!
 //! Pure: the runtime (`group::migration_coordinator`) resolves member ids, encodes the assignment
 //! and persists what changed.

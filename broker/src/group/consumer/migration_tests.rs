@@ -1,7 +1,9 @@
 //! Unit tests of online migration (pure state): a classic group with members becomes a consumer
 //! group, its classic members join / sync / heartbeat inside it while a consumer-protocol member
 //! takes partitions from them (revoke before assign), the group turns classic again when the last
-//! consumer-protocol member leaves, and the policy can refuse.
+//! consumer-protocol member leaves or a classic static member replaces it, and the policy can
+//! refuse; the edge cases: the sync timeout, replayed session timeouts, a ConsumerGroupHeartbeat
+//! carrying a classic member's id, a consumer static member replacing its classic incarnation.
 
 use std::collections::{BTreeMap, BTreeSet};
 
