@@ -4,10 +4,12 @@
 //! producer start with `group.protocol=classic` (cooperative-sticky); they are restarted one at a
 //! time with `group.protocol=consumer` (the first one turns the running classic group into a
 //! consumer group whose other members stay classic), then one at a time back to classic (the last
-//! consumer-protocol member leaving turns the group classic again). Checked: at every moment the
+//! consumer-protocol member, a static one, is replaced by its instance on the classic protocol,
+//! which turns the group classic again). Checked: at every moment the
 //! members' rebalance callbacks show, no partition has two owners; every produced record is consumed
 //! with no offset skipped; `kafka-consumer-groups` lists the group as consumer after the upgrade
-//! and as classic after the downgrade.
+//! and as classic after the downgrade; in the mixed phase `--describe --members --verbose` marks
+//! the one consumer-protocol member UPGRADED and DescribeGroups answers "not a classic group".
 
 mod common;
 
@@ -23,8 +25,8 @@ const GROUP: &str = "rolling";
 const PARTS: i32 = 12;
 
 /// A Java member of `GROUP`: `protocol` is a classic assignment strategy (`cooperative-sticky`) or
-/// `consumer` (KIP-848).
-fn member(classpath: &str, broker: &Broker, dir: &Path, name: &str, protocol: &str) -> Proc {
+/// `consumer` (KIP-848); `instance` its `group.instance.id` ("-": a dynamic member).
+fn member(classpath: &str, broker: &Broker, dir: &Path, name: &str, protocol: &str, instance: &str) -> Proc {
     let leave = dir.join(format!("{name}.leave"));
     let args = [
         "GroupMember",
@@ -33,7 +35,7 @@ fn member(classpath: &str, broker: &Broker, dir: &Path, name: &str, protocol: &s
         GROUP,
         protocol,
         "6000",
-        "-",
+        instance,
         leave.to_str().unwrap(),
     ];
     java_spawn(classpath, dir, name, &args)
@@ -57,11 +59,34 @@ fn state_row(broker: &Broker) -> String {
         .to_string()
 }
 
+/// DescribeGroups v6 on the group while it is a consumer group (with classic members): Kafka 4.1
+/// answers it only for classic groups (`GroupMetadataManager.describeGroups`): Dead,
+/// GROUP_ID_NOT_FOUND, "Group … is not a classic group.", no members.
+fn assert_not_a_classic_group(broker: &Broker) {
+    use common::raw::{decode, Connection};
+    use kafka_protocol::messages::{ApiKey, DescribeGroupsRequest, DescribeGroupsResponse, GroupId};
+    use kafka_protocol::protocol::StrBytes;
+
+    let mut connection = Connection::connect(&broker.bootstrap());
+    let request = DescribeGroupsRequest::default().with_groups(vec![GroupId(StrBytes::from_static_str(GROUP))]);
+    connection.send(ApiKey::DescribeGroups, 6, &request);
+    let frame = common::raw::read_frame(&mut connection.stream);
+    let (_, response): (i32, DescribeGroupsResponse) = decode(ApiKey::DescribeGroups, 6, frame);
+    let group = &response.groups[0];
+    assert_eq!(group.error_code, 69, "GROUP_ID_NOT_FOUND: {group:?}");
+    assert_eq!(group.group_state.as_str(), "Dead");
+    assert_eq!(
+        group.error_message.as_ref().map(|m| m.to_string()).as_deref(),
+        Some("Group rolling is not a classic group.")
+    );
+    assert!(group.members.is_empty());
+}
+
 #[test]
 fn classic_members_roll_to_the_consumer_protocol_and_back_online() {
     let _serial = serial();
     let broker = Broker::start(&[
-        ("group.consumer.session.timeout.ms", "6000"),
+        ("group.consumer.session.timeout.ms", "20000"),
         ("group.consumer.heartbeat.interval.ms", "500"),
         ("group.initial.rebalance.delay.ms", "0"),
     ]);
@@ -85,7 +110,7 @@ fn classic_members_roll_to_the_consumer_protocol_and_back_online() {
     for name in ["c1", "c2", "c3"] {
         running.push((
             name.to_string(),
-            member(&classpath, &broker, &dir, name, "cooperative-sticky"),
+            member(&classpath, &broker, &dir, name, "cooperative-sticky", "-"),
         ));
         all.push(name.to_string());
     }
@@ -102,7 +127,12 @@ fn classic_members_roll_to_the_consumer_protocol_and_back_online() {
     for (i, name) in ["k1", "k2", "k3"].iter().enumerate() {
         // The replacement's JVM starts while the old member leaves (a rolling restart, overlapped).
         let (old, proc) = running.remove(0);
-        running.push((name.to_string(), member(&classpath, &broker, &dir, name, "consumer")));
+        // k3 is a static member (instance s3), replaced below by a classic static member.
+        let instance = if *name == "k3" { "s3" } else { "-" };
+        running.push((
+            name.to_string(),
+            member(&classpath, &broker, &dir, name, "consumer", instance),
+        ));
         java_leave(&dir, &old, proc);
         all.push(name.to_string());
         wait_owned(&running);
@@ -110,9 +140,19 @@ fn classic_members_roll_to_the_consumer_protocol_and_back_online() {
         if i == 0 {
             // A consumer group now, with two classic members and one consumer-protocol member.
             assert_listed_as(&broker, "consumer");
-            let members = consumer_groups_tool(&broker, &["--describe", "--group", GROUP, "--members"]);
-            let rows = members.lines().filter(|l| l.starts_with(&format!("{GROUP} "))).count();
-            assert_eq!(rows, 3, "{members}");
+            // Kafka 4.1's tool describes it with ConsumerGroupDescribe; its UPGRADED column (the
+            // member type, KIP-1099) says which member speaks the consumer protocol.
+            let members = consumer_groups_tool(&broker, &["--describe", "--group", GROUP, "--members", "--verbose"]);
+            eprintln!("{members}");
+            let upgraded: Vec<&str> = members
+                .lines()
+                .filter(|l| l.starts_with(&format!("{GROUP} ")))
+                .filter_map(|l| l.split_whitespace().last())
+                .collect();
+            assert_eq!(upgraded.len(), 3, "{members}");
+            assert_eq!(upgraded.iter().filter(|u| **u == "true").count(), 1, "{members}");
+            assert_eq!(upgraded.iter().filter(|u| **u == "false").count(), 2, "{members}");
+            assert_not_a_classic_group(&broker);
         }
     }
     // A consumer group shows its server-side assignor.
@@ -120,18 +160,35 @@ fn classic_members_roll_to_the_consumer_protocol_and_back_online() {
     eprintln!("after the upgrade: {row}");
     assert!(row.contains(" uniform ") && row.trim_end().ends_with(" 3"), "{row}");
 
-    // Downgrade: each consumer-protocol member in turn is replaced by a classic member.
+    // Downgrade: each consumer-protocol member in turn is replaced by a classic member. The last
+    // one, k3, is static: it leaves for a while (epoch -2, keeping its partitions) and its
+    // instance comes back on the classic protocol, which turns the group classic at once
+    // (Kafka's static-replacement downgrade: no rebalance, d3 takes k3's assignment).
     for name in ["d1", "d2", "d3"] {
         let (old, proc) = running.remove(0);
-        running.push((
-            name.to_string(),
-            member(&classpath, &broker, &dir, name, "cooperative-sticky"),
-        ));
-        java_leave(&dir, &old, proc);
+        if name == "d3" {
+            java_leave(&dir, &old, proc);
+            running.push((
+                name.to_string(),
+                member(&classpath, &broker, &dir, name, "cooperative-sticky", "s3"),
+            ));
+        } else {
+            running.push((
+                name.to_string(),
+                member(&classpath, &broker, &dir, name, "cooperative-sticky", "-"),
+            ));
+            java_leave(&dir, &old, proc);
+        }
         all.push(name.to_string());
         wait_owned(&running);
         eprintln!("{:?}: {name} replaced {old}", started.elapsed());
     }
+    let log = broker.log_text();
+    assert!(
+        log.contains("static member replaced the last consumer-protocol member using the classic protocol"),
+        "d3 did not replace k3 as a static member: {}",
+        broker.log_tail(60)
+    );
     assert_listed_as(&broker, "classic");
     let row = state_row(&broker);
     eprintln!("after the downgrade: {row}");

@@ -103,7 +103,7 @@ impl GroupCoordinator {
             let leaving = answer.is_ok() && hb.member_epoch == super::consumer::member::LEAVE_GROUP_MEMBER_EPOCH;
             if leaving && super::consumer::migration::should_downgrade(&self.config, consumer) {
                 // The last consumer-protocol member left: the classic members get their classic group back.
-                self.downgrade(broker, inner, group_id, before, now)
+                self.downgrade(broker, inner, group_id, before, now, true)
                     .map_err(|e| HeartbeatError {
                         error: e,
                         message: format!("The group's records could not be written: {e}."),
@@ -205,7 +205,7 @@ impl GroupCoordinator {
         if super::consumer::migration::should_downgrade(&self.config, consumer) {
             // Only classic members are left (Kafka's `validateOnlineDowngradeWithFencedMember`).
             if self
-                .downgrade(broker, inner, group_id, Some(before.clone()), now)
+                .downgrade(broker, inner, group_id, Some(before.clone()), now, true)
                 .is_err()
             {
                 // Tried again at the next tick.

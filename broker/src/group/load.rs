@@ -151,7 +151,7 @@ fn rebuild(group_id: &str, r: Replayed, now: i64, consumer_session_ms: i64) -> O
             .map(|((topic, partition), o)| (TopicPartition { topic, partition }, o));
         group.prepare_txn_offsets(producer_id, offsets);
     }
-    group.consumer = r.consumer.rebuild(now + consumer_session_ms).map(Box::new);
+    group.consumer = r.consumer.rebuild(now, consumer_session_ms).map(Box::new);
     if group.consumer.is_some() {
         group.protocol_type = Some("consumer".to_string());
     }

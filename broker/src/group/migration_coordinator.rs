@@ -8,9 +8,10 @@
 use kafka_protocol::error::ResponseError;
 
 use super::classic_group::Group;
-use super::consumer::classic_member::{ClassicJoin, CONSUMER_PROTOCOL_TYPE};
+use super::consumer::classic_member::{ClassicJoin, ClassicJoinAnswer, CONSUMER_PROTOCOL_TYPE};
 use super::consumer::migration::{
-    from_classic, into_classic, not_a_consumer_group, should_downgrade, validate_online_upgrade,
+    from_classic, into_classic, not_a_consumer_group, should_downgrade, should_downgrade_replacing,
+    validate_online_upgrade, with_replacement,
 };
 use super::consumer::records::changes;
 use super::consumer::{ConsumerGroup, HeartbeatError, TopicSource};
@@ -97,9 +98,9 @@ impl GroupCoordinator {
     }
 
     /// Turns the consumer group `group_id` (its classic members only are left) back into a classic
-    /// group and starts a rebalance. `before` is the consumer group as the log last recorded it: its
-    /// records are all tombstoned, then the classic group's metadata is written. On a failed append
-    /// the group is left as it was.
+    /// group and, when `rebalance` (a member left), starts a rebalance. `before` is the consumer
+    /// group as the log last recorded it: its records are all tombstoned, then the classic group's
+    /// metadata is written. On a failed append the group is left as it was.
     pub(super) fn downgrade(
         &self,
         broker: &impl GroupHost,
@@ -107,6 +108,7 @@ impl GroupCoordinator {
         group_id: &str,
         before: Option<ConsumerGroup>,
         now: i64,
+        rebalance: bool,
     ) -> Result<(), ResponseError> {
         let Some(group) = inner.groups.get_mut(group_id) else {
             return Ok(());
@@ -125,9 +127,11 @@ impl GroupCoordinator {
             members = group.members.len(),
             "downgraded consumer group to classic group"
         );
-        let mut fx = Vec::new();
-        group.maybe_prepare_rebalance(&self.config, now, &mut fx);
-        self.perform(broker, inner, group_id, fx);
+        if rebalance {
+            let mut fx = Vec::new();
+            group.maybe_prepare_rebalance(&self.config, now, &mut fx);
+            self.perform(broker, inner, group_id, fx);
+        }
         Ok(())
     }
 
@@ -175,6 +179,18 @@ impl GroupCoordinator {
                 return JoinResult::error(&member_id, e);
             }
         };
+        let replaced = request
+            .group_instance_id
+            .as_ref()
+            .and_then(|instance| before.static_members.get(instance))
+            .filter(|old| should_downgrade_replacing(&self.config, &before, old))
+            .cloned();
+        if let Some(replaced) = replaced {
+            // The last consumer-protocol member's instance came back on the classic protocol.
+            let joined = consumer.members[&answer.member_id].clone();
+            **consumer = with_replacement(&before, &replaced, &joined);
+            return self.downgrade_on_replacement(broker, inner, group_id, before, &replaced, answer);
+        }
         let records = changes(group_id, Some(&before), Some(consumer));
         if !records.is_empty() {
             if let Err(e) = self.append(broker, group_id, records) {
@@ -190,6 +206,43 @@ impl GroupCoordinator {
                 members = consumer.members.len(),
                 "consumer group epoch bumped (classic member joined)"
             );
+        }
+        JoinResult {
+            error: None,
+            generation_id: answer.generation_id,
+            protocol_type: Some(CONSUMER_PROTOCOL_TYPE.to_string()),
+            protocol_name: Some(answer.protocol_name),
+            leader: String::new(),
+            member_id: answer.member_id,
+            members: Vec::new(),
+        }
+    }
+
+    /// The classic JoinGroup of a static member whose instance id was the last consumer-protocol
+    /// member's (Kafka's `classicGroupJoinToConsumerGroup` step 4): the group (holding `before` with
+    /// the joining member in place of `replaced`) turns classic without a rebalance, and the member
+    /// is answered as Kafka answers it: its member epoch as the generation, its first protocol.
+    /// When the records cannot be written the consumer group is left as `before` was.
+    fn downgrade_on_replacement(
+        &self,
+        broker: &impl GroupHost,
+        inner: &mut Inner,
+        group_id: &str,
+        before: ConsumerGroup,
+        replaced: &str,
+        answer: ClassicJoinAnswer,
+    ) -> JoinResult {
+        tracing::info!(
+            group = group_id,
+            member = %answer.member_id,
+            replaced,
+            "static member replaced the last consumer-protocol member using the classic protocol"
+        );
+        if let Err(e) = self.downgrade(broker, inner, group_id, Some(before.clone()), now_ms(), false) {
+            if let Some(c) = inner.groups.get_mut(group_id).and_then(|g| g.consumer.as_mut()) {
+                **c = before;
+            }
+            return JoinResult::error(&answer.member_id, e);
         }
         JoinResult {
             error: None,
@@ -260,7 +313,7 @@ impl GroupCoordinator {
             return Ok(outcomes);
         }
         if should_downgrade(&self.config, consumer) {
-            self.downgrade(broker, inner, group_id, Some(before), now_ms())?;
+            self.downgrade(broker, inner, group_id, Some(before), now_ms(), true)?;
             return Ok(outcomes);
         }
         let records = changes(group_id, Some(&before), Some(consumer));

@@ -1,7 +1,8 @@
 //! Online migration's runtime against real logs: a classic group with a member is upgraded by a
 //! ConsumerGroupHeartbeat, survives a restart as a consumer group with a classic member, is
 //! downgraded when the consumer-protocol member leaves, and survives a restart as a classic group;
-//! with `group.consumer.migration.policy=disabled` the upgrade is refused as Kafka refuses it.
+//! a classic static member replacing the last consumer-protocol member downgrades it too (without a
+//! rebalance); with `group.consumer.migration.policy=disabled` the upgrade is refused as Kafka refuses it.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -158,5 +159,74 @@ async fn the_disabled_policy_refuses_the_upgrade() {
     assert_eq!(refused.message, "Group g is not a consumer group.");
     let classic = broker.groups.describe("g").unwrap();
     assert!(classic.consumer.is_none() && classic.is(GroupState::Stable));
+    stop(broker).await;
+}
+
+#[tokio::test]
+async fn a_classic_static_member_replacing_the_last_consumer_member_downgrades_the_group() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = start(dir.path(), "").await;
+    classic_group_of_one(&broker).await;
+    // A static consumer-protocol member k (instance i) upgrades the group.
+    let k_join = Heartbeat {
+        instance_id: Some("i".into()),
+        ..consumer_join("k")
+    };
+    let k = broker.groups.consumer_heartbeat(&*broker, "g", 1, k_join).unwrap();
+    assert_eq!(k.member_epoch, 2);
+    let before = broker.groups.consumer_describe("g").unwrap();
+    // Instance i comes back on the classic protocol (a JoinGroup without member id).
+    let join = JoinRequest {
+        waiter: 0,
+        member_id: String::new(),
+        group_instance_id: Some("i".into()),
+        fresh_member_id: "k2".into(),
+        client_id: "c".into(),
+        client_host: "/127.0.0.1".into(),
+        session_timeout_ms: 10_000,
+        rebalance_timeout_ms: 30_000,
+        protocol_type: "consumer".into(),
+        protocols: vec![Protocol {
+            name: "range".into(),
+            metadata: encode_subscription(&["t"], &Default::default(), None),
+        }],
+        require_known_member_id: false,
+    };
+    let joined = broker.groups.join(&*broker, "g", join).await;
+    assert_eq!(joined.error, None);
+    assert_eq!((joined.member_id.as_str(), joined.generation_id), ("k2", 2));
+    assert_eq!(joined.protocol_name.as_deref(), Some("range"));
+    // A classic group now, Stable at the group epoch (no rebalance), k2 holding k's target.
+    let classic = broker.groups.describe("g").unwrap();
+    assert!(classic.consumer.is_none());
+    assert_eq!((classic.state, classic.generation_id), (GroupState::Stable, 2));
+    let mut ids: Vec<&String> = classic.members.keys().collect();
+    ids.sort();
+    assert_eq!(ids, ["a", "k2"]);
+    let sync = SyncRequest {
+        waiter: 0,
+        member_id: "k2".into(),
+        group_instance_id: Some("i".into()),
+        generation_id: 2,
+        protocol_type: Some("consumer".into()),
+        protocol_name: Some("range".into()),
+        assignments: Vec::new(),
+    };
+    let synced = broker.groups.sync(&*broker, "g", sync).await;
+    assert_eq!(synced.error, None);
+    let k_target: TopicPartitions = before.target["k"]
+        .values()
+        .map(|ps| ("t".to_string(), ps.clone()))
+        .collect();
+    assert_eq!(decode_assignment(&synced.assignment).unwrap(), k_target);
+    assert_eq!(k_target["t"].len(), 2);
+    stop(broker).await;
+
+    // The log says the same: a classic group with a and k2, no consumer group records left.
+    let broker = start(dir.path(), "").await;
+    let classic = broker.groups.describe("g").expect("a classic group after the restart");
+    assert!(classic.consumer.is_none());
+    assert!(classic.members.contains_key("k2") && classic.members.contains_key("a"));
+    assert_eq!(classic.static_members.get("i").map(String::as_str), Some("k2"));
     stop(broker).await;
 }

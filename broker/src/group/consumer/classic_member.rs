@@ -7,7 +7,10 @@
 //! the generation it gets is its member epoch, and it is reconciled like any member (revoke before
 //! assign; nothing another member still owns). SyncGroup hands it its current assignment. Because a
 //! classic member can only revoke by rejoining, its Heartbeat answers REBALANCE_IN_PROGRESS whenever
-//! it must move (new group epoch, partitions to revoke, or partitions it waited for now free).
+//! it must move (new group epoch, partitions to revoke, or partitions it waited for now free). Its
+//! timers are Kafka's: the session timeout of its JoinGroup, the sync timeout (SyncGroup must follow
+//! JoinGroup within the JoinGroup's rebalance timeout) and the join timeout (told to rejoin, it must
+//! within its rebalance timeout); the group's clock (`ConsumerGroup::tick`) removes it when one ends.
 //!
 //! Pure: the runtime (`group::migration_coordinator`) resolves member ids, encodes the assignment
 //! and persists what changed.
@@ -106,6 +109,16 @@ impl ConsumerGroup {
             now_ms,
             join.session_timeout_ms,
         );
+        // Kafka's sync timeout: the member must follow with SyncGroup within the JoinGroup's
+        // rebalance timeout (JoinGroup v0 has none: the member's, which is its session timeout then).
+        let sync_within = if join.rebalance_timeout_ms >= 0 {
+            join.rebalance_timeout_ms
+        } else {
+            next.rebalance_timeout_ms.max(join.session_timeout_ms)
+        };
+        if let Some(m) = self.members.get_mut(&next.member_id) {
+            m.sync_deadline_ms = Some(now_ms + i64::from(sync_within));
+        }
         Ok(ClassicJoinAnswer {
             member_id: next.member_id,
             generation_id: next.member_epoch,
@@ -218,15 +231,21 @@ impl ConsumerGroup {
         {
             return Err(ResponseError::InconsistentGroupProtocol);
         }
+        let id = member.member_id.clone();
         if group_epoch > member.member_epoch && member.state != MemberState::UnrevokedPartitions {
+            // Kafka's throwIfRebalanceInProgress: it must rejoin within its rebalance timeout
+            // (the join timeout, kept if already running); its sync timeout keeps running too.
+            let m = self.members.get_mut(&id).expect("found above");
+            if m.revocation_deadline_ms.is_none() {
+                m.revocation_deadline_ms = Some(now_ms + i64::from(m.rebalance_timeout_ms.max(0)));
+            }
             return Err(ResponseError::RebalanceInProgress);
         }
         let session = i64::from(classic.session_timeout_ms);
         let assigned = member.assigned.clone();
-        let id = member.member_id.clone();
-        if let Some(m) = self.members.get_mut(&id) {
-            m.session_deadline_ms = now_ms + session;
-        }
+        let m = self.members.get_mut(&id).expect("found above");
+        m.session_deadline_ms = now_ms + session;
+        m.sync_deadline_ms = None;
         Ok(assigned)
     }
 

@@ -225,8 +225,9 @@ impl ConsumerGroup {
         Some(member)
     }
 
-    /// The clock: fences members whose session ended, or who did not revoke partitions within their
-    /// rebalance timeout.
+    /// The clock: fences members whose session ended, who did not revoke partitions (or a classic
+    /// member told to rejoin did not) within their rebalance timeout, or a classic member that
+    /// did not send SyncGroup within its JoinGroup's rebalance timeout.
     pub fn tick(&mut self, now_ms: i64) -> Vec<Fenced> {
         let expired: Vec<Fenced> = self
             .members
@@ -241,6 +242,11 @@ impl ConsumerGroup {
                     Some(Fenced {
                         member_id: m.member_id.clone(),
                         reason: "rebalance timeout (partitions not revoked)",
+                    })
+                } else if m.sync_deadline_ms.is_some_and(|d| d <= now_ms) {
+                    Some(Fenced {
+                        member_id: m.member_id.clone(),
+                        reason: "the classic member failed to sync within its rebalance timeout",
                     })
                 } else {
                     None

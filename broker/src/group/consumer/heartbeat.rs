@@ -123,6 +123,11 @@ impl ConsumerGroup {
         }
         let (before, joined) = self.member_for(config, hb, now_ms)?;
         let mut member = before.clone();
+        // A classic member's id in a ConsumerGroupHeartbeat (at its epoch) is that member now
+        // speaking the consumer protocol: Kafka accepts it and drops its ClassicMemberMetadata
+        // (so it counts as a consumer-protocol member for the downgrade), and its classic timers.
+        member.classic = None;
+        member.sync_deadline_ms = None;
         if let Some(rack) = &hb.rack_id {
             member.rack_id = Some(rack.clone());
         }
@@ -296,7 +301,10 @@ impl ConsumerGroup {
     }
 
     /// A static member rejoining under a new member id takes over its earlier incarnation's epoch and
-    /// assignment, if that one left temporarily (epoch -2); else the instance id is still in use.
+    /// assignment, if that one left temporarily (epoch -2) or speaks the classic protocol (Kafka
+    /// checks the release only when both incarnations use the consumer protocol: a consumer
+    /// restarted with `group.protocol=consumer` replaces its classic self at once); else the
+    /// instance id is still in use.
     fn replace_static_member(
         &mut self,
         old_id: &str,
@@ -310,7 +318,8 @@ impl ConsumerGroup {
                 format!("Static member {instance} is unknown."),
             );
         };
-        if !old.left_temporarily() {
+        let classic = old.uses_classic_protocol();
+        if !old.left_temporarily() && !classic {
             return fail(
                 ResponseError::UnreleasedInstanceId,
                 format!("Static member {old_id} with instance id {instance} is not released yet."),
@@ -318,7 +327,9 @@ impl ConsumerGroup {
         }
         let mut member = self.members.remove(old_id).expect("present");
         member.member_id = hb.member_id.clone();
-        member.member_epoch = member.previous_member_epoch.max(0);
+        if !classic {
+            member.member_epoch = member.previous_member_epoch.max(0);
+        }
         if let Some(target) = self.target.remove(old_id) {
             self.target.insert(hb.member_id.clone(), target);
         }

@@ -71,6 +71,9 @@ pub struct ConsumerMember {
     /// While partitions are pending revocation: fenced when they are not revoked by then (the
     /// member's rebalance timeout).
     pub revocation_deadline_ms: Option<i64>,
+    /// A classic member answered by JoinGroup is fenced when its SyncGroup has not come by then
+    /// (Kafka's sync timeout: the rebalance timeout of the JoinGroup). A timer, never persisted.
+    pub sync_deadline_ms: Option<i64>,
     /// Some when the member uses the classic protocol (it came with an upgraded classic group or
     /// joined with JoinGroup); None for a consumer-protocol member.
     pub classic: Option<ClassicMemberMetadata>,
@@ -95,6 +98,7 @@ impl ConsumerMember {
             pending_revocation: Assignment::new(),
             session_deadline_ms: now_ms,
             revocation_deadline_ms: None,
+            sync_deadline_ms: None,
             classic: None,
         }
     }

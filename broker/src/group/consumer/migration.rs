@@ -7,7 +7,9 @@
 //! generation, subscription from their `ConsumerProtocolSubscription`, current (and target)
 //! assignment from their `ConsumerProtocolAssignment`. Downgrade: when the last consumer-protocol
 //! member leaves and classic members remain, the group becomes a classic group at generation = the
-//! group epoch with each member's target assignment, and a rebalance starts.
+//! group epoch with each member's target assignment, and a rebalance starts; also when a classic
+//! static member replaces the last consumer-protocol member (its instance id's earlier
+//! incarnation), then without a rebalance: the joining member takes the replaced one's assignment.
 //!
 //! Pure; the runtime (`group::migration_coordinator`) writes the records of both groups.
 
@@ -106,6 +108,39 @@ pub fn should_downgrade(config: &GroupConfig, consumer: &ConsumerGroup) -> bool 
         && consumer.members.values().all(ConsumerMember::uses_classic_protocol)
         && config.consumer_migration_policy.downgrade_enabled()
         && consumer.members.len() <= config.max_size
+}
+
+/// Kafka's `validateOnlineDowngradeWithReplacedMemberId`: a classic static member that joins in
+/// place of `replaced` (the member its instance id had) turns the group classic when every other
+/// member is classic, the policy allows a downgrade and the group fits in a classic group.
+pub fn should_downgrade_replacing(config: &GroupConfig, consumer: &ConsumerGroup, replaced: &str) -> bool {
+    consumer
+        .members
+        .values()
+        .filter(|m| m.member_id != replaced)
+        .all(ConsumerMember::uses_classic_protocol)
+        && config.consumer_migration_policy.downgrade_enabled()
+        && consumer.members.len() <= config.max_size
+}
+
+/// The consumer group to turn classic after a static replacement (Kafka's
+/// `ClassicGroup.fromConsumerGroup` with a joining member): `before` as it was before the
+/// JoinGroup, with `joined` (the classic member as the JoinGroup made it) in place of `replaced`,
+/// taking over its target assignment. The group epoch stays `before`'s.
+pub fn with_replacement(before: &ConsumerGroup, replaced: &str, joined: &ConsumerMember) -> ConsumerGroup {
+    let mut group = before.clone();
+    let target = group.target.remove(replaced).unwrap_or_default();
+    if let Some(old) = group.members.remove(replaced) {
+        if let Some(instance) = &old.instance_id {
+            group.static_members.remove(instance);
+        }
+    }
+    if let Some(instance) = &joined.instance_id {
+        group.static_members.insert(instance.clone(), joined.member_id.clone());
+    }
+    group.target.insert(joined.member_id.clone(), target);
+    group.members.insert(joined.member_id.clone(), joined.clone());
+    group
 }
 
 /// Turns `group` (holding the consumer group) into the classic group of its classic members

@@ -1,7 +1,9 @@
 //! Unit tests of online migration (pure state): a classic group with members becomes a consumer
 //! group, its classic members join / sync / heartbeat inside it while a consumer-protocol member
 //! takes partitions from them (revoke before assign), the group turns classic again when the last
-//! consumer-protocol member leaves, and the policy can refuse.
+//! consumer-protocol member leaves or a classic static member replaces it, and the policy can
+//! refuse; the edge cases: the sync timeout, replayed session timeouts, a ConsumerGroupHeartbeat
+//! carrying a classic member's id, a consumer static member replacing its classic incarnation.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -321,4 +323,178 @@ fn classic_member_metadata_round_trips_through_its_record() {
     let tail = &bytes[plain_bytes.len() - 1..];
     assert_eq!(&tail[..2], &[1, 0]);
     assert_eq!(tail[3], 1);
+}
+
+/// A static classic member (instance `instance`) joining with its known id `id`.
+fn static_classic_join(id: &str, instance: &str, owned: &[i32]) -> ClassicJoin {
+    ClassicJoin {
+        instance_id: Some(instance.to_string()),
+        ..classic_join(id, owned)
+    }
+}
+
+#[test]
+fn a_classic_member_that_never_syncs_is_fenced_after_its_rebalance_timeout() {
+    let config = GroupConfig::default();
+    let mut g = from_classic(&classic_group(&[("a", &[0, 1, 2]), ("b", &[3, 4, 5])]), &OneTopic, 0).unwrap();
+    // Both rejoin (nothing changes: same generation); only b follows with SyncGroup.
+    for (id, owned) in [("a", &[0, 1, 2]), ("b", &[3, 4, 5])] {
+        let joined = g.classic_join(&config, &classic_join(id, owned), &OneTopic, 0).unwrap();
+        assert_eq!(joined.generation_id, GENERATION);
+    }
+    assert_eq!(
+        g.members["a"].sync_deadline_ms,
+        Some(30_000),
+        "the JoinGroup's rebalance timeout"
+    );
+    g.classic_sync("b", None, GENERATION, None, None, 1_000).unwrap();
+    assert_eq!(g.members["b"].sync_deadline_ms, None);
+    // Both keep their 10 s sessions alive with heartbeats; a's SyncGroup never comes.
+    for t in [8_000, 16_000, 24_000] {
+        assert_eq!(g.classic_heartbeat("a", None, GENERATION, t), Ok(()));
+        assert_eq!(g.classic_heartbeat("b", None, GENERATION, t), Ok(()));
+    }
+    assert!(g.tick(29_999).is_empty());
+    let fenced = g.tick(30_000);
+    assert_eq!(fenced.len(), 1, "{fenced:?}");
+    assert_eq!(fenced[0].member_id, "a");
+    assert!(fenced[0].reason.contains("sync"), "{}", fenced[0].reason);
+    assert!(g.members.contains_key("b") && !g.members.contains_key("a"));
+    assert_eq!(g.group_epoch, GENERATION + 1);
+}
+
+#[test]
+fn a_classic_static_member_replacing_the_last_consumer_member_turns_the_group_classic() {
+    let config = GroupConfig::default();
+    let mut group = classic_group(&[("a", &[0, 1, 2]), ("b", &[3, 4, 5])]);
+    let mut consumer = from_classic(&group, &OneTopic, 0).unwrap();
+    // A consumer-protocol static member k (instance i) joins; it is waiting for partitions.
+    let k_join = Heartbeat {
+        instance_id: Some("i".to_string()),
+        ..consumer_join("k")
+    };
+    consumer.heartbeat(&config, &k_join, &OneTopic, 0).unwrap();
+    let before = consumer.clone();
+    assert!(!parts(&before.target["k"]).is_empty());
+    // Its instance restarts with group.protocol=classic: a JoinGroup without member id.
+    let mut join = static_classic_join("k2", "i", &[]);
+    join.unknown_member = true;
+    let answer = consumer.classic_join(&config, &join, &OneTopic, 10).unwrap();
+    assert_eq!(answer.member_id, "k2");
+    assert!(migration::should_downgrade_replacing(&config, &before, "k"));
+    // Not while another consumer-protocol member stays, nor when the policy forbids downgrades.
+    let mut two = before.clone();
+    two.heartbeat(&config, &consumer_join("c"), &OneTopic, 0).unwrap();
+    assert!(!migration::should_downgrade_replacing(&config, &two, "k"));
+    let upgrade_only = GroupConfig {
+        consumer_migration_policy: MigrationPolicy::Upgrade,
+        ..GroupConfig::default()
+    };
+    assert!(!migration::should_downgrade_replacing(&upgrade_only, &before, "k"));
+
+    // The classic group: a, b and k2 with k's target, at the group epoch, Stable (no rebalance).
+    let replaced = migration::with_replacement(&before, "k", &consumer.members["k2"]);
+    group.members.clear();
+    group.consumer = Some(Box::new(replaced));
+    into_classic(&mut group, 20);
+    assert_eq!(group.state, GroupState::Stable);
+    assert_eq!(group.generation_id, before.group_epoch);
+    let ids: Vec<&str> = group.members.keys().map(String::as_str).collect();
+    assert_eq!(ids, ["a", "b", "k2"]);
+    assert_eq!(group.static_members.get("i").map(String::as_str), Some("k2"));
+    let k2 = &group.members["k2"];
+    assert_eq!(k2.session_timeout_ms, 10_000);
+    let want: TopicPartitions = by_name(&parts(&before.target["k"]).into_iter().collect::<Vec<_>>());
+    assert_eq!(decode_assignment(&k2.assignment).unwrap(), want);
+}
+
+#[test]
+fn replayed_classic_members_keep_their_own_session_timeout() {
+    use super::records::{encode_current_assignment, encode_epoch, CurrentAssignment};
+    use super::replay::ReplayedConsumer;
+    use crate::group::records::ConsumerRecordKind;
+
+    let config = GroupConfig::default();
+    let mut g = from_classic(&classic_group(&[("a", &[0, 1, 2])]), &OneTopic, 0).unwrap();
+    g.heartbeat(&config, &consumer_join("k"), &OneTopic, 0).unwrap();
+    let mut replayed = ReplayedConsumer::default();
+    replayed
+        .apply(ConsumerRecordKind::Metadata, None, Some(&encode_epoch(g.group_epoch)))
+        .unwrap();
+    for m in g.members.values() {
+        let id = Some(m.member_id.clone());
+        let meta = encode_member_metadata(&MemberMetadata::of(m));
+        replayed
+            .apply(ConsumerRecordKind::MemberMetadata, id.clone(), Some(&meta))
+            .unwrap();
+        let current = encode_current_assignment(&CurrentAssignment::of(m));
+        replayed
+            .apply(ConsumerRecordKind::CurrentMemberAssignment, id, Some(&current))
+            .unwrap();
+    }
+    let rebuilt = replayed.rebuild(1_000, 45_000).unwrap();
+    assert_eq!(
+        rebuilt.members["a"].session_deadline_ms, 11_000,
+        "a's 10 s from JoinGroup"
+    );
+    assert_eq!(
+        rebuilt.members["k"].session_deadline_ms, 46_000,
+        "the consumer session timeout"
+    );
+}
+
+#[test]
+fn a_consumer_heartbeat_with_a_classic_members_id_makes_it_a_consumer_member() {
+    let config = GroupConfig::default();
+    let mut g = from_classic(&classic_group(&[("a", &[0, 1, 2]), ("b", &[3, 4, 5])]), &OneTopic, 0).unwrap();
+    // At another epoch: fenced, with Kafka's message.
+    let stale = g
+        .heartbeat(&config, &consumer_beat("a", GENERATION + 1, &[0, 1, 2]), &OneTopic, 0)
+        .unwrap_err();
+    assert_eq!(stale.error, ResponseError::FencedMemberEpoch);
+    assert!(stale
+        .message
+        .starts_with("The consumer group member has a greater member epoch (4)"));
+    assert!(g.members["a"].uses_classic_protocol());
+    // At its epoch: accepted, and a is a consumer-protocol member from now on (Kafka drops its
+    // ClassicMemberMetadata), so its classic Heartbeat is refused and it counts against a downgrade.
+    let answer = g
+        .heartbeat(&config, &consumer_beat("a", GENERATION, &[0, 1, 2]), &OneTopic, 0)
+        .unwrap();
+    assert_eq!(answer.member_epoch, GENERATION);
+    assert!(!g.members["a"].uses_classic_protocol());
+    assert_eq!(
+        g.classic_heartbeat("a", None, GENERATION, 10),
+        Err(ResponseError::UnknownMemberId)
+    );
+    let leave_b = g.classic_leave("b", None);
+    assert_eq!(leave_b, Ok(()));
+    assert!(!should_downgrade(&config, &g));
+}
+
+#[test]
+fn a_consumer_static_member_replaces_its_classic_incarnation_at_once() {
+    let config = GroupConfig::default();
+    let mut classic = classic_group(&[("a", &[0, 1, 2]), ("b", &[3, 4, 5])]);
+    classic.members.get_mut("a").unwrap().group_instance_id = Some("ia".to_string());
+    classic.static_members.insert("ia".to_string(), "a".to_string());
+    let mut g = from_classic(&classic, &OneTopic, 0).unwrap();
+    // The instance restarted with group.protocol=consumer: Kafka checks the release (epoch -2)
+    // only when both incarnations use the consumer protocol.
+    let join = Heartbeat {
+        instance_id: Some("ia".to_string()),
+        ..consumer_join("a2")
+    };
+    let answer = g.heartbeat(&config, &join, &OneTopic, 0).unwrap();
+    assert_eq!(answer.member_id, "a2");
+    assert!(!g.members.contains_key("a"));
+    assert_eq!(g.static_members["ia"], "a2");
+    let a2 = &g.members["a2"];
+    assert!(!a2.uses_classic_protocol());
+    assert_eq!(
+        parts(&a2.assigned),
+        BTreeSet::from([0, 1, 2]),
+        "it keeps its partitions"
+    );
+    assert_single_owners(&g);
 }

@@ -52,8 +52,11 @@ impl ReplayedConsumer {
         Ok(())
     }
 
-    /// The group, if its metadata record is there. Members come back with a fresh session.
-    pub fn rebuild(self, session_deadline_ms: i64) -> Option<ConsumerGroup> {
+    /// The group, if its metadata record is there. Members come back with a fresh session: a
+    /// consumer-protocol member's is `consumer_session_timeout_ms` from `now_ms`, a classic
+    /// member's its own session timeout from its JoinGroup (Kafka's `onLoaded` schedules
+    /// `classicProtocolSessionTimeout` for it), so a restart does not change when it is fenced.
+    pub fn rebuild(self, now_ms: i64, consumer_session_timeout_ms: i64) -> Option<ConsumerGroup> {
         let group_epoch = self.group_epoch?;
         let mut group = ConsumerGroup {
             group_epoch,
@@ -62,6 +65,11 @@ impl ReplayedConsumer {
             ..ConsumerGroup::default()
         };
         for (id, meta) in self.members {
+            let session_ms = meta
+                .classic
+                .as_ref()
+                .map_or(consumer_session_timeout_ms, |c| i64::from(c.session_timeout_ms));
+            let session_deadline_ms = now_ms + session_ms;
             let mut m = ConsumerMember::new(&id, session_deadline_ms);
             m.instance_id = meta.instance_id;
             m.rack_id = meta.rack_id;
