@@ -88,6 +88,7 @@ fn main() -> ExitCode {
             }
         };
     }
+    use oxka_broker::process::log_limit::RateLimitedFormat;
     let filter =
         || tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info,openraft=warn".into());
     let log_file = std::env::var_os(oxka_broker::process::daemon::LOG_FILE_ENV).map(|path| {
@@ -99,15 +100,19 @@ fn main() -> ExitCode {
     });
     match log_file {
         Some(Ok(file)) => tracing_subscriber::fmt()
+            .event_format(RateLimitedFormat::new(
+                tracing_subscriber::fmt::format().with_ansi(false),
+            ))
             .with_env_filter(filter())
-            .with_ansi(false)
             .with_writer(file)
             .init(),
         other => {
             // Colours only for a terminal: -daemon sends stderr to a file (zookeeper.out).
             tracing_subscriber::fmt()
+                .event_format(RateLimitedFormat::new(
+                    tracing_subscriber::fmt::format().with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr())),
+                ))
                 .with_env_filter(filter())
-                .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
                 .with_writer(std::io::stderr)
                 .init();
             if let Some(Err(e)) = other {

@@ -6,5 +6,6 @@
 pub mod daemon;
 pub mod invoked_as;
 pub mod log_file;
+pub mod log_limit;
 pub mod open_files;
 pub mod running;
