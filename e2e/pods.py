@@ -423,9 +423,10 @@ def perf_latency(topic):
     """One producer-perf-test run of PERF_SECONDS at a fixed PERF_RATE (acks=all, the Java client's default
     retries and idempotence): its final line's latency percentiles, in ms."""
     started = time.time()
-    out = kafka("producer-perf-test", "--topic", topic, "--num-records", str(PERF_RATE * PERF_SECONDS),
-                "--record-size", "100", "--throughput", str(PERF_RATE), "--producer-props",
-                f"bootstrap.servers={BOOTSTRAP}", "acks=all", timeout=PERF_SECONDS * 10).stdout
+    r = kafka("producer-perf-test", "--topic", topic, "--num-records", str(PERF_RATE * PERF_SECONDS),
+              "--record-size", "100", "--throughput", str(PERF_RATE), "--producer-props",
+              f"bootstrap.servers={BOOTSTRAP}", "acks=all", timeout=PERF_SECONDS * 10)
+    out = r.stdout
     m = re.search(r"(\d+) records sent, [\d.]+ records/sec .*?, ([\d.]+) ms max latency, (\d+) ms 50th, (\d+) ms 95th, "
                   r"(\d+) ms 99th, (\d+) ms 99.9th", out)
     check(m, f"producer-perf-test printed no final percentiles: {out[-500:]}")
@@ -433,7 +434,10 @@ def perf_latency(topic):
     check(sent == PERF_RATE * PERF_SECONDS, f"producer-perf-test completed {sent} of {PERF_RATE * PERF_SECONDS} records")
     # The tool's 5 s windows ("N records sent, ... max latency"), kept to locate a stall in time.
     windows = [line.strip() for line in out.splitlines() if "records sent" in line][:-1]
-    return {"p50": p50, "p99": p99, "p999": p999, "max": top, "started": started, "windows": windows}
+    # The client's own warnings (retries, disconnections, timeouts: log4j2 at WARN, with times).
+    warnings = [line.strip() for line in r.stderr.splitlines() if " WARN " in line or " ERROR " in line]
+    return {"p50": p50, "p99": p99, "p999": p999, "max": top, "started": started, "windows": windows,
+            "warnings": warnings}
 
 
 class PerfDuringRoll:
@@ -592,6 +596,9 @@ def rolling_restart_under_load():
             print(f"     a run above 3x steady, started {at} UTC (p99 {r['p99']} ms), its 5 s windows:", flush=True)
             for w in r["windows"]:
                 print(f"       {w}", flush=True)
+            print(f"       the producer's warnings ({len(r['warnings'])}, the first 20):", flush=True)
+            for w in r["warnings"][:20]:
+                print(f"         {w[:300]}", flush=True)
     check(numbers["max_brokers_down"] <= 1, f"{numbers['max_brokers_down']} broker pods were down at once")
     check(rolled_while_producing, "the producer was not running through both rolls")
     check(numbers["send_errors"] == 0, f"{numbers['send_errors']} sends failed during the rolls: {numbers}")
