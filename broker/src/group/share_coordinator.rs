@@ -20,11 +20,12 @@ use parking_lot::Mutex;
 use uuid::Uuid;
 
 use super::config::GroupConfig;
-use super::share::group::{ShareGroup, ShareHeartbeat, ShareHeartbeatAnswer, ShareHeartbeatError, TopicPartitionsInfo};
+use super::share::group::ShareGroup;
 use super::share::partition::{AckError, Acquired, LogBatch, RecordState, ShareLimits, SharePartition};
-use super::share::records::{self, Record};
 use super::share::session::{SessionError, SessionPartition, SessionStep, ShareSessions};
 use crate::share_state::records::{ShareSnapshot, StateBatch};
+
+mod membership;
 
 /// A share partition's key: group id, topic id, partition.
 pub type SharePartitionKey = (String, Uuid, i32);
@@ -91,197 +92,6 @@ impl ShareCoordinator {
 
     pub fn limits(&self) -> ShareLimits {
         self.limits
-    }
-
-    /// One ShareGroupHeartbeat. Members whose session expired leave first; a member that leaves
-    /// gives back what it holds in this broker's share partitions. The step's records
-    /// (`share::records::changes`) go to `persist` (an append to `__consumer_offsets`) before the
-    /// member hears the answer; when that fails the step is undone. Returns, besides the answer, the
-    /// share partitions to initialize now (newly subscribed, not yet initialized and no
-    /// initialization of them under way), with the group epoch to initialize them at: they were
-    /// recorded as initializing, and the caller reports the outcome (`initialized`, `init_failed`).
-    pub fn heartbeat(
-        &self,
-        group_id: &str,
-        hb: ShareHeartbeat,
-        topics: &BTreeMap<String, (Uuid, i32)>,
-        now_ms: i64,
-        persist: impl FnOnce(Vec<Record>) -> Result<(), kafka_protocol::error::ResponseError>,
-    ) -> Result<(ShareHeartbeatAnswer, Option<(i32, TopicPartitionsInfo)>), ShareHeartbeatError> {
-        let mut inner = self.inner.lock();
-        let before = inner.groups.get(group_id).cloned();
-        let leaving = (hb.member_epoch == -1).then(|| hb.member_id.clone());
-        let group = inner.groups.entry(group_id.to_string()).or_default();
-        let mut gone = group.expire_members(now_ms, self.session_timeout_ms, topics);
-        let joining =
-            (hb.member_epoch == 0 && !group.members.contains_key(&hb.member_id)).then(|| hb.member_id.clone());
-        let answer = group.heartbeat(hb, topics, self.max_size, now_ms);
-        let mut to_init = TopicPartitionsInfo::new();
-        if answer.is_ok() {
-            for (topic, (name, partitions)) in group.partitions_to_initialize(topics) {
-                let free: BTreeSet<i32> = partitions
-                    .into_iter()
-                    .filter(|p| !inner.initializing_now.contains(&(group_id.to_string(), topic, *p)))
-                    .collect();
-                if !free.is_empty() {
-                    to_init.insert(topic, (name, free));
-                }
-            }
-        }
-        let group = inner.groups.get_mut(group_id).expect("inserted above");
-        group.mark_initializing(&to_init);
-        if before.is_none() && answer.is_err() {
-            inner.groups.remove(group_id);
-            return answer.map(|a| (a, None));
-        }
-        let records = records::changes(group_id, before.as_ref(), Some(group));
-        if !records.is_empty() {
-            if let Err(e) = persist(records) {
-                match before {
-                    Some(b) => inner.groups.insert(group_id.to_string(), b),
-                    None => inner.groups.remove(group_id),
-                };
-                return Err(ShareHeartbeatError::NotPersisted(e));
-            }
-        }
-        let group_epoch = group.group_epoch;
-        if let (Some(member), Ok(_)) = (joining, &answer) {
-            tracing::info!(group = group_id, member, "share group member joined");
-        }
-        gone.extend(leaving);
-        for member in gone {
-            tracing::info!(group = group_id, member, "share group member left");
-            self.release_member(&mut inner, group_id, &member);
-        }
-        for (topic, (_, partitions)) in &to_init {
-            for p in partitions {
-                inner.initializing_now.insert((group_id.to_string(), *topic, *p));
-            }
-        }
-        let answer = answer?;
-        Ok((answer, (!to_init.is_empty()).then_some((group_epoch, to_init))))
-    }
-
-    /// The share partitions' state is initialized in their share coordinators: they move from
-    /// initializing to initialized, in memory and (through `persist`) in the log.
-    pub fn initialized(
-        &self,
-        group_id: &str,
-        partitions: &TopicPartitionsInfo,
-        persist: impl FnOnce(Vec<Record>) -> Result<(), kafka_protocol::error::ResponseError>,
-    ) -> Result<(), kafka_protocol::error::ResponseError> {
-        let mut inner = self.inner.lock();
-        inner.end_initialization(group_id, partitions);
-        let Some(group) = inner.groups.get_mut(group_id) else {
-            return Ok(());
-        };
-        let before = group.clone();
-        if !group.mark_initialized(partitions) {
-            return Ok(());
-        }
-        let records = records::changes(group_id, Some(&before), Some(group));
-        if let Err(e) = persist(records) {
-            *group = before;
-            return Err(e);
-        }
-        Ok(())
-    }
-
-    /// An initialization failed: the partitions stay initializing, tried again at a later heartbeat.
-    pub fn init_failed(&self, group_id: &str, partitions: &TopicPartitionsInfo) {
-        self.inner.lock().end_initialization(group_id, partitions);
-    }
-
-    /// Members whose session ended leave their groups (the share-partition timer's clock, so an
-    /// idle group's members expire too, also after a load); each group's records go to `persist`
-    /// (a failure is logged: memory is ahead of the log until the group's next change).
-    pub fn expire_members(
-        &self,
-        topics: &BTreeMap<String, (Uuid, i32)>,
-        now_ms: i64,
-        mut persist: impl FnMut(&str, Vec<Record>) -> Result<(), kafka_protocol::error::ResponseError>,
-    ) {
-        let mut inner = self.inner.lock();
-        let ids: Vec<String> = inner.groups.keys().cloned().collect();
-        for group_id in ids {
-            let group = inner.groups.get_mut(&group_id).expect("listed");
-            let before = group.clone();
-            let gone = group.expire_members(now_ms, self.session_timeout_ms, topics);
-            if gone.is_empty() {
-                continue;
-            }
-            let records = records::changes(&group_id, Some(&before), Some(group));
-            if let Err(e) = persist(&group_id, records) {
-                if let Some(count) = self.persist_errors.should_log("expire") {
-                    tracing::error!(
-                        group = group_id,
-                        "could not record expired share group members: {e:?}{}",
-                        self.persist_errors.repeats(count)
-                    );
-                }
-            }
-            for member in gone {
-                tracing::info!(group = group_id, member, "share group member left (session expired)");
-                self.release_member(&mut inner, &group_id, &member);
-            }
-        }
-    }
-
-    /// Installs the share groups a load of `__consumer_offsets` partitions rebuilt; `replaced`
-    /// says which groups those partitions hold (their old copies are dropped first).
-    pub fn install_groups(&self, replaced: impl Fn(&str) -> bool, groups: Vec<(String, ShareGroup)>) {
-        let mut inner = self.inner.lock();
-        inner.groups.retain(|id, _| !replaced(id));
-        for (id, group) in groups {
-            inner.groups.insert(id, group);
-        }
-    }
-
-    /// Drops the share groups of `__consumer_offsets` partitions this broker no longer leads.
-    pub fn unload_groups(&self, gone: impl Fn(&str) -> bool) {
-        let mut inner = self.inner.lock();
-        inner.groups.retain(|id, _| !gone(id));
-        inner.initializing_now.retain(|(id, _, _)| !gone(id));
-    }
-
-    /// DeleteGroups of a share group: its share partitions with state (to delete in the share
-    /// coordinators first, as Kafka does), or the error: GROUP_ID_NOT_FOUND, NON_EMPTY_GROUP.
-    pub fn deletable(&self, group_id: &str) -> Result<Vec<SharePartitionKey>, kafka_protocol::error::ResponseError> {
-        use kafka_protocol::error::ResponseError;
-        let inner = self.inner.lock();
-        let group = inner.groups.get(group_id).ok_or(ResponseError::GroupIdNotFound)?;
-        if !group.members.is_empty() {
-            return Err(ResponseError::NonEmptyGroup);
-        }
-        let sp = &group.state_partitions;
-        Ok(sp
-            .initialized
-            .iter()
-            .chain(&sp.initializing)
-            .flat_map(|(topic, (_, ps))| ps.iter().map(|p| (group_id.to_string(), *topic, *p)))
-            .collect::<BTreeSet<_>>()
-            .into_iter()
-            .collect())
-    }
-
-    /// Deletes an empty share group: its tombstones go to `persist`; then it is forgotten here,
-    /// with its share partitions on this broker.
-    pub fn delete_group(
-        &self,
-        group_id: &str,
-        persist: impl FnOnce(Vec<Record>) -> Result<(), kafka_protocol::error::ResponseError>,
-    ) -> Result<(), kafka_protocol::error::ResponseError> {
-        use kafka_protocol::error::ResponseError;
-        let mut inner = self.inner.lock();
-        let group = inner.groups.get(group_id).ok_or(ResponseError::GroupIdNotFound)?;
-        if !group.members.is_empty() {
-            return Err(ResponseError::NonEmptyGroup);
-        }
-        persist(records::changes(group_id, Some(group), None))?;
-        inner.groups.remove(group_id);
-        inner.partitions.retain(|k, _| k.0 != group_id);
-        inner.loaded.retain(|k, _| k.0 != group_id);
-        Ok(())
     }
 
     fn release_member(&self, inner: &mut Inner, group_id: &str, member: &str) {
@@ -608,14 +418,6 @@ impl ShareCoordinator {
 }
 
 impl Inner {
-    fn end_initialization(&mut self, group_id: &str, partitions: &TopicPartitionsInfo) {
-        for (topic, (_, ps)) in partitions {
-            for p in ps {
-                self.initializing_now.remove(&(group_id.to_string(), *topic, *p));
-            }
-        }
-    }
-
     /// A change of the share partition, to persist.
     fn touch(&mut self, key: &SharePartitionKey) {
         if let Some(l) = self.loaded.get_mut(key) {
@@ -664,6 +466,7 @@ pub fn from_snapshot(s: &ShareSnapshot) -> SharePartition {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::group::share::group::ShareHeartbeat;
 
     fn heartbeat(member: &str, epoch: i32) -> ShareHeartbeat {
         ShareHeartbeat {
