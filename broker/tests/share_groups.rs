@@ -451,7 +451,43 @@ fn share_state_survives_a_broker_restart() {
     stop_member(dir.path(), "b", b);
     if target() == Target::Oxka {
         assert_dump_log_decodes(&broker, "durable");
+        assert_offsets_decoder_reads_share_records(&broker, "durable");
     }
+}
+
+/// Kafka's `kafka-dump-log --offsets-decoder` reads the share group's records oxka wrote to
+/// `__consumer_offsets` (Kafka 4.1's record types and value layouts).
+fn assert_offsets_decoder_reads_share_records(broker: &Broker, group: &str) {
+    let files: Vec<String> = broker
+        .segment_files("__consumer_offsets", 0)
+        .into_iter()
+        .filter(|f| std::fs::metadata(f).is_ok_and(|m| m.len() > 0))
+        .map(|f| f.display().to_string())
+        .collect();
+    let out = kafka_tool(
+        "4",
+        "dump-log",
+        &["--files", &files.join(","), "--offsets-decoder", "--print-data-log"],
+    );
+    let text = expect_success("kafka-dump-log --offsets-decoder", &out);
+    let decoded = |record_type: u8| {
+        text.lines()
+            .filter(|l| {
+                l.contains(&format!(
+                    "key: {{\"type\":\"{record_type}\",\"data\":{{\"groupId\":\"{group}\""
+                ))
+            })
+            .count()
+    };
+    for record_type in 10..=15 {
+        assert!(decoded(record_type) > 0, "no record of type {record_type}:\n{text}");
+    }
+    assert!(text.contains("\"metadataHash\":0"), "{text}");
+    assert!(text.contains("\"initializedTopics\":[{\"topicId\""), "{text}");
+    assert!(
+        !text.contains("Could not") && !text.contains("Exception") && !text.contains("Error"),
+        "{text}"
+    );
 }
 
 /// Kafka's `kafka-dump-log --share-group-state-decoder` reads oxka's `__share_group_state` segments:
