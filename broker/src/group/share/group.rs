@@ -116,8 +116,9 @@ impl ShareGroup {
             ));
         }
         if hb.member_epoch == -1 {
-            self.members.remove(&hb.member_id);
-            self.reassign(topics);
+            if self.members.remove(&hb.member_id).is_some() {
+                self.member_removed(topics);
+            }
             return Ok(ShareHeartbeatAnswer {
                 member_id: hb.member_id,
                 member_epoch: -1,
@@ -199,9 +200,20 @@ impl ShareGroup {
             for id in &expired {
                 self.members.remove(id);
             }
-            self.reassign(topics);
+            self.member_removed(topics);
         }
         expired
+    }
+
+    /// A member left or was fenced: as in Kafka, the group epoch moves (a new epoch record), and the
+    /// members whose assignment changes with it move to it; the others keep their epoch.
+    fn member_removed(&mut self, topics: &BTreeMap<String, (Uuid, i32)>) {
+        self.group_epoch += 1;
+        let target = simple_assign(&self.members, topics);
+        if self.members.iter().any(|(id, m)| target.get(id) != Some(&m.assignment)) {
+            self.group_epoch -= 1;
+            self.reassign(topics);
+        }
     }
 
     /// Recomputes the target assignment; when any member's changes (or a member is new), the group

@@ -151,9 +151,14 @@ fn a_deleted_group_leaves_only_tombstones() {
     step(&mut g, &mut log, |g| {
         g.heartbeat(hb("a", 0, Some(&["one"])), &t, 10, 0).unwrap();
     });
-    step(&mut g, &mut log, |g| {
+    let leave = step(&mut g, &mut log, |g| {
         g.heartbeat(hb("a", -1, None), &t, 10, 1).unwrap();
     });
+    assert_eq!(
+        g.group_epoch, 2,
+        "the last member leaving moves the group epoch, as in Kafka"
+    );
+    assert!(kinds(&leave).contains(&(ShareRecordKind::Metadata, None, true)));
     let one: TopicPartitionsInfo = BTreeMap::from([(Uuid::from_u128(1), ("one".to_string(), BTreeSet::from([0])))]);
     step(&mut g, &mut log, |g| {
         g.mark_initialized(&one);
