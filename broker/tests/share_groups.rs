@@ -534,7 +534,7 @@ fn share_offsets(cp: &str, broker: &Broker, group: &str, op: &[&str]) -> String 
 #[test]
 fn an_empty_groups_offsets_can_be_altered_and_deleted() {
     let _serial = serial();
-    let broker = share_broker(&[]);
+    let mut broker = share_broker(&[]);
     create_topic(&broker, TOPIC, 1);
     let dir = tempfile::tempdir().unwrap();
     let cp = java_classpath(dir.path(), &["ShareMember", "ShareOffsets"]);
@@ -587,6 +587,42 @@ fn an_empty_groups_offsets_can_be_altered_and_deleted() {
         !text.lines().any(|l| l.split_whitespace().nth(3) == Some("10")),
         "{text}"
     );
+    if target() == Target::ApacheKafka {
+        return;
+    }
+    // DeleteGroups of the empty group: gone, also after a restart (its records' tombstones).
+    let listed = |broker: &Broker| {
+        expect_success(
+            "kafka-share-groups --list",
+            &kafka_tool(
+                "4",
+                "share-groups",
+                &["--bootstrap-server", &broker.bootstrap(), "--list"],
+            ),
+        )
+        .lines()
+        .any(|l| l.trim() == "resets")
+    };
+    assert!(listed(&broker));
+    let deleted = kafka_tool(
+        "4",
+        "share-groups",
+        &[
+            "--bootstrap-server",
+            &broker.bootstrap(),
+            "--delete",
+            "--group",
+            "resets",
+        ],
+    );
+    let text = expect_success("kafka-share-groups --delete", &deleted);
+    assert!(
+        text.contains("Deletion of requested share groups ('resets') was successful."),
+        "{text}"
+    );
+    assert!(!listed(&broker), "deleted");
+    broker.restart();
+    assert!(!listed(&broker), "still deleted after a restart");
 }
 
 /// The share partition's state is in `__share_group_state` (replication factor 3): when the leader of
