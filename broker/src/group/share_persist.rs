@@ -49,6 +49,35 @@ impl GroupCoordinator {
         }
     }
 
+    /// AlterShareGroupOffsets set these share partitions' state: recorded as initialized (an absent
+    /// group is made, as Kafka does).
+    pub fn share_offsets_altered(&self, broker: &impl GroupHost, group_id: &str, partitions: &TopicPartitionsInfo) {
+        let recorded = self.share.edit_state_partitions(
+            group_id,
+            true,
+            |g| {
+                g.mark_initialized(partitions);
+            },
+            |records| self.append(broker, group_id, records).map(|_| ()),
+        );
+        if let Err(e) = recorded {
+            tracing::warn!(group = group_id, "could not record altered share partitions: {e:?}");
+        }
+    }
+
+    /// DeleteShareGroupOffsets deleted a topic's share-partition state: the group forgets it.
+    pub fn share_offsets_deleted(&self, broker: &impl GroupHost, group_id: &str, topic: Uuid) {
+        let recorded = self.share.edit_state_partitions(
+            group_id,
+            false,
+            |g| g.forget_state_topic(&topic),
+            |records| self.append(broker, group_id, records).map(|_| ()),
+        );
+        if let Err(e) = recorded {
+            tracing::warn!(group = group_id, "could not record deleted share partitions: {e:?}");
+        }
+    }
+
     /// The share groups' members whose session ended leave (the share-partition timer's clock).
     pub fn expire_share_members(&self, broker: &impl GroupHost, topics: &BTreeMap<String, (Uuid, i32)>, now_ms: i64) {
         self.share.expire_members(topics, now_ms, |group_id, records| {

@@ -304,6 +304,13 @@ impl ShareGroup {
         before != self.state_partitions
     }
 
+    /// Forgets a topic's share-partition state (DeleteShareGroupOffsets deleted it): a later
+    /// subscription initializes it again.
+    pub fn forget_state_topic(&mut self, topic: &Uuid) {
+        self.state_partitions.initializing.remove(topic);
+        self.state_partitions.initialized.remove(topic);
+    }
+
     /// The names of the topics with share-partition state (initialized or initializing).
     pub fn state_topic_names(&self) -> BTreeSet<String> {
         let sp = &self.state_partitions;

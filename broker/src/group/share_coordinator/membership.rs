@@ -109,6 +109,38 @@ impl ShareCoordinator {
         Ok(())
     }
 
+    /// AlterShareGroupOffsets and DeleteShareGroupOffsets change which share partitions have state
+    /// (`edit`, on the group's `ShareGroupStatePartitionMetadata`); the change goes to `persist`.
+    /// With `create`, an absent group is made (an empty one, as Kafka's alter makes it). Whether
+    /// anything changed.
+    pub fn edit_state_partitions(
+        &self,
+        group_id: &str,
+        create: bool,
+        edit: impl FnOnce(&mut ShareGroup),
+        persist: impl FnOnce(Vec<Record>) -> Result<(), ResponseError>,
+    ) -> Result<bool, ResponseError> {
+        let mut inner = self.inner.lock();
+        let before = inner.groups.get(group_id).cloned();
+        if before.is_none() && !create {
+            return Ok(false);
+        }
+        let group = inner.groups.entry(group_id.to_string()).or_default();
+        edit(group);
+        let records = records::changes(group_id, before.as_ref(), Some(group));
+        if records.is_empty() {
+            return Ok(false);
+        }
+        if let Err(e) = persist(records) {
+            match before {
+                Some(b) => inner.groups.insert(group_id.to_string(), b),
+                None => inner.groups.remove(group_id),
+            };
+            return Err(e);
+        }
+        Ok(true)
+    }
+
     /// An initialization failed: the partitions stay initializing, tried again at a later heartbeat.
     pub fn init_failed(&self, group_id: &str, partitions: &TopicPartitionsInfo) {
         self.inner.lock().end_initialization(group_id, partitions);
@@ -302,6 +334,35 @@ mod tests {
         let g = sc.describe("g").unwrap();
         assert!(g.state_partitions.initializing.is_empty());
         assert_eq!(g.state_partitions.initialized[&jobs].1, BTreeSet::from([0, 1]));
+    }
+
+    #[test]
+    fn altered_and_deleted_offsets_change_the_initialized_partitions() {
+        let sc = ShareCoordinator::new(&GroupConfig::default());
+        let jobs = Uuid::from_u128(9);
+        let info: TopicPartitionsInfo = BTreeMap::from([(jobs, ("jobs".to_string(), BTreeSet::from([0, 1])))]);
+        // Deleting offsets of a group that does not exist makes none.
+        let changed = sc.edit_state_partitions("g", false, |g| g.forget_state_topic(&jobs), |_| Ok(()));
+        assert_eq!(changed, Ok(false));
+        assert!(!sc.has_group("g"));
+        // Altering makes the (empty) group, its partitions initialized: a member's join starts none.
+        let altered = sc.edit_state_partitions(
+            "g",
+            true,
+            |g| {
+                g.mark_initialized(&info);
+            },
+            |_| Ok(()),
+        );
+        assert_eq!(altered, Ok(true));
+        let (_, init) = sc.heartbeat("g", join("a"), &topics(), 0, |_| Ok(())).unwrap();
+        assert_eq!(init, None);
+        // Deleted: a later subscription initializes the topic again.
+        sc.edit_state_partitions("g", false, |g| g.forget_state_topic(&jobs), |_| Ok(()))
+            .unwrap();
+        assert!(sc.state_topics("g").is_empty());
+        let (_, init) = sc.heartbeat("g", join("b"), &topics(), 1, |_| Ok(())).unwrap();
+        assert_eq!(init.map(|(_, p)| p), Some(info));
     }
 
     #[test]
