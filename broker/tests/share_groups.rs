@@ -4,11 +4,14 @@
 //! do; a member killed while it holds records has them redelivered to another after
 //! `group.share.record.lock.duration.ms`; and acknowledged records stay acknowledged, held ones are
 //! delivered again, across a broker restart and across the failover of the partition's leader in a
-//! three-broker cluster (the state is in `__share_group_state`, replicated). Also ApiVersions and
-//! `kafka-share-groups --list/--describe`.
+//! three-broker cluster (the state is in `__share_group_state`, replicated); the group itself (members,
+//! epochs, assignment, initialized share partitions) survives a restart in `__consumer_offsets`, and a
+//! member's subscription initializes every partition's start offset before any fetch. Also ApiVersions
+//! and `kafka-share-groups --list/--describe`.
 //!
-//! A share group starts at the partition's end (`share.auto.offset.reset=latest`, Kafka's default), at its
-//! first ShareFetch: the tests produce only once the members have fetched (on oxka: the share
+//! A share group starts at the partition's end (`share.auto.offset.reset=latest`, Kafka's default), when
+//! its member subscribes (oxka, where the group coordinator leads the partition) or at its first
+//! ShareFetch (Kafka 4.1): the tests produce only once the members have fetched (on oxka: the share
 //! partition's state is in `__share_group_state`, which its log says).
 
 mod common;
@@ -407,6 +410,21 @@ fn share_state_survives_a_broker_restart() {
     let held = deliveries(dir.path(), "holder");
     holder.kill9();
     broker.restart();
+    // With no member heartbeating, the group is still there (its records in __consumer_offsets) and
+    // still shows its topic and start offset: the first ten records accepted.
+    let list = expect_success(
+        "kafka-share-groups --list",
+        &kafka_tool(
+            "4",
+            "share-groups",
+            &["--bootstrap-server", &broker.bootstrap(), "--list"],
+        ),
+    );
+    assert!(list.lines().any(|l| l.trim() == "durable"), "{list}");
+    assert_eq!(
+        described_start_offsets(&broker.bootstrap(), "durable"),
+        BTreeMap::from([(0, "10".to_string())])
+    );
     produce_values(&broker.bootstrap(), TOPIC, &values("third", 10));
     let b = start_member(&cp, dir.path(), &broker.bootstrap(), "b", "durable", "accept");
     wait_for("the rest delivered after the restart", Duration::from_secs(90), || {
@@ -433,7 +451,43 @@ fn share_state_survives_a_broker_restart() {
     stop_member(dir.path(), "b", b);
     if target() == Target::Oxka {
         assert_dump_log_decodes(&broker, "durable");
+        assert_offsets_decoder_reads_share_records(&broker, "durable");
     }
+}
+
+/// Kafka's `kafka-dump-log --offsets-decoder` reads the share group's records oxka wrote to
+/// `__consumer_offsets` (Kafka 4.1's record types and value layouts).
+fn assert_offsets_decoder_reads_share_records(broker: &Broker, group: &str) {
+    let files: Vec<String> = broker
+        .segment_files("__consumer_offsets", 0)
+        .into_iter()
+        .filter(|f| std::fs::metadata(f).is_ok_and(|m| m.len() > 0))
+        .map(|f| f.display().to_string())
+        .collect();
+    let out = kafka_tool(
+        "4",
+        "dump-log",
+        &["--files", &files.join(","), "--offsets-decoder", "--print-data-log"],
+    );
+    let text = expect_success("kafka-dump-log --offsets-decoder", &out);
+    let decoded = |record_type: u8| {
+        text.lines()
+            .filter(|l| {
+                l.contains(&format!(
+                    "key: {{\"type\":\"{record_type}\",\"data\":{{\"groupId\":\"{group}\""
+                ))
+            })
+            .count()
+    };
+    for record_type in 10..=15 {
+        assert!(decoded(record_type) > 0, "no record of type {record_type}:\n{text}");
+    }
+    assert!(text.contains("\"metadataHash\":0"), "{text}");
+    assert!(text.contains("\"initializedTopics\":[{\"topicId\""), "{text}");
+    assert!(
+        !text.contains("Could not") && !text.contains("Exception") && !text.contains("Error"),
+        "{text}"
+    );
 }
 
 /// Kafka's `kafka-dump-log --share-group-state-decoder` reads oxka's `__share_group_state` segments:
@@ -480,7 +534,7 @@ fn share_offsets(cp: &str, broker: &Broker, group: &str, op: &[&str]) -> String 
 #[test]
 fn an_empty_groups_offsets_can_be_altered_and_deleted() {
     let _serial = serial();
-    let broker = share_broker(&[]);
+    let mut broker = share_broker(&[]);
     create_topic(&broker, TOPIC, 1);
     let dir = tempfile::tempdir().unwrap();
     let cp = java_classpath(dir.path(), &["ShareMember", "ShareOffsets"]);
@@ -533,6 +587,42 @@ fn an_empty_groups_offsets_can_be_altered_and_deleted() {
         !text.lines().any(|l| l.split_whitespace().nth(3) == Some("10")),
         "{text}"
     );
+    if target() == Target::ApacheKafka {
+        return;
+    }
+    // DeleteGroups of the empty group: gone, also after a restart (its records' tombstones).
+    let listed = |broker: &Broker| {
+        expect_success(
+            "kafka-share-groups --list",
+            &kafka_tool(
+                "4",
+                "share-groups",
+                &["--bootstrap-server", &broker.bootstrap(), "--list"],
+            ),
+        )
+        .lines()
+        .any(|l| l.trim() == "resets")
+    };
+    assert!(listed(&broker));
+    let deleted = kafka_tool(
+        "4",
+        "share-groups",
+        &[
+            "--bootstrap-server",
+            &broker.bootstrap(),
+            "--delete",
+            "--group",
+            "resets",
+        ],
+    );
+    let text = expect_success("kafka-share-groups --delete", &deleted);
+    assert!(
+        text.contains("Deletion of requested share groups ('resets') was successful."),
+        "{text}"
+    );
+    assert!(!listed(&broker), "deleted");
+    broker.restart();
+    assert!(!listed(&broker), "still deleted after a restart");
 }
 
 /// The share partition's state is in `__share_group_state` (replication factor 3): when the leader of
@@ -801,4 +891,86 @@ c.close()
     });
     assert!(!lines(dir.path(), "m").iter().any(|l| l.starts_with("REC ")));
     m.kill9();
+}
+
+/// ShareGroupHeartbeat v1 written by hand: `member` of `group` at `epoch`, subscribing to `topics`
+/// (when given). Retried while the group coordinator is not ready.
+fn share_heartbeat(
+    conn: &mut raw::Connection,
+    group: &str,
+    member: &str,
+    epoch: i32,
+    topics: Option<&[&str]>,
+) -> kafka_protocol::messages::ShareGroupHeartbeatResponse {
+    use kafka_protocol::messages::{ApiKey, FindCoordinatorRequest, GroupId, ShareGroupHeartbeatRequest, TopicName};
+    use kafka_protocol::protocol::StrBytes;
+    let request = ShareGroupHeartbeatRequest::default()
+        .with_group_id(GroupId(StrBytes::from_string(group.to_string())))
+        .with_member_id(StrBytes::from_string(member.to_string()))
+        .with_member_epoch(epoch)
+        .with_subscribed_topic_names(topics.map(|ts| {
+            ts.iter()
+                .map(|t| TopicName(StrBytes::from_string(t.to_string())))
+                .collect()
+        }));
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        conn.send(ApiKey::ShareGroupHeartbeat, 1, &request);
+        let (_, response): (_, kafka_protocol::messages::ShareGroupHeartbeatResponse) =
+            raw::decode(ApiKey::ShareGroupHeartbeat, 1, raw::read_frame(&mut conn.stream));
+        // COORDINATOR_NOT_AVAILABLE (15), NOT_COORDINATOR (16), COORDINATOR_LOAD_IN_PROGRESS (14).
+        if ![14, 15, 16].contains(&response.error_code) || std::time::Instant::now() > deadline {
+            return response;
+        }
+        // FindCoordinator, as a client asks first: it creates `__consumer_offsets`.
+        let find = FindCoordinatorRequest::default()
+            .with_key_type(0)
+            .with_coordinator_keys(vec![StrBytes::from_string(group.to_string())]);
+        conn.send(ApiKey::FindCoordinator, 4, &find);
+        raw::read_frame(&mut conn.stream);
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// A member subscribes (a heartbeat written by hand, so no ShareFetch follows): the group coordinator
+/// initializes the share partitions of the topic at once (recorded in ShareGroupStatePartitionMetadata,
+/// InitializeShareGroupState at the end of each partition, `share.auto.offset.reset=latest`), so
+/// `kafka-share-groups --describe` shows every partition's start offset before anything is fetched.
+#[test]
+fn subscribing_initializes_every_partitions_start_offset() {
+    let _serial = serial();
+    let broker = share_broker(&[]);
+    create_topic(&broker, TOPIC, 2);
+    produce_to(&broker.bootstrap(), TOPIC, 0, &values("p0-", 3));
+    produce_to(&broker.bootstrap(), TOPIC, 1, &values("p1-", 5));
+    let mut conn = raw::Connection::connect(&broker.bootstrap());
+    let joined = share_heartbeat(&mut conn, "early", "member-1", 0, Some(&[TOPIC]));
+    assert_eq!(joined.error_code, 0, "{joined:?}");
+    let assigned: Vec<i32> = joined
+        .assignment
+        .iter()
+        .flat_map(|a| a.topic_partitions.iter().flat_map(|t| t.partitions.clone()))
+        .collect();
+    assert_eq!(assigned, [0, 1], "{joined:?}");
+    if target() == Target::ApacheKafka {
+        // Kafka 4.1 initializes a new topic's share partitions without a start offset (-1), which
+        // their leaders set at the first ShareFetch: nothing to compare before a fetch.
+        return;
+    }
+    let want = BTreeMap::from([(0, "3".to_string()), (1, "5".to_string())]);
+    let mut described = BTreeMap::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while described != want && std::time::Instant::now() < deadline {
+        described = described_start_offsets(&broker.bootstrap(), "early");
+    }
+    assert_eq!(
+        described, want,
+        "every partition's start offset, right after the assignment"
+    );
+    assert!(
+        !broker.log_text().contains("loaded share partition early:"),
+        "no ShareFetch loaded a share partition"
+    );
+    let left = share_heartbeat(&mut conn, "early", "member-1", -1, None);
+    assert_eq!(left.error_code, 0, "{left:?}");
 }

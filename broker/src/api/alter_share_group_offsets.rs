@@ -32,6 +32,10 @@ pub(super) fn admit(
     }
     ctx.group_allowed(broker, op, group_id)?;
     broker.groups.check_group(broker, group_id)?;
+    if broker.groups.holds_group(group_id) {
+        // A classic or consumer group has this id (Kafka: "Group g is not a share group.").
+        return Err(ResponseError::GroupIdNotFound);
+    }
     Ok((!broker.groups.share.is_empty_group(group_id))
         .then(|| format!("The share group {group_id} has members: offsets can be {verb} only when it is empty.")))
 }
@@ -69,9 +73,18 @@ pub async fn handle(
                 None => Err((ResponseError::UnknownTopicOrPartition, None)),
                 Some((topic_id, _)) => {
                     let key = (group_id.clone(), topic_id, p.partition_index);
-                    crate::share_state::persister::alter_start_offset(broker, &key, p.start_offset)
+                    let altered = crate::share_state::persister::alter_start_offset(broker, &key, p.start_offset)
                         .await
-                        .map_err(|e| (e.error, Some(e.to_string())))
+                        .map_err(|e| (e.error, Some(e.to_string())));
+                    if altered.is_ok() {
+                        // The partition has state now: its ShareGroupStatePartitionMetadata says so.
+                        let info = std::collections::BTreeMap::from([(
+                            topic_id,
+                            (name.clone(), std::collections::BTreeSet::from([p.partition_index])),
+                        )]);
+                        broker.groups.share_offsets_altered(broker, &group_id, &info);
+                    }
+                    altered
                 }
             };
             partitions.push(match outcome {

@@ -43,9 +43,14 @@ pub async fn handle(
             _ if !access.allows_topic(Op::Read, &name) => Err((ResponseError::TopicAuthorizationFailed, None)),
             None => Err((ResponseError::UnknownTopicOrPartition, None)),
             Some((topic_id, count)) => {
-                crate::share_state::persister::delete_topic_state(broker, &group_id, topic_id, count)
+                let deleted = crate::share_state::persister::delete_topic_state(broker, &group_id, topic_id, count)
                     .await
-                    .map_err(|e| (e.error, Some(e.to_string())))
+                    .map_err(|e| (e.error, Some(e.to_string())));
+                if deleted.is_ok() {
+                    // Its ShareGroupStatePartitionMetadata no longer lists the topic.
+                    broker.groups.share_offsets_deleted(broker, &group_id, topic_id);
+                }
+                deleted
             }
         };
         responses.push(match outcome {

@@ -2,8 +2,8 @@
 //! `kafka-share-groups --describe` shows it. Answered, as Kafka's group coordinator does, from the
 //! durable state at each share partition's share coordinator (ReadShareGroupStateSummary, through
 //! `share_state::persister`), so every partition's is right wherever its leader is. Asked for all
-//! topics, it reports the partitions with a state among the topics the group's members subscribed
-//! to (and those loaded here); asked for a partition with no state, start offset -1, as Kafka
+//! topics, it reports the partitions with a state among the group's initialized topics (its
+//! `ShareGroupStatePartitionMetadata`, durable) and those loaded here; asked for a partition with no state, start offset -1, as Kafka
 //! answers for an uninitialized share partition.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -76,7 +76,7 @@ async fn describe(
     let asked_for_all = topics.is_none();
     let topics = topics.unwrap_or_else(|| {
         let names = topic_names(broker);
-        let mut wanted: BTreeSet<String> = share.subscribed_topics(&group_id.0);
+        let mut wanted: BTreeSet<String> = share.state_topics(&group_id.0);
         wanted.extend(loaded.keys().filter_map(|(topic_id, _)| names.get(topic_id).cloned()));
         wanted
             .into_iter()

@@ -55,17 +55,13 @@ fn describe(broker: &Broker, ctx: &RequestContext<'_>, group_id: GroupId, with_o
     if let Err(e) = allowed.and_then(|()| broker.groups.check_group(broker, &group_id.0)) {
         return fail(e, None);
     }
-    let topics = share_topics(broker);
-    let Some(group) = broker
-        .groups
-        .share
-        .describe(&group_id.0, &topics, crate::util::now_ms())
-    else {
+    let Some(group) = broker.groups.share.describe(&group_id.0) else {
         return fail(
             ResponseError::GroupIdNotFound,
             Some(format!("Group {} not found.", &*group_id.0)),
         );
     };
+    let topics = share_topics(broker);
     let names: BTreeMap<Uuid, &str> = topics.iter().map(|(name, (id, _))| (*id, name.as_str())).collect();
     let members = group
         .members

@@ -1,10 +1,13 @@
 //! ShareGroupHeartbeat (KIP-932): a share group member joins (epoch 0, its own member id),
 //! keeps its session, gets its assignment (partitions it may share with other members), and
-//! leaves (epoch -1). Served only while share groups are enabled (`share` in
+//! leaves (epoch -1). The step's records are in `__consumer_offsets` before the answer
+//! (`group::share_persist`); newly subscribed partitions have their state started in the share
+//! coordinator (`share_state::initialize`) in the background. Served only while share groups are enabled (`share` in
 //! `group.coordinator.rebalance.protocols`, or `group.share.enable=true`). The group logic is in
 //! `group::share::group`; this file translates the request and the answer.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::share_group_heartbeat_response::{Assignment, TopicPartitions};
@@ -31,7 +34,7 @@ pub fn share_topics(broker: &Broker) -> BTreeMap<String, (Uuid, i32)> {
 }
 
 pub fn handle(
-    broker: &Broker,
+    broker: &Arc<Broker>,
     ctx: &RequestContext<'_>,
     request: ShareGroupHeartbeatRequest,
 ) -> ShareGroupHeartbeatResponse {
@@ -55,7 +58,7 @@ pub fn handle(
         );
     }
     let allowed = ctx.group_allowed(broker, Op::Read, &group_id);
-    if let Err(e) = allowed.and_then(|()| broker.groups.check_group(broker, &group_id)) {
+    if let Err(e) = allowed.and_then(|()| broker.groups.check_group(&**broker, &group_id)) {
         return error(e, None);
     }
     if broker.groups.holds_group(&group_id) {
@@ -87,30 +90,43 @@ pub fn handle(
     let topics = share_topics(broker);
     match broker
         .groups
-        .share
-        .heartbeat(&group_id, hb, &topics, crate::util::now_ms())
+        .share_heartbeat(&**broker, &group_id, hb, &topics, crate::util::now_ms())
     {
-        Ok(answer) => ShareGroupHeartbeatResponse::default()
-            .with_member_id(Some(str_bytes(&answer.member_id)))
-            .with_member_epoch(answer.member_epoch)
-            .with_heartbeat_interval_ms(broker.groups.config.share_heartbeat_interval_ms)
-            .with_assignment(answer.assignment.map(|a| {
-                Assignment::default().with_topic_partitions(
-                    a.into_iter()
-                        .map(|(topic_id, parts)| {
-                            TopicPartitions::default()
-                                .with_topic_id(topic_id)
-                                .with_partitions(parts.into_iter().collect())
-                        })
-                        .collect(),
-                )
-            })),
+        Ok((answer, init)) => {
+            if let Some((state_epoch, partitions)) = init {
+                // Answered at once, as Kafka does; the partitions' state starts meanwhile.
+                tokio::spawn(crate::share_state::initialize::initialize_partitions(
+                    broker.clone(),
+                    group_id.clone(),
+                    state_epoch,
+                    partitions,
+                ));
+            }
+            ShareGroupHeartbeatResponse::default()
+                .with_member_id(Some(str_bytes(&answer.member_id)))
+                .with_member_epoch(answer.member_epoch)
+                .with_heartbeat_interval_ms(broker.groups.config.share_heartbeat_interval_ms)
+                .with_assignment(answer.assignment.map(|a| {
+                    Assignment::default().with_topic_partitions(
+                        a.into_iter()
+                            .map(|(topic_id, parts)| {
+                                TopicPartitions::default()
+                                    .with_topic_id(topic_id)
+                                    .with_partitions(parts.into_iter().collect())
+                            })
+                            .collect(),
+                    )
+                }))
+        }
         Err(e) => {
             let (code, message) = match e {
                 ShareHeartbeatError::UnknownMemberId(m) => (ResponseError::UnknownMemberId, m),
                 ShareHeartbeatError::FencedMemberEpoch(m) => (ResponseError::FencedMemberEpoch, m),
                 ShareHeartbeatError::InvalidRequest(m) => (ResponseError::InvalidRequest, m),
                 ShareHeartbeatError::GroupMaxSizeReached(m) => (ResponseError::GroupMaxSizeReached, m),
+                ShareHeartbeatError::NotPersisted(e) => {
+                    (e, format!("The group's records could not be written: {e:?}."))
+                }
             };
             tracing::debug!(group = group_id, "ShareGroupHeartbeat refused: {code}: {message}");
             error(code, Some(message))

@@ -146,7 +146,10 @@ async fn a_share_groups_id_is_refused_to_consumer_and_classic_members() {
         client_id: "c".into(),
         client_host: "/127.0.0.1".into(),
     };
-    groups.share.heartbeat("shared", hb, &Default::default(), 0).unwrap();
+    groups
+        .share
+        .heartbeat("shared", hb, &Default::default(), 0, |_| Ok(()))
+        .unwrap();
     let refused = groups.consumer_heartbeat(&*broker, "shared", 1, join("a")).unwrap_err();
     assert_eq!(refused.error, kafka_protocol::error::ResponseError::GroupIdNotFound);
     assert_eq!(refused.message, "Group shared is not a consumer group.");

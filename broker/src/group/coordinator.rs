@@ -322,6 +322,8 @@ impl GroupCoordinator {
         if partitions.is_empty() {
             return;
         }
+        self.share
+            .unload_groups(|g| partitions.contains(&self.partition_of(broker, g)));
         let mut inner = self.inner.lock();
         let gone: Vec<String> = inner
             .groups

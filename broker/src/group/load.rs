@@ -2,6 +2,8 @@
 //! end offset, decodes the records (uncompressed v2 batches, as this broker writes them) and rebuilds
 //! committed offsets and group metadata, later records winning. Groups with members come back Stable
 //! with fresh sessions: members that do not heartbeat within their session timeout expire as usual.
+//! Share groups' records (types 10 to 15) rebuild share groups, handed to the share runtime
+//! (`ShareCoordinator::install_groups`); they never make a classic or consumer group.
 //!
 //! Transactional offsets (Kafka's `doLoadGroupsAndOffsets` with pending transactional commits): the
 //! offset records of a transactional batch are pending for the batch's producer id; a control batch
@@ -20,6 +22,7 @@ use super::host::GroupHost;
 use super::member::{Member, Protocol};
 use super::offsets::CommittedOffset;
 use super::records::{decode_group_value, decode_key, decode_offset_value, GroupMetadataValue, RecordError, RecordKey};
+use super::share::records::ReplayedShare;
 use super::txn_offsets::ProducerId;
 use crate::api::produce::now_ms;
 use crate::log::batch::{batch_size_from_prefix, validate_batch, HEADER_SIZE, LOG_OVERHEAD};
@@ -52,6 +55,9 @@ struct Replayed {
     metadata: Option<GroupMetadataValue>,
     /// The records of a consumer-protocol group (`consumer::records`).
     consumer: ReplayedConsumer,
+    /// The records of a share group (`share::records`): a share group lives in the share runtime,
+    /// never in the classic and consumer groups' map.
+    share: ReplayedShare,
     offsets: BTreeMap<(String, i32), Option<CommittedOffset>>,
     pending: BTreeMap<ProducerId, BTreeMap<(String, i32), CommittedOffset>>,
 }
@@ -109,6 +115,15 @@ impl GroupCoordinator {
             }
         }
         let now = now_ms();
+        let mut share_groups = Vec::new();
+        for (group_id, r) in replayed.iter_mut() {
+            if let Some(group) = std::mem::take(&mut r.share).rebuild(now) {
+                share_groups.push((group_id.clone(), group));
+            }
+        }
+        summary.groups += share_groups.len();
+        self.share
+            .install_groups(|g| partitions.contains(&self.partition_of(broker, g)), share_groups);
         let session_ms = i64::from(self.config.consumer_session_timeout_ms);
         let lookup = HostTopics(broker);
         self.with_inner(|inner| {
@@ -308,6 +323,9 @@ fn apply(
         }
         RecordKey::Consumer { kind, group, member } => {
             replayed.entry(group).or_default().consumer.apply(kind, member, value)?;
+        }
+        RecordKey::Share { kind, group, member } => {
+            replayed.entry(group).or_default().share.apply(kind, member, value)?;
         }
     }
     Ok(())

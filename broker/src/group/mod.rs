@@ -20,7 +20,8 @@
 //! implements, so nothing here imports the broker. Share groups (KIP-932) are `share` (pure) and
 //! `share_coordinator` (their runtime, the `share` field of `GroupCoordinator`: membership of the
 //! share groups this broker coordinates, and the share partitions of the partitions it leads); their
-//! durable state and its lock timer are `crate::share_state`.
+//! durable state and its lock timer are `crate::share_state`; their membership is durable in
+//! `__consumer_offsets` like the consumer groups' (`share::records`, appended by `share_persist`).
 //!
 //! This broker is the group coordinator of the groups whose partition of `__consumer_offsets` it
 //! leads: a group lives in partition `abs(javaHashCode(group)) % offsets.topic.num.partitions`, as in
@@ -42,6 +43,7 @@ pub mod offsets;
 pub mod records;
 pub mod share;
 pub mod share_coordinator;
+mod share_persist;
 pub mod state;
 pub mod txn_commit;
 pub mod txn_offsets;

@@ -1,7 +1,8 @@
 //! The records of `__consumer_offsets`, in Kafka's schemas so the topic stays readable by Kafka's tools:
 //! keys start with an i16 record type (0 or 1: offset commit, key fields group/topic/partition; 2: group
 //! metadata, key field group; 3 to 8: a KIP-848 consumer group's records, keyed by group or group and
-//! member, whose values `consumer::records` encodes); values start with an i16 schema version. Written: offset commit key
+//! member, whose values `consumer::records` encodes; 10 to 15: a share group's, likewise, values in
+//! `share::records`); values start with an i16 schema version. Written: offset commit key
 //! version 1 with `OffsetCommitValue` v3, group metadata key version 2 with `GroupMetadataValue` v3. Read:
 //! values v0..=3 (the non-flexible versions). A null value is a tombstone (the offset or group is gone).
 //!
@@ -34,6 +35,64 @@ pub enum RecordKey {
         /// The member, for the per-member kinds.
         member: Option<String>,
     },
+    /// The records of a share group (KIP-932), record types 10 to 15 (`share::records`).
+    Share {
+        kind: ShareRecordKind,
+        group: String,
+        /// The member, for the per-member kinds.
+        member: Option<String>,
+    },
+}
+
+/// Kafka's record types (key versions) of a share group.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum ShareRecordKind {
+    /// 10: `ShareGroupMemberMetadata` (a member's subscription and client).
+    MemberMetadata,
+    /// 11: `ShareGroupMetadata` (the group epoch).
+    Metadata,
+    /// 12: `ShareGroupTargetAssignmentMetadata` (the assignment epoch).
+    TargetAssignmentMetadata,
+    /// 13: `ShareGroupTargetAssignmentMember` (a member's target partitions).
+    TargetAssignmentMember,
+    /// 14: `ShareGroupCurrentMemberAssignment` (a member's epochs and partitions).
+    CurrentMemberAssignment,
+    /// 15: `ShareGroupStatePartitionMetadata` (the share partitions initialized in the share coordinator).
+    StatePartitionMetadata,
+}
+
+impl ShareRecordKind {
+    pub fn record_type(self) -> i16 {
+        match self {
+            ShareRecordKind::MemberMetadata => 10,
+            ShareRecordKind::Metadata => 11,
+            ShareRecordKind::TargetAssignmentMetadata => 12,
+            ShareRecordKind::TargetAssignmentMember => 13,
+            ShareRecordKind::CurrentMemberAssignment => 14,
+            ShareRecordKind::StatePartitionMetadata => 15,
+        }
+    }
+
+    fn from_record_type(t: i16) -> Option<ShareRecordKind> {
+        Some(match t {
+            10 => ShareRecordKind::MemberMetadata,
+            11 => ShareRecordKind::Metadata,
+            12 => ShareRecordKind::TargetAssignmentMetadata,
+            13 => ShareRecordKind::TargetAssignmentMember,
+            14 => ShareRecordKind::CurrentMemberAssignment,
+            15 => ShareRecordKind::StatePartitionMetadata,
+            _ => return None,
+        })
+    }
+
+    fn per_member(self) -> bool {
+        matches!(
+            self,
+            ShareRecordKind::MemberMetadata
+                | ShareRecordKind::TargetAssignmentMember
+                | ShareRecordKind::CurrentMemberAssignment
+        )
+    }
 }
 
 /// Kafka's record types (key versions) of a consumer-protocol group.
@@ -145,6 +204,13 @@ pub fn encode_key(key: &RecordKey) -> Vec<u8> {
                 put_string(&mut out, member);
             }
         }
+        RecordKey::Share { kind, group, member } => {
+            out.extend_from_slice(&kind.record_type().to_be_bytes());
+            put_string(&mut out, group);
+            if let Some(member) = member {
+                put_string(&mut out, member);
+            }
+        }
     }
     out
 }
@@ -160,13 +226,21 @@ pub fn decode_key(mut buf: &[u8]) -> Result<RecordKey, RecordError> {
         2 => Ok(RecordKey::Group {
             group: take_string(buf, "group")?,
         }),
-        v => match ConsumerRecordKind::from_record_type(v) {
-            Some(kind) => Ok(RecordKey::Consumer {
+        v => match (
+            ConsumerRecordKind::from_record_type(v),
+            ShareRecordKind::from_record_type(v),
+        ) {
+            (Some(kind), _) => Ok(RecordKey::Consumer {
                 kind,
                 group: take_string(buf, "group")?,
                 member: kind.per_member().then(|| take_string(buf, "member")).transpose()?,
             }),
-            None => Err(RecordError::UnknownVersion(v)),
+            (None, Some(kind)) => Ok(RecordKey::Share {
+                kind,
+                group: take_string(buf, "group")?,
+                member: kind.per_member().then(|| take_string(buf, "member")).transpose()?,
+            }),
+            (None, None) => Err(RecordError::UnknownVersion(v)),
         },
     }
 }

@@ -20,10 +20,12 @@ use parking_lot::Mutex;
 use uuid::Uuid;
 
 use super::config::GroupConfig;
-use super::share::group::{ShareGroup, ShareHeartbeat, ShareHeartbeatAnswer, ShareHeartbeatError};
+use super::share::group::ShareGroup;
 use super::share::partition::{AckError, Acquired, LogBatch, RecordState, ShareLimits, SharePartition};
 use super::share::session::{SessionError, SessionPartition, SessionStep, ShareSessions};
 use crate::share_state::records::{ShareSnapshot, StateBatch};
+
+mod membership;
 
 /// A share partition's key: group id, topic id, partition.
 pub type SharePartitionKey = (String, Uuid, i32);
@@ -54,6 +56,9 @@ struct Inner {
     /// and the version last persisted.
     loaded: BTreeMap<SharePartitionKey, Loaded>,
     sessions: ShareSessions,
+    /// Share partitions whose InitializeShareGroupState this broker has under way (not durable:
+    /// after a failover the new group coordinator tries the initializing ones again).
+    initializing_now: BTreeSet<SharePartitionKey>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -87,33 +92,6 @@ impl ShareCoordinator {
 
     pub fn limits(&self) -> ShareLimits {
         self.limits
-    }
-
-    /// One ShareGroupHeartbeat. Members whose session expired leave first; a member that leaves
-    /// gives back what it holds in this broker's share partitions.
-    pub fn heartbeat(
-        &self,
-        group_id: &str,
-        hb: ShareHeartbeat,
-        topics: &BTreeMap<String, (Uuid, i32)>,
-        now_ms: i64,
-    ) -> Result<ShareHeartbeatAnswer, ShareHeartbeatError> {
-        let mut inner = self.inner.lock();
-        let leaving = (hb.member_epoch == -1).then(|| hb.member_id.clone());
-        let group = inner.groups.entry(group_id.to_string()).or_default();
-        let mut gone = group.expire_members(now_ms, self.session_timeout_ms, topics);
-        let joining =
-            (hb.member_epoch == 0 && !group.members.contains_key(&hb.member_id)).then(|| hb.member_id.clone());
-        let answer = group.heartbeat(hb, topics, self.max_size, now_ms);
-        if let (Some(member), Ok(_)) = (joining, &answer) {
-            tracing::info!(group = group_id, member, "share group member joined");
-        }
-        gone.extend(leaving);
-        for member in gone {
-            tracing::info!(group = group_id, member, "share group member left");
-            self.release_member(&mut inner, group_id, &member);
-        }
-        answer
     }
 
     fn release_member(&self, inner: &mut Inner, group_id: &str, member: &str) {
@@ -197,16 +175,10 @@ impl ShareCoordinator {
         self.inner.lock().loaded.get(key).map(|l| l.state_epoch)
     }
 
-    /// A copy of a share group (ShareGroupDescribe), `None` when there is none.
-    pub fn describe(&self, group_id: &str, topics: &BTreeMap<String, (Uuid, i32)>, now_ms: i64) -> Option<ShareGroup> {
-        let mut inner = self.inner.lock();
-        let group = inner.groups.get_mut(group_id)?;
-        let gone = group.expire_members(now_ms, self.session_timeout_ms, topics);
-        let copy = group.clone();
-        for member in gone {
-            self.release_member(&mut inner, group_id, &member);
-        }
-        Some(copy)
+    /// A copy of a share group (ShareGroupDescribe), `None` when there is none. Members whose
+    /// session ended leave at the share-partition timer's next step (`expire_members`, within a second).
+    pub fn describe(&self, group_id: &str) -> Option<ShareGroup> {
+        self.inner.lock().groups.get(group_id).cloned()
     }
 
     /// Every share group here with its state name (ListGroups).
@@ -406,13 +378,14 @@ impl ShareCoordinator {
             .collect()
     }
 
-    /// The topics a share group's members subscribed to (DescribeShareGroupOffsets for all topics).
-    pub fn subscribed_topics(&self, group_id: &str) -> BTreeSet<String> {
+    /// The topics with share-partition state of a share group (its `ShareGroupStatePartitionMetadata`:
+    /// what DescribeShareGroupOffsets reports when asked for all topics).
+    pub fn state_topics(&self, group_id: &str) -> BTreeSet<String> {
         self.inner
             .lock()
             .groups
             .get(group_id)
-            .map(|g| g.subscribed_topics.clone())
+            .map(ShareGroup::state_topic_names)
             .unwrap_or_default()
     }
 
@@ -493,6 +466,7 @@ pub fn from_snapshot(s: &ShareSnapshot) -> SharePartition {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::group::share::group::ShareHeartbeat;
 
     fn heartbeat(member: &str, epoch: i32) -> ShareHeartbeat {
         ShareHeartbeat {
@@ -512,7 +486,7 @@ mod tests {
         let topic = Uuid::from_u128(9);
         let topics = BTreeMap::from([("jobs".to_string(), (topic, 1))]);
         let key: SharePartitionKey = ("g".to_string(), topic, 0);
-        sc.heartbeat("g", heartbeat(member, 0), &topics, 0).unwrap();
+        sc.heartbeat("g", heartbeat(member, 0), &topics, 0, |_| Ok(())).unwrap();
         let persisted = ShareSnapshot {
             snapshot_epoch: 0,
             state_epoch: 2,
@@ -539,7 +513,7 @@ mod tests {
     fn a_leaving_members_release_is_a_change_the_timer_persists() {
         let (sc, key, topics) = held("m");
         let available = sc.subscribe_available();
-        sc.heartbeat("g", heartbeat("m", -1), &topics, 10).unwrap();
+        sc.heartbeat("g", heartbeat("m", -1), &topics, 10, |_| Ok(())).unwrap();
         // The timer's next step writes it: the records available, delivered once, the state epoch
         // the share partition was loaded with (else its share coordinator would fence the write).
         assert_eq!(sc.unpersisted_keys(), vec![key.clone()]);

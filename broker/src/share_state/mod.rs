@@ -5,10 +5,13 @@
 //! acks=all), `persister` (what a share partition's leader calls: the share coordinator
 //! in-process or over the inter-broker connection; also what the group coordinator calls for
 //! AlterShareGroupOffsets and DescribeShareGroupOffsets), `timer` (releases expired acquisition
-//! locks on time and persists changes no request writes). The share partitions themselves are
+//! locks on time and persists changes no request writes, and expires share group members),
+//! `initialize` (the group coordinator starts a share partition's state when a share group first
+//! subscribes to its topic, and deletes it with the group). The share partitions themselves are
 //! `group::share` and `group::share_coordinator`.
 
 pub mod coordinator;
+pub mod initialize;
 pub mod persister;
 pub mod records;
 pub mod timer;

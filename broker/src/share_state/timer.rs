@@ -9,7 +9,9 @@
 //! It sleeps until the earliest lock expiry of this broker's share partitions (found by a walk over
 //! their in-flight records; at most a second, so a lock taken meanwhile is not missed by more than
 //! that), or until the share runtime wakes it (`ShareCoordinator::timer_wake`). Releasing wakes the
-//! ShareFetches waiting for records (`ShareCoordinator::subscribe_available`). Writes go through
+//! ShareFetches waiting for records (`ShareCoordinator::subscribe_available`). At each wake-up it
+//! also ends the sessions of share group members that stopped heartbeating (their records go to
+//! `__consumer_offsets`), so an idle group empties, also after a load brought its members back. Writes go through
 //! `persister::flush`, one writer per share partition; a write that fails is tried again at the
 //! next wake-up, its error logged once per interval with a count.
 
@@ -38,6 +40,13 @@ pub async fn run(broker: Arc<Broker>, shutdown: CancellationToken) {
             _ = shutdown.cancelled() => return,
             _ = tokio::time::sleep(sleep) => {}
             _ = share.timer_wake.notified() => {}
+        }
+        if !share.group_ids().is_empty() {
+            // Share group members whose session ended leave (also those a load brought back).
+            let topics = crate::api::share_group_heartbeat::share_topics(&broker);
+            broker
+                .groups
+                .expire_share_members(&*broker, &topics, crate::util::now_ms());
         }
         let released = share.expire_locks(crate::util::now_ms());
         if released > 0 {

@@ -16,6 +16,8 @@ pub type Assignment = BTreeMap<Uuid, BTreeSet<i32>>;
 pub struct ShareMember {
     pub member_id: String,
     pub member_epoch: i32,
+    /// The epoch before the last bump (`ShareGroupCurrentMemberAssignment` keeps it, as Kafka does).
+    pub previous_member_epoch: i32,
     pub rack_id: Option<String>,
     pub client_id: String,
     pub client_host: String,
@@ -30,10 +32,33 @@ pub struct ShareGroup {
     pub group_epoch: i32,
     pub assignment_epoch: i32,
     pub members: BTreeMap<String, ShareMember>,
-    /// Every topic a member subscribed to since this broker became the group's coordinator: the
-    /// topics DescribeShareGroupOffsets reports when asked for all (Kafka keeps the initialized
-    /// partitions durably, in ShareGroupStatePartitionMetadata records; here they are in memory).
-    pub subscribed_topics: BTreeSet<String>,
+    /// The share partitions whose state the group coordinator started in the share coordinator
+    /// (Kafka's `ShareGroupStatePartitionMetadata`): what DescribeShareGroupOffsets reports when
+    /// asked for all topics, and what deleting the group deletes.
+    pub state_partitions: StatePartitions,
+}
+
+/// Partitions by topic id, with the topic's name (`TopicPartitionsInfo` of the records).
+pub type TopicPartitionsInfo = BTreeMap<Uuid, (String, BTreeSet<i32>)>;
+
+/// `ShareGroupStatePartitionMetadataValue`: share partitions being initialized in the share
+/// coordinator (written before the InitializeShareGroupState call, so a coordinator that fails
+/// over knows to try again), those initialized, and topics whose state is being deleted.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StatePartitions {
+    pub initializing: TopicPartitionsInfo,
+    pub initialized: TopicPartitionsInfo,
+    pub deleting: BTreeMap<Uuid, String>,
+}
+
+impl StatePartitions {
+    pub fn is_empty(&self) -> bool {
+        self.initializing.is_empty() && self.initialized.is_empty() && self.deleting.is_empty()
+    }
+}
+
+fn contains(info: &TopicPartitionsInfo, topic: &Uuid, partition: i32) -> bool {
+    info.get(topic).is_some_and(|(_, ps)| ps.contains(&partition))
 }
 
 /// One ShareGroupHeartbeat, validated.
@@ -63,6 +88,8 @@ pub enum ShareHeartbeatError {
     FencedMemberEpoch(String),
     InvalidRequest(String),
     GroupMaxSizeReached(String),
+    /// The step's records could not be appended to `__consumer_offsets` (the step is undone).
+    NotPersisted(kafka_protocol::error::ResponseError),
 }
 
 impl ShareGroup {
@@ -89,16 +116,14 @@ impl ShareGroup {
             ));
         }
         if hb.member_epoch == -1 {
-            self.members.remove(&hb.member_id);
-            self.reassign(topics);
+            if self.members.remove(&hb.member_id).is_some() {
+                self.member_removed(topics);
+            }
             return Ok(ShareHeartbeatAnswer {
                 member_id: hb.member_id,
                 member_epoch: -1,
                 assignment: None,
             });
-        }
-        if let Some(names) = &hb.subscribed_topic_names {
-            self.subscribed_topics.extend(names.iter().cloned());
         }
         let full = hb.subscribed_topic_names.is_some();
         let known = self.members.contains_key(&hb.member_id);
@@ -116,6 +141,7 @@ impl ShareGroup {
             let member = self.members.entry(hb.member_id.clone()).or_insert_with(|| ShareMember {
                 member_id: hb.member_id.clone(),
                 member_epoch: 0,
+                previous_member_epoch: 0,
                 rack_id: None,
                 client_id: String::new(),
                 client_host: String::new(),
@@ -174,9 +200,20 @@ impl ShareGroup {
             for id in &expired {
                 self.members.remove(id);
             }
-            self.reassign(topics);
+            self.member_removed(topics);
         }
         expired
+    }
+
+    /// A member left or was fenced: as in Kafka, the group epoch moves (a new epoch record), and the
+    /// members whose assignment changes with it move to it; the others keep their epoch.
+    fn member_removed(&mut self, topics: &BTreeMap<String, (Uuid, i32)>) {
+        self.group_epoch += 1;
+        let target = simple_assign(&self.members, topics);
+        if self.members.iter().any(|(id, m)| target.get(id) != Some(&m.assignment)) {
+            self.group_epoch -= 1;
+            self.reassign(topics);
+        }
     }
 
     /// Recomputes the target assignment; when any member's changes (or a member is new), the group
@@ -194,8 +231,94 @@ impl ShareGroup {
         self.assignment_epoch = self.group_epoch;
         for (id, m) in self.members.iter_mut() {
             m.assignment = target.get(id).cloned().unwrap_or_default();
+            m.previous_member_epoch = m.member_epoch;
             m.member_epoch = self.group_epoch;
         }
+    }
+
+    /// The existing partitions of the topics the members subscribe to.
+    pub fn subscribed_partitions(&self, topics: &BTreeMap<String, (Uuid, i32)>) -> TopicPartitionsInfo {
+        let names: BTreeSet<&String> = self
+            .members
+            .values()
+            .flat_map(|m| m.subscribed_topic_names.iter())
+            .collect();
+        names
+            .into_iter()
+            .filter_map(|name| {
+                let &(id, count) = topics.get(name)?;
+                (count > 0).then(|| (id, (name.clone(), (0..count).collect())))
+            })
+            .collect()
+    }
+
+    /// Kafka's `subscribedTopicsChangeMap`: the subscribed partitions whose state is not initialized
+    /// yet (those still initializing included: their InitializeShareGroupState is tried again).
+    pub fn partitions_to_initialize(&self, topics: &BTreeMap<String, (Uuid, i32)>) -> TopicPartitionsInfo {
+        let mut out = TopicPartitionsInfo::new();
+        for (id, (name, partitions)) in self.subscribed_partitions(topics) {
+            let missing: BTreeSet<i32> = partitions
+                .into_iter()
+                .filter(|p| !contains(&self.state_partitions.initialized, &id, *p))
+                .collect();
+            if !missing.is_empty() {
+                out.insert(id, (name, missing));
+            }
+        }
+        out
+    }
+
+    /// Adds partitions to the initializing ones; whether any was new there.
+    pub fn mark_initializing(&mut self, partitions: &TopicPartitionsInfo) -> bool {
+        let mut changed = false;
+        for (id, (name, ps)) in partitions {
+            let entry = self
+                .state_partitions
+                .initializing
+                .entry(*id)
+                .or_insert_with(|| (name.clone(), BTreeSet::new()));
+            for p in ps {
+                changed |= entry.1.insert(*p);
+            }
+        }
+        changed
+    }
+
+    /// Moves partitions from initializing to initialized; whether anything changed.
+    pub fn mark_initialized(&mut self, partitions: &TopicPartitionsInfo) -> bool {
+        let before = self.state_partitions.clone();
+        for (id, (name, ps)) in partitions {
+            if let Some((_, initializing)) = self.state_partitions.initializing.get_mut(id) {
+                initializing.retain(|p| !ps.contains(p));
+                if initializing.is_empty() {
+                    self.state_partitions.initializing.remove(id);
+                }
+            }
+            self.state_partitions
+                .initialized
+                .entry(*id)
+                .or_insert_with(|| (name.clone(), BTreeSet::new()))
+                .1
+                .extend(ps.iter().copied());
+        }
+        before != self.state_partitions
+    }
+
+    /// Forgets a topic's share-partition state (DeleteShareGroupOffsets deleted it): a later
+    /// subscription initializes it again.
+    pub fn forget_state_topic(&mut self, topic: &Uuid) {
+        self.state_partitions.initializing.remove(topic);
+        self.state_partitions.initialized.remove(topic);
+    }
+
+    /// The names of the topics with share-partition state (initialized or initializing).
+    pub fn state_topic_names(&self) -> BTreeSet<String> {
+        let sp = &self.state_partitions;
+        sp.initialized
+            .values()
+            .chain(sp.initializing.values())
+            .map(|(name, _)| name.clone())
+            .collect()
     }
 }
 

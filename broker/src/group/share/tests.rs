@@ -292,3 +292,22 @@ fn share_session_epochs() {
     assert_eq!(s.step("g", "m", -1, &[], &[], 10), Ok(SessionStep::Closed));
     assert!(s.is_empty());
 }
+
+#[test]
+fn a_leaving_member_moves_the_group_epoch_but_fences_no_one() {
+    let mut g = ShareGroup::default();
+    g.heartbeat(join("a", &["one"]), &topics(), 10, 0).unwrap();
+    g.heartbeat(join("b", &["one"]), &topics(), 10, 0).unwrap();
+    assert_eq!(g.group_epoch, 2);
+    let mut leave = join("a", &["one"]);
+    leave.member_epoch = -1;
+    g.heartbeat(leave, &topics(), 10, 1).unwrap();
+    assert_eq!(g.group_epoch, 3, "Kafka bumps the group epoch when a member leaves");
+    // b shared the one partition and still has it: it keeps its epoch and its heartbeat is accepted.
+    let mut hb = join("b", &["one"]);
+    hb.member_epoch = 2;
+    hb.subscribed_topic_names = None;
+    let answer = g.heartbeat(hb, &topics(), 10, 2).unwrap();
+    assert_eq!(answer.member_epoch, 2);
+    assert_eq!(answer.assignment, None, "nothing changed for b");
+}
