@@ -1,8 +1,11 @@
 //! `IsrClient`: sends a leader's ISR changes to the controller with AlterPartition (KIP-497) and settles
 //! them in the partition's `LeaderState` when the answer comes (Kafka's `AlterPartitionManager`).
 //!
-//! One request per change, each in its own task, on the controller channel's ISR lane. A change the
-//! controller refused is dropped from the leader state, so the next fetch or shrink round proposes it
+//! Each change is followed by its own task, but the changes are sent together: one AlterPartition
+//! request at a time on the controller channel's ISR lane carries every change waiting then (as
+//! Kafka's `AlterPartitionManager` batches its pending items), so a leader whose follower left or came
+//! back changes the ISRs of all its partitions in a round trip or two, not one request per partition
+//! one after another. A change the controller refused is dropped from the leader state, so the next fetch or shrink round proposes it
 //! again from fresh state; an unanswered one is sent again (it may have been committed), and one that
 //! may have been committed by an unanswered attempt stays pending until metadata settles it
 //! (`partition_state::isr_change_failure`). Refusals are logged once per interval per kind, with a count.
@@ -13,6 +16,7 @@ use std::time::Duration;
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::alter_partition_request::{BrokerState, PartitionData, TopicData};
 use kafka_protocol::messages::{AlterPartitionRequest, ApiKey, BrokerId, RequestKind, ResponseKind};
+use tokio::sync::{mpsc, oneshot};
 
 use super::hosted::{HostedPartition, Role};
 use super::partition_state::{isr_change_failure, IsrChangeFailure, IsrProposal};
@@ -40,6 +44,20 @@ pub struct IsrClient {
     member_epochs: Arc<dyn Fn(i32) -> i64 + Send + Sync>,
     refusals: RateLimitedLog,
     counters: ReplicationCounters,
+    /// The batching sender's queue (started with the first change).
+    queue: std::sync::OnceLock<mpsc::UnboundedSender<Pending>>,
+}
+
+/// A controller's answer about one partition: the committed ISR and partition epoch, or its error
+/// (`None`: no answer, or none that says what happened) and a description.
+type Answer = Result<(Vec<i32>, i32), (Option<ResponseError>, String)>;
+
+/// A change waiting for the next AlterPartition request.
+struct Pending {
+    topic_id: uuid::Uuid,
+    partition: i32,
+    proposal: IsrProposal,
+    reply: oneshot::Sender<Answer>,
 }
 
 impl IsrClient {
@@ -57,6 +75,7 @@ impl IsrClient {
             member_epochs,
             counters,
             refusals: RateLimitedLog::new(Duration::from_secs(10)),
+            queue: std::sync::OnceLock::new(),
         }
     }
 
@@ -128,33 +147,76 @@ impl IsrClient {
         });
     }
 
-    /// The controller's answer: the committed ISR and partition epoch, or its error (`None`: no answer,
-    /// or none that says what happened) and a description.
-    async fn send(
-        &self,
-        hosted: &HostedPartition,
-        proposal: &IsrProposal,
-    ) -> Result<(Vec<i32>, i32), (Option<ResponseError>, String)> {
-        let members = proposal
-            .isr
-            .iter()
-            .map(|id| {
-                BrokerState::default()
-                    .with_broker_id(BrokerId(*id))
-                    .with_broker_epoch((self.member_epochs)(*id))
-            })
-            .collect();
+    /// The controller's answer about `proposal`, sent in the next batch.
+    async fn send(self: &Arc<Self>, hosted: &HostedPartition, proposal: &IsrProposal) -> Answer {
+        let queue = self.queue.get_or_init(|| {
+            let (tx, rx) = mpsc::unbounded_channel();
+            tokio::spawn(self.clone().send_batches(rx));
+            tx
+        });
+        let (reply, answer) = oneshot::channel();
+        let pending = Pending {
+            topic_id: hosted.topic_id,
+            partition: hosted.tp.partition,
+            proposal: proposal.clone(),
+            reply,
+        };
+        if queue.send(pending).is_err() {
+            return Err((None, "the ISR change sender stopped".into()));
+        }
+        answer
+            .await
+            .unwrap_or_else(|_| Err((None, "the ISR change sender stopped".into())))
+    }
+
+    /// One AlterPartition request at a time, each with every change that waited meanwhile.
+    async fn send_batches(self: Arc<Self>, mut queue: mpsc::UnboundedReceiver<Pending>) {
+        while let Some(first) = queue.recv().await {
+            let mut batch = vec![first];
+            while let Ok(more) = queue.try_recv() {
+                batch.push(more);
+            }
+            let answers = self.send_batch(&batch).await;
+            for (pending, answer) in batch.into_iter().zip(answers) {
+                let _ = pending.reply.send(answer);
+            }
+        }
+    }
+
+    /// Sends `batch` as one request; the answers in batch order.
+    async fn send_batch(&self, batch: &[Pending]) -> Vec<Answer> {
+        let mut topics: Vec<TopicData> = Vec::new();
+        for pending in batch {
+            let members = pending
+                .proposal
+                .isr
+                .iter()
+                .map(|id| {
+                    BrokerState::default()
+                        .with_broker_id(BrokerId(*id))
+                        .with_broker_epoch((self.member_epochs)(*id))
+                })
+                .collect();
+            let partition = PartitionData::default()
+                .with_partition_index(pending.partition)
+                .with_leader_epoch(pending.proposal.leader_epoch)
+                .with_new_isr_with_epochs(members)
+                .with_partition_epoch(pending.proposal.partition_epoch);
+            match topics.iter_mut().find(|t| t.topic_id == pending.topic_id) {
+                Some(topic) => topic.partitions.push(partition),
+                None => topics.push(
+                    TopicData::default()
+                        .with_topic_id(pending.topic_id)
+                        .with_partitions(vec![partition]),
+                ),
+            }
+        }
         let request = AlterPartitionRequest::default()
             .with_broker_id(BrokerId(self.local_id))
             .with_broker_epoch((self.broker_epoch)())
-            .with_topics(vec![TopicData::default()
-                .with_topic_id(hosted.topic_id)
-                .with_partitions(vec![PartitionData::default()
-                    .with_partition_index(hosted.tp.partition)
-                    .with_leader_epoch(proposal.leader_epoch)
-                    .with_new_isr_with_epochs(members)
-                    .with_partition_epoch(proposal.partition_epoch)])]);
-        let response = self
+            .with_topics(topics);
+        let all = |e: (Option<ResponseError>, String)| batch.iter().map(|_| Err(e.clone())).collect();
+        let response = match self
             .controller
             .send(
                 Lane::Isr,
@@ -164,24 +226,38 @@ impl IsrClient {
                 TIMEOUT,
             )
             .await
-            .map_err(|e| (None, e))?;
-        let ResponseKind::AlterPartition(response) = response else {
-            return Err((
-                None,
-                "the controller answered AlterPartition with another response".into(),
-            ));
+        {
+            Ok(ResponseKind::AlterPartition(response)) => response,
+            Ok(_) => {
+                return all((
+                    None,
+                    "the controller answered AlterPartition with another response".into(),
+                ))
+            }
+            Err(e) => return all((None, e)),
         };
         if response.error_code != 0 {
-            return Err(refusal(response.error_code));
+            return all(refusal(response.error_code));
         }
-        let partition = response.topics.first().and_then(|t| t.partitions.first()).ok_or((
-            None,
-            "the controller's AlterPartition answer names no partition".to_string(),
-        ))?;
-        if partition.error_code != 0 {
-            return Err(refusal(partition.error_code));
-        }
-        Ok((partition.isr.iter().map(|b| b.0).collect(), partition.partition_epoch))
+        batch
+            .iter()
+            .map(|pending| {
+                let partition = response
+                    .topics
+                    .iter()
+                    .filter(|t| t.topic_id == pending.topic_id)
+                    .flat_map(|t| &t.partitions)
+                    .find(|p| p.partition_index == pending.partition)
+                    .ok_or((
+                        None,
+                        "the controller's AlterPartition answer does not name the partition".to_string(),
+                    ))?;
+                if partition.error_code != 0 {
+                    return Err(refusal(partition.error_code));
+                }
+                Ok((partition.isr.iter().map(|b| b.0).collect(), partition.partition_epoch))
+            })
+            .collect()
     }
 }
 

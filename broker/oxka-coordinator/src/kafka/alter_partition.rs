@@ -28,28 +28,41 @@ pub async fn handle(ctx: &ClientContext, version: i16, request: AlterPartitionRe
         }
         Some(_) => {}
     }
-    let mut topics = Vec::with_capacity(request.topics.len());
-    for topic in &request.topics {
-        let name = image
-            .topics
-            .iter()
-            .find(|(_, t)| t.topic_id == topic.topic_id)
-            .map(|(n, _)| n.clone());
-        let mut partitions = Vec::with_capacity(topic.partitions.len());
-        for wanted in &topic.partitions {
+    // Every partition's change is validated and proposed at once (Kafka's controller writes a
+    // request's changes in one batch): a leader that shrinks or expands the ISRs of many partitions
+    // after a broker left or came back waits for a round trip or two, not one commit per partition.
+    let names: Vec<Option<String>> = request
+        .topics
+        .iter()
+        .map(|topic| {
+            image
+                .topics
+                .iter()
+                .find(|(_, t)| t.topic_id == topic.topic_id)
+                .map(|(n, _)| n.clone())
+        })
+        .collect();
+    let image = &image;
+    let answers = futures::future::join_all(request.topics.iter().zip(&names).flat_map(|(topic, name)| {
+        topic.partitions.iter().map(move |wanted| async move {
             let answer = PartitionData::default().with_partition_index(wanted.partition_index);
-            let Some(name) = name.as_deref() else {
-                partitions.push(answer.with_error_code(ResponseError::UnknownTopicId.code()));
-                continue;
-            };
-            partitions.push(alter(ctx, &image, version, request.broker_id.0, name, wanted, answer).await);
-        }
-        topics.push(
+            match name.as_deref() {
+                None => answer.with_error_code(ResponseError::UnknownTopicId.code()),
+                Some(name) => alter(ctx, image, version, request.broker_id.0, name, wanted, answer).await,
+            }
+        })
+    }))
+    .await;
+    let mut answers = answers.into_iter();
+    let topics = request
+        .topics
+        .iter()
+        .map(|topic| {
             TopicData::default()
                 .with_topic_id(topic.topic_id)
-                .with_partitions(partitions),
-        );
-    }
+                .with_partitions(answers.by_ref().take(topic.partitions.len()).collect())
+        })
+        .collect();
     response.with_topics(topics)
 }
 
@@ -299,5 +312,95 @@ mod tests {
             validate(&image, 3, 1, "t", &wanted(&[(1, 1), (2, 2)], 0, 1)).unwrap().1,
             vec![1, 2]
         );
+    }
+
+    /// Many partitions in one request, as a leader batches them: each is validated and committed on its
+    /// own (one stale change is refused, the others committed), and the answer keeps the request's
+    /// topics and partitions in order.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn one_request_changes_the_isrs_of_many_partitions_each_on_its_own() {
+        let dir = tempfile::tempdir().unwrap();
+        let node = crate::testing::single_voter(0, dir.path()).await;
+        let ctx = ClientContext::new(node, Default::default(), 9000);
+        let write = |command| {
+            let ctx = &ctx;
+            async move { ctx.node.write(command).await.unwrap() }
+        };
+        for id in [1, 2] {
+            write(MetadataCommand::RegisterBroker {
+                broker_id: id,
+                incarnation_id: uuid::Uuid::new_v4(),
+                endpoints: vec![],
+                rack: None,
+            })
+            .await;
+            let epoch = ctx.node.state.image().brokers[&id].epoch;
+            write(MetadataCommand::SetBrokerFenced {
+                broker_id: id,
+                broker_epoch: epoch,
+                fenced: false,
+            })
+            .await;
+        }
+        let ids = [uuid::Uuid::new_v4(), uuid::Uuid::new_v4()];
+        for (name, topic_id, count) in [("a", ids[0], 3), ("b", ids[1], 2)] {
+            write(MetadataCommand::CreateTopic {
+                name: name.into(),
+                topic_id,
+                assignment: vec![vec![1, 2]; count],
+                configs: Default::default(),
+            })
+            .await;
+        }
+        let image = ctx.node.state.image();
+        let shrink = |partition: i32, partition_epoch: i32| {
+            RequestPartition::default()
+                .with_partition_index(partition)
+                .with_leader_epoch(0)
+                .with_partition_epoch(partition_epoch)
+                .with_new_isr_with_epochs(vec![BrokerState::default()
+                    .with_broker_id(BrokerId(1))
+                    .with_broker_epoch(image.brokers[&1].epoch)])
+        };
+        let request = AlterPartitionRequest::default()
+            .with_broker_id(BrokerId(1))
+            .with_broker_epoch(image.brokers[&1].epoch)
+            .with_topics(vec![
+                kafka_protocol::messages::alter_partition_request::TopicData::default()
+                    .with_topic_id(ids[0])
+                    .with_partitions(vec![shrink(2, 0), shrink(0, 0), shrink(1, 5)]),
+                kafka_protocol::messages::alter_partition_request::TopicData::default()
+                    .with_topic_id(ids[1])
+                    .with_partitions(vec![shrink(1, 0), shrink(0, 0)]),
+            ]);
+        let response = handle(&ctx, 3, request).await;
+        assert_eq!(response.error_code, 0);
+        let answered: Vec<(uuid::Uuid, i32, i16, Vec<i32>, i32)> = response
+            .topics
+            .iter()
+            .flat_map(|t| {
+                t.partitions.iter().map(|p| {
+                    let isr = p.isr.iter().map(|b| b.0).collect();
+                    (t.topic_id, p.partition_index, p.error_code, isr, p.partition_epoch)
+                })
+            })
+            .collect();
+        let stale = ResponseError::InvalidUpdateVersion.code();
+        assert_eq!(
+            answered,
+            vec![
+                (ids[0], 2, 0, vec![1], 1),
+                (ids[0], 0, 0, vec![1], 1),
+                (ids[0], 1, stale, vec![], 0),
+                (ids[1], 1, 0, vec![1], 1),
+                (ids[1], 0, 0, vec![1], 1),
+            ]
+        );
+        let image = ctx.node.state.image();
+        let isrs: Vec<Vec<i32>> = ["a", "b"]
+            .iter()
+            .flat_map(|t| image.topics[*t].partitions.iter().map(|p| p.isr.clone()))
+            .collect();
+        assert_eq!(isrs, vec![vec![1], vec![1, 2], vec![1], vec![1], vec![1]]);
     }
 }
