@@ -9,7 +9,7 @@
 //! when it is applied (two racing CreateTopic for one name) is rejected identically everywhere, and the
 //! rejection is the answer the proposer gets.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use oxka_protocol::scram::{Credential, Mechanism};
 
@@ -516,6 +516,19 @@ fn check_assignment(assignment: &[Vec<i32>], replication_factor: Option<usize>) 
 /// the old ISR had are lost). Returns the `AlterPartition` commands to propose; applying them and
 /// running this again returns nothing.
 pub fn partition_leadership_changes(image: &ClusterImage) -> Vec<MetadataCommand> {
+    partition_leadership_changes_avoiding(image, &BTreeSet::new())
+}
+
+/// `partition_leadership_changes`, where a partition that needs a new leader gets one of
+/// `recently_restarted` (brokers that registered in the last moments) only when no other live ISR
+/// member can lead it. A client that resolved a restarted broker's name before its restart may still
+/// hold its previous address (the JVM keeps a resolved name for 30 s; on Kubernetes a re-created pod
+/// has a new IP), and would reach a partition moved to it only after connection attempts to that
+/// address time out: the next broker's restart in a roll would stall its writes for seconds.
+pub fn partition_leadership_changes_avoiding(
+    image: &ClusterImage,
+    recently_restarted: &BTreeSet<i32>,
+) -> Vec<MetadataCommand> {
     let live = |b: &i32| image.brokers.get(b).is_some_and(|r| !r.fenced);
     let mut out = Vec::new();
     for (name, topic) in &image.topics {
@@ -533,7 +546,11 @@ pub fn partition_leadership_changes(image: &ClusterImage) -> Vec<MetadataCommand
             let mut leader = if p.leader >= 0 && live(&p.leader) && isr.contains(&p.leader) {
                 p.leader
             } else {
-                p.replicas.iter().copied().find(|r| live_isr.contains(r)).unwrap_or(-1)
+                let candidates = || p.replicas.iter().copied().filter(|r| live_isr.contains(r));
+                candidates()
+                    .find(|r| !recently_restarted.contains(r))
+                    .or_else(|| candidates().next())
+                    .unwrap_or(-1)
             };
             if leader < 0 && unclean {
                 if let Some(r) = p.replicas.iter().copied().find(|r| live(r)) {
@@ -727,6 +744,53 @@ mod tests {
             apply(&mut image, 3, &shrink(0)),
             MetadataResponse::Rejected { error_code: 74, .. }
         ));
+    }
+
+    #[test]
+    fn a_just_restarted_broker_gets_leadership_only_when_no_other_isr_member_can_take_it() {
+        let mut image = ClusterImage::default();
+        for id in [1, 2, 3] {
+            register(&mut image, id, id as u64);
+            let unfence = MetadataCommand::SetBrokerFenced {
+                broker_id: id,
+                broker_epoch: id as i64,
+                fenced: false,
+            };
+            apply(&mut image, 10 + id as u64, &unfence);
+        }
+        assert_eq!(
+            apply(&mut image, 20, &create("t", vec![vec![1, 2, 3]])),
+            MetadataResponse::Done
+        );
+        assert_eq!(
+            apply(&mut image, 21, &create("u", vec![vec![1, 2]])),
+            MetadataResponse::Done
+        );
+        let fence = MetadataCommand::SetBrokerFenced {
+            broker_id: 1,
+            broker_epoch: 1,
+            fenced: true,
+        };
+        apply(&mut image, 30, &fence);
+        let leaders = |changes: Vec<MetadataCommand>| -> Vec<i32> {
+            changes
+                .iter()
+                .map(|c| match c {
+                    MetadataCommand::AlterPartition { leader, .. } => *leader,
+                    other => panic!("{other:?}"),
+                })
+                .collect()
+        };
+        assert_eq!(
+            leaders(partition_leadership_changes(&image)),
+            vec![2, 2],
+            "replica order: the next replica in the ISR"
+        );
+        // Broker 2 has just restarted: t-0 goes to 3; u-0 has no other replica, so 2 leads it anyway.
+        assert_eq!(
+            leaders(partition_leadership_changes_avoiding(&image, &BTreeSet::from([2]))),
+            vec![3, 2]
+        );
     }
 
     #[test]

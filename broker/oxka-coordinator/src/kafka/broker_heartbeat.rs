@@ -19,7 +19,7 @@ use kafka_protocol::protocol::VersionRange;
 use tracing::{info, warn};
 
 use super::{propose_all, ClientContext};
-use crate::image::{error_code, partition_leadership_changes, MetadataCommand, MetadataResponse};
+use crate::image::{error_code, partition_leadership_changes_avoiding, MetadataCommand, MetadataResponse};
 use crate::ClusterImage;
 
 pub const VERSIONS: VersionRange = VersionRange { min: 0, max: 1 };
@@ -86,7 +86,7 @@ pub async fn handle(ctx: &ClientContext, request: BrokerHeartbeatRequest) -> Bro
 async fn move_leadership_off(ctx: &ClientContext, broker_id: i32) -> Result<(), i16> {
     for _ in 0..SHUTDOWN_ROUNDS {
         let image = ctx.node.state.image();
-        let changes = partition_leadership_changes(&image);
+        let changes = partition_leadership_changes_avoiding(&image, &ctx.recently_restarted());
         if leads_no_partition(&image, broker_id) && changes.is_empty() {
             info!(
                 broker_id,
@@ -143,7 +143,7 @@ mod tests {
     use uuid::Uuid;
 
     use super::*;
-    use crate::image::apply;
+    use crate::image::{apply, partition_leadership_changes};
     use crate::kafka::dispatch;
     use crate::testing::single_voter;
 

@@ -47,6 +47,9 @@ pub async fn handle(ctx: &ClientContext, request: BrokerRegistrationRequest) -> 
     };
     match ctx.node.write(command).await {
         Ok(MetadataResponse::BrokerRegistered { broker_epoch }) => {
+            ctx.registered_at
+                .lock()
+                .insert(request.broker_id.0, oxka_protocol::util::now_ms());
             ctx.heartbeats.lock().insert(request.broker_id.0, super::now_ms());
             response.with_broker_epoch(broker_epoch)
         }

@@ -27,9 +27,18 @@ pub struct ClientContext {
     /// Per broker: the metadata offset its last heartbeat reported and when (ms since the epoch), for
     /// DescribeQuorum's observers (only meaningful on the controller).
     pub broker_offsets: Mutex<BTreeMap<i32, (i64, i64)>>,
+    /// When each broker last registered, in ms since the epoch (only meaningful on the controller):
+    /// leadership goes to a just-restarted broker only when no other replica can take it
+    /// (`recently_restarted`).
+    pub registered_at: Mutex<BTreeMap<i32, i64>>,
     /// Cancelled when the member shuts down: long-polls (MetadataFetch) stop waiting and answer.
     pub shutdown: CancellationToken,
 }
+
+/// How long after its registration a broker counts as just restarted for leader elections: the JVM's
+/// default cache time for a resolved name (`networkaddress.cache.ttl`, 30 s), so that clients no
+/// longer hold the address its previous incarnation had.
+pub const RESTART_SETTLE_MS: i64 = 30_000;
 
 impl ClientContext {
     pub fn new(node: CoordinatorNode, voters: BTreeMap<CoordinatorId, Voter>, session_timeout_ms: u64) -> Self {
@@ -40,8 +49,18 @@ impl ClientContext {
             heartbeats: Mutex::default(),
             caught_up: Mutex::default(),
             broker_offsets: Mutex::default(),
+            registered_at: Mutex::default(),
             shutdown: CancellationToken::new(),
         }
+    }
+
+    /// The brokers that registered less than `RESTART_SETTLE_MS` ago, as this controller saw them (a
+    /// new controller knows of none).
+    pub fn recently_restarted(&self) -> std::collections::BTreeSet<i32> {
+        let now = oxka_protocol::util::now_ms();
+        let mut registered = self.registered_at.lock();
+        registered.retain(|_, at| now - *at < RESTART_SETTLE_MS);
+        registered.keys().copied().collect()
     }
 
     /// Makes long-polls end when `shutdown` is cancelled (without it they end after their own wait).

@@ -63,7 +63,7 @@ pub async fn fence_expired_brokers(ctx: Arc<ClientContext>, shutdown: Cancellati
 /// returned get it back as leader. Refusals are left for the next round (the liveness duty's tick).
 pub async fn reconcile_leadership(ctx: &ClientContext) {
     let image = ctx.node.state.image();
-    let changes = crate::image::partition_leadership_changes(&image);
+    let changes = crate::image::partition_leadership_changes_avoiding(&image, &ctx.recently_restarted());
     let completions = crate::image::reassignment_completions(&image);
     for outcome in propose_all(ctx, changes.into_iter().chain(completions).collect()).await {
         if let Err((_, message)) = outcome {
