@@ -91,11 +91,23 @@ case "${1:-both}" in
     pids=("$!")
     bash "${BASH_SOURCE[0]}" rest >"${logs[1]}" 2>&1 &
     pids+=("$!")
-    trap 'kill "${pids[@]}" 2>/dev/null; rm -f "${logs[@]}"' EXIT
+    # On the way out (Ctrl-C, a failure), stop the lanes still running and drop their logs. Each lane's
+    # pid is forgotten once it is waited for: the number may belong to another process by then. Every
+    # command here must succeed: under `set -e` a failing one in an EXIT trap (a kill of a lane that
+    # already ended) made this script exit 1 after every test had passed, and CI stopped there.
+    stop_lanes() {
+      local p
+      for p in "${pids[@]}"; do
+        [[ -z $p ]] || kill "$p" 2>/dev/null || true
+      done
+      rm -f "${logs[@]}"
+    }
+    trap stop_lanes EXIT
     failed=0
     for i in 0 1; do
       status=0
       wait "${pids[$i]}" || status=$?
+      pids[i]=""
       printf '\n=== test lane %s: its output\n' "$([[ $i == 0 ]] && echo waits || echo rest)"
       cat "${logs[$i]}"
       [[ $status -eq 0 ]] || failed=1
