@@ -746,8 +746,8 @@ mod tests {
         ));
     }
 
-    #[test]
-    fn a_just_restarted_broker_gets_leadership_only_when_no_other_isr_member_can_take_it() {
+    /// Brokers 1, 2 and 3 registered (broker epoch = id) and unfenced.
+    fn three_live_brokers() -> ClusterImage {
         let mut image = ClusterImage::default();
         for id in [1, 2, 3] {
             register(&mut image, id, id as u64);
@@ -758,6 +758,12 @@ mod tests {
             };
             apply(&mut image, 10 + id as u64, &unfence);
         }
+        image
+    }
+
+    #[test]
+    fn a_just_restarted_broker_gets_leadership_only_when_no_other_isr_member_can_take_it() {
+        let mut image = three_live_brokers();
         assert_eq!(
             apply(&mut image, 20, &create("t", vec![vec![1, 2, 3]])),
             MetadataResponse::Done
@@ -795,16 +801,7 @@ mod tests {
 
     #[test]
     fn fenced_leaders_are_replaced_from_the_live_isr_and_never_uncleanly() {
-        let mut image = ClusterImage::default();
-        for id in [1, 2, 3] {
-            register(&mut image, id, id as u64);
-            let unfence = MetadataCommand::SetBrokerFenced {
-                broker_id: id,
-                broker_epoch: id as i64,
-                fenced: false,
-            };
-            apply(&mut image, 10 + id as u64, &unfence);
-        }
+        let mut image = three_live_brokers();
         assert_eq!(
             apply(&mut image, 20, &create("t", vec![vec![1, 2, 3], vec![2, 3, 1]])),
             MetadataResponse::Done
