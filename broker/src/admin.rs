@@ -426,7 +426,8 @@ impl Broker {
     }
 }
 
-fn unexpected(response: &ResponseKind) -> TopicError {
+/// A controller answer of the wrong kind, as a TopicError.
+pub(crate) fn unexpected(response: &ResponseKind) -> TopicError {
     TopicError::new(
         ResponseError::UnknownServerError,
         format!("unexpected answer from the controller: {response:?}"),

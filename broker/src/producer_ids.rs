@@ -64,7 +64,8 @@ impl Blocks {
     }
 }
 
-/// The producer-id blocks of one broker.
+/// The producer-id blocks of one broker (a clone shares them: the background fetch holds one).
+#[derive(Clone)]
 pub struct ProducerIds {
     broker_id: i32,
     controller: Arc<ControllerChannel>,
@@ -111,14 +112,7 @@ impl ProducerIds {
         if self.fetching.swap(true, Ordering::AcqRel) {
             return;
         }
-        let this = ProducerIds {
-            broker_id: self.broker_id,
-            controller: self.controller.clone(),
-            session: self.session.clone(),
-            blocks: self.blocks.clone(),
-            fetching: self.fetching.clone(),
-            problems: self.problems.clone(),
-        };
+        let this = self.clone();
         tokio::spawn(async move {
             match this.fetch().await {
                 Ok((start, end)) => {
@@ -159,10 +153,7 @@ impl ProducerIds {
             .await
             .map_err(TopicError::unreachable)?;
         let ResponseKind::AllocateProducerIds(r) = response else {
-            return Err(TopicError::new(
-                kafka_protocol::error::ResponseError::UnknownServerError,
-                format!("unexpected answer from the controller: {response:?}"),
-            ));
+            return Err(crate::admin::unexpected(&response));
         };
         if r.error_code != 0 {
             return Err(TopicError::from_code(r.error_code, None));

@@ -202,6 +202,36 @@ mod tests {
         epochs
     }
 
+    /// One heartbeat from each registered broker (caught up with the metadata log): all unfenced.
+    async fn unfence(ctx: &ClientContext, epochs: &BTreeMap<i32, i64>) {
+        for (&id, &epoch) in epochs {
+            let heartbeat = BrokerHeartbeatRequest::default()
+                .with_broker_id(BrokerId(id))
+                .with_broker_epoch(epoch)
+                .with_current_metadata_offset(i64::MAX / 2);
+            let ResponseKind::BrokerHeartbeat(alive) =
+                dispatch(ctx, 1, RequestKind::BrokerHeartbeat(heartbeat)).await.unwrap()
+            else {
+                panic!("a heartbeat answer");
+            };
+            assert_eq!((alive.error_code, alive.is_fenced), (0, false));
+        }
+    }
+
+    /// Creates topic `t` through CreateTopics.
+    async fn create_topic(ctx: &ClientContext, partitions: i32, replication_factor: i16) {
+        let topic = CreatableTopic::default()
+            .with_name(super::super::str_bytes("t").into())
+            .with_num_partitions(partitions)
+            .with_replication_factor(replication_factor);
+        let create = CreateTopicsRequest::default().with_topics(vec![topic]);
+        let ResponseKind::CreateTopics(created) = dispatch(ctx, 7, RequestKind::CreateTopics(create)).await.unwrap()
+        else {
+            panic!("a CreateTopics answer");
+        };
+        assert_eq!(created.topics[0].error_code, 0, "{:?}", created.topics[0].error_message);
+    }
+
     #[test]
     fn fencing_then_reconciling_moves_all_leadership_off_a_broker() {
         let mut image = image_with(
@@ -319,22 +349,8 @@ mod tests {
                     .with_want_fence(want_fence),
             )
         };
-        for id in [1, 2] {
-            let ResponseKind::BrokerHeartbeat(alive) = dispatch(&ctx, 1, heartbeat(id, false)).await.unwrap() else {
-                panic!("a heartbeat answer");
-            };
-            assert_eq!((alive.error_code, alive.is_fenced), (0, false));
-        }
-        let topic = CreatableTopic::default()
-            .with_name(super::super::str_bytes("t").into())
-            .with_num_partitions(2)
-            .with_replication_factor(2);
-        let create = CreateTopicsRequest::default().with_topics(vec![topic]);
-        let ResponseKind::CreateTopics(created) = dispatch(&ctx, 7, RequestKind::CreateTopics(create)).await.unwrap()
-        else {
-            panic!("a CreateTopics answer");
-        };
-        assert_eq!(created.topics[0].error_code, 0, "{:?}", created.topics[0].error_message);
+        unfence(&ctx, &epochs).await;
+        create_topic(&ctx, 2, 2).await;
         let led_by_1 = |image: &ClusterImage| image.topics["t"].partitions.iter().filter(|p| p.leader == 1).count();
         assert_eq!(led_by_1(&ctx.node.state.image()), 1, "one partition each");
 
@@ -374,22 +390,8 @@ mod tests {
                     .with_want_shut_down(want_shut_down),
             )
         };
-        for id in [1, 2] {
-            let ResponseKind::BrokerHeartbeat(alive) = dispatch(&ctx, 1, heartbeat(id, false)).await.unwrap() else {
-                panic!("a heartbeat answer");
-            };
-            assert_eq!((alive.error_code, alive.is_fenced), (0, false));
-        }
-        let topic = CreatableTopic::default()
-            .with_name(super::super::str_bytes("t").into())
-            .with_num_partitions(1)
-            .with_replication_factor(2);
-        let create = CreateTopicsRequest::default().with_topics(vec![topic]);
-        let ResponseKind::CreateTopics(created) = dispatch(&ctx, 7, RequestKind::CreateTopics(create)).await.unwrap()
-        else {
-            panic!("a CreateTopics answer");
-        };
-        assert_eq!(created.topics[0].error_code, 0, "{:?}", created.topics[0].error_message);
+        unfence(&ctx, &epochs).await;
+        create_topic(&ctx, 1, 2).await;
         let p = ctx.node.state.image().topics["t"].partitions[0].clone();
         assert_eq!(p.isr.len(), 2);
         let follower = if p.leader == 1 { 2 } else { 1 };
