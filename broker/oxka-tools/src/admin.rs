@@ -1,7 +1,8 @@
 //! A small admin client over oxka-protocol's `ClientConnection`: connect to one broker of the
 //! bootstrap list, learn its API versions (ApiVersions), and send typed requests at the highest
 //! version both this tool (the `kafka-protocol` crate) and the broker speak. One request at a time;
-//! the tools are one-shot programs, so there is no pooling and no retry beyond trying each address.
+//! the tools are one-shot programs, so there is no pooling and no retry beyond trying each address
+//! (a connection a failed or abandoned call left unusable is opened again for the next call).
 
 use std::collections::BTreeMap;
 
@@ -217,9 +218,11 @@ impl Admin {
         Req::Response: FromResponse,
     {
         let (api, version) = self.version_for::<Req>(floor)?;
+        let timeout = self.settings.request_timeout;
         let response = self
-            .connection
-            .call(api, version, &request.into(), self.settings.request_timeout)
+            .connection()
+            .await?
+            .call(api, version, &request.into(), timeout)
             .await?;
         Req::Response::from_response(response).ok_or_else(|| {
             ClientError::Protocol(format!("{}: answered {api:?} with another API", self.address())).into()
@@ -233,9 +236,11 @@ impl Admin {
         Req::Response: FromResponse,
     {
         let (api, version) = self.version_between::<Req>(floor, cap)?;
+        let timeout = self.settings.request_timeout;
         let response = self
-            .connection
-            .call(api, version, &request.into(), self.settings.request_timeout)
+            .connection()
+            .await?
+            .call(api, version, &request.into(), timeout)
             .await?;
         Req::Response::from_response(response).ok_or_else(|| {
             ClientError::Protocol(format!("{}: answered {api:?} with another API", self.address())).into()
@@ -248,10 +253,23 @@ impl Admin {
         Req: Request + Message + Into<RequestKind>,
     {
         let (api, version) = self.version_for::<Req>(floor)?;
+        let timeout = self.settings.request_timeout;
         Ok(self
-            .connection
-            .send_only(api, version, &request.into(), self.settings.request_timeout)
+            .connection()
+            .await?
+            .send_only(api, version, &request.into(), timeout)
             .await?)
+    }
+
+    /// The connection, opened again to the same broker when a call on it failed, timed out or was
+    /// abandoned before its whole answer (a consumer stopped by a signal mid-request still commits and
+    /// leaves the group on it). The broker's API versions are kept.
+    async fn connection(&mut self) -> Result<&mut ClientConnection, ToolError> {
+        if !self.connection.is_usable() {
+            let address = self.connection.address().to_string();
+            self.connection = open(&address, &self.settings).await?;
+        }
+        Ok(&mut self.connection)
     }
 
     /// Metadata for `topics` (None: every topic), v1 or later (where an absent list means all).

@@ -411,9 +411,12 @@ fn a_native_group_consumer_rebalances_when_a_java_consumer_joins() {
         .arg(native_consumer.id().to_string())
         .status();
     let status = common::wait_child(&mut native_consumer, Duration::from_secs(30));
-    assert!(status.success(), "the native consumer exits 0 on SIGTERM: {status:?}");
     let mut err = String::new();
     std::io::Read::read_to_string(native_consumer.stderr.as_mut().unwrap(), &mut err).unwrap();
+    assert!(
+        status.success(),
+        "the native consumer exits 0 on SIGTERM: {status:?}\n{err}"
+    );
     assert!(err.contains("Processed a total of"), "{err}");
     let java_out = java_consumer
         .wait_with_output()

@@ -69,8 +69,10 @@ pub fn decode_response(api: ApiKey, version: i16, mut body: Bytes) -> Result<(i3
     Ok((header.correlation_id, response))
 }
 
-/// One connection to a Kafka listener, one request at a time. A call that fails or times out leaves
-/// the connection unusable (a response may still be in flight); the owner drops it and reconnects.
+/// One connection to a Kafka listener, one request at a time. A call that fails, times out or is
+/// abandoned (its future dropped) leaves the connection unusable: a response, or part of one, may
+/// still be in flight. Later calls on it fail at once instead of reading that response as theirs;
+/// the owner checks `is_usable` and reconnects.
 pub struct ClientConnection {
     address: String,
     client_id: String,
@@ -78,6 +80,9 @@ pub struct ClientConnection {
     writer: WriteStream,
     next_correlation: i32,
     max_response_bytes: usize,
+    /// True from the first byte of a request written until its whole answer is read (for
+    /// `send_only`, until the whole request is written).
+    in_flight: bool,
 }
 
 impl ClientConnection {
@@ -133,6 +138,7 @@ impl ClientConnection {
             writer: write,
             next_correlation: 1,
             max_response_bytes,
+            in_flight: false,
         };
         if let Some(login) = &security.sasl {
             connection
@@ -226,6 +232,25 @@ impl ClientConnection {
         &self.address
     }
 
+    /// False once a call failed, timed out or was abandoned between writing its request and reading
+    /// its whole answer: the stream may hold (part of) that answer, so the connection cannot be used.
+    pub fn is_usable(&self) -> bool {
+        !self.in_flight
+    }
+
+    /// The error for a call on a connection that is not usable.
+    fn refuse_unusable(&self) -> Result<(), ClientError> {
+        if self.in_flight {
+            return Err(ClientError::Io {
+                address: self.address.clone(),
+                reason: "an earlier request on this connection got no whole answer (it failed, timed out or was \
+                         abandoned), so the next bytes may be that answer; open a new connection"
+                    .to_string(),
+            });
+        }
+        Ok(())
+    }
+
     /// Sends `request` without reading an answer: for requests the broker does not answer (Produce
     /// with acks=0). Waits up to `timeout` for the bytes to be written.
     pub async fn send_only(
@@ -235,10 +260,12 @@ impl ClientConnection {
         request: &RequestKind,
         timeout: Duration,
     ) -> Result<(), ClientError> {
+        self.refuse_unusable()?;
         let correlation_id = self.next_correlation;
         self.next_correlation = self.next_correlation.wrapping_add(1);
         let frame =
             encode_request(api, version, correlation_id, &self.client_id, request).map_err(ClientError::Protocol)?;
+        self.in_flight = true;
         tokio::time::timeout(timeout, self.writer.write_all(&frame))
             .await
             .map_err(|_| ClientError::TimedOut {
@@ -248,7 +275,9 @@ impl ClientConnection {
             .map_err(|e| ClientError::Io {
                 address: self.address.clone(),
                 reason: e.to_string(),
-            })
+            })?;
+        self.in_flight = false;
+        Ok(())
     }
 
     /// Sends `request` and waits up to `timeout` for its response.
@@ -259,10 +288,12 @@ impl ClientConnection {
         request: &RequestKind,
         timeout: Duration,
     ) -> Result<ResponseKind, ClientError> {
+        self.refuse_unusable()?;
         let correlation_id = self.next_correlation;
         self.next_correlation = self.next_correlation.wrapping_add(1);
         let frame =
             encode_request(api, version, correlation_id, &self.client_id, request).map_err(ClientError::Protocol)?;
+        self.in_flight = true;
         let exchange = async {
             let io = |e: String| ClientError::Io {
                 address: self.address.clone(),
@@ -284,6 +315,7 @@ impl ClientConnection {
                 address: self.address.clone(),
                 timeout,
             })??;
+        self.in_flight = false;
         let (correlation, response) = decode_response(api, version, body).map_err(ClientError::Protocol)?;
         if correlation != correlation_id {
             return Err(ClientError::Protocol(format!(
@@ -393,4 +425,94 @@ fn sasl_refused(what: &str, code: i16, message: Option<&str>) -> ClientError {
         .map(|e| format!("{e:?}"))
         .unwrap_or_else(|| format!("error {code}"));
     ClientError::Protocol(format!("SASL {what} refused ({name}): {}", message.unwrap_or("")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kafka_protocol::messages::{ApiVersionsRequest, ApiVersionsResponse};
+    use tokio::io::AsyncReadExt;
+    use tokio::net::TcpListener;
+
+    /// A listener that answers every ApiVersions request `delay` after reading it, in order.
+    async fn slow_server(delay: Duration) -> String {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap().to_string();
+        tokio::spawn(async move {
+            while let Ok((mut stream, _)) = listener.accept().await {
+                tokio::spawn(async move {
+                    loop {
+                        let Ok(size) = stream.read_u32().await else { return };
+                        let mut body = vec![0; size as usize];
+                        if stream.read_exact(&mut body).await.is_err() {
+                            return;
+                        }
+                        let mut body = Bytes::from(body);
+                        let header = RequestHeader::decode(&mut body, 2).unwrap();
+                        tokio::time::sleep(delay).await;
+                        let mut answer = BytesMut::from(&[0u8; 4][..]);
+                        ResponseHeader::default()
+                            .with_correlation_id(header.correlation_id)
+                            .encode(&mut answer, 0)
+                            .unwrap();
+                        ApiVersionsResponse::default().encode(&mut answer, 3).unwrap();
+                        let len = (answer.len() - 4) as u32;
+                        answer[..4].copy_from_slice(&len.to_be_bytes());
+                        if stream.write_all(&answer).await.is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        address
+    }
+
+    fn api_versions() -> RequestKind {
+        RequestKind::ApiVersions(ApiVersionsRequest::default())
+    }
+
+    #[tokio::test]
+    async fn a_call_abandoned_before_its_answer_leaves_the_connection_refusing_calls() {
+        let address = slow_server(Duration::from_millis(300)).await;
+        let mut connection = ClientConnection::connect(&address, "t", Duration::from_secs(2), 1 << 20)
+            .await
+            .unwrap();
+        let answered = connection
+            .call(ApiKey::ApiVersions, 3, &api_versions(), Duration::from_secs(5))
+            .await;
+        assert!(answered.is_ok(), "{answered:?}");
+        assert!(connection.is_usable());
+
+        // Dropped while waiting for its answer, as a signal handler's select! drops a request.
+        let abandoned = tokio::time::timeout(
+            Duration::from_millis(50),
+            connection.call(ApiKey::ApiVersions, 3, &api_versions(), Duration::from_secs(5)),
+        )
+        .await;
+        assert!(abandoned.is_err(), "the call was expected to be abandoned");
+        assert!(!connection.is_usable());
+        // The abandoned call's answer arrives meanwhile; the next call must not take it for its own.
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        let next = connection
+            .call(ApiKey::ApiVersions, 3, &api_versions(), Duration::from_secs(5))
+            .await;
+        match next {
+            Err(ClientError::Io { reason, .. }) => assert!(reason.contains("open a new connection"), "{reason}"),
+            other => panic!("expected a refusal, got {other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_timed_out_call_leaves_the_connection_unusable() {
+        let address = slow_server(Duration::from_millis(300)).await;
+        let mut connection = ClientConnection::connect(&address, "t", Duration::from_secs(2), 1 << 20)
+            .await
+            .unwrap();
+        let timed_out = connection
+            .call(ApiKey::ApiVersions, 3, &api_versions(), Duration::from_millis(50))
+            .await;
+        assert!(matches!(timed_out, Err(ClientError::TimedOut { .. })), "{timed_out:?}");
+        assert!(!connection.is_usable());
+    }
 }
