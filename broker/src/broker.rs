@@ -265,7 +265,8 @@ impl Broker {
             return;
         }
         let broker = self.clone();
-        let loaded = tokio::task::spawn_blocking(move || broker.groups.load_partitions(&*broker, &led)).await;
+        let partitions = led.clone();
+        let loaded = tokio::task::spawn_blocking(move || broker.groups.load_partitions(&*broker, &partitions)).await;
         match loaded {
             Ok(Ok(summary)) if summary.records > 0 => tracing::info!(
                 partitions = summary.partitions,
@@ -277,6 +278,16 @@ impl Broker {
             Ok(Ok(_)) => {}
             Ok(Err(e)) => tracing::error!("cannot load consumer groups: {e}"),
             Err(e) => tracing::error!("loading consumer groups panicked: {e}"),
+        }
+        // Share partitions the previous coordinator left initializing are initialized now.
+        let taken_over = |group: &str| led.contains(&self.groups.partition_of(&**self, group));
+        for (group_id, group_epoch, partitions) in self.groups.share.claim_initializing(taken_over) {
+            tokio::spawn(crate::share_state::initialize::initialize_partitions(
+                self.clone(),
+                group_id,
+                group_epoch,
+                partitions,
+            ));
         }
     }
 

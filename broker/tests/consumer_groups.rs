@@ -478,3 +478,97 @@ fn kip848_apis_are_announced_only_when_enabled() {
         }
     }
 }
+
+/// ConsumerGroupHeartbeat v1 written by hand on `conn`: `member` of `group` at `epoch`, subscribing to
+/// the topic when it joins (epoch 0). Returns the answer and how long it took.
+fn group_heartbeat(
+    conn: &mut raw::Connection,
+    group: &str,
+    member: &str,
+    epoch: i32,
+) -> (kafka_protocol::messages::ConsumerGroupHeartbeatResponse, Duration) {
+    use kafka_protocol::messages::{ApiKey, ConsumerGroupHeartbeatRequest, GroupId, TopicName};
+    use kafka_protocol::protocol::StrBytes;
+    let joining = epoch == 0;
+    let request = ConsumerGroupHeartbeatRequest::default()
+        .with_group_id(GroupId(StrBytes::from_string(group.to_string())))
+        .with_member_id(StrBytes::from_string(member.to_string()))
+        .with_member_epoch(epoch)
+        .with_rebalance_timeout_ms(if joining { 30_000 } else { -1 })
+        .with_subscribed_topic_names(joining.then(|| vec![TopicName(StrBytes::from_static_str(TOPIC))]))
+        .with_topic_partitions(joining.then(Vec::new));
+    let started = std::time::Instant::now();
+    conn.send(ApiKey::ConsumerGroupHeartbeat, 1, &request);
+    let (_, response) = raw::decode(ApiKey::ConsumerGroupHeartbeat, 1, raw::read_frame(&mut conn.stream));
+    (response, started.elapsed())
+}
+
+/// Issue 14: the group coordinator answers a heartbeat only once the records behind the answer are on
+/// every in-sync replica of the group's `__consumer_offsets` partition (Kafka's coordinator runtime
+/// completes a write at the high watermark). With both followers of that partition frozen (SIGSTOP,
+/// still in the ISR), a joining member's heartbeat waits and is answered COORDINATOR_NOT_AVAILABLE
+/// after the write timeout, instead of an epoch that a failover could take back. Once the followers
+/// run again, a join is answered, the coordinator is killed -9, and its successor knows the member
+/// at the epoch it was given.
+#[test]
+fn a_group_heartbeat_is_answered_only_once_the_in_sync_replicas_have_its_records() {
+    let _serial = serial();
+    let mut cluster = Cluster::start_with(cluster::Options {
+        // Frozen followers stay registered (and in the ISR) for the length of the wait.
+        session_timeout_ms: 12_000,
+        broker_config: &[("replica.lag.time.max.ms", "60000")],
+        ..Default::default()
+    });
+    cluster.create_topic(TOPIC, 3, 3);
+    cluster.wait_all_led(TOPIC, 3);
+    let group = "acked-epochs";
+    let coordinator = cluster.group_coordinator(1, group, None);
+    let followers: Vec<i32> = [1, 2, 3].into_iter().filter(|b| *b != coordinator).collect();
+    for f in &followers {
+        cluster.broker(*f).pause();
+    }
+    let mut conn = raw::Connection::connect(&cluster.broker(coordinator).bootstrap());
+    let (frozen, took) = group_heartbeat(&mut conn, group, "member-a", 0);
+    for f in &followers {
+        cluster.broker(*f).resume();
+    }
+    assert_eq!(
+        frozen.error_code, 15,
+        "with the followers frozen the join is not acknowledged (COORDINATOR_NOT_AVAILABLE), \
+         answered after {took:?}: {frozen:?}"
+    );
+    assert!(
+        took >= Duration::from_secs(4),
+        "the answer waited for the followers: {took:?}"
+    );
+
+    // The followers run again: a join is answered, with the records on every in-sync replica.
+    let joined = cluster.wait_until("the join answered", Duration::from_secs(30), || {
+        let (r, _) = group_heartbeat(&mut conn, group, "member-b", 0);
+        if r.error_code == 0 {
+            Ok(r)
+        } else {
+            Err(format!("error {}", r.error_code))
+        }
+    });
+    assert!(joined.member_epoch > 0, "{joined:?}");
+    cluster.broker_mut(coordinator).kill9();
+    let successor = followers[0];
+    let now = cluster.group_coordinator(successor, group, Some(coordinator));
+    let mut conn = raw::Connection::connect(&cluster.broker(now).bootstrap());
+    let answer = cluster.wait_until("the new coordinator's answer", Duration::from_secs(30), || {
+        let (r, _) = group_heartbeat(&mut conn, group, "member-b", joined.member_epoch);
+        // COORDINATOR_LOAD_IN_PROGRESS (14), COORDINATOR_NOT_AVAILABLE (15), NOT_COORDINATOR (16).
+        if [14, 15, 16].contains(&r.error_code) {
+            Err(format!("error {}", r.error_code))
+        } else {
+            Ok(r)
+        }
+    });
+    assert_eq!(
+        answer.error_code, 0,
+        "the new coordinator knows member-b at epoch {}: {answer:?}",
+        joined.member_epoch
+    );
+    assert!(answer.member_epoch >= joined.member_epoch, "{answer:?}");
+}

@@ -974,3 +974,51 @@ fn subscribing_initializes_every_partitions_start_offset() {
     let left = share_heartbeat(&mut conn, "early", "member-1", -1, None);
     assert_eq!(left.error_code, 0, "{left:?}");
 }
+
+/// A failover of the share group's coordinator (issue 14): three brokers, `__consumer_offsets` at RF 3.
+/// A member joins by hand (its ShareGroupHeartbeat is answered once the group's records are on the
+/// in-sync replicas) and the subscription's partitions are initialized; then the broker leading the
+/// group's `__consumer_offsets` partition is killed -9. Its successor loads the group from its
+/// replica: it knows the member at the epoch it was given, and describes the same start offsets.
+#[test]
+fn a_share_group_survives_its_coordinators_failover() {
+    const GROUP: &str = "moving";
+    let _serial = serial();
+    let mut cluster = common::cluster::Cluster::start();
+    cluster.create_topic(TOPIC, 2, 3);
+    cluster.wait_all_led(TOPIC, 2);
+    let coordinator = cluster.group_coordinator(1, GROUP, None);
+    let mut conn = raw::Connection::connect(&cluster.broker(coordinator).bootstrap());
+    let joined = share_heartbeat(&mut conn, GROUP, "member-1", 0, Some(&[TOPIC]));
+    assert_eq!(joined.error_code, 0, "{joined:?}");
+    assert!(joined.member_epoch > 0, "{joined:?}");
+    let live: Vec<i32> = [1, 2, 3].into_iter().filter(|b| *b != coordinator).collect();
+    let bootstrap = live
+        .iter()
+        .map(|b| cluster.broker(*b).bootstrap())
+        .collect::<Vec<_>>()
+        .join(",");
+    let mut before = BTreeMap::new();
+    wait_for("both partitions initialized", Duration::from_secs(30), || {
+        before = described_start_offsets(&bootstrap, GROUP);
+        before.len() == 2
+    });
+
+    cluster.broker_mut(coordinator).kill9();
+    let successor = cluster.group_coordinator(live[0], GROUP, Some(coordinator));
+    let mut conn = raw::Connection::connect(&cluster.broker(successor).bootstrap());
+    let answer = share_heartbeat(&mut conn, GROUP, "member-1", joined.member_epoch, None);
+    assert_eq!(
+        answer.error_code,
+        0,
+        "broker {successor} knows member-1 at epoch {} after broker {coordinator} was killed: {answer:?}\n{}",
+        joined.member_epoch,
+        cluster.logs()
+    );
+    assert_eq!(answer.member_epoch, joined.member_epoch, "{answer:?}");
+    assert_eq!(
+        described_start_offsets(&bootstrap, GROUP),
+        before,
+        "the initialized partitions' start offsets after the failover"
+    );
+}

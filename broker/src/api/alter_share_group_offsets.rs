@@ -10,6 +10,7 @@ use kafka_protocol::messages::{AlterShareGroupOffsetsRequest, AlterShareGroupOff
 use kafka_protocol::protocol::VersionRange;
 
 use super::authorize::Op;
+use super::group_writes::GroupWrites;
 use super::share_group_heartbeat::share_topics;
 use super::{str_bytes, RequestContext};
 use crate::broker::Broker;
@@ -55,6 +56,7 @@ pub async fn handle(
         Ok(non_empty) => non_empty,
         Err(e) => return fail(e, None),
     };
+    let writes = GroupWrites::begin(broker, &group_id);
     let topics = share_topics(broker);
     let access = ctx.access(broker);
     let mut responses = Vec::with_capacity(request.topics.len());
@@ -100,6 +102,10 @@ pub async fn handle(
                 .with_topic_id(found.map(|f| f.0).unwrap_or_default())
                 .with_partitions(partitions),
         );
+    }
+    if let Err(e) = writes.committed().await {
+        // The state was replaced; the group's record of which partitions have state was not.
+        return fail(e, None);
     }
     let response = AlterShareGroupOffsetsResponse::default().with_responses(responses);
     match non_empty {

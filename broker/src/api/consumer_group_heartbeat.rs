@@ -9,13 +9,14 @@ use kafka_protocol::messages::{ConsumerGroupHeartbeatRequest, ConsumerGroupHeart
 use kafka_protocol::protocol::VersionRange;
 
 use super::authorize::Op;
+use super::group_writes::GroupWrites;
 use super::{str_bytes, RequestContext};
 use crate::broker::Broker;
 use crate::group::consumer::{self, Heartbeat, HeartbeatError};
 
 pub const VERSIONS: VersionRange = VersionRange { min: 0, max: 1 };
 
-pub fn handle(
+pub async fn handle(
     broker: &Broker,
     ctx: &RequestContext<'_>,
     request: ConsumerGroupHeartbeatRequest,
@@ -75,7 +76,12 @@ pub fn handle(
         client_id: ctx.header.client_id.as_ref().map(|c| c.to_string()).unwrap_or_default(),
         client_host: format!("/{}", ctx.connection.peer.ip()),
     };
-    match broker.groups.consumer_heartbeat(broker, &group_id, ctx.version, hb) {
+    let writes = GroupWrites::begin(broker, &group_id);
+    let result = broker.groups.consumer_heartbeat(broker, &group_id, ctx.version, hb);
+    if let Err(e) = writes.committed().await {
+        return error(e, None);
+    }
+    match result {
         Ok(answer) => ConsumerGroupHeartbeatResponse::default()
             .with_member_id(Some(str_bytes(&answer.member_id)))
             .with_member_epoch(answer.member_epoch)

@@ -8,6 +8,7 @@ use kafka_protocol::messages::{DeleteGroupsRequest, DeleteGroupsResponse};
 use kafka_protocol::protocol::VersionRange;
 
 use super::authorize::Op;
+use super::group_writes::GroupWrites;
 use super::RequestContext;
 use crate::broker::Broker;
 
@@ -17,11 +18,13 @@ pub async fn handle(broker: &Broker, ctx: &RequestContext<'_>, request: DeleteGr
     let mut results = Vec::with_capacity(request.groups_names.len());
     for group_id in request.groups_names {
         let allowed = ctx.group_allowed(broker, Op::Delete, &group_id.0);
+        let writes = GroupWrites::begin(broker, &group_id.0);
         let error = match allowed.and_then(|()| broker.groups.check_group(broker, &group_id.0)) {
             Err(e) => Some(e),
             Ok(()) if broker.groups.share.has_group(&group_id.0) => delete_share_group(broker, &group_id.0).await.err(),
             Ok(()) => broker.groups.delete_group(broker, &group_id.0),
         };
+        let error = error.or(writes.committed().await.err());
         results.push(
             DeletableGroupResult::default()
                 .with_group_id(group_id)

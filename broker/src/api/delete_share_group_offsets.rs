@@ -8,6 +8,7 @@ use kafka_protocol::messages::{DeleteShareGroupOffsetsRequest, DeleteShareGroupO
 use kafka_protocol::protocol::VersionRange;
 
 use super::authorize::Op;
+use super::group_writes::GroupWrites;
 use super::share_group_heartbeat::share_topics;
 use super::{str_bytes, RequestContext};
 use crate::broker::Broker;
@@ -29,6 +30,7 @@ pub async fn handle(
         Ok(non_empty) => non_empty,
         Err(e) => return fail(e, None),
     };
+    let writes = GroupWrites::begin(broker, &group_id);
     let topics = share_topics(broker);
     let access = ctx.access(broker);
     let mut responses = Vec::with_capacity(request.topics.len());
@@ -59,6 +61,10 @@ pub async fn handle(
                 .with_error_code(e.code())
                 .with_error_message(m.map(|m: String| str_bytes(&m))),
         });
+    }
+    if let Err(e) = writes.committed().await {
+        // The state was replaced; the group's record of which partitions have state was not.
+        return fail(e, None);
     }
     let response = DeleteShareGroupOffsetsResponse::default().with_responses(responses);
     match non_empty {

@@ -8,6 +8,7 @@ use kafka_protocol::messages::{JoinGroupRequest, JoinGroupResponse};
 use kafka_protocol::protocol::VersionRange;
 
 use super::authorize::Op;
+use super::group_writes::GroupWrites;
 use super::{str_bytes, RequestContext};
 use crate::broker::Broker;
 use crate::group::{JoinRequest, JoinResult, Protocol};
@@ -49,7 +50,11 @@ pub async fn handle(broker: &Broker, ctx: &RequestContext<'_>, request: JoinGrou
             .collect(),
         require_known_member_id: ctx.version >= 4,
     };
-    let result = broker.groups.join(broker, &group_id, join).await;
+    let writes = GroupWrites::begin(broker, &group_id);
+    let mut result = broker.groups.join(broker, &group_id, join).await;
+    if let Err(e) = writes.committed().await {
+        result = JoinResult::error(&result.member_id, e);
+    }
     if let Some(e) = result.error {
         if e != ResponseError::MemberIdRequired {
             tracing::debug!(group = group_id, member = result.member_id, "JoinGroup refused: {e}");

@@ -6,12 +6,13 @@ use kafka_protocol::messages::{LeaveGroupRequest, LeaveGroupResponse};
 use kafka_protocol::protocol::VersionRange;
 
 use super::authorize::Op;
+use super::group_writes::GroupWrites;
 use super::{str_bytes, RequestContext};
 use crate::broker::Broker;
 
 pub const VERSIONS: VersionRange = VersionRange { min: 0, max: 5 };
 
-pub fn handle(broker: &Broker, ctx: &RequestContext<'_>, request: LeaveGroupRequest) -> LeaveGroupResponse {
+pub async fn handle(broker: &Broker, ctx: &RequestContext<'_>, request: LeaveGroupRequest) -> LeaveGroupResponse {
     let group_id = request.group_id.0.to_string();
     let members: Vec<(String, Option<String>)> = if ctx.version >= 3 {
         request
@@ -27,10 +28,13 @@ pub fn handle(broker: &Broker, ctx: &RequestContext<'_>, request: LeaveGroupRequ
     } else {
         vec![(request.member_id.to_string(), None)]
     };
+    let writes = GroupWrites::begin(broker, &group_id);
     let outcome = ctx
         .group_allowed(broker, Op::Read, &group_id)
         .and_then(|()| broker.groups.check_group(broker, &group_id))
         .and_then(|()| broker.groups.leave(broker, &group_id, &members));
+    let committed = writes.committed().await;
+    let outcome = committed.and(outcome);
     let outcomes = match outcome {
         Err(e) => return LeaveGroupResponse::default().with_error_code(e.code()),
         Ok(o) => o,

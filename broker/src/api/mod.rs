@@ -61,6 +61,7 @@ pub mod end_txn;
 pub mod fetch;
 pub mod fetch_frame;
 pub mod find_coordinator;
+mod group_writes;
 pub mod heartbeat;
 pub mod incremental_alter_configs;
 pub mod init_producer_id;
@@ -461,7 +462,7 @@ async fn dispatch(
         }
         RequestKind::ListOffsets(r) => ResponseKind::ListOffsets(list_offsets::handle(broker, ctx, r)),
         RequestKind::ShareGroupHeartbeat(r) => {
-            ResponseKind::ShareGroupHeartbeat(share_group_heartbeat::handle(broker, ctx, r))
+            ResponseKind::ShareGroupHeartbeat(share_group_heartbeat::handle(broker, ctx, r).await)
         }
         RequestKind::ShareGroupDescribe(r) => {
             ResponseKind::ShareGroupDescribe(share_group_describe::handle(broker, ctx, r))
@@ -514,20 +515,20 @@ async fn dispatch(
         }
         RequestKind::JoinGroup(r) => ResponseKind::JoinGroup(join_group::handle(broker, ctx, r).await),
         RequestKind::SyncGroup(r) => ResponseKind::SyncGroup(sync_group::handle(broker, ctx, r).await),
-        RequestKind::Heartbeat(r) => ResponseKind::Heartbeat(heartbeat::handle(broker, ctx, r)),
-        RequestKind::LeaveGroup(r) => ResponseKind::LeaveGroup(leave_group::handle(broker, ctx, r)),
+        RequestKind::Heartbeat(r) => ResponseKind::Heartbeat(heartbeat::handle(broker, ctx, r).await),
+        RequestKind::LeaveGroup(r) => ResponseKind::LeaveGroup(leave_group::handle(broker, ctx, r).await),
         RequestKind::OffsetCommit(r) => ResponseKind::OffsetCommit(offset_commit::handle(broker, ctx, r).await),
         RequestKind::OffsetFetch(r) => ResponseKind::OffsetFetch(offset_fetch::handle(broker, ctx, r)),
         RequestKind::ListGroups(r) => ResponseKind::ListGroups(list_groups::handle(broker, ctx, r)),
         RequestKind::DescribeGroups(r) => ResponseKind::DescribeGroups(describe_groups::handle(broker, ctx, r)),
         RequestKind::ConsumerGroupHeartbeat(r) => {
-            ResponseKind::ConsumerGroupHeartbeat(consumer_group_heartbeat::handle(broker, ctx, r))
+            ResponseKind::ConsumerGroupHeartbeat(consumer_group_heartbeat::handle(broker, ctx, r).await)
         }
         RequestKind::ConsumerGroupDescribe(r) => {
             ResponseKind::ConsumerGroupDescribe(consumer_group_describe::handle(broker, ctx, r))
         }
         RequestKind::DeleteGroups(r) => ResponseKind::DeleteGroups(delete_groups::handle(broker, ctx, r).await),
-        RequestKind::OffsetDelete(r) => ResponseKind::OffsetDelete(offset_delete::handle(broker, ctx, r)),
+        RequestKind::OffsetDelete(r) => ResponseKind::OffsetDelete(offset_delete::handle(broker, ctx, r).await),
         RequestKind::TxnOffsetCommit(r) => {
             ResponseKind::TxnOffsetCommit(txn_offset_commit::handle(broker, ctx, r).await)
         }

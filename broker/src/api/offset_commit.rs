@@ -9,6 +9,7 @@ use kafka_protocol::messages::{OffsetCommitRequest, OffsetCommitResponse};
 use kafka_protocol::protocol::VersionRange;
 
 use super::authorize::Op;
+use super::group_writes::await_written;
 use super::produce::now_ms;
 use super::RequestContext;
 use crate::broker::Broker;
@@ -16,9 +17,6 @@ use crate::group::offsets::CommittedOffset;
 use crate::log::TopicPartition;
 
 pub const VERSIONS: VersionRange = VersionRange { min: 2, max: 9 };
-
-/// How long a commit waits for the in-sync replicas (Kafka's `offsets.commit.timeout.ms` default).
-const COMMIT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// When some of `outcomes` were appended (None), waits until the in-sync replicas of the group's
 /// `__consumer_offsets` partition have them; if they do not in time, those partitions are answered
@@ -30,17 +28,7 @@ pub(super) async fn await_offsets_replication(broker: &Broker, group_id: &str, o
     }
     let partition = broker.groups.partition_of(broker, group_id);
     let tp = TopicPartition::new(crate::group::OFFSETS_TOPIC, partition);
-    if let Err(failure) = broker.replicas.await_replication_of_log_end(&tp, COMMIT_TIMEOUT).await {
-        let error = match failure.error {
-            ResponseError::NotLeaderOrFollower => ResponseError::NotCoordinator,
-            _ => ResponseError::CoordinatorNotAvailable,
-        };
-        tracing::debug!(
-            group = group_id,
-            "offset commit not replicated: {:?} {:?}",
-            failure.error,
-            failure.message
-        );
+    if let Err(error) = await_written(broker, group_id, &tp).await {
         for outcome in outcomes.iter_mut().filter(|o| o.is_none()) {
             *outcome = Some(error);
         }

@@ -7,13 +7,14 @@ use kafka_protocol::messages::{OffsetDeleteRequest, OffsetDeleteResponse};
 use kafka_protocol::protocol::VersionRange;
 
 use super::authorize::Op;
+use super::group_writes::GroupWrites;
 use super::RequestContext;
 use crate::broker::Broker;
 use crate::log::TopicPartition;
 
 pub const VERSIONS: VersionRange = VersionRange { min: 0, max: 0 };
 
-pub fn handle(broker: &Broker, ctx: &RequestContext<'_>, request: OffsetDeleteRequest) -> OffsetDeleteResponse {
+pub async fn handle(broker: &Broker, ctx: &RequestContext<'_>, request: OffsetDeleteRequest) -> OffsetDeleteResponse {
     let group_id = request.group_id.0.to_string();
     // DELETE on the group (GROUP_AUTHORIZATION_FAILED), and READ on each topic, as in Kafka.
     let allowed = ctx.group_allowed(broker, Op::Delete, &group_id);
@@ -38,7 +39,10 @@ pub fn handle(broker: &Broker, ctx: &RequestContext<'_>, request: OffsetDeleteRe
             }
         }
     }
-    let outcomes = match broker.groups.delete_offsets(broker, &group_id, known) {
+    let writes = GroupWrites::begin(broker, &group_id);
+    let outcomes = broker.groups.delete_offsets(broker, &group_id, known);
+    let committed = writes.committed().await;
+    let outcomes = match committed.and(outcomes) {
         Err(e) => return OffsetDeleteResponse::default().with_error_code(e.code()),
         Ok(o) => o,
     };

@@ -1,7 +1,7 @@
 //! ShareGroupHeartbeat (KIP-932): a share group member joins (epoch 0, its own member id),
 //! keeps its session, gets its assignment (partitions it may share with other members), and
-//! leaves (epoch -1). The step's records are in `__consumer_offsets` before the answer
-//! (`group::share_persist`); newly subscribed partitions have their state started in the share
+//! leaves (epoch -1). The step's records are in `__consumer_offsets` (`group::share_persist`) on
+//! every in-sync replica before the answer (`group_writes`); newly subscribed partitions have their state started in the share
 //! coordinator (`share_state::initialize`) in the background. Served only while share groups are enabled (`share` in
 //! `group.coordinator.rebalance.protocols`, or `group.share.enable=true`). The group logic is in
 //! `group::share::group`; this file translates the request and the answer.
@@ -16,6 +16,7 @@ use kafka_protocol::protocol::VersionRange;
 use uuid::Uuid;
 
 use super::authorize::Op;
+use super::group_writes::GroupWrites;
 use super::{str_bytes, RequestContext};
 use crate::broker::Broker;
 use crate::group::share::group::{ShareHeartbeat, ShareHeartbeatError};
@@ -33,7 +34,7 @@ pub fn share_topics(broker: &Broker) -> BTreeMap<String, (Uuid, i32)> {
         .collect()
 }
 
-pub fn handle(
+pub async fn handle(
     broker: &Arc<Broker>,
     ctx: &RequestContext<'_>,
     request: ShareGroupHeartbeatRequest,
@@ -88,10 +89,18 @@ pub fn handle(
         client_host: format!("/{}", ctx.connection.peer.ip()),
     };
     let topics = share_topics(broker);
-    match broker
+    let writes = GroupWrites::begin(broker, &group_id);
+    let result = broker
         .groups
-        .share_heartbeat(&**broker, &group_id, hb, &topics, crate::util::now_ms())
-    {
+        .share_heartbeat(&**broker, &group_id, hb, &topics, crate::util::now_ms());
+    if let Err(e) = writes.committed().await {
+        // Partitions recorded as initializing are started at a later heartbeat.
+        if let Ok((_, Some((_, partitions)))) = &result {
+            broker.groups.share.init_failed(&group_id, partitions);
+        }
+        return error(e, None);
+    }
+    match result {
         Ok((answer, init)) => {
             if let Some((state_epoch, partitions)) = init {
                 // Answered at once, as Kafka does; the partitions' state starts meanwhile.

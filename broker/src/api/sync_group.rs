@@ -5,6 +5,7 @@ use kafka_protocol::messages::{SyncGroupRequest, SyncGroupResponse};
 use kafka_protocol::protocol::VersionRange;
 
 use super::authorize::Op;
+use super::group_writes::GroupWrites;
 use super::{str_bytes, RequestContext};
 use crate::broker::Broker;
 use crate::group::{SyncRequest, SyncResult};
@@ -30,7 +31,12 @@ pub async fn handle(broker: &Broker, ctx: &RequestContext<'_>, request: SyncGrou
             .map(|a| (a.member_id.to_string(), a.assignment))
             .collect(),
     };
-    response(broker.groups.sync(broker, &group_id, sync).await)
+    let writes = GroupWrites::begin(broker, &group_id);
+    let result = broker.groups.sync(broker, &group_id, sync).await;
+    match writes.committed().await {
+        Ok(()) => response(result),
+        Err(e) => response(SyncResult::error(e)),
+    }
 }
 
 fn response(result: SyncResult) -> SyncGroupResponse {

@@ -676,8 +676,9 @@ impl GroupCoordinator {
         }
     }
 
-    /// Appends records for `group_id` to its `__consumer_offsets` partition as one batch. Returns
-    /// the batch's base offset (its records follow one by one).
+    /// Appends records for `group_id` to its `__consumer_offsets` partition as one batch, without
+    /// waiting for followers: the API handlers answer once the in-sync replicas have it
+    /// (`api::group_writes`). Returns the batch's base offset (its records follow one by one).
     pub(super) fn append(
         &self,
         broker: &impl GroupHost,

@@ -388,6 +388,27 @@ impl Cluster {
     /// Waits (15 s) until Metadata via broker 1 shows every partition of `topic` (`partitions` of them)
     /// with a leader; returns partition -> leader.
     #[track_caller]
+    /// The broker that coordinates `group` as FindCoordinator v4 answers it through broker `via`
+    /// (which creates `__consumer_offsets` first), once that is not `moved_from`.
+    pub fn group_coordinator(&self, via: i32, group: &str, moved_from: Option<i32>) -> i32 {
+        use kafka_protocol::messages::{ApiKey, FindCoordinatorRequest, FindCoordinatorResponse};
+        use kafka_protocol::protocol::StrBytes;
+        self.wait_until("a coordinator for the group", Duration::from_secs(60), || {
+            let mut conn = super::raw::Connection::connect(&self.broker(via).bootstrap());
+            let find = FindCoordinatorRequest::default()
+                .with_key_type(0)
+                .with_coordinator_keys(vec![StrBytes::from_string(group.to_string())]);
+            conn.send(ApiKey::FindCoordinator, 4, &find);
+            let (_, r): (_, FindCoordinatorResponse) =
+                super::raw::decode(ApiKey::FindCoordinator, 4, super::raw::read_frame(&mut conn.stream));
+            let c = &r.coordinators[0];
+            match (c.error_code, c.node_id.0) {
+                (0, node) if Some(node) != moved_from => Ok(node),
+                (code, node) => Err(format!("error {code}, node {node}")),
+            }
+        })
+    }
+
     pub fn wait_all_led(&self, topic: &str, partitions: usize) -> BTreeMap<i32, i32> {
         self.wait_until(
             &format!("all {partitions} partitions of {topic} to have a leader in Metadata via broker 1"),

@@ -191,6 +191,40 @@ impl ShareCoordinator {
         }
     }
 
+    /// Share partitions recorded as initializing in the groups `taken_over` selects (those of the
+    /// `__consumer_offsets` partitions this broker just became leader of) with no initialization under
+    /// way here: claimed, as a heartbeat claims them, with each group's epoch, for the caller to
+    /// initialize and report (`initialized`, `init_failed`). Kafka's group coordinator does this when it
+    /// is elected, so partitions a failed coordinator left initializing do not wait for a heartbeat.
+    pub fn claim_initializing(&self, taken_over: impl Fn(&str) -> bool) -> Vec<(String, i32, TopicPartitionsInfo)> {
+        let mut inner = self.inner.lock();
+        let mut claimed = Vec::new();
+        for (id, group) in inner.groups.iter().filter(|(id, _)| taken_over(id)) {
+            let mut free = TopicPartitionsInfo::new();
+            for (topic, (name, partitions)) in &group.state_partitions.initializing {
+                let partitions: BTreeSet<i32> = partitions
+                    .iter()
+                    .copied()
+                    .filter(|p| !inner.initializing_now.contains(&(id.clone(), *topic, *p)))
+                    .collect();
+                if !partitions.is_empty() {
+                    free.insert(*topic, (name.clone(), partitions));
+                }
+            }
+            if !free.is_empty() {
+                claimed.push((id.clone(), group.group_epoch, free));
+            }
+        }
+        for (id, _, partitions) in &claimed {
+            for (topic, (_, ps)) in partitions {
+                for p in ps {
+                    inner.initializing_now.insert((id.clone(), *topic, *p));
+                }
+            }
+        }
+        claimed
+    }
+
     /// Drops the share groups of `__consumer_offsets` partitions this broker no longer leads.
     pub fn unload_groups(&self, gone: impl Fn(&str) -> bool) {
         let mut inner = self.inner.lock();
@@ -298,6 +332,39 @@ mod tests {
         });
         assert!(refused.is_err());
         assert_eq!(sc.describe("g").unwrap(), before, "b's join is undone");
+    }
+
+    #[test]
+    fn a_new_coordinator_claims_the_partitions_its_predecessor_left_initializing() {
+        let sc = ShareCoordinator::new(&GroupConfig::default());
+        let (_, init) = sc.heartbeat("g", join("a"), &topics(), 0, |_| Ok(())).unwrap();
+        assert!(init.is_some());
+        assert!(
+            sc.claim_initializing(|_| true).is_empty(),
+            "an initialization under way here is not claimed twice"
+        );
+        // The coordinator dies mid-initialization; its successor loads the group from the log.
+        let group = sc.inner.lock().groups["g"].clone();
+        let successor = ShareCoordinator::new(&GroupConfig::default());
+        successor.install_groups(|_| false, vec![("g".to_string(), group)]);
+        assert!(
+            successor.claim_initializing(|g| g != "g").is_empty(),
+            "only groups taken over"
+        );
+        let claimed = successor.claim_initializing(|g| g == "g");
+        let jobs = Uuid::from_u128(9);
+        assert_eq!(
+            claimed,
+            vec![(
+                "g".to_string(),
+                1,
+                TopicPartitionsInfo::from([(jobs, ("jobs".to_string(), BTreeSet::from([0, 1])))])
+            )]
+        );
+        assert!(successor.claim_initializing(|_| true).is_empty(), "claimed once");
+        // A member's heartbeat meanwhile starts none of them either.
+        let (_, init) = successor.heartbeat("g", join("b"), &topics(), 1, |_| Ok(())).unwrap();
+        assert_eq!(init, None);
     }
 
     #[test]
