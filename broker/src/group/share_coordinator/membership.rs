@@ -194,8 +194,8 @@ impl ShareCoordinator {
     /// Share partitions recorded as initializing in the groups `taken_over` selects (those of the
     /// `__consumer_offsets` partitions this broker just became leader of) with no initialization under
     /// way here: claimed, as a heartbeat claims them, with each group's epoch, for the caller to
-    /// initialize and report (`initialized`, `init_failed`). Kafka's group coordinator does this when it
-    /// is elected, so partitions a failed coordinator left initializing do not wait for a heartbeat.
+    /// initialize and report (`initialized`, `init_failed`), so partitions a failed coordinator left
+    /// initializing do not wait for a member's heartbeat.
     pub fn claim_initializing(&self, taken_over: impl Fn(&str) -> bool) -> Vec<(String, i32, TopicPartitionsInfo)> {
         let mut inner = self.inner.lock();
         let mut claimed = Vec::new();
