@@ -170,7 +170,7 @@ def start_operator(identity):
     p = subprocess.Popen([ARGS.operator, "run", "--leader-election", f"--leader-election-lease={RELEASE}-leader",
                           "--install-crds", f"--metrics-address=127.0.0.1:{port}",
                           f"--kafka-bootstrap-template=127.0.0.1:{ARGS.kafka_port}", "--roll-settle-secs=1",
-                          "--topic-resync-secs=2"],
+                          "--roll-address-settle-secs=0", "--topic-resync-secs=2"],
                          env=env, stdout=open(log, "w"), stderr=subprocess.STDOUT)
     OPERATORS.append((p, log))
     url = f"http://127.0.0.1:{port}"

@@ -53,6 +53,8 @@ pub struct Context {
     pub roll_ready_timeout: Duration,
     /// How long a pod must have been Ready before the next one restarts.
     pub roll_settle: Duration,
+    /// How old the youngest broker pod must be before the next broker restarts (clients' DNS caches).
+    pub roll_address_settle: Duration,
     /// How often a Ready KafkaTopic is compared with Kafka again (drift detection).
     pub topic_resync: Duration,
     /// The built-in canaries this process runs (`spec.canary`).

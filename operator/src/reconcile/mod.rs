@@ -92,6 +92,11 @@ pub struct RunArgs {
     /// Seconds a restarted pod must have been Ready before the next one restarts.
     #[arg(long, default_value_t = 10)]
     pub roll_settle_secs: u64,
+    /// Seconds a re-created broker pod must exist before the next broker restarts: clients that
+    /// resolved its name while its previous pod went away may keep that pod's address this long (the
+    /// JVM caches a lookup for 30 s by default, `networkaddress.cache.ttl`).
+    #[arg(long, default_value_t = 30)]
+    pub roll_address_settle_secs: u64,
     /// Seconds between checks of a Ready KafkaTopic against Kafka: how soon a change made outside the
     /// KafkaTopic (drift) is found and corrected.
     #[arg(long, default_value_t = 60)]
@@ -162,6 +167,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         kafka_bootstrap_template: args.kafka_bootstrap_template.clone(),
         roll_ready_timeout: std::time::Duration::from_secs(args.roll_ready_timeout_secs),
         roll_settle: std::time::Duration::from_secs(args.roll_settle_secs),
+        roll_address_settle: std::time::Duration::from_secs(args.roll_address_settle_secs),
         topic_resync: std::time::Duration::from_secs(args.topic_resync_secs),
         canaries: Arc::new(crate::canary::Canaries::new(metrics.canary.clone())),
         drains: Default::default(),

@@ -17,7 +17,10 @@
 //!    the fix. For brokers only when Kafka confirms that no partition depends on it, or when no broker
 //!    is Ready at all (a cluster that is entirely down could otherwise never be repaired by a new spec).
 //! 4. A pod on the current revision that is still starting, or Ready for less than the settle time:
-//!    wait.
+//!    wait. Brokers also wait until the last re-created broker pod is `address_settle` old: a re-created
+//!    pod has a new IP, and clients that resolved its name while the old pod went away may keep the old
+//!    address that long (the JVM caches a lookup for 30 s, `networkaddress.cache.ttl`). Restarting the
+//!    next broker sooner moves its partitions' leadership to a broker those clients cannot reach yet.
 //! 5. Brokers: Kafka cannot be asked: wait (never restart blind). A partition whose ISR lacks one of
 //!    this cluster's brokers: wait (the last restarted broker is not yet back in every ISR).
 //! 6. Brokers: restart the stale broker leading the fewest partitions (highest ordinal first among
@@ -44,6 +47,8 @@ pub struct PodView {
     /// How long the pod has been Ready, or not Ready (since its Ready condition last changed, or since
     /// it was created).
     pub since: Duration,
+    /// How long ago the pod was created (a re-created pod has a new IP address).
+    pub age: Duration,
     /// Why the pod cannot start, when Kubernetes says so: a container waiting reason such as
     /// `ImagePullBackOff` or `CrashLoopBackOff` (with its message), or `Unschedulable`.
     pub waiting: Option<Waiting>,
@@ -107,6 +112,9 @@ pub struct Policy {
     /// How long a pod must have been Ready before the next one restarts (lets every broker's metadata
     /// catch up with the ISR changes of the last restart).
     pub settle: Duration,
+    /// Brokers: how old the youngest broker pod must be before the next broker restarts (clients'
+    /// DNS caches let go of its previous pod's address).
+    pub address_settle: Duration,
 }
 
 /// What to do now.
@@ -153,6 +161,18 @@ pub fn decide(pods: &[PodView], replicas: i32, safety: &Safety, policy: Policy) 
             "pod {} has been Ready for less than {} s; the next restart waits for that",
             p.name,
             policy.settle.as_secs()
+        ));
+    }
+    if let Some(p) = pods
+        .iter()
+        .filter(|p| p.age < policy.address_settle && matches!(safety, Safety::Kafka(_)))
+        .min_by_key(|p| p.age)
+    {
+        return Decision::Wait(format!(
+            "broker pod {} was created less than {} s ago; clients may still hold its previous pod's \
+             address (the JVM caches a resolved name for 30 s), so the next broker restarts after that",
+            p.name,
+            policy.address_settle.as_secs()
         ));
     }
     match safety {

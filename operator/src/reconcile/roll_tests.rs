@@ -3,6 +3,7 @@ use super::*;
 const POLICY: Policy = Policy {
     ready_timeout: Duration::from_secs(300),
     settle: Duration::from_secs(10),
+    address_settle: Duration::from_secs(30),
 };
 
 /// A Ready pod of ordinal `ordinal`, Ready for a minute, on the old revision when `stale`.
@@ -14,6 +15,7 @@ fn pod(ordinal: i32, stale: bool) -> PodView {
         terminating: false,
         ready: true,
         since: Duration::from_secs(60),
+        age: Duration::from_secs(600),
         waiting: None,
         restarts: 0,
     }
@@ -115,6 +117,36 @@ fn one_pod_at_a_time_each_after_the_previous_is_ready_and_settled() {
     assert!(
         matches!(decide(&pods, 3, &kafka(healthy()), POLICY), Decision::Wait(w) if w.contains("Ready for less than 10 s"))
     );
+}
+
+#[test]
+fn the_next_broker_waits_until_clients_can_have_let_go_of_the_last_ones_old_address() {
+    // Broker 2 was re-created 12 s ago and has been Ready for 11 s: settled, but clients that
+    // resolved its name while its previous pod went away may still hold that pod's IP.
+    let recreated = |age: u64| PodView {
+        since: Duration::from_secs(11),
+        age: Duration::from_secs(age),
+        ..pod(2, false)
+    };
+    let pods = [pod(0, true), pod(1, true), recreated(12)];
+    let d = decide(&pods, 3, &kafka(healthy()), POLICY);
+    assert!(
+        matches!(&d, Decision::Wait(w) if w.contains("demo-broker-2 was created less than 30 s ago")),
+        "{d:?}"
+    );
+    let pods = [pod(0, true), pod(1, true), recreated(31)];
+    assert!(matches!(
+        decide(&pods, 3, &kafka(healthy()), POLICY),
+        Decision::Restart { .. }
+    ));
+    // Coordinators are reached by brokers, which resolve names afresh: no such wait.
+    let young = PodView {
+        age: Duration::from_secs(12),
+        ..coordinator(2, false)
+    };
+    let pods = [coordinator(0, true), coordinator(1, true), young];
+    let leader_is_0 = Safety::Quorum { leader: Some(0) };
+    assert_eq!(restarted(&decide(&pods, 3, &leader_is_0, POLICY)), "demo-coordinator-1");
 }
 
 #[test]

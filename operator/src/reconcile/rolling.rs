@@ -78,6 +78,7 @@ pub async fn step(
     let policy = Policy {
         ready_timeout: ctx.roll_ready_timeout,
         settle: ctx.roll_settle,
+        address_settle: ctx.roll_address_settle,
     };
     let decision = decide(&views, replicas, &safety, policy);
     if let Decision::Restart { pod, reason } = &decision {
@@ -169,6 +170,7 @@ fn view(pod: &Pod, update_revision: &str) -> Option<PodView> {
         .or(pod.metadata.creation_timestamp.as_ref())
         .map(age)
         .unwrap_or_default();
+    let created = pod.metadata.creation_timestamp.as_ref().map(age).unwrap_or_default();
     let containers = status.into_iter().flat_map(|s| {
         s.init_container_statuses
             .iter()
@@ -203,6 +205,7 @@ fn view(pod: &Pod, update_revision: &str) -> Option<PodView> {
         terminating: pod.metadata.deletion_timestamp.is_some(),
         ready,
         since,
+        age: created,
         waiting,
         restarts,
     })
