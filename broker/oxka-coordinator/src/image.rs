@@ -9,7 +9,7 @@
 //! when it is applied (two racing CreateTopic for one name) is rejected identically everywhere, and the
 //! rejection is the answer the proposer gets.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use oxka_protocol::scram::{Credential, Mechanism};
 
@@ -516,19 +516,18 @@ fn check_assignment(assignment: &[Vec<i32>], replication_factor: Option<usize>) 
 /// the old ISR had are lost). Returns the `AlterPartition` commands to propose; applying them and
 /// running this again returns nothing.
 pub fn partition_leadership_changes(image: &ClusterImage) -> Vec<MetadataCommand> {
-    partition_leadership_changes_avoiding(image, &BTreeMap::new())
+    partition_leadership_changes_avoiding(image, &BTreeSet::new())
 }
 
 /// `partition_leadership_changes`, where a partition that needs a new leader gets one of
-/// `recently_restarted` (brokers that registered in the last moments, with when) only when no other
-/// live ISR member can lead it, and then the one that registered first (clients have had the longest
-/// to let go of its previous address). A client that resolved a restarted broker's name before its restart may still
+/// `recently_restarted` (brokers that registered in the last moments) only when no other live ISR
+/// member can lead it. A client that resolved a restarted broker's name before its restart may still
 /// hold its previous address (the JVM keeps a resolved name for 30 s; on Kubernetes a re-created pod
 /// has a new IP), and would reach a partition moved to it only after connection attempts to that
 /// address time out: the next broker's restart in a roll would stall its writes for seconds.
 pub fn partition_leadership_changes_avoiding(
     image: &ClusterImage,
-    recently_restarted: &BTreeMap<i32, i64>,
+    recently_restarted: &BTreeSet<i32>,
 ) -> Vec<MetadataCommand> {
     let live = |b: &i32| image.brokers.get(b).is_some_and(|r| !r.fenced);
     let mut out = Vec::new();
@@ -549,8 +548,8 @@ pub fn partition_leadership_changes_avoiding(
             } else {
                 let candidates = || p.replicas.iter().copied().filter(|r| live_isr.contains(r));
                 candidates()
-                    .find(|r| !recently_restarted.contains_key(r))
-                    .or_else(|| candidates().min_by_key(|r| recently_restarted.get(r).copied().unwrap_or(i64::MIN)))
+                    .find(|r| !recently_restarted.contains(r))
+                    .or_else(|| candidates().next())
                     .unwrap_or(-1)
             };
             if leader < 0 && unclean {
@@ -795,26 +794,8 @@ mod tests {
         );
         // Broker 2 has just restarted: t-0 goes to 3; u-0 has no other replica, so 2 leads it anyway.
         assert_eq!(
-            leaders(partition_leadership_changes_avoiding(
-                &image,
-                &BTreeMap::from([(2, 1_000)])
-            )),
+            leaders(partition_leadership_changes_avoiding(&image, &BTreeSet::from([2]))),
             vec![3, 2]
-        );
-        // Both just restarted (a roll's third broker): the one that registered first leads t-0.
-        assert_eq!(
-            leaders(partition_leadership_changes_avoiding(
-                &image,
-                &BTreeMap::from([(2, 2_000), (3, 1_000)])
-            )),
-            vec![3, 2]
-        );
-        assert_eq!(
-            leaders(partition_leadership_changes_avoiding(
-                &image,
-                &BTreeMap::from([(2, 1_000), (3, 2_000)])
-            )),
-            vec![2, 2]
         );
     }
 

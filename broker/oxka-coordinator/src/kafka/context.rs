@@ -54,13 +54,13 @@ impl ClientContext {
         }
     }
 
-    /// The brokers that registered less than `RESTART_SETTLE_MS` ago, with when (ms), as this
-    /// controller saw them (a new controller knows of none).
-    pub fn recently_restarted(&self) -> BTreeMap<i32, i64> {
+    /// The brokers that registered less than `RESTART_SETTLE_MS` ago, as this controller saw them (a
+    /// new controller knows of none).
+    pub fn recently_restarted(&self) -> std::collections::BTreeSet<i32> {
         let now = oxka_protocol::util::now_ms();
         let mut registered = self.registered_at.lock();
         registered.retain(|_, at| now - *at < RESTART_SETTLE_MS);
-        registered.clone()
+        registered.keys().copied().collect()
     }
 
     /// Makes long-polls end when `shutdown` is cancelled (without it they end after their own wait).
