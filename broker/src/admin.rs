@@ -141,7 +141,7 @@ impl Broker {
             .to_controller(ApiKey::CreateTopics, 7, RequestKind::CreateTopics(request))
             .await?;
         let ResponseKind::CreateTopics(response) = response else {
-            return Err(unexpected(&response));
+            return Err(TopicError::unexpected(&response));
         };
         let result = response.topics.into_iter().next().unwrap_or_default();
         if result.error_code != 0 {
@@ -177,7 +177,7 @@ impl Broker {
             .to_controller(ApiKey::DeleteTopics, 6, RequestKind::DeleteTopics(request))
             .await?;
         let ResponseKind::DeleteTopics(response) = response else {
-            return Err(unexpected(&response));
+            return Err(TopicError::unexpected(&response));
         };
         let result = response.responses.into_iter().next().unwrap_or_default();
         if result.error_code != 0 {
@@ -220,7 +220,7 @@ impl Broker {
             .to_controller(ApiKey::CreatePartitions, 3, RequestKind::CreatePartitions(request))
             .await?;
         let ResponseKind::CreatePartitions(response) = response else {
-            return Err(unexpected(&response));
+            return Err(TopicError::unexpected(&response));
         };
         let result = response.results.into_iter().next().unwrap_or_default();
         if result.error_code != 0 {
@@ -333,7 +333,7 @@ impl Broker {
             )
             .await?;
         let ResponseKind::IncrementalAlterConfigs(response) = response else {
-            return Err(unexpected(&response));
+            return Err(TopicError::unexpected(&response));
         };
         let result = response.responses.into_iter().next().unwrap_or_default();
         if result.error_code != 0 {
@@ -424,14 +424,6 @@ impl Broker {
             tracing::warn!("metadata from the controller did not arrive within {PROPAGATION_TIMEOUT:?}");
         }
     }
-}
-
-/// A controller answer of the wrong kind, as a TopicError.
-pub(crate) fn unexpected(response: &ResponseKind) -> TopicError {
-    TopicError::new(
-        ResponseError::UnknownServerError,
-        format!("unexpected answer from the controller: {response:?}"),
-    )
 }
 
 /// Kafka refuses topics whose names differ only in '.' versus '_' (they share metric names).

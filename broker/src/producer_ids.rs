@@ -153,7 +153,7 @@ impl ProducerIds {
             .await
             .map_err(TopicError::unreachable)?;
         let ResponseKind::AllocateProducerIds(r) = response else {
-            return Err(crate::admin::unexpected(&response));
+            return Err(TopicError::unexpected(&response));
         };
         if r.error_code != 0 {
             return Err(TopicError::from_code(r.error_code, None));

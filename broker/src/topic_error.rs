@@ -26,6 +26,14 @@ impl TopicError {
         TopicError { error, message }
     }
 
+    /// A controller answer of the wrong kind.
+    pub(crate) fn unexpected(response: &kafka_protocol::messages::ResponseKind) -> Self {
+        TopicError::new(
+            ResponseError::UnknownServerError,
+            format!("unexpected answer from the controller: {response:?}"),
+        )
+    }
+
     pub(crate) fn unreachable(problem: String) -> Self {
         TopicError::new(
             ResponseError::RequestTimedOut,

@@ -16,7 +16,6 @@ use kafka_protocol::messages::{
     TransactionalId,
 };
 
-use crate::api::topic_name_for;
 use crate::broker::Broker;
 use crate::log::batch::{BatchHeader, HEADER_SIZE};
 use crate::log::{TopicPartition, VerificationGuard};
@@ -42,7 +41,7 @@ pub async fn verify_produce(broker: &Arc<Broker>, request: &ProduceRequest) -> V
     let mut needed: Vec<(TopicPartition, VerificationGuard)> = Vec::new();
     let mut producer = None;
     for topic in &request.topic_data {
-        let Some(name) = topic_name_for(broker, topic.name.as_str(), topic.topic_id) else {
+        let Some(name) = broker.metadata.topic_name(topic.name.as_str(), topic.topic_id) else {
             continue;
         };
         for data in &topic.partition_data {

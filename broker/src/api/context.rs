@@ -1,13 +1,11 @@
 //! What every handler is given or shares besides the broker: the request's context (`RequestContext`,
-//! with the connection's `ConnectionInfo`) and small helpers for filling in responses (`code`,
-//! `topic_name_for`). Below the handlers and the dispatch in `mod.rs`; re-exported from `api`.
+//! with the connection's `ConnectionInfo`) and a small helper for filling in responses (`code`). Below the handlers and the dispatch in `mod.rs`; re-exported from `api`.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 use kafka_protocol::messages::RequestHeader;
 
-use crate::broker::Broker;
 
 /// What a handler may know about the connection a request came in on (filled in by `runtime::server`).
 #[derive(Debug, Clone)]
@@ -41,18 +39,4 @@ impl RequestContext<'_> {
 /// Kafka's error code for a response field; 0 is success.
 pub fn code(error: Option<kafka_protocol::error::ResponseError>) -> i16 {
     error.map(|e| e.code()).unwrap_or(0)
-}
-
-/// Resolves a topic named by id (newer request versions, KIP-516) or by name to its name.
-pub fn topic_name_for(broker: &Broker, name: &str, topic_id: uuid::Uuid) -> Option<String> {
-    if !topic_id.is_nil() {
-        return broker
-            .metadata
-            .read()
-            .topics
-            .iter()
-            .find(|(_, m)| m.topic_id == topic_id)
-            .map(|(n, _)| n.clone());
-    }
-    Some(name.to_string())
 }

@@ -6,7 +6,7 @@ use kafka_protocol::messages::{DeleteTopicsRequest, DeleteTopicsResponse, TopicN
 use kafka_protocol::protocol::VersionRange;
 
 use super::authorize::Op;
-use super::{str_bytes, topic_name_for, RequestContext};
+use super::{str_bytes, RequestContext};
 use crate::broker::Broker;
 
 pub const VERSIONS: VersionRange = VersionRange { min: 1, max: 6 };
@@ -29,7 +29,7 @@ pub async fn handle(broker: &Broker, ctx: &RequestContext<'_>, request: DeleteTo
         let entry = {
             let resolved = match &name {
                 Some(n) => Some(n.clone()),
-                None => topic_name_for(broker, "", id),
+                None => broker.metadata.topic_name("", id),
             };
             let result = DeletableTopicResult::default()
                 .with_name(name.as_deref().map(|n| TopicName(str_bytes(n))))

@@ -30,7 +30,7 @@ use kafka_protocol::protocol::VersionRange;
 
 use super::authorize::Op;
 use super::fetch_frame::{FileRegion, PartitionRegion};
-use super::{str_bytes, topic_name_for, RequestContext};
+use super::{str_bytes, RequestContext};
 use crate::broker::Broker;
 use crate::log::{FetchSlice, ReadError};
 use crate::network::MemoryPermit;
@@ -126,7 +126,7 @@ fn name_current_leaders(broker: &Broker, listener: &str, response: &mut FetchRes
     ];
     let mut endpoints = std::collections::BTreeMap::new();
     for topic in &mut response.responses {
-        let Some(name) = topic_name_for(broker, topic.topic.as_str(), topic.topic_id) else {
+        let Some(name) = broker.metadata.topic_name(topic.topic.as_str(), topic.topic_id) else {
             continue;
         };
         for data in topic
@@ -239,7 +239,10 @@ fn denied_topics(broker: &Broker, ctx: &RequestContext<'_>, request: &FetchReque
         .topics
         .iter()
         .map(|t| {
-            topic_name_for(broker, t.topic.as_str(), t.topic_id).is_some_and(|n| !access.allows_topic(Op::Read, &n))
+            broker
+                .metadata
+                .topic_name(t.topic.as_str(), t.topic_id)
+                .is_some_and(|n| !access.allows_topic(Op::Read, &n))
         })
         .collect()
 }
@@ -274,7 +277,7 @@ fn record_follower_fetch(broker: &Broker, ctx: &RequestContext<'_>, request: &Fe
     };
     let mut reads = std::collections::HashMap::new();
     for (topic_index, topic) in request.topics.iter().enumerate() {
-        let name = topic_name_for(broker, topic.topic.as_str(), topic.topic_id);
+        let name = broker.metadata.topic_name(topic.topic.as_str(), topic.topic_id);
         for (partition_index, wanted) in topic.partitions.iter().enumerate() {
             let read = match name.as_deref() {
                 None => Err(ResponseError::UnknownTopicId),
@@ -314,7 +317,7 @@ fn plan(broker: &Broker, request: &FetchRequest, follower: Option<&FollowerFetch
     // read_committed consumers only those of decided transactions.
     let read_committed = follower.is_none() && request.isolation_level == READ_COMMITTED;
     for (topic_index, topic) in request.topics.iter().enumerate() {
-        let name = topic_name_for(broker, topic.topic.as_str(), topic.topic_id);
+        let name = broker.metadata.topic_name(topic.topic.as_str(), topic.topic_id);
         let mut partitions = Vec::with_capacity(topic.partitions.len());
         for (partition_index, wanted) in topic.partitions.iter().enumerate() {
             let mut data = PartitionData::default()

@@ -61,7 +61,7 @@ pub async fn handle(broker: &Broker, ctx: &RequestContext<'_>, request: Metadata
                 let name = name.filter(|n| !n.is_empty() || topic_id.is_nil());
                 let name = match name {
                     Some(n) => n,
-                    None => match super::topic_name_for(broker, "", topic_id) {
+                    None => match broker.metadata.topic_name("", topic_id) {
                         Some(n) => n,
                         None => {
                             out.push(

@@ -1,7 +1,7 @@
 //! The Kafka APIs: one file per API, each declaring the version range it serves (`VERSIONS`) and a
 //! `handle` function that takes the typed request and the broker state and returns the typed response.
 //! Handlers never touch sockets. `SUPPORTED` is the registry; ApiVersions is derived from it. What the
-//! handlers share (`RequestContext`, `ConnectionInfo`, `code`, `topic_name_for`) is in `context`.
+//! handlers share (`RequestContext`, `ConnectionInfo`, `code`) is in `context`.
 //!
 //! Path of a request: frame bytes → `RequestHeader` → version check against `SUPPORTED` → typed request
 //! (`RequestKind::decode`) → handler → `ResponseKind` → response frame.
@@ -20,7 +20,7 @@ use crate::network::MemoryPermit;
 use crate::protocol::codec;
 pub use crate::protocol::{ApiSpec, RequestError};
 use crate::quota;
-pub use context::{code, topic_name_for, ConnectionInfo, RequestContext};
+pub use context::{code, ConnectionInfo, RequestContext};
 pub use fetch_frame::FileRegion;
 
 pub mod add_offsets_to_txn;

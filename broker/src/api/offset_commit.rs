@@ -10,11 +10,11 @@ use kafka_protocol::protocol::VersionRange;
 
 use super::authorize::Op;
 use super::group_writes::await_written;
-use super::produce::now_ms;
 use super::RequestContext;
 use crate::broker::Broker;
 use crate::group::offsets::CommittedOffset;
 use crate::log::TopicPartition;
+use crate::util::now_ms;
 
 pub const VERSIONS: VersionRange = VersionRange { min: 2, max: 9 };
 

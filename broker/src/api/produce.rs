@@ -16,7 +16,7 @@ use kafka_protocol::messages::{BrokerId, ProduceRequest, ProduceResponse};
 use kafka_protocol::protocol::VersionRange;
 
 use super::authorize::{Access, Op, Resource};
-use super::{str_bytes, topic_name_for, RequestContext};
+use super::{str_bytes, RequestContext};
 use crate::broker::Broker;
 use crate::log::{AppendError, AppendInfo, TopicPartition, VerificationGuard};
 use crate::replication::{AppendFailure, HostedPartition};
@@ -84,7 +84,7 @@ pub fn append_all(
     let mut outcomes: Vec<(usize, i32, Result<Appended, Failure>)> = Vec::new();
     let mut names = Vec::with_capacity(request.topic_data.len());
     for (topic_index, topic) in request.topic_data.iter().enumerate() {
-        let name = topic_name_for(broker, topic.name.as_str(), topic.topic_id);
+        let name = broker.metadata.topic_name(topic.name.as_str(), topic.topic_id);
         names.push(name.clone());
         for data in &topic.partition_data {
             let outcome = if !valid_acks {

@@ -25,12 +25,12 @@ use kafka_protocol::protocol::VersionRange;
 
 use super::authorize::{Op, Resource};
 use super::offset_commit::await_offsets_replication;
-use super::produce::now_ms;
 use super::RequestContext;
 use crate::broker::Broker;
 use crate::group::offsets::CommittedOffset;
 use crate::group::txn_commit::TxnCommitter;
 use crate::log::TopicPartition;
+use crate::util::now_ms;
 
 pub const VERSIONS: VersionRange = VersionRange { min: 0, max: 4 };
 

@@ -92,6 +92,18 @@ impl MetadataView {
         self.current.read().topics.topics.get(name).cloned()
     }
 
+    /// The name of a topic named by id (newer request versions, KIP-516), or `name` when the id is nil.
+    pub fn topic_name(&self, name: &str, topic_id: uuid::Uuid) -> Option<String> {
+        if topic_id.is_nil() {
+            return Some(name.to_string());
+        }
+        self.read()
+            .topics
+            .iter()
+            .find(|(_, m)| m.topic_id == topic_id)
+            .map(|(n, _)| n.clone())
+    }
+
     pub fn partition(&self, topic: &str, partition: i32) -> Option<PartitionState> {
         let current = self.current.read();
         let t = current.image.topics.get(topic)?;

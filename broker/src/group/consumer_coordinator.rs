@@ -9,7 +9,7 @@ use super::consumer::records::changes;
 use super::consumer::{ConsumerGroup, Heartbeat, HeartbeatAnswer, HeartbeatError, TopicInfo, TopicSource};
 use super::coordinator::{GroupCoordinator, Inner};
 use super::host::GroupHost;
-use crate::api::produce::now_ms;
+use crate::util::now_ms;
 
 /// The broker's metadata as the consumer protocol reads it.
 pub(super) struct HostTopics<'a, H>(pub &'a H);

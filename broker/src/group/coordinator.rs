@@ -23,10 +23,10 @@ use super::records::{
     encode_group_value, encode_key, encode_offset_value, GroupMetadataValue, MemberMetadataValue, RecordKey,
 };
 use super::state::{Effect, JoinRequest, JoinResult, LeaveOutcome, SyncRequest, SyncResult, WaiterId};
-use crate::api::produce::now_ms;
 use crate::log::batch::BatchBuilder;
 use crate::log::{AppendError, TopicPartition};
 use crate::replication::AppendFailure;
+use crate::util::now_ms;
 
 /// Kafka's internal topic for committed offsets and group metadata.
 pub const OFFSETS_TOPIC: &str = "__consumer_offsets";

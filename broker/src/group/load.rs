@@ -24,10 +24,10 @@ use super::offsets::CommittedOffset;
 use super::records::{decode_group_value, decode_key, decode_offset_value, GroupMetadataValue, RecordError, RecordKey};
 use super::share::records::ReplayedShare;
 use super::txn_offsets::ProducerId;
-use crate::api::produce::now_ms;
 use crate::log::batch::{batch_size_from_prefix, validate_batch, HEADER_SIZE, LOG_OVERHEAD};
 use crate::log::plain_records::plain_records;
 use crate::log::TopicPartition;
+use crate::util::now_ms;
 
 /// What a replay found, for the start-up log line.
 #[derive(Debug, Default, Clone, Copy)]

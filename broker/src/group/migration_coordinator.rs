@@ -21,7 +21,7 @@ use super::coordinator::{metadata_value, GroupCoordinator, Inner, OffsetsRecord}
 use super::host::GroupHost;
 use super::records::{encode_group_value, encode_key, RecordKey};
 use super::state::{JoinRequest, JoinResult, LeaveOutcome, SyncRequest, SyncResult, WaiterId};
-use crate::api::produce::now_ms;
+use crate::util::now_ms;
 
 /// A classic group converted into a consumer group in memory, not yet persisted.
 pub(super) struct Upgrade {

@@ -15,9 +15,9 @@ use super::host::GroupHost;
 use super::offsets::CommittedOffset;
 use super::records::encode_offset_value;
 use super::txn_offsets::ProducerId;
-use crate::api::produce::now_ms;
 use crate::log::TopicPartition;
 use crate::replication::AppendFailure;
+use crate::util::now_ms;
 
 /// Who sends a TxnOffsetCommit: the transaction's producer and (v3+, KIP-447) the consumer group
 /// member whose position it commits (generation -1 and an empty member id when not given).

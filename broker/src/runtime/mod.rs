@@ -17,13 +17,13 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{info, warn};
 
-use crate::api::produce::now_ms;
 use crate::broker::Broker;
 use crate::cluster::remote::RemoteEnsemble;
 use crate::cluster::{embedded, ControllerChannel, Session};
 use crate::config::{BrokerConfig, LogDefaults, RawConfig, TimestampKind};
 use crate::log::{CleanerConfig, CleanupPolicy, LogCleaner, LogConfig, LogManager, TimestampType, TopicPartition};
 use crate::metrics::Metrics;
+use crate::util::now_ms;
 mod connection;
 mod jwks;
 mod lifecycle;
