@@ -279,16 +279,10 @@ impl Broker {
             Ok(Err(e)) => tracing::error!("cannot load consumer groups: {e}"),
             Err(e) => tracing::error!("loading consumer groups panicked: {e}"),
         }
-        // Share partitions the previous coordinator left initializing are initialized now.
+        // Share partitions the previous coordinator left initializing: the share-partition timer
+        // initializes them now.
         let taken_over = |group: &str| led.contains(&self.groups.partition_of(&**self, group));
-        for (group_id, group_epoch, partitions) in self.groups.share.claim_initializing(taken_over) {
-            tokio::spawn(crate::share_state::initialize::initialize_partitions(
-                self.clone(),
-                group_id,
-                group_epoch,
-                partitions,
-            ));
-        }
+        self.groups.share.initialize_after_takeover(taken_over);
     }
 
     /// The transaction coordinator follows `__transaction_state` leadership as the group coordinator

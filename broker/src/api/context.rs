@@ -6,7 +6,6 @@ use std::sync::Arc;
 
 use kafka_protocol::messages::RequestHeader;
 
-
 /// What a handler may know about the connection a request came in on (filled in by `runtime::server`).
 #[derive(Debug, Clone)]
 pub struct ConnectionInfo {

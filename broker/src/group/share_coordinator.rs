@@ -59,6 +59,9 @@ struct Inner {
     /// Share partitions whose InitializeShareGroupState this broker has under way (not durable:
     /// after a failover the new group coordinator tries the initializing ones again).
     initializing_now: BTreeSet<SharePartitionKey>,
+    /// Initializations claimed after a takeover (`initialize_after_takeover`), for the share-partition
+    /// timer to start: group, group epoch, partitions.
+    takeover_inits: Vec<(String, i32, super::share::group::TopicPartitionsInfo)>,
 }
 
 #[derive(Debug, Clone, Copy)]

@@ -11,7 +11,8 @@
 //! that), or until the share runtime wakes it (`ShareCoordinator::timer_wake`). Releasing wakes the
 //! ShareFetches waiting for records (`ShareCoordinator::subscribe_available`). At each wake-up it
 //! also ends the sessions of share group members that stopped heartbeating (their records go to
-//! `__consumer_offsets`), so an idle group empties, also after a load brought its members back. Writes go through
+//! `__consumer_offsets`), so an idle group empties, also after a load brought its members back, and
+//! it starts the share-partition initializations a previous group coordinator left unfinished. Writes go through
 //! `persister::flush`, one writer per share partition; a write that fails is tried again at the
 //! next wake-up, its error logged once per interval with a count.
 
@@ -40,6 +41,15 @@ pub async fn run(broker: Arc<Broker>, shutdown: CancellationToken) {
             _ = shutdown.cancelled() => return,
             _ = tokio::time::sleep(sleep) => {}
             _ = share.timer_wake.notified() => {}
+        }
+        for (group_id, group_epoch, partitions) in share.take_initializations() {
+            // What a previous group coordinator left initializing (`initialize_after_takeover`).
+            tokio::spawn(super::initialize::initialize_partitions(
+                broker.clone(),
+                group_id,
+                group_epoch,
+                partitions,
+            ));
         }
         if !share.group_ids().is_empty() {
             // Share group members whose session ended leave (also those a load brought back).

@@ -196,7 +196,7 @@ impl ShareCoordinator {
     /// way here: claimed, as a heartbeat claims them, with each group's epoch, for the caller to
     /// initialize and report (`initialized`, `init_failed`), so partitions a failed coordinator left
     /// initializing do not wait for a member's heartbeat.
-    pub fn claim_initializing(&self, taken_over: impl Fn(&str) -> bool) -> Vec<(String, i32, TopicPartitionsInfo)> {
+    fn claim_initializing(&self, taken_over: impl Fn(&str) -> bool) -> Vec<(String, i32, TopicPartitionsInfo)> {
         let mut inner = self.inner.lock();
         let mut claimed = Vec::new();
         for (id, group) in inner.groups.iter().filter(|(id, _)| taken_over(id)) {
@@ -225,11 +225,28 @@ impl ShareCoordinator {
         claimed
     }
 
+    /// After this broker took over `__consumer_offsets` partitions: claims what the groups
+    /// `taken_over` selects left initializing (`claim_initializing`) and hands it to the
+    /// share-partition timer, which starts the initializations (`take_initializations`).
+    pub fn initialize_after_takeover(&self, taken_over: impl Fn(&str) -> bool) {
+        let claimed = self.claim_initializing(taken_over);
+        if !claimed.is_empty() {
+            self.inner.lock().takeover_inits.extend(claimed);
+            self.timer_wake.notify_one();
+        }
+    }
+
+    /// The initializations `initialize_after_takeover` queued: group, group epoch, partitions.
+    pub fn take_initializations(&self) -> Vec<(String, i32, TopicPartitionsInfo)> {
+        std::mem::take(&mut self.inner.lock().takeover_inits)
+    }
+
     /// Drops the share groups of `__consumer_offsets` partitions this broker no longer leads.
     pub fn unload_groups(&self, gone: impl Fn(&str) -> bool) {
         let mut inner = self.inner.lock();
         inner.groups.retain(|id, _| !gone(id));
         inner.initializing_now.retain(|(id, _, _)| !gone(id));
+        inner.takeover_inits.retain(|(id, _, _)| !gone(id));
     }
 
     /// DeleteGroups of a share group: its share partitions with state (to delete in the share
@@ -365,6 +382,14 @@ mod tests {
         // A member's heartbeat meanwhile starts none of them either.
         let (_, init) = successor.heartbeat("g", join("b"), &topics(), 1, |_| Ok(())).unwrap();
         assert_eq!(init, None);
+        // Through the timer: a takeover queues what it claims, once.
+        let third = ShareCoordinator::new(&GroupConfig::default());
+        third.install_groups(|_| false, vec![("g".to_string(), sc.inner.lock().groups["g"].clone())]);
+        third.initialize_after_takeover(|g| g == "g");
+        assert_eq!(third.take_initializations(), claimed);
+        assert!(third.take_initializations().is_empty());
+        third.initialize_after_takeover(|_| true);
+        assert!(third.take_initializations().is_empty(), "already under way");
     }
 
     #[test]
