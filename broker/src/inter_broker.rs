@@ -3,7 +3,7 @@
 //! Kafka's `TransactionMarkerChannelManager` and `AddPartitionsToTxnManager` keep theirs: a connection
 //! per call would leave a socket in TIME_WAIT for every remote leader of every transaction (hundreds a
 //! second on a busy coordinator, until the ephemeral ports run out). The address comes from the
-//! registration in this broker's metadata.
+//! registration in this broker's metadata (`peer_call`, which names the target by broker id).
 //!
 //! Every connection to another broker (these, and the replica fetchers') is secured as the
 //! inter-broker listener's protocol says (`client_security`): TLS with that listener's truststore and
@@ -14,7 +14,6 @@ use std::time::Duration;
 
 use kafka_protocol::messages::{ApiKey, RequestKind, ResponseKind};
 
-use crate::broker::Broker;
 use crate::config::inter_broker::InterBrokerSecurity;
 use crate::config::keystore::{load_keystore, load_truststore};
 use crate::config::tls::{KeyStore, Pem};
@@ -108,7 +107,7 @@ impl InterBrokerConnections {
     /// leader writes a marker it already has again harmlessly, as in Kafka; a verification writes
     /// nothing).
     #[allow(clippy::too_many_arguments)]
-    async fn call(
+    pub(crate) async fn call(
         &self,
         broker: i32,
         address: &str,
@@ -138,30 +137,4 @@ impl InterBrokerConnections {
         self.put(broker, connection);
         Ok(response)
     }
-}
-
-/// Sends `request` to broker `target` and waits up to `timeout` for the answer; the error says what
-/// failed, for the caller's (rate-limited) log line.
-pub async fn call(
-    broker: &Broker,
-    target: i32,
-    api: ApiKey,
-    version: i16,
-    request: RequestKind,
-    timeout: Duration,
-) -> Result<ResponseKind, String> {
-    let address = broker
-        .metadata
-        .image()
-        .brokers
-        .get(&target)
-        .and_then(|b| b.address(&broker.config.replication.inter_broker_listener))
-        .ok_or_else(|| format!("broker {target} has no registered endpoint"))?;
-    let client_id = format!("oxka-broker-{}", broker.broker_id());
-    let settings = &broker.config.replication.inter_broker_security;
-    broker
-        .inter_broker
-        .call(target, &address, &client_id, api, version, &request, timeout, settings)
-        .await
-        .map_err(|e| e.to_string())
 }

@@ -11,6 +11,7 @@ pub mod group;
 pub mod inter_broker;
 pub mod log_dir_health;
 mod logs_behind;
+pub mod peer_call;
 pub use oxka_coordinator as coordinator;
 pub use oxka_coordinator::metadata;
 pub use oxka_log as log;

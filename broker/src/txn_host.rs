@@ -72,7 +72,7 @@ impl TxnHost for Broker {
         if leader == Broker::broker_id(self) {
             return Ok(crate::api::write_txn_markers::write(self, request).await);
         }
-        let response = crate::inter_broker::call(
+        let response = crate::peer_call::call(
             self,
             leader,
             ApiKey::WriteTxnMarkers,

@@ -155,7 +155,7 @@ async fn ask_remote(
             .with_producer_epoch(producer_epoch)
             .with_verify_only(true)
             .with_topics(topics)]);
-    let response = crate::inter_broker::call(
+    let response = crate::peer_call::call(
         broker,
         coordinator,
         ApiKey::AddPartitionsToTxn,

@@ -111,7 +111,7 @@ async fn call_once(broker: &Broker, key: &SharePartitionKey, call: &Call) -> Res
             RequestKind::ReadShareGroupStateSummary(summary_request(key)),
         ),
     };
-    let response = crate::inter_broker::call(broker, leader, api, 0, request, CALL_TIMEOUT)
+    let response = crate::peer_call::call(broker, leader, api, 0, request, CALL_TIMEOUT)
         .await
         .map_err(|e| (ResponseError::CoordinatorNotAvailable, format!("broker {leader}: {e}")))?;
     let at = |code: i16, message: Option<StrBytes>| {
