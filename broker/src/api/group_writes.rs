@@ -18,7 +18,7 @@ use crate::log::TopicPartition;
 
 /// How long an answer waits for the in-sync replicas (Kafka's `offsets.commit.timeout.ms` default,
 /// which its group coordinator uses for every write).
-pub(super) const WRITE_TIMEOUT: Duration = Duration::from_secs(5);
+const WRITE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The group's `__consumer_offsets` partition and its log end offset before a coordinator step.
 pub(super) struct GroupWrites<'a> {

@@ -468,35 +468,38 @@ mod tests {
         address
     }
 
-    fn api_versions() -> RequestKind {
-        RequestKind::ApiVersions(ApiVersionsRequest::default())
+    /// A connection to a fresh `slow_server(300 ms)`.
+    async fn connect_slow() -> ClientConnection {
+        let address = slow_server(Duration::from_millis(300)).await;
+        ClientConnection::connect(&address, "t", Duration::from_secs(2), 1 << 20)
+            .await
+            .unwrap()
+    }
+
+    /// An ApiVersions v3 call on `connection` that waits at most `timeout`.
+    async fn api_versions(connection: &mut ClientConnection, timeout: Duration) -> Result<ResponseKind, ClientError> {
+        let request = RequestKind::ApiVersions(ApiVersionsRequest::default());
+        connection.call(ApiKey::ApiVersions, 3, &request, timeout).await
     }
 
     #[tokio::test]
     async fn a_call_abandoned_before_its_answer_leaves_the_connection_refusing_calls() {
-        let address = slow_server(Duration::from_millis(300)).await;
-        let mut connection = ClientConnection::connect(&address, "t", Duration::from_secs(2), 1 << 20)
-            .await
-            .unwrap();
-        let answered = connection
-            .call(ApiKey::ApiVersions, 3, &api_versions(), Duration::from_secs(5))
-            .await;
+        let mut connection = connect_slow().await;
+        let answered = api_versions(&mut connection, Duration::from_secs(5)).await;
         assert!(answered.is_ok(), "{answered:?}");
         assert!(connection.is_usable());
 
         // Dropped while waiting for its answer, as a signal handler's select! drops a request.
         let abandoned = tokio::time::timeout(
             Duration::from_millis(50),
-            connection.call(ApiKey::ApiVersions, 3, &api_versions(), Duration::from_secs(5)),
+            api_versions(&mut connection, Duration::from_secs(5)),
         )
         .await;
         assert!(abandoned.is_err(), "the call was expected to be abandoned");
         assert!(!connection.is_usable());
         // The abandoned call's answer arrives meanwhile; the next call must not take it for its own.
         tokio::time::sleep(Duration::from_millis(400)).await;
-        let next = connection
-            .call(ApiKey::ApiVersions, 3, &api_versions(), Duration::from_secs(5))
-            .await;
+        let next = api_versions(&mut connection, Duration::from_secs(5)).await;
         match next {
             Err(ClientError::Io { reason, .. }) => assert!(reason.contains("open a new connection"), "{reason}"),
             other => panic!("expected a refusal, got {other:?}"),
@@ -505,13 +508,8 @@ mod tests {
 
     #[tokio::test]
     async fn a_timed_out_call_leaves_the_connection_unusable() {
-        let address = slow_server(Duration::from_millis(300)).await;
-        let mut connection = ClientConnection::connect(&address, "t", Duration::from_secs(2), 1 << 20)
-            .await
-            .unwrap();
-        let timed_out = connection
-            .call(ApiKey::ApiVersions, 3, &api_versions(), Duration::from_millis(50))
-            .await;
+        let mut connection = connect_slow().await;
+        let timed_out = api_versions(&mut connection, Duration::from_millis(50)).await;
         assert!(matches!(timed_out, Err(ClientError::TimedOut { .. })), "{timed_out:?}");
         assert!(!connection.is_usable());
     }
